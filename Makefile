@@ -1,0 +1,116 @@
+# Custos - build, test, benchmark, demo.  `make help` lists the targets.
+
+BUILD    ?= build
+CC       ?= gcc
+SAN      ?=
+PYTHON   ?= /usr/bin/python3
+FUZZ_SECONDS ?= 20
+
+WARN     = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+HARDEN   = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) -pthread -MMD -MP -Idaemon
+LDFLAGS_H = -pie -Wl,-z,relro,-z,now -pthread
+LIBS     = -lcrypto -lz -ljansson
+
+ifneq ($(SAN),)
+ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all -U_FORTIFY_SOURCE
+LDFLAGS_H  += -fsanitize=$(SAN)
+endif
+
+MAINS    = daemon/custosd.c daemon/custosctl.c
+LIB_SRC  = $(filter-out $(MAINS),$(wildcard daemon/*.c))
+LIB_OBJ  = $(LIB_SRC:daemon/%.c=$(BUILD)/obj/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC = $(wildcard tests/tools/*.c)
+TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+PROGS    = $(BUILD)/custosd $(BUILD)/custosctl $(BUILD)/custos-bench
+
+.PHONY: all deps check unit integration fuzz asan ubsan bench demo format format-check clean help tools
+
+all: $(PROGS)
+
+help:
+	@echo "make demo     install Debian packages, build, run the demo"
+	@echo "make check    install Debian packages, build, run unit, integration and fuzz tests"
+	@echo "make          build $(PROGS)"
+	@echo "make bench    benchmarks (figures as ratios to references measured in the same run)"
+	@echo "make asan | make ubsan   the test suite under AddressSanitizer / UBSan"
+	@echo "make format-check        clang-format check"
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/obj/%.o: daemon/%.c | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/main-%.o: daemon/%.c | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcustos.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/custosd: $(BUILD)/obj/custosd.o $(BUILD)/libcustos.a
+	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
+
+$(BUILD)/custosctl: $(BUILD)/obj/custosctl.o $(BUILD)/libcustos.a
+	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
+
+$(BUILD)/custos-bench: tests/bench/custos_bench.c $(BUILD)/libcustos.a | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_H) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libcustos.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS_H) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_H) -o $@ $^ $(LIBS)
+
+# libFuzzer targets include the sources they test (wireguard-tools' way).
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(BUILD)/fuzz
+	clang -std=gnu11 -g -O1 -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $< $(filter-out $(patsubst %,daemon/%.c,$(*:fuzz_%=%)),$(LIB_SRC)) $(LIBS) -pthread
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz:
+	mkdir -p $@
+
+tools: $(TOOL_BIN)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do $$t; done
+
+integration: all tools
+	CUSTOS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
+
+fuzz: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(BUILD)/fuzz
+
+check: deps
+	$(MAKE) all tools
+	$(MAKE) unit
+	$(MAKE) fuzz
+	$(MAKE) integration
+
+asan: deps
+	$(MAKE) BUILD=build/asan SAN=address all tools unit integration
+
+ubsan: deps
+	$(MAKE) BUILD=build/ubsan SAN=undefined all tools unit integration
+
+bench: deps all
+	sh tests/bench/run.sh $(BUILD)
+
+demo: deps all tools
+	sh scripts/demo.sh $(BUILD)
+
+format:
+	clang-format -i daemon/*.c daemon/*.h tests/*/*.c
+
+format-check:
+	clang-format --dry-run -Werror daemon/*.c daemon/*.h tests/*/*.c
+
+clean:
+	rm -rf build
+
+-include $(wildcard $(BUILD)/obj/*.d)

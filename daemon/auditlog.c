@@ -1,0 +1,723 @@
+/* auditlog.c - appending to the audit log: records, group commit,
+ * checkpoints, rotation and the background flusher and sealer. Opening,
+ * creating and crash recovery are in logopen.c. */
+#define _GNU_SOURCE
+#include "auditlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auditlog_int.h"
+#include "jsonw.h"
+#include "secmem.h"
+
+#define BATCH_WRITE_BYTES (1u << 20) /* batch mode writes (unsynced) past this */
+
+static const struct alog_opts defaults = {
+	.durability = ALOG_SYNC,
+	.batch_ms = 10,
+	.segment_bytes = 64u << 20,
+	.checkpoint_records = 10000,
+	.checkpoint_ms = 60000,
+};
+
+/* ---- record bodies ---------------------------------------------------- */
+
+static void body_actor(struct buf *b, const struct alog_actor *a)
+{
+	const struct { const char *key, *val; } f[] = {
+		{ "user", a->user }, { "app", a->app }, { "addr", a->addr },
+		{ "session", a->session }, { "tls", a->tls },
+	};
+	bool first = true;
+
+	buf_adds(b, ",\"actor\":{");
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
+		if (!f[i].val)
+			continue;
+		if (!first)
+			buf_addc(b, ',');
+		first = false;
+		jw_key(b, f[i].key);
+		jw_str(b, f[i].val);
+	}
+	buf_addc(b, '}');
+}
+
+static void body_object(struct buf *b, const struct alog_rec *r)
+{
+	buf_adds(b, ",\"object\":{\"table\":");
+	jw_str(b, r->table);
+	buf_adds(b, ",\"columns\":[");
+	for (size_t i = 0; i < r->ncolumns; i++) {
+		if (i)
+			buf_addc(b, ',');
+		jw_str(b, r->columns[i]);
+	}
+	buf_add(b, "]}", 2);
+}
+
+/* One subject: its ref, and its identifier encrypted under its own key. */
+static int body_subject(struct alog *l, struct buf *b, const struct alog_subject *s, struct fc_key *k)
+{
+	uint8_t ref[SUBJECT_REF_LEN];
+	char hex[2 * SUBJECT_REF_LEN + 1];
+	int r;
+
+	if ((r = l->o.kp->subject_ref(l->o.kp, s->type, s->id, ref)) ||
+	    (r = l->o.kp->subject_key(l->o.kp, s->type, s->id, k)))
+		return r;
+	hex_encode(ref, sizeof(ref), hex);
+	buf_adds(b, "{\"ref\":\"");
+	buf_adds(b, hex);
+	buf_adds(b, "\",\"id\":\"");
+	size_t tl = strlen(s->type), il = strlen(s->id);
+	char *plain = malloc(tl + il + 2);
+	if (!plain)
+		return -ENOMEM;
+	memcpy(plain, s->type, tl);
+	plain[tl] = ':';
+	memcpy(plain + tl + 1, s->id, il + 1);
+	r = fc_encrypt(k, ALOG_SUBJECT_CTX, strlen(ALOG_SUBJECT_CTX), plain, tl + il + 1, b);
+	OPENSSL_cleanse(plain, tl + il + 1);
+	free(plain);
+	buf_add(b, "\"}", 2);
+	return r;
+}
+
+static int body_subjects(struct alog *l, struct buf *b, const struct alog_rec *r)
+{
+	struct fc_key *k;
+	int err = 0;
+
+	if (!l->o.kp)
+		return -ENOKEY;
+	if (!(k = secmem_alloc(sizeof(*k))))
+		return -ENOMEM;
+	buf_adds(b, ",\"subjects\":[");
+	for (size_t i = 0; !err && i < r->nsubjects; i++) {
+		if (i)
+			buf_addc(b, ',');
+		err = body_subject(l, b, &r->subjects[i], k);
+	}
+	buf_addc(b, ']');
+	secmem_free(k, sizeof(*k));
+	return err;
+}
+
+static bool valid_type(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+
+	if (n == 0 || n > LR_MAX_TYPE)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') || t[i] == '_'))
+			return false;
+	return true;
+}
+
+/* Renders everything after the type, outside the lock. */
+static int render_body(struct alog *l, const struct alog_rec *r, struct buf *b)
+{
+	int err = 0;
+
+	if (!valid_type(r->type) || !strcmp(r->type, "checkpoint") || !strcmp(r->type, "log_init"))
+		return -EINVAL;
+	if (r->actor)
+		body_actor(b, r->actor);
+	if (r->table)
+		body_object(b, r);
+	if (r->nsubjects)
+		err = body_subjects(l, b, r);
+	if (r->fingerprint) {
+		buf_adds(b, ",\"fp\":");
+		jw_str(b, r->fingerprint);
+	}
+	if (r->statement) {
+		buf_adds(b, ",\"stmt\":");
+		jw_str(b, r->statement);
+	}
+	if (r->rows >= 0) {
+		buf_adds(b, ",\"rows\":");
+		jw_i64(b, r->rows);
+	}
+	if (r->detail) {
+		buf_adds(b, ",\"detail\":");
+		buf_adds(b, r->detail);
+	}
+	return err ? err : b->failed ? -ENOMEM : 0;
+}
+
+/* ---- appending, under mu ---------------------------------------------- */
+
+int alog_append_locked(struct alog *l, const char *type, const struct buf *body, uint64_t *ret_seq)
+{
+	size_t start = l->pending.len;
+	uint64_t seq = l->next_seq;
+
+	lr_begin(&l->pending, seq, now_us(), type);
+	buf_add(&l->pending, body->p, body->len);
+	int r = lr_finish(&l->pending, start, l->head, l->mac, l->head);
+	if (r) {
+		l->pending.len = start; /* nothing of it remains */
+		l->pending.failed = false;
+		return r;
+	}
+	l->next_seq++;
+	l->pending_recs++;
+	l->seg_size += l->pending.len - start;
+	l->last_is_cp = false;
+	l->since_cp++;
+	if (ret_seq)
+		*ret_seq = seq;
+	return 0;
+}
+
+/* Appends a checkpoint over the current head and advances the epoch. */
+static int checkpoint_locked(struct alog *l)
+{
+	uint8_t sig[LOG_SIG_LEN];
+	struct buf body = BUF_INIT;
+	uint64_t seq;
+	struct lr_mac *next;
+	int r = logkey_sign(l->st->sign_key, l->st->log_id, l->next_seq, l->st->epoch, l->head, sig);
+
+	if (r)
+		return r;
+	lr_checkpoint_body(&body, l->st->epoch, sig);
+	r = body.failed ? -ENOMEM : alog_append_locked(l, "checkpoint", &body, &seq);
+	buf_free(&body);
+	if (r)
+		return r;
+	logkey_ratchet(l->st->mac_key, l->st->mac_key);
+	l->st->epoch++;
+	next = lr_mac_new(l->st->mac_key);
+	if (!next)
+		return l->failed = -ENOMEM; /* the key is gone: only a reload recovers */
+	lr_mac_free(l->mac);
+	l->mac = next;
+	l->last_is_cp = true;
+	l->since_cp = 0;
+	l->last_cp_seq = seq;
+	memcpy(l->last_cp_hash, l->head, LOG_HASH_LEN);
+	l->last_cp_us = now_us();
+	return 0;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* What one flush writes, snapshotted under mu. */
+struct flush {
+	struct buf *b;
+	uint64_t upto;
+	uint8_t head[LOG_HASH_LEN];
+	bool sync, state, anchor;
+	uint64_t cp_seq;
+	uint8_t cp_hash[LOG_HASH_LEN];
+	uint64_t gen, records, off;
+};
+
+static int write_all(int fd, const char *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* The slow part of a flush, run without mu (io_busy keeps others out). */
+static int flush_io(struct alog *l, struct flush *f)
+{
+	int r = write_all(l->segfd, f->b->p, f->b->len, f->off);
+
+	if (!r && f->sync && fdatasync(l->segfd) < 0)
+		r = -errno;
+	if (!r && f->state)
+		r = alog_write_state(l, l->st_snap);
+	if (!r && f->anchor && l->o.on_checkpoint)
+		r = l->o.on_checkpoint(l->o.arg, f->cp_seq, f->cp_hash) ? -EIO : 0;
+	return r;
+}
+
+/* Durability waiters sleep on a futex, not on mu: a group of them wakes
+ * and returns at once instead of queueing for the mutex one by one. */
+static void wake_durable(struct alog *l)
+{
+	__atomic_add_fetch(&l->durable_tick, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &l->durable_tick, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static void fail_locked(struct alog *l, int err)
+{
+	if (!l->failed) {
+		__atomic_store_n(&l->failed, err, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&l->gen, 1, __ATOMIC_RELEASE);
+		wake_durable(l);
+	}
+}
+
+/* Writes what is pending, and fdatasyncs when sync. Called and returns
+ * with mu held; releases it during the I/O. */
+static int flush_locked(struct alog *l, bool sync)
+{
+	while (l->io_busy)
+		pthread_cond_wait(&l->cv, &l->mu);
+	if (l->failed)
+		return l->failed;
+	if (l->pending.len == 0 && (!sync || l->durable_seq == l->written_seq))
+		return 0;
+	struct flush f = { .b = &l->spare, .upto = l->next_seq - 1, .sync = sync, .gen = l->gen,
+			   .records = l->pending_recs, .off = l->seg_written };
+	buf_swap(&l->pending, &l->spare);
+	l->pending_recs = 0;
+	memcpy(f.head, l->head, LOG_HASH_LEN);
+	if (sync && l->st_on_disk < l->st->epoch && l->last_cp_seq <= f.upto) {
+		*l->st_snap = *l->st; /* the state after the newest checkpoint */
+		f.state = true;
+	}
+	if (sync && l->last_cp_seq > l->durable_seq && l->last_cp_seq <= f.upto) {
+		f.anchor = true;
+		f.cp_seq = l->last_cp_seq;
+		memcpy(f.cp_hash, l->last_cp_hash, LOG_HASH_LEN);
+	}
+	l->io_busy = true;
+	pthread_mutex_unlock(&l->mu);
+	int r = flush_io(l, &f);
+	pthread_mutex_lock(&l->mu);
+	l->io_busy = false;
+	if (r) {
+		fail_locked(l, r);
+	} else {
+		l->seg_written += f.b->len;
+		l->written_seq = f.upto;
+		if (sync) {
+			memcpy(l->durable_head, f.head, LOG_HASH_LEN);
+			__atomic_store_n(&l->durable_seq, f.upto, __ATOMIC_RELEASE);
+			wake_durable(l);
+		}
+		if (f.state)
+			l->st_on_disk = l->st_snap->epoch;
+	}
+	buf_reset(f.b);
+	pthread_cond_broadcast(&l->cv);
+	return r;
+}
+
+/* Group commit: appenders wait, without mu, while the flusher writes and
+ * fdatasyncs everything appended so far in one go. */
+static int wait_durable(struct alog *l, uint64_t seq, uint64_t gen)
+{
+	for (;;) {
+		uint32_t tick = __atomic_load_n(&l->durable_tick, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&l->gen, __ATOMIC_ACQUIRE) != gen) {
+			int err = __atomic_load_n(&l->failed, __ATOMIC_RELAXED);
+			return err ? err : -EIO;
+		}
+		if (__atomic_load_n(&l->durable_seq, __ATOMIC_ACQUIRE) >= seq)
+			return 0;
+		syscall(SYS_futex, &l->durable_tick, FUTEX_WAIT_PRIVATE, tick, NULL, NULL, 0);
+	}
+}
+
+/* Ends the active segment with a checkpoint and starts the next one. */
+static int rotate_locked(struct alog *l)
+{
+	int r = l->last_is_cp ? 0 : checkpoint_locked(l);
+
+	l->rotating = true;
+	if (!r)
+		r = flush_locked(l, true);
+	struct seginfo old = { .first = l->seg_first };
+	logseg_name(old.first, false, old.name);
+	if (!r && !(r = alog_new_segment(l))) {
+		l->spare_ready = false;
+		r = alog_queue_seal(l, &old);
+	}
+	if (r)
+		fail_locked(l, r);
+	l->rotating = false;
+	pthread_cond_broadcast(&l->cv);
+	return r;
+}
+
+/* ---- recovery from a failed write ------------------------------------- */
+
+static int append_recovery(struct alog *l, const struct alog_cut *cut, int after_err, uint64_t lost)
+{
+	struct buf b = BUF_INIT;
+	char hex[2 * LOG_HASH_LEN + 1];
+
+	if (cut->bytes) {
+		hex_encode(cut->sha256, LOG_HASH_LEN, hex);
+		buf_printf(&b, ",\"cut\":{\"segment\":\"%s\",\"offset\":%llu,\"bytes\":%llu,\"sha256\":\"%s\"}",
+			   cut->segment, (unsigned long long)cut->offset, (unsigned long long)cut->bytes, hex);
+	}
+	if (after_err) {
+		buf_adds(&b, ",\"after_error\":");
+		jw_str(&b, strerror(-after_err));
+		buf_printf(&b, ",\"discarded_unacknowledged\":%llu", (unsigned long long)lost);
+	}
+	int r = b.failed ? -ENOMEM : alog_append_locked(l, "recovery", &b, NULL);
+	buf_free(&b);
+	return r ? r : flush_locked(l, true);
+}
+
+/* After a failed write: reload from disk and note what was lost. */
+static int recover_locked(struct alog *l)
+{
+	struct alog_cut cut;
+	char err[256];
+	int failed = l->failed;
+	uint64_t lost_from = l->written_seq + 1, upto = l->next_seq - 1;
+
+	alog_unload(l);
+	int r = alog_load(l, &cut, err, sizeof(err));
+	if (r)
+		return r; /* still failed; the next append tries again */
+	l->failed = 0;
+	if (l->next_seq > lost_from)
+		lost_from = l->next_seq;
+	r = append_recovery(l, &cut, failed, upto >= lost_from ? upto - lost_from + 1 : 0);
+	if (r) {
+		alog_unload(l);
+		fail_locked(l, r);
+	}
+	return r;
+}
+
+/* ---- the public API --------------------------------------------------- */
+
+static struct buf *body_buf(void)
+{
+	static __thread struct buf b;
+
+	buf_reset(&b);
+	return &b;
+}
+
+int alog_append(struct alog *l, const struct alog_rec *rec, uint64_t *ret_seq)
+{
+	struct buf *body = body_buf();
+	uint64_t seq;
+	int r = render_body(l, rec, body);
+
+	if (r)
+		return r;
+	pthread_mutex_lock(&l->mu);
+	while (l->rotating)
+		pthread_cond_wait(&l->cv, &l->mu);
+	if (l->failed && !l->io_busy)
+		r = recover_locked(l);
+	else if (l->failed)
+		r = l->failed;
+	uint64_t gen = l->gen;
+	if (!r)
+		r = alog_append_locked(l, rec->type, body, &seq);
+	if (!r && l->since_cp >= l->o.checkpoint_records)
+		r = checkpoint_locked(l);
+	if (!r && l->seg_size >= l->o.segment_bytes)
+		r = rotate_locked(l);
+	bool sync = !r && l->o.durability == ALOG_SYNC;
+	if (sync && l->flusher_idle)
+		pthread_cond_signal(&l->flush_cv);
+	else if (!r && l->pending.len >= BATCH_WRITE_BYTES)
+		r = flush_locked(l, false);
+	pthread_mutex_unlock(&l->mu);
+	if (sync)
+		r = wait_durable(l, seq, gen);
+	if (!r && ret_seq)
+		*ret_seq = seq;
+	return r;
+}
+
+int alog_checkpoint(struct alog *l)
+{
+	pthread_mutex_lock(&l->mu);
+	int r = l->failed ? l->failed : checkpoint_locked(l);
+	if (!r)
+		r = flush_locked(l, true);
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
+void alog_head(struct alog *l, uint64_t *ret_seq, uint8_t ret_hash[LOG_HASH_LEN])
+{
+	pthread_mutex_lock(&l->mu);
+	*ret_seq = l->durable_seq;
+	memcpy(ret_hash, l->durable_head, LOG_HASH_LEN);
+	pthread_mutex_unlock(&l->mu);
+}
+
+int alog_queue_seal(struct alog *l, const struct seginfo *s)
+{
+	if (l->seal_n == l->seal_cap) {
+		size_t cap = l->seal_cap ? 2 * l->seal_cap : 8;
+		struct seginfo *q = realloc(l->seal_q, cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		l->seal_q = q;
+		l->seal_cap = cap;
+	}
+	l->seal_q[l->seal_n++] = *s;
+	pthread_cond_signal(&l->seal_cv);
+	return 0;
+}
+
+static struct timespec deadline_ms(int64_t ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+static bool flush_due(struct alog *l)
+{
+	return l->o.durability == ALOG_SYNC && !l->failed && !l->rotating &&
+	       (l->pending.len || l->durable_seq < l->written_seq);
+}
+
+/* The flusher: group commit in sync mode, the periodic fdatasync in batch
+ * mode, and checkpoints on time, idle or not. */
+static void *flusher_main(void *arg)
+{
+	struct alog *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		if (!flush_due(l)) {
+			int64_t to_cp = l->last_cp_us / 1000 + l->o.checkpoint_ms - now_us() / 1000;
+			int64_t wait = l->o.durability == ALOG_BATCH && to_cp > l->o.batch_ms ? l->o.batch_ms : to_cp;
+			struct timespec t = deadline_ms(wait > 0 ? wait : 0);
+			l->flusher_idle = true;
+			pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
+			l->flusher_idle = false;
+		}
+		if (l->stop || l->failed || l->rotating)
+			continue;
+		if (now_us() / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms)
+			(void)checkpoint_locked(l); /* a failure is sticky in l->failed */
+		if (l->pending.len || l->durable_seq < l->written_seq)
+			(void)flush_locked(l, true);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/* Keeps a prefilled spare segment ready for the next rotation. */
+static int prepare_spare(struct alog *l)
+{
+	uint64_t bytes = l->o.segment_bytes;
+	struct stat st;
+
+	pthread_mutex_unlock(&l->mu);
+	int r = fstatat(l->dirfd, SEG_SPARE, &st, 0) == 0 && (uint64_t)st.st_size == bytes
+			? 0 : logseg_prefill(l->dirfd, SEG_SPARE, bytes);
+	pthread_mutex_lock(&l->mu);
+	l->spare_ready = !r;
+	return r;
+}
+
+static int seal_next(struct alog *l)
+{
+	struct seginfo s = l->seal_q[0];
+
+	pthread_mutex_unlock(&l->mu);
+	int r = logseg_seal(l->dirfd, &s);
+	pthread_mutex_lock(&l->mu);
+	if (!r)
+		memmove(l->seal_q, l->seal_q + 1, --l->seal_n * sizeof(*l->seal_q));
+	return r;
+}
+
+/* The sealer: prepares spare segments and compresses full ones in the
+ * background; after a failure (a full disk) it tries again a second later. */
+static void *sealer_main(void *arg)
+{
+	struct alog *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		int r = 0;
+		if (!l->spare_ready)
+			r = prepare_spare(l);
+		else if (l->seal_n)
+			r = seal_next(l);
+		else
+			pthread_cond_wait(&l->seal_cv, &l->mu);
+		if (r) {
+			struct timespec t = deadline_ms(1000);
+			pthread_cond_timedwait(&l->seal_cv, &l->mu, &t);
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+static int lock_dir(struct alog *l, char *err, size_t errlen)
+{
+	l->lockfd = openat(l->dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (l->lockfd < 0 || flock(l->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "%s: %s", l->dir,
+			 r == -EWOULDBLOCK ? "the log is open in another process" : strerror(-r));
+		return r == -EWOULDBLOCK ? -EBUSY : r;
+	}
+	return 0;
+}
+
+static struct alog *alog_new(const char *dir, const struct alog_opts *o)
+{
+	struct alog *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->o = o ? *o : defaults;
+	if (!l->o.batch_ms)
+		l->o.batch_ms = defaults.batch_ms;
+	if (!l->o.segment_bytes)
+		l->o.segment_bytes = defaults.segment_bytes;
+	if (!l->o.checkpoint_records)
+		l->o.checkpoint_records = defaults.checkpoint_records;
+	if (!l->o.checkpoint_ms)
+		l->o.checkpoint_ms = defaults.checkpoint_ms;
+	l->dirfd = l->lockfd = l->segfd = l->statefd = -1;
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	/* Appends hold mu for a microsecond or two: spinning briefly beats
+	 * sleeping when a group of appenders arrives at once. */
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&l->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_cond_init(&l->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->flush_cv, &ca);
+	pthread_cond_init(&l->seal_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	l->dir = strdup(dir);
+	l->st = secmem_alloc(sizeof(*l->st));
+	l->st_snap = secmem_alloc(sizeof(*l->st_snap));
+	if (!l->dir || !l->st || !l->st_snap) {
+		alog_close(l);
+		return NULL;
+	}
+	return l;
+}
+
+static void release(struct alog *l)
+{
+	alog_unload(l);
+	if (l->lockfd >= 0)
+		close(l->lockfd);
+	if (l->dirfd >= 0)
+		close(l->dirfd);
+	secmem_free(l->st, sizeof(*l->st));
+	secmem_free(l->st_snap, sizeof(*l->st_snap));
+	buf_free(&l->pending);
+	buf_free(&l->spare);
+	free(l->seal_q);
+	free(l->dir);
+	pthread_cond_destroy(&l->flush_cv);
+	pthread_cond_destroy(&l->seal_cv);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+static void stop_threads(struct alog *l, bool sealer)
+{
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	pthread_cond_broadcast(&l->flush_cv);
+	pthread_cond_broadcast(&l->seal_cv);
+	pthread_mutex_unlock(&l->mu);
+	pthread_join(l->flusher, NULL);
+	if (sealer)
+		pthread_join(l->sealer, NULL);
+}
+
+static int start_threads(struct alog *l)
+{
+	if (pthread_create(&l->flusher, NULL, flusher_main, l))
+		return -EAGAIN;
+	if (pthread_create(&l->sealer, NULL, sealer_main, l)) {
+		stop_threads(l, false);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, char *err, size_t errlen)
+{
+	struct alog *l = alog_new(dir, o);
+	struct alog_cut cut;
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->dirfd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+	} else if (!(r = lock_dir(l, err, errlen)) && !(r = alog_load(l, &cut, err, errlen)) &&
+		   cut.bytes) {
+		pthread_mutex_lock(&l->mu);
+		r = append_recovery(l, &cut, 0, 0);
+		pthread_mutex_unlock(&l->mu);
+		if (r)
+			snprintf(err, errlen, "%s: cannot record the recovery: %s", dir, strerror(-r));
+	}
+	if (!r)
+		r = start_threads(l);
+	if (r) {
+		release(l);
+		return r;
+	}
+	l->threads = true;
+	*ret = l;
+	return 0;
+}
+
+int alog_close(struct alog *l)
+{
+	int r = 0;
+
+	if (!l)
+		return 0;
+	if (l->threads) {
+		stop_threads(l, true);
+		pthread_mutex_lock(&l->mu);
+		r = l->failed ? l->failed : l->last_is_cp ? 0 : checkpoint_locked(l);
+		if (!r)
+			r = flush_locked(l, true);
+		pthread_mutex_unlock(&l->mu);
+	}
+	release(l);
+	return r;
+}

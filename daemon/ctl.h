@@ -1,0 +1,31 @@
+/* ctl.h - custosctl's command tables. Each command module exports a table;
+ * custosctl.c dispatches on the first words of the command line.
+ * Exit codes: 0 success, 1 the checked thing is bad (verify FAIL, invalid
+ * policy), 2 usage or I/O error. */
+#ifndef CUSTOS_CTL_H
+#define CUSTOS_CTL_H
+
+#include <stddef.h>
+
+#define EXIT_BAD 1
+#define EXIT_USAGE 2
+
+struct ctl_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+	const char *summary;
+};
+
+struct ctl_group {
+	const char *name;
+	const struct ctl_cmd *cmds;
+	size_t ncmds;
+	const char *summary;
+};
+
+extern const struct ctl_group ctl_log_group;
+
+/* Prints "custosctl: <message>" to stderr and returns EXIT_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

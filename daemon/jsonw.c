@@ -1,0 +1,97 @@
+/* jsonw.c - see jsonw.h */
+#include "jsonw.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+/* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0xc2)
+		return 0;
+	if (s[0] < 0xe0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] < 0xf0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] < 0xf5) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+static void jw_escape(struct buf *b, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+	char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+	switch (c) {
+	case '"': buf_add(b, "\\\"", 2); break;
+	case '\\': buf_add(b, "\\\\", 2); break;
+	case '\n': buf_add(b, "\\n", 2); break;
+	case '\r': buf_add(b, "\\r", 2); break;
+	case '\t': buf_add(b, "\\t", 2); break;
+	default: buf_add(b, e, 6); break;
+	}
+}
+
+void jw_strn(struct buf *b, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t run = 0; /* start of the current run of plain bytes */
+
+	if (!buf_reserve(b, n + 2))
+		return;
+	buf_addc(b, '"');
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		size_t ulen = c >= 0x80 ? utf8_len(s + i, n - i) : 0;
+		if (ulen) {
+			i += ulen;
+			continue;
+		}
+		buf_add(b, s + run, i - run);
+		if (c >= 0x80)
+			buf_add(b, "\xef\xbf\xbd", 3);
+		else
+			jw_escape(b, c);
+		run = ++i;
+	}
+	buf_add(b, s + run, n - run);
+	buf_addc(b, '"');
+}
+
+void jw_u64(struct buf *b, uint64_t v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	buf_add(b, tmp, (size_t)n);
+}
+
+void jw_i64(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+	buf_add(b, tmp, (size_t)n);
+}

@@ -1,0 +1,428 @@
+/* logopen.c - creating a log, and loading one for appending: reading the
+ * writer's state, finding the head, cutting a torn tail after a crash. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auditlog_int.h"
+#include "secmem.h"
+
+#define MAX_STATE 4096
+
+static int errf(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static bool dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool empty = true;
+
+	if (!d)
+		return errno == ENOENT;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
+/* The first record of a new log, written with its own small writer. */
+static int write_genesis(const char *dir, const struct logstate *st)
+{
+	struct buf b = BUF_INIT;
+	uint8_t zero[LOG_HASH_LEN] = { 0 }, h[LOG_HASH_LEN];
+	char name[SEG_NAME_MAX], *path = NULL;
+	struct lr_mac *m = lr_mac_new(st->mac_key);
+	int r = m ? 0 : -ENOMEM;
+
+	lr_begin(&b, 1, now_us(), "log_init");
+	lr_init_body(&b, st->log_id);
+	if (!r)
+		r = lr_finish(&b, 0, zero, m, h);
+	logseg_name(1, false, name);
+	if (!r && asprintf(&path, "%s/%s", dir, name) < 0)
+		r = -ENOMEM;
+	if (!r)
+		r = write_file_excl(path, b.p, b.len, 0640);
+	lr_mac_free(m);
+	buf_free(&b);
+	free(path);
+	return r;
+}
+
+static int write_dir_file(const char *dir, const char *name, const struct buf *b, mode_t mode)
+{
+	char *path;
+
+	if (b->failed || asprintf(&path, "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	int r = write_file_excl(path, b->p, b->len, mode);
+	free(path);
+	return r;
+}
+
+/* Makes new keys: st (writer, epoch 1) and k (verifier, with k0). */
+static int new_keys(struct logstate *st, struct logkeys *k)
+{
+	if (RAND_bytes(k->log_id, LOG_ID_LEN) != 1 || RAND_bytes(k->seed, LOG_KEY_LEN) != 1 ||
+	    RAND_bytes(st->sign_key, 32) != 1 || logkey_public(st->sign_key, k->pub))
+		return -EIO;
+	k->has_seed = true;
+	memcpy(st->log_id, k->log_id, LOG_ID_LEN);
+	st->epoch = 1;
+	logkey_ratchet(k->seed, st->mac_key);
+	return 0;
+}
+
+int alog_create(const char *dir, const char *keyout, char *err, size_t errlen)
+{
+	struct logstate *st = secmem_alloc(sizeof(*st));
+	struct logkeys *k = secmem_alloc(sizeof(*k));
+	struct buf kb = BUF_INIT, pb = BUF_INIT, sb = BUF_INIT;
+	int r = st && k ? 0 : -ENOMEM;
+
+	if (!r && !dir_is_empty(dir))
+		r = errf(err, errlen, -EEXIST, "%s: directory exists and is not empty; refusing to overwrite", dir);
+	if (!r && access(keyout, F_OK) == 0)
+		r = errf(err, errlen, -EEXIST, "%s: file exists; refusing to overwrite", keyout);
+	if (!r && mkdir(dir, 0750) < 0 && errno != EEXIST)
+		r = errf(err, errlen, -errno, "%s: cannot create directory: %s", dir, strerror(errno));
+	if (!r && (r = new_keys(st, k)))
+		errf(err, errlen, r, "cannot generate keys");
+	if (!r) {
+		logkey_format(k, true, &kb);
+		logkey_format(k, false, &pb);
+		logstate_format(st, &sb);
+		r = kb.failed ? -ENOMEM : write_file_excl(keyout, kb.p, kb.len, 0400);
+		if (r)
+			errf(err, errlen, r, "%s: cannot write key file: %s", keyout, strerror(-r));
+	}
+	if (!r && ((r = write_dir_file(dir, PUB_FILE, &pb, 0644)) ||
+		   (r = write_dir_file(dir, STATE_FILE, &sb, 0600)) || (r = write_genesis(dir, st))))
+		errf(err, errlen, r, "%s: cannot write the new log: %s", dir, strerror(-r));
+	if (kb.p)
+		OPENSSL_cleanse(kb.p, kb.cap);
+	if (sb.p)
+		OPENSSL_cleanse(sb.p, sb.cap);
+	buf_free(&kb);
+	buf_free(&pb);
+	buf_free(&sb);
+	secmem_free(st, sizeof(*st));
+	secmem_free(k, sizeof(*k));
+	return r;
+}
+
+static int read_state(struct alog *l, char *err, size_t errlen)
+{
+	char buf[MAX_STATE + 1];
+
+	l->statefd = openat(l->dirfd, STATE_FILE, O_RDWR | O_CLOEXEC);
+	if (l->statefd < 0)
+		return errf(err, errlen, -errno, STATE_FILE ": cannot open: %s", strerror(errno));
+	if (check_private(l->statefd))
+		return errf(err, errlen, -EACCES, STATE_FILE ": readable by group or others; refusing to use it");
+	ssize_t n = pread(l->statefd, buf, MAX_STATE, 0);
+	int r = n < 0 ? -errno : logstate_parse(buf, (size_t)n, l->st);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (r)
+		return errf(err, errlen, r, STATE_FILE ": %s", r == -EBADMSG ? "damaged (check failed)" : "malformed");
+	l->st_on_disk = l->st->epoch;
+	return 0;
+}
+
+int alog_write_state(struct alog *l, const struct logstate *s)
+{
+	struct buf b = BUF_INIT;
+
+	logstate_format(s, &b);
+	int r = b.failed ? -ENOMEM : 0;
+	if (!r && pwrite(l->statefd, b.p, b.len, 0) != (ssize_t)b.len)
+		r = -EIO;
+	if (!r && fdatasync(l->statefd) < 0)
+		r = -errno;
+	if (b.p)
+		OPENSSL_cleanse(b.p, b.cap);
+	buf_free(&b);
+	return r;
+}
+
+/* What scanning a segment found. */
+struct scan {
+	uint64_t last_seq, records, since_cp, cp_epoch; /* cp_epoch 0: none */
+	uint8_t last_hash[LOG_HASH_LEN];
+	bool last_is_cp, torn;
+	uint64_t good_bytes; /* offset after the last whole line */
+	struct alog_cut cut;
+};
+
+static int scan_line(struct scan *sc, const char *line, size_t len, uint64_t expect_seq)
+{
+	struct lr_frame f;
+	uint8_t d[LOG_HASH_LEN], h[LOG_HASH_LEN], sig[LOG_SIG_LEN];
+	uint64_t epoch;
+
+	if (lr_scan(line, len, &f) || f.seq != expect_seq)
+		return -EBADMSG;
+	if (sc->records && CRYPTO_memcmp(f.prev, sc->last_hash, LOG_HASH_LEN))
+		return -EBADMSG;
+	if (lr_digest(line, len, d, h))
+		return -EIO;
+	sc->last_is_cp = lr_is(&f, "checkpoint");
+	if (sc->last_is_cp) {
+		if (!lr_checkpoint_parse(&f, &epoch, sig))
+			return -EBADMSG;
+		sc->cp_epoch = epoch;
+		sc->since_cp = 0;
+	} else {
+		sc->since_cp++;
+	}
+	memcpy(sc->last_hash, h, LOG_HASH_LEN);
+	sc->last_seq = f.seq;
+	sc->records++;
+	return 0;
+}
+
+static void note_torn(struct scan *sc, const struct seginfo *s, const char *line, size_t len, uint64_t off)
+{
+	sc->torn = true;
+	sc->cut.bytes = len;
+	sc->cut.offset = off;
+	EVP_Digest(line, len, sc->cut.sha256, NULL, EVP_sha256(), NULL);
+	memcpy(sc->cut.segment, s->name, SEG_NAME_MAX);
+}
+
+/* Reads a whole segment, checking its framing and chain. In the active
+ * segment (torn_ok) a damaged last line, an unterminated fragment or junk
+ * after the data is what a crash leaves: it is cut. */
+static int scan_segment(struct alog *l, const struct seginfo *s, bool torn_ok, struct scan *sc, char *err,
+			size_t errlen)
+{
+	struct segreader *rd;
+	const char *line, *bad = NULL;
+	size_t len, badlen = 0;
+	uint64_t off = 0, badoff = 0;
+	int r = segreader_open(l->dirfd, s, &rd);
+
+	*sc = (struct scan){ 0 };
+	while (r >= 0 && !bad && (r = segreader_next(rd, &line, &len, &off)) == SEG_LINE) {
+		if (scan_line(sc, line, len, s->first + sc->records) < 0) {
+			bad = line, badlen = len, badoff = off; /* torn, if nothing follows */
+			r = segreader_next(rd, &line, &len, &off);
+			break;
+		}
+		sc->good_bytes = off + len + 1;
+	}
+	if (bad && (r == SEG_END || r == SEG_JUNK) && torn_ok)
+		note_torn(sc, s, bad, badlen, badoff);
+	else if (!bad && (r == SEG_TORN || r == SEG_JUNK) && torn_ok)
+		note_torn(sc, s, line, r == SEG_TORN ? len : 0, r == SEG_TORN ? off : sc->good_bytes);
+	else if (bad || r != SEG_END)
+		r = r < 0 ? r : -EBADMSG;
+	else
+		r = 0;
+	segreader_free(rd);
+	if (r < 0)
+		return errf(err, errlen, r, "%s: record at offset %" PRIu64 " is damaged (%s); run `custosctl log verify`",
+			    s->name, bad ? badoff : off, strerror(-r));
+	return 0;
+}
+
+/* Brings the writer's epoch up to the log: the state file may lag one
+ * checkpoint behind after a crash, never run ahead. */
+static int reconcile_epoch(struct alog *l, uint64_t cp_epoch, char *err, size_t errlen)
+{
+	if (!cp_epoch || l->st->epoch == cp_epoch + 1)
+		return 0;
+	if (l->st->epoch > cp_epoch + 1)
+		return errf(err, errlen, -EBADMSG,
+			    "the log ends before its last checkpoint (state epoch %" PRIu64 ", log epoch %" PRIu64
+			    "): the tail was cut; run `custosctl log verify`",
+			    l->st->epoch, cp_epoch);
+	while (l->st->epoch <= cp_epoch) {
+		logkey_ratchet(l->st->mac_key, l->st->mac_key);
+		l->st->epoch++;
+	}
+	int r = alog_write_state(l, l->st);
+	if (!r)
+		l->st_on_disk = l->st->epoch;
+	return r ? errf(err, errlen, r, STATE_FILE ": cannot write: %s", strerror(-r)) : 0;
+}
+
+static int open_active(struct alog *l, const struct seginfo *s, const struct scan *sc)
+{
+	struct stat st;
+
+	l->segfd = openat(l->dirfd, s->name, O_WRONLY | O_CLOEXEC);
+	if (l->segfd < 0 || fstat(l->segfd, &st) < 0)
+		return -errno;
+	if (sc->torn) {
+		int r = logseg_fill(l->segfd, sc->good_bytes, (uint64_t)st.st_size);
+		if (r)
+			return r;
+	}
+	l->seg_first = s->first;
+	l->seg_size = l->seg_written = sc->good_bytes;
+	return 0;
+}
+
+/* Removes leftovers of an interrupted seal and queues unsealed segments. */
+static int tidy_segments(struct alog *l, struct seginfo *v, size_t *n)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (i + 1 < *n && v[i + 1].first == v[i].first && !v[i].gz && v[i + 1].gz) {
+			if (unlinkat(l->dirfd, v[i].name, 0) < 0)
+				return -errno; /* the .gz was complete: it was renamed in place */
+			continue;
+		}
+		v[out++] = v[i];
+	}
+	*n = out;
+	for (size_t i = 0; i + 1 < out; i++)
+		if (!v[i].gz && alog_queue_seal(l, &v[i]))
+			return -ENOMEM;
+	return 0;
+}
+
+static void remove_tmp_files(struct alog *l)
+{
+	int fd = dup(l->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n > 4 && !strcmp(e->d_name + n - 4, ".tmp") &&
+		    (!strncmp(e->d_name, "seg-", 4) || !strncmp(e->d_name, SEG_SPARE, strlen(SEG_SPARE))))
+			unlinkat(l->dirfd, e->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* Scans the active segment, or the one before it when it is empty. */
+static int find_head(struct alog *l, struct seginfo *v, size_t n, struct scan *sc, char *err, size_t errlen)
+{
+	int r = scan_segment(l, &v[n - 1], !v[n - 1].gz, sc, err, errlen);
+	uint64_t cp_epoch = sc->cp_epoch;
+
+	if (!r && sc->records == 0 && n >= 2) {
+		struct scan prev;
+		if ((r = scan_segment(l, &v[n - 2], false, &prev, err, errlen)))
+			return r;
+		if (prev.last_seq + 1 != v[n - 1].first)
+			return errf(err, errlen, -EBADMSG, "%s does not follow %s", v[n - 1].name, v[n - 2].name);
+		sc->last_seq = prev.last_seq;
+		memcpy(sc->last_hash, prev.last_hash, LOG_HASH_LEN);
+		sc->last_is_cp = prev.last_is_cp;
+		cp_epoch = prev.cp_epoch;
+	}
+	if (!r && sc->records == 0 && n == 1)
+		return errf(err, errlen, -EBADMSG, "%s is empty: the log was never initialised", v[0].name);
+	sc->cp_epoch = cp_epoch;
+	return r;
+}
+
+int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen)
+{
+	struct seginfo *v = NULL;
+	size_t n = 0;
+	struct scan sc;
+	int r = read_state(l, err, errlen);
+
+	if (r)
+		return r;
+	remove_tmp_files(l);
+	if ((r = logseg_list(l->dir, &v, &n)) || n == 0) {
+		free(v);
+		return errf(err, errlen, r ? r : -ENOENT, "no log segments found: not a Custos log directory");
+	}
+	if (!(r = tidy_segments(l, v, &n)) && v[n - 1].gz) {
+		/* Sealed with no successor: start the next segment. */
+		r = find_head(l, v, n, &sc, err, errlen);
+		free(v);
+		return r ? r : errf(err, errlen, -EBADMSG,
+				    "the active segment is missing (the last one is sealed): the tail was "
+				    "removed; run `custosctl log verify`");
+	}
+	if (!r)
+		r = find_head(l, v, n, &sc, err, errlen);
+	if (!r)
+		r = reconcile_epoch(l, sc.cp_epoch, err, errlen);
+	if (!r && (r = open_active(l, &v[n - 1], &sc)))
+		errf(err, errlen, r, "%s: cannot open for appending: %s", v[n - 1].name, strerror(-r));
+	free(v);
+	if (r)
+		return r;
+	l->next_seq = sc.last_seq + 1;
+	l->written_seq = l->durable_seq = sc.last_seq;
+	memcpy(l->head, sc.last_hash, LOG_HASH_LEN);
+	memcpy(l->durable_head, sc.last_hash, LOG_HASH_LEN);
+	l->last_is_cp = sc.last_is_cp;
+	l->since_cp = sc.since_cp;
+	l->last_cp_us = now_us();
+	*ret_cut = sc.torn ? sc.cut : (struct alog_cut){ 0 };
+	l->mac = lr_mac_new(l->st->mac_key);
+	return l->mac ? 0 : errf(err, errlen, -ENOMEM, "out of memory");
+}
+
+void alog_unload(struct alog *l)
+{
+	if (l->segfd >= 0)
+		close(l->segfd);
+	if (l->statefd >= 0)
+		close(l->statefd);
+	l->segfd = l->statefd = -1;
+	lr_mac_free(l->mac);
+	l->mac = NULL;
+	buf_reset(&l->pending);
+	buf_reset(&l->spare);
+}
+
+/* Starts the segment for next_seq: the prefilled spare when the sealer
+ * made one, else a fresh prefilled file. */
+int alog_new_segment(struct alog *l)
+{
+	char name[SEG_NAME_MAX];
+	struct stat st;
+	int r = 0;
+
+	logseg_name(l->next_seq, false, name);
+	if (fstatat(l->dirfd, SEG_SPARE, &st, 0) < 0 || (uint64_t)st.st_size != l->o.segment_bytes)
+		r = logseg_prefill(l->dirfd, name, l->o.segment_bytes);
+	else if (renameat(l->dirfd, SEG_SPARE, l->dirfd, name) < 0)
+		r = -errno;
+	if (!r && fsync(l->dirfd) < 0)
+		r = -errno;
+	int fd = r ? -1 : openat(l->dirfd, name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return r ? r : -errno;
+	close(l->segfd);
+	l->segfd = fd;
+	l->seg_first = l->next_seq;
+	l->seg_size = l->seg_written = 0;
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* util.h - small helpers shared by every Custos module: hex, time stamps,
+ * number parsing, whole-file I/O. Nothing here logs. */
+#ifndef CUSTOS_UTIL_H
+#define CUSTOS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define WUR __attribute__((warn_unused_result))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Length of a time stamp "2026-11-23T12:00:00.123456Z", without NUL. */
+#define TS_LEN 27
+
+void hex_encode(const uint8_t *in, size_t n, char *out); /* writes 2n chars + NUL */
+bool hex_decode(const char *in, size_t hexlen, uint8_t *out) WUR;
+
+int64_t now_us(void);
+void ts_format(int64_t us, char out[TS_LEN + 1]);
+/* Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ" and "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
+bool ts_parse(const char *s, int64_t *ret_us) WUR;
+
+bool parse_u64(const char *s, uint64_t *ret) WUR;
+/* Accepts a number with an optional K, M or G suffix (powers of 1024). */
+bool parse_size(const char *s, uint64_t *ret) WUR;
+
+/* Reads a whole file of at most max bytes; *ret_buf is NUL-terminated.
+ * Returns 0 or a negative errno (-EFBIG when larger than max). */
+int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len) WUR;
+/* Creates path exclusively with mode, writes data and fsyncs it and its
+ * directory. Returns 0 or a negative errno (-EEXIST if it exists). */
+int write_file_excl(const char *path, const void *data, size_t len, mode_t mode) WUR;
+int fsync_dir(const char *dir) WUR;
+/* -EACCES when the file behind fd is readable by group or others. */
+int check_private(int fd) WUR;
+
+#endif

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install the Debian packages Custos needs to build, test and run its demo.
+# As root it installs what is missing with apt-get; otherwise it prints the
+# exact command to run and stops.
+set -eu
+
+PKGS="make gcc clang libclang-rt-14-dev pkg-config
+libssl-dev openssl zlib1g-dev libjansson-dev
+libcmocka-dev python3 python3-pytest jq gzip util-linux"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "custos: missing Debian packages:$missing" >&2
+	echo "run:  sudo apt-get update && sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "custos: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq $missing

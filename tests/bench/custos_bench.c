@@ -1,0 +1,192 @@
+/* custos-bench - Custos's benchmarks. Prints key=value pairs as its last
+ * line; tests/bench/run.sh (make bench) runs the standard set beside
+ * reference figures measured in the same run.
+ *
+ *   custos-bench log --dir DIR --records N --writers W --durability sync|batch
+ *                    --record-bytes B [--segment-bytes S]
+ *   custos-bench verify --dir DIR --key FILE */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auditlog.h"
+#include "logverify.h"
+#include "secmem.h"
+
+struct cfg {
+	const char *dir, *key;
+	uint64_t records, writers, record_bytes, segment_bytes;
+	enum alog_durability durability;
+};
+
+struct worker {
+	pthread_t t;
+	struct alog *l;
+	struct alog_rec *rec;
+	uint64_t n;
+	uint32_t *lat_us;
+	int err;
+};
+
+static double mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+
+	for (uint64_t i = 0; i < w->n; i++) {
+		double t0 = mono();
+		int r = alog_append(w->l, w->rec, NULL);
+		if (r) {
+			w->err = r;
+			return NULL;
+		}
+		double us = (mono() - t0) * 1e6;
+		w->lat_us[i] = us > 4e9 ? UINT32_MAX : (uint32_t)us;
+	}
+	return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int usage(void)
+{
+	fputs("usage: custos-bench log --dir DIR --records N --writers W --durability sync|batch\n"
+	      "                        --record-bytes B [--segment-bytes S]\n"
+	      "       custos-bench verify --dir DIR --key FILE\n",
+	      stderr);
+	return 2;
+}
+
+/* A record of about cfg->record_bytes on disk: the statement is padded. */
+static void make_record(const struct cfg *c, struct alog_rec *r, struct alog_actor *a, char **stmt)
+{
+	static const char *const cols[] = { "email", "name", "phone" };
+	static const size_t overhead = 400; /* framing, actor, object, fp, prev, mac */
+	size_t pad = c->record_bytes > overhead ? c->record_bytes - overhead : 8;
+
+	*a = (struct alog_actor){ "app_rw", "shop-web", "10.1.2.3", "c0ffee-17", NULL };
+	*stmt = malloc(pad + 1);
+	const char *base = "SELECT email, name, phone FROM public.customers WHERE id = $1 /* ";
+	for (size_t i = 0; i < pad; i++)
+		(*stmt)[i] = i < strlen(base) ? base[i] : (char)('a' + i % 26);
+	(*stmt)[pad] = '\0';
+	*r = (struct alog_rec){ .type = "access", .actor = a, .table = "public.customers", .columns = cols,
+				.ncolumns = 3, .fingerprint = "5e1a8c03d2b7f964", .statement = *stmt, .rows = 1 };
+}
+
+static int run_log(const struct cfg *c)
+{
+	struct alog_opts o = { .durability = c->durability, .segment_bytes = c->segment_bytes };
+	struct alog *l;
+	struct alog_rec rec;
+	struct alog_actor actor;
+	char err[512], *stmt;
+	struct worker *w = calloc(c->writers, sizeof(*w));
+	uint32_t *lat = calloc(c->records, sizeof(*lat));
+	uint64_t per = c->records / c->writers, done = 0;
+
+	if (!w || !lat || alog_open(c->dir, &o, &l, err, sizeof(err)))
+		return fprintf(stderr, "custos-bench: %s\n", w && lat ? err : "out of memory"), 1;
+	make_record(c, &rec, &actor, &stmt);
+	double t0 = mono();
+	for (uint64_t i = 0; i < c->writers; i++) {
+		w[i] = (struct worker){ .l = l, .rec = &rec, .n = per, .lat_us = lat + i * per };
+		pthread_create(&w[i].t, NULL, work, &w[i]);
+	}
+	int failed = 0;
+	for (uint64_t i = 0; i < c->writers; i++) {
+		pthread_join(w[i].t, NULL);
+		done += w[i].n;
+		if (w[i].err && !failed)
+			failed = w[i].err;
+	}
+	double secs = mono() - t0;
+	int r = alog_close(l);
+	if (failed || r)
+		return fprintf(stderr, "custos-bench: append failed: %s\n", strerror(-(failed ? failed : r))), 1;
+	qsort(lat, done, sizeof(*lat), cmp_u32);
+	printf("mode=%s writers=%" PRIu64 " records=%" PRIu64 " seconds=%.3f records_per_s=%.0f p50_us=%u p99_us=%u\n",
+	       c->durability == ALOG_SYNC ? "sync" : "batch", c->writers, done, secs, (double)done / secs,
+	       lat[done / 2], lat[done * 99 / 100]);
+	free(stmt);
+	free(lat);
+	free(w);
+	return 0;
+}
+
+static int run_verify(const struct cfg *c)
+{
+	struct logkeys *k = secmem_alloc(sizeof(*k));
+	struct lv_opts o = { .keys = k };
+	struct lv_result res;
+	char *text, err[512];
+	size_t len;
+
+	if (!k || read_file(c->key, 4096, &text, &len) || logkey_parse(text, len, k, err, sizeof(err)))
+		return fprintf(stderr, "custos-bench: %s: cannot read the key file\n", c->key), 1;
+	free(text);
+	double t0 = mono();
+	int r = lv_verify(c->dir, &o, &res, err, sizeof(err));
+	double secs = mono() - t0;
+	if (r || !res.ok)
+		return fprintf(stderr, "custos-bench: verify: %s\n", r ? err : res.reason), 1;
+	printf("records=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f mb_per_s=%.1f mean_record_bytes=%" PRIu64 "\n",
+	       res.records, res.bytes, secs, (double)res.bytes / 1e6 / secs, res.bytes / res.records);
+	secmem_free(k, sizeof(*k));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", 1, 0, 'd' }, { "records", 1, 0, 'n' }, { "writers", 1, 0, 'w' },
+		{ "durability", 1, 0, 'D' }, { "record-bytes", 1, 0, 'b' }, { "segment-bytes", 1, 0, 's' },
+		{ "key", 1, 0, 'k' }, { "help", 0, 0, 'h' }, { 0 },
+	};
+	struct cfg c = { .records = 100000, .writers = 1, .record_bytes = 512 };
+	int o;
+
+	if (argc < 2 || (strcmp(argv[1], "log") && strcmp(argv[1], "verify")))
+		return usage();
+	optind = 2;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		bool ok = true;
+		switch (o) {
+		case 'd': c.dir = optarg; break;
+		case 'k': c.key = optarg; break;
+		case 'n': ok = parse_u64(optarg, &c.records); break;
+		case 'w': ok = parse_u64(optarg, &c.writers) && c.writers >= 1 && c.writers <= 1024; break;
+		case 'b': ok = parse_u64(optarg, &c.record_bytes); break;
+		case 's': ok = parse_size(optarg, &c.segment_bytes); break;
+		case 'D':
+			ok = !strcmp(optarg, "sync") || !strcmp(optarg, "batch");
+			c.durability = strcmp(optarg, "batch") ? ALOG_SYNC : ALOG_BATCH;
+			break;
+		case 'h': return usage(), 0;
+		default: return usage();
+		}
+		if (!ok)
+			return fprintf(stderr, "custos-bench: bad value for --%s\n", opts[optind > 0 ? 0 : 0].name), 2;
+	}
+	if (!c.dir || (argv[1][0] == 'v' && !c.key))
+		return usage();
+	if (secmem_init(1u << 16))
+		fputs("custos-bench: warning: cannot lock memory\n", stderr);
+	return argv[1][0] == 'l' ? run_log(&c) : run_verify(&c);
+}
