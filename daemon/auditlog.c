@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -348,7 +349,7 @@ static int rotate_locked(struct alog *l)
 	struct seginfo old = { .first = l->seg_first };
 	logseg_name(old.first, false, old.name);
 	if (!r && !(r = alog_new_segment(l))) {
-		l->spare_ready = false;
+		l->spare_ready = l->o.durability == ALOG_BATCH;
 		r = alog_queue_seal(l, &old);
 	}
 	if (r)
@@ -560,6 +561,9 @@ static void *sealer_main(void *arg)
 {
 	struct alog *l = arg;
 
+	/* Compression is background work: let appends have the CPU first.
+	 * Failing that, sealing competes evenly, which is only slower. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop) {
 		int r = 0;
@@ -606,6 +610,7 @@ static struct alog *alog_new(const char *dir, const struct alog_opts *o)
 	if (!l->o.checkpoint_ms)
 		l->o.checkpoint_ms = defaults.checkpoint_ms;
 	l->dirfd = l->lockfd = l->segfd = l->statefd = -1;
+	l->spare_ready = l->o.durability == ALOG_BATCH; /* batch mode needs no spare */
 	pthread_mutexattr_t ma;
 	pthread_mutexattr_init(&ma);
 	/* Appends hold mu for a microsecond or two: spinning briefly beats

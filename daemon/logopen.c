@@ -402,8 +402,9 @@ void alog_unload(struct alog *l)
 	buf_reset(&l->spare);
 }
 
-/* Starts the segment for next_seq: the prefilled spare when the sealer
- * made one, else a fresh prefilled file. */
+/* Starts the segment for next_seq. In sync mode it is prefilled (the
+ * sealer's spare, or a fresh one) so fdatasync has no metadata to write;
+ * batch mode fsyncs rarely and appends to an empty file. */
 int alog_new_segment(struct alog *l)
 {
 	char name[SEG_NAME_MAX];
@@ -411,7 +412,13 @@ int alog_new_segment(struct alog *l)
 	int r = 0;
 
 	logseg_name(l->next_seq, false, name);
-	if (fstatat(l->dirfd, SEG_SPARE, &st, 0) < 0 || (uint64_t)st.st_size != l->o.segment_bytes)
+	if (l->o.durability == ALOG_BATCH) {
+		int fd = openat(l->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (fd < 0)
+			r = -errno;
+		else
+			close(fd);
+	} else if (fstatat(l->dirfd, SEG_SPARE, &st, 0) < 0 || (uint64_t)st.st_size != l->o.segment_bytes)
 		r = logseg_prefill(l->dirfd, name, l->o.segment_bytes);
 	else if (renameat(l->dirfd, SEG_SPARE, l->dirfd, name) < 0)
 		r = -errno;

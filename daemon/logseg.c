@@ -15,7 +15,7 @@
 #include "logrec.h"
 
 #define READ_BUF (LR_MAX_LINE + (1u << 20))
-#define SEAL_MODE "wb6" /* zlib level 6: logs are kept for years */
+#define SEAL_MODE "wb1" /* zlib level 1: keeps up with the writer on one core */
 
 void logseg_name(uint64_t first, bool gz, char ret[SEG_NAME_MAX])
 {

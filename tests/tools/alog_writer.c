@@ -8,8 +8,9 @@
  * Without --generate it reads one JSON object per stdin line:
  *   {"type":"access","actor":{"user":"alice","addr":"10.0.0.5"},"table":"customers",
  *    "columns":["email"],"subjects":[["customer","42"]],"fp":"..","stmt":"..","rows":1}
- * and prints "ack SEQ" once each record is acknowledged. With --generate it
- * appends N synthetic records from W threads, printing "ack SEQ" likewise. */
+ * and prints "ack SEQ" once each record is acknowledged, or "err REASON".
+ * With --generate it appends N synthetic records from W threads, printing
+ * "ack SEQ" likewise. --shred TYPE:ID erases a subject's key in --keys. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -64,10 +65,12 @@ static int append_json(json_t *j)
 	uint64_t seq;
 	int err = alog_append(lg, &r, &seq);
 	free(detail);
-	if (err)
-		fprintf(stderr, "alog_writer: append failed: %s\n", strerror(-err));
-	else
+	if (err) {
+		printf("err %s\n", strerror(-err));
+		fflush(stdout);
+	} else {
 		ack(seq);
+	}
 	return err;
 }
 
@@ -97,10 +100,11 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "dir", 1, 0, 'd' }, { "keys", 1, 0, 'k' }, { "durability", 1, 0, 'D' },
 		{ "segment-bytes", 1, 0, 's' }, { "checkpoint-records", 1, 0, 'c' },
-		{ "checkpoint-ms", 1, 0, 'm' }, { "generate", 1, 0, 'g' }, { "threads", 1, 0, 't' }, { 0 },
+		{ "checkpoint-ms", 1, 0, 'm' }, { "generate", 1, 0, 'g' }, { "threads", 1, 0, 't' },
+		{ "shred", 1, 0, 'S' }, { 0 },
 	};
 	struct alog_opts o = { 0 };
-	const char *dir = NULL, *keys = NULL;
+	const char *dir = NULL, *keys = NULL, *shred = NULL;
 	int c, threads = 1, failures = 0;
 	char err[512];
 
@@ -114,8 +118,19 @@ int main(int argc, char **argv)
 		case 'm': o.checkpoint_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'g': gen_left = strtoull(optarg, NULL, 10); break;
 		case 't': threads = atoi(optarg); break;
+		case 'S': shred = optarg; break;
 		default: return 2;
 		}
+	}
+	if (shred) {
+		char *colon = strchr(shred, ':');
+		if (!keys || !colon)
+			return fprintf(stderr, "usage: alog_writer --keys FILE --shred TYPE:ID\n"), 2;
+		*colon = '\0';
+		int r = keyprov_file_shred(keys, shred, colon + 1);
+		if (r)
+			fprintf(stderr, "alog_writer: shred: %s\n", strerror(-r));
+		return r ? 1 : 0;
 	}
 	if (!dir || threads < 1 || threads > 256)
 		return fprintf(stderr, "usage: alog_writer --dir DIR ... (see the source)\n"), 2;
@@ -136,6 +151,8 @@ int main(int argc, char **argv)
 		size_t cap = 0;
 		while (getline(&line, &cap, stdin) > 0) {
 			json_t *j = json_loads(line, 0, NULL);
+			if (!j)
+				printf("err not a JSON object\n"), fflush(stdout);
 			failures += !j || append_json(j);
 			json_decref(j);
 		}
