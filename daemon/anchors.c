@@ -7,7 +7,7 @@
 #include <string.h>
 
 void anchor_format(struct buf *b, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
-		   const uint8_t hash[LOG_HASH_LEN])
+                   const uint8_t hash[LOG_HASH_LEN])
 {
 	char id[2 * LOG_ID_LEN + 1], h[2 * LOG_HASH_LEN + 1];
 
@@ -60,7 +60,7 @@ static int head_cmp(const void *a, const void *b)
 }
 
 int anchors_parse(const char *text, size_t len, const uint8_t log_id[LOG_ID_LEN], struct lv_head **ret,
-		  size_t *ret_n, size_t *ret_line)
+                  size_t *ret_n, size_t *ret_line)
 {
 	struct lv_head *v = NULL, h;
 	size_t n = 0, cap = 0, line = 0;

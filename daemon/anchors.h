@@ -15,12 +15,12 @@
 #define ANCHOR_MAX_FILE (1ull << 32)
 
 void anchor_format(struct buf *b, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
-		   const uint8_t hash[LOG_HASH_LEN]);
+                   const uint8_t hash[LOG_HASH_LEN]);
 
 /* Reads the anchors of log_id from an auditd log (other logs' anchors and
  * other lines are skipped) into a list sorted by seq. 0; -EINVAL with
  * *ret_line the first malformed anchor line; -ENOMEM. */
-int anchors_parse(const char *text, size_t len, const uint8_t log_id[LOG_ID_LEN],
-		  struct lv_head **ret, size_t *ret_n, size_t *ret_line) WUR;
+int anchors_parse(const char *text, size_t len, const uint8_t log_id[LOG_ID_LEN], struct lv_head **ret,
+                  size_t *ret_n, size_t *ret_line) WUR;
 
 #endif

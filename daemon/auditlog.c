@@ -36,8 +36,10 @@ static const struct alog_opts defaults = {
 
 static void body_actor(struct buf *b, const struct alog_actor *a)
 {
-	const struct { const char *key, *val; } f[] = {
-		{ "user", a->user }, { "app", a->app }, { "addr", a->addr },
+	const struct {
+		const char *key, *val;
+	} f[] = {
+		{ "user", a->user },       { "app", a->app }, { "addr", a->addr },
 		{ "session", a->session }, { "tls", a->tls },
 	};
 	bool first = true;
@@ -285,8 +287,12 @@ static int flush_locked(struct alog *l, bool sync)
 		return l->failed;
 	if (l->pending.len == 0 && (!sync || l->durable_seq == l->written_seq))
 		return 0;
-	struct flush f = { .b = &l->spare, .upto = l->next_seq - 1, .sync = sync, .gen = l->gen,
-			   .records = l->pending_recs, .off = l->seg_written };
+	struct flush f = { .b = &l->spare,
+		           .upto = l->next_seq - 1,
+		           .sync = sync,
+		           .gen = l->gen,
+		           .records = l->pending_recs,
+		           .off = l->seg_written };
 	buf_swap(&l->pending, &l->spare);
 	l->pending_recs = 0;
 	memcpy(f.head, l->head, LOG_HASH_LEN);
@@ -368,8 +374,9 @@ static int append_recovery(struct alog *l, const struct alog_cut *cut, int after
 
 	if (cut->bytes) {
 		hex_encode(cut->sha256, LOG_HASH_LEN, hex);
-		buf_printf(&b, ",\"cut\":{\"segment\":\"%s\",\"offset\":%llu,\"bytes\":%llu,\"sha256\":\"%s\"}",
-			   cut->segment, (unsigned long long)cut->offset, (unsigned long long)cut->bytes, hex);
+		buf_printf(
+		    &b, ",\"cut\":{\"segment\":\"%s\",\"offset\":%llu,\"bytes\":%llu,\"sha256\":\"%s\"}",
+		    cut->segment, (unsigned long long)cut->offset, (unsigned long long)cut->bytes, hex);
 	}
 	if (after_err) {
 		buf_adds(&b, ",\"after_error\":");
@@ -512,7 +519,8 @@ static void *flusher_main(void *arg)
 	while (!l->stop) {
 		if (!flush_due(l)) {
 			int64_t to_cp = l->last_cp_us / 1000 + l->o.checkpoint_ms - now_us() / 1000;
-			int64_t wait = l->o.durability == ALOG_BATCH && to_cp > l->o.batch_ms ? l->o.batch_ms : to_cp;
+			int64_t wait =
+			    l->o.durability == ALOG_BATCH && to_cp > l->o.batch_ms ? l->o.batch_ms : to_cp;
 			struct timespec t = deadline_ms(wait > 0 ? wait : 0);
 			l->flusher_idle = true;
 			pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
@@ -537,7 +545,8 @@ static int prepare_spare(struct alog *l)
 
 	pthread_mutex_unlock(&l->mu);
 	int r = fstatat(l->dirfd, SEG_SPARE, &st, 0) == 0 && (uint64_t)st.st_size == bytes
-			? 0 : logseg_prefill(l->dirfd, SEG_SPARE, bytes);
+	            ? 0
+	            : logseg_prefill(l->dirfd, SEG_SPARE, bytes);
 	pthread_mutex_lock(&l->mu);
 	l->spare_ready = !r;
 	return r;
@@ -588,7 +597,7 @@ static int lock_dir(struct alog *l, char *err, size_t errlen)
 	if (l->lockfd < 0 || flock(l->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		int r = -errno;
 		snprintf(err, errlen, "%s: %s", l->dir,
-			 r == -EWOULDBLOCK ? "the log is open in another process" : strerror(-r));
+		         r == -EWOULDBLOCK ? "the log is open in another process" : strerror(-r));
 		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
 	return 0;
@@ -690,8 +699,7 @@ int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, cha
 	if (l->dirfd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-	} else if (!(r = lock_dir(l, err, errlen)) && !(r = alog_load(l, &cut, err, errlen)) &&
-		   cut.bytes) {
+	} else if (!(r = lock_dir(l, err, errlen)) && !(r = alog_load(l, &cut, err, errlen)) && cut.bytes) {
 		pthread_mutex_lock(&l->mu);
 		r = append_recovery(l, &cut, 0, 0);
 		pthread_mutex_unlock(&l->mu);

@@ -12,17 +12,17 @@
 #include "util.h"
 
 enum alog_durability {
-	ALOG_SYNC, /* an append returns once its record is on disk */
+	ALOG_SYNC,  /* an append returns once its record is on disk */
 	ALOG_BATCH, /* fdatasync every batch_ms; a crash loses at most that window */
 };
 
 struct alog_opts {
 	enum alog_durability durability;
-	uint32_t batch_ms; /* default 10 */
-	uint64_t segment_bytes; /* default 64 MiB */
+	uint32_t batch_ms;           /* default 10 */
+	uint64_t segment_bytes;      /* default 64 MiB */
 	uint32_t checkpoint_records; /* default 10000 */
-	uint32_t checkpoint_ms; /* default 60000, idle or not */
-	struct keyprov *kp; /* needed for records that name subjects */
+	uint32_t checkpoint_ms;      /* default 60000, idle or not */
+	struct keyprov *kp;          /* needed for records that name subjects */
 	/* Called (without locks held) with every durable checkpoint: the
 	 * anchor in the Linux audit trail. A nonzero return fails appends. */
 	int (*on_checkpoint)(void *arg, uint64_t seq, const uint8_t hash[LOG_HASH_LEN]);
@@ -47,8 +47,8 @@ struct alog_rec {
 	size_t nsubjects;
 	const char *fingerprint;
 	const char *statement; /* normalised: constants replaced by $n */
-	int64_t rows; /* < 0 when not applicable */
-	const char *detail; /* a JSON object rendered by trusted code, or NULL */
+	int64_t rows;          /* < 0 when not applicable */
+	const char *detail;    /* a JSON object rendered by trusted code, or NULL */
 };
 
 struct alog;
@@ -57,8 +57,7 @@ struct alog;
  * Refuses to overwrite anything. 0 or a negative errno, err says why. */
 int alog_create(const char *dir, const char *keyout, char *err, size_t errlen) WUR;
 /* Opens a log for appending, recovering from a crash if needed. */
-int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, char *err,
-	      size_t errlen) WUR;
+int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, char *err, size_t errlen) WUR;
 /* Appends a record; in sync mode returns once it is durable. 0 or a
  * negative errno (-ENOSPC, -EIO, ...): the record was not logged. */
 int alog_append(struct alog *l, const struct alog_rec *r, uint64_t *ret_seq) WUR;

@@ -16,9 +16,9 @@
 
 struct alog {
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* io finished, durability advanced, rotation done */
+	pthread_cond_t cv;       /* io finished, durability advanced, rotation done */
 	pthread_cond_t flush_cv; /* wakes the flusher */
-	pthread_cond_t seal_cv; /* wakes the sealer */
+	pthread_cond_t seal_cv;  /* wakes the sealer */
 	struct alog_opts o;
 	char *dir;
 	int dirfd, lockfd, segfd, statefd;
@@ -39,12 +39,12 @@ struct alog {
 	struct buf pending, spare;
 	bool io_busy, rotating;
 	uint64_t pending_recs; /* records in pending */
-	bool flusher_idle; /* waiting for work: appenders signal flush_cv */
+	bool flusher_idle;     /* waiting for work: appenders signal flush_cv */
 	uint64_t written_seq, durable_seq;
 	uint8_t durable_head[LOG_HASH_LEN];
 	uint64_t seg_first, seg_size, seg_written;
-	int failed; /* sticky: appends recover first */
-	uint64_t gen; /* bumped by each failure: waiters of older records fail */
+	int failed;            /* sticky: appends recover first */
+	uint64_t gen;          /* bumped by each failure: waiters of older records fail */
 	uint32_t durable_tick; /* futex word: bumped when durable_seq or gen change */
 
 	/* Background: the flusher (group commit, batch fsync, timed

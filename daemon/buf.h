@@ -15,7 +15,10 @@ struct buf {
 	bool failed; /* an allocation failed; contents are incomplete */
 };
 
-#define BUF_INIT { NULL, 0, 0, false }
+#define BUF_INIT                                                                                             \
+	{                                                                                                    \
+		NULL, 0, 0, false                                                                            \
+	}
 
 bool buf_reserve(struct buf *b, size_t extra);
 void buf_free(struct buf *b);

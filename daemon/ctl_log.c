@@ -21,8 +21,23 @@
 #define MAX_KEY_FILE 4096
 #define MAX_ANCHOR_FILE (1ull << 30)
 
-enum { OPT_HELP = 'h', OPT_DIR = 1000, OPT_KEY_OUT, OPT_KEY, OPT_PUB, OPT_HEAD, OPT_ANCHORS, OPT_SINCE,
-       OPT_UNTIL, OPT_TYPE, OPT_REF, OPT_JSON, OPT_KEYS, OPT_FORMAT, OPT_WIDE };
+enum {
+	OPT_HELP = 'h',
+	OPT_DIR = 1000,
+	OPT_KEY_OUT,
+	OPT_KEY,
+	OPT_PUB,
+	OPT_HEAD,
+	OPT_ANCHORS,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_TYPE,
+	OPT_REF,
+	OPT_JSON,
+	OPT_KEYS,
+	OPT_FORMAT,
+	OPT_WIDE
+};
 
 static const struct option all_opts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -62,7 +77,7 @@ static int parse_args(int argc, char **argv, const int *allowed, const char *hel
 			ok = *p == c;
 		if (c == '?' || !ok)
 			return ctl_usage_error("log %s: unexpected option%s%s", argv[0], c == '?' ? "" : " ",
-					       c == '?' ? "" : argv[optind - 1]);
+			                       c == '?' ? "" : argv[optind - 1]);
 		switch (c) {
 		case OPT_HELP: fputs(help, stdout); exit(0);
 		case OPT_DIR: a->dir = optarg; break;
@@ -81,8 +96,9 @@ static int parse_args(int argc, char **argv, const int *allowed, const char *hel
 		case OPT_UNTIL: {
 			bool since = c == OPT_SINCE;
 			if (!ts_parse(optarg, since ? &a->filter.since : &a->filter.until))
-				return ctl_usage_error("--%s: '%s' is not a time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
-						       since ? "since" : "until", optarg);
+				return ctl_usage_error(
+				    "--%s: '%s' is not a time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
+				    since ? "since" : "until", optarg);
 			*(since ? &a->filter.has_since : &a->filter.has_until) = true;
 			break;
 		}
@@ -97,12 +113,11 @@ static int parse_args(int argc, char **argv, const int *allowed, const char *hel
 
 /* ---- init ---- */
 
-static const char init_help[] =
-	"Usage: custosctl log init --dir DIR --key-out FILE\n"
-	"Create a new audit log in DIR. FILE (mode 0400) receives the offline\n"
-	"verification key: the MAC seed k0 and the checkpoint public key. Keep it\n"
-	"off this host. DIR keeps only the writer's current key. Nothing existing\n"
-	"is overwritten.\n";
+static const char init_help[] = "Usage: custosctl log init --dir DIR --key-out FILE\n"
+                                "Create a new audit log in DIR. FILE (mode 0400) receives the offline\n"
+                                "verification key: the MAC seed k0 and the checkpoint public key. Keep it\n"
+                                "off this host. DIR keeps only the writer's current key. Nothing existing\n"
+                                "is overwritten.\n";
 
 static int cmd_init(int argc, char **argv)
 {
@@ -119,22 +134,23 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "custosctl: log init: %s\n", err);
 		return EXIT_USAGE;
 	}
-	printf("created audit log %s\nverification key written to %s: move it off this host\n", a.dir, a.key_out);
+	printf("created audit log %s\nverification key written to %s: move it off this host\n", a.dir,
+	       a.key_out);
 	return 0;
 }
 
 /* ---- verify ---- */
 
 static const char verify_help[] =
-	"Usage: custosctl log verify --dir DIR (--key FILE | --public-key FILE)\n"
-	"                            [--expect-head SEQ:HASH] [--anchors FILE]\n"
-	"Verify an audit log offline. With --key (the file from `log init`) every\n"
-	"record's MAC is checked, which catches rewriting by someone who took the\n"
-	"host later; with --public-key (DIR/log.pub) the hash chain and the signed\n"
-	"checkpoints. --expect-head and --anchors (an auditd log holding the\n"
-	"checkpoints sent to the Linux audit trail) also catch a cut tail.\n"
-	"Prints `OK records=N head=SEQ:HASH` and exits 0, or `FAIL seq=N: reason`\n"
-	"and exits 1; exits 2 on usage or I/O errors.\n";
+    "Usage: custosctl log verify --dir DIR (--key FILE | --public-key FILE)\n"
+    "                            [--expect-head SEQ:HASH] [--anchors FILE]\n"
+    "Verify an audit log offline. With --key (the file from `log init`) every\n"
+    "record's MAC is checked, which catches rewriting by someone who took the\n"
+    "host later; with --public-key (DIR/log.pub) the hash chain and the signed\n"
+    "checkpoints. --expect-head and --anchors (an auditd log holding the\n"
+    "checkpoints sent to the Linux audit trail) also catch a cut tail.\n"
+    "Prints `OK records=N head=SEQ:HASH` and exits 0, or `FAIL seq=N: reason`\n"
+    "and exits 1; exits 2 on usage or I/O errors.\n";
 
 static int load_keys(const struct args *a, struct logkeys *k)
 {
@@ -155,7 +171,8 @@ static int load_keys(const struct args *a, struct logkeys *k)
 		return EXIT_USAGE;
 	}
 	if (a->key && !k->has_seed)
-		return ctl_usage_error("%s holds no MAC seed: it is a public key file; use --public-key", path);
+		return ctl_usage_error("%s holds no MAC seed: it is a public key file; use --public-key",
+		                       path);
 	k->has_seed = a->key != NULL;
 	return 0;
 }
@@ -183,7 +200,8 @@ static int load_heads(const struct args *a, const struct logkeys *k, struct lv_h
 		struct lv_head *nv = realloc(v, (*n + 1) * sizeof(*v));
 		if (!lv_parse_head(a->head, &h) || !nv) {
 			free(nv ? nv : v);
-			return ctl_usage_error("--expect-head: '%s' is not SEQ:HASH (HASH: 64 hex digits)", a->head);
+			return ctl_usage_error("--expect-head: '%s' is not SEQ:HASH (HASH: 64 hex digits)",
+			                       a->head);
 		}
 		v = nv;
 		size_t i = *n;
@@ -221,8 +239,10 @@ static int cmd_verify(int argc, char **argv)
 		hex_encode(res.head_hash, LOG_HASH_LEN, hex);
 		printf("OK records=%" PRIu64 " head=%" PRIu64 ":%s\n", res.records, res.head_seq, hex);
 		if (res.unsigned_tail && !a.key)
-			fprintf(stderr, "note: the last %" PRIu64 " records follow the last checkpoint; only "
-					"--key, --expect-head or --anchors vouch for them\n", res.unsigned_tail);
+			fprintf(stderr,
+			        "note: the last %" PRIu64 " records follow the last checkpoint; only "
+			        "--key, --expect-head or --anchors vouch for them\n",
+			        res.unsigned_tail);
 	} else if (!r) {
 		printf("FAIL seq=%" PRIu64 ": %s\n", res.fail_seq, res.reason);
 		r = EXIT_BAD;
@@ -235,18 +255,17 @@ static int cmd_verify(int argc, char **argv)
 /* ---- show and export ---- */
 
 static const char show_help[] =
-	"Usage: custosctl log show --dir DIR [--since TS] [--until TS] [--type T]\n"
-	"                          [--subject-ref REF] [--keys FILE] [--json] [--wide]\n"
-	"Show audit records: a table, or JSON Lines with --json. Subjects are named\n"
-	"by their ref; with --keys (a key provider file) their identifiers are\n"
-	"decrypted, or shown as [erased] when their key was destroyed. TS is\n"
-	"YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC). This does not verify the log:\n"
-	"use `custosctl log verify`.\n";
+    "Usage: custosctl log show --dir DIR [--since TS] [--until TS] [--type T]\n"
+    "                          [--subject-ref REF] [--keys FILE] [--json] [--wide]\n"
+    "Show audit records: a table, or JSON Lines with --json. Subjects are named\n"
+    "by their ref; with --keys (a key provider file) their identifiers are\n"
+    "decrypted, or shown as [erased] when their key was destroyed. TS is\n"
+    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC). This does not verify the log:\n"
+    "use `custosctl log verify`.\n";
 
-static const char export_help[] =
-	"Usage: custosctl log export --dir DIR --format jsonl|cef [--since TS]\n"
-	"Export audit records for a SIEM: the exact JSON Lines, or ArcSight CEF.\n"
-	"Subjects appear by their ref only; no personal data leaves the log.\n";
+static const char export_help[] = "Usage: custosctl log export --dir DIR --format jsonl|cef [--since TS]\n"
+                                  "Export audit records for a SIEM: the exact JSON Lines, or ArcSight CEF.\n"
+                                  "Subjects appear by their ref only; no personal data leaves the log.\n";
 
 struct out {
 	struct keyprov *kp;
@@ -294,8 +313,8 @@ static int walk(const struct args *a, struct out *o)
 
 static int cmd_show(int argc, char **argv)
 {
-	static const int allowed[] = { OPT_DIR, OPT_SINCE, OPT_UNTIL, OPT_TYPE, OPT_REF, OPT_KEYS, OPT_JSON,
-				       OPT_WIDE, 0 };
+	static const int allowed[] = { OPT_DIR,  OPT_SINCE, OPT_UNTIL, OPT_TYPE, OPT_REF,
+		                       OPT_KEYS, OPT_JSON,  OPT_WIDE,  0 };
 	struct args a;
 	struct out o = { 0 };
 	char err[512];
@@ -340,5 +359,8 @@ static const struct ctl_cmd log_cmds[] = {
 };
 
 const struct ctl_group ctl_log_group = {
-	"log", log_cmds, ARRAY_SIZE(log_cmds), "the tamper-evident audit log",
+	"log",
+	log_cmds,
+	ARRAY_SIZE(log_cmds),
+	"the tamper-evident audit log",
 };

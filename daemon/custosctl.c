@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		fprintf(f, "%s: %s\n", groups[g]->name, groups[g]->summary);
 		for (size_t c = 0; c < groups[g]->ncmds; c++)
 			fprintf(f, "  %s %-10s %s\n", groups[g]->name, groups[g]->cmds[c].name,
-				groups[g]->cmds[c].summary);
+			        groups[g]->cmds[c].summary);
 	}
 	fputs("\nExit status: 0 success; 1 the log or file checked is bad; 2 usage or I/O error.\n", f);
 }

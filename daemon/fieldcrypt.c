@@ -20,8 +20,8 @@ static EVP_CIPHER_CTX *cipher_ctx(void)
 	return ctx;
 }
 
-static int run_gcm(bool enc, const struct fc_key *k, const uint8_t *nonce, const char *ctx,
-		   size_t ctxlen, const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag)
+static int run_gcm(bool enc, const struct fc_key *k, const uint8_t *nonce, const char *ctx, size_t ctxlen,
+                   const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag)
 {
 	EVP_CIPHER_CTX *c = cipher_ctx();
 	uint8_t ad[AD_LABEL_LEN + FC_KEYID_LEN];
@@ -46,7 +46,7 @@ static int run_gcm(bool enc, const struct fc_key *k, const uint8_t *nonce, const
 }
 
 int fc_encrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const void *pt, size_t ptlen,
-	       struct buf *out)
+               struct buf *out)
 {
 	size_t rawlen = HEADER_LEN + ptlen + FC_TAG_LEN;
 	size_t textlen = FC_PREFIX_LEN + 4 * ((rawlen + 2) / 3);
@@ -62,7 +62,7 @@ int fc_encrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const voi
 	int err = RAND_bytes(raw + FC_KEYID_LEN, FC_NONCE_LEN) == 1 ? 0 : -EIO;
 	if (!err)
 		err = run_gcm(true, k, raw + FC_KEYID_LEN, ctx, ctxlen, pt, ptlen, raw + HEADER_LEN,
-			      raw + HEADER_LEN + ptlen);
+		              raw + HEADER_LEN + ptlen);
 	if (!err) {
 		buf_add(out, FC_PREFIX, FC_PREFIX_LEN);
 		EVP_EncodeBlock((unsigned char *)out->p + out->len, raw, (int)rawlen);
@@ -134,7 +134,7 @@ int fc_key_id(const char *ct, size_t len, uint8_t ret_id[FC_KEYID_LEN])
 }
 
 int fc_decrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const char *ct, size_t len,
-	       struct buf *out)
+               struct buf *out)
 {
 	uint8_t *raw;
 	size_t rawlen;
@@ -149,7 +149,7 @@ int fc_decrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const cha
 		err = -ENOMEM;
 	else
 		err = run_gcm(false, k, raw + FC_KEYID_LEN, ctx, ctxlen, raw + HEADER_LEN, n,
-			      (uint8_t *)out->p + out->len, raw + HEADER_LEN + n);
+		              (uint8_t *)out->p + out->len, raw + HEADER_LEN + n);
 	if (!err)
 		out->len += n;
 	else if (out->p)
@@ -160,7 +160,10 @@ int fc_decrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const cha
 
 const char *fc_strerror(int err)
 {
-	static const struct { int err; const char *msg; } msgs[] = {
+	static const struct {
+		int err;
+		const char *msg;
+	} msgs[] = {
 		{ -EINVAL, "not a well-formed Custos ciphertext" },
 		{ -EPROTONOSUPPORT, "ciphertext of an unsupported format version" },
 		{ -ENOKEY, "ciphertext made with another key" },

@@ -30,7 +30,7 @@ struct fc_key {
 
 /* Appends the ciphertext text to out. 0 or a negative errno. */
 int fc_encrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const void *pt, size_t ptlen,
-	       struct buf *out) WUR;
+               struct buf *out) WUR;
 
 /* Reads the key id of a ciphertext. 0, -EINVAL (not a Custos ciphertext)
  * or -EPROTONOSUPPORT (another version). */
@@ -40,7 +40,7 @@ int fc_key_id(const char *ct, size_t len, uint8_t ret_id[FC_KEYID_LEN]) WUR;
  * other version; -ENOKEY the key is not the one named; -EBADMSG altered,
  * wrong key or wrong context. Nothing is appended on failure. */
 int fc_decrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const char *ct, size_t len,
-	       struct buf *out) WUR;
+               struct buf *out) WUR;
 
 /* A readable reason for an fc_* error. */
 const char *fc_strerror(int err);

@@ -14,13 +14,12 @@
 struct keyprov {
 	/* The data key for a subject, created on first use. 0 or -errno;
 	 * -ENOKEY when the subject was erased and must not get a new key. */
-	int (*subject_key)(struct keyprov *kp, const char *type, const char *id,
-			   struct fc_key *ret);
+	int (*subject_key)(struct keyprov *kp, const char *type, const char *id, struct fc_key *ret);
 	/* The key with this id: 0, -ENOKEY when destroyed or unknown. */
 	int (*key_by_id)(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct fc_key *ret);
 	/* HMAC-SHA256 of "type:id" under the index key. */
 	int (*subject_ref)(struct keyprov *kp, const char *type, const char *id,
-			   uint8_t ret[SUBJECT_REF_LEN]);
+	                   uint8_t ret[SUBJECT_REF_LEN]);
 	void (*free)(struct keyprov *kp);
 };
 

@@ -37,9 +37,9 @@ struct entry {
 struct fileprov {
 	struct keyprov kp;
 	pthread_mutex_t mu;
-	int fd; /* open for appending new keys */
+	int fd;             /* open for appending new keys */
 	uint8_t *index_key; /* secure memory */
-	struct entry *v; /* secure memory */
+	struct entry *v;    /* secure memory */
 	size_t n, cap;
 };
 
@@ -50,7 +50,7 @@ static struct entry *find(struct fileprov *p, const uint8_t *bytes, bool by_id)
 	for (size_t i = p->n; i-- > 0;) {
 		struct entry *e = &p->v[i];
 		if (by_id ? !memcmp(e->k.id, bytes, FC_KEYID_LEN) && !e->shredded
-			  : !memcmp(e->ref, bytes, SUBJECT_REF_LEN))
+		          : !memcmp(e->ref, bytes, SUBJECT_REF_LEN))
 			return e;
 	}
 	return NULL;
@@ -189,8 +189,8 @@ static bool parse_line(struct fileprov *p, char *line)
 		mark_shredded(p, e->ref);
 		return true;
 	}
-	if (strncmp(line, "key ", 4) || strlen(line) != 4 + REF + 1 + ID + 1 + KEY ||
-	    line[4 + REF] != ' ' || line[5 + REF + ID] != ' ' || !(e = grow(p)))
+	if (strncmp(line, "key ", 4) || strlen(line) != 4 + REF + 1 + ID + 1 + KEY || line[4 + REF] != ' ' ||
+	    line[5 + REF + ID] != ' ' || !(e = grow(p)))
 		return false;
 	return hex_decode(line + 4, REF, e->ref) && hex_decode(line + 5 + REF, ID, e->k.id) &&
 	       hex_decode(line + 6 + REF + ID, KEY, e->k.key);

@@ -25,7 +25,7 @@ void logkey_ratchet(const uint8_t k[LOG_KEY_LEN], uint8_t ret[LOG_KEY_LEN])
 /* One "name value" line: where the value goes and how long it is. */
 struct kv_field {
 	const char *name;
-	uint8_t *hex; /* hex value of len bytes, or */
+	uint8_t *hex;  /* hex value of len bytes, or */
 	uint64_t *num; /* a decimal number */
 	size_t len;
 	bool seen;
@@ -54,7 +54,8 @@ static size_t kv_parse(const char *text, size_t len, const char *header, struct 
 			continue;
 		}
 		size_t i = 0;
-		while (sp && i < nf && ((size_t)(sp - p) != strlen(f[i].name) || memcmp(p, f[i].name, (size_t)(sp - p))))
+		while (sp && i < nf &&
+		       ((size_t)(sp - p) != strlen(f[i].name) || memcmp(p, f[i].name, (size_t)(sp - p))))
 			i++;
 		if (!sp || i == nf || f[i].seen)
 			return line + 1;
@@ -91,8 +92,8 @@ int logkey_parse(const char *text, size_t len, struct logkeys *ret, char *err, s
 		line = 1;
 	if (line) {
 		snprintf(err, errlen, "line %zu: %s", line,
-			 line == 1 ? "not a Custos log key file (want \"" KEY_HEADER "\", log-id, public-key)"
-				   : "unknown, repeated or malformed entry");
+		         line == 1 ? "not a Custos log key file (want \"" KEY_HEADER "\", log-id, public-key)"
+		                   : "unknown, repeated or malformed entry");
 		OPENSSL_cleanse(&k, sizeof(k));
 		return -EINVAL;
 	}
@@ -115,8 +116,8 @@ void logkey_format(const struct logkeys *k, bool with_seed, struct buf *out)
 {
 	buf_adds(out, KEY_HEADER "\n");
 	buf_adds(out, with_seed ? "# Custos audit log verification key: keep it offline. It proves\n"
-				  "# every record; whoever holds it could also forge records.\n"
-				: "# Custos audit log public key: checks the chain and checkpoints.\n");
+	                          "# every record; whoever holds it could also forge records.\n"
+	                        : "# Custos audit log public key: checks the chain and checkpoints.\n");
 	add_hex_line(out, "log-id", k->log_id, LOG_ID_LEN);
 	add_hex_line(out, "public-key", k->pub, 32);
 	if (with_seed)
@@ -169,7 +170,7 @@ void logstate_format(const struct logstate *s, struct buf *out)
 }
 
 static void sig_message(uint8_t *m, const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
-			const uint8_t prev[LOG_HASH_LEN])
+                        const uint8_t prev[LOG_HASH_LEN])
 {
 	size_t o = sizeof(SIG_LABEL) - 1;
 
@@ -185,8 +186,8 @@ static void sig_message(uint8_t *m, const uint8_t log_id[LOG_ID_LEN], uint64_t s
 
 #define SIG_MSG_LEN (sizeof(SIG_LABEL) - 1 + LOG_ID_LEN + 16 + LOG_HASH_LEN)
 
-int logkey_sign(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
-		uint64_t epoch, const uint8_t prev[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN])
+int logkey_sign(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
+                const uint8_t prev[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN])
 {
 	uint8_t m[SIG_MSG_LEN];
 	size_t siglen = LOG_SIG_LEN;
@@ -195,14 +196,14 @@ int logkey_sign(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], ui
 
 	sig_message(m, log_id, seq, epoch, prev);
 	int ok = pk && ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-		 EVP_DigestSign(ctx, ret, &siglen, m, sizeof(m)) == 1;
+	         EVP_DigestSign(ctx, ret, &siglen, m, sizeof(m)) == 1;
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pk);
 	return ok ? 0 : -EIO;
 }
 
-bool logkey_verify_sig(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
-		       uint64_t epoch, const uint8_t prev[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN])
+bool logkey_verify_sig(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
+                       const uint8_t prev[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN])
 {
 	uint8_t m[SIG_MSG_LEN];
 	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
@@ -210,7 +211,7 @@ bool logkey_verify_sig(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], 
 
 	sig_message(m, log_id, seq, epoch, prev);
 	bool ok = pk && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-		  EVP_DigestVerify(ctx, sig, LOG_SIG_LEN, m, sizeof(m)) == 1;
+	          EVP_DigestVerify(ctx, sig, LOG_SIG_LEN, m, sizeof(m)) == 1;
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pk);
 	return ok;

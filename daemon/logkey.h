@@ -33,7 +33,7 @@ struct logstate {
 	uint8_t log_id[LOG_ID_LEN];
 	uint64_t epoch;
 	uint8_t mac_key[LOG_KEY_LEN]; /* k(epoch) */
-	uint8_t sign_key[32]; /* Ed25519 private key */
+	uint8_t sign_key[32];         /* Ed25519 private key */
 };
 
 void logkey_ratchet(const uint8_t k[LOG_KEY_LEN], uint8_t ret[LOG_KEY_LEN]);
@@ -49,10 +49,10 @@ int logstate_parse(const char *text, size_t len, struct logstate *ret) WUR;
 void logstate_format(const struct logstate *s, struct buf *out);
 
 /* Ed25519 over "custos-checkpoint-v1" | log_id | seq | epoch | prev. */
-int logkey_sign(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
-		uint64_t epoch, const uint8_t prev[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN]) WUR;
-bool logkey_verify_sig(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
-		       uint64_t epoch, const uint8_t prev[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN]);
+int logkey_sign(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
+                const uint8_t prev[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN]) WUR;
+bool logkey_verify_sig(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
+                       const uint8_t prev[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN]);
 int logkey_public(const uint8_t sign_key[32], uint8_t ret_pub[32]) WUR;
 
 #endif

@@ -100,7 +100,8 @@ int alog_create(const char *dir, const char *keyout, char *err, size_t errlen)
 	int r = st && k ? 0 : -ENOMEM;
 
 	if (!r && !dir_is_empty(dir))
-		r = errf(err, errlen, -EEXIST, "%s: directory exists and is not empty; refusing to overwrite", dir);
+		r = errf(err, errlen, -EEXIST, "%s: directory exists and is not empty; refusing to overwrite",
+		         dir);
 	if (!r && access(keyout, F_OK) == 0)
 		r = errf(err, errlen, -EEXIST, "%s: file exists; refusing to overwrite", keyout);
 	if (!r && mkdir(dir, 0750) < 0 && errno != EEXIST)
@@ -116,7 +117,7 @@ int alog_create(const char *dir, const char *keyout, char *err, size_t errlen)
 			errf(err, errlen, r, "%s: cannot write key file: %s", keyout, strerror(-r));
 	}
 	if (!r && ((r = write_dir_file(dir, PUB_FILE, &pb, 0644)) ||
-		   (r = write_dir_file(dir, STATE_FILE, &sb, 0600)) || (r = write_genesis(dir, st))))
+	           (r = write_dir_file(dir, STATE_FILE, &sb, 0600)) || (r = write_genesis(dir, st))))
 		errf(err, errlen, r, "%s: cannot write the new log: %s", dir, strerror(-r));
 	if (kb.p)
 		OPENSSL_cleanse(kb.p, kb.cap);
@@ -138,12 +139,14 @@ static int read_state(struct alog *l, char *err, size_t errlen)
 	if (l->statefd < 0)
 		return errf(err, errlen, -errno, STATE_FILE ": cannot open: %s", strerror(errno));
 	if (check_private(l->statefd))
-		return errf(err, errlen, -EACCES, STATE_FILE ": readable by group or others; refusing to use it");
+		return errf(err, errlen, -EACCES,
+		            STATE_FILE ": readable by group or others; refusing to use it");
 	ssize_t n = pread(l->statefd, buf, MAX_STATE, 0);
 	int r = n < 0 ? -errno : logstate_parse(buf, (size_t)n, l->st);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (r)
-		return errf(err, errlen, r, STATE_FILE ": %s", r == -EBADMSG ? "damaged (check failed)" : "malformed");
+		return errf(err, errlen, r, STATE_FILE ": %s",
+		            r == -EBADMSG ? "damaged (check failed)" : "malformed");
 	l->st_on_disk = l->st->epoch;
 	return 0;
 }
@@ -213,7 +216,7 @@ static void note_torn(struct scan *sc, const struct seginfo *s, const char *line
  * segment (torn_ok) a damaged last line, an unterminated fragment or junk
  * after the data is what a crash leaves: it is cut. */
 static int scan_segment(struct alog *l, const struct seginfo *s, bool torn_ok, struct scan *sc, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	struct segreader *rd;
 	const char *line, *bad = NULL;
@@ -240,8 +243,9 @@ static int scan_segment(struct alog *l, const struct seginfo *s, bool torn_ok, s
 		r = 0;
 	segreader_free(rd);
 	if (r < 0)
-		return errf(err, errlen, r, "%s: record at offset %" PRIu64 " is damaged (%s); run `custosctl log verify`",
-			    s->name, bad ? badoff : off, strerror(-r));
+		return errf(err, errlen, r,
+		            "%s: record at offset %" PRIu64 " is damaged (%s); run `custosctl log verify`",
+		            s->name, bad ? badoff : off, strerror(-r));
 	return 0;
 }
 
@@ -253,9 +257,9 @@ static int reconcile_epoch(struct alog *l, uint64_t cp_epoch, char *err, size_t 
 		return 0;
 	if (l->st->epoch > cp_epoch + 1)
 		return errf(err, errlen, -EBADMSG,
-			    "the log ends before its last checkpoint (state epoch %" PRIu64 ", log epoch %" PRIu64
-			    "): the tail was cut; run `custosctl log verify`",
-			    l->st->epoch, cp_epoch);
+		            "the log ends before its last checkpoint (state epoch %" PRIu64
+		            ", log epoch %" PRIu64 "): the tail was cut; run `custosctl log verify`",
+		            l->st->epoch, cp_epoch);
 	while (l->st->epoch <= cp_epoch) {
 		logkey_ratchet(l->st->mac_key, l->st->mac_key);
 		l->st->epoch++;
@@ -334,7 +338,8 @@ static int find_head(struct alog *l, struct seginfo *v, size_t n, struct scan *s
 		if ((r = scan_segment(l, &v[n - 2], false, &prev, err, errlen)))
 			return r;
 		if (prev.last_seq + 1 != v[n - 1].first)
-			return errf(err, errlen, -EBADMSG, "%s does not follow %s", v[n - 1].name, v[n - 2].name);
+			return errf(err, errlen, -EBADMSG, "%s does not follow %s", v[n - 1].name,
+			            v[n - 2].name);
 		sc->last_seq = prev.last_seq;
 		memcpy(sc->last_hash, prev.last_hash, LOG_HASH_LEN);
 		sc->last_is_cp = prev.last_is_cp;
@@ -358,15 +363,17 @@ int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen
 	remove_tmp_files(l);
 	if ((r = logseg_list(l->dir, &v, &n)) || n == 0) {
 		free(v);
-		return errf(err, errlen, r ? r : -ENOENT, "no log segments found: not a Custos log directory");
+		return errf(err, errlen, r ? r : -ENOENT,
+		            "no log segments found: not a Custos log directory");
 	}
 	if (!(r = tidy_segments(l, v, &n)) && v[n - 1].gz) {
 		/* Sealed with no successor: start the next segment. */
 		r = find_head(l, v, n, &sc, err, errlen);
 		free(v);
-		return r ? r : errf(err, errlen, -EBADMSG,
-				    "the active segment is missing (the last one is sealed): the tail was "
-				    "removed; run `custosctl log verify`");
+		return r ? r
+		         : errf(err, errlen, -EBADMSG,
+		                "the active segment is missing (the last one is sealed): the tail was "
+		                "removed; run `custosctl log verify`");
 	}
 	if (!r)
 		r = find_head(l, v, n, &sc, err, errlen);

@@ -18,7 +18,8 @@ static bool has_subject(json_t *rec, const char *ref)
 	size_t i;
 	json_t *s;
 
-	json_array_foreach(json_object_get(rec, "subjects"), i, s) {
+	json_array_foreach(json_object_get(rec, "subjects"), i, s)
+	{
 		const char *r = json_string_value(json_object_get(s, "ref"));
 		if (r && !strcmp(r, ref))
 			return true;
@@ -102,7 +103,8 @@ static int one_segment(struct rd *rd, int dirfd, const struct seginfo *s, bool l
 		else if (n == -EBADMSG)
 			r = bad(rd, s, off, "compressed segment damaged");
 		else
-			snprintf(rd->err->reason, sizeof(rd->err->reason), "%s: %s", s->name, strerror(-(r = n)));
+			snprintf(rd->err->reason, sizeof(rd->err->reason), "%s: %s", s->name,
+			         strerror(-(r = n)));
 		break;
 	}
 	segreader_free(sr);

@@ -29,6 +29,7 @@ struct lrd_error {
 
 /* 0 all read; 1 a damaged record (described in ret_err); a negative errno
  * on I/O errors (also described); or the callback's nonzero return. */
-int lrd_each(const char *dir, const struct lrd_filter *f, lrd_fn fn, void *arg, struct lrd_error *ret_err) WUR;
+int lrd_each(const char *dir, const struct lrd_filter *f, lrd_fn fn, void *arg,
+             struct lrd_error *ret_err) WUR;
 
 #endif

@@ -17,7 +17,8 @@
 #define TYPE_KEY "\",\"type\":\""
 #define PREV_KEY ",\"prev\":\""
 #define MAC_KEY "\"mac\":\""
-#define MIN_LINE (HEAD_LEN + 1 + sizeof(TS_KEY) - 1 + TS_LEN + sizeof(TYPE_KEY) - 1 + 2 + LR_PREV_LEN + LR_TAIL_LEN)
+#define MIN_LINE                                                                                             \
+	(HEAD_LEN + 1 + sizeof(TS_KEY) - 1 + TS_LEN + sizeof(TYPE_KEY) - 1 + 2 + LR_PREV_LEN + LR_TAIL_LEN)
 
 static const char *scan_seq(const char **p, const char *end, uint64_t *ret)
 {
@@ -178,7 +179,7 @@ void lr_begin(struct buf *b, uint64_t seq, int64_t ts_us, const char *type)
 }
 
 int lr_finish(struct buf *b, size_t start, const uint8_t prev[LOG_HASH_LEN], struct lr_mac *m,
-	      uint8_t ret_hash[LOG_HASH_LEN])
+              uint8_t ret_hash[LOG_HASH_LEN])
 {
 	uint8_t d[LOG_HASH_LEN], mac[LOG_HASH_LEN], h[LOG_HASH_LEN];
 
@@ -221,9 +222,8 @@ bool lr_checkpoint_parse(const struct lr_frame *f, uint64_t *ret_epoch, uint8_t 
 	const char *p = f->body, *end = f->body + f->bodylen;
 	uint64_t epoch;
 
-	if (!expect(&p, end, ",\"epoch\":") || scan_seq(&p, end, &epoch) ||
-	    !expect(&p, end, ",\"sig\":\"") || end - p != 2 * LOG_SIG_LEN + 1 ||
-	    !hex_decode(p, 2 * LOG_SIG_LEN, ret_sig) || end[-1] != '"')
+	if (!expect(&p, end, ",\"epoch\":") || scan_seq(&p, end, &epoch) || !expect(&p, end, ",\"sig\":\"") ||
+	    end - p != 2 * LOG_SIG_LEN + 1 || !hex_decode(p, 2 * LOG_SIG_LEN, ret_sig) || end[-1] != '"')
 		return false;
 	*ret_epoch = epoch;
 	return true;

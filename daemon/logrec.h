@@ -18,8 +18,8 @@
 
 #define LR_MAX_TYPE 32
 #define LR_MAX_LINE (1u << 20) /* longer lines are refused and reported */
-#define LR_TAIL_LEN 73 /* "mac":"<64 hex>"} */
-#define LR_PREV_LEN 75 /* ,"prev":"<64 hex>", */
+#define LR_TAIL_LEN 73         /* "mac":"<64 hex>"} */
+#define LR_PREV_LEN 75         /* ,"prev":"<64 hex>", */
 
 struct lr_frame {
 	uint64_t seq;
@@ -55,9 +55,7 @@ int lr_mac_compute(struct lr_mac *m, const uint8_t d[LOG_HASH_LEN], uint8_t ret[
  * and returns the line's hash. */
 void lr_begin(struct buf *b, uint64_t seq, int64_t ts_us, const char *type);
 int lr_finish(struct buf *b, size_t start, const uint8_t prev[LOG_HASH_LEN], struct lr_mac *m,
-	      uint8_t ret_hash[LOG_HASH_LEN]) WUR;
-
-
+              uint8_t ret_hash[LOG_HASH_LEN]) WUR;
 
 /* Bodies that the log itself writes, in fixed form so that verification
  * needs no JSON parser:

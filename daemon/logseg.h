@@ -23,7 +23,7 @@
 
 /* What segreader_next found. */
 enum {
-	SEG_END = 0, /* end of the data */
+	SEG_END = 0,  /* end of the data */
 	SEG_LINE = 1, /* a line */
 	SEG_TORN = 2, /* an unterminated last fragment */
 	SEG_JUNK = 3, /* bytes other than filler after the end of the data */

@@ -2,6 +2,7 @@
 #include "logshow.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auditlog.h"
@@ -36,7 +37,8 @@ void ls_decrypt_subjects(json_t *rec, struct keyprov *kp)
 
 	if (!kp)
 		return;
-	json_array_foreach(json_object_get(rec, "subjects"), i, s) {
+	json_array_foreach(json_object_get(rec, "subjects"), i, s)
+	{
 		const char *ct = json_string_value(json_object_get(s, "id"));
 		if (ct)
 			json_object_set_new(s, "id", json_string(subject_id(ct, kp, &pt)));
@@ -64,8 +66,8 @@ static void cell(FILE *out, const char *s, int width, bool wide)
 
 void ls_table_header(FILE *out)
 {
-	fprintf(out, "%-8s %-20s %-12s %-22s %-24s %-24s %s\n", "SEQ", "TIME (UTC)", "TYPE", "ACTOR", "OBJECT",
-		"SUBJECTS", "STATEMENT");
+	fprintf(out, "%-8s %-20s %-12s %-22s %-24s %-24s %s\n", "SEQ", "TIME (UTC)", "TYPE", "ACTOR",
+	        "OBJECT", "SUBJECTS", "STATEMENT OR DETAIL");
 }
 
 static void join_subjects(json_t *rec, struct buf *b)
@@ -73,7 +75,8 @@ static void join_subjects(json_t *rec, struct buf *b)
 	size_t i;
 	json_t *s;
 
-	json_array_foreach(json_object_get(rec, "subjects"), i, s) {
+	json_array_foreach(json_object_get(rec, "subjects"), i, s)
+	{
 		const char *id = str(s, "id");
 		if (i)
 			buf_addc(b, ',');
@@ -103,7 +106,11 @@ void ls_table_row(FILE *out, json_t *rec, bool wide)
 	buf_reset(&b);
 	join_subjects(rec, &b);
 	cell(out, b.failed ? "" : b.p, 24, wide);
-	fprintf(out, "%s\n", str(rec, "stmt"));
+	json_t *detail = json_object_get(rec, "detail");
+	char *d =
+	    !*str(rec, "stmt") && detail ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	fprintf(out, "%s\n", d ? d : str(rec, "stmt"));
+	free(d);
 	buf_free(&b);
 }
 
@@ -133,6 +140,7 @@ static const struct cef_type {
 	{ "recovery", "Audit log recovered after a crash or write failure", 7 },
 	{ "control", "Control request", 3 },
 	{ "security", "Security event", 8 },
+	{ "service", "Custos service started or stopped", 3 },
 };
 
 static void cef_ext(FILE *out, const char *key, const char *val)
@@ -175,7 +183,8 @@ void ls_cef(FILE *out, json_t *rec)
 	struct buf refs = BUF_INIT;
 	size_t i;
 	json_t *s;
-	json_array_foreach(json_object_get(rec, "subjects"), i, s) {
+	json_array_foreach(json_object_get(rec, "subjects"), i, s)
+	{
 		if (i)
 			buf_addc(&refs, ',');
 		buf_adds(&refs, str(s, "ref"));
@@ -187,7 +196,8 @@ void ls_cef(FILE *out, json_t *rec)
 	}
 	buf_free(&refs);
 	if (json_is_integer(json_object_get(rec, "rows"))) {
-		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(rec, "rows")));
+		snprintf(num, sizeof(num), "%lld",
+		         (long long)json_integer_value(json_object_get(rec, "rows")));
 		cef_ext(out, "cnt", num);
 	}
 	cef_ext(out, "cs3Label", *str(rec, "fp") ? "fingerprint" : NULL);

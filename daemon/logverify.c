@@ -55,7 +55,8 @@ struct walk {
 	size_t next_head;
 };
 
-static bool fail_at(struct segres *r, uint64_t seq, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail_at(struct segres *r, uint64_t seq, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static bool fail_at(struct segres *r, uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
@@ -130,8 +131,8 @@ static bool check_checkpoint(struct walk *w, const struct lr_frame *f, const uin
 	if (!lr_checkpoint_parse(f, &epoch, sig))
 		return fail_at(r, f->seq, "checkpoint malformed");
 	if (r->epoch && epoch != r->epoch)
-		return fail_at(r, f->seq, "checkpoint of epoch %" PRIu64 " where epoch %" PRIu64 " was due", epoch,
-			       r->epoch);
+		return fail_at(r, f->seq, "checkpoint of epoch %" PRIu64 " where epoch %" PRIu64 " was due",
+		               epoch, r->epoch);
 	if (!r->epoch) {
 		r->has_cp = true;
 		r->first_cp_seq = f->seq;
@@ -169,7 +170,8 @@ static bool check_heads(struct walk *w, uint64_t seq, const uint8_t h[LOG_HASH_L
 		const struct lv_head *x = &w->o->heads[w->next_head];
 		if (x->seq == seq && memcmp(x->hash, h, LOG_HASH_LEN)) {
 			hex_encode(x->hash, LOG_HASH_LEN, hex);
-			return fail_at(w->r, seq, "record differs from the %s %" PRIu64 ":%s", x->source, seq, hex);
+			return fail_at(w->r, seq, "record differs from the %s %" PRIu64 ":%s", x->source, seq,
+			               hex);
 		}
 	}
 	return true;
@@ -186,12 +188,15 @@ static bool check_line(struct walk *w, const char *line, size_t len, uint64_t of
 	if (why)
 		return fail_at(r, expect, "%s (%s, offset %" PRIu64 ")", why, w->seg->name, off);
 	if (f.seq != expect)
-		return fail_at(r, expect, "found record %" PRIu64 " (records inserted, removed or reordered; %s, offset %" PRIu64 ")",
-			       f.seq, w->seg->name, off);
+		return fail_at(r, expect,
+		               "found record %" PRIu64
+		               " (records inserted, removed or reordered; %s, offset %" PRIu64 ")",
+		               f.seq, w->seg->name, off);
 	if (!r->any)
 		memcpy(r->first_prev, f.prev, LOG_HASH_LEN);
 	else if (CRYPTO_memcmp(f.prev, r->last_hash, LOG_HASH_LEN))
-		return fail_at(r, f.seq, "prev does not match the hash of record %" PRIu64 " (chain broken)", f.seq - 1);
+		return fail_at(r, f.seq, "prev does not match the hash of record %" PRIu64 " (chain broken)",
+		               f.seq - 1);
 	if (lr_digest(line, len, d, h))
 		return fail_at(r, f.seq, "cannot hash the record");
 	r->unsigned_tail++;
@@ -245,12 +250,15 @@ static void walk_segment(const struct lv_opts *o, int dirfd, const struct seginf
 		;
 	uint64_t at = s->first + r->records;
 	if (n == SEG_TORN)
-		fail_at(r, at, "unterminated last line (a torn write, cut when the writer next opens the log; %s, offset %" PRIu64 ")",
-			s->name, off);
+		fail_at(r, at,
+		        "unterminated last line (a torn write, cut when the writer next opens the log; %s, "
+		        "offset %" PRIu64 ")",
+		        s->name, off);
 	else if (n == SEG_JUNK)
 		fail_at(r, at, "data after the end of segment %s (offset %" PRIu64 ")", s->name, off);
 	else if (n == -E2BIG)
-		fail_at(r, at, "line longer than %u bytes (%s, offset %" PRIu64 ")", LR_MAX_LINE, s->name, off);
+		fail_at(r, at, "line longer than %u bytes (%s, offset %" PRIu64 ")", LR_MAX_LINE, s->name,
+		        off);
 	else if (n == -EBADMSG)
 		fail_at(r, at, "compressed segment %s is damaged (after offset %" PRIu64 ")", s->name, off);
 	else if (n < 0)
@@ -319,15 +327,17 @@ static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres
 
 	if (s->first != st->expect) {
 		if (s->first > st->expect)
-			snprintf(why, sizeof(why), "segment with records %" PRIu64 "..%" PRIu64 " is missing (next is %s)",
-				 st->expect, s->first - 1, s->name);
+			snprintf(why, sizeof(why),
+			         "segment with records %" PRIu64 "..%" PRIu64 " is missing (next is %s)",
+			         st->expect, s->first - 1, s->name);
 		else
 			snprintf(why, sizeof(why), "segment %s overlaps the records before it", s->name);
 		return stitch_fail(st, st->expect, why);
 	}
 	if (r->any && CRYPTO_memcmp(r->first_prev, st->prev, LOG_HASH_LEN)) {
-		snprintf(why, sizeof(why), "prev does not match the hash of record %" PRIu64 " (chain broken across %s)",
-			 s->first - 1, s->name);
+		snprintf(why, sizeof(why),
+		         "prev does not match the hash of record %" PRIu64 " (chain broken across %s)",
+		         s->first - 1, s->name);
 		return stitch_fail(st, s->first, why);
 	}
 	if (r->npend) { /* no checkpoint in this segment: its epoch is the running one */
@@ -340,7 +350,7 @@ static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres
 	}
 	if (r->has_cp && r->first_cp_epoch != st->epoch) {
 		snprintf(why, sizeof(why), "checkpoint of epoch %" PRIu64 " where epoch %" PRIu64 " was due",
-			 r->first_cp_epoch, st->epoch);
+		         r->first_cp_epoch, st->epoch);
 		return stitch_fail(st, r->first_cp_seq, why);
 	}
 	if (!r->ok)
@@ -358,7 +368,7 @@ static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres
 }
 
 static void stitch(const struct lv_opts *o, const struct seginfo *v, struct segres *res, size_t n,
-		   struct lv_result *out)
+                   struct lv_result *out)
 {
 	struct stitch st = { .o = o, .res = out, .expect = 1, .epoch = 1 };
 	uint64_t last;
@@ -374,8 +384,9 @@ static void stitch(const struct lv_opts *o, const struct seginfo *v, struct segr
 	size_t h = first_head(o, st.expect);
 	if (out->ok && h < o->nheads) {
 		char why[320];
-		snprintf(why, sizeof(why), "the log ends at record %" PRIu64 ", before the %s %" PRIu64 " (tail cut)",
-			 last, o->heads[h].source, o->heads[h].seq);
+		snprintf(why, sizeof(why),
+		         "the log ends at record %" PRIu64 ", before the %s %" PRIu64 " (tail cut)", last,
+		         o->heads[h].source, o->heads[h].seq);
 		stitch_fail(&st, st.expect, why);
 	}
 }
@@ -434,5 +445,6 @@ bool lv_parse_head(const char *s, struct lv_head *ret)
 		return false;
 	memcpy(num, s, (size_t)(colon - s));
 	num[colon - s] = '\0';
-	return parse_u64(num, &ret->seq) && ret->seq > 0 && hex_decode(colon + 1, 2 * LOG_HASH_LEN, ret->hash);
+	return parse_u64(num, &ret->seq) && ret->seq > 0 &&
+	       hex_decode(colon + 1, 2 * LOG_HASH_LEN, ret->hash);
 }

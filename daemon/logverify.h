@@ -18,7 +18,7 @@ struct lv_head {
 };
 
 struct lv_opts {
-	const struct logkeys *keys; /* MACs are checked when keys->has_seed */
+	const struct logkeys *keys;  /* MACs are checked when keys->has_seed */
 	const struct lv_head *heads; /* sorted by seq */
 	size_t nheads;
 };
@@ -27,7 +27,7 @@ struct lv_result {
 	bool ok;
 	uint64_t records, head_seq;
 	uint8_t head_hash[LOG_HASH_LEN];
-	uint64_t bytes; /* uncompressed bytes read */
+	uint64_t bytes;         /* uncompressed bytes read */
 	uint64_t unsigned_tail; /* records after the last checkpoint */
 	uint64_t fail_seq;
 	char reason[320];
@@ -35,8 +35,7 @@ struct lv_result {
 
 /* 0 with the verdict in ret, or a negative errno when the directory or a
  * segment cannot be read at all (err says which). */
-int lv_verify(const char *dir, const struct lv_opts *o, struct lv_result *ret, char *err,
-	      size_t errlen) WUR;
+int lv_verify(const char *dir, const struct lv_opts *o, struct lv_result *ret, char *err, size_t errlen) WUR;
 
 /* Parses "SEQ:HASH". */
 bool lv_parse_head(const char *s, struct lv_head *ret) WUR;

@@ -11,7 +11,7 @@
  * dumps of secrets. 0, or a negative errno when memory cannot be locked;
  * the caller decides whether to go on without it. */
 int secmem_init(size_t size) WUR;
-void *secmem_alloc(size_t n); /* zeroed; NULL when out of memory */
+void *secmem_alloc(size_t n);        /* zeroed; NULL when out of memory */
 void secmem_free(void *p, size_t n); /* wipes; NULL is a no-op */
 
 #endif

@@ -28,9 +28,9 @@ void hex_encode(const uint8_t *in, size_t n, char *out)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverride-init" /* the range default is meant */
 static const uint8_t hex_values[256] = {
-	[0 ... 255] = 16,
-	['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7,
-	['8'] = 8, ['9'] = 9, ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+	[0 ... 255] = 16, ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,
+	['5'] = 5,        ['6'] = 6,  ['7'] = 7,  ['8'] = 8,  ['9'] = 9,  ['a'] = 10,
+	['b'] = 11,       ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
 };
 #pragma GCC diagnostic pop
 
@@ -66,7 +66,7 @@ void ts_format(int64_t us, char out[TS_LEN + 1])
 
 	gmtime_r(&sec, &tm);
 	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", (tm.tm_year + 1900) % 10000,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
 	memcpy(out, tmp, TS_LEN);
 	out[TS_LEN] = '\0';
 }
@@ -103,8 +103,9 @@ bool ts_parse(const char *s, int64_t *ret_us)
 	}
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return false;
-	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			 .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+	struct tm tm = {
+		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec
+	};
 	time_t t = timegm(&tm);
 	if (tm.tm_mday != d) /* 2026-02-30 normalised to March */
 		return false;
@@ -128,8 +129,13 @@ bool parse_u64(const char *s, uint64_t *ret)
 
 bool parse_size(const char *s, uint64_t *ret)
 {
-	static const struct { char c; unsigned shift; } units[] = {
-		{ 'K', 10 }, { 'M', 20 }, { 'G', 30 },
+	static const struct {
+		char c;
+		unsigned shift;
+	} units[] = {
+		{ 'K', 10 },
+		{ 'M', 20 },
+		{ 'G', 30 },
 	};
 	char num[32];
 	size_t n = s ? strlen(s) : 0;
@@ -168,8 +174,7 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 	char *buf = malloc((size_t)st.st_size + 1);
 	size_t len = 0;
 	ssize_t r = 0;
-	while (buf && len < (size_t)st.st_size &&
-	       (r = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+	while (buf && len < (size_t)st.st_size && (r = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
 		len += (size_t)r;
 	int err = !buf ? -ENOMEM : r < 0 ? -errno : 0;
 	close(fd);

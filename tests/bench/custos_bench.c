@@ -86,8 +86,14 @@ static void make_record(const struct cfg *c, struct alog_rec *r, struct alog_act
 	for (size_t i = 0; i < pad; i++)
 		(*stmt)[i] = i < strlen(base) ? base[i] : (char)('a' + i % 26);
 	(*stmt)[pad] = '\0';
-	*r = (struct alog_rec){ .type = "access", .actor = a, .table = "public.customers", .columns = cols,
-				.ncolumns = 3, .fingerprint = "5e1a8c03d2b7f964", .statement = *stmt, .rows = 1 };
+	*r = (struct alog_rec){ .type = "access",
+		                .actor = a,
+		                .table = "public.customers",
+		                .columns = cols,
+		                .ncolumns = 3,
+		                .fingerprint = "5e1a8c03d2b7f964",
+		                .statement = *stmt,
+		                .rows = 1 };
 }
 
 static int run_log(const struct cfg *c)
@@ -119,9 +125,11 @@ static int run_log(const struct cfg *c)
 	double secs = mono() - t0;
 	int r = alog_close(l);
 	if (failed || r)
-		return fprintf(stderr, "custos-bench: append failed: %s\n", strerror(-(failed ? failed : r))), 1;
+		return fprintf(stderr, "custos-bench: append failed: %s\n", strerror(-(failed ? failed : r))),
+		       1;
 	qsort(lat, done, sizeof(*lat), cmp_u32);
-	printf("mode=%s writers=%" PRIu64 " records=%" PRIu64 " seconds=%.3f records_per_s=%.0f p50_us=%u p99_us=%u\n",
+	printf("mode=%s writers=%" PRIu64 " records=%" PRIu64
+	       " seconds=%.3f records_per_s=%.0f p50_us=%u p99_us=%u\n",
 	       c->durability == ALOG_SYNC ? "sync" : "batch", c->writers, done, secs, (double)done / secs,
 	       lat[done / 2], lat[done * 99 / 100]);
 	free(stmt);
@@ -146,7 +154,8 @@ static int run_verify(const struct cfg *c)
 	double secs = mono() - t0;
 	if (r || !res.ok)
 		return fprintf(stderr, "custos-bench: verify: %s\n", r ? err : res.reason), 1;
-	printf("records=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f mb_per_s=%.1f mean_record_bytes=%" PRIu64 "\n",
+	printf("records=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f mb_per_s=%.1f mean_record_bytes=%" PRIu64
+	       "\n",
 	       res.records, res.bytes, secs, (double)res.bytes / 1e6 / secs, res.bytes / res.records);
 	secmem_free(k, sizeof(*k));
 	return 0;
@@ -155,9 +164,9 @@ static int run_verify(const struct cfg *c)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dir", 1, 0, 'd' }, { "records", 1, 0, 'n' }, { "writers", 1, 0, 'w' },
+		{ "dir", 1, 0, 'd' },        { "records", 1, 0, 'n' },      { "writers", 1, 0, 'w' },
 		{ "durability", 1, 0, 'D' }, { "record-bytes", 1, 0, 'b' }, { "segment-bytes", 1, 0, 's' },
-		{ "key", 1, 0, 'k' }, { "help", 0, 0, 'h' }, { 0 },
+		{ "key", 1, 0, 'k' },        { "help", 0, 0, 'h' },         { 0 },
 	};
 	struct cfg c = { .records = 100000, .writers = 1, .record_bytes = 512 };
 	int o;
@@ -182,7 +191,9 @@ int main(int argc, char **argv)
 		default: return usage();
 		}
 		if (!ok)
-			return fprintf(stderr, "custos-bench: bad value for --%s\n", opts[optind > 0 ? 0 : 0].name), 2;
+			return fprintf(stderr, "custos-bench: bad value for --%s\n",
+			               opts[optind > 0 ? 0 : 0].name),
+			       2;
 	}
 	if (!c.dir || (argv[1][0] == 'v' && !c.key))
 		return usage();

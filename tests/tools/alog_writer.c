@@ -47,19 +47,27 @@ static int append_json(json_t *j)
 	const char *colv[64];
 	struct alog_subject subv[64];
 	size_t i;
-	char *detail = json_object_get(j, "detail") ? json_dumps(json_object_get(j, "detail"), JSON_COMPACT) : NULL;
+	char *detail =
+	    json_object_get(j, "detail") ? json_dumps(json_object_get(j, "detail"), JSON_COMPACT) : NULL;
 	struct alog_rec r = {
-		.type = jstr(j, "type"), .table = jstr(j, "table"), .fingerprint = jstr(j, "fp"),
-		.statement = jstr(j, "stmt"), .detail = detail,
-		.rows = json_is_integer(json_object_get(j, "rows")) ? json_integer_value(json_object_get(j, "rows")) : -1,
+		.type = jstr(j, "type"),
+		.table = jstr(j, "table"),
+		.fingerprint = jstr(j, "fp"),
+		.statement = jstr(j, "stmt"),
+		.detail = detail,
+		.rows = json_is_integer(json_object_get(j, "rows"))
+		            ? json_integer_value(json_object_get(j, "rows"))
+		            : -1,
 	};
 	if (a) {
-		actor = (struct alog_actor){ jstr(a, "user"), jstr(a, "app"), jstr(a, "addr"), jstr(a, "session"), jstr(a, "tls") };
+		actor = (struct alog_actor){ jstr(a, "user"), jstr(a, "app"), jstr(a, "addr"),
+			                     jstr(a, "session"), jstr(a, "tls") };
 		r.actor = &actor;
 	}
 	json_array_foreach(cols, i, x) if (i < 64) colv[r.ncolumns++] = json_string_value(x);
-	json_array_foreach(subs, i, x) if (i < 64) subv[r.nsubjects++] = (struct alog_subject){
-		json_string_value(json_array_get(x, 0)), json_string_value(json_array_get(x, 1)) };
+	json_array_foreach(subs, i, x) if (i < 64) subv[r.nsubjects++] =
+	    (struct alog_subject){ json_string_value(json_array_get(x, 0)),
+		                   json_string_value(json_array_get(x, 1)) };
 	r.columns = colv;
 	r.subjects = subv;
 	uint64_t seq;
@@ -79,9 +87,14 @@ static void *generate(void *arg)
 	(void)arg;
 	static const char *const cols[] = { "email", "name" };
 	struct alog_actor actor = { "app_rw", "shop-web", "10.0.0.7", "s-1", NULL };
-	struct alog_rec r = { .type = "access", .actor = &actor, .table = "public.customers", .columns = cols,
-			      .ncolumns = 2, .fingerprint = "8f2c1d0e5a7b3c41",
-			      .statement = "SELECT email, name FROM customers WHERE id = $1", .rows = 1 };
+	struct alog_rec r = { .type = "access",
+		              .actor = &actor,
+		              .table = "public.customers",
+		              .columns = cols,
+		              .ncolumns = 2,
+		              .fingerprint = "8f2c1d0e5a7b3c41",
+		              .statement = "SELECT email, name FROM customers WHERE id = $1",
+		              .rows = 1 };
 	for (;;) {
 		if (__atomic_fetch_sub(&gen_left, 1, __ATOMIC_RELAXED) == 0 || gen_left > (1ull << 62))
 			return NULL;
@@ -98,10 +111,16 @@ static void *generate(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dir", 1, 0, 'd' }, { "keys", 1, 0, 'k' }, { "durability", 1, 0, 'D' },
-		{ "segment-bytes", 1, 0, 's' }, { "checkpoint-records", 1, 0, 'c' },
-		{ "checkpoint-ms", 1, 0, 'm' }, { "generate", 1, 0, 'g' }, { "threads", 1, 0, 't' },
-		{ "shred", 1, 0, 'S' }, { 0 },
+		{ "dir", 1, 0, 'd' },
+		{ "keys", 1, 0, 'k' },
+		{ "durability", 1, 0, 'D' },
+		{ "segment-bytes", 1, 0, 's' },
+		{ "checkpoint-records", 1, 0, 'c' },
+		{ "checkpoint-ms", 1, 0, 'm' },
+		{ "generate", 1, 0, 'g' },
+		{ "threads", 1, 0, 't' },
+		{ "shred", 1, 0, 'S' },
+		{ 0 },
 	};
 	struct alog_opts o = { 0 };
 	const char *dir = NULL, *keys = NULL, *shred = NULL;

@@ -25,7 +25,7 @@ static int die(const char *msg)
 
 /* Re-emits one record: same header and body except rows, new prev/mac. */
 static int reemit(struct buf *out, const struct lr_frame *f, const struct logstate *st, struct lr_mac *m,
-		  uint8_t prev[LOG_HASH_LEN], bool forge)
+                  uint8_t prev[LOG_HASH_LEN], bool forge)
 {
 	char type[LR_MAX_TYPE + 1];
 	size_t start = out->len;
@@ -34,11 +34,13 @@ static int reemit(struct buf *out, const struct lr_frame *f, const struct logsta
 	memcpy(type, f->type, f->typelen);
 	type[f->typelen] = '\0';
 	buf_add(out, "{\"seq\":", 7);
-	buf_printf(out, "%llu,\"ts\":\"%.*s\",\"type\":\"%s\"", (unsigned long long)f->seq, TS_LEN, f->ts, type);
+	buf_printf(out, "%llu,\"ts\":\"%.*s\",\"type\":\"%s\"", (unsigned long long)f->seq, TS_LEN, f->ts,
+	           type);
 	if (lr_is(f, "checkpoint")) {
 		uint8_t sig[LOG_SIG_LEN];
 		uint64_t epoch;
-		if (!lr_checkpoint_parse(f, &epoch, sig) || logkey_sign(st->sign_key, st->log_id, f->seq, epoch, prev, sig))
+		if (!lr_checkpoint_parse(f, &epoch, sig) ||
+		    logkey_sign(st->sign_key, st->log_id, f->seq, epoch, prev, sig))
 			return -1;
 		lr_checkpoint_body(&body, epoch, sig);
 	} else {
