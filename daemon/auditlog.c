@@ -135,8 +135,13 @@ static int render_body(struct alog *l, const struct alog_rec *r, struct buf *b)
 {
 	int err = 0;
 
-	if (!valid_type(r->type) || !strcmp(r->type, "checkpoint") || !strcmp(r->type, "log_init"))
+	static const char *const reserved[] = { "checkpoint", "log_init", "recovery" };
+
+	if (!valid_type(r->type))
 		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
+		if (!strcmp(r->type, reserved[i]))
+			return -EINVAL; /* only the log itself writes these */
 	if (r->actor)
 		body_actor(b, r->actor);
 	if (r->table)
@@ -160,6 +165,23 @@ static int render_body(struct alog *l, const struct alog_rec *r, struct buf *b)
 		buf_adds(b, r->detail);
 	}
 	return err ? err : b->failed ? -ENOMEM : 0;
+}
+
+/* Durability waiters sleep on a futex, not on mu: a group of them wakes
+ * and returns at once instead of queueing for the mutex one by one. */
+static void wake_durable(struct alog *l)
+{
+	__atomic_add_fetch(&l->durable_tick, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &l->durable_tick, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static void fail_locked(struct alog *l, int err)
+{
+	if (!l->failed) {
+		__atomic_store_n(&l->failed, err, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&l->gen, 1, __ATOMIC_RELEASE);
+		wake_durable(l);
+	}
 }
 
 /* ---- appending, under mu ---------------------------------------------- */
@@ -206,8 +228,10 @@ static int checkpoint_locked(struct alog *l)
 	logkey_ratchet(l->st->mac_key, l->st->mac_key);
 	l->st->epoch++;
 	next = lr_mac_new(l->st->mac_key);
-	if (!next)
-		return l->failed = -ENOMEM; /* the key is gone: only a reload recovers */
+	if (!next) {
+		fail_locked(l, -ENOMEM); /* the key is gone: only a reload recovers */
+		return -ENOMEM;
+	}
 	lr_mac_free(l->mac);
 	l->mac = next;
 	l->last_is_cp = true;
@@ -258,23 +282,6 @@ static int flush_io(struct alog *l, struct flush *f)
 	if (!r && f->anchor && l->o.on_checkpoint)
 		r = l->o.on_checkpoint(l->o.arg, f->cp_seq, f->cp_hash) ? -EIO : 0;
 	return r;
-}
-
-/* Durability waiters sleep on a futex, not on mu: a group of them wakes
- * and returns at once instead of queueing for the mutex one by one. */
-static void wake_durable(struct alog *l)
-{
-	__atomic_add_fetch(&l->durable_tick, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &l->durable_tick, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-static void fail_locked(struct alog *l, int err)
-{
-	if (!l->failed) {
-		__atomic_store_n(&l->failed, err, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&l->gen, 1, __ATOMIC_RELEASE);
-		wake_durable(l);
-	}
 }
 
 /* Writes what is pending, and fdatasyncs when sync. Called and returns
@@ -476,6 +483,9 @@ void alog_head(struct alog *l, uint64_t *ret_seq, uint8_t ret_hash[LOG_HASH_LEN]
 
 int alog_queue_seal(struct alog *l, const struct seginfo *s)
 {
+	for (size_t i = 0; i < l->seal_n; i++)
+		if (l->seal_q[i].first == s->first)
+			return 0;
 	if (l->seal_n == l->seal_cap) {
 		size_t cap = l->seal_cap ? 2 * l->seal_cap : 8;
 		struct seginfo *q = realloc(l->seal_q, cap * sizeof(*q));
@@ -558,6 +568,8 @@ static int seal_next(struct alog *l)
 
 	pthread_mutex_unlock(&l->mu);
 	int r = logseg_seal(l->dirfd, &s);
+	if (r == -ENOENT && faccessat(l->dirfd, s.name, F_OK, 0) < 0)
+		r = 0; /* sealed already: the plain file is gone */
 	pthread_mutex_lock(&l->mu);
 	if (!r)
 		memmove(l->seal_q, l->seal_q + 1, --l->seal_n * sizeof(*l->seal_q));

@@ -132,3 +132,23 @@ def test_records_and_segments_readable_by_jq_and_zcat(tmp_path, newlog):
     j = subprocess.run(["jq", "-c", ".type", str(plain)], capture_output=True, text=True)
     assert j.returncode == 0, j.stderr
     assert verify(log, key)[0] == 0
+
+
+def test_records_match_the_published_schema(filledlog, tmp_path):
+    import jsonschema
+    from pathlib import Path
+    log, _, _ = filledlog
+    # a torn tail and its recovery record too
+    seg = segments(log)[-1]
+    data = seg.read_bytes()
+    end = data.find(b"\n\n")
+    seg.write_bytes(data[: end + 1 if end >= 0 else len(data)] + b'{"seq":9')
+    append(log, [record(1, detail={"note": "x"})])
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "audit-record.schema.json").read_text())
+    out = ctl("log", "export", "--dir", log, "--format", "jsonl", check=0).stdout
+    types = set()
+    for line in out.splitlines():
+        rec = json.loads(line)
+        jsonschema.validate(rec, schema)
+        types.add(rec["type"])
+    assert {"log_init", "access", "checkpoint", "recovery"} <= types

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 /* log_forge - the attacker of the forward-integrity tests: someone who took
  * the host holds the log directory's current state (the current MAC key and
  * the signing key) but not k0. It rewrites record --seq in the plain active
@@ -7,6 +6,7 @@
  * are valid again. Only verification with k0 can tell.
  *
  *   log_forge --dir DIR --seq N */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,7 +107,11 @@ int main(int argc, char **argv)
 	if (!started)
 		return die("record not in the active segment");
 	int fd = open(path, O_WRONLY | O_TRUNC);
-	if (fd < 0 || write(fd, out.p, out.len) != (ssize_t)out.len || close(fd))
-		return die("cannot write the segment");
-	return 0;
+	bool ok = fd >= 0 && write(fd, out.p, out.len) == (ssize_t)out.len && close(fd) == 0;
+	buf_free(&out);
+	lr_mac_free(m);
+	free(text);
+	free(state);
+	free(v);
+	return ok ? 0 : die("cannot write the segment");
 }
