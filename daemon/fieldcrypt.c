@@ -94,7 +94,14 @@ static long b64_decode(const char *s, size_t len, uint8_t *out)
 			return -1;
 	if (EVP_DecodeBlock(out, (const unsigned char *)s, (int)len) < 0)
 		return -1;
-	return (long)(len / 4 * 3 - pad);
+	/* Canonical only: the unused bits of the last character must be zero,
+	 * so a value has exactly one spelling. Re-encoding checks it. */
+	long n = (long)(len / 4 * 3 - pad);
+	char *again = malloc(len + 1);
+	bool same = again && EVP_EncodeBlock((unsigned char *)again, out, (int)n) == (int)len &&
+		    !memcmp(again, s, len);
+	free(again);
+	return same ? n : -1;
 }
 
 /* Decodes ct into a freshly allocated buffer; checks prefix and length. */

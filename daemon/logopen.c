@@ -249,17 +249,18 @@ static int scan_segment(struct alog *l, const struct seginfo *s, bool torn_ok, s
 	return 0;
 }
 
-/* Brings the writer's epoch up to the log: the state file may lag one
- * checkpoint behind after a crash, never run ahead. */
+/* Brings the writer's epoch up to the log, whose last checkpoint closed
+ * epoch cp_epoch (0: none yet). The state file may lag one checkpoint
+ * behind after a crash; it never runs ahead unless the tail was cut. */
 static int reconcile_epoch(struct alog *l, uint64_t cp_epoch, char *err, size_t errlen)
 {
-	if (!cp_epoch || l->st->epoch == cp_epoch + 1)
+	if (l->st->epoch == cp_epoch + 1)
 		return 0;
 	if (l->st->epoch > cp_epoch + 1)
 		return errf(err, errlen, -EBADMSG,
-		            "the log ends before its last checkpoint (state epoch %" PRIu64
-		            ", log epoch %" PRIu64 "): the tail was cut; run `custosctl log verify`",
-		            l->st->epoch, cp_epoch);
+			    "the log ends before its last checkpoint (state epoch %" PRIu64 ", log epoch %" PRIu64
+			    "): the tail was cut; run `custosctl log verify`",
+			    l->st->epoch, cp_epoch + 1);
 	while (l->st->epoch <= cp_epoch) {
 		logkey_ratchet(l->st->mac_key, l->st->mac_key);
 		l->st->epoch++;
@@ -327,28 +328,32 @@ static void remove_tmp_files(struct alog *l)
 	closedir(d);
 }
 
-/* Scans the active segment, or the one before it when it is empty. */
+/* Scans the active segment for the head and the last checkpoint, and the
+ * segment before it when the active one lacks either: every sealed segment
+ * ends with a checkpoint. */
 static int find_head(struct alog *l, struct seginfo *v, size_t n, struct scan *sc, char *err, size_t errlen)
 {
+	struct scan prev;
 	int r = scan_segment(l, &v[n - 1], !v[n - 1].gz, sc, err, errlen);
-	uint64_t cp_epoch = sc->cp_epoch;
 
-	if (!r && sc->records == 0 && n >= 2) {
-		struct scan prev;
-		if ((r = scan_segment(l, &v[n - 2], false, &prev, err, errlen)))
-			return r;
-		if (prev.last_seq + 1 != v[n - 1].first)
-			return errf(err, errlen, -EBADMSG, "%s does not follow %s", v[n - 1].name,
-			            v[n - 2].name);
+	if (r)
+		return r;
+	if (sc->records == 0 && n == 1)
+		return errf(err, errlen, -EBADMSG, "%s is empty: the log was never initialised", v[0].name);
+	if ((sc->records && sc->cp_epoch) || n == 1)
+		return 0;
+	if ((r = scan_segment(l, &v[n - 2], false, &prev, err, errlen)))
+		return r;
+	if (prev.last_seq + 1 != v[n - 1].first)
+		return errf(err, errlen, -EBADMSG, "%s does not follow %s", v[n - 1].name, v[n - 2].name);
+	if (sc->records == 0) {
 		sc->last_seq = prev.last_seq;
 		memcpy(sc->last_hash, prev.last_hash, LOG_HASH_LEN);
 		sc->last_is_cp = prev.last_is_cp;
-		cp_epoch = prev.cp_epoch;
+		sc->since_cp = prev.since_cp;
 	}
-	if (!r && sc->records == 0 && n == 1)
-		return errf(err, errlen, -EBADMSG, "%s is empty: the log was never initialised", v[0].name);
-	sc->cp_epoch = cp_epoch;
-	return r;
+	sc->cp_epoch = prev.cp_epoch;
+	return 0;
 }
 
 int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen)

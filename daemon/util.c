@@ -148,6 +148,7 @@ bool parse_size(const char *s, uint64_t *ret)
 		if (num[n - 1] == units[i].c) {
 			shift = units[i].shift;
 			num[--n] = '\0';
+			break; /* one suffix at most */
 		}
 	}
 	uint64_t v;
