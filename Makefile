@@ -68,9 +68,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_H) -o $@ $^ $(LIBS)
 
-# libFuzzer targets include the sources they test (wireguard-tools' way).
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(BUILD)/fuzz
-	clang -std=gnu11 -g -O1 -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $< $(filter-out $(patsubst %,daemon/%.c,$(*:fuzz_%=%)),$(LIB_SRC)) $(LIBS) -pthread
+# libFuzzer targets include the sources they test (wireguard-tools' way) and
+# link the other library sources, not the command modules.
+FUZZ_LIB = $(filter-out daemon/ctl_%.c,$(LIB_SRC))
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(LIB_SRC) | $(BUILD)/fuzz
+	clang -std=gnu11 -g -O1 -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $< \
+		$(filter-out daemon/$(*:fuzz_%=%).c,$(FUZZ_LIB)) $(LIBS) -pthread
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz:
 	mkdir -p $@

@@ -21,7 +21,7 @@ static bool field(const char *p, const char *end, const char *key, const char **
 {
 	size_t klen = strlen(key);
 
-	for (const char *s = p; s + klen < end; s++) {
+	for (const char *s = p; s + 1 + klen < end; s++) { /* s[1 + klen] is read */
 		if (*s != ' ' || memcmp(s + 1, key, klen) || s[1 + klen] != '=')
 			continue;
 		const char *v = s + 2 + klen, *e = v;

@@ -99,7 +99,7 @@ static long b64_decode(const char *s, size_t len, uint8_t *out)
 	long n = (long)(len / 4 * 3 - pad);
 	char *again = malloc(len + 1);
 	bool same = again && EVP_EncodeBlock((unsigned char *)again, out, (int)n) == (int)len &&
-		    !memcmp(again, s, len);
+	            !memcmp(again, s, len);
 	free(again);
 	return same ? n : -1;
 }

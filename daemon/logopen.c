@@ -258,9 +258,9 @@ static int reconcile_epoch(struct alog *l, uint64_t cp_epoch, char *err, size_t 
 		return 0;
 	if (l->st->epoch > cp_epoch + 1)
 		return errf(err, errlen, -EBADMSG,
-			    "the log ends before its last checkpoint (state epoch %" PRIu64 ", log epoch %" PRIu64
-			    "): the tail was cut; run `custosctl log verify`",
-			    l->st->epoch, cp_epoch + 1);
+		            "the log ends before its last checkpoint (state epoch %" PRIu64
+		            ", log epoch %" PRIu64 "): the tail was cut; run `custosctl log verify`",
+		            l->st->epoch, cp_epoch + 1);
 	while (l->st->epoch <= cp_epoch) {
 		logkey_ratchet(l->st->mac_key, l->st->mac_key);
 		l->st->epoch++;

@@ -98,6 +98,8 @@ static int one_segment(struct rd *rd, int dirfd, const struct seginfo *s, bool l
 			break;
 		if (n == 2) /* the active segment may end in a line being written */
 			r = last ? 0 : bad(rd, s, off, "unterminated line in a sealed segment");
+		else if (n == SEG_JUNK)
+			r = bad(rd, s, off, "data after the end of the segment");
 		else if (n == -E2BIG)
 			r = bad(rd, s, off, "line too long");
 		else if (n == -EBADMSG)

@@ -1,10 +1,8 @@
 /* fuzz_common.h - shared by the libFuzzer targets (tests/fuzz/fuzz_*.c).
  *
  * Each target #includes the daemon source it tests and is linked with every
- * other daemon source except custosd.c and custosctl.c. ctl_log.c calls
- * ctl_usage_error(), which lives in custosctl.c, so it is provided here as a
- * weak symbol: the link works, and a real definition, should one move into
- * a library source, wins. */
+ * other daemon source except the programs' own (custosd.c, custosctl.c and
+ * the ctl_*.c command modules). */
 #ifndef CUSTOS_FUZZ_COMMON_H
 #define CUSTOS_FUZZ_COMMON_H
 
@@ -15,22 +13,15 @@
 #include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int ctl_usage_error(const char *fmt, ...);
-
-__attribute__((weak)) int ctl_usage_error(const char *fmt, ...)
-{
-	(void)fmt;
-	return 2;
-}
 
 /* An invariant of the code under test: violated, it aborts so libFuzzer
  * records the input. */
-#define CHECK(c)                                                                        \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                        \
-		}                                                                       \
+#define CHECK(c)                                                                                             \
+	do {                                                                                                 \
+		if (!(c)) {                                                                                  \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                \
+			abort();                                                                             \
+		}                                                                                            \
 	} while (0)
 
 /* Decodes a hex constant of the harness; aborts on a typo. */

@@ -5,17 +5,22 @@
  * the body parsers (checkpoint, log_init) run on it, and the record is
  * rebuilt with the writer's own functions (lr_begin, lr_*_body, lr_finish),
  * which must give a line that frames again to the same fields and whose
- * hash lr_digest() agrees with. Any disagreement aborts. */
+ * hash lr_digest() agrees with. lr_digest() and lr_mac_compute() are also
+ * checked against OpenSSL's SHA256() and HMAC() on every input. Any
+ * disagreement aborts. */
 #include "../../daemon/logrec.c"
 
+#include <openssl/hmac.h>
+
 #include "fuzz_common.h"
+
+static const uint8_t mac_key[LOG_KEY_LEN] = { 0x6b, 0x30, 0x2d, 0x66, 0x75, 0x7a, 0x7a };
 
 static struct lr_mac *fixed_mac(void)
 {
 	static struct lr_mac *m;
-	static const uint8_t key[LOG_KEY_LEN] = { 0x6b, 0x30, 0x2d, 0x66, 0x75, 0x7a, 0x7a };
 
-	if (!m && !(m = lr_mac_new(key)))
+	if (!m && !(m = lr_mac_new(mac_key)))
 		abort();
 	return m;
 }
@@ -56,25 +61,43 @@ static void rebuild(const char *line, size_t len, const struct lr_frame *f)
 	buf_free(&b);
 }
 
+/* lr_digest and lr_mac_compute against OpenSSL's one-shot functions. */
+static void check_hashes(const char *line, size_t len)
+{
+	uint8_t d[LOG_HASH_LEN], h[LOG_HASH_LEN], want_d[LOG_HASH_LEN], want_h[LOG_HASH_LEN];
+	uint8_t mac[LOG_HASH_LEN], want_mac[EVP_MAX_MD_SIZE];
+	unsigned maclen = 0;
+
+	if (len < LR_TAIL_LEN) {
+		CHECK(lr_digest(line, len, d, h) != 0);
+		return;
+	}
+	CHECK(lr_digest(line, len, d, h) == 0);
+	CHECK(EVP_Digest(line, len - LR_TAIL_LEN, want_d, NULL, EVP_sha256(), NULL) == 1);
+	CHECK(EVP_Digest(line, len, want_h, NULL, EVP_sha256(), NULL) == 1);
+	CHECK(!memcmp(d, want_d, LOG_HASH_LEN) && !memcmp(h, want_h, LOG_HASH_LEN));
+	CHECK(lr_mac_compute(fixed_mac(), d, mac) == 0);
+	CHECK(HMAC(EVP_sha256(), mac_key, LOG_KEY_LEN, d, LOG_HASH_LEN, want_mac, &maclen) &&
+	      maclen == LOG_HASH_LEN);
+	CHECK(!memcmp(mac, want_mac, LOG_HASH_LEN));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *line = (const char *)data;
 	struct lr_frame f;
-	uint8_t d[LOG_HASH_LEN], h[LOG_HASH_LEN], id[LOG_ID_LEN], sig[LOG_SIG_LEN];
+	uint8_t id[LOG_ID_LEN], sig[LOG_SIG_LEN];
 	uint64_t epoch;
 
-	if (lr_scan(line, size, &f)) {
-		if (size >= LR_TAIL_LEN)
-			CHECK(lr_digest(line, size, d, h) == 0);
+	check_hashes(line, size);
+	if (lr_scan(line, size, &f))
 		return 0;
-	}
 	CHECK(f.seq > 0);
 	CHECK(inside(line, size, f.ts, TS_LEN));
 	CHECK(inside(line, size, f.type, f.typelen) && f.typelen > 0 && f.typelen <= LR_MAX_TYPE);
 	CHECK(inside(line, size, f.body, f.bodylen));
 	CHECK(f.body + f.bodylen == line + size - LR_TAIL_LEN - LR_PREV_LEN);
 	CHECK(f.bodylen == 0 || f.body[0] == ',');
-	CHECK(lr_digest(line, size, d, h) == 0);
 
 	if (lr_checkpoint_parse(&f, &epoch, sig)) {
 		/* The checkpoint body has one spelling: rewriting it gives the same bytes. */

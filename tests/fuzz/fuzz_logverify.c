@@ -31,6 +31,13 @@ static struct logkeys keys;
 static struct lv_head head;
 static bool verbose; /* FUZZ_VERBOSE=1: print the verdicts (to check seeds) */
 
+static void cleanup(void)
+{
+	unlink(plain);
+	unlink(gz);
+	rmdir(dir);
+}
+
 static void setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -42,6 +49,7 @@ static void setup(void)
 	}
 	snprintf(plain, sizeof(plain), "%s/seg-00000000000000000001.jsonl", dir);
 	snprintf(gz, sizeof(gz), "%s/seg-00000000000000000001.jsonl.gz", dir);
+	atexit(cleanup);
 	fuzz_hex(SEED_LOG_ID, keys.log_id, LOG_ID_LEN);
 	fuzz_hex(SEED_PUB, keys.pub, 32);
 	fuzz_hex(SEED_MAC_SEED, keys.seed, LOG_KEY_LEN);
@@ -87,8 +95,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lv_result res;
 	struct lrd_filter all = { 0 };
 	struct lrd_filter some = {
-		.has_since = true, .has_until = true, .since = 1700000000000000, .until = 4102444800000000,
-		.type = "access", .subject_ref = "4e2c6a1f0b9d8e7c6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f",
+		.has_since = true,
+		.has_until = true,
+		.since = 1700000000000000,
+		.until = 4102444800000000,
+		.type = "access",
+		.subject_ref = "4e2c6a1f0b9d8e7c6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f",
 	};
 	struct lrd_error rerr;
 	char err[512];
@@ -121,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      ((mode & 3) == 3 || res.records <= size / 203 + 1));
 	if (verbose)
 		fprintf(stderr, "verify: r=%d ok=%d records=%llu: %s\n", r, r ? 0 : res.ok,
-			r ? 0ull : (unsigned long long)res.records, r ? err : res.reason);
+		        r ? 0ull : (unsigned long long)res.records, r ? err : res.reason);
 	r = lrd_each(dir, mode & 8 ? &some : &all, each, NULL, &rerr);
 	CHECK(r <= 1);
 	if (verbose)

@@ -35,10 +35,17 @@ stat() {
 	sed -n "s/^stat::$1: *//p" "$2" | tail -n 1
 }
 
+# Number of files in a directory: count DIR
+count() {
+	find "$1" -type f | wc -l | tr -d ' '
+}
+
 targets=0
 failures=0
 for bin in "$bindir"/fuzz_*; do
-	[ -f "$bin" ] && [ -x "$bin" ] || continue
+	if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then
+		continue
+	fi
 	name=$(basename "$bin")
 	targets=$((targets + 1))
 	work=$scratch/$name
@@ -46,7 +53,7 @@ for bin in "$bindir"/fuzz_*; do
 	if [ -d "$here/corpus/$name" ]; then
 		cp "$here/corpus/$name"/* "$work/corpus/" 2>/dev/null
 	fi
-	seeds=$(ls "$work/corpus" | wc -l)
+	seeds=$(count "$work/corpus")
 	set -- -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$work/"
 	[ -f "$here/$name.dict" ] && set -- "$@" -dict="$here/$name.dict"
@@ -58,8 +65,14 @@ for bin in "$bindir"/fuzz_*; do
 	took=$(($(date +%s) - start))
 	runs=$(stat number_of_executed_units "$work/log")
 	rate=$(stat average_exec_per_sec "$work/log")
-	corpus=$(ls "$work/corpus" | wc -l)
-	crash=$(ls "$work" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -n 1)
+	corpus=$(count "$work/corpus")
+	crash=
+	for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+		if [ -f "$f" ]; then
+			crash=$(basename "$f")
+			break
+		fi
+	done
 	if [ $rc -eq 0 ] && [ -z "$crash" ]; then
 		printf '%s: ok, %ss, %s runs, %s exec/s, corpus %s -> %s\n' "$name" "$took" "${runs:-?}" \
 			"${rate:-?}" "$seeds" "$corpus"
