@@ -481,6 +481,14 @@ void alog_head(struct alog *l, uint64_t *ret_seq, uint8_t ret_hash[LOG_HASH_LEN]
 	pthread_mutex_unlock(&l->mu);
 }
 
+size_t alog_unsealed(struct alog *l)
+{
+	pthread_mutex_lock(&l->mu);
+	size_t n = l->seal_n;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
 int alog_queue_seal(struct alog *l, const struct seginfo *s)
 {
 	for (size_t i = 0; i < l->seal_n; i++)
@@ -676,6 +684,22 @@ static void release(struct alog *l)
 	free(l);
 }
 
+/* Records what a crash left, and in sync mode moves to a preallocated
+ * segment if the active one is not (a new log, or one written in batch
+ * mode): appends beyond a file's end make every fdatasync write metadata. */
+static int after_load(struct alog *l, const struct alog_cut *cut)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (cut->bytes)
+		r = append_recovery(l, cut, 0, 0);
+	if (!r && l->o.durability == ALOG_SYNC && !l->seg_prefilled)
+		r = rotate_locked(l);
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
 static void stop_threads(struct alog *l, bool sealer)
 {
 	pthread_mutex_lock(&l->mu);
@@ -711,12 +735,11 @@ int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, cha
 	if (l->dirfd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-	} else if (!(r = lock_dir(l, err, errlen)) && !(r = alog_load(l, &cut, err, errlen)) && cut.bytes) {
-		pthread_mutex_lock(&l->mu);
-		r = append_recovery(l, &cut, 0, 0);
-		pthread_mutex_unlock(&l->mu);
+	} else if (!(r = lock_dir(l, err, errlen)) && !(r = alog_load(l, &cut, err, errlen))) {
+		r = after_load(l, &cut);
 		if (r)
-			snprintf(err, errlen, "%s: cannot record the recovery: %s", dir, strerror(-r));
+			snprintf(err, errlen, "%s: cannot record the recovery or start a segment: %s", dir,
+			         strerror(-r));
 	}
 	if (!r)
 		r = start_threads(l);

@@ -63,6 +63,8 @@ int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, cha
 int alog_append(struct alog *l, const struct alog_rec *r, uint64_t *ret_seq) WUR;
 /* Writes a checkpoint now and makes everything durable. */
 int alog_checkpoint(struct alog *l) WUR;
+/* Full segments waiting to be compressed by the background sealer. */
+size_t alog_unsealed(struct alog *l);
 /* The last durable record. */
 void alog_head(struct alog *l, uint64_t *ret_seq, uint8_t ret_hash[LOG_HASH_LEN]);
 /* Writes a final checkpoint, flushes and closes. NULL is a no-op. */

@@ -43,6 +43,7 @@ struct alog {
 	uint64_t written_seq, durable_seq;
 	uint8_t durable_head[LOG_HASH_LEN];
 	uint64_t seg_first, seg_size, seg_written;
+	bool seg_prefilled;    /* the active segment has filler after its data */
 	int failed;            /* sticky: appends recover first */
 	uint64_t gen;          /* bumped by each failure: waiters of older records fail */
 	uint32_t durable_tick; /* futex word: bumped when durable_seq or gen change */

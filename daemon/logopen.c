@@ -285,6 +285,7 @@ static int open_active(struct alog *l, const struct seginfo *s, const struct sca
 	}
 	l->seg_first = s->first;
 	l->seg_size = l->seg_written = sc->good_bytes;
+	l->seg_prefilled = (uint64_t)st.st_size > sc->good_bytes;
 	return 0;
 }
 
@@ -443,5 +444,6 @@ int alog_new_segment(struct alog *l)
 	l->segfd = fd;
 	l->seg_first = l->next_seq;
 	l->seg_size = l->seg_written = 0;
+	l->seg_prefilled = l->o.durability == ALOG_SYNC;
 	return 0;
 }

@@ -4,7 +4,8 @@
  *
  *   custos-bench log --dir DIR --records N --writers W --durability sync|batch
  *                    --record-bytes B [--segment-bytes S]
- *   custos-bench verify --dir DIR --key FILE */
+ *   custos-bench verify --dir DIR --key FILE
+ *   custos-bench settle --dir DIR     (waits until every full segment is sealed) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auditlog.h"
 #include "logverify.h"
@@ -68,7 +70,8 @@ static int usage(void)
 {
 	fputs("usage: custos-bench log --dir DIR --records N --writers W --durability sync|batch\n"
 	      "                        --record-bytes B [--segment-bytes S]\n"
-	      "       custos-bench verify --dir DIR --key FILE\n",
+	      "       custos-bench verify --dir DIR --key FILE\n"
+	      "       custos-bench settle --dir DIR\n",
 	      stderr);
 	return 2;
 }
@@ -161,6 +164,23 @@ static int run_verify(const struct cfg *c)
 	return 0;
 }
 
+/* Opens the log and waits for the sealer to finish its backlog, so that a
+ * following run measures the log's size, not leftover compression. */
+static int run_settle(const struct cfg *c)
+{
+	struct alog_opts o = { .durability = ALOG_BATCH };
+	struct alog *l;
+	char err[512];
+
+	if (alog_open(c->dir, &o, &l, err, sizeof(err)))
+		return fprintf(stderr, "custos-bench: %s\n", err), 1;
+	double t0 = mono();
+	while (alog_unsealed(l) && mono() - t0 < 600)
+		usleep(100000);
+	printf("sealed_in_s=%.1f\n", mono() - t0);
+	return alog_close(l) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -171,7 +191,7 @@ int main(int argc, char **argv)
 	struct cfg c = { .records = 100000, .writers = 1, .record_bytes = 512 };
 	int o;
 
-	if (argc < 2 || (strcmp(argv[1], "log") && strcmp(argv[1], "verify")))
+	if (argc < 2 || (strcmp(argv[1], "log") && strcmp(argv[1], "verify") && strcmp(argv[1], "settle")))
 		return usage();
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -199,5 +219,7 @@ int main(int argc, char **argv)
 		return usage();
 	if (secmem_init(1u << 16))
 		fputs("custos-bench: warning: cannot lock memory\n", stderr);
+	if (!strcmp(argv[1], "settle"))
+		return run_settle(&c);
 	return argv[1][0] == 'l' ? run_log(&c) : run_verify(&c);
 }
