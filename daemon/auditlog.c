@@ -171,8 +171,8 @@ static int render_body(struct alog *l, const struct alog_rec *r, struct buf *b)
  * and returns at once instead of queueing for the mutex one by one. */
 static void wake_durable(struct alog *l)
 {
-	__atomic_add_fetch(&l->durable_tick, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &l->durable_tick, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	__atomic_add_fetch(&l->tick, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &l->tick, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 static void fail_locked(struct alog *l, int err)
@@ -335,22 +335,6 @@ static int flush_locked(struct alog *l, bool sync)
 	return r;
 }
 
-/* Group commit: appenders wait, without mu, while the flusher writes and
- * fdatasyncs everything appended so far in one go. */
-static int wait_durable(struct alog *l, uint64_t seq, uint64_t gen)
-{
-	for (;;) {
-		uint32_t tick = __atomic_load_n(&l->durable_tick, __ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&l->gen, __ATOMIC_ACQUIRE) != gen) {
-			int err = __atomic_load_n(&l->failed, __ATOMIC_RELAXED);
-			return err ? err : -EIO;
-		}
-		if (__atomic_load_n(&l->durable_seq, __ATOMIC_ACQUIRE) >= seq)
-			return 0;
-		syscall(SYS_futex, &l->durable_tick, FUTEX_WAIT_PRIVATE, tick, NULL, NULL, 0);
-	}
-}
-
 /* Ends the active segment with a checkpoint and starts the next one. */
 static int rotate_locked(struct alog *l)
 {
@@ -428,44 +412,135 @@ static struct buf *body_buf(void)
 	return &b;
 }
 
-int alog_append(struct alog *l, const struct alog_rec *rec, uint64_t *ret_seq)
-{
-	struct buf *body = body_buf();
-	uint64_t seq;
-	int r = render_body(l, rec, body);
+/* ---- appending: flat combining -----------------------------------------
+ *
+ * An appender pushes its record onto a lock-free stack and tries to take
+ * mu; whoever holds mu formats every record waiting there (chain, MAC),
+ * so a group of appenders arriving together does not queue on the mutex
+ * one by one. Appenders then sleep on a futex until their record is
+ * durable (sync) or formatted (batch), helping to combine if they find
+ * their record still waiting. */
 
-	if (r)
-		return r;
-	pthread_mutex_lock(&l->mu);
-	while (l->rotating)
-		pthread_cond_wait(&l->cv, &l->mu);
+struct anode {
+	struct anode *next;
+	const char *type;
+	const struct buf *body;
+	uint64_t seq, gen; /* set when done */
+	int err;
+	uint32_t done; /* formatted or refused: seq, gen, err are set */
+};
+
+static void push_node(struct alog *l, struct anode *n)
+{
+	n->next = __atomic_load_n(&l->incoming, __ATOMIC_RELAXED);
+	while (
+	    !__atomic_compare_exchange_n(&l->incoming, &n->next, n, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+/* Formats one record into pending, with the checkpoint or rotation it
+ * makes due. After done is set the node belongs to its appender again. */
+static void format_node(struct alog *l, struct anode *n)
+{
+	int r = 0;
+
 	if (l->failed && !l->io_busy)
 		r = recover_locked(l);
 	else if (l->failed)
 		r = l->failed;
-	uint64_t gen = l->gen;
 	if (!r)
-		r = alog_append_locked(l, rec->type, body, &seq);
-	if (!r && l->since_cp >= l->o.checkpoint_records)
-		r = checkpoint_locked(l);
+		r = alog_append_locked(l, n->type, n->body, &n->seq);
+	n->gen = l->gen; /* a failure of what follows fails this record too */
+	if (!r && l->since_cp >= l->o.checkpoint_records && (r = checkpoint_locked(l)))
+		fail_locked(l, r);
 	if (!r && l->seg_size >= l->o.segment_bytes)
-		r = rotate_locked(l);
-	bool sync = !r && l->o.durability == ALOG_SYNC;
-	if (sync && l->flusher_idle)
+		(void)rotate_locked(l); /* a failure is sticky and bumps gen */
+	n->err = r;
+	__atomic_store_n(&n->done, 1, __ATOMIC_RELEASE);
+}
+
+/* Formats everything queued, oldest first. Returns how many records of
+ * other appenders it formatted. */
+static size_t combine_locked(struct alog *l, const struct anode *self)
+{
+	struct anode *list, *fifo, *next;
+	size_t others = 0;
+
+	if (l->rotating)
+		return 0; /* the rotating thread combines once the new segment is in place */
+	while ((list = __atomic_exchange_n(&l->incoming, NULL, __ATOMIC_ACQUIRE))) {
+		for (fifo = NULL; list; list = next) {
+			next = list->next;
+			list->next = fifo;
+			fifo = list;
+		}
+		for (; fifo; fifo = next) {
+			next = fifo->next;
+			others += fifo != self;
+			format_node(l, fifo);
+		}
+	}
+	if (l->o.durability == ALOG_SYNC && l->flusher_idle && l->pending_recs)
 		pthread_cond_signal(&l->flush_cv);
-	else if (!r && l->pending.len >= BATCH_WRITE_BYTES)
-		r = flush_locked(l, false);
-	pthread_mutex_unlock(&l->mu);
-	if (sync)
-		r = wait_durable(l, seq, gen);
+	else if (l->o.durability == ALOG_BATCH && l->pending.len >= BATCH_WRITE_BYTES)
+		(void)flush_locked(l, false); /* a failure is sticky */
+	return others;
+}
+
+static void try_combine(struct alog *l, const struct anode *self)
+{
+	while (__atomic_load_n(&l->incoming, __ATOMIC_ACQUIRE) && pthread_mutex_trylock(&l->mu) == 0) {
+		size_t others = combine_locked(l, self);
+		pthread_mutex_unlock(&l->mu);
+		if (others && l->o.durability == ALOG_BATCH)
+			wake_durable(l); /* their appenders wait for formatting only */
+	}
+}
+
+/* Sleeps until n is durable (sync) or formatted (batch). The timeout
+ * bounds the wait of a record pushed just as the combiner let go of mu. */
+static int wait_node(struct alog *l, struct anode *n)
+{
+	static const struct timespec poll = { 0, 1000000 };
+
+	for (;;) {
+		uint32_t tick = __atomic_load_n(&l->tick, __ATOMIC_ACQUIRE);
+		if (!__atomic_load_n(&n->done, __ATOMIC_ACQUIRE)) {
+			try_combine(l, n);
+			if (__atomic_load_n(&n->done, __ATOMIC_ACQUIRE))
+				continue;
+		} else if (n->err || l->o.durability == ALOG_BATCH) {
+			return n->err;
+		} else if (__atomic_load_n(&l->gen, __ATOMIC_ACQUIRE) != n->gen) {
+			int err = __atomic_load_n(&l->failed, __ATOMIC_RELAXED);
+			return err ? err : -EIO;
+		} else if (__atomic_load_n(&l->durable_seq, __ATOMIC_ACQUIRE) >= n->seq) {
+			return 0;
+		}
+		syscall(SYS_futex, &l->tick, FUTEX_WAIT_PRIVATE, tick, &poll, NULL, 0);
+	}
+}
+
+int alog_append(struct alog *l, const struct alog_rec *rec, uint64_t *ret_seq)
+{
+	struct buf *body = body_buf();
+	struct anode n = { .type = rec->type, .body = body };
+	int r = render_body(l, rec, body);
+
+	if (r)
+		return r;
+	push_node(l, &n);
+	try_combine(l, &n);
+	r = wait_node(l, &n);
 	if (!r && ret_seq)
-		*ret_seq = seq;
+		*ret_seq = n.seq;
 	return r;
 }
 
 int alog_checkpoint(struct alog *l)
 {
 	pthread_mutex_lock(&l->mu);
+	combine_locked(l, NULL);
 	int r = l->failed ? l->failed : checkpoint_locked(l);
 	if (!r)
 		r = flush_locked(l, true);
@@ -524,7 +599,8 @@ static struct timespec deadline_ms(int64_t ms)
 static bool flush_due(struct alog *l)
 {
 	return l->o.durability == ALOG_SYNC && !l->failed && !l->rotating &&
-	       (l->pending.len || l->durable_seq < l->written_seq);
+	       (l->pending.len || l->durable_seq < l->written_seq ||
+	        __atomic_load_n(&l->incoming, __ATOMIC_ACQUIRE));
 }
 
 /* The flusher: group commit in sync mode, the periodic fdatasync in batch
@@ -546,6 +622,8 @@ static void *flusher_main(void *arg)
 		}
 		if (l->stop || l->failed || l->rotating)
 			continue;
+		if (combine_locked(l, NULL) && l->o.durability == ALOG_BATCH)
+			wake_durable(l);
 		if (now_us() / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms)
 			(void)checkpoint_locked(l); /* a failure is sticky in l->failed */
 		if (l->pending.len || l->durable_seq < l->written_seq)

@@ -14,6 +14,8 @@
 #define PUB_FILE "log.pub"
 #define LOCK_FILE "lock"
 
+struct anode;
+
 struct alog {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;       /* io finished, durability advanced, rotation done */
@@ -43,10 +45,11 @@ struct alog {
 	uint64_t written_seq, durable_seq;
 	uint8_t durable_head[LOG_HASH_LEN];
 	uint64_t seg_first, seg_size, seg_written;
-	bool seg_prefilled;    /* the active segment has filler after its data */
-	int failed;            /* sticky: appends recover first */
-	uint64_t gen;          /* bumped by each failure: waiters of older records fail */
-	uint32_t durable_tick; /* futex word: bumped when durable_seq or gen change */
+	bool seg_prefilled;     /* the active segment has filler after its data */
+	int failed;             /* sticky: appends recover first */
+	uint64_t gen;           /* bumped by each failure: waiters of older records fail */
+	uint32_t tick;          /* futex word: bumped when appends progress (durable, formatted, failed) */
+	struct anode *incoming; /* appends waiting for whoever holds mu (lock-free stack) */
 
 	/* Background: the flusher (group commit, batch fsync, timed
 	 * checkpoints) and the sealer (compresses full segments). */
