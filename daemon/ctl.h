@@ -24,6 +24,7 @@ struct ctl_group {
 };
 
 extern const struct ctl_group ctl_log_group;
+extern const struct ctl_group ctl_policy_group;
 
 /* Prints "custosctl: <message>" to stderr and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -11,6 +11,7 @@
 
 static const struct ctl_group *const groups[] = {
 	&ctl_log_group,
+	&ctl_policy_group,
 };
 
 int ctl_usage_error(const char *fmt, ...)

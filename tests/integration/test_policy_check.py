@@ -1,0 +1,109 @@
+"""custosctl policy check: the sample policy is valid; broken ones are
+refused with file:line:col messages that say what would be right."""
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ctl
+
+ROOT = Path(__file__).resolve().parents[2]
+LOC = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
+
+
+def test_sample_policy_is_valid():
+    p = ctl("policy", "check", ROOT / "policies" / "shop.yaml")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("OK subjects=1 tables=9 ")
+
+
+BROKEN = {
+    "typo_key": ("""custos-policy: 1
+subjects: {customer: {table: shop.customers, id: id}}
+tables:
+  shop.customers:
+    columns:
+      email:
+        categroy: user.contact.email
+""", 7, 9, 'unknown key "categroy" in column shop.customers.email; did you mean "category"?'),
+    "bad_enum": ("""custos-policy: 1
+subjects: {customer: {table: shop.customers, id: id}}
+tables:
+  shop.customers:
+    defaults: {category: user.name, purposes: [a], lawful_basis: contract, retention: 1y,
+               source: s, recipients: [], provided_by_subject: true}
+    columns:
+      name: {erase: crypto_shredd, encrypt: true}
+""", 8, 21, 'did you mean "crypto_shred"?'),
+    "shred_needs_encrypt": ("""custos-policy: 1
+subjects: {customer: {table: shop.customers, id: id}}
+tables:
+  shop.customers:
+    defaults: {category: user.name, purposes: [a], lawful_basis: contract, retention: 1y,
+               source: s, recipients: [], provided_by_subject: true}
+    columns:
+      name: {erase: crypto_shred}
+""", 8, 7, "crypto_shred needs encrypt: true"),
+    "missing_keys": ("""custos-policy: 1
+subjects: {customer: {table: shop.customers, id: id}}
+tables:
+  shop.customers:
+    columns:
+      name: {category: user.name}
+""", 6, 7, "missing purposes, lawful_basis, retention, source, recipients, provided_by_subject, erase"),
+    "version": ("custos-policy: 2\n", 1, 16, "policy format 1"),
+    "not_yaml": ("custos-policy: 1\ntables: [\n", 3, 1, "not valid YAML"),
+    "bad_table_name": ("""custos-policy: 1
+tables:
+  Customers: {columns: {}}
+""", 3, 3, "tables are named schema.table"),
+    "duplicate_key": ("""custos-policy: 1
+custos-policy: 1
+""", 2, 1, 'key "custos-policy" given twice'),
+    "retain_needs_until": ("""custos-policy: 1
+subjects: {customer: {table: shop.customers, id: id}}
+tables:
+  shop.invoices:
+    defaults: {category: user.name, purposes: [a], lawful_basis: contract, retention: 1y,
+               source: s, recipients: [], provided_by_subject: true}
+    columns:
+      billing_name: {erase: {retain: "tax law"}}
+""", 8, 29, "missing until"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_policy_names_file_line_col(tmp_path, name):
+    text, line, col, want = BROKEN[name]
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(text)
+    p = ctl("policy", "check", f)
+    assert p.returncode == 1, p.stdout + p.stderr
+    errors = [LOC.match(l) for l in p.stderr.splitlines() if LOC.match(l)]
+    hit = [m for m in errors if want in m["msg"]]
+    assert hit, p.stderr
+    assert (int(hit[0]["line"]), int(hit[0]["col"])) == (line, col), p.stderr
+    assert hit[0]["file"] == str(f)
+
+
+def test_table_declared_in_two_files(tmp_path):
+    a = tmp_path / "a.yaml"
+    b = tmp_path / "b.yaml"
+    body = """custos-policy: 1
+tables:
+  shop.customers:
+    defaults: {category: user.name, purposes: [a], lawful_basis: contract, retention: 1y,
+               source: s, recipients: [], provided_by_subject: true}
+    columns:
+      name: {erase: anonymize}
+"""
+    a.write_text("subjects: {customer: {table: shop.customers, id: id}}\n" + body)
+    b.write_text(body)
+    p = ctl("policy", "check", a, b)
+    assert p.returncode == 1 and f"{b}:3:3: table shop.customers declared twice" in p.stderr
+
+
+def test_usage_and_io_errors(tmp_path):
+    assert ctl("policy", "check").returncode == 2
+    assert ctl("policy", "check", tmp_path / "missing.yaml").returncode == 2
+    assert ctl("policy", "check", "--help").stdout.startswith("Usage: custosctl policy check")
