@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config
-libssl-dev openssl zlib1g-dev libjansson-dev
+libssl-dev openssl zlib1g-dev libjansson-dev libyaml-dev
 libcmocka-dev python3 python3-pytest python3-jsonschema jq gzip util-linux"
 
 missing=""
