@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "policy.h"
 
+#include "blindidx.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -331,10 +333,9 @@ static bool bidx_column(struct ctx *c, yaml_node_t *v, void *obj)
 
 static bool bidx_normalize(struct ctx *c, yaml_node_t *v, void *obj)
 {
-	static const char *const norms[] = { "none", "lower", "trim", "lower_trim", "digits" };
 	int i;
 
-	return get_enum(c, v, "blind_index.normalize", norms, ARRAY_SIZE(norms), &i) &&
+	return get_enum(c, v, "blind_index.normalize", bidx_norm_names, ARRAY_SIZE(bidx_norm_names), &i) &&
 	       get_str(c, v, "normalize", &COL(bidx_normalize));
 }
 
