@@ -310,6 +310,17 @@ static bool k_encrypt(struct ctx *c, yaml_node_t *v, void *obj)
 	return get_bool(c, v, "encrypt", &COL(encrypt));
 }
 
+static bool k_about(struct ctx *c, yaml_node_t *v, void *obj)
+{
+	static const char *const whom[] = { "subject", "others" };
+	int i;
+
+	if (!get_enum(c, v, "about", whom, ARRAY_SIZE(whom), &i))
+		return false;
+	COL(about_others) = i == 1;
+	return true;
+}
+
 static bool k_roles(struct ctx *c, yaml_node_t *v, void *obj)
 {
 	return get_list(c, v, "plaintext_roles", &COL(plaintext_roles));
@@ -411,6 +422,7 @@ static const struct key column_keys[] = {
 	{ "erase", k_erase, true },
 	{ "plaintext_roles", k_roles, false },
 	{ "others_see", k_others, false },
+	{ "about", k_about, false },
 };
 
 static void column_free(struct pol_column *col)

@@ -32,6 +32,7 @@ struct pol_column {
 	char *category, *lawful_basis, *retention, *source;
 	struct pol_list purposes, recipients, plaintext_roles;
 	bool provided_by_subject, encrypt;
+	bool about_others; /* data about other people (an agent's name): left out of access reports */
 	char *bidx_column, *bidx_normalize; /* blind index: NULL when none */
 	unsigned bidx_bytes;
 	enum pol_erase erase;
