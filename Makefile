@@ -9,9 +9,9 @@ FUZZ_SECONDS ?= 20
 WARN     = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 HARDEN   = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) -pthread -MMD -MP -Idaemon
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) -pthread -MMD -MP -Idaemon -I/usr/include/postgresql
 LDFLAGS_H = -pie -Wl,-z,relro,-z,now -pthread
-LIBS     = -lcrypto -lz -ljansson -lyaml
+LIBS     = -lcrypto -lz -ljansson -lyaml -lpq
 
 ifneq ($(SAN),)
 ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all -U_FORTIFY_SOURCE
@@ -72,7 +72,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 # link the other library sources, not the command modules.
 FUZZ_LIB = $(filter-out daemon/ctl_%.c,$(LIB_SRC))
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(LIB_SRC) | $(BUILD)/fuzz
-	clang -std=gnu11 -g -O1 -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $< \
+	clang -std=gnu11 -g -O1 -Idaemon -I/usr/include/postgresql -fsanitize=fuzzer,address,undefined -o $@ $< \
 		$(filter-out daemon/$(*:fuzz_%=%).c,$(FUZZ_LIB)) $(LIBS) -pthread
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz:

@@ -21,7 +21,7 @@ int bidx_norm_from_name(const char *name)
 }
 
 void bidx_column_key(const uint8_t index_key[BIDX_KEY_LEN], const char *table, const char *column,
-		     uint8_t ret[BIDX_KEY_LEN])
+                     uint8_t ret[BIDX_KEY_LEN])
 {
 	struct buf in = BUF_INIT;
 	unsigned len = BIDX_KEY_LEN;
@@ -61,8 +61,8 @@ static void normalise(enum bidx_norm norm, const char *v, size_t n, char *out, s
 	*ret_n = o;
 }
 
-int bidx_compute(const uint8_t column_key[BIDX_KEY_LEN], enum bidx_norm norm, unsigned bytes, const char *value,
-		 size_t len, struct buf *out)
+int bidx_compute(const uint8_t column_key[BIDX_KEY_LEN], enum bidx_norm norm, unsigned bytes,
+                 const char *value, size_t len, struct buf *out)
 {
 	uint8_t mac[EVP_MAX_MD_SIZE];
 	unsigned maclen = sizeof(mac);
@@ -75,7 +75,8 @@ int bidx_compute(const uint8_t column_key[BIDX_KEY_LEN], enum bidx_norm norm, un
 	if (!norm_v)
 		return -ENOMEM;
 	normalise(norm, value, len, norm_v, &n);
-	bool ok = HMAC(EVP_sha256(), column_key, BIDX_KEY_LEN, (const uint8_t *)norm_v, n, mac, &maclen) != NULL;
+	bool ok =
+	    HMAC(EVP_sha256(), column_key, BIDX_KEY_LEN, (const uint8_t *)norm_v, n, mac, &maclen) != NULL;
 	OPENSSL_cleanse(norm_v, len ? len : 1);
 	free(norm_v);
 	if (!ok)

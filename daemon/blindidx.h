@@ -27,11 +27,11 @@ int bidx_norm_from_name(const char *name);
 
 /* Derives the key of one column's index. */
 void bidx_column_key(const uint8_t index_key[BIDX_KEY_LEN], const char *table, const char *column,
-		     uint8_t ret[BIDX_KEY_LEN]);
+                     uint8_t ret[BIDX_KEY_LEN]);
 
 /* Appends the index value (2 * bytes hex digits) of value to out.
  * 0, or -EINVAL for bytes outside 1..32, -ENOMEM. */
-int bidx_compute(const uint8_t column_key[BIDX_KEY_LEN], enum bidx_norm norm, unsigned bytes, const char *value,
-		 size_t len, struct buf *out) WUR;
+int bidx_compute(const uint8_t column_key[BIDX_KEY_LEN], enum bidx_norm norm, unsigned bytes,
+                 const char *value, size_t len, struct buf *out) WUR;
 
 #endif

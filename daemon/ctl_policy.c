@@ -4,13 +4,39 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "ctl.h"
 #include "policy.h"
 
-static const char check_help[] = "Usage: custosctl policy check FILE...\n"
-                                 "Validate policy files (policies/README.md documents the format). Errors\n"
+static const char check_help[] = "Usage: custosctl policy check [--db CONNINFO] FILE...\n"
+                                 "Validate policy files (policies/README.md documents the format). With\n"
+                                 "--db (a libpq connection string) also bind them to the live catalog:\n"
+                                 "tables and columns exist, encrypted columns can hold the ciphertext, and\n"
+                                 "every table with personal data is reachable from a subject's root. Errors\n"
                                  "name file:line:col, say what is wrong and what would be right. Exits 0\n"
                                  "when the policy is valid, 1 when it is not, 2 on usage or I/O errors.\n";
+
+/* Binds p to the catalog of the database at conninfo. 0 or EXIT_USAGE. */
+static int bind_db(struct policy *p, const char *conninfo, struct buf *errs)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+	struct catalog *cat = NULL;
+	char err[512];
+	int r = 0;
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "custosctl: --db: %s", PQerrorMessage(conn));
+		r = EXIT_USAGE;
+	} else if (cat_load(conn, &cat, err, sizeof(err))) {
+		fprintf(stderr, "custosctl: --db: %s", err);
+		r = EXIT_USAGE;
+	} else {
+		pol_bind(p, cat, errs);
+	}
+	cat_free(cat);
+	PQfinish(conn);
+	return r;
+}
 
 static void summary(const struct policy *p)
 {
@@ -29,13 +55,20 @@ static void summary(const struct policy *p)
 
 static int cmd_check(int argc, char **argv)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+		                              { "db", required_argument, NULL, 'd' },
+		                              { 0 } };
 	struct buf errs = BUF_INIT;
 	struct policy *p;
+	const char *db = NULL;
 	int c, r = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'd') {
+			db = optarg;
+			continue;
+		}
 		if (c != 'h')
 			return ctl_usage_error("policy check: unexpected option");
 		fputs(check_help, stdout);
@@ -48,15 +81,18 @@ static int cmd_check(int argc, char **argv)
 	for (int i = optind; !r && i < argc; i++)
 		if ((r = pol_load(p, argv[i], &errs)))
 			fprintf(stderr, "custosctl: %s: %s\n", argv[i], strerror(-r));
+	r = r ? EXIT_USAGE : 0;
 	if (!r)
 		pol_check(p, &errs);
+	if (!r && db)
+		r = bind_db(p, db, &errs);
 	if (errs.len)
 		fwrite(errs.p, 1, errs.len, stderr);
 	if (!r && !p->errors)
 		summary(p);
 	else if (!r)
 		fprintf(stderr, "%u error%s\n", p->errors, p->errors == 1 ? "" : "s");
-	int code = r ? EXIT_USAGE : p->errors ? EXIT_BAD : 0;
+	int code = r ? r : p->errors ? EXIT_BAD : 0;
 	buf_free(&errs);
 	pol_free(p);
 	return code;

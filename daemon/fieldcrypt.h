@@ -42,6 +42,12 @@ int fc_key_id(const char *ct, size_t len, uint8_t ret_id[FC_KEYID_LEN]) WUR;
 int fc_decrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const char *ct, size_t len,
                struct buf *out) WUR;
 
+/* The length of the ciphertext text of a ptlen-byte value. */
+static inline size_t fc_text_len(size_t ptlen)
+{
+	return FC_PREFIX_LEN + 4 * ((FC_KEYID_LEN + FC_NONCE_LEN + ptlen + FC_TAG_LEN + 2) / 3);
+}
+
 /* A readable reason for an fc_* error. */
 const char *fc_strerror(int err);
 

@@ -83,6 +83,13 @@ int pol_parse(struct policy *p, const char *name, const char *data, size_t len, 
  * tables, nothing declared twice. */
 void pol_check(struct policy *p, struct buf *errs);
 
+struct catalog;
+/* Binds the policy to the live catalog: tables and columns exist, encrypted
+ * columns and blind indexes have types that can hold them, relations name
+ * real columns, and every table with personal data is reachable from a
+ * subject's root table along relations (and foreign keys). */
+void pol_bind(struct policy *p, const struct catalog *c, struct buf *errs);
+
 const struct pol_table *pol_table(const struct policy *p, const char *name);
 const struct pol_column *pol_column(const struct pol_table *t, const char *name);
 

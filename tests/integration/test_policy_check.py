@@ -107,3 +107,75 @@ def test_usage_and_io_errors(tmp_path):
     assert ctl("policy", "check").returncode == 2
     assert ctl("policy", "check", tmp_path / "missing.yaml").returncode == 2
     assert ctl("policy", "check", "--help").stdout.startswith("Usage: custosctl policy check")
+
+
+# -- bound to a live catalog (--db) -----------------------------------------
+
+from pg import pg, shop_db, shop_db_copy  # noqa: E402,F401 (fixtures)
+
+COLUMN = """    defaults: {{category: user.name, purposes: [a], lawful_basis: contract, retention: 1y,
+               source: s, recipients: [], provided_by_subject: true}}
+    columns:
+      {col}: {{erase: {erase}, encrypt: {enc}}}
+"""
+
+
+def policy(tmp_path, table, col, erase="crypto_shred", enc="true", extra=""):
+    f = tmp_path / "p.yaml"
+    f.write_text("custos-policy: 1\nsubjects: {customer: {table: shop.customers, id: id}}\n" + extra +
+                 f"tables:\n  {table}:\n" + COLUMN.format(col=col, erase=erase, enc=enc))
+    return f
+
+
+def check_db(db, f):
+    return ctl("policy", "check", "--db", db.dsn, f)
+
+
+def test_shop_policy_binds_to_the_shop_database(shop_db):
+    p = ctl("policy", "check", "--db", shop_db.dsn, ROOT / "policies" / "shop.yaml")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("OK ")
+
+
+def test_db_column_typo_is_named_with_a_suggestion(shop_db, tmp_path):
+    f = policy(tmp_path, "shop.customers", "emial")
+    p = check_db(shop_db, f)
+    assert p.returncode == 1
+    assert f'{f}:8:7: column "emial" not found in table shop.customers; did you mean "email"?' in p.stderr
+
+
+def test_db_table_typo(shop_db, tmp_path):
+    f = policy(tmp_path, "shop.customer", "email")
+    p = check_db(shop_db, f)
+    assert p.returncode == 1
+    assert 'table shop.customer not found in the database; did you mean "shop.customers"?' in p.stderr
+
+
+def test_db_types_that_cannot_hold_ciphertext(shop_db_copy, tmp_path):
+    shop_db_copy.psql("ALTER TABLE shop.customers ADD COLUMN nickname varchar(20), ADD COLUMN shoe_size int;")
+    p = check_db(shop_db_copy, policy(tmp_path, "shop.customers", "nickname"))
+    assert p.returncode == 1 and re.search(r"needs character varying\(\d+\) or text", p.stderr), p.stderr
+    p = check_db(shop_db_copy, policy(tmp_path, "shop.customers", "shoe_size"))
+    assert p.returncode == 1 and "integer, which cannot hold ciphertext" in p.stderr, p.stderr
+    p = check_db(shop_db_copy, policy(tmp_path, "shop.customers", "shoe_size", erase="anonymize", enc="false"))
+    assert p.returncode == 0, p.stderr
+
+
+def test_db_table_unreachable_from_any_subject(shop_db_copy, tmp_path):
+    shop_db_copy.psql("CREATE TABLE shop.notes (id int PRIMARY KEY, customer_ref bigint, note text);")
+    f = policy(tmp_path, "shop.notes", "note")
+    p = check_db(shop_db_copy, f)
+    assert p.returncode == 1 and "table shop.notes holds personal data, but nothing leads" in p.stderr
+    rel = "relations:\n  - {from: shop.notes.customer_ref, to: shop.customers.id}\n"
+    assert check_db(shop_db_copy, policy(tmp_path, "shop.notes", "note", extra=rel)).returncode == 0
+    shop_db_copy.psql("ALTER TABLE shop.notes ADD FOREIGN KEY (customer_ref) REFERENCES shop.customers (id);")
+    assert check_db(shop_db_copy, f).returncode == 0
+    off = "foreign_keys: false\n"
+    p = check_db(shop_db_copy, policy(tmp_path, "shop.notes", "note", extra=off))
+    assert p.returncode == 1 and "(foreign_keys: false)" in p.stderr
+
+
+def test_db_unreachable_server_is_a_usage_error(tmp_path):
+    f = policy(tmp_path, "shop.customers", "email")
+    p = ctl("policy", "check", "--db", "host=/nonexistent port=1 connect_timeout=2", f)
+    assert p.returncode == 2 and "--db" in p.stderr

@@ -1,0 +1,140 @@
+/* catalog.c - see catalog.h */
+#include "catalog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char columns_sql[] =
+    "SELECT n.nspname || '.' || c.relname, c.oid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnum "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_attribute a ON a.attrelid = c.oid "
+    "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
+    "ORDER BY c.oid, a.attnum";
+
+static const char fks_sql[] =
+    "SELECT fn.nspname || '.' || fc.relname, fa.attname, tn.nspname || '.' || tc.relname, ta.attname "
+    "FROM pg_constraint k "
+    "JOIN pg_class fc ON fc.oid = k.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace "
+    "JOIN pg_class tc ON tc.oid = k.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace "
+    "CROSS JOIN LATERAL unnest(k.conkey, k.confkey) AS u(fk, pk) "
+    "JOIN pg_attribute fa ON fa.attrelid = k.conrelid AND fa.attnum = u.fk "
+    "JOIN pg_attribute ta ON ta.attrelid = k.confrelid AND ta.attnum = u.pk "
+    "WHERE k.contype = 'f'";
+
+static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
+{
+	PGresult *r = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != ncols) {
+		snprintf(err, errlen, "reading the catalog: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int add_column(struct catalog *c, PGresult *r, int row)
+{
+	const char *table = PQgetvalue(r, row, 0);
+	uint32_t oid = (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10);
+	struct cat_table *t = c->ntables ? &c->tables[c->ntables - 1] : NULL;
+
+	if (!t || t->oid != oid) {
+		struct cat_table *v = realloc(c->tables, (c->ntables + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->tables = v;
+		t = &c->tables[c->ntables++];
+		*t = (struct cat_table){ .name = strdup(table), .oid = oid };
+		if (!t->name)
+			return -ENOMEM;
+	}
+	struct cat_column *cols = realloc(t->cols, (t->ncols + 1) * sizeof(*cols));
+	if (!cols)
+		return -ENOMEM;
+	t->cols = cols;
+	struct cat_column *col = &t->cols[t->ncols++];
+	*col = (struct cat_column){ strdup(PQgetvalue(r, row, 2)), strdup(PQgetvalue(r, row, 3)),
+		                    atoi(PQgetvalue(r, row, 4)) };
+	return col->name && col->type ? 0 : -ENOMEM;
+}
+
+static int add_fk(struct catalog *c, PGresult *r, int row)
+{
+	struct cat_fk *v = realloc(c->fks, (c->nfks + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->fks = v;
+	struct cat_fk *fk = &c->fks[c->nfks++];
+	*fk = (struct cat_fk){ strdup(PQgetvalue(r, row, 0)), strdup(PQgetvalue(r, row, 1)),
+		               strdup(PQgetvalue(r, row, 2)), strdup(PQgetvalue(r, row, 3)) };
+	return fk->from_table && fk->from_column && fk->to_table && fk->to_column ? 0 : -ENOMEM;
+}
+
+int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
+{
+	struct catalog *c = calloc(1, sizeof(*c));
+	PGresult *cols = NULL, *fks = NULL;
+	int r = c ? 0 : -ENOMEM;
+
+	if (!r && (!(cols = query(conn, columns_sql, 5, err, errlen)) ||
+	           !(fks = query(conn, fks_sql, 4, err, errlen))))
+		r = -EIO;
+	for (int i = 0; !r && i < PQntuples(cols); i++)
+		r = add_column(c, cols, i);
+	for (int i = 0; !r && i < PQntuples(fks); i++)
+		r = add_fk(c, fks, i);
+	PQclear(cols);
+	PQclear(fks);
+	if (r) {
+		if (r == -ENOMEM)
+			snprintf(err, errlen, "out of memory reading the catalog");
+		cat_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void cat_free(struct catalog *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ntables; i++) {
+		for (size_t j = 0; j < c->tables[i].ncols; j++) {
+			free(c->tables[i].cols[j].name);
+			free(c->tables[i].cols[j].type);
+		}
+		free(c->tables[i].cols);
+		free(c->tables[i].name);
+	}
+	for (size_t i = 0; i < c->nfks; i++) {
+		free(c->fks[i].from_table);
+		free(c->fks[i].from_column);
+		free(c->fks[i].to_table);
+		free(c->fks[i].to_column);
+	}
+	free(c->tables);
+	free(c->fks);
+	free(c);
+}
+
+const struct cat_table *cat_table(const struct catalog *c, const char *name)
+{
+	for (size_t i = 0; i < c->ntables; i++)
+		if (!strcmp(c->tables[i].name, name))
+			return &c->tables[i];
+	return NULL;
+}
+
+const struct cat_column *cat_column(const struct cat_table *t, const char *name)
+{
+	for (size_t i = 0; t && i < t->ncols; i++)
+		if (!strcmp(t->cols[i].name, name))
+			return &t->cols[i];
+	return NULL;
+}

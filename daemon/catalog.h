@@ -1,0 +1,46 @@
+/* catalog.h - what PostgreSQL's catalog says about the customer database:
+ * tables, their columns and types, and the foreign keys between them.
+ * Loaded with libpq; the policy is bound to it (policy_bind.c), the proxy
+ * matches result columns to it. */
+#ifndef CUSTOS_CATALOG_H
+#define CUSTOS_CATALOG_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct cat_column {
+	char *name;
+	char *type; /* format_type(): "text", "character varying(20)", "bytea", ... */
+	int attnum;
+};
+
+struct cat_table {
+	char *name; /* schema.table */
+	uint32_t oid;
+	struct cat_column *cols;
+	size_t ncols;
+};
+
+/* One column pair of a foreign key: from references to. */
+struct cat_fk {
+	char *from_table, *from_column, *to_table, *to_column;
+};
+
+struct catalog {
+	struct cat_table *tables;
+	size_t ntables;
+	struct cat_fk *fks;
+	size_t nfks;
+};
+
+/* Reads the catalog of the database conn is connected to (user schemas
+ * only). 0, or -EIO with err set to the server's message. */
+int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen) WUR;
+void cat_free(struct catalog *c);
+const struct cat_table *cat_table(const struct catalog *c, const char *name);
+const struct cat_column *cat_column(const struct cat_table *t, const char *name);
+
+#endif
