@@ -20,6 +20,7 @@
 
 #include "auditlog_int.h"
 #include "jsonw.h"
+#include <jansson.h>
 #include "secmem.h"
 
 #define BATCH_WRITE_BYTES (1u << 20) /* batch mode writes (unsynced) past this */
@@ -130,6 +131,17 @@ static bool valid_type(const char *t)
 	return true;
 }
 
+/* A record stays one line of JSON: detail must be an object, on one line. */
+static bool valid_detail(const char *detail)
+{
+	if (strpbrk(detail, "\n\r"))
+		return false;
+	json_t *j = json_loads(detail, JSON_REJECT_DUPLICATES, NULL);
+	bool ok = json_is_object(j);
+	json_decref(j);
+	return ok;
+}
+
 /* Renders everything after the type, outside the lock. */
 static int render_body(struct alog *l, const struct alog_rec *r, struct buf *b)
 {
@@ -142,6 +154,8 @@ static int render_body(struct alog *l, const struct alog_rec *r, struct buf *b)
 	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
 		if (!strcmp(r->type, reserved[i]))
 			return -EINVAL; /* only the log itself writes these */
+	if (r->detail && !valid_detail(r->detail))
+		return -EINVAL;
 	if (r->actor)
 		body_actor(b, r->actor);
 	if (r->table)
@@ -164,6 +178,8 @@ static int render_body(struct alog *l, const struct alog_rec *r, struct buf *b)
 		buf_adds(b, ",\"detail\":");
 		buf_adds(b, r->detail);
 	}
+	if (!err && b->len > LR_MAX_BODY)
+		err = -E2BIG; /* readers refuse longer lines: never acknowledge one */
 	return err ? err : b->failed ? -ENOMEM : 0;
 }
 
@@ -335,9 +351,15 @@ static int flush_locked(struct alog *l, bool sync)
 	return r;
 }
 
-/* Ends the active segment with a checkpoint and starts the next one. */
+/* Ends the active segment with a checkpoint and starts the next one. The
+ * mutex is released during the flush: rotating keeps everyone else from
+ * appending meanwhile, and a second rotation waits for the first. */
 static int rotate_locked(struct alog *l)
 {
+	while (l->rotating)
+		pthread_cond_wait(&l->cv, &l->mu);
+	if (l->seg_size == 0)
+		return 0; /* nothing to end (another thread just rotated) */
 	int r = l->last_is_cp ? 0 : checkpoint_locked(l);
 
 	l->rotating = true;
@@ -459,15 +481,17 @@ static void format_node(struct alog *l, struct anode *n)
 	__atomic_store_n(&n->done, 1, __ATOMIC_RELEASE);
 }
 
+#define COMBINE_LATER SIZE_MAX
+
 /* Formats everything queued, oldest first. Returns how many records of
- * other appenders it formatted. */
+ * other appenders it formatted, or COMBINE_LATER during a rotation. */
 static size_t combine_locked(struct alog *l, const struct anode *self)
 {
 	struct anode *list, *fifo, *next;
 	size_t others = 0;
 
 	if (l->rotating)
-		return 0; /* the rotating thread combines once the new segment is in place */
+		return COMBINE_LATER; /* the rotating thread combines once the new segment is in place */
 	while ((list = __atomic_exchange_n(&l->incoming, NULL, __ATOMIC_ACQUIRE))) {
 		for (fifo = NULL; list; list = next) {
 			next = list->next;
@@ -492,6 +516,8 @@ static void try_combine(struct alog *l, const struct anode *self)
 	while (__atomic_load_n(&l->incoming, __ATOMIC_ACQUIRE) && pthread_mutex_trylock(&l->mu) == 0) {
 		size_t others = combine_locked(l, self);
 		pthread_mutex_unlock(&l->mu);
+		if (others == COMBINE_LATER)
+			return; /* wait_node sleeps; the rotating thread formats it */
 		if (others && l->o.durability == ALOG_BATCH)
 			wake_durable(l); /* their appenders wait for formatting only */
 	}
@@ -540,6 +566,8 @@ int alog_append(struct alog *l, const struct alog_rec *rec, uint64_t *ret_seq)
 int alog_checkpoint(struct alog *l)
 {
 	pthread_mutex_lock(&l->mu);
+	while (l->rotating)
+		pthread_cond_wait(&l->cv, &l->mu);
 	combine_locked(l, NULL);
 	int r = l->failed ? l->failed : checkpoint_locked(l);
 	if (!r)
@@ -622,7 +650,8 @@ static void *flusher_main(void *arg)
 		}
 		if (l->stop || l->failed || l->rotating)
 			continue;
-		if (combine_locked(l, NULL) && l->o.durability == ALOG_BATCH)
+		size_t others = combine_locked(l, NULL);
+		if (others && others != COMBINE_LATER && l->o.durability == ALOG_BATCH)
 			wake_durable(l);
 		if (now_us() / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms)
 			(void)checkpoint_locked(l); /* a failure is sticky in l->failed */
@@ -773,7 +802,8 @@ static int after_load(struct alog *l, const struct alog_cut *cut)
 	if (cut->bytes)
 		r = append_recovery(l, cut, 0, 0);
 	if (!r && l->o.durability == ALOG_SYNC && !l->seg_prefilled)
-		r = rotate_locked(l);
+		r = l->seg_size ? rotate_locked(l) : logseg_fill(l->segfd, 0, l->o.segment_bytes);
+	l->seg_prefilled = !r && l->o.durability == ALOG_SYNC;
 	pthread_mutex_unlock(&l->mu);
 	return r;
 }

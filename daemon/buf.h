@@ -32,6 +32,8 @@ static inline void buf_reset(struct buf *b)
 
 static inline void buf_add(struct buf *b, const void *data, size_t n)
 {
+	if (n == 0)
+		return;
 	if (b->cap - b->len < n && !buf_reserve(b, n))
 		return;
 	memcpy(b->p + b->len, data, n);

@@ -168,8 +168,17 @@ int alog_write_state(struct alog *l, const struct logstate *s)
 }
 
 /* What scanning a segment found. */
+#define CP_KEEP 8
+
+/* A checkpoint seen while scanning: enough to check its MAC later. */
+struct cp_seen {
+	uint64_t epoch;
+	uint8_t d[LOG_HASH_LEN], mac[LOG_HASH_LEN];
+};
+
 struct scan {
 	uint64_t last_seq, records, since_cp, cp_epoch; /* cp_epoch 0: none */
+	struct cp_seen cps[CP_KEEP];                    /* the last ones, by epoch modulo CP_KEEP */
 	uint8_t last_hash[LOG_HASH_LEN];
 	bool last_is_cp, torn;
 	uint64_t good_bytes; /* offset after the last whole line */
@@ -190,8 +199,12 @@ static int scan_line(struct scan *sc, const char *line, size_t len, uint64_t exp
 		return -EIO;
 	sc->last_is_cp = lr_is(&f, "checkpoint");
 	if (sc->last_is_cp) {
-		if (!lr_checkpoint_parse(&f, &epoch, sig))
+		if (!lr_checkpoint_parse(&f, &epoch, sig) || (sc->cp_epoch && epoch != sc->cp_epoch + 1))
 			return -EBADMSG;
+		struct cp_seen *cp = &sc->cps[epoch % CP_KEEP];
+		cp->epoch = epoch;
+		memcpy(cp->d, d, LOG_HASH_LEN);
+		memcpy(cp->mac, f.mac, LOG_HASH_LEN);
 		sc->cp_epoch = epoch;
 		sc->since_cp = 0;
 	} else {
@@ -252,8 +265,10 @@ static int scan_segment(struct alog *l, const struct seginfo *s, bool torn_ok, s
 /* Brings the writer's epoch up to the log, whose last checkpoint closed
  * epoch cp_epoch (0: none yet). The state file may lag one checkpoint
  * behind after a crash; it never runs ahead unless the tail was cut. */
-static int reconcile_epoch(struct alog *l, uint64_t cp_epoch, char *err, size_t errlen)
+static int reconcile_epoch(struct alog *l, const struct scan *sc, char *err, size_t errlen)
 {
+	uint64_t cp_epoch = sc->cp_epoch;
+
 	if (l->st->epoch == cp_epoch + 1)
 		return 0;
 	if (l->st->epoch > cp_epoch + 1)
@@ -261,7 +276,21 @@ static int reconcile_epoch(struct alog *l, uint64_t cp_epoch, char *err, size_t 
 		            "the log ends before its last checkpoint (state epoch %" PRIu64
 		            ", log epoch %" PRIu64 "): the tail was cut; run `custosctl log verify`",
 		            l->st->epoch, cp_epoch + 1);
+	/* Each step forward must be a checkpoint MACed with the key in hand:
+	 * an edited epoch number cannot move the writer's key. */
 	while (l->st->epoch <= cp_epoch) {
+		const struct cp_seen *cp = &sc->cps[l->st->epoch % CP_KEEP];
+		struct lr_mac *m = lr_mac_new(l->st->mac_key);
+		uint8_t mac[LOG_HASH_LEN];
+		bool ok = m && cp->epoch == l->st->epoch && !lr_mac_compute(m, cp->d, mac) &&
+		          !CRYPTO_memcmp(mac, cp->mac, LOG_HASH_LEN);
+		lr_mac_free(m);
+		if (!ok)
+			return errf(err, errlen, -EBADMSG,
+			            "the checkpoint of epoch %" PRIu64
+			            " does not verify under the writer's key: the "
+			            "log was altered; run `custosctl log verify`",
+			            l->st->epoch);
 		logkey_ratchet(l->st->mac_key, l->st->mac_key);
 		l->st->epoch++;
 	}
@@ -354,6 +383,7 @@ static int find_head(struct alog *l, struct seginfo *v, size_t n, struct scan *s
 		sc->since_cp = prev.since_cp;
 	}
 	sc->cp_epoch = prev.cp_epoch;
+	memcpy(sc->cps, prev.cps, sizeof(sc->cps));
 	return 0;
 }
 
@@ -384,7 +414,7 @@ int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen
 	if (!r)
 		r = find_head(l, v, n, &sc, err, errlen);
 	if (!r)
-		r = reconcile_epoch(l, sc.cp_epoch, err, errlen);
+		r = reconcile_epoch(l, &sc, err, errlen);
 	if (!r && (r = open_active(l, &v[n - 1], &sc)))
 		errf(err, errlen, r, "%s: cannot open for appending: %s", v[n - 1].name, strerror(-r));
 	free(v);
@@ -396,6 +426,9 @@ int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen
 	memcpy(l->durable_head, sc.last_hash, LOG_HASH_LEN);
 	l->last_is_cp = sc.last_is_cp;
 	l->since_cp = sc.since_cp;
+	l->last_cp_seq = 0; /* nothing to anchor until the next checkpoint */
+	memset(l->last_cp_hash, 0, LOG_HASH_LEN);
+	l->pending_recs = 0;
 	l->last_cp_us = now_us();
 	*ret_cut = sc.torn ? sc.cut : (struct alog_cut){ 0 };
 	l->mac = lr_mac_new(l->st->mac_key);

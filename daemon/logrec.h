@@ -20,6 +20,9 @@
 #define LR_MAX_LINE (1u << 20) /* longer lines are refused and reported */
 #define LR_TAIL_LEN 73         /* "mac":"<64 hex>"} */
 #define LR_PREV_LEN 75         /* ,"prev":"<64 hex>", */
+/* The longest header: {"seq":<20 digits>,"ts":"<TS_LEN>","type":"<LR_MAX_TYPE>" */
+#define LR_MAX_HEAD (7 + 20 + 7 + TS_LEN + 10 + LR_MAX_TYPE + 1)
+#define LR_MAX_BODY (LR_MAX_LINE - LR_MAX_HEAD - LR_PREV_LEN - LR_TAIL_LEN)
 
 struct lr_frame {
 	uint64_t seq;

@@ -26,6 +26,68 @@
 #include "secmem.h"
 
 #define MAX_WORKERS 8
+#define LADDER_STEP 1024
+
+/* k(e) = R^e(k0), shared by the workers: rungs[i] = k(i * LADDER_STEP),
+ * grown on demand, so deriving any epoch's key costs at most LADDER_STEP
+ * ratchets and the whole verification stays linear in the epochs. */
+struct ladder {
+	pthread_mutex_t mu;
+	uint8_t *rungs; /* secure memory, n * LOG_KEY_LEN */
+	size_t n, cap;
+};
+
+static bool ladder_grow(struct ladder *ld, size_t upto)
+{
+	while (ld->n <= upto) {
+		if (ld->n == ld->cap) {
+			size_t cap = ld->cap ? 2 * ld->cap : 16;
+			uint8_t *v = secmem_alloc(cap * LOG_KEY_LEN);
+			if (!v)
+				return false;
+			memcpy(v, ld->rungs, ld->n * LOG_KEY_LEN);
+			secmem_free(ld->rungs, ld->cap * LOG_KEY_LEN);
+			ld->rungs = v;
+			ld->cap = cap;
+		}
+		uint8_t *k = ld->rungs + ld->n * LOG_KEY_LEN;
+		memcpy(k, k - LOG_KEY_LEN, LOG_KEY_LEN);
+		for (size_t i = 0; i < LADDER_STEP; i++)
+			logkey_ratchet(k, k);
+		ld->n++;
+	}
+	return true;
+}
+
+static bool ladder_key(struct ladder *ld, uint64_t epoch, uint8_t ret[LOG_KEY_LEN])
+{
+	pthread_mutex_lock(&ld->mu);
+	bool ok = ladder_grow(ld, epoch / LADDER_STEP);
+	if (ok)
+		memcpy(ret, ld->rungs + epoch / LADDER_STEP * LOG_KEY_LEN, LOG_KEY_LEN);
+	pthread_mutex_unlock(&ld->mu);
+	for (uint64_t i = 0; ok && i < epoch % LADDER_STEP; i++)
+		logkey_ratchet(ret, ret);
+	return ok;
+}
+
+static int ladder_init(struct ladder *ld, const struct logkeys *k)
+{
+	*ld = (struct ladder){ .mu = PTHREAD_MUTEX_INITIALIZER };
+	if (!k->has_seed)
+		return 0;
+	if (!(ld->rungs = secmem_alloc(16 * LOG_KEY_LEN)))
+		return -ENOMEM;
+	ld->cap = 16;
+	ld->n = 1;
+	memcpy(ld->rungs, k->seed, LOG_KEY_LEN);
+	return 0;
+}
+
+static void ladder_free(struct ladder *ld)
+{
+	secmem_free(ld->rungs, ld->cap * LOG_KEY_LEN);
+}
 
 /* A record whose MAC waits for its epoch. */
 struct pend {
@@ -48,6 +110,7 @@ struct segres {
 /* A worker's state while it walks one segment. */
 struct walk {
 	const struct lv_opts *o;
+	struct ladder *ladder;
 	const struct seginfo *seg;
 	struct segres *r;
 	uint8_t *key; /* k(epoch), secure memory; NULL without the seed */
@@ -74,9 +137,19 @@ static bool set_epoch_key(struct walk *w, uint64_t epoch)
 {
 	if (!w->o->keys->has_seed)
 		return true;
-	memcpy(w->key, w->o->keys->seed, LOG_KEY_LEN);
-	for (uint64_t e = 0; e < epoch; e++)
-		logkey_ratchet(w->key, w->key);
+	if (!ladder_key(w->ladder, epoch, w->key))
+		return false;
+	lr_mac_free(w->mac);
+	w->mac = lr_mac_new(w->key);
+	return w->mac != NULL;
+}
+
+/* After a checkpoint: k(e + 1) = R(k(e)). */
+static bool next_epoch_key(struct walk *w)
+{
+	if (!w->o->keys->has_seed)
+		return true;
+	logkey_ratchet(w->key, w->key);
 	lr_mac_free(w->mac);
 	w->mac = lr_mac_new(w->key);
 	return w->mac != NULL;
@@ -133,6 +206,11 @@ static bool check_checkpoint(struct walk *w, const struct lr_frame *f, const uin
 	if (r->epoch && epoch != r->epoch)
 		return fail_at(r, f->seq, "checkpoint of epoch %" PRIu64 " where epoch %" PRIu64 " was due",
 		               epoch, r->epoch);
+	if (!r->epoch && epoch > f->seq)
+		return fail_at(r, f->seq,
+		               "checkpoint claims epoch %" PRIu64 ", more than the %" PRIu64
+		               " records so far allow",
+		               epoch, f->seq);
 	if (!r->epoch) {
 		r->has_cp = true;
 		r->first_cp_seq = f->seq;
@@ -146,7 +224,7 @@ static bool check_checkpoint(struct walk *w, const struct lr_frame *f, const uin
 		return fail_at(r, f->seq, "checkpoint signature invalid");
 	r->unsigned_tail = 0;
 	r->epoch = epoch + 1;
-	return set_epoch_key(w, r->epoch) || fail_at(r, f->seq, "out of memory");
+	return next_epoch_key(w) || fail_at(r, f->seq, "out of memory");
 }
 
 static bool check_init(struct walk *w, const struct lr_frame *f)
@@ -228,9 +306,10 @@ static size_t first_head(const struct lv_opts *o, uint64_t seq)
 	return lo;
 }
 
-static void walk_segment(const struct lv_opts *o, int dirfd, const struct seginfo *s, struct segres *r)
+static void walk_segment(const struct lv_opts *o, struct ladder *ld, int dirfd, const struct seginfo *s,
+                         struct segres *r)
 {
-	struct walk w = { .o = o, .seg = s, .r = r, .next_head = first_head(o, s->first) };
+	struct walk w = { .o = o, .ladder = ld, .seg = s, .r = r, .next_head = first_head(o, s->first) };
 	struct segreader *rd;
 	const char *line;
 	size_t len;
@@ -270,6 +349,7 @@ static void walk_segment(const struct lv_opts *o, int dirfd, const struct seginf
 
 struct pool {
 	const struct lv_opts *o;
+	struct ladder *ladder;
 	int dirfd;
 	const struct seginfo *segs;
 	struct segres *res;
@@ -284,7 +364,7 @@ static void *worker(void *arg)
 		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
 		if (i >= p->n)
 			return NULL;
-		walk_segment(p->o, p->dirfd, &p->segs[i], &p->res[i]);
+		walk_segment(p->o, p->ladder, p->dirfd, &p->segs[i], &p->res[i]);
 	}
 }
 
@@ -308,6 +388,7 @@ static void run_pool(struct pool *p)
 /* The stitch: walks the segments' results in order. */
 struct stitch {
 	const struct lv_opts *o;
+	struct ladder *ladder;
 	struct lv_result *res;
 	uint64_t expect, epoch;
 	uint8_t prev[LOG_HASH_LEN];
@@ -341,7 +422,9 @@ static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres
 		return stitch_fail(st, s->first, why);
 	}
 	if (r->npend) { /* no checkpoint in this segment: its epoch is the running one */
-		struct walk w = { .o = st->o, .r = r, .key = secmem_alloc(LOG_KEY_LEN) };
+		struct walk w = {
+			.o = st->o, .ladder = st->ladder, .r = r, .key = secmem_alloc(LOG_KEY_LEN)
+		};
 		bool ok = w.key && set_epoch_key(&w, st->epoch) && check_pending(&w, r);
 		lr_mac_free(w.mac);
 		secmem_free(w.key, LOG_KEY_LEN);
@@ -367,10 +450,10 @@ static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres
 	return true;
 }
 
-static void stitch(const struct lv_opts *o, const struct seginfo *v, struct segres *res, size_t n,
-                   struct lv_result *out)
+static void stitch(const struct lv_opts *o, struct ladder *ld, const struct seginfo *v, struct segres *res,
+                   size_t n, struct lv_result *out)
 {
-	struct stitch st = { .o = o, .res = out, .expect = 1, .epoch = 1 };
+	struct stitch st = { .o = o, .ladder = ld, .res = out, .expect = 1, .epoch = 1 };
 	uint64_t last;
 
 	*out = (struct lv_result){ .ok = true };
@@ -411,13 +494,15 @@ int lv_verify(const char *dir, const struct lv_opts *o, struct lv_result *ret, c
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = dirfd < 0 ? -errno : logseg_list(dir, &v, &n);
 
+	struct ladder ld;
+	int lr = ladder_init(&ld, o->keys);
 	if (!r) {
 		n = dedupe(v, n);
 		res = calloc(n ? n : 1, sizeof(*res));
-		r = res ? 0 : -ENOMEM;
+		r = res && !lr ? 0 : -ENOMEM;
 	}
 	if (!r) {
-		struct pool p = { o, dirfd, v, res, n, 0 };
+		struct pool p = { o, &ld, dirfd, v, res, n, 0 };
 		run_pool(&p);
 		for (size_t i = 0; !r && i < n; i++)
 			if ((r = res[i].io_err))
@@ -426,7 +511,8 @@ int lv_verify(const char *dir, const struct lv_opts *o, struct lv_result *ret, c
 		snprintf(err, errlen, "%s: %s", dir, strerror(-r));
 	}
 	if (!r)
-		stitch(o, v, res, n, ret);
+		stitch(o, &ld, v, res, n, ret);
+	ladder_free(&ld);
 	for (size_t i = 0; res && i < n; i++)
 		free(res[i].pend);
 	free(res);
