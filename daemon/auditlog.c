@@ -191,10 +191,14 @@ static void wake_durable(struct alog *l)
 	syscall(SYS_futex, &l->tick, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+/* A write failed: records of this generation after durable_seq are lost
+ * (remembered per generation, so their waiters can tell), and appends
+ * recover from disk first. */
 static void fail_locked(struct alog *l, int err)
 {
 	if (!l->failed) {
 		__atomic_store_n(&l->failed, err, __ATOMIC_RELAXED);
+		__atomic_store_n(&l->lost_from[l->gen % LOST_GENS], l->durable_seq + 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&l->gen, 1, __ATOMIC_RELEASE);
 		wake_durable(l);
 	}
@@ -523,6 +527,24 @@ static void try_combine(struct alog *l, const struct anode *self)
 	}
 }
 
+/* 0 when n's record is durable, an error when it was lost, -EAGAIN while
+ * undecided. durable_seq is read between two reads of gen (a seqlock), so
+ * a number reused after a failure is never taken for this record's. */
+static int durable_verdict(struct alog *l, const struct anode *n)
+{
+	uint64_t g1 = __atomic_load_n(&l->gen, __ATOMIC_ACQUIRE);
+	uint64_t durable = __atomic_load_n(&l->durable_seq, __ATOMIC_ACQUIRE);
+	uint64_t g2 = __atomic_load_n(&l->gen, __ATOMIC_ACQUIRE);
+
+	if (g1 == n->gen && g2 == n->gen)
+		return durable >= n->seq ? 0 : -EAGAIN;
+	if (g2 - n->gen < LOST_GENS &&
+	    n->seq < __atomic_load_n(&l->lost_from[n->gen % LOST_GENS], __ATOMIC_RELAXED))
+		return 0; /* made durable before the failure */
+	int err = __atomic_load_n(&l->failed, __ATOMIC_RELAXED);
+	return err ? err : -EIO;
+}
+
 /* Sleeps until n is durable (sync) or formatted (batch). The timeout
  * bounds the wait of a record pushed just as the combiner let go of mu. */
 static int wait_node(struct alog *l, struct anode *n)
@@ -537,11 +559,10 @@ static int wait_node(struct alog *l, struct anode *n)
 				continue;
 		} else if (n->err || l->o.durability == ALOG_BATCH) {
 			return n->err;
-		} else if (__atomic_load_n(&l->gen, __ATOMIC_ACQUIRE) != n->gen) {
-			int err = __atomic_load_n(&l->failed, __ATOMIC_RELAXED);
-			return err ? err : -EIO;
-		} else if (__atomic_load_n(&l->durable_seq, __ATOMIC_ACQUIRE) >= n->seq) {
-			return 0;
+		} else {
+			int r = durable_verdict(l, n);
+			if (r != -EAGAIN)
+				return r;
 		}
 		syscall(SYS_futex, &l->tick, FUTEX_WAIT_PRIVATE, tick, &poll, NULL, 0);
 	}
@@ -624,6 +645,17 @@ static struct timespec deadline_ms(int64_t ms)
 	return t;
 }
 
+/* While the log is failed (a full disk), the flusher retries recovery
+ * once a second, so timed checkpoints resume without waiting for an append. */
+static void retry_recovery(struct alog *l)
+{
+	struct timespec t = deadline_ms(1000);
+
+	pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
+	if (!l->stop && l->failed && !l->io_busy && !l->rotating)
+		(void)recover_locked(l);
+}
+
 static bool flush_due(struct alog *l)
 {
 	return l->o.durability == ALOG_SYNC && !l->failed && !l->rotating &&
@@ -648,13 +680,17 @@ static void *flusher_main(void *arg)
 			pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
 			l->flusher_idle = false;
 		}
-		if (l->stop || l->failed || l->rotating)
+		if (l->stop || l->rotating)
 			continue;
+		if (l->failed) {
+			retry_recovery(l);
+			continue;
+		}
 		size_t others = combine_locked(l, NULL);
 		if (others && others != COMBINE_LATER && l->o.durability == ALOG_BATCH)
 			wake_durable(l);
-		if (now_us() / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms)
-			(void)checkpoint_locked(l); /* a failure is sticky in l->failed */
+		if (now_us() / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms && checkpoint_locked(l))
+			l->last_cp_us = now_us(); /* try again at the next interval */
 		if (l->pending.len || l->durable_seq < l->written_seq)
 			(void)flush_locked(l, true);
 	}

@@ -45,9 +45,11 @@ struct alog {
 	uint64_t written_seq, durable_seq;
 	uint8_t durable_head[LOG_HASH_LEN];
 	uint64_t seg_first, seg_size, seg_written;
-	bool seg_prefilled;     /* the active segment has filler after its data */
-	int failed;             /* sticky: appends recover first */
-	uint64_t gen;           /* bumped by each failure: waiters of older records fail */
+	bool seg_prefilled; /* the active segment has filler after its data */
+	int failed;         /* sticky: appends recover first */
+	uint64_t gen;       /* bumped by each failure */
+#define LOST_GENS 16
+	uint64_t lost_from[LOST_GENS]; /* per failed generation: its first lost record */
 	uint32_t tick;          /* futex word: bumped when appends progress (durable, formatted, failed) */
 	struct anode *incoming; /* appends waiting for whoever holds mu (lock-free stack) */
 

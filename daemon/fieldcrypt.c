@@ -40,6 +40,7 @@ static int run_gcm(bool enc, const struct fc_key *k, const uint8_t *nonce, const
 	ok = ok && EVP_CipherFinal_ex(c, out + n, &len);
 	if (ok && enc)
 		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, FC_TAG_LEN, tag);
+	EVP_CIPHER_CTX_reset(c); /* wipes the key schedule: no data key outlives its use */
 	if (!ok)
 		return enc ? -EIO : -EBADMSG;
 	return 0;

@@ -280,7 +280,9 @@ int keyprov_file_shred(const char *path, const char *type, const char *id)
 	if (r || (r = read_file(path, MAX_FILE, &text, &len)))
 		return r;
 	hex_encode(ref, sizeof(ref), hex);
-	for (char *save, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+	if (!buf_reserve(&out, len + 128)) /* no realloc: it would leave keys in freed memory */
+		r = -ENOMEM;
+	for (char *save, *l = strtok_r(text, "\n", &save); !r && l; l = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(l, "key ", 4) || strncmp(l + 4, hex, 2 * SUBJECT_REF_LEN)) {
 			buf_adds(&out, l);
 			buf_addc(&out, '\n');

@@ -18,6 +18,7 @@
 #define LOG_KEY_LEN 32
 #define LOG_HASH_LEN 32
 #define LOG_SIG_LEN 64
+#define SECRET_TEXT_MAX 1024 /* the key and state files are shorter */
 
 /* What a verifier holds: the key file (seed and public key) or only the
  * public key file. */

@@ -108,6 +108,8 @@ int alog_create(const char *dir, const char *keyout, char *err, size_t errlen)
 		r = errf(err, errlen, -errno, "%s: cannot create directory: %s", dir, strerror(errno));
 	if (!r && (r = new_keys(st, k)))
 		errf(err, errlen, r, "cannot generate keys");
+	if (!r && (!buf_reserve(&kb, SECRET_TEXT_MAX) || !buf_reserve(&sb, SECRET_TEXT_MAX)))
+		r = -ENOMEM; /* sized up front: no realloc leaves keys behind */
 	if (!r) {
 		logkey_format(k, true, &kb);
 		logkey_format(k, false, &pb);
@@ -155,6 +157,10 @@ int alog_write_state(struct alog *l, const struct logstate *s)
 {
 	struct buf b = BUF_INIT;
 
+	/* Room for it all at once: a realloc would leave a copy of the keys
+	 * in freed heap memory. */
+	if (!buf_reserve(&b, SECRET_TEXT_MAX))
+		return -ENOMEM;
 	logstate_format(s, &b);
 	int r = b.failed ? -ENOMEM : 0;
 	if (!r && pwrite(l->statefd, b.p, b.len, 0) != (ssize_t)b.len)
@@ -182,7 +188,6 @@ struct scan {
 	uint8_t last_hash[LOG_HASH_LEN];
 	bool last_is_cp, torn;
 	uint64_t good_bytes; /* offset after the last whole line */
-	struct alog_cut cut;
 };
 
 static int scan_line(struct scan *sc, const char *line, size_t len, uint64_t expect_seq)
@@ -216,15 +221,6 @@ static int scan_line(struct scan *sc, const char *line, size_t len, uint64_t exp
 	return 0;
 }
 
-static void note_torn(struct scan *sc, const struct seginfo *s, const char *line, size_t len, uint64_t off)
-{
-	sc->torn = true;
-	sc->cut.bytes = len;
-	sc->cut.offset = off;
-	EVP_Digest(line, len, sc->cut.sha256, NULL, EVP_sha256(), NULL);
-	memcpy(sc->cut.segment, s->name, SEG_NAME_MAX);
-}
-
 /* Reads a whole segment, checking its framing and chain. In the active
  * segment (torn_ok) a damaged last line, an unterminated fragment or junk
  * after the data is what a crash leaves: it is cut. */
@@ -232,24 +228,25 @@ static int scan_segment(struct alog *l, const struct seginfo *s, bool torn_ok, s
                         size_t errlen)
 {
 	struct segreader *rd;
-	const char *line, *bad = NULL;
-	size_t len, badlen = 0;
+	const char *line;
+	bool bad = false;
+	size_t len;
 	uint64_t off = 0, badoff = 0;
 	int r = segreader_open(l->dirfd, s, &rd);
 
 	*sc = (struct scan){ 0 };
-	while (r >= 0 && !bad && (r = segreader_next(rd, &line, &len, &off)) == SEG_LINE) {
+	while (r >= 0 && (r = segreader_next(rd, &line, &len, &off)) == SEG_LINE) {
 		if (scan_line(sc, line, len, s->first + sc->records) < 0) {
-			bad = line, badlen = len, badoff = off; /* torn, if nothing follows */
+			bad = true; /* torn, if nothing but filler follows */
+			badoff = off;
 			r = segreader_next(rd, &line, &len, &off);
 			break;
 		}
 		sc->good_bytes = off + len + 1;
 	}
-	if (bad && (r == SEG_END || r == SEG_JUNK) && torn_ok)
-		note_torn(sc, s, bad, badlen, badoff);
-	else if (!bad && (r == SEG_TORN || r == SEG_JUNK) && torn_ok)
-		note_torn(sc, s, line, r == SEG_TORN ? len : 0, r == SEG_TORN ? off : sc->good_bytes);
+	bool crash_tail = bad ? r == SEG_END || r == SEG_JUNK : r == SEG_TORN || r == SEG_JUNK;
+	if (crash_tail && torn_ok)
+		sc->torn = true;
 	else if (bad || r != SEG_END)
 		r = r < 0 ? r : -EBADMSG;
 	else
@@ -300,18 +297,68 @@ static int reconcile_epoch(struct alog *l, const struct scan *sc, char *err, siz
 	return r ? errf(err, errlen, r, STATE_FILE ": cannot write: %s", strerror(-r)) : 0;
 }
 
-static int open_active(struct alog *l, const struct seginfo *s, const struct scan *sc)
+/* The end of what a crash left after the data: the last byte that is not
+ * filler (a torn line, or a later page that reached the disk first). */
+static int tail_end(int fd, uint64_t from, uint64_t size, uint64_t *ret)
+{
+	char buf[65536];
+
+	while (size > from) {
+		size_t n = size - from < sizeof(buf) ? (size_t)(size - from) : sizeof(buf);
+		if (pread(fd, buf, n, (off_t)(size - n)) != (ssize_t)n)
+			return -EIO;
+		for (size_t i = n; i-- > 0;)
+			if (buf[i] != SEG_FILL) {
+				*ret = size - n + i + 1;
+				return 0;
+			}
+		size -= n;
+	}
+	*ret = from;
+	return 0;
+}
+
+/* Describes [from, to) of fd for the recovery record: where, how long,
+ * and its SHA-256. */
+static int describe_cut(int fd, const struct seginfo *s, uint64_t from, uint64_t to, struct alog_cut *cut)
+{
+	char buf[65536];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int r = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+
+	for (uint64_t off = from; !r && off < to;) {
+		size_t n = to - off < sizeof(buf) ? (size_t)(to - off) : sizeof(buf);
+		if (pread(fd, buf, n, (off_t)off) != (ssize_t)n || !EVP_DigestUpdate(md, buf, n))
+			r = -EIO;
+		off += n;
+	}
+	if (!r && !EVP_DigestFinal_ex(md, cut->sha256, NULL))
+		r = -EIO;
+	EVP_MD_CTX_free(md);
+	cut->offset = from;
+	cut->bytes = to - from;
+	memcpy(cut->segment, s->name, SEG_NAME_MAX);
+	return r;
+}
+
+/* Opens the active segment for writing. After a crash, everything after
+ * the last whole record is described in *cut (for the recovery record)
+ * and overwritten with filler. */
+static int open_active(struct alog *l, const struct seginfo *s, const struct scan *sc, struct alog_cut *cut)
 {
 	struct stat st;
+	uint64_t end;
+	int r = 0;
 
-	l->segfd = openat(l->dirfd, s->name, O_WRONLY | O_CLOEXEC);
+	*cut = (struct alog_cut){ 0 };
+	l->segfd = openat(l->dirfd, s->name, O_RDWR | O_CLOEXEC);
 	if (l->segfd < 0 || fstat(l->segfd, &st) < 0)
 		return -errno;
-	if (sc->torn) {
-		int r = logseg_fill(l->segfd, sc->good_bytes, (uint64_t)st.st_size);
-		if (r)
-			return r;
-	}
+	if (sc->torn && !(r = tail_end(l->segfd, sc->good_bytes, (uint64_t)st.st_size, &end)) &&
+	    !(r = describe_cut(l->segfd, s, sc->good_bytes, end, cut)))
+		r = logseg_fill(l->segfd, sc->good_bytes, (uint64_t)st.st_size);
+	if (r)
+		return r;
 	l->seg_first = s->first;
 	l->seg_size = l->seg_written = sc->good_bytes;
 	l->seg_prefilled = (uint64_t)st.st_size > sc->good_bytes;
@@ -415,7 +462,7 @@ int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen
 		r = find_head(l, v, n, &sc, err, errlen);
 	if (!r)
 		r = reconcile_epoch(l, &sc, err, errlen);
-	if (!r && (r = open_active(l, &v[n - 1], &sc)))
+	if (!r && (r = open_active(l, &v[n - 1], &sc, ret_cut)))
 		errf(err, errlen, r, "%s: cannot open for appending: %s", v[n - 1].name, strerror(-r));
 	free(v);
 	if (r)
@@ -430,7 +477,6 @@ int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen
 	memset(l->last_cp_hash, 0, LOG_HASH_LEN);
 	l->pending_recs = 0;
 	l->last_cp_us = now_us();
-	*ret_cut = sc.torn ? sc.cut : (struct alog_cut){ 0 };
 	l->mac = lr_mac_new(l->st->mac_key);
 	return l->mac ? 0 : errf(err, errlen, -ENOMEM, "out of memory");
 }

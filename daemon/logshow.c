@@ -2,6 +2,7 @@
 #include "logshow.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ static const char *subject_id(const char *ct, struct keyprov *kp, struct buf *pt
 		return LS_ERASED;
 	buf_reset(pt);
 	r = r ? r : fc_decrypt(&k, ALOG_SUBJECT_CTX, strlen(ALOG_SUBJECT_CTX), ct, n, pt);
-	memset(&k, 0, sizeof(k));
+	OPENSSL_cleanse(&k, sizeof(k));
 	if (r)
 		return "[undecryptable]";
 	buf_addc(pt, '\0');
@@ -44,7 +45,7 @@ void ls_decrypt_subjects(json_t *rec, struct keyprov *kp)
 			json_object_set_new(s, "id", json_string(subject_id(ct, kp, &pt)));
 	}
 	if (pt.p)
-		memset(pt.p, 0, pt.cap);
+		OPENSSL_cleanse(pt.p, pt.cap);
 	buf_free(&pt);
 }
 

@@ -97,7 +97,7 @@ struct pend {
 
 /* What a worker found in one segment. */
 struct segres {
-	bool ok, any, has_cp;
+	bool ok, any, has_cp, last_is_cp;
 	int io_err;
 	uint64_t fail_seq, records, bytes, last_seq, unsigned_tail;
 	uint64_t first_cp_seq, first_cp_epoch, epoch; /* epoch: current, once known */
@@ -285,6 +285,7 @@ static bool check_line(struct walk *w, const char *line, size_t len, uint64_t of
 	if (!check_heads(w, f.seq, h))
 		return false;
 	memcpy(r->last_hash, h, LOG_HASH_LEN);
+	r->last_is_cp = lr_is(&f, "checkpoint");
 	r->any = true;
 	r->last_seq = f.seq;
 	r->records++;
@@ -402,7 +403,7 @@ static bool stitch_fail(struct stitch *st, uint64_t seq, const char *reason)
 	return false;
 }
 
-static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres *r)
+static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres *r, bool final)
 {
 	char why[320];
 
@@ -438,6 +439,13 @@ static bool stitch_one(struct stitch *st, const struct seginfo *s, struct segres
 	}
 	if (!r->ok)
 		return stitch_fail(st, r->fail_seq, r->reason);
+	if (!final && r->any && !r->last_is_cp) {
+		/* the writer ends every segment with a checkpoint before the next;
+		 * without it, later records could be rewritten unsigned */
+		snprintf(why, sizeof(why),
+		         "segment %s does not end with a checkpoint (records removed or rewritten)", s->name);
+		return stitch_fail(st, r->last_seq, why);
+	}
 	if (r->any) {
 		st->expect = r->last_seq + 1;
 		memcpy(st->prev, r->last_hash, LOG_HASH_LEN);
@@ -457,7 +465,7 @@ static void stitch(const struct lv_opts *o, struct ladder *ld, const struct segi
 	uint64_t last;
 
 	*out = (struct lv_result){ .ok = true };
-	for (size_t i = 0; i < n && stitch_one(&st, &v[i], &res[i]); i++)
+	for (size_t i = 0; i < n && stitch_one(&st, &v[i], &res[i], i + 1 == n); i++)
 		;
 	last = st.expect - 1;
 	out->head_seq = last;

@@ -293,6 +293,45 @@ static void test_open_refuses_forged_last_epoch(void **state)
 	assert_memory_equal(state_before, state_after, sizeof(state_before)); /* the key was not moved */
 }
 
+/* Review finding 9: a crash hole (data after the filler, an earlier page
+ * lost) was wiped without a recovery record. */
+static void test_crash_hole_is_recorded(void **state)
+{
+	struct env *e = *state;
+	struct alog_opts o = { .durability = ALOG_SYNC, .segment_bytes = 1u << 20 };
+	char seg[128], *text;
+	size_t len;
+	struct seginfo *v;
+	size_t n;
+	static const char junk[] = "{\"seq\":77,\"ts\":\"2026-11-23T00:00:00.000000Z\",\"type\":\"access\"";
+
+	struct alog *l = open_log(e, &o);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(alog_append(l, &rec, NULL), 0);
+	assert_int_equal(alog_close(l), 0);
+	assert_int_equal(logseg_list(e->dir, &v, &n), 0);
+	snprintf(seg, sizeof(seg), "%s/%s", e->dir, v[n - 1].name);
+	free(v);
+	assert_int_equal(read_file(seg, 1u << 28, &text, &len), 0);
+	size_t end = (size_t)(strstr(text, "\n\n") - text) + 1; /* where the filler starts */
+	free(text);
+	int fd = open(seg, O_WRONLY);
+	assert_int_equal(pwrite(fd, junk, strlen(junk), (off_t)(end + 4096)), (ssize_t)strlen(junk));
+	close(fd);
+	l = open_log(e, &o);
+	assert_int_equal(alog_close(l), 0);
+	assert_int_equal(read_file(seg, 1u << 28, &text, &len), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "\"offset\":%zu,\"bytes\":%zu", end, 4096 + strlen(junk));
+	char *recov = strstr(text, "\"type\":\"recovery\"");
+	assert_non_null(recov);
+	if (!strstr(recov, want))
+		fail_msg("recovery record lacks %s", want);
+	assert_null(strstr(text, "\"seq\":77,")); /* the junk is gone */
+	free(text);
+	verify_ok(e, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +340,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_record_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_forged_epoch_fails_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_forged_last_epoch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_hole_is_recorded, setup, teardown),
 	};
 	if (secmem_init(1u << 16))
 		fprintf(stderr, "note: no locked memory\n");
