@@ -430,12 +430,34 @@ static int recover_locked(struct alog *l)
 
 /* ---- the public API --------------------------------------------------- */
 
+/* Each appending thread renders into a buffer of its own, freed when the
+ * thread ends. */
+static pthread_key_t body_key;
+static pthread_once_t body_once = PTHREAD_ONCE_INIT;
+
+static void body_free(void *p)
+{
+	buf_free(p);
+	free(p);
+}
+
+static void body_key_init(void)
+{
+	if (pthread_key_create(&body_key, body_free))
+		abort(); /* only fails when the process is out of keys at start */
+}
+
 static struct buf *body_buf(void)
 {
-	static __thread struct buf b;
-
-	buf_reset(&b);
-	return &b;
+	pthread_once(&body_once, body_key_init);
+	struct buf *b = pthread_getspecific(body_key);
+	if (!b && (b = calloc(1, sizeof(*b))) && pthread_setspecific(body_key, b)) {
+		free(b);
+		b = NULL;
+	}
+	if (b)
+		buf_reset(b);
+	return b;
 }
 
 /* ---- appending: flat combining -----------------------------------------
@@ -572,7 +594,7 @@ int alog_append(struct alog *l, const struct alog_rec *rec, uint64_t *ret_seq)
 {
 	struct buf *body = body_buf();
 	struct anode n = { .type = rec->type, .body = body };
-	int r = render_body(l, rec, body);
+	int r = body ? render_body(l, rec, body) : -ENOMEM;
 
 	if (r)
 		return r;
@@ -827,6 +849,22 @@ static void release(struct alog *l)
 	free(l);
 }
 
+/* The preallocation is only an optimisation: on a full disk the log goes on
+ * appending to the segment it has (and rotates once space returns). */
+static int move_to_prefilled(struct alog *l)
+{
+	int r;
+
+	if (l->seg_size == 0)
+		r = logseg_fill(l->segfd, 0, l->o.segment_bytes);
+	else if (!(r = logseg_prefill(l->dirfd, SEG_SPARE, l->o.segment_bytes)))
+		return rotate_locked(l);
+	if (r == -ENOSPC || r == -EDQUOT)
+		return 0;
+	l->seg_prefilled = !r;
+	return r;
+}
+
 /* Records what a crash left, and in sync mode moves to a preallocated
  * segment if the active one is not (a new log, or one written in batch
  * mode): appends beyond a file's end make every fdatasync write metadata. */
@@ -838,8 +876,7 @@ static int after_load(struct alog *l, const struct alog_cut *cut)
 	if (cut->bytes)
 		r = append_recovery(l, cut, 0, 0);
 	if (!r && l->o.durability == ALOG_SYNC && !l->seg_prefilled)
-		r = l->seg_size ? rotate_locked(l) : logseg_fill(l->segfd, 0, l->o.segment_bytes);
-	l->seg_prefilled = !r && l->o.durability == ALOG_SYNC;
+		r = move_to_prefilled(l);
 	pthread_mutex_unlock(&l->mu);
 	return r;
 }

@@ -5,18 +5,37 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 #define AD_LABEL "custos-fc1"
 #define AD_LABEL_LEN sizeof(AD_LABEL) /* with its NUL */
 #define HEADER_LEN (FC_KEYID_LEN + FC_NONCE_LEN)
 #define MAX_AD 1024
 
+/* One cipher context per thread, freed when the thread ends. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *p)
+{
+	EVP_CIPHER_CTX_free(p);
+}
+
+static void ctx_key_init(void)
+{
+	if (pthread_key_create(&ctx_key, ctx_free))
+		abort(); /* only fails when the process is out of keys at start */
+}
+
 static EVP_CIPHER_CTX *cipher_ctx(void)
 {
-	static __thread EVP_CIPHER_CTX *ctx;
-
-	if (!ctx)
-		ctx = EVP_CIPHER_CTX_new();
+	pthread_once(&ctx_once, ctx_key_init);
+	EVP_CIPHER_CTX *ctx = pthread_getspecific(ctx_key);
+	if (!ctx && (ctx = EVP_CIPHER_CTX_new()) && pthread_setspecific(ctx_key, ctx)) {
+		EVP_CIPHER_CTX_free(ctx);
+		ctx = NULL;
+	}
 	return ctx;
 }
 

@@ -57,8 +57,11 @@ def segments(log):
 
 
 def lines(path):
-    """The records of a plain segment (without the filler)."""
+    """The records of a segment, plain (without the filler) or sealed."""
     data = Path(path).read_bytes()
+    if str(path).endswith(".gz"):
+        import gzip
+        data = gzip.decompress(data)
     end = data.find(b"\n\n")
     data = data[: end + 1] if end >= 0 else data
     return data.splitlines()
