@@ -516,20 +516,20 @@ static void parse_column(struct ctx *c, struct pol_table *t, yaml_node_t *k, yam
 {
 	struct colparse cp;
 	char where[256];
+	const char *name = text(k);
 
-	if (!text(k) || !ident(text(k), 1)) {
-		err_at(c, k, "column names are lower-case SQL identifiers (got \"%s\")",
-		       text(k) ? text(k) : "?");
+	if (!name || !ident(name, 1)) {
+		err_at(c, k, "column names are lower-case SQL identifiers (got \"%s\")", name ? name : "?");
 		return;
 	}
 	for (size_t i = 0; i < t->ncols; i++)
-		if (!strcmp(t->cols[i].name, text(k)))
-			err_at(c, k, "column %s.%s declared twice (first at line %u)", t->name, text(k),
+		if (!strcmp(t->cols[i].name, name))
+			err_at(c, k, "column %s.%s declared twice (first at line %u)", t->name, name,
 			       t->cols[i].pos.line);
 	column_from_defaults(&cp, defaults);
-	cp.col.name = strdup(text(k));
+	cp.col.name = strdup(name);
 	cp.col.pos = pos_of(c, k);
-	snprintf(where, sizeof(where), "column %s.%s", t->name, text(k));
+	snprintf(where, sizeof(where), "column %s.%s", t->name, name);
 	cp.seen |= walk_map(c, v, column_keys, ARRAY_SIZE(column_keys), &cp, where);
 	column_check(c, k, &cp, t->name);
 	struct pol_column *cols = realloc(t->cols, (t->ncols + 1) * sizeof(*cols));

@@ -125,12 +125,12 @@ static void test_sync_reopen_after_batch_rotation(void **state)
 }
 
 static struct alog *shared;
-static volatile int stop;
+static int stop;
 
 static void *appender(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < 3000 && !stop; i++)
+	for (int i = 0; i < 3000 && !__atomic_load_n(&stop, __ATOMIC_RELAXED); i++)
 		if (alog_append(shared, &rec, NULL))
 			break;
 	return NULL;
@@ -139,7 +139,7 @@ static void *appender(void *arg)
 static void *checkpointer(void *arg)
 {
 	(void)arg;
-	while (!stop)
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
 		if (alog_checkpoint(shared))
 			break;
 	return NULL;
@@ -154,13 +154,13 @@ static void test_checkpoints_racing_rotation(void **state)
 	pthread_t t[5];
 
 	shared = open_log(e, &o);
-	stop = 0;
+	__atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
 	for (int i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, appender, NULL);
 	pthread_create(&t[4], NULL, checkpointer, NULL);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	pthread_join(t[4], NULL);
 	assert_int_equal(alog_close(shared), 0);
 	verify_ok(e, 12000);
