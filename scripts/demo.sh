@@ -62,8 +62,9 @@ run "$CTL" log verify --dir "$LOG" --key "$KEY"
 
 say "Someone edits record 11 of a copy: the analyst read 1000 rows, not 1"
 cp -r "$LOG" "$OUT/tampered"
-SEG=$(ls "$OUT"/tampered/seg-*.jsonl | tail -n 1)
-sed -i '11s/"rows":1,/"rows":1000,/' "$SEG"
+for SEG in "$OUT"/tampered/seg-*.jsonl; do
+	sed -i '/^{"seq":11,/s/"rows":1,/"rows":1000,/' "$SEG"
+done
 run "$CTL" log verify --dir "$OUT/tampered" --key "$KEY" || echo "(exit status $?: the log was altered)"
 
 say "Export for a SIEM (CEF)"
