@@ -60,10 +60,10 @@ run "$WRITER" --keys "$KEYS" --shred customer:42
 run "$CTL" log show --dir "$LOG" --keys "$KEYS" --subject-ref "$REF"
 run "$CTL" log verify --dir "$LOG" --key "$KEY"
 
-say "Someone edits record 11 of a copy: the analyst read 1000 rows, not 1"
+say "Someone edits a copy: the analyst's record now says 1000 rows, not 1"
 cp -r "$LOG" "$OUT/tampered"
 for SEG in "$OUT"/tampered/seg-*.jsonl; do
-	sed -i '/^{"seq":11,/s/"rows":1,/"rows":1000,/' "$SEG"
+	sed -i '/"user":"analyst"/s/"rows":1,/"rows":1000,/' "$SEG"
 done
 run "$CTL" log verify --dir "$OUT/tampered" --key "$KEY" || echo "(exit status $?: the log was altered)"
 
