@@ -878,18 +878,15 @@ const struct pol_column *pol_column(const struct pol_table *t, const char *name)
 	return NULL;
 }
 
-static void err_pos(struct policy *p, struct buf *errs, const struct pol_pos *pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void err_pos(struct policy *p, struct buf *errs, const struct pol_pos *pos, const char *fmt, ...)
+void pol_error(struct policy *p, struct buf *errs, const struct pol_pos *pos, const char *fmt, ...)
 {
+	char msg[768];
 	va_list ap;
 
-	buf_printf(errs, "%s:%u:%u: ", pos->file, pos->line, pos->col);
 	va_start(ap, fmt);
-	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	buf_printf(errs, "%s\n", msg);
+	buf_printf(errs, "%s:%u:%u: %s\n", pos->file, pos->line, pos->col, msg);
 	p->errors++;
 }
 
@@ -898,26 +895,26 @@ void pol_check(struct policy *p, struct buf *errs)
 	for (size_t i = 0; i < p->ntables; i++)
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(p->tables[i].name, p->tables[j].name))
-				err_pos(p, errs, &p->tables[i].pos,
-				        "table %s declared twice (first at %s:%u)", p->tables[i].name,
-				        p->tables[j].pos.file, p->tables[j].pos.line);
+				pol_error(p, errs, &p->tables[i].pos,
+				          "table %s declared twice (first at %s:%u)", p->tables[i].name,
+				          p->tables[j].pos.file, p->tables[j].pos.line);
 	for (size_t i = 0; i < p->nsubjects; i++)
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(p->subjects[i].type, p->subjects[j].type))
-				err_pos(p, errs, &p->subjects[i].pos,
-				        "subject type %s declared twice (first at %s:%u)",
-				        p->subjects[i].type, p->subjects[j].pos.file,
-				        p->subjects[j].pos.line);
+				pol_error(p, errs, &p->subjects[i].pos,
+				          "subject type %s declared twice (first at %s:%u)",
+				          p->subjects[i].type, p->subjects[j].pos.file,
+				          p->subjects[j].pos.line);
 	for (size_t i = 0; i < p->ntables; i++) {
 		const struct pol_table *t = &p->tables[i];
 		for (size_t j = 0; j < t->ncols; j++)
 			if (t->cols[j].bidx_column && pol_column(t, t->cols[j].bidx_column))
-				err_pos(p, errs, &t->cols[j].pos,
-				        "column %s.%s: its blind index column %s is itself declared as "
-				        "personal data",
-				        t->name, t->cols[j].name, t->cols[j].bidx_column);
+				pol_error(p, errs, &t->cols[j].pos,
+				          "column %s.%s: its blind index column %s is itself declared as "
+				          "personal data",
+				          t->name, t->cols[j].name, t->cols[j].bidx_column);
 	}
 	if (!p->nsubjects && p->ntables)
-		err_pos(p, errs, &p->tables[0].pos,
-		        "personal data needs a subject: declare subjects: with the root table of each");
+		pol_error(p, errs, &p->tables[0].pos,
+		          "personal data needs a subject: declare subjects: with the root table of each");
 }

@@ -90,6 +90,10 @@ struct catalog;
  * subject's root table along relations (and foreign keys). */
 void pol_bind(struct policy *p, const struct catalog *c, struct buf *errs);
 
+/* Appends "file:line:col: message" for pos to errs and counts it. */
+void pol_error(struct policy *p, struct buf *errs, const struct pol_pos *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 const struct pol_table *pol_table(const struct policy *p, const char *name);
 const struct pol_column *pol_column(const struct pol_table *t, const char *name);
 

@@ -8,20 +8,6 @@
 #include "fieldcrypt.h"
 #include "policy.h"
 
-static void err_pos(struct policy *p, struct buf *errs, const struct pol_pos *pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void err_pos(struct policy *p, struct buf *errs, const struct pol_pos *pos, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	buf_printf(errs, "%s:%u:%u: %s\n", pos->file, pos->line, pos->col, msg);
-	p->errors++;
-}
-
 /* "; did you mean "x"?" for the nearest of names, or "". */
 static const char *hint(const char *s, const char *const *names, size_t n, char *buf, size_t len)
 {
@@ -43,8 +29,8 @@ static const struct cat_table *find_table(struct policy *p, const struct catalog
 	names = calloc(c->ntables ? c->ntables : 1, sizeof(*names));
 	for (size_t i = 0; names && i < c->ntables; i++)
 		names[i] = c->tables[i].name;
-	err_pos(p, errs, pos, "table %s not found in the database%s", name,
-	        names ? hint(name, names, c->ntables, h, sizeof(h)) : "");
+	pol_error(p, errs, pos, "table %s not found in the database%s", name,
+	          names ? hint(name, names, c->ntables, h, sizeof(h)) : "");
 	free(names);
 	return NULL;
 }
@@ -61,8 +47,8 @@ static const struct cat_column *find_column(struct policy *p, struct buf *errs, 
 	names = calloc(t->ncols ? t->ncols : 1, sizeof(*names));
 	for (size_t i = 0; names && i < t->ncols; i++)
 		names[i] = t->cols[i].name;
-	err_pos(p, errs, pos, "column \"%s\" not found in table %s%s", name, t->name,
-	        names ? hint(name, names, t->ncols, h, sizeof(h)) : "");
+	pol_error(p, errs, pos, "column \"%s\" not found in table %s%s", name, t->name,
+	          names ? hint(name, names, t->ncols, h, sizeof(h)) : "");
 	free(names);
 	return NULL;
 }
@@ -90,23 +76,24 @@ static void check_types(struct policy *p, struct buf *errs, const struct pol_tab
 		size_t plain = sscanf(col->type, "character varying(%u)", &n) == 1 ? n : 0;
 		size_t room = type_room(col->type, fc_text_len(plain));
 		if (room == 1)
-			err_pos(p, errs, &pc->pos,
-			        "column %s.%s is %s, which cannot hold ciphertext; encrypted columns must be "
-			        "text, character varying or bytea",
-			        pt->name, pc->name, col->type);
+			pol_error(
+			    p, errs, &pc->pos,
+			    "column %s.%s is %s, which cannot hold ciphertext; encrypted columns must be "
+			    "text, character varying or bytea",
+			    pt->name, pc->name, col->type);
 		else if (room)
-			err_pos(p, errs, &pc->pos,
-			        "column %s.%s is %s: encrypted, a %zu-character value needs character "
-			        "varying(%zu) or text",
-			        pt->name, pc->name, col->type, plain, room);
+			pol_error(p, errs, &pc->pos,
+			          "column %s.%s is %s: encrypted, a %zu-character value needs character "
+			          "varying(%zu) or text",
+			          pt->name, pc->name, col->type, plain, room);
 	}
 	if (!pc->bidx_column)
 		return;
 	const struct cat_column *ix = find_column(p, errs, &pc->pos, t, pc->bidx_column);
 	if (ix && type_room(ix->type, 2 * (size_t)pc->bidx_bytes))
-		err_pos(p, errs, &pc->pos,
-		        "blind index column %s.%s is %s; it needs text or character varying(%u)", pt->name,
-		        pc->bidx_column, ix->type, 2 * pc->bidx_bytes);
+		pol_error(p, errs, &pc->pos,
+		          "blind index column %s.%s is %s; it needs text or character varying(%u)", pt->name,
+		          pc->bidx_column, ix->type, 2 * pc->bidx_bytes);
 }
 
 static void bind_tables(struct policy *p, const struct catalog *c, struct buf *errs)
@@ -184,10 +171,11 @@ static void check_reachable(struct policy *p, const struct catalog *c, struct bu
 		size_t nseen = 0;
 		const struct pol_table *t = &p->tables[i];
 		if (cat_table(c, t->name) && !reaches_root(p, c, t->name, seen, &nseen, cap))
-			err_pos(p, errs, &t->pos,
-			        "table %s holds personal data, but nothing leads from it to a subject's root "
-			        "table; add a foreign key or a relations: entry%s",
-			        t->name, p->foreign_keys ? "" : " (foreign_keys: false)");
+			pol_error(
+			    p, errs, &t->pos,
+			    "table %s holds personal data, but nothing leads from it to a subject's root "
+			    "table; add a foreign key or a relations: entry%s",
+			    t->name, p->foreign_keys ? "" : " (foreign_keys: false)");
 	}
 	free(seen);
 }
