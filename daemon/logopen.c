@@ -494,9 +494,10 @@ void alog_unload(struct alog *l)
 	buf_reset(&l->spare);
 }
 
-/* Starts the segment for next_seq. In sync mode it is prefilled (the
- * sealer's spare, or a fresh one) so fdatasync has no metadata to write;
- * batch mode fsyncs rarely and appends to an empty file. */
+/* Starts the segment for next_seq. In sync mode it is the sealer's
+ * prefilled spare, so fdatasync has no metadata to write; when no spare is
+ * ready (and in batch mode, which fsyncs rarely) it is an empty file:
+ * prefilling here would stall every appender behind the mutex. */
 int alog_new_segment(struct alog *l)
 {
 	char name[SEG_NAME_MAX];
@@ -504,16 +505,18 @@ int alog_new_segment(struct alog *l)
 	int r = 0;
 
 	logseg_name(l->next_seq, false, name);
-	if (l->o.durability == ALOG_BATCH) {
+	bool spare = l->o.durability == ALOG_SYNC && fstatat(l->dirfd, SEG_SPARE, &st, 0) == 0 &&
+	             (uint64_t)st.st_size == l->o.segment_bytes;
+	if (spare) {
+		if (renameat(l->dirfd, SEG_SPARE, l->dirfd, name) < 0)
+			r = -errno;
+	} else {
 		int fd = openat(l->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (fd < 0)
 			r = -errno;
 		else
 			close(fd);
-	} else if (fstatat(l->dirfd, SEG_SPARE, &st, 0) < 0 || (uint64_t)st.st_size != l->o.segment_bytes)
-		r = logseg_prefill(l->dirfd, name, l->o.segment_bytes);
-	else if (renameat(l->dirfd, SEG_SPARE, l->dirfd, name) < 0)
-		r = -errno;
+	}
 	if (!r && fsync(l->dirfd) < 0)
 		r = -errno;
 	int fd = r ? -1 : openat(l->dirfd, name, O_WRONLY | O_CLOEXEC);
@@ -523,6 +526,6 @@ int alog_new_segment(struct alog *l)
 	l->segfd = fd;
 	l->seg_first = l->next_seq;
 	l->seg_size = l->seg_written = 0;
-	l->seg_prefilled = l->o.durability == ALOG_SYNC;
+	l->seg_prefilled = spare;
 	return 0;
 }
