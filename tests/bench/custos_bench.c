@@ -5,7 +5,8 @@
  *   custos-bench log --dir DIR --records N --writers W --durability sync|batch
  *                    --record-bytes B [--segment-bytes S]
  *   custos-bench verify --dir DIR --key FILE
- *   custos-bench settle --dir DIR     (waits until every full segment is sealed) */
+ *   custos-bench settle --dir DIR     (waits until every full segment is sealed)
+ *   custos-bench crypt --bytes N      (field encryption and decryption, ops/s) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -18,12 +19,13 @@
 #include <unistd.h>
 
 #include "auditlog.h"
+#include "fieldcrypt.h"
 #include "logverify.h"
 #include "secmem.h"
 
 struct cfg {
 	const char *dir, *key;
-	uint64_t records, writers, record_bytes, segment_bytes;
+	uint64_t records, writers, record_bytes, segment_bytes, bytes;
 	enum alog_durability durability;
 };
 
@@ -71,7 +73,8 @@ static int usage(void)
 	fputs("usage: custos-bench log --dir DIR --records N --writers W --durability sync|batch\n"
 	      "                        --record-bytes B [--segment-bytes S]\n"
 	      "       custos-bench verify --dir DIR --key FILE\n"
-	      "       custos-bench settle --dir DIR\n",
+	      "       custos-bench settle --dir DIR\n"
+	      "       custos-bench crypt --bytes N\n",
 	      stderr);
 	return 2;
 }
@@ -181,17 +184,56 @@ static int run_settle(const struct cfg *c)
 	return alog_close(l) ? 1 : 0;
 }
 
+/* Field encryption as the proxy will use it: one value at a time, the
+ * context binding table, column and subject. */
+static int run_crypt(uint64_t bytes)
+{
+	struct fc_key *k = secmem_alloc(sizeof(*k));
+	static const char ctx[] = "shop.customers|email|customer:42";
+	struct buf ct = BUF_INIT, pt = BUF_INIT;
+	char *value = malloc(bytes + 1);
+	uint64_t n = 0;
+
+	if (!k || !value || bytes > FC_MAX_PLAINTEXT)
+		return fprintf(stderr, "custos-bench: out of memory\n"), 1;
+	memset(value, 'v', bytes);
+	memset(k, 7, sizeof(*k));
+	double t0 = mono(), enc_s, dec_s;
+	for (n = 0; mono() - t0 < 1.0; n++) {
+		buf_reset(&ct);
+		if (fc_encrypt(k, ctx, sizeof(ctx) - 1, value, bytes, &ct))
+			return fprintf(stderr, "custos-bench: encrypt failed\n"), 1;
+	}
+	enc_s = (double)n / (mono() - t0);
+	t0 = mono();
+	for (n = 0; mono() - t0 < 1.0; n++) {
+		buf_reset(&pt);
+		if (fc_decrypt(k, ctx, sizeof(ctx) - 1, ct.p, ct.len, &pt) || pt.len != bytes)
+			return fprintf(stderr, "custos-bench: decrypt failed\n"), 1;
+	}
+	dec_s = (double)n / (mono() - t0);
+	printf("bytes=%" PRIu64 " encrypt_per_s=%.0f decrypt_per_s=%.0f\n", bytes, enc_s, dec_s);
+	buf_free(&ct);
+	buf_free(&pt);
+	free(value);
+	secmem_free(k, sizeof(*k));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dir", 1, 0, 'd' },        { "records", 1, 0, 'n' },      { "writers", 1, 0, 'w' },
-		{ "durability", 1, 0, 'D' }, { "record-bytes", 1, 0, 'b' }, { "segment-bytes", 1, 0, 's' },
-		{ "key", 1, 0, 'k' },        { "help", 0, 0, 'h' },         { 0 },
+		{ "dir", 1, 0, 'd' },          { "records", 1, 0, 'n' },
+		{ "writers", 1, 0, 'w' },      { "durability", 1, 0, 'D' },
+		{ "record-bytes", 1, 0, 'b' }, { "segment-bytes", 1, 0, 's' },
+		{ "key", 1, 0, 'k' },          { "help", 0, 0, 'h' },
+		{ "bytes", 1, 0, 'B' },        { 0 },
 	};
 	struct cfg c = { .records = 100000, .writers = 1, .record_bytes = 512 };
 	int o;
 
-	if (argc < 2 || (strcmp(argv[1], "log") && strcmp(argv[1], "verify") && strcmp(argv[1], "settle")))
+	if (argc < 2 || (strcmp(argv[1], "log") && strcmp(argv[1], "verify") && strcmp(argv[1], "settle") &&
+	                 strcmp(argv[1], "crypt")))
 		return usage();
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -199,6 +241,7 @@ int main(int argc, char **argv)
 		switch (o) {
 		case 'd': c.dir = optarg; break;
 		case 'k': c.key = optarg; break;
+		case 'B': ok = parse_u64(optarg, &c.bytes); break;
 		case 'n': ok = parse_u64(optarg, &c.records); break;
 		case 'w': ok = parse_u64(optarg, &c.writers) && c.writers >= 1 && c.writers <= 1024; break;
 		case 'b': ok = parse_u64(optarg, &c.record_bytes); break;
@@ -215,6 +258,8 @@ int main(int argc, char **argv)
 			               opts[optind > 0 ? 0 : 0].name),
 			       2;
 	}
+	if (!strcmp(argv[1], "crypt"))
+		return secmem_init(1u << 16) ? 1 : run_crypt(c.bytes ? c.bytes : 64);
 	if (!c.dir || (argv[1][0] == 'v' && !c.key))
 		return usage();
 	if (secmem_init(1u << 16))

@@ -57,3 +57,14 @@ printf '%-44s %14s\n' "openssl speed -evp sha256 at $mean bytes, MB/s" "$sha_mb"
 ratio_verify=$(awk -v a="$(val mb_per_s "$verify")" -v b="$sha_mb" 'BEGIN{printf "%.2f", a/b}')
 echo
 echo "ratios: verify/sha256=$ratio_verify (target >= 0.7)  log1M/empty=$ratio_big (target 1.0)  sync32/sync1=$ratio_group"
+
+echo
+printf '%-44s %14s %14s %14s\n' "field encryption (AES-256-GCM, cx1 format)" "encrypt/s" "decrypt/s" "openssl ops/s"
+for b in 16 64 256; do
+	c=$($BENCH crypt --bytes "$b" | tail -n 1)
+	o=$(openssl speed -evp aes-256-gcm -bytes "$b" -seconds 2 2>/dev/null | tail -n 1 | awk '{print $2}' | tr -d k)
+	ops=$(echo "$o" | awk -v b="$b" '{printf "%.0f", $1 * 1000 / b}')
+	printf '%-44s %14s %14s %14s\n' "$b-byte values" "$(val encrypt_per_s "$c")" "$(val decrypt_per_s "$c")" "$ops"
+	[ "$b" = 64 ] && crypt64="$(val encrypt_per_s "$c") $(val decrypt_per_s "$c") $ops"
+done
+echo "$crypt64" | awk '{printf "ratios at 64 bytes: encrypt/openssl=%.2f decrypt/openssl=%.2f (target >= 0.5)\n", $1/$3, $2/$3}'
