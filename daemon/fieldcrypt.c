@@ -65,6 +65,39 @@ static int run_gcm(bool enc, const struct fc_key *k, const uint8_t *nonce, const
 	return 0;
 }
 
+/* Nonces are random (96 bits, as GCM recommends for many writers under
+ * one key), drawn from the DRBG in blocks to spare a locked DRBG call per
+ * value. A forked child must never reuse its parent's pool: the child's
+ * only thread discards it (pthread_atfork). Nonces are not secret. */
+#define NONCE_POOL (FC_NONCE_LEN * 256)
+static __thread uint8_t nonce_pool[NONCE_POOL];
+static __thread size_t nonce_used = NONCE_POOL;
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+
+static void nonce_discard(void)
+{
+	nonce_used = NONCE_POOL;
+}
+
+static void nonce_init(void)
+{
+	if (pthread_atfork(NULL, NULL, nonce_discard))
+		abort(); /* without it a child could repeat nonces: refuse to run */
+}
+
+static int next_nonce(uint8_t nonce[FC_NONCE_LEN])
+{
+	pthread_once(&nonce_once, nonce_init);
+	if (nonce_used == NONCE_POOL) {
+		if (RAND_bytes(nonce_pool, NONCE_POOL) != 1)
+			return -EIO;
+		nonce_used = 0;
+	}
+	memcpy(nonce, nonce_pool + nonce_used, FC_NONCE_LEN);
+	nonce_used += FC_NONCE_LEN;
+	return 0;
+}
+
 int fc_encrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const void *pt, size_t ptlen,
                struct buf *out)
 {
@@ -79,7 +112,7 @@ int fc_encrypt(const struct fc_key *k, const char *ctx, size_t ctxlen, const voi
 		return -ENOMEM;
 	}
 	memcpy(raw, k->id, FC_KEYID_LEN);
-	int err = RAND_bytes(raw + FC_KEYID_LEN, FC_NONCE_LEN) == 1 ? 0 : -EIO;
+	int err = next_nonce(raw + FC_KEYID_LEN);
 	if (!err)
 		err = run_gcm(true, k, raw + FC_KEYID_LEN, ctx, ctxlen, pt, ptlen, raw + HEADER_LEN,
 		              raw + HEADER_LEN + ptlen);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <openssl/rand.h>
 
@@ -442,6 +445,40 @@ static void test_strerror(void **state)
 		assert_string_not_equal(other, msgs[i]);
 }
 
+/* A forked child must not repeat the nonces its parent will use. */
+static void test_fork_does_not_repeat_nonces(void **state)
+{
+	(void)state;
+	struct fc_key k;
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	int fds[2];
+
+	memset(&k, 3, sizeof(k));
+	assert_int_equal(fc_encrypt(&k, "c", 1, "x", 1, &a), 0); /* fills this thread's pool */
+	buf_reset(&a);
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int ok =
+		    fc_encrypt(&k, "c", 1, "x", 1, &b) == 0 && write(fds[1], b.p, b.len) == (ssize_t)b.len;
+		_exit(ok ? 0 : 1);
+	}
+	close(fds[1]);
+	char child[256];
+	ssize_t n = read(fds[0], child, sizeof(child));
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(fc_encrypt(&k, "c", 1, "x", 1, &a), 0);
+	/* base64 of key id (16) + nonce (12): the first 36 characters after cx1. */
+	assert_true((size_t)n == a.len);
+	assert_memory_not_equal(child + 4, a.p + 4, 36);
+	close(fds[0]);
+	buf_free(&a);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,7 +491,7 @@ int main(void)
 		cmocka_unit_test(test_flips_256),        cmocka_unit_test(test_padding_changes),
 		cmocka_unit_test(test_truncations),      cmocka_unit_test(test_other_version),
 		cmocka_unit_test(test_garbage),          cmocka_unit_test(test_too_large),
-		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_strerror),         cmocka_unit_test(test_fork_does_not_repeat_nonces),
 	};
 
 	return cmocka_run_group_tests_name("fieldcrypt", tests, group_setup, group_teardown);
