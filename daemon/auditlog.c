@@ -206,7 +206,7 @@ static void fail_locked(struct alog *l, int err)
 
 /* ---- appending, under mu ---------------------------------------------- */
 
-int alog_append_locked(struct alog *l, const char *type, const struct buf *body, uint64_t *ret_seq)
+static int alog_append_locked(struct alog *l, const char *type, const struct buf *body, uint64_t *ret_seq)
 {
 	size_t start = l->pending.len;
 	uint64_t seq = l->next_seq;
@@ -272,7 +272,7 @@ struct flush {
 	bool sync, state, anchor;
 	uint64_t cp_seq;
 	uint8_t cp_hash[LOG_HASH_LEN];
-	uint64_t gen, records, off;
+	uint64_t off;
 };
 
 static int write_all(int fd, const char *p, size_t n, uint64_t off)
@@ -314,12 +314,7 @@ static int flush_locked(struct alog *l, bool sync)
 		return l->failed;
 	if (l->pending.len == 0 && (!sync || l->durable_seq == l->written_seq))
 		return 0;
-	struct flush f = { .b = &l->spare,
-		           .upto = l->next_seq - 1,
-		           .sync = sync,
-		           .gen = l->gen,
-		           .records = l->pending_recs,
-		           .off = l->seg_written };
+	struct flush f = { .b = &l->spare, .upto = l->next_seq - 1, .sync = sync, .off = l->seg_written };
 	buf_swap(&l->pending, &l->spare);
 	l->pending_recs = 0;
 	memcpy(f.head, l->head, LOG_HASH_LEN);

@@ -75,7 +75,6 @@ int alog_new_segment(struct alog *l) WUR;
 int alog_write_state(struct alog *l, const struct logstate *s) WUR;
 
 /* auditlog.c */
-int alog_append_locked(struct alog *l, const char *type, const struct buf *body, uint64_t *ret_seq) WUR;
 int alog_queue_seal(struct alog *l, const struct seginfo *s) WUR;
 
 #endif

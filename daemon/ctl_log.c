@@ -58,6 +58,14 @@ static const struct option all_opts[] = {
 	{ 0 },
 };
 
+static const char *option_name(int val)
+{
+	for (const struct option *o = all_opts; o->name; o++)
+		if (o->val == val)
+			return o->name;
+	return "?";
+}
+
 struct args {
 	const char *dir, *key_out, *key, *pub, *head, *anchors, *type, *ref, *keys, *format;
 	bool json, wide;
@@ -75,9 +83,10 @@ static int parse_args(int argc, char **argv, const int *allowed, const char *hel
 		bool ok = c == OPT_HELP;
 		for (const int *p = allowed; *p && !ok; p++)
 			ok = *p == c;
-		if (c == '?' || !ok)
-			return ctl_usage_error("log %s: unexpected option%s%s", argv[0], c == '?' ? "" : " ",
-			                       c == '?' ? "" : argv[optind - 1]);
+		if (c == '?')
+			return EXIT_USAGE; /* getopt said which */
+		if (!ok)
+			return ctl_usage_error("log %s does not take --%s", argv[0], option_name(c));
 		switch (c) {
 		case OPT_HELP: fputs(help, stdout); exit(0);
 		case OPT_DIR: a->dir = optarg; break;

@@ -1,6 +1,7 @@
 /* logshow.c - see logshow.h */
 #include "logshow.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -144,6 +145,13 @@ static const struct cef_type {
 	{ "service", "Custos service started or stopped", 3 },
 };
 
+static bool is_ip(const char *s)
+{
+	struct in6_addr a; /* big enough for either */
+
+	return inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1;
+}
+
 static void cef_ext(FILE *out, const char *key, const char *val)
 {
 	if (!val || !*val)
@@ -175,7 +183,8 @@ void ls_cef(FILE *out, json_t *rec)
 		cef_ext(out, "rt", num);
 	}
 	cef_ext(out, "suser", str(actor, "user"));
-	cef_ext(out, "src", str(actor, "addr"));
+	/* CEF's src is an IP address; anything else (a Unix socket) is shost */
+	cef_ext(out, is_ip(str(actor, "addr")) ? "src" : "shost", str(actor, "addr"));
 	cef_ext(out, "requestClientApplication", str(actor, "app"));
 	if (obj) {
 		cef_ext(out, "cs1Label", "table");

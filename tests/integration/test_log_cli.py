@@ -113,6 +113,9 @@ def test_export_cef_escapes(newlog):
     assert "msg=SELECT a\\=b | c\\\\d\\nFROM t" in line
     assert "suser=x|y\\=z" in line and "src=10.1.1.1" in line
     assert ctl("log", "export", "--dir", log, "--format", "xml").returncode == 2
+    append(log, [record(2, actor={"user": "u", "addr": "[local]"})])
+    out = ctl("log", "export", "--dir", log, "--format", "cef", check=0).stdout
+    assert "shost=[local]" in out and "src=[local]" not in out  # src must be an IP address
 
 
 def test_records_and_segments_readable_by_jq_and_zcat(tmp_path, newlog):
