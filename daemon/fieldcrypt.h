@@ -48,6 +48,18 @@ static inline size_t fc_text_len(size_t ptlen)
 	return FC_PREFIX_LEN + 4 * ((FC_KEYID_LEN + FC_NONCE_LEN + ptlen + FC_TAG_LEN + 2) / 3);
 }
 
+/* Key wrapping for the keystore: a 32-byte key sealed under a key-
+ * encryption key with AES-256-GCM, bound to ad (which names where the
+ * wrapped key belongs). Wrapped form: version 0x01 | nonce[12] |
+ * ciphertext[32] | tag[16]. fc_unwrap returns -EINVAL (wrong length),
+ * -EPROTONOSUPPORT or -EBADMSG (wrong key, altered, or another place). */
+#define FC_WRAP_VERSION 0x01
+#define FC_WRAP_LEN (1 + FC_NONCE_LEN + FC_KEY_LEN + FC_TAG_LEN)
+int fc_wrap(const uint8_t kek[FC_KEY_LEN], const void *ad, size_t adlen, const uint8_t key[FC_KEY_LEN],
+            uint8_t out[FC_WRAP_LEN]) WUR;
+int fc_unwrap(const uint8_t kek[FC_KEY_LEN], const void *ad, size_t adlen, const uint8_t *in, size_t len,
+              uint8_t key[FC_KEY_LEN]) WUR;
+
 /* A readable reason for an fc_* error. */
 const char *fc_strerror(int err);
 

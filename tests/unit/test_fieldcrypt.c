@@ -446,6 +446,49 @@ static void test_strerror(void **state)
 }
 
 /* A forked child must not repeat the nonces its parent will use. */
+static void test_wrap_round_trip(void **state)
+{
+	uint8_t kek[FC_KEY_LEN], key[FC_KEY_LEN], back[FC_KEY_LEN], w[FC_WRAP_LEN], w2[FC_WRAP_LEN];
+	static const char ad[] = "custos-dk1 place";
+
+	(void)state;
+	memset(kek, 1, sizeof(kek));
+	memset(key, 2, sizeof(key));
+	assert_int_equal(fc_wrap(kek, ad, sizeof(ad), key, w), 0);
+	assert_int_equal(fc_wrap(kek, ad, sizeof(ad), key, w2), 0);
+	assert_memory_not_equal(w, w2, sizeof(w)); /* fresh nonce each time */
+	assert_int_equal(w[0], FC_WRAP_VERSION);
+	assert_memory_not_equal(w + 1 + FC_NONCE_LEN, key, FC_KEY_LEN);
+	assert_int_equal(fc_unwrap(kek, ad, sizeof(ad), w, sizeof(w), back), 0);
+	assert_memory_equal(back, key, sizeof(key));
+}
+
+static void test_wrap_refuses(void **state)
+{
+	uint8_t kek[FC_KEY_LEN], key[FC_KEY_LEN], back[FC_KEY_LEN], w[FC_WRAP_LEN];
+	static const char ad[] = "place one", other[] = "place two";
+
+	(void)state;
+	memset(kek, 1, sizeof(kek));
+	memset(key, 2, sizeof(key));
+	assert_int_equal(fc_wrap(kek, ad, sizeof(ad), key, w), 0);
+	assert_int_equal(fc_unwrap(kek, other, sizeof(other), w, sizeof(w), back), -EBADMSG);
+	assert_int_equal(fc_unwrap(kek, ad, sizeof(ad), w, sizeof(w) - 1, back), -EINVAL);
+	for (size_t i = 1; i < sizeof(w); i++) {
+		w[i] ^= 0x10;
+		memset(back, 0x55, sizeof(back));
+		assert_int_equal(fc_unwrap(kek, ad, sizeof(ad), w, sizeof(w), back), -EBADMSG);
+		for (size_t j = 0; j < sizeof(back); j++)
+			assert_int_equal(back[j], 0); /* nothing of a wrong key is left */
+		w[i] ^= 0x10;
+	}
+	w[0] = 2;
+	assert_int_equal(fc_unwrap(kek, ad, sizeof(ad), w, sizeof(w), back), -EPROTONOSUPPORT);
+	w[0] = FC_WRAP_VERSION;
+	kek[31] ^= 1;
+	assert_int_equal(fc_unwrap(kek, ad, sizeof(ad), w, sizeof(w), back), -EBADMSG);
+}
+
 static void test_fork_does_not_repeat_nonces(void **state)
 {
 	(void)state;
@@ -492,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_truncations),      cmocka_unit_test(test_other_version),
 		cmocka_unit_test(test_garbage),          cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_strerror),         cmocka_unit_test(test_fork_does_not_repeat_nonces),
+		cmocka_unit_test(test_wrap_round_trip),  cmocka_unit_test(test_wrap_refuses),
 	};
 
 	return cmocka_run_group_tests_name("fieldcrypt", tests, group_setup, group_teardown);
