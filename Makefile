@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 20
 WARN     = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 HARDEN   = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) -pthread -MMD -MP -Idaemon -I/usr/include/postgresql
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) -pthread -MMD -MP -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql
 LDFLAGS_H = -pie -Wl,-z,relro,-z,now -pthread
 LIBS     = -lcrypto -lz -ljansson -lyaml -lpq
 
@@ -50,6 +50,12 @@ $(BUILD)/obj/%.o: daemon/%.c | $(BUILD)/obj
 $(BUILD)/obj/main-%.o: daemon/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# schemas/custos.sql is compiled in, as a C string (keystore.c).
+$(BUILD)/gen/custos_sql.h: schemas/custos.sql | $(BUILD)/gen
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/keystore.o: $(BUILD)/gen/custos_sql.h
+
 $(BUILD)/libcustos.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
@@ -71,11 +77,11 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 # libFuzzer targets include the sources they test (wireguard-tools' way) and
 # link the other library sources, not the command modules.
 FUZZ_LIB = $(filter-out daemon/ctl_%.c,$(LIB_SRC))
-$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(LIB_SRC) | $(BUILD)/fuzz
-	clang -std=gnu11 -g -O1 -Idaemon -I/usr/include/postgresql -fsanitize=fuzzer,address,undefined -o $@ $< \
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(LIB_SRC) $(BUILD)/gen/custos_sql.h | $(BUILD)/fuzz
+	clang -std=gnu11 -g -O1 -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql -fsanitize=fuzzer,address,undefined -o $@ $< \
 		$(filter-out daemon/$(*:fuzz_%=%).c,$(FUZZ_LIB)) $(LIBS) -pthread
 
-$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz:
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/gen:
 	mkdir -p $@
 
 tools: $(TOOL_BIN)

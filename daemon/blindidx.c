@@ -33,6 +33,22 @@ void bidx_column_key(const uint8_t index_key[BIDX_KEY_LEN], const char *table, c
 	buf_free(&in);
 }
 
+int bidx_subject_ref(const uint8_t index_key[BIDX_KEY_LEN], const char *type, const char *id, uint8_t ret[32])
+{
+	struct buf in = BUF_INIT;
+	unsigned len = 32;
+
+	buf_adds(&in, type);
+	buf_adds(&in, ":");
+	buf_adds(&in, id);
+	bool ok =
+	    in.p && HMAC(EVP_sha256(), index_key, BIDX_KEY_LEN, (const uint8_t *)in.p, in.len, ret, &len);
+	if (in.p)
+		OPENSSL_cleanse(in.p, in.len); /* the subject's identifier */
+	buf_free(&in);
+	return ok ? 0 : -ENOMEM;
+}
+
 static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';

@@ -29,6 +29,11 @@ int bidx_norm_from_name(const char *name);
 void bidx_column_key(const uint8_t index_key[BIDX_KEY_LEN], const char *table, const char *column,
                      uint8_t ret[BIDX_KEY_LEN]);
 
+/* The subject ref of a data subject: HMAC-SHA256(index key, "type:id").
+ * The audit log and the keystore name subjects only by it. 0 or -ENOMEM. */
+int bidx_subject_ref(const uint8_t index_key[BIDX_KEY_LEN], const char *type, const char *id,
+                     uint8_t ret[32]) WUR;
+
 /* Appends the index value (2 * bytes hex digits) of value to out.
  * 0, or -EINVAL for bytes outside 1..32, -ENOMEM. */
 int bidx_compute(const uint8_t column_key[BIDX_KEY_LEN], enum bidx_norm norm, unsigned bytes,

@@ -25,6 +25,10 @@ struct ctl_group {
 
 extern const struct ctl_group ctl_log_group;
 extern const struct ctl_group ctl_policy_group;
+extern const struct ctl_group ctl_keys_group;
+/* A group with ncmds 0 is a command on its own: cmds[0] runs with argv[0]
+ * its name. */
+extern const struct ctl_group ctl_encrypt_group;
 
 /* Prints "custosctl: <message>" to stderr and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

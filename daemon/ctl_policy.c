@@ -1,11 +1,13 @@
 /* ctl_policy.c - `custosctl policy check`: validates policy files. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "catalog.h"
 #include "ctl.h"
+#include "ctl_keys.h"
 #include "policy.h"
 
 static const char check_help[] = "Usage: custosctl policy check [--db CONNINFO] FILE...\n"
@@ -36,6 +38,43 @@ static int bind_db(struct policy *p, const char *conninfo, struct buf *errs)
 	cat_free(cat);
 	PQfinish(conn);
 	return r;
+}
+
+int ctl_policy_load(const char *file, const char *db, struct policy **ret_p, struct catalog **ret_cat,
+                    struct buf *errs)
+{
+	struct policy *p = pol_new();
+	PGconn *conn = NULL;
+	char err[512];
+	int r = p ? pol_load(p, file, errs) : -ENOMEM;
+
+	if (r)
+		fprintf(stderr, "custosctl: %s: %s\n", file, strerror(-r));
+	if (!r)
+		pol_check(p, errs);
+	if (!r && (conn = PQconnectdb(db)) && PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "custosctl: --db: %s", PQerrorMessage(conn));
+		r = -EIO;
+	} else if (!r && cat_load(conn, ret_cat, err, sizeof(err))) {
+		fprintf(stderr, "custosctl: --db: %s", err);
+		r = -EIO;
+	} else if (!r) {
+		pol_bind(p, *ret_cat, errs);
+	}
+	PQfinish(conn);
+	if (!r && p->errors) {
+		fwrite(errs->p, 1, errs->len, stderr);
+		fprintf(stderr, "custosctl: %s: %u error%s\n", file, p->errors, p->errors == 1 ? "" : "s");
+		r = -EINVAL;
+	}
+	if (r) {
+		pol_free(p);
+		cat_free(*ret_cat);
+		*ret_cat = NULL;
+		return r == -EINVAL ? EXIT_BAD : EXIT_USAGE;
+	}
+	*ret_p = p;
+	return 0;
 }
 
 static void summary(const struct policy *p)

@@ -12,6 +12,8 @@
 static const struct ctl_group *const groups[] = {
 	&ctl_log_group,
 	&ctl_policy_group,
+	&ctl_keys_group,
+	&ctl_encrypt_group,
 };
 
 int ctl_usage_error(const char *fmt, ...)
@@ -32,6 +34,10 @@ static void usage(FILE *f)
 	      "Drive Custos, the audit daemon for PostgreSQL. Each command takes --help.\n\n",
 	      f);
 	for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
+		if (!groups[g]->ncmds) {
+			fprintf(f, "%s:\n  %-19s %s\n", groups[g]->name, groups[g]->name, groups[g]->summary);
+			continue;
+		}
 		fprintf(f, "%s: %s\n", groups[g]->name, groups[g]->summary);
 		for (size_t c = 0; c < groups[g]->ncmds; c++)
 			fprintf(f, "  %s %-10s %s\n", groups[g]->name, groups[g]->cmds[c].name,
@@ -48,6 +54,14 @@ static const struct ctl_group *find_group(const char *name)
 	return NULL;
 }
 
+static int run_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	/* room for the keystore's key cache (4096 keys) and the log's keys */
+	if (secmem_init(1u << 20))
+		fputs("custosctl: warning: cannot lock memory for keys\n", stderr);
+	return cmd->run(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -59,6 +73,8 @@ int main(int argc, char **argv)
 	const struct ctl_group *g = find_group(argv[1]);
 	if (!g)
 		return ctl_usage_error("unknown command group '%s'", argv[1]);
+	if (!g->ncmds)
+		return run_cmd(&g->cmds[0], argc - 1, argv + 1);
 	if (argc < 3 || !strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
 		usage(argc < 3 ? stderr : stdout);
 		return argc < 3 ? EXIT_USAGE : 0;
@@ -66,9 +82,7 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < g->ncmds; c++) {
 		if (strcmp(g->cmds[c].name, argv[2]))
 			continue;
-		if (secmem_init(1u << 16))
-			fputs("custosctl: warning: cannot lock memory for keys\n", stderr);
-		return g->cmds[c].run(argc - 2, argv + 2);
+		return run_cmd(&g->cmds[c], argc - 2, argv + 2);
 	}
 	return ctl_usage_error("unknown command '%s %s'", argv[1], argv[2]);
 }

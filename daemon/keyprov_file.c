@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blindidx.h"
 #include "secmem.h"
 
 #define MAX_FILE (256u << 20)
@@ -74,17 +75,7 @@ static struct entry *grow(struct fileprov *p)
 
 static int fp_ref(struct keyprov *kp, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN])
 {
-	struct fileprov *p = (struct fileprov *)kp;
-	char *msg;
-	unsigned len = SUBJECT_REF_LEN;
-	int n = asprintf(&msg, "%s:%s", type, id);
-
-	if (n < 0)
-		return -ENOMEM;
-	bool ok = HMAC(EVP_sha256(), p->index_key, 32, (uint8_t *)msg, (size_t)n, ret, &len);
-	OPENSSL_cleanse(msg, (size_t)n);
-	free(msg);
-	return ok ? 0 : -EIO;
+	return bidx_subject_ref(((struct fileprov *)kp)->index_key, type, id, ret);
 }
 
 static int append_line(struct fileprov *p, const struct entry *e)

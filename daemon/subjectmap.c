@@ -1,0 +1,153 @@
+/* subjectmap.c - see subjectmap.h. A breadth-first walk from the root
+ * table down the edges "child.column references parent.column". */
+#include "subjectmap.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sm_edge {
+	const char *child, *child_col, *parent, *parent_col;
+};
+
+struct sm_node {
+	const char *table;
+	int via; /* index of the edge to its parent; -1 for the root */
+};
+
+struct sm_map {
+	const struct pol_subject *subject;
+	struct sm_edge *edges;
+	size_t nedges;
+	struct sm_node *nodes; /* reached tables, in breadth-first order */
+	size_t nnodes;
+};
+
+static int collect_edges(struct sm_map *m, const struct policy *p, const struct catalog *c)
+{
+	size_t n = p->nrelations + (p->foreign_keys ? c->nfks : 0);
+
+	m->edges = calloc(n ? n : 1, sizeof(*m->edges));
+	if (!m->edges)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nrelations; i++) {
+		const struct pol_relation *r = &p->relations[i];
+		if (r->from_table && r->from_column && r->to_table && r->to_column)
+			m->edges[m->nedges++] =
+			    (struct sm_edge){ r->from_table, r->from_column, r->to_table, r->to_column };
+	}
+	for (size_t i = 0; p->foreign_keys && i < c->nfks; i++) {
+		const struct cat_fk *k = &c->fks[i];
+		m->edges[m->nedges++] =
+		    (struct sm_edge){ k->from_table, k->from_column, k->to_table, k->to_column };
+	}
+	return 0;
+}
+
+static const struct sm_node *find_node(const struct sm_map *m, const char *table)
+{
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (!strcmp(m->nodes[i].table, table))
+			return &m->nodes[i];
+	return NULL;
+}
+
+static int walk(struct sm_map *m)
+{
+	m->nodes = calloc(m->nedges + 1, sizeof(*m->nodes));
+	if (!m->nodes)
+		return -ENOMEM;
+	m->nodes[m->nnodes++] = (struct sm_node){ m->subject->table, -1 };
+	for (size_t at = 0; at < m->nnodes; at++)
+		for (size_t e = 0; e < m->nedges; e++)
+			if (!strcmp(m->edges[e].parent, m->nodes[at].table) &&
+			    !find_node(m, m->edges[e].child))
+				m->nodes[m->nnodes++] = (struct sm_node){ m->edges[e].child, (int)e };
+	return 0;
+}
+
+int sm_build(const struct policy *p, const struct catalog *c, const char *type, struct sm_map **ret)
+{
+	struct sm_map *m = calloc(1, sizeof(*m));
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nsubjects; i++)
+		if (p->subjects[i].type && !strcmp(p->subjects[i].type, type))
+			m->subject = &p->subjects[i];
+	err = !m->subject || !m->subject->table || !m->subject->id_column ? -ENOENT : collect_edges(m, p, c);
+	if (!err)
+		err = walk(m);
+	if (err) {
+		sm_free(m);
+		return err;
+	}
+	*ret = m;
+	return 0;
+}
+
+void sm_free(struct sm_map *m)
+{
+	if (!m)
+		return;
+	free(m->edges);
+	free(m->nodes);
+	free(m);
+}
+
+static void quote_part(struct buf *sql, const char *s, size_t n)
+{
+	buf_adds(sql, "\"");
+	for (size_t i = 0; i < n; i++)
+		buf_add(sql, s[i] == '"' ? "\"\"" : &s[i], s[i] == '"' ? 2 : 1);
+	buf_adds(sql, "\"");
+}
+
+void sm_quote(struct buf *sql, const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	if (dot) {
+		quote_part(sql, name, (size_t)(dot - name));
+		buf_adds(sql, ".");
+		name = dot + 1;
+	}
+	quote_part(sql, name, strlen(name));
+}
+
+static void alias_col(struct buf *sql, unsigned alias, const char *col)
+{
+	char a[16];
+
+	snprintf(a, sizeof(a), "j%u.", alias);
+	buf_adds(sql, a);
+	sm_quote(sql, col);
+}
+
+int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct buf *root_id)
+{
+	const struct sm_node *n = find_node(m, table);
+	unsigned alias = 0;
+	char a[16];
+
+	if (!n)
+		return -ENOENT;
+	buf_adds(sql, " FROM ");
+	sm_quote(sql, table);
+	buf_adds(sql, " AS j0");
+	for (; n->via >= 0; alias++) {
+		const struct sm_edge *e = &m->edges[n->via];
+		snprintf(a, sizeof(a), " AS j%u ON ", alias + 1);
+		buf_adds(sql, " LEFT JOIN ");
+		sm_quote(sql, e->parent);
+		buf_adds(sql, a);
+		alias_col(sql, alias + 1, e->parent_col);
+		buf_adds(sql, " = ");
+		alias_col(sql, alias, e->child_col);
+		n = find_node(m, e->parent);
+	}
+	alias_col(root_id, alias, m->subject->id_column);
+	return sql->failed || root_id->failed ? -ENOMEM : 0;
+}

@@ -1,0 +1,31 @@
+/* subjectmap.h - which rows belong to a data subject. From the subject's
+ * root table, relations (the policy's, and the database's foreign keys
+ * unless the policy turns them off) lead to every table with personal
+ * data; the map keeps, for each table, the shortest such path and turns
+ * it into SQL joins. Used to find a subject's values (erasure, access
+ * reports) and the subject of each row (encrypt-existing). */
+#ifndef CUSTOS_SUBJECTMAP_H
+#define CUSTOS_SUBJECTMAP_H
+
+#include "buf.h"
+#include "catalog.h"
+#include "policy.h"
+#include "util.h"
+
+struct sm_map;
+
+/* The map for the subject type named type. 0; -ENOENT no such subject
+ * type; -ENOMEM. */
+int sm_build(const struct policy *p, const struct catalog *c, const char *type, struct sm_map **ret) WUR;
+void sm_free(struct sm_map *m);
+
+/* Appends `FROM <table> AS j0 LEFT JOIN <parent> AS j1 ON ... LEFT JOIN
+ * <root> AS jN ON ...` to sql, identifiers quoted, and the root's id
+ * column as `jN."id"` to root_id. The table's own columns are j0's.
+ * -ENOENT when nothing leads from the root to the table. */
+int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct buf *root_id) WUR;
+
+/* Appends a quoted identifier ("schema"."table" for a dotted name). */
+void sm_quote(struct buf *sql, const char *name);
+
+#endif

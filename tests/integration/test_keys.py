@@ -1,0 +1,264 @@
+"""The keystore and field encryption against a real PostgreSQL: keys init,
+status, rotate and shred; encrypt-existing; and the promise crypto-shredding
+makes about backups (a dump of the keystore taken before a shred is useless
+once the epoch has been rotated)."""
+import os
+import secrets
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, CTL, ctl, run
+from pg import pg, shop_db, shop_db_copy  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "policies" / "shop.yaml"
+DECRYPT = BUILD / "tests" / "ks_decrypt"
+
+# (table, key column, encrypted column) probes used across the tests
+PROBES = [("shop.customers", "id", "email"), ("shop.customers", "id", "name"),
+          ("shop.addresses", "id", "street"), ("shop.payments", "id", "billing_address"),
+          ("shop.ticket_messages", "id", "body")]
+
+
+class Keys:
+    """A keystore for one customer database: its own database, a master key
+    file and a KEK file."""
+
+    def __init__(self, db, tmp_path):
+        self.db = db
+        self.ks = db.server.createdb(f"ks_{db.name}")
+        self.master = tmp_path / "master.key"
+        self.master.write_text(secrets.token_hex(32) + "\n")
+        self.master.chmod(0o400)
+        self.kek = tmp_path / "kek"
+
+    def args(self):
+        return ["--db", self.db.dsn, "--keystore", self.ks.dsn, "--master-key", self.master,
+                "--kek", self.kek]
+
+    def ctl(self, *args, **kw):
+        return ctl(*args, *self.args(), **kw)
+
+    def decrypt(self, items, keystore=None):
+        """[(table, column, ciphertext)] -> [("ok", plaintext) | ("err", NAME)]"""
+        text = "".join(f"{t}\t{c}\t{v}\n" for t, c, v in items)
+        p = run(DECRYPT, keystore or self.ks.dsn, self.master, self.kek, input=text)
+        assert p.returncode == 0, p.stderr
+        return [tuple(line.split("\t", 1)) for line in p.stdout.splitlines()]
+
+
+@pytest.fixture
+def keys(shop_db_copy, tmp_path):
+    k = Keys(shop_db_copy, tmp_path)
+    k.ctl("keys", "init", check=0)
+    yield k
+    k.db.server.dropdb(k.ks.name)
+
+
+def values(db, table, column, key="id", where="true"):
+    out = db.psql(f"SELECT {key}, coalesce({column}, '<NULL>') FROM {table} WHERE {where} ORDER BY {key}")
+    return dict(line.split("|", 1) for line in out.splitlines())
+
+
+def subject_where(table, customer):
+    """SQL selecting the rows of one customer in a probe table."""
+    return {
+        "shop.customers": f"id = {customer}",
+        "shop.addresses": f"customer_id = {customer}",
+        "shop.payments": f"order_id IN (SELECT id FROM shop.orders WHERE customer_id = {customer})",
+        "shop.ticket_messages": f"ticket_id IN (SELECT id FROM shop.support_tickets WHERE customer_id = {customer})",
+    }[table]
+
+
+def test_init_status_and_refusals(keys, tmp_path):
+    st = stat.S_IMODE(keys.kek.stat().st_mode)
+    assert st == 0o600
+    p = keys.ctl("keys", "status", check=0)
+    assert "epoch           1" in p.stdout
+    assert "0 of subjects, 0 without a subject" in p.stdout
+    p = keys.ctl("keys", "status", "--json", check=0)
+    assert '"epoch":1' in p.stdout and '"subject_keys":0' in p.stdout
+    # nothing is overwritten
+    p = keys.ctl("keys", "init", check=2)
+    assert "already initialised" in p.stderr or "refusing to overwrite" in p.stderr
+    # a master key others can read is refused
+    loose = tmp_path / "loose.key"
+    loose.write_text(secrets.token_hex(32))
+    loose.chmod(0o644)
+    p = ctl("keys", "status", "--keystore", keys.ks.dsn, "--master-key", loose, "--kek", keys.kek, check=2)
+    assert "readable by group or others" in p.stderr
+    # the wrong master key does not open the keystore
+    other = tmp_path / "other.key"
+    other.write_text(secrets.token_hex(32))
+    other.chmod(0o400)
+    p = ctl("keys", "status", "--keystore", keys.ks.dsn, "--master-key", other, "--kek", keys.kek, check=2)
+    assert "wrong master key" in p.stderr
+    # a KEK file of another keystore is refused
+    p = ctl("keys", "status", "--keystore", keys.db.server.conninfo("postgres"), "--master-key",
+            keys.master, "--kek", keys.kek, check=2)
+    assert "no keystore in this database" in p.stderr
+
+
+def test_default_keystore_database(shop_db_copy, tmp_path):
+    """Without --keystore the keystore goes into a database of its own
+    (dbname=custos), created when missing."""
+    k = Keys(shop_db_copy, tmp_path)
+    server = shop_db_copy.server
+    server.dropdb("custos")
+    try:
+        p = ctl("keys", "init", "--db", shop_db_copy.dsn, "--master-key", k.master, "--kek", k.kek, check=0)
+        assert "created database custos" in p.stdout
+        assert server.psql("SELECT count(*) FROM custos.kek_epochs", dbname="custos").strip() == "1"
+        assert server.psql("SELECT to_regclass('custos.data_keys')", dbname=shop_db_copy.name).strip() == ""
+    finally:
+        server.dropdb("custos")
+    server.dropdb(k.ks.name)
+
+
+def test_encrypt_existing_round_trip(keys):
+    before = {(t, c): values(keys.db, t, c, k) for t, k, c in PROBES}
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, check=0)
+    assert "shop.customers: 1000 rows encrypted" in p.stdout
+    for (t, c), old in before.items():
+        new = values(keys.db, t, c)
+        assert new.keys() == old.keys()
+        items = [(t, c, v) for v in new.values() if v != "<NULL>"]
+        assert items and all(v.startswith("cx1.") for _, _, v in items)
+        got = keys.decrypt(items)
+        assert [x[1] for x in got] == [v for v in old.values() if v != "<NULL>"], (t, c)
+    # every encrypted column of the policy now holds ciphertext only
+    n = keys.db.psql("SELECT count(*) FROM shop.customers WHERE email NOT LIKE 'cx1.%' "
+                     "OR phone NOT LIKE 'cx1.%' OR date_of_birth NOT LIKE 'cx1.%'").strip()
+    assert n == "0"
+    # blind index: 16 hex digits, and the same e-mail in other case finds the row
+    bidx = keys.db.psql("SELECT email_bidx FROM shop.customers WHERE id = 1").strip()
+    assert len(bidx) == 16 and int(bidx, 16) >= 0
+    # a rerun has nothing left to do
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, check=0)
+    assert "shop.customers: 0 rows encrypted" in p.stdout
+    st = keys.ctl("keys", "status", check=0).stdout
+    assert "1000 of subjects" in st
+
+
+def test_encrypt_existing_resumes_after_kill(keys):
+    emails = values(keys.db, "shop.customers", "email")
+    proc = subprocess.Popen([str(CTL), "encrypt-existing", "--policy", str(POLICY), "--batch", "5",
+                             "--table", "shop.customers", *map(str, keys.args())],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = int(keys.db.psql("SELECT count(*) FROM shop.customers WHERE email LIKE 'cx1.%'"))
+        if done >= 50:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < done < 1000, "the run finished before it could be interrupted"
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
+    new = values(keys.db, "shop.customers", "email")
+    got = keys.decrypt([("shop.customers", "email", v) for v in new.values()])
+    # each value encrypted exactly once: it decrypts to the original plaintext
+    assert [x for x in got] == [("ok", v) for v in emails.values()]
+
+
+def test_tampered_values_fail_cleanly(keys):
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
+    email = values(keys.db, "shop.customers", "email", where="id = 7")["7"]
+    name = values(keys.db, "shop.customers", "name", where="id = 7")["7"]
+    body = email[4:]
+    flipped = "cx1." + body[:30] + ("A" if body[30] != "A" else "B") + body[31:]
+    got = keys.decrypt([
+        ("shop.customers", "email", flipped),            # altered
+        ("shop.customers", "name", email),               # moved to another column
+        ("shop.addresses", "email", email),              # moved to another table
+        ("shop.customers", "email", email[:-3]),         # truncated
+        ("shop.customers", "email", "cx2." + body),      # another version
+        ("shop.customers", "email", "hello"),            # not a ciphertext
+        ("shop.customers", "name", name),                # and the real thing still works
+    ])
+    assert [g[0] for g in got] == ["err"] * 6 + ["ok"]
+    assert [g[1] for g in got[:6]] == ["EBADMSG", "EBADMSG", "EBADMSG", "EINVAL", "EPROTONOSUPPORT",
+                                       "EINVAL"]
+
+
+def test_shred_rotate_and_restored_dump(keys, tmp_path):
+    """The promise: dump the keystore, shred a subject, rotate, restore the
+    dump: the subject's values still cannot be decrypted; others' can."""
+    keys.ctl("encrypt-existing", "--policy", POLICY, check=0)
+    victim, other = 42, 43
+    cipher = {c: {(t, col): values(keys.db, t, col, where=subject_where(t, c)) for t, _, col in PROBES}
+              for c in (victim, other)}
+    assert all(cipher[victim][t, col] for t, _, col in PROBES if t != "shop.ticket_messages")
+
+    def decrypt_all(customer, keystore=None):
+        items = [(t, col, v) for t, _, col in PROBES for v in cipher[customer][t, col].values() if v != "<NULL>"]
+        return keys.decrypt(items, keystore)
+
+    assert all(r[0] == "ok" for r in decrypt_all(victim))
+    dump = tmp_path / "keystore.sql"
+    server = keys.db.server
+    p = run(Path(server.bin) / "pg_dump", "--data-only", "--inserts", "--on-conflict-do-nothing",
+            "--schema", "custos", "-d", keys.ks.dsn, "-f", dump, check=0)
+    full = tmp_path / "keystore-full.sql"
+    run(Path(server.bin) / "pg_dump", "--schema", "custos", "-d", keys.ks.dsn, "-f", full, check=0)
+
+    p = keys.ctl("keys", "shred", "--subject", f"customer:{victim}", "--policy", POLICY, check=0)
+    assert "keys destroyed" in p.stdout and str(victim) not in p.stdout
+    assert all(r == ("err", "ENOKEY") for r in decrypt_all(victim))
+    assert all(r[0] == "ok" for r in decrypt_all(other))
+
+    kek_before = keys.kek.read_bytes()
+    p = keys.ctl("keys", "rotate", check=0)
+    assert "rotated to epoch 2" in p.stdout
+    kek_after = keys.kek.read_bytes()
+    assert len(kek_after) == len(kek_before)
+    assert b"epoch 0000000001" not in kek_after and b"epoch 0000000002" in kek_after
+
+    # restore the dump into the live keystore: the victim's rows come back...
+    keys.ks.psql(dump)
+    dead = int(keys.ks.psql("SELECT count(*) FROM custos.data_keys WHERE epoch = 1"))
+    assert dead > 0
+    # ...but their epoch's key is gone
+    assert all(r == ("err", "ENOKEY") for r in decrypt_all(victim))
+    assert all(r[0] == "ok" for r in decrypt_all(other))
+    assert f"dead keys       {dead}" in keys.ctl("keys", "status", check=0).stdout
+
+    # a keystore restored whole from the old dump cannot be opened at all
+    old = server.createdb(f"ks_old_{keys.db.name}")
+    try:
+        old.psql(full)
+        p = run(DECRYPT, old.dsn, keys.master, keys.kek, input="")
+        assert p.returncode == 2 and "epoch 1" in p.stderr and "destroyed" in p.stderr
+    finally:
+        server.dropdb(old.name)
+
+
+def test_erased_subject_fails_closed(keys):
+    """After a shred, plaintext that appears for the subject is not given a
+    new key: encrypt-existing leaves it and says so."""
+    keys.ctl("encrypt-existing", "--policy", POLICY, check=0)
+    keys.ctl("keys", "shred", "--subject", "customer:42", "--policy", POLICY, check=0)
+    keys.db.psql("UPDATE shop.addresses SET city = 'Plaintext' WHERE customer_id = 42")
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.addresses", check=1)
+    assert "left unencrypted" in p.stderr and "erased" in p.stderr
+    assert "Plaintext" not in p.stdout + p.stderr
+
+
+def test_usage_errors(keys):
+    p = keys.ctl("keys", "shred", "--policy", POLICY, check=2)
+    assert "--subject TYPE:ID" in p.stderr
+    p = keys.ctl("keys", "shred", "--subject", "robot:1", "--policy", POLICY, check=2)
+    assert "no subject type 'robot'" in p.stderr
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.nothing", check=2)
+    assert "not in the policy" in p.stderr
+    p = ctl("keys", "status", check=2)
+    assert "--db" in p.stderr
+    for cmd in (["keys", "init"], ["keys", "status"], ["keys", "rotate"], ["keys", "shred"],
+                ["encrypt-existing"]):
+        p = ctl(*cmd, "--help", check=0)
+        assert p.stdout.startswith("Usage: custosctl " + " ".join(cmd))
