@@ -6,11 +6,13 @@
  *                    --record-bytes B [--segment-bytes S]
  *   custos-bench verify --dir DIR --key FILE
  *   custos-bench settle --dir DIR     (waits until every full segment is sealed)
- *   custos-bench crypt --bytes N      (field encryption and decryption, ops/s) */
+ *   custos-bench crypt --bytes N      (field encryption and decryption, ops/s)
+ *   custos-bench keycache --records N (key-cache lookups/s with N keys cached) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #include "auditlog.h"
 #include "fieldcrypt.h"
+#include "keycache.h"
 #include "logverify.h"
 #include "secmem.h"
 
@@ -74,7 +77,8 @@ static int usage(void)
 	      "                        --record-bytes B [--segment-bytes S]\n"
 	      "       custos-bench verify --dir DIR --key FILE\n"
 	      "       custos-bench settle --dir DIR\n"
-	      "       custos-bench crypt --bytes N\n",
+	      "       custos-bench crypt --bytes N\n"
+	      "       custos-bench keycache --records N\n",
 	      stderr);
 	return 2;
 }
@@ -220,6 +224,50 @@ static int run_crypt(uint64_t bytes)
 	return 0;
 }
 
+/* Key-cache hits in random order over n cached keys: the bare cache, and
+ * as the keystore does it (under its mutex, copying the key out). */
+static int run_keycache(uint64_t n)
+{
+	struct keycache *kc = kc_new(n);
+	struct kc_key *k = secmem_alloc(sizeof(*k));
+	uint8_t(*ids)[FC_KEYID_LEN] = malloc(n * FC_KEYID_LEN);
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	uint64_t hits = 0, i;
+	double t0, bare_s, locked_s;
+
+	if (!kc || !k || !ids)
+		return fprintf(stderr, "custos-bench: out of memory for %" PRIu64 " keys\n", n), 1;
+	for (i = 0; i < n; i++) {
+		memset(k, 0, sizeof(*k));
+		if (RAND_bytes(k->k.id, FC_KEYID_LEN) != 1 || RAND_bytes(k->ref, SUBJECT_REF_LEN) != 1)
+			return 1;
+		k->has_ref = true;
+		memcpy(ids[i], k->k.id, FC_KEYID_LEN);
+		kc_put(kc, k);
+	}
+	uint64_t x = 88172645463325252ull; /* xorshift: cheap random order */
+	t0 = mono();
+	for (i = 0; (i & 1023) || mono() - t0 < 1.0; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		hits += kc_get(kc, ids[x % n], k);
+	}
+	bare_s = (double)i / (mono() - t0);
+	t0 = mono();
+	for (i = 0; (i & 1023) || mono() - t0 < 1.0; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		pthread_mutex_lock(&mu);
+		hits += kc_get(kc, ids[x % n], k);
+		pthread_mutex_unlock(&mu);
+	}
+	locked_s = (double)i / (mono() - t0);
+	printf("keys=%" PRIu64 " lookups_per_s=%.0f locked_lookups_per_s=%.0f hits=%" PRIu64 "\n", n, bare_s,
+	       locked_s, hits);
+	kc_free(kc);
+	secmem_free(k, sizeof(*k));
+	free(ids);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -233,7 +281,7 @@ int main(int argc, char **argv)
 	int o;
 
 	if (argc < 2 || (strcmp(argv[1], "log") && strcmp(argv[1], "verify") && strcmp(argv[1], "settle") &&
-	                 strcmp(argv[1], "crypt")))
+	                 strcmp(argv[1], "crypt") && strcmp(argv[1], "keycache")))
 		return usage();
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -257,6 +305,12 @@ int main(int argc, char **argv)
 			return fprintf(stderr, "custos-bench: bad value for --%s\n",
 			               opts[optind > 0 ? 0 : 0].name),
 			       2;
+	}
+	if (!strcmp(argv[1], "keycache")) {
+		if (secmem_init(1u << 24))
+			fputs("custos-bench: warning: cannot lock memory; the cache is on the normal heap\n",
+			      stderr);
+		return run_keycache(c.records ? c.records : 65536);
 	}
 	if (!strcmp(argv[1], "crypt"))
 		return secmem_init(1u << 16) ? 1 : run_crypt(c.bytes ? c.bytes : 64);

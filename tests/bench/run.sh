@@ -68,3 +68,8 @@ for b in 16 64 256; do
 	[ "$b" = 64 ] && crypt64="$(val encrypt_per_s "$c") $(val decrypt_per_s "$c") $ops"
 done
 echo "$crypt64" | awk '{printf "ratios at 64 bytes: encrypt/openssl=%.2f decrypt/openssl=%.2f (target >= 0.5)\n", $1/$3, $2/$3}'
+
+echo
+kc=$($BENCH keycache --records 65536 2>/dev/null | tail -n 1)
+printf '%-44s %14s\n' "key-cache lookups/s (65,536 keys, random)" "$(val lookups_per_s "$kc")"
+printf '%-44s %14s\n' "  the same under the keystore's mutex" "$(val locked_lookups_per_s "$kc")"

@@ -2,7 +2,8 @@
  *
  * The input is used twice:
  *  - as ciphertext text: fc_key_id() and fc_decrypt() with a fixed key and
- *    context must fail cleanly or, on success, agree with each other;
+ *    context must fail cleanly or, on success, agree with each other; and
+ *    as a wrapped key, which must not unwrap (unless it is a real one);
  *  - as plaintext: fc_encrypt() then fc_decrypt() must give it back, and
  *    decrypting under another context must fail.
  * The seeds hold ciphertexts made with this key and context, so mutations
@@ -44,6 +45,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		CHECK(pt.len == 0);
 	(void)fc_strerror(rd);
+
+	/* The input as a wrapped key: only a real wrapping of key k unwraps. */
+	uint8_t unwrapped[FC_KEY_LEN];
+	int ru = fc_unwrap(k.key, CTX, sizeof(CTX), data, size, unwrapped);
+	CHECK(ru == 0 || ru == -EINVAL || ru == -EPROTONOSUPPORT || ru == -EBADMSG || ru == -ENOMEM);
+	CHECK(ru != -EINVAL || size != FC_WRAP_LEN);
+	if (size >= FC_KEY_LEN) {
+		uint8_t w[FC_WRAP_LEN];
+		CHECK(fc_wrap(k.key, CTX, sizeof(CTX), data, w) == 0);
+		CHECK(fc_unwrap(k.key, CTX, sizeof(CTX), w, sizeof(w), unwrapped) == 0);
+		CHECK(!memcmp(unwrapped, data, FC_KEY_LEN));
+	}
 
 	/* The input as a plaintext. */
 	int re = fc_encrypt(&k, CTX, sizeof(CTX) - 1, data, size, &ct);

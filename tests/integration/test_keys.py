@@ -262,3 +262,54 @@ def test_usage_errors(keys):
                 ["encrypt-existing"]):
         p = ctl(*cmd, "--help", check=0)
         assert p.stdout.startswith("Usage: custosctl " + " ".join(cmd))
+
+
+def test_fresh_keys_die_with_the_subject_they_end_up_with(keys):
+    """A value written without a known subject (a guest's ticket) gets a key
+    of its own; once the ticket is matched to a customer, erasing that
+    customer finds the key by reading the customer's values."""
+    db = keys.db
+    db.psql("ALTER TABLE shop.support_tickets ALTER customer_id DROP NOT NULL")
+    tid = db.psql("INSERT INTO shop.support_tickets (customer_id, subject) "
+                  "VALUES (NULL, 'Guest question') RETURNING id").split()[0]
+    db.psql(f"INSERT INTO shop.ticket_messages (ticket_id, author_kind, author_name, body) "
+            f"VALUES ({tid}, 'customer', 'Guest', 'Where is my parcel?')")
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.ticket_messages", check=0)
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.support_tickets", check=0)
+    # one fresh key for the ticket's row, one for the message's
+    assert " of subjects, 2 without a subject" in keys.ctl("keys", "status", check=0).stdout
+    body = db.psql(f"SELECT body FROM shop.ticket_messages WHERE ticket_id = {tid}").strip()
+    assert keys.decrypt([("shop.ticket_messages", "body", body)]) == [("ok", "Where is my parcel?")]
+    db.psql(f"UPDATE shop.support_tickets SET customer_id = 42 WHERE id = {tid}")
+    keys.ctl("keys", "shred", "--subject", "customer:42", "--policy", POLICY, check=0)
+    assert keys.decrypt([("shop.ticket_messages", "body", body)]) == [("err", "ENOKEY")]
+    # another customer's messages are untouched
+    other = db.psql("SELECT body FROM shop.ticket_messages m JOIN shop.support_tickets t ON t.id = m.ticket_id "
+                    "WHERE t.customer_id <> 42 ORDER BY m.id LIMIT 1").strip()
+    assert other.startswith("cx1.")
+    assert keys.decrypt([("shop.ticket_messages", "body", other)])[0][0] == "ok"
+
+
+def test_progress_bar_on_a_terminal(keys):
+    """On a terminal encrypt-existing draws a progress bar on stderr; in a
+    pipe it prints one summary line per table."""
+    import pty
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(CTL), "encrypt-existing", "--policy", str(POLICY), "--table",
+                             "shop.customers", "--batch", "100", *map(str, keys.args())],
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    text = out.decode()
+    assert "\rshop.customers" in text and "100%" in text and "[###" in text
+    assert "1000 rows encrypted" in text
