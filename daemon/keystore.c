@@ -177,6 +177,7 @@ char *ks_default_conninfo(const char *conninfo)
 		if (o->val && strcmp(o->keyword, "dbname"))
 			add_value(&b, o->keyword, o->val);
 	add_value(&b, "dbname", KS_DEFAULT_DBNAME);
+	buf_addc(&b, 0);
 	PQconninfoFree(opts);
 	if (b.failed)
 		buf_free(&b);

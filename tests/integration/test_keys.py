@@ -313,3 +313,14 @@ def test_progress_bar_on_a_terminal(keys):
     text = out.decode()
     assert "\rshop.customers" in text and "100%" in text and "[###" in text
     assert "1000 rows encrypted" in text
+
+
+def test_keystore_in_the_customer_database(shop_db_copy, tmp_path):
+    k = Keys(shop_db_copy, tmp_path)
+    k.ks.server.dropdb(k.ks.name)
+    k.ks = shop_db_copy  # --keystore is the customer database itself
+    k.ctl("keys", "init", check=0)
+    k.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
+    email = values(shop_db_copy, "shop.customers", "email", where="id = 5")["5"]
+    assert k.decrypt([("shop.customers", "email", email)])[0][0] == "ok"
+    assert "1000 of subjects" in k.ctl("keys", "status", check=0).stdout
