@@ -1,0 +1,377 @@
+/* config.c - see config.h. A keyword table drives parsing, defaults and
+ * the dump; each kind of value has one parser. */
+#include "config.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { K_PATH, K_CONNINFO, K_NAME, K_UINT, K_SIZE, K_ENUM, K_LIST_PATH, K_LIST_LISTEN };
+
+struct keyword {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	const char *def; /* NULL: unset */
+	uint64_t min, max;
+	const char *const *names; /* K_ENUM, indexed by value */
+};
+
+static const char *const durabilities[] = { "sync", "batch", NULL };
+static const char *const anchors[] = { "off", "best-effort", "required", NULL };
+
+#define F(x) offsetof(struct cfg, x)
+static const struct keyword keywords[] = {
+	{ "log_dir", K_PATH, F(log_dir), "/var/lib/custos/log", 0, 0, NULL },
+	{ "durability", K_ENUM, F(durability), "sync", 0, 0, durabilities },
+	{ "checkpoint_seconds", K_UINT, F(checkpoint_seconds), "60", 1, 86400, NULL },
+	{ "checkpoint_records", K_UINT, F(checkpoint_records), "10000", 1, 10000000, NULL },
+	{ "segment_bytes", K_SIZE, F(segment_bytes), "64M", 65536, 1ull << 40, NULL },
+	{ "anchor", K_ENUM, F(anchor), "best-effort", 0, 0, anchors },
+	{ "policy", K_LIST_PATH, F(policies), NULL, 0, 0, NULL },
+	{ "database", K_CONNINFO, F(database), NULL, 0, 0, NULL },
+	{ "keystore", K_CONNINFO, F(keystore), NULL, 0, 0, NULL },
+	{ "master_key", K_PATH, F(master_key), NULL, 0, 0, NULL },
+	{ "kek_file", K_PATH, F(kek_file), "/var/lib/custos/kek", 0, 0, NULL },
+	{ "key_cache", K_UINT, F(key_cache), "65536", 16, 1u << 24, NULL },
+	{ "listen", K_LIST_LISTEN, F(listen), NULL, 0, 0, NULL },
+	{ "control_socket", K_PATH, F(control_socket), "/run/custos/control.sock", 0, 0, NULL },
+	{ "security_group", K_NAME, F(security_group), "custos-security", 0, 0, NULL },
+	{ "dpo_group", K_NAME, F(dpo_group), "custos-dpo", 0, 0, NULL },
+	{ "admin_group", K_NAME, F(admin_group), "custos-admin", 0, 0, NULL },
+	{ "control_max_request", K_SIZE, F(control_max_request), "64K", 1024, 16u << 20, NULL },
+	{ "control_max_clients", K_UINT, F(control_max_clients), "8", 1, 1024, NULL },
+	{ "user", K_NAME, F(user), "custos", 0, 0, NULL },
+};
+#undef F
+
+#define FIELD(c, kw, type) ((type *)((char *)(c) + (kw)->off))
+
+struct ctx {
+	const char *name;
+	unsigned line, errors;
+	struct buf *errs;
+};
+
+static void err_at(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void err_at(struct ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_printf(x->errs, "%s:%u: %s\n", x->name, x->line, msg);
+	x->errors++;
+}
+
+static bool valid_name(const char *v)
+{
+	if (!*v || strlen(v) > 32 || !((*v >= 'a' && *v <= 'z') || *v == '_'))
+		return false;
+	return strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") == strlen(v);
+}
+
+/* host:port (host a name, IPv4 or [IPv6]) or an absolute path. */
+static bool valid_listen(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	uint64_t port;
+
+	if (*v == '/')
+		return strlen(v) < 108;
+	return colon && colon != v && parse_u64(colon + 1, &port) && port >= 1 && port <= 65535 &&
+	       strcspn(v, " \t") == strlen(v);
+}
+
+static int add_list(struct pol_list *l, const char *v)
+{
+	char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	l->v = nv;
+	if (!(l->v[l->n] = strdup(v)))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static int set_string(char **field, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	free(*field);
+	*field = s;
+	return 0;
+}
+
+static bool check_conninfo(struct ctx *x, const struct keyword *kw, const char *v)
+{
+	char *msg = NULL;
+	PQconninfoOption *o = PQconninfoParse(v, &msg);
+
+	if (!o) {
+		if (msg)
+			msg[strcspn(msg, "\n")] = 0;
+		err_at(x, "%s: not a libpq connection string: %s", kw->name, msg ? msg : "out of memory");
+	}
+	PQconninfoFree(o);
+	PQfreemem(msg);
+	return o != NULL;
+}
+
+static bool set_number(struct ctx *x, const struct keyword *kw, const char *v, uint64_t *n)
+{
+	bool ok = kw->kind == K_SIZE ? parse_size(v, n) : parse_u64(v, n);
+
+	if (!ok || *n < kw->min || *n > kw->max) {
+		err_at(x, "%s: \"%s\" is not %s from %llu to %llu", kw->name, v,
+		       kw->kind == K_SIZE ? "a size (bytes, or with K, M or G)" : "a whole number",
+		       (unsigned long long)kw->min, (unsigned long long)kw->max);
+		return false;
+	}
+	return true;
+}
+
+static bool set_enum(struct ctx *x, const struct keyword *kw, const char *v, int *field)
+{
+	char list[128] = "";
+	size_t n;
+
+	for (n = 0; kw->names[n]; n++) {
+		if (!strcmp(kw->names[n], v)) {
+			*field = (int)n;
+			return true;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", n ? ", " : "",
+		         kw->names[n]);
+	}
+	const char *s = pol_suggest(v, (const char *const *)kw->names, n);
+	if (s)
+		err_at(x, "%s: \"%s\" is not one of %s; did you mean \"%s\"?", kw->name, v, list, s);
+	else
+		err_at(x, "%s: \"%s\" is not one of %s", kw->name, v, list);
+	return false;
+}
+
+/* Sets one keyword from its text. Returns false (having said why) when
+ * the value is bad; -ENOMEM is reported as an error too. */
+static bool set_value(struct cfg *c, struct ctx *x, const struct keyword *kw, const char *v)
+{
+	uint64_t n;
+	int err = 0;
+
+	switch (kw->kind) {
+	case K_PATH:
+	case K_LIST_PATH:
+		if (*v != '/') {
+			err_at(x, "%s: \"%s\" is not an absolute path", kw->name, v);
+			return false;
+		}
+		break;
+	case K_CONNINFO:
+		if (!check_conninfo(x, kw, v))
+			return false;
+		break;
+	case K_NAME:
+		if (!valid_name(v)) {
+			err_at(x, "%s: \"%s\" is not a user or group name", kw->name, v);
+			return false;
+		}
+		break;
+	case K_LIST_LISTEN:
+		if (!valid_listen(v)) {
+			err_at(x, "%s: \"%s\" is not host:port or an absolute socket path", kw->name, v);
+			return false;
+		}
+		break;
+	case K_UINT:
+	case K_SIZE:
+		if (!set_number(x, kw, v, &n))
+			return false;
+		*FIELD(c, kw, uint64_t) = n;
+		return true;
+	case K_ENUM: return set_enum(x, kw, v, FIELD(c, kw, int));
+	}
+	if (kw->kind == K_LIST_PATH || kw->kind == K_LIST_LISTEN) {
+		struct pol_list *l = FIELD(c, kw, struct pol_list);
+		if (l->n == CFG_MAX_LIST) {
+			err_at(x, "%s: at most %d values", kw->name, CFG_MAX_LIST);
+			return false;
+		}
+		err = add_list(l, v);
+	} else {
+		err = set_string(FIELD(c, kw, char *), v);
+	}
+	if (err)
+		err_at(x, "out of memory");
+	return !err;
+}
+
+static const struct keyword *find_keyword(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keywords); i++)
+		if (!strcmp(keywords[i].name, name))
+			return &keywords[i];
+	return NULL;
+}
+
+static void unknown_key(struct ctx *x, const char *key)
+{
+	const char *names[ARRAY_SIZE(keywords)];
+
+	for (size_t i = 0; i < ARRAY_SIZE(keywords); i++)
+		names[i] = keywords[i].name;
+	const char *s = pol_suggest(key, names, ARRAY_SIZE(names));
+	if (s)
+		err_at(x, "unknown setting \"%s\"; did you mean \"%s\"?", key, s);
+	else
+		err_at(x, "unknown setting \"%s\" (scripts/custosd.conf lists them all)", key);
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = 0;
+	return s;
+}
+
+static void parse_line(struct cfg *c, struct ctx *x, char *line, unsigned char *seen)
+{
+	char *eq = strchr(line, '='), *key, *val;
+
+	line = trim(line);
+	if (!*line || *line == '#')
+		return;
+	if (!eq) {
+		err_at(x, "expected \"key = value\"");
+		return;
+	}
+	*eq = 0;
+	key = trim(line);
+	val = trim(eq + 1);
+	const struct keyword *kw = find_keyword(key);
+	if (!kw)
+		return unknown_key(x, key);
+	size_t i = (size_t)(kw - keywords);
+	if (seen[i] && kw->kind != K_LIST_PATH && kw->kind != K_LIST_LISTEN)
+		return err_at(x, "%s is set twice", key);
+	seen[i] = 1;
+	if (!*val)
+		return err_at(x, "%s: no value", key);
+	set_value(c, x, kw, val);
+}
+
+unsigned cfg_parse(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs)
+{
+	struct ctx x = { .name = name, .errs = errs };
+	unsigned char seen[ARRAY_SIZE(keywords)] = { 0 };
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		x.line++;
+		if (memchr(p, 0, n)) {
+			err_at(&x, "a NUL byte: this is not a text file");
+		} else if (n > 4096) {
+			err_at(&x, "line longer than 4096 bytes");
+		} else {
+			char line[4097];
+			memcpy(line, p, n);
+			line[n] = 0;
+			parse_line(c, &x, line, seen);
+		}
+		p += n + 1;
+	}
+	return x.errors;
+}
+
+int cfg_load(struct cfg *c, const char *path, struct buf *errs)
+{
+	char *data;
+	size_t len;
+	int r = read_file(path, CFG_MAX_FILE, &data, &len);
+
+	if (r) {
+		buf_printf(errs, "%s: %s\n", path, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+		return r;
+	}
+	r = (int)cfg_parse(c, path, data, len, errs);
+	free(data);
+	return r;
+}
+
+struct cfg *cfg_new(void)
+{
+	struct cfg *c = calloc(1, sizeof(*c));
+	struct buf errs = BUF_INIT;
+	struct ctx x = { .name = "defaults", .errs = &errs };
+
+	for (size_t i = 0; c && i < ARRAY_SIZE(keywords); i++)
+		if (keywords[i].def && !set_value(c, &x, &keywords[i], keywords[i].def)) {
+			cfg_free(c);
+			c = NULL;
+		}
+	buf_free(&errs);
+	return c;
+}
+
+static void free_list(struct pol_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+void cfg_free(struct cfg *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(keywords); i++) {
+		const struct keyword *kw = &keywords[i];
+		if (kw->kind == K_LIST_PATH || kw->kind == K_LIST_LISTEN)
+			free_list(FIELD(c, kw, struct pol_list));
+		else if (kw->kind != K_UINT && kw->kind != K_SIZE && kw->kind != K_ENUM)
+			free(*FIELD(c, kw, char *));
+	}
+	free(c);
+}
+
+void cfg_dump(const struct cfg *c, struct buf *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keywords); i++) {
+		const struct keyword *kw = &keywords[i];
+		switch (kw->kind) {
+		case K_UINT:
+		case K_SIZE:
+			buf_printf(out, "%s = %llu\n", kw->name, (unsigned long long)*FIELD(c, kw, uint64_t));
+			break;
+		case K_ENUM: buf_printf(out, "%s = %s\n", kw->name, kw->names[*FIELD(c, kw, int)]); break;
+		case K_LIST_PATH:
+		case K_LIST_LISTEN: {
+			const struct pol_list *l = FIELD(c, kw, struct pol_list);
+			for (size_t j = 0; j < l->n; j++)
+				buf_printf(out, "%s = %s\n", kw->name, l->v[j]);
+			break;
+		}
+		default: {
+			const char *v = *FIELD(c, kw, char *);
+			if (v && kw->kind != K_CONNINFO) /* connection strings may hold passwords */
+				buf_printf(out, "%s = %s\n", kw->name, v);
+			else if (v)
+				buf_printf(out, "%s = (set)\n", kw->name);
+		}
+		}
+	}
+}

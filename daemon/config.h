@@ -1,0 +1,61 @@
+/* config.h - custosd's configuration file (/etc/custos/custosd.conf; the
+ * repository's example, with every setting and its default, is
+ * scripts/custosd.conf). One `key = value` per line; the value is the rest
+ * of the line, trimmed, so connection strings need no quoting. Lines
+ * starting with # are comments. Keys that may repeat (policy, listen) add
+ * one value each. Errors name file:line and say what would be right. */
+#ifndef CUSTOS_CONFIG_H
+#define CUSTOS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auditlog.h"
+#include "buf.h"
+#include "policy.h"
+#include "util.h"
+
+#define CFG_MAX_FILE (1u << 20)
+#define CFG_MAX_LIST 64
+
+enum cfg_anchor { CFG_ANCHOR_OFF, CFG_ANCHOR_BEST_EFFORT, CFG_ANCHOR_REQUIRED };
+
+struct cfg {
+	/* the audit log */
+	char *log_dir;
+	enum alog_durability durability;
+	uint64_t checkpoint_seconds, checkpoint_records, segment_bytes;
+	enum cfg_anchor anchor;
+	/* policies, databases and keys */
+	struct pol_list policies;
+	char *database, *keystore; /* keystore NULL: database's, with dbname=custos */
+	char *master_key;          /* NULL: $CREDENTIALS_DIRECTORY/master-key */
+	char *kek_file;
+	uint64_t key_cache;
+	/* the proxy (its issue uses these) */
+	struct pol_list listen;
+	/* the control socket */
+	char *control_socket;
+	char *security_group, *dpo_group, *admin_group;
+	uint64_t control_max_request, control_max_clients;
+	/* privileges */
+	char *user;
+};
+
+/* A configuration holding every default. NULL when out of memory. */
+struct cfg *cfg_new(void);
+void cfg_free(struct cfg *c);
+
+/* Parses data (the file named name) into c. Problems are appended to errs
+ * as "name:line: message" lines; returns how many there were. */
+unsigned cfg_parse(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs);
+
+/* Reads and parses path. Returns the number of problems, or a negative
+ * errno when the file cannot be read (errs says why). */
+int cfg_load(struct cfg *c, const char *path, struct buf *errs) WUR;
+
+/* Writes every setting and its value as `key = value` lines. */
+void cfg_dump(const struct cfg *c, struct buf *out);
+
+#endif

@@ -1,0 +1,216 @@
+/* ipc.c - see ipc.h */
+#include "ipc.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+static const struct {
+	const char *name, *schema;
+} types[IPC_TYPE_MAX] = {
+	[IPC_ERROR] = { "error", "is" },
+	[IPC_OK] = { "ok", "" },
+	[IPC_PING] = { "ping", "q" },
+	[IPC_PONG] = { "pong", "q" },
+	[IPC_LOG_APPEND] = { "log-append", "sssssi" },
+	[IPC_LOG_APPENDED] = { "log-appended", "q" },
+	[IPC_LOG_STATUS_REQ] = { "log-status-request", "" },
+	[IPC_LOG_STATUS] = { "log-status", "qhqqqq" },
+	[IPC_KEYS_STATUS_REQ] = { "keys-status-request", "" },
+	[IPC_KEYS_STATUS] = { "keys-status", "uqqqqqq" },
+	[IPC_KEYS_ROTATE] = { "keys-rotate", "" },
+	[IPC_KEYS_ROTATED] = { "keys-rotated", "uq" },
+	[IPC_RELOAD] = { "reload", "" },
+	[IPC_RELOADED] = { "reloaded", "is" },
+	[IPC_CONFIG] = { "config", "s" },
+	[IPC_STOP] = { "stop", "" },
+	[IPC_ROLES_REQ] = { "roles-request", "" },
+	[IPC_ROLES] = { "roles", "s" },
+};
+
+#define HEADER_LEN 8
+
+const char *ipc_type_name(unsigned type)
+{
+	return type < IPC_TYPE_MAX ? types[type].name : NULL;
+}
+
+const char *ipc_schema(unsigned type)
+{
+	return type < IPC_TYPE_MAX ? types[type].schema : NULL;
+}
+
+/* A bounds-checked reader over the message. */
+struct rd {
+	uint8_t *p;
+	size_t len, at;
+};
+
+static bool get(struct rd *r, void *out, size_t n)
+{
+	if (r->len - r->at < n)
+		return false;
+	memcpy(out, r->p + r->at, n);
+	r->at += n;
+	return true;
+}
+
+static bool get_le(struct rd *r, size_t n, uint64_t *v)
+{
+	uint8_t b[8];
+
+	if (!get(r, b, n))
+		return false;
+	*v = 0;
+	for (size_t i = n; i-- > 0;)
+		*v = *v << 8 | b[i];
+	return true;
+}
+
+static bool get_field(struct rd *r, char kind, struct ipc_field *f)
+{
+	uint64_t n;
+
+	f->kind = kind;
+	switch (kind) {
+	case 'u': return get_le(r, 4, &f->u);
+	case 'q': return get_le(r, 8, &f->u);
+	case 'i': return get_le(r, 8, (uint64_t *)&f->i);
+	case 'h': return get(r, f->h, sizeof(f->h));
+	case 's':
+		if (!get_le(r, 4, &n) || n > IPC_MAX_STR || r->len - r->at < n)
+			return false;
+		f->s.p = (const char *)r->p + r->at;
+		f->s.len = (size_t)n;
+		r->at += (size_t)n;
+		return !memchr(f->s.p, 0, f->s.len);
+	default: return false;
+	}
+}
+
+int ipc_decode(uint8_t *buf, size_t len, struct ipc_msg *ret)
+{
+	struct rd r = { buf, len, 0 };
+	uint64_t type, nfields, id;
+	const char *schema;
+
+	if (len > IPC_MAX_MSG || !get_le(&r, 2, &type) || !get_le(&r, 2, &nfields) || !get_le(&r, 4, &id))
+		return -EBADMSG;
+	if (!(schema = ipc_schema((unsigned)type)) || !types[type].name || nfields != strlen(schema))
+		return -EBADMSG;
+	ret->type = (enum ipc_type)type;
+	ret->id = (uint32_t)id;
+	ret->nfields = (size_t)nfields;
+	for (size_t i = 0; i < ret->nfields; i++)
+		if (!get_field(&r, schema[i], &ret->f[i]))
+			return -EBADMSG;
+	if (r.at != len)
+		return -EBADMSG;
+	/* NUL-terminate strings in place: each is followed by the next
+	 * field, already decoded into *ret (hashes are copied), or by the
+	 * spare byte after the message. */
+	for (size_t i = ret->nfields; i-- > 0;)
+		if (ret->f[i].kind == 's')
+			((char *)ret->f[i].s.p)[ret->f[i].s.len] = 0;
+	return 0;
+}
+
+/* A writer that remembers overflow. */
+struct wr {
+	uint8_t *p;
+	size_t at;
+	bool full;
+};
+
+static void put(struct wr *w, const void *p, size_t n)
+{
+	if (w->full || IPC_MAX_MSG - w->at < n) {
+		w->full = true;
+		return;
+	}
+	memcpy(w->p + w->at, p, n);
+	w->at += n;
+}
+
+static void put_le(struct wr *w, size_t n, uint64_t v)
+{
+	uint8_t b[8];
+
+	for (size_t i = 0; i < n; i++, v >>= 8)
+		b[i] = (uint8_t)v;
+	put(w, b, n);
+}
+
+ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out)
+{
+	const char *schema = ipc_schema(m->type);
+	struct wr w = { out, 0, false };
+
+	if (!schema || !types[m->type].name || m->nfields != strlen(schema))
+		return -EINVAL;
+	put_le(&w, 2, m->type);
+	put_le(&w, 2, m->nfields);
+	put_le(&w, 4, m->id);
+	for (size_t i = 0; i < m->nfields; i++) {
+		const struct ipc_field *f = &m->f[i];
+		if (f->kind != schema[i] && !(schema[i] == 'u' && f->kind == 'q'))
+			return -EINVAL;
+		switch (schema[i]) {
+		case 'u':
+			if (f->u > UINT32_MAX)
+				return -EINVAL;
+			put_le(&w, 4, f->u);
+			break;
+		case 'q': put_le(&w, 8, f->u); break;
+		case 'i': put_le(&w, 8, (uint64_t)f->i); break;
+		case 'h': put(&w, f->h, sizeof(f->h)); break;
+		case 's':
+			if (f->s.len > IPC_MAX_STR || memchr(f->s.p, 0, f->s.len))
+				return -EINVAL;
+			put_le(&w, 4, f->s.len);
+			put(&w, f->s.p, f->s.len);
+			break;
+		}
+	}
+	return w.full ? -EMSGSIZE : (ssize_t)w.at;
+}
+
+int ipc_send(int fd, const struct ipc_msg *m)
+{
+	uint8_t buf[IPC_MAX_MSG];
+	ssize_t n = ipc_encode(m, buf);
+
+	if (n < 0)
+		return (int)n;
+	ssize_t w;
+	do
+		w = send(fd, buf, (size_t)n, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	return w == n ? 0 : -EIO;
+}
+
+int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret)
+{
+	ssize_t n;
+
+	do
+		n = recv(fd, buf, IPC_MAX_MSG + 1, MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	if (n == 0)
+		return -EPIPE;
+	if ((size_t)n > IPC_MAX_MSG)
+		return -EBADMSG;
+	return ipc_decode(buf, (size_t)n, ret);
+}
+
+int ipc_send_error(int fd, uint32_t id, int err, const char *message)
+{
+	struct ipc_msg m = { .type = IPC_ERROR, .id = id, .nfields = 2 };
+
+	m.f[0] = ipc_i64(err);
+	m.f[1] = ipc_str(message);
+	return ipc_send(fd, &m);
+}

@@ -1,0 +1,110 @@
+/* ipc.h - typed messages between custosd's roles, over SOCK_SEQPACKET
+ * socketpairs (the kernel keeps message boundaries).
+ *
+ * A message is a header { u16 type, u16 nfields, u32 id } and fields, each
+ * encoded by kind: u32 and u64 little-endian, i64 two's complement, a
+ * string as u32 length + bytes (no NUL inside, at most IPC_MAX_STR), a hash
+ * as 32 raw bytes. Every message type has a schema in the table in ipc.c:
+ * a message whose type is unknown, whose fields do not match its schema,
+ * or which carries a byte more or less than they need, is rejected; the
+ * receiving role treats that as a fatal protocol error of its peer. */
+#ifndef CUSTOS_IPC_H
+#define CUSTOS_IPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define IPC_MAX_MSG (64u * 1024)
+#define IPC_MAX_STR (32u * 1024)
+#define IPC_MAX_FIELDS 16
+
+enum ipc_type {
+	IPC_ERROR = 1,      /* i64 -errno, s message */
+	IPC_OK,             /* (no fields) */
+	IPC_PING,           /* q sequence */
+	IPC_PONG,           /* q sequence */
+	IPC_LOG_APPEND,     /* s type, s user, s app, s addr, s detail (JSON object or ""), i64 rows */
+	IPC_LOG_APPENDED,   /* q seq */
+	IPC_LOG_STATUS_REQ, /* (no fields) */
+	IPC_LOG_STATUS, /* q head seq, h head hash, q checkpoints, q anchors ok, q anchors failed, q appended
+	                 */
+	IPC_KEYS_STATUS_REQ,
+	IPC_KEYS_STATUS,  /* u epoch, q subject keys, q free keys, q shredded, q dead, q cache count, q cache
+	                     limit */
+	IPC_KEYS_ROTATE,  /* (no fields) */
+	IPC_KEYS_ROTATED, /* u epoch, q rewrapped */
+	IPC_RELOAD,       /* (no fields): control asks the parent */
+	IPC_RELOADED,     /* i64 0 or -errno, s message */
+	IPC_CONFIG,       /* s the configuration file's text: the parent tells a child */
+	IPC_STOP,         /* (no fields): control asks the parent */
+	IPC_ROLES_REQ,    /* (no fields) */
+	IPC_ROLES,        /* s JSON array of roles, rendered by the parent */
+	IPC_TYPE_MAX
+};
+
+struct ipc_field {
+	char kind; /* 'u', 'q', 'i', 's', 'h' */
+	union {
+		uint64_t u; /* 'u', 'q' */
+		int64_t i;
+		struct {
+			const char *p; /* points into the message buffer, NUL-terminated */
+			size_t len;
+		} s;           /* 's' */
+		uint8_t h[32]; /* 'h' */
+	};
+};
+
+struct ipc_msg {
+	enum ipc_type type;
+	uint32_t id; /* matches a reply to its request */
+	size_t nfields;
+	struct ipc_field f[IPC_MAX_FIELDS];
+};
+
+/* The name and field schema of a type ("ssssi", ...); NULL when unknown. */
+const char *ipc_type_name(unsigned type);
+const char *ipc_schema(unsigned type);
+
+/* Decodes len bytes of buf (which must have one spare byte after them:
+ * strings are NUL-terminated in place). 0, or -EBADMSG. */
+int ipc_decode(uint8_t *buf, size_t len, struct ipc_msg *ret) WUR;
+
+/* Encodes a message from fields matching the type's schema into out
+ * (IPC_MAX_MSG bytes). Returns the length, or -EMSGSIZE / -EINVAL. */
+ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out) WUR;
+
+/* Sends / receives one message. ipc_recv returns 0, -EPIPE when the peer
+ * is gone, -EBADMSG for a malformed or oversized message, or -errno. buf
+ * holds IPC_MAX_MSG + 1 bytes and backs the strings of *ret. */
+int ipc_send(int fd, const struct ipc_msg *m) WUR;
+int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret) WUR;
+
+/* Builders for the common shapes. */
+static inline struct ipc_field ipc_str(const char *s)
+{
+	struct ipc_field f = { .kind = 's' };
+	f.s.p = s ? s : "";
+	f.s.len = strlen(f.s.p);
+	return f;
+}
+
+static inline struct ipc_field ipc_u64(uint64_t v)
+{
+	return (struct ipc_field){ .kind = 'q', .u = v };
+}
+
+static inline struct ipc_field ipc_i64(int64_t v)
+{
+	return (struct ipc_field){ .kind = 'i', .i = v };
+}
+
+/* Sends IPC_ERROR(err, message) in reply to id. */
+int ipc_send_error(int fd, uint32_t id, int err, const char *message) WUR;
+
+#endif
