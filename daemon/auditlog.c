@@ -300,7 +300,7 @@ static int flush_io(struct alog *l, struct flush *f)
 	if (!r && f->state)
 		r = alog_write_state(l, l->st_snap);
 	if (!r && f->anchor && l->o.on_checkpoint)
-		r = l->o.on_checkpoint(l->o.arg, f->cp_seq, f->cp_hash) ? -EIO : 0;
+		r = l->o.on_checkpoint(l->o.arg, l->st->log_id, f->cp_seq, f->cp_hash) ? -EIO : 0;
 	return r;
 }
 

@@ -25,7 +25,8 @@ struct alog_opts {
 	struct keyprov *kp;          /* needed for records that name subjects */
 	/* Called (without locks held) with every durable checkpoint: the
 	 * anchor in the Linux audit trail. A nonzero return fails appends. */
-	int (*on_checkpoint)(void *arg, uint64_t seq, const uint8_t hash[LOG_HASH_LEN]);
+	int (*on_checkpoint)(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
+	                     const uint8_t hash[LOG_HASH_LEN]);
 	void *arg;
 };
 

@@ -40,6 +40,7 @@ static const struct keyword keywords[] = {
 	{ "key_cache", K_UINT, F(key_cache), "65536", 16, 1u << 24, NULL },
 	{ "listen", K_LIST_LISTEN, F(listen), NULL, 0, 0, NULL },
 	{ "control_socket", K_PATH, F(control_socket), "/run/custos/control.sock", 0, 0, NULL },
+	{ "control_group", K_NAME, F(control_group), "custos-ctl", 0, 0, NULL },
 	{ "security_group", K_NAME, F(security_group), "custos-security", 0, 0, NULL },
 	{ "dpo_group", K_NAME, F(dpo_group), "custos-dpo", 0, 0, NULL },
 	{ "admin_group", K_NAME, F(admin_group), "custos-admin", 0, 0, NULL },

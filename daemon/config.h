@@ -36,7 +36,7 @@ struct cfg {
 	/* the proxy (its issue uses these) */
 	struct pol_list listen;
 	/* the control socket */
-	char *control_socket;
+	char *control_socket, *control_group; /* the socket's group: who may connect at all */
 	char *security_group, *dpo_group, *admin_group;
 	uint64_t control_max_request, control_max_clients;
 	/* privileges */

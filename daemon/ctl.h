@@ -5,6 +5,7 @@
 #ifndef CUSTOS_CTL_H
 #define CUSTOS_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define EXIT_BAD 1
@@ -29,6 +30,14 @@ extern const struct ctl_group ctl_keys_group;
 /* A group with ncmds 0 is a command on its own: cmds[0] runs with argv[0]
  * its name. */
 extern const struct ctl_group ctl_encrypt_group;
+extern const struct ctl_group ctl_status_group, ctl_reload_group, ctl_stop_group;
+
+/* Sends a control request to custosd (socket: NULL for $CUSTOS_SOCKET or
+ * /run/custos/control.sock) and prints the result, with show or as JSON.
+ * Returns the exit code. */
+struct json_t;
+int ctl_daemon_call(const char *socket, const char *cmd, bool json, int timeout_ms,
+                    void (*show)(struct json_t *));
 
 /* Prints "custosctl: <message>" to stderr and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -30,6 +30,7 @@ static const struct option all_opts[] = {
 	{ "table", required_argument, NULL, KO_TABLE },
 	{ "batch", required_argument, NULL, KO_BATCH },
 	{ "json", no_argument, NULL, KO_JSON },
+	{ "socket", required_argument, NULL, KO_SOCKET },
 	{ 0 },
 };
 
@@ -73,6 +74,7 @@ int ctl_keys_args(int argc, char **argv, const char *group, const int *allowed, 
 		case KO_SUBJECT: a->subject = optarg; break;
 		case KO_TABLE: a->table = optarg; break;
 		case KO_JSON: a->json = true; break;
+		case KO_SOCKET: a->socket = optarg; break;
 		case KO_BATCH:
 			if (!parse_u64(optarg, &a->batch) || !a->batch || a->batch > 1000000)
 				return ctl_usage_error("--batch: '%s' is not a number from 1 to 1000000",
@@ -82,7 +84,10 @@ int ctl_keys_args(int argc, char **argv, const char *group, const int *allowed, 
 	}
 	if (optind < argc)
 		return ctl_usage_error("%s%s: unexpected argument '%s'", group, argv[0], argv[optind]);
-	if (!a->db && !a->keystore)
+	bool daemon = false; /* commands that can go through custosd instead */
+	for (const int *p = allowed; *p; p++)
+		daemon |= *p == KO_SOCKET;
+	if (!a->db && !a->keystore && !daemon)
 		return ctl_usage_error("%s%s: give --db CONNINFO (or --keystore CONNINFO)", group, argv[0]);
 	return 0;
 }
@@ -184,11 +189,15 @@ static int cmd_init(int argc, char **argv)
 /* ---- status ---- */
 
 static const char status_help[] =
-    "Usage: custosctl keys status --db CONNINFO [--keystore CONNINFO] [--master-key FILE]\n"
+    "Usage: custosctl keys status [--json] [--socket PATH]\n"
+    "       custosctl keys status --db CONNINFO [--keystore CONNINFO] [--master-key FILE]\n"
     "                            [--kek FILE] [--json]\n"
-    "Show the keystore: its epoch and how many keys it holds. Keys of destroyed epochs are\n"
+    "Show the keystore: its epoch and how many keys it holds. Without --db or --keystore\n"
+    "custosd's keeper answers (the security group may ask). Keys of destroyed epochs are\n"
     "rows restored from a backup taken before a rotation; they cannot be unwrapped.\n\n" COMMON_HELP
-    "  --json               one JSON object\n";
+    "  --json               one JSON object\n"
+    "  --socket PATH        custosd's control socket (default $CUSTOS_SOCKET or\n"
+    "                       /run/custos/control.sock)\n";
 
 static int ks_fail(struct keystore *ks)
 {
@@ -248,12 +257,14 @@ static void print_status(const struct ks_status *st, bool json)
 
 static int cmd_status(int argc, char **argv)
 {
-	static const int allowed[] = { KO_DB, KO_KEYSTORE, KO_MASTER, KO_KEK, KO_JSON, 0 };
+	static const int allowed[] = { KO_DB, KO_KEYSTORE, KO_MASTER, KO_KEK, KO_JSON, KO_SOCKET, 0 };
 	struct ctl_keys_args a;
 	struct keystore *ks;
 	struct ks_status st;
 	int r = ctl_keys_args(argc, argv, "keys ", allowed, status_help, &a);
 
+	if (!r && !a.db && !a.keystore)
+		return ctl_daemon_call(a.socket, "keys-status", true, 15000, NULL);
 	if (r || (r = ctl_keys_open(&a, &ks)))
 		return r;
 	if (ks_status(ks, &st))
@@ -267,20 +278,25 @@ static int cmd_status(int argc, char **argv)
 /* ---- rotate ---- */
 
 static const char rotate_help[] =
-    "Usage: custosctl keys rotate --db CONNINFO [--keystore CONNINFO] [--master-key FILE] [--kek FILE]\n"
-    "Start a new key-encryption-key epoch: rewrap every live data key under a new KEK, in one\n"
+    "Usage: custosctl keys rotate [--socket PATH]\n"
+    "       custosctl keys rotate --db CONNINFO [--keystore CONNINFO] [--master-key FILE] [--kek FILE]\n"
+    "Through custosd's keeper (the admin group may ask), or directly with --db or\n"
+    "--keystore when custosd is not running. Start a new key-encryption-key epoch: rewrap every live data "
+    "key under a new KEK, in one\n"
     "transaction, then destroy the old epoch's KEK. Dumps and backups of the keystore taken\n"
     "before cannot be unwrapped afterwards, so keys shredded since are gone from them too.\n\n" COMMON_HELP;
 
 static int cmd_rotate(int argc, char **argv)
 {
-	static const int allowed[] = { KO_DB, KO_KEYSTORE, KO_MASTER, KO_KEK, 0 };
+	static const int allowed[] = { KO_DB, KO_KEYSTORE, KO_MASTER, KO_KEK, KO_SOCKET, 0 };
 	struct ctl_keys_args a;
 	struct keystore *ks;
 	struct ks_status st;
 	uint64_t n;
 	int r = ctl_keys_args(argc, argv, "keys ", allowed, rotate_help, &a);
 
+	if (!r && !a.db && !a.keystore)
+		return ctl_daemon_call(a.socket, "keys-rotate", true, 600000, NULL);
 	if (r || (r = ctl_keys_open(&a, &ks)))
 		return r;
 	if (ks_rotate(ks, &n) || ks_status(ks, &st))

@@ -11,10 +11,21 @@
 #define CTL_MASTER_CRED "master-key"
 #define CTL_DEFAULT_KEK "/var/lib/custos/kek"
 
-enum { KO_DB = 1000, KO_KEYSTORE, KO_MASTER, KO_KEK, KO_POLICY, KO_SUBJECT, KO_TABLE, KO_BATCH, KO_JSON };
+enum {
+	KO_DB = 1000,
+	KO_KEYSTORE,
+	KO_MASTER,
+	KO_KEK,
+	KO_POLICY,
+	KO_SUBJECT,
+	KO_TABLE,
+	KO_BATCH,
+	KO_JSON,
+	KO_SOCKET
+};
 
 struct ctl_keys_args {
-	const char *db, *keystore, *master, *kek, *policy, *subject, *table;
+	const char *db, *keystore, *master, *kek, *policy, *subject, *table, *socket;
 	uint64_t batch;
 	bool json;
 };

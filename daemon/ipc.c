@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static const struct {
 	const char *name, *schema;
@@ -11,7 +12,7 @@ static const struct {
 	[IPC_OK] = { "ok", "" },
 	[IPC_PING] = { "ping", "q" },
 	[IPC_PONG] = { "pong", "q" },
-	[IPC_LOG_APPEND] = { "log-append", "sssssi" },
+	[IPC_LOG_APPEND] = { "log-append", "sssssis" },
 	[IPC_LOG_APPENDED] = { "log-appended", "q" },
 	[IPC_LOG_STATUS_REQ] = { "log-status-request", "" },
 	[IPC_LOG_STATUS] = { "log-status", "qhqqqq" },
@@ -25,6 +26,7 @@ static const struct {
 	[IPC_STOP] = { "stop", "" },
 	[IPC_ROLES_REQ] = { "roles-request", "" },
 	[IPC_ROLES] = { "roles", "s" },
+	[IPC_PEER] = { "peer", "s" },
 };
 
 #define HEADER_LEN 8
@@ -99,6 +101,7 @@ int ipc_decode(uint8_t *buf, size_t len, struct ipc_msg *ret)
 		return -EBADMSG;
 	ret->type = (enum ipc_type)type;
 	ret->id = (uint32_t)id;
+	ret->fd = -1;
 	ret->nfields = (size_t)nfields;
 	for (size_t i = 0; i < ret->nfields; i++)
 		if (!get_field(&r, schema[i], &ret->f[i]))
@@ -177,38 +180,92 @@ ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out)
 int ipc_send(int fd, const struct ipc_msg *m)
 {
 	uint8_t buf[IPC_MAX_MSG];
-	ssize_t n = ipc_encode(m, buf);
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	ssize_t n = ipc_encode(m, buf), w;
 
 	if (n < 0)
 		return (int)n;
-	ssize_t w;
+	struct iovec iov = { buf, (size_t)n };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (m->type == IPC_PEER) { /* only a peer message carries a descriptor */
+		if (m->fd < 0)
+			return -EINVAL;
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof(cm.b);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &m->fd, sizeof(int));
+	}
 	do
-		w = send(fd, buf, (size_t)n, MSG_NOSIGNAL);
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
 	if (w < 0)
 		return errno == ECONNRESET ? -EPIPE : -errno;
 	return w == n ? 0 : -EIO;
 }
 
+/* The descriptors that came with a message: the first is kept in *ret_fd,
+ * any others are closed. */
+static void take_fds(struct msghdr *mh, int *ret_fd)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*ret_fd < 0)
+				*ret_fd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
 int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret)
 {
+	union {
+		char b[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = { buf, IPC_MAX_MSG + 1 };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof(cm.b)
+	};
+	int passed = -1, err;
 	ssize_t n;
 
 	do
-		n = recv(fd, buf, IPC_MAX_MSG + 1, MSG_TRUNC);
+		n = recvmsg(fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == ECONNRESET ? -EPIPE : -errno;
+	take_fds(&mh, &passed);
 	if (n == 0)
-		return -EPIPE;
-	if ((size_t)n > IPC_MAX_MSG)
-		return -EBADMSG;
-	return ipc_decode(buf, (size_t)n, ret);
+		err = -EPIPE;
+	else if ((size_t)n > IPC_MAX_MSG || (mh.msg_flags & MSG_CTRUNC))
+		err = -EBADMSG;
+	else if (!(err = ipc_decode(buf, (size_t)n, ret)) && (ret->type == IPC_PEER) != (passed >= 0))
+		err = -EBADMSG;
+	if (err) {
+		if (passed >= 0)
+			close(passed);
+		return err;
+	}
+	ret->fd = passed;
+	return 0;
 }
 
 int ipc_send_error(int fd, uint32_t id, int err, const char *message)
 {
-	struct ipc_msg m = { .type = IPC_ERROR, .id = id, .nfields = 2 };
+	struct ipc_msg m = { .type = IPC_ERROR, .id = id, .nfields = 2, .fd = -1 };
 
 	m.f[0] = ipc_i64(err);
 	m.f[1] = ipc_str(message);

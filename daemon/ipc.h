@@ -28,7 +28,8 @@ enum ipc_type {
 	IPC_OK,             /* (no fields) */
 	IPC_PING,           /* q sequence */
 	IPC_PONG,           /* q sequence */
-	IPC_LOG_APPEND,     /* s type, s user, s app, s addr, s detail (JSON object or ""), i64 rows */
+	IPC_LOG_APPEND,     /* s type, s user, s app, s addr, s detail (JSON object or ""), i64 rows,
+	                     * s security event ("": none) also sent to the Linux audit trail */
 	IPC_LOG_APPENDED,   /* q seq */
 	IPC_LOG_STATUS_REQ, /* (no fields) */
 	IPC_LOG_STATUS, /* q head seq, h head hash, q checkpoints, q anchors ok, q anchors failed, q appended
@@ -44,6 +45,7 @@ enum ipc_type {
 	IPC_STOP,         /* (no fields): control asks the parent */
 	IPC_ROLES_REQ,    /* (no fields) */
 	IPC_ROLES,        /* s JSON array of roles, rendered by the parent */
+	IPC_PEER,         /* s role: the attached fd is a channel to that role */
 	IPC_TYPE_MAX
 };
 
@@ -65,6 +67,7 @@ struct ipc_msg {
 	uint32_t id; /* matches a reply to its request */
 	size_t nfields;
 	struct ipc_field f[IPC_MAX_FIELDS];
+	int fd; /* IPC_PEER: the descriptor passed along; ignored otherwise */
 };
 
 /* The name and field schema of a type ("ssssi", ...); NULL when unknown. */
@@ -79,9 +82,11 @@ int ipc_decode(uint8_t *buf, size_t len, struct ipc_msg *ret) WUR;
  * (IPC_MAX_MSG bytes). Returns the length, or -EMSGSIZE / -EINVAL. */
 ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out) WUR;
 
-/* Sends / receives one message. ipc_recv returns 0, -EPIPE when the peer
- * is gone, -EBADMSG for a malformed or oversized message, or -errno. buf
- * holds IPC_MAX_MSG + 1 bytes and backs the strings of *ret. */
+/* Sends / receives one message (an IPC_PEER message passes m->fd along;
+ * ipc_send leaves it open). ipc_recv returns 0, -EPIPE when the peer
+ * is gone, -EBADMSG for a malformed or oversized message, or a descriptor
+ * on any type but IPC_PEER, or -errno. buf holds IPC_MAX_MSG + 1 bytes and
+ * backs the strings of *ret. */
 int ipc_send(int fd, const struct ipc_msg *m) WUR;
 int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret) WUR;
 

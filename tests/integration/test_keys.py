@@ -256,8 +256,11 @@ def test_usage_errors(keys):
     assert "no subject type 'robot'" in p.stderr
     p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.nothing", check=2)
     assert "not in the policy" in p.stderr
-    p = ctl("keys", "status", check=2)
+    p = ctl("keys", "shred", "--subject", "customer:1", check=2)
     assert "--db" in p.stderr
+    # without --db, status asks a running custosd
+    p = ctl("keys", "status", "--socket", "/nonexistent/control.sock", check=2)
+    assert "is custosd running?" in p.stderr
     for cmd in (["keys", "init"], ["keys", "status"], ["keys", "rotate"], ["keys", "shred"],
                 ["encrypt-existing"]):
         p = ctl(*cmd, "--help", check=0)

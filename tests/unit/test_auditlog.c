@@ -721,11 +721,12 @@ struct anchors_seen {
 	bool out_of_order;
 };
 
-static int on_cp(void *arg, uint64_t seq, const uint8_t hash[LOG_HASH_LEN])
+static int on_cp(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t seq, const uint8_t hash[LOG_HASH_LEN])
 {
 	struct anchors_seen *a = arg;
 	struct buf one = BUF_INIT;
 
+	assert_memory_equal(log_id, a->log_id, LOG_ID_LEN);
 	if (seq <= a->last_seq)
 		a->out_of_order = true;
 	a->last_seq = seq;

@@ -1,0 +1,211 @@
+/* ctl_daemon.c - custosctl commands that talk to a running custosd over
+ * its control socket (ctlproto.h): status, reload, stop, and keys status
+ * and rotate when no --db is given. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ctlproto.h"
+
+#define DEFAULT_SOCKET "/run/custos/control.sock"
+#define MAX_REPLY (1u << 20)
+
+static const char *socket_path(const char *opt)
+{
+	const char *env = getenv("CUSTOS_SOCKET");
+	return opt ? opt : env && *env ? env : DEFAULT_SOCKET;
+}
+
+/* Sends {"v":1,"cmd":cmd} and reads the reply. NULL (having said why)
+ * when custosd cannot be reached or answers nonsense. */
+static json_t *request(const char *path, const char *cmd, int timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char line[256], *buf = malloc(MAX_REPLY + 1);
+	size_t len = 0;
+
+	if (fd < 0 || !buf || strlen(path) >= sizeof(sa.sun_path))
+		goto fail;
+	strcpy(sa.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "custosctl: %s: %s%s\n", path, strerror(errno),
+		        errno == ENOENT || errno == ECONNREFUSED ? " (is custosd running?)"
+		        : errno == EACCES                        ? " (are you in the control socket's group?)"
+		                                                 : "");
+		goto out;
+	}
+	int n = snprintf(line, sizeof(line), "{\"v\":%d,\"cmd\":\"%s\"}\n", CP_VERSION, cmd);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		goto fail;
+	struct pollfd p = { fd, POLLIN, 0 };
+	while (len < MAX_REPLY && !memchr(buf, '\n', len) && poll(&p, 1, timeout_ms) > 0) {
+		ssize_t r = recv(fd, buf + len, MAX_REPLY - len, 0);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	json_t *j = len ? json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	if (!j || !json_is_object(j)) {
+		fprintf(stderr, "custosctl: %s: %s\n", path,
+		        len ? "not a custosd reply" : "no reply from custosd");
+		json_decref(j);
+		goto out;
+	}
+	free(buf);
+	close(fd);
+	return j;
+fail:
+	fprintf(stderr, "custosctl: %s: %s\n", path, strerror(errno ? errno : EINVAL));
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Runs cmd; prints the result with show (or as JSON). Exit code. */
+int ctl_daemon_call(const char *sock, const char *cmd, bool json, int timeout_ms, void (*show)(json_t *))
+{
+	json_t *j = request(socket_path(sock), cmd, timeout_ms);
+
+	if (!j)
+		return EXIT_USAGE;
+	json_t *ok = json_object_get(j, "ok"), *result = json_object_get(j, "result");
+	int code = 0;
+	if (!json_is_true(ok)) {
+		const char *e = json_string_value(json_object_get(j, "error"));
+		fprintf(stderr, "custosctl: custosd: %s\n", e ? e : "request failed");
+		code = EXIT_BAD;
+	} else if (json || !show) {
+		char *s = json_dumps(result, JSON_COMPACT);
+		if (json && s)
+			puts(s);
+		free(s);
+	} else {
+		show(result);
+	}
+	json_decref(j);
+	return code;
+}
+
+static json_int_t num(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void show_status(json_t *r)
+{
+	json_t *roles = json_object_get(r, "roles"), *log = json_object_get(r, "log"),
+	       *keys = json_object_get(r, "keys"), *role;
+	size_t i;
+
+	printf("roles\n");
+	json_array_foreach(roles, i, role)
+	{
+		printf("  %-9s pid %-7lld %s, %lld restarts\n",
+		       json_string_value(json_object_get(role, "name")), num(role, "pid"),
+		       json_is_true(json_object_get(role, "up")) ? "up" : "DOWN", num(role, "restarts"));
+	}
+	if (json_object_get(log, "error"))
+		printf("log             %s\n", json_string_value(json_object_get(log, "error")));
+	else
+		printf("log             head %lld (%.16s...), %lld appended since start\n"
+		       "checkpoints     %lld; anchors %lld sent, %lld failed (anchor = %s)\n",
+		       num(log, "head_seq"), json_string_value(json_object_get(log, "head_hash")),
+		       num(log, "appended"), num(log, "checkpoints"), num(log, "anchors_sent"),
+		       num(log, "anchors_failed"), json_string_value(json_object_get(log, "anchor_mode")));
+	if (json_object_get(keys, "error"))
+		printf("keys            %s\n", json_string_value(json_object_get(keys, "error")));
+	else
+		printf("keys            epoch %lld; %lld of subjects, %lld without; %lld erased subjects; "
+		       "cache %lld of %lld\n",
+		       num(keys, "epoch"), num(keys, "subject_keys"), num(keys, "free_keys"),
+		       num(keys, "shredded_subjects"), num(keys, "cached_keys"), num(keys, "cache_limit"));
+}
+
+static void show_message(json_t *r)
+{
+	const char *m = json_string_value(json_object_get(r, "message"));
+	puts(m ? m : "done");
+}
+
+struct simple {
+	const char *name, *cmd, *help;
+	void (*show)(json_t *);
+};
+
+static const struct simple simples[] = {
+	{ "status", "status",
+	  "Usage: custosctl status [--json] [--socket PATH]\n"
+	  "Show custosd's roles and their health, the audit log's head, checkpoints and\n"
+	  "anchors, and the keystore. Needs the security group (custosd.conf).\n",
+	  show_status },
+	{ "reload", "reload",
+	  "Usage: custosctl reload [--socket PATH]\n"
+	  "Have custosd reread its configuration and policies. A broken file is refused\n"
+	  "and the running configuration stays; the reply says why. Needs the admin group.\n",
+	  show_message },
+	{ "stop", "stop",
+	  "Usage: custosctl stop [--socket PATH]\n"
+	  "Stop custosd: a final checkpoint is written. Needs the admin group.\n",
+	  show_message },
+};
+
+static int run_simple(const struct simple *s, int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+		                              { "json", no_argument, NULL, 'j' },
+		                              { "socket", required_argument, NULL, 's' },
+		                              { 0 } };
+	const char *sock = NULL;
+	bool json = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return fputs(s->help, stdout), 0;
+		if (c == 's')
+			sock = optarg;
+		else if (c == 'j')
+			json = true;
+		else
+			return EXIT_USAGE;
+	}
+	if (optind < argc)
+		return ctl_usage_error("%s: unexpected argument '%s'", s->name, argv[optind]);
+	return ctl_daemon_call(sock, s->cmd, json, 15000, json ? NULL : s->show);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	return run_simple(&simples[0], argc, argv);
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+	return run_simple(&simples[1], argc, argv);
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+	return run_simple(&simples[2], argc, argv);
+}
+
+static const struct ctl_cmd status_cmd[] = { { "status", cmd_status, "custosd's roles, log and keys" } };
+static const struct ctl_cmd reload_cmd[] = { { "reload", cmd_reload, "reload custosd's configuration" } };
+static const struct ctl_cmd stop_cmd[] = { { "stop", cmd_stop, "stop custosd" } };
+
+const struct ctl_group ctl_status_group = { "status", status_cmd, 0, "custosd's roles, log and keys" };
+const struct ctl_group ctl_reload_group = { "reload", reload_cmd, 0, "reload custosd's configuration" };
+const struct ctl_group ctl_stop_group = { "stop", stop_cmd, 0, "stop custosd" };

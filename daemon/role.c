@@ -1,0 +1,173 @@
+/* role.c - see role.h: the serving loop every role runs. */
+#include "role.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void role_log(int prio, const char *role, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "<%d>custosd[%s]: %s\n", prio, role, msg);
+}
+
+int role_peer(const struct role_env *env, const char *name)
+{
+	for (size_t i = 0; i < env->npeers; i++)
+		if (!strcmp(env->peers[i].name, name))
+			return env->peers[i].fd;
+	return -1;
+}
+
+static int add_peer(struct role_env *env, struct ipc_msg *m)
+{
+	const char *name = m->f[0].s.p;
+
+	if (m->f[0].s.len >= sizeof(env->peers[0].name)) {
+		close(m->fd);
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < env->npeers; i++)
+		if (!strcmp(env->peers[i].name, name)) { /* the role restarted: a new channel */
+			close(env->peers[i].fd);
+			env->peers[i].fd = m->fd;
+			return 0;
+		}
+	if (env->npeers == ROLE_MAX_PEERS) {
+		close(m->fd);
+		return -EBADMSG;
+	}
+	snprintf(env->peers[env->npeers].name, sizeof(env->peers[0].name), "%s", name);
+	env->peers[env->npeers++].fd = m->fd;
+	return 0;
+}
+
+static int reconfigure(struct role_env *env, struct ipc_msg *m)
+{
+	struct cfg *c = cfg_new();
+	struct buf errs = BUF_INIT;
+
+	if (!c)
+		return -ENOMEM;
+	/* the parent checked this text; a failure here is a broken invariant */
+	unsigned n = cfg_parse(c, env->config_path, m->f[0].s.p, m->f[0].s.len, &errs);
+	buf_free(&errs);
+	if (n) {
+		cfg_free(c);
+		return -EBADMSG;
+	}
+	cfg_free(env->cfg);
+	env->cfg = c;
+	return 0;
+}
+
+/* The parent's own messages. */
+static int from_parent(struct role_env *env, struct ipc_msg *m, role_handler h)
+{
+	struct ipc_msg r = { .type = IPC_PONG, .id = m->id, .nfields = 1 };
+
+	switch (m->type) {
+	case IPC_PING: r.f[0] = m->f[0]; return ipc_send(env->parent, &r);
+	case IPC_PEER: return add_peer(env, m);
+	case IPC_CONFIG: {
+		int err = reconfigure(env, m);
+		return err ? err : h(env, env->parent, m);
+	}
+	case IPC_STOP: env->stopping = true; return 0;
+	default: return h(env, env->parent, m);
+	}
+}
+
+/* Serves one ready channel: index 0 is the parent's. */
+static int serve_one(struct role_env *env, int fd, bool parent, role_handler h)
+{
+	struct ipc_msg m;
+	int err = ipc_recv(fd, env->buf, &m);
+
+	if (err == -EPIPE && !parent) { /* a peer went away; the parent sends a new channel */
+		for (size_t i = 0; i < env->npeers; i++)
+			if (env->peers[i].fd == fd) {
+				close(fd);
+				env->peers[i] = env->peers[--env->npeers];
+				break;
+			}
+		return 0;
+	}
+	if (err) {
+		role_log(err == -EPIPE ? 6 : 3, env->name, "%s channel: %s", parent ? "parent" : "peer",
+		         err == -EPIPE     ? "closed"
+		         : err == -EBADMSG ? "malformed message"
+		                           : strerror(-err));
+		return err;
+	}
+	return parent ? from_parent(env, &m, h) : h(env, fd, &m);
+}
+
+int role_serve(struct role_env *env, role_handler h)
+{
+	struct pollfd p[1 + ROLE_MAX_PEERS + 64];
+	time_t last_tick = time(NULL);
+
+	while (!env->stopping) {
+		size_t n = 0, npeers = env->npeers;
+		p[n++] = (struct pollfd){ env->parent, POLLIN, 0 };
+		for (size_t i = 0; i < npeers; i++)
+			p[n++] = (struct pollfd){ env->peers[i].fd, POLLIN, 0 };
+		size_t extra = n;
+		for (size_t i = 0; i < env->nextra && n < ARRAY_SIZE(p); i++)
+			p[n++] = env->extra[i];
+		if (poll(p, n, 1000) < 0 && errno != EINTR)
+			return -errno;
+		int err = 0;
+		for (size_t i = 0; !err && i < extra; i++)
+			if (p[i].revents)
+				err = serve_one(env, p[i].fd, i == 0, h);
+		for (size_t i = extra; !err && i < n; i++)
+			if (p[i].revents)
+				err = env->on_extra(env, &p[i]);
+		if (!err && env->on_tick && time(NULL) != last_tick) {
+			last_tick = time(NULL);
+			err = env->on_tick(env);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int role_ready(struct role_env *env)
+{
+	struct ipc_msg m = { .type = IPC_OK };
+	return ipc_send(env->parent, &m);
+}
+
+int role_call(int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret, int timeout_ms)
+{
+	static uint32_t next_id;
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	req->id = ++next_id;
+	int err = ipc_send(fd, req);
+	if (err)
+		return err;
+	int r;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (r < 0)
+		return -errno;
+	if ((err = ipc_recv(fd, buf, ret)))
+		return err;
+	return ret->id == req->id ? 0 : -EBADMSG;
+}

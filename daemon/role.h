@@ -1,0 +1,72 @@
+/* role.h - custosd's processes (DESIGN.md, "Architecture"). The parent
+ * forks one process per role, each with a channel to the parent and
+ * channels to the roles it talks to (passed as IPC_PEER messages, again
+ * after a restart). A role serves requests on its channels with
+ * role_serve(); a malformed message is a fatal protocol error: the role
+ * exits and the parent restarts it. */
+#ifndef CUSTOS_ROLE_H
+#define CUSTOS_ROLE_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ipc.h"
+
+#define ROLE_MAX_PEERS 8
+
+struct role_env;
+
+/* Handles one request from a peer (or the parent) and replies on fd.
+ * Returns 0, or a negative errno to end the role. */
+typedef int (*role_handler)(struct role_env *env, int fd, struct ipc_msg *m);
+
+struct role_peer {
+	char name[16];
+	int fd;
+};
+
+struct role_env {
+	const char *name;
+	const char *config_path;
+	struct cfg *cfg;
+	int parent; /* the channel to the parent */
+	struct role_peer peers[ROLE_MAX_PEERS];
+	size_t npeers;
+	uint8_t buf[IPC_MAX_MSG + 1];
+	bool stopping;
+	void *state; /* the role's own */
+	/* more descriptors the role polls, with a callback when one is ready */
+	struct pollfd *extra;
+	size_t nextra;
+	int (*on_extra)(struct role_env *env, struct pollfd *p);
+	int (*on_tick)(struct role_env *env); /* about every second */
+};
+
+struct role {
+	const char *name;
+	int (*main)(struct role_env *env); /* the process's exit status */
+	bool audit_cap;                    /* keeps CAP_AUDIT_WRITE */
+};
+
+extern const struct role role_logger, role_keeper, role_control;
+
+/* Serves the parent's channel and the peers' until the parent says stop,
+ * the parent's channel closes, or the handler fails. Answers IPC_PING,
+ * takes IPC_PEER and IPC_CONFIG itself (reparsing the configuration). */
+int role_serve(struct role_env *env, role_handler h);
+
+/* Tells the parent the role is ready. */
+int role_ready(struct role_env *env);
+
+/* The channel to a peer role, or -1. */
+int role_peer(const struct role_env *env, const char *name);
+
+/* Sends req on fd and waits up to timeout_ms for the reply with its id. */
+int role_call(int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret, int timeout_ms) WUR;
+
+/* Messages to stderr with sd-daemon priority prefixes ("<3>custosd[logger]: ..."). */
+void role_log(int prio, const char *role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,393 @@
+/* role_control.c - the control role: the Unix control socket. Each caller
+ * is identified by the kernel (SO_PEERCRED, SO_PEERGROUPS) and authorised
+ * per command against the groups of custosd.conf; root may run anything.
+ * Every request, allowed or refused, becomes an audit record before it
+ * runs; one that cannot be recorded does not run. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctlproto.h"
+#include "role.h"
+
+#define MAX_CLIENTS 64
+#define CLIENT_TIMEOUT_S 10
+#define CALL_TIMEOUT_MS 10000
+#define ROTATE_TIMEOUT_MS 600000
+
+struct client {
+	int fd;
+	struct ucred cred;
+	gid_t groups[64];
+	int ngroups;
+	time_t since;
+	size_t len;
+	char *buf;
+};
+
+struct control {
+	int listen_fd;
+	struct client c[MAX_CLIENTS];
+	size_t n;
+	struct pollfd pfd[MAX_CLIENTS + 1];
+	uint8_t reply_buf[IPC_MAX_MSG + 1];
+};
+
+static size_t per_uid(const struct control *ct, uid_t uid)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ct->n; i++)
+		n += ct->c[i].cred.uid == uid;
+	return n;
+}
+
+static void sync_pollfds(struct role_env *env, struct control *ct)
+{
+	ct->pfd[0] = (struct pollfd){ ct->listen_fd, POLLIN, 0 };
+	for (size_t i = 0; i < ct->n; i++)
+		ct->pfd[i + 1] = (struct pollfd){ ct->c[i].fd, POLLIN, 0 };
+	env->extra = ct->pfd;
+	env->nextra = ct->n + 1;
+}
+
+static void drop_client(struct role_env *env, struct control *ct, size_t i)
+{
+	close(ct->c[i].fd);
+	free(ct->c[i].buf);
+	ct->c[i] = ct->c[--ct->n];
+	sync_pollfds(env, ct);
+}
+
+static void send_line(int fd, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (s) {
+		size_t n = strlen(s);
+		s[n] = '\n';
+		(void)!send(fd, s, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		free(s);
+	}
+	json_decref(j);
+}
+
+static void reply_error(int fd, const char *msg)
+{
+	send_line(fd, json_pack("{s:i, s:b, s:s}", "v", CP_VERSION, "ok", 0, "error", msg));
+}
+
+static void reply_ok(int fd, json_t *result)
+{
+	send_line(fd, json_pack("{s:i, s:b, s:o}", "v", CP_VERSION, "ok", 1, "result",
+	                        result ? result : json_object()));
+}
+
+static void accept_client(struct role_env *env, struct control *ct)
+{
+	int fd = accept4(ct->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct client cl = { .fd = fd, .since = time(NULL) };
+	socklen_t len = sizeof(cl.cred), glen = sizeof(cl.groups);
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl.cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cl.groups, &glen) == 0)
+		cl.ngroups = (int)(glen / sizeof(gid_t));
+	if (ct->n == MAX_CLIENTS || per_uid(ct, cl.cred.uid) >= env->cfg->control_max_clients) {
+		reply_error(fd, "too many connections from this user; try again later");
+		close(fd);
+		return;
+	}
+	if (!(cl.buf = malloc(env->cfg->control_max_request + 1))) {
+		close(fd);
+		return;
+	}
+	ct->c[ct->n++] = cl;
+	sync_pollfds(env, ct);
+}
+
+static const char *group_setting(const struct cfg *c, enum cp_group g)
+{
+	return g == CP_SECURITY ? c->security_group : g == CP_DPO ? c->dpo_group : c->admin_group;
+}
+
+static bool authorised(const struct cfg *c, const struct client *cl, enum cp_group g)
+{
+	struct group gr, *res = NULL;
+	char b[4096];
+
+	if (cl->cred.uid == 0)
+		return true;
+	if (getgrnam_r(group_setting(c, g), &gr, b, sizeof(b), &res) || !res)
+		return false;
+	if (cl->cred.gid == res->gr_gid)
+		return true;
+	for (int i = 0; i < cl->ngroups; i++)
+		if (cl->groups[i] == res->gr_gid)
+			return true;
+	return false;
+}
+
+/* "uid=1000(alice)": who asked, for the audit record. */
+static void who(const struct client *cl, char *out, size_t n)
+{
+	struct passwd pw, *res = NULL;
+	char b[4096];
+
+	if (!getpwuid_r(cl->cred.uid, &pw, b, sizeof(b), &res) && res)
+		snprintf(out, n, "uid=%u(%s)", (unsigned)cl->cred.uid, res->pw_name);
+	else
+		snprintf(out, n, "uid=%u", (unsigned)cl->cred.uid);
+}
+
+/* Records the request. 0, or an error: the request must not run. */
+static int record(struct role_env *env, struct control *ct, const struct client *cl, const char *cmd,
+                  const char *result, const char *event)
+{
+	struct ipc_msg m = { .type = IPC_LOG_APPEND, .nfields = 7 }, r;
+	char user[128], detail[256];
+	int fd = role_peer(env, "logger");
+
+	who(cl, user, sizeof(user));
+	snprintf(detail, sizeof(detail), "{\"command\":\"%s\",\"result\":\"%s\",\"pid\":%d}", cmd, result,
+	         (int)cl->cred.pid);
+	m.f[0] = ipc_str("control");
+	m.f[1] = ipc_str(user);
+	m.f[2] = ipc_str("custosctl");
+	m.f[3] = ipc_str("");
+	m.f[4] = ipc_str(detail);
+	m.f[5] = ipc_i64(-1);
+	m.f[6] = ipc_str(event);
+	if (fd < 0)
+		return -ENOTCONN;
+	int err = role_call(fd, &m, ct->reply_buf, &r, CALL_TIMEOUT_MS);
+	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
+}
+
+/* Asks a role; the reply lands in *ret. An IPC_ERROR reply becomes the
+ * error message for the client. */
+static int ask(struct role_env *env, struct control *ct, const char *role, enum ipc_type type, int timeout,
+               struct ipc_msg *ret, char *why, size_t whylen)
+{
+	struct ipc_msg m = { .type = type };
+	int fd = strcmp(role, "parent") ? role_peer(env, role) : env->parent;
+	int err = fd < 0 ? -ENOTCONN : role_call(fd, &m, ct->reply_buf, ret, timeout);
+
+	if (!err && ret->type == IPC_ERROR) {
+		snprintf(why, whylen, "%s: %s", role, ret->f[1].s.p);
+		return -EIO;
+	}
+	if (err)
+		snprintf(why, whylen, "%s: %s", role, err == -ENOTCONN ? "not running" : strerror(-err));
+	return err;
+}
+
+static json_t *hex_json(const uint8_t *p, size_t n)
+{
+	char h[65];
+	hex_encode(p, n < 32 ? n : 32, h);
+	return json_string(h);
+}
+
+static json_t *log_status(struct role_env *env, struct control *ct)
+{
+	struct ipc_msg r;
+	char why[256];
+
+	if (ask(env, ct, "logger", IPC_LOG_STATUS_REQ, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
+		return json_pack("{s:s}", "error", why);
+	return json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:s}", "head_seq", (json_int_t)r.f[0].u, "head_hash",
+	                 hex_json(r.f[1].h, 32), "checkpoints", (json_int_t)r.f[2].u, "anchors_sent",
+	                 (json_int_t)r.f[3].u, "anchors_failed", (json_int_t)r.f[4].u, "appended",
+	                 (json_int_t)r.f[5].u, "anchor_mode",
+	                 env->cfg->anchor == CFG_ANCHOR_REQUIRED ? "required"
+	                 : env->cfg->anchor == CFG_ANCHOR_OFF    ? "off"
+	                                                         : "best-effort");
+}
+
+static json_t *keys_status(struct role_env *env, struct control *ct)
+{
+	struct ipc_msg r;
+	char why[256];
+
+	if (ask(env, ct, "keeper", IPC_KEYS_STATUS_REQ, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
+		return json_pack("{s:s}", "error", why);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "epoch", (json_int_t)r.f[0].u, "subject_keys",
+	                 (json_int_t)r.f[1].u, "free_keys", (json_int_t)r.f[2].u, "shredded_subjects",
+	                 (json_int_t)r.f[3].u, "dead_keys", (json_int_t)r.f[4].u, "cached_keys",
+	                 (json_int_t)r.f[5].u, "cache_limit", (json_int_t)r.f[6].u);
+}
+
+static void do_status(struct role_env *env, struct control *ct, int fd)
+{
+	struct ipc_msg r;
+	char why[256];
+	json_t *roles = NULL;
+
+	if (!ask(env, ct, "parent", IPC_ROLES_REQ, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
+		roles = json_loads(r.f[0].s.p, 0, NULL);
+	reply_ok(fd, json_pack("{s:o, s:o, s:o}", "roles", roles ? roles : json_pack("{s:s}", "error", why),
+	                       "log", log_status(env, ct), "keys", keys_status(env, ct)));
+}
+
+/* Runs an admin command that returns a status and message (reload) or a
+ * result (keys-rotate, stop). */
+static void do_simple(struct role_env *env, struct control *ct, int fd, enum cp_cmd cmd, const char **outcome)
+{
+	struct ipc_msg r;
+	char why[512];
+
+	*outcome = "failed";
+	switch (cmd) {
+	case CP_KEYS_STATUS: {
+		json_t *k = keys_status(env, ct);
+		if (json_object_get(k, "error"))
+			reply_error(fd, json_string_value(json_object_get(k, "error")));
+		else
+			reply_ok(fd, k), k = NULL;
+		json_decref(k);
+		return;
+	}
+	case CP_KEYS_ROTATE:
+		if (ask(env, ct, "keeper", IPC_KEYS_ROTATE, ROTATE_TIMEOUT_MS, &r, why, sizeof(why)))
+			return reply_error(fd, why);
+		*outcome = "ok";
+		return reply_ok(fd, json_pack("{s:I, s:I}", "epoch", (json_int_t)r.f[0].u, "rewrapped",
+		                              (json_int_t)r.f[1].u));
+	case CP_RELOAD:
+		if (ask(env, ct, "parent", IPC_RELOAD, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
+			return reply_error(fd, why);
+		if (r.f[0].i)
+			return reply_error(fd, r.f[1].s.p);
+		*outcome = "ok";
+		return reply_ok(fd, json_pack("{s:s}", "message", r.f[1].s.p));
+	case CP_STOP:
+		if (ask(env, ct, "parent", IPC_STOP, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
+			return reply_error(fd, why);
+		*outcome = "ok";
+		return reply_ok(fd, NULL);
+	default: return;
+	}
+}
+
+static void run_request(struct role_env *env, struct control *ct, struct client *cl, size_t len)
+{
+	struct cp_request req;
+	char err[256];
+
+	if (cp_parse(cl->buf, len, &req, err, sizeof(err))) {
+		(void)!record(env, ct, cl, "(malformed)", "refused", "control-refused");
+		return reply_error(cl->fd, err);
+	}
+	const struct cp_command *c = &cp_commands[req.cmd];
+	if (!authorised(env->cfg, cl, c->group)) {
+		snprintf(err, sizeof(err), "refused: %s needs membership in the %s group (%s)", c->name,
+		         cp_group_names[c->group], group_setting(env->cfg, c->group));
+		int rec = record(env, ct, cl, c->name, "refused", "control-refused");
+		return reply_error(cl->fd, rec ? "refused, and the refusal could not be recorded" : err);
+	}
+	bool changes = req.cmd == CP_RELOAD || req.cmd == CP_KEYS_ROTATE || req.cmd == CP_STOP;
+	if (record(env, ct, cl, c->name, "allowed", "")) /* fail closed */
+		return reply_error(cl->fd,
+		                   "the request cannot be recorded in the audit log, so it does not run");
+	const char *outcome = "ok";
+	if (req.cmd == CP_STATUS)
+		do_status(env, ct, cl->fd);
+	else
+		do_simple(env, ct, cl->fd, req.cmd, &outcome);
+	if (changes)
+		(void)!record(env, ct, cl, c->name, outcome, req.cmd == CP_KEYS_ROTATE ? "key-rotation" : "");
+}
+
+/* Reads from a client; runs its request once a whole line is in. */
+static void read_client(struct role_env *env, struct control *ct, size_t i)
+{
+	struct client *cl = &ct->c[i];
+	size_t max = env->cfg->control_max_request;
+	ssize_t n = recv(cl->fd, cl->buf + cl->len, max + 1 - cl->len, 0);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0)
+		return drop_client(env, ct, i);
+	cl->len += (size_t)n;
+	char *nl = memchr(cl->buf, '\n', cl->len);
+	if (!nl && cl->len > max) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request larger than %zu bytes", max);
+		reply_error(cl->fd, msg);
+	} else if (nl) {
+		run_request(env, ct, cl, (size_t)(nl - cl->buf));
+	} else {
+		return;
+	}
+	drop_client(env, ct, i);
+}
+
+static int on_extra(struct role_env *env, struct pollfd *p)
+{
+	struct control *ct = env->state;
+
+	if (p->fd == ct->listen_fd)
+		accept_client(env, ct);
+	for (size_t i = 0; i < ct->n; i++)
+		if (ct->c[i].fd == p->fd) {
+			read_client(env, ct, i);
+			break;
+		}
+	return 0;
+}
+
+static int on_tick(struct role_env *env)
+{
+	struct control *ct = env->state;
+	time_t now = time(NULL);
+
+	for (size_t i = ct->n; i-- > 0;)
+		if (now - ct->c[i].since > CLIENT_TIMEOUT_S) {
+			reply_error(ct->c[i].fd, "timed out waiting for a request");
+			drop_client(env, ct, i);
+		}
+	return 0;
+}
+
+static int handle(struct role_env *env, int fd, struct ipc_msg *m)
+{
+	(void)fd;
+	if (m->type == IPC_CONFIG)
+		return 0; /* groups and limits are read from env->cfg at each request */
+	role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));
+	return -EBADMSG;
+}
+
+int role_control_listen_fd = -1; /* set by the parent before it forks */
+
+static int control_main(struct role_env *env)
+{
+	static struct control ct;
+
+	ct.listen_fd = role_control_listen_fd;
+	env->state = &ct;
+	env->on_extra = on_extra;
+	env->on_tick = on_tick;
+	sync_pollfds(env, &ct);
+	int err = role_ready(env);
+	if (!err)
+		err = role_serve(env, handle);
+	while (ct.n)
+		drop_client(env, &ct, ct.n - 1);
+	return err ? 1 : 0;
+}
+
+const struct role role_control = { "control", control_main, false };

@@ -1,0 +1,166 @@
+/* role_logger.c - the logger: the only writer of the audit log. It appends
+ * the records the other roles send (IPC_LOG_APPEND), reports the log's
+ * head, and anchors every checkpoint in the Linux audit trail. With
+ * `anchor = required` a failed anchor fails the append, like a failed
+ * write; with best-effort it is counted and reported. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "anchors.h"
+#include "auditlog.h"
+#include "linuxaudit.h"
+#include "role.h"
+
+struct logger {
+	struct alog *log;
+	struct la audit;
+	enum cfg_anchor anchor;
+	uint64_t appended, checkpoints, anchors_ok, anchors_failed;
+};
+
+static int on_checkpoint(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
+                         const uint8_t hash[LOG_HASH_LEN])
+{
+	struct logger *lg = arg;
+	struct buf text = BUF_INIT;
+
+	lg->checkpoints++;
+	if (lg->anchor == CFG_ANCHOR_OFF)
+		return 0;
+	anchor_format(&text, log_id, seq, hash);
+	buf_addc(&text, 0);
+	int err = text.failed ? -ENOMEM : la_send(&lg->audit, text.p, true);
+	buf_free(&text);
+	if (err) {
+		if (lg->anchors_failed++ == 0 || lg->anchor == CFG_ANCHOR_REQUIRED)
+			role_log(lg->anchor == CFG_ANCHOR_REQUIRED ? 2 : 4, "logger",
+			         "cannot anchor checkpoint %llu in the Linux audit trail%s",
+			         (unsigned long long)seq,
+			         lg->anchor == CFG_ANCHOR_REQUIRED ? "; appends fail until it works again"
+			                                           : "");
+		return lg->anchor == CFG_ANCHOR_REQUIRED ? -EIO : 0;
+	}
+	lg->anchors_ok++;
+	return 0;
+}
+
+static int append(struct logger *lg, const char *type, const char *user, const char *app, const char *addr,
+                  const char *detail, int64_t rows, uint64_t *ret_seq)
+{
+	struct alog_actor actor = { .user = *user ? user : NULL,
+		                    .app = *app ? app : NULL,
+		                    .addr = *addr ? addr : NULL };
+	struct alog_rec r = {
+		.type = type, .actor = &actor, .rows = rows, .detail = *detail ? detail : NULL
+	};
+	int err = alog_append(lg->log, &r, ret_seq);
+
+	if (!err)
+		lg->appended++;
+	return err;
+}
+
+/* A security event goes to the Linux audit trail too, pointing at its
+ * record: "op=custos-<event> seq=<N>". */
+static void security_event(struct role_env *env, struct logger *lg, const char *event, uint64_t seq)
+{
+	char text[128];
+
+	if (lg->anchor == CFG_ANCHOR_OFF || strspn(event, "abcdefghijklmnopqrstuvwxyz-") != strlen(event) ||
+	    strlen(event) > 48)
+		return;
+	snprintf(text, sizeof(text), "op=custos-%s seq=%llu", event, (unsigned long long)seq);
+	if (la_send(&lg->audit, text, true) && lg->anchor == CFG_ANCHOR_REQUIRED)
+		role_log(3, env->name, "cannot send security event %s to the Linux audit trail", event);
+}
+
+static int reply_status(struct logger *lg, int fd, uint32_t id)
+{
+	struct ipc_msg m = { .type = IPC_LOG_STATUS, .id = id, .nfields = 6 };
+	uint64_t seq;
+
+	m.f[1].kind = 'h';
+	alog_head(lg->log, &seq, m.f[1].h);
+	m.f[0] = ipc_u64(seq);
+	m.f[2] = ipc_u64(lg->checkpoints);
+	m.f[3] = ipc_u64(lg->anchors_ok);
+	m.f[4] = ipc_u64(lg->anchors_failed);
+	m.f[5] = ipc_u64(lg->appended);
+	return ipc_send(fd, &m);
+}
+
+static int handle(struct role_env *env, int fd, struct ipc_msg *m)
+{
+	struct logger *lg = env->state;
+	struct ipc_msg r = { .type = IPC_LOG_APPENDED, .id = m->id, .nfields = 1 };
+	uint64_t seq;
+	int err;
+
+	switch (m->type) {
+	case IPC_LOG_APPEND:
+		err = append(lg, m->f[0].s.p, m->f[1].s.p, m->f[2].s.p, m->f[3].s.p, m->f[4].s.p, m->f[5].i,
+		             &seq);
+		if (err)
+			return ipc_send_error(fd, m->id, err, strerror(-err));
+		if (m->f[6].s.len)
+			security_event(env, lg, m->f[6].s.p, seq);
+		r.f[0] = ipc_u64(seq);
+		return ipc_send(fd, &r);
+	case IPC_LOG_STATUS_REQ: return reply_status(lg, fd, m->id);
+	case IPC_CONFIG: return 0; /* durability and intervals apply at the next start */
+	default:
+		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));
+		return -EBADMSG;
+	}
+}
+
+static int open_log(struct role_env *env, struct logger *lg)
+{
+	const struct cfg *c = env->cfg;
+	struct alog_opts o = {
+		.durability = c->durability,
+		.segment_bytes = c->segment_bytes,
+		.checkpoint_records = (uint32_t)c->checkpoint_records,
+		.checkpoint_ms = (uint32_t)(c->checkpoint_seconds * 1000),
+		.on_checkpoint = on_checkpoint,
+		.arg = lg,
+	};
+	char err[512];
+
+	lg->anchor = c->anchor;
+	if (lg->anchor != CFG_ANCHOR_OFF && la_open(&lg->audit) && lg->anchor == CFG_ANCHOR_REQUIRED) {
+		role_log(2, env->name, "anchor = required, but the Linux audit trail cannot be opened");
+		return -EIO;
+	}
+	if (alog_open(c->log_dir, &o, &lg->log, err, sizeof(err))) {
+		role_log(2, env->name, "%s", err);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int logger_main(struct role_env *env)
+{
+	struct logger lg = { .audit = { .fd = -1 } };
+	uint64_t seq;
+	char detail[64];
+
+	env->state = &lg;
+	if (open_log(env, &lg))
+		return 1;
+	snprintf(detail, sizeof(detail), "{\"role\":\"logger\",\"pid\":%ld}", (long)getpid());
+	int err = append(&lg, "service", "", "custosd", "", detail, -1, &seq);
+	if (!err)
+		err = role_ready(env);
+	if (!err)
+		err = role_serve(env, handle);
+	int cerr = alog_close(lg.log); /* a final checkpoint */
+	if (cerr)
+		role_log(3, env->name, "closing the audit log: %s", strerror(-cerr));
+	la_close(&lg.audit);
+	return err || cerr ? 1 : 0;
+}
+
+const struct role role_logger = { "logger", logger_main, true };
