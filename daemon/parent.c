@@ -49,6 +49,7 @@ struct child {
 	bool ready;
 	unsigned restarts;
 	time_t started, recent[MAX_RESTARTS];
+	uint64_t pong; /* the last ping it answered */
 };
 
 struct parent {
@@ -56,7 +57,7 @@ struct parent {
 	struct child kids[NROLES];
 	int sigfd, listen_fd;
 	bool stopping, sandbox_warned;
-	uint64_t watchdog_us;
+	uint64_t watchdog_us, ping;
 	uint8_t buf[IPC_MAX_MSG + 1];
 };
 
@@ -202,7 +203,7 @@ static int note(struct parent *p, const char *what, const char *result, const ch
 	m.f[4] = ipc_str(detail);
 	m.f[5] = ipc_i64(-1);
 	m.f[6] = ipc_str(event);
-	int err = role_call(lg->fd, &m, p->buf, &r, 10000);
+	int err = role_call(NULL, lg->fd, &m, p->buf, &r, 10000);
 	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
 }
 
@@ -229,7 +230,7 @@ static void notify_status(struct parent *p)
 
 	for (int i = 0; i < NROLES; i++)
 		up += p->kids[i].pid > 0 && p->kids[i].ready;
-	if (lg->ready && !role_call(lg->fd, &m, p->buf, &r, 2000) && r.type == IPC_LOG_STATUS) {
+	if (lg->ready && !role_call(NULL, lg->fd, &m, p->buf, &r, 2000) && r.type == IPC_LOG_STATUS) {
 		char head[17];
 		hex_encode(r.f[1].h, 8, head);
 		sd_notifyf(0, "STATUS=%d of %d roles up; log head %llu (%s...)", up, NROLES,
@@ -298,7 +299,7 @@ static void from_child(struct parent *p, struct child *k)
 		return kill_role(k, "malformed message on its channel (protocol error)");
 	switch (m.type) {
 	case IPC_OK: k->ready = true; return;
-	case IPC_PONG: return;
+	case IPC_PONG: k->pong = m.f[0].u; return;
 	case IPC_ROLES_REQ: {
 		char *s = roles_json(p);
 		r = (struct ipc_msg){ .type = IPC_ROLES, .id = m.id, .nfields = 1 };
@@ -469,8 +470,13 @@ static int listen_control(const struct cfg *c, uid_t uid, gid_t gid)
 	char dir[sizeof(sa.sun_path)];
 	snprintf(dir, sizeof(dir), "%s", c->control_socket);
 	*strrchr(dir, '/') = 0;
-	if (*dir && mkdir(dir, 0755) && errno != EEXIST)
+	if (*dir && mkdir(dir, 0755) == 0) {
+		/* ours: custosd (as its user) removes the socket when it stops */
+		if (geteuid() == 0 && chown(dir, uid, (gid_t)-1))
+			return close(fd), -errno;
+	} else if (*dir && errno != EEXIST) {
 		return close(fd), -errno;
+	}
 	/* a socket left by a custosd that died: nobody answers on it */
 	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
@@ -582,16 +588,21 @@ static int start(struct parent *p)
 	return err ? err : wait_ready(p);
 }
 
+/* Feeds systemd's watchdog when every role answered the last round of
+ * pings, and pings again. A role that stops answering starves it. */
 static void watchdog(struct parent *p)
 {
-	struct ipc_msg m = { .type = IPC_PING, .nfields = 1 }, r;
+	struct ipc_msg m = { .type = IPC_PING, .nfields = 1 };
+	bool all = true;
 
-	m.f[0] = ipc_u64((uint64_t)time(NULL));
 	for (int i = 0; i < NROLES; i++)
-		if (p->kids[i].pid <= 0 || role_call(p->kids[i].fd, &m, p->buf, &r, 2000) ||
-		    r.type != IPC_PONG)
-			return; /* a role is not answering: let systemd's watchdog fire */
-	sd_notify(0, "WATCHDOG=1");
+		all &= p->kids[i].pid > 0 && p->kids[i].pong >= p->ping;
+	if (all || !p->ping)
+		sd_notify(0, "WATCHDOG=1");
+	m.f[0] = ipc_u64(++p->ping);
+	for (int i = 0; i < NROLES; i++)
+		if (p->kids[i].pid > 0)
+			(void)!ipc_send(p->kids[i].fd, &m);
 }
 
 static int on_signal(struct parent *p)

@@ -36,6 +36,7 @@ static int add_peer(struct role_env *env, struct ipc_msg *m)
 		close(m->fd);
 		return -EBADMSG;
 	}
+	env->peers_changed = true;
 	for (size_t i = 0; i < env->npeers; i++)
 		if (!strcmp(env->peers[i].name, name)) { /* the role restarted: a new channel */
 			close(env->peers[i].fd);
@@ -98,6 +99,7 @@ static int serve_one(struct role_env *env, int fd, bool parent, role_handler h)
 			if (env->peers[i].fd == fd) {
 				close(fd);
 				env->peers[i] = env->peers[--env->npeers];
+				env->peers_changed = true;
 				break;
 			}
 		return 0;
@@ -114,6 +116,7 @@ static int serve_one(struct role_env *env, int fd, bool parent, role_handler h)
 
 int role_serve(struct role_env *env, role_handler h)
 {
+	env->handler = h;
 	struct pollfd p[1 + ROLE_MAX_PEERS + 64];
 	time_t last_tick = time(NULL);
 
@@ -128,10 +131,12 @@ int role_serve(struct role_env *env, role_handler h)
 		if (poll(p, n, 1000) < 0 && errno != EINTR)
 			return -errno;
 		int err = 0;
-		for (size_t i = 0; !err && i < extra; i++)
+		/* a served message may close or replace channels: then poll anew */
+		env->peers_changed = false;
+		for (size_t i = 0; !err && !env->peers_changed && i < extra; i++)
 			if (p[i].revents)
 				err = serve_one(env, p[i].fd, i == 0, h);
-		for (size_t i = extra; !err && i < n; i++)
+		for (size_t i = extra; !err && !env->peers_changed && i < n; i++)
 			if (p[i].revents)
 				err = env->on_extra(env, &p[i]);
 		if (!err && env->on_tick && time(NULL) != last_tick) {
@@ -150,24 +155,33 @@ int role_ready(struct role_env *env)
 	return ipc_send(env->parent, &m);
 }
 
-int role_call(int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret, int timeout_ms)
+static bool unsolicited(enum ipc_type t)
+{
+	return t == IPC_PING || t == IPC_PEER || t == IPC_CONFIG || t == IPC_STOP;
+}
+
+int role_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
+              int timeout_ms)
 {
 	static uint32_t next_id;
 	struct pollfd p = { fd, POLLIN, 0 };
 
 	req->id = ++next_id;
 	int err = ipc_send(fd, req);
-	if (err)
-		return err;
-	int r;
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r == 0)
-		return -ETIMEDOUT;
-	if (r < 0)
-		return -errno;
-	if ((err = ipc_recv(fd, buf, ret)))
-		return err;
-	return ret->id == req->id ? 0 : -EBADMSG;
+	while (!err) {
+		int r;
+		do
+			r = poll(&p, 1, timeout_ms);
+		while (r < 0 && errno == EINTR);
+		if (r <= 0)
+			return r == 0 ? -ETIMEDOUT : -errno;
+		if ((err = ipc_recv(fd, buf, ret)))
+			return err;
+		if (ret->id == req->id && !unsolicited(ret->type))
+			return 0;
+		if (!env || fd != env->parent || !unsolicited(ret->type))
+			return -EBADMSG;
+		err = from_parent(env, ret, env->handler);
+	}
+	return err;
 }

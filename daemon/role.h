@@ -36,12 +36,14 @@ struct role_env {
 	size_t npeers;
 	uint8_t buf[IPC_MAX_MSG + 1];
 	bool stopping;
+	bool peers_changed; /* the poll set is stale */
 	void *state; /* the role's own */
 	/* more descriptors the role polls, with a callback when one is ready */
 	struct pollfd *extra;
 	size_t nextra;
 	int (*on_extra)(struct role_env *env, struct pollfd *p);
 	int (*on_tick)(struct role_env *env); /* about every second */
+	role_handler handler;                 /* set by role_serve */
 };
 
 struct role {
@@ -63,8 +65,11 @@ int role_ready(struct role_env *env);
 /* The channel to a peer role, or -1. */
 int role_peer(const struct role_env *env, const char *name);
 
-/* Sends req on fd and waits up to timeout_ms for the reply with its id. */
-int role_call(int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret, int timeout_ms) WUR;
+/* Sends req on fd and waits up to timeout_ms for the reply with its id.
+ * A role (env not NULL) waiting on its parent's channel handles what the
+ * parent sends meanwhile (a new configuration, a ping, a peer). */
+int role_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
+              int timeout_ms) WUR;
 
 /* Messages to stderr with sd-daemon priority prefixes ("<3>custosd[logger]: ..."). */
 void role_log(int prio, const char *role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -171,7 +171,7 @@ static int record(struct role_env *env, struct control *ct, const struct client 
 	m.f[6] = ipc_str(event);
 	if (fd < 0)
 		return -ENOTCONN;
-	int err = role_call(fd, &m, ct->reply_buf, &r, CALL_TIMEOUT_MS);
+	int err = role_call(env, fd, &m, ct->reply_buf, &r, CALL_TIMEOUT_MS);
 	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
 }
 
@@ -182,7 +182,7 @@ static int ask(struct role_env *env, struct control *ct, const char *role, enum 
 {
 	struct ipc_msg m = { .type = type };
 	int fd = strcmp(role, "parent") ? role_peer(env, role) : env->parent;
-	int err = fd < 0 ? -ENOTCONN : role_call(fd, &m, ct->reply_buf, ret, timeout);
+	int err = fd < 0 ? -ENOTCONN : role_call(env, fd, &m, ct->reply_buf, ret, timeout);
 
 	if (!err && ret->type == IPC_ERROR) {
 		snprintf(why, whylen, "%s: %s", role, ret->f[1].s.p);

@@ -1,0 +1,297 @@
+"""custosd as a real process: configuration checks, readiness, the roles'
+privileges, control authorisation for users in and out of each group,
+reload with good and broken files, restart of a killed role, graceful stop
+and kill -9 with the log verifying afterwards."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from daemon import Daemon, daemon, ensure_user, ensure_users, need_root  # noqa: F401 (fixture)
+
+CAP_AUDIT_WRITE = 1 << 29
+
+
+def status_json(d, user=None):
+    p = d.ctl("status", "--json", user=user, check=0)
+    return json.loads(p.stdout)
+
+
+def proc_status(pid):
+    fields = {}
+    for line in open(f"/proc/{pid}/status"):
+        k, _, v = line.partition(":")
+        fields[k] = v.strip()
+    return fields
+
+
+def try_in(pid, call):
+    """Runs a libc call inside a role's process (gdb) and returns its result:
+    the only honest way to test what that process may do."""
+    import subprocess
+    p = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", f"call (int){call}"],
+                       capture_output=True, text=True, timeout=120)
+    for line in p.stdout.splitlines():
+        if line.startswith("$1 = "):
+            return int(line.split("=")[1])
+    raise AssertionError(f"gdb could not run {call} in {pid}:\n{p.stdout}\n{p.stderr}")
+
+
+# -- configuration --------------------------------------------------------
+
+def test_check_config(daemon, tmp_path):
+    p = daemon.ctl  # noqa: F841 (keeps the fixture's directory alive)
+    import subprocess
+    from daemon import CUSTOSD
+    ok = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(daemon.conf)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "configuration and 0 policies OK" in ok.stdout
+    bad = tmp_path / "bad.conf"
+    bad.write_text("log_dir = /var/lib/custos/log\ndurabilty = sync\ncheckpoint_seconds = 0\n"
+                   "anchor = requried\nlisten = nowhere\npolicy = relative.yaml\n")
+    p = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(bad)], capture_output=True, text=True)
+    assert p.returncode == 1
+    assert f'{bad}:2: unknown setting "durabilty"; did you mean "durability"?' in p.stderr
+    assert f"{bad}:3: checkpoint_seconds: \"0\" is not a whole number from 1 to 86400" in p.stderr
+    assert f'{bad}:4: anchor: "requried" is not one of off, best-effort, required; did you mean "required"?' in p.stderr
+    assert f"{bad}:5: listen:" in p.stderr and f"{bad}:6: policy:" in p.stderr
+    # a master key others can read is refused
+    key = tmp_path / "master.key"
+    key.write_text("00" * 32)
+    key.chmod(0o644)
+    conf = tmp_path / "key.conf"
+    conf.write_text(f"master_key = {key}\n")
+    p = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(conf)], capture_output=True, text=True)
+    assert p.returncode == 1 and "the master key is readable by group or others" in p.stderr
+    # a policy with an error is named with file:line:col
+    pol = tmp_path / "p.yaml"
+    pol.write_text("custos-policy: 1\nsubjects: {customer: {table: shop.customers, id: id}}\n"
+                   "tables:\n  shop.customers:\n    columns:\n      email: {categroy: user.contact.email}\n")
+    conf.write_text(f"policy = {pol}\n")
+    p = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(conf)], capture_output=True, text=True)
+    assert p.returncode == 1 and f"{pol}:6:" in p.stderr and 'did you mean "category"' in p.stderr
+
+
+# -- running as root: readiness, privileges ------------------------------------
+
+def test_ready_status_and_privileges(daemon):
+    need_root()
+    ensure_users()
+    daemon.start()
+    assert daemon.notify.wait_for("STATUS=3 of 3 roles up")
+    st = status_json(daemon)
+    assert [r["name"] for r in st["roles"]] == ["logger", "keeper", "control"]
+    assert all(r["up"] for r in st["roles"])
+    assert st["log"]["head_seq"] >= 3
+    pids = daemon.pids()
+    assert set(pids) == {"logger", "keeper", "control"}
+    custos = ensure_user("custos")
+    for role, pid in pids.items() | {("parent", daemon.main_pid())}:
+        s = proc_status(pid)
+        assert s["Uid"].split()[:2] == [str(custos.pw_uid)] * 2, role
+        caps = int(s["CapEff"], 16)
+        assert caps == (CAP_AUDIT_WRITE if role in ("logger", "parent") else 0), (role, s["CapEff"])
+        assert int(s["CapBnd"], 16) == 0, role
+    # only the logger may write the log directory
+    probe = daemon.log / "probe"
+    for role, pid in pids.items():
+        fd = try_in(pid, f'open("{probe}", 0101, 0600)')
+        assert (fd >= 0) == (role == "logger"), (role, fd)
+        if fd >= 0:
+            try_in(pid, f"close({fd})")
+            probe.unlink()
+    daemon.stop()
+    assert daemon.verify().returncode == 0
+
+
+def test_only_the_keeper_reads_the_master_key(tmp_path):
+    need_root()
+    ensure_users()
+    d = Daemon()
+    try:
+        key = d.dir / "master.key"
+        key.write_text("11" * 32 + "\n")
+        key.chmod(0o400)
+        os.chown(key, ensure_user("custos").pw_uid, 0)
+        d.settings["master_key"] = key
+        d.write_conf()
+        d.start()
+        pids = d.pids()
+        for role, pid in pids.items():
+            fd = try_in(pid, f'open("{key}", 0)')
+            assert (fd >= 0) == (role == "keeper"), (role, fd)
+            if fd >= 0:
+                try_in(pid, f"close({fd})")
+    finally:
+        d.cleanup()
+
+
+# -- the control socket --------------------------------------------------------
+
+def test_control_authorisation(daemon):
+    need_root()
+    ensure_users()
+    daemon.start()
+    # security group: status yes, reload no
+    p = daemon.ctl("status", user="ct-alice", check=0)
+    assert "logger" in p.stdout
+    p = daemon.ctl("reload", user="ct-alice", check=1)
+    assert "refused: reload needs membership in the admin group (custos-admin)" in p.stderr
+    # in the socket's group only: nothing
+    p = daemon.ctl("status", user="ct-bob", check=1)
+    assert "needs membership in the security group (custos-security)" in p.stderr
+    # admin: reload yes
+    p = daemon.ctl("reload", user="ct-carol", check=0)
+    assert "reloaded" in p.stdout
+    # not even in the socket's group: the socket itself refuses
+    p = daemon.ctl("status", user="ct-dave", check=2)
+    assert "Permission denied" in p.stderr
+    # every request, allowed or refused, is a record: who, what, result
+    recs = [(r["actor"]["user"], r["detail"]["command"], r["detail"]["result"])
+            for r in daemon.records("control")]
+    uid = {n: ensure_user(n).pw_uid for n in ("ct-alice", "ct-bob", "ct-carol")}
+    assert (f"uid={uid['ct-alice']}(ct-alice)", "status", "allowed") in recs
+    assert (f"uid={uid['ct-alice']}(ct-alice)", "reload", "refused") in recs
+    assert (f"uid={uid['ct-bob']}(ct-bob)", "status", "refused") in recs
+    assert (f"uid={uid['ct-carol']}(ct-carol)", "reload", "allowed") in recs
+    assert (f"uid={uid['ct-carol']}(ct-carol)", "reload", "ok") in recs
+
+
+def test_control_protocol_errors(daemon):
+    need_root()
+    ensure_users()
+    daemon.start()
+    import socket as s
+
+    def raw(data):
+        c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
+        c.connect(str(daemon.sock))
+        c.sendall(data)
+        c.settimeout(15)
+        out = b""
+        while not out.endswith(b"\n"):
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        c.close()
+        return json.loads(out)
+
+    r = raw(b'{"v":2,"cmd":"status"}\n')
+    assert not r["ok"] and "this custosd speaks version 1" in r["error"]
+    r = raw(b'{"v":1,"cmd":"format-disk"}\n')
+    assert not r["ok"] and 'unknown command "format-disk"' in r["error"]
+    r = raw(b"\x00\xff garbage\n")
+    assert not r["ok"] and "not JSON" in r["error"]
+    r = raw(b"x" * 70000)
+    assert not r["ok"] and "larger than 65536 bytes" in r["error"]
+    # and it still answers
+    assert status_json(daemon)["log"]["head_seq"] > 0
+
+
+# -- reload, restart, stop -------------------------------------------------------
+
+def test_reload_good_and_broken(daemon, tmp_path):
+    need_root()
+    ensure_users()
+    daemon.start()
+    good = daemon.dir / "good.yaml"
+    good.write_text((__import__("pathlib").Path(__file__).resolve().parents[2] / "policies" / "shop.yaml").read_text())
+    os.chmod(good, 0o644)
+    daemon.settings["policy"] = good
+    daemon.write_conf()
+    p = daemon.ctl("reload", check=0)
+    assert "reloaded" in p.stdout
+    # a broken policy: refused, the running configuration stays
+    good.write_text(good.read_text().replace("category: user.contact.email", "categroy: user.contact.email"))
+    p = daemon.ctl("reload", check=1)
+    assert "categroy" in p.stderr
+    assert "reload refused" in daemon.errors()
+    assert all(r["up"] for r in status_json(daemon)["roles"])
+    # SIGHUP with the broken file: the same
+    os.kill(daemon.main_pid(), signal.SIGHUP)
+    time.sleep(1)
+    assert daemon.errors().count("reload refused") == 2
+    assert daemon.notify.wait_for("RELOADING=1")
+    events = [(r["detail"]["event"], r["detail"]["result"]) for r in daemon.records("service")
+              if "event" in r["detail"]]
+    assert ("reload", "ok") in events and events.count(("reload", "refused")) == 2
+
+
+def test_killed_role_is_restarted_without_losing_records(daemon):
+    need_root()
+    ensure_users()
+    daemon.start()
+    for role in ("logger", "keeper", "control"):
+        pid = daemon.pids()[role]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            # while the logger restarts, requests cannot be recorded and are refused
+            p = daemon.ctl("status", "--json")
+            if p.returncode == 0:
+                st = json.loads(p.stdout)
+                r = next(r for r in st["roles"] if r["name"] == role)
+                if r["up"] and r["pid"] != pid:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"{role} was not restarted:\n{daemon.errors()}")
+        assert r["restarts"] == 1, (role, st, daemon.errors())
+    before = status_json(daemon)["log"]["head_seq"]
+    assert daemon.stop() == 0
+    assert daemon.verify().returncode == 0
+    seqs = [r["seq"] for r in daemon.records()]
+    assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > before
+
+
+def test_graceful_stop_and_kill_9(daemon):
+    need_root()
+    ensure_users()
+    daemon.start()
+    t0 = time.monotonic()
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - t0 < 30
+    assert daemon.notify.wait_for("STOPPING=1", timeout=1)
+    recs = daemon.records()
+    assert recs[-1]["type"] == "checkpoint"
+    assert any(r["type"] == "service" and r["detail"].get("event") == "stop" for r in recs)
+    assert not daemon.sock.exists()
+    # kill -9 the whole process group mid-run, start again: the log recovers
+    daemon.start()
+    pids = daemon.pids()
+    os.kill(daemon.main_pid(), signal.SIGKILL)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    daemon.proc.wait()
+    daemon.proc = None
+    daemon.notify.close()
+    daemon.start()
+    assert status_json(daemon)["log"]["head_seq"] > recs[-1]["seq"]
+    daemon.stop()
+    v = daemon.verify()
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_runs_as_an_unprivileged_user(daemon):
+    """Started by a plain user, custosd keeps that user and has no
+    capabilities at all; with best-effort anchoring it runs on."""
+    need_root()
+    user = ensure_user("custos")
+    daemon.settings["anchor"] = "best-effort"
+    daemon.write_conf()
+    for p in [daemon.dir, daemon.log, *daemon.log.iterdir()]:
+        os.chown(p, user.pw_uid, user.pw_gid)
+    daemon.start(as_user="custos")
+    for role, pid in daemon.pids().items():
+        s = proc_status(pid)
+        assert s["Uid"].split()[0] == str(user.pw_uid)
+        assert int(s["CapEff"], 16) == 0, role
+    st = json.loads(daemon.ctl("status", "--json", user="custos", check=1).stdout or "{}") \
+        if False else None  # custos is not in the security group: refused
+    p = daemon.ctl("status", user="custos", check=1)
+    assert "needs membership in the security group" in p.stderr
+    assert daemon.stop() == 0
+    assert daemon.verify().returncode == 0
