@@ -25,8 +25,8 @@ void la_close(struct la *a);
  * does, and this counts that as the failure it is. */
 int la_send(struct la *a, const char *text, bool success) WUR;
 
-/* Whether an auditd is running to receive messages (audit_is_enabled()
- * and a registered audit daemon pid). */
+/* Whether an auditd is running to receive messages (a process of that
+ * name: the kernel tells only holders of CAP_AUDIT_CONTROL). */
 bool la_auditd_running(struct la *a);
 
 #endif

@@ -37,7 +37,7 @@ struct role_env {
 	uint8_t buf[IPC_MAX_MSG + 1];
 	bool stopping;
 	bool peers_changed; /* the poll set is stale */
-	void *state; /* the role's own */
+	void *state;        /* the role's own */
 	/* more descriptors the role polls, with a callback when one is ready */
 	struct pollfd *extra;
 	size_t nextra;

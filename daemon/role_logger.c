@@ -6,18 +6,23 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cap-ng.h>
 
 #include "anchors.h"
 #include "auditlog.h"
 #include "linuxaudit.h"
 #include "role.h"
 
+#define INIT_USER_NS_INO 0xEFFFFFFDu /* PROC_USER_INIT_INO */
+
 struct logger {
 	struct alog *log;
 	struct la audit;
 	enum cfg_anchor anchor;
-	uint64_t appended, checkpoints, anchors_ok, anchors_failed;
+	uint64_t appended, checkpoints, anchors_ok, anchors_failed, failing;
 };
 
 static int on_checkpoint(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
@@ -57,9 +62,23 @@ static int append(struct logger *lg, const char *type, const char *user, const c
 	};
 	int err = alog_append(lg->log, &r, ret_seq);
 
-	if (!err)
+	if (!err) {
 		lg->appended++;
+		lg->failing = 0;
+	}
 	return err;
+}
+
+/* A record that cannot be written fails the access it records (fail
+ * closed); the first failure of a run is also a security event. */
+static void fail_closed(struct role_env *env, struct logger *lg, int err)
+{
+	if (lg->failing++)
+		return;
+	role_log(2, env->name, "cannot append to the audit log (%s): the accesses it records are refused",
+	         strerror(-err));
+	if (lg->anchor != CFG_ANCHOR_OFF)
+		(void)!la_send(&lg->audit, "op=custos-fail-closed", false);
 }
 
 /* A security event goes to the Linux audit trail too, pointing at its
@@ -102,8 +121,10 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	case IPC_LOG_APPEND:
 		err = append(lg, m->f[0].s.p, m->f[1].s.p, m->f[2].s.p, m->f[3].s.p, m->f[4].s.p, m->f[5].i,
 		             &seq);
-		if (err)
+		if (err) {
+			fail_closed(env, lg, err);
 			return ipc_send_error(fd, m->id, err, strerror(-err));
+		}
 		if (m->f[6].s.len)
 			security_event(env, lg, m->f[6].s.p, seq);
 		r.f[0] = ipc_u64(seq);
@@ -114,6 +135,24 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));
 		return -EBADMSG;
 	}
+}
+
+/* anchor = required: CAP_AUDIT_WRITE in the initial user namespace (the
+ * kernel ignores audit messages from others) and a running auditd. */
+static const char *anchor_missing(struct logger *lg)
+{
+	struct stat self;
+
+	capng_get_caps_process();
+	if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_AUDIT_WRITE))
+		return "custosd does not hold CAP_AUDIT_WRITE";
+	if (stat("/proc/self/ns/user", &self) == 0 && self.st_ino != INIT_USER_NS_INO)
+		return "custosd runs in a user namespace other than the initial one";
+	if (la_open(&lg->audit))
+		return "the Linux audit trail cannot be opened (no audit in this kernel?)";
+	if (!la_auditd_running(&lg->audit))
+		return "no auditd is running to receive the anchors";
+	return NULL;
 }
 
 static int open_log(struct role_env *env, struct logger *lg)
@@ -130,12 +169,18 @@ static int open_log(struct role_env *env, struct logger *lg)
 	char err[512];
 
 	lg->anchor = c->anchor;
-	if (lg->anchor != CFG_ANCHOR_OFF && la_open(&lg->audit) && lg->anchor == CFG_ANCHOR_REQUIRED) {
-		role_log(2, env->name, "anchor = required, but the Linux audit trail cannot be opened");
+	const char *missing = lg->anchor == CFG_ANCHOR_REQUIRED ? anchor_missing(lg) : NULL;
+	if (missing) {
+		role_log(2, env->name, "anchor = required, but %s", missing);
 		return -EIO;
 	}
-	if (alog_open(c->log_dir, &o, &lg->log, err, sizeof(err))) {
+	if (lg->anchor == CFG_ANCHOR_BEST_EFFORT && lg->audit.fd < 0 && la_open(&lg->audit))
+		role_log(4, env->name, "the Linux audit trail cannot be opened; anchoring is off");
+	int r = alog_open(c->log_dir, &o, &lg->log, err, sizeof(err));
+	if (r) {
 		role_log(2, env->name, "%s", err);
+		if (r == -EBADMSG && lg->anchor != CFG_ANCHOR_OFF) /* the log was tampered with or damaged */
+			(void)!la_send(&lg->audit, "op=custos-tamper-found", false);
 		return -EIO;
 	}
 	return 0;
