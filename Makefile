@@ -29,7 +29,7 @@ FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 PROGS    = $(BUILD)/custosd $(BUILD)/custosctl $(BUILD)/custos-bench
 
-.PHONY: all deps check unit integration fuzz asan ubsan bench demo format format-check clean help tools
+.PHONY: install all deps check unit integration fuzz asan ubsan bench demo format format-check clean help tools
 
 all: $(PROGS)
 
@@ -40,9 +40,14 @@ help:
 	@echo "make bench    benchmarks (figures as ratios to references measured in the same run)"
 	@echo "make asan | make ubsan   the test suite under AddressSanitizer / UBSan"
 	@echo "make format-check        clang-format check"
+	@echo "make install  [PREFIX=/usr] [DESTDIR=...]: binaries, systemd unit, sysusers/tmpfiles, config"
 
 deps:
 	@sh scripts/deps.sh
+
+# PREFIX (default /usr) and DESTDIR as usual; see scripts/install.sh.
+install: all
+	PREFIX="$(or $(PREFIX),/usr)" DESTDIR="$(DESTDIR)" sh scripts/install.sh $(BUILD)
 
 $(BUILD)/obj/%.o: daemon/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -19,6 +19,8 @@ static const char usage_text[] =
     "                      scripts/custosd.conf documents every setting)\n"
     "      --check-config  check the configuration and the policies it names, print\n"
     "                      what is wrong as file:line messages, and exit: 0 valid, 1 not\n"
+    "      --print-config  check, then print every setting's value (defaults included;\n"
+    "                      connection strings show as \"(set)\")\n"
     "  -h, --help          this text\n"
     "      --version       the version\n\n"
     "Signals: SIGHUP reloads the configuration and policies (a broken one is refused\n"
@@ -28,20 +30,19 @@ static const char usage_text[] =
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "config", required_argument, 0, 'c' },
-		{ "check-config", no_argument, 0, 'k' },
-		{ "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
-		{ 0 },
+		{ "config", required_argument, 0, 'c' }, { "check-config", no_argument, 0, 'k' },
+		{ "print-config", no_argument, 0, 'p' }, { "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },      { 0 },
 	};
 	const char *path = DEFAULT_CONFIG;
-	bool check = false;
+	bool check = false, print = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'k': check = true; break;
+		case 'p': print = check = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': puts("custosd " VERSION); return 0;
 		default: fputs("Try 'custosd --help'.\n", stderr); return 2;
@@ -62,9 +63,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	buf_free(&errs);
-	if (check) {
+	if (print) {
+		cfg_dump(o.cfg, &errs);
+		fwrite(errs.p, 1, errs.len, stdout);
+		buf_free(&errs);
+	} else if (check) {
 		printf("custosd: %s: configuration and %zu polic%s OK\n", path, o.cfg->policies.n,
 		       o.cfg->policies.n == 1 ? "y" : "ies");
+	}
+	if (check) {
 		cfg_free(o.cfg);
 		free(o.config_text);
 		return 0;
