@@ -7,7 +7,11 @@
  *   custos-bench verify --dir DIR --key FILE
  *   custos-bench settle --dir DIR     (waits until every full segment is sealed)
  *   custos-bench crypt --bytes N      (field encryption and decryption, ops/s)
- *   custos-bench keycache --records N (key-cache lookups/s with N keys cached) */
+ *   custos-bench keycache --records N (key-cache lookups/s with N keys cached)
+ *   custos-bench ipc --dir DIR --records N --durability D
+ *                                     (appends through the logger role's IPC)
+ *   custos-bench control --socket PATH --records N
+ *                                     (latency of `status` on custosd's socket) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -23,10 +27,14 @@
 #include "auditlog.h"
 #include "fieldcrypt.h"
 #include "keycache.h"
+#include "role.h"
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include "logverify.h"
 #include "secmem.h"
 
-struct cfg {
+struct bcfg {
 	const char *dir, *key;
 	uint64_t records, writers, record_bytes, segment_bytes, bytes;
 	enum alog_durability durability;
@@ -78,13 +86,15 @@ static int usage(void)
 	      "       custos-bench verify --dir DIR --key FILE\n"
 	      "       custos-bench settle --dir DIR\n"
 	      "       custos-bench crypt --bytes N\n"
-	      "       custos-bench keycache --records N\n",
+	      "       custos-bench keycache --records N\n"
+	      "       custos-bench ipc --dir DIR --records N --durability sync|batch\n"
+	      "       custos-bench control --socket PATH --records N\n",
 	      stderr);
 	return 2;
 }
 
 /* A record of about cfg->record_bytes on disk: the statement is padded. */
-static void make_record(const struct cfg *c, struct alog_rec *r, struct alog_actor *a, char **stmt)
+static void make_record(const struct bcfg *c, struct alog_rec *r, struct alog_actor *a, char **stmt)
 {
 	static const char *const cols[] = { "email", "name", "phone" };
 	static const size_t overhead = 400; /* framing, actor, object, fp, prev, mac */
@@ -106,7 +116,7 @@ static void make_record(const struct cfg *c, struct alog_rec *r, struct alog_act
 		                .rows = 1 };
 }
 
-static int run_log(const struct cfg *c)
+static int run_log(const struct bcfg *c)
 {
 	struct alog_opts o = { .durability = c->durability, .segment_bytes = c->segment_bytes };
 	struct alog *l;
@@ -148,7 +158,7 @@ static int run_log(const struct cfg *c)
 	return 0;
 }
 
-static int run_verify(const struct cfg *c)
+static int run_verify(const struct bcfg *c)
 {
 	struct logkeys *k = secmem_alloc(sizeof(*k));
 	struct lv_opts o = { .keys = k };
@@ -173,7 +183,7 @@ static int run_verify(const struct cfg *c)
 
 /* Opens the log and waits for the sealer to finish its backlog, so that a
  * following run measures the log's size, not leftover compression. */
-static int run_settle(const struct cfg *c)
+static int run_settle(const struct bcfg *c)
 {
 	struct alog_opts o = { .durability = ALOG_BATCH };
 	struct alog *l;
@@ -268,20 +278,124 @@ static int run_keycache(uint64_t n)
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Appends as another role does: IPC_LOG_APPEND to a logger process over
+ * its channel, one request at a time (the bench plays the parent). */
+static int run_ipc(const struct bcfg *c)
+{
+	struct cfg *conf = cfg_new();
+	int sv[2];
+	static uint8_t buf[IPC_MAX_MSG + 1];
+	struct ipc_msg m = { .type = IPC_LOG_APPEND, .nfields = 7 }, r;
+	char detail[600];
+
+	if (!conf || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return 1;
+	free(conf->log_dir);
+	conf->log_dir = strdup(c->dir);
+	conf->durability = c->durability;
+	conf->anchor = CFG_ANCHOR_OFF;
+	pid_t pid = fork();
+	if (pid == 0) {
+		static struct role_env env;
+		close(sv[0]);
+		env = (struct role_env){
+			.name = "logger", .config_path = "bench", .cfg = conf, .parent = sv[1]
+		};
+		_exit(role_logger.main(&env));
+	}
+	close(sv[1]);
+	if (ipc_recv(sv[0], buf, &r) || r.type != IPC_OK)
+		return fprintf(stderr, "custos-bench: the logger did not start\n"), 1;
+	snprintf(detail, sizeof(detail), "{\"pad\":\"%0*d\"}",
+	         (int)(c->record_bytes > 200 ? c->record_bytes - 200 : 1), 0);
+	m.f[0] = ipc_str("query");
+	m.f[1] = ipc_str("shop_app");
+	m.f[2] = ipc_str("bench");
+	m.f[3] = ipc_str("10.0.0.7");
+	m.f[4] = ipc_str(detail);
+	m.f[5] = ipc_i64(1);
+	m.f[6] = ipc_str("");
+	double t0 = mono();
+	for (uint64_t i = 0; i < c->records; i++)
+		if (role_call(NULL, sv[0], &m, buf, &r, 10000) || r.type != IPC_LOG_APPENDED)
+			return fprintf(stderr, "custos-bench: append %" PRIu64 " failed\n", i), 1;
+	double secs = mono() - t0;
+	struct ipc_msg stop = { .type = IPC_STOP };
+	(void)!ipc_send(sv[0], &stop);
+	waitpid(pid, NULL, 0);
+	printf("mode=%s records=%" PRIu64 " seconds=%.3f records_per_s=%.0f\n",
+	       c->durability == ALOG_SYNC ? "sync" : "batch", c->records, secs, (double)c->records / secs);
+	cfg_free(conf);
+	return 0;
+}
+
+/* One `status` request on the control socket; its latency in µs, or < 0. */
+static double one_status(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static const char req[] = "{\"v\":1,\"cmd\":\"status\"}\n";
+	char reply[8192];
+	size_t got = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	double t0 = mono();
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
+		got = 0;
+	else
+		for (ssize_t n; got < sizeof(reply) && (n = read(fd, reply + got, sizeof(reply) - got)) > 0;)
+			got += (size_t)n;
+	double us = (mono() - t0) * 1e6;
+	if (fd >= 0)
+		close(fd);
+	static const char ok[] = "{\"v\":1,\"ok\":true";
+	return got >= sizeof(ok) && !memcmp(reply, ok, sizeof(ok) - 1) ? us : -1;
+}
+
+static int run_control(const struct bcfg *c)
+{
+	double *lat = calloc(c->records, sizeof(*lat));
+
+	if (!lat || !c->dir)
+		return usage();
+	for (uint64_t i = 0; i < c->records; i++)
+		if ((lat[i] = one_status(c->dir)) < 0)
+			return fprintf(stderr, "custos-bench: status %" PRIu64 " failed\n", i), 1;
+	qsort(lat, c->records, sizeof(*lat), cmp_double);
+	printf("requests=%" PRIu64 " p50_us=%.0f p99_us=%.0f\n", c->records, lat[c->records / 2],
+	       lat[c->records * 99 / 100]);
+	free(lat);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dir", 1, 0, 'd' },          { "records", 1, 0, 'n' },
-		{ "writers", 1, 0, 'w' },      { "durability", 1, 0, 'D' },
-		{ "record-bytes", 1, 0, 'b' }, { "segment-bytes", 1, 0, 's' },
-		{ "key", 1, 0, 'k' },          { "help", 0, 0, 'h' },
-		{ "bytes", 1, 0, 'B' },        { 0 },
+		{ "dir", 1, 0, 'd' },
+		{ "records", 1, 0, 'n' },
+		{ "writers", 1, 0, 'w' },
+		{ "durability", 1, 0, 'D' },
+		{ "record-bytes", 1, 0, 'b' },
+		{ "segment-bytes", 1, 0, 's' },
+		{ "key", 1, 0, 'k' },
+		{ "help", 0, 0, 'h' },
+		{ "bytes", 1, 0, 'B' },
+		{ "socket", 1, 0, 'd' },
+		{ 0 },
 	};
-	struct cfg c = { .records = 100000, .writers = 1, .record_bytes = 512 };
+	struct bcfg c = { .records = 100000, .writers = 1, .record_bytes = 512 };
 	int o;
 
 	if (argc < 2 || (strcmp(argv[1], "log") && strcmp(argv[1], "verify") && strcmp(argv[1], "settle") &&
-	                 strcmp(argv[1], "crypt") && strcmp(argv[1], "keycache")))
+	                 strcmp(argv[1], "crypt") && strcmp(argv[1], "keycache") && strcmp(argv[1], "ipc") &&
+	                 strcmp(argv[1], "control")))
 		return usage();
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -312,6 +426,8 @@ int main(int argc, char **argv)
 			      stderr);
 		return run_keycache(c.records ? c.records : 65536);
 	}
+	if (!strcmp(argv[1], "control"))
+		return run_control(&c);
 	if (!strcmp(argv[1], "crypt"))
 		return secmem_init(1u << 16) ? 1 : run_crypt(c.bytes ? c.bytes : 64);
 	if (!c.dir || (argv[1][0] == 'v' && !c.key))
@@ -320,5 +436,7 @@ int main(int argc, char **argv)
 		fputs("custos-bench: warning: cannot lock memory\n", stderr);
 	if (!strcmp(argv[1], "settle"))
 		return run_settle(&c);
+	if (!strcmp(argv[1], "ipc"))
+		return run_ipc(&c);
 	return argv[1][0] == 'l' ? run_log(&c) : run_verify(&c);
 }
