@@ -36,6 +36,8 @@ extern const struct ctl_group ctl_status_group, ctl_reload_group, ctl_stop_group
  * /run/custos/control.sock) and prints the result, with show or as JSON.
  * Returns the exit code. */
 struct json_t;
+/* `custosctl log follow`, through the control socket. */
+int ctl_log_follow(int argc, char **argv);
 int ctl_daemon_call(const char *socket, const char *cmd, bool json, int timeout_ms,
                     void (*show)(struct json_t *));
 

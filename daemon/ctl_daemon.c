@@ -15,6 +15,7 @@
 
 #include "ctl.h"
 #include "ctlproto.h"
+#include "logshow.h"
 
 #define DEFAULT_SOCKET "/run/custos/control.sock"
 #define MAX_REPLY (1u << 20)
@@ -25,13 +26,20 @@ static const char *socket_path(const char *opt)
 	return opt ? opt : env && *env ? env : DEFAULT_SOCKET;
 }
 
-/* Sends {"v":1,"cmd":cmd} and reads the reply. NULL (having said why)
- * when custosd cannot be reached or answers nonsense. */
-static json_t *request(const char *path, const char *cmd, int timeout_ms)
+/* What came after the reply's line (log-follow's first records). */
+static struct {
+	char *p;
+	size_t len;
+} follow_rest;
+
+/* Sends {"v":1,"cmd":cmd} and reads the reply's line. NULL (having said
+ * why) when custosd cannot be reached or answers nonsense. With ret_fd
+ * the connection stays open for what follows. */
+static json_t *request_on(const char *path, const char *cmd, int timeout_ms, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	char line[256], *buf = malloc(MAX_REPLY + 1);
+	char line[256], *buf = malloc(MAX_REPLY + 1), *nl = NULL;
 	size_t len = 0;
 
 	if (fd < 0 || !buf || strlen(path) >= sizeof(sa.sun_path))
@@ -48,18 +56,25 @@ static json_t *request(const char *path, const char *cmd, int timeout_ms)
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
 		goto fail;
 	struct pollfd p = { fd, POLLIN, 0 };
-	while (len < MAX_REPLY && !memchr(buf, '\n', len) && poll(&p, 1, timeout_ms) > 0) {
+	while (len < MAX_REPLY && !(nl = memchr(buf, '\n', len)) && poll(&p, 1, timeout_ms) > 0) {
 		ssize_t r = recv(fd, buf + len, MAX_REPLY - len, 0);
 		if (r <= 0)
 			break;
 		len += (size_t)r;
 	}
-	json_t *j = len ? json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	json_t *j = nl ? json_loadb(buf, (size_t)(nl - buf), 0, NULL) : NULL;
 	if (!j || !json_is_object(j)) {
 		fprintf(stderr, "custosctl: %s: %s\n", path,
 		        len ? "not a custosd reply" : "no reply from custosd");
 		json_decref(j);
 		goto out;
+	}
+	if (ret_fd) {
+		follow_rest.len = len - (size_t)(nl + 1 - buf);
+		follow_rest.p = buf;
+		memmove(buf, nl + 1, follow_rest.len);
+		*ret_fd = fd;
+		return j;
 	}
 	free(buf);
 	close(fd);
@@ -71,6 +86,11 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return NULL;
+}
+
+static json_t *request(const char *path, const char *cmd, int timeout_ms)
+{
+	return request_on(path, cmd, timeout_ms, NULL);
 }
 
 /* Runs cmd; prints the result with show (or as JSON). Exit code. */
@@ -209,3 +229,88 @@ static const struct ctl_cmd stop_cmd[] = { { "stop", cmd_stop, "stop custosd" } 
 const struct ctl_group ctl_status_group = { "status", status_cmd, 0, "custosd's roles, log and keys" };
 const struct ctl_group ctl_reload_group = { "reload", reload_cmd, 0, "reload custosd's configuration" };
 const struct ctl_group ctl_stop_group = { "stop", stop_cmd, 0, "stop custosd" };
+
+/* ---- log follow ---- */
+
+static const char follow_help[] =
+    "Usage: custosctl log follow [--json] [--wide] [--socket PATH]\n"
+    "Show audit records as custosd writes them, like `journalctl -f`, until\n"
+    "interrupted: a table, or the records' exact JSON lines with --json. Needs the\n"
+    "security group.\n";
+
+/* Prints the lines in buf[0, *len); keeps an unfinished last line. */
+static void print_lines(char *buf, size_t *len, bool json, bool wide)
+{
+	char *p = buf, *nl;
+
+	while ((nl = memchr(p, '\n', *len - (size_t)(p - buf)))) {
+		if (json) {
+			fwrite(p, 1, (size_t)(nl - p) + 1, stdout);
+		} else {
+			json_t *rec = json_loadb(p, (size_t)(nl - p), 0, NULL);
+			if (rec)
+				ls_table_row(stdout, rec, wide);
+			json_decref(rec);
+		}
+		p = nl + 1;
+	}
+	*len -= (size_t)(p - buf);
+	memmove(buf, p, *len);
+	fflush(stdout);
+}
+
+int ctl_log_follow(int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+		                              { "json", no_argument, NULL, 'j' },
+		                              { "wide", no_argument, NULL, 'w' },
+		                              { "socket", required_argument, NULL, 's' },
+		                              { 0 } };
+	const char *sock = NULL;
+	bool json = false, wide = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return fputs(follow_help, stdout), 0;
+		if (c == 's')
+			sock = optarg;
+		else if (c == 'j')
+			json = true;
+		else if (c == 'w')
+			wide = true;
+		else
+			return EXIT_USAGE;
+	}
+	if (optind < argc)
+		return ctl_usage_error("log follow: unexpected argument '%s'", argv[optind]);
+	int fd = -1;
+	json_t *j = request_on(socket_path(sock), "log-follow", 15000, &fd);
+	if (!j)
+		return EXIT_USAGE;
+	if (!json_is_true(json_object_get(j, "ok"))) {
+		const char *e = json_string_value(json_object_get(j, "error"));
+		fprintf(stderr, "custosctl: custosd: %s\n", e ? e : "request failed");
+		json_decref(j);
+		close(fd);
+		return EXIT_BAD;
+	}
+	json_decref(j);
+	if (!json)
+		ls_table_header(stdout);
+	fflush(stdout);
+	static char buf[1u << 21];
+	size_t len = follow_rest.len;
+	memcpy(buf, follow_rest.p, len);
+	for (;;) {
+		print_lines(buf, &len, json, wide);
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	fprintf(stderr, "custosctl: custosd closed the connection\n");
+	return EXIT_BAD;
+}

@@ -365,6 +365,7 @@ static const struct ctl_cmd log_cmds[] = {
 	{ "verify", cmd_verify, "verify a log offline: chain, MACs, signatures, anchors" },
 	{ "show", cmd_show, "show records as a table or JSON Lines" },
 	{ "export", cmd_export, "export records for a SIEM (jsonl or CEF)" },
+	{ "follow", ctl_log_follow, "show records live as custosd writes them" },
 };
 
 const struct ctl_group ctl_log_group = {

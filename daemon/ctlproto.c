@@ -12,6 +12,7 @@ const struct cp_command cp_commands[CP_NCMDS] = {
 	[CP_KEYS_STATUS] = { "keys-status", CP_SECURITY, "the keystore's epoch and key counts" },
 	[CP_KEYS_ROTATE] = { "keys-rotate", CP_ADMIN, "start a new key epoch" },
 	[CP_STOP] = { "stop", CP_ADMIN, "stop custosd" },
+	[CP_LOG_FOLLOW] = { "log-follow", CP_SECURITY, "new audit records as they are written" },
 };
 
 const char *const cp_group_names[3] = { "security", "dpo", "admin" };

@@ -6,7 +6,9 @@
  *
  * answered with one JSON line, {"v":1,"ok":true,"result":{...}} or
  * {"v":1,"ok":false,"error":"..."}. A request of another version gets an
- * error saying which version this custosd speaks. */
+ * error saying which version this custosd speaks. After the reply to
+ * log-follow, the connection carries the log's new records, one JSON line
+ * each, until the client closes it. */
 #ifndef CUSTOS_CTLPROTO_H
 #define CUSTOS_CTLPROTO_H
 
@@ -18,7 +20,7 @@
 
 enum cp_group { CP_SECURITY, CP_DPO, CP_ADMIN };
 
-enum cp_cmd { CP_STATUS, CP_RELOAD, CP_KEYS_STATUS, CP_KEYS_ROTATE, CP_STOP, CP_NCMDS };
+enum cp_cmd { CP_STATUS, CP_RELOAD, CP_KEYS_STATUS, CP_KEYS_ROTATE, CP_STOP, CP_LOG_FOLLOW, CP_NCMDS };
 
 struct cp_command {
 	const char *name;

@@ -117,8 +117,9 @@ static int serve_one(struct role_env *env, int fd, bool parent, role_handler h)
 int role_serve(struct role_env *env, role_handler h)
 {
 	env->handler = h;
-	struct pollfd p[1 + ROLE_MAX_PEERS + 64];
-	time_t last_tick = time(NULL);
+	struct pollfd p[1 + ROLE_MAX_PEERS + 130];
+	unsigned tick = env->tick_ms ? env->tick_ms : 1000;
+	int64_t last_tick = now_us();
 
 	while (!env->stopping) {
 		size_t n = 0, npeers = env->npeers;
@@ -128,7 +129,7 @@ int role_serve(struct role_env *env, role_handler h)
 		size_t extra = n;
 		for (size_t i = 0; i < env->nextra && n < ARRAY_SIZE(p); i++)
 			p[n++] = env->extra[i];
-		if (poll(p, n, 1000) < 0 && errno != EINTR)
+		if (poll(p, n, (int)tick) < 0 && errno != EINTR)
 			return -errno;
 		int err = 0;
 		/* a served message may close or replace channels: then poll anew */
@@ -139,8 +140,8 @@ int role_serve(struct role_env *env, role_handler h)
 		for (size_t i = extra; !err && !env->peers_changed && i < n; i++)
 			if (p[i].revents)
 				err = env->on_extra(env, &p[i]);
-		if (!err && env->on_tick && time(NULL) != last_tick) {
-			last_tick = time(NULL);
+		if (!err && env->on_tick && now_us() - last_tick >= (int64_t)tick * 1000) {
+			last_tick = now_us();
 			err = env->on_tick(env);
 		}
 		if (err)

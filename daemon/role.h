@@ -42,8 +42,9 @@ struct role_env {
 	struct pollfd *extra;
 	size_t nextra;
 	int (*on_extra)(struct role_env *env, struct pollfd *p);
-	int (*on_tick)(struct role_env *env); /* about every second */
-	role_handler handler;                 /* set by role_serve */
+	int (*on_tick)(struct role_env *env); /* every tick_ms (default 1000) */
+	unsigned tick_ms;
+	role_handler handler; /* set by role_serve */
 };
 
 struct role {

@@ -11,14 +11,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ctlproto.h"
+#include "logfollow.h"
 #include "role.h"
 
 #define MAX_CLIENTS 64
+#define MAX_FOLLOWERS 64
+#define FOLLOW_TICK_MS 200
+#define FOLLOW_BATCH 2000 /* records per follower per tick */
 #define CLIENT_TIMEOUT_S 10
 #define CALL_TIMEOUT_MS 10000
 #define ROTATE_TIMEOUT_MS 600000
@@ -33,10 +39,19 @@ struct client {
 	char *buf;
 };
 
+/* A `log follow` client: it gets new records until it hangs up. */
+struct follower {
+	int fd;
+	uid_t uid;
+	struct lfollow *lf;
+};
+
 struct control {
 	int listen_fd;
 	struct client c[MAX_CLIENTS];
 	size_t n;
+	struct follower f[MAX_FOLLOWERS];
+	size_t nf;
 	struct pollfd pfd[MAX_CLIENTS + 1];
 	uint8_t reply_buf[IPC_MAX_MSG + 1];
 };
@@ -46,6 +61,8 @@ static size_t per_uid(const struct control *ct, uid_t uid)
 	size_t n = 0;
 	for (size_t i = 0; i < ct->n; i++)
 		n += ct->c[i].cred.uid == uid;
+	for (size_t i = 0; i < ct->nf; i++)
+		n += ct->f[i].uid == uid;
 	return n;
 }
 
@@ -281,33 +298,91 @@ static void do_simple(struct role_env *env, struct control *ct, int fd, enum cp_
 	}
 }
 
-static void run_request(struct role_env *env, struct control *ct, struct client *cl, size_t len)
+/* Turns the client into a follower. true when it was (the connection
+ * stays open). */
+static bool start_follow(struct role_env *env, struct control *ct, struct client *cl)
+{
+	struct lfollow *lf;
+	int err = ct->nf == MAX_FOLLOWERS ? -EMFILE : lf_open(env->cfg->log_dir, &lf);
+
+	if (err) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "cannot follow the log: %s", strerror(-err));
+		reply_error(cl->fd, msg);
+		return false;
+	}
+	reply_ok(cl->fd, json_pack("{s:I}", "after_seq", (json_int_t)lf_last(lf)));
+	ct->f[ct->nf++] = (struct follower){ cl->fd, cl->cred.uid, lf };
+	return true;
+}
+
+static void drop_follower(struct control *ct, size_t i)
+{
+	close(ct->f[i].fd);
+	lf_close(ct->f[i].lf);
+	ct->f[i] = ct->f[--ct->nf];
+}
+
+/* Sends one record, whole, or nothing yet (-EAGAIN) while the client's
+ * socket has no room: a slow reader is paused, not buffered for. */
+static int send_record(void *arg, const char *line, size_t len)
+{
+	int fd = *(int *)arg, queued = 0, cap = 0;
+	socklen_t sl = sizeof(cap);
+	struct iovec v[2] = { { (void *)line, len }, { "\n", 1 } };
+	struct msghdr mh = { .msg_iov = v, .msg_iovlen = 2 };
+
+	if (ioctl(fd, SIOCOUTQ, &queued) || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cap, &sl))
+		return -EPIPE;
+	if ((size_t)(cap - queued) < 2 * (len + 1))
+		return -EAGAIN;
+	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return n == (ssize_t)len + 1 ? 0 : n < 0 && errno == EAGAIN ? -EAGAIN : -EPIPE;
+}
+
+static void feed_followers(struct control *ct)
+{
+	for (size_t i = ct->nf; i-- > 0;) {
+		int r = lf_poll(ct->f[i].lf, send_record, &ct->f[i].fd, FOLLOW_BATCH);
+		if (r < 0 && r != -EAGAIN)
+			drop_follower(ct, i); /* gone, or fell a whole sealed segment behind */
+	}
+}
+
+/* Returns true when the client's connection was kept (a follower). */
+static bool run_request(struct role_env *env, struct control *ct, struct client *cl, size_t len)
 {
 	struct cp_request req;
 	char err[256];
 
 	if (cp_parse(cl->buf, len, &req, err, sizeof(err))) {
 		(void)!record(env, ct, cl, "(malformed)", "refused", "control-refused");
-		return reply_error(cl->fd, err);
+		reply_error(cl->fd, err);
+		return false;
 	}
 	const struct cp_command *c = &cp_commands[req.cmd];
 	if (!authorised(env->cfg, cl, c->group)) {
 		snprintf(err, sizeof(err), "refused: %s needs membership in the %s group (%s)", c->name,
 		         cp_group_names[c->group], group_setting(env->cfg, c->group));
 		int rec = record(env, ct, cl, c->name, "refused", "control-refused");
-		return reply_error(cl->fd, rec ? "refused, and the refusal could not be recorded" : err);
+		reply_error(cl->fd, rec ? "refused, and the refusal could not be recorded" : err);
+		return false;
 	}
 	bool changes = req.cmd == CP_RELOAD || req.cmd == CP_KEYS_ROTATE || req.cmd == CP_STOP;
-	if (record(env, ct, cl, c->name, "allowed", "")) /* fail closed */
-		return reply_error(cl->fd,
-		                   "the request cannot be recorded in the audit log, so it does not run");
+	if (record(env, ct, cl, c->name, "allowed", "")) { /* fail closed */
+		reply_error(cl->fd, "the request cannot be recorded in the audit log, so it does not run");
+		return false;
+	}
 	const char *outcome = "ok";
+	if (req.cmd == CP_LOG_FOLLOW)
+		return start_follow(env, ct, cl);
 	if (req.cmd == CP_STATUS)
 		do_status(env, ct, cl->fd);
 	else
 		do_simple(env, ct, cl->fd, req.cmd, &outcome);
 	if (changes)
 		(void)!record(env, ct, cl, c->name, outcome, req.cmd == CP_KEYS_ROTATE ? "key-rotation" : "");
+	return false;
 }
 
 /* Reads from a client; runs its request once a whole line is in. */
@@ -328,7 +403,13 @@ static void read_client(struct role_env *env, struct control *ct, size_t i)
 		snprintf(msg, sizeof(msg), "request larger than %zu bytes", max);
 		reply_error(cl->fd, msg);
 	} else if (nl) {
-		run_request(env, ct, cl, (size_t)(nl - cl->buf));
+		if (run_request(env, ct, cl, (size_t)(nl - cl->buf))) {
+			cl->fd = -1; /* a follower now owns the connection */
+			free(cl->buf);
+			ct->c[i] = ct->c[--ct->n];
+			sync_pollfds(env, ct);
+			return;
+		}
 	} else {
 		return;
 	}
@@ -354,6 +435,7 @@ static int on_tick(struct role_env *env)
 	struct control *ct = env->state;
 	time_t now = time(NULL);
 
+	feed_followers(ct);
 	for (size_t i = ct->n; i-- > 0;)
 		if (now - ct->c[i].since > CLIENT_TIMEOUT_S) {
 			reply_error(ct->c[i].fd, "timed out waiting for a request");
@@ -381,12 +463,15 @@ static int control_main(struct role_env *env)
 	env->state = &ct;
 	env->on_extra = on_extra;
 	env->on_tick = on_tick;
+	env->tick_ms = FOLLOW_TICK_MS;
 	sync_pollfds(env, &ct);
 	int err = role_ready(env);
 	if (!err)
 		err = role_serve(env, handle);
 	while (ct.n)
 		drop_client(env, &ct, ct.n - 1);
+	while (ct.nf)
+		drop_follower(&ct, ct.nf - 1);
 	return err ? 1 : 0;
 }
 
