@@ -53,7 +53,8 @@ static json_t *request_on(const char *path, const char *cmd, int timeout_ms, int
 		goto out;
 	}
 	int n = snprintf(line, sizeof(line), "{\"v\":%d,\"cmd\":\"%s\"}\n", CP_VERSION, cmd);
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+	/* custosd may have answered and closed already (a refusal): read it */
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n && errno != EPIPE && errno != ECONNRESET)
 		goto fail;
 	struct pollfd p = { fd, POLLIN, 0 };
 	while (len < MAX_REPLY && !(nl = memchr(buf, '\n', len)) && poll(&p, 1, timeout_ms) > 0) {

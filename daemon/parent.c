@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -577,14 +578,33 @@ int parent_check_config(const char *path, struct cfg **ret, char **ret_text, str
 
 /* --- the main loop -------------------------------------------------------- */
 
+/* The keeper locks its key cache in memory: as root (outside systemd,
+ * where LimitMEMLOCK= does this) make room before dropping privileges. */
+static void raise_memlock(const struct cfg *c)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)secure_heap_for(&role_keeper, c) + (rlim_t)secure_heap_for(&role_logger, c) * 2;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur >= need)
+		return;
+	if (geteuid() == 0 || rl.rlim_max >= need) {
+		rl.rlim_cur = need;
+		if (rl.rlim_max < need)
+			rl.rlim_max = need;
+		if (setrlimit(RLIMIT_MEMLOCK, &rl))
+			say(4, "cannot raise the locked-memory limit: keys may be swapped out");
+	}
+}
+
 static int start(struct parent *p)
 {
 	int err = 0;
 
 	for (int i = 0; !err && i < NROLES; i++)
 		err = spawn(p, &p->kids[i]);
-	if (!err)
-		err = link_role(p, NULL);
+	/* a role that died at once cannot be linked: wait_ready says which */
+	if (!err && link_role(p, NULL) == -EPIPE)
+		usleep(100000);
 	return err ? err : wait_ready(p);
 }
 
@@ -705,6 +725,7 @@ int parent_run(struct parent_opts *o)
 		p.kids[i] = (struct child){ .role = roles[i], .fd = -1 };
 	if (geteuid() == 0 && lookup_ids(o->cfg, &uid, &gid, &sock_gid))
 		return 1;
+	raise_memlock(o->cfg);
 	if ((p.listen_fd = listen_control(o->cfg, uid, sock_gid)) < 0) {
 		say(2, "control socket %s: %s", o->cfg->control_socket,
 		    p.listen_fd == -EADDRINUSE ? "another custosd is answering on it"

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import ctl
 from daemon import Daemon, daemon, ensure_user, ensure_users, need_root  # noqa: F401 (fixture)
 
 CAP_AUDIT_WRITE = 1 << 29
@@ -334,3 +335,74 @@ def test_log_follow(daemon):
     all_lines = {json.loads(l)["seq"]: l for s in segments(daemon.log) for l in lines(s) if l.strip()}
     for line in out.splitlines()[:50]:
         assert all_lines[json.loads(line)["seq"]] == line
+
+
+def test_watchdog_and_connection_limit(daemon):
+    need_root()
+    ensure_users()
+    daemon.settings["control_max_clients"] = 3
+    daemon.write_conf()
+    os.environ["WATCHDOG_USEC"] = "2000000"
+    try:
+        daemon.start()
+    finally:
+        del os.environ["WATCHDOG_USEC"]
+    assert daemon.notify.wait_for("WATCHDOG=1", timeout=10)
+    # three idle connections from one user are the limit; the fourth is turned away
+    import socket as s
+    idle = []
+    for _ in range(3):
+        c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
+        c.connect(str(daemon.sock))
+        idle.append(c)
+    time.sleep(0.3)
+    p = daemon.ctl("status", check=1)
+    assert "too many connections" in p.stderr
+    for c in idle:
+        c.close()
+    time.sleep(0.5)
+    daemon.ctl("status", check=0)
+
+
+@pytest.fixture(scope="module")
+def tcp_pg():
+    """A server on loopback TCP with a password: the keeper runs as user
+    custos, which may not enter the test clusters' socket directories."""
+    from pg import PgServer
+    need_root()
+    server = PgServer(tcp=True).start()
+    yield server
+    server.stop()
+
+
+def test_keys_through_the_keeper(tcp_pg):
+    """With a keystore configured, the keeper answers keys status and
+    rotates on an admin's request; others are refused."""
+    ensure_users()
+    d = Daemon()
+    ks = tcp_pg.createdb("keystore")
+    try:
+        key = d.dir / "master.key"
+        key.write_text(os.urandom(32).hex() + "\n")
+        key.chmod(0o400)
+        kek = d.dir / "kek"
+        dsn = tcp_pg.conninfo("keystore", tcp=True)
+        ctl("keys", "init", "--keystore", dsn, "--master-key", key, "--kek", kek, check=0)
+        custos = ensure_user("custos")
+        os.chown(key, custos.pw_uid, 0)
+        d.settings.update(keystore=dsn, master_key=key, kek_file=kek)
+        d.write_conf()
+        d.start()
+        st = json.loads(d.ctl("keys", "status", check=0).stdout)
+        assert st["epoch"] == 1 and st["cache_limit"] == 65536
+        p = d.ctl("keys", "rotate", user="ct-alice", check=1)
+        assert "needs membership in the admin group" in p.stderr
+        r = json.loads(d.ctl("keys", "rotate", user="ct-carol", check=0).stdout)
+        assert r["epoch"] == 2
+        assert json.loads(d.ctl("status", "--json", check=0).stdout)["keys"]["epoch"] == 2
+        assert b"epoch 0000000001" not in kek.read_bytes()
+        recs = [(r["detail"]["command"], r["detail"]["result"]) for r in d.records("control")]
+        assert ("keys-rotate", "ok") in recs and ("keys-rotate", "refused") in recs
+    finally:
+        d.cleanup()
+        tcp_pg.dropdb(ks.name)
