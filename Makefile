@@ -80,13 +80,22 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_H) -o $@ $^ $(LIBS)
 
 # libFuzzer targets include the sources they test (wireguard-tools' way) and
-# link the other library sources, not the command modules.
+# link an archive of the other library sources, built once with the same
+# instrumentation: the linker takes no member whose symbols the target
+# already defines. The command modules stay out.
 FUZZ_LIB = $(filter-out daemon/ctl_%.c,$(LIB_SRC))
-$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(LIB_SRC) $(BUILD)/gen/custos_sql.h | $(BUILD)/fuzz
-	clang -std=gnu11 -g -O1 -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql -fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(filter-out daemon/$(*:fuzz_%=%).c,$(FUZZ_LIB)) $(LIBS) -pthread
+FUZZ_OBJ = $(FUZZ_LIB:daemon/%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql
+$(BUILD)/fuzz/obj/%.o: daemon/%.c $(BUILD)/gen/custos_sql.h | $(BUILD)/fuzz/obj
+	clang $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
-$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/gen:
+$(BUILD)/fuzz/libfuzzlib.a: $(FUZZ_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(BUILD)/fuzz/libfuzzlib.a | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/fuzz/libfuzzlib.a $(LIBS) -pthread
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/gen $(BUILD)/fuzz/obj:
 	mkdir -p $@
 
 tools: $(TOOL_BIN)
@@ -128,3 +137,4 @@ clean:
 	rm -rf build
 
 -include $(wildcard $(BUILD)/obj/*.d)
+-include $(wildcard $(BUILD)/fuzz/obj/*.d)

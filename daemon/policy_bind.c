@@ -13,7 +13,10 @@ static const char *hint(const char *s, const char *const *names, size_t n, char 
 {
 	const char *best = pol_suggest(s, names, n);
 
-	snprintf(buf, len, best ? "; did you mean \"%s\"?" : "", best);
+	if (best)
+		snprintf(buf, len, "; did you mean \"%s\"?", best);
+	else
+		buf[0] = 0;
 	return buf;
 }
 
