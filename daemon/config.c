@@ -305,7 +305,7 @@ int cfg_load(struct cfg *c, const char *path, struct buf *errs)
 	int r = read_file(path, CFG_MAX_FILE, &data, &len);
 
 	if (r) {
-		buf_printf(errs, "%s: %s\n", path, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+		buf_printf(errs, "%s: %s\n", path, r == -EFBIG ? "larger than 32 KiB" : strerror(-r));
 		return r;
 	}
 	r = (int)cfg_parse(c, path, data, len, errs);

@@ -16,7 +16,7 @@
 #include "policy.h"
 #include "util.h"
 
-#define CFG_MAX_FILE (1u << 20)
+#define CFG_MAX_FILE (32u * 1024) /* it travels to the roles in one IPC string */
 #define CFG_MAX_LIST 64
 
 enum cfg_anchor { CFG_ANCHOR_OFF, CFG_ANCHOR_BEST_EFFORT, CFG_ANCHOR_REQUIRED };

@@ -115,12 +115,14 @@ uint64_t lf_last(const struct lfollow *f)
 }
 
 /* Passes on the complete next records in buf[0, n). Returns how many
- * bytes were consumed, and counts the records in *count. */
-static ssize_t take(struct lfollow *f, const char *buf, size_t n, int (*fn)(void *, const char *, size_t),
-                    void *arg, unsigned max, unsigned *count)
+ * bytes were consumed (also when fn failed: *ret_err), and counts the
+ * records in *count. */
+static size_t take(struct lfollow *f, const char *buf, size_t n, int (*fn)(void *, const char *, size_t),
+                   void *arg, unsigned max, unsigned *count, int *ret_err)
 {
 	size_t used = 0;
 
+	*ret_err = 0;
 	while (*count < max && used < n) {
 		const char *nl = memchr(buf + used, '\n', n - used);
 		if (!nl)
@@ -130,13 +132,15 @@ static ssize_t take(struct lfollow *f, const char *buf, size_t n, int (*fn)(void
 		if (len == 0 || lr_scan(buf + used, len, &fr) || fr.seq != f->last + 1)
 			break; /* filler, or a record not written completely yet */
 		int r = fn(arg, buf + used, len);
-		if (r < 0)
-			return r;
+		if (r < 0) {
+			*ret_err = r; /* this record was not passed on: it is the next one still */
+			break;
+		}
 		f->last = fr.seq;
 		used += len + 1;
 		(*count)++;
 	}
-	return (ssize_t)used;
+	return used;
 }
 
 /* Moves on to the next segment once the logger has: its successor exists. */
@@ -167,10 +171,11 @@ int lf_poll(struct lfollow *f, int (*fn)(void *arg, const char *line, size_t len
 		ssize_t n = pread(f->fd, f->buf, CHUNK + LR_MAX_LINE, (off_t)f->off);
 		if (n < 0)
 			return -errno;
-		ssize_t used = take(f, f->buf, (size_t)n, fn, arg, max, &count);
-		if (used < 0)
-			return (int)used;
-		f->off += (uint64_t)used;
+		int ferr;
+		size_t used = take(f, f->buf, (size_t)n, fn, arg, max, &count, &ferr);
+		f->off += used;
+		if (ferr)
+			return ferr;
 		if (used > 0)
 			continue;
 		bool moved;

@@ -185,6 +185,17 @@ static int link_role(struct parent *p, const char *name)
 
 /* --- records and status -------------------------------------------------- */
 
+/* What a child sends while the parent waits for its reply: its pong. */
+static void meanwhile(void *arg, struct ipc_msg *m)
+{
+	struct child *k = arg;
+
+	if (m->type == IPC_PONG)
+		k->pong = m->f[0].u;
+	else if (m->type == IPC_OK)
+		k->ready = true;
+}
+
 /* Appends a record of the service's own (start, stop, reload) through the
  * logger; event, when not "", goes to the Linux audit trail too. */
 static int note(struct parent *p, const char *what, const char *result, const char *event)
@@ -204,7 +215,7 @@ static int note(struct parent *p, const char *what, const char *result, const ch
 	m.f[4] = ipc_str(detail);
 	m.f[5] = ipc_i64(-1);
 	m.f[6] = ipc_str(event);
-	int err = role_call(NULL, lg->fd, &m, p->buf, &r, 10000);
+	int err = ipc_call(NULL, lg->fd, &m, p->buf, &r, 10000, meanwhile, lg);
 	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
 }
 
@@ -231,7 +242,8 @@ static void notify_status(struct parent *p)
 
 	for (int i = 0; i < NROLES; i++)
 		up += p->kids[i].pid > 0 && p->kids[i].ready;
-	if (lg->ready && !role_call(NULL, lg->fd, &m, p->buf, &r, 2000) && r.type == IPC_LOG_STATUS) {
+	if (lg->ready && !ipc_call(NULL, lg->fd, &m, p->buf, &r, 2000, meanwhile, lg) &&
+	    r.type == IPC_LOG_STATUS) {
 		char head[17];
 		hex_encode(r.f[1].h, 8, head);
 		sd_notifyf(0, "STATUS=%d of %d roles up; log head %llu (%s...)", up, NROLES,
@@ -251,6 +263,15 @@ static int reload(struct parent *p, char *why, size_t whylen)
 
 	sd_notify(0, "RELOADING=1");
 	int n = parent_check_config(p->o->config_path, &c, &text, &errs);
+	if (!n && strlen(text) > IPC_MAX_STR) {
+		buf_printf(&errs, "%s: larger than %u bytes\n", p->o->config_path, IPC_MAX_STR);
+		n = 1;
+	}
+	/* recorded before it applies: a reload that cannot be recorded does not happen */
+	if (!n && note(p, "reload", "ok", "reload")) {
+		buf_printf(&errs, "the reload cannot be recorded in the audit log\n");
+		n = 1;
+	}
 	if (n) {
 		buf_addc(&errs, 0);
 		snprintf(why, whylen, "%s", errs.p ? errs.p : "out of memory");
@@ -269,12 +290,17 @@ static int reload(struct parent *p, char *why, size_t whylen)
 	p->o->config_text = text;
 	struct ipc_msg m = { .type = IPC_CONFIG, .nfields = 1 };
 	m.f[0] = ipc_str(text);
+	int sent = 0;
 	for (int i = 0; i < NROLES; i++)
-		if (p->kids[i].pid > 0 && ipc_send(p->kids[i].fd, &m))
-			say(3, "cannot send the new configuration to %s", p->kids[i].role->name);
-	snprintf(why, whylen, "configuration and policies reloaded");
+		if (p->kids[i].pid > 0 && ipc_send(p->kids[i].fd, &m)) {
+			say(3, "cannot send the new configuration to %s; restarting it",
+			    p->kids[i].role->name);
+			kill(p->kids[i].pid, SIGKILL); /* it restarts with the new configuration */
+		} else {
+			sent++;
+		}
+	snprintf(why, whylen, "configuration and policies reloaded (%d of %d roles)", sent, NROLES);
 	say(5, "%s", why);
-	(void)!note(p, "reload", "ok", "reload");
 	buf_free(&errs);
 	sd_notify(0, "READY=1");
 	return 0;
@@ -298,9 +324,15 @@ static void from_child(struct parent *p, struct child *k)
 		return;
 	if (err)
 		return kill_role(k, "malformed message on its channel (protocol error)");
+	bool control = k->role == &role_control;
+	if (!control && (m.type == IPC_ROLES_REQ || m.type == IPC_RELOAD || m.type == IPC_STOP))
+		return kill_role(k, "a request only the control role may make (protocol error)");
 	switch (m.type) {
 	case IPC_OK: k->ready = true; return;
 	case IPC_PONG: k->pong = m.f[0].u; return;
+	case IPC_LOG_APPENDED:
+	case IPC_LOG_STATUS:
+	case IPC_ERROR: return; /* a reply that came after its call timed out */
 	case IPC_ROLES_REQ: {
 		char *s = roles_json(p);
 		r = (struct ipc_msg){ .type = IPC_ROLES, .id = m.id, .nfields = 1 };
@@ -376,10 +408,15 @@ static int reap(struct parent *p)
 			continue;
 		}
 		k->restarts++;
-		if ((err = spawn(p, k)) || (err = link_role(p, k->role->name)))
-			say(2, "cannot restart %s: %s", k->role->name, strerror(-err));
+		int r = spawn(p, k);
+		if (!r && (r = link_role(p, k->role->name)) == -EPIPE)
+			r = 0; /* its peer died too: it is relinked when that one restarts */
+		if (r) {
+			say(2, "cannot restart %s: %s", k->role->name, strerror(-r));
+			err = r;
+		}
 	}
-	return err;
+	return err; /* sticky: a later successful restart does not hide a crash loop */
 }
 
 /* Waits until every role said it is ready. */
@@ -546,7 +583,7 @@ int parent_check_config(const char *path, struct cfg **ret, char **ret_text, str
 	int n = c ? read_file(path, CFG_MAX_FILE, &text, &len) : -ENOMEM;
 
 	if (n) {
-		buf_printf(errs, "%s: %s\n", path, strerror(-n));
+		buf_printf(errs, "%s: %s\n", path, n == -EFBIG ? "larger than 32 KiB" : strerror(-n));
 		cfg_free(c);
 		return n;
 	}
@@ -654,8 +691,11 @@ static int loop(struct parent *p)
 			pf[i + 1] = (struct pollfd){ p->kids[i].fd, p->kids[i].fd >= 0 ? POLLIN : 0, 0 };
 		if (poll(pf, NROLES + 1, 1000) < 0 && errno != EINTR)
 			return -errno;
-		if (pf[0].revents)
+		if (pf[0].revents) {
+			/* a role may have been restarted: its old revents mean nothing now */
 			err = on_signal(p);
+			continue;
+		}
 		for (int i = 0; i < NROLES && !err; i++)
 			if (pf[i + 1].revents && p->kids[i].fd >= 0)
 				from_child(p, &p->kids[i]);

@@ -161,28 +161,61 @@ static bool unsolicited(enum ipc_type t)
 	return t == IPC_PING || t == IPC_PEER || t == IPC_CONFIG || t == IPC_STOP;
 }
 
-int role_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
-              int timeout_ms)
+static uint32_t next_id;
+
+/* What arrived while a call waited that is not its reply: a role answers
+ * what its parent sends meanwhile; a late reply to an earlier call that
+ * timed out (an older id) is dropped. Anything else breaks the protocol. */
+static int meanwhile(struct role_env *env, int fd, struct ipc_msg *m, void (*other)(void *, struct ipc_msg *),
+                     void *arg)
 {
-	static uint32_t next_id;
-	struct pollfd p = { fd, POLLIN, 0 };
+	if (m->id && m->id < next_id && !unsolicited(m->type))
+		return 0;
+	if (other) {
+		other(arg, m);
+		return 0;
+	}
+	if (env && fd == env->parent && unsolicited(m->type))
+		return from_parent(env, m, env->handler);
+	return -EBADMSG;
+}
+
+int ipc_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
+             int timeout_ms, void (*other)(void *, struct ipc_msg *), void *arg)
+{
+	int64_t deadline = now_us() + (int64_t)timeout_ms * 1000;
 
 	req->id = ++next_id;
 	int err = ipc_send(fd, req);
 	while (!err) {
-		int r;
+		/* a role waiting on a peer still answers its parent (pings) */
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { env ? env->parent : -1, POLLIN, 0 } };
+		int left = (int)((deadline - now_us()) / 1000), r;
+		if (left <= 0)
+			return -ETIMEDOUT;
 		do
-			r = poll(&p, 1, timeout_ms);
+			r = poll(p, env && fd != env->parent ? 2 : 1, left);
 		while (r < 0 && errno == EINTR);
-		if (r <= 0)
-			return r == 0 ? -ETIMEDOUT : -errno;
+		if (r < 0)
+			return -errno;
+		if (r && p[1].revents && fd != env->parent) {
+			if ((err = ipc_recv(env->parent, buf, ret)) ||
+			    (err = unsolicited(ret->type) ? from_parent(env, ret, env->handler) : -EBADMSG))
+				return err;
+		}
+		if (!r || !p[0].revents)
+			continue;
 		if ((err = ipc_recv(fd, buf, ret)))
 			return err;
 		if (ret->id == req->id && !unsolicited(ret->type))
 			return 0;
-		if (!env || fd != env->parent || !unsolicited(ret->type))
-			return -EBADMSG;
-		err = from_parent(env, ret, env->handler);
+		err = meanwhile(env, fd, ret, other, arg);
 	}
 	return err;
+}
+
+int role_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
+              int timeout_ms)
+{
+	return ipc_call(env, fd, req, buf, ret, timeout_ms, NULL, NULL);
 }

@@ -71,6 +71,10 @@ int role_peer(const struct role_env *env, const char *name);
  * parent sends meanwhile (a new configuration, a ping, a peer). */
 int role_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
               int timeout_ms) WUR;
+/* The same, with other handed whatever else arrives on fd meanwhile (the
+ * parent: a child's pong). Late replies to earlier calls are dropped. */
+int ipc_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
+             int timeout_ms, void (*other)(void *arg, struct ipc_msg *m), void *arg) WUR;
 
 /* Messages to stderr with sd-daemon priority prefixes ("<3>custosd[logger]: ..."). */
 void role_log(int prio, const char *role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

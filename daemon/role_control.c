@@ -35,7 +35,7 @@ struct client {
 	gid_t groups[64];
 	int ngroups;
 	time_t since;
-	size_t len;
+	size_t len, cap; /* cap: the request limit when it connected */
 	char *buf;
 };
 
@@ -126,7 +126,8 @@ static void accept_client(struct role_env *env, struct control *ct)
 		close(fd);
 		return;
 	}
-	if (!(cl.buf = malloc(env->cfg->control_max_request + 1))) {
+	cl.cap = env->cfg->control_max_request;
+	if (!(cl.buf = malloc(cl.cap + 1))) {
 		close(fd);
 		return;
 	}
@@ -192,6 +193,19 @@ static int record(struct role_env *env, struct control *ct, const struct client 
 	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
 }
 
+/* The reply each request expects. */
+static enum ipc_type reply_to(enum ipc_type t)
+{
+	switch (t) {
+	case IPC_LOG_STATUS_REQ: return IPC_LOG_STATUS;
+	case IPC_KEYS_STATUS_REQ: return IPC_KEYS_STATUS;
+	case IPC_KEYS_ROTATE: return IPC_KEYS_ROTATED;
+	case IPC_RELOAD: return IPC_RELOADED;
+	case IPC_ROLES_REQ: return IPC_ROLES;
+	default: return IPC_OK;
+	}
+}
+
 /* Asks a role; the reply lands in *ret. An IPC_ERROR reply becomes the
  * error message for the client. */
 static int ask(struct role_env *env, struct control *ct, const char *role, enum ipc_type type, int timeout,
@@ -204,6 +218,10 @@ static int ask(struct role_env *env, struct control *ct, const char *role, enum 
 	if (!err && ret->type == IPC_ERROR) {
 		snprintf(why, whylen, "%s: %s", role, ret->f[1].s.p);
 		return -EIO;
+	}
+	if (!err && ret->type != reply_to(type)) {
+		snprintf(why, whylen, "%s: an unexpected reply", role);
+		return -EBADMSG;
 	}
 	if (err)
 		snprintf(why, whylen, "%s: %s", role, err == -ENOTCONN ? "not running" : strerror(-err));
@@ -334,15 +352,22 @@ static int send_record(void *arg, const char *line, size_t len)
 
 	if (ioctl(fd, SIOCOUTQ, &queued) || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cap, &sl))
 		return -EPIPE;
-	if ((size_t)(cap - queued) < 2 * (len + 1))
-		return -EAGAIN;
+	if (queued > 0 && (size_t)(cap - queued) < 2 * (len + 1))
+		return -EAGAIN; /* an empty queue takes any record: the send may then block briefly */
 	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	return n == (ssize_t)len + 1 ? 0 : n < 0 && errno == EAGAIN ? -EAGAIN : -EPIPE;
 }
 
 static void feed_followers(struct control *ct)
 {
+	char c;
+
 	for (size_t i = ct->nf; i-- > 0;) {
+		/* a follower only listens: readable means it hung up (or misbehaves) */
+		if (recv(ct->f[i].fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno != EAGAIN) {
+			drop_follower(ct, i);
+			continue;
+		}
 		int r = lf_poll(ct->f[i].lf, send_record, &ct->f[i].fd, FOLLOW_BATCH);
 		if (r < 0 && r != -EAGAIN)
 			drop_follower(ct, i); /* gone, or fell a whole sealed segment behind */
@@ -389,7 +414,7 @@ static bool run_request(struct role_env *env, struct control *ct, struct client 
 static void read_client(struct role_env *env, struct control *ct, size_t i)
 {
 	struct client *cl = &ct->c[i];
-	size_t max = env->cfg->control_max_request;
+	size_t max = cl->cap; /* a reload may change the setting, not this buffer */
 	ssize_t n = recv(cl->fd, cl->buf + cl->len, max + 1 - cl->len, 0);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))

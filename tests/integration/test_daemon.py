@@ -313,11 +313,12 @@ def test_log_follow(daemon):
     import threading
     chunks = []
     reader = threading.Thread(target=lambda: chunks.append(f.stdout.read()))
-    reader.start()
     time.sleep(0.5)
     for _ in range(400):  # each status is a record of ~300 bytes: they cross a 64K segment
         daemon.ctl("status", check=0)
-    time.sleep(1.5)
+    # nobody read meanwhile: the follower was paused, not dropped; now it catches up
+    reader.start()
+    time.sleep(3)
     # a user outside the security group may not follow
     p = daemon.ctl("log", "follow", user="ct-bob", check=1)
     assert "needs membership in the security group" in p.stderr
@@ -348,6 +349,11 @@ def test_watchdog_and_connection_limit(daemon):
     finally:
         del os.environ["WATCHDOG_USEC"]
     assert daemon.notify.wait_for("WATCHDOG=1", timeout=10)
+    # fed all along, also across the status updates that query the logger
+    time.sleep(12)
+    daemon.notify.drain()
+    assert sum(m.count("WATCHDOG=1") for m in daemon.notify.messages) >= 5
+    assert all(r["restarts"] == 0 for r in status_json(daemon)["roles"])
     # three idle connections from one user are the limit; the fourth is turned away
     import socket as s
     idle = []
@@ -406,3 +412,28 @@ def test_keys_through_the_keeper(tcp_pg):
     finally:
         d.cleanup()
         tcp_pg.dropdb(ks.name)
+
+
+def test_reload_does_not_resize_a_waiting_request(daemon):
+    """A client connected before a reload keeps the request limit it
+    connected under (a larger new limit must not let it overflow)."""
+    need_root()
+    ensure_users()
+    daemon.start()
+    import socket as s
+    c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
+    c.connect(str(daemon.sock))
+    time.sleep(0.3)
+    daemon.settings["control_max_request"] = "1M"
+    daemon.write_conf()
+    daemon.ctl("reload", check=0)
+    c.sendall(b"x" * 70000 + b"\n")
+    c.settimeout(15)
+    out = b""
+    while not out.endswith(b"\n"):
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    assert "larger than 65536 bytes" in json.loads(out)["error"]
+    assert all(r["up"] and r["restarts"] == 0 for r in status_json(daemon)["roles"])

@@ -1,0 +1,314 @@
+/* sqlinfo.c - see sqlinfo.h. libpg_query parses the whole string into a
+ * JSON tree (jansson reads it); each statement is then normalised and
+ * fingerprinted on its own text, so its $n count from 1. */
+#define _GNU_SOURCE
+#include "sqlinfo.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <pg_query.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *node;
+	enum sqi_kind kind;
+} kinds[] = {
+	{ "SelectStmt", SQI_SELECT }, { "InsertStmt", SQI_INSERT }, { "UpdateStmt", SQI_UPDATE },
+	{ "DeleteStmt", SQI_DELETE }, { "CopyStmt", SQI_COPY },
+};
+
+static const char *const kind_names[] = { "select", "insert", "update", "delete", "copy", "other" };
+
+const char *sqi_kind_name(enum sqi_kind k)
+{
+	return kind_names[k];
+}
+
+static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
+{
+	const char *schema = json_string_value(json_object_get(rv, "schemaname"));
+	const char *name = json_string_value(json_object_get(rv, "relname"));
+
+	if (!name)
+		return 0;
+	for (size_t i = 0; i < st->ntables; i++) /* once per table; a write wins */
+		if (!strcmp(st->tables[i].name, name) &&
+		    (schema ? st->tables[i].schema && !strcmp(st->tables[i].schema, schema)
+		            : !st->tables[i].schema)) {
+			st->tables[i].write |= write;
+			return 0;
+		}
+	struct sqi_table *v = realloc(st->tables, (st->ntables + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	st->tables = v;
+	struct sqi_table *t = &v[st->ntables];
+	*t = (struct sqi_table){ schema ? strdup(schema) : NULL, strdup(name), write };
+	if (!t->name || (schema && !t->schema))
+		return free(t->schema), free(t->name), -ENOMEM;
+	st->ntables++;
+	return 0;
+}
+
+/* Collects every RangeVar under node: lists hold them wrapped
+ * ({"RangeVar": {...}}); a DML statement's "relation" holds one bare. */
+static int walk(struct sqi_stmt *st, json_t *node, int depth)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	int err = 0;
+
+	if (depth > 1000)
+		return -E2BIG;
+	if (json_is_array(node)) {
+		json_array_foreach(node, i, v)
+		{
+			if ((err = walk(st, v, depth + 1)))
+				return err;
+		}
+		return 0;
+	}
+	json_object_foreach(node, key, v)
+	{
+		if (!strcmp(key, "RangeVar"))
+			err = add_table(st, v, false);
+		else if (json_is_object(v) || json_is_array(v))
+			err = walk(st, v, depth + 1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int classify(struct sqi_stmt *st, json_t *stmt)
+{
+	const char *key;
+	json_t *body;
+
+	st->kind = SQI_OTHER;
+	json_object_foreach(stmt, key, body)
+	{
+		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+			if (!strcmp(key, kinds[i].node))
+				st->kind = kinds[i].kind;
+		json_t *rel = json_object_get(body, "relation");
+		bool copy_from = st->kind == SQI_COPY && json_is_true(json_object_get(body, "is_from"));
+		bool dml = st->kind == SQI_INSERT || st->kind == SQI_UPDATE || st->kind == SQI_DELETE;
+		int err = rel && st->kind != SQI_OTHER ? add_table(st, rel, dml || copy_from) : 0;
+		if (!err)
+			err = walk(st, body, 0);
+		st->returning = json_array_size(json_object_get(body, "returningList")) > 0;
+		return err;
+	}
+	return 0;
+}
+
+/* Normalises and fingerprints one statement's own text. */
+static int describe(struct sqi_stmt *st, const char *text)
+{
+	PgQueryNormalizeResult n = pg_query_normalize(text);
+	PgQueryFingerprintResult f = pg_query_fingerprint(text);
+	int err = n.error || f.error || !f.fingerprint_str ? -EINVAL : 0;
+
+	if (!err && !(st->normalized = strdup(n.normalized_query)))
+		err = -ENOMEM;
+	if (!err)
+		snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", f.fingerprint_str);
+	pg_query_free_normalize_result(n);
+	pg_query_free_fingerprint_result(f);
+	return err;
+}
+
+static int one_statement(struct sqi_info *info, const char *sql, size_t sqllen, json_t *raw)
+{
+	json_int_t loc = json_integer_value(json_object_get(raw, "stmt_location"));
+	json_int_t len = json_integer_value(json_object_get(raw, "stmt_len"));
+	struct sqi_stmt *st = &info->stmts[info->n];
+
+	memset(st, 0, sizeof(*st));
+	if (loc < 0 || (size_t)loc > sqllen || len < 0 || (size_t)len > sqllen - (size_t)loc)
+		return -EINVAL;
+	if (len == 0)
+		len = (json_int_t)(sqllen - (size_t)loc);
+	char *text = strndup(sql + loc, (size_t)len);
+	if (!text)
+		return -ENOMEM;
+	info->n++;
+	int err = classify(st, json_object_get(raw, "stmt"));
+	if (!err)
+		err = describe(st, text);
+	free(text);
+	return err;
+}
+
+int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen)
+{
+	size_t sqllen = strlen(sql);
+	struct sqi_info *info;
+
+	if (sqllen > SQI_MAX_SQL)
+		return -E2BIG;
+	PgQueryParseResult p = pg_query_parse(sql);
+	if (p.error) {
+		snprintf(err, errlen, "the statement does not parse (at character %d)", p.error->cursorpos);
+		pg_query_free_parse_result(p);
+		return -EINVAL;
+	}
+	json_t *tree = json_loads(p.parse_tree, 0, NULL), *stmts = json_object_get(tree, "stmts"), *raw;
+	pg_query_free_parse_result(p);
+	int r = !tree ? -ENOMEM : 0;
+	size_t n = json_array_size(stmts), i;
+	if (!r && !(info = calloc(1, sizeof(*info))))
+		r = -ENOMEM;
+	if (!r && n && !(info->stmts = calloc(n, sizeof(*info->stmts)))) {
+		free(info);
+		r = -ENOMEM;
+	}
+	if (!r) {
+		json_array_foreach(stmts, i, raw)
+		{
+			if ((r = one_statement(info, sql, sqllen, raw)))
+				break;
+		}
+		if (r) {
+			snprintf(err, errlen, "cannot analyse the statement: %s", strerror(-r));
+			sqi_free(info);
+		} else {
+			*ret = info;
+		}
+	}
+	json_decref(tree);
+	return r;
+}
+
+void sqi_free(struct sqi_info *info)
+{
+	if (!info)
+		return;
+	for (size_t i = 0; i < info->n; i++) {
+		for (size_t j = 0; j < info->stmts[i].ntables; j++) {
+			free(info->stmts[i].tables[j].schema);
+			free(info->stmts[i].tables[j].name);
+		}
+		free(info->stmts[i].tables);
+		free(info->stmts[i].normalized);
+	}
+	free(info->stmts);
+	free(info);
+}
+
+/* --- the cache ---------------------------------------------------------------- */
+
+struct entry {
+	char *sql;
+	uint64_t hash;
+	struct sqi_info *info;
+	struct entry *next_hash, *prev, *next; /* bucket chain; LRU list, most recent first */
+};
+
+struct sqi_cache {
+	struct entry **buckets, *head, *tail;
+	size_t nbuckets, n, max;
+	uint64_t seed; /* statement texts come from clients: a secret seed spreads them */
+};
+
+static uint64_t hash(const struct sqi_cache *c, const char *s)
+{
+	uint64_t h = 1469598103934665603ull ^ c->seed;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h ^ (h >> 29);
+}
+
+struct sqi_cache *sqi_cache_new(size_t max)
+{
+	struct sqi_cache *c = calloc(1, sizeof(*c));
+
+	if (!c || !max)
+		return free(c), NULL;
+	c->max = max;
+	for (c->nbuckets = 16; c->nbuckets < max; c->nbuckets <<= 1)
+		;
+	if (!(c->buckets = calloc(c->nbuckets, sizeof(*c->buckets))) ||
+	    RAND_bytes((unsigned char *)&c->seed, sizeof(c->seed)) != 1) {
+		sqi_cache_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void unlink_lru(struct sqi_cache *c, struct entry *e)
+{
+	*(e->prev ? &e->prev->next : &c->head) = e->next;
+	*(e->next ? &e->next->prev : &c->tail) = e->prev;
+}
+
+static void push_lru(struct sqi_cache *c, struct entry *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	*(c->head ? &c->head->prev : &c->tail) = e;
+	c->head = e;
+}
+
+static void evict(struct sqi_cache *c, struct entry *e)
+{
+	struct entry **p = &c->buckets[e->hash & (c->nbuckets - 1)];
+
+	while (*p != e)
+		p = &(*p)->next_hash;
+	*p = e->next_hash;
+	unlink_lru(c, e);
+	sqi_free(e->info);
+	free(e->sql);
+	free(e);
+	c->n--;
+}
+
+void sqi_cache_free(struct sqi_cache *c)
+{
+	if (!c)
+		return;
+	while (c->head)
+		evict(c, c->head);
+	free(c->buckets);
+	free(c);
+}
+
+int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **ret, char *err, size_t errlen)
+{
+	uint64_t h = hash(c, sql);
+	struct entry *e;
+
+	for (e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next_hash)
+		if (e->hash == h && !strcmp(e->sql, sql)) {
+			unlink_lru(c, e);
+			push_lru(c, e);
+			*ret = e->info;
+			return 0;
+		}
+	struct sqi_info *info;
+	int r = sqi_analyse(sql, &info, err, errlen);
+	if (r)
+		return r;
+	if (!(e = calloc(1, sizeof(*e))) || !(e->sql = strdup(sql))) {
+		free(e);
+		sqi_free(info);
+		return -ENOMEM;
+	}
+	if (c->n == c->max)
+		evict(c, c->tail);
+	e->hash = h;
+	e->info = info;
+	e->next_hash = c->buckets[h & (c->nbuckets - 1)];
+	c->buckets[h & (c->nbuckets - 1)] = e;
+	push_lru(c, e);
+	c->n++;
+	*ret = info;
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* sqlinfo.h - what a SQL string does, analysed once with libpg_query (the
+ * PostgreSQL parser): each statement's kind, its fingerprint, its text
+ * with every constant replaced by $n (the only form that may reach the
+ * audit log), and the tables it reads and writes. Analyses are cached by
+ * statement text, with a bound. */
+#ifndef CUSTOS_SQLINFO_H
+#define CUSTOS_SQLINFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define SQI_MAX_SQL (1u << 20)
+
+enum sqi_kind { SQI_SELECT, SQI_INSERT, SQI_UPDATE, SQI_DELETE, SQI_COPY, SQI_OTHER };
+
+struct sqi_table {
+	char *schema; /* NULL when the statement did not name one */
+	char *name;
+	bool write; /* the target of INSERT, UPDATE, DELETE or COPY FROM */
+};
+
+struct sqi_stmt {
+	enum sqi_kind kind;
+	char fingerprint[17]; /* 16 hex digits */
+	char *normalized;     /* constants replaced by $n */
+	struct sqi_table *tables;
+	size_t ntables;
+	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
+};
+
+struct sqi_info {
+	struct sqi_stmt *stmts;
+	size_t n;
+};
+
+/* Analyses sql. 0; -EINVAL when it does not parse (err then gives the
+ * position only: parser messages quote the text, which may hold personal
+ * data); -E2BIG over SQI_MAX_SQL; -ENOMEM. */
+int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen) WUR;
+void sqi_free(struct sqi_info *info);
+
+const char *sqi_kind_name(enum sqi_kind k);
+
+/* A bounded cache of analyses by statement text (least recently used
+ * out). Not thread-safe: one per proxy process. */
+struct sqi_cache;
+struct sqi_cache *sqi_cache_new(size_t max);
+void sqi_cache_free(struct sqi_cache *c);
+/* The analysis of sql, from the cache or made now (and cached). The
+ * result stays valid until the next call. */
+int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **ret, char *err,
+                  size_t errlen) WUR;
+
+#endif
