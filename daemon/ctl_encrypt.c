@@ -59,14 +59,16 @@ struct run {
 	bool tty;
 };
 
-/* "(j0.a NOT LIKE 'cx1.%' OR j0.b NOT LIKE 'cx1.%')": rows with plaintext. */
+/* Rows where some column holds a value that is not shaped like a
+ * ciphertext ("cx1." and base64): "(j0.a !~ '...' OR j0.b !~ '...')".
+ * encrypt_row then checks each value's framing itself. */
 static void plaintext_filter(const struct job *j, struct buf *sql)
 {
 	buf_adds(sql, "(");
 	for (size_t i = 0; i < j->ncols; i++) {
 		buf_adds(sql, i ? " OR j0." : "j0.");
 		sm_quote(sql, j->cols[i]->name);
-		buf_adds(sql, " NOT LIKE 'cx1.%'");
+		buf_adds(sql, " !~ '^cx1\\.[A-Za-z0-9+/]{40,}={0,2}$'");
 	}
 	buf_adds(sql, ")");
 }
@@ -77,7 +79,8 @@ static PGresult *query(struct run *r, const char *sql, int n, const char *const 
 
 	if (PQresultStatus(res) == want)
 		return res;
-	fprintf(stderr, "custosctl: --db: %s", PQresultErrorMessage(res));
+	char e[512];
+	fprintf(stderr, "custosctl: --db: %s\n", ctl_db_error(res, e, sizeof(e)));
 	PQclear(res);
 	return NULL;
 }
@@ -108,18 +111,43 @@ static int row_key(struct run *r, const struct job *j, PGresult *res, int row, s
 	return ks_subject_key(r->ks, j->subject->type, PQgetvalue(res, row, 1), k);
 }
 
-/* Appends one array element: the value, or NULL. Ciphertexts (base64)
- * and blind index values (hex) need no quoting in an array literal; a tid
- * "(page,item)" is quoted for its comma. */
-static void element(struct buf *arr, const char *v)
+/* Array elements are built as 'N' (NULL) or 'V' and the value, then
+ * written quoted, with " and \ escaped: a value can hold any character,
+ * and none may shift the elements after it. */
+static void put_value(struct buf *b, const char *v)
+{
+	buf_reset(b);
+	buf_addc(b, v ? 'V' : 'N');
+	if (v)
+		buf_adds(b, v);
+}
+
+static void element(struct buf *arr, const char *marked)
 {
 	buf_adds(arr, arr->len > 1 ? "," : "");
-	buf_adds(arr, v ? v : "NULL");
+	if (marked[0] == 'N') {
+		buf_adds(arr, "NULL");
+		return;
+	}
+	buf_addc(arr, '"');
+	for (const char *p = marked + 1; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_addc(arr, '\\');
+		buf_addc(arr, *p);
+	}
+	buf_addc(arr, '"');
+}
+
+/* Whether a value is already a Custos ciphertext (its framing parses). */
+static bool encrypted(const char *v, size_t n)
+{
+	uint8_t id[FC_KEYID_LEN];
+	return fc_key_id(v, n, id) == 0;
 }
 
 /* Encrypts the values of one row into vals (column i's in vals[i], then
- * the blind indexes in column order; NULL elements stay NULL). 0,
- * -ENOKEY (the subject was erased), -errno. */
+ * the blind indexes in column order; NULL stays NULL). 0, -ENOKEY (the
+ * subject was erased), -errno. */
 static int encrypt_row(struct run *r, struct job *j, PGresult *res, int row, struct buf *vals)
 {
 	struct kc_key k;
@@ -132,21 +160,21 @@ static int encrypt_row(struct run *r, struct job *j, PGresult *res, int row, str
 		int f = 2 + (int)i, bf = 2 + (int)nb;
 		const char *v = PQgetisnull(res, row, f) ? NULL : PQgetvalue(res, row, f);
 		size_t n = v ? (size_t)PQgetlength(res, row, f) : 0;
-		bool plain = v && (n < FC_PREFIX_LEN || memcmp(v, FC_PREFIX, FC_PREFIX_LEN));
-		buf_reset(&vals[i]);
-		if (plain)
+		bool plain = v && !encrypted(v, n);
+		put_value(&vals[i], plain ? "" : v);
+		if (plain) {
+			vals[i].len = 1; /* 'V', then the ciphertext */
 			err = cc_encrypt(j->t->name, c->name, &k, v, n, &vals[i]);
-		else
-			buf_adds(&vals[i], v ? v : "NULL");
+		}
 		if (err || !c->bidx_column)
 			continue;
-		buf_reset(&vals[nb]);
+		put_value(&vals[nb], plain || PQgetisnull(res, row, bf) ? (plain ? "" : NULL)
+		                                                        : PQgetvalue(res, row, bf));
 		if (plain) {
+			vals[nb].len = 1;
 			ks_bidx_key(r->ks, j->t->name, c->name, bkey);
 			err = bidx_compute(bkey, bidx_norm_from_name(c->bidx_normalize), c->bidx_bytes, v, n,
 			                   &vals[nb]);
-		} else {
-			buf_adds(&vals[nb], PQgetisnull(res, row, bf) ? "NULL" : PQgetvalue(res, row, bf));
 		}
 		nb++;
 	}
@@ -249,7 +277,7 @@ static int run_batch(struct run *r, struct job *j, struct batch *b, uint64_t fro
 			continue;
 		}
 		char tid[48];
-		snprintf(tid, sizeof(tid), "\"%s\"", PQgetvalue(res, row, 0));
+		snprintf(tid, sizeof(tid), "V%s", PQgetvalue(res, row, 0));
 		element(&b->arr[0], tid);
 		for (size_t i = 0; !err && i < b->n; i++)
 			element(&b->arr[i + 1], b->vals[i].p);

@@ -99,6 +99,20 @@ static char *keystore_conninfo(const struct ctl_keys_args *a)
 	return a->keystore ? strdup(a->keystore) : ks_default_conninfo(a->db);
 }
 
+const char *ctl_db_error(const PGresult *r, char *out, size_t n)
+{
+	const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+	/* data exceptions quote the offending value, and its DETAIL the row:
+	 * neither may reach a message */
+	if (code && !strncmp(code, "22", 2))
+		snprintf(out, n, "a value does not fit its column's type (SQLSTATE %s)", code);
+	else
+		snprintf(out, n, "%s (SQLSTATE %s)", msg ? msg : "error", code ? code : "?");
+	return out;
+}
+
 int ctl_keys_open(const struct ctl_keys_args *a, struct keystore **ret)
 {
 	uint8_t *master = NULL;
@@ -148,8 +162,9 @@ static int create_database(const char *db)
 		PQclear(res);
 		res = PQexec(c, "CREATE DATABASE " KS_DEFAULT_DBNAME);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "custosctl: creating database " KS_DEFAULT_DBNAME ": %s",
-			        PQresultErrorMessage(res));
+			char e[512];
+			fprintf(stderr, "custosctl: creating database " KS_DEFAULT_DBNAME ": %s\n",
+			        ctl_db_error(res, e, sizeof(e)));
 			r = EXIT_USAGE;
 		} else {
 			printf("created database " KS_DEFAULT_DBNAME "\n");
@@ -250,7 +265,7 @@ static void print_status(const struct ks_status *st, bool json)
 	buf_adds(&b, ",");
 	jw_key(&b, "dead_keys");
 	jw_u64(&b, st->dead_keys);
-	buf_adds(&b, "}\\n");
+	buf_adds(&b, "}\n");
 	fwrite(b.p, 1, b.len, stdout);
 	buf_free(&b);
 }
@@ -364,8 +379,9 @@ static int subject_key_ids(PGconn *db, const struct policy *p, const struct sm_m
 			PGresult *r =
 			    sql.failed ? NULL : PQexecParams(db, sql.p, 1, NULL, &id, NULL, NULL, 0);
 			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-				fprintf(stderr, "custosctl: reading %s: %s", pt->name,
-				        PQresultErrorMessage(r));
+				char e[512];
+				fprintf(stderr, "custosctl: reading %s: %s\n", pt->name,
+				        ctl_db_error(r, e, sizeof(e)));
 				err = -EIO;
 			} else {
 				err = collect_ids(r, ids, nvalues);

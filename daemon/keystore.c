@@ -309,12 +309,16 @@ static int load_kek(struct keystore *ks, struct kek_file *f, unsigned *ret_slot)
 		goto out;
 	}
 	struct ad a = ad_start("custos-kek1", ks, epoch);
-	if (fc_unwrap(ks->sec->master, a.b, a.n, f->slot[i].wrapped, FC_WRAP_LEN, ks->sec->kek)) {
-		r = fail(ks, -EBADMSG,
+	uint8_t *kek = secmem_alloc(FC_KEY_LEN); /* the live KEK changes only on success */
+	if (!kek || fc_unwrap(ks->sec->master, a.b, a.n, f->slot[i].wrapped, FC_WRAP_LEN, kek)) {
+		r = fail(ks, kek ? -EBADMSG : -ENOMEM,
 		         "%s: the KEK of epoch %" PRIu32 " does not unwrap under this master key",
 		         ks->kek_path, epoch);
+		secmem_free(kek, FC_KEY_LEN);
 		goto out;
 	}
+	memcpy(ks->sec->kek, kek, FC_KEY_LEN);
+	secmem_free(kek, FC_KEY_LEN);
 	ks->epoch = epoch;
 	*ret_slot = i;
 	struct kek_slot empty = { 0 };
@@ -440,7 +444,7 @@ int ks_init(const struct ks_config *cfg, char *err, size_t errlen)
 		r = init_rows(ks, wrapped_index); /* the transaction stays open */
 	if (!r && (r = kek_create(cfg->kek_path, &f, ks->err, sizeof(ks->err))))
 		rollback(ks);
-	if (!r && exec(ks, "COMMIT")) {
+	if (!r && exec(ks, "COMMIT") && load_identity(ks)) { /* unless it committed after all */
 		r = -EIO;
 		unlink(cfg->kek_path);
 	}
@@ -661,13 +665,17 @@ static int shred_locked(struct keystore *ks, const uint8_t ref[SUBJECT_REF_LEN],
 	char count[24];
 	uint8_t id[FC_KEYID_LEN];
 
-	if (exec(ks, "BEGIN"))
-		return -EIO;
-	PGresult *r = run(ks, PGRES_TUPLES_OK,
-	                  "DELETE FROM custos.data_keys WHERE subject_ref = $1 OR key_id IN "
-	                  "(SELECT decode(h, 'hex') FROM unnest($2::text[]) AS h) "
-	                  "RETURNING encode(key_id, 'hex')",
-	                  2, v, lens);
+	/* the lock keeps a concurrent first use from making the subject a new key */
+	if (exec(ks, "BEGIN") || exec(ks, "LOCK TABLE custos.data_keys IN SHARE ROW EXCLUSIVE MODE"))
+		return rollback(ks), -EIO;
+	/* a key found in the subject's rows dies only if it is the subject's, or
+	 * was made without a subject: never another subject's key */
+	PGresult *r =
+	    run(ks, PGRES_TUPLES_OK,
+	        "DELETE FROM custos.data_keys WHERE subject_ref = $1 OR (subject_ref IS NULL AND key_id IN "
+	        "(SELECT decode(h, 'hex') FROM unnest($2::text[]) AS h)) "
+	        "RETURNING encode(key_id, 'hex')",
+	        2, v, lens);
 	if (!r)
 		return rollback(ks), -EIO;
 	int n = PQntuples(r);
@@ -699,9 +707,11 @@ int ks_shred(struct keystore *ks, const char *type, const char *id, const uint8_
 	pthread_mutex_lock(&ks->mu);
 	if (!err)
 		err = bidx_subject_ref(ks->sec->index, type, id, ref);
+	bool ref_ok = !err;
 	if (!err)
 		err = shred_locked(ks, ref, arr, ret_destroyed);
-	kc_drop_subject(ks->cache, ref); /* even on failure: the next use rereads */
+	if (arr && ref_ok)
+		kc_drop_subject(ks->cache, ref); /* even on failure: the next use rereads */
 	pthread_mutex_unlock(&ks->mu);
 	free(arr);
 	return err;
@@ -804,6 +814,26 @@ static int rotate_db(struct keystore *ks, uint32_t to, const uint8_t *new_kek, u
 	return 0;
 }
 
+/* The database half failed, or seemed to: a COMMIT whose answer was lost
+ * may have gone through. Ask the database which epoch is active: the old
+ * one - wipe the new KEK; the new one - the rotation happened (0); no
+ * answer - keep both KEKs, for the next open to reconcile. */
+static int rotate_failed(struct keystore *ks, int fd, unsigned cur, uint32_t to, int err)
+{
+	static const struct kek_slot empty = { 0 };
+	char why[sizeof(ks->err)];
+	uint32_t active = 0;
+
+	memcpy(why, ks->err, sizeof(why));
+	int q = active_epoch(ks, &active);
+	if (!q && active == to)
+		return 0;
+	if (!q && active == ks->epoch)
+		(void)!kek_write_slot(fd, !cur, &empty);
+	memcpy(ks->err, why, sizeof(why));
+	return err;
+}
+
 int ks_rotate(struct keystore *ks, uint64_t *ret_rewrapped)
 {
 	struct kek_file f;
@@ -825,7 +855,7 @@ int ks_rotate(struct keystore *ks, uint64_t *ret_rewrapped)
 		fail(ks, err, "%s: %s", ks->kek_path, strerror(-err));
 	/* 2: every live key moves to the new epoch, atomically */
 	if (!err && (err = rotate_db(ks, to, new_kek, ret_rewrapped)))
-		(void)!kek_write_slot(fd, !cur, &empty);
+		err = rotate_failed(ks, fd, cur, to, err);
 	/* 3: the old KEK is destroyed (load_kek finishes this after a crash) */
 	if (!err) {
 		memcpy(ks->sec->kek, new_kek, FC_KEY_LEN);
