@@ -23,6 +23,8 @@ static const char schema_sql[] =
 #include "custos_sql.h"
     ;
 
+#define NOTIFY_CHANNEL "custos_keys"
+
 struct ks_secrets {
 	uint8_t master[32], kek[FC_KEY_LEN], index[KS_INDEX_KEY_LEN];
 };
@@ -691,7 +693,8 @@ static int shred_locked(struct keystore *ks, const uint8_t ref[SUBJECT_REF_LEN],
 	        "keys_destroyed = custos.shredded_subjects.keys_destroyed + EXCLUDED.keys_destroyed",
 	        2, v, lens);
 	PQclear(r);
-	if (!r || exec(ks, "COMMIT"))
+	/* every process holding keys in its cache drops them at the commit */
+	if (!r || exec(ks, "NOTIFY " NOTIFY_CHANNEL ", 'shred'") || exec(ks, "COMMIT"))
 		return rollback(ks), -EIO;
 	*ret_destroyed = (uint64_t)n;
 	return 0;
@@ -809,6 +812,8 @@ static int rotate_db(struct keystore *ks, uint32_t to, const uint8_t *new_kek, u
 	*ret_n = 0;
 	while (!err && !(err = rewrap_batch(ks, ks->epoch, to, new_kek, &n)) && n)
 		*ret_n += n;
+	if (!err && exec(ks, "NOTIFY " NOTIFY_CHANNEL ", 'rotate'"))
+		err = -EIO;
 	if (err || exec(ks, "COMMIT"))
 		return rollback(ks), err ? err : -EIO;
 	return 0;
@@ -909,6 +914,38 @@ int ks_status(struct keystore *ks, struct ks_status *st)
 	PQclear(r);
 	pthread_mutex_unlock(&ks->mu);
 	return err;
+}
+
+/* --- other processes' changes ------------------------------------------------ */
+
+int ks_listen(struct keystore *ks)
+{
+	pthread_mutex_lock(&ks->mu);
+	int err = exec(ks, "LISTEN " NOTIFY_CHANNEL);
+	pthread_mutex_unlock(&ks->mu);
+	return err;
+}
+
+int ks_socket(struct keystore *ks)
+{
+	return PQsocket(ks->db);
+}
+
+int ks_notified(struct keystore *ks)
+{
+	int n = 0, err = 0;
+
+	pthread_mutex_lock(&ks->mu);
+	if (!PQconsumeInput(ks->db))
+		err = fail(ks, -EIO, "keystore database: %s", PQerrorMessage(ks->db));
+	for (PGnotify *nt; !err && (nt = PQnotifies(ks->db)); PQfreemem(nt), n++) {
+		if (!strcmp(nt->extra, "shred"))
+			kc_clear(ks->cache); /* which keys went is not said: all go */
+		else if (!strcmp(nt->extra, "rotate"))
+			err = reload_kek(ks);
+	}
+	pthread_mutex_unlock(&ks->mu);
+	return err ? err : n;
 }
 
 /* --- the audit log's key provider --------------------------------------- */

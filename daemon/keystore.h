@@ -92,6 +92,15 @@ int ks_rotate(struct keystore *ks, uint64_t *ret_rewrapped) WUR;
 
 int ks_status(struct keystore *ks, struct ks_status *ret) WUR;
 
+/* Changes made by other processes (custosctl keys shred or rotate while
+ * custosd runs): ks_listen subscribes (PostgreSQL LISTEN); when
+ * ks_socket() is readable, ks_notified() takes the notifications - a
+ * shred empties the key cache, a rotation reloads the KEK. It returns how
+ * many there were, or a negative errno. */
+int ks_listen(struct keystore *ks) WUR;
+int ks_socket(struct keystore *ks);
+int ks_notified(struct keystore *ks) WUR;
+
 /* What went wrong in the last failed call (no personal data). */
 const char *ks_error(struct keystore *ks);
 

@@ -89,6 +89,17 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	}
 }
 
+static int on_notify(struct role_env *env, struct pollfd *p)
+{
+	struct keystore *ks = env->state;
+	int n = ks_notified(ks);
+
+	(void)p;
+	if (n < 0)
+		role_log(3, env->name, "keystore: %s", ks_error(ks));
+	return n < 0 ? n : 0; /* the keystore connection is gone: the parent restarts the keeper */
+}
+
 static int keeper_main(struct role_env *env)
 {
 	struct keystore *ks = NULL;
@@ -96,6 +107,17 @@ static int keeper_main(struct role_env *env)
 	if ((env->cfg->database || env->cfg->keystore) && open_keystore(env, &ks))
 		return 1;
 	env->state = ks;
+	struct pollfd pf = { ks ? ks_socket(ks) : -1, POLLIN, 0 };
+	if (ks && ks_listen(ks)) {
+		role_log(2, env->name, "keystore: %s", ks_error(ks));
+		ks_close(ks);
+		return 1;
+	}
+	if (ks) { /* a shred or rotation by another process reaches the cache */
+		env->extra = &pf;
+		env->nextra = 1;
+		env->on_extra = on_notify;
+	}
 	int err = role_ready(env);
 	if (!err)
 		err = role_serve(env, handle);

@@ -349,3 +349,24 @@ def test_values_that_look_like_ciphertext_or_break_arrays(keys):
     keys.db.psql(f"UPDATE shop.customers SET name = '{fake}' WHERE id = 7")
     keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
     assert values(keys.db, "shop.customers", "name", where="id = 7")["7"] == fake
+
+
+def test_a_shred_reaches_running_processes(keys):
+    """A process that already holds a subject's key in its cache (the
+    keeper, here ks_decrypt doing as it does) loses it when another process
+    shreds the subject: PostgreSQL notifies every listener."""
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
+    email = values(keys.db, "shop.customers", "email", where="id = 42")["42"]
+    proc = subprocess.Popen([str(DECRYPT), keys.ks.dsn, str(keys.master), str(keys.kek)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = f"shop.customers\temail\t{email}\n"
+    proc.stdin.write(line)
+    proc.stdin.flush()
+    assert proc.stdout.readline().startswith("ok\t")  # the key is cached now
+    keys.ctl("keys", "shred", "--subject", "customer:42", "--policy", POLICY, check=0)
+    time.sleep(0.5)
+    proc.stdin.write(line)
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "err\tENOKEY"
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0

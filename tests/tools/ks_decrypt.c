@@ -4,7 +4,9 @@
  *
  * Reads lines "table<TAB>column<TAB>ciphertext" and answers each with
  * "ok<TAB>plaintext" or "err<TAB>errno-name", so a test can tell an erased
- * value (ENOKEY) from an altered one (EBADMSG). */
+ * value (ENOKEY) from an altered one (EBADMSG). Before each line it takes
+ * the keystore's notifications, as the keeper does: a key shredded by
+ * another process leaves its cache. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +50,11 @@ int main(int argc, char **argv)
 	secmem_free(master, MASTER_KEY_LEN);
 	if (r)
 		return fprintf(stderr, "ks_decrypt: %s\n", err), 2;
+	if (ks_listen(ks))
+		return fprintf(stderr, "ks_decrypt: %s\n", ks_error(ks)), 2;
 	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (ks_notified(ks) < 0) /* as the keeper does when its socket is readable */
+			return fprintf(stderr, "ks_decrypt: %s\n", ks_error(ks)), 2;
 		if (line[n - 1] == '\n')
 			line[--n] = 0;
 		char *col = strchr(line, '\t'), *ct = col ? strchr(col + 1, '\t') : NULL;
