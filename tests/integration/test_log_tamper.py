@@ -1,6 +1,7 @@
 """verify must catch every kind of tampering DESIGN.md and the issue name,
 and name the first bad record."""
 import gzip
+import zlib
 import json
 import random
 import re
@@ -74,6 +75,14 @@ def test_changed_byte_in_plain_segment(log3, field):
     assert p.returncode == 1 and int(FAIL.match(p.stdout).group(1)) in (want, want + 1)
 
 
+def same_content(a, b):
+    """Whether two gzip files hold the same bytes (a damaged one does not)."""
+    try:
+        return gzip.decompress(a) == gzip.decompress(b)
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
 def test_random_byte_changes_anywhere(log3, tmp_path):
     log, key = log3
     rng = random.Random(7)
@@ -85,8 +94,14 @@ def test_random_byte_changes_anywhere(log3, tmp_path):
         if not seg.name.endswith(".gz"):
             data = data[: data.find(b"\n\n") + 1 or len(data)]
         pos = rng.randrange(len(data))
+        before = bytes(data)
         data[pos] ^= 1 << rng.randrange(8)
         seg.write_bytes(bytes(data))
+        if seg.name.endswith(".gz") and same_content(before, bytes(data)):
+            # the gzip header's time stamp, or a padding bit after the last
+            # deflate block: the records are byte for byte the same
+            shutil.rmtree(copy)
+            continue
         code, out = verify(copy, key)
         assert code == 1 and FAIL.match(out), f"{seg.name}@{pos}: {out}"
         shutil.rmtree(copy)
