@@ -24,7 +24,7 @@ static const char *const kind_names[] = { "select", "insert", "update", "delete"
 
 const char *sqi_kind_name(enum sqi_kind k)
 {
-	return kind_names[k];
+	return (unsigned)k < ARRAY_SIZE(kind_names) ? kind_names[k] : "?";
 }
 
 static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
@@ -41,6 +41,8 @@ static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
 			st->tables[i].write |= write;
 			return 0;
 		}
+	if (st->ntables == SQI_MAX_TABLES)
+		return -E2BIG; /* refused, not truncated: the proxy fails closed on it */
 	struct sqi_table *v = realloc(st->tables, (st->ntables + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -53,8 +55,30 @@ static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
 	return 0;
 }
 
-/* Collects every RangeVar under node: lists hold them wrapped
- * ({"RangeVar": {...}}); a DML statement's "relation" holds one bare. */
+static const struct {
+	const char *node;
+	enum sqi_kind kind;
+} writers[] = { { "InsertStmt", SQI_INSERT },
+	        { "UpdateStmt", SQI_UPDATE },
+	        { "DeleteStmt", SQI_DELETE },
+	        { "MergeStmt", SQI_UPDATE } };
+
+/* A DML node nested anywhere (a writing CTE, EXPLAIN ANALYZE, PREPARE):
+ * its target is written, and the statement counts as that write. */
+static int nested_write(struct sqi_stmt *st, const char *key, json_t *v)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(writers); i++)
+		if (!strcmp(key, writers[i].node)) {
+			json_t *rel = json_object_get(v, "relation");
+			if (st->kind == SQI_SELECT || st->kind == SQI_OTHER)
+				st->kind = writers[i].kind;
+			return rel ? add_table(st, rel, true) : 0;
+		}
+	return 0;
+}
+
+/* Collects the tables under node: RangeVars in lists ({"RangeVar": ...})
+ * and bare ones in fields (relation, rel, into). */
 static int walk(struct sqi_stmt *st, json_t *node, int depth)
 {
 	const char *key;
@@ -74,9 +98,11 @@ static int walk(struct sqi_stmt *st, json_t *node, int depth)
 	}
 	json_object_foreach(node, key, v)
 	{
-		if (!strcmp(key, "RangeVar"))
+		if (!strcmp(key, "RangeVar") || (json_is_object(v) && json_object_get(v, "relname")))
 			err = add_table(st, v, false);
 		else if (json_is_object(v) || json_is_array(v))
+			err = nested_write(st, key, v);
+		if (!err && (json_is_object(v) || json_is_array(v)))
 			err = walk(st, v, depth + 1);
 		if (err)
 			return err;
@@ -84,7 +110,35 @@ static int walk(struct sqi_stmt *st, json_t *node, int depth)
 	return 0;
 }
 
-static int classify(struct sqi_stmt *st, json_t *stmt)
+/* Drops the names of WITH queries: they are not tables. */
+static void drop_ctes(struct sqi_stmt *st, json_t *node, int depth)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (depth > 1000)
+		return;
+	if (json_is_array(node)) {
+		json_array_foreach(node, i, v) drop_ctes(st, v, depth + 1);
+		return;
+	}
+	json_object_foreach(node, key, v)
+	{
+		const char *name = json_string_value(json_object_get(v, "ctename"));
+		if (!strcmp(key, "CommonTableExpr") && name)
+			for (size_t t = 0; t < st->ntables; t++)
+				if (!st->tables[t].schema && !strcmp(st->tables[t].name, name) &&
+				    !st->tables[t].write) {
+					free(st->tables[t].name);
+					st->tables[t--] = st->tables[--st->ntables];
+				}
+		if (json_is_object(v) || json_is_array(v))
+			drop_ctes(st, v, depth + 1);
+	}
+}
+
+static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 {
 	const char *key;
 	json_t *body;
@@ -101,25 +155,75 @@ static int classify(struct sqi_stmt *st, json_t *stmt)
 		int err = rel && st->kind != SQI_OTHER ? add_table(st, rel, dml || copy_from) : 0;
 		if (!err)
 			err = walk(st, body, 0);
+		if (!err)
+			drop_ctes(st, body, 0);
 		st->returning = json_array_size(json_object_get(body, "returningList")) > 0;
+		snprintf(node, 64, "%s", key);
 		return err;
 	}
 	return 0;
 }
 
-/* Normalises and fingerprints one statement's own text. */
-static int describe(struct sqi_stmt *st, const char *text)
+/* Removes comments (-- to the end of the line, nested slash-star ones)
+ * outside quoted identifiers and strings: the parser keeps them in the
+ * normalised text, and they may hold anything. */
+static void strip_comments(char *s)
 {
-	PgQueryNormalizeResult n = pg_query_normalize(text);
-	PgQueryFingerprintResult f = pg_query_fingerprint(text);
-	int err = n.error || f.error || !f.fingerprint_str ? -EINVAL : 0;
+	char *out = s, quote = 0;
 
-	if (!err && !(st->normalized = strdup(n.normalized_query)))
-		err = -ENOMEM;
+	for (char *p = s; *p;) {
+		if (quote) {
+			if (*p == quote)
+				quote = 0;
+			*out++ = *p++;
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+			*out++ = *p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			int depth = 0;
+			do {
+				if (p[0] == '/' && p[1] == '*')
+					depth++, p += 2;
+				else if (p[0] == '*' && p[1] == '/')
+					depth--, p += 2;
+				else
+					p++;
+			} while (*p && depth > 0);
+			*out++ = ' ';
+		} else {
+			*out++ = *p++;
+		}
+	}
+	*out = 0;
+}
+
+/* Fingerprints one statement's own text and gives the text to log: a
+ * query's with its constants as $n and without comments; for COPY and
+ * the other statements (whose literals the normaliser leaves: file
+ * names, COMMENT ON, NOTIFY payloads) only their kind of node. */
+static int describe(struct sqi_stmt *st, const char *text, const char *node)
+{
+	PgQueryFingerprintResult f = pg_query_fingerprint(text);
+	int err = f.error || !f.fingerprint_str ? -EINVAL : 0;
+
 	if (!err)
 		snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", f.fingerprint_str);
-	pg_query_free_normalize_result(n);
 	pg_query_free_fingerprint_result(f);
+	if (err || st->kind == SQI_COPY || st->kind == SQI_OTHER) {
+		if (!err && !(st->normalized = strdup(node)))
+			err = -ENOMEM;
+		return err;
+	}
+	PgQueryNormalizeResult n = pg_query_normalize(text);
+	if (n.error)
+		err = -EINVAL;
+	else if (!(st->normalized = strdup(n.normalized_query)))
+		err = -ENOMEM;
+	else
+		strip_comments(st->normalized);
+	pg_query_free_normalize_result(n);
 	return err;
 }
 
@@ -138,9 +242,10 @@ static int one_statement(struct sqi_info *info, const char *sql, size_t sqllen, 
 	if (!text)
 		return -ENOMEM;
 	info->n++;
-	int err = classify(st, json_object_get(raw, "stmt"));
+	char node[64] = "";
+	int err = classify(st, json_object_get(raw, "stmt"), node);
 	if (!err)
-		err = describe(st, text);
+		err = describe(st, text, node);
 	free(text);
 	return err;
 }
@@ -150,18 +255,23 @@ int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen
 	size_t sqllen = strlen(sql);
 	struct sqi_info *info;
 
-	if (sqllen > SQI_MAX_SQL)
+	if (sqllen > SQI_MAX_SQL) {
+		snprintf(err, errlen, "the statement is longer than %u bytes", SQI_MAX_SQL);
 		return -E2BIG;
+	}
 	PgQueryParseResult p = pg_query_parse(sql);
 	if (p.error) {
 		snprintf(err, errlen, "the statement does not parse (at character %d)", p.error->cursorpos);
 		pg_query_free_parse_result(p);
 		return -EINVAL;
 	}
-	json_t *tree = json_loads(p.parse_tree, 0, NULL), *stmts = json_object_get(tree, "stmts"), *raw;
+	json_error_t je;
+	json_t *tree = json_loads(p.parse_tree, 0, &je), *stmts = json_object_get(tree, "stmts"), *raw;
 	pg_query_free_parse_result(p);
-	int r = !tree ? -ENOMEM : 0;
+	int r = !tree ? -E2BIG : 0; /* jansson's nesting limit: hundreds of nested subqueries */
 	size_t n = json_array_size(stmts), i;
+	if (r)
+		snprintf(err, errlen, "cannot analyse the statement: too complex (nesting)");
 	if (!r && !(info = calloc(1, sizeof(*info))))
 		r = -ENOMEM;
 	if (!r && n && !(info->stmts = calloc(n, sizeof(*info->stmts)))) {
@@ -175,7 +285,8 @@ int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen
 				break;
 		}
 		if (r) {
-			snprintf(err, errlen, "cannot analyse the statement: %s", strerror(-r));
+			snprintf(err, errlen, "cannot analyse the statement: %s",
+			         r == -E2BIG ? "too complex (tables or nesting)" : strerror(-r));
 			sqi_free(info);
 		} else {
 			*ret = info;
@@ -214,6 +325,8 @@ struct sqi_cache {
 	struct entry **buckets, *head, *tail;
 	size_t nbuckets, n, max;
 	uint64_t seed; /* statement texts come from clients: a secret seed spreads them */
+	uint64_t hits, misses, evictions;
+	struct sqi_info *uncached; /* the last analysis too large to cache */
 };
 
 static uint64_t hash(const struct sqi_cache *c, const char *s)
@@ -276,6 +389,7 @@ void sqi_cache_free(struct sqi_cache *c)
 		return;
 	while (c->head)
 		evict(c, c->head);
+	sqi_free(c->uncached);
 	free(c->buckets);
 	free(c);
 }
@@ -290,19 +404,29 @@ int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **
 			unlink_lru(c, e);
 			push_lru(c, e);
 			*ret = e->info;
+			c->hits++;
 			return 0;
 		}
 	struct sqi_info *info;
 	int r = sqi_analyse(sql, &info, err, errlen);
 	if (r)
 		return r;
+	c->misses++;
+	if (strlen(sql) > SQI_CACHE_MAX_SQL) { /* kept for one call only: the cache holds small texts */
+		sqi_free(c->uncached);
+		c->uncached = info;
+		*ret = info;
+		return 0;
+	}
 	if (!(e = calloc(1, sizeof(*e))) || !(e->sql = strdup(sql))) {
 		free(e);
 		sqi_free(info);
 		return -ENOMEM;
 	}
-	if (c->n == c->max)
+	if (c->n == c->max) {
 		evict(c, c->tail);
+		c->evictions++;
+	}
 	e->hash = h;
 	e->info = info;
 	e->next_hash = c->buckets[h & (c->nbuckets - 1)];
@@ -311,4 +435,11 @@ int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **
 	c->n++;
 	*ret = info;
 	return 0;
+}
+
+void sqi_cache_stats(const struct sqi_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *evictions)
+{
+	*hits = c->hits;
+	*misses = c->misses;
+	*evictions = c->evictions;
 }

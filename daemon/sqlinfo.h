@@ -13,6 +13,8 @@
 #include "util.h"
 
 #define SQI_MAX_SQL (1u << 20)
+#define SQI_MAX_TABLES 256            /* per statement; more is refused */
+#define SQI_CACHE_MAX_SQL (16u << 10) /* longer texts are analysed, not cached */
 
 enum sqi_kind { SQI_SELECT, SQI_INSERT, SQI_UPDATE, SQI_DELETE, SQI_COPY, SQI_OTHER };
 
@@ -25,7 +27,8 @@ struct sqi_table {
 struct sqi_stmt {
 	enum sqi_kind kind;
 	char fingerprint[17]; /* 16 hex digits */
-	char *normalized;     /* constants replaced by $n */
+	char *normalized;     /* constants replaced by $n, comments removed; for COPY and
+	                       * other statements only the kind of node ("CopyStmt") */
 	struct sqi_table *tables;
 	size_t ntables;
 	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
@@ -36,9 +39,11 @@ struct sqi_info {
 	size_t n;
 };
 
-/* Analyses sql. 0; -EINVAL when it does not parse (err then gives the
- * position only: parser messages quote the text, which may hold personal
- * data); -E2BIG over SQI_MAX_SQL; -ENOMEM. */
+/* Analyses sql (no statements at all is n == 0). 0; -EINVAL when it does
+ * not parse (err then gives the position only: parser messages quote the
+ * text, which may hold personal data); -E2BIG over SQI_MAX_SQL, over
+ * SQI_MAX_TABLES tables in a statement, or nested too deep; -ENOMEM. err
+ * says which. */
 int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen) WUR;
 void sqi_free(struct sqi_info *info);
 
@@ -53,5 +58,6 @@ void sqi_cache_free(struct sqi_cache *c);
  * result stays valid until the next call. */
 int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **ret, char *err,
                   size_t errlen) WUR;
+void sqi_cache_stats(const struct sqi_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *evictions);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,51 @@ static void test_errors_quote_nothing(void **state)
 	assert_non_null(strstr(err, "does not parse"));
 }
 
+static void test_hidden_writes_and_literals(void **state)
+{
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	/* a writing CTE, EXPLAIN ANALYZE, PREPARE: the write is seen, the CTE is no table */
+	assert_int_equal(
+	    sqi_analyse("WITH d AS (DELETE FROM secrets WHERE id = 1 RETURNING *) SELECT * FROM d;"
+	                "EXPLAIN ANALYZE DELETE FROM shop.customers WHERE id = 2;"
+	                "PREPARE p AS UPDATE t SET a = 1; SELECT 1 INTO newt FROM src",
+	                &info, err, sizeof(err)),
+	    0);
+	assert_int_equal(info->n, 4);
+	assert_int_equal(info->stmts[0].kind, SQI_DELETE);
+	assert_true(table(&info->stmts[0], "secrets")->write);
+	assert_null(table(&info->stmts[0], "d"));
+	assert_true(table(&info->stmts[1], "customers")->write);
+	assert_true(table(&info->stmts[2], "t")->write);
+	assert_non_null(table(&info->stmts[3], "newt"));
+	assert_non_null(table(&info->stmts[3], "src"));
+	sqi_free(info);
+	/* comments and utility statements' literals never reach the logged text */
+	assert_int_equal(
+	    sqi_analyse("SELECT /* ssn 123-45-6789 */ name FROM t -- jane@example.com\n WHERE id = 5;"
+	                "COPY t FROM '/tmp/jane.csv'; NOTIFY chan, 'jane'; COMMENT ON TABLE t IS 'jane'",
+	                &info, err, sizeof(err)),
+	    0);
+	for (size_t i = 0; i < info->n; i++) {
+		assert_null(strstr(info->stmts[i].normalized, "jane"));
+		assert_null(strstr(info->stmts[i].normalized, "123-45"));
+	}
+	assert_string_equal(info->stmts[1].normalized, "CopyStmt");
+	assert_string_equal(info->stmts[2].normalized, "NotifyStmt");
+	sqi_free(info);
+	/* too many tables: refused, not truncated */
+	char *big = malloc(400 * 8 + 32), *p = big;
+	p += sprintf(p, "SELECT 1 FROM t0");
+	for (int i = 1; i < 300; i++)
+		p += sprintf(p, ",t%d", i);
+	assert_int_equal(sqi_analyse(big, &info, err, sizeof(err)), -E2BIG);
+	assert_non_null(strstr(err, "too complex"));
+	free(big);
+}
+
 static void test_cache(void **state)
 {
 	struct sqi_cache *c = sqi_cache_new(2);
@@ -98,6 +144,14 @@ static void test_cache(void **state)
 	assert_int_equal(sqi_cache_get(c, "SELECT 3", &again, err, sizeof(err)), 0); /* evicts 2 */
 	assert_int_equal(sqi_cache_get(c, "SELECT 1", &again, err, sizeof(err)), 0);
 	assert_ptr_equal(i1, again);
+	uint64_t hits, misses, evictions;
+	sqi_cache_stats(c, &hits, &misses, &evictions);
+	assert_int_equal(hits, 3);
+	assert_int_equal(misses, 3);
+	assert_int_equal(evictions, 1);
+	assert_int_equal(sqi_cache_get(c, "SELECT 2", &again, err, sizeof(err)), 0); /* analysed anew */
+	sqi_cache_stats(c, &hits, &misses, &evictions);
+	assert_int_equal(misses, 4);
 	assert_int_equal(sqi_cache_get(c, "nonsense here", &again, err, sizeof(err)), -EINVAL);
 	sqi_cache_free(c);
 	assert_null(sqi_cache_new(0));
@@ -108,6 +162,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_errors_quote_nothing),
+		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
