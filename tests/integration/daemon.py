@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -71,13 +72,23 @@ class Notify:
         os.chmod(self.path, 0o777)
         self.sock.settimeout(0.2)
         self.messages = []
+        self.lock = threading.Lock()
+        # drained all along, as systemd does: a full queue would block custosd
+        self.thread = threading.Thread(target=self._drain_forever, daemon=True)
+        self.thread.start()
+
+    def _drain_forever(self):
+        while self.sock is not None:
+            self.drain()
 
     def drain(self):
-        while self.sock is not None:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except (socket.timeout, BlockingIOError):
-                return self.messages
+        with self.lock:
+            while self.sock is not None:
+                try:
+                    self.messages.append(self.sock.recv(4096).decode())
+                except (socket.timeout, BlockingIOError, OSError):
+                    return self.messages
+            return self.messages
 
     def wait_for(self, text, timeout=30):
         deadline = time.monotonic() + timeout
@@ -92,8 +103,10 @@ class Notify:
         """Keeps what was said; later wait_for calls look only at that."""
         if self.sock is not None:
             self.drain()
-            self.sock.close()
-            self.sock = None
+            with self.lock:
+                self.sock.close()
+                self.sock = None
+            self.thread.join(timeout=5)
 
 
 class Daemon:
@@ -127,7 +140,8 @@ class Daemon:
         if as_user:
             cmd = [RUNUSER, "-u", as_user, "--"] + cmd
         env = dict(os.environ, NOTIFY_SOCKET=self.notify.path)
-        self.proc = subprocess.Popen(cmd, stderr=open(self.stderr, "w"), env=env)
+        with open(self.stderr, "a") as err:
+            self.proc = subprocess.Popen(cmd, stderr=err, env=env)
         if wait and not self.notify.wait_for("READY=1"):
             raise AssertionError(f"custosd did not get ready:\n{self.errors()}")
         return self

@@ -43,7 +43,6 @@ def try_in(pid, call):
 # -- configuration --------------------------------------------------------
 
 def test_check_config(daemon, tmp_path):
-    p = daemon.ctl  # noqa: F841 (keeps the fixture's directory alive)
     import subprocess
     from daemon import CUSTOSD
     ok = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(daemon.conf)], capture_output=True, text=True)
@@ -120,6 +119,7 @@ def test_only_the_keeper_reads_the_master_key(tmp_path):
         d.write_conf()
         d.start()
         pids = d.pids()
+        assert set(pids) == {"logger", "keeper", "control"}
         for role, pid in pids.items():
             fd = try_in(pid, f'open("{key}", 0)')
             assert (fd >= 0) == (role == "keeper"), (role, fd)
@@ -212,10 +212,14 @@ def test_reload_good_and_broken(daemon, tmp_path):
     assert "reload refused" in daemon.errors()
     assert all(r["up"] for r in status_json(daemon)["roles"])
     # SIGHUP with the broken file: the same
+    reloading = sum(m.count("RELOADING=1") for m in daemon.notify.drain())
     os.kill(daemon.main_pid(), signal.SIGHUP)
-    time.sleep(1)
+    deadline = time.monotonic() + 20
+    while daemon.errors().count("reload refused") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert daemon.errors().count("reload refused") == 2
-    assert daemon.notify.wait_for("RELOADING=1")
+    time.sleep(0.3)
+    assert sum(m.count("RELOADING=1") for m in daemon.notify.drain()) == reloading + 1
     events = [(r["detail"]["event"], r["detail"]["result"]) for r in daemon.records("service")
               if "event" in r["detail"]]
     assert ("reload", "ok") in events and events.count(("reload", "refused")) == 2
@@ -286,16 +290,27 @@ def test_runs_as_an_unprivileged_user(daemon):
     for p in [daemon.dir, daemon.log, *daemon.log.iterdir()]:
         os.chown(p, user.pw_uid, user.pw_gid)
     daemon.start(as_user="custos")
-    for role, pid in daemon.pids().items():
+    pids = daemon.pids()
+    assert set(pids) == {"logger", "keeper", "control"}
+    for role, pid in pids.items():
         s = proc_status(pid)
         assert s["Uid"].split()[0] == str(user.pw_uid)
         assert int(s["CapEff"], 16) == 0, role
-    st = json.loads(daemon.ctl("status", "--json", user="custos", check=1).stdout or "{}") \
-        if False else None  # custos is not in the security group: refused
     p = daemon.ctl("status", user="custos", check=1)
     assert "needs membership in the security group" in p.stderr
     assert daemon.stop() == 0
     assert daemon.verify().returncode == 0
+
+
+def raw_status(path):
+    """One `status` request straight on the socket (no process to start)."""
+    import socket as s
+    c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
+    c.connect(str(path))
+    c.sendall(b'{"v":1,"cmd":"status"}\n')
+    while c.recv(65536):
+        pass
+    c.close()
 
 
 def test_log_follow(daemon):
@@ -311,25 +326,32 @@ def test_log_follow(daemon):
     f = subprocess.Popen([str(__import__("daemon").CTL), "log", "follow", "--json"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
     import threading
-    chunks = []
-    reader = threading.Thread(target=lambda: chunks.append(f.stdout.read()))
-    time.sleep(0.5)
-    for _ in range(400):  # each status is a record of ~300 bytes: they cross a 64K segment
-        daemon.ctl("status", check=0)
-    # nobody read meanwhile: the follower was paused, not dropped; now it catches up
+    got_lines = []
+    reader = threading.Thread(target=lambda: got_lines.extend(iter(f.stdout.readline, b"")))
+    # the follower is registered once its own request is a record
+    deadline = time.monotonic() + 20
+    while not any(r["type"] == "control" and r["detail"]["command"] == "log-follow"
+                  for r in daemon.records("control")) and time.monotonic() < deadline:
+        time.sleep(0.1)
     reader.start()
-    time.sleep(3)
+    for _ in range(1000):  # ~300 KB of records, across several 64K segments
+        raw_status(daemon.sock)
+    head = json.loads(daemon.ctl("status", "--json", check=0).stdout)["log"]["head_seq"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (got_lines and json.loads(got_lines[-1])["seq"] >= head):
+        time.sleep(0.2)
     # a user outside the security group may not follow
     p = daemon.ctl("log", "follow", user="ct-bob", check=1)
     assert "needs membership in the security group" in p.stderr
     daemon.stop()
     f.wait(timeout=30)
     reader.join(timeout=30)
-    out = chunks[0]
+    out = b"".join(got_lines)
     got = [json.loads(line) for line in out.decode().splitlines()]
     seqs = [r["seq"] for r in got]
-    assert len(seqs) > 400 and seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs[:5]
-    assert sum(1 for r in got if r["type"] == "control" and r["detail"]["command"] == "status") == 400
+    assert len(seqs) > 1000 and seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs[:5]
+    assert seqs[-1] >= head
+    assert sum(1 for r in got if r["type"] == "control" and r["detail"]["command"] == "status") >= 1000
     assert len(list(daemon.log.glob("seg-*"))) > 2  # it did cross segments
     # the lines are the log's exact bytes
     from conftest import lines, segments

@@ -27,11 +27,13 @@ static struct kek_file sample(void)
 	return f;
 }
 
+/* A fresh name in a private directory (kek_create refuses existing files). */
 static char *tmpname(void)
 {
-	static char path[64];
-	snprintf(path, sizeof(path), "/tmp/custos-kek-test.%d", (int)getpid());
-	unlink(path);
+	static char dir[64], path[96];
+	snprintf(dir, sizeof(dir), "/tmp/custos-kek-test.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/kek", dir);
 	return path;
 }
 
