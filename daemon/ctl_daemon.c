@@ -141,10 +141,14 @@ static void show_status(json_t *r)
 		printf("log             %s\n", json_string_value(json_object_get(log, "error")));
 	else
 		printf("log             head %lld (%.16s...), %lld appended since start\n"
-		       "checkpoints     %lld; anchors %lld sent, %lld failed (anchor = %s)\n",
+		       "checkpoints     %lld since start, the last at seq %lld (%s); anchors %lld sent, %lld "
+		       "failed "
+		       "(anchor = %s)\n",
 		       num(log, "head_seq"), json_string_value(json_object_get(log, "head_hash")),
-		       num(log, "appended"), num(log, "checkpoints"), num(log, "anchors_sent"),
-		       num(log, "anchors_failed"), json_string_value(json_object_get(log, "anchor_mode")));
+		       num(log, "appended"), num(log, "checkpoints"), num(log, "last_checkpoint_seq"),
+		       json_string_value(json_object_get(log, "last_checkpoint_ts")),
+		       num(log, "anchors_sent"), num(log, "anchors_failed"),
+		       json_string_value(json_object_get(log, "anchor_mode")));
 	if (json_object_get(keys, "error"))
 		printf("keys            %s\n", json_string_value(json_object_get(keys, "error")));
 	else

@@ -15,7 +15,7 @@ static const struct {
 	[IPC_LOG_APPEND] = { "log-append", "sssssis" },
 	[IPC_LOG_APPENDED] = { "log-appended", "q" },
 	[IPC_LOG_STATUS_REQ] = { "log-status-request", "" },
-	[IPC_LOG_STATUS] = { "log-status", "qhqqqq" },
+	[IPC_LOG_STATUS] = { "log-status", "qhqqqqqq" },
 	[IPC_KEYS_STATUS_REQ] = { "keys-status-request", "" },
 	[IPC_KEYS_STATUS] = { "keys-status", "uqqqqqq" },
 	[IPC_KEYS_ROTATE] = { "keys-rotate", "" },

@@ -242,8 +242,12 @@ static json_t *log_status(struct role_env *env, struct control *ct)
 
 	if (ask(env, ct, "logger", IPC_LOG_STATUS_REQ, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
 		return json_pack("{s:s}", "error", why);
-	return json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:s}", "head_seq", (json_int_t)r.f[0].u, "head_hash",
-	                 hex_json(r.f[1].h, 32), "checkpoints", (json_int_t)r.f[2].u, "anchors_sent",
+	char ts[TS_LEN + 1] = "";
+	if (r.f[7].u)
+		ts_format((int64_t)r.f[7].u, ts);
+	return json_pack("{s:I, s:o, s:I, s:s, s:I, s:I, s:I, s:I, s:s}", "head_seq", (json_int_t)r.f[0].u,
+	                 "head_hash", hex_json(r.f[1].h, 32), "last_checkpoint_seq", (json_int_t)r.f[6].u,
+	                 "last_checkpoint_ts", ts, "checkpoints", (json_int_t)r.f[2].u, "anchors_sent",
 	                 (json_int_t)r.f[3].u, "anchors_failed", (json_int_t)r.f[4].u, "appended",
 	                 (json_int_t)r.f[5].u, "anchor_mode",
 	                 env->cfg->anchor == CFG_ANCHOR_REQUIRED ? "required"

@@ -23,6 +23,8 @@ struct logger {
 	struct la audit;
 	enum cfg_anchor anchor;
 	uint64_t appended, checkpoints, anchors_ok, anchors_failed, failing;
+	uint64_t last_cp_seq;
+	int64_t last_cp_us;
 };
 
 static int on_checkpoint(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
@@ -32,6 +34,8 @@ static int on_checkpoint(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t s
 	struct buf text = BUF_INIT;
 
 	lg->checkpoints++;
+	lg->last_cp_seq = seq;
+	lg->last_cp_us = now_us();
 	if (lg->anchor == CFG_ANCHOR_OFF)
 		return 0;
 	anchor_format(&text, log_id, seq, hash);
@@ -97,7 +101,7 @@ static void security_event(struct role_env *env, struct logger *lg, const char *
 
 static int reply_status(struct logger *lg, int fd, uint32_t id)
 {
-	struct ipc_msg m = { .type = IPC_LOG_STATUS, .id = id, .nfields = 6 };
+	struct ipc_msg m = { .type = IPC_LOG_STATUS, .id = id, .nfields = 8 };
 	uint64_t seq;
 
 	m.f[1].kind = 'h';
@@ -107,6 +111,8 @@ static int reply_status(struct logger *lg, int fd, uint32_t id)
 	m.f[3] = ipc_u64(lg->anchors_ok);
 	m.f[4] = ipc_u64(lg->anchors_failed);
 	m.f[5] = ipc_u64(lg->appended);
+	m.f[6] = ipc_u64(lg->last_cp_seq);
+	m.f[7] = ipc_u64((uint64_t)lg->last_cp_us);
 	return ipc_send(fd, &m);
 }
 

@@ -85,6 +85,13 @@ def test_ready_status_and_privileges(daemon):
     assert [r["name"] for r in st["roles"]] == ["logger", "keeper", "control"]
     assert all(r["up"] for r in st["roles"])
     assert st["log"]["head_seq"] >= 3
+    # checkpoints every second: the last one is named, with its time
+    deadline = time.monotonic() + 10
+    while status_json(daemon)["log"]["last_checkpoint_seq"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = status_json(daemon)["log"]
+    assert 0 < log["last_checkpoint_seq"] <= log["head_seq"] and log["last_checkpoint_ts"].endswith("Z")
+    assert "the last at seq" in daemon.ctl("status", check=0).stdout
     pids = daemon.pids()
     assert set(pids) == {"logger", "keeper", "control"}
     custos = ensure_user("custos")
