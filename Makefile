@@ -92,7 +92,7 @@ $(BUILD)/fuzz/obj/%.o: daemon/%.c $(BUILD)/gen/custos_sql.h | $(BUILD)/fuzz/obj
 $(BUILD)/fuzz/libfuzzlib.a: $(FUZZ_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(BUILD)/fuzz/libfuzzlib.a | $(BUILD)/fuzz
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h tests/fuzz/fuzz_pgproto_stream.h $(BUILD)/fuzz/libfuzzlib.a | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/fuzz/libfuzzlib.a $(LIBS) -pthread
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/gen $(BUILD)/fuzz/obj:

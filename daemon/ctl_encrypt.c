@@ -161,17 +161,14 @@ static int encrypt_row(struct run *r, struct job *j, PGresult *res, int row, str
 		const char *v = PQgetisnull(res, row, f) ? NULL : PQgetvalue(res, row, f);
 		size_t n = v ? (size_t)PQgetlength(res, row, f) : 0;
 		bool plain = v && !encrypted(v, n);
-		put_value(&vals[i], plain ? "" : v);
-		if (plain) {
-			vals[i].len = 1; /* 'V', then the ciphertext */
+		put_value(&vals[i], plain ? "" : v); /* 'V', and the ciphertext appended */
+		if (plain)
 			err = cc_encrypt(j->t->name, c->name, &k, v, n, &vals[i]);
-		}
 		if (err || !c->bidx_column)
 			continue;
-		put_value(&vals[nb], plain || PQgetisnull(res, row, bf) ? (plain ? "" : NULL)
-		                                                        : PQgetvalue(res, row, bf));
+		const char *old = PQgetisnull(res, row, bf) ? NULL : PQgetvalue(res, row, bf);
+		put_value(&vals[nb], plain ? "" : old); /* a new index for a new ciphertext */
 		if (plain) {
-			vals[nb].len = 1;
 			ks_bidx_key(r->ks, j->t->name, c->name, bkey);
 			err = bidx_compute(bkey, bidx_norm_from_name(c->bidx_normalize), c->bidx_bytes, v, n,
 			                   &vals[nb]);

@@ -627,12 +627,6 @@ int ks_fresh_key(struct keystore *ks, struct kc_key *ret)
 	return err;
 }
 
-void ks_subject_ref(struct keystore *ks, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN])
-{
-	if (bidx_subject_ref(ks->sec->index, type, id, ret))
-		abort(); /* out of memory for a few bytes: nothing sensible is left to do */
-}
-
 void ks_bidx_key(struct keystore *ks, const char *table, const char *column, uint8_t ret[32])
 {
 	bidx_column_key(ks->sec->index, table, column, ret);

@@ -75,8 +75,6 @@ int ks_fresh_key(struct keystore *ks, struct kc_key *ret) WUR;
 /* The key with this id. 0; -ENOKEY destroyed (shredded, or only found in
  * an epoch that was rotated away) or never made; -EIO. */
 int ks_key_by_id(struct keystore *ks, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
-/* HMAC-SHA256 of "type:id" under the index key. */
-void ks_subject_ref(struct keystore *ks, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN]);
 /* The key of one column's blind index. */
 void ks_bidx_key(struct keystore *ks, const char *table, const char *column, uint8_t ret[32]);
 

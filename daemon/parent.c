@@ -620,7 +620,7 @@ int parent_check_config(const char *path, struct cfg **ret, char **ret_text, str
 static void raise_memlock(const struct cfg *c)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)secure_heap_for(&role_keeper, c) + (rlim_t)secure_heap_for(&role_logger, c) * 2;
+	rlim_t need = (rlim_t)secure_heap_for(&role_keeper, c); /* per process: the keeper's is the largest */
 
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur >= need)
 		return;

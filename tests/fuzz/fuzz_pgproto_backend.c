@@ -1,29 +1,4 @@
 /* fuzz_pgproto_backend.c - the proxy's parser of backend messages
- * (daemon/pgproto.c): the input is a stream of messages; each is framed
- * within its declared length and checked without reading outside it. */
-#include "../../daemon/pgproto.c"
-#include "fuzz_common.h"
-
-#define MAX (64u * 1024)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	struct pgp_msg m;
-	size_t at = 0;
-	int r;
-
-	while ((r = pgp_frame(data + at, size - at, MAX, &m)) == 1) {
-		CHECK(m.size == m.len + 5 && m.size <= size - at && m.body == data + at + 5);
-		/* copy the body alone, so ASan sees any read past it */
-		uint8_t *body = malloc(m.len ? m.len : 1);
-		CHECK(body);
-		memcpy(body, m.body, m.len);
-		m.body = body;
-		r = pgp_check_backend(&m);
-		CHECK(r == 0 || r == -EBADMSG || r == -EPROTO || r == -ENOMEM);
-		free(body);
-		at += m.size;
-	}
-	CHECK(r == 0 || r == -EMSGSIZE || r == -EBADMSG);
-	return 0;
-}
+ * (daemon/pgproto.c); the body is fuzz_pgproto_stream.h. */
+#define CHECK_MESSAGE pgp_check_backend
+#include "fuzz_pgproto_stream.h"

@@ -5,6 +5,7 @@ and kill -9 with the log verifying afterwards."""
 import json
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -18,6 +19,26 @@ CAP_AUDIT_WRITE = 1 << 29
 def status_json(d, user=None):
     p = d.ctl("status", "--json", user=user, check=0)
     return json.loads(p.stdout)
+
+
+def connect(path):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(str(path))
+    c.settimeout(15)
+    return c
+
+
+def send_raw(c, data):
+    """Sends data on a control connection; returns custosd's reply line."""
+    c.sendall(data)
+    out = b""
+    while not out.endswith(b"\n"):
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    c.close()
+    return out
 
 
 def proc_status(pid):
@@ -171,21 +192,9 @@ def test_control_protocol_errors(daemon):
     need_root()
     ensure_users()
     daemon.start()
-    import socket as s
 
     def raw(data):
-        c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
-        c.connect(str(daemon.sock))
-        c.sendall(data)
-        c.settimeout(15)
-        out = b""
-        while not out.endswith(b"\n"):
-            chunk = c.recv(4096)
-            if not chunk:
-                break
-            out += chunk
-        c.close()
-        return json.loads(out)
+        return json.loads(send_raw(connect(daemon.sock), data))
 
     r = raw(b'{"v":2,"cmd":"status"}\n')
     assert not r["ok"] and "this custosd speaks version 1" in r["error"]
@@ -311,13 +320,7 @@ def test_runs_as_an_unprivileged_user(daemon):
 
 def raw_status(path):
     """One `status` request straight on the socket (no process to start)."""
-    import socket as s
-    c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
-    c.connect(str(path))
-    c.sendall(b'{"v":1,"cmd":"status"}\n')
-    while c.recv(65536):
-        pass
-    c.close()
+    send_raw(connect(path), b'{"v":1,"cmd":"status"}\n')
 
 
 def test_log_follow(daemon):
@@ -384,12 +387,7 @@ def test_watchdog_and_connection_limit(daemon):
     assert sum(m.count("WATCHDOG=1") for m in daemon.notify.messages) >= 5
     assert all(r["restarts"] == 0 for r in status_json(daemon)["roles"])
     # three idle connections from one user are the limit; the fourth is turned away
-    import socket as s
-    idle = []
-    for _ in range(3):
-        c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
-        c.connect(str(daemon.sock))
-        idle.append(c)
+    idle = [connect(daemon.sock) for _ in range(3)]
     time.sleep(0.3)
     p = daemon.ctl("status", check=1)
     assert "too many connections" in p.stderr
@@ -449,20 +447,10 @@ def test_reload_does_not_resize_a_waiting_request(daemon):
     need_root()
     ensure_users()
     daemon.start()
-    import socket as s
-    c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
-    c.connect(str(daemon.sock))
+    c = connect(daemon.sock)
     time.sleep(0.3)
     daemon.settings["control_max_request"] = "1M"
     daemon.write_conf()
     daemon.ctl("reload", check=0)
-    c.sendall(b"x" * 70000 + b"\n")
-    c.settimeout(15)
-    out = b""
-    while not out.endswith(b"\n"):
-        chunk = c.recv(4096)
-        if not chunk:
-            break
-        out += chunk
-    assert "larger than 65536 bytes" in json.loads(out)["error"]
+    assert "larger than 65536 bytes" in json.loads(send_raw(c, b"x" * 70000 + b"\n"))["error"]
     assert all(r["up"] and r["restarts"] == 0 for r in status_json(daemon)["roles"])
