@@ -2,6 +2,7 @@
 users can reach, readiness through a NOTIFY_SOCKET like systemd's, and
 custosctl run as other users (runuser) to test the control socket's
 authorisation."""
+import atexit
 import grp
 import os
 import pwd
@@ -19,6 +20,21 @@ import pytest
 from conftest import BUILD, CTL, ctl
 
 CUSTOSD = BUILD / "custosd"
+_shared = {}
+
+
+def as_other_user(binary):
+    """binary, copied where other users may run it: the build directory
+    may sit in a checkout only its owner can enter (mktemp -d is 0700)."""
+    if binary not in _shared:
+        d = Path(tempfile.mkdtemp(prefix="custos-bin-", dir="/tmp"))
+        os.chmod(d, 0o755)
+        copy = d / binary.name
+        shutil.copy2(binary, copy)
+        os.chmod(copy, 0o755)
+        _shared[binary] = copy
+        atexit.register(shutil.rmtree, d, True)
+    return _shared[binary]
 RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
 
 # users and groups the authorisation tests create (the groups are
@@ -136,7 +152,7 @@ class Daemon:
 
     def start(self, as_user=None, wait=True):
         self.notify = Notify(self.dir / "notify.sock")
-        cmd = [str(CUSTOSD), "-c", str(self.conf)]
+        cmd = [str(as_other_user(CUSTOSD) if as_user else CUSTOSD), "-c", str(self.conf)]
         if as_user:
             cmd = [RUNUSER, "-u", as_user, "--"] + cmd
         env = dict(os.environ, NOTIFY_SOCKET=self.notify.path)
@@ -150,7 +166,7 @@ class Daemon:
         return self.stderr.read_text() if self.stderr.exists() else ""
 
     def ctl(self, *args, user=None, check=None, **kw):
-        cmd = [str(CTL), *map(str, args)]
+        cmd = [str(as_other_user(CTL) if user else CTL), *map(str, args)]
         if user:
             cmd = [RUNUSER, "-u", user, "--"] + cmd
         env = dict(os.environ, CUSTOS_SOCKET=str(self.sock))
