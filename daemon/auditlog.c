@@ -601,6 +601,43 @@ int alog_append(struct alog *l, const struct alog_rec *rec, uint64_t *ret_seq)
 	return r;
 }
 
+struct alog_ticket {
+	struct anode n;
+	struct buf body;
+	char type[LR_MAX_TYPE + 1];
+};
+
+int alog_submit(struct alog *l, const struct alog_rec *rec, struct alog_ticket **ret)
+{
+	struct alog_ticket *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	if ((r = render_body(l, rec, &t->body))) {
+		buf_free(&t->body);
+		free(t);
+		return r;
+	}
+	snprintf(t->type, sizeof(t->type), "%s", rec->type); /* render_body checked it */
+	t->n = (struct anode){ .type = t->type, .body = &t->body };
+	push_node(l, &t->n);
+	try_combine(l, &t->n);
+	*ret = t;
+	return 0;
+}
+
+int alog_wait(struct alog *l, struct alog_ticket *t, uint64_t *ret_seq)
+{
+	int r = wait_node(l, &t->n);
+
+	if (!r && ret_seq)
+		*ret_seq = t->n.seq;
+	buf_free(&t->body);
+	free(t);
+	return r;
+}
+
 int alog_checkpoint(struct alog *l)
 {
 	pthread_mutex_lock(&l->mu);

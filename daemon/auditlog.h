@@ -62,6 +62,13 @@ int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, cha
 /* Appends a record; in sync mode returns once it is durable. 0 or a
  * negative errno (-ENOSPC, -EIO, ...): the record was not logged. */
 int alog_append(struct alog *l, const struct alog_rec *r, uint64_t *ret_seq) WUR;
+/* The same in two steps, so that one thread can have many records in
+ * flight and share their fdatasync: alog_submit queues a record (0, or
+ * the error that refused it); alog_wait waits for it like alog_append
+ * and frees the ticket. Wait for tickets in the order they were made. */
+struct alog_ticket;
+int alog_submit(struct alog *l, const struct alog_rec *r, struct alog_ticket **ret) WUR;
+int alog_wait(struct alog *l, struct alog_ticket *t, uint64_t *ret_seq) WUR;
 /* Writes a checkpoint now and makes everything durable. */
 int alog_checkpoint(struct alog *l) WUR;
 /* Full segments waiting to be compressed by the background sealer. */

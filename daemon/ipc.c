@@ -12,7 +12,7 @@ static const struct {
 	[IPC_OK] = { "ok", "" },
 	[IPC_PING] = { "ping", "q" },
 	[IPC_PONG] = { "pong", "q" },
-	[IPC_LOG_APPEND] = { "log-append", "sssssis" },
+	[IPC_LOG_APPEND] = { "log-append", "sssssssssssiss" },
 	[IPC_LOG_APPENDED] = { "log-appended", "q" },
 	[IPC_LOG_STATUS_REQ] = { "log-status-request", "" },
 	[IPC_LOG_STATUS] = { "log-status", "qhqqqqqq" },
@@ -231,6 +231,11 @@ static void take_fds(struct msghdr *mh, int *ret_fd)
 
 int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret)
 {
+	return ipc_recv_flags(fd, buf, ret, 0);
+}
+
+int ipc_recv_flags(int fd, uint8_t *buf, struct ipc_msg *ret, int flags)
+{
 	union {
 		char b[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
@@ -243,7 +248,7 @@ int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret)
 	ssize_t n;
 
 	do
-		n = recvmsg(fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+		n = recvmsg(fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == ECONNRESET ? -EPIPE : -errno;

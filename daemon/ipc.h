@@ -28,8 +28,7 @@ enum ipc_type {
 	IPC_OK,             /* (no fields) */
 	IPC_PING,           /* q sequence */
 	IPC_PONG,           /* q sequence */
-	IPC_LOG_APPEND,     /* s type, s user, s app, s addr, s detail (JSON object or ""), i64 rows,
-	                     * s security event ("": none) also sent to the Linux audit trail */
+	IPC_LOG_APPEND,     /* a record and a security event: logmsg.h */
 	IPC_LOG_APPENDED,   /* q seq */
 	IPC_LOG_STATUS_REQ, /* (no fields) */
 	IPC_LOG_STATUS, /* q head seq, h head hash, q checkpoints, q anchors ok, q anchors failed, q appended
@@ -89,6 +88,8 @@ ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out) WUR;
  * backs the strings of *ret. */
 int ipc_send(int fd, const struct ipc_msg *m) WUR;
 int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret) WUR;
+/* The same with recvmsg flags (MSG_DONTWAIT: -EAGAIN when none waits). */
+int ipc_recv_flags(int fd, uint8_t *buf, struct ipc_msg *ret, int flags) WUR;
 
 /* Builders for the common shapes. */
 static inline struct ipc_field ipc_str(const char *s)

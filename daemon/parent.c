@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "auditlog_int.h"
+#include "logmsg.h"
 #include "privs.h"
 #include "role.h"
 #include "secmem.h"
@@ -201,21 +202,21 @@ static void meanwhile(void *arg, struct ipc_msg *m)
 static int note(struct parent *p, const char *what, const char *result, const char *event)
 {
 	struct child *lg = kid(p, "logger");
-	struct ipc_msg m = { .type = IPC_LOG_APPEND, .nfields = 7 }, r;
+	struct alog_actor actor = { .app = "custosd" };
+	struct alog_rec rec = { .type = "service", .actor = &actor, .rows = -1 };
+	struct ipc_msg m, r;
+	struct buf lists = BUF_INIT;
 	char detail[160];
 
 	if (lg->pid <= 0 || !lg->ready)
 		return -ENOTCONN;
 	snprintf(detail, sizeof(detail), "{\"event\":\"%s\",\"result\":\"%s\",\"pid\":%ld}", what, result,
 	         (long)getpid());
-	m.f[0] = ipc_str("service");
-	m.f[1] = ipc_str("");
-	m.f[2] = ipc_str("custosd");
-	m.f[3] = ipc_str("");
-	m.f[4] = ipc_str(detail);
-	m.f[5] = ipc_i64(-1);
-	m.f[6] = ipc_str(event);
-	int err = ipc_call(NULL, lg->fd, &m, p->buf, &r, 10000, meanwhile, lg);
+	rec.detail = detail;
+	int err = logmsg_encode(&rec, event, &lists, &m);
+	if (!err)
+		err = ipc_call(NULL, lg->fd, &m, p->buf, &r, 10000, meanwhile, lg);
+	buf_free(&lists);
 	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
 }
 

@@ -19,6 +19,7 @@
 
 #include "ctlproto.h"
 #include "logfollow.h"
+#include "logmsg.h"
 #include "role.h"
 
 #define MAX_CLIENTS 64
@@ -173,23 +174,22 @@ static void who(const struct client *cl, char *out, size_t n)
 static int record(struct role_env *env, struct control *ct, const struct client *cl, const char *cmd,
                   const char *result, const char *event)
 {
-	struct ipc_msg m = { .type = IPC_LOG_APPEND, .nfields = 7 }, r;
 	char user[128], detail[256];
+	struct alog_actor actor = { .user = user, .app = "custosctl" };
+	struct alog_rec rec = { .type = "control", .actor = &actor, .rows = -1, .detail = detail };
+	struct ipc_msg m, r;
+	struct buf lists = BUF_INIT;
 	int fd = role_peer(env, "logger");
 
 	who(cl, user, sizeof(user));
 	snprintf(detail, sizeof(detail), "{\"command\":\"%s\",\"result\":\"%s\",\"pid\":%d}", cmd, result,
 	         (int)cl->cred.pid);
-	m.f[0] = ipc_str("control");
-	m.f[1] = ipc_str(user);
-	m.f[2] = ipc_str("custosctl");
-	m.f[3] = ipc_str("");
-	m.f[4] = ipc_str(detail);
-	m.f[5] = ipc_i64(-1);
-	m.f[6] = ipc_str(event);
 	if (fd < 0)
 		return -ENOTCONN;
-	int err = role_call(env, fd, &m, ct->reply_buf, &r, CALL_TIMEOUT_MS);
+	int err = logmsg_encode(&rec, event, &lists, &m);
+	if (!err)
+		err = role_call(env, fd, &m, ct->reply_buf, &r, CALL_TIMEOUT_MS);
+	buf_free(&lists);
 	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,9 +15,20 @@
 #include "anchors.h"
 #include "auditlog.h"
 #include "linuxaudit.h"
+#include "logmsg.h"
+#include "logrec.h"
 #include "role.h"
 
 #define INIT_USER_NS_INO 0xEFFFFFFDu /* PROC_USER_INIT_INO */
+
+#define BATCH_MAX 256
+
+struct pending {
+	struct alog_ticket *t;
+	uint32_t id;
+	int err;
+	char event[LR_MAX_TYPE + 17];
+};
 
 struct logger {
 	struct alog *log;
@@ -25,6 +37,8 @@ struct logger {
 	uint64_t appended, checkpoints, anchors_ok, anchors_failed, failing;
 	uint64_t last_cp_seq;
 	int64_t last_cp_us;
+	struct logmsg decoded;
+	struct pending batch[BATCH_MAX];
 };
 
 static int on_checkpoint(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
@@ -55,16 +69,9 @@ static int on_checkpoint(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t s
 	return 0;
 }
 
-static int append(struct logger *lg, const char *type, const char *user, const char *app, const char *addr,
-                  const char *detail, int64_t rows, uint64_t *ret_seq)
+static int append(struct logger *lg, const struct alog_rec *r, uint64_t *ret_seq)
 {
-	struct alog_actor actor = { .user = *user ? user : NULL,
-		                    .app = *app ? app : NULL,
-		                    .addr = *addr ? addr : NULL };
-	struct alog_rec r = {
-		.type = type, .actor = &actor, .rows = rows, .detail = *detail ? detail : NULL
-	};
-	int err = alog_append(lg->log, &r, ret_seq);
+	int err = alog_append(lg->log, r, ret_seq);
 
 	if (!err) {
 		lg->appended++;
@@ -116,25 +123,77 @@ static int reply_status(struct logger *lg, int fd, uint32_t id)
 	return ipc_send(fd, &m);
 }
 
+/* Appends arriving together share one fdatasync: the logger takes every
+ * append already waiting on the channel (up to BATCH_MAX), queues them
+ * all, then waits for each and answers, in order. */
+static int submit(struct logger *lg, struct ipc_msg *m, struct pending *p)
+{
+	struct logmsg *lm = &lg->decoded;
+
+	p->id = m->id;
+	p->t = NULL;
+	if (logmsg_decode(m, lm))
+		return -EBADMSG;
+	snprintf(p->event, sizeof(p->event), "%s", lm->event);
+	p->err = alog_submit(lg->log, &lm->rec, &p->t);
+	return 0;
+}
+
+static int answer(struct role_env *env, struct logger *lg, int fd, struct pending *p)
+{
+	struct ipc_msg r = { .type = IPC_LOG_APPENDED, .id = p->id, .nfields = 1 };
+	uint64_t seq = 0;
+	int err = p->err ? p->err : alog_wait(lg->log, p->t, &seq);
+
+	if (err) {
+		fail_closed(env, lg, err);
+		return ipc_send_error(fd, p->id, err, strerror(-err));
+	}
+	lg->appended++;
+	lg->failing = 0;
+	if (*p->event)
+		security_event(env, lg, p->event, seq);
+	r.f[0] = ipc_u64(seq);
+	return ipc_send(fd, &r);
+}
+
+static int handle(struct role_env *env, int fd, struct ipc_msg *m);
+
+static int append_batch(struct role_env *env, int fd, struct ipc_msg *m)
+{
+	struct logger *lg = env->state;
+	struct pending *batch = lg->batch;
+	size_t n = 0;
+	int err = submit(lg, m, &batch[n++]), rerr = 0;
+	bool other = false;
+
+	while (!err && n < BATCH_MAX && !(rerr = ipc_recv_flags(fd, env->buf, m, MSG_DONTWAIT))) {
+		if (m->type != IPC_LOG_APPEND) {
+			other = true;
+			break;
+		}
+		err = submit(lg, m, &batch[n++]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!batch[i].t && !batch[i].err)
+			continue; /* malformed: the batch's end */
+		int aerr = answer(env, lg, fd, &batch[i]);
+		if (!err)
+			err = aerr;
+	}
+	if (err)
+		return err;
+	if (rerr && rerr != -EAGAIN && rerr != -EWOULDBLOCK)
+		return rerr == -EPIPE ? 0 : rerr; /* a closed peer: role_serve sees it next */
+	return other ? handle(env, fd, m) : 0;
+}
+
 static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 {
 	struct logger *lg = env->state;
-	struct ipc_msg r = { .type = IPC_LOG_APPENDED, .id = m->id, .nfields = 1 };
-	uint64_t seq;
-	int err;
 
 	switch (m->type) {
-	case IPC_LOG_APPEND:
-		err = append(lg, m->f[0].s.p, m->f[1].s.p, m->f[2].s.p, m->f[3].s.p, m->f[4].s.p, m->f[5].i,
-		             &seq);
-		if (err) {
-			fail_closed(env, lg, err);
-			return ipc_send_error(fd, m->id, err, strerror(-err));
-		}
-		if (m->f[6].s.len)
-			security_event(env, lg, m->f[6].s.p, seq);
-		r.f[0] = ipc_u64(seq);
-		return ipc_send(fd, &r);
+	case IPC_LOG_APPEND: return append_batch(env, fd, m);
 	case IPC_LOG_STATUS_REQ: return reply_status(lg, fd, m->id);
 	case IPC_CONFIG: return 0; /* durability and intervals apply at the next start */
 	default:
@@ -194,7 +253,9 @@ static int open_log(struct role_env *env, struct logger *lg)
 
 static int logger_main(struct role_env *env)
 {
-	struct logger lg = { .audit = { .fd = -1 } };
+	static struct logger lg = { .audit = { .fd = -1 } };
+	struct alog_actor actor = { .app = "custosd" };
+	struct alog_rec rec = { .type = "service", .actor = &actor, .rows = -1 };
 	uint64_t seq;
 	char detail[64];
 
@@ -202,7 +263,8 @@ static int logger_main(struct role_env *env)
 	if (open_log(env, &lg))
 		return 1;
 	snprintf(detail, sizeof(detail), "{\"role\":\"logger\",\"pid\":%ld}", (long)getpid());
-	int err = append(&lg, "service", "", "custosd", "", detail, -1, &seq);
+	rec.detail = detail;
+	int err = append(&lg, &rec, &seq);
 	if (!err)
 		err = role_ready(env);
 	if (!err)
