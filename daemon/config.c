@@ -23,6 +23,7 @@ struct keyword {
 
 static const char *const durabilities[] = { "sync", "batch", NULL };
 static const char *const anchors[] = { "off", "best-effort", "required", NULL };
+static const char *const audits[] = { "policy", "all", NULL };
 
 #define F(x) offsetof(struct cfg, x)
 static const struct keyword keywords[] = {
@@ -39,6 +40,13 @@ static const struct keyword keywords[] = {
 	{ "kek_file", K_PATH, F(kek_file), "/var/lib/custos/kek", 0, 0, NULL },
 	{ "key_cache", K_UINT, F(key_cache), "65536", 16, 1u << 24, NULL },
 	{ "listen", K_LIST_LISTEN, F(listen), NULL, 0, 0, NULL },
+	{ "tls_cert", K_PATH, F(tls_cert), NULL, 0, 0, NULL },
+	{ "tls_key", K_PATH, F(tls_key), NULL, 0, 0, NULL },
+	{ "tls_client_ca", K_PATH, F(tls_client_ca), NULL, 0, 0, NULL },
+	{ "audit_statements", K_ENUM, F(audit_statements), "policy", 0, 0, audits },
+	{ "bulk_rows", K_UINT, F(bulk_rows), "1000", 1, 1000000000, NULL },
+	{ "proxy_max_message", K_SIZE, F(proxy_max_message), "64M", 65536, 1u << 30, NULL },
+	{ "proxy_max_clients", K_UINT, F(proxy_max_clients), "10000", 1, 1000000, NULL },
 	{ "control_socket", K_PATH, F(control_socket), "/run/custos/control.sock", 0, 0, NULL },
 	{ "control_group", K_NAME, F(control_group), "custos-ctl", 0, 0, NULL },
 	{ "security_group", K_NAME, F(security_group), "custos-security", 0, 0, NULL },

@@ -20,6 +20,7 @@
 #define CFG_MAX_LIST 64
 
 enum cfg_anchor { CFG_ANCHOR_OFF, CFG_ANCHOR_BEST_EFFORT, CFG_ANCHOR_REQUIRED };
+enum cfg_audit { CFG_AUDIT_POLICY, CFG_AUDIT_ALL };
 
 struct cfg {
 	/* the audit log */
@@ -33,8 +34,12 @@ struct cfg {
 	char *master_key;          /* NULL: $CREDENTIALS_DIRECTORY/master-key */
 	char *kek_file;
 	uint64_t key_cache;
-	/* the proxy (its issue uses these) */
+	/* the proxy */
 	struct pol_list listen;
+	char *tls_cert, *tls_key, *tls_client_ca;
+	enum cfg_audit audit_statements; /* every statement, or those on policy tables */
+	uint64_t bulk_rows;              /* unattributed rows in one statement: an alert */
+	uint64_t proxy_max_message, proxy_max_clients;
 	/* the control socket */
 	char *control_socket, *control_group; /* the socket's group: who may connect at all */
 	char *security_group, *dpo_group, *admin_group;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netdb.h>
 #include <jansson.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,20 +30,24 @@
 #include "role.h"
 #include "secmem.h"
 
-#define NROLES 3
+#define NROLES 4 /* the proxy runs when there is somewhere to listen */
 #define START_TIMEOUT_S 60
 #define STOP_TIMEOUT_S 30
 #define MAX_RESTARTS 5 /* within RESTART_WINDOW_S: then custosd gives up */
 #define RESTART_WINDOW_S 60
 
 extern int role_control_listen_fd;
+extern int role_proxy_listen_fds[CFG_MAX_LIST];
+extern size_t role_proxy_nlisten;
 
 /* Roles start in this order and stop in the reverse: the logger outlives
  * every role that records through it. */
-static const struct role *const roles[NROLES] = { &role_logger, &role_keeper, &role_control };
+static const struct role *const roles[NROLES] = { &role_logger, &role_keeper, &role_control, &role_proxy };
 
 /* Channels between roles: the parent makes them, again after a restart. */
-static const char *const links[][2] = { { "control", "logger" }, { "control", "keeper" } };
+static const char *const links[][2] = {
+	{ "control", "logger" }, { "control", "keeper" }, { "proxy", "logger" }, { "proxy", "keeper" }
+};
 
 struct child {
 	const struct role *role;
@@ -57,6 +62,7 @@ struct child {
 struct parent {
 	struct parent_opts *o;
 	struct child kids[NROLES];
+	int n; /* roles in use */
 	int sigfd, listen_fd;
 	bool stopping, sandbox_warned;
 	uint64_t watchdog_us, ping;
@@ -78,7 +84,7 @@ static void say(int prio, const char *fmt, ...)
 
 static struct child *kid(struct parent *p, const char *name)
 {
-	for (int i = 0; i < NROLES; i++)
+	for (int i = 0; i < p->n; i++)
 		if (!strcmp(p->kids[i].role->name, name))
 			return &p->kids[i];
 	return NULL;
@@ -101,12 +107,14 @@ static void child_setup(struct parent *p, struct child *k, int fd)
 {
 	sigset_t none;
 
-	for (int i = 0; i < NROLES; i++)
+	for (int i = 0; i < p->n; i++)
 		if (p->kids[i].fd >= 0)
 			close(p->kids[i].fd);
 	close(p->sigfd);
 	if (k->role != &role_control && p->listen_fd >= 0)
 		close(p->listen_fd);
+	for (size_t i = 0; k->role != &role_proxy && i < role_proxy_nlisten; i++)
+		close(role_proxy_listen_fds[i]);
 	char comm[16];
 	snprintf(comm, sizeof(comm), "custos-%s", k->role->name);
 	prctl(PR_SET_NAME, comm); /* ps and top show the role */
@@ -165,7 +173,7 @@ static int link_role(struct parent *p, const char *name)
 		int sv[2];
 		if (name && strcmp(name, links[i][0]) && strcmp(name, links[i][1]))
 			continue;
-		if (a->pid <= 0 || b->pid <= 0)
+		if (!a || !b || a->pid <= 0 || b->pid <= 0)
 			continue;
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 			return -errno;
@@ -224,7 +232,7 @@ static char *roles_json(struct parent *p)
 {
 	json_t *a = json_array();
 
-	for (int i = 0; i < NROLES; i++) {
+	for (int i = 0; i < p->n; i++) {
 		const struct child *k = &p->kids[i];
 		json_array_append_new(a, json_pack("{s:s, s:i, s:b, s:i, s:I}", "name", k->role->name, "pid",
 		                                   (int)k->pid, "up", k->pid > 0 && k->ready, "restarts",
@@ -241,16 +249,16 @@ static void notify_status(struct parent *p)
 	struct ipc_msg m = { .type = IPC_LOG_STATUS_REQ }, r;
 	int up = 0;
 
-	for (int i = 0; i < NROLES; i++)
+	for (int i = 0; i < p->n; i++)
 		up += p->kids[i].pid > 0 && p->kids[i].ready;
 	if (lg->ready && !ipc_call(NULL, lg->fd, &m, p->buf, &r, 2000, meanwhile, lg) &&
 	    r.type == IPC_LOG_STATUS) {
 		char head[17];
 		hex_encode(r.f[1].h, 8, head);
-		sd_notifyf(0, "STATUS=%d of %d roles up; log head %llu (%s...)", up, NROLES,
+		sd_notifyf(0, "STATUS=%d of %d roles up; log head %llu (%s...)", up, p->n,
 		           (unsigned long long)r.f[0].u, head);
 	} else {
-		sd_notifyf(0, "STATUS=%d of %d roles up; logger not answering", up, NROLES);
+		sd_notifyf(0, "STATUS=%d of %d roles up; logger not answering", up, p->n);
 	}
 }
 
@@ -292,7 +300,7 @@ static int reload(struct parent *p, char *why, size_t whylen)
 	struct ipc_msg m = { .type = IPC_CONFIG, .nfields = 1 };
 	m.f[0] = ipc_str(text);
 	int sent = 0;
-	for (int i = 0; i < NROLES; i++)
+	for (int i = 0; i < p->n; i++)
 		if (p->kids[i].pid > 0 && ipc_send(p->kids[i].fd, &m)) {
 			say(3, "cannot send the new configuration to %s; restarting it",
 			    p->kids[i].role->name);
@@ -300,7 +308,7 @@ static int reload(struct parent *p, char *why, size_t whylen)
 		} else {
 			sent++;
 		}
-	snprintf(why, whylen, "configuration and policies reloaded (%d of %d roles)", sent, NROLES);
+	snprintf(why, whylen, "configuration and policies reloaded (%d of %d roles)", sent, p->n);
 	say(5, "%s", why);
 	buf_free(&errs);
 	sd_notify(0, "READY=1");
@@ -389,7 +397,7 @@ static int reap(struct parent *p)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *k = NULL;
-		for (int i = 0; i < NROLES; i++)
+		for (int i = 0; i < p->n; i++)
 			if (p->kids[i].pid == pid)
 				k = &p->kids[i];
 		if (!k)
@@ -428,25 +436,25 @@ static int wait_ready(struct parent *p)
 	for (;;) {
 		int ready = 0;
 		struct pollfd pf[NROLES];
-		for (int i = 0; i < NROLES; i++) {
+		for (int i = 0; i < p->n; i++) {
 			ready += p->kids[i].ready;
 			pf[i] = (struct pollfd){ p->kids[i].fd, POLLIN, 0 };
 		}
-		if (ready == NROLES)
+		if (ready == p->n)
 			return 0;
-		for (int i = 0; i < NROLES; i++)
+		for (int i = 0; i < p->n; i++)
 			if (p->kids[i].pid <= 0)
 				return -ECHILD;
 		if (time(NULL) > deadline)
 			return -ETIMEDOUT;
-		if (poll(pf, NROLES, 200) > 0)
-			for (int i = 0; i < NROLES; i++)
+		if (poll(pf, p->n, 200) > 0)
+			for (int i = 0; i < p->n; i++)
 				if (pf[i].revents)
 					from_child(p, &p->kids[i]);
 		pid_t pid;
 		int status;
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-			for (int i = 0; i < NROLES; i++)
+			for (int i = 0; i < p->n; i++)
 				if (p->kids[i].pid == pid) {
 					char how[64];
 					describe(status, how, sizeof(how));
@@ -489,7 +497,7 @@ static void stop_one(struct parent *p, struct child *k)
 static void stop_all(struct parent *p, const char *result)
 {
 	sd_notify(0, "STOPPING=1");
-	for (int i = NROLES; i-- > 1;)
+	for (int i = p->n; i-- > 1;)
 		stop_one(p, &p->kids[i]);
 	if (note(p, "stop", result, "stop"))
 		say(3, "cannot record the stop in the audit log");
@@ -541,6 +549,62 @@ static int listen_control(const struct cfg *c, uid_t uid, gid_t gid)
 		return r;
 	}
 	return fd;
+}
+
+/* One of the proxy's addresses: host:port, or a Unix socket path that
+ * anyone may connect to (PostgreSQL's own authentication follows). */
+static int listen_one(const char *addr)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai = NULL;
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	const struct sockaddr *sa = (const struct sockaddr *)&un;
+	socklen_t salen = sizeof(un);
+	char host[256];
+	int one = 1, fd, r;
+
+	if (*addr == '/') {
+		snprintf(un.sun_path, sizeof(un.sun_path), "%s", addr);
+		unlink(addr);
+	} else {
+		const char *colon = strrchr(addr, ':');
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+		if (*host == '[' && host[strlen(host) - 1] == ']') { /* [IPv6] */
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = 0;
+		}
+		if ((r = getaddrinfo(host, colon + 1, &hints, &ai)))
+			return -EADDRNOTAVAIL;
+		sa = ai->ai_addr;
+		salen = ai->ai_addrlen;
+	}
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	r = fd < 0 ? -errno : 0;
+	if (!r && sa->sa_family != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		r = -errno;
+	if (!r && bind(fd, sa, salen))
+		r = -errno;
+	if (!r && sa->sa_family == AF_UNIX && chmod(addr, 0666))
+		r = -errno;
+	if (!r && listen(fd, 1024))
+		r = -errno;
+	if (ai)
+		freeaddrinfo(ai);
+	if (r && fd >= 0)
+		close(fd);
+	return r ? r : fd;
+}
+
+static int listen_proxy(const struct cfg *c)
+{
+	for (size_t i = 0; i < c->listen.n; i++) {
+		int fd = listen_one(c->listen.v[i]);
+		if (fd < 0) {
+			say(2, "proxy: cannot listen on %s: %s", c->listen.v[i], strerror(-fd));
+			return fd;
+		}
+		role_proxy_listen_fds[role_proxy_nlisten++] = fd;
+	}
+	return 0;
 }
 
 /* The user to run as (when started as root) and the control socket's group. */
@@ -638,7 +702,7 @@ static int start(struct parent *p)
 {
 	int err = 0;
 
-	for (int i = 0; !err && i < NROLES; i++)
+	for (int i = 0; !err && i < p->n; i++)
 		err = spawn(p, &p->kids[i]);
 	/* a role that died at once cannot be linked: wait_ready says which */
 	if (!err && link_role(p, NULL) == -EPIPE)
@@ -653,12 +717,12 @@ static void watchdog(struct parent *p)
 	struct ipc_msg m = { .type = IPC_PING, .nfields = 1 };
 	bool all = true;
 
-	for (int i = 0; i < NROLES; i++)
+	for (int i = 0; i < p->n; i++)
 		all &= p->kids[i].pid > 0 && p->kids[i].pong >= p->ping;
 	if (all || !p->ping)
 		sd_notify(0, "WATCHDOG=1");
 	m.f[0] = ipc_u64(++p->ping);
-	for (int i = 0; i < NROLES; i++)
+	for (int i = 0; i < p->n; i++)
 		if (p->kids[i].pid > 0)
 			(void)!ipc_send(p->kids[i].fd, &m);
 }
@@ -688,16 +752,16 @@ static int loop(struct parent *p)
 	while (!p->stopping && !err) {
 		struct pollfd pf[NROLES + 1];
 		pf[0] = (struct pollfd){ p->sigfd, POLLIN, 0 };
-		for (int i = 0; i < NROLES; i++)
+		for (int i = 0; i < p->n; i++)
 			pf[i + 1] = (struct pollfd){ p->kids[i].fd, p->kids[i].fd >= 0 ? POLLIN : 0, 0 };
-		if (poll(pf, NROLES + 1, 1000) < 0 && errno != EINTR)
+		if (poll(pf, p->n + 1, 1000) < 0 && errno != EINTR)
 			return -errno;
 		if (pf[0].revents) {
 			/* a role may have been restarted: its old revents mean nothing now */
 			err = on_signal(p);
 			continue;
 		}
-		for (int i = 0; i < NROLES && !err; i++)
+		for (int i = 0; i < p->n && !err; i++)
 			if (pf[i + 1].revents && p->kids[i].fd >= 0)
 				from_child(p, &p->kids[i]);
 		time_t now = time(NULL);
@@ -761,7 +825,9 @@ int parent_run(struct parent_opts *o)
 	gid_t gid = getgid(), sock_gid = gid;
 	int err;
 
-	p = (struct parent){ .o = o, .sigfd = -1, .listen_fd = -1 };
+	p = (struct parent){
+		.o = o, .sigfd = -1, .listen_fd = -1, .n = o->cfg->listen.n ? NROLES : NROLES - 1
+	};
 	for (int i = 0; i < NROLES; i++)
 		p.kids[i] = (struct child){ .role = roles[i], .fd = -1 };
 	if (geteuid() == 0 && lookup_ids(o->cfg, &uid, &gid, &sock_gid))
@@ -774,7 +840,7 @@ int parent_run(struct parent_opts *o)
 		return 1;
 	}
 	role_control_listen_fd = p.listen_fd;
-	if (setup_signals(&p) || become_user(&p, uid, gid))
+	if (listen_proxy(o->cfg) || setup_signals(&p) || become_user(&p, uid, gid))
 		return 1;
 	if (privs_sandbox_supported() == false)
 		say(4, "this kernel has no Landlock: file access between roles rests on permissions alone");

@@ -87,18 +87,28 @@ static uint32_t be32(const uint8_t *b)
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-int pgp_frame(const uint8_t *buf, size_t n, uint32_t max, struct pgp_msg *ret)
+int pgp_header(const uint8_t hdr[5], uint32_t max, size_t *ret_size)
 {
-	if (n < 5)
-		return 0;
-	uint32_t len = be32(buf + 1);
+	uint32_t len = be32(hdr + 1);
+
 	if (len < 4)
 		return -EBADMSG;
 	if (len > max)
 		return -EMSGSIZE;
-	if (n - 1 < len)
+	*ret_size = (size_t)len + 1;
+	return 1;
+}
+
+int pgp_frame(const uint8_t *buf, size_t n, uint32_t max, struct pgp_msg *ret)
+{
+	size_t size;
+
+	if (n < 5)
 		return 0;
-	*ret = (struct pgp_msg){ (char)buf[0], buf + 5, len - 4, (size_t)len + 1 };
+	int r = pgp_header(buf, max, &size);
+	if (r < 0 || n < size)
+		return r < 0 ? r : 0;
+	*ret = (struct pgp_msg){ (char)buf[0], buf + 5, size - 5, size };
 	return 1;
 }
 

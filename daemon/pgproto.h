@@ -39,6 +39,9 @@ struct pgp_msg {
  * declared length exceeds max (nothing need be read), -EBADMSG when the
  * length field is impossible (under 4). */
 int pgp_frame(const uint8_t *buf, size_t n, uint32_t max, struct pgp_msg *ret) WUR;
+/* The whole size of the message whose first five bytes are hdr: 1 and
+ * *ret_size, or -EMSGSIZE / -EBADMSG like pgp_frame. */
+int pgp_header(const uint8_t hdr[5], uint32_t max, size_t *ret_size) WUR;
 
 /* --- the startup packet (no type byte) ------------------------------------ */
 

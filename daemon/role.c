@@ -72,7 +72,7 @@ static int reconfigure(struct role_env *env, struct ipc_msg *m)
 }
 
 /* The parent's own messages. */
-static int from_parent(struct role_env *env, struct ipc_msg *m, role_handler h)
+int role_from_parent(struct role_env *env, struct ipc_msg *m, role_handler h)
 {
 	struct ipc_msg r = { .type = IPC_PONG, .id = m->id, .nfields = 1 };
 
@@ -111,7 +111,7 @@ static int serve_one(struct role_env *env, int fd, bool parent, role_handler h)
 		                           : strerror(-err));
 		return err;
 	}
-	return parent ? from_parent(env, &m, h) : h(env, fd, &m);
+	return parent ? role_from_parent(env, &m, h) : h(env, fd, &m);
 }
 
 int role_serve(struct role_env *env, role_handler h)
@@ -176,7 +176,7 @@ static int meanwhile(struct role_env *env, int fd, struct ipc_msg *m, void (*oth
 		return 0;
 	}
 	if (env && fd == env->parent && unsolicited(m->type))
-		return from_parent(env, m, env->handler);
+		return role_from_parent(env, m, env->handler);
 	return -EBADMSG;
 }
 
@@ -200,7 +200,8 @@ int ipc_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, st
 			return -errno;
 		if (r && p[1].revents && fd != env->parent) {
 			if ((err = ipc_recv(env->parent, buf, ret)) ||
-			    (err = unsolicited(ret->type) ? from_parent(env, ret, env->handler) : -EBADMSG))
+			    (err = unsolicited(ret->type) ? role_from_parent(env, ret, env->handler)
+			                                  : -EBADMSG))
 				return err;
 		}
 		if (!r || !p[0].revents)

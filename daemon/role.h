@@ -53,12 +53,16 @@ struct role {
 	bool audit_cap;                    /* keeps CAP_AUDIT_WRITE */
 };
 
-extern const struct role role_logger, role_keeper, role_control;
+extern const struct role role_logger, role_keeper, role_control, role_proxy;
 
 /* Serves the parent's channel and the peers' until the parent says stop,
  * the parent's channel closes, or the handler fails. Answers IPC_PING,
  * takes IPC_PEER and IPC_CONFIG itself (reparsing the configuration). */
 int role_serve(struct role_env *env, role_handler h);
+
+/* Handles one message from the parent (a role with its own event loop
+ * calls it): pings, peers, a new configuration (then h), stop. */
+int role_from_parent(struct role_env *env, struct ipc_msg *m, role_handler h);
 
 /* Tells the parent the role is ready. */
 int role_ready(struct role_env *env);

@@ -151,3 +151,17 @@ int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct b
 	alias_col(root_id, alias, m->subject->id_column);
 	return sql->failed || root_id->failed ? -ENOMEM : 0;
 }
+
+const char *sm_direct_column(const struct sm_map *m, const char *table)
+{
+	const struct sm_node *n = find_node(m, table);
+
+	if (!n)
+		return NULL;
+	if (n->via < 0)
+		return m->subject->id_column;
+	const struct sm_edge *e = &m->edges[n->via];
+	return !strcmp(e->parent, m->subject->table) && !strcmp(e->parent_col, m->subject->id_column)
+	           ? e->child_col
+	           : NULL;
+}

@@ -25,6 +25,10 @@ void sm_free(struct sm_map *m);
  * -ENOENT when nothing leads from the root to the table. */
 int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct buf *root_id) WUR;
 
+/* The column of table that holds the subject's id itself: the root's id
+ * column, or a column referencing it; NULL when the id is further away. */
+const char *sm_direct_column(const struct sm_map *m, const char *table);
+
 /* Appends a quoted identifier ("schema"."table" for a dotted name). */
 void sm_quote(struct buf *sql, const char *name);
 

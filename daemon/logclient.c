@@ -1,0 +1,245 @@
+/* logclient.c - see logclient.h. The channel is a SOCK_SEQPACKET
+ * socketpair: one message per record, written whole or not at all. What
+ * the channel does not take at once waits in order in outq. The logger
+ * answers in order, so the waiting callbacks are a FIFO ring. */
+#include "logclient.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "logmsg.h"
+
+#define LC_MAX_INFLIGHT 65536 /* a power of two */
+
+struct waiter {
+	uint32_t id;
+	lc_done done;
+	void *arg;
+};
+
+struct outmsg {
+	struct outmsg *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct logclient {
+	struct event_base *base;
+	struct event *ev;
+	int fd;
+	uint32_t next_id;
+	struct waiter *ring; /* LC_MAX_INFLIGHT */
+	size_t head, n;
+	struct outmsg *outq, **outq_tail;
+	bool last_failed;
+	struct buf lists;
+	uint8_t enc[IPC_MAX_MSG], rbuf[IPC_MAX_MSG + 1];
+	struct lc_stats st;
+};
+
+static void on_event(evutil_socket_t fd, short what, void *arg);
+
+struct logclient *lc_new(struct event_base *base)
+{
+	struct logclient *lc = calloc(1, sizeof(*lc));
+
+	if (!lc || !(lc->ring = calloc(LC_MAX_INFLIGHT, sizeof(*lc->ring)))) {
+		free(lc);
+		return NULL;
+	}
+	lc->base = base;
+	lc->fd = -1;
+	lc->outq_tail = &lc->outq;
+	return lc;
+}
+
+/* Fails every waiter with err. */
+static void fail_all(struct logclient *lc, int err)
+{
+	while (lc->n) {
+		struct waiter w = lc->ring[lc->head];
+		lc->head = (lc->head + 1) & (LC_MAX_INFLIGHT - 1);
+		lc->n--;
+		lc->st.failed++;
+		if (w.done)
+			w.done(w.arg, err, 0);
+	}
+	for (struct outmsg *m = lc->outq, *next; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	lc->outq = NULL;
+	lc->outq_tail = &lc->outq;
+}
+
+static void drop_channel(struct logclient *lc, int err)
+{
+	if (lc->ev)
+		event_free(lc->ev);
+	lc->ev = NULL;
+	if (lc->fd >= 0)
+		close(lc->fd); /* its own duplicate: the role layer owns the channel */
+	lc->fd = -1;
+	fail_all(lc, err);
+}
+
+void lc_free(struct logclient *lc)
+{
+	if (!lc)
+		return;
+	for (size_t i = 0; i < LC_MAX_INFLIGHT; i++)
+		lc->ring[i].done = NULL;
+	drop_channel(lc, -ECONNABORTED);
+	buf_free(&lc->lists);
+	free(lc->ring);
+	free(lc);
+}
+
+static void arm(struct logclient *lc)
+{
+	event_del(lc->ev);
+	event_assign(lc->ev, lc->base, lc->fd, EV_READ | EV_PERSIST | (lc->outq ? EV_WRITE : 0), on_event,
+	             lc);
+	event_add(lc->ev, NULL);
+}
+
+void lc_set_fd(struct logclient *lc, int fd)
+{
+	if (lc->fd >= 0)
+		drop_channel(lc, -EPIPE);
+	if (fd < 0 || (fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return;
+	lc->fd = fd;
+	lc->ev = event_new(lc->base, fd, EV_READ | EV_PERSIST, on_event, lc);
+	lc->last_failed = false;
+	if (lc->ev)
+		event_add(lc->ev, NULL);
+}
+
+/* Sends what waits; 0, or the channel's error. */
+static int flush_out(struct logclient *lc)
+{
+	while (lc->outq) {
+		struct outmsg *m = lc->outq;
+		ssize_t n = send(lc->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+		lc->outq = m->next;
+		if (!lc->outq)
+			lc->outq_tail = &lc->outq;
+		free(m);
+	}
+	return 0;
+}
+
+static void answered(struct logclient *lc, const struct ipc_msg *m)
+{
+	struct waiter w = lc->ring[lc->head];
+	int err = m->type == IPC_LOG_APPENDED ? 0 : m->type == IPC_ERROR ? (int)m->f[0].i : -EBADMSG;
+
+	if (err >= 0 && m->type != IPC_LOG_APPENDED)
+		err = -EIO;
+	lc->head = (lc->head + 1) & (LC_MAX_INFLIGHT - 1);
+	lc->n--;
+	lc->last_failed = err != 0;
+	if (err)
+		lc->st.failed++;
+	else
+		lc->st.durable++;
+	if (w.done)
+		w.done(w.arg, err, err ? 0 : m->f[0].u);
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct logclient *lc = arg;
+	struct ipc_msg m;
+	int err = 0;
+
+	if (what & EV_WRITE)
+		err = flush_out(lc);
+	while (!err && (what & EV_READ) && lc->fd == fd) {
+		err = ipc_recv_flags(fd, lc->rbuf, &m, MSG_DONTWAIT);
+		if (err == -EAGAIN || err == -EWOULDBLOCK) {
+			err = 0;
+			break;
+		}
+		if (!err && (!lc->n || lc->ring[lc->head].id != m.id ||
+		             (m.type != IPC_LOG_APPENDED && m.type != IPC_ERROR)))
+			err = -EBADMSG; /* the logger answers in order, and only this */
+		if (!err)
+			answered(lc, &m);
+	}
+	if (err) {
+		drop_channel(lc, err);
+		return;
+	}
+	if (lc->fd == fd)
+		arm(lc);
+}
+
+int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event, lc_done done, void *arg)
+{
+	struct ipc_msg m;
+
+	if (lc->fd < 0)
+		return -ENOTCONN;
+	if (lc->n == LC_MAX_INFLIGHT)
+		return -ENOBUFS;
+	int err = logmsg_encode(r, event, &lc->lists, &m);
+	if (err)
+		return err;
+	m.id = ++lc->next_id;
+	ssize_t len = ipc_encode(&m, lc->enc);
+	if (len < 0)
+		return (int)len;
+	if (!lc->outq) {
+		ssize_t n = send(lc->fd, lc->enc, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			err = -errno;
+			drop_channel(lc, err);
+			return err;
+		}
+		if (n < 0)
+			err = -EAGAIN;
+	}
+	if (lc->outq || err == -EAGAIN) {
+		struct outmsg *o = malloc(sizeof(*o) + (size_t)len);
+		if (!o)
+			return -ENOMEM;
+		o->next = NULL;
+		o->len = (size_t)len;
+		memcpy(o->data, lc->enc, (size_t)len);
+		*lc->outq_tail = o;
+		lc->outq_tail = &o->next;
+		arm(lc);
+	}
+	lc->ring[(lc->head + lc->n) & (LC_MAX_INFLIGHT - 1)] = (struct waiter){ m.id, done, arg };
+	lc->n++;
+	lc->st.sent++;
+	return 0;
+}
+
+void lc_forget(struct logclient *lc, void *arg)
+{
+	for (size_t i = 0; i < lc->n; i++) {
+		struct waiter *w = &lc->ring[(lc->head + i) & (LC_MAX_INFLIGHT - 1)];
+		if (w->arg == arg)
+			w->done = NULL;
+	}
+}
+
+bool lc_healthy(const struct logclient *lc)
+{
+	return lc->fd >= 0 && !lc->last_failed;
+}
+
+struct lc_stats lc_stats(const struct logclient *lc)
+{
+	struct lc_stats s = lc->st;
+	s.inflight = lc->n;
+	return s;
+}

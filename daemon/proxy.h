@@ -1,0 +1,80 @@
+/* proxy.h - the proxy role (DESIGN.md, "The proxy"): applications connect
+ * to it instead of PostgreSQL. One libevent loop per proxy process;
+ * role_proxy.c runs it, proxy_conn.c carries a connection from startup
+ * through TLS and authentication, proxy_query.c follows the query
+ * protocol: it analyses statements, matches results to the policy,
+ * records every access, and holds back what the client may see until its
+ * record is durable. */
+#ifndef CUSTOS_PROXY_H
+#define CUSTOS_PROXY_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "logclient.h"
+#include "pgproto.h"
+#include "proxy_policy.h"
+#include "role.h"
+#include "sqlinfo.h"
+
+/* SQLSTATEs of the proxy's own refusals: class QC (implementation-defined,
+ * documented in SECURITY.md). */
+#define PX_ERR_ANALYSE "QC001"  /* the statement cannot be analysed */
+#define PX_ERR_LOG "QC002"      /* the audit log cannot record the access */
+#define PX_ERR_POLICY "QC003"   /* the policy cannot be loaded or matched */
+#define PX_ERR_UPSTREAM "08006" /* connection_failure: PostgreSQL is unreachable */
+#define PX_ERR_PROTOCOL "08P01" /* protocol_violation */
+
+#define PX_HOLD_MAX (1u << 20)   /* held-back output per connection before a partial record */
+#define PX_BUFFER_MAX (4u << 20) /* unsent output before the other side stops being read */
+#define PX_MAX_PIPELINE 65536    /* responses one connection may have outstanding */
+#define PX_MAX_NAMED 4096        /* prepared statements and portals per connection */
+#define PX_MAX_SUBJECTS 256      /* subjects named per record; beyond, counted */
+
+enum px_sslmode { PX_SSL_DISABLE, PX_SSL_PREFER, PX_SSL_REQUIRE, PX_SSL_VERIFY_CA, PX_SSL_VERIFY_FULL };
+
+struct px_stats {
+	uint64_t accepted, active, refused_statements, protocol_errors, records, record_failures, statements,
+	    bulk_alerts, cancels;
+};
+
+struct pconn;
+
+struct proxy {
+	struct role_env *env;
+	struct event_base *base;
+	struct logclient *lc;
+	struct sqi_cache *sqi;
+	struct ppol *pp;
+	char pp_error[256]; /* why pp is NULL */
+	bool pp_stale;      /* DDL ran: reload the catalog */
+	SSL_CTX *tls, *up_tls;
+	enum px_sslmode up_sslmode;
+	char up_host[256];
+	struct sockaddr_storage up_addr;
+	socklen_t up_addrlen;
+	struct evconnlistener *ls[CFG_MAX_LIST];
+	size_t nls;
+	struct pconn *conns; /* a doubly linked list */
+	uint64_t sessions;
+	struct px_stats st;
+	bool stopping;
+	unsigned stop_ticks;
+	int exit_code;
+	struct event *tick, *parent_ev;
+};
+
+/* proxy_conn.c */
+int px_upstream_init(struct proxy *px, char *err, size_t errlen) WUR;
+int px_tls_init(struct proxy *px, char *err, size_t errlen) WUR;
+void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+void px_close_all(struct proxy *px);
+
+#endif

@@ -1,0 +1,844 @@
+/* proxy_conn.c - a client connection's life: the startup packet (TLS,
+ * cancel requests), the connection to PostgreSQL (TLS again when the
+ * database's sslmode asks), authentication passed through untouched but
+ * for BackendKeyData (the proxy hands out its own keys, so that a cancel
+ * reaches the right backend through it) and SCRAM-SHA-256-PLUS (channel
+ * binding cannot span two TLS sessions). Then both directions are framed
+ * and handed to proxy_query.c, which sees every message.
+ *
+ * Flow control: a side whose unsent output exceeds PX_BUFFER_MAX stops
+ * the other side from being read until it drains. */
+#define _GNU_SOURCE
+#include "proxy_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent_ssl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* --- setup: the upstream address and TLS contexts ---------------------- */
+
+static enum px_sslmode sslmode_of(const char *v)
+{
+	static const char *const names[] = { "disable", "prefer", "require", "verify-ca", "verify-full" };
+
+	for (size_t i = 0; v && i < ARRAY_SIZE(names); i++)
+		if (!strcmp(v, names[i]))
+			return (enum px_sslmode)i;
+	return v && !strcmp(v, "allow") ? PX_SSL_DISABLE : PX_SSL_PREFER; /* libpq's default */
+}
+
+static int resolve(struct proxy *px, const char *host, const char *port, char *err, size_t errlen)
+{
+	if (!host || !*host)
+		host = "/var/run/postgresql";
+	snprintf(px->up_host, sizeof(px->up_host), "%s", host);
+	if (*host == '/') {
+		struct sockaddr_un *sa = (struct sockaddr_un *)&px->up_addr;
+		sa->sun_family = AF_UNIX;
+		if ((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/.s.PGSQL.%s", host, port) >=
+		    sizeof(sa->sun_path)) {
+			snprintf(err, errlen, "database: socket directory name too long");
+			return -ENAMETOOLONG;
+		}
+		px->up_addrlen = sizeof(*sa);
+		return 0;
+	}
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	int r = getaddrinfo(host, port, &hints, &ai);
+	if (r) {
+		snprintf(err, errlen, "database: host %s: %s", host, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	memcpy(&px->up_addr, ai->ai_addr, ai->ai_addrlen);
+	px->up_addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* The proxy connects where `database` points, with its sslmode. */
+int px_upstream_init(struct proxy *px, char *err, size_t errlen)
+{
+	const struct cfg *c = px->env->cfg;
+	char *perr = NULL;
+	const char *host = NULL, *port = "5432", *sslmode = NULL, *root = NULL;
+
+	if (!c->database) {
+		snprintf(err, errlen, "the proxy needs `database` (where to forward connections)");
+		return -EINVAL;
+	}
+	PQconninfoOption *opts = PQconninfoParse(c->database, &perr);
+	if (!opts) {
+		snprintf(err, errlen, "database: %s", perr ? perr : "out of memory");
+		PQfreemem(perr);
+		return -EINVAL;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		if (!strcmp(o->keyword, "host"))
+			host = o->val;
+		else if (!strcmp(o->keyword, "hostaddr") && !host)
+			host = o->val;
+		else if (!strcmp(o->keyword, "port"))
+			port = o->val;
+		else if (!strcmp(o->keyword, "sslmode"))
+			sslmode = o->val;
+		else if (!strcmp(o->keyword, "sslrootcert"))
+			root = o->val;
+	}
+	int r = resolve(px, host, port, err, errlen);
+	px->up_sslmode = px->up_addr.ss_family == AF_UNIX ? PX_SSL_DISABLE : sslmode_of(sslmode);
+	if (!r && px->up_sslmode != PX_SSL_DISABLE) {
+		px->up_tls = SSL_CTX_new(TLS_client_method());
+		if (!px->up_tls)
+			r = -ENOMEM;
+		else if (px->up_sslmode >= PX_SSL_VERIFY_CA) {
+			SSL_CTX_set_verify(px->up_tls, SSL_VERIFY_PEER, NULL);
+			if (!(root ? SSL_CTX_load_verify_locations(px->up_tls, root, NULL)
+			           : SSL_CTX_set_default_verify_paths(px->up_tls))) {
+				snprintf(err, errlen, "database: cannot load the CA certificates %s",
+				         root ? root : "(default)");
+				r = -EINVAL;
+			}
+		}
+	}
+	PQconninfoFree(opts);
+	return r;
+}
+
+int px_tls_init(struct proxy *px, char *err, size_t errlen)
+{
+	const struct cfg *c = px->env->cfg;
+
+	if (!c->tls_cert && !c->tls_key)
+		return 0;
+	if (!c->tls_cert || !c->tls_key) {
+		snprintf(err, errlen, "TLS needs both tls_cert and tls_key");
+		return -EINVAL;
+	}
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	const char *what = NULL;
+	if (!ctx)
+		return -ENOMEM;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1)
+		what = c->tls_cert;
+	else if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	         SSL_CTX_check_private_key(ctx) != 1)
+		what = c->tls_key;
+	else if (c->tls_client_ca && SSL_CTX_load_verify_locations(ctx, c->tls_client_ca, NULL) != 1)
+		what = c->tls_client_ca;
+	if (what) {
+		unsigned long e = ERR_get_error();
+		snprintf(err, errlen, "TLS: %s: %s", what, e ? ERR_reason_error_string(e) : "unusable");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return -EINVAL;
+	}
+	if (c->tls_client_ca) /* a certificate is asked for; one that is sent must verify */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	px->tls = ctx;
+	return 0;
+}
+
+/* --- output, holds and closing ---------------------------------------------- */
+
+struct evbuffer *pc_client_out(struct pconn *c)
+{
+	if (!c->hq)
+		return bufferevent_get_output(c->cli);
+	struct hold *t = (struct hold *)((char *)c->hq_tail - offsetof(struct hold, next));
+	if (t->state == H_OPEN || t->state == H_FREE)
+		return t->b;
+	struct hold *h = calloc(1, sizeof(*h)); /* behind a record in flight: wait for it */
+	if (!h || !(h->b = evbuffer_new())) {
+		free(h);
+		return NULL;
+	}
+	h->state = H_FREE;
+	*c->hq_tail = h;
+	c->hq_tail = &h->next;
+	return h->b;
+}
+
+static void resume_server(struct pconn *c)
+{
+	if (c->srv && c->srv_paused && c->held < PX_HOLD_MAX &&
+	    evbuffer_get_length(bufferevent_get_output(c->cli)) < PX_BUFFER_MAX) {
+		c->srv_paused = false;
+		bufferevent_enable(c->srv, EV_READ);
+	}
+}
+
+void pc_release(struct pconn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->cli);
+
+	while (c->hq && (c->hq->state == H_DONE || c->hq->state == H_FREE)) {
+		struct hold *h = c->hq;
+		if (h->state == H_FREE && !h->next)
+			break; /* the tail keeps collecting until something is gated behind it */
+		c->held -= evbuffer_get_length(h->b);
+		evbuffer_add_buffer(out, h->b);
+		evbuffer_free(h->b);
+		c->hq = h->next;
+		free(h);
+	}
+	if (c->hq && c->hq->state == H_FREE && !c->hq->next) { /* nothing ahead of it: send */
+		c->held -= evbuffer_get_length(c->hq->b);
+		evbuffer_add_buffer(out, c->hq->b);
+		evbuffer_free(c->hq->b);
+		free(c->hq);
+		c->hq = NULL;
+	}
+	if (!c->hq)
+		c->hq_tail = &c->hq;
+	resume_server(c);
+}
+
+static void drop_holds(struct pconn *c)
+{
+	while (c->hq) {
+		struct hold *h = c->hq;
+		c->hq = h->next;
+		evbuffer_free(h->b);
+		free(h);
+	}
+	c->hq_tail = &c->hq;
+	c->held = 0;
+	for (struct ticket *t = c->tk; t; t = t->next)
+		t->hold = NULL;
+}
+
+static void conn_free(struct pconn *c)
+{
+	struct proxy *px = c->px;
+
+	lc_forget(px->lc, c);
+	pq_free(c);
+	drop_holds(c);
+	while (c->tk) {
+		struct ticket *t = c->tk;
+		c->tk = t->next;
+		free(t);
+	}
+	if (c->cli)
+		bufferevent_free(c->cli);
+	if (c->srv)
+		bufferevent_free(c->srv);
+	buf_free(&c->startup);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		px->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	px->st.active--;
+	free(c);
+}
+
+static void free_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_free(arg);
+}
+
+/* Connections are freed from the loop, never inside their own callbacks. */
+static void kill_conn(struct pconn *c)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (c->dying)
+		return;
+	c->dying = true;
+	c->phase = PC_CLOSING;
+	bufferevent_disable(c->cli, EV_READ | EV_WRITE);
+	if (c->srv)
+		bufferevent_disable(c->srv, EV_READ | EV_WRITE);
+	if (event_base_once(c->px->base, -1, EV_TIMEOUT, free_later, c, &now))
+		role_log(3, "proxy", "cannot schedule closing session %s", c->session);
+}
+
+static void on_client_flushed(struct bufferevent *bev, void *arg)
+{
+	struct pconn *c = arg;
+
+	(void)bev;
+	if (c->phase == PC_CLOSING && evbuffer_get_length(bufferevent_get_output(c->cli)) == 0)
+		kill_conn(c);
+	else
+		resume_server(c);
+}
+
+/* Closes once what is queued for the client is sent. */
+static void close_soon(struct pconn *c)
+{
+	c->phase = PC_CLOSING;
+	if (c->srv) {
+		bufferevent_free(c->srv);
+		c->srv = NULL;
+	}
+	bufferevent_disable(c->cli, EV_READ);
+	bufferevent_setwatermark(c->cli, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(c->cli)) == 0)
+		kill_conn(c);
+}
+
+static void error_msg(struct evbuffer *out, const char *severity, const char *sqlstate, const char *msg)
+{
+	struct buf b = BUF_INIT;
+
+	pgp_error(&b, severity, sqlstate, msg);
+	if (!b.failed && out)
+		evbuffer_add(out, b.p, b.len);
+	buf_free(&b);
+}
+
+/* A FATAL error to the client, ahead of anything held back (which is
+ * dropped: it waited for a record that will not be), then close. */
+void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg)
+{
+	if (c->phase == PC_CLOSING)
+		return;
+	drop_holds(c);
+	error_msg(bufferevent_get_output(c->cli), "FATAL", sqlstate, msg);
+	close_soon(c);
+}
+
+void pc_error(struct pconn *c, const char *sqlstate, const char *msg)
+{
+	error_msg(pc_client_out(c), "ERROR", sqlstate, msg);
+}
+
+/* --- the query phase: framing both directions --------------------------- */
+
+static void on_client_read(struct bufferevent *bev, void *arg);
+static int auth_backend(struct pconn *c, const struct pgp_msg *m);
+
+/* Frames the next message in `in`: 1 and m (body pulled up when want
+ * says so, else only the header), 0 when incomplete, <0 malformed. */
+static int next_msg(struct evbuffer *in, uint32_t max, bool (*want)(char), struct pgp_msg *m)
+{
+	uint8_t hdr[5];
+	size_t size;
+
+	if (evbuffer_copyout(in, hdr, 5) < 5)
+		return 0;
+	int r = pgp_header(hdr, max, &size);
+	if (r < 0)
+		return r;
+	if (evbuffer_get_length(in) < size)
+		return 0;
+	*m = (struct pgp_msg){ (char)hdr[0], NULL, size - 5, size };
+	if (want((char)hdr[0])) {
+		const uint8_t *p = evbuffer_pullup(in, (ssize_t)size);
+		if (!p)
+			return -ENOMEM;
+		m->body = p + 5;
+	}
+	return 1;
+}
+
+static bool want_all(char type)
+{
+	(void)type;
+	return true;
+}
+
+static bool want_backend(char type)
+{
+	return type != 'D' && type != 'd'; /* rows: proxy_query.c pulls them up when it needs them */
+}
+
+static void on_server_read(struct bufferevent *bev, void *arg)
+{
+	struct pconn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct pgp_msg m;
+	int r = 0;
+
+	while (c->phase != PC_CLOSING && !c->srv_paused &&
+	       (r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_backend, &m)) > 0) {
+		r = c->phase == PC_AUTH ? auth_backend(c, &m) : pq_backend(c, &m, in);
+		if (r < 0)
+			break;
+		struct evbuffer *out = r == 0 ? pc_client_out(c) : NULL;
+		if (r == 0 && (!out || evbuffer_remove_buffer(in, out, m.size) != (int)m.size))
+			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
+		if (r == 0 && out != bufferevent_get_output(c->cli))
+			c->held += m.size;
+		if (r == 1)
+			evbuffer_drain(in, m.size);
+		if (c->held >= PX_HOLD_MAX ||
+		    evbuffer_get_length(bufferevent_get_output(c->cli)) >= PX_BUFFER_MAX) {
+			c->srv_paused = true;
+			bufferevent_disable(c->srv, EV_READ);
+		}
+	}
+	if (c->phase != PC_CLOSING && r < 0) {
+		c->px->st.protocol_errors++;
+		role_log(4, "proxy", "session %s: malformed, unexpected or oversized message from PostgreSQL",
+		         c->session);
+		pc_fatal(c, PX_ERR_PROTOCOL, "malformed or oversized message from the database server");
+	}
+}
+
+static void on_client_read(struct bufferevent *bev, void *arg)
+{
+	struct pconn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct pgp_msg m;
+	int r = 0;
+
+	while (c->phase == PC_AUTH || c->phase == PC_READY) {
+		if ((r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m)) <= 0)
+			break;
+		if (c->phase == PC_AUTH) { /* password, SASL: passed through */
+			r = m.type == 'p' ? 0 : -EPROTO;
+		} else {
+			r = pq_frontend(c, &m);
+		}
+		if (r < 0 && c->phase != PC_CLOSING) {
+			c->px->st.protocol_errors++;
+			role_log(4, "proxy", "session %s: protocol violation by the client", c->session);
+			return pc_fatal(c, PX_ERR_PROTOCOL, "protocol violation");
+		}
+		if (c->phase == PC_CLOSING)
+			return;
+		if (r == 0 &&
+		    evbuffer_remove_buffer(in, bufferevent_get_output(c->srv), m.size) != (int)m.size)
+			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
+		if (r == 1)
+			evbuffer_drain(in, m.size);
+		if (m.type == 'X') {
+			bufferevent_disable(c->cli, EV_READ);
+			return;
+		}
+		if (evbuffer_get_length(bufferevent_get_output(c->srv)) >= PX_BUFFER_MAX) {
+			c->cli_paused = true;
+			bufferevent_disable(c->cli, EV_READ);
+			return;
+		}
+	}
+	if (r < 0 && c->phase != PC_CLOSING) {
+		c->px->st.protocol_errors++;
+		role_log(4, "proxy", "session %s: malformed or oversized message from the client",
+		         c->session);
+		pc_fatal(c, PX_ERR_PROTOCOL, r == -EMSGSIZE ? "message too large" : "malformed message");
+	}
+}
+
+static void on_server_flushed(struct bufferevent *bev, void *arg)
+{
+	struct pconn *c = arg;
+
+	(void)bev;
+	if (c->cli_paused) {
+		c->cli_paused = false;
+		bufferevent_enable(c->cli, EV_READ);
+		on_client_read(c->cli, c);
+	}
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct pconn *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		kill_conn(c); /* PostgreSQL ends the session when its socket closes */
+}
+
+static void on_server_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct pconn *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		on_server_read(c->srv, c); /* its last words (a FATAL) first */
+		if (c->phase == PC_CLOSING)
+			return;
+		if (what & BEV_EVENT_ERROR)
+			role_log(4, "proxy", "session %s: PostgreSQL connection lost", c->session);
+		if (c->phase == PC_UPSTREAM)
+			return pc_fatal(c, PX_ERR_UPSTREAM, "the database server is unreachable");
+		/* what is held waits for records: close once it is sent */
+		if (c->hq) {
+			pc_fatal(c, PX_ERR_UPSTREAM, "the database server closed the connection");
+			return;
+		}
+		close_soon(c);
+	}
+}
+
+/* --- authentication ------------------------------------------------------- */
+
+/* BackendKeyData: the client gets the proxy's key for this connection. */
+static int swap_keydata(struct pconn *c, const struct pgp_msg *m)
+{
+	uint8_t msg[13] = { 'K', 0, 0, 0, 12 };
+
+	if (pgp_parse_keydata(m, &c->real_pid, &c->real_key))
+		return -EBADMSG;
+	put32(msg + 5, c->pid);
+	put32(msg + 9, c->key);
+	evbuffer_add(bufferevent_get_output(c->cli), msg, sizeof(msg));
+	return 1;
+}
+
+/* AuthenticationSASL over TLS to PostgreSQL offers SCRAM-SHA-256-PLUS:
+ * the client's TLS session is not PostgreSQL's, so it is left out. */
+static int strip_plus(struct pconn *c, const struct pgp_msg *m)
+{
+	struct buf b = BUF_INIT;
+	const char *p = (const char *)m->body + 4, *end = (const char *)m->body + m->len;
+
+	buf_add(&b, m->body, 4);
+	while (p < end && *p) {
+		size_t n = strnlen(p, (size_t)(end - p));
+		if (p + n == end)
+			break;
+		if (strcmp(p, "SCRAM-SHA-256-PLUS"))
+			buf_add(&b, p, n + 1);
+		p += n + 1;
+	}
+	buf_addc(&b, 0);
+	int r = p < end && !*p && !b.failed ? 1 : -EBADMSG;
+	if (r == 1) {
+		struct buf out = BUF_INIT;
+		pgp_message(&out, 'R', b.p, b.len);
+		if (!out.failed)
+			evbuffer_add(bufferevent_get_output(c->cli), out.p, out.len);
+		buf_free(&out);
+	}
+	buf_free(&b);
+	return r;
+}
+
+static const char *tx_ready(struct pconn *c, const struct pgp_msg *m)
+{
+	if (m->len != 1)
+		return NULL;
+	c->txstatus = (char)m->body[0];
+	c->phase = PC_READY;
+	return "";
+}
+
+/* The server's messages during authentication. 0 forward, 1 consumed. */
+static int auth_backend(struct pconn *c, const struct pgp_msg *m)
+{
+	switch (m->type) {
+	case 'K': return swap_keydata(c, m);
+	case 'R':
+		if (m->len >= 4 && get32(m->body) == 10 && c->srv_tls)
+			return strip_plus(c, m);
+		return pgp_check_backend(m) ? -EBADMSG : 0;
+	case 'Z': return tx_ready(c, m) ? 0 : -EBADMSG;
+	case 'S':
+	case 'N':
+	case 'E':
+	case 'v': return pgp_check_backend(m) ? -EBADMSG : 0;
+	default: return -EBADMSG;
+	}
+}
+
+/* --- connecting to PostgreSQL --------------------------------------------- */
+
+static void start_session(struct pconn *c)
+{
+	c->phase = PC_AUTH;
+	bufferevent_setcb(c->srv, on_server_read, on_server_flushed, on_server_event, c);
+	bufferevent_setwatermark(c->srv, EV_WRITE, PX_BUFFER_MAX / 2, 0);
+	bufferevent_enable(c->srv, EV_READ | EV_WRITE);
+	bufferevent_write(c->srv, c->startup.p, c->startup.len);
+	buf_free(&c->startup);
+	bufferevent_setcb(c->cli, on_client_read, on_client_flushed, on_client_event, c);
+	bufferevent_enable(c->cli, EV_READ);
+	on_client_read(c->cli, c);
+}
+
+static void on_ssl_answer(struct bufferevent *bev, void *arg)
+{
+	struct pconn *c = arg;
+	struct proxy *px = c->px;
+	char a;
+
+	if (bufferevent_read(bev, &a, 1) != 1)
+		return;
+	if (a != 'S' || evbuffer_get_length(bufferevent_get_input(bev))) {
+		if (a == 'N' && px->up_sslmode == PX_SSL_PREFER)
+			return start_session(c);
+		return pc_fatal(c, PX_ERR_UPSTREAM, "the database server refused TLS");
+	}
+	SSL *ssl = SSL_new(px->up_tls);
+	if (!ssl)
+		return pc_fatal(c, PX_ERR_UPSTREAM, "out of memory");
+	if (px->up_sslmode == PX_SSL_VERIFY_FULL) {
+		SSL_set1_host(ssl, px->up_host);
+		SSL_set_tlsext_host_name(ssl, px->up_host);
+	}
+	struct bufferevent *f = bufferevent_openssl_filter_new(px->base, bev, ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                                       BEV_OPT_CLOSE_ON_FREE);
+	if (!f)
+		return pc_fatal(c, PX_ERR_UPSTREAM, "out of memory");
+	c->srv = f;
+	c->srv_tls = true;
+	start_session(c);
+}
+
+static void on_upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct pconn *c = arg;
+	static const uint8_t sslreq[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (!c->px->up_tls)
+			return start_session(c);
+		bufferevent_setcb(bev, on_ssl_answer, NULL, on_upstream_event, c);
+		bufferevent_enable(bev, EV_READ);
+		bufferevent_write(bev, sslreq, sizeof(sslreq));
+		return;
+	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF | BEV_EVENT_TIMEOUT)) {
+		role_log(4, "proxy", "session %s: cannot reach PostgreSQL at %s", c->session, c->px->up_host);
+		pc_fatal(c, PX_ERR_UPSTREAM, "the database server is unreachable");
+	}
+}
+
+static void connect_upstream(struct pconn *c)
+{
+	struct proxy *px = c->px;
+
+	c->phase = PC_UPSTREAM;
+	bufferevent_disable(c->cli, EV_READ);
+	c->srv = bufferevent_socket_new(px->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->srv)
+		return pc_fatal(c, PX_ERR_UPSTREAM, "out of memory");
+	bufferevent_setcb(c->srv, NULL, NULL, on_upstream_event, c);
+	struct timeval tv = { 10, 0 };
+	bufferevent_set_timeouts(c->srv, &tv, &tv);
+	if (bufferevent_socket_connect(c->srv, (struct sockaddr *)&px->up_addr, (int)px->up_addrlen))
+		return pc_fatal(c, PX_ERR_UPSTREAM, "the database server is unreachable");
+}
+
+/* --- the startup packet ------------------------------------------------------ */
+
+static void on_startup_read(struct bufferevent *bev, void *arg);
+
+static void cancel_backend(struct proxy *px, uint32_t pid, uint32_t key)
+{
+	uint8_t req[16] = { 0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e };
+
+	for (struct pconn *t = px->conns; t; t = t->next)
+		if (t->pid == pid && t->key == key && t->real_pid) {
+			int fd = socket(px->up_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			put32(req + 8, t->real_pid);
+			put32(req + 12, t->real_key);
+			/* a cancel is tiny and PostgreSQL answers nothing: blocking is brief */
+			if (fd >= 0 && connect(fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) == 0 &&
+			    write(fd, req, sizeof(req)) == sizeof(req))
+				px->st.cancels++;
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+}
+
+static void copy_param(char *dst, size_t n, const char *v)
+{
+	snprintf(dst, n, "%s", v ? v : "");
+	for (char *p = dst; *p; p++) /* names for the log: no control characters */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+static void start_tls(struct pconn *c)
+{
+	struct proxy *px = c->px;
+	SSL *ssl = SSL_new(px->tls);
+	struct bufferevent *f =
+	    ssl ? bufferevent_openssl_filter_new(px->base, c->cli, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                         BEV_OPT_CLOSE_ON_FREE)
+	        : NULL;
+	if (!f) {
+		SSL_free(ssl);
+		return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
+	}
+	c->cli = f;
+	c->cli_tls = true;
+	bufferevent_setcb(f, on_startup_read, on_client_flushed, on_client_event, c);
+	bufferevent_setwatermark(f, EV_WRITE, PX_BUFFER_MAX / 2, 0);
+	bufferevent_enable(f, EV_READ | EV_WRITE);
+}
+
+/* The client's TLS identity (its certificate's subject), once known. */
+static void note_tls_identity(struct pconn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->cli);
+	X509 *peer = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+
+	if (peer) {
+		X509_NAME_oneline(X509_get_subject_name(peer), c->tls_id, sizeof(c->tls_id));
+		X509_free(peer);
+		copy_param(c->tls_id, sizeof(c->tls_id), c->tls_id);
+	} else if (ssl) {
+		snprintf(c->tls_id, sizeof(c->tls_id), "%s", SSL_get_version(ssl));
+	}
+}
+
+static int on_startup(struct pconn *c, const uint8_t *p, size_t size)
+{
+	struct pgp_startup s;
+	static const char no = 'N', yes = 'S';
+	struct evbuffer *out = bufferevent_get_output(c->cli);
+
+	if (pgp_parse_startup(p, size, &s))
+		return -EBADMSG;
+	switch (s.kind) {
+	case PGP_SSL:
+		if (c->cli_tls || !c->px->tls) {
+			evbuffer_add(out, &no, 1);
+			return 0;
+		}
+		/* bytes after SSLRequest would be taken as inside TLS: refuse them */
+		if (evbuffer_get_length(bufferevent_get_input(c->cli)) != size)
+			return -EPROTO;
+		evbuffer_add(out, &yes, 1);
+		evbuffer_drain(bufferevent_get_input(c->cli), size);
+		start_tls(c);
+		return 1;
+	case PGP_GSSENC: evbuffer_add(out, &no, 1); return 0;
+	case PGP_CANCEL: cancel_backend(c->px, s.cancel_pid, s.cancel_key); return -ECANCELED;
+	case PGP_STARTUP: break;
+	}
+	copy_param(c->user, sizeof(c->user), pgp_startup_param(&s, "user"));
+	copy_param(c->db, sizeof(c->db), pgp_startup_param(&s, "database"));
+	copy_param(c->app, sizeof(c->app), pgp_startup_param(&s, "application_name"));
+	if (c->cli_tls)
+		note_tls_identity(c);
+	buf_add(&c->startup, p, size);
+	return c->startup.failed ? -ENOMEM : 2;
+}
+
+static void on_startup_read(struct bufferevent *bev, void *arg)
+{
+	struct pconn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[4];
+	size_t size;
+
+	while (c->phase == PC_STARTUP && evbuffer_copyout(in, hdr, 4) == 4) {
+		int r = pgp_frame_startup(hdr, 4, &size);
+		if (r == 0)
+			r = pgp_frame_startup(evbuffer_pullup(in, 4), evbuffer_get_length(in), &size);
+		if (r == 0)
+			return;
+		if (r > 0)
+			r = on_startup(c, evbuffer_pullup(in, (ssize_t)size), size);
+		if (r == 1)
+			return; /* TLS starts: the filter reads from now on */
+		if (r < 0) {
+			if (r != -ECANCELED)
+				pc_fatal(c, PX_ERR_PROTOCOL, "invalid startup packet");
+			else
+				kill_conn(c);
+			return;
+		}
+		evbuffer_drain(in, size);
+		if (r == 2)
+			connect_upstream(c);
+	}
+}
+
+/* --- accepting ---------------------------------------------------------------- */
+
+static void describe_peer(char *out, size_t n, const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, n, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, n, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, n, "local");
+	}
+}
+
+void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+{
+	struct pconn *c = calloc(1, sizeof(*c));
+
+	(void)salen;
+	if (!c || px->st.active >= px->env->cfg->proxy_max_clients || px->stopping) {
+		static const char busy[] = "too many connections to the Custos proxy";
+		struct buf b = BUF_INIT;
+		pgp_error(&b, "FATAL", "53300", busy);
+		if (!b.failed && write(fd, b.p, b.len) < 0) { /* best effort */
+		}
+		buf_free(&b);
+		close(fd);
+		free(c);
+		return;
+	}
+	c->px = px;
+	c->hq_tail = &c->hq;
+	c->tk_tail = &c->tk;
+	c->cli = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->cli) {
+		close(fd);
+		free(c);
+		return;
+	}
+	describe_peer(c->addr, sizeof(c->addr), sa);
+	snprintf(c->session, sizeof(c->session), "%llx-%llu", (unsigned long long)getpid(),
+	         (unsigned long long)++px->sessions);
+	do {
+		if (RAND_bytes((uint8_t *)&c->pid, sizeof(c->pid)) != 1 ||
+		    RAND_bytes((uint8_t *)&c->key, sizeof(c->key)) != 1)
+			c->pid = 0;
+		c->pid &= 0x7fffffff; /* clients print it as a positive pid */
+	} while (!c->pid);
+	c->next = px->conns;
+	if (px->conns)
+		px->conns->prev = c;
+	px->conns = c;
+	px->st.accepted++;
+	px->st.active++;
+	bufferevent_setcb(c->cli, on_startup_read, on_client_flushed, on_client_event, c);
+	bufferevent_setwatermark(c->cli, EV_WRITE, PX_BUFFER_MAX / 2, 0);
+	bufferevent_enable(c->cli, EV_READ | EV_WRITE);
+}
+
+void px_close_all(struct proxy *px)
+{
+	while (px->conns)
+		conn_free(px->conns);
+}

@@ -1,0 +1,126 @@
+/* proxy_conn.h - one client connection through the proxy, as
+ * proxy_conn.c (its life) and proxy_query.c (its statements) share it. */
+#ifndef CUSTOS_PROXY_CONN_H
+#define CUSTOS_PROXY_CONN_H
+
+#include "proxy.h"
+
+enum pc_phase { PC_STARTUP, PC_UPSTREAM, PC_AUTH, PC_READY, PC_CLOSING };
+
+/* A statement's analysis and what the policy says about it; shared by a
+ * prepared statement, its portals and the responses expected for them. */
+struct pstmt {
+	unsigned refs;
+	enum sqi_kind kind;
+	bool sensitive; /* touches a policy table */
+	bool record;    /* sensitive, or audit_statements = all */
+	bool ddl;       /* may change the catalog */
+	char fp[17];
+	char *text;   /* normalised; NULL unless recorded */
+	char *table;  /* the first policy table, or NULL */
+	char *detail; /* {"kind":...,"tables":[...]} */
+};
+
+/* How a result's columns map to the policy (from RowDescription). */
+struct colmap {
+	unsigned refs;
+	struct ppol *pp; /* a reference: the pointers below live in it */
+	uint16_t n;
+	bool personal, subject; /* some column is personal data / a subject's id */
+	const struct pp_column **f;
+};
+
+struct portal {
+	unsigned refs;
+	struct pstmt *st;
+	struct colmap *map;
+};
+
+enum xkind {
+	X_PARSE,
+	X_BIND,
+	X_DESCRIBE,
+	X_EXECUTE,
+	X_CLOSE,
+	X_SYNC,
+	X_QSTMT,
+	X_QEND,
+	X_REFUSE_Q,
+	X_REFUSE_X
+};
+
+/* A response the backend owes, in order. */
+struct xentry {
+	enum xkind kind;
+	struct pstmt *st;
+	struct portal *portal;
+	const char *sqlstate; /* refusals */
+	char *msg;
+};
+
+/* Output held back until the records before it are durable. */
+enum hold_state { H_OPEN, H_WAITING, H_DONE, H_FREE };
+struct hold {
+	struct hold *next;
+	struct evbuffer *b;
+	enum hold_state state;
+};
+
+struct ticket { /* a record in flight, answered in order */
+	struct ticket *next;
+	struct hold *hold; /* released when durable; NULL: none */
+};
+
+struct named {
+	char *name;
+	void *obj;
+};
+
+/* The result of the statement at the head of the queue. */
+struct result {
+	bool active;
+	struct colmap *map;
+	struct hold *hold;
+	uint64_t rows, unattributed, subjects_over;
+	unsigned part;
+	char **subjects; /* "type\x1fid" */
+	size_t nsubjects;
+	const char *error; /* SQLSTATE of an ErrorResponse */
+	char errcode[6];
+};
+
+struct pconn {
+	struct pconn *prev, *next;
+	struct proxy *px;
+	struct bufferevent *cli, *srv;
+	enum pc_phase phase;
+	bool cli_tls, srv_tls, srv_paused, cli_paused, dying;
+	char user[64], db[64], app[64], addr[64], session[24], tls_id[256];
+	uint32_t pid, key, real_pid, real_key;
+	struct buf startup;
+	char txstatus;
+	/* the query protocol */
+	struct xentry *q;
+	size_t qhead, qn, qcap;
+	bool skip; /* extended protocol: a refusal drops messages until Sync */
+	struct named *stmts, *portals;
+	size_t nstmts, nportals;
+	struct result res;
+	struct hold *hq, **hq_tail;
+	size_t held;
+	struct ticket *tk, **tk_tail;
+};
+
+/* proxy_conn.c */
+struct evbuffer *pc_client_out(struct pconn *c); /* where output to the client goes now */
+void pc_release(struct pconn *c);                /* sends held output that may go */
+void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg);
+void pc_error(struct pconn *c, const char *sqlstate, const char *msg); /* ERROR, in order */
+
+/* proxy_query.c */
+int pq_frontend(struct pconn *c, const struct pgp_msg *m);
+int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
+void pq_free(struct pconn *c);
+void pq_record_done(void *arg, int err, uint64_t seq);
+
+#endif

@@ -1,0 +1,160 @@
+/* proxy_policy.c - see proxy_policy.h */
+#include "proxy_policy.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "subjectmap.h"
+
+struct ppol *ppol_ref(struct ppol *pp)
+{
+	if (pp)
+		pp->refs++;
+	return pp;
+}
+
+void ppol_unref(struct ppol *pp)
+{
+	if (!pp || --pp->refs)
+		return;
+	for (size_t i = 0; i < pp->n; i++)
+		free(pp->t[i].cols);
+	free(pp->t);
+	cat_free(pp->cat);
+	pol_free(pp->pol);
+	free(pp);
+}
+
+static int load_policy(struct ppol *pp, const char *const *files, size_t nfiles, char *err, size_t errlen)
+{
+	struct buf errs = BUF_INIT;
+	int r = (pp->pol = pol_new()) ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !r && i < nfiles; i++)
+		r = pol_load(pp->pol, files[i], &errs);
+	if (!r)
+		pol_check(pp->pol, &errs);
+	if (!r && pp->pol->errors)
+		r = -EINVAL;
+	if (r) {
+		buf_addc(&errs, 0);
+		snprintf(err, errlen, "policy: %s", errs.p && *errs.p ? errs.p : strerror(-r));
+		err[strcspn(err, "\n")] = 0;
+	}
+	buf_free(&errs);
+	return r;
+}
+
+static int load_catalog(struct ppol *pp, const char *conninfo, char *err, size_t errlen)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+	int r = 0;
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "database: %s", PQerrorMessage(conn));
+		err[strcspn(err, "\n")] = 0;
+		r = -EIO;
+	} else {
+		r = cat_load(conn, &pp->cat, err, errlen);
+	}
+	PQfinish(conn);
+	return r;
+}
+
+/* Marks the columns of t that hold a subject's id. */
+static int mark_subjects(struct ppol *pp, struct pp_table *t, const struct cat_table *ct)
+{
+	for (size_t s = 0; s < pp->pol->nsubjects; s++) {
+		struct sm_map *m;
+		int r = sm_build(pp->pol, pp->cat, pp->pol->subjects[s].type, &m);
+		if (r)
+			return r == -ENOENT ? 0 : r;
+		const char *col = sm_direct_column(m, t->name);
+		const struct cat_column *cc = col ? cat_column(ct, col) : NULL;
+		if (cc && cc->attnum >= 1 && cc->attnum <= t->ncols)
+			t->cols[cc->attnum - 1].subject = pp->pol->subjects[s].type;
+		sm_free(m);
+	}
+	return 0;
+}
+
+static int index_table(struct ppol *pp, const struct pol_table *pt, struct pp_table *t)
+{
+	const struct cat_table *ct = cat_table(pp->cat, pt->name);
+
+	*t = (struct pp_table){ .pt = pt, .name = pt->name };
+	if (!ct)
+		return 0; /* not in the database (yet): matched by name only */
+	t->oid = ct->oid;
+	for (size_t i = 0; i < ct->ncols; i++)
+		if (ct->cols[i].attnum > t->ncols)
+			t->ncols = (int16_t)ct->cols[i].attnum;
+	if (!(t->cols = calloc((size_t)t->ncols + 1, sizeof(*t->cols))))
+		return -ENOMEM;
+	for (size_t i = 0; i < ct->ncols; i++) {
+		const struct cat_column *cc = &ct->cols[i];
+		if (cc->attnum < 1)
+			continue;
+		t->cols[cc->attnum - 1] =
+		    (struct pp_column){ .pc = pol_column(pt, cc->name), .name = cc->name };
+	}
+	return mark_subjects(pp, t, ct);
+}
+
+int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol **ret, char *err,
+              size_t errlen)
+{
+	struct ppol *pp = calloc(1, sizeof(*pp));
+	if (pp)
+		pp->refs = 1;
+	int r = pp ? load_policy(pp, files, nfiles, err, errlen) : -ENOMEM;
+
+	if (!r && pp->pol->ntables && !conninfo) {
+		snprintf(err, errlen, "the policy names tables, but no database is configured");
+		r = -EINVAL;
+	}
+	if (!r && conninfo)
+		r = load_catalog(pp, conninfo, err, errlen);
+	if (!r && !(pp->t = calloc(pp->pol->ntables + 1, sizeof(*pp->t))))
+		r = -ENOMEM;
+	for (size_t i = 0; !r && i < pp->pol->ntables; i++, pp->n++)
+		r = index_table(pp, &pp->pol->tables[i], &pp->t[i]);
+	if (r) {
+		if (r == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		ppol_unref(pp);
+		return r;
+	}
+	*ret = pp;
+	return 0;
+}
+
+const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid)
+{
+	for (size_t i = 0; oid && i < pp->n; i++)
+		if (pp->t[i].oid == oid)
+			return &pp->t[i];
+	return NULL;
+}
+
+const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name)
+{
+	for (size_t i = 0; i < pp->n; i++) {
+		const char *full = pp->t[i].name, *dot = strchr(full, '.');
+		const char *rel = dot ? dot + 1 : full;
+		if (strcmp(rel, name))
+			continue;
+		if (!schema || (dot && strlen(schema) == (size_t)(dot - full) &&
+		                !strncmp(full, schema, (size_t)(dot - full))))
+			return &pp->t[i];
+	}
+	return NULL;
+}
+
+const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum)
+{
+	return t && attnum >= 1 && attnum <= t->ncols ? &t->cols[attnum - 1] : NULL;
+}

@@ -1,0 +1,51 @@
+/* proxy_policy.h - the policy as the proxy looks things up: by a result
+ * column's table OID and attribute number (RowDescription), and by a
+ * table name from a statement's analysis. Built from the policy files and
+ * the customer database's catalog, again after DDL and on reload. */
+#ifndef CUSTOS_PROXY_POLICY_H
+#define CUSTOS_PROXY_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "policy.h"
+#include "util.h"
+
+struct pp_column {
+	const struct pol_column *pc; /* NULL: not personal data itself */
+	const char *name;
+	const char *subject; /* this column holds the id of a subject of this type */
+};
+
+struct pp_table {
+	const struct pol_table *pt;
+	const char *name; /* schema.table */
+	uint32_t oid;
+	struct pp_column *cols; /* by attnum - 1 */
+	int16_t ncols;
+};
+
+struct ppol {
+	unsigned refs;
+	struct policy *pol;
+	struct catalog *cat;
+	struct pp_table *t;
+	size_t n;
+};
+
+/* Loads the policy files and the catalog of the database at conninfo.
+ * 0, or -errno with err saying why (no personal data in it). */
+int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol **ret, char *err,
+              size_t errlen) WUR;
+/* Results mapped under an older policy keep it alive while they last. */
+struct ppol *ppol_ref(struct ppol *pp);
+void ppol_unref(struct ppol *pp);
+
+const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid);
+/* A table named in a statement: schema NULL matches any schema (a policy
+ * table is never missed through search_path). */
+const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name);
+const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum);
+
+#endif

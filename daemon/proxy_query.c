@@ -1,0 +1,883 @@
+#define _GNU_SOURCE
+/* proxy_query.c - the query protocol through the proxy.
+ *
+ * Every frontend message that the backend answers pushes what it owes
+ * onto a queue (xentry); backend messages are matched against its head,
+ * so each result is tied to its statement whatever the pipelining. A
+ * statement on a policy table (by name from its analysis, or because its
+ * result carries policy columns) is recorded when it completes, and what
+ * the client would see from its first result message on is held back
+ * until that record is durable (holds, in proxy_conn.c). Records of
+ * other statements (audit_statements = all) hold nothing.
+ *
+ * What cannot be analysed, or recorded, is refused with an ErrorResponse
+ * of class QC, in order with the responses before it: simple queries get
+ * their ReadyForQuery from the proxy, the extended protocol drops messages
+ * up to the next Sync, which PostgreSQL answers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "logmsg.h"
+#include "proxy_conn.h"
+
+/* --- statements and portals ------------------------------------------------ */
+
+static struct pstmt *st_ref(struct pstmt *st)
+{
+	if (st)
+		st->refs++;
+	return st;
+}
+
+static void st_unref(struct pstmt *st)
+{
+	if (!st || --st->refs)
+		return;
+	free(st->text);
+	free(st->table);
+	free(st->detail);
+	free(st);
+}
+
+static void map_unref(struct colmap *m)
+{
+	if (!m || --m->refs)
+		return;
+	ppol_unref(m->pp);
+	free(m->f);
+	free(m);
+}
+
+static struct portal *portal_ref(struct portal *p)
+{
+	if (p)
+		p->refs++;
+	return p;
+}
+
+static void portal_unref(struct portal *p)
+{
+	if (!p || --p->refs)
+		return;
+	st_unref(p->st);
+	map_unref(p->map);
+	free(p);
+}
+
+static bool is_ddl(const struct sqi_stmt *s)
+{
+	static const char *const nodes[] = { "CreateStmt",      "AlterTableStmt",    "DropStmt",
+		                             "RenameStmt",      "CreateTableAsStmt", "ViewStmt",
+		                             "CreateSchemaStmt" };
+
+	for (size_t i = 0; s->kind == SQI_OTHER && i < ARRAY_SIZE(nodes); i++)
+		if (!strcmp(s->normalized, nodes[i]))
+			return true;
+	return false;
+}
+
+static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s)
+{
+	struct proxy *px = c->px;
+	struct pstmt *st = calloc(1, sizeof(*st));
+	struct buf d = BUF_INIT;
+
+	if (!st)
+		return NULL;
+	st->refs = 1;
+	st->kind = s->kind;
+	st->ddl = is_ddl(s);
+	memcpy(st->fp, s->fingerprint, sizeof(st->fp));
+	buf_adds(&d, "{\"kind\":");
+	jw_str(&d, sqi_kind_name(s->kind));
+	for (size_t i = 0; i < s->ntables; i++) {
+		const struct pp_table *t = ppol_by_name(px->pp, s->tables[i].schema, s->tables[i].name);
+		if (!t)
+			continue;
+		buf_adds(&d, st->sensitive ? "," : ",\"tables\":[");
+		jw_str(&d, t->name);
+		if (!st->sensitive)
+			st->table = strdup(t->name);
+		st->sensitive = true;
+	}
+	buf_adds(&d, st->sensitive ? "]}" : "}");
+	buf_addc(&d, 0);
+	st->record = st->sensitive || px->env->cfg->audit_statements == CFG_AUDIT_ALL;
+	st->detail = d.p;
+	if (st->record)
+		st->text = strdup(s->normalized);
+	if (d.failed || (st->sensitive && !st->table) || (st->record && !st->text)) {
+		if (d.failed)
+			st->detail = NULL, buf_free(&d);
+		st_unref(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* --- the queue of expected responses ---------------------------------------- */
+
+static int push(struct pconn *c, struct xentry e)
+{
+	if (c->qhead && c->qhead == c->qn)
+		c->qhead = c->qn = 0;
+	if (c->qn == c->qcap) {
+		if (c->qhead) {
+			memmove(c->q, c->q + c->qhead, (c->qn - c->qhead) * sizeof(*c->q));
+			c->qn -= c->qhead;
+			c->qhead = 0;
+		} else {
+			size_t cap = c->qcap ? 2 * c->qcap : 16;
+			struct xentry *q = cap <= PX_MAX_PIPELINE ? realloc(c->q, cap * sizeof(*q)) : NULL;
+			if (!q) {
+				st_unref(e.st);
+				portal_unref(e.portal);
+				return -ENOBUFS;
+			}
+			c->q = q;
+			c->qcap = cap;
+		}
+	}
+	c->q[c->qn++] = e;
+	return 0;
+}
+
+static struct xentry *head(struct pconn *c)
+{
+	return c->qhead < c->qn ? &c->q[c->qhead] : NULL;
+}
+
+static void res_reset(struct pconn *c)
+{
+	struct result *r = &c->res;
+
+	if (r->hold) { /* a result that needed no record after all (an empty query) */
+		r->hold->state = H_FREE;
+		r->hold = NULL;
+		pc_release(c);
+	}
+	map_unref(r->map);
+	for (size_t i = 0; i < r->nsubjects; i++)
+		free(r->subjects[i]);
+	free(r->subjects);
+	*r = (struct result){ 0 };
+}
+
+static void emit_refusals(struct pconn *c);
+
+static void pop(struct pconn *c)
+{
+	struct xentry *e = head(c);
+
+	if (!e)
+		return;
+	st_unref(e->st);
+	portal_unref(e->portal);
+	c->qhead++;
+	res_reset(c);
+	emit_refusals(c);
+}
+
+static void emit_refusals(struct pconn *c)
+{
+	struct xentry *e;
+
+	while ((e = head(c)) && (e->kind == X_REFUSE_Q || e->kind == X_REFUSE_X)) {
+		pc_error(c, e->sqlstate, e->msg);
+		if (e->kind == X_REFUSE_Q) {
+			uint8_t z[6] = { 'Z', 0, 0, 0, 5, (uint8_t)(c->txstatus ? c->txstatus : 'I') };
+			struct evbuffer *out = pc_client_out(c);
+			if (out)
+				evbuffer_add(out, z, sizeof(z));
+		}
+		c->px->st.refused_statements++;
+		free(e->msg);
+		c->qhead++;
+	}
+}
+
+static int refuse(struct pconn *c, enum xkind kind, const char *sqlstate, const char *msg)
+{
+	char *copy = strdup(msg);
+	int err =
+	    copy ? push(c, (struct xentry){ .kind = kind, .sqlstate = sqlstate, .msg = copy }) : -ENOMEM;
+
+	if (err) {
+		free(copy);
+		return err;
+	}
+	if (kind == X_REFUSE_X)
+		c->skip = true;
+	emit_refusals(c);
+	return 1;
+}
+
+/* --- named statements and portals ------------------------------------------- */
+
+static struct named *find(struct named *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name))
+			return &v[i];
+	return NULL;
+}
+
+static int set_named(struct named **v, size_t *n, const char *name, void *obj, void (*unref)(void *))
+{
+	struct named *e = find(*v, *n, name);
+
+	if (e) {
+		unref(e->obj);
+		e->obj = obj;
+		return 0;
+	}
+	if (*n == PX_MAX_NAMED)
+		return -ENOBUFS;
+	struct named *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	char *copy = strdup(name);
+	if (nv)
+		*v = nv;
+	if (!nv || !copy) {
+		free(copy);
+		return -ENOMEM;
+	}
+	nv[(*n)++] = (struct named){ copy, obj };
+	return 0;
+}
+
+static void drop_named(struct named *v, size_t *n, const char *name, void (*unref)(void *))
+{
+	struct named *e = find(v, *n, name);
+
+	if (!e)
+		return;
+	unref(e->obj);
+	free(e->name);
+	*e = v[--*n];
+}
+
+static void st_unref_v(void *p)
+{
+	st_unref(p);
+}
+
+static void portal_unref_v(void *p)
+{
+	portal_unref(p);
+}
+
+/* --- the frontend ----------------------------------------------------------- */
+
+static const char *unavailable(struct pconn *c, bool sensitive)
+{
+	if (!c->px->pp)
+		return "Custos has no usable policy: statements are refused until it loads";
+	if (sensitive && !lc_healthy(c->px->lc))
+		return "the audit log cannot record this access, so it is refused";
+	return NULL;
+}
+
+static int on_query(struct pconn *c, const struct pgp_msg *m)
+{
+	const char *sql, *why;
+	const struct sqi_info *info;
+	char err[128];
+	char msg[192];
+
+	if (pgp_parse_query(m, &sql))
+		return -EBADMSG;
+	if ((why = unavailable(c, false)))
+		return refuse(c, X_REFUSE_Q, PX_ERR_POLICY, why);
+	if (sqi_cache_get(c->px->sqi, sql, &info, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "Custos cannot analyse this statement (%s)", err);
+		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, msg);
+	}
+	size_t first = c->qn;
+	bool sensitive = false;
+	int r = 0;
+	for (size_t i = 0; !r && i < info->n; i++) {
+		struct pstmt *st = analysed(c, &info->stmts[i]);
+		r = st ? push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
+		sensitive |= st && st->sensitive;
+	}
+	if (!r && !info->n)
+		r = push(c, (struct xentry){ .kind = X_QSTMT });
+	if (!r && (why = unavailable(c, sensitive))) {
+		while (c->qn > first) { /* none of it runs */
+			c->qn--;
+			st_unref(c->q[c->qn].st);
+		}
+		return refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
+	}
+	c->px->st.statements += info->n;
+	return r ? r : push(c, (struct xentry){ .kind = X_QEND });
+}
+
+static int on_parse(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_parse p;
+	const struct sqi_info *info;
+	const char *why;
+	char err[128];
+	char msg[192];
+
+	if (pgp_parse_parse(m, &p))
+		return -EBADMSG;
+	if ((why = unavailable(c, false)))
+		return refuse(c, X_REFUSE_X, PX_ERR_POLICY, why);
+	if (sqi_cache_get(c->px->sqi, p.query, &info, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "Custos cannot analyse this statement (%s)", err);
+		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, msg);
+	}
+	if (info->n > 1) /* PostgreSQL refuses it too; nothing runs */
+		return refuse(c, X_REFUSE_X, "42601",
+		              "cannot insert multiple commands into a prepared statement");
+	struct pstmt *st = info->n ? analysed(c, &info->stmts[0]) : NULL;
+	if (info->n && !st)
+		return -ENOMEM;
+	int r = set_named(&c->stmts, &c->nstmts, p.name, st, st_unref_v);
+	if (r) {
+		st_unref(st);
+		return r;
+	}
+	return push(c, (struct xentry){ .kind = X_PARSE });
+}
+
+static int on_bind(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_bind b;
+
+	if (pgp_parse_bind(m, &b))
+		return -EBADMSG;
+	struct named *s = find(c->stmts, c->nstmts, b.statement);
+	struct portal *p = s ? calloc(1, sizeof(*p)) : NULL;
+	int r = 0;
+	if (!s)
+		r = refuse(c, X_REFUSE_X, "26000", "prepared statement does not exist");
+	else if (!p)
+		r = -ENOMEM;
+	if (p) {
+		p->refs = 1;
+		p->st = st_ref(s->obj);
+		if ((r = set_named(&c->portals, &c->nportals, b.portal, p, portal_unref_v)))
+			portal_unref(p);
+		else
+			r = push(c, (struct xentry){ .kind = X_BIND });
+	}
+	free(b.params);
+	return r;
+}
+
+static int on_describe(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_target t;
+
+	if (pgp_parse_target(m, &t))
+		return -EBADMSG;
+	struct named *n = t.what == 'P' ? find(c->portals, c->nportals, t.name) : NULL;
+	return push(c, (struct xentry){ .kind = X_DESCRIBE, .portal = n ? portal_ref(n->obj) : NULL });
+}
+
+static int on_execute(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_execute e;
+	const char *why;
+
+	if (pgp_parse_execute(m, &e))
+		return -EBADMSG;
+	struct named *n = find(c->portals, c->nportals, e.portal);
+	if (!n)
+		return refuse(c, X_REFUSE_X, "34000", "portal does not exist");
+	struct portal *p = n->obj;
+	if ((why = unavailable(c, p->st && p->st->sensitive)))
+		return refuse(c, X_REFUSE_X, PX_ERR_LOG, why);
+	c->px->st.statements++;
+	return push(c, (struct xentry){ .kind = X_EXECUTE, .st = st_ref(p->st), .portal = portal_ref(p) });
+}
+
+static int on_close(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_target t;
+
+	if (pgp_parse_target(m, &t))
+		return -EBADMSG;
+	if (t.what == 'S')
+		drop_named(c->stmts, &c->nstmts, t.name, st_unref_v);
+	else
+		drop_named(c->portals, &c->nportals, t.name, portal_unref_v);
+	return push(c, (struct xentry){ .kind = X_CLOSE });
+}
+
+int pq_frontend(struct pconn *c, const struct pgp_msg *m)
+{
+	if (c->skip && m->type != 'S')
+		return pgp_check_frontend(m) ? -EBADMSG : 1;
+	switch (m->type) {
+	case 'Q': return on_query(c, m);
+	case 'P': return on_parse(c, m);
+	case 'B': return on_bind(c, m);
+	case 'D': return on_describe(c, m);
+	case 'E': return on_execute(c, m);
+	case 'C': return on_close(c, m);
+	case 'S': c->skip = false; return push(c, (struct xentry){ .kind = X_SYNC });
+	case 'H':
+	case 'X':
+	case 'd':
+	case 'c':
+	case 'f': return pgp_check_frontend(m) ? -EBADMSG : 0;
+	default: return -EPROTO; /* 'p' and others have no place here */
+	}
+}
+
+/* --- records and holds -------------------------------------------------------- */
+
+static void gate(struct pconn *c)
+{
+	struct hold *h;
+
+	if (c->res.hold || !(h = calloc(1, sizeof(*h))))
+		return;
+	if (!(h->b = evbuffer_new())) {
+		free(h);
+		return;
+	}
+	h->state = H_OPEN;
+	*c->hq_tail = h;
+	c->hq_tail = &h->next;
+	c->res.hold = h;
+}
+
+static void build_detail(struct pconn *c, const struct pstmt *st, struct buf *d)
+{
+	const struct result *r = &c->res;
+
+	buf_adds(d, st->detail);
+	d->len--; /* the closing brace */
+	if (r->error) {
+		buf_adds(d, ",\"error\":");
+		jw_str(d, r->errcode);
+	}
+	if (r->unattributed) {
+		buf_adds(d, ",\"unattributed\":");
+		jw_u64(d, r->unattributed);
+	}
+	if (r->subjects_over) {
+		buf_adds(d, ",\"subjects_not_named\":");
+		jw_u64(d, r->subjects_over);
+	}
+	if (r->part) {
+		buf_adds(d, ",\"part\":");
+		jw_u64(d, r->part);
+	}
+	buf_adds(d, "}");
+	buf_addc(d, 0);
+}
+
+/* The result's columns that are personal data, for the record. */
+static size_t personal_columns(const struct result *r, const char **cols, size_t max)
+{
+	size_t n = 0;
+
+	for (uint16_t i = 0; r->map && i < r->map->n && n < max; i++) {
+		const struct pp_column *f = r->map->f[i];
+		bool dup = false;
+		if (!f || !f->pc)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			dup |= !strcmp(cols[j], f->name);
+		if (!dup)
+			cols[n++] = f->name;
+	}
+	return n;
+}
+
+/* Records the head's statement (so far, when partial). -1 when the
+ * connection failed closed. */
+static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const char *event)
+{
+	struct result *r = &c->res;
+	struct alog_actor actor = { c->user, c->app, c->addr, c->session, *c->tls_id ? c->tls_id : NULL };
+	const char *cols[64];
+	struct buf d = BUF_INIT;
+	struct ticket *t = calloc(1, sizeof(*t));
+
+	build_detail(c, st, &d);
+	struct alog_rec rec = { .type = "access",
+		                .actor = &actor,
+		                .table = st->table,
+		                .columns = cols,
+		                .ncolumns = st->table ? personal_columns(r, cols, ARRAY_SIZE(cols)) : 0,
+		                .fingerprint = st->fp,
+		                .statement = st->text,
+		                .rows = rows,
+		                .detail = d.p };
+	int err = !t || d.failed ? -ENOMEM : lc_append(c->px->lc, &rec, event, pq_record_done, c);
+	buf_free(&d);
+	if (err) {
+		free(t);
+		c->px->st.record_failures++;
+		if (!r->hold)
+			return 0; /* nothing waits on it: the access was not to personal data */
+		role_log(3, "proxy", "session %s: cannot send an access record to the logger (%s)",
+		         c->session, strerror(-err));
+		pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this access; nothing was served");
+		return -1;
+	}
+	c->px->st.records++;
+	t->hold = r->hold;
+	if (r->hold)
+		r->hold->state = H_WAITING;
+	r->hold = NULL;
+	*c->tk_tail = t;
+	c->tk_tail = &t->next;
+	return 0;
+}
+
+void pq_record_done(void *arg, int err, uint64_t seq)
+{
+	struct pconn *c = arg;
+	struct ticket *t = c->tk;
+
+	(void)seq;
+	if (!t)
+		return;
+	c->tk = t->next;
+	if (!c->tk)
+		c->tk_tail = &c->tk;
+	struct hold *h = t->hold;
+	free(t);
+	if (err) {
+		c->px->st.record_failures++;
+		if (h)
+			pc_fatal(c, PX_ERR_LOG,
+			         "the audit log cannot record this access; nothing was served");
+		return;
+	}
+	if (h) {
+		h->state = H_DONE;
+		pc_release(c);
+	}
+}
+
+/* --- the backend ------------------------------------------------------------- */
+
+static bool has_result(const struct xentry *e)
+{
+	return e && (e->kind == X_QSTMT || e->kind == X_EXECUTE);
+}
+
+/* The head's result begins (its first message). */
+static void begin(struct pconn *c, struct xentry *e)
+{
+	if (c->res.active)
+		return;
+	c->res.active = true;
+	if (e->kind == X_EXECUTE && e->portal && e->portal->map) {
+		c->res.map = e->portal->map;
+		c->res.map->refs++;
+	}
+	if (e->st && e->st->sensitive)
+		gate(c);
+}
+
+static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_rowdesc rd;
+	struct colmap *map = NULL;
+
+	if (!c->px->pp || pgp_parse_rowdesc(m, &rd))
+		return NULL;
+	for (uint16_t i = 0; i < rd.n; i++) {
+		const struct pp_column *col =
+		    ppol_column(ppol_by_oid(c->px->pp, rd.fields[i].table_oid), rd.fields[i].attnum);
+		if (!col || (!col->pc && !col->subject))
+			continue;
+		if (!map && (map = calloc(1, sizeof(*map))) && !(map->f = calloc(rd.n, sizeof(*map->f)))) {
+			free(map);
+			map = NULL;
+		}
+		if (!map)
+			break;
+		map->f[i] = col;
+		map->personal |= col->pc != NULL;
+		map->subject |= col->subject != NULL;
+	}
+	if (map) {
+		map->refs = 1;
+		map->n = rd.n;
+		map->pp = ppol_ref(c->px->pp);
+	}
+	free(rd.fields);
+	return map;
+}
+
+static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len)
+{
+	size_t tl = strlen(type);
+
+	if (len <= 0 || len > 256 || memchr(v, 0, (size_t)len) || memchr(v, LOGMSG_ITEM, (size_t)len) ||
+	    memchr(v, LOGMSG_PART, (size_t)len)) {
+		r->unattributed++;
+		return;
+	}
+	for (size_t i = 0; i < r->nsubjects; i++)
+		if (!strncmp(r->subjects[i], type, tl) && r->subjects[i][tl] == LOGMSG_PART &&
+		    !memcmp(r->subjects[i] + tl + 1, v, (size_t)len) && !r->subjects[i][tl + 1 + (size_t)len])
+			return;
+	if (r->nsubjects == PX_MAX_SUBJECTS) {
+		r->subjects_over++;
+		return;
+	}
+	char *s = malloc(tl + (size_t)len + 2), **nv = realloc(r->subjects, (r->nsubjects + 1) * sizeof(*nv));
+	if (nv)
+		r->subjects = nv;
+	if (!s || !nv) {
+		free(s);
+		r->unattributed++;
+		return;
+	}
+	memcpy(s, type, tl);
+	s[tl] = LOGMSG_PART;
+	memcpy(s + tl + 1, v, (size_t)len);
+	s[tl + 1 + (size_t)len] = 0;
+	r->subjects[r->nsubjects++] = s;
+}
+
+static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
+{
+	struct result *r = &c->res;
+	static struct pgp_value vals[PGP_MAX_FIELDS];
+	uint16_t n;
+
+	r->rows++;
+	if (!r->map || !r->map->subject) {
+		r->unattributed += r->hold != NULL;
+		return 0;
+	}
+	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
+	struct pgp_msg m = *hdr;
+	if (!p)
+		return -ENOMEM;
+	m.body = p + 5;
+	if (pgp_parse_datarow(&m, vals, PGP_MAX_FIELDS, &n) || n != r->map->n)
+		return -EBADMSG;
+	bool named = false;
+	for (uint16_t i = 0; i < n; i++)
+		if (r->map->f[i] && r->map->f[i]->subject && vals[i].len >= 0) {
+			add_subject(r, r->map->f[i]->subject, vals[i].p, vals[i].len);
+			named = true;
+		}
+	r->unattributed += !named;
+	return 0;
+}
+
+static int64_t tag_rows(const struct pgp_msg *m, uint64_t counted)
+{
+	const char *t = (const char *)m->body, *sp = memrchr(t, ' ', m->len);
+	char *end;
+
+	if (!sp || !m->len || t[m->len - 1])
+		return (int64_t)counted;
+	long long v = strtoll(sp + 1, &end, 10);
+	return *end || v < 0 ? (int64_t)counted : v;
+}
+
+/* The head's statement finished (or, partial, a chunk of its rows is held). */
+static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
+{
+	struct result *r = &c->res;
+	const struct pstmt *st = e->st;
+	bool bulk = r->unattributed >= c->px->env->cfg->bulk_rows;
+	int err = 0;
+
+	if (st && (st->record || r->hold)) {
+		if (bulk)
+			c->px->st.bulk_alerts++;
+		err = record(c, st, rows, bulk ? "bulk-access" : "");
+	}
+	if (!err && st && st->ddl)
+		c->px->pp_stale = true;
+	if (partial && !err) {
+		r->part++;
+		r->rows = r->unattributed = r->subjects_over = 0;
+		for (size_t i = 0; i < r->nsubjects; i++)
+			free(r->subjects[i]);
+		r->nsubjects = 0;
+		gate(c);
+	}
+	return err;
+}
+
+static int on_error(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_notice n;
+	struct xentry *e = head(c);
+
+	if (pgp_parse_notice(m, &n))
+		return -EBADMSG;
+	if (!e)
+		return 0; /* FATAL out of the blue (shutdown) */
+	bool simple = e->kind == X_QSTMT || e->kind == X_QEND;
+	if (has_result(e)) {
+		begin(c, e);
+		c->res.error = "";
+		snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", n.code ? n.code : "");
+		if (finish(c, e, (int64_t)c->res.rows, false))
+			return -1;
+	}
+	/* the rest of the query string, or everything up to Sync, is skipped */
+	while ((e = head(c)) && e->kind != (simple ? X_QEND : X_SYNC))
+		pop(c);
+	return 0;
+}
+
+static int on_ready(struct pconn *c, const struct pgp_msg *m)
+{
+	struct xentry *e;
+
+	if (m->len != 1)
+		return -EBADMSG;
+	c->txstatus = (char)m->body[0];
+	while ((e = head(c))) {
+		bool last = e->kind == X_SYNC || e->kind == X_QEND;
+		pop(c);
+		if (last)
+			break;
+	}
+	return 0;
+}
+
+static int on_rowdesc(struct pconn *c, const struct pgp_msg *m)
+{
+	struct xentry *e = head(c);
+
+	if (!e)
+		return -EPROTO;
+	if (e->kind == X_DESCRIBE) {
+		if (e->portal) {
+			map_unref(e->portal->map);
+			e->portal->map = map_result(c, m);
+		}
+		pop(c);
+		return 0;
+	}
+	if (e->kind != X_QSTMT)
+		return -EPROTO;
+	res_reset(c);
+	c->res.map = map_result(c, m);
+	begin(c, e);
+	if (c->res.map && c->res.map->personal && !c->res.hold)
+		gate(c); /* personal data the analysis did not see (a view, a function) */
+	return 0;
+}
+
+static void on_parameter(struct pconn *c, const struct pgp_msg *m)
+{
+	const char *k = (const char *)m->body, *end = k + m->len;
+	size_t kl = strnlen(k, m->len);
+
+	if (k + kl + 1 < end && !strcmp(k, "application_name")) {
+		const char *v = k + kl + 1;
+		size_t vl = strnlen(v, (size_t)(end - v));
+		if (v + vl < end) {
+			snprintf(c->app, sizeof(c->app), "%s", v);
+			for (char *p = c->app; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					*p = '?';
+		}
+	}
+}
+
+/* 0: forward the message, 1: consumed, <0: the connection ends (an error
+ * the caller reports, or -1 when it has already failed closed). */
+int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
+{
+	struct xentry *e = head(c);
+
+	switch (m->type) {
+	case 'D':
+		if (!has_result(e))
+			return -EPROTO;
+		begin(c, e);
+		if (on_datarow(c, m, in))
+			return -EBADMSG;
+		if (c->res.hold && c->held >= PX_HOLD_MAX)
+			return finish(c, e, (int64_t)c->res.rows, true) ? -1 : 0;
+		return 0;
+	case 'T': return on_rowdesc(c, m);
+	case 'C':
+		if (!has_result(e) || pgp_check_backend(m))
+			return -EPROTO;
+		begin(c, e);
+		if (finish(c, e, tag_rows(m, c->res.rows), false))
+			return -1;
+		pop(c);
+		return 0;
+	case 'I':
+	case 's':
+		if (!has_result(e))
+			return -EPROTO;
+		begin(c, e);
+		if (m->type == 's' && finish(c, e, (int64_t)c->res.rows, false))
+			return -1;
+		pop(c);
+		return 0;
+	case 'E': return on_error(c, m);
+	case 'Z': return on_ready(c, m);
+	case '1':
+	case '2':
+	case '3':
+	case 'n':
+		if (!e || e->kind != (m->type == '1'   ? X_PARSE
+		                      : m->type == '2' ? X_BIND
+		                      : m->type == '3' ? X_CLOSE
+		                                       : X_DESCRIBE))
+			return -EPROTO;
+		pop(c);
+		return 0;
+	case 't': return e && e->kind == X_DESCRIBE ? 0 : -EPROTO;
+	case 'G':
+	case 'H':
+	case 'W':
+	case 'd':
+	case 'c':
+		if (!has_result(e))
+			return -EPROTO;
+		begin(c, e);
+		return 0;
+	case 'S':
+		if (pgp_check_backend(m))
+			return -EBADMSG;
+		on_parameter(c, m);
+		return 0;
+	case 'N':
+	case 'A': return pgp_check_backend(m) ? -EBADMSG : 0;
+	default: return -EPROTO;
+	}
+}
+
+void pq_free(struct pconn *c)
+{
+	while (head(c)) {
+		struct xentry *e = head(c);
+		st_unref(e->st);
+		portal_unref(e->portal);
+		free(e->msg);
+		c->qhead++;
+	}
+	free(c->q);
+	res_reset(c);
+	for (size_t i = 0; i < c->nstmts; i++) {
+		st_unref(c->stmts[i].obj);
+		free(c->stmts[i].name);
+	}
+	for (size_t i = 0; i < c->nportals; i++) {
+		portal_unref(c->portals[i].obj);
+		free(c->portals[i].name);
+	}
+	free(c->stmts);
+	free(c->portals);
+}
