@@ -78,8 +78,12 @@ static int body_subject(struct alog *l, struct buf *b, const struct alog_subject
 	char hex[2 * SUBJECT_REF_LEN + 1];
 	int r;
 
-	if ((r = l->o.kp->subject_ref(l->o.kp, s->type, s->id, ref)) ||
-	    (r = l->o.kp->subject_key(l->o.kp, s->type, s->id, k)))
+	r = l->o.kp->subject_key(l->o.kp, s->type, s->id, k);
+	if (r == -ENOKEY) { /* erased: the record names nobody */
+		buf_adds(b, "{\"erased\":true}");
+		return 0;
+	}
+	if (r || (r = l->o.kp->subject_ref(l->o.kp, s->type, s->id, ref)))
 		return r;
 	hex_encode(ref, sizeof(ref), hex);
 	buf_adds(b, "{\"ref\":\"");

@@ -27,6 +27,8 @@ static const struct {
 	[IPC_ROLES_REQ] = { "roles-request", "" },
 	[IPC_ROLES] = { "roles", "s" },
 	[IPC_PEER] = { "peer", "s" },
+	[IPC_KEYS_SUBJECT] = { "keys-subject", "ss" },
+	[IPC_KEYS_SUBJECT_KEY] = { "keys-subject-key", "hhh" },
 };
 
 #define HEADER_LEN 8

@@ -45,6 +45,8 @@ enum ipc_type {
 	IPC_ROLES_REQ,    /* (no fields) */
 	IPC_ROLES,        /* s JSON array of roles, rendered by the parent */
 	IPC_PEER,         /* s role: the attached fd is a channel to that role */
+	IPC_KEYS_SUBJECT, /* s type, s id: the subject's data key (created on first use) */
+	IPC_KEYS_SUBJECT_KEY, /* h ref, h key, h key id (16 bytes, zero-padded) */
 	IPC_TYPE_MAX
 };
 

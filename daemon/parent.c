@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "auditlog_int.h"
+#include "keyclient.h"
 #include "logmsg.h"
 #include "privs.h"
 #include "role.h"
@@ -45,9 +46,11 @@ extern size_t role_proxy_nlisten;
 static const struct role *const roles[NROLES] = { &role_logger, &role_keeper, &role_control, &role_proxy };
 
 /* Channels between roles: the parent makes them, again after a restart. */
-static const char *const links[][2] = {
-	{ "control", "logger" }, { "control", "keeper" }, { "proxy", "logger" }, { "proxy", "keeper" }
-};
+static const char *const links[][2] = { { "control", "logger" },
+	                                { "control", "keeper" },
+	                                { "logger", "keeper" },
+	                                { "proxy", "logger" },
+	                                { "proxy", "keeper" } };
 
 struct child {
 	const struct role *role;
@@ -98,6 +101,8 @@ static size_t secure_heap_for(const struct role *r, const struct cfg *c)
 
 	if (r == &role_keeper && (c->database || c->keystore))
 		need += (size_t)c->key_cache * 128 * 2; /* the cache is one allocation */
+	if (r == &role_logger)
+		need += KCL_HEAP;
 	while (n < need)
 		n <<= 1;
 	return n;

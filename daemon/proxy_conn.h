@@ -83,7 +83,7 @@ struct result {
 	struct hold *hold;
 	uint64_t rows, unattributed, subjects_over;
 	unsigned part;
-	char **subjects; /* "type\x1fid" */
+	struct alog_subject *subjects; /* ids allocated; types from the policy */
 	size_t nsubjects;
 	const char *error; /* SQLSTATE of an ErrorResponse */
 	char errcode[6];

@@ -161,7 +161,7 @@ static void res_reset(struct pconn *c)
 	}
 	map_unref(r->map);
 	for (size_t i = 0; i < r->nsubjects; i++)
-		free(r->subjects[i]);
+		free((char *)r->subjects[i].id);
 	free(r->subjects);
 	*r = (struct result){ 0 };
 }
@@ -510,6 +510,8 @@ static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const c
 		                .table = st->table,
 		                .columns = cols,
 		                .ncolumns = st->table ? personal_columns(r, cols, ARRAY_SIZE(cols)) : 0,
+		                .subjects = r->subjects,
+		                .nsubjects = r->nsubjects,
 		                .fingerprint = st->fp,
 		                .statement = st->text,
 		                .rows = rows,
@@ -616,34 +618,29 @@ static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
 
 static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len)
 {
-	size_t tl = strlen(type);
-
 	if (len <= 0 || len > 256 || memchr(v, 0, (size_t)len) || memchr(v, LOGMSG_ITEM, (size_t)len) ||
 	    memchr(v, LOGMSG_PART, (size_t)len)) {
 		r->unattributed++;
 		return;
 	}
 	for (size_t i = 0; i < r->nsubjects; i++)
-		if (!strncmp(r->subjects[i], type, tl) && r->subjects[i][tl] == LOGMSG_PART &&
-		    !memcmp(r->subjects[i] + tl + 1, v, (size_t)len) && !r->subjects[i][tl + 1 + (size_t)len])
+		if (r->subjects[i].type == type &&
+		    !strncmp(r->subjects[i].id, (const char *)v, (size_t)len) && !r->subjects[i].id[len])
 			return;
 	if (r->nsubjects == PX_MAX_SUBJECTS) {
 		r->subjects_over++;
 		return;
 	}
-	char *s = malloc(tl + (size_t)len + 2), **nv = realloc(r->subjects, (r->nsubjects + 1) * sizeof(*nv));
+	char *id = strndup((const char *)v, (size_t)len);
+	struct alog_subject *nv = realloc(r->subjects, (r->nsubjects + 1) * sizeof(*nv));
 	if (nv)
 		r->subjects = nv;
-	if (!s || !nv) {
-		free(s);
+	if (!id || !nv) {
+		free(id);
 		r->unattributed++;
 		return;
 	}
-	memcpy(s, type, tl);
-	s[tl] = LOGMSG_PART;
-	memcpy(s + tl + 1, v, (size_t)len);
-	s[tl + 1 + (size_t)len] = 0;
-	r->subjects[r->nsubjects++] = s;
+	r->subjects[r->nsubjects++] = (struct alog_subject){ type, id };
 }
 
 static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
@@ -704,7 +701,7 @@ static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
 		r->part++;
 		r->rows = r->unattributed = r->subjects_over = 0;
 		for (size_t i = 0; i < r->nsubjects; i++)
-			free(r->subjects[i]);
+			free((char *)r->subjects[i].id);
 		r->nsubjects = 0;
 		gate(c);
 	}

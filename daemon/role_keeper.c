@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 
 #include "keystore.h"
 #include "masterkey.h"
@@ -70,6 +71,30 @@ static int rotate(struct role_env *env, struct keystore *ks, int fd, uint32_t id
 	return ipc_send(fd, &m);
 }
 
+/* A subject's key for the logger (the ids in access records). */
+static int subject_key(struct keystore *ks, int fd, const struct ipc_msg *m)
+{
+	struct keyprov *kp = ks_keyprov(ks);
+	struct ipc_msg r = { .type = IPC_KEYS_SUBJECT_KEY, .id = m->id, .nfields = 3 };
+	struct fc_key *k = secmem_alloc(sizeof(*k));
+	int err = k ? kp->subject_ref(kp, m->f[0].s.p, m->f[1].s.p, r.f[0].h) : -ENOMEM;
+
+	if (!err)
+		err = kp->subject_key(kp, m->f[0].s.p, m->f[1].s.p, k);
+	if (!err) {
+		r.f[0].kind = r.f[1].kind = r.f[2].kind = 'h';
+		memcpy(r.f[1].h, k->key, FC_KEY_LEN);
+		memcpy(r.f[2].h, k->id, FC_KEYID_LEN);
+		err = ipc_send(fd, &r);
+	} else {
+		err =
+		    ipc_send_error(fd, m->id, err, err == -ENOKEY ? "the subject was erased" : ks_error(ks));
+	}
+	OPENSSL_cleanse(&r, sizeof(r));
+	secmem_free(k, sizeof(*k));
+	return err;
+}
+
 static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 {
 	struct keystore *ks = env->state;
@@ -82,6 +107,10 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 			    fd, m->id, -ENOENT,
 			    "no keystore configured (set database or keystore in custosd.conf)");
 		return m->type == IPC_KEYS_ROTATE ? rotate(env, ks, fd, m->id) : reply_status(ks, fd, m->id);
+	case IPC_KEYS_SUBJECT:
+		if (!ks)
+			return ipc_send_error(fd, m->id, -ENOKEY, "no keystore configured");
+		return subject_key(ks, fd, m);
 	case IPC_CONFIG: return 0; /* the keystore's settings apply at the next start */
 	default:
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));

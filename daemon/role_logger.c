@@ -14,11 +14,13 @@
 
 #include "anchors.h"
 #include "auditlog.h"
+#include "keyclient.h"
 #include "linuxaudit.h"
 #include "logmsg.h"
 #include "logrec.h"
 #include "role.h"
 
+#define KEY_TTL_S 10                 /* a shredded subject's key leaves the logger within this */
 #define INIT_USER_NS_INO 0xEFFFFFFDu /* PROC_USER_INIT_INO */
 
 #define BATCH_MAX 256
@@ -37,6 +39,7 @@ struct logger {
 	uint64_t appended, checkpoints, anchors_ok, anchors_failed, failing;
 	uint64_t last_cp_seq;
 	int64_t last_cp_us;
+	struct keyprov *kp; /* the keeper's subject keys */
 	struct logmsg decoded;
 	struct pending batch[BATCH_MAX];
 };
@@ -230,6 +233,7 @@ static int open_log(struct role_env *env, struct logger *lg)
 		.checkpoint_ms = (uint32_t)(c->checkpoint_seconds * 1000),
 		.on_checkpoint = on_checkpoint,
 		.arg = lg,
+		.kp = lg->kp,
 	};
 	char err[512];
 
@@ -260,6 +264,10 @@ static int logger_main(struct role_env *env)
 	char detail[64];
 
 	env->state = &lg;
+	if (!(lg.kp = kcl_new(env, KEY_TTL_S))) {
+		role_log(2, env->name, "cannot lock memory for subject keys");
+		return 1;
+	}
 	if (open_log(env, &lg))
 		return 1;
 	snprintf(detail, sizeof(detail), "{\"role\":\"logger\",\"pid\":%ld}", (long)getpid());
@@ -273,6 +281,7 @@ static int logger_main(struct role_env *env)
 	if (cerr)
 		role_log(3, env->name, "closing the audit log: %s", strerror(-cerr));
 	la_close(&lg.audit);
+	keyprov_free(lg.kp);
 	return err || cerr ? 1 : 0;
 }
 
