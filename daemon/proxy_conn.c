@@ -151,8 +151,12 @@ int px_tls_init(struct proxy *px, char *err, size_t errlen)
 	else if (c->tls_client_ca && SSL_CTX_load_verify_locations(ctx, c->tls_client_ca, NULL) != 1)
 		what = c->tls_client_ca;
 	if (what) {
-		unsigned long e = ERR_get_error();
-		snprintf(err, errlen, "TLS: %s: %s", what, e ? ERR_reason_error_string(e) : "unusable");
+		char why[256];
+		if (access(what, R_OK))
+			snprintf(why, sizeof(why), "%s", strerror(errno));
+		else
+			ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+		snprintf(err, errlen, "TLS: %s: %s", what, why);
 		ERR_clear_error();
 		SSL_CTX_free(ctx);
 		return -EINVAL;
@@ -181,6 +185,17 @@ struct evbuffer *pc_client_out(struct pconn *c)
 	*c->hq_tail = h;
 	c->hq_tail = &h->next;
 	return h->b;
+}
+
+int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
+{
+	struct evbuffer *out = pc_client_out(c);
+
+	if (!out || evbuffer_remove_buffer(in, out, m->size) != (int)m->size)
+		return -ENOMEM;
+	if (out != bufferevent_get_output(c->cli))
+		c->held += m->size;
+	return 0;
 }
 
 static void resume_server(struct pconn *c)
@@ -385,11 +400,8 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		r = c->phase == PC_AUTH ? auth_backend(c, &m) : pq_backend(c, &m, in);
 		if (r < 0)
 			break;
-		struct evbuffer *out = r == 0 ? pc_client_out(c) : NULL;
-		if (r == 0 && (!out || evbuffer_remove_buffer(in, out, m.size) != (int)m.size))
+		if (r == 0 && pc_pass(c, &m, in))
 			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
-		if (r == 0 && out != bufferevent_get_output(c->cli))
-			c->held += m.size;
 		if (r == 1)
 			evbuffer_drain(in, m.size);
 		if (c->held >= PX_HOLD_MAX ||

@@ -7,6 +7,14 @@
 
 enum pc_phase { PC_STARTUP, PC_UPSTREAM, PC_AUTH, PC_READY, PC_CLOSING };
 
+/* A value the statement ties a subject's id column to (a predicate or an
+ * inserted value): a constant, or parameter $param. */
+struct spred {
+	char *type; /* the subject type */
+	char *value;
+	int param;
+};
+
 /* A statement's analysis and what the policy says about it; shared by a
  * prepared statement, its portals and the responses expected for them. */
 struct pstmt {
@@ -19,6 +27,8 @@ struct pstmt {
 	char *text;   /* normalised; NULL unless recorded */
 	char *table;  /* the first policy table, or NULL */
 	char *detail; /* {"kind":...,"tables":[...]} */
+	struct spred *sp;
+	size_t nsp;
 };
 
 /* How a result's columns map to the policy (from RowDescription). */
@@ -34,6 +44,7 @@ struct portal {
 	unsigned refs;
 	struct pstmt *st;
 	struct colmap *map;
+	char **ids; /* the bound values of st->sp's parameters (NULL: none or NULL) */
 };
 
 enum xkind {
@@ -114,6 +125,7 @@ struct pconn {
 /* proxy_conn.c */
 struct evbuffer *pc_client_out(struct pconn *c); /* where output to the client goes now */
 void pc_release(struct pconn *c);                /* sends held output that may go */
+int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in); /* forwards m now, held or not */
 void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg);
 void pc_error(struct pconn *c, const char *sqlstate, const char *msg); /* ERROR, in order */
 

@@ -74,8 +74,13 @@ static int mark_subjects(struct ppol *pp, struct pp_table *t, const struct cat_t
 			return r == -ENOENT ? 0 : r;
 		const char *col = sm_direct_column(m, t->name);
 		const struct cat_column *cc = col ? cat_column(ct, col) : NULL;
-		if (cc && cc->attnum >= 1 && cc->attnum <= t->ncols)
+		if (cc && cc->attnum >= 1 && cc->attnum <= t->ncols) {
 			t->cols[cc->attnum - 1].subject = pp->pol->subjects[s].type;
+			if (!t->subject_col) {
+				t->subject_col = cc->name;
+				t->subject = pp->pol->subjects[s].type;
+			}
+		}
 		sm_free(m);
 	}
 	return 0;

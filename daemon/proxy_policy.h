@@ -24,6 +24,7 @@ struct pp_table {
 	uint32_t oid;
 	struct pp_column *cols; /* by attnum - 1 */
 	int16_t ncols;
+	const char *subject_col, *subject; /* a column holding a subject's id, and its type */
 };
 
 struct ppol {

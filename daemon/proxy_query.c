@@ -39,6 +39,11 @@ static void st_unref(struct pstmt *st)
 	free(st->text);
 	free(st->table);
 	free(st->detail);
+	for (size_t i = 0; i < st->nsp; i++) {
+		free(st->sp[i].type);
+		free(st->sp[i].value);
+	}
+	free(st->sp);
 	free(st);
 }
 
@@ -62,6 +67,9 @@ static void portal_unref(struct portal *p)
 {
 	if (!p || --p->refs)
 		return;
+	for (size_t i = 0; p->ids && i < p->st->nsp; i++)
+		free(p->ids[i]);
+	free(p->ids);
 	st_unref(p->st);
 	map_unref(p->map);
 	free(p);
@@ -77,6 +85,49 @@ static bool is_ddl(const struct sqi_stmt *s)
 		if (!strcmp(s->normalized, nodes[i]))
 			return true;
 	return false;
+}
+
+/* The policy table a predicate's column belongs to, when that column holds
+ * a subject's id: among the statement's tables, the one its qualifier
+ * names (or the insert's target), else any with a subject column of
+ * that name. */
+static const struct pp_table *pred_table(const struct ppol *pp, const struct sqi_stmt *s,
+                                         const struct sqi_pred *p)
+{
+	for (size_t i = 0; i < s->ntables; i++) {
+		const struct sqi_table *t = &s->tables[i];
+		if (p->qual && strcmp(p->qual, t->alias ? t->alias : t->name))
+			continue;
+		if (p->insert && !t->write)
+			continue;
+		const struct pp_table *pt = ppol_by_name(pp, t->schema, t->name);
+		if (pt && pt->subject_col && !strcmp(pt->subject_col, p->column))
+			return pt;
+	}
+	return NULL;
+}
+
+static int subject_preds(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
+{
+	for (size_t i = 0; i < s->npreds; i++) {
+		const struct sqi_pred *p = &s->preds[i];
+		const struct pp_table *t = pred_table(c->px->pp, s, p);
+		if (!t || (!p->param && !p->value))
+			continue;
+		struct spred *v = realloc(st->sp, (st->nsp + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		st->sp = v;
+		v[st->nsp] =
+		    (struct spred){ strdup(t->subject), p->value ? strdup(p->value) : NULL, p->param };
+		if (!v[st->nsp].type || (p->value && !v[st->nsp].value)) {
+			free(v[st->nsp].type);
+			free(v[st->nsp].value);
+			return -ENOMEM;
+		}
+		st->nsp++;
+	}
+	return 0;
 }
 
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s)
@@ -109,7 +160,8 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s)
 	st->detail = d.p;
 	if (st->record)
 		st->text = strdup(s->normalized);
-	if (d.failed || (st->sensitive && !st->table) || (st->record && !st->text)) {
+	if (d.failed || (st->sensitive && !st->table) || (st->record && !st->text) ||
+	    (st->sensitive && subject_preds(c, s, st))) {
 		if (d.failed)
 			st->detail = NULL, buf_free(&d);
 		st_unref(st);
@@ -346,6 +398,42 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	return push(c, (struct xentry){ .kind = X_PARSE });
 }
 
+/* A bound parameter as an id: text as it is, binary integers in decimal. */
+static char *param_text(const struct pgp_bind *b, unsigned i)
+{
+	const struct pgp_value *v = &b->params[i];
+	char num[24];
+
+	if (v->len < 0)
+		return NULL;
+	if (pgp_bind_format(b, i) == 0)
+		return strndup((const char *)v->p, (size_t)v->len);
+	if (v->len == 4 || v->len == 8) {
+		int64_t x = 0;
+		for (int32_t k = 0; k < v->len; k++)
+			x = (int64_t)((uint64_t)x << 8 | v->p[k]);
+		if (v->len == 4)
+			x = (int32_t)x;
+		snprintf(num, sizeof(num), "%lld", (long long)x);
+		return strdup(num);
+	}
+	return NULL; /* another binary type: not attributed from the parameter */
+}
+
+static int bound_ids(struct portal *p, const struct pgp_bind *b)
+{
+	const struct pstmt *st = p->st;
+
+	if (!st || !st->nsp)
+		return 0;
+	if (!(p->ids = calloc(st->nsp, sizeof(*p->ids))))
+		return -ENOMEM;
+	for (size_t i = 0; i < st->nsp; i++)
+		if (st->sp[i].param >= 1 && st->sp[i].param <= b->nparams)
+			p->ids[i] = param_text(b, (unsigned)st->sp[i].param - 1);
+	return 0;
+}
+
 static int on_bind(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_bind b;
@@ -362,7 +450,8 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 	if (p) {
 		p->refs = 1;
 		p->st = st_ref(s->obj);
-		if ((r = set_named(&c->portals, &c->nportals, b.portal, p, portal_unref_v)))
+		r = bound_ids(p, &b);
+		if (!r && (r = set_named(&c->portals, &c->nportals, b.portal, p, portal_unref_v)))
 			portal_unref(p);
 		else
 			r = push(c, (struct xentry){ .kind = X_BIND });
@@ -553,10 +642,21 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 	free(t);
 	if (err) {
 		c->px->st.record_failures++;
-		if (h)
-			pc_fatal(c, PX_ERR_LOG,
-			         "the audit log cannot record this access; nothing was served");
-		return;
+		if (!h)
+			return;
+		/* what the statement returned is never sent: an error takes its place */
+		struct buf e = BUF_INIT;
+		pgp_error(&e, "ERROR", PX_ERR_LOG,
+		          "the audit log cannot record this access; nothing was served");
+		c->held -= evbuffer_get_length(h->b);
+		evbuffer_drain(h->b, evbuffer_get_length(h->b));
+		if (e.failed || evbuffer_add(h->b, e.p, e.len)) {
+			buf_free(&e);
+			return pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this access");
+		}
+		c->held += e.len;
+		buf_free(&e);
+		c->px->st.refused_statements++;
 	}
 	if (h) {
 		h->state = H_DONE;
@@ -571,6 +671,8 @@ static bool has_result(const struct xentry *e)
 	return e && (e->kind == X_QSTMT || e->kind == X_EXECUTE);
 }
 
+static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len);
+
 /* The head's result begins (its first message). */
 static void begin(struct pconn *c, struct xentry *e)
 {
@@ -583,6 +685,12 @@ static void begin(struct pconn *c, struct xentry *e)
 	}
 	if (e->st && e->st->sensitive)
 		gate(c);
+	for (size_t i = 0; e->st && i < e->st->nsp; i++) {
+		const char *id = e->st->sp[i].param ? (e->portal && e->portal->ids ? e->portal->ids[i] : NULL)
+		                                    : e->st->sp[i].value;
+		if (id)
+			add_subject(&c->res, e->st->sp[i].type, (const uint8_t *)id, (int32_t)strlen(id));
+	}
 }
 
 static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
@@ -624,7 +732,7 @@ static void add_subject(struct result *r, const char *type, const uint8_t *v, in
 		return;
 	}
 	for (size_t i = 0; i < r->nsubjects; i++)
-		if (r->subjects[i].type == type &&
+		if (!strcmp(r->subjects[i].type, type) &&
 		    !strncmp(r->subjects[i].id, (const char *)v, (size_t)len) && !r->subjects[i].id[len])
 			return;
 	if (r->nsubjects == PX_MAX_SUBJECTS) {
@@ -651,7 +759,7 @@ static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffe
 
 	r->rows++;
 	if (!r->map || !r->map->subject) {
-		r->unattributed += r->hold != NULL;
+		r->unattributed += r->hold != NULL && !r->nsubjects; /* a predicate may name them */
 		return 0;
 	}
 	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
@@ -708,7 +816,7 @@ static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
 	return err;
 }
 
-static int on_error(struct pconn *c, const struct pgp_msg *m)
+static int on_error(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 {
 	struct pgp_notice n;
 	struct xentry *e = head(c);
@@ -718,17 +826,20 @@ static int on_error(struct pconn *c, const struct pgp_msg *m)
 	if (!e)
 		return 0; /* FATAL out of the blue (shutdown) */
 	bool simple = e->kind == X_QSTMT || e->kind == X_QEND;
-	if (has_result(e)) {
+	bool result = has_result(e);
+	if (result) {
 		begin(c, e);
 		c->res.error = "";
 		snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", n.code ? n.code : "");
-		if (finish(c, e, (int64_t)c->res.rows, false))
-			return -1;
 	}
+	if (pc_pass(c, m, in))
+		return -ENOMEM;
+	if (result && finish(c, e, (int64_t)c->res.rows, false))
+		return -1;
 	/* the rest of the query string, or everything up to Sync, is skipped */
 	while ((e = head(c)) && e->kind != (simple ? X_QEND : X_SYNC))
 		pop(c);
-	return 0;
+	return 2;
 }
 
 static int on_ready(struct pconn *c, const struct pgp_msg *m)
@@ -788,8 +899,9 @@ static void on_parameter(struct pconn *c, const struct pgp_msg *m)
 	}
 }
 
-/* 0: forward the message, 1: consumed, <0: the connection ends (an error
- * the caller reports, or -1 when it has already failed closed). */
+/* 0: forward the message, 1: consumed, 2: passed on already (pc_pass),
+ * <0: the connection ends (an error the caller reports, or -1 when it has
+ * already failed closed). */
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 {
 	struct xentry *e = head(c);
@@ -809,20 +921,25 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		if (!has_result(e) || pgp_check_backend(m))
 			return -EPROTO;
 		begin(c, e);
-		if (finish(c, e, tag_rows(m, c->res.rows), false))
+		int64_t rows = tag_rows(m, c->res.rows);
+		if (pc_pass(c, m, in)) /* into the hold its record releases */
+			return -ENOMEM;
+		if (finish(c, e, rows, false))
 			return -1;
 		pop(c);
-		return 0;
+		return 2;
 	case 'I':
 	case 's':
 		if (!has_result(e))
 			return -EPROTO;
 		begin(c, e);
+		if (pc_pass(c, m, in))
+			return -ENOMEM;
 		if (m->type == 's' && finish(c, e, (int64_t)c->res.rows, false))
 			return -1;
 		pop(c);
-		return 0;
-	case 'E': return on_error(c, m);
+		return 2;
+	case 'E': return on_error(c, m, in);
 	case 'Z': return on_ready(c, m);
 	case '1':
 	case '2':

@@ -48,9 +48,11 @@ static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
 		return -ENOMEM;
 	st->tables = v;
 	struct sqi_table *t = &v[st->ntables];
-	*t = (struct sqi_table){ schema ? strdup(schema) : NULL, strdup(name), write };
-	if (!t->name || (schema && !t->schema))
-		return free(t->schema), free(t->name), -ENOMEM;
+	const char *an = json_string_value(json_object_get(json_object_get(rv, "alias"), "aliasname"));
+	*t =
+	    (struct sqi_table){ schema ? strdup(schema) : NULL, strdup(name), an ? strdup(an) : NULL, write };
+	if (!t->name || (schema && !t->schema) || (an && !t->alias))
+		return free(t->schema), free(t->name), free(t->alias), -ENOMEM;
 	st->ntables++;
 	return 0;
 }
@@ -131,11 +133,142 @@ static void drop_ctes(struct sqi_stmt *st, json_t *node, int depth)
 				if (!st->tables[t].schema && !strcmp(st->tables[t].name, name) &&
 				    !st->tables[t].write) {
 					free(st->tables[t].name);
+					free(st->tables[t].alias);
 					st->tables[t--] = st->tables[--st->ntables];
 				}
 		if (json_is_object(v) || json_is_array(v))
 			drop_ctes(st, v, depth + 1);
 	}
+}
+
+/* --- predicates ---------------------------------------------------------- */
+
+static json_t *untyped(json_t *v)
+{
+	json_t *cast;
+
+	while ((cast = json_object_get(v, "TypeCast")))
+		v = json_object_get(cast, "arg");
+	return v;
+}
+
+static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, json_t *v, bool insert)
+{
+	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
+	char num[32];
+	const char *value = NULL;
+
+	if (!c && !p)
+		return 0; /* an expression: no value to tie the column to */
+	if (c && json_object_get(c, "ival")) {
+		snprintf(num, sizeof(num), "%lld",
+		         (long long)json_integer_value(json_object_get(json_object_get(c, "ival"), "ival")));
+		value = num;
+	} else if (c) {
+		value = json_string_value(json_object_get(json_object_get(c, "sval"), "sval"));
+		if (!value)
+			value = json_string_value(json_object_get(json_object_get(c, "fval"), "fval"));
+		if (!value)
+			return 0; /* NULL, booleans, bit strings: nobody's id */
+	}
+	if (st->npreds == SQI_MAX_PREDS)
+		return 0; /* beyond: rows are attributed from results only */
+	struct sqi_pred *v2 = realloc(st->preds, (st->npreds + 1) * sizeof(*v2));
+	if (!v2)
+		return -ENOMEM;
+	st->preds = v2;
+	struct sqi_pred *x = &v2[st->npreds];
+	*x = (struct sqi_pred){ qual ? strdup(qual) : NULL, strdup(column),
+		                p ? (int)json_integer_value(json_object_get(p, "number")) : 0,
+		                value ? strdup(value) : NULL, insert };
+	if ((qual && !x->qual) || !x->column || (value && !x->value))
+		return free(x->qual), free(x->column), free(x->value), -ENOMEM;
+	st->npreds++;
+	return 0;
+}
+
+/* `col = v`, `v = col`, `col IN (...)` */
+static int pred_expr(struct sqi_stmt *st, json_t *e)
+{
+	const char *kind = json_string_value(json_object_get(e, "kind"));
+	const char *op = json_string_value(json_object_get(
+	    json_object_get(json_array_get(json_object_get(e, "name"), 0), "String"), "sval"));
+	json_t *l = json_object_get(untyped(json_object_get(e, "lexpr")), "ColumnRef");
+	json_t *r = json_object_get(e, "rexpr");
+	bool in = kind && !strcmp(kind, "AEXPR_IN");
+
+	if (!op || strcmp(op, "=") || !kind || (!in && strcmp(kind, "AEXPR_OP")))
+		return 0;
+	if (!l && !in) { /* v = col */
+		l = json_object_get(untyped(r), "ColumnRef");
+		r = json_object_get(e, "lexpr");
+	}
+	json_t *fields = json_object_get(l, "fields");
+	size_t nf = json_array_size(fields);
+	const char *col = json_string_value(
+	    json_object_get(json_object_get(json_array_get(fields, nf - 1), "String"), "sval"));
+	const char *qual = nf >= 2 ? json_string_value(json_object_get(
+	                                 json_object_get(json_array_get(fields, nf - 2), "String"), "sval"))
+	                           : NULL;
+	if (!col || nf > 3)
+		return 0;
+	if (!in)
+		return add_pred(st, qual, col, r, false);
+	json_t *items = json_object_get(json_object_get(r, "List"), "items"), *v;
+	size_t i;
+	int err = 0;
+	json_array_foreach(items, i, v) if (!err) err = add_pred(st, qual, col, v, false);
+	return err;
+}
+
+/* The top-level AND of a WHERE clause. */
+static int preds_where(struct sqi_stmt *st, json_t *w, int depth)
+{
+	json_t *b = json_object_get(w, "BoolExpr"), *a, *v;
+	size_t i;
+	int err = 0;
+
+	if (depth > 100)
+		return 0;
+	if (b) {
+		const char *op = json_string_value(json_object_get(b, "boolop"));
+		if (!op || strcmp(op, "AND_EXPR"))
+			return 0;
+		json_array_foreach(json_object_get(b, "args"), i, v) if (!err) err =
+		    preds_where(st, v, depth + 1);
+		return err;
+	}
+	return (a = json_object_get(w, "A_Expr")) ? pred_expr(st, a) : 0;
+}
+
+static int preds_insert(struct sqi_stmt *st, json_t *ins)
+{
+	json_t *cols = json_object_get(ins, "cols"), *rows, *row;
+	size_t i, j;
+	int err = 0;
+
+	rows =
+	    json_object_get(json_object_get(json_object_get(ins, "selectStmt"), "SelectStmt"), "valuesLists");
+	json_array_foreach(rows, i, row)
+	{
+		json_t *items = json_object_get(json_object_get(row, "List"), "items"), *v;
+		json_array_foreach(items, j, v)
+		{
+			const char *col = json_string_value(
+			    json_object_get(json_object_get(json_array_get(cols, j), "ResTarget"), "name"));
+			if (col && !err)
+				err = add_pred(st, NULL, col, v, true);
+		}
+	}
+	return err;
+}
+
+static int predicates(struct sqi_stmt *st, const char *node, json_t *body)
+{
+	if (!strcmp(node, "InsertStmt"))
+		return preds_insert(st, body);
+	json_t *w = json_object_get(body, "whereClause");
+	return w ? preds_where(st, w, 0) : 0;
 }
 
 static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
@@ -157,6 +290,8 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 			err = walk(st, body, 0);
 		if (!err)
 			drop_ctes(st, body, 0);
+		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)
+			err = predicates(st, key, body);
 		st->returning = json_array_size(json_object_get(body, "returningList")) > 0;
 		snprintf(node, 64, "%s", key);
 		return err;
@@ -304,8 +439,15 @@ void sqi_free(struct sqi_info *info)
 		for (size_t j = 0; j < info->stmts[i].ntables; j++) {
 			free(info->stmts[i].tables[j].schema);
 			free(info->stmts[i].tables[j].name);
+			free(info->stmts[i].tables[j].alias);
 		}
 		free(info->stmts[i].tables);
+		for (size_t j = 0; j < info->stmts[i].npreds; j++) {
+			free(info->stmts[i].preds[j].qual);
+			free(info->stmts[i].preds[j].column);
+			free(info->stmts[i].preds[j].value);
+		}
+		free(info->stmts[i].preds);
 		free(info->stmts[i].normalized);
 	}
 	free(info->stmts);

@@ -21,7 +21,20 @@ enum sqi_kind { SQI_SELECT, SQI_INSERT, SQI_UPDATE, SQI_DELETE, SQI_COPY, SQI_OT
 struct sqi_table {
 	char *schema; /* NULL when the statement did not name one */
 	char *name;
-	bool write; /* the target of INSERT, UPDATE, DELETE or COPY FROM */
+	char *alias; /* NULL when none */
+	bool write;  /* the target of INSERT, UPDATE, DELETE or COPY FROM */
+};
+
+/* A value a statement ties a column to: `col = v` or `col IN (v, ...)`
+ * in the top-level AND of its WHERE clause, or an INSERT's VALUES for
+ * the column. It tells whose rows a statement touches. */
+#define SQI_MAX_PREDS 1024
+struct sqi_pred {
+	char *qual; /* the table or alias that qualifies the column, or NULL */
+	char *column;
+	int param;   /* $n (1-based); 0: a constant */
+	char *value; /* the constant as text; NULL for a parameter or NULL */
+	bool insert; /* a value inserted into the statement's target */
 };
 
 struct sqi_stmt {
@@ -32,6 +45,8 @@ struct sqi_stmt {
 	struct sqi_table *tables;
 	size_t ntables;
 	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
+	struct sqi_pred *preds;
+	size_t npreds;
 };
 
 struct sqi_info {

@@ -6,9 +6,9 @@ set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config
 libssl-dev openssl zlib1g-dev libjansson-dev libyaml-dev libpq-dev
-libaudit-dev libcap-ng-dev libsystemd-dev
+libaudit-dev libcap-ng-dev libsystemd-dev libevent-dev libpg-query-dev
 libcmocka-dev python3 python3-pytest python3-jsonschema python3-psycopg2 jq gzip util-linux
-postgresql-15 postgresql-client-15 auditd gdb passwd systemd"
+postgresql-15 postgresql-client-15 pgbouncer auditd gdb passwd systemd"
 
 missing=""
 for p in $PKGS; do

@@ -128,6 +128,54 @@ static void test_hidden_writes_and_literals(void **state)
 	free(big);
 }
 
+/* The values a statement ties columns to: "qual.column=value" or "column=$n",
+ * "+" for inserted values, in order. */
+static void preds_of(const char *sql, const char *want)
+{
+	struct sqi_info *info;
+	char err[128], got[1024] = "";
+
+	assert_int_equal(sqi_analyse(sql, &info, err, sizeof(err)), 0);
+	for (size_t i = 0; i < info->stmts[0].npreds; i++) {
+		const struct sqi_pred *p = &info->stmts[0].preds[i];
+		char one[256], val[64];
+		if (p->param)
+			snprintf(val, sizeof(val), "$%d", p->param);
+		else
+			snprintf(val, sizeof(val), "%s", p->value);
+		snprintf(one, sizeof(one), "%s%s%s%s%s=%s", *got ? " " : "", p->insert ? "+" : "",
+		         p->qual ? p->qual : "", p->qual ? "." : "", p->column, val);
+		strncat(got, one, sizeof(got) - strlen(got) - 1);
+	}
+	if (strcmp(got, want))
+		fail_msg("%s\n got  %s\n want %s", sql, got, want);
+	sqi_free(info);
+}
+
+static void test_predicates(void **state)
+{
+	struct sqi_info *info;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(
+	    sqi_analyse("SELECT 1 FROM shop.customers c JOIN t ON true", &info, err, sizeof(err)), 0);
+	assert_string_equal(table(&info->stmts[0], "customers")->alias, "c");
+	assert_null(table(&info->stmts[0], "t")->alias);
+	sqi_free(info);
+	preds_of(
+	    "SELECT name FROM shop.customers c WHERE c.id = 5 AND country IN ('DE', $2) AND id = $1::int",
+	    "c.id=5 country=DE country=$2 id=$1");
+	preds_of("SELECT 1 FROM t WHERE 7 = id", "id=7");
+	preds_of("SELECT 1 FROM t WHERE id = 5 OR id = 6", ""); /* not a conjunction: no tie */
+	preds_of("SELECT 1 FROM t WHERE id > 5 AND id <> 6 AND id = lower('x')", "");
+	preds_of("UPDATE t SET a = 1 WHERE id = 'abc'", "id=abc");
+	preds_of("DELETE FROM t WHERE (id = 3 AND (k = 4))", "id=3 k=4");
+	preds_of("INSERT INTO shop.orders (customer_id, status) VALUES (5, 'x'), ($1, NULL)",
+	         "+customer_id=5 +status=x +customer_id=$1");
+	preds_of("SELECT * FROM t WHERE id = NULL", "");
+}
+
 static void test_cache(void **state)
 {
 	struct sqi_cache *c = sqi_cache_new(2);
@@ -163,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_errors_quote_nothing),
 		cmocka_unit_test(test_hidden_writes_and_literals),
+		cmocka_unit_test(test_predicates),
 		cmocka_unit_test(test_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

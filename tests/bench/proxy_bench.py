@@ -1,0 +1,144 @@
+"""make bench, the proxy part: pgbench -S at 8 clients straight to
+PostgreSQL, through pgbouncer (session mode) and through Custos auditing
+every statement in sync mode, rounds alternating so that the ratios hold on
+a noisy machine; then the memory 1,000 idle client connections cost the
+proxy. Run as root (PostgreSQL and pgbouncer run as an unprivileged user)."""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from pg import _ensure_test_user  # noqa: E402
+from proxy import Proxy, Shop, free_port  # noqa: E402
+
+SECONDS = int(os.environ.get("PROXY_BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("PROXY_BENCH_ROUNDS", "2"))
+IDLE = int(os.environ.get("PROXY_BENCH_IDLE", "1000"))
+
+
+def pgbench(host, port, password, work, label, extra=()):
+    """One pgbench -S run; (tps, mean ms, p99 ms)."""
+    logdir = Path(tempfile.mkdtemp(prefix=f"pgbench-{label}-", dir=work))
+    os.chmod(logdir, 0o777)
+    env = dict(os.environ, PGPASSWORD=password)
+    p = subprocess.run(["pgbench", "-n", "-S", "-c", "8", "-j", "2", "-T", str(SECONDS), "-l",
+                        "--log-prefix", str(logdir / "log"), "-h", host, "-p", str(port), "-U",
+                        "postgres", *extra, "shop"],
+                       capture_output=True, text=True, env=env, timeout=SECONDS * 10 + 60)
+    if p.returncode != 0:
+        raise SystemExit(f"pgbench {label} failed: {p.stderr}")
+    tps = next(float(line.split("=")[1].split()[0]) for line in p.stdout.splitlines()
+               if line.startswith("tps ="))
+    lat = []
+    for f in logdir.iterdir():
+        for line in f.read_text().splitlines():
+            lat.append(int(line.split()[2]))
+    lat.sort()
+    return tps, statistics.fmean(lat) / 1000, lat[int(len(lat) * 0.99)] / 1000
+
+
+def start_pgbouncer(shop, work):
+    user = _ensure_test_user()
+    d = Path(tempfile.mkdtemp(prefix="pgbouncer-", dir=work))
+    port = free_port()
+    (d / "userlist.txt").write_text(f'"postgres" "{shop.password}"\n')
+    (d / "pgbouncer.ini").write_text(f"""[databases]
+shop = host=127.0.0.1 port={shop.server.port} dbname=shop
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {d}/userlist.txt
+pool_mode = session
+max_client_conn = 2000
+default_pool_size = 20
+logfile = {d}/pgbouncer.log
+pidfile = {d}/pgbouncer.pid
+""")
+    for p in [d, *d.iterdir()]:
+        os.chown(p, user.pw_uid, user.pw_gid)
+    subprocess.run(["runuser", "-u", user.pw_name, "--", "pgbouncer", "-d", str(d / "pgbouncer.ini")],
+                   check=True)
+    for _ in range(100):
+        try:
+            import socket
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return port, d
+
+
+def rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def idle_memory(proxy):
+    import psycopg2
+    pid = proxy.d.pids()["proxy"]
+    before = rss_kb(pid)
+    conns = [psycopg2.connect(proxy.dsn()) for _ in range(IDLE)]
+    time.sleep(1)
+    after = rss_kb(pid)
+    for c in conns:
+        c.close()
+    return before, after
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="custos-proxy-bench-", dir="/var/tmp")
+    os.chmod(work, 0o755)
+    shop = Shop(customers=1000, settings={"max_connections": IDLE + 100, "shared_buffers": "'256MB'"})
+    proxy = bouncer_dir = None
+    try:
+        env = dict(os.environ, PGPASSWORD=shop.password)
+        subprocess.run(["pgbench", "-i", "-q", "-s", "10", "-h", "127.0.0.1", "-p", str(shop.server.port),
+                        "-U", "postgres", "shop"], check=True, capture_output=True, env=env)
+        proxy = Proxy(shop, {"durability": "sync", "audit_statements": "all"}).start()
+        bport, bouncer_dir = start_pgbouncer(shop, work)
+        targets = {"direct": shop.server.port, "pgbouncer": bport, "custos": proxy.port}
+        best = {k: (0.0, 0.0, 0.0) for k in targets}
+        for _ in range(ROUNDS):
+            for name, port in targets.items():
+                r = pgbench("127.0.0.1", port, shop.password, work, name)
+                if r[0] > best[name][0]:
+                    best[name] = r
+        records = len(proxy.d.records("access"))
+        print(f"pgbench -S, 8 clients, {SECONDS} s, best of {ROUNDS} alternating rounds")
+        print(f"{'':44s} {'tps':>10s} {'mean ms':>10s} {'p99 ms':>10s}")
+        for name, (tps, mean, p99) in best.items():
+            label = {"direct": "PostgreSQL directly", "pgbouncer": "pgbouncer (session mode)",
+                     "custos": "Custos (audit every statement, sync)"}[name]
+            print(f"{label:44s} {tps:10.0f} {mean:10.3f} {p99:10.3f}")
+        d, b, c = (best[k][0] for k in ("direct", "pgbouncer", "custos"))
+        print(f"ratios: pgbouncer/direct={b / d:.2f}  custos/direct={c / d:.2f}  "
+              f"custos/pgbouncer={c / b:.2f} (target >= 1.0); {records} access records logged")
+        before, after = idle_memory(proxy)
+        print(f"proxy memory: {before / 1024:.1f} MB idle, {after / 1024:.1f} MB with {IDLE} idle "
+              f"client connections: {(after - before) / 1024:.1f} MB for them (target <= 64 MB)")
+        proxy.d.stop()
+        v = proxy.d.verify()
+        print(f"log verify after the runs: {v.stdout.strip() or v.stderr.strip()}")
+    finally:
+        if bouncer_dir:
+            pid = (bouncer_dir / "pgbouncer.pid")
+            if pid.exists():
+                os.kill(int(pid.read_text()), 15)
+        if proxy:
+            proxy.cleanup()
+        shop.stop()
+        subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    main()

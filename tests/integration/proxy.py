@@ -1,0 +1,117 @@
+"""A custosd with its proxy in front of a real PostgreSQL loaded with the
+sample shop: the helpers the proxy tests share."""
+import itertools
+import os
+import socket
+import subprocess
+import time
+
+from conftest import ctl
+from daemon import Daemon, ensure_user, need_root
+from pg import PgServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+POLICY = os.path.join(ROOT, "policies", "shop.yaml")
+
+
+_keystores = itertools.count(1)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Shop:
+    """A TCP PostgreSQL with a password (custosd runs as user custos, which
+    may not enter the test clusters' socket directories) and the shop."""
+
+    def __init__(self, customers=200, settings=None):
+        need_root()
+        self.server = PgServer(tcp=True, settings=settings).start()
+        try:
+            self.db = self.server.createdb("shop").load_shop(customers)
+        except BaseException:
+            self.server.stop()
+            raise
+        self.password = self.server.password
+
+    def direct(self, dbname="shop"):
+        return self.server.conninfo(dbname, tcp=True)
+
+    def stop(self):
+        self.server.stop()
+
+
+class Proxy:
+    """custosd with a keystore, the shop policy and a proxy listener."""
+
+    def __init__(self, shop, settings=None, tls=None):
+        self.shop = shop
+        self.port = free_port()
+        base = {"listen": f"127.0.0.1:{self.port}", "database": shop.direct(),
+                "policy": POLICY}
+        if tls:
+            base.update(tls_cert=tls[0], tls_key=tls[1])
+        self.d = Daemon({**base, **(settings or {})})
+        key = self.d.dir / "master.key"
+        key.write_text(os.urandom(32).hex() + "\n")
+        key.chmod(0o400)
+        kek = self.d.dir / "kek"
+        self.ks_name = f"ks_{next(_keystores)}"
+        shop.server.createdb(self.ks_name)
+        keystore = shop.direct(self.ks_name)
+        ctl("keys", "init", "--db", shop.direct(), "--keystore", keystore, "--master-key", key,
+            "--kek", kek, check=0)
+        custos = ensure_user("custos")
+        os.chown(key, custos.pw_uid, 0)
+        self.d.settings.update(master_key=key, kek_file=kek, keystore=keystore)
+        self.d.write_conf()
+
+    def start(self):
+        self.d.start()
+        return self
+
+    def dsn(self, dbname="shop", user="postgres", **extra):
+        parts = {"host": "127.0.0.1", "port": self.port, "user": user,
+                 "password": self.shop.password, "dbname": dbname, **extra}
+        return " ".join(f"{k}={v}" for k, v in parts.items())
+
+    def psql(self, sql, check=True, **extra):
+        p = subprocess.run(["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+                            self.dsn(**extra), "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if check:
+            assert p.returncode == 0, p.stderr
+        return p
+
+    def connect(self, **kw):
+        import psycopg2
+        return psycopg2.connect(self.dsn(**kw))
+
+    def access(self, wait_for=None, timeout=10):
+        """The access records; with wait_for, waits until that many exist."""
+        deadline = time.time() + timeout
+        while True:
+            recs = self.d.records("access")
+            if wait_for is None or len(recs) >= wait_for or time.time() > deadline:
+                return recs
+            time.sleep(0.1)
+
+    def log_text(self):
+        out = b""
+        for p in sorted(self.d.log.iterdir()):
+            if p.name.startswith("seg-"):
+                data = p.read_bytes()
+                if p.name.endswith(".gz"):
+                    import gzip
+                    data = gzip.decompress(data)
+                out += data
+        return out
+
+    def cleanup(self):
+        self.d.cleanup()
+        self.shop.server.dropdb(self.ks_name)

@@ -1,0 +1,287 @@
+"""The proxy with real clients (psql, psycopg2, pgbench) in front of a real
+PostgreSQL holding the sample shop: every access to a policy table is
+recorded with its subjects, results wait for their record, what cannot be
+analysed or recorded is refused, and the protocol survives cancels,
+pipelines, COPY, TLS and hostile bytes."""
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from proxy import Proxy, Shop
+
+
+@pytest.fixture(scope="module")
+def shop():
+    s = Shop(customers=200, settings={"max_connections": 120})
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def proxy(shop):
+    p = Proxy(shop).start()
+    yield p
+    p.cleanup()
+
+
+def direct_value(shop, sql):
+    conn = psycopg2.connect(shop.direct())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_select_is_recorded_with_its_subjects(proxy, shop):
+    out = proxy.psql("SELECT id, country FROM shop.customers WHERE id IN (3, 5, 7) ORDER BY id").stdout
+    assert [line.split("|")[0] for line in out.split()] == ["3", "5", "7"]
+    recs = proxy.access(wait_for=1)
+    assert len(recs) == 1
+    r = recs[0]
+    assert r["object"] == {"table": "shop.customers", "columns": ["country"]}
+    assert r["rows"] == 3 and r["actor"]["user"] == "postgres" and r["actor"]["app"] == "psql"
+    assert "$1" in r["stmt"] and "5" not in r["stmt"]
+    refs = {s["ref"] for s in r["subjects"]}
+    assert len(refs) == 3 and all(s["id"].startswith("cx1.") for s in r["subjects"])
+    # the same customer again, from the result or from the predicate: the same ref
+    proxy.psql("SELECT id FROM shop.customers WHERE id = 5")
+    proxy.psql("SELECT country FROM shop.customers WHERE id = 5")
+    proxy.psql("SELECT country FROM shop.customers c WHERE c.id IN (3, 7) AND country <> ''")
+    recs = proxy.access(wait_for=4)
+    assert [s["ref"] for s in recs[1]["subjects"]] == [s["ref"] for s in recs[2]["subjects"]]
+    assert recs[1]["subjects"][0]["ref"] in refs
+    assert {s["ref"] for s in recs[3]["subjects"]} == refs - {recs[1]["subjects"][0]["ref"]}
+    # neither in the result nor in a predicate: counted as unattributed
+    n = int(proxy.psql("SELECT count(*) FROM shop.customers WHERE country = 'DE'").stdout)
+    proxy.psql("SELECT country FROM shop.customers WHERE country = 'DE'")
+    r = proxy.access(wait_for=6)[5]
+    assert r["detail"]["unattributed"] == n and "subjects" not in r
+    # no personal data in the log: not the email, not the literal
+    email = direct_value(shop, "SELECT email FROM shop.customers WHERE id = 5")
+    assert email.encode() not in proxy.log_text()
+
+
+def test_a_related_table_is_attributed_through_its_foreign_key(proxy):
+    n = int(proxy.psql("SELECT count(*) FROM shop.orders WHERE customer_id = 9").stdout)
+    proxy.psql("SELECT id, customer_id, status FROM shop.orders WHERE customer_id = 9")
+    recs = proxy.access(wait_for=2)
+    r = recs[1]
+    assert r["object"]["table"] == "shop.orders" and r["rows"] == n
+    assert len(r["subjects"]) == (1 if n else 0)
+
+
+def test_other_statements_are_not_recorded_by_default(proxy):
+    assert proxy.psql("SELECT 41 + 1").stdout.strip() == "42"
+    proxy.psql("CREATE TABLE IF NOT EXISTS public.scratch (x int); INSERT INTO public.scratch VALUES (1)")
+    proxy.psql("SELECT id FROM shop.customers WHERE id = 1")
+    recs = proxy.access(wait_for=1)
+    assert [r["object"]["table"] for r in recs] == ["shop.customers"]
+
+
+def test_audit_all_records_every_statement(shop):
+    p = Proxy(shop, {"audit_statements": "all"}).start()
+    try:
+        p.psql("SELECT 1; SELECT 2")
+        recs = p.access(wait_for=2)
+        assert len(recs) == 2 and all("object" not in r for r in recs)
+        assert recs[0]["stmt"] == "SELECT $1"
+    finally:
+        p.cleanup()
+
+
+def test_unparseable_statement_is_refused_and_the_session_goes_on(proxy):
+    conn = proxy.connect()
+    conn.autocommit = True
+    cur = conn.cursor()
+    with pytest.raises(psycopg2.Error) as e:
+        cur.execute("SELEC name FROM shop.customers")
+    assert e.value.pgcode == "QC001"
+    cur.execute("SELECT count(*) FROM shop.customers")
+    assert cur.fetchone()[0] == 200
+    conn.close()
+    assert proxy.d.proc.poll() is None
+
+
+def test_multi_statement_strings_and_rollback(proxy):
+    conn = proxy.connect()
+    cur = conn.cursor()
+    cur.execute("SELECT name FROM shop.customers WHERE id = 11; SELECT status FROM shop.orders LIMIT 2")
+    assert len(cur.fetchall()) == 2  # psycopg2 keeps the last result
+    cur.execute("UPDATE shop.customers SET country = 'XX' WHERE id = 12")
+    conn.rollback()
+    conn.close()
+    recs = proxy.access(wait_for=3)
+    assert [r["object"]["table"] for r in recs] == ["shop.customers", "shop.orders", "shop.customers"]
+    assert recs[2]["detail"]["kind"] == "update" and recs[2]["rows"] == 1
+    assert proxy.psql("SELECT country FROM shop.customers WHERE id = 12").stdout.strip() != "XX"
+
+
+@pytest.mark.parametrize("mode", ["simple", "extended", "prepared"])
+def test_pgbench_through_the_proxy(proxy, mode, tmp_path):
+    script = tmp_path / "customer.sql"
+    script.write_text("\\set id random(1, 200)\nSELECT name, email FROM shop.customers WHERE id = :id;\n")
+    env = dict(os.environ, PGPASSWORD=proxy.shop.password)
+    p = subprocess.run(["pgbench", "-n", "-M", mode, "-c", "4", "-j", "2", "-t", "50", "-f", script,
+                        "-h", "127.0.0.1", "-p", str(proxy.port), "-U", "postgres", "shop"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "number of transactions actually processed: 200/200" in p.stdout
+    recs = proxy.access(wait_for=200)
+    assert len(recs) == 200
+    assert all(len(r["subjects"]) == 1 and r["object"]["columns"] == ["name", "email"] for r in recs)
+
+
+def test_cancel_reaches_the_right_backend(proxy):
+    conn = proxy.connect()
+    cur = conn.cursor()
+    t = threading.Timer(0.5, conn.cancel)
+    t.start()
+    start = time.time()
+    with pytest.raises(psycopg2.extensions.QueryCanceledError):
+        cur.execute("SELECT pg_sleep(20)")
+    assert time.time() - start < 10
+    conn.rollback()
+    cur.execute("SELECT 1")
+    assert cur.fetchone() == (1,)
+    conn.close()
+
+
+def test_copy_both_ways(proxy, tmp_path):
+    proxy.psql("CREATE TABLE IF NOT EXISTS public.copied (a int, b text)")
+    src = tmp_path / "in.csv"
+    src.write_text("".join(f"{i},row {i}\n" for i in range(1000)))
+    proxy.psql(f"\\copy public.copied FROM '{src}' CSV")
+    assert proxy.psql("SELECT count(*) FROM public.copied").stdout.strip() == "1000"
+    out = tmp_path / "out.csv"
+    proxy.psql(f"\\copy (SELECT id, country FROM shop.customers) TO '{out}' CSV")
+    assert len(out.read_text().splitlines()) == 200
+    recs = proxy.access(wait_for=1)
+    assert recs[-1]["rows"] == 200 and recs[-1]["detail"]["kind"] == "copy"
+
+
+def test_tls_from_the_client(shop):
+    p = Proxy(shop)
+    key, cert = p.d.dir / "server.key", p.d.dir / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o644)
+    p.d.settings.update(tls_cert=cert, tls_key=key)
+    p.d.write_conf()
+    p.start()
+    try:
+        out = p.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid(); "
+                     "SELECT name FROM shop.customers WHERE id = 2", sslmode="require")
+        assert out.returncode == 0
+        rec = p.access(wait_for=1)[0]
+        assert rec["actor"]["tls"].startswith("TLS")
+        # without TLS, the client is told no and carries on in the clear
+        p.psql("SELECT 1", sslmode="disable")
+    finally:
+        p.cleanup()
+
+
+def startup_packet(user="postgres", db="shop"):
+    body = struct.pack("!I", 196608) + f"user\0{user}\0database\0{db}\0\0".encode()
+    return struct.pack("!I", len(body) + 4) + body
+
+
+def read_until_closed(s, timeout=10):
+    s.settimeout(timeout)
+    out = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+@pytest.mark.parametrize("payload", [
+    struct.pack("!I", 3),                                       # a length under the minimum
+    struct.pack("!II", 100000, 196608) + b"x" * 64,             # a startup packet over the limit
+    struct.pack("!II", 20, 196608) + b"user\0postgres\0\0\0",  # no terminating pair
+])
+def test_malformed_startup_ends_only_that_connection(proxy, payload):
+    s = socket.create_connection(("127.0.0.1", proxy.port))
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    reply = read_until_closed(s)
+    s.close()
+    assert reply == b"" or reply[:1] == b"E"
+    assert b"08P01" in reply or reply == b""
+    assert proxy.psql("SELECT 1").stdout.strip() == "1"
+
+
+def test_oversized_message_is_refused_before_it_is_read(proxy):
+    s = socket.create_connection(("127.0.0.1", proxy.port))
+    s.sendall(startup_packet())
+    s.settimeout(10)
+    assert s.recv(1) == b"R"  # the server asks for a password
+    s.sendall(b"p" + struct.pack("!I", 0x7FFFFFF0))
+    reply = read_until_closed(s)
+    s.close()
+    assert b"08P01" in reply and b"message too large" in reply
+    assert proxy.psql("SELECT 1").stdout.strip() == "1"
+    assert proxy.d.proc.poll() is None
+
+
+def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
+    """With the log on a full file system, personal data is refused (QC002),
+    other statements keep working, and nothing is lost from the log."""
+    p = Proxy(shop, {"segment_bytes": "64K"})
+    mnt = p.d.dir / "logfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mnt], check=True)
+    try:
+        subprocess.run(["cp", "-a", p.d.log, mnt / "log"], check=True)
+        p.d.settings["log_dir"] = mnt / "log"
+        p.d.write_conf()
+        p.d.log = mnt / "log"
+        p.start()
+        with open(mnt / "filler", "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        conn = p.connect()
+        conn.autocommit = True
+        cur = conn.cursor()
+        served = 0
+        with pytest.raises(psycopg2.Error) as e:
+            for i in range(5000):
+                cur.execute("SELECT name FROM shop.customers WHERE id = %s", (i % 200 + 1,))
+                cur.fetchall()
+                served += 1
+        assert e.value.pgcode == "QC002", (e.value, p.d.errors())
+        conn.close()
+        refused = p.psql("SELECT name FROM shop.customers WHERE id = 1", check=False)
+        assert refused.returncode != 0 and "QC002" in refused.stderr + refused.stdout or \
+            "audit log" in refused.stderr
+        assert p.psql("SELECT 6 * 7").stdout.strip() == "42"
+        os.unlink(mnt / "filler")
+        # every access that was served is in the log
+        deadline = time.time() + 10
+        while time.time() < deadline and len(p.access()) < served:
+            time.sleep(0.2)
+        assert len(p.access()) >= served
+        p.d.stop()
+        assert p.d.verify().returncode == 0
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            subprocess.run(["umount", "-l", mnt])
