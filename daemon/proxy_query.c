@@ -107,30 +107,33 @@ static const struct pp_table *pred_table(const struct ppol *pp, const struct sqi
 	return NULL;
 }
 
-static int subject_preds(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
+static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct sqi_literal *lits,
+                         size_t nlits, struct pstmt *st)
 {
 	for (size_t i = 0; i < s->npreds; i++) {
 		const struct sqi_pred *p = &s->preds[i];
 		const struct pp_table *t = pred_table(c->px->pp, s, p);
-		if (!t || (!p->param && !p->value))
+		bool lit = p->literal >= 0 && (size_t)p->literal < nlits;
+		char *value = t && lit ? sqi_literal_text(&lits[p->literal]) : NULL;
+		if (!t || (!p->param && !value)) {
+			free(value);
 			continue;
+		}
 		struct spred *v = realloc(st->sp, (st->nsp + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		st->sp = v;
-		v[st->nsp] =
-		    (struct spred){ strdup(t->subject), p->value ? strdup(p->value) : NULL, p->param };
-		if (!v[st->nsp].type || (p->value && !v[st->nsp].value)) {
-			free(v[st->nsp].type);
-			free(v[st->nsp].value);
+		char *type = v ? strdup(t->subject) : NULL;
+		if (v)
+			st->sp = v;
+		if (!type) {
+			free(value);
 			return -ENOMEM;
 		}
-		st->nsp++;
+		v[st->nsp++] = (struct spred){ type, value, p->param };
 	}
 	return 0;
 }
 
-static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s)
+static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const struct sqi_literal *lits,
+                              size_t nlits)
 {
 	struct proxy *px = c->px;
 	struct pstmt *st = calloc(1, sizeof(*st));
@@ -161,7 +164,7 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s)
 	if (st->record)
 		st->text = strdup(s->normalized);
 	if (d.failed || (st->sensitive && !st->table) || (st->record && !st->text) ||
-	    (st->sensitive && subject_preds(c, s, st))) {
+	    (st->sensitive && subject_preds(c, s, lits, nlits, st))) {
 		if (d.failed)
 			st->detail = NULL, buf_free(&d);
 		st_unref(st);
@@ -336,6 +339,8 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 {
 	const char *sql, *why;
 	const struct sqi_info *info;
+	const struct sqi_literal *lits;
+	size_t nlits;
 	char err[128];
 	char msg[192];
 
@@ -343,7 +348,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 		return -EBADMSG;
 	if ((why = unavailable(c, false)))
 		return refuse(c, X_REFUSE_Q, PX_ERR_POLICY, why);
-	if (sqi_cache_get(c->px->sqi, sql, &info, err, sizeof(err))) {
+	if (sqi_cache_get(c->px->sqi, sql, &info, &lits, &nlits, err, sizeof(err))) {
 		snprintf(msg, sizeof(msg), "Custos cannot analyse this statement (%s)", err);
 		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, msg);
 	}
@@ -351,7 +356,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	bool sensitive = false;
 	int r = 0;
 	for (size_t i = 0; !r && i < info->n; i++) {
-		struct pstmt *st = analysed(c, &info->stmts[i]);
+		struct pstmt *st = analysed(c, &info->stmts[i], lits, nlits);
 		r = st ? push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
 		sensitive |= st && st->sensitive;
 	}
@@ -372,6 +377,8 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_parse p;
 	const struct sqi_info *info;
+	const struct sqi_literal *lits;
+	size_t nlits;
 	const char *why;
 	char err[128];
 	char msg[192];
@@ -380,14 +387,14 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		return -EBADMSG;
 	if ((why = unavailable(c, false)))
 		return refuse(c, X_REFUSE_X, PX_ERR_POLICY, why);
-	if (sqi_cache_get(c->px->sqi, p.query, &info, err, sizeof(err))) {
+	if (sqi_cache_get(c->px->sqi, p.query, &info, &lits, &nlits, err, sizeof(err))) {
 		snprintf(msg, sizeof(msg), "Custos cannot analyse this statement (%s)", err);
 		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, msg);
 	}
 	if (info->n > 1) /* PostgreSQL refuses it too; nothing runs */
 		return refuse(c, X_REFUSE_X, "42601",
 		              "cannot insert multiple commands into a prepared statement");
-	struct pstmt *st = info->n ? analysed(c, &info->stmts[0]) : NULL;
+	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], lits, nlits) : NULL;
 	if (info->n && !st)
 		return -ENOMEM;
 	int r = set_named(&c->stmts, &c->nstmts, p.name, st, st_unref_v);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,9 +179,13 @@ static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, j
 		return -ENOMEM;
 	st->preds = v2;
 	struct sqi_pred *x = &v2[st->npreds];
-	*x = (struct sqi_pred){ qual ? strdup(qual) : NULL, strdup(column),
+	*x = (struct sqi_pred){ qual ? strdup(qual) : NULL,
+		                strdup(column),
 		                p ? (int)json_integer_value(json_object_get(p, "number")) : 0,
-		                value ? strdup(value) : NULL, insert };
+		                value ? strdup(value) : NULL,
+		                insert,
+		                c ? (int)json_integer_value(json_object_get(c, "location")) : -1,
+		                -1 };
 	if ((qual && !x->qual) || !x->column || (value && !x->value))
 		return free(x->qual), free(x->column), free(x->value), -ENOMEM;
 	st->npreds++;
@@ -469,6 +474,9 @@ struct sqi_cache {
 	uint64_t seed; /* statement texts come from clients: a secret seed spreads them */
 	uint64_t hits, misses, evictions;
 	struct sqi_info *uncached; /* the last analysis too large to cache */
+	struct buf key;            /* the text with its literals marked */
+	struct sqi_literal *lits;
+	size_t nlits, litcap;
 };
 
 static uint64_t hash(const struct sqi_cache *c, const char *s)
@@ -532,35 +540,133 @@ void sqi_cache_free(struct sqi_cache *c)
 	while (c->head)
 		evict(c, c->head);
 	sqi_free(c->uncached);
+	buf_free(&c->key);
+	free(c->lits);
 	free(c->buckets);
 	free(c);
 }
 
-int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **ret, char *err, size_t errlen)
+static bool is_literal(PgQuery__Token t)
 {
-	uint64_t h = hash(c, sql);
-	struct entry *e;
+	return t == PG_QUERY__TOKEN__SCONST || t == PG_QUERY__TOKEN__USCONST ||
+	       t == PG_QUERY__TOKEN__ICONST || t == PG_QUERY__TOKEN__FCONST || t == PG_QUERY__TOKEN__BCONST ||
+	       t == PG_QUERY__TOKEN__XCONST;
+}
 
+/* Scans sql into its key and literals. -EINVAL when it does not scan. */
+static int scan(struct sqi_cache *c, const char *sql)
+{
+	PgQueryScanResult r = pg_query_scan(sql);
+	PgQuery__ScanResult *u =
+	    r.error ? NULL : pg_query__scan_result__unpack(NULL, r.pbuf.len, (const uint8_t *)r.pbuf.data);
+	size_t len = strlen(sql), at = 0;
+	int err = u ? 0 : -EINVAL;
+
+	buf_reset(&c->key);
+	c->nlits = 0;
+	for (size_t i = 0; u && !err && i < u->n_tokens; i++) {
+		const PgQuery__ScanToken *t = u->tokens[i];
+		if (!is_literal(t->token))
+			continue;
+		if (t->start < 0 || (size_t)t->start < at || t->end < t->start || (size_t)t->end > len) {
+			err = -EINVAL;
+			break;
+		}
+		if (c->nlits == c->litcap) {
+			size_t cap = c->litcap ? 2 * c->litcap : 16;
+			struct sqi_literal *v = realloc(c->lits, cap * sizeof(*v));
+			if (!v) {
+				err = -ENOMEM;
+				break;
+			}
+			c->lits = v;
+			c->litcap = cap;
+		}
+		c->lits[c->nlits++] = (struct sqi_literal){ sql + t->start, (size_t)(t->end - t->start),
+			                                    t->token == PG_QUERY__TOKEN__ICONST ||
+			                                        t->token == PG_QUERY__TOKEN__FCONST };
+		buf_add(&c->key, sql + at, (size_t)t->start - at);
+		buf_addc(&c->key, '\x01'); /* outside a literal, a scan error: never in a text that scans */
+		buf_addc(&c->key, (char)('@' + t->token % 32));
+		at = (size_t)t->end;
+	}
+	buf_add(&c->key, sql + at, len - at);
+	buf_addc(&c->key, 0);
+	if (u)
+		pg_query__scan_result__free_unpacked(u, NULL);
+	pg_query_free_scan_result(r);
+	return err ? err : c->key.failed ? -ENOMEM : 0;
+}
+
+/* Points each constant predicate at its literal, and forgets the values:
+ * the cached analysis serves texts with other literals. */
+static void link_literals(struct sqi_cache *c, const char *sql, struct sqi_info *info)
+{
+	for (size_t i = 0; i < info->n; i++)
+		for (size_t j = 0; j < info->stmts[i].npreds; j++) {
+			struct sqi_pred *p = &info->stmts[i].preds[j];
+			free(p->value);
+			p->value = NULL;
+			for (size_t k = 0; p->location >= 0 && k < c->nlits; k++)
+				if (c->lits[k].p - sql == p->location)
+					p->literal = (int)k;
+		}
+}
+
+char *sqi_literal_text(const struct sqi_literal *l)
+{
+	if (l->number)
+		return strndup(l->p, l->len);
+	if (l->len < 2 || l->p[0] != '\'' || l->p[l->len - 1] != '\'')
+		return NULL; /* E'', U&'', $$, B'', X'': not an id as written */
+	char *out = malloc(l->len), *o = out;
+	for (size_t i = 1; out && i + 1 < l->len; i++) {
+		*o++ = l->p[i];
+		if (l->p[i] == '\'' && l->p[i + 1] == '\'')
+			i++;
+	}
+	if (out)
+		*o = 0;
+	return out;
+}
+
+int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **ret,
+                  const struct sqi_literal **ret_lits, size_t *ret_nlits, char *err, size_t errlen)
+{
+	struct sqi_info *info;
+	struct entry *e;
+	int r = strlen(sql) > SQI_MAX_SQL ? -E2BIG : scan(c, sql);
+
+	if (r) {
+		int a = sqi_analyse(sql, &info, err, errlen); /* its message says what is wrong */
+		if (!a) {
+			sqi_free(info);
+			snprintf(err, errlen, "the statement cannot be scanned");
+		}
+		return a ? a : r;
+	}
+	*ret_lits = c->lits;
+	*ret_nlits = c->nlits;
+	uint64_t h = hash(c, c->key.p);
 	for (e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next_hash)
-		if (e->hash == h && !strcmp(e->sql, sql)) {
+		if (e->hash == h && !strcmp(e->sql, c->key.p)) {
 			unlink_lru(c, e);
 			push_lru(c, e);
 			*ret = e->info;
 			c->hits++;
 			return 0;
 		}
-	struct sqi_info *info;
-	int r = sqi_analyse(sql, &info, err, errlen);
-	if (r)
+	if ((r = sqi_analyse(sql, &info, err, errlen)))
 		return r;
 	c->misses++;
-	if (strlen(sql) > SQI_CACHE_MAX_SQL) { /* kept for one call only: the cache holds small texts */
+	link_literals(c, sql, info);
+	if (c->key.len > SQI_CACHE_MAX_SQL) { /* kept for one call only: the cache holds small texts */
 		sqi_free(c->uncached);
 		c->uncached = info;
 		*ret = info;
 		return 0;
 	}
-	if (!(e = calloc(1, sizeof(*e))) || !(e->sql = strdup(sql))) {
+	if (!(e = calloc(1, sizeof(*e))) || !(e->sql = strdup(c->key.p))) {
 		free(e);
 		sqi_free(info);
 		return -ENOMEM;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "util.h"
 
 #define SQI_MAX_SQL (1u << 20)
@@ -32,9 +33,11 @@ struct sqi_table {
 struct sqi_pred {
 	char *qual; /* the table or alias that qualifies the column, or NULL */
 	char *column;
-	int param;   /* $n (1-based); 0: a constant */
-	char *value; /* the constant as text; NULL for a parameter or NULL */
-	bool insert; /* a value inserted into the statement's target */
+	int param;    /* $n (1-based); 0: a constant */
+	char *value;  /* the constant as text (sqi_analyse only; NULL in cached analyses) */
+	bool insert;  /* a value inserted into the statement's target */
+	int location; /* of the constant in the text; -1 for a parameter */
+	int literal;  /* the constant's index among the text's literals (the cache's); -1 */
 };
 
 struct sqi_stmt {
@@ -64,15 +67,30 @@ void sqi_free(struct sqi_info *info);
 
 const char *sqi_kind_name(enum sqi_kind k);
 
-/* A bounded cache of analyses by statement text (least recently used
- * out). Not thread-safe: one per proxy process. */
+/* A literal of a statement's text (a token of PostgreSQL's own scanner). */
+struct sqi_literal {
+	const char *p;
+	size_t len;
+	bool number;
+};
+
+/* The literal as a value: a number as written, a plain '...' string
+ * unquoted; NULL for other forms (E'', U&'', $$) or out of memory. */
+char *sqi_literal_text(const struct sqi_literal *l);
+
+/* A bounded cache of analyses (least recently used out). Statements that
+ * differ only in their literals share one analysis: the key is the text
+ * with every literal token, as PostgreSQL's scanner finds them, replaced
+ * by a mark no text can hold there; the literals of this text come back
+ * with it (predicates point into them). Not thread-safe: one per proxy
+ * process. */
 struct sqi_cache;
 struct sqi_cache *sqi_cache_new(size_t max);
 void sqi_cache_free(struct sqi_cache *c);
-/* The analysis of sql, from the cache or made now (and cached). The
- * result stays valid until the next call. */
-int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **ret, char *err,
-                  size_t errlen) WUR;
+/* The analysis of sql, from the cache or made now (and cached), and its
+ * literals. Both stay valid until the next call (and sql as long). */
+int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **ret,
+                  const struct sqi_literal **ret_lits, size_t *ret_nlits, char *err, size_t errlen) WUR;
 void sqi_cache_stats(const struct sqi_cache *c, uint64_t *hits, uint64_t *misses, uint64_t *evictions);
 
 #endif

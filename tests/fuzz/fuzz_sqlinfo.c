@@ -1,9 +1,51 @@
 /* fuzz_sqlinfo.c - statement analysis (daemon/sqlinfo.c): any text is
  * analysed or refused cleanly; an analysed statement has a kind, a
  * fingerprint and normalised text, and a refusal's message quotes none of
- * the input. */
+ * the input. The cache, which shares one analysis among texts differing
+ * only in literals, must give what a fresh analysis of the text gives
+ * (one cache for the run: earlier inputs are the other texts). */
 #include "../../daemon/sqlinfo.c"
 #include "fuzz_common.h"
+
+static bool same_table(const struct sqi_table *a, const struct sqi_table *b)
+{
+	return !strcmp(a->name, b->name) && !a->schema == !b->schema &&
+	       (!a->schema || !strcmp(a->schema, b->schema)) && a->write == b->write;
+}
+
+static void check_cache(const char *sql, const struct sqi_info *fresh)
+{
+	static struct sqi_cache *cache;
+	const struct sqi_info *c;
+	const struct sqi_literal *lits;
+	size_t nlits;
+	char err[256];
+
+	if (!cache && !(cache = sqi_cache_new(64)))
+		return;
+	if (sqi_cache_get(cache, sql, &c, &lits, &nlits, err, sizeof(err)))
+		return; /* out of memory, or it does not scan */
+	CHECK(c->n == fresh->n);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct sqi_stmt *a = &c->stmts[i], *b = &fresh->stmts[i];
+		CHECK(a->kind == b->kind && !strcmp(a->fingerprint, b->fingerprint) &&
+		      a->ntables == b->ntables && a->npreds == b->npreds);
+		for (size_t j = 0; j < a->ntables; j++)
+			CHECK(same_table(&a->tables[j], &b->tables[j]));
+		for (size_t j = 0; j < a->npreds; j++) {
+			const struct sqi_pred *p = &a->preds[j];
+			CHECK(!strcmp(p->column, b->preds[j].column) && p->param == b->preds[j].param);
+			if (p->literal < 0)
+				continue;
+			CHECK((size_t)p->literal < nlits);
+			char *v = sqi_literal_text(&lits[p->literal]);
+			/* a plain literal reads as the parser read it */
+			CHECK(!v || !b->preds[j].value || lits[p->literal].number ||
+			      !strcmp(v, b->preds[j].value));
+			free(v);
+		}
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,9 +65,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t j = 0; j < info->stmts[i].ntables; j++)
 				CHECK(info->stmts[i].tables[j].name);
 		}
+		check_cache(sql, info);
 		sqi_free(info);
 	} else if (r == -EINVAL) {
-		CHECK(!strncmp(err, "the statement does not parse", 28) || !strncmp(err, "cannot analyse", 14));
+		CHECK(!strncmp(err, "the statement does not parse", 28) ||
+		      !strncmp(err, "cannot analyse", 14));
 	}
 	free(sql);
 	return 0;

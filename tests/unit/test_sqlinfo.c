@@ -180,29 +180,89 @@ static void test_cache(void **state)
 {
 	struct sqi_cache *c = sqi_cache_new(2);
 	const struct sqi_info *i1, *i2, *again;
+	const struct sqi_literal *lits;
+	size_t nlits;
 	char err[256];
 
 	(void)state;
-	assert_int_equal(sqi_cache_get(c, "SELECT 1", &i1, err, sizeof(err)), 0);
-	assert_int_equal(sqi_cache_get(c, "SELECT 1", &again, err, sizeof(err)), 0);
+	assert_int_equal(sqi_cache_get(c, "SELECT a FROM t", &i1, &lits, &nlits, err, sizeof(err)), 0);
+	assert_int_equal(sqi_cache_get(c, "SELECT a FROM t", &again, &lits, &nlits, err, sizeof(err)), 0);
 	assert_ptr_equal(i1, again);
-	assert_int_equal(sqi_cache_get(c, "SELECT 2", &i2, err, sizeof(err)), 0);
-	assert_int_equal(sqi_cache_get(c, "SELECT 1", &again, err, sizeof(err)), 0); /* 1 is now the newest */
-	assert_ptr_equal(i1, again);
-	assert_int_equal(sqi_cache_get(c, "SELECT 3", &again, err, sizeof(err)), 0); /* evicts 2 */
-	assert_int_equal(sqi_cache_get(c, "SELECT 1", &again, err, sizeof(err)), 0);
+	assert_int_equal(sqi_cache_get(c, "SELECT b FROM t", &i2, &lits, &nlits, err, sizeof(err)), 0);
+	assert_int_equal(sqi_cache_get(c, "SELECT a FROM t", &again, &lits, &nlits, err, sizeof(err)), 0);
+	assert_ptr_equal(i1, again); /* a is now the newest */
+	assert_int_equal(sqi_cache_get(c, "SELECT c FROM t", &again, &lits, &nlits, err, sizeof(err)), 0);
+	assert_int_equal(sqi_cache_get(c, "SELECT a FROM t", &again, &lits, &nlits, err, sizeof(err)), 0);
 	assert_ptr_equal(i1, again);
 	uint64_t hits, misses, evictions;
 	sqi_cache_stats(c, &hits, &misses, &evictions);
 	assert_int_equal(hits, 3);
 	assert_int_equal(misses, 3);
 	assert_int_equal(evictions, 1);
-	assert_int_equal(sqi_cache_get(c, "SELECT 2", &again, err, sizeof(err)), 0); /* analysed anew */
+	assert_int_equal(sqi_cache_get(c, "SELECT b FROM t", &again, &lits, &nlits, err, sizeof(err)), 0);
 	sqi_cache_stats(c, &hits, &misses, &evictions);
-	assert_int_equal(misses, 4);
-	assert_int_equal(sqi_cache_get(c, "nonsense here", &again, err, sizeof(err)), -EINVAL);
+	assert_int_equal(misses, 4); /* b was evicted: analysed anew */
+	assert_int_equal(sqi_cache_get(c, "nonsense here", &again, &lits, &nlits, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "does not parse"));
 	sqi_cache_free(c);
 	assert_null(sqi_cache_new(0));
+}
+
+/* Texts that differ only in literals share an analysis; each gets its own
+ * literals, and predicates point into them. Anything else is a new key. */
+static void test_cache_by_structure(void **state)
+{
+	struct sqi_cache *c = sqi_cache_new(16);
+	const struct sqi_info *a, *b;
+	const struct sqi_literal *lits;
+	size_t nlits;
+	char err[256], *v;
+
+	(void)state;
+	assert_int_equal(sqi_cache_get(c, "SELECT x FROM t WHERE id = 5 AND k = 'a''b'", &a, &lits, &nlits,
+	                               err, sizeof(err)),
+	                 0);
+	assert_int_equal(nlits, 2);
+	assert_int_equal(sqi_cache_get(c, "SELECT x FROM t WHERE id = 7123 AND k = 'zz'", &b, &lits, &nlits,
+	                               err, sizeof(err)),
+	                 0);
+	assert_ptr_equal(a, b);
+	assert_int_equal(nlits, 2);
+	assert_int_equal(b->stmts[0].npreds, 2);
+	assert_null(b->stmts[0].preds[0].value); /* the first text's values are not kept */
+	v = sqi_literal_text(&lits[b->stmts[0].preds[0].literal]);
+	assert_string_equal(v, "7123");
+	free(v);
+	v = sqi_literal_text(&lits[b->stmts[0].preds[1].literal]);
+	assert_string_equal(v, "zz");
+	free(v);
+	assert_int_equal(sqi_cache_get(c, "SELECT x FROM t WHERE id = 5 AND k = 'a''b'", &b, &lits, &nlits,
+	                               err, sizeof(err)),
+	                 0);
+	v = sqi_literal_text(&lits[b->stmts[0].preds[1].literal]);
+	assert_string_equal(v, "a'b");
+	free(v);
+	/* an escape string is the same structure, but not taken as an id as written */
+	assert_int_equal(sqi_cache_get(c, "SELECT x FROM t WHERE id = 5 AND k = E'a\\'b'", &b, &lits, &nlits,
+	                               err, sizeof(err)),
+	                 0);
+	assert_ptr_equal(a, b);
+	assert_null(sqi_literal_text(&lits[b->stmts[0].preds[1].literal]));
+	static const char *const others[] = {
+		"SELECT x FROM t2 WHERE id = 5 AND k = 'a'",     /* another table */
+		"SELECT x FROM t WHERE id = $1 AND k = 'a'",     /* a parameter */
+		"SELECT x FROM t WHERE id = 5 AND k = \"a\"",    /* an identifier */
+		"SELECT x FROM t WHERE id = 5 AND k = 'a' -- 1", /* a comment */
+	};
+	for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+		assert_int_equal(sqi_cache_get(c, others[i], &b, &lits, &nlits, err, sizeof(err)), 0);
+		if (b == a)
+			fail_msg("%s shares the analysis of another statement", others[i]);
+	}
+	uint64_t hits, misses, evictions;
+	sqi_cache_stats(c, &hits, &misses, &evictions);
+	assert_int_equal(hits, 3);
+	sqi_cache_free(c);
 }
 
 int main(void)
@@ -213,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_predicates),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_cache_by_structure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
