@@ -321,6 +321,10 @@ static int flush_locked(struct alog *l, bool sync)
 	struct flush f = { .b = &l->spare, .upto = l->next_seq - 1, .sync = sync, .off = l->seg_written };
 	buf_swap(&l->pending, &l->spare);
 	l->pending_recs = 0;
+	if (sync) {
+		l->eager_pending = 0;
+		l->last_sync_us = now_us();
+	}
 	memcpy(f.head, l->head, LOG_HASH_LEN);
 	if (sync && l->st_on_disk < l->st->epoch && l->last_cp_seq <= f.upto) {
 		*l->st_snap = *l->st; /* the state after the newest checkpoint */
@@ -472,6 +476,7 @@ struct anode {
 	struct anode *next;
 	const char *type;
 	const struct buf *body;
+	bool lazy;         /* nobody waits for it to be durable */
 	uint64_t seq, gen; /* set when done */
 	int err;
 	uint32_t done; /* formatted or refused: seq, gen, err are set */
@@ -479,6 +484,8 @@ struct anode {
 
 static void push_node(struct alog *l, struct anode *n)
 {
+	if (!n->lazy)
+		__atomic_add_fetch(&l->eager_incoming, 1, __ATOMIC_RELAXED);
 	n->next = __atomic_load_n(&l->incoming, __ATOMIC_RELAXED);
 	while (
 	    !__atomic_compare_exchange_n(&l->incoming, &n->next, n, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
@@ -497,6 +504,10 @@ static void format_node(struct alog *l, struct anode *n)
 		r = l->failed;
 	if (!r)
 		r = alog_append_locked(l, n->type, n->body, &n->seq);
+	if (!n->lazy) {
+		l->eager_pending++;
+		__atomic_sub_fetch(&l->eager_incoming, 1, __ATOMIC_RELAXED);
+	}
 	n->gen = l->gen; /* a failure of what follows fails this record too */
 	if (!r && l->since_cp >= l->o.checkpoint_records && (r = checkpoint_locked(l)))
 		fail_locked(l, r);
@@ -529,7 +540,9 @@ static size_t combine_locked(struct alog *l, const struct anode *self)
 			format_node(l, fifo);
 		}
 	}
-	if (l->o.durability == ALOG_SYNC && l->flusher_idle && l->pending_recs)
+	/* lazy records only: wake the flusher if it sleeps past their window */
+	if (l->o.durability == ALOG_SYNC && l->flusher_idle && l->pending_recs &&
+	    (l->eager_pending || l->flusher_wake_us > l->last_sync_us + (int64_t)l->o.batch_ms * 1000))
 		pthread_cond_signal(&l->flush_cv);
 	else if (l->o.durability == ALOG_BATCH && l->pending.len >= BATCH_WRITE_BYTES)
 		(void)flush_locked(l, false); /* a failure is sticky */
@@ -566,8 +579,9 @@ static int durable_verdict(struct alog *l, const struct anode *n)
 	return err ? err : -EIO;
 }
 
-/* Sleeps until n is durable (sync) or formatted (batch). The timeout
- * bounds the wait of a record pushed just as the combiner let go of mu. */
+/* Sleeps until n is durable (sync, unless it is lazy) or formatted
+ * (batch). The timeout bounds the wait of a record pushed just as the
+ * combiner let go of mu. */
 static int wait_node(struct alog *l, struct anode *n)
 {
 	static const struct timespec poll = { 0, 1000000 };
@@ -578,7 +592,7 @@ static int wait_node(struct alog *l, struct anode *n)
 			try_combine(l, n);
 			if (__atomic_load_n(&n->done, __ATOMIC_ACQUIRE))
 				continue;
-		} else if (n->err || l->o.durability == ALOG_BATCH) {
+		} else if (n->err || l->o.durability == ALOG_BATCH || n->lazy) {
 			return n->err;
 		} else {
 			int r = durable_verdict(l, n);
@@ -611,7 +625,7 @@ struct alog_ticket {
 	char type[LR_MAX_TYPE + 1];
 };
 
-int alog_submit(struct alog *l, const struct alog_rec *rec, struct alog_ticket **ret)
+int alog_submit(struct alog *l, const struct alog_rec *rec, bool lazy, struct alog_ticket **ret)
 {
 	struct alog_ticket *t = calloc(1, sizeof(*t));
 	int r;
@@ -624,7 +638,7 @@ int alog_submit(struct alog *l, const struct alog_rec *rec, struct alog_ticket *
 		return r;
 	}
 	snprintf(t->type, sizeof(t->type), "%s", rec->type); /* render_body checked it */
-	t->n = (struct anode){ .type = t->type, .body = &t->body };
+	t->n = (struct anode){ .type = t->type, .body = &t->body, .lazy = lazy };
 	push_node(l, &t->n);
 	try_combine(l, &t->n);
 	*ret = t;
@@ -714,11 +728,23 @@ static void retry_recovery(struct alog *l)
 		(void)recover_locked(l);
 }
 
-static bool flush_due(struct alog *l)
+static bool sync_work(struct alog *l)
 {
 	return l->o.durability == ALOG_SYNC && !l->failed && !l->rotating &&
 	       (l->pending.len || l->durable_seq < l->written_seq ||
 	        __atomic_load_n(&l->incoming, __ATOMIC_ACQUIRE));
+}
+
+/* Microseconds until lazy records are due to be synced. */
+static int64_t lazy_wait_us(struct alog *l)
+{
+	return l->last_sync_us + (int64_t)l->o.batch_ms * 1000 - now_us();
+}
+
+static bool flush_due(struct alog *l)
+{
+	return sync_work(l) && (l->eager_pending || __atomic_load_n(&l->eager_incoming, __ATOMIC_RELAXED) ||
+	                        lazy_wait_us(l) <= 0);
 }
 
 /* The flusher: group commit in sync mode, the periodic fdatasync in batch
@@ -733,7 +759,10 @@ static void *flusher_main(void *arg)
 			int64_t to_cp = l->last_cp_us / 1000 + l->o.checkpoint_ms - now_us() / 1000;
 			int64_t wait =
 			    l->o.durability == ALOG_BATCH && to_cp > l->o.batch_ms ? l->o.batch_ms : to_cp;
+			if (sync_work(l) && lazy_wait_us(l) / 1000 + 1 < wait)
+				wait = lazy_wait_us(l) / 1000 + 1; /* lazy records are due then */
 			struct timespec t = deadline_ms(wait > 0 ? wait : 0);
+			l->flusher_wake_us = now_us() + (wait > 0 ? wait : 0) * 1000;
 			l->flusher_idle = true;
 			pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
 			l->flusher_idle = false;

@@ -5,6 +5,7 @@
 #ifndef CUSTOS_AUDITLOG_H
 #define CUSTOS_AUDITLOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "keyprov.h"
@@ -64,10 +65,13 @@ int alog_open(const char *dir, const struct alog_opts *o, struct alog **ret, cha
 int alog_append(struct alog *l, const struct alog_rec *r, uint64_t *ret_seq) WUR;
 /* The same in two steps, so that one thread can have many records in
  * flight and share their fdatasync: alog_submit queues a record (0, or
- * the error that refused it); alog_wait waits for it like alog_append
- * and frees the ticket. Wait for tickets in the order they were made. */
+ * the error that refused it); alog_wait waits for it like alog_append and
+ * frees the ticket. Wait for tickets in the order they were made. A lazy
+ * record is one nothing waits on: in sync mode alog_wait returns once it
+ * is in the chain, and it is made durable within batch_ms, with the next
+ * group commit. */
 struct alog_ticket;
-int alog_submit(struct alog *l, const struct alog_rec *r, struct alog_ticket **ret) WUR;
+int alog_submit(struct alog *l, const struct alog_rec *r, bool lazy, struct alog_ticket **ret) WUR;
 int alog_wait(struct alog *l, struct alog_ticket *t, uint64_t *ret_seq) WUR;
 /* Writes a checkpoint now and makes everything durable. */
 int alog_checkpoint(struct alog *l) WUR;

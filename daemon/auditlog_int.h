@@ -42,6 +42,12 @@ struct alog {
 	bool io_busy, rotating;
 	uint64_t pending_recs; /* records in pending */
 	bool flusher_idle;     /* waiting for work: appenders signal flush_cv */
+	/* sync mode: records someone waits on are synced at once; lazy ones
+	 * (alog_submit) within batch_ms, with whatever comes along */
+	uint64_t eager_pending;  /* formatted, not yet being synced */
+	uint32_t eager_incoming; /* pushed, not yet formatted (atomic) */
+	int64_t last_sync_us;
+	int64_t flusher_wake_us; /* when the idle flusher means to wake */
 	uint64_t written_seq, durable_seq;
 	uint8_t durable_head[LOG_HASH_LEN];
 	uint64_t seg_first, seg_size, seg_written;

@@ -12,7 +12,7 @@ static const struct {
 	[IPC_OK] = { "ok", "" },
 	[IPC_PING] = { "ping", "q" },
 	[IPC_PONG] = { "pong", "q" },
-	[IPC_LOG_APPEND] = { "log-append", "sssssssssssiss" },
+	[IPC_LOG_APPEND] = { "log-append", "sssssssssssissu" },
 	[IPC_LOG_APPENDED] = { "log-appended", "q" },
 	[IPC_LOG_STATUS_REQ] = { "log-status-request", "" },
 	[IPC_LOG_STATUS] = { "log-status", "qhqqqqqq" },

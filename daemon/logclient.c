@@ -181,7 +181,8 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 		arm(lc);
 }
 
-int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event, lc_done done, void *arg)
+int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event, bool lazy, lc_done done,
+              void *arg)
 {
 	struct ipc_msg m;
 
@@ -189,7 +190,7 @@ int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event,
 		return -ENOTCONN;
 	if (lc->n == LC_MAX_INFLIGHT)
 		return -ENOBUFS;
-	int err = logmsg_encode(r, event, &lc->lists, &m);
+	int err = logmsg_encode(r, event, lazy, &lc->lists, &m);
 	if (err)
 		return err;
 	m.id = ++lc->next_id;

@@ -27,8 +27,11 @@ void lc_set_fd(struct logclient *lc, int fd);
 
 /* Queues a record. 0: done(arg, ...) runs later; otherwise it never runs
  * (-ENOTCONN without a logger, -ENOBUFS over the in-flight limit, or the
- * encoding's error). */
-int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event, lc_done done, void *arg) WUR;
+ * encoding's error). lazy: done runs once the record is in the chain, its
+ * durability follows with the logger's next group commit (for records
+ * nothing is held back for). */
+int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event, bool lazy, lc_done done,
+              void *arg) WUR;
 
 /* Forgets the callbacks for arg (its owner is gone); the records stay. */
 void lc_forget(struct logclient *lc, void *arg);

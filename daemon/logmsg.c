@@ -18,8 +18,11 @@ enum {
 	F_ROWS,
 	F_DETAIL,
 	F_EVENT,
+	F_FLAGS,
 	F_N
 };
+
+#define FLAG_LAZY 1u
 
 static bool clean(const char *s)
 {
@@ -53,7 +56,8 @@ static int render_lists(const struct alog_rec *r, struct buf *lists, size_t *ret
 	return lists->failed ? -ENOMEM : 0;
 }
 
-int logmsg_encode(const struct alog_rec *r, const char *event, struct buf *lists, struct ipc_msg *m)
+int logmsg_encode(const struct alog_rec *r, const char *event, bool lazy, struct buf *lists,
+                  struct ipc_msg *m)
 {
 	static const struct alog_actor none;
 	const struct alog_actor *a = r->actor ? r->actor : &none;
@@ -81,6 +85,7 @@ int logmsg_encode(const struct alog_rec *r, const char *event, struct buf *lists
 	for (int i = 0; i < F_N; i++)
 		m->f[i] = ipc_str(strs[i]);
 	m->f[F_ROWS] = ipc_i64(r->rows);
+	m->f[F_FLAGS] = (struct ipc_field){ .kind = 'u', .u = lazy ? FLAG_LAZY : 0 };
 	return 0;
 }
 
@@ -144,6 +149,9 @@ int logmsg_decode(struct ipc_msg *m, struct logmsg *o)
 		                    .rows = m->f[F_ROWS].i,
 		                    .detail = opt(&m->f[F_DETAIL]) };
 	o->event = m->f[F_EVENT].s.p;
+	if (m->f[F_FLAGS].u & ~(uint64_t)FLAG_LAZY)
+		return -EBADMSG;
+	o->lazy = m->f[F_FLAGS].u & FLAG_LAZY;
 	if (split(&m->f[F_COLUMNS], LOGMSG_MAX_COLUMNS, put_column, o, &o->rec.ncolumns) ||
 	    split(&m->f[F_SUBJECTS], LOGMSG_MAX_SUBJECTS, put_subject, o, &nsubjects))
 		return -EBADMSG;

@@ -21,6 +21,7 @@ struct logmsg {
 	struct alog_rec rec;
 	struct alog_actor actor;
 	const char *event; /* "" or NULL: none */
+	bool lazy;         /* nothing waits on it: answer once it is chained, not durable */
 	/* decode's storage */
 	const char *columns[LOGMSG_MAX_COLUMNS];
 	struct alog_subject subjects[LOGMSG_MAX_SUBJECTS];
@@ -29,7 +30,8 @@ struct logmsg {
 /* Encodes r (and event) into m; the lists are rendered into lists, which
  * must outlive m. 0, or -EINVAL when a name or id holds a separator,
  * -E2BIG over the limits. */
-int logmsg_encode(const struct alog_rec *r, const char *event, struct buf *lists, struct ipc_msg *m) WUR;
+int logmsg_encode(const struct alog_rec *r, const char *event, bool lazy, struct buf *lists,
+                  struct ipc_msg *m) WUR;
 
 /* Decodes m (its strings are split in place) into out. 0 or -EBADMSG. */
 int logmsg_decode(struct ipc_msg *m, struct logmsg *out) WUR;

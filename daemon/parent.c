@@ -226,7 +226,7 @@ static int note(struct parent *p, const char *what, const char *result, const ch
 	snprintf(detail, sizeof(detail), "{\"event\":\"%s\",\"result\":\"%s\",\"pid\":%ld}", what, result,
 	         (long)getpid());
 	rec.detail = detail;
-	int err = logmsg_encode(&rec, event, &lists, &m);
+	int err = logmsg_encode(&rec, event, false, &lists, &m);
 	if (!err)
 		err = ipc_call(NULL, lg->fd, &m, p->buf, &r, 10000, meanwhile, lg);
 	buf_free(&lists);

@@ -612,7 +612,7 @@ static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const c
 		                .statement = st->text,
 		                .rows = rows,
 		                .detail = d.p };
-	int err = !t || d.failed ? -ENOMEM : lc_append(c->px->lc, &rec, event, pq_record_done, c);
+	int err = !t || d.failed ? -ENOMEM : lc_append(c->px->lc, &rec, event, !r->hold, pq_record_done, c);
 	buf_free(&d);
 	if (err) {
 		free(t);

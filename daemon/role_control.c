@@ -186,7 +186,7 @@ static int record(struct role_env *env, struct control *ct, const struct client 
 	         (int)cl->cred.pid);
 	if (fd < 0)
 		return -ENOTCONN;
-	int err = logmsg_encode(&rec, event, &lists, &m);
+	int err = logmsg_encode(&rec, event, false, &lists, &m);
 	if (!err)
 		err = role_call(env, fd, &m, ct->reply_buf, &r, CALL_TIMEOUT_MS);
 	buf_free(&lists);

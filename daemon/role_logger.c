@@ -138,7 +138,7 @@ static int submit(struct logger *lg, struct ipc_msg *m, struct pending *p)
 	if (logmsg_decode(m, lm))
 		return -EBADMSG;
 	snprintf(p->event, sizeof(p->event), "%s", lm->event);
-	p->err = alog_submit(lg->log, &lm->rec, &p->t);
+	p->err = alog_submit(lg->log, &lm->rec, lm->lazy, &p->t);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "auditlog.h"
 #include "fieldcrypt.h"
 #include "keycache.h"
+#include "logmsg.h"
 #include "role.h"
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -291,7 +292,10 @@ static int run_ipc(const struct bcfg *c)
 	struct cfg *conf = cfg_new();
 	int sv[2];
 	static uint8_t buf[IPC_MAX_MSG + 1];
-	struct ipc_msg m = { .type = IPC_LOG_APPEND, .nfields = 7 }, r;
+	struct ipc_msg m, r;
+	struct alog_actor actor = { .user = "shop_app", .app = "bench", .addr = "10.0.0.7" };
+	struct alog_rec rec = { .type = "query", .actor = &actor, .rows = 1 };
+	struct buf lists = BUF_INIT;
 	char detail[600];
 
 	if (!conf || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
@@ -314,18 +318,15 @@ static int run_ipc(const struct bcfg *c)
 		return fprintf(stderr, "custos-bench: the logger did not start\n"), 1;
 	snprintf(detail, sizeof(detail), "{\"pad\":\"%0*d\"}",
 	         (int)(c->record_bytes > 200 ? c->record_bytes - 200 : 1), 0);
-	m.f[0] = ipc_str("query");
-	m.f[1] = ipc_str("shop_app");
-	m.f[2] = ipc_str("bench");
-	m.f[3] = ipc_str("10.0.0.7");
-	m.f[4] = ipc_str(detail);
-	m.f[5] = ipc_i64(1);
-	m.f[6] = ipc_str("");
+	rec.detail = detail;
+	if (logmsg_encode(&rec, "", false, &lists, &m))
+		return fprintf(stderr, "custos-bench: cannot encode the record\n"), 1;
 	double t0 = mono();
 	for (uint64_t i = 0; i < c->records; i++)
 		if (role_call(NULL, sv[0], &m, buf, &r, 10000) || r.type != IPC_LOG_APPENDED)
 			return fprintf(stderr, "custos-bench: append %" PRIu64 " failed\n", i), 1;
 	double secs = mono() - t0;
+	buf_free(&lists);
 	struct ipc_msg stop = { .type = IPC_STOP };
 	(void)!ipc_send(sv[0], &stop);
 	waitpid(pid, NULL, 0);

@@ -563,6 +563,48 @@ static int subj_fn(void *arg, json_t *rec, const char *line, size_t len)
 	return 0;
 }
 
+/* Submitted records: an eager one is durable when alog_wait returns; lazy
+ * ones return once chained and become durable within batch_ms, without an
+ * fdatasync each (they share one). */
+static void test_submit_lazy_and_eager(void **state)
+{
+	struct env *e = *state;
+	struct alog_opts o = small_opts();
+	struct alog_actor a = { .user = "u" };
+	struct alog_rec r = { .type = "access", .actor = &a, .rows = 1 };
+	struct alog_ticket *t[50];
+	uint64_t seq = 0, head_seq, last = 0;
+	uint8_t head[LOG_HASH_LEN];
+
+	o.durability = ALOG_SYNC;
+	o.batch_ms = 200;
+	o.checkpoint_records = 100000;
+	o.checkpoint_ms = 600000;
+	create_log(e);
+	struct alog *l = open_log(e, &o);
+	assert_int_equal(alog_submit(l, &r, false, &t[0]), 0);
+	assert_int_equal(alog_wait(l, t[0], &seq), 0);
+	alog_head(l, &head_seq, head);
+	assert_true(head_seq >= seq); /* eager: durable on return */
+	usleep(250000);               /* past batch_ms: the next lazy ones wait a window */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(alog_submit(l, &r, true, &t[i]), 0);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(alog_wait(l, t[i], &seq), 0);
+		assert_true(seq > last);
+		last = seq;
+	}
+	int64_t start = now_us();
+	do {
+		alog_head(l, &head_seq, head);
+		if (head_seq >= last)
+			break;
+		usleep(1000);
+	} while (now_us() - start < 2000000);
+	assert_true(head_seq >= last); /* durable, within the window */
+	assert_int_equal(alog_close(l), 0);
+}
+
 static void test_subjects(void **state)
 {
 	struct env *e = *state;
@@ -1243,6 +1285,7 @@ int main(void)
 		T(test_open_busy),
 		T(test_open_missing),
 		T(test_append_1000_verify),
+		T(test_submit_lazy_and_eager),
 		T(test_subjects),
 		T(test_subject_without_provider),
 		T(test_invalid_type),
