@@ -34,7 +34,7 @@ struct logclient {
 	struct waiter *ring; /* LC_MAX_INFLIGHT */
 	size_t head, n;
 	struct outmsg *outq, **outq_tail;
-	bool last_failed;
+	bool last_failed, armed_write;
 	struct buf lists;
 	uint8_t enc[IPC_MAX_MSG], rbuf[IPC_MAX_MSG + 1];
 	struct lc_stats st;
@@ -98,12 +98,17 @@ void lc_free(struct logclient *lc)
 	free(lc);
 }
 
+/* Watches for writability only while something waits to be sent. */
 static void arm(struct logclient *lc)
 {
+	bool want = lc->outq != NULL;
+
+	if (want == lc->armed_write)
+		return;
 	event_del(lc->ev);
-	event_assign(lc->ev, lc->base, lc->fd, EV_READ | EV_PERSIST | (lc->outq ? EV_WRITE : 0), on_event,
-	             lc);
+	event_assign(lc->ev, lc->base, lc->fd, EV_READ | EV_PERSIST | (want ? EV_WRITE : 0), on_event, lc);
 	event_add(lc->ev, NULL);
+	lc->armed_write = want;
 }
 
 void lc_set_fd(struct logclient *lc, int fd)
@@ -114,7 +119,7 @@ void lc_set_fd(struct logclient *lc, int fd)
 		return;
 	lc->fd = fd;
 	lc->ev = event_new(lc->base, fd, EV_READ | EV_PERSIST, on_event, lc);
-	lc->last_failed = false;
+	lc->last_failed = lc->armed_write = false;
 	if (lc->ev)
 		event_add(lc->ev, NULL);
 }

@@ -198,6 +198,28 @@ int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 	return 0;
 }
 
+/* Writes what waits for a plain socket at once, instead of a round
+ * through the event loop (two epoll_ctl calls and a wakeup per message);
+ * only what the socket does not take waits for EV_WRITE. TLS output goes
+ * through its bufferevent. */
+static void send_now(struct bufferevent *bev, bool tls)
+{
+	struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
+
+	if (!out)
+		return;
+	if (!tls && evbuffer_get_length(out)) {
+		evbuffer_unfreeze(out, 1); /* a bufferevent keeps its output's start to itself */
+		while (evbuffer_get_length(out) && evbuffer_write(out, bufferevent_getfd(bev)) > 0)
+			;
+		evbuffer_freeze(out, 1);
+	}
+	if (evbuffer_get_length(out))
+		bufferevent_enable(bev, EV_WRITE); /* the rest, or an error, when the socket says */
+	else if (!tls)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
 static void resume_server(struct pconn *c)
 {
 	if (c->srv && c->srv_paused && c->held < PX_HOLD_MAX &&
@@ -230,6 +252,7 @@ void pc_release(struct pconn *c)
 	}
 	if (!c->hq)
 		c->hq_tail = &c->hq;
+	send_now(c->cli, c->cli_tls);
 	resume_server(c);
 }
 
@@ -301,11 +324,10 @@ static void on_client_flushed(struct bufferevent *bev, void *arg)
 {
 	struct pconn *c = arg;
 
-	(void)bev;
 	if (c->phase == PC_CLOSING && evbuffer_get_length(bufferevent_get_output(c->cli)) == 0)
-		kill_conn(c);
-	else
-		resume_server(c);
+		return kill_conn(c);
+	send_now(bev, c->cli_tls);
+	resume_server(c);
 }
 
 /* Closes once what is queued for the client is sent. */
@@ -320,6 +342,8 @@ static void close_soon(struct pconn *c)
 	bufferevent_setwatermark(c->cli, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->cli)) == 0)
 		kill_conn(c);
+	else
+		bufferevent_enable(c->cli, EV_WRITE);
 }
 
 static void error_msg(struct evbuffer *out, const char *severity, const char *sqlstate, const char *msg)
@@ -414,8 +438,11 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		c->px->st.protocol_errors++;
 		role_log(4, "proxy", "session %s: malformed, unexpected or oversized message from PostgreSQL",
 		         c->session);
-		pc_fatal(c, PX_ERR_PROTOCOL, "malformed or oversized message from the database server");
+		return pc_fatal(c, PX_ERR_PROTOCOL,
+		                "malformed or oversized message from the database server");
 	}
+	if (c->phase != PC_CLOSING)
+		send_now(c->cli, c->cli_tls);
 }
 
 static void on_client_read(struct bufferevent *bev, void *arg)
@@ -426,8 +453,11 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 	int r = 0;
 
 	while (c->phase == PC_AUTH || c->phase == PC_READY) {
-		if ((r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m)) <= 0)
+		if ((r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m)) <= 0) {
+			send_now(c->srv, c->srv_tls);
+			send_now(c->cli, c->cli_tls); /* refusals */
 			break;
+		}
 		if (c->phase == PC_AUTH) { /* password, SASL: passed through */
 			r = m.type == 'p' ? 0 : -EPROTO;
 		} else {
@@ -447,11 +477,13 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 			evbuffer_drain(in, m.size);
 		if (m.type == 'X') {
 			bufferevent_disable(c->cli, EV_READ);
+			send_now(c->srv, c->srv_tls);
 			return;
 		}
 		if (evbuffer_get_length(bufferevent_get_output(c->srv)) >= PX_BUFFER_MAX) {
 			c->cli_paused = true;
 			bufferevent_disable(c->cli, EV_READ);
+			send_now(c->srv, c->srv_tls);
 			return;
 		}
 	}
@@ -467,7 +499,7 @@ static void on_server_flushed(struct bufferevent *bev, void *arg)
 {
 	struct pconn *c = arg;
 
-	(void)bev;
+	send_now(bev, c->srv_tls);
 	if (c->cli_paused) {
 		c->cli_paused = false;
 		bufferevent_enable(c->cli, EV_READ);
@@ -740,6 +772,7 @@ static int on_startup(struct pconn *c, const uint8_t *p, size_t size)
 			return -EPROTO;
 		evbuffer_add(out, &yes, 1);
 		evbuffer_drain(bufferevent_get_input(c->cli), size);
+		send_now(c->cli, false); /* in the clear, before the handshake */
 		start_tls(c);
 		return 1;
 	case PGP_GSSENC: evbuffer_add(out, &no, 1); return 0;
@@ -780,6 +813,7 @@ static void on_startup_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		evbuffer_drain(in, size);
+		send_now(c->cli, c->cli_tls); /* an answer to SSLRequest or GSSENCRequest */
 		if (r == 2)
 			connect_upstream(c);
 	}
