@@ -1,5 +1,8 @@
 /* ipc.c - see ipc.h */
+#define _GNU_SOURCE
 #include "ipc.h"
+
+#include "buf.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -268,6 +271,42 @@ int ipc_recv_flags(int fd, uint8_t *buf, struct ipc_msg *ret, int flags)
 	}
 	ret->fd = passed;
 	return 0;
+}
+
+int ipc_send_many(int fd, const struct ipc_msg *ms, size_t n)
+{
+	struct buf b = BUF_INIT;
+	size_t off[IPC_MAX_BATCH + 1];
+	struct mmsghdr mh[IPC_MAX_BATCH];
+	struct iovec iov[IPC_MAX_BATCH];
+	int err = n > IPC_MAX_BATCH ? -E2BIG : 0;
+
+	for (size_t i = 0; !err && i < n; i++) {
+		off[i] = b.len;
+		if (ms[i].type == IPC_PEER || !buf_reserve(&b, IPC_MAX_MSG)) {
+			err = ms[i].type == IPC_PEER ? -EINVAL : -ENOMEM;
+			break;
+		}
+		ssize_t len = ipc_encode(&ms[i], (uint8_t *)b.p + b.len);
+		if (len < 0)
+			err = (int)len;
+		else
+			b.len += (size_t)len;
+	}
+	off[n] = b.len;
+	for (size_t i = 0; !err && i < n; i++) {
+		iov[i] = (struct iovec){ b.p + off[i], off[i + 1] - off[i] };
+		mh[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+	}
+	for (size_t sent = 0; !err && sent < n;) { /* blocking: each call sends at least one */
+		int w = sendmmsg(fd, mh + sent, (unsigned)(n - sent), MSG_NOSIGNAL);
+		if (w < 0 && errno != EINTR)
+			err = errno == ECONNRESET ? -EPIPE : -errno;
+		else if (w > 0)
+			sent += (size_t)w;
+	}
+	buf_free(&b);
+	return err;
 }
 
 int ipc_send_error(int fd, uint32_t id, int err, const char *message)

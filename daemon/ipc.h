@@ -112,6 +112,11 @@ static inline struct ipc_field ipc_i64(int64_t v)
 	return (struct ipc_field){ .kind = 'i', .i = v };
 }
 
+/* Sends n messages (none IPC_PEER) in as few system calls as the socket
+ * allows (sendmmsg). 0 or -errno. */
+#define IPC_MAX_BATCH 256
+int ipc_send_many(int fd, const struct ipc_msg *ms, size_t n) WUR;
+
 /* Sends IPC_ERROR(err, message) in reply to id. */
 int ipc_send_error(int fd, uint32_t id, int err, const char *message) WUR;
 

@@ -1,7 +1,9 @@
 /* logclient.c - see logclient.h. The channel is a SOCK_SEQPACKET
- * socketpair: one message per record, written whole or not at all. What
- * the channel does not take at once waits in order in outq. The logger
- * answers in order, so the waiting callbacks are a FIFO ring. */
+ * socketpair: one message per record, written whole or not at all.
+ * Records wait in order in outq until the end of the loop's pass, then go
+ * out together (sendmmsg), the rest when the channel takes them. The
+ * logger answers in order, so the waiting callbacks are a FIFO ring. */
+#define _GNU_SOURCE
 #include "logclient.h"
 
 #include <errno.h>
@@ -34,13 +36,15 @@ struct logclient {
 	struct waiter *ring; /* LC_MAX_INFLIGHT */
 	size_t head, n;
 	struct outmsg *outq, **outq_tail;
-	bool last_failed, armed_write;
+	bool last_failed, armed_write, flush_pending;
+	struct event *flush_ev;
 	struct buf lists;
 	uint8_t enc[IPC_MAX_MSG], rbuf[IPC_MAX_MSG + 1];
 	struct lc_stats st;
 };
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
+static void on_flush(evutil_socket_t fd, short what, void *arg);
 
 struct logclient *lc_new(struct event_base *base)
 {
@@ -53,6 +57,11 @@ struct logclient *lc_new(struct event_base *base)
 	lc->base = base;
 	lc->fd = -1;
 	lc->outq_tail = &lc->outq;
+	if (!(lc->flush_ev = event_new(base, -1, 0, on_flush, lc))) {
+		free(lc->ring);
+		free(lc);
+		return NULL;
+	}
 	return lc;
 }
 
@@ -93,6 +102,7 @@ void lc_free(struct logclient *lc)
 	for (size_t i = 0; i < LC_MAX_INFLIGHT; i++)
 		lc->ring[i].done = NULL;
 	drop_channel(lc, -ECONNABORTED);
+	event_free(lc->flush_ev);
 	buf_free(&lc->lists);
 	free(lc->ring);
 	free(lc);
@@ -124,20 +134,48 @@ void lc_set_fd(struct logclient *lc, int fd)
 		event_add(lc->ev, NULL);
 }
 
-/* Sends what waits; 0, or the channel's error. */
+/* Sends what waits, many messages a system call; 0, or the channel's
+ * error. */
 static int flush_out(struct logclient *lc)
 {
+	struct mmsghdr mh[64];
+	struct iovec iov[64];
+
 	while (lc->outq) {
-		struct outmsg *m = lc->outq;
-		ssize_t n = send(lc->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0)
+		unsigned n = 0;
+		for (struct outmsg *m = lc->outq; m && n < 64; m = m->next, n++) {
+			iov[n] = (struct iovec){ m->data, m->len };
+			mh[n] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[n], .msg_iovlen = 1 } };
+		}
+		int w = sendmmsg(lc->fd, mh, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
-		lc->outq = m->next;
+		for (int i = 0; i < w; i++) {
+			struct outmsg *m = lc->outq;
+			lc->outq = m->next;
+			free(m);
+		}
 		if (!lc->outq)
 			lc->outq_tail = &lc->outq;
-		free(m);
 	}
 	return 0;
+}
+
+/* After the loop's I/O callbacks: what they queued goes out together. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct logclient *lc = arg;
+
+	(void)fd;
+	(void)what;
+	lc->flush_pending = false;
+	if (lc->fd < 0)
+		return;
+	int err = flush_out(lc);
+	if (err)
+		drop_channel(lc, err);
+	else
+		arm(lc);
 }
 
 static void answered(struct logclient *lc, const struct ipc_msg *m)
@@ -202,30 +240,23 @@ int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event,
 	ssize_t len = ipc_encode(&m, lc->enc);
 	if (len < 0)
 		return (int)len;
-	if (!lc->outq) {
-		ssize_t n = send(lc->fd, lc->enc, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			err = -errno;
-			drop_channel(lc, err);
-			return err;
-		}
-		if (n < 0)
-			err = -EAGAIN;
+	struct outmsg *o = malloc(sizeof(*o) + (size_t)len);
+	if (!o)
+		return -ENOMEM;
+	o->next = NULL;
+	o->len = (size_t)len;
+	memcpy(o->data, lc->enc, (size_t)len);
+	*lc->outq_tail = o;
+	lc->outq_tail = &o->next;
+	if (!lc->flush_pending) {
+		lc->flush_pending = true;
+		event_active(lc->flush_ev, EV_TIMEOUT, 1);
 	}
-	if (lc->outq || err == -EAGAIN) {
-		struct outmsg *o = malloc(sizeof(*o) + (size_t)len);
-		if (!o)
-			return -ENOMEM;
-		o->next = NULL;
-		o->len = (size_t)len;
-		memcpy(o->data, lc->enc, (size_t)len);
-		*lc->outq_tail = o;
-		lc->outq_tail = &o->next;
-		arm(lc);
-	}
+	lc->st.sent++;
+	if (lazy)
+		return 0; /* not answered */
 	lc->ring[(lc->head + lc->n) & (LC_MAX_INFLIGHT - 1)] = (struct waiter){ m.id, done, arg };
 	lc->n++;
-	lc->st.sent++;
 	return 0;
 }
 
@@ -247,5 +278,7 @@ struct lc_stats lc_stats(const struct logclient *lc)
 {
 	struct lc_stats s = lc->st;
 	s.inflight = lc->n;
+	for (const struct outmsg *m = lc->outq; m; m = m->next)
+		s.queued++;
 	return s;
 }

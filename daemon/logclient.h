@@ -15,6 +15,8 @@ typedef void (*lc_done)(void *arg, int err, uint64_t seq);
 
 struct logclient;
 
+/* Records queued during one pass of the event loop go out together at its
+ * end (an event made active runs after those already active). */
 struct logclient *lc_new(struct event_base *base);
 /* Every record in flight fails with -ECONNABORTED; no callback runs after. */
 void lc_free(struct logclient *lc);
@@ -27,9 +29,9 @@ void lc_set_fd(struct logclient *lc, int fd);
 
 /* Queues a record. 0: done(arg, ...) runs later; otherwise it never runs
  * (-ENOTCONN without a logger, -ENOBUFS over the in-flight limit, or the
- * encoding's error). lazy: done runs once the record is in the chain, its
- * durability follows with the logger's next group commit (for records
- * nothing is held back for). */
+ * encoding's error). A lazy record is one nothing is held back for: the
+ * logger makes it durable with its next group commit and does not answer,
+ * so done never runs for it (a failure shows in the next eager record). */
 int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event, bool lazy, lc_done done,
               void *arg) WUR;
 
@@ -41,7 +43,9 @@ void lc_forget(struct logclient *lc, void *arg);
 bool lc_healthy(const struct logclient *lc);
 
 struct lc_stats {
-	uint64_t sent, durable, failed, inflight;
+	uint64_t sent, durable, failed;
+	uint64_t inflight; /* answers awaited */
+	uint64_t queued;   /* not yet taken by the channel */
 };
 struct lc_stats lc_stats(const struct logclient *lc);
 

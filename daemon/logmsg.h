@@ -21,7 +21,7 @@ struct logmsg {
 	struct alog_rec rec;
 	struct alog_actor actor;
 	const char *event; /* "" or NULL: none */
-	bool lazy;         /* nothing waits on it: answer once it is chained, not durable */
+	bool lazy;         /* nothing waits on it: durable with the next group, unanswered */
 	/* decode's storage */
 	const char *columns[LOGMSG_MAX_COLUMNS];
 	struct alog_subject subjects[LOGMSG_MAX_SUBJECTS];

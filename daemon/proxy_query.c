@@ -625,9 +625,12 @@ static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const c
 		return -1;
 	}
 	c->px->st.records++;
+	if (!r->hold) { /* lazy: no answer comes */
+		free(t);
+		return 0;
+	}
 	t->hold = r->hold;
-	if (r->hold)
-		r->hold->state = H_WAITING;
+	r->hold->state = H_WAITING;
 	r->hold = NULL;
 	*c->tk_tail = t;
 	c->tk_tail = &t->next;

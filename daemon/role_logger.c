@@ -29,6 +29,7 @@ struct pending {
 	struct alog_ticket *t;
 	uint32_t id;
 	int err;
+	bool lazy; /* unanswered: nothing waits on it */
 	char event[LR_MAX_TYPE + 17];
 };
 
@@ -42,6 +43,7 @@ struct logger {
 	struct keyprov *kp; /* the keeper's subject keys */
 	struct logmsg decoded;
 	struct pending batch[BATCH_MAX];
+	struct ipc_msg replies[BATCH_MAX];
 };
 
 static int on_checkpoint(void *arg, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
@@ -128,7 +130,10 @@ static int reply_status(struct logger *lg, int fd, uint32_t id)
 
 /* Appends arriving together share one fdatasync: the logger takes every
  * append already waiting on the channel (up to BATCH_MAX), queues them
- * all, then waits for each and answers, in order. */
+ * all, then waits for each and answers, in order, those that are not lazy
+ * (logmsg.h); the answers go out together. A lazy record that fails is
+ * not answered either: the failure is logged and the next record that is
+ * waited on fails too (the log stays failed until it recovers). */
 static int submit(struct logger *lg, struct ipc_msg *m, struct pending *p)
 {
 	struct logmsg *lm = &lg->decoded;
@@ -138,26 +143,30 @@ static int submit(struct logger *lg, struct ipc_msg *m, struct pending *p)
 	if (logmsg_decode(m, lm))
 		return -EBADMSG;
 	snprintf(p->event, sizeof(p->event), "%s", lm->event);
+	p->lazy = lm->lazy;
 	p->err = alog_submit(lg->log, &lm->rec, lm->lazy, &p->t);
 	return 0;
 }
 
-static int answer(struct role_env *env, struct logger *lg, int fd, struct pending *p)
+/* Waits for one record and makes its answer in r. */
+static void answer(struct role_env *env, struct logger *lg, struct pending *p, struct ipc_msg *r)
 {
-	struct ipc_msg r = { .type = IPC_LOG_APPENDED, .id = p->id, .nfields = 1 };
 	uint64_t seq = 0;
 	int err = p->err ? p->err : alog_wait(lg->log, p->t, &seq);
 
 	if (err) {
 		fail_closed(env, lg, err);
-		return ipc_send_error(fd, p->id, err, strerror(-err));
+		*r = (struct ipc_msg){ .type = IPC_ERROR, .id = p->id, .nfields = 2 };
+		r->f[0] = ipc_i64(err);
+		r->f[1] = ipc_str(strerror(-err));
+		return;
 	}
 	lg->appended++;
 	lg->failing = 0;
 	if (*p->event)
 		security_event(env, lg, p->event, seq);
-	r.f[0] = ipc_u64(seq);
-	return ipc_send(fd, &r);
+	*r = (struct ipc_msg){ .type = IPC_LOG_APPENDED, .id = p->id, .nfields = 1 };
+	r->f[0] = ipc_u64(seq);
 }
 
 static int handle(struct role_env *env, int fd, struct ipc_msg *m);
@@ -177,13 +186,16 @@ static int append_batch(struct role_env *env, int fd, struct ipc_msg *m)
 		}
 		err = submit(lg, m, &batch[n++]);
 	}
+	size_t nr = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!batch[i].t && !batch[i].err)
-			continue; /* malformed: the batch's end */
-		int aerr = answer(env, lg, fd, &batch[i]);
-		if (!err)
-			err = aerr;
+			continue; /* the malformed one that ended it */
+		answer(env, lg, &batch[i], &lg->replies[nr]);
+		nr += !batch[i].lazy; /* a lazy record is not answered: its sender keeps no state */
 	}
+	int serr = ipc_send_many(fd, lg->replies, nr); /* the answers together: one wakeup */
+	if (!err)
+		err = serr;
 	if (err)
 		return err;
 	if (rerr && rerr != -EAGAIN && rerr != -EWOULDBLOCK)

@@ -100,7 +100,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			         (unsigned long long)px->st.active);
 			px_close_all(px);
 		}
-		if (!px->conns && (ls.inflight == 0 || px->stop_ticks > STOP_GRACE_S * 20))
+		if (!px->conns &&
+		    ((ls.inflight == 0 && ls.queued == 0) || px->stop_ticks > STOP_GRACE_S * 20))
 			event_base_loopbreak(px->base);
 	}
 }

@@ -99,14 +99,16 @@ def main():
     work = tempfile.mkdtemp(prefix="custos-proxy-bench-", dir="/var/tmp")
     os.chmod(work, 0o755)
     shop = Shop(customers=1000, settings={"max_connections": IDLE + 100, "shared_buffers": "'256MB'"})
-    proxy = bouncer_dir = None
+    proxy = quiet = bouncer_dir = None
     try:
         env = dict(os.environ, PGPASSWORD=shop.password)
         subprocess.run(["pgbench", "-i", "-q", "-s", "10", "-h", "127.0.0.1", "-p", str(shop.server.port),
                         "-U", "postgres", "shop"], check=True, capture_output=True, env=env)
         proxy = Proxy(shop, {"durability": "sync", "audit_statements": "all"}).start()
+        quiet = Proxy(shop, {"durability": "sync", "audit_statements": "policy"}).start()
         bport, bouncer_dir = start_pgbouncer(shop, work)
-        targets = {"direct": shop.server.port, "pgbouncer": bport, "custos": proxy.port}
+        targets = {"direct": shop.server.port, "pgbouncer": bport, "custos": proxy.port,
+                   "custos-policy": quiet.port}
         best = {k: (0.0, 0.0, 0.0) for k in targets}
         for _ in range(ROUNDS):
             for name, port in targets.items():
@@ -118,7 +120,8 @@ def main():
         print(f"{'':44s} {'tps':>10s} {'mean ms':>10s} {'p99 ms':>10s}")
         for name, (tps, mean, p99) in best.items():
             label = {"direct": "PostgreSQL directly", "pgbouncer": "pgbouncer (session mode)",
-                     "custos": "Custos (audit every statement, sync)"}[name]
+                     "custos": "Custos (audit every statement, sync)",
+                     "custos-policy": "Custos (no policy table: nothing recorded)"}[name]
             print(f"{label:44s} {tps:10.0f} {mean:10.3f} {p99:10.3f}")
         d, b, c = (best[k][0] for k in ("direct", "pgbouncer", "custos"))
         print(f"ratios: pgbouncer/direct={b / d:.2f}  custos/direct={c / d:.2f}  "
@@ -136,6 +139,8 @@ def main():
                 os.kill(int(pid.read_text()), 15)
         if proxy:
             proxy.cleanup()
+        if quiet:
+            quiet.cleanup()
         shop.stop()
         subprocess.run(["rm", "-rf", work])
 
