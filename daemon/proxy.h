@@ -29,6 +29,7 @@
 #define PX_ERR_ANALYSE "QC001"  /* the statement cannot be analysed */
 #define PX_ERR_LOG "QC002"      /* the audit log cannot record the access */
 #define PX_ERR_POLICY "QC003"   /* the policy cannot be loaded or matched */
+#define PX_ERR_ENCRYPT "QC004"  /* a value cannot be encrypted on its way in */
 #define PX_ERR_UPSTREAM "08006" /* connection_failure: PostgreSQL is unreachable */
 #define PX_ERR_PROTOCOL "08P01" /* protocol_violation */
 

@@ -29,6 +29,7 @@ struct pstmt {
 	char *detail; /* {"kind":...,"tables":[...]} */
 	struct spred *sp;
 	size_t nsp;
+	char refusal[256]; /* why it may not run, or "" */
 };
 
 /* How a result's columns map to the policy (from RowDescription). */

@@ -132,6 +132,29 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 	return 0;
 }
 
+/* An encrypted column the statement would write plaintext into, or NULL.
+ * The proxy does not encrypt statement values (yet): such a write is
+ * refused rather than let through in the clear. */
+static const struct pol_column *plaintext_write(const struct ppol *pp, const struct sqi_stmt *s,
+                                                const char **ret_table)
+{
+	for (size_t i = 0; i < s->ntables; i++) {
+		const struct pp_table *t =
+		    s->tables[i].write ? ppol_by_name(pp, s->tables[i].schema, s->tables[i].name) : NULL;
+		for (size_t j = 0; t && j < t->pt->ncols; j++) {
+			const struct pol_column *c = &t->pt->cols[j];
+			bool named = s->write_all;
+			for (size_t k = 0; !named && k < s->nwrite_cols; k++)
+				named = !strcmp(s->write_cols[k], c->name);
+			if (c->encrypt && named) {
+				*ret_table = t->name;
+				return c;
+			}
+		}
+	}
+	return NULL;
+}
+
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const struct sqi_literal *lits,
                               size_t nlits)
 {
@@ -144,6 +167,14 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const s
 	st->refs = 1;
 	st->kind = s->kind;
 	st->ddl = is_ddl(s);
+	const char *table;
+	const struct pol_column *enc = plaintext_write(px->pp, s, &table);
+	if (enc)
+		snprintf(
+		    st->refusal, sizeof(st->refusal),
+		    "Custos does not encrypt values written through the proxy yet: writing the encrypted "
+		    "column %s.%s is refused (load it directly, then run custosctl encrypt-existing)",
+		    table, enc->name);
 	memcpy(st->fp, s->fingerprint, sizeof(st->fp));
 	buf_adds(&d, "{\"kind\":");
 	jw_str(&d, sqi_kind_name(s->kind));
@@ -355,19 +386,23 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	size_t first = c->qn;
 	bool sensitive = false;
 	int r = 0;
+	char refusal[sizeof(((struct pstmt *)0)->refusal)] = "";
 	for (size_t i = 0; !r && i < info->n; i++) {
 		struct pstmt *st = analysed(c, &info->stmts[i], lits, nlits);
 		r = st ? push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
 		sensitive |= st && st->sensitive;
+		if (st && *st->refusal && !*refusal)
+			memcpy(refusal, st->refusal, sizeof(refusal));
 	}
 	if (!r && !info->n)
 		r = push(c, (struct xentry){ .kind = X_QSTMT });
-	if (!r && (why = unavailable(c, sensitive))) {
+	if (!r && ((why = unavailable(c, sensitive)) || *refusal)) {
 		while (c->qn > first) { /* none of it runs */
 			c->qn--;
 			st_unref(c->q[c->qn].st);
 		}
-		return refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
+		return *refusal ? refuse(c, X_REFUSE_Q, PX_ERR_ENCRYPT, refusal)
+		                : refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
 	}
 	c->px->st.statements += info->n;
 	return r ? r : push(c, (struct xentry){ .kind = X_QEND });
@@ -397,6 +432,11 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], lits, nlits) : NULL;
 	if (info->n && !st)
 		return -ENOMEM;
+	if (st && *st->refusal) {
+		int r = refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, st->refusal);
+		st_unref(st);
+		return r;
+	}
 	int r = set_named(&c->stmts, &c->nstmts, p.name, st, st_unref_v);
 	if (r) {
 		st_unref(st);

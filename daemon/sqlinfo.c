@@ -17,8 +17,12 @@ static const struct {
 	const char *node;
 	enum sqi_kind kind;
 } kinds[] = {
-	{ "SelectStmt", SQI_SELECT }, { "InsertStmt", SQI_INSERT }, { "UpdateStmt", SQI_UPDATE },
-	{ "DeleteStmt", SQI_DELETE }, { "CopyStmt", SQI_COPY },
+	{ "SelectStmt", SQI_SELECT },
+	{ "InsertStmt", SQI_INSERT },
+	{ "UpdateStmt", SQI_UPDATE },
+	{ "DeleteStmt", SQI_DELETE },
+	{ "CopyStmt", SQI_COPY },
+	{ "MergeStmt", SQI_UPDATE }, /* it may insert, update and delete: a write of its target */
 };
 
 static const char *const kind_names[] = { "select", "insert", "update", "delete", "copy", "other" };
@@ -268,6 +272,48 @@ static int preds_insert(struct sqi_stmt *st, json_t *ins)
 	return err;
 }
 
+static int add_write_col(struct sqi_stmt *st, const char *name)
+{
+	char **v = realloc(st->write_cols, (st->nwrite_cols + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	st->write_cols = v;
+	if (!(v[st->nwrite_cols] = strdup(name)))
+		return -ENOMEM;
+	st->nwrite_cols++;
+	return 0;
+}
+
+/* The columns a top-level INSERT, UPDATE or COPY FROM writes. */
+static int written_columns(struct sqi_stmt *st, const char *node, json_t *body)
+{
+	json_t *list = NULL, *v;
+	size_t i;
+	int err = 0;
+
+	if (!strcmp(node, "InsertStmt"))
+		list = json_object_get(body, "cols");
+	else if (!strcmp(node, "UpdateStmt"))
+		list = json_object_get(body, "targetList");
+	else if (!strcmp(node, "CopyStmt") && json_is_true(json_object_get(body, "is_from")))
+		list = json_object_get(body, "attlist");
+	else
+		return 0;
+	json_array_foreach(list, i, v)
+	{
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(v, "ResTarget"), "name"));
+		if (!name)
+			name = json_string_value(json_object_get(json_object_get(v, "String"), "sval"));
+		if (!name || err)
+			return err ? err : -EINVAL;
+		err = add_write_col(st, name);
+	}
+	st->write_all = !json_array_size(list);
+	return err;
+}
+
 static int predicates(struct sqi_stmt *st, const char *node, json_t *body)
 {
 	if (!strcmp(node, "InsertStmt"))
@@ -297,6 +343,12 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 			drop_ctes(st, body, 0);
 		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)
 			err = predicates(st, key, body);
+		if (!err)
+			err = written_columns(st, key, body);
+		size_t written = 0; /* a write not followed by column: nested, or beside another */
+		for (size_t t = 0; t < st->ntables; t++)
+			written += st->tables[t].write;
+		st->write_all |= written > 1 || (written && !st->nwrite_cols && strcmp(key, "DeleteStmt"));
 		st->returning = json_array_size(json_object_get(body, "returningList")) > 0;
 		snprintf(node, 64, "%s", key);
 		return err;
@@ -453,6 +505,9 @@ void sqi_free(struct sqi_info *info)
 			free(info->stmts[i].preds[j].value);
 		}
 		free(info->stmts[i].preds);
+		for (size_t j = 0; j < info->stmts[i].nwrite_cols; j++)
+			free(info->stmts[i].write_cols[j]);
+		free(info->stmts[i].write_cols);
 		free(info->stmts[i].normalized);
 	}
 	free(info->stmts);

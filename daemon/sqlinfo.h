@@ -50,6 +50,12 @@ struct sqi_stmt {
 	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
 	struct sqi_pred *preds;
 	size_t npreds;
+	/* the columns the statement writes: those an INSERT, UPDATE or COPY
+	 * FROM names; write_all when a write names none (all columns) or is
+	 * not followed column by column (a writing CTE, MERGE) */
+	char **write_cols;
+	size_t nwrite_cols;
+	bool write_all;
 };
 
 struct sqi_info {

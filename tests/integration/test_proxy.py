@@ -285,3 +285,30 @@ def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
             p.cleanup()
         finally:
             subprocess.run(["umount", "-l", mnt])
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO shop.customers (email, name, country) VALUES ('a@example.org', 'A', 'DE')",
+    "INSERT INTO shop.customers VALUES (100000, 'a@example.org')",
+    "UPDATE shop.customers SET name = 'B' WHERE id = 3",
+    "SELECT 1; UPDATE shop.customers SET (country, phone) = ('FR', '1') WHERE id = 3",
+    "WITH x AS (UPDATE shop.customers SET phone = '1' WHERE id = 3 RETURNING id) SELECT * FROM x",
+    "COPY shop.customers (email) FROM STDIN",
+])
+def test_plaintext_into_an_encrypted_column_is_refused(proxy, shop, sql):
+    before = direct_value(shop, "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM shop.customers t")
+    p = proxy.psql(sql, check=False)
+    assert p.returncode != 0 and "does not encrypt values written through the proxy" in p.stderr
+    after = direct_value(shop, "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM shop.customers t")
+    assert before == after  # nothing ran, not even the statement before it
+    # the same through the extended protocol
+    script = proxy.d.dir / "write.sql"
+    script.write_text(sql.split("; ")[-1] + ";\n")
+    env = dict(os.environ, PGPASSWORD=proxy.shop.password)
+    if not sql.startswith("COPY"):
+        b = subprocess.run(["pgbench", "-n", "-M", "extended", "-t", "1", "-f", script, "-h", "127.0.0.1",
+                            "-p", str(proxy.port), "-U", "postgres", "shop"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert b.returncode != 0 and "does not encrypt values" in b.stderr
+    # columns that are not encrypted are written as usual
+    proxy.psql("UPDATE shop.customers SET country = country WHERE id = 3")

@@ -176,6 +176,52 @@ static void test_predicates(void **state)
 	preds_of("SELECT * FROM t WHERE id = NULL", "");
 }
 
+/* "a,b" for the columns written, "*" for all of them. */
+static void writes_of(const char *sql, const char *want)
+{
+	struct sqi_info *info;
+	char err[128], got[256] = "";
+
+	assert_int_equal(sqi_analyse(sql, &info, err, sizeof(err)), 0);
+	const struct sqi_stmt *st = &info->stmts[0];
+	for (size_t i = 0; i < st->nwrite_cols; i++) {
+		strcat(got, i ? "," : "");
+		strcat(got, st->write_cols[i]);
+	}
+	if (st->write_all)
+		strcat(got, "*");
+	if (strcmp(got, want))
+		fail_msg("%s\n got  %s\n want %s", sql, got, want);
+	sqi_free(info);
+}
+
+static void test_written_columns(void **state)
+{
+	(void)state;
+	writes_of("INSERT INTO c (email, name) VALUES ('a', 'b')", "email,name");
+	writes_of("INSERT INTO c VALUES ('a', 'b')", "*");
+	writes_of("INSERT INTO c SELECT * FROM d", "*");
+	writes_of("UPDATE c SET email = 'x', (name, phone) = ('a', 'b') WHERE id = 1", "email,name,phone");
+	writes_of("COPY c (email) FROM STDIN", "email");
+	writes_of("COPY c FROM STDIN", "*");
+	writes_of("COPY c TO STDOUT", "");
+	writes_of("DELETE FROM c WHERE id = 1", "");
+	writes_of("SELECT * FROM c", "");
+	writes_of("WITH x AS (INSERT INTO c (email) VALUES ('a') RETURNING id) SELECT * FROM x", "*");
+	writes_of("WITH x AS (UPDATE d SET a = 1 RETURNING id) INSERT INTO c (email) SELECT 'a' FROM x",
+	          "email*");
+	writes_of("MERGE INTO c USING d ON c.id = d.id WHEN MATCHED THEN UPDATE SET email = d.email", "*");
+	/* MERGE writes its target (it was taken for a read once) */
+	struct sqi_info *info;
+	char err[128];
+	assert_int_equal(sqi_analyse("MERGE INTO c USING d ON c.id = d.id WHEN MATCHED THEN DELETE", &info,
+	                             err, sizeof(err)),
+	                 0);
+	assert_true(table(&info->stmts[0], "c")->write);
+	assert_false(table(&info->stmts[0], "d")->write);
+	sqi_free(info);
+}
+
 static void test_cache(void **state)
 {
 	struct sqi_cache *c = sqi_cache_new(2);
@@ -272,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_errors_quote_nothing),
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_predicates),
+		cmocka_unit_test(test_written_columns),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_cache_by_structure),
 	};
