@@ -279,7 +279,9 @@ int ipc_send_many(int fd, const struct ipc_msg *ms, size_t n)
 	size_t off[IPC_MAX_BATCH + 1];
 	struct mmsghdr mh[IPC_MAX_BATCH];
 	struct iovec iov[IPC_MAX_BATCH];
-	int err = n > IPC_MAX_BATCH ? -E2BIG : 0;
+	if (n > IPC_MAX_BATCH)
+		return -E2BIG;
+	int err = 0;
 
 	for (size_t i = 0; !err && i < n; i++) {
 		off[i] = b.len;

@@ -37,6 +37,7 @@ struct logclient {
 	size_t head, n;
 	struct outmsg *outq, **outq_tail;
 	bool last_failed, armed_write, flush_pending;
+	int64_t failed_at_us;
 	struct event *flush_ev;
 	struct buf lists;
 	uint8_t enc[IPC_MAX_MSG], rbuf[IPC_MAX_MSG + 1];
@@ -130,8 +131,13 @@ void lc_set_fd(struct logclient *lc, int fd)
 	lc->fd = fd;
 	lc->ev = event_new(lc->base, fd, EV_READ | EV_PERSIST, on_event, lc);
 	lc->last_failed = lc->armed_write = false;
-	if (lc->ev)
-		event_add(lc->ev, NULL);
+	if (!lc->ev || event_add(lc->ev, NULL)) { /* no channel rather than a half one */
+		if (lc->ev)
+			event_free(lc->ev);
+		lc->ev = NULL;
+		close(fd);
+		lc->fd = -1;
+	}
 }
 
 /* Sends what waits, many messages a system call; 0, or the channel's
@@ -188,6 +194,8 @@ static void answered(struct logclient *lc, const struct ipc_msg *m)
 	lc->head = (lc->head + 1) & (LC_MAX_INFLIGHT - 1);
 	lc->n--;
 	lc->last_failed = err != 0;
+	if (err)
+		lc->failed_at_us = now_us();
 	if (err)
 		lc->st.failed++;
 	else
@@ -271,7 +279,9 @@ void lc_forget(struct logclient *lc, void *arg)
 
 bool lc_healthy(const struct logclient *lc)
 {
-	return lc->fd >= 0 && !lc->last_failed;
+	/* a failure is believed for a second: then one record may try again
+	 * (its result is held, so a failed try serves nothing) */
+	return lc->fd >= 0 && (!lc->last_failed || now_us() - lc->failed_at_us > 1000000);
 }
 
 struct lc_stats lc_stats(const struct logclient *lc)

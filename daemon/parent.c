@@ -46,11 +46,11 @@ extern size_t role_proxy_nlisten;
 static const struct role *const roles[NROLES] = { &role_logger, &role_keeper, &role_control, &role_proxy };
 
 /* Channels between roles: the parent makes them, again after a restart. */
-static const char *const links[][2] = { { "control", "logger" },
-	                                { "control", "keeper" },
-	                                { "logger", "keeper" },
-	                                { "proxy", "logger" },
-	                                { "proxy", "keeper" } };
+/* The proxy has no channel to the keeper: the role that parses client
+ * traffic gets no data key (the logger asks for the subject keys it needs). */
+static const char *const links[][2] = {
+	{ "control", "logger" }, { "control", "keeper" }, { "logger", "keeper" }, { "proxy", "logger" }
+};
 
 struct child {
 	const struct role *role;

@@ -76,6 +76,6 @@ struct proxy {
 int px_upstream_init(struct proxy *px, char *err, size_t errlen) WUR;
 int px_tls_init(struct proxy *px, char *err, size_t errlen) WUR;
 void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, int salen);
-void px_close_all(struct proxy *px);
+void px_close_all(struct proxy *px, bool now); /* now: only once the loop has ended */
 
 #endif

@@ -187,8 +187,23 @@ struct evbuffer *pc_client_out(struct pconn *c)
 	return h->b;
 }
 
+int pc_write(struct pconn *c, const void *data, size_t n)
+{
+	if (c->phase == PC_CLOSING)
+		return -EPIPE; /* failed closed: nothing more reaches the client */
+	struct evbuffer *out = pc_client_out(c);
+
+	if (!out || evbuffer_add(out, data, n))
+		return -ENOMEM;
+	if (out != bufferevent_get_output(c->cli))
+		c->held += n;
+	return 0;
+}
+
 int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 {
+	if (c->phase == PC_CLOSING)
+		return -EPIPE; /* failed closed: nothing more reaches the client */
 	struct evbuffer *out = pc_client_out(c);
 
 	if (!out || evbuffer_remove_buffer(in, out, m->size) != (int)m->size)
@@ -268,6 +283,7 @@ static void drop_holds(struct pconn *c)
 	c->held = 0;
 	for (struct ticket *t = c->tk; t; t = t->next)
 		t->hold = NULL;
+	c->res.hold = NULL;
 }
 
 static void conn_free(struct pconn *c)
@@ -275,8 +291,8 @@ static void conn_free(struct pconn *c)
 	struct proxy *px = c->px;
 
 	lc_forget(px->lc, c);
+	drop_holds(c); /* first: nothing held is released on the way out */
 	pq_free(c);
-	drop_holds(c);
 	while (c->tk) {
 		struct ticket *t = c->tk;
 		c->tk = t->next;
@@ -369,7 +385,12 @@ void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg)
 
 void pc_error(struct pconn *c, const char *sqlstate, const char *msg)
 {
-	error_msg(pc_client_out(c), "ERROR", sqlstate, msg);
+	struct buf b = BUF_INIT;
+
+	pgp_error(&b, "ERROR", sqlstate, msg);
+	if (b.failed || pc_write(c, b.p, b.len))
+		pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
+	buf_free(&b);
 }
 
 /* --- the query phase: framing both directions --------------------------- */
@@ -428,6 +449,7 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		if (r == 1)
 			evbuffer_drain(in, m.size);
+		pq_settle(c); /* refusals that were waiting for this response */
 		if (c->held >= PX_HOLD_MAX ||
 		    evbuffer_get_length(bufferevent_get_output(c->cli)) >= PX_BUFFER_MAX) {
 			c->srv_paused = true;
@@ -602,6 +624,10 @@ static int auth_backend(struct pconn *c, const struct pgp_msg *m)
 		return pgp_check_backend(m) ? -EBADMSG : 0;
 	case 'Z': return tx_ready(c, m) ? 0 : -EBADMSG;
 	case 'S':
+		if (pgp_check_backend(m))
+			return -EBADMSG;
+		pq_parameter(c, m);
+		return 0;
 	case 'N':
 	case 'E':
 	case 'v': return pgp_check_backend(m) ? -EBADMSG : 0;
@@ -747,7 +773,9 @@ static void note_tls_identity(struct pconn *c)
 	if (peer) {
 		X509_NAME_oneline(X509_get_subject_name(peer), c->tls_id, sizeof(c->tls_id));
 		X509_free(peer);
-		copy_param(c->tls_id, sizeof(c->tls_id), c->tls_id);
+		char subject[sizeof(c->tls_id)];
+		memcpy(subject, c->tls_id, sizeof(subject));
+		copy_param(c->tls_id, sizeof(c->tls_id), subject);
 	} else if (ssl) {
 		snprintf(c->tls_id, sizeof(c->tls_id), "%s", SSL_get_version(ssl));
 	}
@@ -883,8 +911,13 @@ void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, 
 	bufferevent_enable(c->cli, EV_READ | EV_WRITE);
 }
 
-void px_close_all(struct proxy *px)
+void px_close_all(struct proxy *px, bool now)
 {
-	while (px->conns)
-		conn_free(px->conns);
+	if (now) { /* the loop has ended: no deferred free will run */
+		while (px->conns)
+			conn_free(px->conns);
+		return;
+	}
+	for (struct pconn *c = px->conns; c; c = c->next)
+		kill_conn(c);
 }

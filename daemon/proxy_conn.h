@@ -68,6 +68,7 @@ struct xentry {
 	struct portal *portal;
 	const char *sqlstate; /* refusals */
 	char *msg;
+	char what, *name; /* X_PARSE, X_BIND, X_CLOSE: the name it defines or closes ('S'/'P') */
 };
 
 /* Output held back until the records before it are durable. */
@@ -94,6 +95,7 @@ struct result {
 	struct colmap *map;
 	struct hold *hold;
 	uint64_t rows, unattributed, subjects_over;
+	uint64_t recorded; /* rows in the parts recorded so far */
 	unsigned part;
 	struct alog_subject *subjects; /* ids allocated; types from the policy */
 	size_t nsubjects;
@@ -114,7 +116,10 @@ struct pconn {
 	/* the query protocol */
 	struct xentry *q;
 	size_t qhead, qn, qcap;
-	bool skip; /* extended protocol: a refusal drops messages until Sync */
+	bool skip;                     /* extended protocol: a refusal drops messages until Sync */
+	bool copy_in;                  /* the server reads COPY data: Sync means nothing to it */
+	bool scs_off, unsafe_encoding; /* the text may not read as libpg_query reads it */
+	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
 	struct named *stmts, *portals;
 	size_t nstmts, nportals;
 	struct result res;
@@ -127,12 +132,15 @@ struct pconn {
 struct evbuffer *pc_client_out(struct pconn *c); /* where output to the client goes now */
 void pc_release(struct pconn *c);                /* sends held output that may go */
 int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in); /* forwards m now, held or not */
+int pc_write(struct pconn *c, const void *data, size_t n);                  /* to the client, held or not */
 void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg);
 void pc_error(struct pconn *c, const char *sqlstate, const char *msg); /* ERROR, in order */
 
 /* proxy_query.c */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
+void pq_settle(struct pconn *c); /* after a response is passed on: refusals now due */
+void pq_parameter(struct pconn *c, const struct pgp_msg *m); /* a checked ParameterStatus */
 void pq_free(struct pconn *c);
 void pq_record_done(void *arg, int err, uint64_t seq);
 

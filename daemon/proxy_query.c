@@ -15,6 +15,7 @@
  * their ReadyForQuery from the proxy, the extended protocol drops messages
  * up to the next Sync, which PostgreSQL answers. */
 #include <errno.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,11 +191,19 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const s
 	}
 	buf_adds(&d, st->sensitive ? "]}" : "}");
 	buf_addc(&d, 0);
+	/* a cursor or SQL-level prepared statement over personal data: what
+	 * FETCH or EXECUTE returns later is taken as personal data too */
+	bool defines = !strcmp(s->normalized, "DeclareCursorStmt") || !strcmp(s->normalized, "PrepareStmt");
+	bool uses = !strcmp(s->normalized, "FetchStmt") || !strcmp(s->normalized, "ExecuteStmt");
+	if (defines && st->sensitive)
+		c->named_sensitive = true;
+	if (uses && c->named_sensitive)
+		st->sensitive = true;
 	st->record = st->sensitive || px->env->cfg->audit_statements == CFG_AUDIT_ALL;
 	st->detail = d.p;
 	if (st->record)
 		st->text = strdup(s->normalized);
-	if (d.failed || (st->sensitive && !st->table) || (st->record && !st->text) ||
+	if (d.failed || (st->sensitive && !st->table && !uses) || (st->record && !st->text) ||
 	    (st->sensitive && subject_preds(c, s, lits, nlits, st))) {
 		if (d.failed)
 			st->detail = NULL, buf_free(&d);
@@ -221,6 +230,7 @@ static int push(struct pconn *c, struct xentry e)
 			if (!q) {
 				st_unref(e.st);
 				portal_unref(e.portal);
+				free(e.name);
 				return -ENOBUFS;
 			}
 			c->q = q;
@@ -262,9 +272,9 @@ static void pop(struct pconn *c)
 		return;
 	st_unref(e->st);
 	portal_unref(e->portal);
+	free(e->name);
 	c->qhead++;
 	res_reset(c);
-	emit_refusals(c);
 }
 
 static void emit_refusals(struct pconn *c)
@@ -275,14 +285,19 @@ static void emit_refusals(struct pconn *c)
 		pc_error(c, e->sqlstate, e->msg);
 		if (e->kind == X_REFUSE_Q) {
 			uint8_t z[6] = { 'Z', 0, 0, 0, 5, (uint8_t)(c->txstatus ? c->txstatus : 'I') };
-			struct evbuffer *out = pc_client_out(c);
-			if (out)
-				evbuffer_add(out, z, sizeof(z));
+			if (pc_write(c, z, sizeof(z)))
+				pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		}
 		c->px->st.refused_statements++;
 		free(e->msg);
 		c->qhead++;
 	}
+}
+
+void pq_settle(struct pconn *c)
+{
+	if (c->phase == PC_READY)
+		emit_refusals(c);
 }
 
 static int refuse(struct pconn *c, enum xkind kind, const char *sqlstate, const char *msg)
@@ -309,6 +324,37 @@ static struct named *find(struct named *v, size_t n, const char *name)
 		if (!strcmp(v[i].name, name))
 			return &v[i];
 	return NULL;
+}
+
+/* Definitions take effect when the server confirms them (ParseComplete,
+ * BindComplete, CloseComplete): a Parse of a name in use fails there and
+ * the old statement stays. Until then, later messages of the same
+ * pipeline see the pending definition. what: 'S' or 'P'. */
+static const struct xentry *pending(struct pconn *c, char what, const char *name)
+{
+	for (size_t i = c->qn; i-- > c->qhead;) {
+		const struct xentry *e = &c->q[i];
+		if (e->name && e->what == what && !strcmp(e->name, name))
+			return e;
+	}
+	return NULL;
+}
+
+static struct pstmt *lookup_stmt(struct pconn *c, const char *name, bool *found)
+{
+	const struct xentry *e = pending(c, 'S', name);
+	struct named *n = e ? NULL : find(c->stmts, c->nstmts, name);
+
+	*found = (e && e->kind == X_PARSE) || n;
+	return e ? (e->kind == X_PARSE ? e->st : NULL) : n ? n->obj : NULL;
+}
+
+static struct portal *lookup_portal(struct pconn *c, const char *name)
+{
+	const struct xentry *e = pending(c, 'P', name);
+	struct named *n = e ? NULL : find(c->portals, c->nportals, name);
+
+	return e ? (e->kind == X_BIND ? e->portal : NULL) : n ? n->obj : NULL;
 }
 
 static int set_named(struct named **v, size_t *n, const char *name, void *obj, void (*unref)(void *))
@@ -361,10 +407,33 @@ static const char *unavailable(struct pconn *c, bool sensitive)
 {
 	if (!c->px->pp)
 		return "Custos has no usable policy: statements are refused until it loads";
+	if (c->scs_off || c->unsafe_encoding)
+		return "Custos reads statements only with standard_conforming_strings on and a client "
+		       "encoding "
+		       "without backslashes inside characters (UTF8, for one)";
 	if (sensitive && !lc_healthy(c->px->lc))
 		return "the audit log cannot record this access, so it is refused";
 	return NULL;
 }
+
+/* A statement that may change how the next ones' text reads (a string
+ * ending where libpg_query sees none): the proxy refuses it rather than
+ * track a change that could take effect before it sees the server's
+ * ParameterStatus (a pipeline, a string of several statements). */
+static bool changes_reading(const char *sql, const struct sqi_info *info)
+{
+	if (strcasestr(sql, "standard_conforming_strings") || strcasestr(sql, "client_encoding") ||
+	    strcasestr(sql, "backslash_quote"))
+		return true;
+	for (size_t i = 0; i < info->n; i++)
+		if (!strcmp(info->stmts[i].normalized, "VariableSetStmt") && strcasestr(sql, "names"))
+			return true; /* SET NAMES */
+	return false;
+}
+
+static const char *const reading_refusal =
+    "changing standard_conforming_strings or the client encoding through Custos is refused: it changes "
+    "how statements read";
 
 static int on_query(struct pconn *c, const struct pgp_msg *m)
 {
@@ -383,21 +452,24 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 		snprintf(msg, sizeof(msg), "Custos cannot analyse this statement (%s)", err);
 		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, msg);
 	}
-	size_t first = c->qn;
+	if (changes_reading(sql, info))
+		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, reading_refusal);
+	size_t pushed = 0; /* push() may compact the queue: count, do not remember where */
 	bool sensitive = false;
 	int r = 0;
 	char refusal[sizeof(((struct pstmt *)0)->refusal)] = "";
 	for (size_t i = 0; !r && i < info->n; i++) {
 		struct pstmt *st = analysed(c, &info->stmts[i], lits, nlits);
 		r = st ? push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
+		pushed += !r;
 		sensitive |= st && st->sensitive;
 		if (st && *st->refusal && !*refusal)
 			memcpy(refusal, st->refusal, sizeof(refusal));
 	}
-	if (!r && !info->n)
-		r = push(c, (struct xentry){ .kind = X_QSTMT });
+	if (!r && !info->n && !(r = push(c, (struct xentry){ .kind = X_QSTMT })))
+		pushed++;
 	if (!r && ((why = unavailable(c, sensitive)) || *refusal)) {
-		while (c->qn > first) { /* none of it runs */
+		for (; pushed; pushed--) { /* none of it runs */
 			c->qn--;
 			st_unref(c->q[c->qn].st);
 		}
@@ -426,6 +498,8 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		snprintf(msg, sizeof(msg), "Custos cannot analyse this statement (%s)", err);
 		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, msg);
 	}
+	if (changes_reading(p.query, info))
+		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, reading_refusal);
 	if (info->n > 1) /* PostgreSQL refuses it too; nothing runs */
 		return refuse(c, X_REFUSE_X, "42601",
 		              "cannot insert multiple commands into a prepared statement");
@@ -437,12 +511,12 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		st_unref(st);
 		return r;
 	}
-	int r = set_named(&c->stmts, &c->nstmts, p.name, st, st_unref_v);
-	if (r) {
+	char *name = strdup(p.name);
+	if (!name) {
 		st_unref(st);
-		return r;
+		return -ENOMEM;
 	}
-	return push(c, (struct xentry){ .kind = X_PARSE });
+	return push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name });
 }
 
 /* A bound parameter as an id: text as it is, binary integers in decimal. */
@@ -487,22 +561,27 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 
 	if (pgp_parse_bind(m, &b))
 		return -EBADMSG;
-	struct named *s = find(c->stmts, c->nstmts, b.statement);
-	struct portal *p = s ? calloc(1, sizeof(*p)) : NULL;
+	bool found;
+	struct pstmt *st = lookup_stmt(c, b.statement, &found);
+	struct portal *p = found ? calloc(1, sizeof(*p)) : NULL;
+	char *name = p ? strdup(b.portal) : NULL;
 	int r = 0;
-	if (!s)
+	if (!found)
 		r = refuse(c, X_REFUSE_X, "26000", "prepared statement does not exist");
-	else if (!p)
+	else if (!p || !name)
 		r = -ENOMEM;
-	if (p) {
+	if (!r) {
 		p->refs = 1;
-		p->st = st_ref(s->obj);
-		r = bound_ids(p, &b);
-		if (!r && (r = set_named(&c->portals, &c->nportals, b.portal, p, portal_unref_v)))
-			portal_unref(p);
-		else
-			r = push(c, (struct xentry){ .kind = X_BIND });
+		p->st = st_ref(st);
+		if (!(r = bound_ids(p, &b))) {
+			r = push(c,
+			         (struct xentry){ .kind = X_BIND, .portal = p, .what = 'P', .name = name });
+			p = NULL; /* the entry owns them now, or push freed them */
+			name = NULL;
+		}
 	}
+	portal_unref(p);
+	free(name);
 	free(b.params);
 	return r;
 }
@@ -513,8 +592,8 @@ static int on_describe(struct pconn *c, const struct pgp_msg *m)
 
 	if (pgp_parse_target(m, &t))
 		return -EBADMSG;
-	struct named *n = t.what == 'P' ? find(c->portals, c->nportals, t.name) : NULL;
-	return push(c, (struct xentry){ .kind = X_DESCRIBE, .portal = n ? portal_ref(n->obj) : NULL });
+	struct portal *p = t.what == 'P' ? lookup_portal(c, t.name) : NULL;
+	return push(c, (struct xentry){ .kind = X_DESCRIBE, .portal = portal_ref(p) });
 }
 
 static int on_execute(struct pconn *c, const struct pgp_msg *m)
@@ -524,10 +603,9 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 
 	if (pgp_parse_execute(m, &e))
 		return -EBADMSG;
-	struct named *n = find(c->portals, c->nportals, e.portal);
-	if (!n)
+	struct portal *p = lookup_portal(c, e.portal);
+	if (!p)
 		return refuse(c, X_REFUSE_X, "34000", "portal does not exist");
-	struct portal *p = n->obj;
 	if ((why = unavailable(c, p->st && p->st->sensitive)))
 		return refuse(c, X_REFUSE_X, PX_ERR_LOG, why);
 	c->px->st.statements++;
@@ -540,11 +618,8 @@ static int on_close(struct pconn *c, const struct pgp_msg *m)
 
 	if (pgp_parse_target(m, &t))
 		return -EBADMSG;
-	if (t.what == 'S')
-		drop_named(c->stmts, &c->nstmts, t.name, st_unref_v);
-	else
-		drop_named(c->portals, &c->nportals, t.name, portal_unref_v);
-	return push(c, (struct xentry){ .kind = X_CLOSE });
+	char *name = strdup(t.name);
+	return name ? push(c, (struct xentry){ .kind = X_CLOSE, .what = t.what, .name = name }) : -ENOMEM;
 }
 
 int pq_frontend(struct pconn *c, const struct pgp_msg *m)
@@ -558,12 +633,12 @@ int pq_frontend(struct pconn *c, const struct pgp_msg *m)
 	case 'D': return on_describe(c, m);
 	case 'E': return on_execute(c, m);
 	case 'C': return on_close(c, m);
-	case 'S': c->skip = false; return push(c, (struct xentry){ .kind = X_SYNC });
+	case 'S': c->skip = false; return c->copy_in ? 0 : push(c, (struct xentry){ .kind = X_SYNC });
+	case 'c':
+	case 'f': c->copy_in = false; return pgp_check_frontend(m) ? -EBADMSG : 0;
 	case 'H':
 	case 'X':
-	case 'd':
-	case 'c':
-	case 'f': return pgp_check_frontend(m) ? -EBADMSG : 0;
+	case 'd': return pgp_check_frontend(m) ? -EBADMSG : 0;
 	default: return -EPROTO; /* 'p' and others have no place here */
 	}
 }
@@ -574,11 +649,11 @@ static void gate(struct pconn *c)
 {
 	struct hold *h;
 
-	if (c->res.hold || !(h = calloc(1, sizeof(*h))))
+	if (c->res.hold)
 		return;
-	if (!(h->b = evbuffer_new())) {
-		free(h);
-		return;
+	if (!(h = calloc(1, sizeof(*h))) || !(h->b = evbuffer_new())) {
+		free(h); /* nothing may pass unheld: the connection ends */
+		return pc_fatal(c, PX_ERR_LOG, "out of memory");
 	}
 	h->state = H_OPEN;
 	*c->hq_tail = h;
@@ -724,23 +799,28 @@ static bool has_result(const struct xentry *e)
 static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len);
 
 /* The head's result begins (its first message). */
-static void begin(struct pconn *c, struct xentry *e)
+/* The head's result begins (its first message), or goes on; hold: what
+ * follows waits for its record when it is personal data (by the
+ * statement's tables, or by its result's columns). */
+static void begin(struct pconn *c, struct xentry *e, bool hold)
 {
-	if (c->res.active)
-		return;
-	c->res.active = true;
-	if (e->kind == X_EXECUTE && e->portal && e->portal->map) {
-		c->res.map = e->portal->map;
-		c->res.map->refs++;
+	if (!c->res.active) {
+		c->res.active = true;
+		if (e->kind == X_EXECUTE && e->portal && e->portal->map && !c->res.map) {
+			c->res.map = e->portal->map;
+			c->res.map->refs++;
+		}
+		for (size_t i = 0; e->st && i < e->st->nsp; i++) {
+			const char *id = e->st->sp[i].param
+			                     ? (e->portal && e->portal->ids ? e->portal->ids[i] : NULL)
+			                     : e->st->sp[i].value;
+			if (id)
+				add_subject(&c->res, e->st->sp[i].type, (const uint8_t *)id,
+				            (int32_t)strlen(id));
+		}
 	}
-	if (e->st && e->st->sensitive)
+	if (hold && !c->res.hold && ((e->st && e->st->sensitive) || (c->res.map && c->res.map->personal)))
 		gate(c);
-	for (size_t i = 0; e->st && i < e->st->nsp; i++) {
-		const char *id = e->st->sp[i].param ? (e->portal && e->portal->ids ? e->portal->ids[i] : NULL)
-		                                    : e->st->sp[i].value;
-		if (id)
-			add_subject(&c->res, e->st->sp[i].type, (const uint8_t *)id, (int32_t)strlen(id));
-	}
 }
 
 static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
@@ -829,15 +909,17 @@ static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffe
 	return 0;
 }
 
-static int64_t tag_rows(const struct pgp_msg *m, uint64_t counted)
+/* The rows of this part of the result: CommandComplete's count (the
+ * whole result's) less the parts recorded already, or those counted. */
+static int64_t tag_rows(const struct pgp_msg *m, const struct result *r)
 {
 	const char *t = (const char *)m->body, *sp = memrchr(t, ' ', m->len);
 	char *end;
 
 	if (!sp || !m->len || t[m->len - 1])
-		return (int64_t)counted;
+		return (int64_t)r->rows;
 	long long v = strtoll(sp + 1, &end, 10);
-	return *end || v < 0 ? (int64_t)counted : v;
+	return *end || v < 0 || (uint64_t)v < r->recorded ? (int64_t)r->rows : v - (int64_t)r->recorded;
 }
 
 /* The head's statement finished (or, partial, a chunk of its rows is held). */
@@ -857,6 +939,7 @@ static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
 		c->px->pp_stale = true;
 	if (partial && !err) {
 		r->part++;
+		r->recorded += r->rows;
 		r->rows = r->unattributed = r->subjects_over = 0;
 		for (size_t i = 0; i < r->nsubjects; i++)
 			free((char *)r->subjects[i].id);
@@ -878,7 +961,7 @@ static int on_error(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 	bool simple = e->kind == X_QSTMT || e->kind == X_QEND;
 	bool result = has_result(e);
 	if (result) {
-		begin(c, e);
+		begin(c, e, true);
 		c->res.error = "";
 		snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", n.code ? n.code : "");
 	}
@@ -925,27 +1008,62 @@ static int on_rowdesc(struct pconn *c, const struct pgp_msg *m)
 	if (e->kind != X_QSTMT)
 		return -EPROTO;
 	res_reset(c);
-	c->res.map = map_result(c, m);
-	begin(c, e);
-	if (c->res.map && c->res.map->personal && !c->res.hold)
-		gate(c); /* personal data the analysis did not see (a view, a function) */
+	c->res.map = map_result(c, m); /* it may show personal data the analysis did not see */
+	begin(c, e, true);
 	return 0;
 }
 
-static void on_parameter(struct pconn *c, const struct pgp_msg *m)
+/* ParameterStatus (checked already): application_name for the actor; the
+ * settings that change how a statement's text is read. libpg_query reads
+ * it as PostgreSQL does with standard_conforming_strings on and a client
+ * encoding with no backslash inside a character (UTF8, SQL_ASCII, the
+ * LATINs...): otherwise a string could end where the proxy sees none. */
+void pq_parameter(struct pconn *c, const struct pgp_msg *m)
 {
-	const char *k = (const char *)m->body, *end = k + m->len;
-	size_t kl = strnlen(k, m->len);
+	static const char *const unsafe[] = { "BIG5",           "GBK",   "GB18030", "SJIS",
+		                              "SHIFT_JIS_2004", "JOHAB", "UHC" };
+	const char *k = (const char *)m->body, *v = k + strlen(k) + 1;
 
-	if (k + kl + 1 < end && !strcmp(k, "application_name")) {
-		const char *v = k + kl + 1;
-		size_t vl = strnlen(v, (size_t)(end - v));
-		if (v + vl < end) {
-			snprintf(c->app, sizeof(c->app), "%s", v);
-			for (char *p = c->app; *p; p++)
-				if ((unsigned char)*p < 0x20 || *p == 0x7f)
-					*p = '?';
-		}
+	if (!strcmp(k, "application_name")) {
+		snprintf(c->app, sizeof(c->app), "%s", v);
+		for (char *p = c->app; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	} else if (!strcmp(k, "standard_conforming_strings")) {
+		c->scs_off = strcmp(v, "on") != 0;
+	} else if (!strcmp(k, "client_encoding")) {
+		c->unsafe_encoding = false;
+		for (size_t i = 0; i < ARRAY_SIZE(unsafe); i++)
+			c->unsafe_encoding |= !strcasecmp(v, unsafe[i]);
+	}
+}
+
+/* The server confirmed a definition or a close: it takes effect. */
+static int confirm(struct pconn *c, const struct xentry *e)
+{
+	switch (e->kind) {
+	case X_PARSE: return set_named(&c->stmts, &c->nstmts, e->name, st_ref(e->st), st_unref_v);
+	case X_BIND:
+		return set_named(&c->portals, &c->nportals, e->name, portal_ref(e->portal), portal_unref_v);
+	case X_CLOSE:
+		if (e->what == 'S')
+			drop_named(c->stmts, &c->nstmts, e->name, st_unref_v);
+		else
+			drop_named(c->portals, &c->nportals, e->name, portal_unref_v);
+		return 0;
+	default: return 0;
+	}
+}
+
+/* The server reads COPY data now: it ignores Sync and Flush until the
+ * client's CopyDone or CopyFail, so a Sync the client sent after its
+ * Execute (libpq does) gets no ReadyForQuery: it is not waited for. */
+static void copy_in(struct pconn *c)
+{
+	c->copy_in = true;
+	while (c->qhead + 1 < c->qn && c->q[c->qhead + 1].kind == X_SYNC) {
+		memmove(&c->q[c->qhead + 1], &c->q[c->qhead + 2], (c->qn - c->qhead - 2) * sizeof(*c->q));
+		c->qn--;
 	}
 }
 
@@ -958,20 +1076,24 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 
 	switch (m->type) {
 	case 'D':
+	case 'd':
 		if (!has_result(e))
 			return -EPROTO;
-		begin(c, e);
-		if (on_datarow(c, m, in))
+		begin(c, e, true);
+		if (m->type == 'D' ? on_datarow(c, m, in) : (c->res.rows++, 0))
 			return -EBADMSG;
-		if (c->res.hold && c->held >= PX_HOLD_MAX)
-			return finish(c, e, (int64_t)c->res.rows, true) ? -1 : 0;
-		return 0;
+		if (pc_pass(c, m, in))
+			return -ENOMEM;
+		/* a large result is recorded in parts: the server must not wait on a full hold */
+		if (c->res.hold && c->held >= PX_HOLD_MAX && finish(c, e, (int64_t)c->res.rows, true))
+			return -1;
+		return 2;
 	case 'T': return on_rowdesc(c, m);
 	case 'C':
 		if (!has_result(e) || pgp_check_backend(m))
 			return -EPROTO;
-		begin(c, e);
-		int64_t rows = tag_rows(m, c->res.rows);
+		begin(c, e, true);
+		int64_t rows = tag_rows(m, &c->res);
 		if (pc_pass(c, m, in)) /* into the hold its record releases */
 			return -ENOMEM;
 		if (finish(c, e, rows, false))
@@ -982,7 +1104,7 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 	case 's':
 		if (!has_result(e))
 			return -EPROTO;
-		begin(c, e);
+		begin(c, e, true);
 		if (pc_pass(c, m, in))
 			return -ENOMEM;
 		if (m->type == 's' && finish(c, e, (int64_t)c->res.rows, false))
@@ -1000,22 +1122,29 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		                      : m->type == '3' ? X_CLOSE
 		                                       : X_DESCRIBE))
 			return -EPROTO;
+		if (confirm(c, e))
+			return -ENOMEM;
 		pop(c);
 		return 0;
 	case 't': return e && e->kind == X_DESCRIBE ? 0 : -EPROTO;
 	case 'G':
-	case 'H':
 	case 'W':
-	case 'd':
+		if (!has_result(e))
+			return -EPROTO;
+		/* copy in: the client must see it to send its rows; the outcome waits */
+		begin(c, e, false);
+		copy_in(c);
+		return 0;
+	case 'H':
 	case 'c':
 		if (!has_result(e))
 			return -EPROTO;
-		begin(c, e);
+		begin(c, e, true);
 		return 0;
 	case 'S':
 		if (pgp_check_backend(m))
 			return -EBADMSG;
-		on_parameter(c, m);
+		pq_parameter(c, m);
 		return 0;
 	case 'N':
 	case 'A': return pgp_check_backend(m) ? -EBADMSG : 0;
@@ -1030,6 +1159,7 @@ void pq_free(struct pconn *c)
 		st_unref(e->st);
 		portal_unref(e->portal);
 		free(e->msg);
+		free(e->name);
 		c->qhead++;
 	}
 	free(c->q);

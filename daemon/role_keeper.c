@@ -109,7 +109,8 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 		return m->type == IPC_KEYS_ROTATE ? rotate(env, ks, fd, m->id) : reply_status(ks, fd, m->id);
 	case IPC_KEYS_SUBJECT:
 		if (!ks)
-			return ipc_send_error(fd, m->id, -ENOKEY, "no keystore configured");
+			return ipc_send_error(fd, m->id, -ENOENT,
+			                      "no keystore configured"); /* not "erased" */
 		return subject_key(ks, fd, m);
 	case IPC_CONFIG: return 0; /* the keystore's settings apply at the next start */
 	default:

@@ -98,7 +98,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (++px->stop_ticks > STOP_GRACE_S * 10 && px->conns) {
 			role_log(4, "proxy", "cutting %llu connection(s) still open",
 			         (unsigned long long)px->st.active);
-			px_close_all(px);
+			px_close_all(px, false);
 		}
 		if (!px->conns &&
 		    ((ls.inflight == 0 && ls.queued == 0) || px->stop_ticks > STOP_GRACE_S * 20))
@@ -159,7 +159,7 @@ static int setup(struct proxy *px)
 
 static void teardown(struct proxy *px)
 {
-	px_close_all(px);
+	px_close_all(px, true);
 	for (size_t i = 0; i < px->nls; i++)
 		evconnlistener_free(px->ls[i]);
 	if (px->parent_ev)

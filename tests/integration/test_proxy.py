@@ -4,6 +4,7 @@ recorded with its subjects, results wait for their record, what cannot be
 analysed or recorded is refused, and the protocol survives cancels,
 pipelines, COPY, TLS and hostile bytes."""
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -312,3 +313,97 @@ def test_plaintext_into_an_encrypted_column_is_refused(proxy, shop, sql):
         assert b.returncode != 0 and "does not encrypt values" in b.stderr
     # columns that are not encrypted are written as usual
     proxy.psql("UPDATE shop.customers SET country = country WHERE id = 3")
+
+
+def test_the_proxy_role_holds_nothing_it_does_not_need(proxy):
+    """The role that parses client traffic: no capabilities, no master key,
+    no write access to the log, no channel to the keeper."""
+    from test_daemon import try_in
+    pid = proxy.d.pids()["proxy"]
+    status = open(f"/proc/{pid}/status").read()
+    caps = {line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines()
+            if line.startswith("Cap")}
+    assert caps["CapEff"] == 0 and caps["CapPrm"] == 0
+    master = proxy.d.settings["master_key"]
+    assert try_in(pid, f'open("{master}", 0)') < 0
+    assert try_in(pid, f'open("{proxy.d.log}/probe", 0101, 0600)') < 0  # O_WRONLY|O_CREAT
+    # its channels: to the parent and the logger, never to the keeper
+    pids = proxy.d.pids()
+    talks_to = unix_peers(pid)
+    assert pids["logger"] in talks_to and pids["keeper"] not in talks_to
+    assert pids["proxy"] in unix_peers(pids["logger"])  # the check can see a channel
+
+
+def unix_peers(pid):
+    """The pids at the other end of pid's Unix socket pairs (ss -xp)."""
+    out = subprocess.run(["ss", "-xpn"], capture_output=True, text=True, check=True).stdout
+    owner, peer_of = {}, {}
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 9:
+            continue
+        local, peer = f[5], f[7]
+        for p in re.findall(r"pid=(\d+)", line):
+            owner.setdefault(local, set()).add(int(p))
+        peer_of[local] = peer
+    mine = [inode for inode, pids in owner.items() if pid in pids]
+    return {p for inode in mine for p in owner.get(peer_of.get(inode), ())} - {pid}
+
+
+def test_a_refusal_after_other_statements_reaches_the_client(proxy):
+    """A refused statement after completed ones in the same session (the
+    queue of expected responses has been used and emptied): the client gets
+    the error at once, and the session goes on."""
+    p = subprocess.run(["psql", "-X", "-A", "-t", "-d", proxy.dsn(), "-c", "BEGIN", "-c", "SELECT 1",
+                        "-c", "UPDATE shop.customers SET email = 'x' WHERE id = 42", "-c", "ROLLBACK",
+                        "-c", "SELECT 2"], capture_output=True, text=True, timeout=30)
+    assert "QC004" in p.stderr or "does not encrypt values" in p.stderr, p.stderr
+    assert p.stdout.split() == ["BEGIN", "1", "ROLLBACK", "2"]
+
+
+def test_a_result_larger_than_the_hold_is_recorded_in_parts(proxy):
+    """Over 1 MiB of personal data: it flows in parts, each released once its
+    part of the record is durable (it used to stall the connection)."""
+    p = subprocess.run(["psql", "-X", "-A", "-t", "-d", proxy.dsn(), "-c",
+                        "SELECT c.id, c.name, g FROM shop.customers c, generate_series(1, 400) g"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 200 * 400
+    recs = proxy.access(wait_for=2)
+    parts = [r for r in recs if r["object"]["table"] == "shop.customers"]
+    assert len(parts) >= 2 and sum(r["rows"] for r in parts) == 80000
+    assert parts[0]["detail"].get("part") is None and parts[-1]["detail"]["part"] == len(parts) - 1
+    assert len({s["ref"] for r in parts for s in r["subjects"]}) == 200
+
+
+def test_copy_into_a_policy_table_and_out_of_it(proxy, tmp_path):
+    src = tmp_path / "orders.csv"
+    src.write_text("".join(f"{i % 200 + 1},{100 + i},EUR\n" for i in range(50)))
+    os.chmod(tmp_path, 0o755)
+    proxy.psql(f"\\copy shop.orders (customer_id, total_cents, currency) FROM '{src}' CSV")
+    recs = proxy.access(wait_for=1)
+    assert recs[-1]["object"]["table"] == "shop.orders" and recs[-1]["rows"] == 50
+    assert recs[-1]["detail"]["kind"] == "copy"
+
+
+def test_settings_that_change_how_text_reads_are_refused(proxy):
+    p = proxy.psql("SET standard_conforming_strings = off", check=False)
+    assert p.returncode != 0 and "standard_conforming_strings" in p.stderr
+    p = proxy.psql("SELECT set_config('client_encoding', 'GBK', false)", check=False)
+    assert p.returncode != 0 and "client encoding" in p.stderr
+    # set at connection time: every statement is refused (QC003 class message, nothing runs)
+    p = proxy.psql("SELECT country FROM shop.customers WHERE id = 1", check=False,
+                   options="'-c standard_conforming_strings=off'")
+    assert p.returncode != 0 and "standard_conforming_strings" in p.stderr
+    assert proxy.psql("SELECT 1").stdout.strip() == "1"
+
+
+def test_a_cursor_over_personal_data_is_recorded_when_fetched(proxy):
+    conn = proxy.connect()
+    cur = conn.cursor("customers")  # DECLARE ... CURSOR, then FETCH
+    cur.execute("SELECT id, country FROM shop.customers WHERE id <= 30")
+    assert len(cur.fetchall()) == 30
+    conn.commit()
+    conn.close()
+    recs = proxy.access(wait_for=2)
+    fetched = [r for r in recs if r["detail"]["kind"] == "other" and r["rows"] > 0]
+    assert fetched and sum(r["rows"] for r in fetched) == 30
