@@ -930,6 +930,13 @@ static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
 	bool bulk = r->unattributed >= c->px->env->cfg->bulk_rows;
 	int err = 0;
 
+	if (st && st->kind == SQI_SELECT && rows == 0 && !r->part) {
+		/* a predicate named them, but nothing of theirs was read: no
+		 * record names them (each would cost the subject a data key) */
+		for (size_t i = 0; i < r->nsubjects; i++)
+			free((char *)r->subjects[i].id);
+		r->nsubjects = 0;
+	}
 	if (st && (st->record || r->hold)) {
 		if (bulk)
 			c->px->st.bulk_alerts++;

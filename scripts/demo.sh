@@ -2,7 +2,9 @@
 # make demo: the audit log, end to end. Creates a log, appends the access
 # records an application's day would produce, shows them, verifies them,
 # erases one customer by destroying their key, and shows what verify says
-# when someone edits a copy of the log.
+# when someone edits a copy of the log. Then the proxy (demo_proxy.py): a
+# private PostgreSQL with the sample shop, custosd in front of it, the shop's
+# workload through it, and the access records it produced.
 set -eu
 BUILD=${1:-build}
 CTL=$BUILD/custosctl
@@ -69,6 +71,9 @@ run "$CTL" log verify --dir "$OUT/tampered" --key "$KEY" || echo "(exit status $
 
 say "Export for a SIEM (CEF)"
 run sh -c "$CTL log export --dir $LOG --format cef | sed -n 2,3p"
+
+say "Now the same through the proxy: a real PostgreSQL, custosd in front of it, an application"
+${PYTHON:-/usr/bin/python3} "$(dirname "$0")/demo_proxy.py"
 
 say "Files"
 echo "log:               $LOG"

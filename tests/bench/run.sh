@@ -108,3 +108,12 @@ kill -TERM $dpid
 wait $dpid || true
 printf '%-44s %10s %10s\n' "control request \`status\` (records each)" "p50 us" "p99 us"
 printf '%-44s %10s %10s\n' "" "$(val p50_us "$ctl")" "$(val p99_us "$ctl")"
+
+# the proxy: pgbench -S through PostgreSQL, pgbouncer and Custos (as root:
+# PostgreSQL and pgbouncer run as an unprivileged user)
+echo
+if [ "$(id -u)" -eq 0 ]; then
+	${PYTHON:-/usr/bin/python3} "$(dirname "$0")/proxy_bench.py"
+else
+	echo "proxy benchmark: skipped (run make bench as root)"
+fi

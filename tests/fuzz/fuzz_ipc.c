@@ -1,8 +1,26 @@
 /* fuzz_ipc.c - the IPC message decoder (daemon/ipc.c): any bytes are
  * rejected, or decode into fields matching the type's schema that encode
- * back to the very same bytes. */
+ * back to the very same bytes. A record (IPC_LOG_APPEND) is then decoded as
+ * the logger does (daemon/logmsg.c): refused, or bounded lists whose
+ * record encodes again. */
 #include "../../daemon/ipc.c"
+#include "../../daemon/logmsg.h"
 #include "fuzz_common.h"
+
+static void check_record(struct ipc_msg *m)
+{
+	static struct logmsg lm;
+	struct buf lists = BUF_INIT;
+	struct ipc_msg again;
+
+	if (logmsg_decode(m, &lm))
+		return;
+	CHECK(lm.rec.ncolumns <= LOGMSG_MAX_COLUMNS && lm.rec.nsubjects <= LOGMSG_MAX_SUBJECTS);
+	for (size_t i = 0; i < lm.rec.nsubjects; i++)
+		CHECK(*lm.rec.subjects[i].type && *lm.rec.subjects[i].id);
+	CHECK(logmsg_encode(&lm.rec, lm.event, lm.lazy, &lists, &again) == 0);
+	buf_free(&lists);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,5 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ssize_t n = ipc_encode(&m, again);
 	CHECK(n == (ssize_t)size && !memcmp(again, data, size));
+	if (m.type == IPC_LOG_APPEND)
+		check_record(&m);
 	return 0;
 }
