@@ -98,7 +98,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h tests/fuzz/fuzz_pgproto
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/gen $(BUILD)/fuzz/obj:
 	mkdir -p $@
 
-tools: $(TOOL_BIN)
+tools: $(TOOL_BIN) tests/integration/clients/node_modules/pg
+
+# node-postgres for the proxy's Node.js client test (npm: its only use)
+tests/integration/clients/node_modules/pg: tests/integration/clients/package.json tests/integration/clients/package-lock.json
+	cd tests/integration/clients && npm ci --no-audit --no-fund --silent
+	touch $@
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done

@@ -8,7 +8,8 @@ PKGS="make gcc clang libclang-rt-14-dev pkg-config
 libssl-dev openssl zlib1g-dev libjansson-dev libyaml-dev libpq-dev
 libaudit-dev libcap-ng-dev libsystemd-dev libevent-dev libpg-query-dev libprotobuf-c-dev
 libcmocka-dev python3 python3-pytest python3-jsonschema python3-psycopg2 jq gzip util-linux
-postgresql-15 postgresql-client-15 pgbouncer auditd gdb passwd systemd"
+postgresql-15 postgresql-client-15 pgbouncer auditd gdb passwd systemd
+default-jdk-headless libpostgresql-jdbc-java nodejs"
 
 missing=""
 for p in $PKGS; do
@@ -16,6 +17,8 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
+# npm ships with some builds of nodejs (NodeSource's), as Debian's npm package otherwise
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -4,6 +4,7 @@ recorded with its subjects, results wait for their record, what cannot be
 analysed or recorded is refused, and the protocol survives cancels,
 pipelines, COPY, TLS and hostile bytes."""
 import os
+import shutil
 import re
 import socket
 import struct
@@ -407,3 +408,45 @@ def test_a_cursor_over_personal_data_is_recorded_when_fetched(proxy):
     recs = proxy.access(wait_for=2)
     fetched = [r for r in recs if r["detail"]["kind"] == "other" and r["rows"] > 0]
     assert fetched and sum(r["rows"] for r in fetched) == 30
+
+
+JDBC_JAR = "/usr/share/java/postgresql.jar"
+
+
+def test_jdbc_prepared_statements_and_batches(proxy, tmp_path):
+    """The PostgreSQL JDBC driver: extended protocol, statements prepared on
+    the server after five uses, a pipelined batch of inserts."""
+    if not os.path.exists(JDBC_JAR) or not shutil.which("javac"):
+        pytest.skip("the JDBC driver or javac is not installed (scripts/deps.sh installs them)")
+    src = os.path.join(os.path.dirname(__file__), "clients", "ShopJdbc.java")
+    subprocess.run(["javac", "-d", tmp_path, src], check=True, capture_output=True, timeout=120)
+    url = (f"jdbc:postgresql://127.0.0.1:{proxy.port}/shop?user=postgres&password={proxy.shop.password}"
+           "&sslmode=disable")
+    p = subprocess.run(["java", "-cp", f"{tmp_path}:{JDBC_JAR}", "ShopJdbc", url],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.split("\n")[:4] == ["read 10", "inserted 20", "updated 1", "refused QC004"]
+    recs = proxy.access(wait_for=31)
+    reads = [r for r in recs if r["detail"]["kind"] == "select"]
+    inserts = [r for r in recs if r["detail"]["kind"] == "insert"]
+    assert len(reads) == 10 and all(len(r["subjects"]) == 1 for r in reads)
+    assert len(inserts) == 20 and {r["subjects"][0]["ref"] for r in inserts} >= \
+        {r["subjects"][0]["ref"] for r in reads}
+
+
+CLIENTS = os.path.join(os.path.dirname(__file__), "clients")
+
+
+def test_node_pg(proxy):
+    """node-postgres: parameters, a named statement, a transaction."""
+    if not os.path.isdir(os.path.join(CLIENTS, "node_modules", "pg")):
+        pytest.skip("node-postgres is not installed (make tools runs npm install in tests/integration/clients)")
+    url = f"postgresql://postgres:{proxy.shop.password}@127.0.0.1:{proxy.port}/shop"
+    p = subprocess.run(["node", os.path.join(CLIENTS, "shop_pg.js"), url], capture_output=True, text=True,
+                       timeout=120, cwd=CLIENTS)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.split("\n")[:4] == ["read 5", "inserted 1 updated 1", "refused QC004", "orders some"]
+    recs = proxy.access(wait_for=8)
+    reads = [r for r in recs if r["detail"]["kind"] == "select" and r["object"]["table"] == "shop.customers"]
+    assert len(reads) == 5 and all(len(r["subjects"]) == 1 for r in reads)
+    assert any(r["detail"]["kind"] == "insert" and r["object"]["table"] == "shop.orders" for r in recs)

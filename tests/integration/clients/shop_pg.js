@@ -1,0 +1,32 @@
+// shop_pg.js - the sample shop's work through node-postgres (pg): queries
+// with parameters (extended protocol), a named prepared statement, an
+// insert and an update in a transaction, and a write the proxy refuses.
+// Prints one line per step.
+const { Client } = require('pg');
+
+async function main() {
+  const c = new Client({ connectionString: process.argv[2] });
+  await c.connect();
+  let found = 0;
+  for (let id = 1; id <= 5; id++) {
+    const r = await c.query({ name: 'customer', text: 'SELECT id, country FROM shop.customers WHERE id = $1', values: [id] });
+    found += r.rowCount;
+  }
+  console.log(`read ${found}`);
+  await c.query('BEGIN');
+  const ins = await c.query('INSERT INTO shop.orders (customer_id, total_cents, currency) VALUES ($1, $2, $3) RETURNING id', [7, 4990, 'EUR']);
+  const upd = await c.query('UPDATE shop.customers SET country = $1 WHERE id = $2', ['PT', 7]);
+  await c.query('COMMIT');
+  console.log(`inserted ${ins.rowCount} updated ${upd.rowCount}`);
+  try {
+    await c.query('UPDATE shop.customers SET phone = $1 WHERE id = $2', ['+351', 7]);
+    console.log('encrypted column written: wrong');
+  } catch (e) {
+    console.log(`refused ${e.code}`);
+  }
+  const again = await c.query('SELECT count(*)::int AS n FROM shop.orders WHERE customer_id = $1', [7]);
+  console.log(`orders ${again.rows[0].n > 0 ? 'some' : 'none'}`);
+  await c.end();
+}
+
+main().catch((e) => { console.log(`error ${e.code} ${e.message}`); process.exit(1); });
