@@ -234,7 +234,14 @@ class Daemon:
     def cleanup(self):
         if self.proc is not None:
             self.stop(signal.SIGKILL)
+        errors = self.errors()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # under make asan / ubsan a role that hit a memory error is restarted
+        # by the parent and the test may pass: its report fails the test
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if mark in errors:
+                at = errors.index(mark)
+                raise AssertionError(f"sanitizer report from custosd:\n{errors[max(0, at - 200):at + 3000]}")
 
 
 @pytest.fixture
