@@ -37,6 +37,19 @@ static int open_keystore(struct role_env *env, struct keystore **ret)
 	return r;
 }
 
+/* The keeper's keystore: once it has been opened, a lost connection
+ * (PostgreSQL restarted) is retried in place every RETRY_S, and key
+ * requests fail meanwhile (the records that need a key fail closed);
+ * exiting would make the parent restart the keeper in a loop. */
+#define RETRY_S 2
+
+struct keeper {
+	struct keystore *ks;
+	bool configured;
+	struct pollfd pf;
+	int64_t next_try_us;
+};
+
 static int reply_status(struct keystore *ks, int fd, uint32_t id)
 {
 	struct ipc_msg m = { .type = IPC_KEYS_STATUS, .id = id, .nfields = 7 };
@@ -97,7 +110,13 @@ static int subject_key(struct keystore *ks, int fd, const struct ipc_msg *m)
 
 static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 {
-	struct keystore *ks = env->state;
+	const struct keeper *kp = env->state;
+	struct keystore *ks = kp->ks;
+
+	if (kp->configured && !ks &&
+	    (m->type == IPC_KEYS_STATUS_REQ || m->type == IPC_KEYS_ROTATE || m->type == IPC_KEYS_SUBJECT))
+		return ipc_send_error(fd, m->id, -EIO,
+		                      "the keystore is unreachable; custosd is reconnecting");
 
 	switch (m->type) {
 	case IPC_KEYS_STATUS_REQ:
@@ -119,39 +138,70 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	}
 }
 
+static int on_notify(struct role_env *env, struct pollfd *p);
+
+static int connect_keystore(struct role_env *env, struct keeper *kp)
+{
+	int err = open_keystore(env, &kp->ks);
+
+	if (!err && ks_listen(kp->ks)) {
+		role_log(2, env->name, "keystore: %s", ks_error(kp->ks));
+		ks_close(kp->ks);
+		kp->ks = NULL;
+		err = -EIO;
+	}
+	if (err)
+		return err;
+	kp->pf = (struct pollfd){ ks_socket(kp->ks), POLLIN, 0 };
+	env->extra = &kp->pf; /* a shred or rotation by another process reaches the cache */
+	env->nextra = 1;
+	env->on_extra = on_notify;
+	return 0;
+}
+
 static int on_notify(struct role_env *env, struct pollfd *p)
 {
-	struct keystore *ks = env->state;
-	int n = ks_notified(ks);
+	struct keeper *kp = env->state;
+	int n = ks_notified(kp->ks);
 
 	(void)p;
-	if (n < 0)
-		role_log(3, env->name, "keystore: %s", ks_error(ks));
-	return n < 0 ? n : 0; /* the keystore connection is gone: the parent restarts the keeper */
+	if (n >= 0)
+		return 0;
+	role_log(3, env->name, "keystore connection lost (%s); reconnecting every %d s", ks_error(kp->ks),
+	         RETRY_S);
+	ks_close(kp->ks);
+	kp->ks = NULL;
+	env->nextra = 0;
+	kp->next_try_us = now_us() + RETRY_S * 1000000;
+	return 0;
+}
+
+static int on_tick(struct role_env *env)
+{
+	struct keeper *kp = env->state;
+
+	if (kp->configured && !kp->ks && now_us() >= kp->next_try_us) {
+		if (connect_keystore(env, kp) == 0)
+			role_log(5, env->name, "keystore reconnected");
+		else
+			kp->next_try_us = now_us() + RETRY_S * 1000000;
+	}
+	return 0;
 }
 
 static int keeper_main(struct role_env *env)
 {
-	struct keystore *ks = NULL;
+	static struct keeper kp;
 
-	if ((env->cfg->database || env->cfg->keystore) && open_keystore(env, &ks))
-		return 1;
-	env->state = ks;
-	struct pollfd pf = { ks ? ks_socket(ks) : -1, POLLIN, 0 };
-	if (ks && ks_listen(ks)) {
-		role_log(2, env->name, "keystore: %s", ks_error(ks));
-		ks_close(ks);
-		return 1;
-	}
-	if (ks) { /* a shred or rotation by another process reaches the cache */
-		env->extra = &pf;
-		env->nextra = 1;
-		env->on_extra = on_notify;
-	}
+	kp = (struct keeper){ .configured = env->cfg->database || env->cfg->keystore };
+	env->state = &kp;
+	if (kp.configured && connect_keystore(env, &kp))
+		return 1; /* at start, a keystore that cannot be opened is a configuration error */
+	env->on_tick = on_tick;
 	int err = role_ready(env);
 	if (!err)
 		err = role_serve(env, handle);
-	ks_close(ks);
+	ks_close(kp.ks);
 	return err ? 1 : 0;
 }
 

@@ -450,3 +450,35 @@ def test_node_pg(proxy):
     reads = [r for r in recs if r["detail"]["kind"] == "select" and r["object"]["table"] == "shop.customers"]
     assert len(reads) == 5 and all(len(r["subjects"]) == 1 for r in reads)
     assert any(r["detail"]["kind"] == "insert" and r["object"]["table"] == "shop.orders" for r in recs)
+
+
+def test_postgresql_restarted_under_load(tmp_path):
+    """Clients get errors, the proxy carries on, and every transaction a
+    client saw complete is in the log."""
+    s = Shop(customers=50)
+    p = Proxy(s).start()
+    try:
+        proxy_pid = p.d.pids()["proxy"]
+        script = tmp_path / "read.sql"
+        script.write_text("\\set id random(1, 50)\nSELECT name FROM shop.customers WHERE id = :id;\n")
+        env = dict(os.environ, PGPASSWORD=s.password)
+        bench = subprocess.Popen(["pgbench", "-n", "-c", "4", "-j", "2", "-T", "6", "-f", script,
+                                  "-h", "127.0.0.1", "-p", str(p.port), "-U", "postgres", "shop"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(2)
+        s.server._run(s.server.bin / "pg_ctl", "restart", "-w", "-m", "fast", "-D", s.server.datadir,
+                      "-l", s.server.logfile, owner=True)
+        out, err = bench.communicate(timeout=60)
+        done = int(re.search(r"actually processed: (\d+)", out).group(1))
+        assert done > 0
+        assert "server closed the connection" in err or "terminating connection" in err or bench.returncode
+        # the proxy is the same process and serves new connections
+        assert p.d.pids().get("proxy") == proxy_pid, p.d.errors()[-3000:]
+        assert p.psql("SELECT count(*) FROM shop.customers").stdout.strip() == "50"
+        recs = p.access(wait_for=done + 1)
+        assert len([r for r in recs if r["rows"] == 1]) >= done
+        p.d.stop()
+        assert p.d.verify().returncode == 0
+    finally:
+        p.cleanup()
+        s.stop()
