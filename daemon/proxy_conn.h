@@ -82,6 +82,7 @@ struct hold {
 struct ticket { /* a record in flight, answered in order */
 	struct ticket *next;
 	struct hold *hold; /* released when durable; NULL: none */
+	bool partial;      /* a part of a result whose rows go on */
 };
 
 struct named {

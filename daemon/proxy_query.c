@@ -707,7 +707,7 @@ static size_t personal_columns(const struct result *r, const char **cols, size_t
 
 /* Records the head's statement (so far, when partial). -1 when the
  * connection failed closed. */
-static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const char *event)
+static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const char *event, bool partial)
 {
 	struct result *r = &c->res;
 	struct alog_actor actor = { c->user, c->app, c->addr, c->session, *c->tls_id ? c->tls_id : NULL };
@@ -745,6 +745,7 @@ static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const c
 		return 0;
 	}
 	t->hold = r->hold;
+	t->partial = partial;
 	r->hold->state = H_WAITING;
 	r->hold = NULL;
 	*c->tk_tail = t;
@@ -764,11 +765,15 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 	if (!c->tk)
 		c->tk_tail = &c->tk;
 	struct hold *h = t->hold;
+	bool partial = t->partial;
 	free(t);
 	if (err) {
 		c->px->st.record_failures++;
 		if (!h)
 			return;
+		if (partial) /* its statement's rows go on after it: no error can stand in for them */
+			return pc_fatal(c, PX_ERR_LOG,
+			                "the audit log cannot record this access; the rest is not served");
 		/* what the statement returned is never sent: an error takes its place */
 		struct buf e = BUF_INIT;
 		pgp_error(&e, "ERROR", PX_ERR_LOG,
@@ -940,7 +945,7 @@ static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
 	if (st && (st->record || r->hold)) {
 		if (bulk)
 			c->px->st.bulk_alerts++;
-		err = record(c, st, rows, bulk ? "bulk-access" : "");
+		err = record(c, st, rows, bulk ? "bulk-access" : "", partial);
 	}
 	if (!err && st && st->ddl)
 		c->px->pp_stale = true;

@@ -482,3 +482,4 @@ def test_postgresql_restarted_under_load(tmp_path):
     finally:
         p.cleanup()
         s.stop()
+
