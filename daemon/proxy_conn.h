@@ -137,7 +137,18 @@ int pc_write(struct pconn *c, const void *data, size_t n);                  /* t
 void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg);
 void pc_error(struct pconn *c, const char *sqlstate, const char *msg); /* ERROR, in order */
 
-/* proxy_query.c */
+/* proxy_query.c: what proxy_result.c shares of the statements and the queue */
+struct pstmt *pq_st_ref(struct pstmt *st);
+void pq_st_unref(struct pstmt *st);
+struct portal *pq_portal_ref(struct portal *p);
+void pq_portal_unref(struct portal *p);
+void pq_map_unref(struct colmap *m);
+struct xentry *pq_head(struct pconn *c);
+void pq_pop(struct pconn *c);
+void pq_res_reset(struct pconn *c);
+int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the server confirmed */
+
+/* proxy_query.c and proxy_result.c */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
 void pq_settle(struct pconn *c); /* after a response is passed on: refusals now due */

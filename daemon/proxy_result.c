@@ -1,0 +1,518 @@
+/* proxy_result.c - the backend's responses, matched against the head of
+ * the queue proxy_query.c keeps: results are mapped to the policy, their
+ * subjects collected, held back, and recorded (see proxy_query.c's
+ * opening comment for the whole). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "jsonw.h"
+#include "logmsg.h"
+#include "proxy_conn.h"
+
+/* --- records and holds -------------------------------------------------------- */
+
+static void gate(struct pconn *c)
+{
+	struct hold *h;
+
+	if (c->res.hold)
+		return;
+	if (!(h = calloc(1, sizeof(*h))) || !(h->b = evbuffer_new())) {
+		free(h); /* nothing may pass unheld: the connection ends */
+		return pc_fatal(c, PX_ERR_LOG, "out of memory");
+	}
+	h->state = H_OPEN;
+	*c->hq_tail = h;
+	c->hq_tail = &h->next;
+	c->res.hold = h;
+}
+
+static void build_detail(struct pconn *c, const struct pstmt *st, struct buf *d)
+{
+	const struct result *r = &c->res;
+
+	buf_adds(d, st->detail);
+	d->len--; /* the closing brace */
+	if (r->error) {
+		buf_adds(d, ",\"error\":");
+		jw_str(d, r->errcode);
+	}
+	if (r->unattributed) {
+		buf_adds(d, ",\"unattributed\":");
+		jw_u64(d, r->unattributed);
+	}
+	if (r->subjects_over) {
+		buf_adds(d, ",\"subjects_not_named\":");
+		jw_u64(d, r->subjects_over);
+	}
+	if (r->part) {
+		buf_adds(d, ",\"part\":");
+		jw_u64(d, r->part);
+	}
+	buf_adds(d, "}");
+	buf_addc(d, 0);
+}
+
+/* The result's columns that are personal data, for the record. */
+static size_t personal_columns(const struct result *r, const char **cols, size_t max)
+{
+	size_t n = 0;
+
+	for (uint16_t i = 0; r->map && i < r->map->n && n < max; i++) {
+		const struct pp_column *f = r->map->f[i];
+		bool dup = false;
+		if (!f || !f->pc)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			dup |= !strcmp(cols[j], f->name);
+		if (!dup)
+			cols[n++] = f->name;
+	}
+	return n;
+}
+
+/* Records the head's statement (so far, when partial). -1 when the
+ * connection failed closed. */
+static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const char *event, bool partial)
+{
+	struct result *r = &c->res;
+	struct alog_actor actor = { c->user, c->app, c->addr, c->session, *c->tls_id ? c->tls_id : NULL };
+	const char *cols[64];
+	struct buf d = BUF_INIT;
+	struct ticket *t = calloc(1, sizeof(*t));
+
+	build_detail(c, st, &d);
+	struct alog_rec rec = { .type = "access",
+		                .actor = &actor,
+		                .table = st->table,
+		                .columns = cols,
+		                .ncolumns = st->table ? personal_columns(r, cols, ARRAY_SIZE(cols)) : 0,
+		                .subjects = r->subjects,
+		                .nsubjects = r->nsubjects,
+		                .fingerprint = st->fp,
+		                .statement = st->text,
+		                .rows = rows,
+		                .detail = d.p };
+	int err = !t || d.failed ? -ENOMEM : lc_append(c->px->lc, &rec, event, !r->hold, pq_record_done, c);
+	buf_free(&d);
+	if (err) {
+		free(t);
+		c->px->st.record_failures++;
+		if (!r->hold)
+			return 0; /* nothing waits on it: the access was not to personal data */
+		role_log(3, "proxy", "session %s: cannot send an access record to the logger (%s)",
+		         c->session, strerror(-err));
+		pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this access; nothing was served");
+		return -1;
+	}
+	c->px->st.records++;
+	if (!r->hold) { /* lazy: no answer comes */
+		free(t);
+		return 0;
+	}
+	t->hold = r->hold;
+	t->partial = partial;
+	r->hold->state = H_WAITING;
+	r->hold = NULL;
+	*c->tk_tail = t;
+	c->tk_tail = &t->next;
+	return 0;
+}
+
+void pq_record_done(void *arg, int err, uint64_t seq)
+{
+	struct pconn *c = arg;
+	struct ticket *t = c->tk;
+
+	(void)seq;
+	if (!t)
+		return;
+	c->tk = t->next;
+	if (!c->tk)
+		c->tk_tail = &c->tk;
+	struct hold *h = t->hold;
+	bool partial = t->partial;
+	free(t);
+	if (err) {
+		c->px->st.record_failures++;
+		if (!h)
+			return;
+		if (partial) /* its statement's rows go on after it: no error can stand in for them */
+			return pc_fatal(c, PX_ERR_LOG,
+			                "the audit log cannot record this access; the rest is not served");
+		/* what the statement returned is never sent: an error takes its place */
+		struct buf e = BUF_INIT;
+		pgp_error(&e, "ERROR", PX_ERR_LOG,
+		          "the audit log cannot record this access; nothing was served");
+		c->held -= evbuffer_get_length(h->b);
+		evbuffer_drain(h->b, evbuffer_get_length(h->b));
+		if (e.failed || evbuffer_add(h->b, e.p, e.len)) {
+			buf_free(&e);
+			return pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this access");
+		}
+		c->held += e.len;
+		buf_free(&e);
+		c->px->st.refused_statements++;
+	}
+	if (h) {
+		h->state = H_DONE;
+		pc_release(c);
+	}
+}
+
+/* --- the backend ------------------------------------------------------------- */
+
+static bool has_result(const struct xentry *e)
+{
+	return e && (e->kind == X_QSTMT || e->kind == X_EXECUTE);
+}
+
+static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len);
+
+/* The head's result begins (its first message). */
+/* The head's result begins (its first message), or goes on; hold: what
+ * follows waits for its record when it is personal data (by the
+ * statement's tables, or by its result's columns). */
+static void begin(struct pconn *c, struct xentry *e, bool hold)
+{
+	if (!c->res.active) {
+		c->res.active = true;
+		if (e->kind == X_EXECUTE && e->portal && e->portal->map && !c->res.map) {
+			c->res.map = e->portal->map;
+			c->res.map->refs++;
+		}
+		for (size_t i = 0; e->st && i < e->st->nsp; i++) {
+			const char *id = e->st->sp[i].param
+			                     ? (e->portal && e->portal->ids ? e->portal->ids[i] : NULL)
+			                     : e->st->sp[i].value;
+			if (id)
+				add_subject(&c->res, e->st->sp[i].type, (const uint8_t *)id,
+				            (int32_t)strlen(id));
+		}
+	}
+	if (hold && !c->res.hold && ((e->st && e->st->sensitive) || (c->res.map && c->res.map->personal)))
+		gate(c);
+}
+
+static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pgp_rowdesc rd;
+	struct colmap *map = NULL;
+
+	if (!c->px->pp || pgp_parse_rowdesc(m, &rd))
+		return NULL;
+	for (uint16_t i = 0; i < rd.n; i++) {
+		const struct pp_column *col =
+		    ppol_column(ppol_by_oid(c->px->pp, rd.fields[i].table_oid), rd.fields[i].attnum);
+		if (!col || (!col->pc && !col->subject))
+			continue;
+		if (!map && (map = calloc(1, sizeof(*map))) && !(map->f = calloc(rd.n, sizeof(*map->f)))) {
+			free(map);
+			map = NULL;
+		}
+		if (!map)
+			break;
+		map->f[i] = col;
+		map->personal |= col->pc != NULL;
+		map->subject |= col->subject != NULL;
+	}
+	if (map) {
+		map->refs = 1;
+		map->n = rd.n;
+		map->pp = ppol_ref(c->px->pp);
+	}
+	free(rd.fields);
+	return map;
+}
+
+static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len)
+{
+	if (len <= 0 || len > 256 || memchr(v, 0, (size_t)len) || memchr(v, LOGMSG_ITEM, (size_t)len) ||
+	    memchr(v, LOGMSG_PART, (size_t)len)) {
+		r->unattributed++;
+		return;
+	}
+	for (size_t i = 0; i < r->nsubjects; i++)
+		if (!strcmp(r->subjects[i].type, type) &&
+		    !strncmp(r->subjects[i].id, (const char *)v, (size_t)len) && !r->subjects[i].id[len])
+			return;
+	if (r->nsubjects == PX_MAX_SUBJECTS) {
+		r->subjects_over++;
+		return;
+	}
+	char *id = strndup((const char *)v, (size_t)len);
+	struct alog_subject *nv = realloc(r->subjects, (r->nsubjects + 1) * sizeof(*nv));
+	if (nv)
+		r->subjects = nv;
+	if (!id || !nv) {
+		free(id);
+		r->unattributed++;
+		return;
+	}
+	r->subjects[r->nsubjects++] = (struct alog_subject){ type, id };
+}
+
+static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
+{
+	struct result *r = &c->res;
+	static struct pgp_value vals[PGP_MAX_FIELDS];
+	uint16_t n;
+
+	r->rows++;
+	if (!r->map || !r->map->subject) {
+		r->unattributed += r->hold != NULL && !r->nsubjects; /* a predicate may name them */
+		return 0;
+	}
+	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
+	struct pgp_msg m = *hdr;
+	if (!p)
+		return -ENOMEM;
+	m.body = p + 5;
+	if (pgp_parse_datarow(&m, vals, PGP_MAX_FIELDS, &n) || n != r->map->n)
+		return -EBADMSG;
+	bool named = false;
+	for (uint16_t i = 0; i < n; i++)
+		if (r->map->f[i] && r->map->f[i]->subject && vals[i].len >= 0) {
+			add_subject(r, r->map->f[i]->subject, vals[i].p, vals[i].len);
+			named = true;
+		}
+	r->unattributed += !named;
+	return 0;
+}
+
+/* The rows of this part of the result: CommandComplete's count (the
+ * whole result's) less the parts recorded already, or those counted. */
+static int64_t tag_rows(const struct pgp_msg *m, const struct result *r)
+{
+	const char *t = (const char *)m->body, *sp = memrchr(t, ' ', m->len);
+	char *end;
+
+	if (!sp || !m->len || t[m->len - 1])
+		return (int64_t)r->rows;
+	long long v = strtoll(sp + 1, &end, 10);
+	return *end || v < 0 || (uint64_t)v < r->recorded ? (int64_t)r->rows : v - (int64_t)r->recorded;
+}
+
+/* The head's statement finished (or, partial, a chunk of its rows is held). */
+static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
+{
+	struct result *r = &c->res;
+	const struct pstmt *st = e->st;
+	bool bulk = r->unattributed >= c->px->env->cfg->bulk_rows;
+	int err = 0;
+
+	if (st && st->kind == SQI_SELECT && rows == 0 && !r->part) {
+		/* a predicate named them, but nothing of theirs was read: no
+		 * record names them (each would cost the subject a data key) */
+		for (size_t i = 0; i < r->nsubjects; i++)
+			free((char *)r->subjects[i].id);
+		r->nsubjects = 0;
+	}
+	if (st && (st->record || r->hold)) {
+		if (bulk)
+			c->px->st.bulk_alerts++;
+		err = record(c, st, rows, bulk ? "bulk-access" : "", partial);
+	}
+	if (!err && st && st->ddl)
+		c->px->pp_stale = true;
+	if (partial && !err) {
+		r->part++;
+		r->recorded += r->rows;
+		r->rows = r->unattributed = r->subjects_over = 0;
+		for (size_t i = 0; i < r->nsubjects; i++)
+			free((char *)r->subjects[i].id);
+		r->nsubjects = 0;
+		gate(c);
+	}
+	return err;
+}
+
+static int on_error(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
+{
+	struct pgp_notice n;
+	struct xentry *e = pq_head(c);
+
+	if (pgp_parse_notice(m, &n))
+		return -EBADMSG;
+	if (!e)
+		return 0; /* FATAL out of the blue (shutdown) */
+	bool simple = e->kind == X_QSTMT || e->kind == X_QEND;
+	bool result = has_result(e);
+	if (result) {
+		begin(c, e, true);
+		c->res.error = "";
+		snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", n.code ? n.code : "");
+	}
+	if (pc_pass(c, m, in))
+		return -ENOMEM;
+	if (result && finish(c, e, (int64_t)c->res.rows, false))
+		return -1;
+	/* the rest of the query string, or everything up to Sync, is skipped */
+	while ((e = pq_head(c)) && e->kind != (simple ? X_QEND : X_SYNC))
+		pq_pop(c);
+	return 2;
+}
+
+static int on_ready(struct pconn *c, const struct pgp_msg *m)
+{
+	struct xentry *e;
+
+	if (m->len != 1)
+		return -EBADMSG;
+	c->txstatus = (char)m->body[0];
+	while ((e = pq_head(c))) {
+		bool last = e->kind == X_SYNC || e->kind == X_QEND;
+		pq_pop(c);
+		if (last)
+			break;
+	}
+	return 0;
+}
+
+static int on_rowdesc(struct pconn *c, const struct pgp_msg *m)
+{
+	struct xentry *e = pq_head(c);
+
+	if (!e)
+		return -EPROTO;
+	if (e->kind == X_DESCRIBE) {
+		if (e->portal) {
+			pq_map_unref(e->portal->map);
+			e->portal->map = map_result(c, m);
+		}
+		pq_pop(c);
+		return 0;
+	}
+	if (e->kind != X_QSTMT)
+		return -EPROTO;
+	pq_res_reset(c);
+	c->res.map = map_result(c, m); /* it may show personal data the analysis did not see */
+	begin(c, e, true);
+	return 0;
+}
+
+/* ParameterStatus (checked already): application_name for the actor; the
+ * settings that change how a statement's text is read. libpg_query reads
+ * it as PostgreSQL does with standard_conforming_strings on and a client
+ * encoding with no backslash inside a character (UTF8, SQL_ASCII, the
+ * LATINs...): otherwise a string could end where the proxy sees none. */
+void pq_parameter(struct pconn *c, const struct pgp_msg *m)
+{
+	static const char *const unsafe[] = { "BIG5",           "GBK",   "GB18030", "SJIS",
+		                              "SHIFT_JIS_2004", "JOHAB", "UHC" };
+	const char *k = (const char *)m->body, *v = k + strlen(k) + 1;
+
+	if (!strcmp(k, "application_name")) {
+		snprintf(c->app, sizeof(c->app), "%s", v);
+		for (char *p = c->app; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	} else if (!strcmp(k, "standard_conforming_strings")) {
+		c->scs_off = strcmp(v, "on") != 0;
+	} else if (!strcmp(k, "client_encoding")) {
+		c->unsafe_encoding = false;
+		for (size_t i = 0; i < ARRAY_SIZE(unsafe); i++)
+			c->unsafe_encoding |= !strcasecmp(v, unsafe[i]);
+	}
+}
+
+/* The server reads COPY data now: it ignores Sync and Flush until the
+ * client's CopyDone or CopyFail, so a Sync the client sent after its
+ * Execute (libpq does) gets no ReadyForQuery: it is not waited for. */
+static void copy_in(struct pconn *c)
+{
+	c->copy_in = true;
+	while (c->qhead + 1 < c->qn && c->q[c->qhead + 1].kind == X_SYNC) {
+		memmove(&c->q[c->qhead + 1], &c->q[c->qhead + 2], (c->qn - c->qhead - 2) * sizeof(*c->q));
+		c->qn--;
+	}
+}
+
+/* 0: forward the message, 1: consumed, 2: passed on already (pc_pass),
+ * <0: the connection ends (an error the caller reports, or -1 when it has
+ * already failed closed). */
+int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
+{
+	struct xentry *e = pq_head(c);
+
+	switch (m->type) {
+	case 'D':
+	case 'd':
+		if (!has_result(e))
+			return -EPROTO;
+		begin(c, e, true);
+		if (m->type == 'D' ? on_datarow(c, m, in) : (c->res.rows++, 0))
+			return -EBADMSG;
+		if (pc_pass(c, m, in))
+			return -ENOMEM;
+		/* a large result is recorded in parts: the server must not wait on a full hold */
+		if (c->res.hold && c->held >= PX_HOLD_MAX && finish(c, e, (int64_t)c->res.rows, true))
+			return -1;
+		return 2;
+	case 'T': return on_rowdesc(c, m);
+	case 'C':
+		if (!has_result(e) || pgp_check_backend(m))
+			return -EPROTO;
+		begin(c, e, true);
+		int64_t rows = tag_rows(m, &c->res);
+		if (pc_pass(c, m, in)) /* into the hold its record releases */
+			return -ENOMEM;
+		if (finish(c, e, rows, false))
+			return -1;
+		pq_pop(c);
+		return 2;
+	case 'I':
+	case 's':
+		if (!has_result(e))
+			return -EPROTO;
+		begin(c, e, true);
+		if (pc_pass(c, m, in))
+			return -ENOMEM;
+		if (m->type == 's' && finish(c, e, (int64_t)c->res.rows, false))
+			return -1;
+		pq_pop(c);
+		return 2;
+	case 'E': return on_error(c, m, in);
+	case 'Z': return on_ready(c, m);
+	case '1':
+	case '2':
+	case '3':
+	case 'n':
+		if (!e || e->kind != (m->type == '1'   ? X_PARSE
+		                      : m->type == '2' ? X_BIND
+		                      : m->type == '3' ? X_CLOSE
+		                                       : X_DESCRIBE))
+			return -EPROTO;
+		if (pq_confirm(c, e))
+			return -ENOMEM;
+		pq_pop(c);
+		return 0;
+	case 't': return e && e->kind == X_DESCRIBE ? 0 : -EPROTO;
+	case 'G':
+	case 'W':
+		if (!has_result(e))
+			return -EPROTO;
+		/* copy in: the client must see it to send its rows; the outcome waits */
+		begin(c, e, false);
+		copy_in(c);
+		return 0;
+	case 'H':
+	case 'c':
+		if (!has_result(e))
+			return -EPROTO;
+		begin(c, e, true);
+		return 0;
+	case 'S':
+		if (pgp_check_backend(m))
+			return -EBADMSG;
+		pq_parameter(c, m);
+		return 0;
+	case 'N':
+	case 'A': return pgp_check_backend(m) ? -EBADMSG : 0;
+	default: return -EPROTO;
+	}
+}
