@@ -623,11 +623,7 @@ static int auth_backend(struct pconn *c, const struct pgp_msg *m)
 			return strip_plus(c, m);
 		return pgp_check_backend(m) ? -EBADMSG : 0;
 	case 'Z': return tx_ready(c, m) ? 0 : -EBADMSG;
-	case 'S':
-		if (pgp_check_backend(m))
-			return -EBADMSG;
-		pq_parameter(c, m);
-		return 0;
+	case 'S': return pq_parameter(c, m);
 	case 'N':
 	case 'E':
 	case 'v': return pgp_check_backend(m) ? -EBADMSG : 0;

@@ -152,7 +152,7 @@ int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the ser
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
 void pq_settle(struct pconn *c); /* after a response is passed on: refusals now due */
-void pq_parameter(struct pconn *c, const struct pgp_msg *m); /* a checked ParameterStatus */
+int pq_parameter(struct pconn *c, const struct pgp_msg *m); /* ParameterStatus: 0 or -EBADMSG */
 void pq_free(struct pconn *c);
 void pq_record_done(void *arg, int err, uint64_t seq);
 

@@ -395,13 +395,15 @@ static int on_rowdesc(struct pconn *c, const struct pgp_msg *m)
 	return 0;
 }
 
-/* ParameterStatus (checked already): application_name for the actor; the
+/* ParameterStatus: application_name for the actor; the
  * settings that change how a statement's text is read. libpg_query reads
  * it as PostgreSQL does with standard_conforming_strings on and a client
  * encoding with no backslash inside a character (UTF8, SQL_ASCII, the
  * LATINs...): otherwise a string could end where the proxy sees none. */
-void pq_parameter(struct pconn *c, const struct pgp_msg *m)
+int pq_parameter(struct pconn *c, const struct pgp_msg *m)
 {
+	if (pgp_check_backend(m))
+		return -EBADMSG; /* below, both strings end inside the message */
 	static const char *const unsafe[] = { "BIG5",           "GBK",   "GB18030", "SJIS",
 		                              "SHIFT_JIS_2004", "JOHAB", "UHC" };
 	const char *k = (const char *)m->body, *v = k + strlen(k) + 1;
@@ -418,6 +420,7 @@ void pq_parameter(struct pconn *c, const struct pgp_msg *m)
 		for (size_t i = 0; i < ARRAY_SIZE(unsafe); i++)
 			c->unsafe_encoding |= !strcasecmp(v, unsafe[i]);
 	}
+	return 0;
 }
 
 /* The server reads COPY data now: it ignores Sync and Flush until the
@@ -506,11 +509,7 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 			return -EPROTO;
 		begin(c, e, true);
 		return 0;
-	case 'S':
-		if (pgp_check_backend(m))
-			return -EBADMSG;
-		pq_parameter(c, m);
-		return 0;
+	case 'S': return pq_parameter(c, m);
 	case 'N':
 	case 'A': return pgp_check_backend(m) ? -EBADMSG : 0;
 	default: return -EPROTO;
