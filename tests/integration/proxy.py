@@ -2,6 +2,7 @@
 sample shop: the helpers the proxy tests share."""
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -52,11 +53,15 @@ class Proxy:
     def __init__(self, shop, settings=None, tls=None):
         self.shop = shop
         self.port = free_port()
-        base = {"listen": f"127.0.0.1:{self.port}", "database": shop.direct(),
-                "policy": POLICY}
+        base = {"listen": f"127.0.0.1:{self.port}", "database": shop.direct()}
         if tls:
             base.update(tls_cert=tls[0], tls_key=tls[1])
         self.d = Daemon({**base, **(settings or {})})
+        # custosd runs as custos: a checkout in a 0700 directory is out of its reach
+        policy = self.d.dir / "shop.yaml"
+        shutil.copy(POLICY, policy)
+        os.chmod(policy, 0o644)
+        self.d.settings.setdefault("policy", policy)
         key = self.d.dir / "master.key"
         key.write_text(os.urandom(32).hex() + "\n")
         key.chmod(0o400)
