@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void role_log(int prio, const char *role, const char *fmt, ...)
@@ -187,6 +188,7 @@ int ipc_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, st
 
 	req->id = ++next_id;
 	int err = ipc_send(fd, req);
+	bool parent_waits = false; /* a request from the parent waits for role_serve */
 	while (!err) {
 		/* a role waiting on a peer still answers its parent (pings) */
 		struct pollfd p[2] = { { fd, POLLIN, 0 }, { env ? env->parent : -1, POLLIN, 0 } };
@@ -194,11 +196,21 @@ int ipc_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, st
 		if (left <= 0)
 			return -ETIMEDOUT;
 		do
-			r = poll(p, env && fd != env->parent ? 2 : 1, left);
+			r = poll(p, env && fd != env->parent && !parent_waits ? 2 : 1, left);
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
 			return -errno;
-		if (r && p[1].revents && fd != env->parent) {
+		if (r && p[1].revents && fd != env->parent && !parent_waits) {
+			/* a request (the logger's status, an append) is left on the
+			 * channel: handling it here would re-enter the role's handler,
+			 * which is in the middle of the request that made this call */
+			uint8_t type[2];
+			if (recv(env->parent, type, sizeof(type), MSG_PEEK | MSG_DONTWAIT) ==
+			        (ssize_t)sizeof(type) &&
+			    !unsolicited((unsigned)(type[0] | type[1] << 8))) {
+				parent_waits = true;
+				continue;
+			}
 			if ((err = ipc_recv(env->parent, buf, ret)) ||
 			    (err = unsolicited(ret->type) ? role_from_parent(env, ret, env->handler)
 			                                  : -EBADMSG))
