@@ -483,3 +483,32 @@ def test_postgresql_restarted_under_load(tmp_path):
         p.cleanup()
         s.stop()
 
+
+
+def test_a_thousand_concurrent_connections():
+    """1,000 clients at once, each reading another customer: every one is
+    served and recorded (records failed now and then when the parent's
+    status request met a subject-key call), and the proxy stays small."""
+    s = Shop(customers=1000, settings={"max_connections": 1100, "shared_buffers": "'64MB'"})
+    p = Proxy(s).start()
+    conns = []
+    try:
+        for i in range(1000):
+            conns.append(psycopg2.connect(p.dsn(), connect_timeout=20))
+        pid = p.d.pids()["proxy"]
+        rss_kb = int(next(line.split()[1] for line in open(f"/proc/{pid}/status")
+                          if line.startswith("VmRSS:")))
+        assert rss_kb < 64 * 1024
+        for i, c in enumerate(conns):
+            c.autocommit = True
+            with c.cursor() as cur:
+                cur.execute("SELECT name FROM shop.customers WHERE id = %s", (i + 1,))
+                assert len(cur.fetchall()) == 1
+        recs = p.access(wait_for=1000, timeout=30)
+        assert len(recs) == 1000
+        assert len({r["subjects"][0]["ref"] for r in recs}) == 1000
+    finally:
+        for c in conns:
+            c.close()
+        p.cleanup()
+        s.stop()
