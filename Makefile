@@ -108,8 +108,10 @@ tests/integration/clients/node_modules/pg: tests/integration/clients/package.jso
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
+# A test that hangs fails after TEST_TIMEOUT seconds instead of stalling the run.
+TEST_TIMEOUT ?= 300
 integration: all tools
-	CUSTOS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
+	CUSTOS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q --timeout $(TEST_TIMEOUT) --durations 5 tests/integration
 
 fuzz: $(FUZZ_BIN)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(BUILD)/fuzz

@@ -47,6 +47,7 @@ static const struct keyword keywords[] = {
 	{ "bulk_rows", K_UINT, F(bulk_rows), "1000", 1, 1000000000, NULL },
 	{ "proxy_max_message", K_SIZE, F(proxy_max_message), "64M", 65536, 1u << 30, NULL },
 	{ "proxy_max_clients", K_UINT, F(proxy_max_clients), "10000", 1, 1000000, NULL },
+	{ "proxy_connect_timeout", K_UINT, F(proxy_connect_timeout), "10", 1, 3600, NULL },
 	{ "control_socket", K_PATH, F(control_socket), "/run/custos/control.sock", 0, 0, NULL },
 	{ "control_group", K_NAME, F(control_group), "custos-ctl", 0, 0, NULL },
 	{ "security_group", K_NAME, F(security_group), "custos-security", 0, 0, NULL },

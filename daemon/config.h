@@ -40,6 +40,7 @@ struct cfg {
 	enum cfg_audit audit_statements; /* every statement, or those on policy tables */
 	uint64_t bulk_rows;              /* unattributed rows in one statement: an alert */
 	uint64_t proxy_max_message, proxy_max_clients;
+	uint64_t proxy_connect_timeout; /* seconds, from connect to the first ReadyForQuery */
 	/* the control socket */
 	char *control_socket, *control_group; /* the socket's group: who may connect at all */
 	char *security_group, *dpo_group, *admin_group;

@@ -543,6 +543,11 @@ static void on_server_event(struct bufferevent *bev, short what, void *arg)
 	struct pconn *c = arg;
 
 	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		role_log(4, "proxy", "session %s: PostgreSQL did not complete the session's start in time",
+		         c->session);
+		return pc_fatal(c, PX_ERR_UPSTREAM, "the database server did not answer in time");
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		on_server_read(c->srv, c); /* its last words (a FATAL) first */
 		if (c->phase == PC_CLOSING)
@@ -604,10 +609,24 @@ static int strip_plus(struct pconn *c, const struct pgp_msg *m)
 	return r;
 }
 
+/* The connect timeout bounds connecting, TLS and authentication; a session
+ * may then idle as long as it likes (libevent disables a bufferevent whose
+ * timeout fires). */
+static void clear_timeouts(struct pconn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->srv);
+
+	bufferevent_set_timeouts(c->srv, NULL, NULL);
+	if (under)
+		bufferevent_set_timeouts(under, NULL, NULL);
+}
+
 static const char *tx_ready(struct pconn *c, const struct pgp_msg *m)
 {
 	if (m->len != 1)
 		return NULL;
+	if (c->phase == PC_AUTH)
+		clear_timeouts(c);
 	c->txstatus = (char)m->body[0];
 	c->phase = PC_READY;
 	return "";
@@ -704,7 +723,7 @@ static void connect_upstream(struct pconn *c)
 	if (!c->srv)
 		return pc_fatal(c, PX_ERR_UPSTREAM, "out of memory");
 	bufferevent_setcb(c->srv, NULL, NULL, on_upstream_event, c);
-	struct timeval tv = { 10, 0 };
+	struct timeval tv = { (time_t)px->env->cfg->proxy_connect_timeout, 0 };
 	bufferevent_set_timeouts(c->srv, &tv, &tv);
 	if (bufferevent_socket_connect(c->srv, (struct sockaddr *)&px->up_addr, (int)px->up_addrlen))
 		return pc_fatal(c, PX_ERR_UPSTREAM, "the database server is unreachable");

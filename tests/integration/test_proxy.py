@@ -99,6 +99,22 @@ def test_audit_all_records_every_statement(shop):
         p.cleanup()
 
 
+def test_a_session_idle_longer_than_the_connect_timeout_goes_on(shop):
+    """The connect timeout bounds connecting, not the session: a session
+    idle past it was left with its server side unread and hung."""
+    p = Proxy(shop, {"proxy_connect_timeout": 1}).start()
+    try:
+        with psycopg2.connect(p.dsn(), connect_timeout=10) as c:
+            c.autocommit = True
+            time.sleep(2.5)
+            with c.cursor() as cur:
+                cur.execute("SET statement_timeout = '10s'")
+                cur.execute("SELECT name FROM shop.customers WHERE id = 1")
+                assert len(cur.fetchall()) == 1
+    finally:
+        p.cleanup()
+
+
 def test_unparseable_statement_is_refused_and_the_session_goes_on(proxy):
     conn = proxy.connect()
     conn.autocommit = True
