@@ -27,22 +27,29 @@ int cc_encrypt(const char *table, const char *column, const struct kc_key *k, co
 	return err;
 }
 
+int cc_decrypt_with(const struct kc_key *k, const char *table, const char *column, const char *ct, size_t n,
+                    struct buf *out)
+{
+	struct buf ctx = BUF_INIT;
+
+	context(&ctx, table, column, k);
+	int err = ctx.failed ? -ENOMEM : fc_decrypt(&k->k, ctx.p, ctx.len, ct, n, out);
+	buf_free(&ctx);
+	return err;
+}
+
 int cc_decrypt(struct keystore *ks, const char *table, const char *column, const char *ct, size_t n,
                struct buf *out)
 {
 	uint8_t id[FC_KEYID_LEN];
 	struct kc_key k;
-	struct buf ctx = BUF_INIT;
 	int err = fc_key_id(ct, n, id);
 
 	if (!err)
 		err = ks_key_by_id(ks, id, &k);
-	if (!err) {
-		context(&ctx, table, column, &k);
-		err = ctx.failed ? -ENOMEM : fc_decrypt(&k.k, ctx.p, ctx.len, ct, n, out);
-	}
+	if (!err)
+		err = cc_decrypt_with(&k, table, column, ct, n, out);
 	OPENSSL_cleanse(&k, sizeof(k));
-	buf_free(&ctx);
 	return err;
 }
 

@@ -21,6 +21,10 @@ int cc_encrypt(const char *table, const char *column, const struct kc_key *k, co
 int cc_decrypt(struct keystore *ks, const char *table, const char *column, const char *ct, size_t n,
                struct buf *out) WUR;
 
+/* The same with the key the ciphertext names already at hand. */
+int cc_decrypt_with(const struct kc_key *k, const char *table, const char *column, const char *ct, size_t n,
+                    struct buf *out) WUR;
+
 /* A readable reason for a cc_* error. */
 const char *cc_strerror(int err);
 

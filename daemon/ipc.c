@@ -31,7 +31,9 @@ static const struct {
 	[IPC_ROLES] = { "roles", "s" },
 	[IPC_PEER] = { "peer", "s" },
 	[IPC_KEYS_SUBJECT] = { "keys-subject", "ss" },
-	[IPC_KEYS_SUBJECT_KEY] = { "keys-subject-key", "hhh" },
+	[IPC_KEYS_SUBJECT_KEY] = { "keys-subject-key", "hhhq" },
+	[IPC_KEYS_BY_ID] = { "keys-by-id", "h" },
+	[IPC_KEYS_FRESH] = { "keys-fresh", "" },
 };
 
 #define HEADER_LEN 8

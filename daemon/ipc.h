@@ -46,7 +46,10 @@ enum ipc_type {
 	IPC_ROLES,        /* s JSON array of roles, rendered by the parent */
 	IPC_PEER,         /* s role: the attached fd is a channel to that role */
 	IPC_KEYS_SUBJECT, /* s type, s id: the subject's data key (created on first use) */
-	IPC_KEYS_SUBJECT_KEY, /* h ref, h key, h key id (16 bytes, zero-padded) */
+	IPC_KEYS_SUBJECT_KEY, /* h ref, h key, h key id (16 bytes, zero-padded), q 1 when ref names the
+	                         key's subject (0: a fresh key's, none) */
+	IPC_KEYS_BY_ID,       /* h key id (zero-padded): that key, to decrypt with */
+	IPC_KEYS_FRESH,       /* (no fields): a new key for a value of no known subject */
 	IPC_TYPE_MAX
 };
 

@@ -16,8 +16,7 @@
 
 struct slot {
 	uint8_t lookup[SHA256_DIGEST_LENGTH];
-	uint8_t ref[SUBJECT_REF_LEN];
-	struct fc_key k;
+	struct kc_key k;
 	int64_t expires_us; /* 0: empty */
 };
 
@@ -29,76 +28,162 @@ struct keyclient {
 	uint8_t buf[IPC_MAX_MSG + 1];
 };
 
-static void lookup_hash(const char *type, const char *id, uint8_t out[SHA256_DIGEST_LENGTH])
+/* A subject's slot is found by SHA-256(type NUL id), a key's by
+ * SHA-256(0x01 id): no type begins with 0x01. */
+static void lookup_hash(const void *a, size_t alen, const void *b, size_t blen,
+                        uint8_t out[SHA256_DIGEST_LENGTH])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
-	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, type, strlen(type) + 1) ||
-	    !EVP_DigestUpdate(c, id, strlen(id)) || !EVP_DigestFinal_ex(c, out, NULL))
+	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, a, alen) ||
+	    !EVP_DigestUpdate(c, b, blen) || !EVP_DigestFinal_ex(c, out, NULL))
 		memset(out, 0, SHA256_DIGEST_LENGTH); /* a slot nobody matches: the keeper is asked */
 	EVP_MD_CTX_free(c);
 }
 
-/* The subject's slot, filled from the keeper when missing or stale. */
-static int fetch(struct keyclient *kc, const char *type, const char *id, struct slot **ret)
+static void id_lookup(const uint8_t id[FC_KEYID_LEN], uint8_t out[SHA256_DIGEST_LENGTH])
 {
-	uint8_t h[SHA256_DIGEST_LENGTH];
-	struct ipc_msg req = { .type = IPC_KEYS_SUBJECT, .nfields = 2 }, r;
+	static const uint8_t mark = 1;
 
-	lookup_hash(type, id, h);
-	struct slot *s = &kc->slots[(h[0] | h[1] << 8) % KCL_SLOTS];
-	if (s->expires_us > now_us() && !memcmp(s->lookup, h, sizeof(h))) {
-		*ret = s;
-		return 0;
-	}
+	lookup_hash(&mark, 1, id, FC_KEYID_LEN, out);
+}
+
+static struct slot *slot_of(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH])
+{
+	return &kc->slots[(h[0] | h[1] << 8) % KCL_SLOTS];
+}
+
+static void fill(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], const struct kc_key *k)
+{
+	struct slot *s = slot_of(kc, h);
+
+	memcpy(s->lookup, h, SHA256_DIGEST_LENGTH);
+	s->k = *k;
+	s->expires_us = now_us() + kc->ttl_us;
+}
+
+/* Asks the keeper for the key req names. */
+static int ask(struct keyclient *kc, struct ipc_msg *req, struct kc_key *ret)
+{
+	struct ipc_msg r;
 	int fd = role_peer(kc->env, "keeper");
+
 	if (fd < 0)
 		return -ENOTCONN;
-	req.f[0] = ipc_str(type);
-	req.f[1] = ipc_str(id);
-	int err = role_call(kc->env, fd, &req, kc->buf, &r, CALL_TIMEOUT_MS);
+	int err = role_call(kc->env, fd, req, kc->buf, &r, CALL_TIMEOUT_MS);
 	if (!err && r.type == IPC_ERROR)
 		err = r.f[0].i < 0 && r.f[0].i > -4096 ? (int)r.f[0].i : -EIO;
 	else if (!err && r.type != IPC_KEYS_SUBJECT_KEY)
 		err = -EBADMSG;
 	if (!err) {
-		memcpy(s->lookup, h, sizeof(h));
-		memcpy(s->ref, r.f[0].h, SUBJECT_REF_LEN);
-		memcpy(s->k.key, r.f[1].h, FC_KEY_LEN);
-		memcpy(s->k.id, r.f[2].h, FC_KEYID_LEN);
-		s->expires_us = now_us() + kc->ttl_us;
-		*ret = s;
+		memcpy(ret->ref, r.f[0].h, SUBJECT_REF_LEN);
+		memcpy(ret->k.key, r.f[1].h, FC_KEY_LEN);
+		memcpy(ret->k.id, r.f[2].h, FC_KEYID_LEN);
+		ret->has_ref = r.f[3].u != 0;
 	}
 	OPENSSL_cleanse(kc->buf, sizeof(kc->buf)); /* the key travelled through it */
+	OPENSSL_cleanse(&r, sizeof(r));
+	return err;
+}
+
+/* The subject's key, from the cache or the keeper. */
+static int fetch(struct keyclient *kc, const char *type, const char *id, struct kc_key *ret)
+{
+	uint8_t h[SHA256_DIGEST_LENGTH], hid[SHA256_DIGEST_LENGTH];
+	struct ipc_msg req = { .type = IPC_KEYS_SUBJECT, .nfields = 2 };
+	struct slot *s;
+
+	lookup_hash(type, strlen(type) + 1, id, strlen(id), h);
+	s = slot_of(kc, h);
+	if (s->expires_us > now_us() && !memcmp(s->lookup, h, sizeof(h))) {
+		*ret = s->k;
+		return 0;
+	}
+	req.f[0] = ipc_str(type);
+	req.f[1] = ipc_str(id);
+	int err = ask(kc, &req, ret);
+	if (!err) {
+		fill(kc, h, ret);
+		id_lookup(ret->k.id, hid);
+		fill(kc, hid, ret);
+	}
 	return err;
 }
 
 static int kcl_subject_key(struct keyprov *kp, const char *type, const char *id, struct fc_key *ret)
 {
-	struct slot *s;
-	int err = fetch((struct keyclient *)kp, type, id, &s);
+	struct kc_key k;
+	int err = fetch((struct keyclient *)kp, type, id, &k);
 
 	if (!err)
-		*ret = s->k;
+		*ret = k.k;
+	OPENSSL_cleanse(&k, sizeof(k));
 	return err;
 }
 
 static int kcl_ref(struct keyprov *kp, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN])
 {
-	struct slot *s;
-	int err = fetch((struct keyclient *)kp, type, id, &s);
+	struct kc_key k;
+	int err = fetch((struct keyclient *)kp, type, id, &k);
 
 	if (!err)
-		memcpy(ret, s->ref, SUBJECT_REF_LEN);
+		memcpy(ret, k.ref, SUBJECT_REF_LEN);
+	OPENSSL_cleanse(&k, sizeof(k));
+	return err;
+}
+
+int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	struct ipc_msg req = { .type = IPC_KEYS_BY_ID, .nfields = 1 };
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	struct slot *s;
+
+	id_lookup(id, h);
+	s = slot_of(kc, h);
+	if (s->expires_us > now_us() && !memcmp(s->lookup, h, sizeof(h))) {
+		*ret = s->k;
+		return 0;
+	}
+	req.f[0].kind = 'h';
+	memset(req.f[0].h, 0, sizeof(req.f[0].h));
+	memcpy(req.f[0].h, id, FC_KEYID_LEN);
+	int err = ask(kc, &req, ret);
+	if (!err && memcmp(ret->k.id, id, FC_KEYID_LEN))
+		err = -EBADMSG;
+	if (!err)
+		fill(kc, h, ret);
+	return err;
+}
+
+int kcl_subject(struct keyprov *kp, const char *type, const char *id, struct kc_key *ret)
+{
+	return fetch((struct keyclient *)kp, type, id, ret);
+}
+
+int kcl_fresh(struct keyprov *kp, struct kc_key *ret)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	struct ipc_msg req = { .type = IPC_KEYS_FRESH };
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	int err = ask(kc, &req, ret);
+
+	if (!err) {
+		id_lookup(ret->k.id, h);
+		fill(kc, h, ret); /* what is written now is often read back soon */
+	}
 	return err;
 }
 
 static int kcl_key_by_id(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct fc_key *ret)
 {
-	(void)kp;
-	(void)id;
-	(void)ret;
-	return -EOPNOTSUPP; /* the log only writes */
+	struct kc_key k;
+	int err = kcl_key(kp, id, &k);
+
+	if (!err)
+		*ret = k.k;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return err;
 }
 
 static void kcl_free(struct keyprov *kp)

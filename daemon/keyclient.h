@@ -2,10 +2,12 @@
  * keeper: subject keys and refs come from the keeper over the role's
  * channel to it, and stay in a small cache in locked memory for at most
  * ttl_s seconds (so a key destroyed by a shred is gone from here within
- * that time). Used by the logger for the subject ids in access records. */
+ * that time). Used by the logger for the subject ids in access records,
+ * and by the proxy for the values it encrypts and decrypts. */
 #ifndef CUSTOS_KEYCLIENT_H
 #define CUSTOS_KEYCLIENT_H
 
+#include "keycache.h"
 #include "keyprov.h"
 #include "role.h"
 
@@ -14,5 +16,12 @@
 
 /* NULL when out of (locked) memory. */
 struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s);
+
+/* What the proxy needs beyond keyprov: a key with whose it is (the
+ * associated data of a column value names the subject's ref). 0 or
+ * -errno; -ENOKEY when destroyed. kp must come from kcl_new. */
+int kcl_subject(struct keyprov *kp, const char *type, const char *id, struct kc_key *ret) WUR;
+int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
+int kcl_fresh(struct keyprov *kp, struct kc_key *ret) WUR;
 
 #endif

@@ -46,11 +46,13 @@ extern size_t role_proxy_nlisten;
 static const struct role *const roles[NROLES] = { &role_logger, &role_keeper, &role_control, &role_proxy };
 
 /* Channels between roles: the parent makes them, again after a restart. */
-/* The proxy has no channel to the keeper: the role that parses client
- * traffic gets no data key (the logger asks for the subject keys it needs). */
-static const char *const links[][2] = {
-	{ "control", "logger" }, { "control", "keeper" }, { "logger", "keeper" }, { "proxy", "logger" }
-};
+/* The proxy asks the keeper for the data keys of the values it encrypts
+ * and decrypts; never for the master key, the KEKs or the log's keys. */
+static const char *const links[][2] = { { "control", "logger" },
+	                                { "control", "keeper" },
+	                                { "logger", "keeper" },
+	                                { "proxy", "logger" },
+	                                { "proxy", "keeper" } };
 
 struct child {
 	const struct role *role;
@@ -101,7 +103,7 @@ static size_t secure_heap_for(const struct role *r, const struct cfg *c)
 
 	if (r == &role_keeper && (c->database || c->keystore))
 		need += (size_t)c->key_cache * 128 * 2; /* the cache is one allocation */
-	if (r == &role_logger)
+	if (r == &role_logger || r == &role_proxy)
 		need += KCL_HEAP;
 	while (n < need)
 		n <<= 1;

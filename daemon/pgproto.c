@@ -82,14 +82,9 @@ static int done(const struct rd *r)
 
 /* --- framing ------------------------------------------------------------------ */
 
-static uint32_t be32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
 int pgp_header(const uint8_t hdr[5], uint32_t max, size_t *ret_size)
 {
-	uint32_t len = be32(hdr + 1);
+	uint32_t len = pgp_get32(hdr + 1);
 
 	if (len < 4)
 		return -EBADMSG;
@@ -116,7 +111,7 @@ int pgp_frame_startup(const uint8_t *buf, size_t n, size_t *ret_size)
 {
 	if (n < 4)
 		return 0;
-	uint32_t len = be32(buf);
+	uint32_t len = pgp_get32(buf);
 	if (len < 8)
 		return -EBADMSG;
 	if (len > PGP_MAX_STARTUP)
@@ -134,7 +129,7 @@ int pgp_parse_startup(const uint8_t *buf, size_t size, struct pgp_startup *ret)
 	uint32_t code = u32(&r);
 
 	memset(ret, 0, sizeof(*ret));
-	if (size < 8 || size > PGP_MAX_STARTUP || be32(buf) != size)
+	if (size < 8 || size > PGP_MAX_STARTUP || pgp_get32(buf) != size)
 		return -EBADMSG;
 	if (code == PGP_SSL_REQUEST || code == PGP_GSSENC_REQUEST) {
 		ret->kind = code == PGP_SSL_REQUEST ? PGP_SSL : PGP_GSSENC;

@@ -139,6 +139,43 @@ int pgp_check_backend(const struct pgp_msg *m) WUR;
 
 /* --- writing ----------------------------------------------------------------- */
 
+/* Big-endian integers, as the protocol has them. */
+static inline uint32_t pgp_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void pgp_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void pgp_add32(struct buf *out, uint32_t v)
+{
+	uint8_t b[4];
+
+	pgp_put32(b, v);
+	buf_add(out, b, 4);
+}
+
+static inline void pgp_add16(struct buf *out, uint16_t v)
+{
+	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+
+	buf_add(out, b, 2);
+}
+
+/* A value of a DataRow or Bind: its length (-1: NULL) and bytes. */
+static inline void pgp_add_value(struct buf *out, const void *p, int32_t len)
+{
+	pgp_add32(out, (uint32_t)len);
+	if (len > 0)
+		buf_add(out, p, (size_t)len);
+}
+
 /* Appends an ErrorResponse: severity ("ERROR", "FATAL"), SQLSTATE, message. */
 void pgp_error(struct buf *out, const char *severity, const char *sqlstate, const char *message);
 /* Appends a message of type with body[0, n). */

@@ -30,6 +30,7 @@
 #define PX_ERR_LOG "QC002"      /* the audit log cannot record the access */
 #define PX_ERR_POLICY "QC003"   /* the policy cannot be loaded or matched */
 #define PX_ERR_ENCRYPT "QC004"  /* a value cannot be encrypted on its way in */
+#define PX_ERR_DECRYPT "QC005"  /* a value cannot be decrypted, or may not be read, on its way out */
 #define PX_ERR_UPSTREAM "08006" /* connection_failure: PostgreSQL is unreachable */
 #define PX_ERR_PROTOCOL "08P01" /* protocol_violation */
 
@@ -53,9 +54,11 @@ struct proxy {
 	struct event_base *base;
 	struct logclient *lc;
 	struct sqi_cache *sqi;
+	struct keyprov *keys; /* data keys, from the keeper */
 	struct ppol *pp;
 	char pp_error[256]; /* why pp is NULL */
 	bool pp_stale;      /* DDL ran: reload the catalog */
+	unsigned pp_ticks;  /* since it was loaded */
 	SSL_CTX *tls, *up_tls;
 	enum px_sslmode up_sslmode;
 	char up_host[256];

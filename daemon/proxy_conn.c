@@ -24,19 +24,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* --- setup: the upstream address and TLS contexts ---------------------- */
 
 static enum px_sslmode sslmode_of(const char *v)
@@ -574,8 +561,8 @@ static int swap_keydata(struct pconn *c, const struct pgp_msg *m)
 
 	if (pgp_parse_keydata(m, &c->real_pid, &c->real_key))
 		return -EBADMSG;
-	put32(msg + 5, c->pid);
-	put32(msg + 9, c->key);
+	pgp_put32(msg + 5, c->pid);
+	pgp_put32(msg + 9, c->key);
 	evbuffer_add(bufferevent_get_output(c->cli), msg, sizeof(msg));
 	return 1;
 }
@@ -638,7 +625,7 @@ static int auth_backend(struct pconn *c, const struct pgp_msg *m)
 	switch (m->type) {
 	case 'K': return swap_keydata(c, m);
 	case 'R':
-		if (m->len >= 4 && get32(m->body) == 10 && c->srv_tls)
+		if (m->len >= 4 && pgp_get32(m->body) == 10 && c->srv_tls)
 			return strip_plus(c, m);
 		return pgp_check_backend(m) ? -EBADMSG : 0;
 	case 'Z': return tx_ready(c, m) ? 0 : -EBADMSG;
@@ -740,8 +727,8 @@ static void cancel_backend(struct proxy *px, uint32_t pid, uint32_t key)
 	for (struct pconn *t = px->conns; t; t = t->next)
 		if (t->pid == pid && t->key == key && t->real_pid) {
 			int fd = socket(px->up_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			put32(req + 8, t->real_pid);
-			put32(req + 12, t->real_key);
+			pgp_put32(req + 8, t->real_pid);
+			pgp_put32(req + 12, t->real_key);
 			/* a cancel is tiny and PostgreSQL answers nothing: blocking is brief */
 			if (fd >= 0 && connect(fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) == 0 &&
 			    write(fd, req, sizeof(req)) == sizeof(req))

@@ -32,13 +32,18 @@ struct pstmt {
 	char refusal[256]; /* why it may not run, or "" */
 };
 
+/* What an encrypted column's values become on their way to this client. */
+enum pxc_out { PXC_PASS, PXC_DECRYPT, PXC_MASK, PXC_REFUSE };
+
 /* How a result's columns map to the policy (from RowDescription). */
 struct colmap {
 	unsigned refs;
 	struct ppol *pp; /* a reference: the pointers below live in it */
 	uint16_t n;
 	bool personal, subject; /* some column is personal data / a subject's id */
+	bool rewrite, refuse;   /* some value is decrypted or masked / withheld with an error */
 	const struct pp_column **f;
+	uint8_t *out; /* enum pxc_out, by column */
 };
 
 struct portal {
@@ -102,6 +107,8 @@ struct result {
 	size_t nsubjects;
 	const char *error; /* SQLSTATE of an ErrorResponse */
 	char errcode[6];
+	const char *refusal; /* the rows are withheld: an ERROR with this message ends the result */
+	const char *refusal_code;
 };
 
 struct pconn {
@@ -118,6 +125,7 @@ struct pconn {
 	struct xentry *q;
 	size_t qhead, qn, qcap;
 	bool skip;                     /* extended protocol: a refusal drops messages until Sync */
+	bool drop;                     /* a withheld result: the server's answers up to ReadyForQuery go */
 	bool copy_in;                  /* the server reads COPY data: Sync means nothing to it */
 	bool scs_off, unsafe_encoding; /* the text may not read as libpg_query reads it */
 	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
@@ -147,6 +155,13 @@ struct xentry *pq_head(struct pconn *c);
 void pq_pop(struct pconn *c);
 void pq_res_reset(struct pconn *c);
 int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the server confirmed */
+
+/* proxy_crypt.c: encrypted columns on their way out */
+int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) WUR;
+/* Appends row (its values v) as this client may see it. 0; -EKEYREJECTED
+ * when a value fails its check; -EIO when no key can be had. */
+int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_value *v, uint16_t n,
+                struct buf *out) WUR;
 
 /* proxy_query.c and proxy_result.c */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);

@@ -23,6 +23,9 @@ void ppol_unref(struct ppol *pp)
 	for (size_t i = 0; i < pp->n; i++)
 		free(pp->t[i].cols);
 	free(pp->t);
+	for (size_t i = 0; i < pp->nmembers; i++)
+		free(pp->members[i]);
+	free(pp->members);
 	cat_free(pp->cat);
 	pol_free(pp->pol);
 	free(pp);
@@ -48,6 +51,66 @@ static int load_policy(struct ppol *pp, const char *const *files, size_t nfiles,
 	return r;
 }
 
+/* The policy's plaintext roles as a text[] literal: {"a","b"}. */
+static void role_array(const struct policy *pol, struct buf *out)
+{
+	buf_addc(out, '{');
+	for (size_t i = 0; i < pol->ntables; i++)
+		for (size_t j = 0; j < pol->tables[i].ncols; j++)
+			for (size_t k = 0; k < pol->tables[i].cols[j].plaintext_roles.n; k++) {
+				const char *r = pol->tables[i].cols[j].plaintext_roles.v[k];
+				buf_adds(out, out->len > 1 ? ",\"" : "\"");
+				for (; *r; r++) {
+					if (*r == '"' || *r == '\\')
+						buf_addc(out, '\\');
+					buf_addc(out, *r);
+				}
+				buf_addc(out, '"');
+			}
+	buf_adds(out, "}");
+	buf_addc(out, 0);
+}
+
+/* Who is a member (directly or through other roles) of a plaintext role. */
+static int load_members(struct ppol *pp, PGconn *conn, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "WITH RECURSIVE m(member, role) AS ("
+	    "  SELECT member, roleid FROM pg_catalog.pg_auth_members"
+	    "  UNION SELECT a.member, m.role FROM pg_catalog.pg_auth_members a JOIN m ON a.roleid = m.member)"
+	    " SELECT u.rolname, r.rolname FROM m"
+	    " JOIN pg_catalog.pg_roles u ON u.oid = m.member JOIN pg_catalog.pg_roles r ON r.oid = m.role"
+	    " WHERE r.rolname = ANY($1::text[])";
+	struct buf roles = BUF_INIT;
+	role_array(pp->pol, &roles);
+	const char *params[1] = { roles.p };
+	PGresult *res = roles.failed ? NULL : PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+	int r = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "database: cannot read role memberships: %s", PQerrorMessage(conn));
+		err[strcspn(err, "\n")] = 0;
+		r = -EIO;
+	}
+	int n = r ? 0 : PQntuples(res);
+	if (n && !(pp->members = calloc((size_t)n, sizeof(*pp->members))))
+		r = -ENOMEM;
+	for (int i = 0; !r && i < n; i++) {
+		const char *u = PQgetvalue(res, i, 0), *g = PQgetvalue(res, i, 1);
+		size_t ul = strlen(u), gl = strlen(g);
+		if (!(pp->members[i] = malloc(ul + gl + 2))) {
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(pp->members[i], u, ul + 1);
+		memcpy(pp->members[i] + ul + 1, g, gl + 1);
+		pp->nmembers++;
+	}
+	PQclear(res);
+	buf_free(&roles);
+	return r;
+}
+
 static int load_catalog(struct ppol *pp, const char *conninfo, char *err, size_t errlen)
 {
 	PGconn *conn = PQconnectdb(conninfo);
@@ -59,6 +122,8 @@ static int load_catalog(struct ppol *pp, const char *conninfo, char *err, size_t
 		r = -EIO;
 	} else {
 		r = cat_load(conn, &pp->cat, err, errlen);
+		if (!r)
+			r = load_members(pp, conn, err, errlen);
 	}
 	PQfinish(conn);
 	return r;
@@ -104,7 +169,7 @@ static int index_table(struct ppol *pp, const struct pol_table *pt, struct pp_ta
 		if (cc->attnum < 1)
 			continue;
 		t->cols[cc->attnum - 1] =
-		    (struct pp_column){ .pc = pol_column(pt, cc->name), .name = cc->name };
+		    (struct pp_column){ .pc = pol_column(pt, cc->name), .name = cc->name, .table = pt->name };
 	}
 	return mark_subjects(pp, t, ct);
 }
@@ -162,4 +227,18 @@ const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, c
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum)
 {
 	return t && attnum >= 1 && attnum <= t->ncols ? &t->cols[attnum - 1] : NULL;
+}
+
+bool ppol_plaintext(const struct ppol *pp, const char *user, const struct pol_column *pc)
+{
+	for (size_t i = 0; i < pc->plaintext_roles.n; i++) {
+		const char *role = pc->plaintext_roles.v[i];
+		if (!strcmp(role, user))
+			return true;
+		for (size_t j = 0; j < pp->nmembers; j++)
+			if (!strcmp(pp->members[j], user) &&
+			    !strcmp(pp->members[j] + strlen(pp->members[j]) + 1, role))
+				return true;
+	}
+	return false;
 }

@@ -15,6 +15,7 @@
 struct pp_column {
 	const struct pol_column *pc; /* NULL: not personal data itself */
 	const char *name;
+	const char *table;   /* schema.table: with name, where an encrypted value is bound to */
 	const char *subject; /* this column holds the id of a subject of this type */
 };
 
@@ -33,6 +34,8 @@ struct ppol {
 	struct catalog *cat;
 	struct pp_table *t;
 	size_t n;
+	char **members; /* "member NUL role" pairs: who holds the policy's plaintext roles */
+	size_t nmembers;
 };
 
 /* Loads the policy files and the catalog of the database at conninfo.
@@ -48,5 +51,9 @@ const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid);
  * table is never missed through search_path). */
 const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name);
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum);
+/* Whether the database user reads column pc in clear: it is one of the
+ * column's plaintext roles, or a member of one (pg_auth_members, as the
+ * catalog was loaded; superuser alone is not enough). */
+bool ppol_plaintext(const struct ppol *pp, const char *user, const struct pol_column *pc);
 
 #endif

@@ -56,6 +56,7 @@ void pq_map_unref(struct colmap *m)
 		return;
 	ppol_unref(m->pp);
 	free(m->f);
+	free(m->out);
 	free(m);
 }
 
@@ -80,9 +81,10 @@ void pq_portal_unref(struct portal *p)
 
 static bool is_ddl(const struct sqi_stmt *s)
 {
-	static const char *const nodes[] = { "CreateStmt",      "AlterTableStmt",    "DropStmt",
-		                             "RenameStmt",      "CreateTableAsStmt", "ViewStmt",
-		                             "CreateSchemaStmt" };
+	static const char *const nodes[] = { "CreateStmt",       "AlterTableStmt",    "DropStmt",
+		                             "RenameStmt",       "CreateTableAsStmt", "ViewStmt",
+		                             "CreateSchemaStmt", "CreateRoleStmt",    "AlterRoleStmt",
+		                             "DropRoleStmt",     "GrantRoleStmt" }; /* who reads plaintext */
 
 	for (size_t i = 0; s->kind == SQI_OTHER && i < ARRAY_SIZE(nodes); i++)
 		if (!strcmp(s->normalized, nodes[i]))

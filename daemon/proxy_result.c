@@ -194,6 +194,10 @@ static void begin(struct pconn *c, struct xentry *e, bool hold)
 				            (int32_t)strlen(id));
 		}
 	}
+	if (c->res.map && c->res.map->refuse && !c->res.refusal) {
+		c->res.refusal = "the policy withholds a column of this result from this database user";
+		c->res.refusal_code = PX_ERR_DECRYPT;
+	}
 	if (hold && !c->res.hold && ((e->st && e->st->sensitive) || (c->res.map && c->res.map->personal)))
 		gate(c);
 }
@@ -224,6 +228,11 @@ static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
 		map->refs = 1;
 		map->n = rd.n;
 		map->pp = ppol_ref(c->px->pp);
+		if (pxc_map(c, map, &rd)) {
+			pq_map_unref(map);
+			map = NULL;
+			pc_fatal(c, PX_ERR_DECRYPT, "out of memory");
+		}
 	}
 	free(rd.fields);
 	return map;
@@ -256,16 +265,47 @@ static void add_subject(struct result *r, const char *type, const uint8_t *v, in
 	r->subjects[r->nsubjects++] = (struct alog_subject){ type, id };
 }
 
+/* Passes the row as this client may see it: 2 passed on, 1 withheld. */
+static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in,
+                    const struct pgp_value *vals, uint16_t n)
+{
+	struct result *r = &c->res;
+	struct buf row = BUF_INIT;
+
+	if (r->refusal) {
+		evbuffer_drain(in, hdr->size);
+		return 1;
+	}
+	if (!r->map || !r->map->rewrite)
+		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
+	int err = pxc_datarow(c, r->map, vals, n, &row);
+	evbuffer_drain(in, hdr->size);
+	if (!err && pc_write(c, row.p, row.len))
+		err = -ENOMEM;
+	buf_free(&row);
+	if (err == -EKEYREJECTED || err == -EIO) {
+		role_log(3, "proxy", "session %s: %s", c->session,
+		         err == -EIO
+		             ? "no key to decrypt a value with (keeper or keystore unreachable)"
+		             : "a value failed its integrity check: altered, or moved from elsewhere");
+		r->refusal = err == -EIO ? "a value cannot be decrypted now: the key store is unreachable"
+		                         : "a value failed its integrity check and is withheld";
+		r->refusal_code = PX_ERR_DECRYPT;
+		return 1;
+	}
+	return err ? err : 2;
+}
+
 static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
 {
 	struct result *r = &c->res;
 	static struct pgp_value vals[PGP_MAX_FIELDS];
-	uint16_t n;
+	uint16_t n = 0;
 
 	r->rows++;
-	if (!r->map || !r->map->subject) {
+	if (!r->map || (!r->map->subject && !r->map->rewrite)) {
 		r->unattributed += r->hold != NULL && !r->nsubjects; /* a predicate may name them */
-		return 0;
+		return pass_row(c, hdr, in, vals, 0);
 	}
 	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
 	struct pgp_msg m = *hdr;
@@ -281,7 +321,7 @@ static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffe
 			named = true;
 		}
 	r->unattributed += !named;
-	return 0;
+	return pass_row(c, hdr, in, vals, n);
 }
 
 /* The rows of this part of the result: CommandComplete's count (the
@@ -435,6 +475,51 @@ static void copy_in(struct pconn *c)
 	}
 }
 
+/* The end of a withheld result: an ERROR in place of CommandComplete, and
+ * what the server still answers before ReadyForQuery is dropped, as the
+ * server itself would skip it after an error. */
+static int withhold(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
+{
+	struct xentry *e = pq_head(c);
+	bool simple = e->kind == X_QSTMT;
+	struct buf b = BUF_INIT;
+
+	pgp_error(&b, "ERROR", c->res.refusal_code, c->res.refusal);
+	evbuffer_drain(in, m->size);
+	int err = b.failed || pc_write(c, b.p, b.len) ? -ENOMEM : 0;
+	buf_free(&b);
+	c->res.error = "";
+	snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", c->res.refusal_code);
+	c->px->st.refused_statements++;
+	if (!err && finish(c, e, 0, false))
+		return -1;
+	while ((e = pq_head(c)) && e->kind != (simple ? X_QEND : X_SYNC))
+		pq_pop(c);
+	c->drop = true;
+	return err ? err : 2;
+}
+
+/* While dropping: what still reaches the client. */
+static int dropping(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
+{
+	switch (m->type) {
+	case 'Z':
+		c->drop = false;
+		if (m->len == 1 && m->body[0] == 'T') { /* the client saw an error inside its transaction */
+			static const uint8_t failed[] = { 'Z', 0, 0, 0, 5, 'E' };
+			evbuffer_drain(in, m->size);
+			if (pc_write(c, failed, sizeof(failed)))
+				return -ENOMEM;
+			return on_ready(c, m) ? -EBADMSG : 2;
+		}
+		return on_ready(c, m);
+	case 'S': return pq_parameter(c, m);
+	case 'N':
+	case 'A': return pgp_check_backend(m) ? -EBADMSG : 0;
+	default: evbuffer_drain(in, m->size); return 2;
+	}
+}
+
 /* 0: forward the message, 1: consumed, 2: passed on already (pc_pass),
  * <0: the connection ends (an error the caller reports, or -1 when it has
  * already failed closed). */
@@ -442,16 +527,18 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 {
 	struct xentry *e = pq_head(c);
 
+	if (c->drop)
+		return dropping(c, m, in);
 	switch (m->type) {
 	case 'D':
 	case 'd':
 		if (!has_result(e))
 			return -EPROTO;
 		begin(c, e, true);
-		if (m->type == 'D' ? on_datarow(c, m, in) : (c->res.rows++, 0))
-			return -EBADMSG;
-		if (pc_pass(c, m, in))
-			return -ENOMEM;
+		int r =
+		    m->type == 'D' ? on_datarow(c, m, in) : (c->res.rows++, pc_pass(c, m, in) ? -ENOMEM : 2);
+		if (r < 0)
+			return r == -ENOMEM ? r : -EBADMSG;
 		/* a large result is recorded in parts: the server must not wait on a full hold */
 		if (c->res.hold && c->held >= PX_HOLD_MAX && finish(c, e, (int64_t)c->res.rows, true))
 			return -1;
@@ -461,6 +548,8 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		if (!has_result(e) || pgp_check_backend(m))
 			return -EPROTO;
 		begin(c, e, true);
+		if (c->res.refusal)
+			return withhold(c, m, in);
 		int64_t rows = tag_rows(m, &c->res);
 		if (pc_pass(c, m, in)) /* into the hold its record releases */
 			return -ENOMEM;
@@ -473,6 +562,8 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		if (!has_result(e))
 			return -EPROTO;
 		begin(c, e, true);
+		if (c->res.refusal)
+			return withhold(c, m, in);
 		if (pc_pass(c, m, in))
 			return -ENOMEM;
 		if (m->type == 's' && finish(c, e, (int64_t)c->res.rows, false))

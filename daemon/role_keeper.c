@@ -84,37 +84,82 @@ static int rotate(struct role_env *env, struct keystore *ks, int fd, uint32_t id
 	return ipc_send(fd, &m);
 }
 
-/* A subject's key for the logger (the ids in access records). */
-static int subject_key(struct keystore *ks, int fd, const struct ipc_msg *m)
+/* Sends a data key: IPC_KEYS_SUBJECT_KEY, or the error that kept it. */
+static int send_key(struct keystore *ks, int fd, uint32_t id, int err, const struct kc_key *k)
 {
-	struct keyprov *kp = ks_keyprov(ks);
-	struct ipc_msg r = { .type = IPC_KEYS_SUBJECT_KEY, .id = m->id, .nfields = 3 };
-	struct fc_key *k = secmem_alloc(sizeof(*k));
-	int err = k ? kp->subject_ref(kp, m->f[0].s.p, m->f[1].s.p, r.f[0].h) : -ENOMEM;
+	struct ipc_msg r = { .type = IPC_KEYS_SUBJECT_KEY, .id = id, .nfields = 4 };
 
-	if (!err)
-		err = kp->subject_key(kp, m->f[0].s.p, m->f[1].s.p, k);
-	if (!err) {
-		r.f[0].kind = r.f[1].kind = r.f[2].kind = 'h';
-		memcpy(r.f[1].h, k->key, FC_KEY_LEN);
-		memcpy(r.f[2].h, k->id, FC_KEYID_LEN);
-		err = ipc_send(fd, &r);
-	} else {
-		err =
-		    ipc_send_error(fd, m->id, err, err == -ENOKEY ? "the subject was erased" : ks_error(ks));
-	}
+	if (err)
+		return ipc_send_error(fd, id, err,
+		                      err == -ENOKEY ? "the key is destroyed (its subject was erased)"
+		                                     : ks_error(ks));
+	r.f[0].kind = r.f[1].kind = r.f[2].kind = 'h';
+	memcpy(r.f[0].h, k->ref, SUBJECT_REF_LEN);
+	memcpy(r.f[1].h, k->k.key, FC_KEY_LEN);
+	memcpy(r.f[2].h, k->k.id, FC_KEYID_LEN);
+	r.f[3] = ipc_u64(k->has_ref);
+	err = ipc_send(fd, &r);
 	OPENSSL_cleanse(&r, sizeof(r));
+	return err;
+}
+
+/* A data key for the logger (the ids in access records) or the proxy
+ * (values on their way in and out): a subject's, one by id, a fresh one. */
+static int data_key(struct keystore *ks, int fd, const struct ipc_msg *m)
+{
+	struct kc_key *k = secmem_alloc(sizeof(*k));
+	int err = -ENOMEM;
+
+	if (k && m->type == IPC_KEYS_SUBJECT)
+		err = ks_subject_key(ks, m->f[0].s.p, m->f[1].s.p, k);
+	else if (k && m->type == IPC_KEYS_BY_ID)
+		err = ks_key_by_id(ks, m->f[0].h, k);
+	else if (k)
+		err = ks_fresh_key(ks, k);
+	err = send_key(ks, fd, m->id, err, k);
 	secmem_free(k, sizeof(*k));
 	return err;
 }
 
+/* Who may ask what: key management is the control role's; data keys go
+ * to the roles that encrypt (the logger: subject ids in records; the
+ * proxy: values in and out). */
+static bool allowed(struct role_env *env, int fd, enum ipc_type t)
+{
+	static const struct {
+		enum ipc_type type;
+		const char *peers[2];
+	} rules[] = {
+		{ IPC_KEYS_STATUS_REQ, { "control" } },
+		{ IPC_KEYS_ROTATE, { "control" } },
+		{ IPC_KEYS_SUBJECT, { "logger", "proxy" } },
+		{ IPC_KEYS_BY_ID, { "proxy" } },
+		{ IPC_KEYS_FRESH, { "proxy" } },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+		if (rules[i].type == t)
+			for (size_t j = 0; j < 2; j++)
+				if (rules[i].peers[j] && role_peer(env, rules[i].peers[j]) == fd)
+					return true;
+	return t == IPC_CONFIG && fd == env->parent;
+}
+
 static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 {
+	if (!allowed(env, fd, m->type)) {
+		role_log(3, env->name, "%s from a role that may not ask for it: refused",
+		         ipc_type_name(m->type));
+		return ipc_send_error(fd, m->id, -EPERM, "not for this role");
+	}
 	const struct keeper *kp = env->state;
 	struct keystore *ks = kp->ks;
 
+	bool wants_keys =
+	    m->type == IPC_KEYS_SUBJECT || m->type == IPC_KEYS_BY_ID || m->type == IPC_KEYS_FRESH;
+
 	if (kp->configured && !ks &&
-	    (m->type == IPC_KEYS_STATUS_REQ || m->type == IPC_KEYS_ROTATE || m->type == IPC_KEYS_SUBJECT))
+	    (m->type == IPC_KEYS_STATUS_REQ || m->type == IPC_KEYS_ROTATE || wants_keys))
 		return ipc_send_error(fd, m->id, -EIO,
 		                      "the keystore is unreachable; custosd is reconnecting");
 
@@ -127,10 +172,12 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 			    "no keystore configured (set database or keystore in custosd.conf)");
 		return m->type == IPC_KEYS_ROTATE ? rotate(env, ks, fd, m->id) : reply_status(ks, fd, m->id);
 	case IPC_KEYS_SUBJECT:
+	case IPC_KEYS_BY_ID:
+	case IPC_KEYS_FRESH:
 		if (!ks)
 			return ipc_send_error(fd, m->id, -ENOENT,
 			                      "no keystore configured"); /* not "erased" */
-		return subject_key(ks, fd, m);
+		return data_key(ks, fd, m);
 	case IPC_CONFIG: return 0; /* the keystore's settings apply at the next start */
 	default:
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));

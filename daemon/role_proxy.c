@@ -11,9 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "keyclient.h"
 #include "proxy.h"
 
-#define STOP_GRACE_S 10 /* connections still open after this are cut */
+#define STOP_GRACE_S 10      /* connections still open after this are cut */
+#define CATALOG_REFRESH_S 60 /* the catalog and role memberships are read again */
+#define KEY_TTL_S 10         /* a shredded subject's key leaves the proxy within this */
 
 int role_proxy_listen_fds[CFG_MAX_LIST]; /* set by the parent before it forks */
 size_t role_proxy_nlisten;
@@ -36,6 +39,7 @@ static void load_policy(struct proxy *px)
 	ppol_unref(px->pp);
 	px->pp = pp;
 	px->pp_stale = false;
+	px->pp_ticks = 0;
 	px->pp_error[0] = 0;
 }
 
@@ -92,6 +96,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (px->pp && ++px->pp_ticks >= CATALOG_REFRESH_S * 10)
+		px->pp_stale = true; /* DDL and role grants made around the proxy */
 	if (px->pp_stale || !px->pp)
 		load_policy(px);
 	if (px->stopping) {
@@ -131,7 +137,7 @@ static int setup(struct proxy *px)
 	static const struct timeval tick = { 0, 100000 };
 
 	if (!(px->base = event_base_new()) || !(px->lc = lc_new(px->base)) ||
-	    !(px->sqi = sqi_cache_new(4096)))
+	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S)))
 		return -ENOMEM;
 	int r = px_upstream_init(px, err, sizeof(err));
 	if (!r)
@@ -167,6 +173,7 @@ static void teardown(struct proxy *px)
 	if (px->tick)
 		event_free(px->tick);
 	lc_free(px->lc);
+	keyprov_free(px->keys);
 	sqi_cache_free(px->sqi);
 	ppol_unref(px->pp);
 	SSL_CTX_free(px->tls);

@@ -75,6 +75,27 @@ class Proxy:
         os.chown(key, custos.pw_uid, 0)
         self.d.settings.update(master_key=key, kek_file=kek, keystore=keystore)
         self.d.write_conf()
+        self.keyargs = ["--keystore", keystore, "--master-key", key, "--kek", kek]
+
+    def encrypt_existing(self):
+        """Encrypts the shop's plaintext in its encrypted columns (with this
+        proxy's keystore), as an operator would before putting Custos in front."""
+        p = ctl("encrypt-existing", "--db", self.shop.direct(), "--policy", self.d.settings["policy"],
+                *self.keyargs, check=0)
+        assert "rows encrypted" in p.stdout
+        return self
+
+    def add_user(self, name, *roles):
+        """A login role of the shop database (the shop's password), member of roles."""
+        db = self.shop.server
+        for r in roles:
+            db.psql(f"DO $$BEGIN CREATE ROLE {r}; EXCEPTION WHEN duplicate_object THEN NULL; END$$",
+                    dbname="shop")
+        member = f" IN ROLE {', '.join(roles)}" if roles else ""
+        db.psql(f"CREATE ROLE {name} LOGIN PASSWORD '{self.shop.password}'{member};"
+                f"GRANT USAGE ON SCHEMA shop TO {name};"
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA shop TO {name};"
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA shop TO {name}", dbname="shop")
 
     def start(self):
         self.d.start()

@@ -334,7 +334,7 @@ def test_plaintext_into_an_encrypted_column_is_refused(proxy, shop, sql):
 
 def test_the_proxy_role_holds_nothing_it_does_not_need(proxy):
     """The role that parses client traffic: no capabilities, no master key,
-    no write access to the log, no channel to the keeper."""
+    no write access to the log; it asks the keeper for data keys only."""
     from test_daemon import try_in
     pid = proxy.d.pids()["proxy"]
     status = open(f"/proc/{pid}/status").read()
@@ -344,11 +344,11 @@ def test_the_proxy_role_holds_nothing_it_does_not_need(proxy):
     master = proxy.d.settings["master_key"]
     assert try_in(pid, f'open("{master}", 0)') < 0
     assert try_in(pid, f'open("{proxy.d.log}/probe", 0101, 0600)') < 0  # O_WRONLY|O_CREAT
-    # its channels: to the parent and the logger, never to the keeper
+    # its channels: to the parent, the logger and the keeper, not to control
     pids = proxy.d.pids()
     talks_to = unix_peers(pid)
-    assert pids["logger"] in talks_to and pids["keeper"] not in talks_to
-    assert pids["proxy"] in unix_peers(pids["logger"])  # the check can see a channel
+    assert pids["logger"] in talks_to and pids["keeper"] in talks_to
+    assert pids["control"] not in talks_to
 
 
 def unix_peers(pid):
@@ -528,3 +528,54 @@ def test_a_thousand_concurrent_connections():
             c.close()
         p.cleanup()
         s.stop()
+
+
+def test_encrypted_columns_read_as_the_policy_says():
+    """shop_app and members of support read plaintext; other roles get the
+    mask, or an error where the policy says refuse; the database holds
+    ciphertext only."""
+    s = Shop(customers=50)
+    try:
+        clear = s.server.psql("SELECT name || '|' || email FROM shop.customers WHERE id = 7",
+                              dbname="shop").strip()
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.add_user("agent", "support")
+        p.add_user("clerk")
+        p.start()
+        stored = s.server.psql("SELECT name || '|' || email || '|' || date_of_birth"
+                               " FROM shop.customers WHERE id = 7", dbname="shop").strip()
+        assert stored.count("cx1.") == 3
+        q = "SELECT name, email FROM shop.customers WHERE id = %s"
+
+        def read(user, sql, arg=7):
+            with p.connect(user=user) as c, c.cursor() as cur:
+                cur.execute(sql, (arg,))
+                return cur.fetchall()
+
+        assert "|".join(read("app1", q)[0]) == clear
+        assert "|".join(read("agent", q)[0]) == clear
+        assert read("clerk", q) == [("********", "********")]
+        assert read("postgres", q) == [("********", "********")]  # superuser is not a plaintext role
+        dob = "SELECT id, date_of_birth FROM shop.customers WHERE id = %s"
+        assert read("app1", dob)[0][1] is not None and "cx1." not in read("app1", dob)[0][1]
+        for user in ("agent", "clerk"):
+            with pytest.raises(psycopg2.Error) as e:
+                read(user, dob)
+            assert e.value.pgcode == "QC005"
+        # the session goes on after a withheld result, in and out of a transaction
+        with p.connect(user="clerk") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error):
+                cur.execute(dob, (7,))
+            c.rollback()
+            cur.execute("SELECT count(*) FROM shop.orders")
+            assert cur.fetchone()[0] > 0
+        recs = p.access(wait_for=7)
+        assert {r["actor"]["user"] for r in recs} >= {"app1", "agent", "clerk"}
+        text = p.log_text()
+        assert not any(v.encode() in text for v in clear.split("|"))  # no plaintext in the log
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
