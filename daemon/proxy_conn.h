@@ -74,6 +74,7 @@ struct xentry {
 	const char *sqlstate; /* refusals */
 	char *msg;
 	char what, *name; /* X_PARSE, X_BIND, X_CLOSE: the name it defines or closes ('S'/'P') */
+	bool own;         /* X_DESCRIBE the proxy sent itself: its answer is not the client's */
 };
 
 /* Output held back until the records before it are durable. */

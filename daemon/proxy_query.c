@@ -600,6 +600,25 @@ static int on_describe(struct pconn *c, const struct pgp_msg *m)
 	return push(c, (struct xentry){ .kind = X_DESCRIBE, .portal = pq_portal_ref(p) });
 }
 
+/* A portal over personal data that the client executes without having
+ * described it (a prepared statement it knows the shape of): the proxy
+ * describes it itself, so that its result's columns are matched to the
+ * policy (and decrypted) all the same. */
+static int describe_for_client(struct pconn *c, struct portal *p, const char *name)
+{
+	struct buf b = BUF_INIT;
+
+	buf_addc(&b, 'P');
+	buf_add(&b, name, strlen(name) + 1);
+	struct buf msg = BUF_INIT;
+	pgp_message(&msg, 'D', b.p, b.len);
+	int err = b.failed || msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	buf_free(&b);
+	buf_free(&msg);
+	return err ? err
+	           : push(c, (struct xentry){ .kind = X_DESCRIBE, .portal = pq_portal_ref(p), .own = true });
+}
+
 static int on_execute(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_execute e;
@@ -612,6 +631,9 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 		return refuse(c, X_REFUSE_X, "34000", "portal does not exist");
 	if ((why = unavailable(c, p->st && p->st->sensitive)))
 		return refuse(c, X_REFUSE_X, PX_ERR_LOG, why);
+	int err = !p->map && p->st && p->st->sensitive ? describe_for_client(c, p, e.portal) : 0;
+	if (err)
+		return err;
 	c->px->st.statements++;
 	return push(c,
 	            (struct xentry){ .kind = X_EXECUTE, .st = pq_st_ref(p->st), .portal = pq_portal_ref(p) });

@@ -420,12 +420,13 @@ static int on_rowdesc(struct pconn *c, const struct pgp_msg *m)
 	if (!e)
 		return -EPROTO;
 	if (e->kind == X_DESCRIBE) {
+		bool own = e->own;
 		if (e->portal) {
 			pq_map_unref(e->portal->map);
 			e->portal->map = map_result(c, m);
 		}
 		pq_pop(c);
-		return 0;
+		return own; /* the proxy's own Describe: not for the client */
 	}
 	if (e->kind != X_QSTMT)
 		return -EPROTO;
@@ -583,8 +584,9 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 			return -EPROTO;
 		if (pq_confirm(c, e))
 			return -ENOMEM;
+		bool own = e->own;
 		pq_pop(c);
-		return 0;
+		return own; /* NoData for the proxy's own Describe: not for the client */
 	case 't': return e && e->kind == X_DESCRIBE ? 0 : -EPROTO;
 	case 'G':
 	case 'W':

@@ -570,6 +570,18 @@ def test_encrypted_columns_read_as_the_policy_says():
             c.rollback()
             cur.execute("SELECT count(*) FROM shop.orders")
             assert cur.fetchone()[0] > 0
+        if os.path.exists(JDBC_JAR) and shutil.which("javac"):  # executed without Describe
+            names = s.server.psql("SELECT name FROM shop.customers WHERE id <= 8 ORDER BY id",
+                                  dbname="shop")
+            tmp = p.d.dir / "jdbc"
+            src = os.path.join(CLIENTS, "JdbcNames.java")
+            subprocess.run(["javac", "-d", tmp, src], check=True, capture_output=True, timeout=120)
+            url = (f"jdbc:postgresql://127.0.0.1:{p.port}/shop?user=app1&password={s.password}"
+                   "&sslmode=disable")
+            j = subprocess.run(["java", "-cp", f"{tmp}:{JDBC_JAR}", "JdbcNames", url, "8"],
+                               capture_output=True, text=True, timeout=120)
+            assert j.returncode == 0, j.stdout + j.stderr
+            assert "cx1." in names and "cx1." not in j.stdout and len(j.stdout.split("\n")) == 9
         recs = p.access(wait_for=7)
         assert {r["actor"]["user"] for r in recs} >= {"app1", "agent", "clerk"}
         text = p.log_text()
