@@ -29,7 +29,8 @@ struct pstmt {
 	char *detail; /* {"kind":...,"tables":[...]} */
 	struct spred *sp;
 	size_t nsp;
-	char refusal[256]; /* why it may not run, or "" */
+	struct pxe_plan *enc; /* the values it writes into encrypted columns, or NULL */
+	char refusal[256];    /* why it may not run, or "" */
 };
 
 /* What an encrypted column's values become on their way to this client. */
@@ -155,7 +156,8 @@ void pq_map_unref(struct colmap *m);
 struct xentry *pq_head(struct pconn *c);
 void pq_pop(struct pconn *c);
 void pq_res_reset(struct pconn *c);
-int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the server confirmed */
+int pq_confirm(struct pconn *c, const struct xentry *e);   /* a definition the server confirmed */
+char *pq_param_text(const struct pgp_bind *b, unsigned i); /* a parameter as text, or NULL */
 
 /* proxy_crypt.c: encrypted columns on their way out */
 int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) WUR;
@@ -163,6 +165,22 @@ int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) W
  * when a value fails its check; -EIO when no key can be had. */
 int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_value *v, uint16_t n,
                 struct buf *out) WUR;
+
+/* proxy_encrypt.c: values on their way into encrypted columns */
+struct pxe_plan;
+/* What s writes into encrypted columns (NULL: nothing). 0; -EPERM with why
+ * when it cannot be encrypted (the statement is refused); -ENOMEM. */
+int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
+             bool extended, struct pxe_plan **ret, char *why, size_t n) WUR;
+void pxe_plan_free(struct pxe_plan *p);
+/* The query text with the plans' literals encrypted (NUL-terminated). 0 or
+ * -errno (-ENOKEY: a subject was erased; -EIO, -ENOTCONN: no keys now). */
+int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, struct pxe_plan *const *plans,
+              size_t nplans, struct buf *out) WUR;
+/* The Bind message b with its parameters for p encrypted. */
+int pxe_bind(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b, struct buf *out) WUR;
+/* Why pxe_query or pxe_bind failed, for the client. */
+const char *pxe_strerror(int err);
 
 /* proxy_query.c and proxy_result.c */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);

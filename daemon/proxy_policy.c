@@ -169,7 +169,10 @@ static int index_table(struct ppol *pp, const struct pol_table *pt, struct pp_ta
 		if (cc->attnum < 1)
 			continue;
 		t->cols[cc->attnum - 1] =
-		    (struct pp_column){ .pc = pol_column(pt, cc->name), .name = cc->name, .table = pt->name };
+		    (struct pp_column){ .pc = pol_column(pt, cc->name),
+			                .name = cc->name,
+			                .table = pt->name,
+			                .bytea = cc->type && !strcmp(cc->type, "bytea") };
 	}
 	return mark_subjects(pp, t, ct);
 }

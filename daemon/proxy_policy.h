@@ -17,6 +17,7 @@ struct pp_column {
 	const char *name;
 	const char *table;   /* schema.table: with name, where an encrypted value is bound to */
 	const char *subject; /* this column holds the id of a subject of this type */
+	bool bytea;
 };
 
 struct pp_table {

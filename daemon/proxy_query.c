@@ -47,6 +47,7 @@ void pq_st_unref(struct pstmt *st)
 		free(st->sp[i].value);
 	}
 	free(st->sp);
+	pxe_plan_free(st->enc);
 	free(st);
 }
 
@@ -137,31 +138,8 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 	return 0;
 }
 
-/* An encrypted column the statement would write plaintext into, or NULL.
- * The proxy does not encrypt statement values (yet): such a write is
- * refused rather than let through in the clear. */
-static const struct pol_column *plaintext_write(const struct ppol *pp, const struct sqi_stmt *s,
-                                                const char **ret_table)
-{
-	for (size_t i = 0; i < s->ntables; i++) {
-		const struct pp_table *t =
-		    s->tables[i].write ? ppol_by_name(pp, s->tables[i].schema, s->tables[i].name) : NULL;
-		for (size_t j = 0; t && j < t->pt->ncols; j++) {
-			const struct pol_column *c = &t->pt->cols[j];
-			bool named = s->write_all;
-			for (size_t k = 0; !named && k < s->nwrite_cols; k++)
-				named = !strcmp(s->write_cols[k], c->name);
-			if (c->encrypt && named) {
-				*ret_table = t->name;
-				return c;
-			}
-		}
-	}
-	return NULL;
-}
-
-static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const struct sqi_literal *lits,
-                              size_t nlits)
+static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
+                              const struct sqi_literal *lits, size_t nlits, bool extended)
 {
 	struct proxy *px = c->px;
 	struct pstmt *st = calloc(1, sizeof(*st));
@@ -172,14 +150,11 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const s
 	st->refs = 1;
 	st->kind = s->kind;
 	st->ddl = is_ddl(s);
-	const char *table;
-	const struct pol_column *enc = plaintext_write(px->pp, s, &table);
-	if (enc)
-		snprintf(
-		    st->refusal, sizeof(st->refusal),
-		    "Custos does not encrypt values written through the proxy yet: writing the encrypted "
-		    "column %s.%s is refused (load it directly, then run custosctl encrypt-existing)",
-		    table, enc->name);
+	int err = pxe_plan(c, s, sql, lits, extended, &st->enc, st->refusal, sizeof(st->refusal));
+	if (err && err != -EPERM) {
+		pq_st_unref(st);
+		return NULL;
+	}
 	memcpy(st->fp, s->fingerprint, sizeof(st->fp));
 	buf_adds(&d, "{\"kind\":");
 	jw_str(&d, sqi_kind_name(s->kind));
@@ -462,26 +437,43 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	bool sensitive = false;
 	int r = 0;
 	char refusal[sizeof(((struct pstmt *)0)->refusal)] = "";
+	struct pxe_plan **plans = calloc(info->n ? info->n : 1, sizeof(*plans));
+	size_t nplans = 0;
 	for (size_t i = 0; !r && i < info->n; i++) {
-		struct pstmt *st = analysed(c, &info->stmts[i], lits, nlits);
+		struct pstmt *st = plans ? analysed(c, &info->stmts[i], sql, lits, nlits, false) : NULL;
 		r = st ? push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
 		pushed += !r;
 		sensitive |= st && st->sensitive;
 		if (st && *st->refusal && !*refusal)
 			memcpy(refusal, st->refusal, sizeof(refusal));
+		if (!r && st->enc)
+			plans[nplans++] = st->enc;
 	}
 	if (!r && !info->n && !(r = push(c, (struct xentry){ .kind = X_QSTMT })))
 		pushed++;
-	if (!r && ((why = unavailable(c, sensitive)) || *refusal)) {
+	struct buf text = BUF_INIT;
+	int enc = !r && nplans && !*refusal ? pxe_query(c, sql, lits, plans, info->n, &text) : 0;
+	free(plans);
+	if (!r && ((why = unavailable(c, sensitive)) || *refusal || enc)) {
+		buf_free(&text);
 		for (; pushed; pushed--) { /* none of it runs */
 			c->qn--;
 			pq_st_unref(c->q[c->qn].st);
 		}
 		return *refusal ? refuse(c, X_REFUSE_Q, PX_ERR_ENCRYPT, refusal)
+		       : enc    ? refuse(c, X_REFUSE_Q, PX_ERR_ENCRYPT, pxe_strerror(enc))
 		                : refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
 	}
 	c->px->st.statements += info->n;
-	return r ? r : push(c, (struct xentry){ .kind = X_QEND });
+	if (!r && text.p) { /* the text with its values encrypted goes instead */
+		struct buf q = BUF_INIT;
+		pgp_message(&q, 'Q', text.p, text.len);
+		r = q.failed || bufferevent_write(c->srv, q.p, q.len) ? -ENOMEM : 1;
+		buf_free(&q);
+	}
+	buf_free(&text);
+	int e = r < 0 ? r : push(c, (struct xentry){ .kind = X_QEND });
+	return e ? e : r;
 }
 
 static int on_parse(struct pconn *c, const struct pgp_msg *m)
@@ -507,7 +499,7 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	if (info->n > 1) /* PostgreSQL refuses it too; nothing runs */
 		return refuse(c, X_REFUSE_X, "42601",
 		              "cannot insert multiple commands into a prepared statement");
-	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], lits, nlits) : NULL;
+	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], p.query, lits, nlits, true) : NULL;
 	if (info->n && !st)
 		return -ENOMEM;
 	if (st && *st->refusal) {
@@ -524,7 +516,7 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 }
 
 /* A bound parameter as an id: text as it is, binary integers in decimal. */
-static char *param_text(const struct pgp_bind *b, unsigned i)
+char *pq_param_text(const struct pgp_bind *b, unsigned i)
 {
 	const struct pgp_value *v = &b->params[i];
 	char num[24];
@@ -555,7 +547,7 @@ static int bound_ids(struct portal *p, const struct pgp_bind *b)
 		return -ENOMEM;
 	for (size_t i = 0; i < st->nsp; i++)
 		if (st->sp[i].param >= 1 && st->sp[i].param <= b->nparams)
-			p->ids[i] = param_text(b, (unsigned)st->sp[i].param - 1);
+			p->ids[i] = pq_param_text(b, (unsigned)st->sp[i].param - 1);
 	return 0;
 }
 
@@ -574,6 +566,15 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 		r = refuse(c, X_REFUSE_X, "26000", "prepared statement does not exist");
 	else if (!p || !name)
 		r = -ENOMEM;
+	struct buf enc = BUF_INIT;
+	if (!r && st && st->enc && (r = pxe_bind(c, st->enc, &b, &enc))) {
+		r = refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(r));
+		buf_free(&enc);
+		free(p); /* nothing in it yet */
+		free(name);
+		free(b.params);
+		return r;
+	}
 	if (!r) {
 		p->refs = 1;
 		p->st = pq_st_ref(st);
@@ -584,6 +585,9 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 			name = NULL;
 		}
 	}
+	if (!r && enc.len) /* the Bind with its values encrypted goes instead */
+		r = bufferevent_write(c->srv, enc.p, enc.len) ? -ENOMEM : 1;
+	buf_free(&enc);
 	pq_portal_unref(p);
 	free(name);
 	free(b.params);

@@ -314,6 +314,114 @@ static int written_columns(struct sqi_stmt *st, const char *node, json_t *body)
 	return err;
 }
 
+/* --- the values written ------------------------------------------------------- */
+
+static const char *col_name(json_t *columnref, size_t *ret_nfields, const char **ret_qual)
+{
+	json_t *fields = json_object_get(columnref, "fields");
+	size_t nf = json_array_size(fields);
+
+	*ret_nfields = nf;
+	*ret_qual = nf >= 2 ? json_string_value(json_object_get(
+	                          json_object_get(json_array_get(fields, nf - 2), "String"), "sval"))
+	                    : NULL;
+	return nf ? json_string_value(
+	                json_object_get(json_object_get(json_array_get(fields, nf - 1), "String"), "sval"))
+	          : NULL;
+}
+
+static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigned row)
+{
+	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
+	json_t *ref = json_object_get(v, "ColumnRef");
+	struct sqi_write w = { .kind = SQI_W_EXPR, .location = -1, .literal = -1, .row = row };
+
+	if (st->nwrites == SQI_MAX_WRITES) {
+		st->writes_partial = true;
+		return 0;
+	}
+	if (c && json_is_true(json_object_get(c, "isnull"))) {
+		w.kind = SQI_W_NULL;
+	} else if (c) {
+		w.kind = SQI_W_CONST;
+		w.location = (int)json_integer_value(json_object_get(c, "location"));
+	} else if (p) {
+		w.kind = SQI_W_PARAM;
+		w.param = (int)json_integer_value(json_object_get(p, "number"));
+	} else if (ref) {
+		size_t nf;
+		const char *qual, *name = col_name(ref, &nf, &qual);
+		if (nf == 2 && qual && name && !strcmp(qual, "excluded") && !strcmp(name, column))
+			w.kind = SQI_W_EXCLUDED;
+	}
+	struct sqi_write *nv = realloc(st->writes, (st->nwrites + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	st->writes = nv;
+	if (!(w.column = strdup(column)))
+		return -ENOMEM;
+	nv[st->nwrites++] = w;
+	return 0;
+}
+
+/* SET targets: ResTarget { name, val }; SET (a, b) = ... is an expression. */
+static int writes_set(struct sqi_stmt *st, json_t *targets, bool upsert)
+{
+	json_t *t;
+	size_t i;
+	int err = 0;
+
+	json_array_foreach(targets, i, t)
+	{
+		json_t *rt = json_object_get(t, "ResTarget");
+		const char *name = json_string_value(json_object_get(rt, "name"));
+		json_t *val = json_object_get(rt, "val");
+		if (json_object_get(val, "MultiAssignRef"))
+			val = NULL; /* an expression, whatever it is */
+		size_t before = st->nwrites;
+		if (name && !err && !(err = add_write(st, name, val, 0)) && st->nwrites > before)
+			st->writes[before].upsert = upsert;
+	}
+	return err;
+}
+
+static int writes_insert(struct sqi_stmt *st, json_t *ins)
+{
+	json_t *cols = json_object_get(ins, "cols"), *sel, *rows, *row, *v;
+	size_t i, j;
+	int err = 0;
+
+	sel = json_object_get(json_object_get(ins, "selectStmt"), "SelectStmt");
+	rows = json_object_get(sel, "valuesLists");
+	st->writes_partial |= json_object_get(ins, "selectStmt") && !json_array_size(rows);
+	json_array_foreach(rows, i, row)
+	{
+		json_t *items = json_object_get(json_object_get(row, "List"), "items");
+		json_array_foreach(items, j, v)
+		{
+			const char *col = json_string_value(
+			    json_object_get(json_object_get(json_array_get(cols, j), "ResTarget"), "name"));
+			if (!col)
+				st->writes_partial = true; /* no column list: write_all says so too */
+			else if (!err)
+				err = add_write(st, col, v, (unsigned)i);
+		}
+	}
+	json_t *oc = json_object_get(ins, "onConflictClause");
+	if (!err && oc)
+		err = writes_set(st, json_object_get(oc, "targetList"), true);
+	return err;
+}
+
+static int writes(struct sqi_stmt *st, const char *node, json_t *body)
+{
+	if (!strcmp(node, "InsertStmt"))
+		return writes_insert(st, body);
+	if (!strcmp(node, "UpdateStmt"))
+		return writes_set(st, json_object_get(body, "targetList"), false);
+	return 0;
+}
+
 static int predicates(struct sqi_stmt *st, const char *node, json_t *body)
 {
 	if (!strcmp(node, "InsertStmt"))
@@ -345,6 +453,8 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 			err = predicates(st, key, body);
 		if (!err)
 			err = written_columns(st, key, body);
+		if (!err)
+			err = writes(st, key, body);
 		size_t written = 0; /* a write not followed by column: nested, or beside another */
 		for (size_t t = 0; t < st->ntables; t++)
 			written += st->tables[t].write;
@@ -508,6 +618,9 @@ void sqi_free(struct sqi_info *info)
 		for (size_t j = 0; j < info->stmts[i].nwrite_cols; j++)
 			free(info->stmts[i].write_cols[j]);
 		free(info->stmts[i].write_cols);
+		for (size_t j = 0; j < info->stmts[i].nwrites; j++)
+			free(info->stmts[i].writes[j].column);
+		free(info->stmts[i].writes);
 		free(info->stmts[i].normalized);
 	}
 	free(info->stmts);
@@ -653,19 +766,43 @@ static int scan(struct sqi_cache *c, const char *sql)
 	return err ? err : c->key.failed ? -ENOMEM : 0;
 }
 
+/* The literal that starts at location: the scanner gives them in order. */
+static int literal_at(const struct sqi_cache *c, const char *sql, int location)
+{
+	size_t lo = 0, hi = c->nlits;
+
+	while (location >= 0 && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		ptrdiff_t at = c->lits[mid].p - sql;
+		if (at == location)
+			return (int)mid;
+		if (at < location)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 /* Points each constant predicate at its literal, and forgets the values:
  * the cached analysis serves texts with other literals. */
 static void link_literals(struct sqi_cache *c, const char *sql, struct sqi_info *info)
 {
-	for (size_t i = 0; i < info->n; i++)
+	for (size_t i = 0; i < info->n; i++) {
 		for (size_t j = 0; j < info->stmts[i].npreds; j++) {
 			struct sqi_pred *p = &info->stmts[i].preds[j];
 			free(p->value);
 			p->value = NULL;
-			for (size_t k = 0; p->location >= 0 && k < c->nlits; k++)
-				if (c->lits[k].p - sql == p->location)
-					p->literal = (int)k;
+			p->literal = literal_at(c, sql, p->location);
 		}
+		for (size_t j = 0; j < info->stmts[i].nwrites; j++) {
+			struct sqi_write *w = &info->stmts[i].writes[j];
+			w->literal = literal_at(c, sql, w->location);
+			if (w->kind == SQI_W_CONST && w->literal < 0)
+				w->kind =
+				    SQI_W_EXPR; /* a constant with no token of its own (-1 is an operator) */
+		}
+	}
 }
 
 char *sqi_literal_text(const struct sqi_literal *l)

@@ -40,6 +40,27 @@ struct sqi_pred {
 	int literal;  /* the constant's index among the text's literals (the cache's); -1 */
 };
 
+/* A value a statement writes into a column: each item of an INSERT's
+ * VALUES rows, each SET of an UPDATE, each SET of INSERT ... ON CONFLICT
+ * DO UPDATE. What the proxy needs to encrypt it on its way in. */
+enum sqi_wkind {
+	SQI_W_CONST,    /* a constant (literal: its index among the text's literals) */
+	SQI_W_PARAM,    /* $param */
+	SQI_W_NULL,     /* NULL */
+	SQI_W_EXCLUDED, /* ON CONFLICT ... SET col = EXCLUDED.col: the value being inserted */
+	SQI_W_EXPR      /* anything else: DEFAULT, a function, a subquery, a column */
+};
+#define SQI_MAX_WRITES 65536
+struct sqi_write {
+	char *column;
+	enum sqi_wkind kind;
+	int param;
+	int location; /* of the constant in the text; -1 */
+	int literal;  /* the constant's index among the text's literals (the cache's); -1 */
+	unsigned row; /* the VALUES row (0 for UPDATE) */
+	bool upsert;  /* ON CONFLICT DO UPDATE: it writes whichever row conflicts */
+};
+
 struct sqi_stmt {
 	enum sqi_kind kind;
 	char fingerprint[17]; /* 16 hex digits */
@@ -56,6 +77,12 @@ struct sqi_stmt {
 	char **write_cols;
 	size_t nwrite_cols;
 	bool write_all;
+	/* the values written, item by item; writes_partial when an INSERT's
+	 * rows do not come from VALUES (INSERT ... SELECT) or there are more
+	 * than SQI_MAX_WRITES */
+	struct sqi_write *writes;
+	size_t nwrites;
+	bool writes_partial;
 };
 
 struct sqi_info {

@@ -222,6 +222,56 @@ static void test_written_columns(void **state)
 	sqi_free(info);
 }
 
+/* The values written, through the cache: "col=K" with K the kind (c/literal
+ * index, $n, null, excluded, expr) and @row when not 0; "+" when partial. */
+static void values_of(const char *sql, const char *want)
+{
+	struct sqi_cache *c = sqi_cache_new(4);
+	const struct sqi_info *info;
+	const struct sqi_literal *lits;
+	size_t nlits;
+	char err[128], got[512] = "", item[64];
+
+	assert_int_equal(sqi_cache_get(c, sql, &info, &lits, &nlits, err, sizeof(err)), 0);
+	const struct sqi_stmt *st = &info->stmts[0];
+	for (size_t i = 0; i < st->nwrites; i++) {
+		const struct sqi_write *w = &st->writes[i];
+		static const char *const kinds[] = { "", "$", "null", "excluded", "expr" };
+		if (w->kind == SQI_W_CONST)
+			snprintf(item, sizeof(item), "%s=c%d", w->column, w->literal);
+		else if (w->kind == SQI_W_PARAM)
+			snprintf(item, sizeof(item), "%s=$%d", w->column, w->param);
+		else
+			snprintf(item, sizeof(item), "%s=%s", w->column, kinds[w->kind]);
+		strcat(got, i ? " " : "");
+		strcat(got, item);
+		if (w->row)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "@%u", w->row);
+	}
+	if (st->writes_partial)
+		strcat(got, "+");
+	if (strcmp(got, want))
+		fail_msg("%s\n got  %s\n want %s", sql, got, want);
+	sqi_cache_free(c);
+}
+
+static void test_written_values(void **state)
+{
+	(void)state;
+	values_of("INSERT INTO c (email, name) VALUES ('a', $1), (NULL, 'b'::text)",
+	          "email=c0 name=$1 email=null@1 name=c1@1");
+	values_of("SELECT 'x', 1; ", "");
+	values_of("UPDATE c SET email = $2, name = 'x', phone = lower('y') WHERE id = 4",
+	          "email=$2 name=c0 phone=expr");
+	values_of("UPDATE c SET (email, name) = ('a', 'b') WHERE id = 1", "email=expr name=expr");
+	values_of("INSERT INTO c (email) SELECT email FROM d", "+");
+	values_of("INSERT INTO c (id, email) VALUES (1, DEFAULT)", "id=c0 email=expr");
+	values_of("INSERT INTO c (id, email) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET email = "
+	          "EXCLUDED.email, name = EXCLUDED.phone, phone = 'p'",
+	          "id=c0 email=c1 email=excluded name=expr phone=c2");
+	values_of("INSERT INTO c (n) VALUES (-5)", "n=expr");
+}
+
 static void test_cache(void **state)
 {
 	struct sqi_cache *c = sqi_cache_new(2);
@@ -319,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_predicates),
 		cmocka_unit_test(test_written_columns),
+		cmocka_unit_test(test_written_values),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_cache_by_structure),
 	};
