@@ -50,10 +50,10 @@ class Shop:
 class Proxy:
     """custosd with a keystore, the shop policy and a proxy listener."""
 
-    def __init__(self, shop, settings=None, tls=None):
-        self.shop = shop
+    def __init__(self, shop, settings=None, tls=None, dbname="shop"):
+        self.shop, self.dbname = shop, dbname
         self.port = free_port()
-        base = {"listen": f"127.0.0.1:{self.port}", "database": shop.direct()}
+        base = {"listen": f"127.0.0.1:{self.port}", "database": shop.direct(dbname)}
         if tls:
             base.update(tls_cert=tls[0], tls_key=tls[1])
         self.d = Daemon({**base, **(settings or {})})
@@ -69,7 +69,7 @@ class Proxy:
         self.ks_name = f"ks_{next(_keystores)}"
         shop.server.createdb(self.ks_name)
         keystore = shop.direct(self.ks_name)
-        ctl("keys", "init", "--db", shop.direct(), "--keystore", keystore, "--master-key", key,
+        ctl("keys", "init", "--db", shop.direct(dbname), "--keystore", keystore, "--master-key", key,
             "--kek", kek, check=0)
         custos = ensure_user("custos")
         os.chown(key, custos.pw_uid, 0)
@@ -80,7 +80,7 @@ class Proxy:
     def encrypt_existing(self):
         """Encrypts the shop's plaintext in its encrypted columns (with this
         proxy's keystore), as an operator would before putting Custos in front."""
-        p = ctl("encrypt-existing", "--db", self.shop.direct(), "--policy", self.d.settings["policy"],
+        p = ctl("encrypt-existing", "--db", self.shop.direct(self.dbname), "--policy", self.d.settings["policy"],
                 *self.keyargs, check=0)
         assert "rows encrypted" in p.stdout
         return self
@@ -90,18 +90,19 @@ class Proxy:
         db = self.shop.server
         for r in roles:
             db.psql(f"DO $$BEGIN CREATE ROLE {r}; EXCEPTION WHEN duplicate_object THEN NULL; END$$",
-                    dbname="shop")
+                    dbname=self.dbname)
         member = f" IN ROLE {', '.join(roles)}" if roles else ""
         db.psql(f"CREATE ROLE {name} LOGIN PASSWORD '{self.shop.password}'{member};"
                 f"GRANT USAGE ON SCHEMA shop TO {name};"
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA shop TO {name};"
-                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA shop TO {name}", dbname="shop")
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA shop TO {name}", dbname=self.dbname)
 
     def start(self):
         self.d.start()
         return self
 
-    def dsn(self, dbname="shop", user="postgres", **extra):
+    def dsn(self, dbname=None, user="postgres", **extra):
+        dbname = dbname or self.dbname
         parts = {"host": "127.0.0.1", "port": self.port, "user": user,
                  "password": self.shop.password, "dbname": dbname, **extra}
         return " ".join(f"{k}={v}" for k, v in parts.items())
