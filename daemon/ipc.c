@@ -34,6 +34,8 @@ static const struct {
 	[IPC_KEYS_SUBJECT_KEY] = { "keys-subject-key", "hhhq" },
 	[IPC_KEYS_BY_ID] = { "keys-by-id", "h" },
 	[IPC_KEYS_FRESH] = { "keys-fresh", "" },
+	[IPC_KEYS_BIDX] = { "keys-bidx", "ss" },
+	[IPC_KEYS_BIDX_KEY] = { "keys-bidx-key", "h" },
 };
 
 #define HEADER_LEN 8

@@ -50,6 +50,8 @@ enum ipc_type {
 	                         key's subject (0: a fresh key's, none) */
 	IPC_KEYS_BY_ID,       /* h key id (zero-padded): that key, to decrypt with */
 	IPC_KEYS_FRESH,       /* (no fields): a new key for a value of no known subject */
+	IPC_KEYS_BIDX,        /* s table, s column: the key of that column's blind index */
+	IPC_KEYS_BIDX_KEY,    /* h key */
 	IPC_TYPE_MAX
 };
 

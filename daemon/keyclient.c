@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blindidx.h"
 #include "secmem.h"
 
 #define CALL_TIMEOUT_MS 10000
@@ -62,19 +63,27 @@ static void fill(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], co
 	s->expires_us = now_us() + kc->ttl_us;
 }
 
-/* Asks the keeper for the key req names. */
-static int ask(struct keyclient *kc, struct ipc_msg *req, struct kc_key *ret)
+/* One request to the keeper; r holds its answer of type want. */
+static int call(struct keyclient *kc, struct ipc_msg *req, enum ipc_type want, struct ipc_msg *r)
 {
-	struct ipc_msg r;
 	int fd = role_peer(kc->env, "keeper");
 
 	if (fd < 0)
 		return -ENOTCONN;
-	int err = role_call(kc->env, fd, req, kc->buf, &r, CALL_TIMEOUT_MS);
-	if (!err && r.type == IPC_ERROR)
-		err = r.f[0].i < 0 && r.f[0].i > -4096 ? (int)r.f[0].i : -EIO;
-	else if (!err && r.type != IPC_KEYS_SUBJECT_KEY)
+	int err = role_call(kc->env, fd, req, kc->buf, r, CALL_TIMEOUT_MS);
+	if (!err && r->type == IPC_ERROR)
+		err = r->f[0].i < 0 && r->f[0].i > -4096 ? (int)r->f[0].i : -EIO;
+	else if (!err && r->type != want)
 		err = -EBADMSG;
+	return err;
+}
+
+/* Asks the keeper for the key req names. */
+static int ask(struct keyclient *kc, struct ipc_msg *req, struct kc_key *ret)
+{
+	struct ipc_msg r;
+	int err = call(kc, req, IPC_KEYS_SUBJECT_KEY, &r);
+
 	if (!err) {
 		memcpy(ret->ref, r.f[0].h, SUBJECT_REF_LEN);
 		memcpy(ret->k.key, r.f[1].h, FC_KEY_LEN);
@@ -172,6 +181,36 @@ int kcl_fresh(struct keyprov *kp, struct kc_key *ret)
 		id_lookup(ret->k.id, h);
 		fill(kc, h, ret); /* what is written now is often read back soon */
 	}
+	return err;
+}
+
+int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint8_t ret[BIDX_KEY_LEN])
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	struct ipc_msg req = { .type = IPC_KEYS_BIDX, .nfields = 2 }, r;
+	static const uint8_t mark = 2;
+	uint8_t h[SHA256_DIGEST_LENGTH], t[SHA256_DIGEST_LENGTH];
+	struct slot *s;
+
+	lookup_hash(table, strlen(table) + 1, column, strlen(column), t);
+	lookup_hash(&mark, 1, t, sizeof(t), h); /* 0x02 H(table NUL column): no type begins with 0x02 */
+	s = slot_of(kc, h);
+	if (s->expires_us > now_us() && !memcmp(s->lookup, h, sizeof(h))) {
+		memcpy(ret, s->k.k.key, BIDX_KEY_LEN);
+		return 0;
+	}
+	req.f[0] = ipc_str(table);
+	req.f[1] = ipc_str(column);
+	int err = call(kc, &req, IPC_KEYS_BIDX_KEY, &r);
+	if (!err) {
+		struct kc_key k = { 0 };
+		memcpy(k.k.key, r.f[0].h, BIDX_KEY_LEN);
+		memcpy(ret, r.f[0].h, BIDX_KEY_LEN);
+		fill(kc, h, &k);
+		OPENSSL_cleanse(&k, sizeof(k));
+	}
+	OPENSSL_cleanse(kc->buf, sizeof(kc->buf));
+	OPENSSL_cleanse(&r, sizeof(r));
 	return err;
 }
 

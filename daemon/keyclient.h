@@ -23,5 +23,7 @@ struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s);
 int kcl_subject(struct keyprov *kp, const char *type, const char *id, struct kc_key *ret) WUR;
 int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
 int kcl_fresh(struct keyprov *kp, struct kc_key *ret) WUR;
+/* The key of a column's blind index (BIDX_KEY_LEN bytes). */
+int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;
 
 #endif

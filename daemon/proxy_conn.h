@@ -171,7 +171,7 @@ struct pxe_plan;
 /* What s writes into encrypted columns (NULL: nothing). 0; -EPERM with why
  * when it cannot be encrypted (the statement is refused); -ENOMEM. */
 int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
-             bool extended, struct pxe_plan **ret, char *why, size_t n) WUR;
+             int parse_nparams, struct pxe_plan **ret, char *why, size_t n) WUR; /* -1: a simple query */
 void pxe_plan_free(struct pxe_plan *p);
 /* The query text with the plans' literals encrypted (NUL-terminated). 0 or
  * -errno (-ENOKEY: a subject was erased; -EIO, -ENOTCONN: no keys now). */
@@ -181,6 +181,12 @@ int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, 
 int pxe_bind(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b, struct buf *out) WUR;
 /* Why pxe_query or pxe_bind failed, for the client. */
 const char *pxe_strerror(int err);
+/* Whether a Parse of p's statement goes with another text (blind indexes),
+ * and that text; the parameters the proxy adds to its Binds. */
+bool pxe_rewrites_parse(const struct pxe_plan *p);
+int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const struct sqi_literal *lits,
+              struct buf *out) WUR;
+unsigned pxe_added_params(const struct pxe_plan *p);
 
 /* proxy_query.c and proxy_result.c */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);

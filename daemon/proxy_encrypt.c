@@ -21,23 +21,7 @@
 
 #include "colcrypt.h"
 #include "keyclient.h"
-#include "proxy_conn.h"
-
-struct pxe_value {
-	const struct pp_column *col;
-	int param;   /* $n; 0: a literal */
-	int literal; /* its index among the text's literals; -1 */
-	unsigned row;
-};
-
-struct pxe_plan {
-	const char *subject; /* the target's subject type; NULL: none */
-	struct pxe_value *v;
-	size_t n;
-	unsigned nrows;
-	int *sid_param;   /* by row: the parameter holding the subject's id; 0 */
-	char **sid_value; /* by row: the id, known from the text; NULL */
-};
+#include "proxy_encrypt.h"
 
 void pxe_plan_free(struct pxe_plan *p)
 {
@@ -48,6 +32,7 @@ void pxe_plan_free(struct pxe_plan *p)
 	free(p->sid_value);
 	free(p->sid_param);
 	free(p->v);
+	free(p->lk);
 	free(p);
 }
 
@@ -176,8 +161,18 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 	if (!nv)
 		return -ENOMEM;
 	p->v = nv;
-	nv[p->n++] = (struct pxe_value){ col, w->kind == SQI_W_PARAM ? w->param : 0,
-		                         w->kind == SQI_W_CONST ? w->literal : -1, w->row };
+	if (col->pc->bidx_column && (!w->bare || (p->insert && w->col_location < 0) || w->upsert))
+		return refuse(
+		    why, n,
+		    "the encrypted column %s.%s has a blind index: write it with a plain value (no cast, "
+		    "not in ON CONFLICT), so that Custos can write its index beside it",
+		    t->name, col->name);
+	nv[p->n++] = (struct pxe_value){ .col = col,
+		                         .param = w->kind == SQI_W_PARAM ? w->param : 0,
+		                         .literal = w->kind == SQI_W_CONST ? w->literal : -1,
+		                         .row = w->row,
+		                         .value_location = w->value_location,
+		                         .col_location = w->col_location };
 	return 0;
 }
 
@@ -213,249 +208,115 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 	return err;
 }
 
-int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
-             bool extended, struct pxe_plan **ret, char *why, size_t n)
+/* The policy table a predicate's column is in, among the statement's. */
+static const struct pp_table *pred_table(struct pconn *c, const struct sqi_stmt *s, const struct sqi_pred *pr)
 {
-	*ret = NULL;
+	for (size_t i = 0; i < s->ntables; i++) {
+		const struct sqi_table *st = &s->tables[i];
+		if (pr->qual && strcmp(pr->qual, st->alias ? st->alias : st->name))
+			continue;
+		const struct pp_table *t = ppol_by_name(c->px->pp, st->schema, st->name);
+		const struct pp_column *col = t ? column_named(t, pr->column) : NULL;
+		if (col && col->pc && col->pc->encrypt)
+			return t;
+	}
+	return NULL;
+}
+
+/* Comparisons with encrypted columns: through their blind index, or refused
+ * (a comparison with ciphertext would find nothing, silently). */
+static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_stmt *s, const char *sql,
+                        const struct sqi_literal *lits, char *why, size_t n)
+{
+	for (size_t i = 0; i < s->npreds; i++) {
+		const struct sqi_pred *pr = &s->preds[i];
+		const struct pp_table *t = pr->insert ? NULL : pred_table(c, s, pr);
+		const struct pp_column *col = t ? column_named(t, pr->column) : NULL;
+		if (!col)
+			continue;
+		if (!col->pc->bidx_column || col->bytea)
+			return refuse(
+			    why, n,
+			    "%s.%s is encrypted and has no blind index: it cannot be compared with a "
+			    "value",
+			    t->name, col->name);
+		if (!pr->plain || (!pr->param && !literal_ok(&lits[pr->literal])) ||
+		    (pr->param && param_uses(sql, pr->param) != 1))
+			return refuse(
+			    why, n,
+			    "compare the encrypted column %s.%s as `%s = value` (a plain string or a "
+			    "parameter used once): Custos looks it up through its blind index",
+			    t->name, col->name, col->name);
+		struct pxe_lookup *nv = realloc(p->lk, (p->nlk + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		p->lk = nv;
+		nv[p->nlk++] =
+		    (struct pxe_lookup){ col, pr->param, pr->param ? -1 : pr->literal, pr->location };
+	}
+	return 0;
+}
+
+/* The highest $n in the text, or the Parse's declared count. */
+static int max_param(const char *sql, int declared)
+{
+	int max = declared;
+
+	for (const char *q = strchr(sql, '$'); q; q = strchr(q + 1, '$')) {
+		long v = q[1] >= '1' && q[1] <= '9' ? strtol(q + 1, NULL, 10) : 0;
+		if (v > max && v <= 65535)
+			max = (int)v;
+	}
+	return max;
+}
+
+static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stmt *s, const char *sql,
+                       const struct sqi_literal *lits, bool extended, char *why, size_t n)
+{
+	const struct pp_table *target = NULL;
+
 	for (size_t i = 0; i < s->ntables; i++) {
 		const struct pp_table *t =
 		    s->tables[i].write ? ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name)
 		                       : NULL;
 		if (!t || !has_encrypted(t))
 			continue;
-		if (*ret || !t->cols) { /* a second target, or one not in the database */
-			pxe_plan_free(*ret);
-			*ret = NULL;
+		if (target || !t->cols) /* a second target, or one not in the database */
 			return refuse(why, n, ALL_TARGETS, t->name);
-		}
-		struct pxe_plan *p = calloc(1, sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		p->subject = t->subject;
-		for (size_t j = 0; j < s->nwrites; j++)
-			if (s->writes[j].row + 1 > p->nrows)
-				p->nrows = s->writes[j].row + 1;
-		int err = plan_table(p, t, s, sql, lits, extended, why, n);
-		if (err || !p->n) {
-			pxe_plan_free(p);
-			if (err)
-				return err;
-			continue;
-		}
-		*ret = p;
+		target = t;
 	}
-	return 0;
-}
-
-/* --- encrypting: each execution ---------------------------------------------- */
-
-/* The key of a row's values: its subject's, or a fresh one. */
-static int row_key(struct pconn *c, const struct pxe_plan *p, unsigned row, const struct pgp_bind *b,
-                   struct kc_key *k)
-{
-	char *id = NULL;
-
-	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
-		id = pq_param_text(b, (unsigned)p->sid_param[row] - 1);
-	else if (p->subject && p->sid_value[row] && !(id = strdup(p->sid_value[row])))
-		return -ENOMEM;
-	int err = id ? kcl_subject(c->px->keys, p->subject, id, k) : kcl_fresh(c->px->keys, k);
-	free(id);
-	return err;
-}
-
-/* Calls each(value, ciphertext) for the plan's values in order, each
- * encrypted under its row's key; plaintext(value) gives the bytes. */
-typedef int (*pxe_each)(void *arg, const struct pxe_value *v, const struct buf *ct);
-typedef int (*pxe_plain)(void *arg, const struct pxe_value *v, const char **p, size_t *len, char **owned);
-
-static int encrypt_all(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b, pxe_plain plain,
-                       pxe_each each, void *arg)
-{
-	struct kc_key k;
-	struct buf ct = BUF_INIT;
-	unsigned row = UINT32_MAX;
-	int err = 0;
-
-	for (size_t i = 0; !err && i < p->n; i++) {
-		const struct pxe_value *v = &p->v[i];
-		const char *pt;
-		size_t len;
-		char *owned = NULL;
-		if (v->row != row && !(err = row_key(c, p, v->row, b, &k)))
-			row = v->row;
-		if (!err)
-			err = plain(arg, v, &pt, &len, &owned);
-		if (!err && pt) {
-			buf_reset(&ct);
-			err = cc_encrypt(v->col->table, v->col->name, &k, pt, len, &ct);
-		}
-		if (owned) {
-			OPENSSL_cleanse(owned, strlen(owned));
-			free(owned);
-		}
-		if (!err)
-			err = each(arg, v, pt ? &ct : NULL);
-	}
-	OPENSSL_cleanse(&k, sizeof(k));
-	buf_free(&ct);
-	return err;
-}
-
-/* - a simple query: literals replaced in the text - */
-
-struct text_job {
-	const char *sql;
-	const struct sqi_literal *lits;
-	struct lit_ct {
-		int literal;
-		char *ct; /* 'cx1...' */
-	} * v;
-	size_t n;
-};
-
-static int literal_plain(void *arg, const struct pxe_value *v, const char **p, size_t *len, char **owned)
-{
-	struct text_job *j = arg;
-
-	if (!(*owned = sqi_literal_text(&j->lits[v->literal])))
-		return -ENOMEM;
-	*p = *owned;
-	*len = strlen(*owned);
-	return 0;
-}
-
-static int literal_ct(void *arg, const struct pxe_value *v, const struct buf *ct)
-{
-	struct text_job *j = arg;
-	struct lit_ct *nv = realloc(j->v, (j->n + 1) * sizeof(*nv));
-	char *q = nv && ct ? malloc(ct->len + 3) : NULL;
-
-	if (nv)
-		j->v = nv;
-	if (!q)
-		return -ENOMEM;
-	q[0] = '\'';
-	memcpy(q + 1, ct->p, ct->len);
-	q[ct->len + 1] = '\'';
-	q[ct->len + 2] = 0;
-	j->v[j->n++] = (struct lit_ct){ v->literal, q };
-	return 0;
-}
-
-static int by_literal(const void *a, const void *b)
-{
-	return ((const struct lit_ct *)a)->literal - ((const struct lit_ct *)b)->literal;
-}
-
-int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, struct pxe_plan *const *plans,
-              size_t nplans, struct buf *out)
-{
-	struct text_job j = { sql, lits, NULL, 0 };
-	int err = 0;
-
-	for (size_t i = 0; !err && i < nplans; i++)
-		if (plans[i])
-			err = encrypt_all(c, plans[i], NULL, literal_plain, literal_ct, &j);
-	if (!err) {
-		qsort(j.v, j.n, sizeof(*j.v), by_literal);
-		const char *at = sql;
-		for (size_t i = 0; i < j.n; i++) {
-			const struct sqi_literal *l = &lits[j.v[i].literal];
-			buf_add(out, at, (size_t)(l->p - at));
-			buf_adds(out, j.v[i].ct);
-			at = l->p + l->len;
-		}
-		buf_adds(out, at);
-		buf_addc(out, 0);
-		err = out->failed ? -ENOMEM : 0;
-	}
-	for (size_t i = 0; i < j.n; i++)
-		free(j.v[i].ct);
-	free(j.v);
-	return err;
-}
-
-/* - the extended protocol: parameter values replaced in Bind - */
-
-struct bind_job {
-	const struct pgp_bind *b;
-	struct buf **cts; /* by parameter: its ciphertext, or NULL */
-};
-
-static int param_plain(void *arg, const struct pxe_value *v, const char **p, size_t *len, char **owned)
-{
-	struct bind_job *j = arg;
-	const struct pgp_value *pv = &j->b->params[v->param - 1];
-
-	*owned = NULL;
-	*p = pv->len < 0 ? NULL : (const char *)pv->p; /* NULL stays NULL */
-	*len = pv->len < 0 ? 0 : (size_t)pv->len;
-	return 0;
-}
-
-static int param_ct(void *arg, const struct pxe_value *v, const struct buf *ct)
-{
-	struct bind_job *j = arg;
-	struct buf *copy;
-
-	if (!ct)
+	if (!target)
 		return 0;
-	if (!(copy = calloc(1, sizeof(*copy))))
-		return -ENOMEM;
-	buf_add(copy, ct->p, ct->len);
-	j->cts[v->param - 1] = copy;
-	return copy->failed ? -ENOMEM : 0;
+	p->subject = target->subject;
+	p->insert = s->kind == SQI_INSERT;
+	for (size_t j = 0; j < s->nwrites; j++)
+		if (s->writes[j].row + 1 > p->nrows)
+			p->nrows = s->writes[j].row + 1;
+	return plan_table(p, target, s, sql, lits, extended, why, n);
 }
 
-int pxe_bind(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b, struct buf *out)
+int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
+             int parse_nparams, struct pxe_plan **ret, char *why, size_t n)
 {
-	struct bind_job j = { b, calloc(b->nparams ? b->nparams : 1, sizeof(struct buf *)) };
-	struct buf body = BUF_INIT;
-	int err = j.cts ? 0 : -ENOMEM;
+	struct pxe_plan *p = calloc(1, sizeof(*p));
+	int err = p ? plan_writes(c, p, s, sql, lits, parse_nparams >= 0, why, n) : -ENOMEM;
 
-	for (size_t i = 0; !err && i < p->n; i++)
-		if (p->v[i].param > b->nparams)
-			err = -EINVAL; /* PostgreSQL refuses the Bind; nothing to encrypt */
 	if (!err)
-		err = encrypt_all(c, p, b, param_plain, param_ct, &j);
-	if (!err) {
-		buf_add(&body, b->portal, strlen(b->portal) + 1);
-		buf_add(&body, b->statement, strlen(b->statement) + 1);
-		pgp_add16(&body, b->nformats);
-		if (b->nformats)
-			buf_add(&body, b->formats, 2u * b->nformats);
-		pgp_add16(&body, b->nparams);
-		for (uint16_t i = 0; i < b->nparams; i++)
-			if (j.cts[i])
-				pgp_add_value(&body, j.cts[i]->p, (int32_t)j.cts[i]->len);
-			else
-				pgp_add_value(&body, b->params[i].p, b->params[i].len);
-		pgp_add16(&body, b->nresult_formats);
-		if (b->nresult_formats)
-			buf_add(&body, b->result_formats, 2u * b->nresult_formats);
-		pgp_message(out, 'B', body.p, body.len);
-		err = body.failed || out->failed ? -ENOMEM : 0;
+		err = plan_lookups(c, p, s, sql, lits, why, n);
+	if (!err && parse_nparams >= 0) { /* the blind indexes of parameters: parameters of their own */
+		int next = max_param(sql, parse_nparams);
+		for (size_t i = 0; i < p->n; i++)
+			if (p->v[i].col->pc->bidx_column && p->v[i].param) {
+				p->v[i].bidx_param = ++next;
+				p->nextra++;
+			}
+		if (next > 65535)
+			err = refuse(why, n, "%s%s", "too many parameters to add blind indexes to", "");
 	}
-	for (uint16_t i = 0; j.cts && i < b->nparams; i++)
-		if (j.cts[i]) {
-			buf_free(j.cts[i]);
-			free(j.cts[i]);
-		}
-	free(j.cts);
-	buf_free(&body);
+	if (err || (!p->n && !p->nlk)) {
+		pxe_plan_free(p);
+		p = NULL;
+	}
+	*ret = p;
 	return err;
-}
-
-const char *pxe_strerror(int err)
-{
-	switch (err) {
-	case -ENOKEY: return "the row's subject was erased: no new personal data is stored under its name";
-	case -EIO:
-	case -ENOTCONN:
-	case -ETIMEDOUT:
-		return "no key to encrypt with now (the key store is unreachable): nothing was written";
-	case -EINVAL: return "a parameter the statement writes is missing";
-	default: return "the value cannot be encrypted: nothing was written";
-	}
 }

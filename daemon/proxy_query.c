@@ -139,7 +139,7 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 }
 
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
-                              const struct sqi_literal *lits, size_t nlits, bool extended)
+                              const struct sqi_literal *lits, size_t nlits, int parse_nparams)
 {
 	struct proxy *px = c->px;
 	struct pstmt *st = calloc(1, sizeof(*st));
@@ -150,7 +150,7 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	st->refs = 1;
 	st->kind = s->kind;
 	st->ddl = is_ddl(s);
-	int err = pxe_plan(c, s, sql, lits, extended, &st->enc, st->refusal, sizeof(st->refusal));
+	int err = pxe_plan(c, s, sql, lits, parse_nparams, &st->enc, st->refusal, sizeof(st->refusal));
 	if (err && err != -EPERM) {
 		pq_st_unref(st);
 		return NULL;
@@ -440,7 +440,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	struct pxe_plan **plans = calloc(info->n ? info->n : 1, sizeof(*plans));
 	size_t nplans = 0;
 	for (size_t i = 0; !r && i < info->n; i++) {
-		struct pstmt *st = plans ? analysed(c, &info->stmts[i], sql, lits, nlits, false) : NULL;
+		struct pstmt *st = plans ? analysed(c, &info->stmts[i], sql, lits, nlits, -1) : NULL;
 		r = st ? push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
 		pushed += !r;
 		sensitive |= st && st->sensitive;
@@ -476,6 +476,22 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	return e ? e : r;
 }
 
+static int send_parse(struct pconn *c, const struct pgp_parse *p, const char *query)
+{
+	struct buf body = BUF_INIT, msg = BUF_INIT;
+
+	buf_add(&body, p->name, strlen(p->name) + 1);
+	buf_add(&body, query, strlen(query) + 1);
+	pgp_add16(&body, p->nparams);
+	if (p->nparams)
+		buf_add(&body, p->param_oids, 4u * p->nparams);
+	pgp_message(&msg, 'P', body.p, body.len);
+	int r = body.failed || msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 1;
+	buf_free(&body);
+	buf_free(&msg);
+	return r;
+}
+
 static int on_parse(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_parse p;
@@ -499,7 +515,7 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	if (info->n > 1) /* PostgreSQL refuses it too; nothing runs */
 		return refuse(c, X_REFUSE_X, "42601",
 		              "cannot insert multiple commands into a prepared statement");
-	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], p.query, lits, nlits, true) : NULL;
+	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], p.query, lits, nlits, p.nparams) : NULL;
 	if (info->n && !st)
 		return -ENOMEM;
 	if (st && *st->refusal) {
@@ -507,12 +523,23 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		pq_st_unref(st);
 		return r;
 	}
-	char *name = strdup(p.name);
-	if (!name) {
+	struct buf text = BUF_INIT;
+	int enc =
+	    st && st->enc && pxe_rewrites_parse(st->enc) ? pxe_parse(c, st->enc, p.query, lits, &text) : 0;
+	if (enc) {
+		buf_free(&text);
 		pq_st_unref(st);
-		return -ENOMEM;
+		return refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(enc));
 	}
-	return push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name });
+	char *name = strdup(p.name);
+	int r =
+	    name ? push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name }) : -ENOMEM;
+	if (!name)
+		pq_st_unref(st);
+	if (!r && text.p) /* the text that looks its values up through their blind indexes goes instead */
+		r = send_parse(c, &p, text.p);
+	buf_free(&text);
+	return r;
 }
 
 /* A bound parameter as an id: text as it is, binary integers in decimal. */
@@ -601,7 +628,10 @@ static int on_describe(struct pconn *c, const struct pgp_msg *m)
 	if (pgp_parse_target(m, &t))
 		return -EBADMSG;
 	struct portal *p = t.what == 'P' ? lookup_portal(c, t.name) : NULL;
-	return push(c, (struct xentry){ .kind = X_DESCRIBE, .portal = pq_portal_ref(p) });
+	bool found;
+	struct pstmt *st = t.what == 'S' ? lookup_stmt(c, t.name, &found) : NULL;
+	return push(c,
+	            (struct xentry){ .kind = X_DESCRIBE, .st = pq_st_ref(st), .portal = pq_portal_ref(p) });
 }
 
 /* A portal over personal data that the client executes without having

@@ -508,10 +508,11 @@ static int dropping(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 		c->drop = false;
 		if (m->len == 1 && m->body[0] == 'T') { /* the client saw an error inside its transaction */
 			static const uint8_t failed[] = { 'Z', 0, 0, 0, 5, 'E' };
+			int r = on_ready(c, m); /* before the drain: m points into the buffer */
 			evbuffer_drain(in, m->size);
-			if (pc_write(c, failed, sizeof(failed)))
-				return -ENOMEM;
-			return on_ready(c, m) ? -EBADMSG : 2;
+			if (r)
+				return -EBADMSG;
+			return pc_write(c, failed, sizeof(failed)) ? -ENOMEM : 2;
 		}
 		return on_ready(c, m);
 	case 'S': return pq_parameter(c, m);
@@ -519,6 +520,31 @@ static int dropping(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 	case 'A': return pgp_check_backend(m) ? -EBADMSG : 0;
 	default: evbuffer_drain(in, m->size); return 2;
 	}
+}
+
+/* ParameterDescription of a statement the proxy added parameters to (the
+ * blind indexes it writes): the client sees its own parameters only. */
+static int own_params(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in, unsigned extra)
+{
+	const uint8_t *p = evbuffer_pullup(in, (ssize_t)m->size);
+	struct buf b = BUF_INIT;
+
+	if (!p)
+		return -ENOMEM;
+	uint16_t n = m->len >= 2 ? (uint16_t)(p[5] << 8 | p[6]) : 0;
+	if (m->len != 2 + 4u * n || n < extra)
+		return -EBADMSG;
+	n = (uint16_t)(n - extra);
+	uint8_t count[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+	buf_add(&b, count, 2);
+	buf_add(&b, p + 7, 4u * n);
+	struct buf msg = BUF_INIT;
+	pgp_message(&msg, 't', b.p, b.len);
+	evbuffer_drain(in, m->size);
+	int err = b.failed || msg.failed || pc_write(c, msg.p, msg.len) ? -ENOMEM : 2;
+	buf_free(&b);
+	buf_free(&msg);
+	return err;
 }
 
 /* 0: forward the message, 1: consumed, 2: passed on already (pc_pass),
@@ -587,7 +613,12 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		bool own = e->own;
 		pq_pop(c);
 		return own; /* NoData for the proxy's own Describe: not for the client */
-	case 't': return e && e->kind == X_DESCRIBE ? 0 : -EPROTO;
+	case 't':
+		if (!e || e->kind != X_DESCRIBE)
+			return -EPROTO;
+		return e->st && pxe_added_params(e->st->enc)
+		           ? own_params(c, m, in, pxe_added_params(e->st->enc))
+		           : 0;
 	case 'G':
 	case 'W':
 		if (!has_result(e))

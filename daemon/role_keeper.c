@@ -121,6 +121,18 @@ static int data_key(struct keystore *ks, int fd, const struct ipc_msg *m)
 	return err;
 }
 
+/* The key of one column's blind index, for the proxy's lookups and writes. */
+static int bidx_key(struct keystore *ks, int fd, const struct ipc_msg *m)
+{
+	struct ipc_msg r = { .type = IPC_KEYS_BIDX_KEY, .id = m->id, .nfields = 1 };
+
+	r.f[0].kind = 'h';
+	ks_bidx_key(ks, m->f[0].s.p, m->f[1].s.p, r.f[0].h);
+	int err = ipc_send(fd, &r);
+	OPENSSL_cleanse(&r, sizeof(r));
+	return err;
+}
+
 /* Who may ask what: key management is the control role's; data keys go
  * to the roles that encrypt (the logger: subject ids in records; the
  * proxy: values in and out). */
@@ -135,6 +147,7 @@ static bool allowed(struct role_env *env, int fd, enum ipc_type t)
 		{ IPC_KEYS_SUBJECT, { "logger", "proxy" } },
 		{ IPC_KEYS_BY_ID, { "proxy" } },
 		{ IPC_KEYS_FRESH, { "proxy" } },
+		{ IPC_KEYS_BIDX, { "proxy" } },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
@@ -155,8 +168,8 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	const struct keeper *kp = env->state;
 	struct keystore *ks = kp->ks;
 
-	bool wants_keys =
-	    m->type == IPC_KEYS_SUBJECT || m->type == IPC_KEYS_BY_ID || m->type == IPC_KEYS_FRESH;
+	bool wants_keys = m->type == IPC_KEYS_SUBJECT || m->type == IPC_KEYS_BY_ID ||
+	                  m->type == IPC_KEYS_FRESH || m->type == IPC_KEYS_BIDX;
 
 	if (kp->configured && !ks &&
 	    (m->type == IPC_KEYS_STATUS_REQ || m->type == IPC_KEYS_ROTATE || wants_keys))
@@ -171,6 +184,10 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 			    fd, m->id, -ENOENT,
 			    "no keystore configured (set database or keystore in custosd.conf)");
 		return m->type == IPC_KEYS_ROTATE ? rotate(env, ks, fd, m->id) : reply_status(ks, fd, m->id);
+	case IPC_KEYS_BIDX:
+		if (!ks)
+			return ipc_send_error(fd, m->id, -ENOENT, "no keystore configured");
+		return bidx_key(ks, fd, m);
 	case IPC_KEYS_SUBJECT:
 	case IPC_KEYS_BY_ID:
 	case IPC_KEYS_FRESH:

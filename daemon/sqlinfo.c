@@ -157,8 +157,10 @@ static json_t *untyped(json_t *v)
 	return v;
 }
 
-static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, json_t *v, bool insert)
+static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, json_t *v, bool insert,
+                    bool eq_left)
 {
+	bool bare = untyped(v) == v;
 	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
 	char num[32];
 	const char *value = NULL;
@@ -188,8 +190,9 @@ static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, j
 		                p ? (int)json_integer_value(json_object_get(p, "number")) : 0,
 		                value ? strdup(value) : NULL,
 		                insert,
-		                c ? (int)json_integer_value(json_object_get(c, "location")) : -1,
-		                -1 };
+		                (int)json_integer_value(json_object_get(c ? c : p, "location")),
+		                -1,
+		                eq_left && bare };
 	if ((qual && !x->qual) || !x->column || (value && !x->value))
 		return free(x->qual), free(x->column), free(x->value), -ENOMEM;
 	st->npreds++;
@@ -208,7 +211,9 @@ static int pred_expr(struct sqi_stmt *st, json_t *e)
 
 	if (!op || strcmp(op, "=") || !kind || (!in && strcmp(kind, "AEXPR_OP")))
 		return 0;
+	bool left = true;
 	if (!l && !in) { /* v = col */
+		left = false;
 		l = json_object_get(untyped(r), "ColumnRef");
 		r = json_object_get(e, "lexpr");
 	}
@@ -222,11 +227,11 @@ static int pred_expr(struct sqi_stmt *st, json_t *e)
 	if (!col || nf > 3)
 		return 0;
 	if (!in)
-		return add_pred(st, qual, col, r, false);
+		return add_pred(st, qual, col, r, false, left);
 	json_t *items = json_object_get(json_object_get(r, "List"), "items"), *v;
 	size_t i;
 	int err = 0;
-	json_array_foreach(items, i, v) if (!err) err = add_pred(st, qual, col, v, false);
+	json_array_foreach(items, i, v) if (!err) err = add_pred(st, qual, col, v, false, false);
 	return err;
 }
 
@@ -266,7 +271,7 @@ static int preds_insert(struct sqi_stmt *st, json_t *ins)
 			const char *col = json_string_value(
 			    json_object_get(json_object_get(json_array_get(cols, j), "ResTarget"), "name"));
 			if (col && !err)
-				err = add_pred(st, NULL, col, v, true);
+				err = add_pred(st, NULL, col, v, true, false);
 		}
 	}
 	return err;
@@ -330,11 +335,18 @@ static const char *col_name(json_t *columnref, size_t *ret_nfields, const char *
 	          : NULL;
 }
 
-static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigned row)
+static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigned row, int col_location)
 {
+	bool bare = untyped(v) == v;
 	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
 	json_t *ref = json_object_get(v, "ColumnRef");
-	struct sqi_write w = { .kind = SQI_W_EXPR, .location = -1, .literal = -1, .row = row };
+	struct sqi_write w = { .kind = SQI_W_EXPR,
+		               .location = -1,
+		               .literal = -1,
+		               .row = row,
+		               .bare = bare,
+		               .value_location = -1,
+		               .col_location = col_location };
 
 	if (st->nwrites == SQI_MAX_WRITES) {
 		st->writes_partial = true;
@@ -344,10 +356,11 @@ static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigne
 		w.kind = SQI_W_NULL;
 	} else if (c) {
 		w.kind = SQI_W_CONST;
-		w.location = (int)json_integer_value(json_object_get(c, "location"));
+		w.location = w.value_location = (int)json_integer_value(json_object_get(c, "location"));
 	} else if (p) {
 		w.kind = SQI_W_PARAM;
 		w.param = (int)json_integer_value(json_object_get(p, "number"));
+		w.value_location = (int)json_integer_value(json_object_get(p, "location"));
 	} else if (ref) {
 		size_t nf;
 		const char *qual, *name = col_name(ref, &nf, &qual);
@@ -379,7 +392,7 @@ static int writes_set(struct sqi_stmt *st, json_t *targets, bool upsert)
 		if (json_object_get(val, "MultiAssignRef"))
 			val = NULL; /* an expression, whatever it is */
 		size_t before = st->nwrites;
-		if (name && !err && !(err = add_write(st, name, val, 0)) && st->nwrites > before)
+		if (name && !err && !(err = add_write(st, name, val, 0, -1)) && st->nwrites > before)
 			st->writes[before].upsert = upsert;
 	}
 	return err;
@@ -399,12 +412,13 @@ static int writes_insert(struct sqi_stmt *st, json_t *ins)
 		json_t *items = json_object_get(json_object_get(row, "List"), "items");
 		json_array_foreach(items, j, v)
 		{
-			const char *col = json_string_value(
-			    json_object_get(json_object_get(json_array_get(cols, j), "ResTarget"), "name"));
+			json_t *rt = json_object_get(json_array_get(cols, j), "ResTarget");
+			const char *col = json_string_value(json_object_get(rt, "name"));
 			if (!col)
 				st->writes_partial = true; /* no column list: write_all says so too */
 			else if (!err)
-				err = add_write(st, col, v, (unsigned)i);
+				err = add_write(st, col, v, (unsigned)i,
+				                (int)json_integer_value(json_object_get(rt, "location")));
 		}
 	}
 	json_t *oc = json_object_get(ins, "onConflictClause");

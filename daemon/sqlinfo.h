@@ -36,8 +36,9 @@ struct sqi_pred {
 	int param;    /* $n (1-based); 0: a constant */
 	char *value;  /* the constant as text (sqi_analyse only; NULL in cached analyses) */
 	bool insert;  /* a value inserted into the statement's target */
-	int location; /* of the constant in the text; -1 for a parameter */
+	int location; /* of the constant, or of the parameter's $n, in the text */
 	int literal;  /* the constant's index among the text's literals (the cache's); -1 */
+	bool plain;   /* `col = v` with the column on the left and v with no cast: v can be rewritten */
 };
 
 /* A value a statement writes into a column: each item of an INSERT's
@@ -55,10 +56,13 @@ struct sqi_write {
 	char *column;
 	enum sqi_wkind kind;
 	int param;
-	int location; /* of the constant in the text; -1 */
-	int literal;  /* the constant's index among the text's literals (the cache's); -1 */
-	unsigned row; /* the VALUES row (0 for UPDATE) */
-	bool upsert;  /* ON CONFLICT DO UPDATE: it writes whichever row conflicts */
+	int location;       /* of the constant in the text; -1 */
+	int literal;        /* the constant's index among the text's literals (the cache's); -1 */
+	unsigned row;       /* the VALUES row (0 for UPDATE) */
+	bool upsert;        /* ON CONFLICT DO UPDATE: it writes whichever row conflicts */
+	bool bare;          /* the constant or parameter with no cast: text may follow it */
+	int value_location; /* of the constant or the parameter's $n; -1 */
+	int col_location;   /* of the column's name in an INSERT's column list; -1 */
 };
 
 struct sqi_stmt {

@@ -612,6 +612,7 @@ def test_values_are_encrypted_on_their_way_in():
     the application reads its values back, RETURNING included."""
     s = Shop(customers=20)
     try:
+        email3 = s.server.psql("SELECT email FROM shop.customers WHERE id = 3", dbname="shop").strip()
         p = Proxy(s).encrypt_existing()
         p.add_user("app1", "shop_app")
         p.add_user("clerk")
@@ -655,6 +656,28 @@ def test_values_are_encrypted_on_their_way_in():
                                dbname="shop").split()
         assert phone6[0].startswith("cx1.") and key_id(phone6[0]) == key_id(phone6[1])
         assert p.psql("SELECT phone FROM shop.customers WHERE id = 6", user="app1").stdout.strip() == "6"
+        # blind indexes: written beside the values, and `email = value` finds rows through them
+        bidx = s.server.psql(f"SELECT email_bidx FROM shop.customers WHERE id IN ({ada}, {bob})",
+                             dbname="shop").split()
+        assert len(bidx) == 2 and all(len(b) == 16 for b in bidx)
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            for email, want in (("ada@example.org", ada), (" ADA@example.org", ada), (email3, 3)):
+                cur.execute("SELECT id FROM shop.customers WHERE email = %s", (email,))
+                assert cur.fetchall() == [(want,)]
+            cur.execute("UPDATE shop.customers SET email = %s WHERE id = %s", ("ada2@example.org", ada))
+            cur.execute("SELECT c.id FROM shop.customers c WHERE c.email = 'ada2@example.org' AND c.id > 0")
+            assert cur.fetchall() == [(ada,)]
+            with pytest.raises(psycopg2.Error) as e:  # no blind index: it could never match
+                cur.execute("SELECT id FROM shop.customers WHERE name = 'Ada L'")
+            assert e.value.pgcode == "QC004"
+        if os.path.isdir(os.path.join(CLIENTS, "node_modules", "pg")):
+            url = f"postgresql://app1:{s.password}@127.0.0.1:{p.port}/shop"
+            j = subprocess.run(["node", os.path.join(CLIENTS, "bidx_pg.js"), url, email3], capture_output=True,
+                               text=True, timeout=60, cwd=CLIENTS)
+            assert j.stdout.split("\n")[:4] == ["inserted node@example.org", "found 1 same", "found 1 same",
+                                                 "found 1 other"], j.stdout + j.stderr
+            assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email_bidx IS NOT NULL "
+                                 "AND email LIKE 'cx1.%' AND country = 'PT'", dbname="shop").strip() == "1"
     finally:
         try:
             p.cleanup()

@@ -1,0 +1,43 @@
+/* proxy_encrypt.h - what proxy_encrypt.c (the plan, made when a statement
+ * is analysed) and proxy_rewrite.c (each execution) share: which values a
+ * statement writes into encrypted columns, which it compares with them
+ * through their blind index, and under whose key. */
+#ifndef CUSTOS_PROXY_ENCRYPT_H
+#define CUSTOS_PROXY_ENCRYPT_H
+
+#include "proxy_conn.h"
+
+/* A value written into an encrypted column. */
+struct pxe_value {
+	const struct pp_column *col;
+	int param;          /* $n; 0: a literal */
+	int literal;        /* its index among the text's literals; -1 */
+	unsigned row;       /* of VALUES; 0 for UPDATE */
+	int value_location; /* of the literal or the $n in the text */
+	int col_location;   /* of the column in an INSERT's column list; -1 */
+	int bidx_param;     /* extended: the parameter the proxy adds for its blind index; 0 */
+};
+
+/* `col = v` on an encrypted column: v becomes its blind index, and the
+ * comparison ANY(ARRAY(SELECT col FROM table WHERE index = v)). */
+struct pxe_lookup {
+	const struct pp_column *col;
+	int param;   /* $n; 0: a literal */
+	int literal; /* -1 */
+	int location;
+};
+
+struct pxe_plan {
+	bool insert;
+	const char *subject; /* the target's subject type; NULL: none */
+	struct pxe_value *v;
+	size_t n;
+	unsigned nrows;
+	int *sid_param;   /* by row: the parameter holding the subject's id; 0 */
+	char **sid_value; /* by row: the id, known from the text; NULL */
+	struct pxe_lookup *lk;
+	size_t nlk;
+	unsigned nextra; /* extended: parameters the proxy adds (blind index values) */
+};
+
+#endif

@@ -1,0 +1,468 @@
+/* proxy_rewrite.c - each execution of a statement that writes encrypted
+ * columns or compares them (the plan: proxy_encrypt.c): the values are
+ * encrypted under their row's key and their blind indexes computed, and
+ * the text (a simple query, a Parse) or the Bind message that carries them
+ * is rewritten. Plaintext lives here only in buffers wiped after use. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blindidx.h"
+#include "colcrypt.h"
+#include "keyclient.h"
+#include "proxy_encrypt.h"
+
+/* --- keys and values ------------------------------------------------------- */
+
+/* The key of a row's values: its subject's, or a fresh one. */
+static int row_key(struct pconn *c, const struct pxe_plan *p, unsigned row, const struct pgp_bind *b,
+                   struct kc_key *k)
+{
+	char *id = NULL;
+
+	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
+		id = pq_param_text(b, (unsigned)p->sid_param[row] - 1);
+	else if (p->subject && p->sid_value[row] && !(id = strdup(p->sid_value[row])))
+		return -ENOMEM;
+	int err = id ? kcl_subject(c->px->keys, p->subject, id, k) : kcl_fresh(c->px->keys, k);
+	free(id);
+	return err;
+}
+
+/* Appends the blind index of value (hex) for column col. */
+static int blind_index(struct pconn *c, const struct pp_column *col, const char *v, size_t len,
+                       struct buf *out)
+{
+	uint8_t key[BIDX_KEY_LEN];
+	int norm = bidx_norm_from_name(col->pc->bidx_normalize ? col->pc->bidx_normalize : "none");
+	int err = kcl_bidx_key(c->px->keys, col->table, col->name, key);
+
+	if (!err)
+		err = bidx_compute(key, norm < 0 ? BIDX_NONE : (enum bidx_norm)norm, col->pc->bidx_bytes, v,
+		                   len, out);
+	OPENSSL_cleanse(key, sizeof(key));
+	return err;
+}
+
+/* "schema"."table" and "column": identifiers as PostgreSQL reads them. */
+static void add_ident(struct buf *out, const char *s, size_t n)
+{
+	buf_addc(out, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"')
+			buf_addc(out, '"');
+		buf_addc(out, s[i]);
+	}
+	buf_addc(out, '"');
+}
+
+static void add_table(struct buf *out, const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	if (dot) {
+		add_ident(out, name, (size_t)(dot - name));
+		buf_addc(out, '.');
+		name = dot + 1;
+	}
+	add_ident(out, name, strlen(name));
+}
+
+/* --- edits of a statement's text --------------------------------------------- */
+
+struct edit {
+	size_t pos, del;
+	struct buf ins;
+	unsigned order; /* edits at one position keep the order they were made in */
+};
+
+struct edits {
+	struct edit *v;
+	size_t n;
+};
+
+static struct buf *edit_add(struct edits *e, size_t pos, size_t del)
+{
+	struct edit *nv = realloc(e->v, (e->n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return NULL;
+	e->v = nv;
+	nv[e->n] = (struct edit){ pos, del, BUF_INIT, (unsigned)e->n };
+	return &nv[e->n++].ins;
+}
+
+static int by_pos(const void *a, const void *b)
+{
+	const struct edit *x = a, *y = b;
+
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The text with the edits made; -EINVAL when two overlap. */
+static int edits_apply(struct edits *e, const char *text, struct buf *out)
+{
+	size_t at = 0, len = strlen(text);
+
+	qsort(e->v, e->n, sizeof(*e->v), by_pos);
+	for (size_t i = 0; i < e->n; i++) {
+		const struct edit *x = &e->v[i];
+		if (x->pos < at || x->pos + x->del > len || x->ins.failed)
+			return x->ins.failed ? -ENOMEM : -EINVAL;
+		buf_add(out, text + at, x->pos - at);
+		buf_add(out, x->ins.p, x->ins.len);
+		at = x->pos + x->del;
+	}
+	buf_add(out, text + at, len - at);
+	buf_addc(out, 0);
+	return out->failed ? -ENOMEM : 0;
+}
+
+static void edits_free(struct edits *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		OPENSSL_cleanse(e->v[i].ins.p, e->v[i].ins.len);
+		buf_free(&e->v[i].ins);
+	}
+	free(e->v);
+}
+
+/* The end of the token at pos: a quoted identifier, a '...' string, $n, or a word. */
+static size_t token_end(const char *t, size_t pos)
+{
+	char q = t[pos] == '"' || t[pos] == '\'' ? t[pos] : 0;
+	size_t i = pos + 1;
+
+	if (q) {
+		for (; t[i]; i++)
+			if (t[i] == q && t[i + 1] == q)
+				i++;
+			else if (t[i] == q)
+				return i + 1;
+		return i;
+	}
+	while (t[i] && (t[i] == '_' || t[i] == '$' || (t[i] >= '0' && t[i] <= '9') ||
+	                ((t[i] | 0x20) >= 'a' && (t[i] | 0x20) <= 'z') || (unsigned char)t[i] >= 0x80))
+		i++;
+	return i;
+}
+
+/* Where a blind index goes beside its column: `, idx` after the column in
+ * an INSERT's column list (once), and the value after the column's value. */
+static int bidx_beside(struct edits *e, const struct pxe_plan *p, const struct pxe_value *v, const char *text,
+                       const struct buf *value)
+{
+	const char *idx = v->col->pc->bidx_column;
+	struct buf *b;
+
+	if (p->insert && v->row == 0) {
+		if (!(b = edit_add(e, token_end(text, (size_t)v->col_location), 0)))
+			return -ENOMEM;
+		buf_adds(b, ", ");
+		add_ident(b, idx, strlen(idx));
+	}
+	if (!(b = edit_add(e, token_end(text, (size_t)v->value_location), 0)))
+		return -ENOMEM;
+	buf_adds(b, ", ");
+	if (!p->insert) {
+		add_ident(b, idx, strlen(idx));
+		buf_adds(b, " = ");
+	}
+	buf_add(b, value->p, value->len);
+	return 0;
+}
+
+/* A comparison through the blind index: v becomes
+ * ANY(ARRAY(SELECT col FROM table WHERE idx = v')). */
+static int lookup_edit(struct edits *e, const struct pxe_lookup *l, const char *text, const struct buf *value)
+{
+	struct buf *b =
+	    edit_add(e, (size_t)l->location, token_end(text, (size_t)l->location) - (size_t)l->location);
+
+	if (!b)
+		return -ENOMEM;
+	buf_adds(b, "ANY(ARRAY(SELECT ");
+	add_ident(b, l->col->name, strlen(l->col->name));
+	buf_adds(b, " FROM ");
+	add_table(b, l->col->table);
+	buf_adds(b, " WHERE ");
+	add_ident(b, l->col->pc->bidx_column, strlen(l->col->pc->bidx_column));
+	buf_adds(b, " = ");
+	buf_add(b, value->p, value->len);
+	buf_adds(b, "))");
+	return 0;
+}
+
+static void quoted(struct buf *out, const struct buf *v)
+{
+	buf_addc(out, '\'');
+	buf_add(out, v->p, v->len); /* base64 and hex: no quote inside */
+	buf_addc(out, '\'');
+}
+
+/* --- a simple query: literals ----------------------------------------------------- */
+
+static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql,
+                      const struct sqi_literal *lits, struct edits *e)
+{
+	struct kc_key k;
+	struct buf ct = BUF_INIT, idx = BUF_INIT, q = BUF_INIT;
+	unsigned row = UINT32_MAX;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < p->n; i++) {
+		const struct pxe_value *v = &p->v[i];
+		const struct sqi_literal *l = &lits[v->literal];
+		char *pt = sqi_literal_text(l);
+		struct buf *b;
+		if (!pt)
+			err = -ENOMEM;
+		if (!err && v->row != row && !(err = row_key(c, p, v->row, NULL, &k)))
+			row = v->row;
+		buf_reset(&ct);
+		if (!err)
+			err = cc_encrypt(v->col->table, v->col->name, &k, pt, strlen(pt), &ct);
+		if (!err && !(b = edit_add(e, (size_t)(l->p - sql), l->len)))
+			err = -ENOMEM;
+		if (!err)
+			quoted(b, &ct);
+		if (!err && v->col->pc->bidx_column) {
+			buf_reset(&idx);
+			buf_reset(&q);
+			if (!(err = blind_index(c, v->col, pt, strlen(pt), &idx))) {
+				quoted(&q, &idx);
+				err = bidx_beside(e, p, v, sql, &q);
+			}
+		}
+		if (pt) {
+			OPENSSL_cleanse(pt, strlen(pt));
+			free(pt);
+		}
+	}
+	for (size_t i = 0; !err && i < p->nlk; i++) {
+		char *pt = sqi_literal_text(&lits[p->lk[i].literal]);
+		buf_reset(&idx);
+		buf_reset(&q);
+		err = pt ? blind_index(c, p->lk[i].col, pt, strlen(pt), &idx) : -ENOMEM;
+		if (!err) {
+			quoted(&q, &idx);
+			err = lookup_edit(e, &p->lk[i], sql, &q);
+		}
+		if (pt) {
+			OPENSSL_cleanse(pt, strlen(pt));
+			free(pt);
+		}
+	}
+	OPENSSL_cleanse(&k, sizeof(k));
+	buf_free(&ct);
+	buf_free(&idx);
+	buf_free(&q);
+	return err;
+}
+
+int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, struct pxe_plan *const *plans,
+              size_t nplans, struct buf *out)
+{
+	struct edits e = { 0 };
+	int err = 0;
+
+	for (size_t i = 0; !err && i < nplans; i++)
+		if (plans[i])
+			err = query_plan(c, plans[i], sql, lits, &e);
+	if (!err)
+		err = edits_apply(&e, sql, out);
+	edits_free(&e);
+	return err;
+}
+
+/* --- the extended protocol: Parse, then each Bind ---------------------------------- */
+
+bool pxe_rewrites_parse(const struct pxe_plan *p)
+{
+	return p->nextra || p->nlk;
+}
+
+/* Parse's text: lookups through the blind index, and $m beside each
+ * blind-indexed parameter for its index. A literal compared is indexed now. */
+int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const struct sqi_literal *lits,
+              struct buf *out)
+{
+	struct edits e = { 0 };
+	struct buf v = BUF_INIT, idx = BUF_INIT;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < p->n; i++)
+		if (p->v[i].bidx_param) {
+			buf_reset(&v);
+			buf_printf(&v, "$%d", p->v[i].bidx_param);
+			err = bidx_beside(&e, p, &p->v[i], sql, &v);
+		}
+	for (size_t i = 0; !err && i < p->nlk; i++) {
+		const struct pxe_lookup *l = &p->lk[i];
+		buf_reset(&v);
+		if (l->param) {
+			buf_printf(&v, "$%d", l->param);
+		} else {
+			char *pt = sqi_literal_text(&lits[l->literal]);
+			buf_reset(&idx);
+			err = pt ? blind_index(c, l->col, pt, strlen(pt), &idx) : -ENOMEM;
+			if (!err)
+				quoted(&v, &idx);
+			if (pt) {
+				OPENSSL_cleanse(pt, strlen(pt));
+				free(pt);
+			}
+		}
+		if (!err)
+			err = lookup_edit(&e, l, sql, &v);
+	}
+	if (!err)
+		err = edits_apply(&e, sql, out);
+	edits_free(&e);
+	buf_free(&v);
+	buf_free(&idx);
+	return err;
+}
+
+/* The new values of a Bind, by parameter (0-based; the added ones after
+ * the client's): NULL where the client's value stays. */
+struct bind_values {
+	struct buf **v;
+	size_t n;
+};
+
+static struct buf *bind_set(struct bind_values *bv, int param)
+{
+	size_t i = (size_t)param - 1;
+
+	if (i >= bv->n)
+		return NULL;
+	if (!bv->v[i])
+		bv->v[i] = calloc(1, sizeof(struct buf));
+	return bv->v[i];
+}
+
+static int bind_values(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b,
+                       struct bind_values *bv)
+{
+	struct kc_key k;
+	unsigned row = UINT32_MAX;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < p->n; i++) {
+		const struct pxe_value *v = &p->v[i];
+		const struct pgp_value *pv = &b->params[v->param - 1];
+		struct buf *out;
+		if (pv->len < 0)
+			continue; /* NULL stays NULL, and so does its index */
+		if (v->row != row && !(err = row_key(c, p, v->row, b, &k)))
+			row = v->row;
+		if (!err && !(out = bind_set(bv, v->param)))
+			err = -ENOMEM;
+		if (!err)
+			err = cc_encrypt(v->col->table, v->col->name, &k, (const char *)pv->p,
+			                 (size_t)pv->len, out);
+		if (!err && v->bidx_param && !(out = bind_set(bv, v->bidx_param)))
+			err = -ENOMEM;
+		if (!err && v->bidx_param)
+			err = blind_index(c, v->col, (const char *)pv->p, (size_t)pv->len, out);
+	}
+	for (size_t i = 0; !err && i < p->nlk; i++) {
+		const struct pxe_lookup *l = &p->lk[i];
+		const struct pgp_value *pv = l->param ? &b->params[l->param - 1] : NULL;
+		struct buf *out;
+		if (!pv || pv->len < 0)
+			continue; /* a literal, indexed at Parse; col = NULL finds nothing either way */
+		if (!(out = bind_set(bv, l->param)))
+			err = -ENOMEM;
+		else
+			err = blind_index(c, l->col, (const char *)pv->p, (size_t)pv->len, out);
+	}
+	OPENSSL_cleanse(&k, sizeof(k));
+	return err;
+}
+
+static void bind_message(const struct pgp_bind *b, const struct bind_values *bv, uint16_t nextra,
+                         struct buf *out)
+{
+	struct buf body = BUF_INIT;
+	uint16_t n = (uint16_t)(b->nparams + nextra);
+
+	buf_add(&body, b->portal, strlen(b->portal) + 1);
+	buf_add(&body, b->statement, strlen(b->statement) + 1);
+	bool each = b->nformats > 1; /* one format per parameter: the added ones are text */
+	pgp_add16(&body, each ? n : b->nformats);
+	if (b->nformats)
+		buf_add(&body, b->formats, 2u * b->nformats);
+	for (uint16_t i = 0; each && i < nextra; i++)
+		pgp_add16(&body, 0);
+	pgp_add16(&body, n);
+	for (uint16_t i = 0; i < n; i++) {
+		const struct buf *v = bv->v[i];
+		if (v)
+			pgp_add_value(&body, v->p, (int32_t)v->len);
+		else if (i < b->nparams)
+			pgp_add_value(&body, b->params[i].p, b->params[i].len);
+		else
+			pgp_add_value(&body, NULL, -1);
+	}
+	pgp_add16(&body, b->nresult_formats);
+	if (b->nresult_formats)
+		buf_add(&body, b->result_formats, 2u * b->nresult_formats);
+	pgp_message(out, 'B', body.p, body.len);
+	if (body.failed)
+		out->failed = true;
+	OPENSSL_cleanse(body.p, body.len);
+	buf_free(&body);
+}
+
+int pxe_bind(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b, struct buf *out)
+{
+	size_t n = (size_t)b->nparams + p->nextra;
+	struct bind_values bv = { calloc(n ? n : 1, sizeof(struct buf *)), n };
+	int err = bv.v ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < p->n; i++)
+		if (p->v[i].param > b->nparams)
+			err = -EINVAL; /* PostgreSQL refuses the Bind; nothing to encrypt */
+	for (size_t i = 0; !err && i < p->nlk; i++)
+		if (p->lk[i].param > b->nparams)
+			err = -EINVAL;
+	if (!err)
+		err = bind_values(c, p, b, &bv);
+	if (!err) {
+		bind_message(b, &bv, (uint16_t)p->nextra, out);
+		err = out->failed ? -ENOMEM : 0;
+	}
+	for (size_t i = 0; bv.v && i < n; i++)
+		if (bv.v[i]) {
+			buf_free(bv.v[i]);
+			free(bv.v[i]);
+		}
+	free(bv.v);
+	return err;
+}
+
+unsigned pxe_added_params(const struct pxe_plan *p)
+{
+	return p ? p->nextra : 0;
+}
+
+const char *pxe_strerror(int err)
+
+{
+	switch (err) {
+	case -ENOKEY: return "the row's subject was erased: no new personal data is stored under its name";
+	case -EIO:
+	case -ENOTCONN:
+	case -ETIMEDOUT:
+		return "no key to encrypt with now (the key store is unreachable): nothing was written";
+	case -EINVAL: return "a parameter the statement writes is missing";
+	default: return "the value cannot be encrypted: nothing was written";
+	}
+}
