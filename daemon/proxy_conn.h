@@ -30,7 +30,10 @@ struct pstmt {
 	struct spred *sp;
 	size_t nsp;
 	struct pxe_plan *enc; /* the values it writes into encrypted columns, or NULL */
-	char refusal[256];    /* why it may not run, or "" */
+	bool copy_out;        /* COPY table TO, in the default text format */
+	char **copy_cols;     /* the columns it names (none: all) */
+	size_t ncopy_cols;
+	char refusal[256]; /* why it may not run, or "" */
 };
 
 /* What an encrypted column's values become on their way to this client. */
@@ -164,6 +167,13 @@ int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) W
 /* Appends row (its values v) as this client may see it. 0; -EKEYREJECTED
  * when a value fails its check; -EIO when no key can be had. */
 int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_value *v, uint16_t n,
+                struct buf *out) WUR;
+
+/* The map of a COPY TO's columns (ncols from CopyOutResponse), or NULL
+ * when its rows cannot be followed column by column. */
+struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t ncols);
+/* Appends a COPY TO row (text format) as this client may see it. */
+int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, size_t len,
                 struct buf *out) WUR;
 
 /* proxy_encrypt.c: values on their way into encrypted columns */

@@ -22,9 +22,9 @@
 #define MASK "********"
 
 static enum pxc_out out_for(const struct pconn *c, const struct colmap *map, const struct pp_column *f,
-                            const struct pgp_field *rf)
+                            bool bytea)
 {
-	if (!f || !f->pc || !f->pc->encrypt || rf->type_oid == BYTEA_OID)
+	if (!f || !f->pc || !f->pc->encrypt || bytea)
 		return PXC_PASS; /* bytea ciphertexts are passed as stored (SECURITY.md) */
 	if (ppol_plaintext(map->pp, c->user, f->pc))
 		return PXC_DECRYPT;
@@ -39,42 +39,55 @@ int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd)
 	if (!(map->out = calloc(rd->n ? rd->n : 1, 1)))
 		return -ENOMEM;
 	for (uint16_t i = 0; i < rd->n; i++) {
-		map->out[i] = (uint8_t)out_for(c, map, map->f[i], &rd->fields[i]);
+		map->out[i] = (uint8_t)out_for(c, map, map->f[i], rd->fields[i].type_oid == BYTEA_OID);
 		map->rewrite |= map->out[i] == PXC_DECRYPT || map->out[i] == PXC_MASK;
 		map->refuse |= map->out[i] == PXC_REFUSE;
 	}
 	return 0;
 }
 
-/* Appends the plaintext of one value (length and bytes). */
-static int decrypt_value(struct pconn *c, const struct pp_column *f, const struct pgp_value *v,
-                         struct buf *out)
+/* Appends the plaintext of ciphertext ct to out. 0; 1 when its key is
+ * destroyed (the value is erased: NULL); -EKEYREJECTED when it fails its
+ * check; -EIO when no key can be had; -ENOMEM. A value that is not a
+ * Custos ciphertext (plaintext from before encryption) is appended as it is. */
+static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct, size_t len, struct buf *out)
 {
 	uint8_t id[FC_KEYID_LEN];
 	struct kc_key k;
-	int err = fc_key_id((const char *)v->p, (size_t)v->len, id);
+	int err = fc_key_id(ct, len, id);
 
-	if (err == -EINVAL) { /* not a ciphertext: plaintext from before encryption */
-		pgp_add_value(out, v->p, v->len);
-		return 0;
+	if (err == -EINVAL) {
+		buf_add(out, ct, len);
+		return out->failed ? -ENOMEM : 0;
 	}
 	if (!err)
 		err = c->px->keys ? kcl_key(c->px->keys, id, &k) : -ENOTCONN;
-	if (err == -ENOKEY) { /* erased: the value is gone */
-		pgp_add_value(out, NULL, -1);
-		return 0;
-	}
-	if (!err) {
-		size_t at = out->len;
-		pgp_add32(out, 0);
-		err = cc_decrypt_with(&k, f->table, f->name, (const char *)v->p, (size_t)v->len, out);
-		if (!err && !out->failed)
-			pgp_put32((uint8_t *)out->p + at, (uint32_t)(out->len - at - 4));
-	}
+	if (err == -ENOKEY)
+		return 1;
+	if (!err)
+		err = cc_decrypt_with(&k, f->table, f->name, ct, len, out);
 	OPENSSL_cleanse(&k, sizeof(k));
 	if (err == -EBADMSG || err == -EINVAL || err == -EPROTONOSUPPORT)
 		return -EKEYREJECTED;
 	return err == -ENOMEM ? err : err ? -EIO : 0;
+}
+
+/* Appends the plaintext of one value of a DataRow (length and bytes). */
+static int decrypt_value(struct pconn *c, const struct pp_column *f, const struct pgp_value *v,
+                         struct buf *out)
+{
+	size_t at = out->len;
+
+	pgp_add32(out, 0);
+	int err = decrypt_to(c, f, (const char *)v->p, (size_t)v->len, out);
+	if (err == 1) { /* erased: NULL */
+		out->len = at;
+		pgp_add_value(out, NULL, -1);
+		return 0;
+	}
+	if (!err && !out->failed)
+		pgp_put32((uint8_t *)out->p + at, (uint32_t)(out->len - at - 4));
+	return err;
 }
 
 int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_value *v, uint16_t n,
@@ -99,4 +112,111 @@ int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_valu
 	if (!err)
 		pgp_put32((uint8_t *)out->p + start + 1, (uint32_t)(out->len - start - 1));
 	return err;
+}
+
+/* --- COPY TO: rows in the text format ------------------------------------------- */
+
+struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t ncols)
+{
+	const char *dot = st->table ? strchr(st->table, '.') : NULL;
+	char schema[64];
+	const struct pp_table *t = NULL;
+
+	if (dot && c->px->pp && (size_t)(dot - st->table) < sizeof(schema)) {
+		snprintf(schema, sizeof(schema), "%.*s", (int)(dot - st->table), st->table);
+		t = ppol_by_name(c->px->pp, schema, dot + 1);
+	}
+	struct colmap *map = t && t->cols && st->copy_out ? calloc(1, sizeof(*map)) : NULL;
+
+	if (!map)
+		return NULL;
+	map->refs = 1;
+	if (!(map->f = calloc(ncols ? ncols : 1, sizeof(*map->f))) ||
+	    !(map->out = calloc(ncols ? ncols : 1, 1)))
+		goto none;
+	map->n = ncols;
+	map->pp = ppol_ref(c->px->pp);
+	if (st->ncopy_cols != 0 && st->ncopy_cols != ncols)
+		goto none; /* not the columns the server sends */
+	uint16_t n = 0;
+	for (int16_t a = 0; n < ncols && a < t->ncols; a++) { /* the columns named, in their order, or all */
+		const struct pp_column *col =
+		    st->ncopy_cols ? ppol_column_named(t, st->copy_cols[n]) : &t->cols[a];
+		if (!st->ncopy_cols && !col->name)
+			continue; /* a dropped column */
+		if (!col)
+			goto none;
+		map->f[n] = col;
+		map->out[n] = (uint8_t)out_for(c, map, col, col->bytea);
+		map->rewrite |= map->out[n] == PXC_DECRYPT || map->out[n] == PXC_MASK;
+		map->refuse |= map->out[n] == PXC_REFUSE;
+		map->personal |= col->pc != NULL;
+		map->subject |= col->subject != NULL;
+		n++;
+	}
+	if (n != ncols)
+		goto none;
+	return map;
+none:
+	pq_map_unref(map);
+	return NULL;
+}
+
+/* COPY's text format: backslash escapes for what would end a field. */
+static void copy_escape(struct buf *out, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char e = p[i] == '\\'   ? '\\'
+		         : p[i] == '\t' ? 't'
+		         : p[i] == '\n' ? 'n'
+		         : p[i] == '\r' ? 'r'
+		                        : 0;
+		if (e) {
+			buf_addc(out, '\\');
+			buf_addc(out, e);
+		} else {
+			buf_addc(out, p[i]);
+		}
+	}
+}
+
+int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, size_t len, struct buf *out)
+{
+	const char *p = (const char *)row, *end = p + len;
+	struct buf plain = BUF_INIT;
+	int err = 0;
+
+	if (!len || p[len - 1] != '\n')
+		return -EBADMSG;
+	end--; /* the row's newline */
+	for (uint16_t i = 0; i < map->n && !err; i++) {
+		const char *tab = memchr(p, '\t', (size_t)(end - p)), *fe = tab ? tab : end;
+		size_t n = (size_t)(fe - p);
+		bool null = n == 2 && p[0] == '\\' && p[1] == 'N';
+		if (i)
+			buf_addc(out, '\t');
+		if (null || map->out[i] == PXC_PASS || map->out[i] == PXC_REFUSE) {
+			buf_add(out, p, n);
+		} else if (map->out[i] == PXC_MASK) {
+			buf_adds(out, MASK);
+		} else {
+			buf_reset(&plain);
+			err = decrypt_to(c, map->f[i], p, n, &plain); /* a ciphertext has no escapes */
+			if (err == 1) {
+				buf_adds(out, "\\N");
+				err = 0;
+			} else if (!err) {
+				copy_escape(out, plain.p, plain.len);
+			}
+		}
+		if (!tab && i + 1 < map->n)
+			err = err ? err : -EBADMSG; /* fewer fields than columns */
+		p = tab ? tab + 1 : end;
+	}
+	if (!err && p != end)
+		err = -EBADMSG; /* more fields than columns */
+	buf_addc(out, '\n');
+	OPENSSL_cleanse(plain.p, plain.len);
+	buf_free(&plain);
+	return err ? err : out->failed ? -ENOMEM : 0;
 }

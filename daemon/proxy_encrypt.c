@@ -38,14 +38,6 @@ void pxe_plan_free(struct pxe_plan *p)
 
 /* --- the plan: made when the statement is analysed ---------------------------- */
 
-static const struct pp_column *column_named(const struct pp_table *t, const char *name)
-{
-	for (int16_t i = 0; i < t->ncols; i++)
-		if (t->cols[i].name && !strcmp(t->cols[i].name, name))
-			return &t->cols[i];
-	return NULL;
-}
-
 static bool has_encrypted(const struct pp_table *t)
 {
 	for (size_t i = 0; i < t->pt->ncols; i++)
@@ -182,7 +174,7 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 	if (s->write_all)
 		return refuse(why, n, ALL_COLUMNS, t->name);
 	for (size_t i = 0; (s->kind == SQI_COPY || s->writes_partial) && i < s->nwrite_cols; i++) {
-		const struct pp_column *col = column_named(t, s->write_cols[i]);
+		const struct pp_column *col = ppol_column_named(t, s->write_cols[i]);
 		if (col && col->pc && col->pc->encrypt)
 			return refuse(
 			    why, n,
@@ -192,7 +184,7 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 	}
 	int err = 0;
 	for (size_t i = 0; !err && i < s->nwrites; i++) {
-		const struct pp_column *col = column_named(t, s->writes[i].column);
+		const struct pp_column *col = ppol_column_named(t, s->writes[i].column);
 		if (!col || !col->pc || !col->pc->encrypt)
 			continue;
 		if (s->writes_partial || (s->writes[i].upsert && p->nrows > 1))
@@ -216,7 +208,7 @@ static const struct pp_table *pred_table(struct pconn *c, const struct sqi_stmt 
 		if (pr->qual && strcmp(pr->qual, st->alias ? st->alias : st->name))
 			continue;
 		const struct pp_table *t = ppol_by_name(c->px->pp, st->schema, st->name);
-		const struct pp_column *col = t ? column_named(t, pr->column) : NULL;
+		const struct pp_column *col = t ? ppol_column_named(t, pr->column) : NULL;
 		if (col && col->pc && col->pc->encrypt)
 			return t;
 	}
@@ -231,7 +223,7 @@ static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_st
 	for (size_t i = 0; i < s->npreds; i++) {
 		const struct sqi_pred *pr = &s->preds[i];
 		const struct pp_table *t = pr->insert ? NULL : pred_table(c, s, pr);
-		const struct pp_column *col = t ? column_named(t, pr->column) : NULL;
+		const struct pp_column *col = t ? ppol_column_named(t, pr->column) : NULL;
 		if (!col)
 			continue;
 		if (!col->pc->bidx_column || col->bytea)

@@ -232,6 +232,14 @@ const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum)
 	return t && attnum >= 1 && attnum <= t->ncols ? &t->cols[attnum - 1] : NULL;
 }
 
+const struct pp_column *ppol_column_named(const struct pp_table *t, const char *name)
+{
+	for (int16_t i = 0; i < t->ncols; i++)
+		if (t->cols[i].name && !strcmp(t->cols[i].name, name))
+			return &t->cols[i];
+	return NULL;
+}
+
 bool ppol_plaintext(const struct ppol *pp, const char *user, const struct pol_column *pc)
 {
 	for (size_t i = 0; i < pc->plaintext_roles.n; i++) {

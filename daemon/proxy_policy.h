@@ -52,6 +52,7 @@ const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid);
  * table is never missed through search_path). */
 const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name);
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum);
+const struct pp_column *ppol_column_named(const struct pp_table *t, const char *name);
 /* Whether the database user reads column pc in clear: it is one of the
  * column's plaintext roles, or a member of one (pg_auth_members, as the
  * catalog was loaded; superuser alone is not enough). */

@@ -48,6 +48,9 @@ void pq_st_unref(struct pstmt *st)
 	}
 	free(st->sp);
 	pxe_plan_free(st->enc);
+	for (size_t i = 0; i < st->ncopy_cols; i++)
+		free(st->copy_cols[i]);
+	free(st->copy_cols);
 	free(st);
 }
 
@@ -156,6 +159,19 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 		return NULL;
 	}
 	memcpy(st->fp, s->fingerprint, sizeof(st->fp));
+	if (s->kind == SQI_COPY && s->copy_plain && s->ntables == 1 && !s->tables[0].write) {
+		int cerr = 0;
+		st->copy_out = true;
+		if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))
+			cerr = -ENOMEM;
+		for (size_t i = 0; !cerr && i < s->ncopy_cols; i++)
+			if (!(st->copy_cols[st->ncopy_cols++] = strdup(s->copy_cols[i])))
+				cerr = -ENOMEM;
+		if (cerr) {
+			pq_st_unref(st);
+			return NULL;
+		}
+	}
 	buf_adds(&d, "{\"kind\":");
 	jw_str(&d, sqi_kind_name(s->kind));
 	for (size_t i = 0; i < s->ntables; i++) {

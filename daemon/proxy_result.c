@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "jsonw.h"
 #include "logmsg.h"
 #include "proxy_conn.h"
@@ -476,6 +478,82 @@ static void copy_in(struct pconn *c)
 	}
 }
 
+/* CopyOutResponse of COPY table TO in the text format: its rows are
+ * matched to the table's columns like a DataRow's. */
+static int copy_out(struct pconn *c, const struct xentry *e, const struct pgp_msg *m)
+{
+	if (m->len < 3)
+		return -EBADMSG;
+	uint16_t n = (uint16_t)(m->body[1] << 8 | m->body[2]);
+	if (m->len != 3 + 2u * n)
+		return -EBADMSG;
+	if (m->body[0] != 0 || !e->st || !e->st->copy_out || c->res.map)
+		return 0; /* binary, or not a table's columns: passed as stored */
+	c->res.map = pxc_copy_map(c, e->st, n);
+	if (c->res.map && c->res.map->refuse && !c->res.refusal) {
+		c->res.refusal = "the policy withholds a column of this COPY from this database user";
+		c->res.refusal_code = PX_ERR_DECRYPT;
+	}
+	return 0;
+}
+
+/* A row of COPY TO: attributed by its subject column, and passed as this
+ * client may see it. 2: handled. */
+static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
+{
+	struct result *r = &c->res;
+	struct buf row = BUF_INIT;
+
+	r->rows++;
+	if (!r->map || (!r->map->rewrite && !r->map->subject && !r->refusal)) {
+		r->unattributed += r->hold != NULL && !r->nsubjects;
+		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
+	}
+	if (r->refusal) {
+		evbuffer_drain(in, hdr->size);
+		return 2;
+	}
+	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
+	if (!p)
+		return -ENOMEM;
+	const char *f = (const char *)p + 5, *end = f + hdr->len;
+	bool named = false;
+	for (uint16_t i = 0; i < r->map->n && f < end; i++) { /* ids hold no tab, newline or backslash */
+		const char *t = memchr(f, '\t', (size_t)(end - f));
+		size_t n = (size_t)((t ? t : end - 1) - f);
+		if (r->map->f[i] && r->map->f[i]->subject && !(n == 2 && f[0] == '\\')) {
+			add_subject(r, r->map->f[i]->subject, (const uint8_t *)f, (int32_t)n);
+			named = true;
+		}
+		f = t ? t + 1 : end;
+	}
+	r->unattributed += !named;
+	if (!r->map->rewrite)
+		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
+	int err = pxc_copyrow(c, r->map, p + 5, hdr->len, &row);
+	struct buf msg = BUF_INIT;
+	if (!err)
+		pgp_message(&msg, 'd', row.p, row.len);
+	OPENSSL_cleanse(row.p, row.len);
+	buf_free(&row);
+	if (err == -EBADMSG) { /* not one row of the table's columns: passed as stored */
+		buf_free(&msg);
+		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
+	}
+	evbuffer_drain(in, hdr->size);
+	if (!err && (msg.failed || pc_write(c, msg.p, msg.len)))
+		err = -ENOMEM;
+	OPENSSL_cleanse(msg.p, msg.len);
+	buf_free(&msg);
+	if (err == -EKEYREJECTED || err == -EIO) {
+		r->refusal = err == -EIO ? "a value cannot be decrypted now: the key store is unreachable"
+		                         : "a value failed its integrity check and is withheld";
+		r->refusal_code = PX_ERR_DECRYPT;
+		return 2;
+	}
+	return err ? err : 2;
+}
+
 /* The end of a withheld result: an ERROR in place of CommandComplete, and
  * what the server still answers before ReadyForQuery is dropped, as the
  * server itself would skip it after an error. */
@@ -562,8 +640,7 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		if (!has_result(e))
 			return -EPROTO;
 		begin(c, e, true);
-		int r =
-		    m->type == 'D' ? on_datarow(c, m, in) : (c->res.rows++, pc_pass(c, m, in) ? -ENOMEM : 2);
+		int r = m->type == 'D' ? on_datarow(c, m, in) : on_copydata(c, m, in);
 		if (r < 0)
 			return r == -ENOMEM ? r : -EBADMSG;
 		/* a large result is recorded in parts: the server must not wait on a full hold */
@@ -632,7 +709,7 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		if (!has_result(e))
 			return -EPROTO;
 		begin(c, e, true);
-		return 0;
+		return m->type == 'H' ? copy_out(c, e, m) : 0;
 	case 'S': return pq_parameter(c, m);
 	case 'N':
 	case 'A': return pgp_check_backend(m) ? -EBADMSG : 0;

@@ -427,8 +427,31 @@ static int writes_insert(struct sqi_stmt *st, json_t *ins)
 	return err;
 }
 
+static int copy_columns(struct sqi_stmt *st, json_t *body)
+{
+	json_t *v;
+	size_t i;
+
+	st->copy_table = json_object_get(body, "relation") != NULL;
+	st->copy_plain = st->copy_table && !json_array_size(json_object_get(body, "options"));
+	json_t *list = json_object_get(body, "attlist");
+	if (!json_array_size(list))
+		return 0;
+	if (!(st->copy_cols = calloc(json_array_size(list), sizeof(char *))))
+		return -ENOMEM;
+	json_array_foreach(list, i, v)
+	{
+		const char *name = json_string_value(json_object_get(json_object_get(v, "String"), "sval"));
+		if (!name || !(st->copy_cols[st->ncopy_cols++] = strdup(name)))
+			return name ? -ENOMEM : -EINVAL;
+	}
+	return 0;
+}
+
 static int writes(struct sqi_stmt *st, const char *node, json_t *body)
 {
+	if (!strcmp(node, "CopyStmt"))
+		return copy_columns(st, body);
 	if (!strcmp(node, "InsertStmt"))
 		return writes_insert(st, body);
 	if (!strcmp(node, "UpdateStmt"))
@@ -635,6 +658,9 @@ void sqi_free(struct sqi_info *info)
 		for (size_t j = 0; j < info->stmts[i].nwrites; j++)
 			free(info->stmts[i].writes[j].column);
 		free(info->stmts[i].writes);
+		for (size_t j = 0; j < info->stmts[i].ncopy_cols; j++)
+			free(info->stmts[i].copy_cols[j]);
+		free(info->stmts[i].copy_cols);
 		free(info->stmts[i].normalized);
 	}
 	free(info->stmts);

@@ -87,6 +87,11 @@ struct sqi_stmt {
 	struct sqi_write *writes;
 	size_t nwrites;
 	bool writes_partial;
+	/* COPY of a table (not of a query): the columns it names (none: all),
+	 * and whether it has the default text format (no options at all) */
+	char **copy_cols;
+	size_t ncopy_cols;
+	bool copy_table, copy_plain;
 };
 
 struct sqi_info {

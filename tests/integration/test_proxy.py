@@ -570,6 +570,26 @@ def test_encrypted_columns_read_as_the_policy_says():
             with pytest.raises(psycopg2.Error) as e:
                 read(user, dob)
             assert e.value.pgcode == "QC005"
+        # COPY TO in the text format: the same, row by row
+        import io
+
+        def copy(user, sql):
+            out = io.StringIO()
+            with p.connect(user=user) as c, c.cursor() as cur:
+                cur.copy_expert(sql, out)
+            return out.getvalue()
+
+        rows = copy("app1", "COPY shop.customers (id, name, email) TO STDOUT").splitlines()
+        assert len(rows) == 50 and "cx1." not in "".join(rows)
+        assert [r for r in rows if r.startswith("7\t")] == ["7\t" + clear.replace("|", "\t")]
+        assert copy("app1", "COPY shop.customers TO STDOUT").count("cx1.") == 0  # all columns, in order
+        with pytest.raises(psycopg2.Error):  # all columns: date_of_birth is not for support
+            copy("agent", "COPY shop.customers TO STDOUT")
+        masked = copy("clerk", "COPY shop.customers (id, name) TO STDOUT").splitlines()
+        assert masked[0].split("\t")[1] == "********"
+        with pytest.raises(psycopg2.Error) as e:
+            copy("clerk", "COPY shop.customers (id, date_of_birth) TO STDOUT")
+        assert e.value.pgcode == "QC005"
         # the session goes on after a withheld result, in and out of a transaction
         with p.connect(user="clerk") as c, c.cursor() as cur:
             with pytest.raises(psycopg2.Error):
@@ -589,8 +609,10 @@ def test_encrypted_columns_read_as_the_policy_says():
                                capture_output=True, text=True, timeout=120)
             assert j.returncode == 0, j.stdout + j.stderr
             assert "cx1." in names and "cx1." not in j.stdout and len(j.stdout.split("\n")) == 9
-        recs = p.access(wait_for=7)
+        recs = p.access(wait_for=11)
         assert {r["actor"]["user"] for r in recs} >= {"app1", "agent", "clerk"}
+        copies = [r for r in recs if r["stmt"] == "CopyStmt" and r["actor"]["user"] == "app1"]
+        assert len(copies) == 2 and all(len(r["subjects"]) == 50 for r in copies)  # attributed row by row
         text = p.log_text()
         assert not any(v.encode() in text for v in clear.split("|"))  # no plaintext in the log
     finally:
