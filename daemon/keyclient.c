@@ -25,7 +25,8 @@ struct keyclient {
 	struct keyprov kp; /* first: the interface */
 	struct role_env *env;
 	int64_t ttl_us;
-	struct slot *slots; /* KCL_SLOTS, in locked memory */
+	struct slot *slots; /* nslots, in locked memory */
+	unsigned nslots;
 	uint8_t buf[IPC_MAX_MSG + 1];
 };
 
@@ -51,7 +52,7 @@ static void id_lookup(const uint8_t id[FC_KEYID_LEN], uint8_t out[SHA256_DIGEST_
 
 static struct slot *slot_of(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH])
 {
-	return &kc->slots[(h[0] | h[1] << 8) % KCL_SLOTS];
+	return &kc->slots[((uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16) % kc->nslots];
 }
 
 static void fill(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], const struct kc_key *k)
@@ -229,20 +230,22 @@ static void kcl_free(struct keyprov *kp)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
 
-	secmem_free(kc->slots, KCL_SLOTS * sizeof(*kc->slots));
+	secmem_free(kc->slots, kc->nslots * sizeof(*kc->slots));
 	free(kc);
 }
 
-struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s)
+struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s, unsigned slots)
 {
 	struct keyclient *kc = calloc(1, sizeof(*kc));
 
-	if (!kc || !(kc->slots = secmem_alloc(KCL_SLOTS * sizeof(*kc->slots)))) {
+	_Static_assert(sizeof(struct slot) <= 128, "KCL_HEAP counts 128 bytes a slot");
+	if (!kc || !slots || !(kc->slots = secmem_alloc(slots * sizeof(*kc->slots)))) {
 		free(kc);
 		return NULL;
 	}
 	kc->kp = (struct keyprov){ kcl_subject_key, kcl_key_by_id, kcl_ref, kcl_free };
 	kc->env = env;
+	kc->nslots = slots;
 	kc->ttl_us = (int64_t)ttl_s * 1000000;
 	return &kc->kp;
 }

@@ -11,11 +11,12 @@
 #include "keyprov.h"
 #include "role.h"
 
-#define KCL_SLOTS 1024
-#define KCL_HEAP (KCL_SLOTS * 128) /* locked memory it needs */
+#define KCL_SLOTS_LOGGER 1024                 /* the subjects of records in flight */
+#define KCL_SLOTS_PROXY 16384                 /* the keys of the values applications read back and forth */
+#define KCL_HEAP(slots) ((size_t)(slots)*128) /* locked memory a cache of slots needs */
 
 /* NULL when out of (locked) memory. */
-struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s);
+struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s, unsigned slots);
 
 /* What the proxy needs beyond keyprov: a key with whose it is (the
  * associated data of a column value names the subject's ref). 0 or

@@ -103,8 +103,10 @@ static size_t secure_heap_for(const struct role *r, const struct cfg *c)
 
 	if (r == &role_keeper && (c->database || c->keystore))
 		need += (size_t)c->key_cache * 128 * 2; /* the cache is one allocation */
-	if (r == &role_logger || r == &role_proxy)
-		need += KCL_HEAP;
+	if (r == &role_logger)
+		need += KCL_HEAP(KCL_SLOTS_LOGGER);
+	if (r == &role_proxy)
+		need += KCL_HEAP(KCL_SLOTS_PROXY);
 	while (n < need)
 		n <<= 1;
 	return n;

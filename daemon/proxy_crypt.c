@@ -199,6 +199,8 @@ int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, s
 			buf_add(out, p, n);
 		} else if (map->out[i] == PXC_MASK) {
 			buf_adds(out, MASK);
+		} else if (n < FC_PREFIX_LEN || memcmp(p, FC_PREFIX, FC_PREFIX_LEN)) {
+			buf_add(out, p, n); /* plaintext from before encryption: as stored, escaped */
 		} else {
 			buf_reset(&plain);
 			err = decrypt_to(c, map->f[i], p, n, &plain); /* a ciphertext has no escapes */

@@ -12,6 +12,7 @@
  * expression, INSERT ... SELECT, COPY FROM, a write of all columns, an
  * UPDATE that does not name one subject, a literal in a prepared statement,
  * a parameter used elsewhere in the statement too, a bytea column. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <openssl/crypto.h>
@@ -71,15 +72,22 @@ __attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t n, con
 	return -EPERM;
 }
 
-/* How many times $param appears in the text (a reuse would be encrypted too). */
-static unsigned param_uses(const char *sql, int param)
+/* The $n parameters of the text ($01 is $1): how many are $param, and the
+ * highest (into *max). Strings and comments are not skipped: a $n in them
+ * counts, which only ever refuses more. */
+static unsigned params_in(const char *sql, int param, int *max)
 {
-	char tok[16];
 	unsigned n = 0;
-	int len = snprintf(tok, sizeof(tok), "$%d", param);
 
-	for (const char *p = sql; (p = strstr(p, tok)); p += len)
-		n += p[len] < '0' || p[len] > '9';
+	for (const char *q = strchr(sql, '$'); q; q = strchr(q + 1, '$')) {
+		if (q[1] < '0' || q[1] > '9' || (q > sql && (isalnum((unsigned char)q[-1]) || q[-1] == '_')))
+			continue; /* not a parameter: $$, $tag$, an identifier's $ */
+		char *end;
+		long v = strtol(q + 1, &end, 10);
+		n += v == param;
+		if (max && v > *max && v <= 65535)
+			*max = (int)v;
+	}
 	return n;
 }
 
@@ -106,9 +114,18 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 	}
 	const struct sqi_pred *one = NULL;
 	unsigned found = 0;
-	for (size_t i = 0; t->subject_col && i < s->npreds; i++)
-		if (!s->preds[i].insert && !strcmp(s->preds[i].column, t->subject_col) && ++found)
-			one = &s->preds[i];
+	const struct sqi_table *target = NULL;
+	for (size_t i = 0; i < s->ntables && !target; i++)
+		if (s->tables[i].write)
+			target = &s->tables[i];
+	for (size_t i = 0; target && t->subject_col && i < s->npreds; i++) {
+		const struct sqi_pred *pr = &s->preds[i];
+		bool ours = pr->qual
+		                ? !strcmp(pr->qual, target->alias ? target->alias : target->name)
+		                : s->ntables == 1; /* with FROM, an unqualified column may be another's */
+		if (!pr->insert && ours && !strcmp(pr->column, t->subject_col) && ++found)
+			one = pr;
+	}
 	if (found != 1 || (!one->param && one->literal < 0))
 		return refuse(why, n,
 		              "Custos encrypts an UPDATE of %s.%s only when its WHERE names one subject "
@@ -125,7 +142,8 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
                       const struct sqi_write *w, const char *sql, const struct sqi_literal *lits,
                       bool extended, char *why, size_t n)
 {
-	if (w->kind == SQI_W_NULL || w->kind == SQI_W_EXCLUDED)
+	bool null_index = w->kind == SQI_W_NULL && col->pc->bidx_column && p->insert && !w->upsert;
+	if ((w->kind == SQI_W_NULL && !null_index) || w->kind == SQI_W_EXCLUDED)
 		return 0; /* nothing to encrypt / encrypted on its way in already */
 	if (col->bytea)
 		return refuse(why, n, "Custos does not encrypt values into the bytea column %s.%s yet",
@@ -135,6 +153,9 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 		              "the encrypted column %s.%s is written with an expression: Custos encrypts "
 		              "constants and parameters only",
 		              t->name, col->name);
+	if (w->kind == SQI_W_PARAM && !extended)
+		return refuse(why, n, "a parameter in a simple query (%s.%s): PostgreSQL refuses it", t->name,
+		              col->name);
 	if (w->kind == SQI_W_CONST && extended)
 		return refuse(why, n,
 		              "write the encrypted column %s.%s with a parameter: a constant in a prepared "
@@ -143,7 +164,7 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 	if (w->kind == SQI_W_CONST && !literal_ok(&lits[w->literal]))
 		return refuse(why, n, "write the encrypted column %s.%s with a plain '...' string", t->name,
 		              col->name);
-	if (w->kind == SQI_W_PARAM && param_uses(sql, w->param) != 1)
+	if (w->kind == SQI_W_PARAM && params_in(sql, w->param, NULL) != 1)
 		return refuse(
 		    why, n,
 		    "the parameter written into the encrypted column %s.%s is used elsewhere in the "
@@ -153,7 +174,7 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 	if (!nv)
 		return -ENOMEM;
 	p->v = nv;
-	if (col->pc->bidx_column && (!w->bare || (p->insert && w->col_location < 0) || w->upsert))
+	if (col->pc->bidx_column && (!w->bare || (p->insert && w->col_at.offset < 0) || w->upsert))
 		return refuse(
 		    why, n,
 		    "the encrypted column %s.%s has a blind index: write it with a plain value (no cast, "
@@ -163,8 +184,9 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 		                         .param = w->kind == SQI_W_PARAM ? w->param : 0,
 		                         .literal = w->kind == SQI_W_CONST ? w->literal : -1,
 		                         .row = w->row,
-		                         .value_location = w->value_location,
-		                         .col_location = w->col_location };
+		                         .value_at = w->value_at,
+		                         .col_at = w->col_at,
+		                         .null = w->kind == SQI_W_NULL };
 	return 0;
 }
 
@@ -218,7 +240,7 @@ static const struct pp_table *pred_table(struct pconn *c, const struct sqi_stmt 
 /* Comparisons with encrypted columns: through their blind index, or refused
  * (a comparison with ciphertext would find nothing, silently). */
 static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_stmt *s, const char *sql,
-                        const struct sqi_literal *lits, char *why, size_t n)
+                        const struct sqi_literal *lits, bool extended, char *why, size_t n)
 {
 	for (size_t i = 0; i < s->npreds; i++) {
 		const struct sqi_pred *pr = &s->preds[i];
@@ -232,8 +254,8 @@ static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_st
 			    "%s.%s is encrypted and has no blind index: it cannot be compared with a "
 			    "value",
 			    t->name, col->name);
-		if (!pr->plain || (!pr->param && !literal_ok(&lits[pr->literal])) ||
-		    (pr->param && param_uses(sql, pr->param) != 1))
+		if (!pr->plain || (!pr->param && (pr->literal < 0 || !literal_ok(&lits[pr->literal]))) ||
+		    (pr->param && (!extended || params_in(sql, pr->param, NULL) != 1)))
 			return refuse(
 			    why, n,
 			    "compare the encrypted column %s.%s as `%s = value` (a plain string or a "
@@ -243,8 +265,7 @@ static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_st
 		if (!nv)
 			return -ENOMEM;
 		p->lk = nv;
-		nv[p->nlk++] =
-		    (struct pxe_lookup){ col, pr->param, pr->param ? -1 : pr->literal, pr->location };
+		nv[p->nlk++] = (struct pxe_lookup){ col, pr->param, pr->param ? -1 : pr->literal, pr->at };
 	}
 	return 0;
 }
@@ -254,11 +275,7 @@ static int max_param(const char *sql, int declared)
 {
 	int max = declared;
 
-	for (const char *q = strchr(sql, '$'); q; q = strchr(q + 1, '$')) {
-		long v = q[1] >= '1' && q[1] <= '9' ? strtol(q + 1, NULL, 10) : 0;
-		if (v > max && v <= 65535)
-			max = (int)v;
-	}
+	params_in(sql, 0, &max);
 	return max;
 }
 
@@ -294,7 +311,7 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 	int err = p ? plan_writes(c, p, s, sql, lits, parse_nparams >= 0, why, n) : -ENOMEM;
 
 	if (!err)
-		err = plan_lookups(c, p, s, sql, lits, why, n);
+		err = plan_lookups(c, p, s, sql, lits, parse_nparams >= 0, why, n);
 	if (!err && parse_nparams >= 0) { /* the blind indexes of parameters: parameters of their own */
 		int next = max_param(sql, parse_nparams);
 		for (size_t i = 0; i < p->n; i++)
@@ -302,7 +319,7 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 				p->v[i].bidx_param = ++next;
 				p->nextra++;
 			}
-		if (next > 65535)
+		if (next > 65535 - 1)
 			err = refuse(why, n, "%s%s", "too many parameters to add blind indexes to", "");
 	}
 	if (err || (!p->n && !p->nlk)) {

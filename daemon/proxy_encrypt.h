@@ -10,12 +10,13 @@
 /* A value written into an encrypted column. */
 struct pxe_value {
 	const struct pp_column *col;
-	int param;          /* $n; 0: a literal */
-	int literal;        /* its index among the text's literals; -1 */
-	unsigned row;       /* of VALUES; 0 for UPDATE */
-	int value_location; /* of the literal or the $n in the text */
-	int col_location;   /* of the column in an INSERT's column list; -1 */
-	int bidx_param;     /* extended: the parameter the proxy adds for its blind index; 0 */
+	int param;               /* $n; 0: a literal */
+	int literal;             /* its index among the text's literals; -1 */
+	unsigned row;            /* of VALUES; 0 for UPDATE */
+	struct sqi_pos value_at; /* of the literal or the $n in the text */
+	struct sqi_pos col_at;   /* of the column in an INSERT's column list */
+	int bidx_param;          /* extended: the parameter the proxy adds for its blind index; 0 */
+	bool null;               /* NULL: nothing to encrypt, and NULL for its blind index */
 };
 
 /* `col = v` on an encrypted column: v becomes its blind index, and the
@@ -24,7 +25,7 @@ struct pxe_lookup {
 	const struct pp_column *col;
 	int param;   /* $n; 0: a literal */
 	int literal; /* -1 */
-	int location;
+	struct sqi_pos at;
 };
 
 struct pxe_plan {

@@ -268,6 +268,7 @@ void pq_pop(struct pconn *c)
 	pq_st_unref(e->st);
 	pq_portal_unref(e->portal);
 	free(e->name);
+	free(e->msg); /* a refusal passed over */
 	c->qhead++;
 	pq_res_reset(c);
 }

@@ -284,6 +284,7 @@ static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer 
 	evbuffer_drain(in, hdr->size);
 	if (!err && pc_write(c, row.p, row.len))
 		err = -ENOMEM;
+	OPENSSL_cleanse(row.p, row.len);
 	buf_free(&row);
 	if (err == -EKEYREJECTED || err == -EIO) {
 		role_log(3, "proxy", "session %s: %s", c->session,
@@ -561,8 +562,19 @@ static int withhold(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 {
 	struct xentry *e = pq_head(c);
 	bool simple = e->kind == X_QSTMT;
+	enum xkind last = simple ? X_QEND : X_SYNC;
 	struct buf b = BUF_INIT;
 
+	/* The server saw no error: what the client queued after this statement
+	 * runs there all the same. The proxy can stand in for the server's
+	 * skipping only when nothing is queued after it; otherwise the session
+	 * ends (the client and the server could not agree on what ran). */
+	if (c->qhead + 1 < c->qn && c->q[c->qhead + 1].kind != last) {
+		c->px->st.refused_statements++;
+		if (!finish(c, e, 0, false))
+			pc_fatal(c, c->res.refusal_code, c->res.refusal);
+		return -1;
+	}
 	pgp_error(&b, "ERROR", c->res.refusal_code, c->res.refusal);
 	evbuffer_drain(in, m->size);
 	int err = b.failed || pc_write(c, b.p, b.len) ? -ENOMEM : 0;
@@ -572,7 +584,7 @@ static int withhold(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 	c->px->st.refused_statements++;
 	if (!err && finish(c, e, 0, false))
 		return -1;
-	while ((e = pq_head(c)) && e->kind != (simple ? X_QEND : X_SYNC))
+	while ((e = pq_head(c)) && e->kind != last)
 		pq_pop(c);
 	c->drop = true;
 	return err ? err : 2;

@@ -155,18 +155,21 @@ static size_t token_end(const char *t, size_t pos)
 /* Where a blind index goes beside its column: `, idx` after the column in
  * an INSERT's column list (once), and the value after the column's value. */
 static int bidx_beside(struct edits *e, const struct pxe_plan *p, const struct pxe_value *v, const char *text,
-                       const struct buf *value)
+                       const struct sqi_literal *lits, const struct buf *value)
 {
 	const char *idx = v->col->pc->bidx_column;
+	long col = sqi_pos_at(&v->col_at, text, lits), val = sqi_pos_at(&v->value_at, text, lits);
 	struct buf *b;
 
+	if (val < 0 || (p->insert && col < 0))
+		return -EINVAL;
 	if (p->insert && v->row == 0) {
-		if (!(b = edit_add(e, token_end(text, (size_t)v->col_location), 0)))
+		if (!(b = edit_add(e, token_end(text, (size_t)col), 0)))
 			return -ENOMEM;
 		buf_adds(b, ", ");
 		add_ident(b, idx, strlen(idx));
 	}
-	if (!(b = edit_add(e, token_end(text, (size_t)v->value_location), 0)))
+	if (!(b = edit_add(e, token_end(text, (size_t)val), 0)))
 		return -ENOMEM;
 	buf_adds(b, ", ");
 	if (!p->insert) {
@@ -179,11 +182,14 @@ static int bidx_beside(struct edits *e, const struct pxe_plan *p, const struct p
 
 /* A comparison through the blind index: v becomes
  * ANY(ARRAY(SELECT col FROM table WHERE idx = v')). */
-static int lookup_edit(struct edits *e, const struct pxe_lookup *l, const char *text, const struct buf *value)
+static int lookup_edit(struct edits *e, const struct pxe_lookup *l, const char *text,
+                       const struct sqi_literal *lits, const struct buf *value)
 {
-	struct buf *b =
-	    edit_add(e, (size_t)l->location, token_end(text, (size_t)l->location) - (size_t)l->location);
+	long at = sqi_pos_at(&l->at, text, lits);
+	struct buf *b = at < 0 ? NULL : edit_add(e, (size_t)at, token_end(text, (size_t)at) - (size_t)at);
 
+	if (at < 0)
+		return -EINVAL;
 	if (!b)
 		return -ENOMEM;
 	buf_adds(b, "ANY(ARRAY(SELECT ");
@@ -217,6 +223,12 @@ static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql
 
 	for (size_t i = 0; !err && i < p->n; i++) {
 		const struct pxe_value *v = &p->v[i];
+		if (v->null) { /* its blind index is NULL too */
+			buf_reset(&q);
+			buf_adds(&q, "NULL");
+			err = bidx_beside(e, p, v, sql, lits, &q);
+			continue;
+		}
 		const struct sqi_literal *l = &lits[v->literal];
 		char *pt = sqi_literal_text(l);
 		struct buf *b;
@@ -236,7 +248,7 @@ static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql
 			buf_reset(&q);
 			if (!(err = blind_index(c, v->col, pt, strlen(pt), &idx))) {
 				quoted(&q, &idx);
-				err = bidx_beside(e, p, v, sql, &q);
+				err = bidx_beside(e, p, v, sql, lits, &q);
 			}
 		}
 		if (pt) {
@@ -251,7 +263,7 @@ static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql
 		err = pt ? blind_index(c, p->lk[i].col, pt, strlen(pt), &idx) : -ENOMEM;
 		if (!err) {
 			quoted(&q, &idx);
-			err = lookup_edit(e, &p->lk[i], sql, &q);
+			err = lookup_edit(e, &p->lk[i], sql, lits, &q);
 		}
 		if (pt) {
 			OPENSSL_cleanse(pt, strlen(pt));
@@ -284,6 +296,9 @@ int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, 
 
 bool pxe_rewrites_parse(const struct pxe_plan *p)
 {
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].null)
+			return true;
 	return p->nextra || p->nlk;
 }
 
@@ -297,10 +312,13 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 	int err = 0;
 
 	for (size_t i = 0; !err && i < p->n; i++)
-		if (p->v[i].bidx_param) {
+		if (p->v[i].bidx_param || p->v[i].null) {
 			buf_reset(&v);
-			buf_printf(&v, "$%d", p->v[i].bidx_param);
-			err = bidx_beside(&e, p, &p->v[i], sql, &v);
+			if (p->v[i].null)
+				buf_adds(&v, "NULL");
+			else
+				buf_printf(&v, "$%d", p->v[i].bidx_param);
+			err = bidx_beside(&e, p, &p->v[i], sql, lits, &v);
 		}
 	for (size_t i = 0; !err && i < p->nlk; i++) {
 		const struct pxe_lookup *l = &p->lk[i];
@@ -319,7 +337,7 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 			}
 		}
 		if (!err)
-			err = lookup_edit(&e, l, sql, &v);
+			err = lookup_edit(&e, l, sql, lits, &v);
 	}
 	if (!err)
 		err = edits_apply(&e, sql, out);
@@ -356,6 +374,8 @@ static int bind_values(struct pconn *c, const struct pxe_plan *p, const struct p
 
 	for (size_t i = 0; !err && i < p->n; i++) {
 		const struct pxe_value *v = &p->v[i];
+		if (!v->param)
+			continue; /* a NULL in the text: its index was written at Parse */
 		const struct pgp_value *pv = &b->params[v->param - 1];
 		struct buf *out;
 		if (pv->len < 0)
@@ -424,6 +444,8 @@ static void bind_message(const struct pgp_bind *b, const struct bind_values *bv,
 int pxe_bind(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b, struct buf *out)
 {
 	size_t n = (size_t)b->nparams + p->nextra;
+	if (n > UINT16_MAX)
+		return -EINVAL;
 	struct bind_values bv = { calloc(n ? n : 1, sizeof(struct buf *)), n };
 	int err = bv.v ? 0 : -ENOMEM;
 

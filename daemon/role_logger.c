@@ -276,7 +276,7 @@ static int logger_main(struct role_env *env)
 	char detail[64];
 
 	env->state = &lg;
-	if (!(lg.kp = kcl_new(env, KEY_TTL_S))) {
+	if (!(lg.kp = kcl_new(env, KEY_TTL_S, KCL_SLOTS_LOGGER))) {
 		role_log(2, env->name, "cannot lock memory for subject keys");
 		return 1;
 	}

@@ -137,7 +137,7 @@ static int setup(struct proxy *px)
 	static const struct timeval tick = { 0, 100000 };
 
 	if (!(px->base = event_base_new()) || !(px->lc = lc_new(px->base)) ||
-	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S)))
+	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S, KCL_SLOTS_PROXY)))
 		return -ENOMEM;
 	int r = px_upstream_init(px, err, sizeof(err));
 	if (!r)

@@ -192,7 +192,8 @@ static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, j
 		                insert,
 		                (int)json_integer_value(json_object_get(c ? c : p, "location")),
 		                -1,
-		                eq_left && bare };
+		                eq_left && bare,
+		                { -1, -1 } };
 	if ((qual && !x->qual) || !x->column || (value && !x->value))
 		return free(x->qual), free(x->column), free(x->value), -ENOMEM;
 	st->npreds++;
@@ -346,7 +347,9 @@ static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigne
 		               .row = row,
 		               .bare = bare,
 		               .value_location = -1,
-		               .col_location = col_location };
+		               .col_location = col_location,
+		               .value_at = { -1, -1 },
+		               .col_at = { -1, -1 } };
 
 	if (st->nwrites == SQI_MAX_WRITES) {
 		st->writes_partial = true;
@@ -824,6 +827,26 @@ static int literal_at(const struct sqi_cache *c, const char *sql, int location)
 	return -1;
 }
 
+/* location as a position that holds for every text of the same shape. */
+static struct sqi_pos anchored(const struct sqi_cache *c, const char *sql, int location)
+{
+	size_t lo = 0, hi = c->nlits;
+
+	if (location < 0)
+		return (struct sqi_pos){ -1, -1 };
+	while (lo < hi) { /* the first literal that does not end by location */
+		size_t mid = lo + (hi - lo) / 2;
+		if ((size_t)(c->lits[mid].p - sql) + c->lits[mid].len <= (size_t)location)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return (struct sqi_pos){ -1, location };
+	size_t end = (size_t)(c->lits[lo - 1].p - sql) + c->lits[lo - 1].len;
+	return (struct sqi_pos){ (int)lo - 1, location - (int)end };
+}
+
 /* Points each constant predicate at its literal, and forgets the values:
  * the cached analysis serves texts with other literals. */
 static void link_literals(struct sqi_cache *c, const char *sql, struct sqi_info *info)
@@ -834,10 +857,13 @@ static void link_literals(struct sqi_cache *c, const char *sql, struct sqi_info 
 			free(p->value);
 			p->value = NULL;
 			p->literal = literal_at(c, sql, p->location);
+			p->at = anchored(c, sql, p->location);
 		}
 		for (size_t j = 0; j < info->stmts[i].nwrites; j++) {
 			struct sqi_write *w = &info->stmts[i].writes[j];
 			w->literal = literal_at(c, sql, w->location);
+			w->value_at = anchored(c, sql, w->value_location);
+			w->col_at = anchored(c, sql, w->col_location);
 			if (w->kind == SQI_W_CONST && w->literal < 0)
 				w->kind =
 				    SQI_W_EXPR; /* a constant with no token of its own (-1 is an operator) */

@@ -26,6 +26,14 @@ struct sqi_table {
 	bool write;  /* the target of INSERT, UPDATE, DELETE or COPY FROM */
 };
 
+/* A position in a statement's text that holds in every text sharing its
+ * cached analysis: so many bytes after the end of a literal (-1: after the
+ * start of the text). sqi_cache_get sets these; sqi_pos_at finds them. */
+struct sqi_pos {
+	int anchor;
+	int offset; /* -1: none */
+};
+
 /* A value a statement ties a column to: `col = v` or `col IN (v, ...)`
  * in the top-level AND of its WHERE clause, or an INSERT's VALUES for
  * the column. It tells whose rows a statement touches. */
@@ -33,12 +41,13 @@ struct sqi_table {
 struct sqi_pred {
 	char *qual; /* the table or alias that qualifies the column, or NULL */
 	char *column;
-	int param;    /* $n (1-based); 0: a constant */
-	char *value;  /* the constant as text (sqi_analyse only; NULL in cached analyses) */
-	bool insert;  /* a value inserted into the statement's target */
-	int location; /* of the constant, or of the parameter's $n, in the text */
-	int literal;  /* the constant's index among the text's literals (the cache's); -1 */
-	bool plain;   /* `col = v` with the column on the left and v with no cast: v can be rewritten */
+	int param;         /* $n (1-based); 0: a constant */
+	char *value;       /* the constant as text (sqi_analyse only; NULL in cached analyses) */
+	bool insert;       /* a value inserted into the statement's target */
+	int location;      /* of the constant, or of the parameter's $n, in the text */
+	int literal;       /* the constant's index among the text's literals (the cache's); -1 */
+	bool plain;        /* `col = v` with the column on the left and v with no cast: v can be rewritten */
+	struct sqi_pos at; /* location, in this text */
 };
 
 /* A value a statement writes into a column: each item of an INSERT's
@@ -63,6 +72,7 @@ struct sqi_write {
 	bool bare;          /* the constant or parameter with no cast: text may follow it */
 	int value_location; /* of the constant or the parameter's $n; -1 */
 	int col_location;   /* of the column's name in an INSERT's column list; -1 */
+	struct sqi_pos value_at, col_at; /* the same, in this text */
 };
 
 struct sqi_stmt {
@@ -115,6 +125,15 @@ struct sqi_literal {
 	size_t len;
 	bool number;
 };
+
+/* The byte offset of pos in sql (whose literals are lits), or -1. */
+static inline long sqi_pos_at(const struct sqi_pos *pos, const char *sql, const struct sqi_literal *lits)
+{
+	if (pos->offset < 0)
+		return -1;
+	return (pos->anchor >= 0 ? (long)(lits[pos->anchor].p - sql + (long)lits[pos->anchor].len) : 0) +
+	       pos->offset;
+}
 
 /* The literal as a value: a number as written, a plain '...' string
  * unquoted; NULL for other forms (E'', U&'', $$) or out of memory. */

@@ -705,3 +705,48 @@ def test_values_are_encrypted_on_their_way_in():
             p.cleanup()
         finally:
             s.stop()
+
+
+def test_rewrites_follow_each_text_and_refuse_what_they_cannot_place():
+    """Statements that share a cached analysis but differ in their literals'
+    lengths are rewritten at their own positions; a parameter in a simple
+    query, `email = -1`, an UPDATE whose subject is another table's, and a
+    withheld result with more queued after it are refused or end the session
+    — never passed in the clear."""
+    s = Shop(customers=10)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.add_user("clerk")
+        p.start()
+        long_email, short_name = "a-rather-long-address-indeed@example.org", "N"
+        short_email, long_name = "b@example.org", "A Much Longer Name Than Usual"
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            for email, name in ((long_email, short_name), (short_email, long_name)):
+                cur.execute("INSERT INTO shop.customers (email, name, country) VALUES (%s, %s, 'DE') "
+                            "RETURNING id", (email, name))
+            for country, email, name in (("DE", long_email, short_name), ("DE", short_email, long_name)):
+                cur.execute("SELECT name FROM shop.customers WHERE country = %s AND email = %s",
+                            (country * (3 if email == short_email else 1), email))
+                got = cur.fetchall()
+                assert got == ([(name,)] if email == long_email else []), (email, got)
+            cur.execute("SELECT name FROM shop.customers WHERE country = 'DE' AND email = %s", (short_email,))
+            assert cur.fetchall() == [(long_name,)]
+        stored = s.server.psql("SELECT email || ' ' || name || ' ' || email_bidx FROM shop.customers "
+                               "WHERE id > 10", dbname="shop").split()
+        assert len(stored) == 6 and all(v.startswith("cx1.") for v in stored[0::3] + stored[1::3])
+        for sql in ("SELECT id FROM shop.customers WHERE email = $1",
+                    "SELECT id FROM shop.customers WHERE email = -1",
+                    "UPDATE shop.customers SET name = 'X' FROM shop.orders o WHERE o.id = 5"):
+            r = p.psql(sql, check=False, user="app1")
+            assert r.returncode != 0 and "QC004" not in r.stdout, sql
+        # a withheld result with another statement behind it: the session ends
+        r = p.psql("SELECT date_of_birth FROM shop.customers WHERE id = 1; SELECT 42", check=False,
+                   user="clerk")
+        assert r.returncode != 0 and "42" not in r.stdout
+        assert p.psql("SELECT 1", user="clerk").stdout.strip() == "1"  # the proxy goes on
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
