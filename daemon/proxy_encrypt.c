@@ -307,6 +307,14 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
              int parse_nparams, struct pxe_plan **ret, char *why, size_t n)
 {
+	bool encrypted = false; /* most statements touch no encrypted table: nothing to plan */
+	for (size_t i = 0; i < s->ntables && !encrypted; i++) {
+		const struct pp_table *t = ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name);
+		encrypted = t && has_encrypted(t);
+	}
+	*ret = NULL;
+	if (!encrypted)
+		return 0;
 	struct pxe_plan *p = calloc(1, sizeof(*p));
 	int err = p ? plan_writes(c, p, s, sql, lits, parse_nparams >= 0, why, n) : -ENOMEM;
 
@@ -320,7 +328,7 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 				p->nextra++;
 			}
 		if (next > 65535 - 1)
-			err = refuse(why, n, "%s%s", "too many parameters to add blind indexes to", "");
+			err = refuse(why, n, "too many parameters to add blind indexes to");
 	}
 	if (err || (!p->n && !p->nlk)) {
 		pxe_plan_free(p);

@@ -267,6 +267,21 @@ static void add_subject(struct result *r, const char *type, const uint8_t *v, in
 	r->subjects[r->nsubjects++] = (struct alog_subject){ type, id };
 }
 
+/* A value that cannot be decrypted (err from pxc_datarow, pxc_copyrow)
+ * withholds the rest of the result: true when err is such a failure. */
+static bool withheld(struct pconn *c, int err)
+{
+	if (err != -EKEYREJECTED && err != -EIO)
+		return false;
+	role_log(3, "proxy", "session %s: %s", c->session,
+	         err == -EIO ? "no key to decrypt a value with (keeper or keystore unreachable)"
+	                     : "a value failed its integrity check: altered, or moved from elsewhere");
+	c->res.refusal = err == -EIO ? "a value cannot be decrypted now: the key store is unreachable"
+	                             : "a value failed its integrity check and is withheld";
+	c->res.refusal_code = PX_ERR_DECRYPT;
+	return true;
+}
+
 /* Passes the row as this client may see it: 2 passed on, 1 withheld. */
 static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in,
                     const struct pgp_value *vals, uint16_t n)
@@ -286,16 +301,8 @@ static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer 
 		err = -ENOMEM;
 	OPENSSL_cleanse(row.p, row.len);
 	buf_free(&row);
-	if (err == -EKEYREJECTED || err == -EIO) {
-		role_log(3, "proxy", "session %s: %s", c->session,
-		         err == -EIO
-		             ? "no key to decrypt a value with (keeper or keystore unreachable)"
-		             : "a value failed its integrity check: altered, or moved from elsewhere");
-		r->refusal = err == -EIO ? "a value cannot be decrypted now: the key store is unreachable"
-		                         : "a value failed its integrity check and is withheld";
-		r->refusal_code = PX_ERR_DECRYPT;
+	if (withheld(c, err))
 		return 1;
-	}
 	return err ? err : 2;
 }
 
@@ -546,12 +553,8 @@ static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuff
 		err = -ENOMEM;
 	OPENSSL_cleanse(msg.p, msg.len);
 	buf_free(&msg);
-	if (err == -EKEYREJECTED || err == -EIO) {
-		r->refusal = err == -EIO ? "a value cannot be decrypted now: the key store is unreachable"
-		                         : "a value failed its integrity check and is withheld";
-		r->refusal_code = PX_ERR_DECRYPT;
+	if (withheld(c, err))
 		return 2;
-	}
 	return err ? err : 2;
 }
 

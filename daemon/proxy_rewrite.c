@@ -14,6 +14,7 @@
 #include "colcrypt.h"
 #include "keyclient.h"
 #include "proxy_encrypt.h"
+#include "subjectmap.h"
 
 /* --- keys and values ------------------------------------------------------- */
 
@@ -45,30 +46,6 @@ static int blind_index(struct pconn *c, const struct pp_column *col, const char 
 		                   len, out);
 	OPENSSL_cleanse(key, sizeof(key));
 	return err;
-}
-
-/* "schema"."table" and "column": identifiers as PostgreSQL reads them. */
-static void add_ident(struct buf *out, const char *s, size_t n)
-{
-	buf_addc(out, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"')
-			buf_addc(out, '"');
-		buf_addc(out, s[i]);
-	}
-	buf_addc(out, '"');
-}
-
-static void add_table(struct buf *out, const char *name)
-{
-	const char *dot = strchr(name, '.');
-
-	if (dot) {
-		add_ident(out, name, (size_t)(dot - name));
-		buf_addc(out, '.');
-		name = dot + 1;
-	}
-	add_ident(out, name, strlen(name));
 }
 
 /* --- edits of a statement's text --------------------------------------------- */
@@ -167,13 +144,13 @@ static int bidx_beside(struct edits *e, const struct pxe_plan *p, const struct p
 		if (!(b = edit_add(e, token_end(text, (size_t)col), 0)))
 			return -ENOMEM;
 		buf_adds(b, ", ");
-		add_ident(b, idx, strlen(idx));
+		sm_quote_ident(b, idx);
 	}
 	if (!(b = edit_add(e, token_end(text, (size_t)val), 0)))
 		return -ENOMEM;
 	buf_adds(b, ", ");
 	if (!p->insert) {
-		add_ident(b, idx, strlen(idx));
+		sm_quote_ident(b, idx);
 		buf_adds(b, " = ");
 	}
 	buf_add(b, value->p, value->len);
@@ -193,11 +170,11 @@ static int lookup_edit(struct edits *e, const struct pxe_lookup *l, const char *
 	if (!b)
 		return -ENOMEM;
 	buf_adds(b, "ANY(ARRAY(SELECT ");
-	add_ident(b, l->col->name, strlen(l->col->name));
+	sm_quote_ident(b, l->col->name);
 	buf_adds(b, " FROM ");
-	add_table(b, l->col->table);
+	sm_quote(b, l->col->table);
 	buf_adds(b, " WHERE ");
-	add_ident(b, l->col->pc->bidx_column, strlen(l->col->pc->bidx_column));
+	sm_quote_ident(b, l->col->pc->bidx_column);
 	buf_adds(b, " = ");
 	buf_add(b, value->p, value->len);
 	buf_adds(b, "))");

@@ -342,7 +342,6 @@ static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigne
 	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
 	json_t *ref = json_object_get(v, "ColumnRef");
 	struct sqi_write w = { .kind = SQI_W_EXPR,
-		               .location = -1,
 		               .literal = -1,
 		               .row = row,
 		               .bare = bare,
@@ -359,7 +358,7 @@ static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigne
 		w.kind = SQI_W_NULL;
 	} else if (c) {
 		w.kind = SQI_W_CONST;
-		w.location = w.value_location = (int)json_integer_value(json_object_get(c, "location"));
+		w.value_location = (int)json_integer_value(json_object_get(c, "location"));
 	} else if (p) {
 		w.kind = SQI_W_PARAM;
 		w.param = (int)json_integer_value(json_object_get(p, "number"));
@@ -861,7 +860,7 @@ static void link_literals(struct sqi_cache *c, const char *sql, struct sqi_info 
 		}
 		for (size_t j = 0; j < info->stmts[i].nwrites; j++) {
 			struct sqi_write *w = &info->stmts[i].writes[j];
-			w->literal = literal_at(c, sql, w->location);
+			w->literal = w->kind == SQI_W_CONST ? literal_at(c, sql, w->value_location) : -1;
 			w->value_at = anchored(c, sql, w->value_location);
 			w->col_at = anchored(c, sql, w->col_location);
 			if (w->kind == SQI_W_CONST && w->literal < 0)

@@ -65,7 +65,6 @@ struct sqi_write {
 	char *column;
 	enum sqi_wkind kind;
 	int param;
-	int location;       /* of the constant in the text; -1 */
 	int literal;        /* the constant's index among the text's literals (the cache's); -1 */
 	unsigned row;       /* the VALUES row (0 for UPDATE) */
 	bool upsert;        /* ON CONFLICT DO UPDATE: it writes whichever row conflicts */

@@ -105,6 +105,11 @@ static void quote_part(struct buf *sql, const char *s, size_t n)
 	buf_adds(sql, "\"");
 }
 
+void sm_quote_ident(struct buf *sql, const char *name)
+{
+	quote_part(sql, name, strlen(name));
+}
+
 void sm_quote(struct buf *sql, const char *name)
 {
 	const char *dot = strchr(name, '.');

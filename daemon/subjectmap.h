@@ -31,5 +31,7 @@ const char *sm_direct_column(const struct sm_map *m, const char *table);
 
 /* Appends a quoted identifier ("schema"."table" for a dotted name). */
 void sm_quote(struct buf *sql, const char *name);
+/* One identifier (a column), quoted the same way, dots and all. */
+void sm_quote_ident(struct buf *sql, const char *name);
 
 #endif
