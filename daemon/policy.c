@@ -4,6 +4,7 @@
 #include "policy.h"
 
 #include "blindidx.h"
+#include "policy_yaml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -11,239 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
-
-#define MAX_NODES 200000 /* aliases can make a small file walk large */
-
-struct ctx {
-	struct policy *p;
-	yaml_document_t *doc;
-	const char *file;
-	struct buf *errs;
-	size_t visits;
-};
-
-static void err_at(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void err_at(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[512];
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	buf_printf(c->errs, "%s:%zu:%zu: %s\n", c->file, n ? n->start_mark.line + 1 : 1,
-	           n ? n->start_mark.column + 1 : 1, msg);
-	c->p->errors++;
-}
-
-static struct pol_pos pos_of(struct ctx *c, const yaml_node_t *n)
-{
-	return (struct pol_pos){ c->file, (unsigned)n->start_mark.line + 1,
-		                 (unsigned)n->start_mark.column + 1 };
-}
-
-static yaml_node_t *node(struct ctx *c, int id)
-{
-	if (++c->visits == MAX_NODES)
-		err_at(c, NULL, "policy too large or too deeply aliased (over %d nodes)", MAX_NODES);
-	return c->visits < MAX_NODES ? yaml_document_get_node(c->doc, id) : NULL;
-}
-
-static const char *text(const yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-/* ---- edit distance for "did you mean" ---- */
-
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (la >= 63 || lb >= 63)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[lb];
-}
-
-const char *pol_suggest(const char *s, const char *const *words, size_t n)
-{
-	const char *best = NULL;
-	size_t bd = 3;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t d = distance(s, words[i]);
-		if (d < bd) {
-			bd = d;
-			best = words[i];
-		}
-	}
-	return best;
-}
-
-/* ---- scalars ---- */
-
-static bool get_str(struct ctx *c, yaml_node_t *n, const char *what, char **ret)
-{
-	const char *s = text(n);
-
-	if (!s || !*s) {
-		err_at(c, n, "%s must be a non-empty string", what);
-		return false;
-	}
-	free(*ret);
-	*ret = strdup(s);
-	return *ret != NULL;
-}
-
-static bool get_bool(struct ctx *c, yaml_node_t *n, const char *what, bool *ret)
-{
-	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
-	const char *s = text(n);
-
-	for (size_t i = 0; s && i < ARRAY_SIZE(yes); i++) {
-		if (!strcmp(s, yes[i]) || !strcmp(s, no[i])) {
-			*ret = !strcmp(s, yes[i]);
-			return true;
-		}
-	}
-	err_at(c, n, "%s must be true or false", what);
-	return false;
-}
-
-static bool get_enum(struct ctx *c, yaml_node_t *n, const char *what, const char *const *words, size_t nw,
-                     int *ret)
-{
-	const char *s = text(n);
-	struct buf all = BUF_INIT;
-
-	for (size_t i = 0; s && i < nw; i++) {
-		if (!strcmp(s, words[i])) {
-			*ret = (int)i;
-			return true;
-		}
-	}
-	for (size_t i = 0; i < nw; i++)
-		buf_printf(&all, "%s%s", i ? ", " : "", words[i]);
-	const char *sug = s ? pol_suggest(s, words, nw) : NULL;
-	if (sug)
-		err_at(c, n, "%s \"%s\" is not one of %s; did you mean \"%s\"?", what, s, all.p, sug);
-	else
-		err_at(c, n, "%s must be one of %s", what, all.failed ? "the documented values" : all.p);
-	buf_free(&all);
-	return false;
-}
-
-static bool list_add(struct pol_list *l, const char *s)
-{
-	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-
-	if (!v)
-		return false;
-	l->v = v;
-	return (l->v[l->n] = strdup(s)) && ++l->n;
-}
-
-static void list_free(struct pol_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct pol_list){ 0 };
-}
-
-/* A sequence of non-empty strings (may be empty: []). */
-static bool get_list(struct ctx *c, yaml_node_t *n, const char *what, struct pol_list *ret)
-{
-	if (!n || n->type != YAML_SEQUENCE_NODE) {
-		err_at(c, n, "%s must be a list, e.g. [a, b]", what);
-		return false;
-	}
-	list_free(ret);
-	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
-		yaml_node_t *e = node(c, *i);
-		if (!text(e) || !*text(e)) {
-			err_at(c, e ? e : n, "each entry of %s must be a non-empty string", what);
-			return false;
-		}
-		if (!list_add(ret, text(e)))
-			return false;
-	}
-	return true;
-}
-
-/* ---- mappings with key tables ---- */
-
-struct key {
-	const char *name;
-	bool (*fn)(struct ctx *c, yaml_node_t *val, void *obj);
-	bool required;
-};
-
-/* One error naming every required key that is missing. */
-static void check_required(struct ctx *c, yaml_node_t *n, const struct key *keys, size_t nk, unsigned seen,
-                           const char *where)
-{
-	struct buf missing = BUF_INIT;
-
-	for (size_t i = 0; i < nk; i++)
-		if (keys[i].required && !(seen & (1u << i)))
-			buf_printf(&missing, "%s%s", missing.len ? ", " : "", keys[i].name);
-	if (missing.len && !missing.failed)
-		err_at(c, n, "%s: missing %s", where, missing.p);
-	buf_free(&missing);
-}
-
-/* Calls each key's handler; refuses unknown and repeated keys. Returns a
- * bit per key table entry that was present. */
-static unsigned walk_map(struct ctx *c, yaml_node_t *n, const struct key *keys, size_t nk, void *obj,
-                         const char *where)
-{
-	const char *names[32];
-	unsigned seen = 0;
-
-	if (!n || n->type != YAML_MAPPING_NODE) {
-		err_at(c, n, "%s must be a mapping of keys to values", where);
-		return 0;
-	}
-	for (size_t i = 0; i < nk; i++)
-		names[i] = keys[i].name;
-	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
-		const char *name = text(k);
-		size_t i = 0;
-		while (name && i < nk && strcmp(name, keys[i].name))
-			i++;
-		if (!k || !v)
-			return seen;
-		if (!name || i == nk) {
-			const char *sug = name ? pol_suggest(name, names, nk) : NULL;
-			err_at(c, k, "unknown key \"%s\" in %s%s%s%s", name ? name : "(not a string)", where,
-			       sug ? "; did you mean \"" : "", sug ? sug : "", sug ? "\"?" : "");
-		} else if (seen & (1u << i)) {
-			err_at(c, k, "key \"%s\" given twice in %s", name, where);
-		} else {
-			seen |= 1u << i;
-			keys[i].fn(c, v, obj);
-		}
-	}
-	return seen;
-}
 
 /* ---- columns ---- */
 
@@ -254,9 +22,9 @@ struct colparse {
 
 #define COL(f) ((struct colparse *)obj)->col.f
 
-static bool k_category(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_category(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	const char *s = text(v);
+	const char *s = pyl_text(v);
 	size_t i = 0;
 
 	/* fideslang style: lower-case dotted words, e.g. user.contact.email */
@@ -264,113 +32,113 @@ static bool k_category(struct ctx *c, yaml_node_t *v, void *obj)
 	             (s[i] == '.' && i && s[i + 1] && s[i + 1] != '.')))
 		i++;
 	if (!s || !*s || s[i] || !strchr(s, '.')) {
-		err_at(c, v, "category must be a dotted data category such as user.contact.email");
+		pyl_err(c, v, "category must be a dotted data category such as user.contact.email");
 		return false;
 	}
-	return get_str(c, v, "category", &COL(category));
+	return pyl_str(c, v, "category", &COL(category));
 }
 
-static bool k_purposes(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_purposes(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_list(c, v, "purposes", &COL(purposes));
+	return pyl_list(c, v, "purposes", &COL(purposes));
 }
 
-static bool k_lawful_basis(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_lawful_basis(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	static const char *const bases[] = { "consent",         "contract",    "legal_obligation",
 		                             "vital_interests", "public_task", "legitimate_interests" };
 	int i;
 
-	return get_enum(c, v, "lawful_basis (GDPR Art. 6(1))", bases, ARRAY_SIZE(bases), &i) &&
-	       get_str(c, v, "lawful_basis", &COL(lawful_basis));
+	return pyl_enum(c, v, "lawful_basis (GDPR Art. 6(1))", bases, ARRAY_SIZE(bases), &i) &&
+	       pyl_str(c, v, "lawful_basis", &COL(lawful_basis));
 }
 
-static bool k_retention(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_retention(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_str(c, v, "retention", &COL(retention));
+	return pyl_str(c, v, "retention", &COL(retention));
 }
 
-static bool k_source(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_source(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_str(c, v, "source", &COL(source));
+	return pyl_str(c, v, "source", &COL(source));
 }
 
-static bool k_recipients(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_recipients(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_list(c, v, "recipients", &COL(recipients));
+	return pyl_list(c, v, "recipients", &COL(recipients));
 }
 
-static bool k_provided(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_provided(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_bool(c, v, "provided_by_subject", &COL(provided_by_subject));
+	return pyl_bool(c, v, "provided_by_subject", &COL(provided_by_subject));
 }
 
-static bool k_encrypt(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_encrypt(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_bool(c, v, "encrypt", &COL(encrypt));
+	return pyl_bool(c, v, "encrypt", &COL(encrypt));
 }
 
-static bool k_about(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_about(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	static const char *const whom[] = { "subject", "others" };
 	int i;
 
-	if (!get_enum(c, v, "about", whom, ARRAY_SIZE(whom), &i))
+	if (!pyl_enum(c, v, "about", whom, ARRAY_SIZE(whom), &i))
 		return false;
 	COL(about_others) = i == 1;
 	return true;
 }
 
-static bool k_roles(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_roles(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_list(c, v, "plaintext_roles", &COL(plaintext_roles));
+	return pyl_list(c, v, "plaintext_roles", &COL(plaintext_roles));
 }
 
-static bool k_others(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_others(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	static const char *const others[] = { "mask", "ciphertext", "refuse" };
 	int i;
 
-	if (!get_enum(c, v, "others_see", others, ARRAY_SIZE(others), &i))
+	if (!pyl_enum(c, v, "others_see", others, ARRAY_SIZE(others), &i))
 		return false;
 	COL(others_see) = (enum pol_others)i;
 	return true;
 }
 
-static bool bidx_column(struct ctx *c, yaml_node_t *v, void *obj)
+static bool bidx_column(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_str(c, v, "blind_index.column", &COL(bidx_column));
+	return pyl_str(c, v, "blind_index.column", &COL(bidx_column));
 }
 
-static bool bidx_normalize(struct ctx *c, yaml_node_t *v, void *obj)
+static bool bidx_normalize(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	int i;
 
-	return get_enum(c, v, "blind_index.normalize", bidx_norm_names, ARRAY_SIZE(bidx_norm_names), &i) &&
-	       get_str(c, v, "normalize", &COL(bidx_normalize));
+	return pyl_enum(c, v, "blind_index.normalize", bidx_norm_names, ARRAY_SIZE(bidx_norm_names), &i) &&
+	       pyl_str(c, v, "normalize", &COL(bidx_normalize));
 }
 
-static bool bidx_bytes(struct ctx *c, yaml_node_t *v, void *obj)
+static bool bidx_bytes(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	uint64_t n;
 
-	if (!text(v) || !parse_u64(text(v), &n) || n < 1 || n > 32) {
-		err_at(c, v, "blind_index.bytes must be a whole number from 1 to 32");
+	if (!pyl_text(v) || !parse_u64(pyl_text(v), &n) || n < 1 || n > 32) {
+		pyl_err(c, v, "blind_index.bytes must be a whole number from 1 to 32");
 		return false;
 	}
 	COL(bidx_bytes) = (unsigned)n;
 	return true;
 }
 
-static bool k_blind_index(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_blind_index(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	static const struct key keys[] = { { "column", bidx_column, true },
-		                           { "normalize", bidx_normalize, false },
-		                           { "bytes", bidx_bytes, false } };
-	unsigned seen = walk_map(c, v, keys, ARRAY_SIZE(keys), obj, "blind_index");
+	static const struct pyl_key keys[] = { { "column", bidx_column, true },
+		                               { "normalize", bidx_normalize, false },
+		                               { "bytes", bidx_bytes, false } };
+	unsigned seen = pyl_walk(c, v, keys, ARRAY_SIZE(keys), obj, "blind_index");
 
 	if (!(seen & 1) && v && v->type == YAML_MAPPING_NODE)
-		err_at(c, v, "blind_index needs column: the column that holds the index");
+		pyl_err(c, v, "blind_index needs column: the column that holds the index");
 	if (!(seen & 2) && !COL(bidx_normalize))
 		COL(bidx_normalize) = strdup("none");
 	if (!(seen & 4))
@@ -378,38 +146,38 @@ static bool k_blind_index(struct ctx *c, yaml_node_t *v, void *obj)
 	return true;
 }
 
-static bool retain_basis(struct ctx *c, yaml_node_t *v, void *obj)
+static bool retain_basis(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_str(c, v, "erase.retain", &COL(retain_basis));
+	return pyl_str(c, v, "erase.retain", &COL(retain_basis));
 }
 
-static bool retain_until(struct ctx *c, yaml_node_t *v, void *obj)
+static bool retain_until(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	return get_str(c, v, "erase.until", &COL(retain_until));
+	return pyl_str(c, v, "erase.until", &COL(retain_until));
 }
 
-static bool k_erase(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_erase(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	static const char *const ways[] = { "delete_row", "anonymize", "crypto_shred" };
-	static const struct key keys[] = { { "retain", retain_basis, true },
-		                           { "until", retain_until, true } };
+	static const struct pyl_key keys[] = { { "retain", retain_basis, true },
+		                               { "until", retain_until, true } };
 	int i;
 
 	if (v && v->type == YAML_MAPPING_NODE) {
-		check_required(c, v, keys, ARRAY_SIZE(keys),
-		               walk_map(c, v, keys, ARRAY_SIZE(keys), obj, "erase"),
-		               "erase: {retain: <the legal exception>, until: <when it ends>}");
+		pyl_required(c, v, keys, ARRAY_SIZE(keys),
+		             pyl_walk(c, v, keys, ARRAY_SIZE(keys), obj, "erase"),
+		             "erase: {retain: <the legal exception>, until: <when it ends>}");
 		COL(erase) = POL_ERASE_RETAIN;
 		return true;
 	}
-	if (!get_enum(c, v, "erase", ways, ARRAY_SIZE(ways), &i))
+	if (!pyl_enum(c, v, "erase", ways, ARRAY_SIZE(ways), &i))
 		return false;
 	COL(erase) = (enum pol_erase)i;
 	return true;
 }
 
 /* Required keys may come from the column or from its table's defaults. */
-static const struct key column_keys[] = {
+static const struct pyl_key column_keys[] = {
 	{ "category", k_category, true },
 	{ "purposes", k_purposes, true },
 	{ "lawful_basis", k_lawful_basis, true },
@@ -433,9 +201,9 @@ static void column_free(struct pol_column *col)
 
 	for (size_t i = 0; i < ARRAY_SIZE(s); i++)
 		free(*s[i]);
-	list_free(&col->purposes);
-	list_free(&col->recipients);
-	list_free(&col->plaintext_roles);
+	pyl_list_free(&col->purposes);
+	pyl_list_free(&col->recipients);
+	pyl_list_free(&col->plaintext_roles);
 }
 
 static char *dup_or_null(const char *s)
@@ -446,7 +214,7 @@ static char *dup_or_null(const char *s)
 static void list_copy(struct pol_list *to, const struct pol_list *from)
 {
 	for (size_t i = 0; i < from->n; i++)
-		list_add(to, from->v[i]);
+		pyl_list_add(to, from->v[i]);
 }
 
 /* A deep copy of a table's defaults, to start a column from. */
@@ -470,24 +238,25 @@ static void column_from_defaults(struct colparse *to, const struct colparse *d)
 	list_copy(&t->plaintext_roles, &f->plaintext_roles);
 }
 
-static void column_check(struct ctx *c, yaml_node_t *n, struct colparse *cp, const char *table)
+static void column_check(struct pyl_ctx *c, yaml_node_t *n, struct colparse *cp, const char *table)
 {
 	struct pol_column *col = &cp->col;
 	char where[256];
 
 	snprintf(where, sizeof(where), "column %s.%s (or its table's defaults)", table, col->name);
-	check_required(c, n, column_keys, ARRAY_SIZE(column_keys), cp->seen, where);
+	pyl_required(c, n, column_keys, ARRAY_SIZE(column_keys), cp->seen, where);
 	if (col->erase == POL_ERASE_CRYPTO_SHRED && !col->encrypt)
-		err_at(c, n,
-		       "column %s.%s: erase: crypto_shred needs encrypt: true (only encrypted values die "
-		       "with their key)",
-		       table, col->name);
+		pyl_err(c, n,
+		        "column %s.%s: erase: crypto_shred needs encrypt: true (only encrypted values die "
+		        "with their key)",
+		        table, col->name);
 	if (col->bidx_column && !col->encrypt)
-		err_at(c, n,
-		       "column %s.%s: a blind_index is for encrypted columns; set encrypt: true or remove it",
-		       table, col->name);
+		pyl_err(
+		    c, n,
+		    "column %s.%s: a blind_index is for encrypted columns; set encrypt: true or remove it",
+		    table, col->name);
 	if (col->bidx_column && !strcmp(col->bidx_column, col->name))
-		err_at(c, n, "column %s.%s: the blind index needs a column of its own", table, col->name);
+		pyl_err(c, n, "column %s.%s: the blind index needs a column of its own", table, col->name);
 }
 
 /* ---- tables ---- */
@@ -511,26 +280,26 @@ static bool ident(const char *s, size_t parts)
 	return *s && dots + 1 == parts;
 }
 
-static void parse_column(struct ctx *c, struct pol_table *t, yaml_node_t *k, yaml_node_t *v,
+static void parse_column(struct pyl_ctx *c, struct pol_table *t, yaml_node_t *k, yaml_node_t *v,
                          const struct colparse *defaults)
 {
 	struct colparse cp;
 	char where[256];
-	const char *name = text(k);
+	const char *name = pyl_text(k);
 
 	if (!name || !ident(name, 1)) {
-		err_at(c, k, "column names are lower-case SQL identifiers (got \"%s\")", name ? name : "?");
+		pyl_err(c, k, "column names are lower-case SQL identifiers (got \"%s\")", name ? name : "?");
 		return;
 	}
 	for (size_t i = 0; i < t->ncols; i++)
 		if (!strcmp(t->cols[i].name, name))
-			err_at(c, k, "column %s.%s declared twice (first at line %u)", t->name, name,
-			       t->cols[i].pos.line);
+			pyl_err(c, k, "column %s.%s declared twice (first at line %u)", t->name, name,
+			        t->cols[i].pos.line);
 	column_from_defaults(&cp, defaults);
 	cp.col.name = strdup(name);
-	cp.col.pos = pos_of(c, k);
+	cp.col.pos = pyl_pos(c, k);
 	snprintf(where, sizeof(where), "column %s.%s", t->name, name);
-	cp.seen |= walk_map(c, v, column_keys, ARRAY_SIZE(column_keys), &cp, where);
+	cp.seen |= pyl_walk(c, v, column_keys, ARRAY_SIZE(column_keys), &cp, where);
 	column_check(c, k, &cp, t->name);
 	struct pol_column *cols = realloc(t->cols, (t->ncols + 1) * sizeof(*cols));
 	if (!cols) {
@@ -546,15 +315,15 @@ struct tableparse {
 	yaml_node_t *columns;
 };
 
-static bool t_defaults(struct ctx *c, yaml_node_t *v, void *obj)
+static bool t_defaults(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	struct tableparse *tp = obj;
 
-	tp->defaults.seen |= walk_map(c, v, column_keys, ARRAY_SIZE(column_keys), &tp->defaults, "defaults");
+	tp->defaults.seen |= pyl_walk(c, v, column_keys, ARRAY_SIZE(column_keys), &tp->defaults, "defaults");
 	return true;
 }
 
-static bool t_columns(struct ctx *c, yaml_node_t *v, void *obj)
+static bool t_columns(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	(void)c;
 	((struct tableparse *)obj)->columns = v;
@@ -569,37 +338,37 @@ static void table_free(struct pol_table *t)
 	free(t->name);
 }
 
-static void parse_columns(struct ctx *c, struct pol_table *t, struct tableparse *tp)
+static void parse_columns(struct pyl_ctx *c, struct pol_table *t, struct tableparse *tp)
 {
 	if (tp->columns->type != YAML_MAPPING_NODE) {
-		err_at(c, tp->columns, "%s: columns must map column names to their description", t->name);
+		pyl_err(c, tp->columns, "%s: columns must map column names to their description", t->name);
 		return;
 	}
 	for (yaml_node_pair_t *pr = tp->columns->data.mapping.pairs.start;
 	     pr < tp->columns->data.mapping.pairs.top; pr++) {
-		yaml_node_t *ck = node(c, pr->key), *cv = node(c, pr->value);
+		yaml_node_t *ck = pyl_node(c, pr->key), *cv = pyl_node(c, pr->value);
 		if (!ck || !cv)
 			return;
 		parse_column(c, t, ck, cv, &tp->defaults);
 	}
 }
 
-static void parse_table(struct ctx *c, yaml_node_t *k, yaml_node_t *v)
+static void parse_table(struct pyl_ctx *c, yaml_node_t *k, yaml_node_t *v)
 {
-	static const struct key keys[] = { { "defaults", t_defaults, false },
-		                           { "columns", t_columns, true } };
+	static const struct pyl_key keys[] = { { "defaults", t_defaults, false },
+		                               { "columns", t_columns, true } };
 	struct tableparse tp = { 0 };
 	struct pol_table t = { 0 };
 
-	if (!text(k) || !ident(text(k), 2)) {
-		err_at(c, k, "tables are named schema.table in lower case (got \"%s\")",
-		       text(k) ? text(k) : "?");
+	if (!pyl_text(k) || !ident(pyl_text(k), 2)) {
+		pyl_err(c, k, "tables are named schema.table in lower case (got \"%s\")",
+		        pyl_text(k) ? pyl_text(k) : "?");
 		return;
 	}
-	t.name = strdup(text(k));
-	t.pos = pos_of(c, k);
-	check_required(c, k, keys, ARRAY_SIZE(keys), walk_map(c, v, keys, ARRAY_SIZE(keys), &tp, t.name),
-	               t.name);
+	t.name = strdup(pyl_text(k));
+	t.pos = pyl_pos(c, k);
+	pyl_required(c, k, keys, ARRAY_SIZE(keys), pyl_walk(c, v, keys, ARRAY_SIZE(keys), &tp, t.name),
+	             t.name);
 	if (tp.columns)
 		parse_columns(c, &t, &tp);
 	column_free(&tp.defaults.col);
@@ -614,37 +383,37 @@ static void parse_table(struct ctx *c, yaml_node_t *k, yaml_node_t *v)
 
 /* ---- subjects and relations ---- */
 
-static bool s_table(struct ctx *c, yaml_node_t *v, void *obj)
+static bool s_table(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	if (text(v) && !ident(text(v), 2)) {
-		err_at(c, v, "table must be named schema.table");
+	if (pyl_text(v) && !ident(pyl_text(v), 2)) {
+		pyl_err(c, v, "table must be named schema.table");
 		return false;
 	}
-	return get_str(c, v, "table", &((struct pol_subject *)obj)->table);
+	return pyl_str(c, v, "table", &((struct pol_subject *)obj)->table);
 }
 
-static bool s_id(struct ctx *c, yaml_node_t *v, void *obj)
+static bool s_id(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	if (text(v) && !ident(text(v), 1)) {
-		err_at(c, v, "id must be a column name");
+	if (pyl_text(v) && !ident(pyl_text(v), 1)) {
+		pyl_err(c, v, "id must be a column name");
 		return false;
 	}
-	return get_str(c, v, "id", &((struct pol_subject *)obj)->id_column);
+	return pyl_str(c, v, "id", &((struct pol_subject *)obj)->id_column);
 }
 
-static void parse_subject(struct ctx *c, yaml_node_t *k, yaml_node_t *v)
+static void parse_subject(struct pyl_ctx *c, yaml_node_t *k, yaml_node_t *v)
 {
-	static const struct key keys[] = { { "table", s_table, true }, { "id", s_id, true } };
+	static const struct pyl_key keys[] = { { "table", s_table, true }, { "id", s_id, true } };
 	struct pol_subject s = { 0 };
 
-	if (!text(k) || !ident(text(k), 1)) {
-		err_at(c, k, "subject types are lower-case words such as customer");
+	if (!pyl_text(k) || !ident(pyl_text(k), 1)) {
+		pyl_err(c, k, "subject types are lower-case words such as customer");
 		return;
 	}
-	s.type = strdup(text(k));
-	s.pos = pos_of(c, k);
-	check_required(c, k, keys, ARRAY_SIZE(keys), walk_map(c, v, keys, ARRAY_SIZE(keys), &s, s.type),
-	               s.type);
+	s.type = strdup(pyl_text(k));
+	s.pos = pyl_pos(c, k);
+	pyl_required(c, k, keys, ARRAY_SIZE(keys), pyl_walk(c, v, keys, ARRAY_SIZE(keys), &s, s.type),
+	             s.type);
 	struct pol_subject *nv = realloc(c->p->subjects, (c->p->nsubjects + 1) * sizeof(*nv));
 	if (!nv) {
 		free(s.type);
@@ -657,12 +426,12 @@ static void parse_subject(struct ctx *c, yaml_node_t *k, yaml_node_t *v)
 }
 
 /* "schema.table.column" into its table and column. */
-static bool split_column(struct ctx *c, yaml_node_t *v, const char *what, char **table, char **column)
+static bool split_column(struct pyl_ctx *c, yaml_node_t *v, const char *what, char **table, char **column)
 {
-	const char *s = text(v), *dot;
+	const char *s = pyl_text(v), *dot;
 
 	if (!s || !ident(s, 3)) {
-		err_at(c, v, "%s must name a column as schema.table.column", what);
+		pyl_err(c, v, "%s must name a column as schema.table.column", what);
 		return false;
 	}
 	dot = strrchr(s, '.');
@@ -673,36 +442,36 @@ static bool split_column(struct ctx *c, yaml_node_t *v, const char *what, char *
 	return *table && *column;
 }
 
-static bool r_from(struct ctx *c, yaml_node_t *v, void *obj)
+static bool r_from(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	struct pol_relation *r = obj;
 	return split_column(c, v, "from", &r->from_table, &r->from_column);
 }
 
-static bool r_to(struct ctx *c, yaml_node_t *v, void *obj)
+static bool r_to(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	struct pol_relation *r = obj;
 	return split_column(c, v, "to", &r->to_table, &r->to_column);
 }
 
-static bool k_relations(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_relations(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	static const struct key keys[] = { { "from", r_from, true }, { "to", r_to, true } };
+	static const struct pyl_key keys[] = { { "from", r_from, true }, { "to", r_to, true } };
 
 	(void)obj;
 	if (!v || v->type != YAML_SEQUENCE_NODE) {
-		err_at(c, v,
-		       "relations must be a list of {from: schema.table.column, to: schema.table.column}");
+		pyl_err(c, v,
+		        "relations must be a list of {from: schema.table.column, to: schema.table.column}");
 		return false;
 	}
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
-		yaml_node_t *e = node(c, *i);
+		yaml_node_t *e = pyl_node(c, *i);
 		struct pol_relation r = { 0 };
 		if (!e)
 			return false;
-		r.pos = pos_of(c, e);
-		check_required(c, e, keys, ARRAY_SIZE(keys),
-		               walk_map(c, e, keys, ARRAY_SIZE(keys), &r, "relation"), "relation");
+		r.pos = pyl_pos(c, e);
+		pyl_required(c, e, keys, ARRAY_SIZE(keys),
+		             pyl_walk(c, e, keys, ARRAY_SIZE(keys), &r, "relation"), "relation");
 		struct pol_relation *nv = realloc(c->p->relations, (c->p->nrelations + 1) * sizeof(*nv));
 		if (!nv)
 			return false;
@@ -714,15 +483,15 @@ static bool k_relations(struct ctx *c, yaml_node_t *v, void *obj)
 
 /* ---- the document ---- */
 
-static bool each_pair(struct ctx *c, yaml_node_t *v, const char *what,
-                      void (*fn)(struct ctx *, yaml_node_t *, yaml_node_t *))
+static bool each_pair(struct pyl_ctx *c, yaml_node_t *v, const char *what,
+                      void (*fn)(struct pyl_ctx *, yaml_node_t *, yaml_node_t *))
 {
 	if (!v || v->type != YAML_MAPPING_NODE) {
-		err_at(c, v, "%s must be a mapping", what);
+		pyl_err(c, v, "%s must be a mapping", what);
 		return false;
 	}
 	for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = node(c, pr->key), *val = node(c, pr->value);
+		yaml_node_t *k = pyl_node(c, pr->key), *val = pyl_node(c, pr->value);
 		if (!k || !val)
 			return false;
 		fn(c, k, val);
@@ -730,37 +499,37 @@ static bool each_pair(struct ctx *c, yaml_node_t *v, const char *what,
 	return true;
 }
 
-static bool k_version(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_version(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	if (!text(v) || strcmp(text(v), "1")) {
-		err_at(c, v, "this Custos reads policy format 1 (custos-policy: 1)");
+	if (!pyl_text(v) || strcmp(pyl_text(v), "1")) {
+		pyl_err(c, v, "this Custos reads policy format 1 (custos-policy: 1)");
 		return false;
 	}
 	return true;
 }
 
-static bool k_fks(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_fks(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return get_bool(c, v, "foreign_keys", &c->p->foreign_keys);
+	return pyl_bool(c, v, "foreign_keys", &c->p->foreign_keys);
 }
 
-static bool k_subjects(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_subjects(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	(void)obj;
 	return each_pair(c, v, "subjects", parse_subject);
 }
 
-static bool k_tables(struct ctx *c, yaml_node_t *v, void *obj)
+static bool k_tables(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	(void)obj;
 	return each_pair(c, v, "tables", parse_table);
 }
 
-static void parse_document(struct ctx *c)
+static void parse_document(struct pyl_ctx *c)
 {
-	static const struct key keys[] = {
+	static const struct pyl_key keys[] = {
 		{ "custos-policy", k_version, true }, { "foreign_keys", k_fks, false },
 		{ "subjects", k_subjects, false },    { "relations", k_relations, false },
 		{ "tables", k_tables, false },
@@ -768,12 +537,12 @@ static void parse_document(struct ctx *c)
 	yaml_node_t *root = yaml_document_get_root_node(c->doc);
 
 	if (!root) {
-		err_at(c, NULL, "empty policy: it needs at least custos-policy: 1");
+		pyl_err(c, NULL, "empty policy: it needs at least custos-policy: 1");
 		return;
 	}
-	unsigned seen = walk_map(c, root, keys, ARRAY_SIZE(keys), NULL, "the policy");
+	unsigned seen = pyl_walk(c, root, keys, ARRAY_SIZE(keys), NULL, "the policy");
 	if (root->type == YAML_MAPPING_NODE)
-		check_required(c, root, keys, ARRAY_SIZE(keys), seen, "the policy");
+		pyl_required(c, root, keys, ARRAY_SIZE(keys), seen, "the policy");
 }
 
 struct policy *pol_new(void)
@@ -828,7 +597,7 @@ int pol_parse(struct policy *p, const char *name, const char *data, size_t len, 
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
-	struct ctx c = { .p = p, .doc = &doc, .errs = errs };
+	struct pyl_ctx c = { .p = p, .doc = &doc, .errs = errs };
 
 	if (len > POL_MAX_FILE)
 		return -EFBIG;
