@@ -530,9 +530,13 @@ static bool k_tables(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 static void parse_document(struct pyl_ctx *c)
 {
 	static const struct pyl_key keys[] = {
-		{ "custos-policy", k_version, true }, { "foreign_keys", k_fks, false },
-		{ "subjects", k_subjects, false },    { "relations", k_relations, false },
+		{ "custos-policy", k_version, true },
+		{ "foreign_keys", k_fks, false },
+		{ "subjects", k_subjects, false },
+		{ "relations", k_relations, false },
 		{ "tables", k_tables, false },
+		{ "controller", pol_parse_controller, false },
+		{ "requests", pol_parse_requests, false },
 	};
 	yaml_node_t *root = yaml_document_get_root_node(c->doc);
 
@@ -549,8 +553,10 @@ struct policy *pol_new(void)
 {
 	struct policy *p = calloc(1, sizeof(*p));
 
-	if (p)
+	if (p) {
 		p->foreign_keys = true;
+		p->requests.erasure_approval = POL_APPROVAL_SECOND_PERSON;
+	}
 	return p;
 }
 
@@ -578,6 +584,7 @@ void pol_free(struct policy *p)
 	free(p->subjects);
 	free(p->relations);
 	free(p->files);
+	pol_controller_free(&p->controller);
 	free(p);
 }
 

@@ -57,6 +57,25 @@ struct pol_relation {
 	struct pol_pos pos;
 };
 
+/* Who answers subject requests, and what every report says of them
+ * (GDPR Art. 13(1)(a)-(b), 15(1)(f)-(h), 15(2); CCPA §1798.115). */
+struct pol_controller {
+	char *name, *contact, *dpo, *authority;
+	char *automated;                /* automated decisions, Art. 22: NULL none */
+	struct pol_list transfers;      /* to third countries, each with its Art. 46 safeguard */
+	struct pol_list sold_or_shared; /* CCPA: categories sold or shared, and to whom */
+	struct pol_pos pos;             /* file NULL: not given */
+};
+
+/* Who must approve an erasure before it runs: nobody, any member of the
+ * DPO group, or one other than the person who opened the request. */
+enum pol_approval { POL_APPROVAL_NONE, POL_APPROVAL_ANY, POL_APPROVAL_SECOND_PERSON };
+
+struct pol_requests {
+	enum pol_approval erasure_approval; /* default: second_person */
+	struct pol_pos pos;
+};
+
 struct policy {
 	struct pol_subject *subjects;
 	size_t nsubjects;
@@ -65,7 +84,9 @@ struct policy {
 	struct pol_relation *relations;
 	size_t nrelations;
 	bool foreign_keys; /* follow the database's foreign keys too */
-	char **files;      /* the file names positions point into */
+	struct pol_controller controller;
+	struct pol_requests requests;
+	char **files; /* the file names positions point into */
 	size_t nfiles;
 	unsigned errors;
 };

@@ -53,4 +53,9 @@ unsigned pyl_walk(struct pyl_ctx *c, yaml_node_t *n, const struct pyl_key *keys,
 void pyl_required(struct pyl_ctx *c, yaml_node_t *n, const struct pyl_key *keys, size_t nk, unsigned seen,
                   const char *where);
 
+/* policy_controller.c's sections, and their cleanup. */
+bool pol_parse_controller(struct pyl_ctx *c, yaml_node_t *v, void *obj);
+bool pol_parse_requests(struct pyl_ctx *c, yaml_node_t *v, void *obj);
+void pol_controller_free(struct pol_controller *ctl);
+
 #endif

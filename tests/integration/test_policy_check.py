@@ -69,6 +69,19 @@ tables:
     columns:
       billing_name: {erase: {retain: "tax law"}}
 """, 8, 29, "missing until"),
+    "controller_missing_keys": ("""custos-policy: 1
+controller:
+  name: Example Shop Ltd
+""", 3, 3, "controller: missing contact, supervisory_authority"),
+    "controller_twice": ("""custos-policy: 1
+controller: {name: a, contact: b, supervisory_authority: c}
+requests: {erasure_approval: none}
+requests: {erasure_approval: any}
+""", 4, 1, 'key "requests" given twice'),
+    "approval_typo": ("""custos-policy: 1
+requests:
+  erasure_approval: second_persn
+""", 3, 21, 'did you mean "second_person"?'),
 }
 
 
@@ -101,6 +114,15 @@ tables:
     b.write_text(body)
     p = ctl("policy", "check", a, b)
     assert p.returncode == 1 and f"{b}:3:3: table shop.customers declared twice" in p.stderr
+
+
+def test_controller_declared_in_two_files(tmp_path):
+    a = tmp_path / "a.yaml"
+    b = tmp_path / "b.yaml"
+    a.write_text("custos-policy: 1\ncontroller: {name: a, contact: b, supervisory_authority: c}\n")
+    b.write_text("custos-policy: 1\n\ncontroller: {name: a, contact: b, supervisory_authority: c}\n")
+    p = ctl("policy", "check", a, b)
+    assert p.returncode == 1 and f"{b}:3:13: controller: given again (first at {a}:2)" in p.stderr
 
 
 def test_usage_and_io_errors(tmp_path):
