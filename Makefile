@@ -55,11 +55,15 @@ $(BUILD)/obj/%.o: daemon/%.c | $(BUILD)/obj
 $(BUILD)/obj/main-%.o: daemon/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# schemas/custos.sql is compiled in, as a C string (keystore.c).
+# schemas/custos*.sql are compiled in, as C strings (keystore.c).
+SQL_GEN = $(BUILD)/gen/custos_sql.h $(BUILD)/gen/custos_2_requests_sql.h
+SQL_TO_C = sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
 $(BUILD)/gen/custos_sql.h: schemas/custos.sql | $(BUILD)/gen
-	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
+	$(SQL_TO_C)
+$(BUILD)/gen/custos_2_requests_sql.h: schemas/custos-2-requests.sql | $(BUILD)/gen
+	$(SQL_TO_C)
 
-$(BUILD)/obj/keystore.o: $(BUILD)/gen/custos_sql.h
+$(BUILD)/obj/keystore.o: $(SQL_GEN)
 
 $(BUILD)/libcustos.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -86,7 +90,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 FUZZ_LIB = $(filter-out daemon/ctl_%.c,$(LIB_SRC))
 FUZZ_OBJ = $(FUZZ_LIB:daemon/%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql
-$(BUILD)/fuzz/obj/%.o: daemon/%.c $(BUILD)/gen/custos_sql.h | $(BUILD)/fuzz/obj
+$(BUILD)/fuzz/obj/%.o: daemon/%.c $(SQL_GEN) | $(BUILD)/fuzz/obj
 	clang $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
 $(BUILD)/fuzz/libfuzzlib.a: $(FUZZ_OBJ)

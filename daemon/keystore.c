@@ -19,9 +19,14 @@
 #include "kekfile.h"
 #include "secmem.h"
 
-static const char schema_sql[] =
+/* The schema's migrations: the one at index i takes it to version i + 1
+ * (KS_SCHEMA_VERSION is how many there are). */
+static const char *const migrations[] = {
 #include "custos_sql.h"
-    ;
+	,
+#include "custos_2_requests_sql.h"
+};
+_Static_assert(ARRAY_SIZE(migrations) == KS_SCHEMA_VERSION, "KS_SCHEMA_VERSION counts the migrations");
 
 #define NOTIFY_CHANNEL "custos_keys"
 
@@ -243,6 +248,18 @@ static int schema_version(struct keystore *ks, uint32_t *ret)
 	return bad ? fail(ks, -EINVAL, "custos.schema_version is empty") : 0;
 }
 
+/* Applies the migrations after version (each file is a transaction that
+ * locks custos.schema_version: a second process waits, then finds its
+ * objects there). */
+static int migrate(struct keystore *ks, uint32_t version)
+{
+	int r = 0;
+
+	for (uint32_t v = version; !r && v < KS_SCHEMA_VERSION; v++)
+		r = exec(ks, migrations[v]);
+	return r;
+}
+
 /* Reads the keystore row: id and index key. */
 static int load_identity(struct keystore *ks)
 {
@@ -365,6 +382,8 @@ int ks_open(const struct ks_config *cfg, struct keystore **ret, char *err, size_
 	if (!(r = schema_version(ks, &version))) {
 		if (version == 0)
 			r = fail(ks, -ENOENT, "no keystore in this database: run custosctl keys init");
+		else if (version < KS_SCHEMA_VERSION)
+			r = migrate(ks, version);
 		else if (version != KS_SCHEMA_VERSION)
 			r = fail(ks, -EPROTONOSUPPORT,
 			         "keystore schema version %" PRIu32 "; this Custos knows version %d", version,
@@ -434,7 +453,7 @@ int ks_init(const struct ks_config *cfg, char *err, size_t errlen)
 	if (!ks)
 		return -EIO;
 	if (!(r = schema_version(ks, &version)) && version == 0)
-		r = exec(ks, schema_sql);
+		r = migrate(ks, 0);
 	else if (!r && version != KS_SCHEMA_VERSION)
 		r = fail(ks, -EPROTONOSUPPORT, "keystore schema version %" PRIu32 " is not %d", version,
 		         KS_SCHEMA_VERSION);

@@ -8,7 +8,8 @@
 -- of their epoch, which lives outside the database in the KEK file; the
 -- index key under the master key.
 --
--- Later versions add migrations keyed on custos.schema_version.
+-- This is migration 1; later ones (custos-2-requests.sql, ...) are applied in
+-- order, keyed on custos.schema_version.
 
 BEGIN;
 
