@@ -36,6 +36,8 @@ static const struct {
 	[IPC_KEYS_FRESH] = { "keys-fresh", "" },
 	[IPC_KEYS_BIDX] = { "keys-bidx", "ss" },
 	[IPC_KEYS_BIDX_KEY] = { "keys-bidx-key", "h" },
+	[IPC_DSR_CALL] = { "dsr-call", "sqss" },
+	[IPC_DSR_RESULT] = { "dsr-result", "s" },
 };
 
 #define HEADER_LEN 8

@@ -52,6 +52,8 @@ enum ipc_type {
 	IPC_KEYS_FRESH,       /* (no fields): a new key for a value of no known subject */
 	IPC_KEYS_BIDX,        /* s table, s column: the key of that column's blind index */
 	IPC_KEYS_BIDX_KEY,    /* h key */
+	IPC_DSR_CALL,         /* s command, q caller's uid, s caller's name, s arguments (a JSON object) */
+	IPC_DSR_RESULT,       /* s the result (JSON) */
 	IPC_TYPE_MAX
 };
 

@@ -3,6 +3,10 @@
 
 #include <errno.h>
 
+#include "role.h"
+
+#define RECORD_TIMEOUT_MS 10000
+
 enum {
 	F_TYPE,
 	F_USER,
@@ -162,4 +166,24 @@ int logmsg_decode(struct ipc_msg *m, struct logmsg *o)
 	if (o->rec.ncolumns && !o->rec.table)
 		return -EBADMSG;
 	return 0;
+}
+
+int logmsg_record(struct role_env *env, const struct alog_rec *r, const char *event, uint64_t *ret_seq)
+{
+	static uint8_t reply[IPC_MAX_MSG + 1]; /* env->buf may hold the request being served */
+	struct ipc_msg m, ret;
+	struct buf lists = BUF_INIT;
+	int fd = role_peer(env, "logger");
+
+	if (fd < 0)
+		return -ENOTCONN;
+	int err = logmsg_encode(r, event, false, &lists, &m);
+	if (!err)
+		err = role_call(env, fd, &m, reply, &ret, RECORD_TIMEOUT_MS);
+	buf_free(&lists);
+	if (!err && ret.type != IPC_LOG_APPENDED)
+		err = -EIO;
+	if (!err && ret_seq)
+		*ret_seq = ret.f[0].u;
+	return err;
 }

@@ -36,4 +36,10 @@ int logmsg_encode(const struct alog_rec *r, const char *event, bool lazy, struct
 /* Decodes m (its strings are split in place) into out. 0 or -EBADMSG. */
 int logmsg_decode(struct ipc_msg *m, struct logmsg *out) WUR;
 
+struct role_env;
+/* Records r (and event) through the role's logger and waits until it is
+ * durable: 0 with its sequence number in *ret_seq (may be NULL), or an
+ * error (-ENOTCONN: no logger): then it was not recorded. */
+int logmsg_record(struct role_env *env, const struct alog_rec *r, const char *event, uint64_t *ret_seq) WUR;
+
 #endif

@@ -636,6 +636,29 @@ int pol_load(struct policy *p, const char *path, struct buf *errs)
 	return r;
 }
 
+struct policy *pol_load_all(const char *const *files, size_t nfiles, char *err, size_t errlen)
+{
+	struct buf errs = BUF_INIT;
+	struct policy *p = pol_new();
+	int r = p ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !r && i < nfiles; i++)
+		r = pol_load(p, files[i], &errs);
+	if (!r)
+		pol_check(p, &errs);
+	if (!r && p->errors)
+		r = -EINVAL;
+	if (r) {
+		buf_addc(&errs, 0);
+		snprintf(err, errlen, "policy: %s", errs.p && *errs.p ? errs.p : strerror(-r));
+		err[strcspn(err, "\n")] = 0;
+		pol_free(p);
+		p = NULL;
+	}
+	buf_free(&errs);
+	return p;
+}
+
 /* ---- across files ---- */
 
 const struct pol_table *pol_table(const struct policy *p, const char *name)

@@ -100,6 +100,9 @@ void pol_free(struct policy *p);
 int pol_load(struct policy *p, const char *path, struct buf *errs) WUR;
 /* The same for a policy already in memory, named name in messages. */
 int pol_parse(struct policy *p, const char *name, const char *data, size_t len, struct buf *errs) WUR;
+/* Loads and checks the files as one policy. NULL with the first problem
+ * in err ("policy: file:line:col: ..."). */
+struct policy *pol_load_all(const char *const *files, size_t nfiles, char *err, size_t errlen);
 /* Checks what spans files: subjects' tables and relations name known
  * tables, nothing declared twice. */
 void pol_check(struct policy *p, struct buf *errs);

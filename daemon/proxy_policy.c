@@ -31,26 +31,6 @@ void ppol_unref(struct ppol *pp)
 	free(pp);
 }
 
-static int load_policy(struct ppol *pp, const char *const *files, size_t nfiles, char *err, size_t errlen)
-{
-	struct buf errs = BUF_INIT;
-	int r = (pp->pol = pol_new()) ? 0 : -ENOMEM;
-
-	for (size_t i = 0; !r && i < nfiles; i++)
-		r = pol_load(pp->pol, files[i], &errs);
-	if (!r)
-		pol_check(pp->pol, &errs);
-	if (!r && pp->pol->errors)
-		r = -EINVAL;
-	if (r) {
-		buf_addc(&errs, 0);
-		snprintf(err, errlen, "policy: %s", errs.p && *errs.p ? errs.p : strerror(-r));
-		err[strcspn(err, "\n")] = 0;
-	}
-	buf_free(&errs);
-	return r;
-}
-
 /* The policy's plaintext roles as a text[] literal: {"a","b"}. */
 static void role_array(const struct policy *pol, struct buf *out)
 {
@@ -181,10 +161,12 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
               size_t errlen)
 {
 	struct ppol *pp = calloc(1, sizeof(*pp));
+	int r = pp ? 0 : -ENOMEM;
+
 	if (pp)
 		pp->refs = 1;
-	int r = pp ? load_policy(pp, files, nfiles, err, errlen) : -ENOMEM;
-
+	if (!r && !(pp->pol = pol_load_all(files, nfiles, err, errlen)))
+		r = -EINVAL;
 	if (!r && pp->pol->ntables && !conninfo) {
 		snprintf(err, errlen, "the policy names tables, but no database is configured");
 		r = -EINVAL;

@@ -29,6 +29,7 @@
 #define CLIENT_TIMEOUT_S 10
 #define CALL_TIMEOUT_MS 10000
 #define ROTATE_TIMEOUT_MS 600000
+#define RUN_TIMEOUT_MS 600000 /* a report or an erasure */
 
 struct client {
 	int fd;
@@ -171,26 +172,17 @@ static void who(const struct client *cl, char *out, size_t n)
 }
 
 /* Records the request. 0, or an error: the request must not run. */
-static int record(struct role_env *env, struct control *ct, const struct client *cl, const char *cmd,
-                  const char *result, const char *event)
+static int record(struct role_env *env, const struct client *cl, const char *cmd, const char *result,
+                  const char *event)
 {
 	char user[128], detail[256];
 	struct alog_actor actor = { .user = user, .app = "custosctl" };
 	struct alog_rec rec = { .type = "control", .actor = &actor, .rows = -1, .detail = detail };
-	struct ipc_msg m, r;
-	struct buf lists = BUF_INIT;
-	int fd = role_peer(env, "logger");
 
 	who(cl, user, sizeof(user));
 	snprintf(detail, sizeof(detail), "{\"command\":\"%s\",\"result\":\"%s\",\"pid\":%d}", cmd, result,
 	         (int)cl->cred.pid);
-	if (fd < 0)
-		return -ENOTCONN;
-	int err = logmsg_encode(&rec, event, false, &lists, &m);
-	if (!err)
-		err = role_call(env, fd, &m, ct->reply_buf, &r, CALL_TIMEOUT_MS);
-	buf_free(&lists);
-	return err ? err : r.type == IPC_LOG_APPENDED ? 0 : -EIO;
+	return logmsg_record(env, &rec, event, NULL);
 }
 
 /* The reply each request expects. */
@@ -378,14 +370,59 @@ static void feed_followers(struct control *ct)
 	}
 }
 
+/* The caller's login name, or "uid=N". */
+static void login(const struct client *cl, char *out, size_t n)
+{
+	struct passwd pw, *res = NULL;
+	char b[4096];
+
+	if (!getpwuid_r(cl->cred.uid, &pw, b, sizeof(b), &res) && res)
+		snprintf(out, n, "%s", res->pw_name);
+	else
+		snprintf(out, n, "uid=%u", (unsigned)cl->cred.uid);
+}
+
+/* A subject-request command: the dsr role answers it. */
+static void do_dsr(struct role_env *env, struct control *ct, const struct client *cl,
+                   const struct cp_request *req, const char **outcome)
+{
+	char user[128], why[512];
+	struct ipc_msg r, m = { .type = IPC_DSR_CALL, .nfields = 4 };
+	int fd = role_peer(env, "dsr");
+
+	*outcome = "failed";
+	if (strlen(req->args) > IPC_MAX_STR)
+		return reply_error(cl->fd, "the request's arguments are too long");
+	login(cl, user, sizeof(user));
+	m.f[0] = ipc_str(cp_commands[req->cmd].name);
+	m.f[1] = ipc_u64(cl->cred.uid);
+	m.f[2] = ipc_str(user);
+	m.f[3] = ipc_str(req->args);
+	int err = fd < 0 ? -ENOTCONN
+	                 : role_call(env, fd, &m, ct->reply_buf, &r,
+	                             req->cmd == CP_REQUEST_RUN ? RUN_TIMEOUT_MS : CALL_TIMEOUT_MS);
+	if (err) {
+		snprintf(why, sizeof(why), "dsr: %s", err == -ENOTCONN ? "not running" : strerror(-err));
+		return reply_error(cl->fd, why);
+	}
+	if (r.type == IPC_ERROR)
+		return reply_error(cl->fd, r.f[1].s.p);
+	json_t *result = r.type == IPC_DSR_RESULT ? json_loads(r.f[0].s.p, 0, NULL) : NULL;
+	if (!result)
+		return reply_error(cl->fd, "dsr: an unexpected reply");
+	*outcome = "ok";
+	reply_ok(cl->fd, result);
+}
+
 /* Returns true when the client's connection was kept (a follower). */
 static bool run_request(struct role_env *env, struct control *ct, struct client *cl, size_t len)
 {
 	struct cp_request req;
 	char err[256];
+	bool kept = false;
 
 	if (cp_parse(cl->buf, len, &req, err, sizeof(err))) {
-		(void)!record(env, ct, cl, "(malformed)", "refused", "control-refused");
+		(void)!record(env, cl, "(malformed)", "refused", "control-refused");
 		reply_error(cl->fd, err);
 		return false;
 	}
@@ -393,25 +430,29 @@ static bool run_request(struct role_env *env, struct control *ct, struct client 
 	if (!authorised(env->cfg, cl, c->group)) {
 		snprintf(err, sizeof(err), "refused: %s needs membership in the %s group (%s)", c->name,
 		         cp_group_names[c->group], group_setting(env->cfg, c->group));
-		int rec = record(env, ct, cl, c->name, "refused", "control-refused");
+		int rec = record(env, cl, c->name, "refused", "control-refused");
 		reply_error(cl->fd, rec ? "refused, and the refusal could not be recorded" : err);
-		return false;
+		goto out;
 	}
 	bool changes = req.cmd == CP_RELOAD || req.cmd == CP_KEYS_ROTATE || req.cmd == CP_STOP;
-	if (record(env, ct, cl, c->name, "allowed", "")) { /* fail closed */
+	if (record(env, cl, c->name, "allowed", "")) { /* fail closed */
 		reply_error(cl->fd, "the request cannot be recorded in the audit log, so it does not run");
-		return false;
+		goto out;
 	}
 	const char *outcome = "ok";
 	if (req.cmd == CP_LOG_FOLLOW)
-		return start_follow(env, ct, cl);
-	if (req.cmd == CP_STATUS)
+		kept = start_follow(env, ct, cl);
+	else if (req.cmd == CP_STATUS)
 		do_status(env, ct, cl->fd);
+	else if (c->dsr)
+		do_dsr(env, ct, cl, &req, &outcome);
 	else
 		do_simple(env, ct, cl->fd, req.cmd, &outcome);
 	if (changes)
-		(void)!record(env, ct, cl, c->name, outcome, req.cmd == CP_KEYS_ROTATE ? "key-rotation" : "");
-	return false;
+		(void)!record(env, cl, c->name, outcome, req.cmd == CP_KEYS_ROTATE ? "key-rotation" : "");
+out:
+	free(req.args);
+	return kept;
 }
 
 /* Reads from a client; runs its request once a whole line is in. */

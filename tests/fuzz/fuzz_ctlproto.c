@@ -9,10 +9,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256] = "";
 
 	int r = cp_parse((const char *)data, size, &req, err, sizeof(err));
-	CHECK(r == 0 || r == -EINVAL || r == -EPROTONOSUPPORT);
-	if (r == 0)
+	CHECK(r == 0 || r == -EINVAL || r == -EPROTONOSUPPORT || r == -ENOMEM);
+	if (r == 0) {
 		CHECK(req.cmd < CP_NCMDS);
-	else
+		CHECK(req.args && req.args[0] == '{');
+		CHECK(!strcmp(req.args, "{}") || cp_commands[req.cmd].dsr);
+		free(req.args);
+	} else
 		CHECK(err[0] && memchr(err, 0, sizeof(err)));
 	return 0;
 }
