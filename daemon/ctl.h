@@ -27,6 +27,7 @@ struct ctl_group {
 extern const struct ctl_group ctl_log_group;
 extern const struct ctl_group ctl_policy_group;
 extern const struct ctl_group ctl_keys_group;
+extern const struct ctl_group ctl_request_group;
 /* A group with ncmds 0 is a command on its own: cmds[0] runs with argv[0]
  * its name. */
 extern const struct ctl_group ctl_encrypt_group;
@@ -40,6 +41,9 @@ struct json_t;
 int ctl_log_follow(int argc, char **argv);
 int ctl_daemon_call(const char *socket, const char *cmd, bool json, int timeout_ms,
                     void (*show)(struct json_t *));
+/* The same with the command's arguments (a JSON object). */
+int ctl_daemon_call_args(const char *socket, const char *cmd, struct json_t *args, bool json, int timeout_ms,
+                         void (*show)(struct json_t *));
 
 /* Prints "custosctl: <message>" to stderr and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

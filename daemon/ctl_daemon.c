@@ -32,17 +32,22 @@ static struct {
 	size_t len;
 } follow_rest;
 
-/* Sends {"v":1,"cmd":cmd} and reads the reply's line. NULL (having said
- * why) when custosd cannot be reached or answers nonsense. With ret_fd
- * the connection stays open for what follows. */
-static json_t *request_on(const char *path, const char *cmd, int timeout_ms, int *ret_fd)
+/* Sends {"v":1,"cmd":cmd[,"args":args]} and reads the reply's line.
+ * NULL (having said why) when custosd cannot be reached or answers
+ * nonsense. With ret_fd the connection stays open for what follows. */
+static json_t *request_on(const char *path, const char *cmd, json_t *args, int timeout_ms, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	char line[256], *buf = malloc(MAX_REPLY + 1), *nl = NULL;
+	char *line = NULL, *buf = malloc(MAX_REPLY + 1), *nl = NULL;
 	size_t len = 0;
+	json_t *req = args ? json_pack("{s:i, s:s, s:O}", "v", CP_VERSION, "cmd", cmd, "args", args)
+	                   : json_pack("{s:i, s:s}", "v", CP_VERSION, "cmd", cmd);
 
-	if (fd < 0 || !buf || strlen(path) >= sizeof(sa.sun_path))
+	if (req)
+		line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (fd < 0 || !buf || !line || strlen(path) >= sizeof(sa.sun_path))
 		goto fail;
 	strcpy(sa.sun_path, path);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
@@ -52,10 +57,13 @@ static json_t *request_on(const char *path, const char *cmd, int timeout_ms, int
 		                                                 : "");
 		goto out;
 	}
-	int n = snprintf(line, sizeof(line), "{\"v\":%d,\"cmd\":\"%s\"}\n", CP_VERSION, cmd);
+	ssize_t n = (ssize_t)strlen(line);
+	line[n] = '\n'; /* json_dumps's NUL: the line's end */
 	/* custosd may have answered and closed already (a refusal): read it */
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n && errno != EPIPE && errno != ECONNRESET)
+	if (send(fd, line, (size_t)n + 1, MSG_NOSIGNAL) != n + 1 && errno != EPIPE && errno != ECONNRESET)
 		goto fail;
+	free(line);
+	line = NULL;
 	struct pollfd p = { fd, POLLIN, 0 };
 	while (len < MAX_REPLY && !(nl = memchr(buf, '\n', len)) && poll(&p, 1, timeout_ms) > 0) {
 		ssize_t r = recv(fd, buf + len, MAX_REPLY - len, 0);
@@ -83,21 +91,22 @@ static json_t *request_on(const char *path, const char *cmd, int timeout_ms, int
 fail:
 	fprintf(stderr, "custosctl: %s: %s\n", path, strerror(errno ? errno : EINVAL));
 out:
+	free(line);
 	free(buf);
 	if (fd >= 0)
 		close(fd);
 	return NULL;
 }
 
-static json_t *request(const char *path, const char *cmd, int timeout_ms)
-{
-	return request_on(path, cmd, timeout_ms, NULL);
-}
-
-/* Runs cmd; prints the result with show (or as JSON). Exit code. */
 int ctl_daemon_call(const char *sock, const char *cmd, bool json, int timeout_ms, void (*show)(json_t *))
 {
-	json_t *j = request(socket_path(sock), cmd, timeout_ms);
+	return ctl_daemon_call_args(sock, cmd, NULL, json, timeout_ms, show);
+}
+
+int ctl_daemon_call_args(const char *sock, const char *cmd, json_t *args, bool json, int timeout_ms,
+                         void (*show)(json_t *))
+{
+	json_t *j = request_on(socket_path(sock), cmd, args, timeout_ms, NULL);
 
 	if (!j)
 		return EXIT_USAGE;
@@ -291,7 +300,7 @@ int ctl_log_follow(int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage_error("log follow: unexpected argument '%s'", argv[optind]);
 	int fd = -1;
-	json_t *j = request_on(socket_path(sock), "log-follow", 15000, &fd);
+	json_t *j = request_on(socket_path(sock), "log-follow", NULL, 15000, &fd);
 	if (!j)
 		return EXIT_USAGE;
 	if (!json_is_true(json_object_get(j, "ok"))) {

@@ -31,7 +31,7 @@
 #include "role.h"
 #include "secmem.h"
 
-#define NROLES 4 /* the proxy runs when there is somewhere to listen */
+#define NROLES 5 /* the proxy, last, runs when there is somewhere to listen */
 #define START_TIMEOUT_S 60
 #define STOP_TIMEOUT_S 30
 #define MAX_RESTARTS 5 /* within RESTART_WINDOW_S: then custosd gives up */
@@ -43,16 +43,16 @@ extern size_t role_proxy_nlisten;
 
 /* Roles start in this order and stop in the reverse: the logger outlives
  * every role that records through it. */
-static const struct role *const roles[NROLES] = { &role_logger, &role_keeper, &role_control, &role_proxy };
+static const struct role *const roles[NROLES] = { &role_logger, &role_keeper, &role_control, &role_dsr,
+	                                          &role_proxy };
 
 /* Channels between roles: the parent makes them, again after a restart. */
 /* The proxy asks the keeper for the data keys of the values it encrypts
  * and decrypts; never for the master key, the KEKs or the log's keys. */
-static const char *const links[][2] = { { "control", "logger" },
-	                                { "control", "keeper" },
-	                                { "logger", "keeper" },
-	                                { "proxy", "logger" },
-	                                { "proxy", "keeper" } };
+static const char *const links[][2] = { { "control", "logger" }, { "control", "keeper" },
+	                                { "logger", "keeper" },  { "proxy", "logger" },
+	                                { "proxy", "keeper" },   { "control", "dsr" },
+	                                { "dsr", "logger" },     { "dsr", "keeper" } };
 
 struct child {
 	const struct role *role;
@@ -103,7 +103,7 @@ static size_t secure_heap_for(const struct role *r, const struct cfg *c)
 
 	if (r == &role_keeper && (c->database || c->keystore))
 		need += (size_t)c->key_cache * 128 * 2; /* the cache is one allocation */
-	if (r == &role_logger)
+	if (r == &role_logger || r == &role_dsr)
 		need += KCL_HEAP(KCL_SLOTS_LOGGER);
 	if (r == &role_proxy)
 		need += KCL_HEAP(KCL_SLOTS_PROXY);

@@ -53,7 +53,7 @@ struct role {
 	bool audit_cap;                    /* keeps CAP_AUDIT_WRITE */
 };
 
-extern const struct role role_logger, role_keeper, role_control, role_proxy;
+extern const struct role role_logger, role_keeper, role_control, role_dsr, role_proxy;
 
 /* Serves the parent's channel and the peers' until the parent says stop,
  * the parent's channel closes, or the handler fails. Answers IPC_PING,

@@ -135,24 +135,25 @@ static int bidx_key(struct keystore *ks, int fd, const struct ipc_msg *m)
 
 /* Who may ask what: key management is the control role's; data keys go
  * to the roles that encrypt (the logger: subject ids in records; the
- * proxy: values in and out). */
+ * proxy: values in and out) and to the dsr, which decrypts a subject's
+ * values for their report. */
 static bool allowed(struct role_env *env, int fd, enum ipc_type t)
 {
 	static const struct {
 		enum ipc_type type;
-		const char *peers[2];
+		const char *peers[3];
 	} rules[] = {
 		{ IPC_KEYS_STATUS_REQ, { "control" } },
 		{ IPC_KEYS_ROTATE, { "control" } },
-		{ IPC_KEYS_SUBJECT, { "logger", "proxy" } },
-		{ IPC_KEYS_BY_ID, { "proxy" } },
+		{ IPC_KEYS_SUBJECT, { "logger", "proxy", "dsr" } },
+		{ IPC_KEYS_BY_ID, { "proxy", "dsr" } },
 		{ IPC_KEYS_FRESH, { "proxy" } },
 		{ IPC_KEYS_BIDX, { "proxy" } },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
 		if (rules[i].type == t)
-			for (size_t j = 0; j < 2; j++)
+			for (size_t j = 0; j < ARRAY_SIZE(rules[i].peers); j++)
 				if (rules[i].peers[j] && role_peer(env, rules[i].peers[j]) == fd)
 					return true;
 	return t == IPC_CONFIG && fd == env->parent;
