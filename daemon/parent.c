@@ -31,7 +31,7 @@
 #include "role.h"
 #include "secmem.h"
 
-#define NROLES 5 /* the proxy, last, runs when there is somewhere to listen */
+#define NROLES 5
 #define START_TIMEOUT_S 60
 #define STOP_TIMEOUT_S 30
 #define MAX_RESTARTS 5 /* within RESTART_WINDOW_S: then custosd gives up */
@@ -53,6 +53,13 @@ static const char *const links[][2] = { { "control", "logger" }, { "control", "k
 	                                { "logger", "keeper" },  { "proxy", "logger" },
 	                                { "proxy", "keeper" },   { "control", "dsr" },
 	                                { "dsr", "logger" },     { "dsr", "keeper" } };
+
+/* The dsr runs when there is a customer database to answer requests
+ * from, the proxy when there is somewhere to listen. */
+static bool wanted(const struct role *r, const struct cfg *c)
+{
+	return r == &role_dsr ? c->database != NULL : r == &role_proxy ? c->listen.n > 0 : true;
+}
 
 struct child {
 	const struct role *role;
@@ -834,11 +841,10 @@ int parent_run(struct parent_opts *o)
 	gid_t gid = getgid(), sock_gid = gid;
 	int err;
 
-	p = (struct parent){
-		.o = o, .sigfd = -1, .listen_fd = -1, .n = o->cfg->listen.n ? NROLES : NROLES - 1
-	};
+	p = (struct parent){ .o = o, .sigfd = -1, .listen_fd = -1 };
 	for (int i = 0; i < NROLES; i++)
-		p.kids[i] = (struct child){ .role = roles[i], .fd = -1 };
+		if (wanted(roles[i], o->cfg))
+			p.kids[p.n++] = (struct child){ .role = roles[i], .fd = -1 };
 	if (geteuid() == 0 && lookup_ids(o->cfg, &uid, &gid, &sock_gid))
 		return 1;
 	raise_memlock(o->cfg);

@@ -401,6 +401,9 @@ static void do_dsr(struct role_env *env, struct control *ct, const struct client
 	int err = fd < 0 ? -ENOTCONN
 	                 : role_call(env, fd, &m, ct->reply_buf, &r,
 	                             req->cmd == CP_REQUEST_RUN ? RUN_TIMEOUT_MS : CALL_TIMEOUT_MS);
+	if (err && !env->cfg->database)
+		return reply_error(
+		    cl->fd, "subject requests need the customer database: set database in custosd.conf");
 	if (err) {
 		snprintf(why, sizeof(why), "dsr: %s", err == -ENOTCONN ? "not running" : strerror(-err));
 		return reply_error(cl->fd, why);

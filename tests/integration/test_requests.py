@@ -7,7 +7,7 @@ import json
 import psycopg2
 import pytest
 
-from daemon import ensure_user
+from daemon import daemon, ensure_user  # noqa: F401 (a fixture)
 from proxy import Proxy, Shop
 
 DPO_A, DPO_B, OUTSIDER = "ct-erin", "ct-frank", "ct-bob"
@@ -150,3 +150,8 @@ def test_a_version_1_keystore_is_migrated(shop):
             assert cur.fetchone()[0] == 2
     finally:
         p.cleanup()
+
+
+def test_without_a_database_requests_say_what_is_missing(daemon):
+    p = daemon.start().ctl("request", "list", check=1)
+    assert "need the customer database: set database in custosd.conf" in p.stderr
