@@ -233,6 +233,13 @@ static int alog_append_locked(struct alog *l, const char *type, const struct buf
 	return 0;
 }
 
+int alog_sign_report(struct alog *l, uint64_t seq, const uint8_t digest[32], uint8_t ret_sig[64],
+                     uint8_t ret_log_id[16])
+{
+	memcpy(ret_log_id, l->st->log_id, LOG_ID_LEN); /* neither it nor the signing key ever changes */
+	return logkey_sign_report(l->st->sign_key, l->st->log_id, seq, digest, ret_sig);
+}
+
 /* Appends a checkpoint over the current head and advances the epoch. */
 static int checkpoint_locked(struct alog *l)
 {
@@ -279,7 +286,7 @@ struct flush {
 	uint64_t off;
 };
 
-static int write_all(int fd, const char *p, size_t n, uint64_t off)
+static int pwrite_all(int fd, const char *p, size_t n, uint64_t off)
 {
 	while (n) {
 		ssize_t w = pwrite(fd, p, n, (off_t)off);
@@ -297,7 +304,7 @@ static int write_all(int fd, const char *p, size_t n, uint64_t off)
 /* The slow part of a flush, run without mu (io_busy keeps others out). */
 static int flush_io(struct alog *l, struct flush *f)
 {
-	int r = write_all(l->segfd, f->b->p, f->b->len, f->off);
+	int r = pwrite_all(l->segfd, f->b->p, f->b->len, f->off);
 
 	if (!r && f->sync && fdatasync(l->segfd) < 0)
 		r = -errno;

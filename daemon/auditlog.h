@@ -55,6 +55,11 @@ struct alog_rec {
 
 struct alog;
 
+/* Signs a report's digest bound to record seq (logkey_sign_report) with
+ * the checkpoint key; the log's id in ret_log_id. */
+int alog_sign_report(struct alog *l, uint64_t seq, const uint8_t digest[32], uint8_t ret_sig[64],
+                     uint8_t ret_log_id[16]) WUR;
+
 /* Creates a new log in dir and the verification key file keyout (0400).
  * Refuses to overwrite anything. 0 or a negative errno, err says why. */
 int alog_create(const char *dir, const char *keyout, char *err, size_t errlen) WUR;

@@ -19,6 +19,7 @@
 #include "colcrypt.h"
 #include "ctl.h"
 #include "ctl_keys.h"
+#include "subjectrows.h"
 #include "policy.h"
 #include "subjectmap.h"
 
@@ -80,7 +81,7 @@ static PGresult *query(struct run *r, const char *sql, int n, const char *const 
 	if (PQresultStatus(res) == want)
 		return res;
 	char e[512];
-	fprintf(stderr, "custosctl: --db: %s\n", ctl_db_error(res, e, sizeof(e)));
+	fprintf(stderr, "custosctl: --db: %s\n", srw_db_error(res, e, sizeof(e)));
 	PQclear(res);
 	return NULL;
 }

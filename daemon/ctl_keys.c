@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "secmem.h"
 #include "subjectmap.h"
+#include "subjectrows.h"
 
 static const struct option all_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -99,20 +100,6 @@ static char *keystore_conninfo(const struct ctl_keys_args *a)
 	return a->keystore ? strdup(a->keystore) : ks_default_conninfo(a->db);
 }
 
-const char *ctl_db_error(const PGresult *r, char *out, size_t n)
-{
-	const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-
-	/* data exceptions quote the offending value, and its DETAIL the row:
-	 * neither may reach a message */
-	if (code && !strncmp(code, "22", 2))
-		snprintf(out, n, "a value does not fit its column's type (SQLSTATE %s)", code);
-	else
-		snprintf(out, n, "%s (SQLSTATE %s)", msg ? msg : "error", code ? code : "?");
-	return out;
-}
-
 int ctl_keys_open(const struct ctl_keys_args *a, struct keystore **ret)
 {
 	uint8_t *master = NULL;
@@ -164,7 +151,7 @@ static int create_database(const char *db)
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			char e[512];
 			fprintf(stderr, "custosctl: creating database " KS_DEFAULT_DBNAME ": %s\n",
-			        ctl_db_error(res, e, sizeof(e)));
+			        srw_db_error(res, e, sizeof(e)));
 			r = EXIT_USAGE;
 		} else {
 			printf("created database " KS_DEFAULT_DBNAME "\n");
@@ -337,19 +324,32 @@ static const char shred_help[] =
     "  --subject TYPE:ID    the subject, e.g. customer:42\n";
 
 /* Adds the key ids of the ciphertexts in r (all columns) to ids. */
-static int collect_ids(PGresult *r, struct buf *ids, size_t *nvalues)
+static bool encrypted(const struct pol_column *c)
 {
+	return c->encrypt;
+}
+
+struct ids {
+	struct buf *ids;
+	size_t *nvalues;
+};
+
+static int collect_ids(void *arg, const struct pol_table *t, const struct pol_column *const *cols,
+                       size_t ncols, PGresult *r)
+{
+	struct ids *x = arg;
 	uint8_t id[FC_KEYID_LEN];
 
+	(void)t, (void)cols, (void)ncols;
 	for (int i = 0; i < PQntuples(r); i++)
 		for (int j = 0; j < PQnfields(r); j++) {
 			if (PQgetisnull(r, i, j) ||
 			    fc_key_id(PQgetvalue(r, i, j), (size_t)PQgetlength(r, i, j), id))
 				continue;
-			(*nvalues)++;
-			buf_add(ids, id, sizeof(id));
+			(*x->nvalues)++;
+			buf_add(x->ids, id, sizeof(id));
 		}
-	return ids->failed ? -ENOMEM : 0;
+	return x->ids->failed ? -ENOMEM : 0;
 }
 
 /* The key ids in the subject's encrypted values, read from the customer
@@ -357,43 +357,13 @@ static int collect_ids(PGresult *r, struct buf *ids, size_t *nvalues)
 static int subject_key_ids(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
                            struct buf *ids, size_t *nvalues)
 {
-	for (size_t t = 0; t < p->ntables; t++) {
-		const struct pol_table *pt = &p->tables[t];
-		struct buf sql = BUF_INIT, root = BUF_INIT;
-		size_t ncols = 0;
-		buf_adds(&sql, "SELECT ");
-		for (size_t c = 0; c < pt->ncols; c++) {
-			if (!pt->cols[c].encrypt)
-				continue;
-			buf_adds(&sql, ncols++ ? ", j0." : "j0.");
-			sm_quote(&sql, pt->cols[c].name);
-		}
-		int err = ncols ? sm_from(m, pt->name, &sql, &root) : 0;
-		if (err == -ENOENT)
-			err = 0; /* another subject type's table */
-		else if (!err && ncols) {
-			buf_adds(&sql, " WHERE ");
-			buf_add(&sql, root.p, root.len);
-			buf_adds(&sql, " = $1");
-			buf_addc(&sql, 0);
-			PGresult *r =
-			    sql.failed ? NULL : PQexecParams(db, sql.p, 1, NULL, &id, NULL, NULL, 0);
-			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-				char e[512];
-				fprintf(stderr, "custosctl: reading %s: %s\n", pt->name,
-				        ctl_db_error(r, e, sizeof(e)));
-				err = -EIO;
-			} else {
-				err = collect_ids(r, ids, nvalues);
-			}
-			PQclear(r);
-		}
-		buf_free(&sql);
-		buf_free(&root);
-		if (err)
-			return err;
-	}
-	return 0;
+	struct ids x = { ids, nvalues };
+	char err[768];
+	int r = srw_each(db, p, m, id, encrypted, collect_ids, &x, err, sizeof(err));
+
+	if (r)
+		fprintf(stderr, "custosctl: %s\n", r == -ENOMEM ? "out of memory" : err);
+	return r;
 }
 
 static int find_values(const struct ctl_keys_args *a, const char *type, const char *id, struct buf *ids,

@@ -41,10 +41,6 @@ int ctl_keys_open(const struct ctl_keys_args *a, struct keystore **ret);
 
 #include <libpq-fe.h>
 
-/* A database error for a message: SQLSTATE and primary message only (the
- * DETAIL of a failing row holds its values); data exceptions, which quote
- * the value, by SQLSTATE alone. Returns out. */
-const char *ctl_db_error(const PGresult *r, char *out, size_t n);
 
 struct policy;
 struct catalog;

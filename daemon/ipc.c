@@ -38,6 +38,8 @@ static const struct {
 	[IPC_KEYS_BIDX_KEY] = { "keys-bidx-key", "h" },
 	[IPC_DSR_CALL] = { "dsr-call", "sqss" },
 	[IPC_DSR_RESULT] = { "dsr-result", "s" },
+	[IPC_LOG_SIGN] = { "log-sign", "qh" },
+	[IPC_LOG_SIGNED] = { "log-signed", "qss" },
 };
 
 #define HEADER_LEN 8

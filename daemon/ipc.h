@@ -54,6 +54,8 @@ enum ipc_type {
 	IPC_KEYS_BIDX_KEY,    /* h key */
 	IPC_DSR_CALL,         /* s command, q caller's uid, s caller's name, s arguments (a JSON object) */
 	IPC_DSR_RESULT,       /* s the result (JSON) */
+	IPC_LOG_SIGN,         /* q request id, h digest: the dsr asks the logger to record and sign a report */
+	IPC_LOG_SIGNED,       /* q seq of the report record, s signature (hex), s log id (hex) */
 	IPC_TYPE_MAX
 };
 

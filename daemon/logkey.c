@@ -185,36 +185,81 @@ static void sig_message(uint8_t *m, const uint8_t log_id[LOG_ID_LEN], uint64_t s
 }
 
 #define SIG_MSG_LEN (sizeof(SIG_LABEL) - 1 + LOG_ID_LEN + 16 + LOG_HASH_LEN)
+#define REPORT_LABEL "custos-report-v1"
+#define REPORT_MSG_LEN (sizeof(REPORT_LABEL) - 1 + LOG_ID_LEN + 8 + LOG_HASH_LEN)
+
+static int ed_sign(const uint8_t sign_key[32], const uint8_t *m, size_t n, uint8_t ret[LOG_SIG_LEN])
+{
+	size_t siglen = LOG_SIG_LEN;
+	EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sign_key, 32);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	int ok = pk && ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+	         EVP_DigestSign(ctx, ret, &siglen, m, n) == 1;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	return ok ? 0 : -EIO;
+}
+
+static bool ed_verify(const uint8_t pub[32], const uint8_t *m, size_t n, const uint8_t sig[LOG_SIG_LEN])
+{
+	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	bool ok = pk && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+	          EVP_DigestVerify(ctx, sig, LOG_SIG_LEN, m, n) == 1;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	return ok;
+}
 
 int logkey_sign(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
                 const uint8_t prev[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN])
 {
 	uint8_t m[SIG_MSG_LEN];
-	size_t siglen = LOG_SIG_LEN;
-	EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sign_key, 32);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 	sig_message(m, log_id, seq, epoch, prev);
-	int ok = pk && ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-	         EVP_DigestSign(ctx, ret, &siglen, m, sizeof(m)) == 1;
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pk);
-	return ok ? 0 : -EIO;
+	return ed_sign(sign_key, m, sizeof(m), ret);
 }
 
 bool logkey_verify_sig(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
                        const uint8_t prev[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN])
 {
 	uint8_t m[SIG_MSG_LEN];
-	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 	sig_message(m, log_id, seq, epoch, prev);
-	bool ok = pk && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-	          EVP_DigestVerify(ctx, sig, LOG_SIG_LEN, m, sizeof(m)) == 1;
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pk);
-	return ok;
+	return ed_verify(pub, m, sizeof(m), sig);
+}
+
+static void report_message(uint8_t *m, const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
+                           const uint8_t digest[LOG_HASH_LEN])
+{
+	size_t o = sizeof(REPORT_LABEL) - 1;
+
+	memcpy(m, REPORT_LABEL, o);
+	memcpy(m + o, log_id, LOG_ID_LEN);
+	o += LOG_ID_LEN;
+	for (int i = 7; i >= 0; i--)
+		m[o++] = (uint8_t)(seq >> (8 * i));
+	memcpy(m + o, digest, LOG_HASH_LEN);
+}
+
+int logkey_sign_report(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
+                       const uint8_t digest[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN])
+{
+	uint8_t m[REPORT_MSG_LEN];
+
+	report_message(m, log_id, seq, digest);
+	return ed_sign(sign_key, m, sizeof(m), ret);
+}
+
+bool logkey_verify_report(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
+                          const uint8_t digest[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN])
+{
+	uint8_t m[REPORT_MSG_LEN];
+
+	report_message(m, log_id, seq, digest);
+	return ed_verify(pub, m, sizeof(m), sig);
 }
 
 int logkey_public(const uint8_t sign_key[32], uint8_t ret_pub[32])

@@ -54,6 +54,13 @@ int logkey_sign(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], ui
                 const uint8_t prev[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN]) WUR;
 bool logkey_verify_sig(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq, uint64_t epoch,
                        const uint8_t prev[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN]);
+/* Ed25519 over "custos-report-v1" | log_id | seq | digest: a report or
+ * certificate (its manifest's SHA-256), bound to the log record at seq
+ * that notes it. Checked with the log's public key. */
+int logkey_sign_report(const uint8_t sign_key[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
+                       const uint8_t digest[LOG_HASH_LEN], uint8_t ret[LOG_SIG_LEN]) WUR;
+bool logkey_verify_report(const uint8_t pub[32], const uint8_t log_id[LOG_ID_LEN], uint64_t seq,
+                          const uint8_t digest[LOG_HASH_LEN], const uint8_t sig[LOG_SIG_LEN]);
 int logkey_public(const uint8_t sign_key[32], uint8_t ret_pub[32]) WUR;
 
 #endif

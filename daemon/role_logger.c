@@ -203,12 +203,42 @@ static int append_batch(struct role_env *env, int fd, struct ipc_msg *m)
 	return other ? handle(env, fd, m) : 0;
 }
 
+/* A report or certificate: a record noting its digest, and a signature
+ * over both (logkey_sign_report). Only the dsr asks. */
+static int sign_report(struct role_env *env, struct logger *lg, int fd, struct ipc_msg *m)
+{
+	char detail[160], dhex[65], sighex[2 * LOG_SIG_LEN + 1], idhex[2 * LOG_ID_LEN + 1];
+	uint8_t sig[LOG_SIG_LEN], log_id[LOG_ID_LEN];
+	struct alog_actor actor = { .app = "custosd" };
+	struct alog_rec rec = { .type = "report", .actor = &actor, .rows = -1, .detail = detail };
+	uint64_t seq;
+
+	if (fd != role_peer(env, "dsr"))
+		return ipc_send_error(fd, m->id, -EPERM, "only the dsr role has reports signed");
+	hex_encode(m->f[1].h, 32, dhex);
+	snprintf(detail, sizeof(detail), "{\"request\":%" PRIu64 ",\"sha256\":\"%s\"}", m->f[0].u, dhex);
+	int err = alog_append(lg->log, &rec, &seq);
+	if (!err)
+		err = alog_sign_report(lg->log, seq, m->f[1].h, sig, log_id);
+	if (err)
+		return ipc_send_error(fd, m->id, err, "the report cannot be recorded and signed");
+	lg->appended++;
+	hex_encode(sig, sizeof(sig), sighex);
+	hex_encode(log_id, sizeof(log_id), idhex);
+	struct ipc_msg r = { .type = IPC_LOG_SIGNED, .id = m->id, .nfields = 3 };
+	r.f[0] = ipc_u64(seq);
+	r.f[1] = ipc_str(sighex);
+	r.f[2] = ipc_str(idhex);
+	return ipc_send(fd, &r);
+}
+
 static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 {
 	struct logger *lg = env->state;
 
 	switch (m->type) {
 	case IPC_LOG_APPEND: return append_batch(env, fd, m);
+	case IPC_LOG_SIGN: return sign_report(env, lg, fd, m);
 	case IPC_LOG_STATUS_REQ: return reply_status(lg, fd, m->id);
 	case IPC_CONFIG: return 0; /* durability and intervals apply at the next start */
 	default:

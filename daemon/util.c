@@ -158,27 +158,20 @@ bool parse_size(const char *s, uint64_t *ret)
 	return true;
 }
 
-int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
+int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return -EINVAL;
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
+	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
-	}
 	char *buf = malloc((size_t)st.st_size + 1);
 	size_t len = 0;
 	ssize_t r = 0;
 	while (buf && len < (size_t)st.st_size && (r = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
 		len += (size_t)r;
 	int err = !buf ? -ENOMEM : r < 0 ? -errno : 0;
-	close(fd);
 	if (err) {
 		free(buf);
 		return err;
@@ -186,6 +179,32 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 	buf[len] = '\0';
 	*ret_buf = buf;
 	*ret_len = len;
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int err = read_fd(fd, max, ret_buf, ret_len);
+	close(fd);
+	return err;
+}
+
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
 	return 0;
 }
 
@@ -204,8 +223,7 @@ int write_file_excl(const char *path, const void *data, size_t len, mode_t mode)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	ssize_t w = write(fd, data, len);
-	int err = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
+	int err = write_all(fd, data, len);
 	if (!err && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
 		err = -errno;
 	close(fd);

@@ -29,6 +29,10 @@ bool parse_size(const char *s, uint64_t *ret) WUR;
 /* Reads a whole file of at most max bytes; *ret_buf is NUL-terminated.
  * Returns 0 or a negative errno (-EFBIG when larger than max). */
 int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len) WUR;
+/* The same for an open file. */
+int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len) WUR;
+/* Writes all of data (retrying short writes). 0 or a negative errno. */
+int write_all(int fd, const void *data, size_t len) WUR;
 /* Creates path exclusively with mode, writes data and fsyncs it and its
  * directory. Returns 0 or a negative errno (-EEXIST if it exists). */
 int write_file_excl(const char *path, const void *data, size_t len, mode_t mode) WUR;

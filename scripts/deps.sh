@@ -9,7 +9,7 @@ libssl-dev openssl zlib1g-dev libjansson-dev libyaml-dev libpq-dev
 libaudit-dev libcap-ng-dev libsystemd-dev libevent-dev libpg-query-dev libprotobuf-c-dev
 libcmocka-dev python3 python3-pytest python3-pytest-timeout python3-jsonschema python3-psycopg2 jq gzip util-linux
 postgresql-15 postgresql-client-15 pgbouncer auditd gdb passwd systemd
-default-jdk-headless libpostgresql-jdbc-java nodejs"
+default-jdk-headless libpostgresql-jdbc-java nodejs chromium"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,29 @@
+/* subjectrows.h - reading one data subject's rows: for each policy table
+ * the subject map (subjectmap.h) reaches, the chosen columns of the rows
+ * that lead to the subject's root row. Used to find the keys of the
+ * subject's values (keys shred), for access reports and for erasure. */
+#ifndef CUSTOS_SUBJECTROWS_H
+#define CUSTOS_SUBJECTROWS_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "policy.h"
+#include "subjectmap.h"
+
+/* Called with each table's rows: r has one field per column in cols. A
+ * nonzero return stops the walk and is returned. */
+typedef int (*srw_fn)(void *arg, const struct pol_table *t, const struct pol_column *const *cols,
+                      size_t ncols, PGresult *r);
+
+/* The columns want() accepts, of every table (tables with none are
+ * skipped, and so are tables of other subject types). 0; -EIO with err
+ * naming the table (never a value); or fn's return. */
+int srw_each(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
+             bool (*want)(const struct pol_column *c), srw_fn fn, void *arg, char *err, size_t errlen) WUR;
+
+/* A database error, safe to show: data exceptions quote values, so
+ * only their SQLSTATE is given. */
+const char *srw_db_error(const PGresult *r, char *out, size_t n);
+
+#endif
