@@ -39,6 +39,7 @@ static const struct keyword keywords[] = {
 	{ "master_key", K_PATH, F(master_key), NULL, 0, 0, NULL },
 	{ "kek_file", K_PATH, F(kek_file), "/var/lib/custos/kek", 0, 0, NULL },
 	{ "key_cache", K_UINT, F(key_cache), "65536", 16, 1u << 24, NULL },
+	{ "report_dir", K_PATH, F(report_dir), "/var/lib/custos/reports", 0, 0, NULL },
 	{ "listen", K_LIST_LISTEN, F(listen), NULL, 0, 0, NULL },
 	{ "tls_cert", K_PATH, F(tls_cert), NULL, 0, 0, NULL },
 	{ "tls_key", K_PATH, F(tls_key), NULL, 0, 0, NULL },

@@ -34,6 +34,7 @@ struct cfg {
 	char *master_key;          /* NULL: $CREDENTIALS_DIRECTORY/master-key */
 	char *kek_file;
 	uint64_t key_cache;
+	char *report_dir; /* access reports and deletion certificates */
 	/* the proxy */
 	struct pol_list listen;
 	char *tls_cert, *tls_key, *tls_client_ca;

@@ -27,7 +27,7 @@ struct ctl_group {
 extern const struct ctl_group ctl_log_group;
 extern const struct ctl_group ctl_policy_group;
 extern const struct ctl_group ctl_keys_group;
-extern const struct ctl_group ctl_request_group;
+extern const struct ctl_group ctl_request_group, ctl_report_group;
 /* A group with ncmds 0 is a command on its own: cmds[0] runs with argv[0]
  * its name. */
 extern const struct ctl_group ctl_encrypt_group;

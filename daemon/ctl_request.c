@@ -1,5 +1,5 @@
 /* ctl_request.c - `custosctl request open | list | show | extend |
- * approve | deny`: data subjects' requests, through custosd's control
+ * approve | deny | run`: data subjects' requests, through custosd's control
  * socket (the DPO group's commands; the dsr role answers them). */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 60000
+#define RUN_TIMEOUT_MS 660000 /* custosd gives a run 600 s */
 
 enum {
 	RO_REGIME = 1,
@@ -68,6 +69,7 @@ struct subcmd {
 	const int *required; /* 0-terminated */
 	bool takes_id;
 	void (*show)(json_t *);
+	int timeout_ms;
 };
 
 #define COMMON_HELP                                                                                          \
@@ -162,6 +164,7 @@ static const int list_opts[] = { RO_OVERDUE, 0 };
 static const int none[] = { 0 };
 static const int extend_opts[] = { RO_REASON, 0 };
 static const int deny_opts[] = { RO_BASIS, 0 };
+static const int run_opts[] = { RO_DRY_RUN, 0 };
 
 static const struct subcmd subcmds[] = {
 	{ "open",
@@ -174,28 +177,36 @@ static const struct subcmd subcmds[] = {
 	  "  --received DATE   the day it was received (default: today, UTC)\n"
 	  "  --via HOW         how it was made: e-mail, web form, letter (default custosctl)\n"
 	  "  --verified-by, --verification  who checked the requester's identity, and how\n",
-	  open_opts, open_req, false, show_request },
+	  open_opts, open_req, false, show_request, CALL_TIMEOUT_MS },
 	{ "list",
 	  "Usage: custosctl request list [--overdue]\n\n"
 	  "Lists requests, newest first, with their due dates (! marks one overdue).\n\n"
 	  "  --overdue         only those past their due date and not answered\n",
-	  list_opts, none, false, show_list },
+	  list_opts, none, false, show_list, CALL_TIMEOUT_MS },
 	{ "show", "Usage: custosctl request show ID\n\nShows one request: every field of the ledger.\n", none,
-	  none, true, show_request },
+	  none, true, show_request, CALL_TIMEOUT_MS },
 	{ "extend",
 	  "Usage: custosctl request extend ID --reason TEXT\n\n"
 	  "Extends the due date once, within the first period: GDPR by two months,\n"
 	  "CCPA by 45 days. Tell the subject the reason.\n",
-	  extend_opts, extend_opts, true, show_request },
+	  extend_opts, extend_opts, true, show_request, CALL_TIMEOUT_MS },
 	{ "approve",
 	  "Usage: custosctl request approve ID\n\n"
 	  "Approves an erasure. With the policy's erasure_approval: second_person\n"
 	  "(the default), the approver is not the person who opened it.\n",
-	  none, none, true, show_request },
+	  none, none, true, show_request, CALL_TIMEOUT_MS },
 	{ "deny",
 	  "Usage: custosctl request deny ID --basis TEXT\n\n"
 	  "Denies a request, with its legal basis (GDPR Art. 12(4)/(5), CCPA §1798.105(d)).\n",
-	  deny_opts, deny_opts, true, show_request },
+	  deny_opts, deny_opts, true, show_request, CALL_TIMEOUT_MS },
+	{ "run",
+	  "Usage: custosctl request run ID [--dry-run]\n\n"
+	  "Carries out a request. An access request produces the access report: a\n"
+	  "directory under custosd's report_dir with report.json, report.html (for the\n"
+	  "subject), portable.json (Art. 20) and their signed manifest (SHA256SUMS,\n"
+	  "SHA256SUMS.sig; check with custosctl report verify).\n\n"
+	  "  --dry-run         an erasure: show what would happen, change nothing\n",
+	  run_opts, none, true, show_request, RUN_TIMEOUT_MS },
 };
 
 static bool in(const int *list, int v)
@@ -262,7 +273,7 @@ static int run_subcmd(const struct subcmd *sc, int argc, char **argv)
 	}
 	char cmd[32];
 	snprintf(cmd, sizeof(cmd), "request-%s", sc->name);
-	code = ctl_daemon_call_args(sock, cmd, args, as_json, CALL_TIMEOUT_MS, sc->show);
+	code = ctl_daemon_call_args(sock, cmd, args, as_json, sc->timeout_ms, sc->show);
 out:
 	json_decref(args);
 	return code;
@@ -279,6 +290,7 @@ SUBCMD(show, 2)
 SUBCMD(extend, 3)
 SUBCMD(approve, 4)
 SUBCMD(deny, 5)
+SUBCMD(run, 6)
 
 static const struct ctl_cmd cmds[] = {
 	{ "open", cmd_open, "record a subject's access or erasure request" },
@@ -287,6 +299,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "extend", cmd_extend, "extend a due date, with the reason" },
 	{ "approve", cmd_approve, "approve an erasure" },
 	{ "deny", cmd_deny, "deny a request, with its basis" },
+	{ "run", cmd_run, "produce the access report, or carry out the erasure" },
 };
 
 const struct ctl_group ctl_request_group = { "request", cmds, ARRAY_SIZE(cmds),

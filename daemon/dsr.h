@@ -38,4 +38,13 @@ json_t *dsr_call(struct dsr *d, const char *cmd, const struct dsr_caller *who, j
 int dsr_record(struct dsr *d, const struct dsr_caller *who, json_t *row, const char *step, const char *more,
                uint64_t *ret_seq) WUR;
 
+/* Begins a transaction and locks request id for a change; NULL (rolled
+ * back, err set) when it is not in one of the states allowed (a
+ * space-separated list). doing: "approved", ... for the message. */
+json_t *dsr_lock(struct dsr *d, int64_t id, const char *states, const char *doing, char *err, size_t errlen);
+/* Records the step and commits, or rolls back. The request's row, read
+ * again after the change, or NULL. */
+json_t *dsr_finish(struct dsr *d, const struct dsr_caller *who, int64_t id, const char *step,
+                   const char *more, char *err, size_t errlen);
+
 #endif

@@ -1,5 +1,5 @@
 /* dsr_request.c - the request commands: open, list, show, extend,
- * approve, deny. Each checks its arguments, changes the
+ * approve, deny, and run (dsr_run.c). Each checks its arguments, changes the
  * ledger and records the step in the audit log in one transaction: a step
  * that cannot be recorded does not happen. */
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "dsr.h"
+#include "dsr_run.h"
 #include "ledger.h"
 #include "logmsg.h"
 
@@ -92,10 +93,8 @@ int dsr_record(struct dsr *d, const struct dsr_caller *who, json_t *row, const c
 	return logmsg_record(d->env, &rec, "", ret_seq);
 }
 
-/* Records the step and commits, or rolls back. The request's row, read
- * again after the change, or NULL. */
-static json_t *finish(struct dsr *d, const struct dsr_caller *who, int64_t id, const char *step,
-                      const char *more, char *err, size_t errlen)
+json_t *dsr_finish(struct dsr *d, const struct dsr_caller *who, int64_t id, const char *step,
+                   const char *more, char *err, size_t errlen)
 {
 	json_t *row = NULL;
 	int r = lg_get(d->ledger, id, false, &row, err, errlen);
@@ -162,7 +161,7 @@ static json_t *c_open(struct dsr *d, const struct dsr_caller *who, json_t *args,
 		lg_rollback(d->ledger);
 		return NULL;
 	}
-	return finish(d, who, id, by ? "open-verified" : "open", "", err, errlen);
+	return dsr_finish(d, who, id, by ? "open-verified" : "open", "", err, errlen);
 }
 
 static bool get_id(json_t *args, const char *cmd, const char *fmt_extra, int64_t *id, const char **text,
@@ -211,10 +210,7 @@ static json_t *c_show(struct dsr *d, const struct dsr_caller *who, json_t *args,
 	return lg_get(d->ledger, id, false, &row, err, errlen) ? NULL : row;
 }
 
-/* Locks the request for a change; NULL (rolled back) when it is not in
- * one of the states allowed (a space-separated list). */
-static json_t *lock(struct dsr *d, int64_t id, const char *states, const char *doing, char *err,
-                    size_t errlen)
+json_t *dsr_lock(struct dsr *d, int64_t id, const char *states, const char *doing, char *err, size_t errlen)
 {
 	json_t *row = NULL;
 
@@ -244,7 +240,7 @@ static json_t *c_extend(struct dsr *d, const struct dsr_caller *who, json_t *arg
 
 	if (!get_id(args, "request-extend", "reason", &id, &reason, err, errlen) ||
 	    check_text("--reason", reason, err, errlen) ||
-	    !(row = lock(d, id, "open approved failed", "extended", err, errlen)))
+	    !(row = dsr_lock(d, id, "open approved failed", "extended", err, errlen)))
 		return NULL;
 	enum dl_regime rg = (enum dl_regime)dl_regime_from_name(lg_str(row, "regime"));
 	int r = dl_parse(lg_str(row, "received_on"), &received);
@@ -268,7 +264,7 @@ static json_t *c_extend(struct dsr *d, const struct dsr_caller *who, json_t *arg
 		lg_rollback(d->ledger);
 		return NULL;
 	}
-	return finish(d, who, id, "extend", "", err, errlen);
+	return dsr_finish(d, who, id, "extend", "", err, errlen);
 }
 
 static json_t *c_approve(struct dsr *d, const struct dsr_caller *who, json_t *args, char *err, size_t errlen)
@@ -278,7 +274,7 @@ static json_t *c_approve(struct dsr *d, const struct dsr_caller *who, json_t *ar
 	int r = 0;
 
 	if (!get_id(args, "request-approve", NULL, &id, NULL, err, errlen) ||
-	    !(row = lock(d, id, "open", "approved", err, errlen)))
+	    !(row = dsr_lock(d, id, "open", "approved", err, errlen)))
 		return NULL;
 	if (strcmp(lg_str(row, "kind"), "erasure")) {
 		snprintf(err, errlen, "request %" PRId64 " is an access request: only erasures are approved",
@@ -300,7 +296,7 @@ static json_t *c_approve(struct dsr *d, const struct dsr_caller *who, json_t *ar
 		lg_rollback(d->ledger);
 		return NULL;
 	}
-	return finish(d, who, id, "approve", "", err, errlen);
+	return dsr_finish(d, who, id, "approve", "", err, errlen);
 }
 
 static json_t *c_deny(struct dsr *d, const struct dsr_caller *who, json_t *args, char *err, size_t errlen)
@@ -311,14 +307,31 @@ static json_t *c_deny(struct dsr *d, const struct dsr_caller *who, json_t *args,
 
 	if (!get_id(args, "request-deny", "basis", &id, &basis, err, errlen) ||
 	    check_text("--basis", basis, err, errlen) ||
-	    !(row = lock(d, id, "open approved failed", "denied", err, errlen)))
+	    !(row = dsr_lock(d, id, "open approved failed", "denied", err, errlen)))
 		return NULL;
 	json_decref(row);
 	if (lg_deny(d->ledger, id, basis, who->user, err, errlen)) {
 		lg_rollback(d->ledger);
 		return NULL;
 	}
-	return finish(d, who, id, "deny", "", err, errlen);
+	return dsr_finish(d, who, id, "deny", "", err, errlen);
+}
+
+static json_t *c_run(struct dsr *d, const struct dsr_caller *who, json_t *args, char *err, size_t errlen)
+{
+	json_int_t v = 0;
+	int dry = 0;
+	json_error_t je;
+
+	if (json_unpack_ex(args, &je, JSON_STRICT, "{s:I, s?b}", "id", &v, "dry_run", &dry)) {
+		snprintf(err, errlen, "request-run: %s", je.text);
+		return NULL;
+	}
+	if (v <= 0) {
+		snprintf(err, errlen, "request-run: a request ID is a positive number");
+		return NULL;
+	}
+	return dsr_run(d, who, (int64_t)v, dry, err, errlen);
 }
 
 static const struct {
@@ -327,6 +340,7 @@ static const struct {
 } commands[] = {
 	{ "request-open", c_open },     { "request-list", c_list },       { "request-show", c_show },
 	{ "request-extend", c_extend }, { "request-approve", c_approve }, { "request-deny", c_deny },
+	{ "request-run", c_run },
 };
 
 json_t *dsr_call(struct dsr *d, const char *cmd, const struct dsr_caller *who, json_t *args, char *err,

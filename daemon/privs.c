@@ -166,6 +166,8 @@ int privs_sandbox(const char *role, const struct cfg *c)
 	int r = allow_tree(&s, "/", READ_ALL, 0);
 	if (!r && !strcmp(role, "logger"))
 		r = add_path(&s, c->log_dir, s.handled);
+	if (!r && !strcmp(role, "dsr"))
+		r = add_path(&s, c->report_dir, s.handled);
 	if (!r && keeper)
 		r = add_path(&s, c->kek_file, READ_FILE | WRITE_FILE);
 	if (!r && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))

@@ -42,8 +42,7 @@ static int hash_file(int dirfd, const char *name, uint8_t out[32])
 	return e;
 }
 
-/* Writes data to name in dirfd (0640), durably. */
-static int write_at(int dirfd, const char *name, const void *data, size_t len)
+int rs_write_file(int dirfd, const char *name, const void *data, size_t len)
 {
 	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
 
@@ -86,7 +85,7 @@ int rs_write_sums(int dirfd, const char *const *names, size_t n, uint8_t ret_dig
 	if (!e && b.failed)
 		e = -ENOMEM;
 	if (!e)
-		e = write_at(dirfd, RS_SUMS, b.p, b.len);
+		e = rs_write_file(dirfd, RS_SUMS, b.p, b.len);
 	if (!e && !EVP_Digest(b.p, b.len, ret_digest, NULL, EVP_sha256(), NULL))
 		e = -EIO;
 	buf_free(&b);
@@ -104,7 +103,7 @@ int rs_write_sig(int dirfd, const struct rs_sig *s)
 	              (json_int_t)s->seq, "signature", sig, "signed",
 	              "custos-report-v1 | log_id | seq (8 bytes, big-endian) | SHA-256 of SHA256SUMS");
 	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-	int e = text ? write_at(dirfd, RS_SIG, text, strlen(text)) : -ENOMEM;
+	int e = text ? rs_write_file(dirfd, RS_SIG, text, strlen(text)) : -ENOMEM;
 	free(text);
 	json_decref(j);
 	return e;

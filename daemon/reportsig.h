@@ -42,6 +42,9 @@ struct rs_sig {
 	uint8_t sig[LOG_SIG_LEN];
 };
 
+/* Creates name in dirfd (0640, never over an existing file) with data,
+ * durably. 0 or -errno. */
+int rs_write_file(int dirfd, const char *name, const void *data, size_t len) WUR;
 /* Writes SHA256SUMS for the files named (in dirfd) and returns the
  * manifest's own SHA-256: what gets signed. 0 or -errno. */
 int rs_write_sums(int dirfd, const char *const *names, size_t n, uint8_t ret_digest[32]) WUR;
