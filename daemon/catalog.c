@@ -7,7 +7,8 @@
 #include <string.h>
 
 static const char columns_sql[] =
-    "SELECT n.nspname || '.' || c.relname, c.oid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnum "
+    "SELECT n.nspname || '.' || c.relname, c.oid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnum, "
+    "a.attnotnull "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_attribute a ON a.attrelid = c.oid "
     "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
@@ -58,7 +59,7 @@ static int add_column(struct catalog *c, PGresult *r, int row)
 	t->cols = cols;
 	struct cat_column *col = &t->cols[t->ncols++];
 	*col = (struct cat_column){ strdup(PQgetvalue(r, row, 2)), strdup(PQgetvalue(r, row, 3)),
-		                    atoi(PQgetvalue(r, row, 4)) };
+		                    atoi(PQgetvalue(r, row, 4)), !strcmp(PQgetvalue(r, row, 5), "t") };
 	return col->name && col->type ? 0 : -ENOMEM;
 }
 
@@ -81,7 +82,7 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 	PGresult *cols = NULL, *fks = NULL;
 	int r = c ? 0 : -ENOMEM;
 
-	if (!r && (!(cols = query(conn, columns_sql, 5, err, errlen)) ||
+	if (!r && (!(cols = query(conn, columns_sql, 6, err, errlen)) ||
 	           !(fks = query(conn, fks_sql, 4, err, errlen))))
 		r = -EIO;
 	for (int i = 0; !r && i < PQntuples(cols); i++)

@@ -6,6 +6,7 @@
 #define CUSTOS_CATALOG_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@ struct cat_column {
 	char *name;
 	char *type; /* format_type(): "text", "character varying(20)", "bytea", ... */
 	int attnum;
+	bool notnull;
 };
 
 struct cat_table {

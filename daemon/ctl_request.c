@@ -157,6 +157,42 @@ static void show_list(json_t *rows)
 		printf("(no requests)\n");
 }
 
+/* `request run`: the request when done; the plan of an erasure's dry run. */
+static void show_run(json_t *r)
+{
+	json_t *c;
+	size_t i;
+
+	if (!json_is_true(json_object_get(r, "dry_run")))
+		return show_request(r);
+	printf("dry run of request %" JSON_INTEGER_FORMAT ": nothing was changed\n\n",
+	       json_integer_value(json_object_get(r, "request")));
+	printf("%-40s %-18s %-52s %6s %6s\n", "COLUMN", "ACTION", "OUTCOME", "ROWS", "VALUES");
+	json_array_foreach(json_object_get(r, "columns"), i, c)
+	{
+		printf("%-40s %-18s %-52s %6" JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT "\n",
+		       json_string_value(json_object_get(c, "column")),
+		       json_string_value(json_object_get(c, "action")),
+		       json_string_value(json_object_get(c, "outcome")),
+		       json_integer_value(json_object_get(c, "rows")),
+		       json_integer_value(json_object_get(c, "values")));
+	}
+	printf("\nretained\n");
+	json_array_foreach(json_object_get(r, "retained"), i, c)
+	{
+		printf("  %s until %s: %s\n", json_string_value(json_object_get(c, "column")),
+		       json_string_value(json_object_get(c, "until")),
+		       json_string_value(json_object_get(c, "basis")));
+	}
+	printf("recipients to notify\n");
+	json_array_foreach(json_object_get(r, "notify"), i, c)
+	{
+		printf("  %s\n", json_string_value(json_object_get(c, "recipient")));
+	}
+	printf("keys to destroy: the subject's, and %" JSON_INTEGER_FORMAT " found in its values\n",
+	       json_integer_value(json_object_get(r, "encrypted_with_keys")));
+}
+
 static const int open_opts[] = { RO_REGIME, RO_KIND,        RO_SUBJECT,      RO_RECEIVED,
 	                         RO_VIA,    RO_VERIFIED_BY, RO_VERIFICATION, 0 };
 static const int open_req[] = { RO_REGIME, RO_KIND, RO_SUBJECT, 0 };
@@ -204,9 +240,12 @@ static const struct subcmd subcmds[] = {
 	  "Carries out a request. An access request produces the access report: a\n"
 	  "directory under custosd's report_dir with report.json, report.html (for the\n"
 	  "subject), portable.json (Art. 20) and their signed manifest (SHA256SUMS,\n"
-	  "SHA256SUMS.sig; check with custosctl report verify).\n\n"
+	  "SHA256SUMS.sig; check with custosctl report verify). An approved erasure\n"
+	  "deletes, anonymises or keeps each column as the policy says, in one\n"
+	  "transaction, destroys the subject's keys, reads everything again to check, and\n"
+	  "issues a signed deletion certificate (certificate.json, certificate.html).\n\n"
 	  "  --dry-run         an erasure: show what would happen, change nothing\n",
-	  run_opts, none, true, show_request, RUN_TIMEOUT_MS },
+	  run_opts, none, true, show_run, RUN_TIMEOUT_MS },
 };
 
 static bool in(const int *list, int v)

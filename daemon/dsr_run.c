@@ -159,28 +159,85 @@ static json_t *conclude(struct dsr *d, const struct dsr_caller *who, int64_t id,
 	return row;
 }
 
-json_t *dsr_run(struct dsr *d, const struct dsr_caller *who, int64_t id, bool dry_run, char *err,
-                size_t errlen)
+/* The erasure: carried out, certified, signed. */
+static int run_erasure(struct dsr *d, const struct dsr_caller *who, int64_t id, json_t *row,
+                       struct lg_outcome *o, uint8_t ref[32], char *path, size_t pathlen, char *err,
+                       size_t errlen)
 {
-	json_t *row = dsr_lock(d, id, "open running failed", "run", err, errlen);
+	json_t *doc = dsr_erase(d, who, row, ref, err, errlen);
+	struct buf html = BUF_INIT;
+	struct rs_sig sig;
+	int e = doc ? 0 : -EIO;
+
+	if (!e) {
+		rpt_html(doc, &html);
+		e = html.failed ? -ENOMEM : make_dir(d, id, path, pathlen, err, errlen);
+	}
+	const struct doc docs[] = { { "certificate.json", doc, NULL }, { "certificate.html", NULL, &html } };
+	if (!e)
+		e = write_docs(d, id, path, docs, ARRAY_SIZE(docs), o->sha256, &sig, err, errlen);
+	if (!e) {
+		o->log_seq = sig.seq;
+		o->response = "erased; deletion certificate issued";
+		o->report_dir = path;
+		o->erased_ref = ref;
+	}
+	buf_free(&html);
+	json_decref(doc);
+	return e;
+}
+
+/* Whether the request may run now, by its kind, state and approvals. */
+static json_t *lock_runnable(struct dsr *d, int64_t id, char *err, size_t errlen)
+{
+	json_t *row = dsr_lock(d, id, "open approved running failed", "run", err, errlen);
+	bool erasure = row && !strcmp(lg_str(row, "kind"), "erasure");
+
+	if (erasure && d->pol->requests.erasure_approval != POL_APPROVAL_NONE &&
+	    !lg_str(row, "approved_by")) {
+		snprintf(err, errlen,
+		         "request %" PRId64
+		         " is an erasure not yet approved: custosctl request approve %" PRId64 "%s",
+		         id, id,
+		         d->pol->requests.erasure_approval == POL_APPROVAL_SECOND_PERSON
+		             ? " (by someone other than its opener)"
+		             : "");
+		json_decref(row);
+		lg_rollback(d->ledger);
+		return NULL;
+	}
+	return row;
+}
+
+static json_t *dry_run(struct dsr *d, const struct dsr_caller *who, json_t *row, char *err, size_t errlen)
+{
+	json_t *plan = NULL;
+
+	if (strcmp(lg_str(row, "kind"), "erasure"))
+		snprintf(err, errlen, "--dry-run is for erasures; an access report changes nothing");
+	else
+		plan = dsr_erase_plan(d, row, err, errlen);
+	lg_rollback(d->ledger);
+	if (plan && dsr_record(d, who, row, "dry-run", "", NULL)) {
+		snprintf(err, errlen, "the dry run cannot be recorded in the audit log");
+		json_decref(plan);
+		plan = NULL;
+	}
+	json_decref(row);
+	return plan;
+}
+
+json_t *dsr_run(struct dsr *d, const struct dsr_caller *who, int64_t id, bool dry, char *err, size_t errlen)
+{
+	json_t *row = lock_runnable(d, id, err, errlen);
 	char path[4096];
+	uint8_t ref[32];
 	struct lg_outcome o = { .ok = true };
 
 	if (!row)
 		return NULL;
-	if (strcmp(lg_str(row, "kind"), "access")) {
-		snprintf(err, errlen,
-		         "request %" PRId64 " is an erasure: erasures cannot be run by this custosd yet", id);
-		json_decref(row);
-		lg_rollback(d->ledger);
-		return NULL;
-	}
-	if (dry_run) {
-		snprintf(err, errlen, "--dry-run is for erasures; an access report changes nothing");
-		json_decref(row);
-		lg_rollback(d->ledger);
-		return NULL;
-	}
+	if (dry)
+		return dry_run(d, who, row, err, errlen);
 	json_decref(row);
 	if (lg_start(d->ledger, id, who->user, err, errlen)) {
 		lg_rollback(d->ledger);
@@ -188,7 +245,9 @@ json_t *dsr_run(struct dsr *d, const struct dsr_caller *who, int64_t id, bool dr
 	}
 	if (!(row = dsr_finish(d, who, id, "run", "", err, errlen)))
 		return NULL;
-	int e = run_access(d, id, row, &o, path, sizeof(path), err, errlen);
+	int e = strcmp(lg_str(row, "kind"), "erasure")
+	            ? run_access(d, id, row, &o, path, sizeof(path), err, errlen)
+	            : run_erasure(d, who, id, row, &o, ref, path, sizeof(path), err, errlen);
 	json_decref(row);
 	if (e) {
 		o = (struct lg_outcome){ .ok = false, .error = err };

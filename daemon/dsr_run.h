@@ -18,4 +18,14 @@ json_t *dsr_run(struct dsr *d, const struct dsr_caller *who, int64_t id, bool dr
  * in *ret_portable. NULL with err. */
 json_t *dsr_access_report(struct dsr *d, json_t *row, json_t **ret_portable, char *err, size_t errlen);
 
+/* An erasure's dry run: per table and column what would happen, and to how
+ * many rows and values; nothing changes. NULL with err. */
+json_t *dsr_erase_plan(struct dsr *d, json_t *row, char *err, size_t errlen);
+/* The erasure: the database changed in one transaction (recorded as step
+ * "erase" before it commits), the keys destroyed, every outcome read
+ * again. The deletion certificate, and the subject's ref in ret_ref; NULL
+ * with err (the request may be run again). */
+json_t *dsr_erase(struct dsr *d, const struct dsr_caller *who, json_t *row, uint8_t ret_ref[32], char *err,
+                  size_t errlen);
+
 #endif

@@ -40,6 +40,8 @@ static const struct {
 	[IPC_DSR_RESULT] = { "dsr-result", "s" },
 	[IPC_LOG_SIGN] = { "log-sign", "qh" },
 	[IPC_LOG_SIGNED] = { "log-signed", "qss" },
+	[IPC_KEYS_SHRED] = { "keys-shred", "sss" },
+	[IPC_KEYS_SHREDDED] = { "keys-shredded", "q" },
 };
 
 #define HEADER_LEN 8

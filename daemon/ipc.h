@@ -56,6 +56,8 @@ enum ipc_type {
 	IPC_DSR_RESULT,       /* s the result (JSON) */
 	IPC_LOG_SIGN,         /* q request id, h digest: the dsr asks the logger to record and sign a report */
 	IPC_LOG_SIGNED,       /* q seq of the report record, s signature (hex), s log id (hex) */
+	IPC_KEYS_SHRED,       /* s type, s id, s key ids (32 hex each, concatenated): the dsr erases a subject */
+	IPC_KEYS_SHREDDED,    /* q keys destroyed */
 	IPC_TYPE_MAX
 };
 

@@ -21,6 +21,8 @@ struct slot {
 	int64_t expires_us; /* 0: empty */
 };
 
+#define SHRED_TIMEOUT_MS 60000
+
 struct keyclient {
 	struct keyprov kp; /* first: the interface */
 	struct role_env *env;
@@ -248,4 +250,47 @@ struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s, unsigned slots)
 	kc->nslots = slots;
 	kc->ttl_us = (int64_t)ttl_s * 1000000;
 	return &kc->kp;
+}
+
+void kcl_flush(struct keyprov *kp)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+
+	OPENSSL_cleanse(kc->slots, kc->nslots * sizeof(*kc->slots));
+}
+
+#define SHRED_IDS_PER_MSG (IPC_MAX_STR / (2 * FC_KEYID_LEN))
+
+int kcl_shred(struct keyprov *kp, const char *type, const char *id, const uint8_t (*ids)[FC_KEYID_LEN],
+              size_t n, uint64_t *ret_destroyed)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	int fd = role_peer(kc->env, "keeper"), err = fd < 0 ? -ENOTCONN : 0;
+	char *hex = malloc(SHRED_IDS_PER_MSG * 2 * FC_KEYID_LEN + 1);
+	size_t at = 0;
+
+	*ret_destroyed = 0;
+	if (!hex)
+		err = -ENOMEM;
+	do { /* at least once: the subject's own key, with no ids */
+		size_t k = n - at < SHRED_IDS_PER_MSG ? n - at : SHRED_IDS_PER_MSG;
+		struct ipc_msg req = { .type = IPC_KEYS_SHRED, .nfields = 3 }, r;
+		for (size_t i = 0; !err && i < k; i++)
+			hex_encode(ids[at + i], FC_KEYID_LEN, hex + 2 * FC_KEYID_LEN * i);
+		if (err)
+			break;
+		hex[2 * FC_KEYID_LEN * k] = 0;
+		req.f[0] = ipc_str(type);
+		req.f[1] = ipc_str(id);
+		req.f[2] = ipc_str(hex);
+		err = role_call(kc->env, fd, &req, kc->buf, &r, SHRED_TIMEOUT_MS);
+		if (!err && r.type != IPC_KEYS_SHREDDED)
+			err = r.type == IPC_ERROR && r.f[0].i < 0 ? (int)r.f[0].i : -EIO;
+		if (!err)
+			*ret_destroyed += r.f[0].u;
+		at += k;
+	} while (!err && at < n);
+	free(hex);
+	kcl_flush(kp);
+	return err;
 }

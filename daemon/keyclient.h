@@ -27,4 +27,12 @@ int kcl_fresh(struct keyprov *kp, struct kc_key *ret) WUR;
 /* The key of a column's blind index (BIDX_KEY_LEN bytes). */
 int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;
 
+/* Erases a subject: destroys its key and the keys of the ids given (found
+ * in its values), and forgets every cached key. *ret_destroyed counts
+ * them. */
+int kcl_shred(struct keyprov *kp, const char *type, const char *id, const uint8_t (*ids)[FC_KEYID_LEN],
+              size_t n, uint64_t *ret_destroyed) WUR;
+/* Forgets every cached key: what follows asks the keeper. */
+void kcl_flush(struct keyprov *kp);
+
 #endif

@@ -8,6 +8,7 @@
 #define CUSTOS_REPORT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "buf.h"
 
@@ -24,5 +25,7 @@ struct rpt_section {
 };
 extern const struct rpt_section rpt_access_sections[];
 extern const size_t rpt_access_nsections;
+extern const struct rpt_section rpt_erasure_sections[];
+extern const size_t rpt_erasure_nsections;
 
 #endif

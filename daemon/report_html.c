@@ -27,6 +27,16 @@ const struct rpt_section rpt_access_sections[] = {
 };
 const size_t rpt_access_nsections = ARRAY_SIZE(rpt_access_sections);
 
+const struct rpt_section rpt_erasure_sections[] = {
+	{ "erasure", "What was erased, column by column" },
+	{ "retained", "What is kept, why, and until when" },
+	{ "keys", "Encryption keys destroyed" },
+	{ "notify", "Recipients to notify of the erasure" },
+	{ "verification", "How the erasure was checked" },
+	{ "log", "The erasure in the audit log" },
+};
+const size_t rpt_erasure_nsections = ARRAY_SIZE(rpt_erasure_sections);
+
 static const char style[] =
     "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
     "h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid "
@@ -217,17 +227,22 @@ static void head(struct buf *b, json_t *doc, const char *title)
 
 void rpt_html(json_t *doc, struct buf *b)
 {
-	head(b, doc, "Your personal data: access report");
-	for (size_t i = 0; i < rpt_access_nsections; i++) {
-		json_t *sec = json_object_get(doc, rpt_access_sections[i].key);
+	bool erasure = !strcmp(
+	    json_string_value(json_object_get(json_object_get(doc, "report"), "kind")) ?: "", "erasure");
+	const struct rpt_section *secs = erasure ? rpt_erasure_sections : rpt_access_sections;
+	size_t nsecs = erasure ? rpt_erasure_nsections : rpt_access_nsections;
+
+	head(b, doc, erasure ? "Deletion certificate" : "Your personal data: access report");
+	for (size_t i = 0; i < nsecs; i++) {
+		json_t *sec = json_object_get(doc, secs[i].key);
 		if (!sec)
 			continue;
-		buf_printf(b, "<section id=\"%s\"><h2>", rpt_access_sections[i].key);
-		esc(b, rpt_access_sections[i].title);
+		buf_printf(b, "<section id=\"%s\"><h2>", secs[i].key);
+		esc(b, secs[i].title);
 		buf_adds(b, "</h2><p class=\"rule\">");
 		esc(b, json_string_value(json_object_get(sec, "rule")));
 		buf_adds(b, "</p>");
-		if (!strcmp(rpt_access_sections[i].key, "personal_data"))
+		if (!strcmp(secs[i].key, "personal_data"))
 			personal_data(b, sec);
 		else
 			generic(b, sec);

@@ -137,6 +137,30 @@ static int bidx_key(struct keystore *ks, int fd, const struct ipc_msg *m)
  * to the roles that encrypt (the logger: subject ids in records; the
  * proxy: values in and out) and to the dsr, which decrypts a subject's
  * values for their report. */
+/* Destroys a subject's keys: its own, and those of the ids given. */
+static int shred(struct keystore *ks, int fd, struct ipc_msg *m)
+{
+	size_t n = m->f[2].s.len / (2 * FC_KEYID_LEN);
+	uint8_t(*ids)[FC_KEYID_LEN] = calloc(n ? n : 1, FC_KEYID_LEN);
+	uint64_t destroyed = 0;
+	int err = ids ? 0 : -ENOMEM;
+
+	if (!err && m->f[2].s.len % (2 * FC_KEYID_LEN))
+		err = -EINVAL;
+	for (size_t i = 0; !err && i < n; i++)
+		if (!hex_decode(m->f[2].s.p + i * 2 * FC_KEYID_LEN, 2 * FC_KEYID_LEN, ids[i]))
+			err = -EINVAL;
+	if (!err)
+		err = ks_shred(ks, m->f[0].s.p, m->f[1].s.p, (const uint8_t(*)[FC_KEYID_LEN])ids, n,
+		               &destroyed);
+	free(ids);
+	if (err)
+		return ipc_send_error(fd, m->id, err, err == -EINVAL ? "malformed key ids" : ks_error(ks));
+	struct ipc_msg r = { .type = IPC_KEYS_SHREDDED, .id = m->id, .nfields = 1 };
+	r.f[0] = ipc_u64(destroyed);
+	return ipc_send(fd, &r);
+}
+
 static bool allowed(struct role_env *env, int fd, enum ipc_type t)
 {
 	static const struct {
@@ -147,7 +171,8 @@ static bool allowed(struct role_env *env, int fd, enum ipc_type t)
 		{ IPC_KEYS_ROTATE, { "control" } },
 		{ IPC_KEYS_SUBJECT, { "logger", "proxy", "dsr" } },
 		{ IPC_KEYS_BY_ID, { "proxy", "dsr" } },
-		{ IPC_KEYS_FRESH, { "proxy" } },
+		{ IPC_KEYS_FRESH, { "proxy", "dsr" } },
+		{ IPC_KEYS_SHRED, { "dsr" } },
 		{ IPC_KEYS_BIDX, { "proxy" } },
 	};
 
@@ -170,7 +195,7 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	struct keystore *ks = kp->ks;
 
 	bool wants_keys = m->type == IPC_KEYS_SUBJECT || m->type == IPC_KEYS_BY_ID ||
-	                  m->type == IPC_KEYS_FRESH || m->type == IPC_KEYS_BIDX;
+	                  m->type == IPC_KEYS_SHRED || m->type == IPC_KEYS_FRESH || m->type == IPC_KEYS_BIDX;
 
 	if (kp->configured && !ks &&
 	    (m->type == IPC_KEYS_STATUS_REQ || m->type == IPC_KEYS_ROTATE || wants_keys))
@@ -196,6 +221,10 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 			return ipc_send_error(fd, m->id, -ENOENT,
 			                      "no keystore configured"); /* not "erased" */
 		return data_key(ks, fd, m);
+	case IPC_KEYS_SHRED:
+		if (!ks)
+			return ipc_send_error(fd, m->id, -ENOENT, "no keystore configured");
+		return shred(ks, fd, m);
 	case IPC_CONFIG: return 0; /* the keystore's settings apply at the next start */
 	default:
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));

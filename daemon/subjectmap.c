@@ -131,6 +131,13 @@ static void alias_col(struct buf *sql, unsigned alias, const char *col)
 	sm_quote(sql, col);
 }
 
+int sm_order(const struct sm_map *m, const char *table)
+{
+	const struct sm_node *n = find_node(m, table);
+
+	return n ? (int)(n - m->nodes) : -1;
+}
+
 int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct buf *root_id)
 {
 	const struct sm_node *n = find_node(m, table);

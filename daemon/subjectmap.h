@@ -25,6 +25,11 @@ void sm_free(struct sm_map *m);
  * -ENOENT when nothing leads from the root to the table. */
 int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct buf *root_id) WUR;
 
+/* Where table lies from the root: 0 the root, larger further away
+ * (breadth-first order, so a table's parent comes before it); -1 when
+ * nothing leads to it. Erasure deletes in the reverse order. */
+int sm_order(const struct sm_map *m, const char *table);
+
 /* The column of table that holds the subject's id itself: the root's id
  * column, or a column referencing it; NULL when the id is further away. */
 const char *sm_direct_column(const struct sm_map *m, const char *table);

@@ -20,17 +20,18 @@ const char *srw_db_error(const PGresult *r, char *out, size_t n)
 }
 
 static int one_table(PGconn *db, const struct pol_table *t, const struct sm_map *m, const char *id,
-                     bool (*want)(const struct pol_column *), srw_fn fn, void *arg, char *err, size_t errlen)
+                     bool (*want)(const struct pol_column *), unsigned flags, srw_fn fn, void *arg, char *err,
+                     size_t errlen)
 {
 	const struct pol_column *cols[256];
 	struct buf sql = BUF_INIT, root = BUF_INIT;
 	size_t n = 0;
 
-	buf_adds(&sql, "SELECT ");
+	buf_adds(&sql, flags & SRW_CTID ? "SELECT j0.ctid" : "SELECT ");
 	for (size_t c = 0; c < t->ncols && n < ARRAY_SIZE(cols); c++) {
 		if (!want(&t->cols[c]))
 			continue;
-		buf_adds(&sql, n ? ", j0." : "j0.");
+		buf_adds(&sql, n || (flags & SRW_CTID) ? ", j0." : "j0.");
 		sm_quote_ident(&sql, t->cols[c].name);
 		cols[n++] = &t->cols[c];
 	}
@@ -40,7 +41,7 @@ static int one_table(PGconn *db, const struct pol_table *t, const struct sm_map 
 	} else if (!r) {
 		buf_adds(&sql, " WHERE ");
 		buf_add(&sql, root.p, root.len);
-		buf_adds(&sql, " = $1");
+		buf_adds(&sql, flags & SRW_LOCK ? " = $1 FOR UPDATE OF j0" : " = $1");
 		buf_addc(&sql, 0);
 		PGresult *res = sql.failed ? NULL : PQexecParams(db, sql.p, 1, NULL, &id, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -58,12 +59,19 @@ static int one_table(PGconn *db, const struct pol_table *t, const struct sm_map 
 	return r;
 }
 
-int srw_each(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
-             bool (*want)(const struct pol_column *c), srw_fn fn, void *arg, char *err, size_t errlen)
+int srw_rows(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
+             bool (*want)(const struct pol_column *c), unsigned flags, srw_fn fn, void *arg, char *err,
+             size_t errlen)
 {
 	int r = 0;
 
 	for (size_t t = 0; !r && t < p->ntables; t++)
-		r = one_table(db, &p->tables[t], m, id, want, fn, arg, err, errlen);
+		r = one_table(db, &p->tables[t], m, id, want, flags, fn, arg, err, errlen);
 	return r;
+}
+
+int srw_each(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
+             bool (*want)(const struct pol_column *c), srw_fn fn, void *arg, char *err, size_t errlen)
+{
+	return srw_rows(db, p, m, id, want, 0, fn, arg, err, errlen);
 }

@@ -22,6 +22,13 @@ typedef int (*srw_fn)(void *arg, const struct pol_table *t, const struct pol_col
 int srw_each(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
              bool (*want)(const struct pol_column *c), srw_fn fn, void *arg, char *err, size_t errlen) WUR;
 
+/* How srw_rows reads: with each row's ctid first (field 0), and locked
+ * FOR UPDATE (inside the caller's transaction). */
+enum { SRW_CTID = 1, SRW_LOCK = 2 };
+int srw_rows(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
+             bool (*want)(const struct pol_column *c), unsigned flags, srw_fn fn, void *arg, char *err,
+             size_t errlen) WUR;
+
 /* A database error, safe to show: data exceptions quote values, so
  * only their SQLSTATE is given. */
 const char *srw_db_error(const PGresult *r, char *out, size_t n);

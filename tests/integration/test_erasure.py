@@ -1,0 +1,153 @@
+"""Erasure: a dry run that changes nothing; the run in one transaction
+(rows deleted children first, columns anonymised, encrypted values left to
+their destroyed keys, retained ones re-keyed so they outlive them), every
+outcome read again, a signed deletion certificate; a failure half-way that
+leaves the database as it was and can be run again."""
+import json
+import os
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from conftest import ctl
+from daemon import ensure_user
+from proxy import Proxy, Shop
+
+DPO_A, DPO_B = "ct-erin", "ct-frank"
+
+
+@pytest.fixture(scope="module")
+def shop():
+    s = Shop(customers=50)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def custos(shop):
+    for u in (DPO_A, DPO_B):
+        ensure_user(u, ["custos-ctl", "custos-dpo"])
+    p = Proxy(shop)
+    reports = p.d.dir / "reports"
+    reports.mkdir()
+    os.chown(reports, ensure_user("custos").pw_uid, 0)
+    p.d.settings["report_dir"] = reports
+    p.d.write_conf()
+    p.encrypt_existing()
+    p.start()
+    yield p
+    p.cleanup()
+
+
+def req(p, *args, user=None, check=0):
+    r = p.d.ctl("request", *args, "--json", user=user, check=check)
+    return json.loads(r.stdout) if check == 0 else r
+
+
+def q(p, sql, *args):
+    with psycopg2.connect(p.shop.direct()) as c, c.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall() if cur.description else None
+
+
+TABLES = {"customers": "id", "addresses": "customer_id", "orders": "customer_id",
+          "support_tickets": "customer_id", "marketing_consents": "customer_id", "invoices": "customer_id"}
+
+
+def counts(p, cid):
+    return {t: q(p, f"SELECT count(*) FROM shop.{t} WHERE {col} = %s", cid)[0][0] for t, col in TABLES.items()}
+
+
+def open_erasure(p, cid):
+    r = req(p, "open", "--regime", "gdpr", "--kind", "erasure", "--subject", f"customer:{cid}", user=DPO_A)
+    req(p, "approve", str(r["id"]), user=DPO_B)
+    return r["id"]
+
+
+def test_dry_run_then_erasure_with_certificate(custos):
+    cid = 5
+    before = counts(custos, cid)
+    rid = open_erasure(custos, cid)
+    snapshot = q(custos, "SELECT * FROM shop.customers WHERE id = %s", cid)
+
+    plan = req(custos, "run", str(rid), "--dry-run", user=DPO_A)
+    assert plan["dry_run"] is True
+    cols = {c["column"]: c for c in plan["columns"]}
+    assert cols["shop.customers.email"]["action"] == "crypto_shred"
+    assert cols["shop.customers.email_bidx"]["action"] == "clear_blind_index"
+    assert cols["shop.addresses.country"]["action"] == "anonymize"
+    assert cols["shop.invoices.billing_name"]["action"] == "retain"
+    assert cols["shop.marketing_consents.channel"]["outcome"] == "deleted with its row"
+    assert cols["shop.orders.status"]["rows"] == before["orders"]
+    assert q(custos, "SELECT * FROM shop.customers WHERE id = %s", cid) == snapshot  # nothing changed
+    assert req(custos, "show", str(rid))["status"] == "approved"
+    text = custos.d.ctl("request", "run", str(rid), "--dry-run", check=0).stdout
+    assert "nothing was changed" in text and "shop.invoices.billing_name" in text
+
+    row = req(custos, "run", str(rid), user=DPO_A)
+    assert row["status"] == "completed" and row["subject_id"] is None and len(row["subject_ref"]) == 64
+    after = counts(custos, cid)
+    assert after["marketing_consents"] == 0 and after["support_tickets"] == 0
+    assert after["orders"] == before["orders"] and after["invoices"] == before["invoices"]  # retained
+    assert after["customers"] == 1  # kept, anonymised: orders and invoices still point at it
+    email, bidx, country = q(custos, "SELECT email, email_bidx, country FROM shop.customers WHERE id = %s", cid)[0]
+    assert email.startswith("cx1.") and bidx is None and country == "XX"
+
+    # the certificate: every column verified, retained items with basis and end, recipients
+    out = Path(row["report_dir"])
+    cert = json.loads((out / "certificate.json").read_text())
+    assert all(c["verified"] for c in cert["erasure"]["items"])
+    kept = {r["column"]: r for r in cert["retained"]["items"]}
+    assert kept["shop.invoices.billing_name"]["until"] == "10 years after issue"
+    assert "17(3)(b)" in kept["shop.invoices.billing_name"]["basis"]
+    assert {"payment processor", "parcel carrier"} <= {r["recipient"] for r in cert["notify"]["items"]}
+    assert cert["keys"]["destroyed"] >= 1 and cert["keys"]["reencrypted_for_retention"] >= 1
+    assert cert["erasure"]["rule"] == "GDPR Art. 17(1)" and cert["notify"]["rule"] == "GDPR Art. 19"
+    assert ctl("report", "verify", out, "--public-key", custos.d.log / "log.pub", check=0).stdout.startswith(
+        "OK files=2")
+    assert "<section id=\"retained\">" in (out / "certificate.html").read_text()
+
+    steps = [r["detail"]["step"] for r in custos.d.records("request") if r["detail"]["request"] == rid]
+    assert steps == ["open", "approve", "dry-run", "dry-run", "run", "erase", "complete"]
+    erase = next(r for r in custos.d.records("request") if r["detail"].get("step") == "erase")
+    assert cert["log"]["erasure_record"] == erase["seq"]
+    # a second run is refused: it is completed
+    assert "is completed: it cannot be run" in req(custos, "run", str(rid), check=1).stderr
+
+
+def test_unapproved_erasure_does_not_run(custos):
+    r = req(custos, "open", "--regime", "ccpa", "--kind", "erasure", "--subject", "customer:6", user=DPO_A)
+    p = req(custos, "run", str(r["id"]), user=DPO_A, check=1)
+    assert "not yet approved" in p.stderr and "someone other than its opener" in p.stderr
+    assert req(custos, "show", str(r["id"]))["status"] == "open"
+
+
+def test_a_failure_half_way_leaves_the_database_as_it_was(custos):
+    cid = 8
+    rid = open_erasure(custos, cid)
+    # a table outside the policy that still references the customer's tickets:
+    # deleting them violates its foreign key, half way through the transaction
+    q(custos, "CREATE TABLE public.ticket_audit (ticket_id bigint REFERENCES shop.support_tickets (id)); "
+              "INSERT INTO public.ticket_audit SELECT id FROM shop.support_tickets WHERE customer_id = %s", cid)
+    if not q(custos, "SELECT count(*) FROM public.ticket_audit")[0][0]:
+        q(custos, "INSERT INTO shop.support_tickets (customer_id, subject, status) VALUES (%s, 'x', 'open'); "
+                  "INSERT INTO public.ticket_audit SELECT id FROM shop.support_tickets WHERE customer_id = %s",
+          cid, cid)
+    before = q(custos, "SELECT * FROM shop.customers WHERE id = %s", cid)
+    consents = q(custos, "SELECT count(*) FROM shop.marketing_consents WHERE customer_id = %s", cid)
+    try:
+        p = req(custos, "run", str(rid), check=1)
+        assert "deleting from shop.support_tickets" in p.stderr and "SQLSTATE 23503" in p.stderr
+        assert q(custos, "SELECT * FROM shop.customers WHERE id = %s", cid) == before
+        assert q(custos, "SELECT count(*) FROM shop.marketing_consents WHERE customer_id = %s", cid) == consents
+        failed = req(custos, "show", str(rid))
+        assert failed["status"] == "failed" and "SQLSTATE 23503" in failed["error"]
+        # keys were not destroyed: the customer's e-mail still decrypts for the report
+        acc = req(custos, "open", "--regime", "gdpr", "--kind", "access", "--subject", f"customer:{cid}")
+        assert req(custos, "run", str(acc["id"]))["status"] == "completed"
+    finally:
+        q(custos, "DROP TABLE public.ticket_audit")
+    done = req(custos, "run", str(rid))
+    assert done["status"] == "completed"
+    assert q(custos, "SELECT count(*) FROM shop.marketing_consents WHERE customer_id = %s", cid) == [(0,)]
