@@ -41,7 +41,6 @@ int ctl_keys_open(const struct ctl_keys_args *a, struct keystore **ret);
 
 #include <libpq-fe.h>
 
-
 struct policy;
 struct catalog;
 struct buf;

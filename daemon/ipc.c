@@ -42,6 +42,7 @@ static const struct {
 	[IPC_LOG_SIGNED] = { "log-signed", "qss" },
 	[IPC_KEYS_SHRED] = { "keys-shred", "sss" },
 	[IPC_KEYS_SHREDDED] = { "keys-shredded", "q" },
+	[IPC_KEYS_FLUSH] = { "keys-flush", "" },
 };
 
 #define HEADER_LEN 8

@@ -54,10 +54,12 @@ enum ipc_type {
 	IPC_KEYS_BIDX_KEY,    /* h key */
 	IPC_DSR_CALL,         /* s command, q caller's uid, s caller's name, s arguments (a JSON object) */
 	IPC_DSR_RESULT,       /* s the result (JSON) */
-	IPC_LOG_SIGN,         /* q request id, h digest: the dsr asks the logger to record and sign a report */
-	IPC_LOG_SIGNED,       /* q seq of the report record, s signature (hex), s log id (hex) */
-	IPC_KEYS_SHRED,       /* s type, s id, s key ids (32 hex each, concatenated): the dsr erases a subject */
-	IPC_KEYS_SHREDDED,    /* q keys destroyed */
+	IPC_LOG_SIGN,      /* q request id, h digest: the dsr asks the logger to record and sign a report */
+	IPC_LOG_SIGNED,    /* q seq of the report record, s signature (hex), s log id (hex) */
+	IPC_KEYS_SHRED,    /* s type, s id, s key ids (32 hex each, concatenated): the dsr erases a subject */
+	IPC_KEYS_SHREDDED, /* q keys destroyed */
+	IPC_KEYS_FLUSH,    /* (no fields): drop every cached data key (the dsr asks the parent, which asks
+	                      the roles that cache keys; each answers IPC_OK once done) */
 	IPC_TYPE_MAX
 };
 

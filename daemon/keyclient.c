@@ -292,5 +292,11 @@ int kcl_shred(struct keyprov *kp, const char *type, const char *id, const uint8_
 	} while (!err && at < n);
 	free(hex);
 	kcl_flush(kp);
+	if (!err) { /* and every other role's copies */
+		struct ipc_msg req = { .type = IPC_KEYS_FLUSH }, r;
+		err = role_call(kc->env, kc->env->parent, &req, kc->buf, &r, SHRED_TIMEOUT_MS);
+		if (!err && r.type != IPC_OK)
+			err = -EIO;
+	}
 	return err;
 }

@@ -28,8 +28,9 @@ int kcl_fresh(struct keyprov *kp, struct kc_key *ret) WUR;
 int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;
 
 /* Erases a subject: destroys its key and the keys of the ids given (found
- * in its values), and forgets every cached key. *ret_destroyed counts
- * them. */
+ * in its values), then has every role's key cache dropped (through the
+ * parent), so that no destroyed key outlives this call in memory.
+ * *ret_destroyed counts the keys. */
 int kcl_shred(struct keyprov *kp, const char *type, const char *id, const uint8_t (*ids)[FC_KEYID_LEN],
               size_t n, uint64_t *ret_destroyed) WUR;
 /* Forgets every cached key: what follows asks the keeper. */

@@ -32,6 +32,7 @@
 #include "secmem.h"
 
 #define NROLES 5
+#define FLUSH_TIMEOUT_MS 10000
 #define START_TIMEOUT_S 60
 #define STOP_TIMEOUT_S 30
 #define MAX_RESTARTS 5 /* within RESTART_WINDOW_S: then custosd gives up */
@@ -339,6 +340,28 @@ static void kill_role(struct child *k, const char *why)
 	kill(k->pid, SIGKILL);
 }
 
+/* After an erasure: every role that caches data keys drops them, so that
+ * none serves a destroyed key's values from memory. Answers the dsr once
+ * all have (an error when one could not). */
+static int flush_keys(struct parent *p, uint32_t id, struct child *asker)
+{
+	struct ipc_msg m = { .type = IPC_KEYS_FLUSH }, r;
+	int err = 0;
+
+	for (int i = 0; !err && i < p->n; i++) {
+		struct child *k = &p->kids[i];
+		if (k == asker || k->pid <= 0 || (k->role != &role_proxy && k->role != &role_logger))
+			continue;
+		err = ipc_call(NULL, k->fd, &m, p->buf, &r, FLUSH_TIMEOUT_MS, meanwhile, k);
+		if (!err && r.type != IPC_OK)
+			err = -EIO;
+	}
+	if (err)
+		return ipc_send_error(asker->fd, id, err, "a role's key cache could not be dropped");
+	r = (struct ipc_msg){ .type = IPC_OK, .id = id };
+	return ipc_send(asker->fd, &r);
+}
+
 static void from_child(struct parent *p, struct child *k)
 {
 	struct ipc_msg m, r = { .type = IPC_OK };
@@ -378,6 +401,11 @@ static void from_child(struct parent *p, struct child *k)
 		r.id = m.id;
 		err = ipc_send(k->fd, &r);
 		p->stopping = true;
+		break;
+	case IPC_KEYS_FLUSH:
+		if (k->role != &role_dsr)
+			return kill_role(k, "a request only the dsr role may make (protocol error)");
+		err = flush_keys(p, m.id, k);
 		break;
 	default: return kill_role(k, "unexpected message (protocol error)");
 	}

@@ -1,6 +1,8 @@
 /* role.c - see role.h: the serving loop every role runs. */
 #include "role.h"
 
+#include "keyclient.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,6 +87,11 @@ int role_from_parent(struct role_env *env, struct ipc_msg *m, role_handler h)
 		return err ? err : h(env, env->parent, m);
 	}
 	case IPC_STOP: env->stopping = true; return 0;
+	case IPC_KEYS_FLUSH:
+		if (env->keys)
+			kcl_flush(env->keys);
+		r = (struct ipc_msg){ .type = IPC_OK, .id = m->id };
+		return ipc_send(env->parent, &r);
 	default: return h(env, env->parent, m);
 	}
 }

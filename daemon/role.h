@@ -17,6 +17,7 @@
 #define ROLE_MAX_PEERS 8
 
 struct role_env;
+struct keyprov;
 
 /* Handles one request from a peer (or the parent) and replies on fd.
  * Returns 0, or a negative errno to end the role. */
@@ -45,6 +46,7 @@ struct role_env {
 	int (*on_tick)(struct role_env *env); /* every tick_ms (default 1000) */
 	unsigned tick_ms;
 	role_handler handler; /* set by role_serve */
+	struct keyprov *keys; /* the role's key cache (keyclient.h), dropped on IPC_KEYS_FLUSH */
 };
 
 struct role {
@@ -56,8 +58,9 @@ struct role {
 extern const struct role role_logger, role_keeper, role_control, role_dsr, role_proxy;
 
 /* Serves the parent's channel and the peers' until the parent says stop,
- * the parent's channel closes, or the handler fails. Answers IPC_PING,
- * takes IPC_PEER and IPC_CONFIG itself (reparsing the configuration). */
+ * the parent's channel closes, or the handler fails. Answers IPC_PING and
+ * IPC_KEYS_FLUSH, takes IPC_PEER and IPC_CONFIG itself (reparsing the
+ * configuration). */
 int role_serve(struct role_env *env, role_handler h);
 
 /* Handles one message from the parent (a role with its own event loop

@@ -94,6 +94,7 @@ static int dsr_main(struct role_env *env)
 	env->state = &d;
 	if (!(d.kp = kcl_new(env, KEY_TTL_S, KCL_SLOTS_LOGGER)))
 		return 1;
+	env->keys = d.kp;
 	int err = role_ready(env);
 	if (!err)
 		err = role_serve(env, handle);

@@ -310,6 +310,7 @@ static int logger_main(struct role_env *env)
 		role_log(2, env->name, "cannot lock memory for subject keys");
 		return 1;
 	}
+	env->keys = lg.kp;
 	if (open_log(env, &lg))
 		return 1;
 	snprintf(detail, sizeof(detail), "{\"role\":\"logger\",\"pid\":%ld}", (long)getpid());

@@ -139,6 +139,7 @@ static int setup(struct proxy *px)
 	if (!(px->base = event_base_new()) || !(px->lc = lc_new(px->base)) ||
 	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S, KCL_SLOTS_PROXY)))
 		return -ENOMEM;
+	px->env->keys = px->keys;
 	int r = px_upstream_init(px, err, sizeof(err));
 	if (!r)
 		r = px_tls_init(px, err, sizeof(err));

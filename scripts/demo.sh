@@ -1,10 +1,11 @@
 #!/bin/sh
-# make demo: the audit log, end to end. Creates a log, appends the access
-# records an application's day would produce, shows them, verifies them,
-# erases one customer by destroying their key, and shows what verify says
-# when someone edits a copy of the log. Then the proxy (demo_proxy.py): a
-# private PostgreSQL with the sample shop, custosd in front of it, the shop's
-# workload through it, and the access records it produced.
+# make demo. First the main story (demo_story.py): a private PostgreSQL with
+# the sample shop, custosd in front of it, the shop's workload through the
+# proxy, a customer's access request answered with a signed report and their
+# erasure approved by a second person, carried out and certified, and the log
+# verified. Then the audit log on its own: a log written directly, shown,
+# verified, one customer erased by destroying their key, and what verify
+# says when someone edits a copy.
 set -eu
 BUILD=${1:-build}
 CTL=$BUILD/custosctl
@@ -17,7 +18,9 @@ LOG=$OUT/log KEY=$OUT/log.key KEYS=$OUT/subjects.keys
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-say "Create a log. The verification key goes to the security team, off this host."
+${PYTHON:-/usr/bin/python3} "$(dirname "$0")/demo_story.py"
+
+say "The audit log on its own. Create a log; the verification key goes to the security team, off this host."
 run "$CTL" log init --dir "$LOG" --key-out "$KEY"
 
 say "The shop's applications read and change customer records (12 accesses)"
@@ -72,10 +75,7 @@ run "$CTL" log verify --dir "$OUT/tampered" --key "$KEY" || echo "(exit status $
 say "Export for a SIEM (CEF)"
 run sh -c "$CTL log export --dir $LOG --format cef | sed -n 2,3p"
 
-say "Now the same through the proxy: a real PostgreSQL, custosd in front of it, an application"
-${PYTHON:-/usr/bin/python3} "$(dirname "$0")/demo_proxy.py"
-
-say "Files"
+say "Files of the log-only part (the story's are listed above)"
 echo "log:               $LOG"
 echo "verification key:  $KEY   (keep offline)"
 echo "subject keys:      $KEYS (test key provider; the keystore replaces it)"

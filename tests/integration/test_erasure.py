@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import jsonschema
 import psycopg2
 import pytest
 
@@ -15,6 +16,8 @@ from daemon import ensure_user
 from proxy import Proxy, Shop
 
 DPO_A, DPO_B = "ct-erin", "ct-frank"
+CERT_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "deletion-certificate.schema.json")
+                         .read_text())
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,7 @@ def custos(shop):
     p.d.settings["report_dir"] = reports
     p.d.write_conf()
     p.encrypt_existing()
+    p.add_user("app1", "shop_app")
     p.start()
     yield p
     p.cleanup()
@@ -70,6 +74,8 @@ def test_dry_run_then_erasure_with_certificate(custos):
     before = counts(custos, cid)
     rid = open_erasure(custos, cid)
     snapshot = q(custos, "SELECT * FROM shop.customers WHERE id = %s", cid)
+    name = custos.psql(f"SELECT name FROM shop.customers WHERE id = {cid}", user="app1").stdout.strip()
+    assert name and not name.startswith("cx1.")  # decrypted for the application, its key now cached
 
     plan = req(custos, "run", str(rid), "--dry-run", user=DPO_A)
     assert plan["dry_run"] is True
@@ -93,10 +99,15 @@ def test_dry_run_then_erasure_with_certificate(custos):
     assert after["customers"] == 1  # kept, anonymised: orders and invoices still point at it
     email, bidx, country = q(custos, "SELECT email, email_bidx, country FROM shop.customers WHERE id = %s", cid)[0]
     assert email.startswith("cx1.") and bidx is None and country == "XX"
+    # the proxy read the customer a moment ago, with their key in its cache:
+    # the erasure dropped it there too, so the application now reads NULL
+    assert custos.psql(f"SELECT name, email, country FROM shop.customers WHERE id = {cid}",
+                       user="app1").stdout.strip() == "||XX"
 
     # the certificate: every column verified, retained items with basis and end, recipients
     out = Path(row["report_dir"])
     cert = json.loads((out / "certificate.json").read_text())
+    jsonschema.validate(cert, CERT_SCHEMA, format_checker=jsonschema.FormatChecker())
     assert all(c["verified"] for c in cert["erasure"]["items"])
     kept = {r["column"]: r for r in cert["retained"]["items"]}
     assert kept["shop.invoices.billing_name"]["until"] == "10 years after issue"
