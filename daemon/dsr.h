@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "keyprov.h"
@@ -20,6 +21,7 @@ struct dsr {
 	PGconn *data;   /* the customer database */
 	struct policy *pol;
 	struct keyprov *kp; /* subject keys and refs, from the keeper */
+	bool index_failing; /* the subject index could not be brought up to date */
 };
 
 struct dsr_caller {

@@ -10,15 +10,13 @@
 
 #include "catalog.h"
 #include "colcrypt.h"
+#include "dsr_index.h"
 #include "dsr_run.h"
 #include "fieldcrypt.h"
 #include "keyclient.h"
 #include "ledger.h"
-#include "logread.h"
 #include "report.h"
 #include "subjectrows.h"
-
-#define RECENT_ACCESSES 200 /* listed one by one; all are counted */
 
 /* CCPA §7024(d): never disclosed, only named (by data category prefix). */
 static const struct {
@@ -256,99 +254,31 @@ static void policy_sections(struct access *a, const struct sm_map *m, json_t *do
 	                    json_pack("{s:s, s:o}", "rule", rules[4], "items", grouped(src, "source")));
 }
 
-/* ---- who accessed the data: the audit log ---- */
-
-struct seen {
-	json_t *by_actor; /* "user|app|addr" -> {user, app, addr, tables{}, count, first, last} */
-	json_t *recent;   /* the latest RECENT_ACCESSES, oldest first */
-	json_int_t total;
-	const char *first_ts;
-};
-
-static const char *jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
-/* A client address without its port: "10.0.0.5:51234" -> "10.0.0.5". */
-static void host_of(const char *addr, char *out, size_t n)
-{
-	const char *colon = strrchr(addr, ':');
-	size_t len = strlen(addr);
-
-	if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
-		len = (size_t)(colon - addr);
-	snprintf(out, n, "%.*s", (int)len, addr);
-}
-
-static int one_access(void *arg, json_t *rec, const char *line, size_t len)
-{
-	struct seen *s = arg;
-	json_t *actor = json_object_get(rec, "actor"), *obj = json_object_get(rec, "object");
-	const char *ts = jstr(rec, "ts"), *table = jstr(obj, "table");
-	char key[512], host[128];
-
-	(void)line, (void)len;
-	host_of(jstr(actor, "addr"), host, sizeof(host));
-	snprintf(key, sizeof(key), "%s|%s|%s", jstr(actor, "user"), jstr(actor, "app"), host);
-	json_t *a = json_object_get(s->by_actor, key);
-	if (!a) {
-		a = json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s}", "user", jstr(actor, "user"),
-		              "application", jstr(actor, "app"), "from", host, "tables", json_array(),
-		              "count", (json_int_t)0, "first", ts, "last", ts);
-		json_object_set_new(s->by_actor, key, a);
-	}
-	json_object_set_new(a, "count", json_integer(json_integer_value(json_object_get(a, "count")) + 1));
-	json_object_set_new(a, "last", json_string(ts));
-	json_t *tables = json_object_get(a, "tables"), *t;
-	size_t i;
-	bool known = !*table;
-	json_array_foreach(tables, i, t) known |= !strcmp(json_string_value(t), table);
-	if (!known)
-		json_array_append_new(tables, json_string(table));
-	json_array_append_new(s->recent,
-	                      json_pack("{s:O, s:s, s:s, s:s, s:s, s:O?, s:O?}", "seq",
-	                                json_object_get(rec, "seq"), "at", ts, "user", jstr(actor, "user"),
-	                                "application", jstr(actor, "app"), "from", jstr(actor, "addr"),
-	                                "object", obj, "rows", json_object_get(rec, "rows")));
-	if (json_array_size(s->recent) > RECENT_ACCESSES)
-		json_array_remove(s->recent, 0);
-	s->total++;
-	return 0;
-}
+/* ---- who accessed the data: the audit log, through its subject index ---- */
 
 static json_t *accesses(struct access *a, const char *type, const char *id, const char *rule)
 {
 	struct kc_key k;
 	char ref[65];
-	struct lrd_error le;
-	struct seen s = { json_object(), json_array(), 0, NULL };
 	int e = kcl_subject(a->d->kp, type, id, &k);
 
 	if (e) {
 		snprintf(a->err, a->errlen, "the subject's ref cannot be had from the keeper: %s",
 		         strerror(-e));
-		json_decref(s.by_actor), json_decref(s.recent);
 		return NULL;
 	}
 	hex_encode(k.ref, sizeof(k.ref), ref);
 	explicit_bzero(&k, sizeof(k));
-	struct lrd_filter f = { .type = "access", .subject_ref = ref };
-	e = lrd_each(a->d->env->cfg->log_dir, &f, one_access, &s, &le);
-	if (e) {
-		snprintf(a->err, a->errlen, "the audit log cannot be read at seq %llu: %s",
-		         (unsigned long long)le.seq, le.reason);
-		json_decref(s.by_actor), json_decref(s.recent);
+	if (dsr_index_catch_up(a->d, a->err, a->errlen))
 		return NULL;
+	json_t *acc = dsr_index_accesses(a->d, ref, a->err, a->errlen);
+	if (acc) {
+		json_object_set_new(acc, "rule", json_string(rule));
+		json_object_set_new(
+		    acc, "searched",
+		    json_string("every access record of the audit log, from its first record on"));
 	}
-	json_t *by = json_array(), *v;
-	const char *key;
-	json_object_foreach(s.by_actor, key, v) json_array_append(by, v);
-	json_decref(s.by_actor);
-	return json_pack("{s:s, s:s, s:I, s:o, s:o}", "rule", rule, "searched",
-	                 "every access record of the audit log, from its first record on", "total", s.total,
-	                 "by_actor", by, "recent", s.recent);
+	return acc;
 }
 
 /* ---- the whole report ---- */

@@ -27,12 +27,13 @@ static bool has_subject(json_t *rec, const char *ref)
 	return false;
 }
 
-static bool wanted(const struct lrd_filter *f, const struct lr_frame *fr, json_t *rec)
+/* What the frame alone tells: the type and the time. */
+static bool wanted_frame(const struct lrd_filter *f, const struct lr_frame *fr)
 {
 	char ts[TS_LEN + 1];
 	int64_t us;
 
-	if (f->type && !lr_is(fr, f->type))
+	if (fr->seq <= f->after_seq || (f->type && !lr_is(fr, f->type)))
 		return false;
 	if (f->has_since || f->has_until) {
 		memcpy(ts, fr->ts, TS_LEN);
@@ -40,7 +41,7 @@ static bool wanted(const struct lrd_filter *f, const struct lr_frame *fr, json_t
 		if (!ts_parse(ts, &us) || (f->has_since && us < f->since) || (f->has_until && us >= f->until))
 			return false;
 	}
-	return !f->subject_ref || has_subject(rec, f->subject_ref);
+	return true;
 }
 
 struct rd {
@@ -67,13 +68,16 @@ static int one_line(struct rd *rd, const struct seginfo *s, const char *line, si
 	if (why)
 		return bad(rd, s, off, why);
 	rd->expect = fr.seq + 1;
+	if (!wanted_frame(rd->f, &fr))
+		return 0; /* not even parsed */
 	json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(rec)) {
 		json_decref(rec);
 		rd->expect = fr.seq;
 		return bad(rd, s, off, "record is not a JSON object");
 	}
-	int r = wanted(rd->f, &fr, rec) ? rd->fn(rd->arg, rec, line, len) : 0;
+	int r =
+	    !rd->f->subject_ref || has_subject(rec, rd->f->subject_ref) ? rd->fn(rd->arg, rec, line, len) : 0;
 	json_decref(rec);
 	return r;
 }
@@ -123,9 +127,14 @@ int lrd_each(const char *dir, const struct lrd_filter *f, lrd_fn fn, void *arg, 
 
 	if (r)
 		snprintf(ret_err->reason, sizeof(ret_err->reason), "%s: %s", dir, strerror(-r));
-	for (size_t i = 0; !r && i < n; i++)
-		if (!(i + 1 < n && v[i + 1].first == v[i].first))
-			r = one_segment(&rd, dirfd, &v[i], i + 1 == n);
+	for (size_t i = 0; !r && i < n; i++) {
+		if (i + 1 < n && v[i + 1].first == v[i].first)
+			continue; /* the plain copy of a segment being sealed */
+		if (i + 1 < n && v[i + 1].first <= f->after_seq + 1)
+			continue; /* every record in it is at or before after_seq */
+		rd.expect = v[i].first;
+		r = one_segment(&rd, dirfd, &v[i], i + 1 == n);
+	}
 	free(v);
 	if (dirfd >= 0)
 		close(dirfd);

@@ -16,6 +16,7 @@ struct lrd_filter {
 	int64_t since, until; /* microseconds, inclusive since, exclusive until */
 	const char *type;
 	const char *subject_ref; /* 64 hex */
+	uint64_t after_seq;      /* only records after it (0: all); earlier segments are not read */
 };
 
 /* Called with each record that passes the filter; the line's exact bytes

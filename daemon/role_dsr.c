@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "dsr.h"
+#include "dsr_index.h"
 #include "keyclient.h"
 #include "keystore.h"
 
 #define KEY_TTL_S 10
+#define INDEX_TICK_MS 2000
 
 static int connect_one(PGconn **db, const char *conninfo, const char *what, char *err, size_t errlen)
 {
@@ -86,6 +88,24 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	return e;
 }
 
+/* Keeps the subject index close to the log's head, so that a report has
+ * little to catch up. Problems are said once, not every tick. */
+static int on_tick(struct role_env *env)
+{
+	struct dsr *d = env->state;
+	char err[1024];
+	int r = ready(d, err, sizeof(err));
+
+	if (!r)
+		r = dsr_index_catch_up(d, err, sizeof(err));
+	if (r && !d->index_failing)
+		role_log(4, env->name, "subject index: %s", err);
+	else if (!r && d->index_failing)
+		role_log(6, env->name, "subject index: up to date again");
+	d->index_failing = r != 0;
+	return 0;
+}
+
 static int dsr_main(struct role_env *env)
 {
 	static struct dsr d;
@@ -95,6 +115,8 @@ static int dsr_main(struct role_env *env)
 	if (!(d.kp = kcl_new(env, KEY_TTL_S, KCL_SLOTS_LOGGER)))
 		return 1;
 	env->keys = d.kp;
+	env->on_tick = on_tick;
+	env->tick_ms = INDEX_TICK_MS;
 	int err = role_ready(env);
 	if (!err)
 		err = role_serve(env, handle);

@@ -170,3 +170,20 @@ def test_report_html_renders_in_chromium(custos):
     for section in ("confirmation", "personal_data", "accessed_by", "complaint", "portability"):
         assert f'<section id="{section}">' in dom
     assert "GDPR Art. 15(1)(b)" in dom
+
+
+def test_accesses_come_from_the_subject_index_as_the_log_grows(custos):
+    first = json.loads((Path(run_report(custos, "gdpr", "customer:7")["report_dir"]) / "report.json")
+                       .read_text())["accessed_by"]["total"]
+    n = len(custos.access())
+    custos.psql("SELECT name FROM shop.customers WHERE id = 7", user="app1")
+    custos.access(wait_for=n + 1)
+    rep = json.loads((Path(run_report(custos, "gdpr", "customer:7")["report_dir"]) / "report.json").read_text())
+    assert rep["accessed_by"]["total"] == first + 1
+    assert rep["accessed_by"]["recent"][-1]["table"] == "shop.customers"
+    with psycopg2.connect(custos.shop.direct(custos.ks_name)) as c, c.cursor() as cur:
+        cur.execute("SELECT indexed_seq FROM custos.subject_index_state")
+        assert cur.fetchone()[0] >= rep["accessed_by"]["recent"][-1]["seq"]
+        cur.execute("SELECT count(*) FROM custos.subject_index WHERE subject_ref = decode(%s, 'hex')",
+                    (custos.access()[-1]["subjects"][0]["ref"],))
+        assert cur.fetchone()[0] >= 1

@@ -141,13 +141,14 @@ def test_a_version_1_keystore_is_migrated(shop):
     p = Proxy(shop)
     try:
         with psycopg2.connect(shop.direct(p.ks_name)) as c, c.cursor() as cur:
-            cur.execute("DROP TABLE custos.requests; DELETE FROM custos.schema_version WHERE version = 2")
+            cur.execute("DROP TABLE custos.requests, custos.subject_index, custos.subject_index_state; "
+                        "DELETE FROM custos.schema_version WHERE version > 1")
         p.start()
         r = req(p, "open", "--regime", "gdpr", "--kind", "access", "--subject", "customer:3")
         assert r["id"] == 1
         with psycopg2.connect(shop.direct(p.ks_name)) as c, c.cursor() as cur:
             cur.execute("SELECT max(version) FROM custos.schema_version")
-            assert cur.fetchone()[0] == 2
+            assert cur.fetchone()[0] == 3
     finally:
         p.cleanup()
 
