@@ -114,6 +114,8 @@ printf '%-44s %10s %10s\n' "" "$(val p50_us "$ctl")" "$(val p99_us "$ctl")"
 echo
 if [ "$(id -u)" -eq 0 ]; then
 	${PYTHON:-/usr/bin/python3} "$(dirname "$0")/proxy_bench.py"
+	echo
+	${PYTHON:-/usr/bin/python3} "$(dirname "$0")/requests_bench.py"
 else
 	echo "proxy benchmark: skipped (run make bench as root)"
 fi

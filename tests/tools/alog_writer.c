@@ -10,7 +10,8 @@
  *    "columns":["email"],"subjects":[["customer","42"]],"fp":"..","stmt":"..","rows":1}
  * and prints "ack SEQ" once each record is acknowledged, or "err REASON".
  * With --generate it appends N synthetic records from W threads, printing
- * "ack SEQ" likewise. --shred TYPE:ID erases a subject's key in --keys. */
+ * "ack SEQ" likewise; with --subjects M (and --keys) each names one of M
+ * customers, in turn. --shred TYPE:ID erases a subject's key in --keys. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -24,7 +25,7 @@
 
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct alog *lg;
-static uint64_t gen_left;
+static uint64_t gen_left, gen_subjects, gen_next;
 
 static void ack(uint64_t seq)
 {
@@ -95,9 +96,19 @@ static void *generate(void *arg)
 		              .fingerprint = "8f2c1d0e5a7b3c41",
 		              .statement = "SELECT email, name FROM customers WHERE id = $1",
 		              .rows = 1 };
+	char id[24];
+	struct alog_subject subj = { "customer", id };
 	for (;;) {
 		if (__atomic_fetch_sub(&gen_left, 1, __ATOMIC_RELAXED) == 0 || gen_left > (1ull << 62))
 			return NULL;
+		if (gen_subjects) {
+			snprintf(id, sizeof(id), "%llu",
+			         (unsigned long long)(__atomic_fetch_add(&gen_next, 1, __ATOMIC_RELAXED) %
+			                                  gen_subjects +
+			                              1));
+			r.subjects = &subj;
+			r.nsubjects = 1;
+		}
 		uint64_t seq;
 		int err = alog_append(lg, &r, &seq);
 		if (err) {
@@ -120,6 +131,7 @@ int main(int argc, char **argv)
 		{ "generate", 1, 0, 'g' },
 		{ "threads", 1, 0, 't' },
 		{ "shred", 1, 0, 'S' },
+		{ "subjects", 1, 0, 'u' },
 		{ 0 },
 	};
 	struct alog_opts o = { 0 };
@@ -138,6 +150,7 @@ int main(int argc, char **argv)
 		case 'g': gen_left = strtoull(optarg, NULL, 10); break;
 		case 't': threads = atoi(optarg); break;
 		case 'S': shred = optarg; break;
+		case 'u': gen_subjects = strtoull(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
