@@ -155,6 +155,8 @@ static void show_list(json_t *rows)
 	}
 	if (!i)
 		printf("(no requests)\n");
+	else if (i >= 150)
+		printf("(the newest %zu shown: use --overdue, or request show ID for others)\n", i);
 }
 
 /* `request run`: the request when done; the plan of an erasure's dry run. */

@@ -22,6 +22,7 @@ struct dsr {
 	struct policy *pol;
 	struct keyprov *kp; /* subject keys and refs, from the keeper */
 	bool index_failing; /* the subject index could not be brought up to date */
+	bool reload;        /* a new configuration came: read the policy again */
 };
 
 struct dsr_caller {

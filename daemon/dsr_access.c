@@ -262,6 +262,12 @@ static json_t *accesses(struct access *a, const char *type, const char *id, cons
 	char ref[65];
 	int e = kcl_subject(a->d->kp, type, id, &k);
 
+	if (e == -ENOKEY) /* erased: the log's records no longer name them */
+		return json_pack(
+		    "{s:s, s:s, s:i, s:[], s:[]}", "rule", rule, "searched",
+		    "not searched: this subject was erased, and the audit log's records can no longer "
+		    "be attributed to them",
+		    "total", 0, "by_actor", "recent");
 	if (e) {
 		snprintf(a->err, a->errlen, "the subject's ref cannot be had from the keeper: %s",
 		         strerror(-e));
@@ -269,7 +275,7 @@ static json_t *accesses(struct access *a, const char *type, const char *id, cons
 	}
 	hex_encode(k.ref, sizeof(k.ref), ref);
 	explicit_bzero(&k, sizeof(k));
-	if (dsr_index_catch_up(a->d, a->err, a->errlen))
+	if (dsr_index_catch_up(a->d, 0, a->err, a->errlen))
 		return NULL;
 	json_t *acc = dsr_index_accesses(a->d, ref, a->err, a->errlen);
 	if (acc) {

@@ -64,8 +64,18 @@ struct er_table {
 	size_t nctids;
 };
 
+/* An UPDATE of one row, made while reading and run after: changing rows
+ * while the walk goes on could cut later tables' rows loose. */
+struct pend {
+	char *sql;
+	int np;
+	char *params[MAX_PARAMS + 1]; /* $1 the row's ctid */
+};
+
 struct erase {
 	struct dsr *d;
+	struct pend *pend;
+	size_t npend, cappend;
 	const char *type, *id;
 	bool run; /* false: a dry run */
 	struct catalog *cat;
@@ -93,9 +103,16 @@ static bool starts(const char *s, const char *p)
 static int anon_expr(const struct cat_column *cc, char *out, size_t n)
 {
 	const char *t = cc->type;
+	struct buf b = BUF_INIT;
 	char q[160];
 
-	snprintf(q, sizeof(q), "j0.\"%s\"", cc->name);
+	buf_adds(&b, "j0.");
+	sm_quote_ident(&b, cc->name);
+	buf_addc(&b, 0);
+	snprintf(q, sizeof(q), "%s", b.failed ? "" : b.p);
+	buf_free(&b);
+	if (!q[0])
+		return -ENOMEM;
 	if (!cc->notnull)
 		snprintf(out, n, "NULL");
 	else if (!strcmp(t, "text") || starts(t, "character"))
@@ -159,6 +176,14 @@ static int plan_table(struct erase *e, const struct pol_table *pt, int order)
 		                  : pc->erase == POL_ERASE_RETAIN       ? ER_RETAIN
 		                  : pc->erase == POL_ERASE_CRYPTO_SHRED ? ER_SHRED
 		                                                        : ER_ANONYMIZE;
+		if (act != ER_RETAIN && act != ER_DELETE && sm_is_link(e->m, pt->name, pc->name)) {
+			snprintf(e->err, e->errlen,
+			         "%s.%s links the subject's rows together: erase: must be retain, or the "
+			         "table's rows "
+			         "deleted (delete_row)",
+			         pt->name, pc->name);
+			return -EINVAL;
+		}
 		struct er_col *c = add_col(e, pt, pc, pc->name, act);
 		if (!c)
 			return -EINVAL;
@@ -250,6 +275,56 @@ static int field_of(const struct pol_column *const *cols, size_t ncols, const st
 	return -1;
 }
 
+static int defer(struct erase *e, struct buf *sql, const char *const *params, int np)
+{
+	if (sql->failed)
+		return -ENOMEM;
+	if (e->npend == e->cappend) {
+		size_t cap = e->cappend ? 2 * e->cappend : 64;
+		struct pend *v = realloc(e->pend, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		e->pend = v;
+		e->cappend = cap;
+	}
+	struct pend *p = &e->pend[e->npend];
+	*p = (struct pend){ .sql = strdup(sql->p), .np = np };
+	int ok = p->sql != NULL;
+	for (int i = 0; i < np; i++)
+		ok &= (p->params[i] = strdup(params[i])) != NULL;
+	e->npend++; /* freed whole or not at all */
+	return ok ? 0 : -ENOMEM;
+}
+
+static void pend_free(struct pend *p)
+{
+	free(p->sql);
+	for (int i = 0; i < p->np; i++)
+		if (p->params[i]) {
+			explicit_bzero(p->params[i], strlen(p->params[i]));
+			free(p->params[i]);
+		}
+}
+
+/* Runs the UPDATEs made while reading. */
+static int apply_updates(struct erase *e)
+{
+	for (size_t i = 0; i < e->npend; i++) {
+		struct pend *p = &e->pend[i];
+		PGresult *u = PQexecParams(e->d->data, p->sql, p->np, NULL, (const char *const *)p->params,
+		                           NULL, NULL, 0);
+		if (PQresultStatus(u) != PGRES_COMMAND_OK) {
+			char m[512];
+			snprintf(e->err, e->errlen, "erasing: %s",
+			         u ? srw_db_error(u, m, sizeof(m)) : "out of memory");
+			PQclear(u);
+			return -EIO;
+		}
+		PQclear(u);
+	}
+	return 0;
+}
+
 /* One row of a table that keeps its rows: its UPDATE, with the values
  * that change. */
 static int update_row(struct erase *e, struct er_table *t, const struct pol_column *const *cols, size_t ncols,
@@ -301,17 +376,8 @@ static int update_row(struct erase *e, struct er_table *t, const struct pol_colu
 	}
 	buf_adds(&sql, " WHERE j0.ctid = $1::tid");
 	buf_addc(&sql, 0);
-	if (!err && nset && e->run) {
-		PGresult *u =
-		    sql.failed ? NULL : PQexecParams(e->d->data, sql.p, np, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(u) != PGRES_COMMAND_OK) {
-			char m[512];
-			snprintf(e->err, e->errlen, "erasing in %s: %s", t->pt->name,
-			         u ? srw_db_error(u, m, sizeof(m)) : "out of memory");
-			err = -EIO;
-		}
-		PQclear(u);
-	}
+	if (!err && nset && e->run)
+		err = defer(e, &sql, params, np);
 	for (int i = 0; i < MAX_PARAMS; i++) {
 		if (vals[i].p)
 			explicit_bzero(vals[i].p, vals[i].len);
@@ -333,9 +399,12 @@ static int on_rows(void *arg, const struct pol_table *pt, const struct pol_colum
 	if (!t)
 		return 0;
 	t->rows = PQntuples(r);
+	/* the keys to destroy: of every value but the retained ones (a retained value outlives the subject's
+	 * keys under a key of its own, which must live on) */
 	for (int i = 0; i < PQntuples(r); i++)
 		for (size_t j = 0; j < ncols; j++)
-			if (cols[j]->encrypt && !PQgetisnull(r, i, (int)j + 1) &&
+			if (cols[j]->encrypt && (t->delete_rows || cols[j]->erase != POL_ERASE_RETAIN) &&
+			    !PQgetisnull(r, i, (int)j + 1) &&
 			    !fc_key_id(PQgetvalue(r, i, (int)j + 1), (size_t)PQgetlength(r, i, (int)j + 1),
 			               id))
 				buf_add(&e->keyids, id, sizeof(id));
@@ -344,6 +413,8 @@ static int on_rows(void *arg, const struct pol_table *pt, const struct pol_colum
 			for (int k = 0; k < PQntuples(r); k++)
 				e->c[i].values += e->c[i].act != ER_CLEAR_INDEX &&
 				                  !PQgetisnull(r, k, field_of(cols, ncols, e->c[i].pc));
+		if (e->keyids.failed)
+			return -ENOMEM;
 		t->ctids = calloc((size_t)PQntuples(r) + 1, sizeof(char *));
 		for (int i = 0; t->ctids && i < PQntuples(r); i++)
 			if ((t->ctids[t->nctids] = strdup(PQgetvalue(r, i, 0))))
@@ -352,7 +423,7 @@ static int on_rows(void *arg, const struct pol_table *pt, const struct pol_colum
 	}
 	for (int i = 0; !err && i < PQntuples(r); i++)
 		err = update_row(e, t, cols, ncols, r, i);
-	return err || !e->keyids.failed ? err : -ENOMEM;
+	return err ? err : e->keyids.failed ? -ENOMEM : 0;
 }
 
 /* Deletes the rows of the tables that lose them, children first. */
@@ -578,6 +649,9 @@ static void erase_free(struct erase *e)
 		free(e->t[i].ctids);
 	}
 	buf_free(&e->keyids);
+	for (size_t i = 0; i < e->npend; i++)
+		pend_free(&e->pend[i]);
+	free(e->pend);
 	explicit_bzero(&e->retain_key, sizeof(e->retain_key));
 	sm_free(e->m);
 	cat_free(e->cat);
@@ -629,8 +703,9 @@ static json_t *certificate(struct erase *e, json_t *row, const uint8_t ref[32], 
 	    json_pack(
 	        "{s:s, s:I, s:I, s:s}", "rule", ccpa ? "CCPA §7022(b)(1)" : "GDPR Art. 17(1)", "destroyed",
 	        (json_int_t)keys, "reencrypted_for_retention", e->reencrypted, "effect",
-	        "the subject's data keys are destroyed: their encrypted values, in the database, in its "
-	        "backups and in the audit log, can no longer be read"));
+	        "the subject's data key, and the keys of values written for them before they were known, are "
+	        "destroyed: values encrypted under them, in the database, in its backups and in the audit "
+	        "log, can no longer be read"));
 	json_object_set_new(doc, "notify",
 	                    json_pack("{s:s, s:o}", "rule", ccpa ? "CCPA §7022(b)(3)" : "GDPR Art. 19",
 	                              "items", notify_json(e)));
@@ -648,10 +723,14 @@ static json_t *certificate(struct erase *e, json_t *row, const uint8_t ref[32], 
 static int db_exec(struct erase *e, const char *sql)
 {
 	PGresult *r = PQexec(e->d->data, sql);
+	char m[512];
 	int err = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -EIO;
 
-	if (err)
-		snprintf(e->err, e->errlen, "customer database: %s", PQerrorMessage(e->d->data));
+	if (!err && !strcmp(sql, "COMMIT") && strcmp(PQcmdStatus(r), "COMMIT"))
+		err = -EIO; /* a failed transaction "commits" as ROLLBACK */
+	if (err)            /* the message only: its DETAIL may quote a row's values */
+		snprintf(e->err, e->errlen, "customer database, %s: %s", sql,
+		         r ? srw_db_error(r, m, sizeof(m)) : "no connection");
 	PQclear(r);
 	return err;
 }
@@ -673,22 +752,20 @@ json_t *dsr_erase(struct dsr *d, const struct dsr_caller *who, json_t *row, uint
 		           .run = true,
 		           .err = err,
 		           .errlen = errlen };
-	struct kc_key k;
 	uint64_t seq = 0, keys = 0;
 	json_t *doc = NULL;
 	char more[256];
 	int r = plan(&e);
 
-	if (!r && (r = kcl_subject(d->kp, e.type, e.id, &k)))
-		snprintf(err, errlen, "the subject's keys cannot be had from the keeper: %s", strerror(-r));
-	if (!r)
-		memcpy(ret_ref, k.ref, 32);
-	explicit_bzero(&k, sizeof(k));
+	if (!r && (r = kcl_subject_ref(d->kp, e.type, e.id, ret_ref)))
+		snprintf(err, errlen, "the subject's ref cannot be had from the keeper: %s", strerror(-r));
 	if (!r)
 		r = db_exec(&e, "BEGIN");
-	if (!r)
+	if (!r) /* everything is read (and locked) before anything changes */
 		r = srw_rows(d->data, d->pol, e.m, e.id, every_column, SRW_CTID | SRW_LOCK, on_rows, &e, err,
 		             errlen);
+	if (!r)
+		r = apply_updates(&e);
 	if (!r)
 		r = delete_rows(&e);
 	if (!r) { /* recorded before it commits, naming the subject while its key still exists */
@@ -705,8 +782,11 @@ json_t *dsr_erase(struct dsr *d, const struct dsr_caller *who, json_t *row, uint
 	if (!r && (r = kcl_shred(d->kp, e.type, e.id, (const uint8_t(*)[FC_KEYID_LEN])e.keyids.p,
 	                         e.keyids.len / FC_KEYID_LEN, &keys)))
 		snprintf(err, errlen,
-		         "the database is erased but the keys could not be destroyed (%s): run the "
-		         "request again",
+		         r == -ESTALE
+		             ? "the keys are destroyed, but a role's cached copies could not all be dropped: "
+		               "run the request again"
+		             : "the database is erased but the keys could not be destroyed (%s): run the "
+		               "request again",
 		         strerror(-r));
 	if (!r) {
 		r = srw_each(d->data, d->pol, e.m, e.id, every_column, on_check, &e, err, errlen);

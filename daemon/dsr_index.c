@@ -11,12 +11,15 @@
 #include "logread.h"
 
 #define BATCH_ROWS 50000 /* index rows sent in one COPY */
+#define STOP 2           /* on_access's return at the limit (lrd_each's own are 0, 1, -errno) */
 
 struct batch {
 	struct dsr *d;
 	struct buf copy;
 	size_t rows;
 	uint64_t last; /* the last access record seen */
+	uint64_t left; /* access records still to take this time (0: no limit) */
+	bool more;     /* stopped at the limit */
 	char id[2 * LOG_ID_LEN + 1];
 	char *err;
 	size_t errlen;
@@ -128,11 +131,17 @@ static int on_access(void *arg, json_t *rec, const char *line, size_t len)
 
 	(void)line, (void)len;
 	host_of(str(actor, "addr"), host, sizeof(host));
-	json_array_foreach(json_object_get(rec, "subjects"), i, s)
+	json_t *subjects = json_object_get(rec, "subjects");
+	json_array_foreach(subjects, i, s)
 	{
 		const char *ref = str(s, "ref");
+		bool seen = false;
 		if (!ref || strlen(ref) != 64 || strspn(ref, "0123456789abcdef") != 64)
-			continue; /* an erased subject, or nobody */
+			continue;                       /* an erased subject, or nobody */
+		for (size_t j = 0; j < i && !seen; j++) /* one row per subject and record */
+			seen = !strcmp(ref, str(json_array_get(subjects, j), "ref") ?: "");
+		if (seen)
+			continue;
 		buf_printf(&b->copy, "\\\\x%s\t\\\\x%s\t%" JSON_INTEGER_FORMAT "\t", b->id, ref, seq);
 		copy_text(&b->copy, str(rec, "ts"));
 		buf_addc(&b->copy, '\t');
@@ -153,7 +162,12 @@ static int on_access(void *arg, json_t *rec, const char *line, size_t len)
 	b->last = (uint64_t)seq;
 	if (b->copy.failed)
 		return -ENOMEM;
-	return b->rows >= BATCH_ROWS ? flush(b) : 0;
+	int r = b->rows >= BATCH_ROWS ? flush(b) : 0;
+	if (!r && b->left && !--b->left) {
+		b->more = true;
+		return STOP;
+	}
+	return r;
 }
 
 static int indexed(struct dsr *d, const char *id, uint64_t *ret, char *err, size_t errlen)
@@ -173,26 +187,33 @@ static int indexed(struct dsr *d, const char *id, uint64_t *ret, char *err, size
 	return ok ? 0 : -EIO;
 }
 
-int dsr_index_catch_up(struct dsr *d, char *err, size_t errlen)
+int dsr_index_catch_up(struct dsr *d, uint64_t max, char *err, size_t errlen)
 {
-	struct batch b = { .d = d, .copy = BUF_INIT, .err = err, .errlen = errlen };
-	struct lrd_error le;
+	struct batch b = { .d = d, .copy = BUF_INIT, .left = max, .err = err, .errlen = errlen };
+	struct lrd_error le = { 0 };
 	int r = log_id(d->env->cfg->log_dir, b.id, err, errlen);
 
 	if (!r)
 		r = indexed(d, b.id, &b.last, err, errlen);
 	uint64_t from = b.last;
-	struct lrd_filter f = { .type = "access", .after_seq = from };
-	if (!r) {
+	for (int tries = 0; !r; tries++) {
+		/* the logger may seal (compress and rename) a segment under the reader: read on from
+		 * where it stopped, in the segments as they are now */
+		struct lrd_filter f = { .type = "access", .after_seq = b.last };
 		r = lrd_each(d->env->cfg->log_dir, &f, on_access, &b, &le);
-		if (r > 0 || (r < 0 && r != -EIO && r != -ENOMEM))
-			snprintf(err, errlen, "the audit log cannot be read at seq %" PRIu64 ": %s", le.seq,
-			         le.reason);
+		if (r == STOP)
+			r = 0;
+		if (r != -ENOENT || tries == 2)
+			break;
+		r = 0;
 	}
+	if (r > 0 || (r < 0 && r != -EIO && r != -ENOMEM))
+		snprintf(err, errlen, "the audit log cannot be read after seq %" PRIu64 ": %s", b.last,
+		         le.reason);
 	if (!r && (b.rows || b.last != from))
 		r = flush(&b);
 	buf_free(&b.copy);
-	return r > 0 ? -EIO : r;
+	return r > 0 ? -EIO : r < 0 ? r : b.more;
 }
 
 json_t *dsr_index_accesses(struct dsr *d, const char *ref, char *err, size_t errlen)

@@ -13,9 +13,10 @@
 
 #define DSR_RECENT_ACCESSES 200 /* listed one by one in a report; all are counted */
 
-/* Indexes the records written since the last call. 0, or -errno with err
- * (the index is left as it was). */
-int dsr_index_catch_up(struct dsr *d, char *err, size_t errlen) WUR;
+/* Indexes the access records written since the last call, at most max
+ * of them (0: all). 0 done, 1 more to do, or -errno with err (what was
+ * indexed stays). */
+int dsr_index_catch_up(struct dsr *d, uint64_t max, char *err, size_t errlen) WUR;
 
 /* A subject's accesses, by ref (64 hex): {total, by_actor, recent}. NULL
  * with err. */

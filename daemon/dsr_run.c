@@ -39,7 +39,7 @@ static int make_dir(struct dsr *d, int64_t id, char *path, size_t n, char *err, 
 	compact[j++] = 'Z';
 	compact[j] = 0;
 	snprintf(path, n, "%s/request-%" PRId64 "-%s", d->env->cfg->report_dir, id, compact);
-	if (mkdir(path, 02750) && errno != EEXIST) {
+	if (mkdir(path, 02750)) { /* a new directory: never add to another run's */
 		snprintf(err, errlen, "cannot create the report directory under %s: %s",
 		         d->env->cfg->report_dir, strerror(errno));
 		return -errno;
@@ -62,13 +62,30 @@ static int sign(struct dsr *d, int64_t id, const uint8_t digest[32], struct rs_s
 	if (!e && (r.type != IPC_LOG_SIGNED || r.f[1].s.len != 2 * LOG_SIG_LEN ||
 	           r.f[2].s.len != 2 * LOG_ID_LEN || !hex_decode(r.f[1].s.p, r.f[1].s.len, s->sig) ||
 	           !hex_decode(r.f[2].s.p, r.f[2].s.len, s->log_id)))
-		e = r.type == IPC_ERROR ? (int)r.f[0].i : -EBADMSG;
+		e = r.type == IPC_ERROR && r.f[0].i < 0 ? (int)r.f[0].i : -EBADMSG;
 	if (e) {
 		snprintf(err, errlen, "the logger could not record and sign the report: %s", strerror(-e));
 		return e;
 	}
 	s->seq = r.f[0].u;
 	return 0;
+}
+
+/* Removes what a failed run wrote: an unsigned report holds personal
+ * data and proves nothing. */
+static void remove_dir(const char *path)
+{
+	static const char *const names[] = {
+		"report.json",      "report.html", "portable.json", "certificate.json",
+		"certificate.html", RS_SUMS,       RS_SIG
+	};
+	char f[4200];
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(f, sizeof(f), "%s/%s", path, names[i]);
+		(void)unlink(f);
+	}
+	(void)rmdir(path);
 }
 
 /* Writes the documents, the manifest and its signature into path. */
@@ -100,6 +117,8 @@ static int write_docs(struct dsr *d, int64_t id, const char *path, const struct 
 		e = -errno;
 	if (dirfd >= 0)
 		close(dirfd);
+	if (e)
+		remove_dir(path);
 	return e;
 }
 
@@ -182,6 +201,8 @@ static int run_erasure(struct dsr *d, const struct dsr_caller *who, int64_t id, 
 		o->report_dir = path;
 		o->erased_ref = ref;
 	}
+	if (html.p)
+		explicit_bzero(html.p, html.len);
 	buf_free(&html);
 	json_decref(doc);
 	return e;

@@ -43,6 +43,8 @@ static const struct {
 	[IPC_KEYS_SHRED] = { "keys-shred", "sss" },
 	[IPC_KEYS_SHREDDED] = { "keys-shredded", "q" },
 	[IPC_KEYS_FLUSH] = { "keys-flush", "" },
+	[IPC_KEYS_REF] = { "keys-ref", "ss" },
+	[IPC_KEYS_REF_IS] = { "keys-ref-is", "h" },
 };
 
 #define HEADER_LEN 8

@@ -297,6 +297,26 @@ int kcl_shred(struct keyprov *kp, const char *type, const char *id, const uint8_
 		err = role_call(kc->env, kc->env->parent, &req, kc->buf, &r, SHRED_TIMEOUT_MS);
 		if (!err && r.type != IPC_OK)
 			err = -EIO;
+		if (err)
+			err = -ESTALE; /* destroyed, but a copy may live on in a cache */
 	}
+	return err;
+}
+
+int kcl_subject_ref(struct keyprov *kp, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN])
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	struct ipc_msg req = { .type = IPC_KEYS_REF, .nfields = 2 }, r;
+	int fd = role_peer(kc->env, "keeper");
+	int err = fd < 0 ? -ENOTCONN : 0;
+
+	req.f[0] = ipc_str(type);
+	req.f[1] = ipc_str(id);
+	if (!err)
+		err = role_call(kc->env, fd, &req, kc->buf, &r, SHRED_TIMEOUT_MS);
+	if (!err && r.type != IPC_KEYS_REF_IS)
+		err = r.type == IPC_ERROR && r.f[0].i < 0 ? (int)r.f[0].i : -EIO;
+	if (!err)
+		memcpy(ret, r.f[0].h, SUBJECT_REF_LEN);
 	return err;
 }

@@ -30,9 +30,12 @@ int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint
 /* Erases a subject: destroys its key and the keys of the ids given (found
  * in its values), then has every role's key cache dropped (through the
  * parent), so that no destroyed key outlives this call in memory.
- * *ret_destroyed counts the keys. */
+ * *ret_destroyed counts the keys. -ESTALE: destroyed, but the caches
+ * could not all be dropped. */
 int kcl_shred(struct keyprov *kp, const char *type, const char *id, const uint8_t (*ids)[FC_KEYID_LEN],
               size_t n, uint64_t *ret_destroyed) WUR;
+/* A subject's ref, even an erased subject's (nothing is cached). */
+int kcl_subject_ref(struct keyprov *kp, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN]) WUR;
 /* Forgets every cached key: what follows asks the keeper. */
 void kcl_flush(struct keyprov *kp);
 

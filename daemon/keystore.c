@@ -370,6 +370,14 @@ static int reload_kek(struct keystore *ks)
 static int kp_subject_key(struct keyprov *kp, const char *type, const char *id, struct fc_key *ret);
 static int kp_key_by_id(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct fc_key *ret);
 static int kp_ref(struct keyprov *kp, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN]);
+int ks_subject_ref(struct keystore *ks, const char *type, const char *id, uint8_t ret[SUBJECT_REF_LEN])
+{
+	pthread_mutex_lock(&ks->mu);
+	int r = bidx_subject_ref(ks->sec->index, type, id, ret);
+	pthread_mutex_unlock(&ks->mu);
+	return r;
+}
+
 static void kp_free(struct keyprov *kp);
 
 int ks_open(const struct ks_config *cfg, struct keystore **ret, char *err, size_t errlen)

@@ -78,6 +78,10 @@ int ks_key_by_id(struct keystore *ks, const uint8_t id[FC_KEYID_LEN], struct kc_
 /* The key of one column's blind index. */
 void ks_bidx_key(struct keystore *ks, const char *table, const char *column, uint8_t ret[32]);
 
+/* The subject's ref (HMAC of "type:id" under the index key), whether or
+ * not it has a key: an erased subject's too. */
+int ks_subject_ref(struct keystore *ks, const char *type, const char *id, uint8_t ret[32]) WUR;
+
 /* Destroys the keys of a subject: its own key and the keys with the ids
  * given (found in the subject's values), and remembers the subject as
  * erased. *ret_destroyed counts the keys destroyed. */

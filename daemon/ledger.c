@@ -152,15 +152,19 @@ int lg_get(PGconn *db, int64_t id, bool lock, json_t **ret, char *err, size_t er
 
 int lg_list(PGconn *db, bool overdue, const struct dl_date *today, json_t **ret, char *err, size_t errlen)
 {
-	char t[11];
+	char t[11], limit[16];
 
 	date_text(today, t);
-	const char *v[] = { overdue ? "t" : "f", t };
-	PGresult *r =
-	    run(db, PGRES_TUPLES_OK,
-	        "SELECT " ROW_JSON " FROM custos.requests r WHERE NOT $1::bool OR "
-	        "(r.status NOT IN ('completed', 'denied') AND r.due_on < $2::date) ORDER BY id DESC",
-	        2, v, err, errlen);
+	snprintf(limit, sizeof(limit), "%d", LG_LIST_MAX);
+	const char *v[] = { overdue ? "t" : "f", t, limit };
+	PGresult *r = run(
+	    db, PGRES_TUPLES_OK,
+	    "SELECT json_build_object('id', id, 'regime', regime, 'kind', kind, 'status', status, "
+	    "'subject_type', subject_type, 'subject_id', subject_id, 'received_on', received_on, "
+	    "'due_on', due_on, 'overdue', status NOT IN ('completed', 'denied') AND due_on < $2::date) "
+	    "FROM custos.requests WHERE NOT $1::bool OR "
+	    "(status NOT IN ('completed', 'denied') AND due_on < $2::date) ORDER BY id DESC LIMIT $3::int",
+	    3, v, err, errlen);
 	if (!r)
 		return -EIO;
 	*ret = rows_json(r);

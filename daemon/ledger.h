@@ -36,8 +36,10 @@ int lg_insert(PGconn *db, const struct lg_new *n, int64_t *ret_id, char *err, si
 /* One request as JSON; lock: FOR UPDATE (inside a transaction). -ENOENT
  * when there is no such request. */
 int lg_get(PGconn *db, int64_t id, bool lock, json_t **ret, char *err, size_t errlen) WUR;
-/* Requests, newest first; overdue: only those past their due date on
- * `today` and not answered. Each has "overdue": true/false. */
+/* Requests, newest first, at most LG_LIST_MAX, with the fields a list
+ * shows; overdue: only those past their due date on `today` and not
+ * answered. Each has "overdue": true/false. */
+#define LG_LIST_MAX 150 /* what fits one control reply */
 int lg_list(PGconn *db, bool overdue, const struct dl_date *today, json_t **ret, char *err,
             size_t errlen) WUR;
 

@@ -126,10 +126,10 @@ int role_serve(struct role_env *env, role_handler h)
 {
 	env->handler = h;
 	struct pollfd p[1 + ROLE_MAX_PEERS + 130];
-	unsigned tick = env->tick_ms ? env->tick_ms : 1000;
 	int64_t last_tick = now_us();
 
 	while (!env->stopping) {
+		unsigned tick = env->tick_ms ? env->tick_ms : 1000; /* on_tick may change it */
 		size_t n = 0, npeers = env->npeers;
 		p[n++] = (struct pollfd){ env->parent, POLLIN, 0 };
 		for (size_t i = 0; i < npeers; i++)

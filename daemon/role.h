@@ -43,7 +43,7 @@ struct role_env {
 	struct pollfd *extra;
 	size_t nextra;
 	int (*on_extra)(struct role_env *env, struct pollfd *p);
-	int (*on_tick)(struct role_env *env); /* every tick_ms (default 1000) */
+	int (*on_tick)(struct role_env *env); /* every tick_ms (default 1000; on_tick may change it) */
 	unsigned tick_ms;
 	role_handler handler; /* set by role_serve */
 	struct keyprov *keys; /* the role's key cache (keyclient.h), dropped on IPC_KEYS_FLUSH */

@@ -14,6 +14,8 @@
 
 #define KEY_TTL_S 10
 #define INDEX_TICK_MS 2000
+#define INDEX_PER_TICK 50000 /* access records, about a second's work */
+#define INDEX_BEHIND_MS 20
 
 static int connect_one(PGconn **db, const char *conninfo, const char *what, char *err, size_t errlen)
 {
@@ -21,8 +23,10 @@ static int connect_one(PGconn **db, const char *conninfo, const char *what, char
 		return 0;
 	PQfinish(*db);
 	*db = PQconnectdb(conninfo);
-	if (PQstatus(*db) == CONNECTION_OK)
+	if (PQstatus(*db) == CONNECTION_OK) { /* a request waits for locks and statements, not forever */
+		PQclear(PQexec(*db, "SET lock_timeout = '10s'; SET statement_timeout = '300s'"));
 		return 0;
+	}
 	snprintf(err, errlen, "cannot connect to the %s: %s", what, PQerrorMessage(*db));
 	err[strcspn(err, "\n")] = 0;
 	PQfinish(*db);
@@ -38,6 +42,11 @@ static int ready(struct dsr *d, char *err, size_t errlen)
 	if (!c->database) {
 		snprintf(err, errlen, "no customer database is configured (database in custosd.conf)");
 		return -ENOENT;
+	}
+	if (d->reload) {
+		pol_free(d->pol);
+		d->pol = NULL;
+		d->reload = false;
 	}
 	if (!d->pol &&
 	    !(d->pol = pol_load_all((const char *const *)c->policies.v, c->policies.n, err, errlen)))
@@ -55,9 +64,8 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	struct dsr *d = env->state;
 	char err[1024] = "";
 
-	if (m->type == IPC_CONFIG) { /* policies are read again at the next request */
-		pol_free(d->pol);
-		d->pol = NULL;
+	if (m->type == IPC_CONFIG) { /* policies are read again before the next request: this may */
+		d->reload = true;    /* arrive while one runs, inside a call to another role */
 		return 0;
 	}
 	if (m->type != IPC_DSR_CALL || fd != role_peer(env, "control")) {
@@ -84,6 +92,7 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	struct ipc_msg r = { .type = IPC_DSR_RESULT, .id = m->id, .nfields = 1 };
 	r.f[0] = ipc_str(s);
 	int e = ipc_send(fd, &r);
+	explicit_bzero(s, strlen(s)); /* a report's result names its subject */
 	free(s);
 	return e;
 }
@@ -96,8 +105,11 @@ static int on_tick(struct role_env *env)
 	char err[1024];
 	int r = ready(d, err, sizeof(err));
 
-	if (!r)
-		r = dsr_index_catch_up(d, err, sizeof(err));
+	if (!r) /* a bounded share each tick: the role answers its parent's pings in between */
+		r = dsr_index_catch_up(d, INDEX_PER_TICK, err, sizeof(err));
+	env->tick_ms = r > 0 ? INDEX_BEHIND_MS : INDEX_TICK_MS; /* behind: soon again */
+	if (r > 0)
+		r = 0;
 	if (r && !d->index_failing)
 		role_log(4, env->name, "subject index: %s", err);
 	else if (!r && d->index_failing)

@@ -133,10 +133,6 @@ static int bidx_key(struct keystore *ks, int fd, const struct ipc_msg *m)
 	return err;
 }
 
-/* Who may ask what: key management is the control role's; data keys go
- * to the roles that encrypt (the logger: subject ids in records; the
- * proxy: values in and out) and to the dsr, which decrypts a subject's
- * values for their report. */
 /* Destroys a subject's keys: its own, and those of the ids given. */
 static int shred(struct keystore *ks, int fd, struct ipc_msg *m)
 {
@@ -161,6 +157,10 @@ static int shred(struct keystore *ks, int fd, struct ipc_msg *m)
 	return ipc_send(fd, &r);
 }
 
+/* Who may ask what: key management is the control role's; data keys go
+ * to the roles that encrypt (the logger: subject ids in records; the
+ * proxy: values in and out) and to the dsr, which decrypts a subject's
+ * values for their report and erases subjects. */
 static bool allowed(struct role_env *env, int fd, enum ipc_type t)
 {
 	static const struct {
@@ -173,6 +173,7 @@ static bool allowed(struct role_env *env, int fd, enum ipc_type t)
 		{ IPC_KEYS_BY_ID, { "proxy", "dsr" } },
 		{ IPC_KEYS_FRESH, { "proxy", "dsr" } },
 		{ IPC_KEYS_SHRED, { "dsr" } },
+		{ IPC_KEYS_REF, { "dsr" } },
 		{ IPC_KEYS_BIDX, { "proxy" } },
 	};
 
@@ -225,6 +226,13 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 		if (!ks)
 			return ipc_send_error(fd, m->id, -ENOENT, "no keystore configured");
 		return shred(ks, fd, m);
+	case IPC_KEYS_REF: {
+		struct ipc_msg r = { .type = IPC_KEYS_REF_IS, .id = m->id, .nfields = 1 };
+		r.f[0].kind = 'h';
+		if (!ks || ks_subject_ref(ks, m->f[0].s.p, m->f[1].s.p, r.f[0].h))
+			return ipc_send_error(fd, m->id, -EIO, "no keystore, or the ref cannot be computed");
+		return ipc_send(fd, &r);
+	}
 	case IPC_CONFIG: return 0; /* the keystore's settings apply at the next start */
 	default:
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));

@@ -131,6 +131,19 @@ static void alias_col(struct buf *sql, unsigned alias, const char *col)
 	sm_quote(sql, col);
 }
 
+bool sm_is_link(const struct sm_map *m, const char *table, const char *column)
+{
+	if (!strcmp(table, m->subject->table) && !strcmp(column, m->subject->id_column))
+		return true;
+	for (size_t i = 1; i < m->nnodes; i++) {
+		const struct sm_edge *e = &m->edges[m->nodes[i].via];
+		if ((!strcmp(e->child, table) && !strcmp(e->child_col, column)) ||
+		    (!strcmp(e->parent, table) && !strcmp(e->parent_col, column)))
+			return true;
+	}
+	return false;
+}
+
 int sm_order(const struct sm_map *m, const char *table)
 {
 	const struct sm_node *n = find_node(m, table);

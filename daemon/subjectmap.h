@@ -7,6 +7,8 @@
 #ifndef CUSTOS_SUBJECTMAP_H
 #define CUSTOS_SUBJECTMAP_H
 
+#include <stdbool.h>
+
 #include "buf.h"
 #include "catalog.h"
 #include "policy.h"
@@ -29,6 +31,11 @@ int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct b
  * (breadth-first order, so a table's parent comes before it); -1 when
  * nothing leads to it. Erasure deletes in the reverse order. */
 int sm_order(const struct sm_map *m, const char *table);
+
+/* Whether column of table links rows to the subject on the map's paths
+ * (the subject's id column, or a column of a relation or foreign key the
+ * map follows): erasing it would cut the subject's other rows loose. */
+bool sm_is_link(const struct sm_map *m, const char *table, const char *column);
 
 /* The column of table that holds the subject's id itself: the root's id
  * column, or a column referencing it; NULL when the id is further away. */

@@ -28,9 +28,15 @@ static int one_table(PGconn *db, const struct pol_table *t, const struct sm_map 
 	size_t n = 0;
 
 	buf_adds(&sql, flags & SRW_CTID ? "SELECT j0.ctid" : "SELECT ");
-	for (size_t c = 0; c < t->ncols && n < ARRAY_SIZE(cols); c++) {
+	for (size_t c = 0; c < t->ncols; c++) {
 		if (!want(&t->cols[c]))
 			continue;
+		if (n == ARRAY_SIZE(cols)) {
+			snprintf(err, errlen, "%s has more than %zu personal columns", t->name,
+			         ARRAY_SIZE(cols));
+			buf_free(&sql);
+			return -E2BIG;
+		}
 		buf_adds(&sql, n || (flags & SRW_CTID) ? ", j0." : "j0.");
 		sm_quote_ident(&sql, t->cols[c].name);
 		cols[n++] = &t->cols[c];

@@ -123,6 +123,13 @@ def test_dry_run_then_erasure_with_certificate(custos):
     assert steps == ["open", "approve", "dry-run", "dry-run", "run", "erase", "complete"]
     erase = next(r for r in custos.d.records("request") if r["detail"].get("step") == "erase")
     assert cert["log"]["erasure_record"] == erase["seq"]
+    # an access request after the erasure: what is left, erased values marked
+    acc = req(custos, "open", "--regime", "gdpr", "--kind", "access", "--subject", f"customer:{cid}")
+    done = req(custos, "run", str(acc["id"]))
+    rep = json.loads((Path(done["report_dir"]) / "report.json").read_text())
+    cust = next(t for t in rep["personal_data"]["tables"] if t["table"] == "shop.customers")["rows"][0]
+    assert cust["email"] == "[erased]" and cust["country"] == "XX"
+    assert rep["accessed_by"]["total"] == 0 and "erased" in rep["accessed_by"]["searched"]
     # a second run is refused: it is completed
     assert "is completed: it cannot be run" in req(custos, "run", str(rid), check=1).stderr
 
@@ -162,3 +169,53 @@ def test_a_failure_half_way_leaves_the_database_as_it_was(custos):
     done = req(custos, "run", str(rid))
     assert done["status"] == "completed"
     assert q(custos, "SELECT count(*) FROM shop.marketing_consents WHERE customer_id = %s", cid) == [(0,)]
+
+
+def test_an_erasure_that_fails_after_its_keys_are_destroyed_can_run_again(custos):
+    cid = 12
+    rid = open_erasure(custos, cid)
+    reports = Path(custos.d.settings["report_dir"])
+    reports.chmod(0o500)  # the certificate cannot be written: the run fails after the keys are gone
+    custos_uid = os.stat(reports).st_uid
+    try:
+        p = req(custos, "run", str(rid), check=1)
+        assert "cannot create the report directory" in p.stderr
+        show = custos.d.ctl("request", "show", str(rid), "--json", check=None)
+        assert show.returncode == 0, show.stderr + custos.d.errors()[-3000:]
+        assert json.loads(show.stdout)["status"] == "failed"
+        assert q(custos, "SELECT count(*) FROM shop.marketing_consents WHERE customer_id = %s", cid) == [(0,)]
+    finally:
+        reports.chmod(0o700)
+        os.chown(reports, custos_uid, 0)
+    done = req(custos, "run", str(rid))
+    assert done["status"] == "completed" and done["subject_id"] is None
+    cert = json.loads((Path(done["report_dir"]) / "certificate.json").read_text())
+    assert all(c["verified"] for c in cert["erasure"]["items"])
+    assert cert["keys"]["destroyed"] == 0  # the first run destroyed them
+
+
+def test_a_reload_between_requests_rereads_the_policy(custos):
+    assert custos.d.ctl("reload", check=0)
+    acc = req(custos, "open", "--regime", "gdpr", "--kind", "access", "--subject", "customer:13")
+    assert req(custos, "run", str(acc["id"]))["status"] == "completed"
+
+
+def test_a_policy_that_would_cut_rows_loose_is_refused(shop):
+    p = Proxy(shop)
+    try:
+        policy = Path(p.d.settings["policy"])
+        text = policy.read_text().replace('''      street:
+        category: user.contact.address.street''', '''      customer_id:
+        category: user.unique_id
+        encrypt: false
+        erase: anonymize
+      street:
+        category: user.contact.address.street''')
+        policy.write_text(text)
+        p.start()
+        rid = req(p, "open", "--regime", "gdpr", "--kind", "erasure", "--subject", "customer:14", user=DPO_A)["id"]
+        req(p, "approve", str(rid), user=DPO_B)
+        out = req(p, "run", str(rid), "--dry-run", check=1)
+        assert "shop.addresses.customer_id links the subject's rows together" in out.stderr
+    finally:
+        p.cleanup()
