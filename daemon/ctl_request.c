@@ -182,9 +182,10 @@ static void show_run(json_t *r)
 	printf("\nretained\n");
 	json_array_foreach(json_object_get(r, "retained"), i, c)
 	{
-		printf("  %s until %s: %s\n", json_string_value(json_object_get(c, "column")),
-		       json_string_value(json_object_get(c, "until")),
-		       json_string_value(json_object_get(c, "basis")));
+		const char *from = json_string_value(json_object_get(c, "erasable_from"));
+		printf("  %s until %s%s%s: %s\n", json_string_value(json_object_get(c, "column")),
+		       json_string_value(json_object_get(c, "until")), from ? ", erasable from " : "",
+		       from ? from : "", json_string_value(json_object_get(c, "basis")));
 	}
 	printf("recipients to notify\n");
 	json_array_foreach(json_object_get(r, "notify"), i, c)

@@ -52,6 +52,7 @@ struct er_col {
 	char anon[256];           /* the new value's SQL, of the column j0."name" */
 	json_int_t values, plain; /* non-NULL values; ER_SHRED: of them not encrypted */
 	json_int_t bad;           /* found not erased by the check */
+	char erasable[16];        /* ER_RETAIN with a period: the day the last of it may go */
 };
 
 struct er_table {
@@ -426,6 +427,44 @@ static int on_rows(void *arg, const struct pol_table *pt, const struct pol_colum
 	return err ? err : e->keyids.failed ? -ENOMEM : 0;
 }
 
+/* When each retained column with a period (erase: after, years) may be
+ * erased: its latest date among the subject's rows, plus the years. */
+static int retain_dates(struct erase *e)
+{
+	for (size_t i = 0; i < e->nt; i++)
+		for (size_t j = e->t[i].first; j < e->t[i].first + e->t[i].ncols; j++) {
+			struct er_col *c = &e->c[j];
+			struct buf sql = BUF_INIT, root = BUF_INIT;
+			if (c->act != ER_RETAIN || !c->pc->retain_after)
+				continue;
+			buf_adds(&sql, "SELECT to_char(max(j0.");
+			sm_quote_ident(&sql, c->pc->retain_after);
+			buf_printf(&sql, ") + interval '%u years', 'YYYY-MM-DD') ", c->pc->retain_years);
+			int err = sm_from(e->m, e->t[i].pt->name, &sql, &root);
+			buf_adds(&sql, " WHERE ");
+			buf_add(&sql, root.p, root.len);
+			buf_adds(&sql, " = $1");
+			buf_addc(&sql, 0);
+			PGresult *r = err || sql.failed
+			                  ? NULL
+			                  : PQexecParams(e->d->data, sql.p, 1, NULL, &e->id, NULL, NULL, 0);
+			if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+			    !PQgetisnull(r, 0, 0))
+				snprintf(c->erasable, sizeof(c->erasable), "%s", PQgetvalue(r, 0, 0));
+			else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+				err = -EIO;
+			PQclear(r);
+			buf_free(&sql);
+			buf_free(&root);
+			if (err) {
+				snprintf(e->err, e->errlen, "the retention of %s.%s cannot be dated",
+				         e->t[i].pt->name, c->name);
+				return err;
+			}
+		}
+	return 0;
+}
+
 /* Deletes the rows of the tables that lose them, children first. */
 static int delete_rows(struct erase *e)
 {
@@ -587,9 +626,12 @@ static json_t *retained_json(struct erase *e)
 			if (c->act != ER_RETAIN)
 				continue;
 			snprintf(q, sizeof(q), "%s.%s", e->t[i].pt->name, c->name);
-			json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I}", "column", q, "basis",
-			                                       c->pc->retain_basis, "until",
-			                                       c->pc->retain_until, "rows", e->t[i].rows));
+			json_t *o =
+			    json_pack("{s:s, s:s, s:s, s:I}", "column", q, "basis", c->pc->retain_basis,
+			              "until", c->pc->retain_until, "rows", e->t[i].rows);
+			if (c->erasable[0])
+				json_object_set_new(o, "erasable_from", json_string(c->erasable));
+			json_array_append_new(items, o);
 		}
 	return items;
 }
@@ -669,6 +711,8 @@ json_t *dsr_erase_plan(struct dsr *d, json_t *row, char *err, size_t errlen)
 
 	if (!r)
 		r = srw_rows(d->data, d->pol, e.m, e.id, every_column, SRW_CTID, on_rows, &e, err, errlen);
+	if (!r)
+		r = retain_dates(&e);
 	if (!r)
 		res = json_pack("{s:b, s:I, s:o, s:o, s:o, s:I}", "dry_run", 1, "request",
 		                json_integer_value(json_object_get(row, "id")), "columns",
@@ -764,6 +808,8 @@ json_t *dsr_erase(struct dsr *d, const struct dsr_caller *who, json_t *row, uint
 	if (!r) /* everything is read (and locked) before anything changes */
 		r = srw_rows(d->data, d->pol, e.m, e.id, every_column, SRW_CTID | SRW_LOCK, on_rows, &e, err,
 		             errlen);
+	if (!r)
+		r = retain_dates(&e);
 	if (!r)
 		r = apply_updates(&e);
 	if (!r)

@@ -156,17 +156,39 @@ static bool retain_until(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 	return pyl_str(c, v, "erase.until", &COL(retain_until));
 }
 
+static bool retain_after(struct pyl_ctx *c, yaml_node_t *v, void *obj)
+{
+	return pyl_str(c, v, "erase.after", &COL(retain_after));
+}
+
+static bool retain_years(struct pyl_ctx *c, yaml_node_t *v, void *obj)
+{
+	const char *s = pyl_text(v);
+	uint64_t n;
+
+	if (!s || !parse_u64(s, &n) || n < 1 || n > 100) {
+		pyl_err(c, v, "erase.years must be a whole number of years from 1 to 100");
+		return false;
+	}
+	COL(retain_years) = (unsigned)n;
+	return true;
+}
+
 static bool k_erase(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
 	static const char *const ways[] = { "delete_row", "anonymize", "crypto_shred" };
 	static const struct pyl_key keys[] = { { "retain", retain_basis, true },
-		                               { "until", retain_until, true } };
+		                               { "until", retain_until, true },
+		                               { "after", retain_after, false },
+		                               { "years", retain_years, false } };
 	int i;
 
 	if (v && v->type == YAML_MAPPING_NODE) {
-		pyl_required(c, v, keys, ARRAY_SIZE(keys),
-		             pyl_walk(c, v, keys, ARRAY_SIZE(keys), obj, "erase"),
+		unsigned seen = pyl_walk(c, v, keys, ARRAY_SIZE(keys), obj, "erase");
+		pyl_required(c, v, keys, ARRAY_SIZE(keys), seen,
 		             "erase: {retain: <the legal exception>, until: <when it ends>}");
+		if (!(seen & 4) != !(seen & 8))
+			pyl_err(c, v, "erase: after (a date column) and years go together");
 		COL(erase) = POL_ERASE_RETAIN;
 		return true;
 	}
@@ -195,9 +217,9 @@ static const struct pyl_key column_keys[] = {
 
 static void column_free(struct pol_column *col)
 {
-	char **s[] = { &col->name,           &col->category,     &col->lawful_basis,
-		       &col->retention,      &col->source,       &col->bidx_column,
-		       &col->bidx_normalize, &col->retain_basis, &col->retain_until };
+	char **s[] = { &col->name,         &col->category,    &col->lawful_basis,   &col->retention,
+		       &col->source,       &col->bidx_column, &col->bidx_normalize, &col->retain_basis,
+		       &col->retain_until, &col->retain_after };
 
 	for (size_t i = 0; i < ARRAY_SIZE(s); i++)
 		free(*s[i]);
@@ -232,6 +254,7 @@ static void column_from_defaults(struct colparse *to, const struct colparse *d)
 	t->bidx_normalize = dup_or_null(f->bidx_normalize);
 	t->retain_basis = dup_or_null(f->retain_basis);
 	t->retain_until = dup_or_null(f->retain_until);
+	t->retain_after = dup_or_null(f->retain_after);
 	t->purposes = t->recipients = t->plaintext_roles = (struct pol_list){ 0 };
 	list_copy(&t->purposes, &f->purposes);
 	list_copy(&t->recipients, &f->recipients);

@@ -37,6 +37,8 @@ struct pol_column {
 	unsigned bidx_bytes;
 	enum pol_erase erase;
 	char *retain_basis, *retain_until; /* POL_ERASE_RETAIN */
+	char *retain_after;                /* optional: the date column the period runs from */
+	unsigned retain_years;             /* with retain_after: the period (1-100 years) */
 	enum pol_others others_see;
 };
 

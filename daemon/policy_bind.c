@@ -90,6 +90,12 @@ static void check_types(struct policy *p, struct buf *errs, const struct pol_tab
 			          "varying(%zu) or text",
 			          pt->name, pc->name, col->type, plain, room);
 	}
+	const struct cat_column *from =
+	    pc->retain_after ? find_column(p, errs, &pc->pos, t, pc->retain_after) : NULL;
+	if (from && strncmp(from->type, "timestamp", 9) && strcmp(from->type, "date"))
+		pol_error(p, errs, &pc->pos,
+		          "column %s.%s: a retention runs from a date or timestamp column; %s is %s",
+		          pt->name, pc->name, pc->retain_after, from->type);
 	if (!pc->bidx_column)
 		return;
 	const struct cat_column *ix = find_column(p, errs, &pc->pos, t, pc->bidx_column);

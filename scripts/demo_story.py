@@ -128,7 +128,8 @@ def erasure_request(proxy):
         mark = "ok" if c["verified"] else "NOT VERIFIED"
         print(f"  {c['column']:<40} {c['outcome']:<48} rows {c['rows']:<3} {mark}")
     for r in cert["retained"]["items"]:
-        print(f"  kept: {r['column']} until {r['until']} ({r['basis']})")
+        when = f", erasable from {r['erasable_from']}" if "erasable_from" in r else ""
+        print(f"  kept: {r['column']} until {r['until']}{when} ({r['basis']})")
     print(f"  keys destroyed: {cert['keys']['destroyed']}; recipients to notify: "
           f"{[n['recipient'] for n in cert['notify']['items']]}; erasure record: seq {cert['log']['erasure_record']}")
     return row["report_dir"]
