@@ -46,7 +46,7 @@ int dsr_record(struct dsr *d, const struct dsr_caller *who, json_t *row, const c
  * space-separated list). doing: "approved", ... for the message. */
 json_t *dsr_lock(struct dsr *d, int64_t id, const char *states, const char *doing, char *err, size_t errlen);
 /* Records the step and commits, or rolls back. The request's row, read
- * again after the change, or NULL. */
+ * again after the change, or NULL. "a+b" records two steps, a then b. */
 json_t *dsr_finish(struct dsr *d, const struct dsr_caller *who, int64_t id, const char *step,
                    const char *more, char *err, size_t errlen);
 

@@ -99,7 +99,12 @@ json_t *dsr_finish(struct dsr *d, const struct dsr_caller *who, int64_t id, cons
 	json_t *row = NULL;
 	int r = lg_get(d->ledger, id, false, &row, err, errlen);
 
-	if (!r && dsr_record(d, who, row, step, more, NULL)) {
+	/* "open+verify": two steps, both recorded before the change commits */
+	const char *plus = strchr(step, '+');
+	char first[32];
+	snprintf(first, sizeof(first), "%.*s", plus ? (int)(plus - step) : (int)strlen(step), step);
+	if (!r && (dsr_record(d, who, row, first, more, NULL) ||
+	           (plus && dsr_record(d, who, row, plus + 1, "", NULL)))) {
 		snprintf(err, errlen, "the step cannot be recorded in the audit log, so it was not taken");
 		r = -EIO;
 	}
@@ -161,7 +166,7 @@ static json_t *c_open(struct dsr *d, const struct dsr_caller *who, json_t *args,
 		lg_rollback(d->ledger);
 		return NULL;
 	}
-	return dsr_finish(d, who, id, by ? "open-verified" : "open", "", err, errlen);
+	return dsr_finish(d, who, id, by ? "open+verify" : "open", "", err, errlen);
 }
 
 static bool get_id(json_t *args, const char *cmd, const char *fmt_extra, int64_t *id, const char **text,

@@ -69,7 +69,7 @@ def test_open_show_list_extend(custos):
     assert "one extension" in again.stderr
 
     # every step is an audit record naming the subject by ref, its id encrypted
-    assert steps(custos, rid) == ["open-verified", "extend"]
+    assert steps(custos, rid) == ["open", "verify", "extend"]
     rec = custos.d.records("request")[0]
     assert rec["subjects"][0]["ref"] and rec["subjects"][0]["id"] != "customer:7"
     # and the text shows the ledger
