@@ -878,9 +878,22 @@ char *sqi_literal_text(const struct sqi_literal *l)
 		return NULL; /* E'', U&'', $$, B'', X'': not an id as written */
 	char *out = malloc(l->len), *o = out;
 	for (size_t i = 1; out && i + 1 < l->len; i++) {
-		*o++ = l->p[i];
-		if (l->p[i] == '\'' && l->p[i + 1] == '\'')
+		if (l->p[i] != '\'') {
+			*o++ = l->p[i];
+		} else if (l->p[i + 1] == '\'') { /* '' is a quote */
+			*o++ = '\'';
 			i++;
+		} else { /* 'a' <whitespace with a newline> 'b' is 'ab' (a comment between: not read here) */
+			size_t j = i + 1;
+			bool newline = false;
+			for (; j < l->len && strchr(" \t\n\r\f", l->p[j]); j++)
+				newline |= l->p[j] == '\n' || l->p[j] == '\r';
+			if (!newline || j + 1 >= l->len || l->p[j] != '\'') {
+				free(out);
+				return NULL;
+			}
+			i = j;
+		}
 	}
 	if (out)
 		*o = 0;
