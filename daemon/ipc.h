@@ -58,8 +58,8 @@ enum ipc_type {
 	IPC_LOG_SIGNED,    /* q seq of the report record, s signature (hex), s log id (hex) */
 	IPC_KEYS_SHRED,    /* s type, s id, s key ids (32 hex each, concatenated): the dsr erases a subject */
 	IPC_KEYS_SHREDDED, /* q keys destroyed */
-	IPC_KEYS_REF,         /* s type, s id: the subject's ref, whether or not it has (or had) a key */
-	IPC_KEYS_REF_IS,      /* h ref */
+	IPC_KEYS_REF,      /* s type, s id: the subject's ref, whether or not it has (or had) a key */
+	IPC_KEYS_REF_IS,   /* h ref */
 	IPC_KEYS_FLUSH,    /* (no fields): drop every cached data key (the dsr asks the parent, which asks
 	                      the roles that cache keys; each answers IPC_OK once done) */
 	IPC_TYPE_MAX
