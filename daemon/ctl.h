@@ -41,6 +41,12 @@ struct json_t;
 int ctl_log_follow(int argc, char **argv);
 int ctl_daemon_call(const char *socket, const char *cmd, bool json, int timeout_ms,
                     void (*show)(struct json_t *));
+/* A command's result object (NULL when it failed: the error was said). */
+struct json_t *ctl_daemon_result(const char *socket, const char *cmd, struct json_t *args, int timeout_ms);
+/* A command whose answer streams records (log-read): fn gets each one.
+ * 0, EXIT_BAD (a damaged record, said) or EXIT_USAGE. */
+int ctl_daemon_stream(const char *socket, const char *cmd, struct json_t *args,
+                      int (*fn)(void *arg, struct json_t *rec, const char *line, size_t len), void *arg);
 /* The same with the command's arguments (a JSON object). */
 int ctl_daemon_call_args(const char *socket, const char *cmd, struct json_t *args, bool json, int timeout_ms,
                          void (*show)(struct json_t *));

@@ -128,6 +128,89 @@ int ctl_daemon_call_args(const char *sock, const char *cmd, json_t *args, bool j
 	return code;
 }
 
+json_t *ctl_daemon_result(const char *sock, const char *cmd, json_t *args, int timeout_ms)
+{
+	json_t *j = request_on(socket_path(sock), cmd, args, timeout_ms ? timeout_ms : 600000, NULL),
+	       *res = NULL;
+
+	if (j && json_is_true(json_object_get(j, "ok")))
+		res = json_incref(json_object_get(j, "result"));
+	else if (j)
+		fprintf(stderr, "custosctl: custosd: %s\n",
+		        json_string_value(json_object_get(j, "error")) ?: "request failed");
+	json_decref(j);
+	return res;
+}
+
+/* One streamed line: a record, or the stream's end. 1 at the end (0 when
+ * it ended well), 0 to go on, or EXIT_* */
+static int stream_line(const char *p, size_t n, int (*fn)(void *, json_t *, const char *, size_t), void *arg,
+                       int *code)
+{
+	json_t *rec = json_loadb(p, n, 0, NULL), *end;
+
+	if (!json_is_object(rec)) {
+		json_decref(rec);
+		*code = EXIT_USAGE;
+		fprintf(stderr, "custosctl: custosd sent something that is not a record\n");
+		return 1;
+	}
+	if ((end = json_object_get(rec, "custos_end"))) {
+		const char *e = json_string_value(json_object_get(end, "error"));
+		if (e)
+			fprintf(stderr, "%s\n", e);
+		*code = !e ? 0 : !strncmp(e, "FAIL", 4) ? EXIT_BAD : EXIT_USAGE;
+		json_decref(rec);
+		return 1;
+	}
+	int r = fn(arg, rec, p, n);
+	json_decref(rec);
+	if (r)
+		*code = EXIT_USAGE;
+	return r != 0;
+}
+
+int ctl_daemon_stream(const char *sock, const char *cmd, json_t *args,
+                      int (*fn)(void *arg, json_t *rec, const char *line, size_t len), void *arg)
+{
+	int fd = -1, code = EXIT_USAGE, done = 0;
+	json_t *j = request_on(socket_path(sock), cmd, args, 60000, &fd);
+
+	if (!j)
+		return EXIT_USAGE;
+	if (!json_is_true(json_object_get(j, "ok"))) {
+		fprintf(stderr, "custosctl: custosd: %s\n",
+		        json_string_value(json_object_get(j, "error")) ?: "request failed");
+		json_decref(j);
+		close(fd);
+		free(follow_rest.p);
+		return EXIT_BAD;
+	}
+	json_decref(j);
+	size_t cap = MAX_REPLY, len = follow_rest.len;
+	char *buf = follow_rest.p; /* request_on's buffer, MAX_REPLY + 1 bytes */
+	while (!done) {
+		char *p = buf, *nl;
+		while (!done && (nl = memchr(p, '\n', len - (size_t)(p - buf)))) {
+			done = stream_line(p, (size_t)(nl - p), fn, arg, &code);
+			p = nl + 1;
+		}
+		len -= (size_t)(p - buf);
+		memmove(buf, p, len);
+		if (done)
+			break;
+		ssize_t n = len < cap ? recv(fd, buf + len, cap - len, 0) : -1;
+		if (n <= 0) {
+			fprintf(stderr, "custosctl: custosd ended the stream early\n");
+			break;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	free(buf);
+	return code;
+}
+
 static json_int_t num(json_t *o, const char *k)
 {
 	return json_integer_value(json_object_get(o, k));

@@ -36,7 +36,8 @@ enum {
 	OPT_JSON,
 	OPT_KEYS,
 	OPT_FORMAT,
-	OPT_WIDE
+	OPT_WIDE,
+	OPT_SOCKET
 };
 
 static const struct option all_opts[] = {
@@ -55,6 +56,7 @@ static const struct option all_opts[] = {
 	{ "keys", required_argument, NULL, OPT_KEYS },
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "wide", no_argument, NULL, OPT_WIDE },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ 0 },
 };
 
@@ -68,6 +70,7 @@ static const char *option_name(int val)
 
 struct args {
 	const char *dir, *key_out, *key, *pub, *head, *anchors, *type, *ref, *keys, *format;
+	const char *socket, *since_s, *until_s; /* through custosd: the times as given */
 	bool json, wide;
 	struct lrd_filter filter;
 };
@@ -101,6 +104,7 @@ static int parse_args(int argc, char **argv, const int *allowed, const char *hel
 		case OPT_WIDE: a->wide = true; break;
 		case OPT_KEYS: a->keys = optarg; break;
 		case OPT_FORMAT: a->format = optarg; break;
+		case OPT_SOCKET: a->socket = optarg; break;
 		case OPT_SINCE:
 		case OPT_UNTIL: {
 			bool since = c == OPT_SINCE;
@@ -109,14 +113,21 @@ static int parse_args(int argc, char **argv, const int *allowed, const char *hel
 				    "--%s: '%s' is not a time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
 				    since ? "since" : "until", optarg);
 			*(since ? &a->filter.has_since : &a->filter.has_until) = true;
+			*(since ? &a->since_s : &a->until_s) = optarg;
 			break;
 		}
 		}
 	}
 	if (optind < argc)
 		return ctl_usage_error("log %s: unexpected argument '%s'", argv[0], argv[optind]);
-	if (!a->dir)
+	bool daemon = false; /* commands that also go through custosd, without --dir */
+	for (const int *p = allowed; *p; p++)
+		daemon |= *p == OPT_SOCKET;
+	if (!a->dir && !daemon)
 		return ctl_usage_error("log %s: --dir DIR is required", argv[0]);
+	if (a->dir && a->socket)
+		return ctl_usage_error("log %s: --dir reads the log here, --socket asks custosd: not both",
+		                       argv[0]);
 	return 0;
 }
 
@@ -153,13 +164,16 @@ static int cmd_init(int argc, char **argv)
 static const char verify_help[] =
     "Usage: custosctl log verify --dir DIR (--key FILE | --public-key FILE)\n"
     "                            [--expect-head SEQ:HASH] [--anchors FILE]\n"
+    "       custosctl log verify [--socket PATH]   (custosd checks its own log)\n"
     "Verify an audit log offline. With --key (the file from `log init`) every\n"
     "record's MAC is checked, which catches rewriting by someone who took the\n"
     "host later; with --public-key (DIR/log.pub) the hash chain and the signed\n"
     "checkpoints. --expect-head and --anchors (an auditd log holding the\n"
     "checkpoints sent to the Linux audit trail) also catch a cut tail.\n"
     "Prints `OK records=N head=SEQ:HASH` and exits 0, or `FAIL seq=N: reason`\n"
-    "and exits 1; exits 2 on usage or I/O errors.\n";
+    "and exits 1; exits 2 on usage or I/O errors. Without --dir, custosd checks the\n"
+    "chain and signatures of the log it writes, with its public key, for members\n"
+    "of the security group (the offline check with --key is the stronger one).\n";
 
 static int load_keys(const struct args *a, struct logkeys *k)
 {
@@ -223,9 +237,38 @@ static int load_heads(const struct args *a, const struct logkeys *k, struct lv_h
 	return 0;
 }
 
+/* Without --dir: custosd verifies its log with its public key. */
+static int verify_by_daemon(const struct args *a)
+{
+	json_t *res = a->key || a->pub || a->head || a->anchors
+	                  ? NULL
+	                  : ctl_daemon_result(a->socket, "log-verify", NULL, 0);
+
+	if (a->key || a->pub || a->head || a->anchors)
+		return ctl_usage_error(
+		    "log verify: --key, --public-key, --expect-head and --anchors need --dir "
+		    "(a copy of the log); without it custosd checks the chain and signatures");
+	if (!res)
+		return EXIT_USAGE;
+	int r = 0;
+	if (json_is_true(json_object_get(res, "ok"))) {
+		printf("OK records=%" JSON_INTEGER_FORMAT " head=%" JSON_INTEGER_FORMAT ":%s\n",
+		       json_integer_value(json_object_get(res, "records")),
+		       json_integer_value(json_object_get(res, "head_seq")),
+		       json_string_value(json_object_get(res, "head_hash")));
+	} else {
+		printf("FAIL seq=%" JSON_INTEGER_FORMAT ": %s\n",
+		       json_integer_value(json_object_get(res, "fail_seq")),
+		       json_string_value(json_object_get(res, "reason")));
+		r = EXIT_BAD;
+	}
+	json_decref(res);
+	return r;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
-	static const int allowed[] = { OPT_DIR, OPT_KEY, OPT_PUB, OPT_HEAD, OPT_ANCHORS, 0 };
+	static const int allowed[] = { OPT_DIR, OPT_KEY, OPT_PUB, OPT_HEAD, OPT_ANCHORS, OPT_SOCKET, 0 };
 	struct args a;
 	struct logkeys *k = secmem_alloc(sizeof(*k));
 	struct lv_head *heads = NULL;
@@ -234,6 +277,10 @@ static int cmd_verify(int argc, char **argv)
 	size_t nheads = 0;
 	int r = k ? parse_args(argc, argv, allowed, verify_help, &a) : EXIT_USAGE;
 
+	if (!r && !a.dir) {
+		secmem_free(k, sizeof(*k));
+		return verify_by_daemon(&a);
+	}
 	if (!r && !a.key == !a.pub)
 		r = ctl_usage_error("log verify: give exactly one of --key FILE and --public-key FILE");
 	if (!r)
@@ -264,17 +311,22 @@ static int cmd_verify(int argc, char **argv)
 /* ---- show and export ---- */
 
 static const char show_help[] =
-    "Usage: custosctl log show --dir DIR [--since TS] [--until TS] [--type T]\n"
-    "                          [--subject-ref REF] [--keys FILE] [--json] [--wide]\n"
+    "Usage: custosctl log show (--dir DIR | [--socket PATH]) [--since TS] [--until TS]\n"
+    "                          [--type T] [--subject-ref REF] [--keys FILE] [--json] [--wide]\n"
+    "With --dir the log is read here; without, custosd reads it for a member of\n"
+    "its security group.\n"
     "Show audit records: a table, or JSON Lines with --json. Subjects are named\n"
     "by their ref; with --keys (a key provider file) their identifiers are\n"
     "decrypted, or shown as [erased] when their key was destroyed. TS is\n"
     "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC). This does not verify the log:\n"
     "use `custosctl log verify`.\n";
 
-static const char export_help[] = "Usage: custosctl log export --dir DIR --format jsonl|cef [--since TS]\n"
-                                  "Export audit records for a SIEM: the exact JSON Lines, or ArcSight CEF.\n"
-                                  "Subjects appear by their ref only; no personal data leaves the log.\n";
+static const char export_help[] =
+    "Usage: custosctl log export (--dir DIR | [--socket PATH]) --format jsonl|cef\n"
+    "                            [--since TS]\n"
+    "Without --dir, custosd reads its log for a member of its security group.\n"
+    "Export audit records for a SIEM: the exact JSON Lines, or ArcSight CEF.\n"
+    "Subjects appear by their ref only; no personal data leaves the log.\n";
 
 struct out {
 	struct keyprov *kp;
@@ -303,8 +355,31 @@ static int print_rec(void *arg, json_t *rec, const char *line, size_t len)
 	return ferror(stdout) ? -EIO : 0;
 }
 
+/* The request's arguments for log-read: the filter as given. */
+static json_t *read_args(const struct args *a)
+{
+	json_t *j = json_object();
+
+	if (a->since_s)
+		json_object_set_new(j, "since", json_string(a->since_s));
+	if (a->until_s)
+		json_object_set_new(j, "until", json_string(a->until_s));
+	if (a->filter.type)
+		json_object_set_new(j, "type", json_string(a->filter.type));
+	if (a->filter.subject_ref)
+		json_object_set_new(j, "subject_ref", json_string(a->filter.subject_ref));
+	return j;
+}
+
 static int walk(const struct args *a, struct out *o)
 {
+	if (!a->dir) { /* custosd reads it */
+		json_t *args = read_args(a);
+		int r = ctl_daemon_stream(a->socket, "log-read", args, print_rec, o);
+		json_decref(args);
+		fflush(stdout);
+		return r;
+	}
 	struct lrd_error e = { 0 };
 	int r = lrd_each(a->dir, &a->filter, print_rec, o, &e);
 
@@ -322,8 +397,8 @@ static int walk(const struct args *a, struct out *o)
 
 static int cmd_show(int argc, char **argv)
 {
-	static const int allowed[] = { OPT_DIR,  OPT_SINCE, OPT_UNTIL, OPT_TYPE, OPT_REF,
-		                       OPT_KEYS, OPT_JSON,  OPT_WIDE,  0 };
+	static const int allowed[] = { OPT_DIR,  OPT_SINCE, OPT_UNTIL, OPT_TYPE,   OPT_REF,
+		                       OPT_KEYS, OPT_JSON,  OPT_WIDE,  OPT_SOCKET, 0 };
 	struct args a;
 	struct out o = { 0 };
 	char err[512];
@@ -346,7 +421,7 @@ static int cmd_show(int argc, char **argv)
 
 static int cmd_export(int argc, char **argv)
 {
-	static const int allowed[] = { OPT_DIR, OPT_FORMAT, OPT_SINCE, 0 };
+	static const int allowed[] = { OPT_DIR, OPT_FORMAT, OPT_SINCE, OPT_SOCKET, 0 };
 	struct args a;
 	struct out o = { 0 };
 	int r = parse_args(argc, argv, allowed, export_help, &a);

@@ -29,6 +29,8 @@ enum cp_cmd {
 	CP_KEYS_ROTATE,
 	CP_STOP,
 	CP_LOG_FOLLOW,
+	CP_LOG_READ,   /* records, streamed: custosctl log show | export without --dir */
+	CP_LOG_VERIFY, /* the chain and signatures, with the log's public key */
 	/* subject requests: the dsr role answers them (dsr.h) */
 	CP_REQUEST_OPEN,
 	CP_REQUEST_LIST,
@@ -44,7 +46,8 @@ struct cp_command {
 	const char *name;
 	enum cp_group group; /* who may run it */
 	const char *summary;
-	bool dsr; /* answered by the dsr role, with the request's arguments */
+	bool dsr;  /* answered by the dsr role, with the request's arguments */
+	bool args; /* takes arguments (every dsr command does) */
 };
 
 extern const struct cp_command cp_commands[CP_NCMDS];

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control_log.h"
 #include "ctlproto.h"
 #include "logfollow.h"
 #include "logmsg.h"
@@ -445,7 +446,10 @@ static bool run_request(struct role_env *env, struct control *ct, struct client 
 	const char *outcome = "ok";
 	if (req.cmd == CP_LOG_FOLLOW)
 		kept = start_follow(env, ct, cl);
-	else if (req.cmd == CP_STATUS)
+	else if (req.cmd == CP_LOG_READ || req.cmd == CP_LOG_VERIFY) {
+		if (cls_start(env->cfg->log_dir, cl->fd, req.cmd, req.args, err, sizeof(err)))
+			reply_error(cl->fd, err); /* else the reader answers */
+	} else if (req.cmd == CP_STATUS)
 		do_status(env, ct, cl->fd);
 	else if (c->dsr)
 		do_dsr(env, ct, cl, &req, &outcome);
@@ -509,6 +513,7 @@ static int on_tick(struct role_env *env)
 	time_t now = time(NULL);
 
 	feed_followers(ct);
+	cls_reap();
 	for (size_t i = ct->n; i-- > 0;)
 		if (now - ct->c[i].since > CLIENT_TIMEOUT_S) {
 			reply_error(ct->c[i].fd, "timed out waiting for a request");

@@ -454,3 +454,46 @@ def test_reload_does_not_resize_a_waiting_request(daemon):
     daemon.ctl("reload", check=0)
     assert "larger than 65536 bytes" in json.loads(send_raw(c, b"x" * 70000 + b"\n"))["error"]
     assert all(r["up"] and r["restarts"] == 0 for r in status_json(daemon)["roles"])
+
+
+def test_log_show_export_and_verify_through_custosd(daemon):
+    """Without --dir, custosctl log show, export and verify ask custosd: a
+    member of the security group reads and checks the log without access to
+    its directory; the records are the log's exact lines; a damaged record
+    is reported as by the offline commands."""
+    need_root()
+    ensure_users()
+    daemon.settings["segment_bytes"] = "64K"
+    daemon.write_conf()
+    daemon.start()
+    for _ in range(600):  # ~180 KB of records: several segments, sealed and compressed
+        raw_status(daemon.sock)
+    out = daemon.ctl("log", "export", "--format", "jsonl", user="ct-alice", check=0).stdout
+    from conftest import lines, segments
+    all_lines = {json.loads(l)["seq"]: l for s in segments(daemon.log) for l in lines(s) if l.strip()}
+    got = out.encode().splitlines()
+    seqs = [json.loads(l)["seq"] for l in got]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 600
+    assert all(all_lines[s] == l for s, l in zip(seqs, got))
+    shown = daemon.ctl("log", "show", "--json", "--type", "control", "--since", "2020-01-01", user="ct-alice",
+                       check=0).stdout.splitlines()
+    assert len(shown) >= 600 and all(json.loads(l)["type"] == "control" for l in shown)
+    table = daemon.ctl("log", "show", "--type", "service", user="ct-alice", check=0).stdout
+    assert "service" in table
+    ok = daemon.ctl("log", "verify", user="ct-alice", check=0).stdout
+    assert ok.startswith("OK records=")
+    # refused: outside the security group; bad arguments; offline-only options
+    assert "needs membership in the security group" in daemon.ctl("log", "show", user="ct-bob", check=1).stderr
+    assert "type is a record type" in daemon.ctl("log", "show", "--type", "Bad!", user="ct-alice",
+                                                 check=1).stderr
+    assert "need --dir" in daemon.ctl("log", "verify", "--key", daemon.key, check=2).stderr
+    # a damaged record in a sealed segment (the logger reopens only the last): custosd's verify and
+    # show say where
+    import gzip
+    sealed, data = next((p, d) for p in sorted(daemon.log.glob("seg-*.jsonl.gz"))
+                        for d in [gzip.decompress(p.read_bytes())] if b'"command":"status"' in d)
+    at = data.index(b'"command":"status"')
+    sealed.write_bytes(gzip.compress(data[:at] + b'"command":"statux"' + data[at + 18:]))
+    bad = daemon.ctl("log", "verify", user="ct-alice", check=None)
+    assert bad.returncode == 1 and bad.stdout.startswith("FAIL seq="), (bad.stdout, daemon.verify().stdout)
+    assert daemon.ctl("status", check=0)  # custosd goes on
