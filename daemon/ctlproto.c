@@ -16,15 +16,14 @@ const struct cp_command cp_commands[CP_NCMDS] = {
 	[CP_LOG_FOLLOW] = { "log-follow", CP_SECURITY, "new audit records as they are written" },
 	[CP_LOG_READ] = { "log-read", CP_SECURITY, "the log's records, filtered", false, true },
 	[CP_LOG_VERIFY] = { "log-verify", CP_SECURITY, "verify the log's chain and signatures" },
-	[CP_REQUEST_OPEN] = { "request-open", CP_DPO, "record a subject's request", true, true },
-	[CP_REQUEST_LIST] = { "request-list", CP_DPO, "the requests and their deadlines", true, true },
-	[CP_REQUEST_SHOW] = { "request-show", CP_DPO, "one request", true, true },
+	[CP_REQUEST_OPEN] = { "request-open", CP_DPO, "record a subject's request", true },
+	[CP_REQUEST_LIST] = { "request-list", CP_DPO, "the requests and their deadlines", true },
+	[CP_REQUEST_SHOW] = { "request-show", CP_DPO, "one request", true },
 	[CP_REQUEST_EXTEND] = { "request-extend", CP_DPO, "extend a request's deadline, with a reason",
 	                        true },
-	[CP_REQUEST_APPROVE] = { "request-approve", CP_DPO, "approve an erasure", true, true },
-	[CP_REQUEST_DENY] = { "request-deny", CP_DPO, "deny a request, with its basis", true, true },
-	[CP_REQUEST_RUN] = { "request-run", CP_DPO, "produce the report or carry out the erasure", true,
-	                     true },
+	[CP_REQUEST_APPROVE] = { "request-approve", CP_DPO, "approve an erasure", true },
+	[CP_REQUEST_DENY] = { "request-deny", CP_DPO, "deny a request, with its basis", true },
+	[CP_REQUEST_RUN] = { "request-run", CP_DPO, "produce the report or carry out the erasure", true },
 };
 
 const char *const cp_group_names[3] = { "security", "dpo", "admin" };
@@ -63,7 +62,7 @@ int cp_parse(const char *line, size_t len, struct cp_request *ret, char *err, si
 		snprintf(err, errlen, "unexpected members besides \"v\", \"cmd\" and \"args\"");
 	} else if (find_cmd(cmd, &ret->cmd)) {
 		snprintf(err, errlen, "unknown command \"%.64s\"", cmd);
-	} else if (args && !cp_commands[ret->cmd].args) {
+	} else if (args && !cp_commands[ret->cmd].args && !cp_commands[ret->cmd].dsr) {
 		snprintf(err, errlen, "%s takes no arguments", cmd);
 	} else if (args && !json_is_object(args)) {
 		snprintf(err, errlen, "\"args\" must be an object");

@@ -47,7 +47,7 @@ struct cp_command {
 	enum cp_group group; /* who may run it */
 	const char *summary;
 	bool dsr;  /* answered by the dsr role, with the request's arguments */
-	bool args; /* takes arguments (every dsr command does) */
+	bool args; /* takes arguments (and so does every dsr command) */
 };
 
 extern const struct cp_command cp_commands[CP_NCMDS];

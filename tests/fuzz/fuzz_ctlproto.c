@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0) {
 		CHECK(req.cmd < CP_NCMDS);
 		CHECK(req.args && req.args[0] == '{');
-		CHECK(!strcmp(req.args, "{}") || cp_commands[req.cmd].args);
+		CHECK(!strcmp(req.args, "{}") || cp_commands[req.cmd].args || cp_commands[req.cmd].dsr);
 		if (req.cmd == CP_LOG_READ) { /* the filter's own checks */
 			struct lrd_filter f;
 			char e[256] = "";
