@@ -73,16 +73,13 @@ static int sign(struct dsr *d, int64_t id, const uint8_t digest[32], struct rs_s
 
 /* Removes what a failed run wrote: an unsigned report holds personal
  * data and proves nothing. */
-static void remove_dir(const char *path)
+static void remove_dir(const char *path, const struct doc *docs, size_t n)
 {
-	static const char *const names[] = {
-		"report.json",      "report.html", "portable.json", "certificate.json",
-		"certificate.html", RS_SUMS,       RS_SIG
-	};
+	static const char *const manifest[] = { RS_SUMS, RS_SIG };
 	char f[4200];
 
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		snprintf(f, sizeof(f), "%s/%s", path, names[i]);
+	for (size_t i = 0; i < n + ARRAY_SIZE(manifest); i++) {
+		snprintf(f, sizeof(f), "%s/%s", path, i < n ? docs[i].name : manifest[i - n]);
 		(void)unlink(f);
 	}
 	(void)rmdir(path);
@@ -118,31 +115,34 @@ static int write_docs(struct dsr *d, int64_t id, const char *path, const struct 
 	if (dirfd >= 0)
 		close(dirfd);
 	if (e)
-		remove_dir(path);
+		remove_dir(path, docs, n);
 	return e;
 }
 
-/* The access report: built, written, signed. */
-static int run_access(struct dsr *d, int64_t id, json_t *row, struct lg_outcome *o, char *path,
-                      size_t pathlen, char *err, size_t errlen)
+/* A document (doc: NULL when it could not be made, err says why) as
+ * base.json and base.html, with portable.json when there is one, in a
+ * new directory; signed; the outcome filled in. */
+static int publish(struct dsr *d, int64_t id, const char *base, json_t *doc, json_t *portable,
+                   struct lg_outcome *o, char *path, size_t pathlen, char *err, size_t errlen)
 {
-	json_t *portable = NULL, *doc = dsr_access_report(d, row, &portable, err, errlen);
+	char json_name[32], html_name[32];
 	struct buf html = BUF_INIT;
 	struct rs_sig sig;
 	int e = doc ? 0 : -EIO;
 
+	snprintf(json_name, sizeof(json_name), "%s.json", base);
+	snprintf(html_name, sizeof(html_name), "%s.html", base);
 	if (!e) {
 		rpt_html(doc, &html);
 		e = html.failed ? -ENOMEM : make_dir(d, id, path, pathlen, err, errlen);
 	}
-	const struct doc docs[] = { { "report.json", doc, NULL },
-		                    { "report.html", NULL, &html },
+	const struct doc docs[] = { { json_name, doc, NULL },
+		                    { html_name, NULL, &html },
 		                    { "portable.json", portable, NULL } };
 	if (!e)
-		e = write_docs(d, id, path, docs, ARRAY_SIZE(docs), o->sha256, &sig, err, errlen);
+		e = write_docs(d, id, path, docs, portable ? 3 : 2, o->sha256, &sig, err, errlen);
 	if (!e) {
 		o->log_seq = sig.seq;
-		o->response = "access report delivered";
 		o->report_dir = path;
 	}
 	if (html.p)
@@ -176,36 +176,6 @@ static json_t *conclude(struct dsr *d, const struct dsr_caller *who, int64_t id,
 	if (!o->ok)
 		json_decref(row), row = NULL; /* err already says why the run failed */
 	return row;
-}
-
-/* The erasure: carried out, certified, signed. */
-static int run_erasure(struct dsr *d, const struct dsr_caller *who, int64_t id, json_t *row,
-                       struct lg_outcome *o, uint8_t ref[32], char *path, size_t pathlen, char *err,
-                       size_t errlen)
-{
-	json_t *doc = dsr_erase(d, who, row, ref, err, errlen);
-	struct buf html = BUF_INIT;
-	struct rs_sig sig;
-	int e = doc ? 0 : -EIO;
-
-	if (!e) {
-		rpt_html(doc, &html);
-		e = html.failed ? -ENOMEM : make_dir(d, id, path, pathlen, err, errlen);
-	}
-	const struct doc docs[] = { { "certificate.json", doc, NULL }, { "certificate.html", NULL, &html } };
-	if (!e)
-		e = write_docs(d, id, path, docs, ARRAY_SIZE(docs), o->sha256, &sig, err, errlen);
-	if (!e) {
-		o->log_seq = sig.seq;
-		o->response = "erased; deletion certificate issued";
-		o->report_dir = path;
-		o->erased_ref = ref;
-	}
-	if (html.p)
-		explicit_bzero(html.p, html.len);
-	buf_free(&html);
-	json_decref(doc);
-	return e;
 }
 
 /* Whether the request may run now, by its kind, state and approvals. */
@@ -266,9 +236,17 @@ json_t *dsr_run(struct dsr *d, const struct dsr_caller *who, int64_t id, bool dr
 	}
 	if (!(row = dsr_finish(d, who, id, "run", "", err, errlen)))
 		return NULL;
-	int e = strcmp(lg_str(row, "kind"), "erasure")
-	            ? run_access(d, id, row, &o, path, sizeof(path), err, errlen)
-	            : run_erasure(d, who, id, row, &o, ref, path, sizeof(path), err, errlen);
+	int e;
+	if (strcmp(lg_str(row, "kind"), "erasure")) {
+		json_t *portable = NULL, *doc = dsr_access_report(d, row, &portable, err, errlen);
+		o.response = "access report delivered";
+		e = publish(d, id, "report", doc, portable, &o, path, sizeof(path), err, errlen);
+	} else {
+		json_t *doc = dsr_erase(d, who, row, ref, err, errlen);
+		o.response = "erased; deletion certificate issued";
+		o.erased_ref = ref;
+		e = publish(d, id, "certificate", doc, NULL, &o, path, sizeof(path), err, errlen);
+	}
 	json_decref(row);
 	if (e) {
 		o = (struct lg_outcome){ .ok = false, .error = err };

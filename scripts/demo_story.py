@@ -159,11 +159,6 @@ def main():
     try:
         say("Its personal columns encrypted in place (custosctl encrypt-existing), then custosd started")
         proxy = Proxy(shop)
-        reports = proxy.d.dir / "reports"
-        reports.mkdir()
-        os.chown(reports, ensure_user("custos").pw_uid, 0)
-        proxy.d.settings["report_dir"] = reports
-        proxy.d.write_conf()
         proxy.encrypt_existing()
         proxy.add_user("shop_web", "shop_app")
         proxy.add_user("agent", "support")

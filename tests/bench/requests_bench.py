@@ -129,10 +129,7 @@ def main():
     proxy = None
     try:
         proxy = Proxy(shop)
-        reports_dir = proxy.d.dir / "reports"
-        reports_dir.mkdir()
-        os.chown(reports_dir, ensure_user("custos").pw_uid, 0)
-        proxy.d.settings.update(report_dir=reports_dir, durability="batch")
+        proxy.d.settings.update(durability="batch")
         proxy.d.write_conf()
         proxy.add_user("shop_web", "shop_app")
         small = RECORDS // 10

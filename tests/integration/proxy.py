@@ -73,7 +73,10 @@ class Proxy:
             "--kek", kek, check=0)
         custos = ensure_user("custos")
         os.chown(key, custos.pw_uid, 0)
-        self.d.settings.update(master_key=key, kek_file=kek, keystore=keystore)
+        reports = self.d.dir / "reports"  # subject requests' reports and certificates
+        reports.mkdir()
+        os.chown(reports, custos.pw_uid, 0)
+        self.d.settings.update(master_key=key, kek_file=kek, keystore=keystore, report_dir=reports)
         self.d.write_conf()
         self.keyargs = ["--keystore", keystore, "--master-key", key, "--kek", kek]
 

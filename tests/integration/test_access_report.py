@@ -5,7 +5,6 @@ against its schema), HTML (rendered by headless Chromium) and a portable
 copy, and signed so that tampering shows."""
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +14,6 @@ import psycopg2
 import pytest
 
 from conftest import ctl
-from daemon import ensure_user
 from proxy import Proxy, Shop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +31,6 @@ def shop():
 @pytest.fixture(scope="module")
 def custos(shop):
     p = Proxy(shop)
-    reports = p.d.dir / "reports"
-    reports.mkdir()
-    custos_user = ensure_user("custos")
-    os.chown(reports, custos_user.pw_uid, 0)
-    p.d.settings["report_dir"] = reports
-    p.d.write_conf()
     with psycopg2.connect(shop.direct()) as c, c.cursor() as cur:
         cur.execute("SELECT email, name FROM shop.customers WHERE id = 7")
         p.plain = cur.fetchone()

@@ -32,11 +32,6 @@ def custos(shop):
     for u in (DPO_A, DPO_B):
         ensure_user(u, ["custos-ctl", "custos-dpo"])
     p = Proxy(shop)
-    reports = p.d.dir / "reports"
-    reports.mkdir()
-    os.chown(reports, ensure_user("custos").pw_uid, 0)
-    p.d.settings["report_dir"] = reports
-    p.d.write_conf()
     p.encrypt_existing()
     p.add_user("app1", "shop_app")
     p.start()
