@@ -438,7 +438,6 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		if (r == 1)
 			evbuffer_drain(in, m.size);
-		pq_settle(c); /* refusals that were waiting for this response */
 		if (c->held >= PX_HOLD_MAX ||
 		    evbuffer_get_length(bufferevent_get_output(c->cli)) >= PX_BUFFER_MAX) {
 			c->srv_paused = true;
@@ -452,8 +451,11 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		return pc_fatal(c, PX_ERR_PROTOCOL,
 		                "malformed or oversized message from the database server");
 	}
-	if (c->phase != PC_CLOSING)
-		send_now(c->cli, c->cli_tls);
+	if (c->phase == PC_CLOSING)
+		return;
+	send_now(c->cli, c->cli_tls);
+	if (evbuffer_get_length(bufferevent_get_output(c->srv))) /* a statement of the proxy's own */
+		send_now(c->srv, c->srv_tls);
 }
 
 static void on_client_read(struct bufferevent *bev, void *arg)
@@ -466,7 +468,6 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 	while (c->phase == PC_AUTH || c->phase == PC_READY) {
 		if ((r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m)) <= 0) {
 			send_now(c->srv, c->srv_tls);
-			send_now(c->cli, c->cli_tls); /* refusals */
 			break;
 		}
 		if (c->phase == PC_AUTH) { /* password, SASL: passed through */

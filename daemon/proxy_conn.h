@@ -66,8 +66,9 @@ enum xkind {
 	X_SYNC,
 	X_QSTMT,
 	X_QEND,
-	X_REFUSE_Q,
-	X_REFUSE_X
+	X_REFUSE_Q, /* a refusal: the error the server gives the failing statement sent in its place */
+	X_REFUSE_X,
+	X_ABORT /* the failing statement that aborts a transaction a withheld result was part of */
 };
 
 /* A response the backend owes, in order. */
@@ -157,10 +158,12 @@ struct portal *pq_portal_ref(struct portal *p);
 void pq_portal_unref(struct portal *p);
 void pq_map_unref(struct colmap *m);
 struct xentry *pq_head(struct pconn *c);
+int pq_push(struct pconn *c, struct xentry e); /* what the backend owes next */
 void pq_pop(struct pconn *c);
 void pq_res_reset(struct pconn *c);
 int pq_confirm(struct pconn *c, const struct xentry *e);   /* a definition the server confirmed */
 char *pq_param_text(const struct pgp_bind *b, unsigned i); /* a parameter as text, or NULL */
+int pq_send_failing(struct pconn *c, bool simple);         /* to the server: a statement that fails */
 
 /* proxy_crypt.c: encrypted columns on their way out */
 int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) WUR;
@@ -201,7 +204,6 @@ unsigned pxe_added_params(const struct pxe_plan *p);
 /* proxy_query.c and proxy_result.c */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
-void pq_settle(struct pconn *c); /* after a response is passed on: refusals now due */
 int pq_parameter(struct pconn *c, const struct pgp_msg *m); /* ParameterStatus: 0 or -EBADMSG */
 void pq_free(struct pconn *c);
 void pq_record_done(void *arg, int err, uint64_t seq);

@@ -210,7 +210,7 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 
 /* --- the queue of expected responses ---------------------------------------- */
 
-static int push(struct pconn *c, struct xentry e)
+int pq_push(struct pconn *c, struct xentry e)
 {
 	if (c->qhead && c->qhead == c->qn)
 		c->qhead = c->qn = 0;
@@ -257,8 +257,6 @@ void pq_res_reset(struct pconn *c)
 	*r = (struct result){ 0 };
 }
 
-static void emit_refusals(struct pconn *c);
-
 void pq_pop(struct pconn *c)
 {
 	struct xentry *e = pq_head(c);
@@ -273,43 +271,48 @@ void pq_pop(struct pconn *c)
 	pq_res_reset(c);
 }
 
-static void emit_refusals(struct pconn *c)
-{
-	struct xentry *e;
+/* A refusal fails on the server too, as an error there would: the proxy
+ * sends, in place of what it refused, a statement that cannot succeed,
+ * and puts its own error in place of the server's answer to it (an error
+ * whatever state the session is in: 25P02 in a failed transaction, 42P05
+ * should the client have a statement of that name). A transaction the
+ * refused statement was part of is aborted on the server, not only in the
+ * client's eyes; the answers keep their order without the proxy having to
+ * keep it. The extended protocol's failing Parse is a named one: a failed
+ * Parse of the unnamed statement would drop the client's. */
+static const char refused_sql[] = "SELECT 'Custos refused a statement'::pg_catalog.int4";
 
-	while ((e = pq_head(c)) && (e->kind == X_REFUSE_Q || e->kind == X_REFUSE_X)) {
-		pc_error(c, e->sqlstate, e->msg);
-		if (e->kind == X_REFUSE_Q) {
-			uint8_t z[6] = { 'Z', 0, 0, 0, 5, (uint8_t)(c->txstatus ? c->txstatus : 'I') };
-			if (pc_write(c, z, sizeof(z)))
-				pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
-		}
-		c->px->st.refused_statements++;
-		free(e->msg);
-		c->qhead++;
-	}
-}
-
-void pq_settle(struct pconn *c)
+int pq_send_failing(struct pconn *c, bool simple)
 {
-	if (c->phase == PC_READY)
-		emit_refusals(c);
+	struct buf body = BUF_INIT, msg = BUF_INIT;
+
+	if (!simple)
+		buf_add(&body, "custos_refused", sizeof("custos_refused"));
+	buf_add(&body, refused_sql, sizeof(refused_sql));
+	if (!simple)
+		pgp_add16(&body, 0);
+	pgp_message(&msg, simple ? 'Q' : 'P', body.p, body.len);
+	int err = body.failed || msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	buf_free(&body);
+	buf_free(&msg);
+	return err;
 }
 
 static int refuse(struct pconn *c, enum xkind kind, const char *sqlstate, const char *msg)
 {
 	char *copy = strdup(msg);
 	int err =
-	    copy ? push(c, (struct xentry){ .kind = kind, .sqlstate = sqlstate, .msg = copy }) : -ENOMEM;
+	    copy ? pq_push(c, (struct xentry){ .kind = kind, .sqlstate = sqlstate, .msg = copy }) : -ENOMEM;
 
 	if (err) {
 		free(copy);
 		return err;
 	}
+	if (kind == X_REFUSE_Q && (err = pq_push(c, (struct xentry){ .kind = X_QEND })))
+		return err;
 	if (kind == X_REFUSE_X)
 		c->skip = true;
-	emit_refusals(c);
-	return 1;
+	return pq_send_failing(c, kind == X_REFUSE_Q) ?: 1;
 }
 
 /* --- named statements and portals ------------------------------------------- */
@@ -450,7 +453,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	}
 	if (changes_reading(sql, info))
 		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, reading_refusal);
-	size_t pushed = 0; /* push() may compact the queue: count, do not remember where */
+	size_t pushed = 0; /* pq_push() may compact the queue: count, do not remember where */
 	bool sensitive = false;
 	int r = 0;
 	char refusal[sizeof(((struct pstmt *)0)->refusal)] = "";
@@ -458,7 +461,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	size_t nplans = 0;
 	for (size_t i = 0; !r && i < info->n; i++) {
 		struct pstmt *st = plans ? analysed(c, &info->stmts[i], sql, lits, nlits, -1) : NULL;
-		r = st ? push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
+		r = st ? pq_push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
 		pushed += !r;
 		sensitive |= st && st->sensitive;
 		if (st && *st->refusal && !*refusal)
@@ -466,7 +469,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 		if (!r && st->enc)
 			plans[nplans++] = st->enc;
 	}
-	if (!r && !info->n && !(r = push(c, (struct xentry){ .kind = X_QSTMT })))
+	if (!r && !info->n && !(r = pq_push(c, (struct xentry){ .kind = X_QSTMT })))
 		pushed++;
 	struct buf text = BUF_INIT;
 	int enc = !r && nplans && !*refusal ? pxe_query(c, sql, lits, plans, info->n, &text) : 0;
@@ -489,7 +492,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 		buf_free(&q);
 	}
 	buf_free(&text);
-	int e = r < 0 ? r : push(c, (struct xentry){ .kind = X_QEND });
+	int e = r < 0 ? r : pq_push(c, (struct xentry){ .kind = X_QEND });
 	return e ? e : r;
 }
 
@@ -549,8 +552,8 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		return refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(enc));
 	}
 	char *name = strdup(p.name);
-	int r =
-	    name ? push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name }) : -ENOMEM;
+	int r = name ? pq_push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name })
+	             : -ENOMEM;
 	if (!name)
 		pq_st_unref(st);
 	if (!r && text.p) /* the text that looks its values up through their blind indexes goes instead */
@@ -623,8 +626,8 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 		p->refs = 1;
 		p->st = pq_st_ref(st);
 		if (!(r = bound_ids(p, &b))) {
-			r = push(c,
-			         (struct xentry){ .kind = X_BIND, .portal = p, .what = 'P', .name = name });
+			r = pq_push(
+			    c, (struct xentry){ .kind = X_BIND, .portal = p, .what = 'P', .name = name });
 			p = NULL; /* the entry owns them now, or push freed them */
 			name = NULL;
 		}
@@ -647,8 +650,8 @@ static int on_describe(struct pconn *c, const struct pgp_msg *m)
 	struct portal *p = t.what == 'P' ? lookup_portal(c, t.name) : NULL;
 	bool found;
 	struct pstmt *st = t.what == 'S' ? lookup_stmt(c, t.name, &found) : NULL;
-	return push(c,
-	            (struct xentry){ .kind = X_DESCRIBE, .st = pq_st_ref(st), .portal = pq_portal_ref(p) });
+	return pq_push(
+	    c, (struct xentry){ .kind = X_DESCRIBE, .st = pq_st_ref(st), .portal = pq_portal_ref(p) });
 }
 
 /* A portal over personal data that the client executes without having
@@ -667,7 +670,8 @@ static int describe_for_client(struct pconn *c, struct portal *p, const char *na
 	buf_free(&b);
 	buf_free(&msg);
 	return err ? err
-	           : push(c, (struct xentry){ .kind = X_DESCRIBE, .portal = pq_portal_ref(p), .own = true });
+	           : pq_push(c,
+	                     (struct xentry){ .kind = X_DESCRIBE, .portal = pq_portal_ref(p), .own = true });
 }
 
 static int on_execute(struct pconn *c, const struct pgp_msg *m)
@@ -686,8 +690,8 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	if (err)
 		return err;
 	c->px->st.statements++;
-	return push(c,
-	            (struct xentry){ .kind = X_EXECUTE, .st = pq_st_ref(p->st), .portal = pq_portal_ref(p) });
+	return pq_push(
+	    c, (struct xentry){ .kind = X_EXECUTE, .st = pq_st_ref(p->st), .portal = pq_portal_ref(p) });
 }
 
 static int on_close(struct pconn *c, const struct pgp_msg *m)
@@ -697,7 +701,7 @@ static int on_close(struct pconn *c, const struct pgp_msg *m)
 	if (pgp_parse_target(m, &t))
 		return -EBADMSG;
 	char *name = strdup(t.name);
-	return name ? push(c, (struct xentry){ .kind = X_CLOSE, .what = t.what, .name = name }) : -ENOMEM;
+	return name ? pq_push(c, (struct xentry){ .kind = X_CLOSE, .what = t.what, .name = name }) : -ENOMEM;
 }
 
 int pq_frontend(struct pconn *c, const struct pgp_msg *m)
@@ -711,7 +715,7 @@ int pq_frontend(struct pconn *c, const struct pgp_msg *m)
 	case 'D': return on_describe(c, m);
 	case 'E': return on_execute(c, m);
 	case 'C': return on_close(c, m);
-	case 'S': c->skip = false; return c->copy_in ? 0 : push(c, (struct xentry){ .kind = X_SYNC });
+	case 'S': c->skip = false; return c->copy_in ? 0 : pq_push(c, (struct xentry){ .kind = X_SYNC });
 	case 'c':
 	case 'f': c->copy_in = false; return pgp_check_frontend(m) ? -EBADMSG : 0;
 	case 'H':

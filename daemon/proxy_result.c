@@ -381,6 +381,17 @@ static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
 	return err;
 }
 
+/* The server's answer to the failing statement the proxy sent in place of
+ * a refused one: the refusal goes instead (nothing, for X_ABORT's). */
+static void refused(struct pconn *c, const struct xentry *e, const struct pgp_msg *m, struct evbuffer *in)
+{
+	evbuffer_drain(in, m->size);
+	if (e->kind != X_ABORT) {
+		pc_error(c, e->sqlstate, e->msg);
+		c->px->st.refused_statements++;
+	}
+}
+
 static int on_error(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 {
 	struct pgp_notice n;
@@ -390,14 +401,16 @@ static int on_error(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 		return -EBADMSG;
 	if (!e)
 		return 0; /* FATAL out of the blue (shutdown) */
-	bool simple = e->kind == X_QSTMT || e->kind == X_QEND;
+	bool simple = e->kind == X_QSTMT || e->kind == X_QEND || e->kind == X_REFUSE_Q || e->kind == X_ABORT;
 	bool result = has_result(e);
 	if (result) {
 		begin(c, e, true);
 		c->res.error = "";
 		snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", n.code ? n.code : "");
 	}
-	if (pc_pass(c, m, in))
+	if (e->kind == X_REFUSE_Q || e->kind == X_REFUSE_X || e->kind == X_ABORT)
+		refused(c, e, m, in);
+	else if (pc_pass(c, m, in))
 		return -ENOMEM;
 	if (result && finish(c, e, (int64_t)c->res.rows, false))
 		return -1;
@@ -593,20 +606,39 @@ static int withhold(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 	return err ? err : 2;
 }
 
+/* The end of a withheld result inside a transaction: the transaction is
+ * aborted on the server as well, by a failing statement whose
+ * ReadyForQuery ('E') the client gets in place of this one. What the
+ * client sent after it has already gone to the server, into a transaction
+ * the client saw fail: the session ends instead, and with it the
+ * transaction. */
+static int abort_transaction(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
+{
+	int r = on_ready(c, m); /* before the drain: m points into the buffer */
+
+	evbuffer_drain(in, m->size);
+	if (r)
+		return -EBADMSG;
+	if (pq_head(c)) {
+		pc_fatal(c, PX_ERR_DECRYPT,
+		         "a result was withheld inside a transaction with statements queued "
+		         "after it: the session ends and the transaction with it");
+		return -1;
+	}
+	if (pq_send_failing(c, true) || pq_push(c, (struct xentry){ .kind = X_ABORT }) ||
+	    pq_push(c, (struct xentry){ .kind = X_QEND }))
+		return -ENOMEM;
+	return 2;
+}
+
 /* While dropping: what still reaches the client. */
 static int dropping(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 {
 	switch (m->type) {
 	case 'Z':
 		c->drop = false;
-		if (m->len == 1 && m->body[0] == 'T') { /* the client saw an error inside its transaction */
-			static const uint8_t failed[] = { 'Z', 0, 0, 0, 5, 'E' };
-			int r = on_ready(c, m); /* before the drain: m points into the buffer */
-			evbuffer_drain(in, m->size);
-			if (r)
-				return -EBADMSG;
-			return pc_write(c, failed, sizeof(failed)) ? -ENOMEM : 2;
-		}
+		if (m->len == 1 && m->body[0] == 'T') /* the client saw an error inside its transaction */
+			return abort_transaction(c, m, in);
 		return on_ready(c, m);
 	case 'S': return pq_parameter(c, m);
 	case 'N':

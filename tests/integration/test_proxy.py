@@ -382,6 +382,33 @@ def test_a_refusal_after_other_statements_reaches_the_client(proxy):
     assert p.stdout.split() == ["BEGIN", "1", "ROLLBACK", "2"]
 
 
+@pytest.mark.parametrize("refused, code", [
+    ("UPDATE shop.customers SET email = lower('x') WHERE id = 42", "QC004"),  # refused before it runs
+    ("SELEC name FROM shop.customers", "QC001"),
+    ("SELECT date_of_birth FROM shop.customers WHERE id = 42", "QC005"),  # withheld after it ran
+])
+def test_a_refusal_inside_a_transaction_aborts_it(proxy, shop, refused, code):
+    """A refused statement fails the client's transaction as an error from
+    PostgreSQL would, on the server too: what follows is refused with
+    25P02 until the transaction ends, and COMMIT rolls it back."""
+    marker = 900000 + len(refused)
+    conn = proxy.connect()
+    cur = conn.cursor()
+    cur.execute("INSERT INTO shop.orders (customer_id, total_cents, currency) VALUES (5, %s, 'EUR')",
+                (marker,))
+    with pytest.raises(psycopg2.Error) as e:
+        cur.execute(refused)
+    assert e.value.pgcode == code
+    assert conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INERROR
+    with pytest.raises(psycopg2.Error) as e:
+        cur.execute("SELECT 1")
+    assert e.value.pgcode == "25P02"
+    conn.commit()
+    assert direct_value(shop, f"SELECT count(*) FROM shop.orders WHERE total_cents = {marker}") == 0
+    cur.execute("SELECT 2")  # a new transaction
+    assert cur.fetchone()[0] == 2
+    conn.close()
+
 def test_a_result_larger_than_the_hold_is_recorded_in_parts(proxy):
     """Over 1 MiB of personal data: it flows in parts, each released once its
     part of the record is durable (it used to stall the connection)."""
@@ -459,14 +486,16 @@ CLIENTS = os.path.join(os.path.dirname(__file__), "clients")
 
 
 def test_node_pg(proxy):
-    """node-postgres: parameters, a named statement, a transaction."""
+    """node-postgres: parameters, a named statement, a transaction, and a
+    refusal inside a transaction (the extended protocol's)."""
     if not os.path.isdir(os.path.join(CLIENTS, "node_modules", "pg")):
         pytest.skip("node-postgres is not installed (make tools runs npm install in tests/integration/clients)")
     url = f"postgresql://postgres:{proxy.shop.password}@127.0.0.1:{proxy.port}/shop"
     p = subprocess.run(["node", os.path.join(CLIENTS, "shop_pg.js"), url], capture_output=True, text=True,
                        timeout=120, cwd=CLIENTS)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.split("\n")[:4] == ["read 5", "inserted 1 updated 1", "encrypted 1", "orders some"]
+    assert p.stdout.split("\n")[:5] == ["read 5", "inserted 1 updated 1", "encrypted 1", "orders some",
+                                         "refused QC004 then 25P02 ROLLBACK kept 0"]
     phone = direct_value(proxy.shop, "SELECT phone FROM shop.customers WHERE id = 7")
     assert phone.startswith("cx1.")
     recs = proxy.access(wait_for=8)

@@ -22,6 +22,15 @@ async function main() {
   console.log(`encrypted ${enc.rowCount}`); // the proxy encrypted the value on its way in
   const again = await c.query('SELECT count(*)::int AS n FROM shop.orders WHERE customer_id = $1', [7]);
   console.log(`orders ${again.rows[0].n > 0 ? 'some' : 'none'}`);
+  // a statement the proxy refuses (a function of an encrypted column's
+  // value) fails the transaction: what came before it is not committed
+  await c.query('BEGIN');
+  await c.query('INSERT INTO shop.orders (customer_id, total_cents, currency) VALUES ($1, $2, $3)', [7, 777001, 'EUR']);
+  const refused = await c.query('UPDATE shop.customers SET email = lower($1) WHERE id = $2', ['X', 7]).catch((e) => e.code);
+  const after = await c.query('SELECT $1::int AS one', [1]).catch((e) => e.code);
+  const end = await c.query('COMMIT');
+  const kept = await c.query('SELECT count(*)::int AS n FROM shop.orders WHERE total_cents = $1', [777001]);
+  console.log(`refused ${refused} then ${after} ${end.command} kept ${kept.rows[0].n}`);
   await c.end();
 }
 
