@@ -1,10 +1,11 @@
-/* fuzz_sqlinfo.c - statement analysis (daemon/sqlinfo.c): any text is
+/* fuzz_sqlinfo.c - statement analysis (daemon/sqlinfo.c, sqlcache.c): any text is
  * analysed or refused cleanly; an analysed statement has a kind, a
  * fingerprint and normalised text, and a refusal's message quotes none of
  * the input. The cache, which shares one analysis among texts differing
  * only in literals, must give what a fresh analysis of the text gives
  * (one cache for the run: earlier inputs are the other texts). */
 #include "../../daemon/sqlinfo.c"
+#include "../../daemon/sqlcache.c"
 #include "fuzz_common.h"
 
 static bool same_table(const struct sqi_table *a, const struct sqi_table *b)
