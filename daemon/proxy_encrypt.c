@@ -222,17 +222,19 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 	return err;
 }
 
-/* The policy table a predicate's column is in, among the statement's. */
-static const struct pp_table *pred_table(struct pconn *c, const struct sqi_stmt *s, const struct sqi_pred *pr)
+/* The encrypted column a reference names (qual: its table or alias, or
+ * NULL), among the statement's tables; NULL when it names none. */
+static const struct pp_column *encrypted_col(struct pconn *c, const struct sqi_stmt *s, const char *qual,
+                                             const char *column)
 {
 	for (size_t i = 0; i < s->ntables; i++) {
 		const struct sqi_table *st = &s->tables[i];
-		if (pr->qual && strcmp(pr->qual, st->alias ? st->alias : st->name))
+		if (qual && strcmp(qual, st->alias ? st->alias : st->name))
 			continue;
 		const struct pp_table *t = ppol_by_name(c->px->pp, st->schema, st->name);
-		const struct pp_column *col = t ? ppol_column_named(t, pr->column) : NULL;
+		const struct pp_column *col = t ? ppol_column_named(t, column) : NULL;
 		if (col && col->pc && col->pc->encrypt)
-			return t;
+			return col;
 	}
 	return NULL;
 }
@@ -242,25 +244,33 @@ static const struct pp_table *pred_table(struct pconn *c, const struct sqi_stmt 
 static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_stmt *s, const char *sql,
                         const struct sqi_literal *lits, bool extended, char *why, size_t n)
 {
+	for (size_t i = 0; i < s->nuses; i++) {
+		const struct pp_column *col = encrypted_col(c, s, s->uses[i].qual, s->uses[i].column);
+		if (col)
+			return refuse(why, n,
+			              "the encrypted column %s.%s is used in an expression (compared, joined "
+			              "on, sorted, grouped, or passed to a function or an operator), where "
+			              "PostgreSQL would see its ciphertext only: Custos compares it as `%s = "
+			              "value` at the top level of a WHERE clause, through its blind index",
+			              col->table, col->name, col->name);
+	}
 	for (size_t i = 0; i < s->npreds; i++) {
 		const struct sqi_pred *pr = &s->preds[i];
-		const struct pp_table *t = pr->insert ? NULL : pred_table(c, s, pr);
-		const struct pp_column *col = t ? ppol_column_named(t, pr->column) : NULL;
+		const struct pp_column *col = pr->insert ? NULL : encrypted_col(c, s, pr->qual, pr->column);
 		if (!col)
 			continue;
 		if (!col->pc->bidx_column || col->bytea)
-			return refuse(
-			    why, n,
-			    "%s.%s is encrypted and has no blind index: it cannot be compared with a "
-			    "value",
-			    t->name, col->name);
+			return refuse(why, n,
+			              "the encrypted column %s.%s has no blind index: it cannot be compared "
+			              "with a value",
+			              col->table, col->name);
 		if (!pr->plain || (!pr->param && (pr->literal < 0 || !literal_ok(&lits[pr->literal]))) ||
 		    (pr->param && (!extended || params_in(sql, pr->param, NULL) != 1)))
 			return refuse(
 			    why, n,
 			    "compare the encrypted column %s.%s as `%s = value` (a plain string or a "
 			    "parameter used once): Custos looks it up through its blind index",
-			    t->name, col->name, col->name);
+			    col->table, col->name, col->name);
 		struct pxe_lookup *nv = realloc(p->lk, (p->nlk + 1) * sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;

@@ -146,6 +146,20 @@ static void drop_ctes(struct sqi_stmt *st, json_t *node, int depth)
 	}
 }
 
+static const char *col_name(json_t *columnref, size_t *ret_nfields, const char **ret_qual)
+{
+	json_t *fields = json_object_get(columnref, "fields");
+	size_t nf = json_array_size(fields);
+
+	*ret_nfields = nf;
+	*ret_qual = nf >= 2 ? json_string_value(json_object_get(
+	                          json_object_get(json_array_get(fields, nf - 2), "String"), "sval"))
+	                    : NULL;
+	return nf ? json_string_value(
+	                json_object_get(json_object_get(json_array_get(fields, nf - 1), "String"), "sval"))
+	          : NULL;
+}
+
 /* --- predicates ---------------------------------------------------------- */
 
 static json_t *untyped(json_t *v)
@@ -157,8 +171,8 @@ static json_t *untyped(json_t *v)
 	return v;
 }
 
-static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, json_t *v, bool insert,
-                    bool eq_left)
+static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, int col_location, json_t *v,
+                    bool insert, bool eq_left)
 {
 	bool bare = untyped(v) == v;
 	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
@@ -193,7 +207,8 @@ static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, j
 		                (int)json_integer_value(json_object_get(c ? c : p, "location")),
 		                -1,
 		                eq_left && bare,
-		                { -1, -1 } };
+		                { -1, -1 },
+		                col_location };
 	if ((qual && !x->qual) || !x->column || (value && !x->value))
 		return free(x->qual), free(x->column), free(x->value), -ENOMEM;
 	st->npreds++;
@@ -218,21 +233,17 @@ static int pred_expr(struct sqi_stmt *st, json_t *e)
 		l = json_object_get(untyped(r), "ColumnRef");
 		r = json_object_get(e, "lexpr");
 	}
-	json_t *fields = json_object_get(l, "fields");
-	size_t nf = json_array_size(fields);
-	const char *col = json_string_value(
-	    json_object_get(json_object_get(json_array_get(fields, nf - 1), "String"), "sval"));
-	const char *qual = nf >= 2 ? json_string_value(json_object_get(
-	                                 json_object_get(json_array_get(fields, nf - 2), "String"), "sval"))
-	                           : NULL;
+	size_t nf;
+	const char *qual, *col = col_name(l, &nf, &qual);
+	int at = (int)json_integer_value(json_object_get(l, "location"));
 	if (!col || nf > 3)
 		return 0;
 	if (!in)
-		return add_pred(st, qual, col, r, false, left);
+		return add_pred(st, qual, col, at, r, false, left);
 	json_t *items = json_object_get(json_object_get(r, "List"), "items"), *v;
 	size_t i;
 	int err = 0;
-	json_array_foreach(items, i, v) if (!err) err = add_pred(st, qual, col, v, false, false);
+	json_array_foreach(items, i, v) if (!err) err = add_pred(st, qual, col, at, v, false, false);
 	return err;
 }
 
@@ -272,7 +283,7 @@ static int preds_insert(struct sqi_stmt *st, json_t *ins)
 			const char *col = json_string_value(
 			    json_object_get(json_object_get(json_array_get(cols, j), "ResTarget"), "name"));
 			if (col && !err)
-				err = add_pred(st, NULL, col, v, true, false);
+				err = add_pred(st, NULL, col, -1, v, true, false);
 		}
 	}
 	return err;
@@ -320,21 +331,80 @@ static int written_columns(struct sqi_stmt *st, const char *node, json_t *body)
 	return err;
 }
 
-/* --- the values written ------------------------------------------------------- */
+/* --- columns used in expressions ------------------------------------------------ */
 
-static const char *col_name(json_t *columnref, size_t *ret_nfields, const char **ret_qual)
+/* Where a bare column is not an expression of it: an output column, a
+ * NULL test's argument. (parent: the node's key; key: its field) */
+static bool bare_slot(const char *parent, const char *key)
 {
-	json_t *fields = json_object_get(columnref, "fields");
-	size_t nf = json_array_size(fields);
+	static const char *const slots[][2] = { { "ResTarget", "val" }, { "NullTest", "arg" } };
 
-	*ret_nfields = nf;
-	*ret_qual = nf >= 2 ? json_string_value(json_object_get(
-	                          json_object_get(json_array_get(fields, nf - 2), "String"), "sval"))
-	                    : NULL;
-	return nf ? json_string_value(
-	                json_object_get(json_object_get(json_array_get(fields, nf - 1), "String"), "sval"))
-	          : NULL;
+	for (size_t i = 0; parent && i < ARRAY_SIZE(slots); i++)
+		if (!strcmp(parent, slots[i][0]) && !strcmp(key, slots[i][1]))
+			return true;
+	return false;
 }
+
+static bool is_pred_column(const struct sqi_stmt *st, int location)
+{
+	for (size_t i = 0; i < st->npreds; i++)
+		if (st->preds[i].col_location == location)
+			return true;
+	return false;
+}
+
+static int add_use(struct sqi_stmt *st, json_t *ref)
+{
+	size_t nf;
+	const char *qual, *name = col_name(ref, &nf, &qual);
+
+	if (!name || is_pred_column(st, (int)json_integer_value(json_object_get(ref, "location"))))
+		return 0; /* `*`, or a predicate the proxy looks at on its own */
+	for (size_t i = 0; i < st->nuses; i++)
+		if (!strcmp(st->uses[i].column, name) && !qual == !st->uses[i].qual &&
+		    (!qual || !strcmp(qual, st->uses[i].qual)))
+			return 0;
+	if (st->nuses == SQI_MAX_USES)
+		return -E2BIG;
+	struct sqi_use *v = realloc(st->uses, (st->nuses + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	st->uses = v;
+	v[st->nuses] = (struct sqi_use){ qual ? strdup(qual) : NULL, strdup(name) };
+	if ((qual && !v[st->nuses].qual) || !v[st->nuses].column)
+		return free(v[st->nuses].qual), free(v[st->nuses].column), -ENOMEM;
+	st->nuses++;
+	return 0;
+}
+
+/* The columns used anywhere in an expression under node (key: its key in
+ * the tree; bare: node is a slot where a bare column is no expression). */
+static int uses_walk(struct sqi_stmt *st, json_t *node, const char *key, bool bare, int depth)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	int err = 0;
+
+	if (depth > 1000)
+		return -E2BIG;
+	if (json_is_array(node)) {
+		json_array_foreach(node, i, v) if (!err) err = uses_walk(st, v, key, bare, depth + 1);
+		return err;
+	}
+	json_object_foreach(node, k, v)
+	{
+		if (!strcmp(k, "ColumnRef"))
+			err = bare ? 0 : add_use(st, v);
+		else if (json_is_object(v) || json_is_array(v))
+			err = uses_walk(st, v, k, bare_slot(key, k), depth + 1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* --- the values written ------------------------------------------------------- */
 
 static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigned row, int col_location)
 {
@@ -490,6 +560,8 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 			drop_ctes(st, body, 0);
 		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)
 			err = predicates(st, key, body);
+		if (!err)
+			err = uses_walk(st, body, key, false, 0);
 		if (!err)
 			err = written_columns(st, key, body);
 		if (!err)
@@ -654,6 +726,11 @@ void sqi_free(struct sqi_info *info)
 			free(info->stmts[i].preds[j].value);
 		}
 		free(info->stmts[i].preds);
+		for (size_t j = 0; j < info->stmts[i].nuses; j++) {
+			free(info->stmts[i].uses[j].qual);
+			free(info->stmts[i].uses[j].column);
+		}
+		free(info->stmts[i].uses);
 		for (size_t j = 0; j < info->stmts[i].nwrite_cols; j++)
 			free(info->stmts[i].write_cols[j]);
 		free(info->stmts[i].write_cols);

@@ -48,6 +48,18 @@ struct sqi_pred {
 	int literal;       /* the constant's index among the text's literals (the cache's); -1 */
 	bool plain;        /* `col = v` with the column on the left and v with no cast: v can be rewritten */
 	struct sqi_pos at; /* location, in this text */
+	int col_location;  /* of the column's reference (-1: an insert's) */
+};
+
+/* A column used in an expression anywhere in a statement: compared,
+ * joined on, passed to an operator or a function, sorted or grouped by;
+ * anything but a bare output column, a NULL test, a write's target or a
+ * predicate above (each name once). PostgreSQL holds only the ciphertext
+ * of an encrypted column: the proxy refuses such uses of one. */
+#define SQI_MAX_USES 4096
+struct sqi_use {
+	char *qual; /* the table or alias that qualifies the column, or NULL */
+	char *column;
 };
 
 /* A value a statement writes into a column: each item of an INSERT's
@@ -84,6 +96,8 @@ struct sqi_stmt {
 	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
 	struct sqi_pred *preds;
 	size_t npreds;
+	struct sqi_use *uses;
+	size_t nuses;
 	/* the columns the statement writes: those an INSERT, UPDATE or COPY
 	 * FROM names; write_all when a write names none (all columns) or is
 	 * not followed column by column (a writing CTE, MERGE) */

@@ -30,7 +30,7 @@ static void check_cache(const char *sql, const struct sqi_info *fresh)
 	for (size_t i = 0; i < c->n; i++) {
 		const struct sqi_stmt *a = &c->stmts[i], *b = &fresh->stmts[i];
 		CHECK(a->kind == b->kind && !strcmp(a->fingerprint, b->fingerprint) &&
-		      a->ntables == b->ntables && a->npreds == b->npreds);
+		      a->ntables == b->ntables && a->npreds == b->npreds && a->nuses == b->nuses);
 		for (size_t j = 0; j < a->ntables; j++)
 			CHECK(same_table(&a->tables[j], &b->tables[j]));
 		for (size_t j = 0; j < a->npreds; j++) {

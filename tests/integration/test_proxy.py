@@ -409,6 +409,50 @@ def test_a_refusal_inside_a_transaction_aborts_it(proxy, shop, refused, code):
     assert cur.fetchone()[0] == 2
     conn.close()
 
+COMPARED_ELSEWHERE = [
+    "SELECT id FROM shop.customers WHERE email LIKE 'mark01%'",
+    "SELECT id FROM shop.customers WHERE id = 1 OR email = 'mark02@example.org'",
+    "SELECT id FROM shop.orders WHERE customer_id IN (SELECT id FROM shop.customers WHERE email = 'mark03@x')",
+    "SELECT o.id FROM shop.orders o JOIN shop.customers c ON c.id = o.customer_id AND c.email = 'mark04@x'",
+    "SELECT id FROM shop.customers WHERE lower(email) = 'mark05@example.org'",
+    "SELECT max(id) FROM shop.customers GROUP BY country HAVING max(name) = 'mark06'",
+    "SELECT CASE WHEN email = 'mark07@example.org' THEN 1 END FROM shop.customers",
+    "DELETE FROM shop.orders USING shop.customers c WHERE c.id = customer_id AND c.phone = 'mark08'",
+    "SELECT id FROM shop.customers WHERE email <> 'mark09@example.org'",
+    "SELECT id FROM shop.customers WHERE email BETWEEN 'a' AND 'mark10'",
+    "SELECT id FROM shop.customers WHERE email = ANY (ARRAY['mark11@example.org'])",
+    "SELECT id FROM shop.customers WHERE (email, id) = ('mark12@example.org', 1)",
+    "SELECT name || 'mark13' FROM shop.customers",
+    "SELECT id FROM shop.customers ORDER BY name LIMIT 14",  # the order of ciphertext: silently wrong
+    "SELECT count(DISTINCT email) FROM shop.customers",
+]
+
+
+def test_an_encrypted_column_compared_where_custos_cannot_rewrite_it_is_refused(proxy, shop):
+    """A comparison the blind index cannot serve (LIKE, OR, a subquery, a
+    join, a function of the column, another operator) would send the value
+    to PostgreSQL in the clear and match nothing: it is refused (QC004), and
+    the value never reaches the server (its statement log shows none). So
+    is sorting or grouping by ciphertext, which would be silently wrong."""
+    conn = proxy.connect()
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SET log_statement = 'all'")
+    for sql in COMPARED_ELSEWHERE:
+        with pytest.raises(psycopg2.Error) as e:
+            cur.execute(sql)
+        assert e.value.pgcode == "QC004", sql
+        assert "encrypted column" in e.value.pgerror, sql
+    # what the proxy can serve, or what compares no value, goes on
+    cur.execute("SELECT id, email FROM shop.customers WHERE email = 'nobody@example.org' AND id > 0")
+    cur.execute("SELECT id FROM shop.customers WHERE phone IS NULL ORDER BY id LIMIT 1")
+    cur.execute("SELECT count(*) FROM shop.customers")
+    cur.execute("SELECT c.id, c.name FROM shop.customers c JOIN shop.orders o ON o.customer_id = c.id LIMIT 1")
+    conn.close()
+    logged = shop.server.logfile.read_text(errors="replace")
+    assert "Custos refused a statement" in logged
+    assert "mark0" not in logged and "mark1" not in logged
+
 def test_a_result_larger_than_the_hold_is_recorded_in_parts(proxy):
     """Over 1 MiB of personal data: it flows in parts, each released once its
     part of the record is durable (it used to stall the connection)."""

@@ -195,6 +195,41 @@ static void writes_of(const char *sql, const char *want)
 	sqi_free(info);
 }
 
+/* Columns used in expressions: not bare output columns, NULL tests, write
+ * targets or top-level predicates; each name once. */
+static void uses_are(const char *sql, const char *want)
+{
+	struct sqi_info *info;
+	char err[256], got[256] = "";
+
+	assert_int_equal(sqi_analyse(sql, &info, err, sizeof(err)), 0);
+	for (size_t i = 0; i < info->stmts[0].nuses; i++) {
+		const struct sqi_use *u = &info->stmts[0].uses[i];
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s%s%s", *got ? " " : "",
+		         u->qual ? u->qual : "", u->qual ? "." : "", u->column);
+	}
+	assert_string_equal(got, want);
+	sqi_free(info);
+}
+
+static void test_uses(void **state)
+{
+	(void)state;
+	uses_are(
+	    "SELECT id, c.email, * FROM customers c WHERE email = $1 AND c.id IN (1, 2) AND phone IS NULL",
+	    "");
+	uses_are("SELECT id FROM customers WHERE email LIKE 'a%' OR id = 1", "email id");
+	uses_are("SELECT lower(name), name FROM customers ORDER BY name, email", "name email");
+	uses_are("SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.email = 'x'",
+	         "c.id o.customer_id");
+	uses_are("SELECT 1 FROM orders WHERE customer_id IN (SELECT id FROM customers WHERE email = 'x')",
+	         "customer_id email");
+	uses_are("UPDATE customers SET phone = '1', name = name WHERE id = 3 RETURNING email", "");
+	uses_are("INSERT INTO customers (email) VALUES ('a') ON CONFLICT (email) DO UPDATE SET name = "
+	         "upper(excluded.name)",
+	         "excluded.name");
+}
+
 static void test_written_columns(void **state)
 {
 	(void)state;
@@ -388,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_errors_quote_nothing),
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_predicates),
+		cmocka_unit_test(test_uses),
 		cmocka_unit_test(test_written_columns),
 		cmocka_unit_test(test_written_values),
 		cmocka_unit_test(test_cache),
