@@ -138,6 +138,7 @@ struct pconn {
 	struct named *stmts, *portals;
 	size_t nstmts, nportals;
 	struct result res;
+	struct pxi *cin; /* COPY FROM into encrypted columns: its rows on their way in */
 	struct hold *hq, **hq_tail;
 	size_t held;
 	struct ticket *tk, **tk_tail;
@@ -163,7 +164,8 @@ void pq_pop(struct pconn *c);
 void pq_res_reset(struct pconn *c);
 int pq_confirm(struct pconn *c, const struct xentry *e);   /* a definition the server confirmed */
 char *pq_param_text(const struct pgp_bind *b, unsigned i); /* a parameter as text, or NULL */
-int pq_send_failing(struct pconn *c, bool simple);         /* to the server: a statement that fails */
+void pq_res_subject(struct pconn *c, const char *type, const char *id); /* of the head's result */
+int pq_send_failing(struct pconn *c, bool simple); /* to the server: a statement that fails */
 
 /* proxy_crypt.c: encrypted columns on their way out */
 int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) WUR;
@@ -200,6 +202,14 @@ bool pxe_rewrites_parse(const struct pxe_plan *p);
 int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const struct sqi_literal *lits,
               struct buf *out) WUR;
 unsigned pxe_added_params(const struct pxe_plan *p);
+
+/* proxy_copyin.c: COPY FROM STDIN into encrypted columns. pxi_begin, on
+ * CopyInResponse: follows the rows when st's plan encrypts them. */
+int pxi_begin(struct pconn *c, struct pstmt *st, const struct pgp_msg *copy_in_response) WUR;
+int pxi_data(struct pconn *c, const struct pgp_msg *m) WUR; /* CopyData: 1 (consumed) or -errno */
+int pxi_end(struct pconn *c, const struct pgp_msg *m) WUR;  /* CopyDone, CopyFail: 0 (forward), 1 */
+void pxi_abandon(struct pconn *c);                          /* PostgreSQL ended the COPY */
+void pxi_free(struct pconn *c);
 
 /* proxy_query.c and proxy_result.c */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "colcrypt.h"
+#include "copytext.h"
 #include "keyclient.h"
 #include "proxy_conn.h"
 
@@ -162,24 +163,6 @@ none:
 	return NULL;
 }
 
-/* COPY's text format: backslash escapes for what would end a field. */
-static void copy_escape(struct buf *out, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char e = p[i] == '\\'   ? '\\'
-		         : p[i] == '\t' ? 't'
-		         : p[i] == '\n' ? 'n'
-		         : p[i] == '\r' ? 'r'
-		                        : 0;
-		if (e) {
-			buf_addc(out, '\\');
-			buf_addc(out, e);
-		} else {
-			buf_addc(out, p[i]);
-		}
-	}
-}
-
 int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, size_t len, struct buf *out)
 {
 	const char *p = (const char *)row, *end = p + len;
@@ -208,7 +191,7 @@ int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, s
 				buf_adds(out, "\\N");
 				err = 0;
 			} else if (!err) {
-				copy_escape(out, plain.p, plain.len);
+				ct_escape(out, plain.p, plain.len);
 			}
 		}
 		if (!tab && i + 1 < map->n)

@@ -9,7 +9,8 @@
  * its WHERE clause names; a row with no known subject gets a fresh key of
  * its own (erasure finds it by reading the subject's values). What cannot
  * be encrypted this way is refused (QC004), never written in the clear: an
- * expression, INSERT ... SELECT, COPY FROM, a write of all columns, an
+ * expression, INSERT ... SELECT, COPY FROM other than STDIN in the text
+ * format (its rows: proxy_copyin.c), a write of all columns, an
  * UPDATE that does not name one subject, a literal in a prepared statement,
  * a parameter used elsewhere in the statement too, a bytea column. */
 #include <ctype.h>
@@ -23,6 +24,7 @@
 #include "colcrypt.h"
 #include "keyclient.h"
 #include "proxy_encrypt.h"
+#include "subjectmap.h"
 
 void pxe_plan_free(struct pxe_plan *p)
 {
@@ -34,6 +36,12 @@ void pxe_plan_free(struct pxe_plan *p)
 	free(p->sid_param);
 	free(p->v);
 	free(p->lk);
+	if (p->copy) {
+		free(p->copy->enc);
+		free(p->copy->idx_of);
+		free(p->copy->text);
+		free(p->copy);
+	}
 	free(p);
 }
 
@@ -190,18 +198,96 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 	return 0;
 }
 
+/* COPY FROM STDIN into a table with encrypted columns (the text format):
+ * which of the client's fields are encrypted, which holds the subject's
+ * id, and where each blind index goes — into its column's field when the
+ * client names it (whatever it sent there is replaced), else into a field
+ * the proxy adds, naming the column in the statement it sends instead. */
+static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct sqi_stmt *s, char *why,
+                     size_t n)
+{
+	const struct sqi_table *target = &s->tables[0];
+	size_t nin = s->ncopy_cols;
+
+	if (!s->copy_table || !s->copy_plain || !s->copy_stdin || s->ntables != 1)
+		return refuse(why, n,
+		              "Custos encrypts COPY FROM STDIN into %s in the text format with no options "
+		              "only (no CSV, binary, file or program)",
+		              t->name);
+	for (int16_t a = 0; !nin && a < t->ncols; a++)
+		nin += t->cols[a].name != NULL; /* no list: the columns not dropped, in order */
+	struct pxe_copy *cp = calloc(1, sizeof(*cp));
+	if (!cp || !(cp->enc = calloc(nin + 1, sizeof(*cp->enc))) ||
+	    !(cp->idx_of = calloc(2 * nin + 1, sizeof(*cp->idx_of))))
+		return free(cp ? cp->enc : NULL), free(cp), -ENOMEM;
+	p->copy = cp;
+	cp->nin = cp->nout = (unsigned)nin;
+	cp->subject = -1;
+	const char **names = calloc(2 * nin + 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0, a = 0; i < nin; i++) {
+		while (!s->ncopy_cols && !t->cols[a].name)
+			a++;
+		names[i] = s->ncopy_cols ? s->copy_cols[i] : t->cols[a++].name;
+		const struct pp_column *col = ppol_column_named(t, names[i]);
+		cp->idx_of[i] = -1;
+		if (t->subject_col && !strcmp(names[i], t->subject_col))
+			cp->subject = (int)i;
+		if (col && col->pc && col->pc->encrypt && col->bytea)
+			return free(names),
+			       refuse(why, n,
+			              "Custos does not encrypt values into the bytea column %s.%s yet",
+			              t->name, col->name);
+		if (col && col->pc && col->pc->encrypt)
+			cp->enc[i] = col;
+	}
+	for (unsigned i = 0; i < cp->nin; i++) {
+		const char *idx = cp->enc[i] ? cp->enc[i]->pc->bidx_column : NULL;
+		unsigned j = 0;
+		while (idx && j < cp->nout && strcmp(names[j], idx))
+			j++;
+		if (idx && j == cp->nout)
+			names[cp->nout++] = idx;
+		if (idx)
+			cp->idx_of[j] = (int)i;
+	}
+	struct buf text = BUF_INIT;
+	if (cp->nout > cp->nin) { /* the statement with the blind index columns added */
+		buf_adds(&text, "COPY ");
+		if (target->schema) {
+			sm_quote_ident(&text, target->schema);
+			buf_addc(&text, '.');
+		}
+		sm_quote_ident(&text, target->name);
+		for (unsigned i = 0; i < cp->nout; i++) {
+			buf_adds(&text, i ? ", " : " (");
+			sm_quote_ident(&text, names[i]);
+		}
+		buf_adds(&text, ") FROM STDIN");
+		buf_addc(&text, 0);
+		if (text.failed)
+			return free(names), buf_free(&text), -ENOMEM;
+		cp->text = text.p;
+	}
+	free(names);
+	return 0;
+}
+
 static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct sqi_stmt *s, const char *sql,
                       const struct sqi_literal *lits, bool extended, char *why, size_t n)
 {
+	if (s->kind == SQI_COPY)
+		return plan_copy(p, t, s, why, n);
 	if (s->write_all)
 		return refuse(why, n, ALL_COLUMNS, t->name);
-	for (size_t i = 0; (s->kind == SQI_COPY || s->writes_partial) && i < s->nwrite_cols; i++) {
+	for (size_t i = 0; s->writes_partial && i < s->nwrite_cols; i++) {
 		const struct pp_column *col = ppol_column_named(t, s->write_cols[i]);
 		if (col && col->pc && col->pc->encrypt)
 			return refuse(
 			    why, n,
-			    "Custos encrypts values one by one, not the rows of COPY FROM or INSERT ... "
-			    "SELECT: %s.%s is encrypted",
+			    "Custos encrypts values one by one, not the rows of INSERT ... SELECT: %s.%s "
+			    "is encrypted",
 			    t->name, col->name);
 	}
 	int err = 0;
@@ -340,7 +426,7 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 		if (next > 65535 - 1)
 			err = refuse(why, n, "too many parameters to add blind indexes to");
 	}
-	if (err || (!p->n && !p->nlk)) {
+	if (err || (!p->n && !p->nlk && !p->copy)) {
 		pxe_plan_free(p);
 		p = NULL;
 	}

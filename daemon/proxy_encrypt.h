@@ -28,6 +28,15 @@ struct pxe_lookup {
 	struct sqi_pos at;
 };
 
+/* COPY FROM STDIN in the text format: its rows, field by field. */
+struct pxe_copy {
+	unsigned nin, nout;           /* fields from the client; to PostgreSQL (blind indexes added) */
+	const struct pp_column **enc; /* by client field: the encrypted column it fills; NULL */
+	int *idx_of;                  /* by field to PostgreSQL: the client field it is the index of; -1 */
+	int subject;                  /* the client field holding the subject's id; -1 */
+	char *text;                   /* the statement PostgreSQL gets instead; NULL: the client's */
+};
+
 struct pxe_plan {
 	bool insert;
 	const char *subject; /* the target's subject type; NULL: none */
@@ -39,6 +48,10 @@ struct pxe_plan {
 	struct pxe_lookup *lk;
 	size_t nlk;
 	unsigned nextra; /* extended: parameters the proxy adds (blind index values) */
+	struct pxe_copy *copy;
 };
+
+/* Appends the blind index (hex) of value v[0..len) for column col. */
+int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v, size_t len, struct buf *out);
 
 #endif

@@ -717,10 +717,10 @@ int pq_frontend(struct pconn *c, const struct pgp_msg *m)
 	case 'C': return on_close(c, m);
 	case 'S': c->skip = false; return c->copy_in ? 0 : pq_push(c, (struct xentry){ .kind = X_SYNC });
 	case 'c':
-	case 'f': c->copy_in = false; return pgp_check_frontend(m) ? -EBADMSG : 0;
+	case 'f': c->copy_in = false; return pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_end(c, m) : 0;
+	case 'd': return pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_data(c, m) : 0;
 	case 'H':
-	case 'X':
-	case 'd': return pgp_check_frontend(m) ? -EBADMSG : 0;
+	case 'X': return pgp_check_frontend(m) ? -EBADMSG : 0;
 	default: return -EPROTO; /* 'p' and others have no place here */
 	}
 }
@@ -754,6 +754,7 @@ void pq_free(struct pconn *c)
 		c->qhead++;
 	}
 	free(c->q);
+	pxi_free(c);
 	pq_res_reset(c);
 	for (size_t i = 0; i < c->nstmts; i++) {
 		pq_st_unref(c->stmts[i].obj);

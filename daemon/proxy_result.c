@@ -267,6 +267,11 @@ static void add_subject(struct result *r, const char *type, const uint8_t *v, in
 	r->subjects[r->nsubjects++] = (struct alog_subject){ type, id };
 }
 
+void pq_res_subject(struct pconn *c, const char *type, const char *id)
+{
+	add_subject(&c->res, type, (const uint8_t *)id, (int32_t)strnlen(id, 257));
+}
+
 /* A value that cannot be decrypted (err from pxc_datarow, pxc_copyrow)
  * withholds the rest of the result: true when err is such a failure. */
 static bool withheld(struct pconn *c, int err)
@@ -408,10 +413,16 @@ static int on_error(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 		c->res.error = "";
 		snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", n.code ? n.code : "");
 	}
-	if (e->kind == X_REFUSE_Q || e->kind == X_REFUSE_X || e->kind == X_ABORT)
+	pxi_abandon(c);
+	if (e->kind == X_REFUSE_Q || e->kind == X_REFUSE_X || e->kind == X_ABORT) {
 		refused(c, e, m, in);
-	else if (pc_pass(c, m, in))
+	} else if (result && c->res.refusal) { /* the proxy's reason for the error (a COPY it failed) */
+		evbuffer_drain(in, m->size);
+		pc_error(c, c->res.refusal_code, c->res.refusal);
+		c->px->st.refused_statements++;
+	} else if (pc_pass(c, m, in)) {
 		return -ENOMEM;
+	}
 	if (result && finish(c, e, (int64_t)c->res.rows, false))
 		return -1;
 	/* the rest of the query string, or everything up to Sync, is skipped */
@@ -749,6 +760,8 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 			return -EPROTO;
 		/* copy in: the client must see it to send its rows; the outcome waits */
 		begin(c, e, false);
+		if (m->type == 'G' && e->st && pxi_begin(c, e->st, m))
+			return -ENOMEM;
 		copy_in(c);
 		return 0;
 	case 'H':

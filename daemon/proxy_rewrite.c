@@ -34,8 +34,7 @@ static int row_key(struct pconn *c, const struct pxe_plan *p, unsigned row, cons
 }
 
 /* Appends the blind index of value (hex) for column col. */
-static int blind_index(struct pconn *c, const struct pp_column *col, const char *v, size_t len,
-                       struct buf *out)
+int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v, size_t len, struct buf *out)
 {
 	uint8_t key[BIDX_KEY_LEN];
 	int norm = bidx_norm_from_name(col->pc->bidx_normalize ? col->pc->bidx_normalize : "none");
@@ -223,7 +222,7 @@ static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql
 		if (!err && v->col->pc->bidx_column) {
 			buf_reset(&idx);
 			buf_reset(&q);
-			if (!(err = blind_index(c, v->col, pt, strlen(pt), &idx))) {
+			if (!(err = pxe_blind_index(c, v->col, pt, strlen(pt), &idx))) {
 				quoted(&q, &idx);
 				err = bidx_beside(e, p, v, sql, lits, &q);
 			}
@@ -237,7 +236,7 @@ static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql
 		char *pt = sqi_literal_text(&lits[p->lk[i].literal]);
 		buf_reset(&idx);
 		buf_reset(&q);
-		err = pt ? blind_index(c, p->lk[i].col, pt, strlen(pt), &idx) : -ENOMEM;
+		err = pt ? pxe_blind_index(c, p->lk[i].col, pt, strlen(pt), &idx) : -ENOMEM;
 		if (!err) {
 			quoted(&q, &idx);
 			err = lookup_edit(e, &p->lk[i], sql, lits, &q);
@@ -260,6 +259,14 @@ int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, 
 	struct edits e = { 0 };
 	int err = 0;
 
+	for (size_t i = 0; i < nplans; i++)
+		if (plans[i] && plans[i]->copy) { /* its rows are encrypted as they come */
+			if (nplans > 1)
+				return -EXDEV;
+			buf_adds(out, plans[i]->copy->text ? plans[i]->copy->text : sql);
+			buf_addc(out, 0);
+			return out->failed ? -ENOMEM : 0;
+		}
 	for (size_t i = 0; !err && i < nplans; i++)
 		if (plans[i])
 			err = query_plan(c, plans[i], sql, lits, &e);
@@ -276,7 +283,7 @@ bool pxe_rewrites_parse(const struct pxe_plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].null)
 			return true;
-	return p->nextra || p->nlk;
+	return p->nextra || p->nlk || (p->copy && p->copy->text);
 }
 
 /* Parse's text: lookups through the blind index, and $m beside each
@@ -288,6 +295,11 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 	struct buf v = BUF_INIT, idx = BUF_INIT;
 	int err = 0;
 
+	if (p->copy) {
+		buf_adds(out, p->copy->text ? p->copy->text : sql);
+		buf_addc(out, 0);
+		return out->failed ? -ENOMEM : 0;
+	}
 	for (size_t i = 0; !err && i < p->n; i++)
 		if (p->v[i].bidx_param || p->v[i].null) {
 			buf_reset(&v);
@@ -305,7 +317,7 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 		} else {
 			char *pt = sqi_literal_text(&lits[l->literal]);
 			buf_reset(&idx);
-			err = pt ? blind_index(c, l->col, pt, strlen(pt), &idx) : -ENOMEM;
+			err = pt ? pxe_blind_index(c, l->col, pt, strlen(pt), &idx) : -ENOMEM;
 			if (!err)
 				quoted(&v, &idx);
 			if (pt) {
@@ -367,7 +379,7 @@ static int bind_values(struct pconn *c, const struct pxe_plan *p, const struct p
 		if (!err && v->bidx_param && !(out = bind_set(bv, v->bidx_param)))
 			err = -ENOMEM;
 		if (!err && v->bidx_param)
-			err = blind_index(c, v->col, (const char *)pv->p, (size_t)pv->len, out);
+			err = pxe_blind_index(c, v->col, (const char *)pv->p, (size_t)pv->len, out);
 	}
 	for (size_t i = 0; !err && i < p->nlk; i++) {
 		const struct pxe_lookup *l = &p->lk[i];
@@ -378,7 +390,7 @@ static int bind_values(struct pconn *c, const struct pxe_plan *p, const struct p
 		if (!(out = bind_set(bv, l->param)))
 			err = -ENOMEM;
 		else
-			err = blind_index(c, l->col, (const char *)pv->p, (size_t)pv->len, out);
+			err = pxe_blind_index(c, l->col, (const char *)pv->p, (size_t)pv->len, out);
 	}
 	OPENSSL_cleanse(&k, sizeof(k));
 	return err;
@@ -462,6 +474,7 @@ const char *pxe_strerror(int err)
 	case -ETIMEDOUT:
 		return "no key to encrypt with now (the key store is unreachable): nothing was written";
 	case -EINVAL: return "a parameter the statement writes is missing";
+	case -EXDEV: return "COPY FROM into encrypted columns must be a query of its own";
 	default: return "the value cannot be encrypted: nothing was written";
 	}
 }

@@ -506,6 +506,7 @@ static int copy_columns(struct sqi_stmt *st, json_t *body)
 
 	st->copy_table = json_object_get(body, "relation") != NULL;
 	st->copy_plain = st->copy_table && !json_array_size(json_object_get(body, "options"));
+	st->copy_stdin = !json_object_get(body, "filename");
 	json_t *list = json_object_get(body, "attlist");
 	if (!json_array_size(list))
 		return 0;

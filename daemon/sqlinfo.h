@@ -115,6 +115,7 @@ struct sqi_stmt {
 	char **copy_cols;
 	size_t ncopy_cols;
 	bool copy_table, copy_plain;
+	bool copy_stdin; /* from or to the client (not a file or a program of the server's) */
 };
 
 struct sqi_info {

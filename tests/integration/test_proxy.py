@@ -309,7 +309,7 @@ def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
     "INSERT INTO shop.customers VALUES (100000, 'a@example.org')",
     "SELECT 1; UPDATE shop.customers SET (country, phone) = ('FR', '1') WHERE id = 3",
     "WITH x AS (UPDATE shop.customers SET phone = '1' WHERE id = 3 RETURNING id) SELECT * FROM x",
-    "COPY shop.customers (email) FROM STDIN",
+    "COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv)",
     "UPDATE shop.customers SET email = lower('A@example.org') WHERE id = 3",
     "UPDATE shop.customers SET name = 'B' WHERE country = 'DE'",
     "INSERT INTO shop.customers (email, name, country) SELECT email, name, 'FR' FROM shop.customers WHERE id = 3",
@@ -779,6 +779,69 @@ def test_values_are_encrypted_on_their_way_in():
         finally:
             s.stop()
 
+
+def test_copy_from_encrypts_each_row_under_its_subject():
+    """COPY FROM STDIN (text format) into encrypted columns: each value is
+    encrypted under its row's subject's key on its way in, the blind index
+    is written beside it, escapes and NULLs read as PostgreSQL reads them,
+    and each row's subject is in the record. A row Custos cannot encrypt
+    fails the whole COPY; other formats are refused."""
+    import io
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.start()
+        rows = ("501\tada@example.org\tAda\\tL\\\\x\tDE\t\\N\n"
+                "502\tbob@example.org\tBob \\101\tFR\t+33 1\n"
+                "503\tcy@example.org\tCy\tPT\t\\N")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            for size in (7, 40, 8192):  # the rows arrive split anywhere
+                cur.copy_expert("COPY shop.customers (id, email, name, country, phone) FROM STDIN",
+                                io.StringIO(rows), size=size)
+                cur.execute("DELETE FROM shop.customers WHERE id > 500")
+            cur.copy_expert("COPY shop.customers (id, email, name, country, phone) FROM STDIN",
+                            io.StringIO(rows), size=13)
+        stored = s.server.psql("SELECT id, name, email, coalesce(phone, '-'), email_bidx FROM shop.customers "
+                               "WHERE id > 500 ORDER BY id", dbname="shop").split()
+        assert len(stored) == 3
+        for line in stored:
+            _, name, email, phone, bidx = line.split("|")
+            assert name.startswith("cx1.") and email.startswith("cx1.") and len(bidx) == 16
+        assert stored[0].split("|")[3] == "-" and stored[1].split("|")[3].startswith("cx1.")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT name, phone FROM shop.customers WHERE email = 'ada@example.org'")
+            assert cur.fetchall() == [("Ada\tL\\x", None)]
+            cur.execute("SELECT name, phone FROM shop.customers WHERE id = 502")
+            assert cur.fetchall() == [("Bob A", "+33 1")]
+            cur.execute("UPDATE shop.customers SET phone = %s WHERE id = %s", ("+49", 501))
+        keys = s.server.psql("SELECT name, phone FROM shop.customers WHERE id = 501", dbname="shop").split("|")
+        assert key_id(keys[0].strip()) == key_id(keys[1].strip())  # the subject's own key
+        copies = [r for r in p.access(wait_for=4) if r["stmt"] == "CopyStmt"]
+        assert len(copies) == 4 and copies[-1]["rows"] == 3 and len(copies[-1]["subjects"]) == 3
+        # what cannot be encrypted fails the COPY: nothing of it is written
+        bad = {"501\tx@example.org\tX\tDE\n502\ty@example.org\n": "fields",
+               "501\tx@example.org\tX\tDE\n502\ty@example.org\tY\tDE\tsurplus\n": "fields",
+               "501\tx@example.org\tX\r\tDE\n": "carriage return"}
+        for data, why in bad.items():
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                cur.execute("DELETE FROM shop.customers WHERE id > 500")
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.copy_expert("COPY shop.customers (id, email, name, country) FROM STDIN",
+                                    io.StringIO(data))
+                assert e.value.pgcode == "QC004" and why in e.value.pgerror, e.value.pgerror
+        assert s.server.psql("SELECT count(*) FROM shop.customers WHERE id > 500", dbname="shop").strip() == "3"
+        for sql in ("COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv)",
+                    "COPY shop.customers (id, email, name, country) FROM '/etc/passwd'"):
+            r = p.psql(sql, check=False)
+            assert r.returncode != 0 and "text format" in r.stderr, r.stderr
+        log = p.log_text()
+        assert b"ada@example.org" not in log and b"Ada" not in log
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
 
 def test_rewrites_follow_each_text_and_refuse_what_they_cannot_place():
     """Statements that share a cached analysis but differ in their literals'

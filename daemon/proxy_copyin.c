@@ -1,0 +1,262 @@
+/* proxy_copyin.c - COPY FROM STDIN into encrypted columns: the client's
+ * rows (text format, copytext.h) on their way to PostgreSQL, as planned
+ * when the statement was analysed (proxy_encrypt.c, struct pxe_copy).
+ *
+ * Rows are cut from the CopyData stream wherever the client split it. In
+ * each, the encrypted fields become their ciphertext under the key of the
+ * row's subject (its id field; a fresh key when it has none), the blind
+ * indexes go into their fields, and the subject goes into the record. A
+ * row that cannot be encrypted fails the whole COPY: the proxy sends
+ * CopyFail, PostgreSQL writes none of it, and the client gets QC004 in
+ * place of PostgreSQL's error. Plaintext lives in buffers wiped after use. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "colcrypt.h"
+#include "copytext.h"
+#include "keyclient.h"
+#include "proxy_encrypt.h"
+
+struct pxi {
+	struct pstmt *st;   /* the plan: st->enc->copy */
+	struct buf pending; /* a row the client has not finished */
+	size_t scanned;     /* of pending, by ct_next_line */
+	bool ended;         /* after the \. row: what follows is not data */
+	bool failed;        /* CopyFail sent: the client's data goes nowhere */
+	struct ct_field *f;
+	struct buf *ct, *idx; /* by client field: its ciphertext, its blind index */
+	struct buf out;
+};
+
+static void wipe(struct buf *b)
+{
+	OPENSSL_cleanse(b->p, b->cap);
+	buf_reset(b);
+}
+
+void pxi_free(struct pconn *c)
+{
+	struct pxi *x = c->cin;
+
+	if (!x)
+		return;
+	for (unsigned i = 0; x->ct && i < x->st->enc->copy->nin; i++) {
+		wipe(&x->ct[i]);
+		wipe(&x->idx[i]);
+		buf_free(&x->ct[i]);
+		buf_free(&x->idx[i]);
+	}
+	wipe(&x->pending);
+	wipe(&x->out);
+	buf_free(&x->pending);
+	buf_free(&x->out);
+	free(x->ct);
+	free(x->idx);
+	free(x->f);
+	pq_st_unref(x->st);
+	free(x);
+	c->cin = NULL;
+}
+
+/* Fails the COPY: PostgreSQL gets CopyFail (why names no value: it goes
+ * into the server's log), and the client gets why as QC004. */
+static int fail(struct pconn *c, struct pxi *x, const char *why)
+{
+	struct buf msg = BUF_INIT;
+
+	pgp_message(&msg, 'f', why, strlen(why) + 1);
+	int err = msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	buf_free(&msg);
+	x->failed = true;
+	c->res.refusal = why;
+	c->res.refusal_code = PX_ERR_ENCRYPT;
+	return err;
+}
+
+int pxi_begin(struct pconn *c, struct pstmt *st, const struct pgp_msg *m)
+{
+	const struct pxe_copy *cp = st->enc ? st->enc->copy : NULL;
+	struct pxi *x = cp ? calloc(1, sizeof(*x)) : NULL;
+
+	if (!cp)
+		return 0; /* nothing to encrypt: the rows pass */
+	if (!x || !(x->f = calloc(cp->nin + 1, sizeof(*x->f))) ||
+	    !(x->ct = calloc(cp->nin, sizeof(*x->ct))) || !(x->idx = calloc(cp->nin, sizeof(*x->idx)))) {
+		if (x)
+			free(x->f), free(x->ct);
+		free(x);
+		return -ENOMEM;
+	}
+	x->st = pq_st_ref(st);
+	c->cin = x;
+	/* CopyInResponse: the text format, with the columns planned */
+	if (m->len < 3 || m->body[0] != 0 || (m->body[1] << 8 | m->body[2]) != (int)cp->nout)
+		return fail(c, x,
+		            "PostgreSQL asks for other COPY columns or another format than Custos planned");
+	return 0;
+}
+
+/* The row's key, once a field needs it. */
+static int row_key(struct pconn *c, const struct pxi *x, const char *id, struct kc_key *k, bool *have)
+{
+	if (*have)
+		return 0;
+	int err = id ? kcl_subject(c->px->keys, x->st->enc->subject, id, k) : kcl_fresh(c->px->keys, k);
+	*have = !err;
+	return err;
+}
+
+/* Encrypts and indexes the row's encrypted fields into x->ct and x->idx. */
+static int seal(struct pconn *c, struct pxi *x, const char *id)
+{
+	const struct pxe_copy *cp = x->st->enc->copy;
+	struct buf plain = BUF_INIT;
+	struct kc_key k;
+	bool have = false;
+	int err = 0;
+
+	for (unsigned i = 0; !err && i < cp->nin; i++) {
+		wipe(&x->ct[i]);
+		wipe(&x->idx[i]);
+		if (!cp->enc[i] || ct_is_null(&x->f[i]))
+			continue;
+		wipe(&plain);
+		err = ct_unescape(&x->f[i], &plain);
+		if (!err)
+			err = row_key(c, x, id, &k, &have);
+		if (!err)
+			err = cc_encrypt(cp->enc[i]->table, cp->enc[i]->name, &k, plain.p ? plain.p : "",
+			                 plain.len, &x->ct[i]);
+		if (!err && cp->enc[i]->pc->bidx_column)
+			err = pxe_blind_index(c, cp->enc[i], plain.p ? plain.p : "", plain.len, &x->idx[i]);
+	}
+	OPENSSL_cleanse(&k, sizeof(k));
+	wipe(&plain);
+	buf_free(&plain);
+	return err;
+}
+
+/* The subject's id from its field (NULL: none), into id. */
+static int subject_id(struct pxi *x, struct buf *id)
+{
+	int s = x->st->enc->copy->subject;
+
+	if (s < 0 || ct_is_null(&x->f[s]))
+		return 0;
+	int err = ct_unescape(&x->f[s], id);
+	buf_addc(id, 0);
+	return err ? err : id->failed ? -ENOMEM : 0;
+}
+
+/* One row (eol: its end of line's bytes) as PostgreSQL gets it, into x->out. */
+static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, size_t len, const char *eol,
+                            size_t neol)
+{
+	const struct pxe_copy *cp = x->st->enc->copy;
+
+	if (len == 2 && row[0] == '\\' && row[1] == '.') { /* the end of the data */
+		x->ended = true;
+		buf_add(&x->out, row, len + neol);
+		return NULL;
+	}
+	if (ct_split(row, len, x->f, cp->nin) != (int)cp->nin)
+		return "a COPY row has more or fewer fields than the COPY has columns: nothing was written";
+	struct buf id = BUF_INIT;
+	int err = subject_id(x, &id);
+	if (!err)
+		err = seal(c, x, id.p);
+	if (!err && id.p)
+		pq_res_subject(c, x->st->enc->subject, id.p);
+	wipe(&id);
+	buf_free(&id);
+	if (err)
+		return err == -EILSEQ ? "a COPY value holds a NUL byte: nothing was written"
+		                      : pxe_strerror(err);
+	for (unsigned j = 0; j < cp->nout; j++) {
+		int src = cp->idx_of[j];
+		if (j)
+			buf_addc(&x->out, '\t');
+		if (src >= 0)
+			buf_add(&x->out, ct_is_null(&x->f[src]) ? "\\N" : x->idx[src].p,
+			        ct_is_null(&x->f[src]) ? 2 : x->idx[src].len);
+		else if (cp->enc[j] && !ct_is_null(&x->f[j]))
+			buf_add(&x->out, x->ct[j].p, x->ct[j].len);
+		else
+			buf_add(&x->out, x->f[j].p, x->f[j].len);
+	}
+	buf_add(&x->out, eol, neol);
+	return x->out.failed ? "out of memory" : NULL;
+}
+
+/* The rows complete in x->pending (all of it when last), to PostgreSQL. */
+static int flush_rows(struct pconn *c, struct pxi *x, bool last)
+{
+	struct ct_line l;
+	size_t at = 0;
+	const char *why = NULL;
+	int r;
+
+	while (!why && !x->ended &&
+	       (r = ct_next_line(x->pending.p + at, x->pending.len - at, &x->scanned, &l)) != 0) {
+		if (r < 0) {
+			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
+			      "written";
+			break;
+		}
+		why = copy_row(c, x, x->pending.p + at, l.len, x->pending.p + at + l.len, l.eol);
+		at += l.len + l.eol;
+	}
+	if (!why && last && !x->ended && at < x->pending.len) /* a last row without its newline */
+		why = copy_row(c, x, x->pending.p + at, x->pending.len - at, "", 0);
+	if (why) {
+		wipe(&x->out);
+		return fail(c, x, why);
+	}
+	if (last)
+		at = x->pending.len;
+	OPENSSL_cleanse(x->pending.p, at);
+	memmove(x->pending.p, x->pending.p + at, x->pending.len - at);
+	x->pending.len -= at;
+	if (x->pending.len > c->px->env->cfg->proxy_max_message)
+		return fail(c, x, "a COPY row is longer than proxy_max_message: nothing was written");
+	if (!x->out.len)
+		return 0;
+	struct buf msg = BUF_INIT;
+	pgp_message(&msg, 'd', x->out.p, x->out.len);
+	int err = msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	OPENSSL_cleanse(msg.p, msg.len); /* ciphertext, but the copy need not linger */
+	buf_free(&msg);
+	wipe(&x->out);
+	return err;
+}
+
+int pxi_data(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pxi *x = c->cin;
+
+	if (x->failed || x->ended)
+		return 1;
+	buf_add(&x->pending, m->body, m->len);
+	if (x->pending.failed)
+		return -ENOMEM;
+	return flush_rows(c, x, false) ?: 1;
+}
+
+int pxi_end(struct pconn *c, const struct pgp_msg *m)
+{
+	struct pxi *x = c->cin;
+	int err = m->type == 'c' && !x->failed ? flush_rows(c, x, true) : 0;
+	bool drop = x->failed;
+
+	pxi_free(c);
+	return err ? err : drop ? 1 : 0;
+}
+
+void pxi_abandon(struct pconn *c)
+{
+	if (c->cin)
+		c->cin->failed =
+		    true; /* PostgreSQL ended the COPY: what the client still sends goes nowhere */
+}
