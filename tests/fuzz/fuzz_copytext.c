@@ -1,0 +1,68 @@
+/* fuzz_copytext.c - COPY's text format as the proxy reads it on its way in
+ * (daemon/copytext.c): rows cut from a stream split at any point are the
+ * rows cut from it whole; every field of every row reads without a fault;
+ * and any value escaped, then read back, is the value again, one field. */
+#include "../../daemon/copytext.c"
+#include "fuzz_common.h"
+
+#define MAX_ROWS 256
+
+/* The rows of data[0..n), fed in pieces of `step` bytes as the proxy's
+ * pending buffer gets them: their ends, into ends; how many, or -1. */
+static int rows(const char *data, size_t n, size_t step, size_t *ends)
+{
+	size_t at = 0, have = 0, scanned = 0;
+	int k = 0;
+	struct ct_line l;
+
+	while (at < n || have < n) {
+		have = have + step < n ? have + step : n;
+		int r;
+		while ((r = ct_next_line(data + at, have - at, &scanned, &l)) == 1) {
+			CHECK(l.eol == 1 || l.eol == 2);
+			at += l.len + l.eol;
+			CHECK(at <= have && data[at - 1] == '\n');
+			if (k == MAX_ROWS)
+				return k;
+			ends[k++] = at;
+		}
+		if (r < 0)
+			return -1;
+		if (have == n)
+			break;
+	}
+	return k;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *s = (const char *)data;
+	size_t whole[MAX_ROWS], split[MAX_ROWS];
+	struct ct_field f[64];
+	struct buf v = BUF_INIT, esc = BUF_INIT;
+
+	int n = rows(s, size, size ? size : 1, whole);
+	int m = rows(s, size, 1 + (size % 7), split);
+	CHECK(n == m);
+	for (int i = 0; i < n; i++)
+		CHECK(whole[i] == split[i]);
+	int nf = ct_split(s, size, f, 64);
+	CHECK(nf == -E2BIG || (nf >= 1 && nf <= 64));
+	for (int i = 0; i < nf; i++) {
+		buf_reset(&v);
+		if (ct_unescape(&f[i], &v))
+			continue;
+		/* written back and read again: the same value, in one field */
+		buf_reset(&esc);
+		ct_escape(&esc, v.p ? v.p : "", v.len);
+		struct ct_field g[2];
+		CHECK(ct_split(esc.p ? esc.p : "", esc.len, g, 2) == 1);
+		struct buf again = BUF_INIT;
+		CHECK(!ct_unescape(&g[0], &again));
+		CHECK(again.len == v.len && (!v.len || !memcmp(again.p, v.p, v.len)));
+		buf_free(&again);
+	}
+	buf_free(&v);
+	buf_free(&esc);
+	return 0;
+}
