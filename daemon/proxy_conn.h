@@ -47,8 +47,10 @@ struct colmap {
 	bool personal, subject; /* some column is personal data / a subject's id */
 	bool rewrite, refuse;   /* some value is decrypted or masked / withheld with an error */
 	const struct pp_column **f;
-	uint8_t *out; /* enum pxc_out, by column */
+	uint8_t *out;  /* enum pxc_out, by column */
+	uint8_t *form; /* by column: 0, or a bytea's PXC_BYTEA_TEXT or PXC_BYTEA_BINARY */
 };
+enum { PXC_BYTEA_TEXT = 1, PXC_BYTEA_BINARY };
 
 struct portal {
 	unsigned refs;

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "colcrypt.h"
 #include "copytext.h"
 #include "keyclient.h"
 #include "proxy_encrypt.h"
@@ -108,6 +107,19 @@ static int row_key(struct pconn *c, const struct pxi *x, const char *id, struct 
 	return err;
 }
 
+/* The field's ciphertext as COPY's text gives it (a bytea's hex has a backslash). */
+static int seal_field(const struct pp_column *col, const struct kc_key *k, const struct buf *plain,
+                      struct buf *out)
+{
+	struct buf ct = BUF_INIT;
+	int err = pxe_seal(col, k, plain->p ? plain->p : "", plain->len, false, &ct);
+
+	if (!err)
+		ct_escape(out, ct.p, ct.len);
+	buf_free(&ct);
+	return err ? err : out->failed ? -ENOMEM : 0;
+}
+
 /* Encrypts and indexes the row's encrypted fields into x->ct and x->idx. */
 static int seal(struct pconn *c, struct pxi *x, const char *id)
 {
@@ -127,8 +139,7 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 		if (!err)
 			err = row_key(c, x, id, &k, &have);
 		if (!err)
-			err = cc_encrypt(cp->enc[i]->table, cp->enc[i]->name, &k, plain.p ? plain.p : "",
-			                 plain.len, &x->ct[i]);
+			err = seal_field(cp->enc[i], &k, &plain, &x->ct[i]);
 		if (!err && cp->enc[i]->pc->bidx_column)
 			err = pxe_blind_index(c, cp->enc[i], plain.p ? plain.p : "", plain.len, &x->idx[i]);
 	}

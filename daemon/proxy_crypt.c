@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
+#include "bytea.h"
 #include "colcrypt.h"
 #include "copytext.h"
 #include "keyclient.h"
@@ -22,11 +23,10 @@
 #define BYTEA_OID 17
 #define MASK "********"
 
-static enum pxc_out out_for(const struct pconn *c, const struct colmap *map, const struct pp_column *f,
-                            bool bytea)
+static enum pxc_out out_for(const struct pconn *c, const struct colmap *map, const struct pp_column *f)
 {
-	if (!f || !f->pc || !f->pc->encrypt || bytea)
-		return PXC_PASS; /* bytea ciphertexts are passed as stored (SECURITY.md) */
+	if (!f || !f->pc || !f->pc->encrypt)
+		return PXC_PASS;
 	if (ppol_plaintext(map->pp, c->user, f->pc))
 		return PXC_DECRYPT;
 	static const enum pxc_out others[] = { [POL_OTHERS_MASK] = PXC_MASK,
@@ -37,10 +37,12 @@ static enum pxc_out out_for(const struct pconn *c, const struct colmap *map, con
 
 int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd)
 {
-	if (!(map->out = calloc(rd->n ? rd->n : 1, 1)))
+	if (!(map->out = calloc(rd->n ? rd->n : 1, 1)) || !(map->form = calloc(rd->n ? rd->n : 1, 1)))
 		return -ENOMEM;
 	for (uint16_t i = 0; i < rd->n; i++) {
-		map->out[i] = (uint8_t)out_for(c, map, map->f[i], rd->fields[i].type_oid == BYTEA_OID);
+		map->out[i] = (uint8_t)out_for(c, map, map->f[i]);
+		if (rd->fields[i].type_oid == BYTEA_OID)
+			map->form[i] = rd->fields[i].format ? PXC_BYTEA_BINARY : PXC_BYTEA_TEXT;
 		map->rewrite |= map->out[i] == PXC_DECRYPT || map->out[i] == PXC_MASK;
 		map->refuse |= map->out[i] == PXC_REFUSE;
 	}
@@ -73,14 +75,37 @@ static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct
 	return err == -ENOMEM ? err : err ? -EIO : 0;
 }
 
+/* decrypt_to for a bytea value (form: PXC_BYTEA_*): its bytes are the
+ * ciphertext's text, and in the text format they come and go as hex. */
+static int decrypt_bytea(struct pconn *c, const struct pp_column *f, const char *v, size_t len, int form,
+                         struct buf *out)
+{
+	struct buf ct = BUF_INIT, plain = BUF_INIT;
+
+	if (form == PXC_BYTEA_BINARY)
+		return decrypt_to(c, f, v, len, out);
+	int err = by_decode(v, len, &ct);
+	if (err == -EINVAL) { /* not what PostgreSQL writes: passed as it is */
+		buf_add(out, v, len);
+		err = 0;
+	} else if (!err && !(err = decrypt_to(c, f, ct.p ? ct.p : "", ct.len, &plain))) {
+		by_encode(plain.p, plain.len, out);
+	}
+	OPENSSL_cleanse(plain.p, plain.cap);
+	buf_free(&plain);
+	buf_free(&ct);
+	return err ? err : out->failed ? -ENOMEM : 0;
+}
+
 /* Appends the plaintext of one value of a DataRow (length and bytes). */
-static int decrypt_value(struct pconn *c, const struct pp_column *f, const struct pgp_value *v,
+static int decrypt_value(struct pconn *c, const struct pp_column *f, int form, const struct pgp_value *v,
                          struct buf *out)
 {
 	size_t at = out->len;
 
 	pgp_add32(out, 0);
-	int err = decrypt_to(c, f, (const char *)v->p, (size_t)v->len, out);
+	int err = form ? decrypt_bytea(c, f, (const char *)v->p, (size_t)v->len, form, out)
+	               : decrypt_to(c, f, (const char *)v->p, (size_t)v->len, out);
 	if (err == 1) { /* erased: NULL */
 		out->len = at;
 		pgp_add_value(out, NULL, -1);
@@ -106,7 +131,7 @@ int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_valu
 		else if (map->out[i] == PXC_MASK)
 			pgp_add_value(out, MASK, (int32_t)strlen(MASK));
 		else
-			err = decrypt_value(c, map->f[i], &v[i], out);
+			err = decrypt_value(c, map->f[i], map->form[i], &v[i], out);
 	}
 	if (!err && out->failed)
 		err = -ENOMEM;
@@ -133,7 +158,7 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 		return NULL;
 	map->refs = 1;
 	if (!(map->f = calloc(ncols ? ncols : 1, sizeof(*map->f))) ||
-	    !(map->out = calloc(ncols ? ncols : 1, 1)))
+	    !(map->out = calloc(ncols ? ncols : 1, 1)) || !(map->form = calloc(ncols ? ncols : 1, 1)))
 		goto none;
 	map->n = ncols;
 	map->pp = ppol_ref(c->px->pp);
@@ -148,7 +173,8 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 		if (!col)
 			goto none;
 		map->f[n] = col;
-		map->out[n] = (uint8_t)out_for(c, map, col, col->bytea);
+		map->out[n] = (uint8_t)out_for(c, map, col);
+		map->form[n] = col->bytea ? PXC_BYTEA_TEXT : 0;
 		map->rewrite |= map->out[n] == PXC_DECRYPT || map->out[n] == PXC_MASK;
 		map->refuse |= map->out[n] == PXC_REFUSE;
 		map->personal |= col->pc != NULL;
@@ -161,6 +187,25 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 none:
 	pq_map_unref(map);
 	return NULL;
+}
+
+/* A bytea field of COPY's text: hex, with its backslash escaped. */
+static int copy_bytea(struct pconn *c, const struct pp_column *f, const char *p, size_t n, struct buf *out)
+{
+	struct buf text = BUF_INIT, plain = BUF_INIT;
+	struct ct_field field = { p, n };
+	int err = ct_unescape(&field, &text);
+
+	if (!err)
+		err = decrypt_bytea(c, f, text.p ? text.p : "", text.len, PXC_BYTEA_TEXT, &plain);
+	if (err == 1)
+		buf_adds(out, "\\N");
+	else if (!err)
+		ct_escape(out, plain.p, plain.len);
+	OPENSSL_cleanse(plain.p, plain.cap);
+	buf_free(&plain);
+	buf_free(&text);
+	return err == 1 ? 0 : err;
 }
 
 int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, size_t len, struct buf *out)
@@ -182,6 +227,8 @@ int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, s
 			buf_add(out, p, n);
 		} else if (map->out[i] == PXC_MASK) {
 			buf_adds(out, MASK);
+		} else if (map->form[i]) {
+			err = copy_bytea(c, map->f[i], p, n, out);
 		} else if (n < FC_PREFIX_LEN || memcmp(p, FC_PREFIX, FC_PREFIX_LEN)) {
 			buf_add(out, p, n); /* plaintext from before encryption: as stored, escaped */
 		} else {

@@ -12,7 +12,7 @@
  * expression, INSERT ... SELECT, COPY FROM other than STDIN in the text
  * format (its rows: proxy_copyin.c), a write of all columns, an
  * UPDATE that does not name one subject, a literal in a prepared statement,
- * a parameter used elsewhere in the statement too, a bytea column. */
+ * a parameter used elsewhere in the statement too. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -153,9 +153,6 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 	bool null_index = w->kind == SQI_W_NULL && col->pc->bidx_column && p->insert && !w->upsert;
 	if ((w->kind == SQI_W_NULL && !null_index) || w->kind == SQI_W_EXCLUDED)
 		return 0; /* nothing to encrypt / encrypted on its way in already */
-	if (col->bytea)
-		return refuse(why, n, "Custos does not encrypt values into the bytea column %s.%s yet",
-		              t->name, col->name);
 	if (w->kind == SQI_W_EXPR)
 		return refuse(why, n,
 		              "the encrypted column %s.%s is written with an expression: Custos encrypts "
@@ -234,11 +231,6 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		cp->idx_of[i] = -1;
 		if (t->subject_col && !strcmp(names[i], t->subject_col))
 			cp->subject = (int)i;
-		if (col && col->pc && col->pc->encrypt && col->bytea)
-			return free(names),
-			       refuse(why, n,
-			              "Custos does not encrypt values into the bytea column %s.%s yet",
-			              t->name, col->name);
 		if (col && col->pc && col->pc->encrypt)
 			cp->enc[i] = col;
 	}

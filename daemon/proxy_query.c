@@ -61,6 +61,7 @@ void pq_map_unref(struct colmap *m)
 	ppol_unref(m->pp);
 	free(m->f);
 	free(m->out);
+	free(m->form);
 	free(m);
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "blindidx.h"
+#include "bytea.h"
 #include "colcrypt.h"
 #include "keyclient.h"
 #include "proxy_encrypt.h"
@@ -45,6 +46,30 @@ int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v,
 		                   len, out);
 	OPENSSL_cleanse(key, sizeof(key));
 	return err;
+}
+
+int pxe_seal(const struct pp_column *col, const struct kc_key *k, const char *v, size_t n, bool binary,
+             struct buf *out)
+{
+	struct buf raw = BUF_INIT, ct = BUF_INIT;
+	int err = 0;
+
+	if (!col->bytea)
+		return cc_encrypt(col->table, col->name, k, v, n, out);
+	if (!binary && !(err = by_decode(v, n, &raw))) { /* a bytea's text: its bytes are the value */
+		v = raw.p ? raw.p : "";
+		n = raw.len;
+	}
+	if (err == -EINVAL)
+		err = -EDOM;
+	if (!err)
+		err = cc_encrypt(col->table, col->name, k, v, n, binary ? out : &ct);
+	if (!err && !binary)
+		by_encode(ct.p, ct.len, out);
+	OPENSSL_cleanse(raw.p, raw.cap);
+	buf_free(&raw);
+	buf_free(&ct);
+	return err ? err : out->failed ? -ENOMEM : 0;
 }
 
 /* --- edits of a statement's text --------------------------------------------- */
@@ -214,7 +239,7 @@ static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql
 			row = v->row;
 		buf_reset(&ct);
 		if (!err)
-			err = cc_encrypt(v->col->table, v->col->name, &k, pt, strlen(pt), &ct);
+			err = pxe_seal(v->col, &k, pt, strlen(pt), false, &ct);
 		if (!err && !(b = edit_add(e, (size_t)(l->p - sql), l->len)))
 			err = -ENOMEM;
 		if (!err)
@@ -374,8 +399,8 @@ static int bind_values(struct pconn *c, const struct pxe_plan *p, const struct p
 		if (!err && !(out = bind_set(bv, v->param)))
 			err = -ENOMEM;
 		if (!err)
-			err = cc_encrypt(v->col->table, v->col->name, &k, (const char *)pv->p,
-			                 (size_t)pv->len, out);
+			err = pxe_seal(v->col, &k, (const char *)pv->p, (size_t)pv->len,
+			               pgp_bind_format(b, (unsigned)v->param - 1) == 1, out);
 		if (!err && v->bidx_param && !(out = bind_set(bv, v->bidx_param)))
 			err = -ENOMEM;
 		if (!err && v->bidx_param)
@@ -475,6 +500,9 @@ const char *pxe_strerror(int err)
 		return "no key to encrypt with now (the key store is unreachable): nothing was written";
 	case -EINVAL: return "a parameter the statement writes is missing";
 	case -EXDEV: return "COPY FROM into encrypted columns must be a query of its own";
+	case -EDOM:
+		return "a value for an encrypted bytea column is not bytea text (\\x and hex, or the escape "
+		       "form)";
 	default: return "the value cannot be encrypted: nothing was written";
 	}
 }
