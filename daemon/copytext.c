@@ -36,6 +36,17 @@ int ct_next_line(const char *data, size_t n, size_t *scanned, struct ct_line *l)
 	return 0;
 }
 
+bool ct_ends_with(const char *row, size_t len, char c)
+{
+	size_t k = 0;
+
+	if (!len || row[len - 1] != c)
+		return false;
+	while (k + 1 < len && row[len - 2 - k] == '\\')
+		k++;
+	return c == '.' ? k % 2 == 1 : k % 2 == 0; /* `\.` itself, or a \r no backslash takes */
+}
+
 int ct_split(const char *row, size_t len, struct ct_field *f, size_t max)
 {
 	size_t n = 0, start = 0;

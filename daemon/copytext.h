@@ -24,6 +24,11 @@ struct ct_line {
  * over calls on the same row (0 to begin one). */
 int ct_next_line(const char *data, size_t n, size_t *scanned, struct ct_line *l);
 
+/* Whether row[0..len) ends with a character no backslash escapes, c:
+ * `\.` (c '.') ends the data wherever it is in a row, and a carriage
+ * return (c '\r') at the end of the data ends a row. */
+bool ct_ends_with(const char *row, size_t len, char c);
+
 /* A field of a row. */
 struct ct_field {
 	const char *p; /* as written, escapes and all */

@@ -135,6 +135,7 @@ struct pconn {
 	bool skip;                     /* extended protocol: a refusal drops messages until Sync */
 	bool drop;                     /* a withheld result: the server's answers up to ReadyForQuery go */
 	bool copy_in;                  /* the server reads COPY data: Sync means nothing to it */
+	bool copy_done_early;          /* the client ended its COPY before CopyInResponse */
 	bool scs_off, unsafe_encoding; /* the text may not read as libpg_query reads it */
 	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
 	struct named *stmts, *portals;
@@ -205,9 +206,13 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
               struct buf *out) WUR;
 unsigned pxe_added_params(const struct pxe_plan *p);
 
-/* proxy_copyin.c: COPY FROM STDIN into encrypted columns. pxi_begin, on
- * CopyInResponse: follows the rows when st's plan encrypts them. */
-int pxi_begin(struct pconn *c, struct pstmt *st, const struct pgp_msg *copy_in_response) WUR;
+/* proxy_copyin.c: COPY FROM STDIN into encrypted columns. pxi_start, as
+ * the client's COPY statement goes to the server (st: its statement):
+ * the rows that follow are encrypted, whether or not the client waits for
+ * CopyInResponse; pxi_check, on CopyInResponse: the server's columns are
+ * those planned. */
+int pxi_start(struct pconn *c, struct pstmt *st) WUR;
+int pxi_check(struct pconn *c, const struct pstmt *st, const struct pgp_msg *copy_in_response) WUR;
 int pxi_data(struct pconn *c, const struct pgp_msg *m) WUR; /* CopyData: 1 (consumed) or -errno */
 int pxi_end(struct pconn *c, const struct pgp_msg *m) WUR;  /* CopyDone, CopyFail: 0 (forward), 1 */
 void pxi_abandon(struct pconn *c);                          /* PostgreSQL ended the COPY */

@@ -74,8 +74,11 @@ static int fail(struct pconn *c, struct pxi *x, const char *why)
 	return err;
 }
 
-int pxi_begin(struct pconn *c, struct pstmt *st, const struct pgp_msg *m)
+int pxi_start(struct pconn *c, struct pstmt *st)
 {
+	if (!st || st->kind != SQI_COPY)
+		return 0;
+	pxi_free(c); /* a COPY before it that the client never ended */
 	const struct pxe_copy *cp = st->enc ? st->enc->copy : NULL;
 	struct pxi *x = cp ? calloc(1, sizeof(*x)) : NULL;
 
@@ -90,10 +93,25 @@ int pxi_begin(struct pconn *c, struct pstmt *st, const struct pgp_msg *m)
 	}
 	x->st = pq_st_ref(st);
 	c->cin = x;
+	return 0;
+}
+
+int pxi_check(struct pconn *c, const struct pstmt *st, const struct pgp_msg *m)
+{
+	struct pxi *x = c->cin;
+
+	if (!st || !st->enc || !st->enc->copy)
+		return 0;
+	if (!x && c->copy_done_early)
+		return 0; /* the client sent its rows and ended before this: they went encrypted */
+	if (!x || x->st != st)
+		return -EPROTO;
 	/* CopyInResponse: the text format, with the columns planned */
-	if (m->len < 3 || m->body[0] != 0 || (m->body[1] << 8 | m->body[2]) != (int)cp->nout)
-		return fail(c, x,
-		            "PostgreSQL asks for other COPY columns or another format than Custos planned");
+	if (m->len < 3 || m->body[0] != 0 || (m->body[1] << 8 | m->body[2]) != (int)st->enc->copy->nout)
+		return x->failed ? 0
+		                 : fail(c, x,
+		                        "PostgreSQL asks for other COPY columns or another format than "
+		                        "Custos planned: nothing was written");
 	return 0;
 }
 
@@ -167,7 +185,10 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 {
 	const struct pxe_copy *cp = x->st->enc->copy;
 
-	if (len == 2 && row[0] == '\\' && row[1] == '.') { /* the end of the data */
+	if (ct_ends_with(row, len, '.')) { /* `\.`: the end of the data, wherever it is */
+		if (len != 2)
+			return "a COPY row ends in \\. (the end of the data) after other fields: nothing was "
+			       "written";
 		x->ended = true;
 		buf_add(&x->out, row, len + neol);
 		return NULL;
@@ -219,8 +240,13 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 		why = copy_row(c, x, x->pending.p + at, l.len, x->pending.p + at + l.len, l.eol);
 		at += l.len + l.eol;
 	}
-	if (!why && last && !x->ended && at < x->pending.len) /* a last row without its newline */
-		why = copy_row(c, x, x->pending.p + at, x->pending.len - at, "", 0);
+	if (!why && last && !x->ended && at < x->pending.len) { /* a last row without its newline */
+		if (ct_ends_with(x->pending.p + at, x->pending.len - at, '\r'))
+			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
+			      "written";
+		else
+			why = copy_row(c, x, x->pending.p + at, x->pending.len - at, "", 0);
+	}
 	if (why) {
 		wipe(&x->out);
 		return fail(c, x, why);

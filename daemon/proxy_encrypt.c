@@ -244,25 +244,26 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		if (idx)
 			cp->idx_of[j] = (int)i;
 	}
+	/* the statement PostgreSQL gets: the columns named in the order the
+	 * rows are read in (never the catalog's, which may have changed), and
+	 * the blind index columns added */
 	struct buf text = BUF_INIT;
-	if (cp->nout > cp->nin) { /* the statement with the blind index columns added */
-		buf_adds(&text, "COPY ");
-		if (target->schema) {
-			sm_quote_ident(&text, target->schema);
-			buf_addc(&text, '.');
-		}
-		sm_quote_ident(&text, target->name);
-		for (unsigned i = 0; i < cp->nout; i++) {
-			buf_adds(&text, i ? ", " : " (");
-			sm_quote_ident(&text, names[i]);
-		}
-		buf_adds(&text, ") FROM STDIN");
-		buf_addc(&text, 0);
-		if (text.failed)
-			return free(names), buf_free(&text), -ENOMEM;
-		cp->text = text.p;
+	buf_adds(&text, "COPY ");
+	if (target->schema) {
+		sm_quote_ident(&text, target->schema);
+		buf_addc(&text, '.');
 	}
+	sm_quote_ident(&text, target->name);
+	for (unsigned i = 0; i < cp->nout; i++) {
+		buf_adds(&text, i ? ", " : " (");
+		sm_quote_ident(&text, names[i]);
+	}
+	buf_adds(&text, ") FROM STDIN");
+	buf_addc(&text, 0);
 	free(names);
+	if (text.failed)
+		return buf_free(&text), -ENOMEM;
+	cp->text = text.p;
 	return 0;
 }
 

@@ -486,6 +486,8 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 		                : refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
 	}
 	c->px->st.statements += info->n;
+	for (size_t i = 0; !r && i < pushed; i++) /* a COPY's rows: encrypted from the first */
+		r = pxi_start(c, c->q[c->qn - pushed + i].st);
 	if (!r && text.p) { /* the text with its values encrypted goes instead */
 		struct buf q = BUF_INIT;
 		pgp_message(&q, 'Q', text.p, text.len);
@@ -691,6 +693,8 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	if (err)
 		return err;
 	c->px->st.statements++;
+	if ((err = pxi_start(c, p->st)))
+		return err;
 	return pq_push(
 	    c, (struct xentry){ .kind = X_EXECUTE, .st = pq_st_ref(p->st), .portal = pq_portal_ref(p) });
 }
@@ -718,7 +722,10 @@ int pq_frontend(struct pconn *c, const struct pgp_msg *m)
 	case 'C': return on_close(c, m);
 	case 'S': c->skip = false; return c->copy_in ? 0 : pq_push(c, (struct xentry){ .kind = X_SYNC });
 	case 'c':
-	case 'f': c->copy_in = false; return pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_end(c, m) : 0;
+	case 'f':
+		c->copy_done_early = !c->copy_in;
+		c->copy_in = false;
+		return pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_end(c, m) : 0;
 	case 'd': return pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_data(c, m) : 0;
 	case 'H':
 	case 'X': return pgp_check_frontend(m) ? -EBADMSG : 0;

@@ -438,6 +438,7 @@ static int on_ready(struct pconn *c, const struct pgp_msg *m)
 	if (m->len != 1)
 		return -EBADMSG;
 	c->txstatus = (char)m->body[0];
+	c->copy_done_early = false;
 	while ((e = pq_head(c))) {
 		bool last = e->kind == X_SYNC || e->kind == X_QEND;
 		pq_pop(c);
@@ -620,9 +621,10 @@ static int withhold(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 /* The end of a withheld result inside a transaction: the transaction is
  * aborted on the server as well, by a failing statement whose
  * ReadyForQuery ('E') the client gets in place of this one. What the
- * client sent after it has already gone to the server, into a transaction
- * the client saw fail: the session ends instead, and with it the
- * transaction. */
+ * client pipelined after it has already gone to the server, into a
+ * transaction the client saw fail: the session ends instead, which rolls
+ * the transaction back unless what was pipelined ended it (a COMMIT the
+ * server has already run). */
 static int abort_transaction(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 {
 	int r = on_ready(c, m); /* before the drain: m points into the buffer */
@@ -760,9 +762,11 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 			return -EPROTO;
 		/* copy in: the client must see it to send its rows; the outcome waits */
 		begin(c, e, false);
-		if (m->type == 'G' && e->st && pxi_begin(c, e->st, m))
-			return -ENOMEM;
-		copy_in(c);
+		if (m->type == 'G' && pxi_check(c, e->st, m))
+			return -EPROTO;
+		if (!c->copy_done_early)
+			copy_in(c); /* else the Syncs queued after it are the client's next ones */
+		c->copy_done_early = false;
 		return 0;
 	case 'H':
 	case 'c':

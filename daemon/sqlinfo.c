@@ -333,16 +333,16 @@ static int written_columns(struct sqi_stmt *st, const char *node, json_t *body)
 
 /* --- columns used in expressions ------------------------------------------------ */
 
-/* Where a bare column is not an expression of it: an output column, a
- * NULL test's argument. (parent: the node's key; key: its field) */
-static bool bare_slot(const char *parent, const char *key)
+/* Where a bare column is not an expression of it: an output column of
+ * the statement itself (top: not inside a subquery, a CTE or a set
+ * operation's branch, whose outputs are compared or renamed), a NULL
+ * test's argument. (parent: the node's key; key: its field) */
+static bool bare_slot(const char *parent, const char *key, bool top)
 {
-	static const char *const slots[][2] = { { "ResTarget", "val" }, { "NullTest", "arg" } };
-
-	for (size_t i = 0; parent && i < ARRAY_SIZE(slots); i++)
-		if (!strcmp(parent, slots[i][0]) && !strcmp(key, slots[i][1]))
-			return true;
-	return false;
+	if (!parent)
+		return false;
+	return (top && !strcmp(parent, "ResTarget") && !strcmp(key, "val")) ||
+	       (!strcmp(parent, "NullTest") && !strcmp(key, "arg"));
 }
 
 static bool is_pred_column(const struct sqi_stmt *st, int location)
@@ -378,8 +378,9 @@ static int add_use(struct sqi_stmt *st, json_t *ref)
 }
 
 /* The columns used anywhere in an expression under node (key: its key in
- * the tree; bare: node is a slot where a bare column is no expression). */
-static int uses_walk(struct sqi_stmt *st, json_t *node, const char *key, bool bare, int depth)
+ * the tree; bare: node is a slot where a bare column is no expression;
+ * top: node is outside any nested SELECT). */
+static int uses_walk(struct sqi_stmt *st, json_t *node, const char *key, bool bare, bool top, int depth)
 {
 	const char *k;
 	json_t *v;
@@ -389,7 +390,7 @@ static int uses_walk(struct sqi_stmt *st, json_t *node, const char *key, bool ba
 	if (depth > 1000)
 		return -E2BIG;
 	if (json_is_array(node)) {
-		json_array_foreach(node, i, v) if (!err) err = uses_walk(st, v, key, bare, depth + 1);
+		json_array_foreach(node, i, v) if (!err) err = uses_walk(st, v, key, bare, top, depth + 1);
 		return err;
 	}
 	json_object_foreach(node, k, v)
@@ -397,7 +398,10 @@ static int uses_walk(struct sqi_stmt *st, json_t *node, const char *key, bool ba
 		if (!strcmp(k, "ColumnRef"))
 			err = bare ? 0 : add_use(st, v);
 		else if (json_is_object(v) || json_is_array(v))
-			err = uses_walk(st, v, k, bare_slot(key, k), depth + 1);
+			err = uses_walk(st, v, k, bare_slot(key, k, top),
+			                top && strcmp(k, "SelectStmt") && strcmp(k, "larg") &&
+			                    strcmp(k, "rarg"),
+			                depth + 1);
 		if (err)
 			return err;
 	}
@@ -505,7 +509,8 @@ static int copy_columns(struct sqi_stmt *st, json_t *body)
 	size_t i;
 
 	st->copy_table = json_object_get(body, "relation") != NULL;
-	st->copy_plain = st->copy_table && !json_array_size(json_object_get(body, "options"));
+	st->copy_plain = st->copy_table && !json_array_size(json_object_get(body, "options")) &&
+	                 !json_object_get(body, "whereClause");
 	st->copy_stdin = !json_object_get(body, "filename");
 	json_t *list = json_object_get(body, "attlist");
 	if (!json_array_size(list))
@@ -562,7 +567,7 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)
 			err = predicates(st, key, body);
 		if (!err)
-			err = uses_walk(st, body, key, false, 0);
+			err = uses_walk(st, body, key, false, true, 0);
 		if (!err)
 			err = written_columns(st, key, body);
 		if (!err)

@@ -111,7 +111,7 @@ struct sqi_stmt {
 	size_t nwrites;
 	bool writes_partial;
 	/* COPY of a table (not of a query): the columns it names (none: all),
-	 * and whether it has the default text format (no options at all) */
+	 * and whether it has the default text format (no options at all, no WHERE) */
 	char **copy_cols;
 	size_t ncopy_cols;
 	bool copy_table, copy_plain;

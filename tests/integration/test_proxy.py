@@ -425,6 +425,11 @@ COMPARED_ELSEWHERE = [
     "SELECT name || 'mark13' FROM shop.customers",
     "SELECT id FROM shop.customers ORDER BY name LIMIT 14",  # the order of ciphertext: silently wrong
     "SELECT count(DISTINCT email) FROM shop.customers",
+    "SELECT * FROM (SELECT email AS e FROM shop.customers) s WHERE e = 'mark15@example.org'",
+    "SELECT id FROM shop.customers WHERE 'mark16@example.org' = ANY(ARRAY(SELECT email FROM shop.customers))",
+    "SELECT id FROM shop.customers WHERE (SELECT email FROM shop.customers LIMIT 1) = 'mark17@example.org'",
+    "SELECT email FROM shop.customers EXCEPT SELECT 'mark18@example.org'",
+    "WITH x AS (SELECT email AS e FROM shop.customers) SELECT * FROM x WHERE e = 'mark19@example.org'",
 ]
 
 
@@ -822,7 +827,9 @@ def test_copy_from_encrypts_each_row_under_its_subject():
         # what cannot be encrypted fails the COPY: nothing of it is written
         bad = {"501\tx@example.org\tX\tDE\n502\ty@example.org\n": "fields",
                "501\tx@example.org\tX\tDE\n502\ty@example.org\tY\tDE\tsurplus\n": "fields",
-               "501\tx@example.org\tX\r\tDE\n": "carriage return"}
+               "501\tx@example.org\tX\r\tDE\n": "carriage return",
+               "501\tx@example.org\tX\tDE\r": "carriage return",
+               "501\tx@example.org\tX\tDE\\.\n502\ty@example.org\tY\tDE\n": "end of the data"}
         for data, why in bad.items():
             with p.connect(user="app1") as c, c.cursor() as cur:
                 cur.execute("DELETE FROM shop.customers WHERE id > 500")
@@ -832,6 +839,7 @@ def test_copy_from_encrypts_each_row_under_its_subject():
                 assert e.value.pgcode == "QC004" and why in e.value.pgerror, e.value.pgerror
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE id > 500", dbname="shop").strip() == "3"
         for sql in ("COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv)",
+                    "COPY shop.customers (id, email, name, country) FROM STDIN WHERE country = 'DE'",
                     "COPY shop.customers (id, email, name, country) FROM '/etc/passwd'"):
             r = p.psql(sql, check=False)
             assert r.returncode != 0 and "text format" in r.stderr, r.stderr
@@ -922,6 +930,84 @@ def test_bytea_columns_are_encrypted_and_decrypted():
             assert j.stdout.split() == ["41420043", "41420043"], j.stdout + j.stderr
             assert s.server.psql("SELECT substring(scan FROM 1 FOR 4) = 'cx1.'::bytea FROM shop.id_documents "
                                  "WHERE customer_id = 5", dbname="shop").strip() == "t"
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
+
+def msg(t, body=b""):
+    return t + struct.pack("!I", len(body) + 4) + body
+
+
+def read_msg(s):
+    head = b""
+    while len(head) < 5:
+        chunk = s.recv(5 - len(head))
+        assert chunk, "connection closed"
+        head += chunk
+    n = struct.unpack("!I", head[1:5])[0] - 4
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        assert chunk, "connection closed"
+        body += chunk
+    return head[:1], body
+
+
+def raw_session(port, user, password, db="shop"):
+    """A socket past authentication (SCRAM-SHA-256, as the test server asks)
+    and the first ReadyForQuery: for what libpq never sends."""
+    import base64
+    import hashlib
+    import hmac
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(startup_packet(user, db))
+    t, body = read_msg(s)
+    assert t == b"R" and struct.unpack("!I", body[:4])[0] == 10, (t, body)
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first = f"n=,r={nonce}"
+    s.sendall(msg(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(first) + 3) + b"n,," + first.encode()))
+    t, body = read_msg(s)
+    server_first = body[4:].decode()
+    f = dict(kv.split("=", 1) for kv in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(f["s"]), int(f["i"]))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    final = f"c=biws,r={f['r']}"
+    auth = f"{first},{server_first},{final}".encode()
+    sig = hmac.new(hashlib.sha256(client_key).digest(), auth, "sha256").digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, sig))).decode()
+    s.sendall(msg(b"p", f"{final},p={proof}".encode()))
+    while True:
+        t, body = read_msg(s)
+        assert t != b"E", body
+        if t == b"Z":
+            return s
+
+
+def test_copy_rows_sent_before_the_server_asks_for_them_are_encrypted():
+    """A client that pipelines its COPY data and CopyDone behind the COPY
+    statement, without waiting for CopyInResponse: its rows are encrypted
+    all the same (they used to pass in the clear), and the session goes on."""
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.start()
+        sock = raw_session(p.port, "app1", s.password)
+        sock.sendall(msg(b"Q", b"COPY shop.customers (id, email, name, country) FROM STDIN\0") +
+                     msg(b"d", b"601\tearly@example.org\tEarly Bird\tDE\n") + msg(b"c") +
+                     msg(b"Q", b"SELECT 1\0"))
+        seen = []
+        while seen.count(b"Z") < 2:
+            t, body = read_msg(sock)
+            assert t != b"E", body
+            seen.append(t)
+        assert b"G" in seen and b"C" in seen
+        sock.close()
+        stored = s.server.psql("SELECT name, email, email_bidx IS NOT NULL FROM shop.customers WHERE id = 601",
+                               dbname="shop").strip().split("|")
+        assert stored[0].startswith("cx1.") and stored[1].startswith("cx1.") and stored[2] == "t", stored
     finally:
         try:
             p.cleanup()

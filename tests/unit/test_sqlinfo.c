@@ -223,7 +223,9 @@ static void test_uses(void **state)
 	uses_are("SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.email = 'x'",
 	         "c.id o.customer_id");
 	uses_are("SELECT 1 FROM orders WHERE customer_id IN (SELECT id FROM customers WHERE email = 'x')",
-	         "customer_id email");
+	         "customer_id id email");
+	uses_are("SELECT * FROM (SELECT email AS e FROM customers) s WHERE e = 'x'", "email");
+	uses_are("SELECT email FROM customers UNION SELECT name FROM customers", "email name");
 	uses_are("UPDATE customers SET phone = '1', name = name WHERE id = 3 RETURNING email", "");
 	uses_are("INSERT INTO customers (email) VALUES ('a') ON CONFLICT (email) DO UPDATE SET name = "
 	         "upper(excluded.name)",
