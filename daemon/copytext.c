@@ -142,3 +142,86 @@ void ct_escape(struct buf *out, const char *p, size_t n)
 		}
 	}
 }
+
+/* --- CSV ----------------------------------------------------------------------- */
+
+int ct_csv_next_line(const char *data, size_t n, size_t *scanned, bool *quoted, struct ct_line *l)
+{
+	size_t i = *scanned;
+
+	for (; i < n; i++) {
+		if (data[i] == '"') {
+			*quoted = !*quoted; /* "" inside quotes: out and in again */
+			continue;
+		}
+		if (*quoted || (data[i] != '\n' && data[i] != '\r'))
+			continue;
+		if (data[i] == '\r' && i + 1 == n)
+			break; /* \r\n perhaps */
+		if (data[i] == '\r' && data[i + 1] != '\n')
+			return -EILSEQ;
+		*l = (struct ct_line){ i, data[i] == '\r' ? 2 : 1 };
+		*scanned = 0;
+		*quoted = false;
+		return 1;
+	}
+	*scanned = i;
+	return 0;
+}
+
+int ct_csv_split(const char *row, size_t len, struct ct_field *f, size_t max)
+{
+	size_t n = 0, start = 0;
+	bool quoted = false;
+
+	for (size_t i = 0;; i++) {
+		if (i < len && row[i] == '"')
+			quoted = !quoted;
+		if (i < len && (quoted || row[i] != ','))
+			continue;
+		if (n == max)
+			return -E2BIG;
+		f[n++] = (struct ct_field){ row + start, i - start };
+		start = i + 1;
+		if (i >= len)
+			return (int)n;
+	}
+}
+
+int ct_csv_value(const struct ct_field *f, struct buf *out)
+{
+	bool quoted = false;
+
+	for (size_t i = 0; i < f->len; i++) {
+		char c = f->p[i];
+		if (c == '"' && quoted && i + 1 < f->len && f->p[i + 1] == '"') {
+			buf_addc(out, '"');
+			i++;
+		} else if (c == '"') {
+			quoted = !quoted;
+		} else if (!c) {
+			return -EILSEQ;
+		} else {
+			buf_addc(out, c);
+		}
+	}
+	return out->failed ? -ENOMEM : 0;
+}
+
+void ct_csv_quote(struct buf *out, const char *p, size_t n)
+{
+	bool plain = n && !memchr(p, '"', n) && !memchr(p, ',', n) && !memchr(p, '\n', n) &&
+	             !memchr(p, '\r', n) && !(n == 2 && p[0] == '\\' && p[1] == '.');
+
+	if (plain) {
+		buf_add(out, p, n);
+		return;
+	}
+	buf_addc(out, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			buf_addc(out, '"');
+		buf_addc(out, p[i]);
+	}
+	buf_addc(out, '"');
+}

@@ -50,4 +50,16 @@ int ct_unescape(const struct ct_field *f, struct buf *out);
 /* Appends p[0..n) escaped for the text format. */
 void ct_escape(struct buf *out, const char *p, size_t n);
 
+/* CSV, with PostgreSQL's defaults (copyfromparse.c, CopyReadAttributesCSV):
+ * fields end at a comma outside double quotes, "" inside quotes is a
+ * quote, rows end at a newline outside quotes, and an empty field with no
+ * quotes at all is NULL. *quoted keeps whether the row so far ends inside
+ * quotes, over calls (false to begin one). Otherwise as above. */
+int ct_csv_next_line(const char *data, size_t n, size_t *scanned, bool *quoted, struct ct_line *l);
+int ct_csv_split(const char *row, size_t len, struct ct_field *f, size_t max);
+/* Appends the field's value, its quotes read. -EILSEQ for a NUL byte. */
+int ct_csv_value(const struct ct_field *f, struct buf *out);
+/* Appends p[0..n) as a CSV field (quoted when it must be). */
+void ct_csv_quote(struct buf *out, const char *p, size_t n);
+
 #endif

@@ -2,7 +2,9 @@
  * rows (text format, copytext.h) on their way to PostgreSQL, as planned
  * when the statement was analysed (proxy_encrypt.c, struct pxe_copy).
  *
- * Rows are cut from the CopyData stream wherever the client split it. In
+ * Both formats are read, text and CSV (PostgreSQL's defaults, with or
+ * without HEADER). Rows are cut from the CopyData stream wherever the
+ * client split it. In
  * each, the encrypted fields become their ciphertext under the key of the
  * row's subject (its id field; a fresh key when it has none), the blind
  * indexes go into their fields, and the subject goes into the record. A
@@ -18,10 +20,36 @@
 #include "keyclient.h"
 #include "proxy_encrypt.h"
 
+/* The two formats the proxy reads (copytext.h). */
+struct copyfmt {
+	char delim;
+	const char *null; /* NULL as the proxy writes it */
+	bool (*is_null)(const struct ct_field *f);
+	int (*split)(const char *row, size_t len, struct ct_field *f, size_t max);
+	int (*value)(const struct ct_field *f, struct buf *out);
+	void (*put)(struct buf *out, const char *p, size_t n); /* a value of the proxy's */
+};
+
+static bool text_null(const struct ct_field *f)
+{
+	return ct_is_null(f);
+}
+
+static bool csv_null(const struct ct_field *f)
+{
+	return f->len == 0;
+}
+
+static const struct copyfmt text_fmt = { '\t', "\\N", text_null, ct_split, ct_unescape, ct_escape };
+static const struct copyfmt csv_fmt = { ',', "", csv_null, ct_csv_split, ct_csv_value, ct_csv_quote };
+
 struct pxi {
-	struct pstmt *st;   /* the plan: st->enc->copy */
+	struct pstmt *st; /* the plan: st->enc->copy */
+	const struct copyfmt *fmt;
 	struct buf pending; /* a row the client has not finished */
-	size_t scanned;     /* of pending, by ct_next_line */
+	size_t scanned;     /* of pending, by the line reader */
+	bool quoted;        /* CSV: pending so far ends inside quotes */
+	bool header_done;   /* the header row (HEADER) has passed */
 	bool ended;         /* after the \. row: what follows is not data */
 	bool failed;        /* CopyFail sent: the client's data goes nowhere */
 	struct ct_field *f;
@@ -92,6 +120,8 @@ int pxi_start(struct pconn *c, struct pstmt *st)
 		return -ENOMEM;
 	}
 	x->st = pq_st_ref(st);
+	x->fmt = cp->csv ? &csv_fmt : &text_fmt;
+	x->header_done = !cp->header;
 	c->cin = x;
 	return 0;
 }
@@ -125,15 +155,16 @@ static int row_key(struct pconn *c, const struct pxi *x, const char *id, struct 
 	return err;
 }
 
-/* The field's ciphertext as COPY's text gives it (a bytea's hex has a backslash). */
-static int seal_field(const struct pp_column *col, const struct kc_key *k, const struct buf *plain,
-                      struct buf *out)
+/* The field's ciphertext as the COPY's format gives it (a bytea's hex has
+ * a backslash for the text format to escape). */
+static int seal_field(const struct pxi *x, const struct pp_column *col, const struct kc_key *k,
+                      const struct buf *plain, struct buf *out)
 {
 	struct buf ct = BUF_INIT;
 	int err = pxe_seal(col, k, plain->p ? plain->p : "", plain->len, false, &ct);
 
 	if (!err)
-		ct_escape(out, ct.p, ct.len);
+		x->fmt->put(out, ct.p ? ct.p : "", ct.len);
 	buf_free(&ct);
 	return err ? err : out->failed ? -ENOMEM : 0;
 }
@@ -150,14 +181,14 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 	for (unsigned i = 0; !err && i < cp->nin; i++) {
 		wipe(&x->ct[i]);
 		wipe(&x->idx[i]);
-		if (!cp->enc[i] || ct_is_null(&x->f[i]))
+		if (!cp->enc[i] || x->fmt->is_null(&x->f[i]))
 			continue;
 		wipe(&plain);
-		err = ct_unescape(&x->f[i], &plain);
+		err = x->fmt->value(&x->f[i], &plain);
 		if (!err)
 			err = row_key(c, x, id, &k, &have);
 		if (!err)
-			err = seal_field(cp->enc[i], &k, &plain, &x->ct[i]);
+			err = seal_field(x, cp->enc[i], &k, &plain, &x->ct[i]);
 		if (!err && cp->enc[i]->pc->bidx_column)
 			err = pxe_blind_index(c, cp->enc[i], plain.p ? plain.p : "", plain.len, &x->idx[i]);
 	}
@@ -172,9 +203,9 @@ static int subject_id(struct pxi *x, struct buf *id)
 {
 	int s = x->st->enc->copy->subject;
 
-	if (s < 0 || ct_is_null(&x->f[s]))
+	if (s < 0 || x->fmt->is_null(&x->f[s]))
 		return 0;
-	int err = ct_unescape(&x->f[s], id);
+	int err = x->fmt->value(&x->f[s], id);
 	buf_addc(id, 0);
 	return err ? err : id->failed ? -ENOMEM : 0;
 }
@@ -185,7 +216,14 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 {
 	const struct pxe_copy *cp = x->st->enc->copy;
 
-	if (ct_ends_with(row, len, '.')) { /* `\.`: the end of the data, wherever it is */
+	if (!x->header_done) { /* HEADER: the column names, as they are */
+		x->header_done = true;
+		buf_add(&x->out, row, len + neol);
+		return NULL;
+	}
+	bool end = x->fmt == &csv_fmt ? len == 2 && row[0] == '\\' && row[1] == '.' /* alone, in CSV */
+	                              : ct_ends_with(row, len, '.'); /* wherever it is, in text */
+	if (end) {
 		if (len != 2)
 			return "a COPY row ends in \\. (the end of the data) after other fields: nothing was "
 			       "written";
@@ -193,7 +231,7 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
-	if (ct_split(row, len, x->f, cp->nin) != (int)cp->nin)
+	if (x->fmt->split(row, len, x->f, cp->nin) != (int)cp->nin)
 		return "a COPY row has more or fewer fields than the COPY has columns: nothing was written";
 	struct buf id = BUF_INIT;
 	int err = subject_id(x, &id);
@@ -209,17 +247,27 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 	for (unsigned j = 0; j < cp->nout; j++) {
 		int src = cp->idx_of[j];
 		if (j)
-			buf_addc(&x->out, '\t');
-		if (src >= 0)
-			buf_add(&x->out, ct_is_null(&x->f[src]) ? "\\N" : x->idx[src].p,
-			        ct_is_null(&x->f[src]) ? 2 : x->idx[src].len);
-		else if (cp->enc[j] && !ct_is_null(&x->f[j]))
+			buf_addc(&x->out, x->fmt->delim);
+		if (src >= 0 && x->fmt->is_null(&x->f[src]))
+			buf_adds(&x->out, x->fmt->null);
+		else if (src >= 0)
+			x->fmt->put(&x->out, x->idx[src].p, x->idx[src].len);
+		else if (cp->enc[j] && !x->fmt->is_null(&x->f[j]))
 			buf_add(&x->out, x->ct[j].p, x->ct[j].len);
 		else
 			buf_add(&x->out, x->f[j].p, x->f[j].len);
 	}
 	buf_add(&x->out, eol, neol);
 	return x->out.failed ? "out of memory" : NULL;
+}
+
+static int next_line(struct pxi *x, size_t at, struct ct_line *l)
+{
+	const char *p = x->pending.p + at;
+	size_t n = x->pending.len - at;
+
+	return x->fmt == &csv_fmt ? ct_csv_next_line(p, n, &x->scanned, &x->quoted, l)
+	                          : ct_next_line(p, n, &x->scanned, l);
 }
 
 /* The rows complete in x->pending (all of it when last), to PostgreSQL. */
@@ -230,8 +278,7 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 	const char *why = NULL;
 	int r;
 
-	while (!why && !x->ended &&
-	       (r = ct_next_line(x->pending.p + at, x->pending.len - at, &x->scanned, &l)) != 0) {
+	while (!why && !x->ended && (r = next_line(x, at, &l)) != 0) {
 		if (r < 0) {
 			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
 			      "written";
@@ -241,7 +288,9 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 		at += l.len + l.eol;
 	}
 	if (!why && last && !x->ended && at < x->pending.len) { /* a last row without its newline */
-		if (ct_ends_with(x->pending.p + at, x->pending.len - at, '\r'))
+		bool cr = x->fmt == &csv_fmt ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
+		                             : ct_ends_with(x->pending.p + at, x->pending.len - at, '\r');
+		if (cr)
 			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
 			      "written";
 		else

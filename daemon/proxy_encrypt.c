@@ -208,8 +208,9 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 
 	if (!s->copy_table || !s->copy_plain || !s->copy_stdin || s->ntables != 1)
 		return refuse(why, n,
-		              "Custos encrypts COPY FROM STDIN into %s in the text format with no options "
-		              "only (no CSV, binary, file or program)",
+		              "Custos encrypts COPY FROM STDIN into %s in the text format or CSV, with "
+		              "no options but HEADER (no binary, other delimiters, quotes or NULL, WHERE, "
+		              "file or program)",
 		              t->name);
 	for (int16_t a = 0; !nin && a < t->ncols; a++)
 		nin += t->cols[a].name != NULL; /* no list: the columns not dropped, in order */
@@ -219,6 +220,8 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		return free(cp ? cp->enc : NULL), free(cp), -ENOMEM;
 	p->copy = cp;
 	cp->nin = cp->nout = (unsigned)nin;
+	cp->csv = s->copy_csv;
+	cp->header = s->copy_header;
 	cp->subject = -1;
 	const char **names = calloc(2 * nin + 1, sizeof(*names));
 	if (!names)
@@ -259,6 +262,9 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		sm_quote_ident(&text, names[i]);
 	}
 	buf_adds(&text, ") FROM STDIN");
+	if (s->copy_csv || s->copy_header)
+		buf_printf(&text, " (FORMAT %s, HEADER %s)", s->copy_csv ? "csv" : "text",
+		           s->copy_header ? "true" : "false");
 	buf_addc(&text, 0);
 	free(names);
 	if (text.failed)

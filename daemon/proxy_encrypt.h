@@ -34,6 +34,7 @@ struct pxe_copy {
 	const struct pp_column **enc; /* by client field: the encrypted column it fills; NULL */
 	int *idx_of;                  /* by field to PostgreSQL: the client field it is the index of; -1 */
 	int subject;                  /* the client field holding the subject's id; -1 */
+	bool csv, header;             /* FORMAT csv; HEADER */
 	char *text;                   /* the statement PostgreSQL gets instead of the client's */
 };
 

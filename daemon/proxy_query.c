@@ -160,7 +160,8 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 		return NULL;
 	}
 	memcpy(st->fp, s->fingerprint, sizeof(st->fp));
-	if (s->kind == SQI_COPY && s->copy_plain && s->ntables == 1 && !s->tables[0].write) {
+	if (s->kind == SQI_COPY && s->copy_plain && !s->copy_csv && !s->copy_header && s->ntables == 1 &&
+	    !s->tables[0].write) {
 		int cerr = 0;
 		st->copy_out = true;
 		if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))

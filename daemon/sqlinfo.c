@@ -503,13 +503,36 @@ static int writes_insert(struct sqi_stmt *st, json_t *ins)
 	return err;
 }
 
+/* COPY's options the proxy reads rows under: FORMAT text or csv, and
+ * HEADER (true or false); false for any other. */
+static bool copy_options(struct sqi_stmt *st, json_t *options)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(options, i, o)
+	{
+		json_t *d = json_object_get(o, "DefElem"), *arg = json_object_get(d, "arg");
+		const char *name = json_string_value(json_object_get(d, "defname"));
+		const char *fmt = json_string_value(json_object_get(json_object_get(arg, "String"), "sval"));
+		json_t *b = json_object_get(arg, "Boolean");
+		if (name && !strcmp(name, "format") && fmt && (!strcmp(fmt, "csv") || !strcmp(fmt, "text")))
+			st->copy_csv = !strcmp(fmt, "csv");
+		else if (name && !strcmp(name, "header") && (!arg || b))
+			st->copy_header = !arg || json_is_true(json_object_get(b, "boolval"));
+		else
+			return false;
+	}
+	return true;
+}
+
 static int copy_columns(struct sqi_stmt *st, json_t *body)
 {
 	json_t *v;
 	size_t i;
 
 	st->copy_table = json_object_get(body, "relation") != NULL;
-	st->copy_plain = st->copy_table && !json_array_size(json_object_get(body, "options")) &&
+	st->copy_plain = st->copy_table && copy_options(st, json_object_get(body, "options")) &&
 	                 !json_object_get(body, "whereClause");
 	st->copy_stdin = !json_object_get(body, "filename");
 	json_t *list = json_object_get(body, "attlist");

@@ -111,10 +111,11 @@ struct sqi_stmt {
 	size_t nwrites;
 	bool writes_partial;
 	/* COPY of a table (not of a query): the columns it names (none: all),
-	 * and whether it has the default text format (no options at all, no WHERE) */
+	 * and whether the proxy can read its rows (plain: no WHERE, no options
+	 * but FORMAT text or csv and HEADER; csv, header: those options) */
 	char **copy_cols;
 	size_t ncopy_cols;
-	bool copy_table, copy_plain;
+	bool copy_table, copy_plain, copy_csv, copy_header;
 	bool copy_stdin; /* from or to the client (not a file or a program of the server's) */
 };
 

@@ -1,5 +1,5 @@
-/* fuzz_copytext.c - COPY's text format as the proxy reads it on its way in
- * (daemon/copytext.c): rows cut from a stream split at any point are the
+/* fuzz_copytext.c - COPY's text and CSV formats as the proxy reads them on
+ * their way in (daemon/copytext.c): rows cut from a stream split at any point are the
  * rows cut from it whole; every field of every row reads without a fault;
  * and any value escaped, then read back, is the value again, one field. */
 #include "../../daemon/copytext.c"
@@ -7,18 +7,24 @@
 
 #define MAX_ROWS 256
 
+static int next_line(bool csv, const char *data, size_t n, size_t *scanned, bool *quoted, struct ct_line *l)
+{
+	return csv ? ct_csv_next_line(data, n, scanned, quoted, l) : ct_next_line(data, n, scanned, l);
+}
+
 /* The rows of data[0..n), fed in pieces of `step` bytes as the proxy's
  * pending buffer gets them: their ends, into ends; how many, or -1. */
-static int rows(const char *data, size_t n, size_t step, size_t *ends)
+static int rows(bool csv, const char *data, size_t n, size_t step, size_t *ends)
 {
 	size_t at = 0, have = 0, scanned = 0;
+	bool quoted = false;
 	int k = 0;
 	struct ct_line l;
 
 	while (at < n || have < n) {
 		have = have + step < n ? have + step : n;
 		int r;
-		while ((r = ct_next_line(data + at, have - at, &scanned, &l)) == 1) {
+		while ((r = next_line(csv, data + at, have - at, &scanned, &quoted, &l)) == 1) {
 			CHECK(l.eol == 1 || l.eol == 2);
 			at += l.len + l.eol;
 			CHECK(at <= have && data[at - 1] == '\n');
@@ -41,11 +47,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ct_field f[64];
 	struct buf v = BUF_INIT, esc = BUF_INIT;
 
-	int n = rows(s, size, size ? size : 1, whole);
-	int m = rows(s, size, 1 + (size % 7), split);
-	CHECK(n == m);
-	for (int i = 0; i < n; i++)
-		CHECK(whole[i] == split[i]);
+	for (int csv = 0; csv < 2; csv++) {
+		int n = rows(csv, s, size, size ? size : 1, whole);
+		int m = rows(csv, s, size, 1 + (size % 7), split);
+		CHECK(n == m);
+		for (int i = 0; i < n; i++)
+			CHECK(whole[i] == split[i]);
+	}
+	/* CSV: a value quoted then read back is the value again, one field */
+	int ncsv = ct_csv_split(s, size, f, 64);
+	CHECK(ncsv == -E2BIG || (ncsv >= 1 && ncsv <= 64));
+	for (int i = 0; i < ncsv; i++) {
+		buf_reset(&v);
+		if (ct_csv_value(&f[i], &v))
+			continue;
+		buf_reset(&esc);
+		ct_csv_quote(&esc, v.p ? v.p : "", v.len);
+		struct ct_field g[2];
+		CHECK(ct_csv_split(esc.p ? esc.p : "", esc.len, g, 2) == 1 && g[0].len > 0);
+		struct buf again = BUF_INIT;
+		CHECK(!ct_csv_value(&g[0], &again));
+		CHECK(again.len == v.len && (!v.len || !memcmp(again.p, v.p, v.len)));
+		buf_free(&again);
+	}
 	int nf = ct_split(s, size, f, 64);
 	CHECK(nf == -E2BIG || (nf >= 1 && nf <= 64));
 	for (int i = 0; i < nf; i++) {

@@ -309,7 +309,7 @@ def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
     "INSERT INTO shop.customers VALUES (100000, 'a@example.org')",
     "SELECT 1; UPDATE shop.customers SET (country, phone) = ('FR', '1') WHERE id = 3",
     "WITH x AS (UPDATE shop.customers SET phone = '1' WHERE id = 3 RETURNING id) SELECT * FROM x",
-    "COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv)",
+    "COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT binary)",
     "UPDATE shop.customers SET email = lower('A@example.org') WHERE id = 3",
     "UPDATE shop.customers SET name = 'B' WHERE country = 'DE'",
     "INSERT INTO shop.customers (email, name, country) SELECT email, name, 'FR' FROM shop.customers WHERE id = 3",
@@ -807,6 +807,17 @@ def test_copy_from_encrypts_each_row_under_its_subject():
                 cur.execute("DELETE FROM shop.customers WHERE id > 500")
             cur.copy_expert("COPY shop.customers (id, email, name, country, phone) FROM STDIN",
                             io.StringIO(rows), size=13)
+            # CSV with a header: quotes, a quoted comma, quote and newline, NULL and an empty string
+            csv = ('id,email,name,country,phone\r\n'
+                   '504,dee@example.org,"Dee, ""D""\nMulti",DE,\r\n'
+                   '505,"eve@example.org",Eve,FR,""\r\n')
+            cur.copy_expert("COPY shop.customers (id, email, name, country, phone) FROM STDIN "
+                            "(FORMAT csv, HEADER)", io.StringIO(csv), size=11)
+            cur.execute("SELECT id, name, phone FROM shop.customers WHERE id > 503 ORDER BY id")
+            assert cur.fetchall() == [(504, 'Dee, "D"\nMulti', None), (505, "Eve", "")]
+            cur.execute("SELECT id FROM shop.customers WHERE email = 'eve@example.org'")
+            assert cur.fetchall() == [(505,)]
+            cur.execute("DELETE FROM shop.customers WHERE id > 503")
         stored = s.server.psql("SELECT id, name, email, coalesce(phone, '-'), email_bidx FROM shop.customers "
                                "WHERE id > 500 ORDER BY id", dbname="shop").split()
         assert len(stored) == 3
@@ -822,8 +833,9 @@ def test_copy_from_encrypts_each_row_under_its_subject():
             cur.execute("UPDATE shop.customers SET phone = %s WHERE id = %s", ("+49", 501))
         keys = s.server.psql("SELECT name, phone FROM shop.customers WHERE id = 501", dbname="shop").split("|")
         assert key_id(keys[0].strip()) == key_id(keys[1].strip())  # the subject's own key
-        copies = [r for r in p.access(wait_for=4) if r["stmt"] == "CopyStmt"]
-        assert len(copies) == 4 and copies[-1]["rows"] == 3 and len(copies[-1]["subjects"]) == 3
+        copies = [r for r in p.access(wait_for=5) if r["stmt"] == "CopyStmt"]
+        assert len(copies) == 5 and copies[3]["rows"] == 3 and len(copies[3]["subjects"]) == 3
+        assert copies[4]["rows"] == 2 and len(copies[4]["subjects"]) == 2
         # what cannot be encrypted fails the COPY: nothing of it is written
         bad = {"501\tx@example.org\tX\tDE\n502\ty@example.org\n": "fields",
                "501\tx@example.org\tX\tDE\n502\ty@example.org\tY\tDE\tsurplus\n": "fields",
@@ -838,7 +850,8 @@ def test_copy_from_encrypts_each_row_under_its_subject():
                                     io.StringIO(data))
                 assert e.value.pgcode == "QC004" and why in e.value.pgerror, e.value.pgerror
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE id > 500", dbname="shop").strip() == "3"
-        for sql in ("COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv)",
+        for sql in ("COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT binary)",
+                    "COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv, DELIMITER ';')",
                     "COPY shop.customers (id, email, name, country) FROM STDIN WHERE country = 'DE'",
                     "COPY shop.customers (id, email, name, country) FROM '/etc/passwd'"):
             r = p.psql(sql, check=False)

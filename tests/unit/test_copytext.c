@@ -77,12 +77,49 @@ static void test_lines(void **state)
 	assert_int_equal(ct_next_line("a\r", 2, &scanned, &l), 0); /* \r\n perhaps */
 }
 
+static void test_csv(void **state)
+{
+	const char *data = "1,\"a,\"\"b\"\"\nc\",,\"\"\r\n2,x\"y\"z";
+	struct ct_line l;
+	struct ct_field f[4];
+	size_t scanned = 0;
+	bool quoted = false;
+	struct buf v = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(ct_csv_next_line(data, 8, &scanned, &quoted, &l), 0); /* inside quotes */
+	assert_true(quoted);
+	assert_int_equal(ct_csv_next_line(data, strlen(data), &scanned, &quoted, &l), 1);
+	assert_int_equal(l.eol, 2);
+	assert_int_equal(ct_csv_split(data, l.len, f, 4), 4);
+	assert_int_equal(ct_csv_value(&f[1], &v), 0);
+	assert_int_equal(v.len, 7);
+	assert_memory_equal(v.p, "a,\"b\"\nc", 7);
+	assert_int_equal(f[2].len, 0); /* NULL */
+	assert_int_equal(f[3].len, 2); /* "": an empty string */
+	buf_reset(&v);
+	const char *rest = data + l.len + l.eol;
+	assert_int_equal(ct_csv_split(rest, strlen(rest), f, 4), 2);
+	assert_int_equal(ct_csv_value(&f[1], &v), 0);
+	assert_int_equal(v.len, 3);
+	assert_memory_equal(v.p, "xyz", 3); /* quotes inside a field, as PostgreSQL reads them */
+	buf_reset(&v);
+	ct_csv_quote(&v, "a\"b", 3);
+	assert_int_equal(v.len, 6);
+	assert_memory_equal(v.p, "\"a\"\"b\"", 6);
+	buf_free(&v);
+	scanned = 0;
+	quoted = false;
+	assert_int_equal(ct_csv_next_line("a\rb\n", 4, &scanned, &quoted, &l), -EILSEQ);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_csv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
