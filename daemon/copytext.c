@@ -225,3 +225,18 @@ void ct_csv_quote(struct buf *out, const char *p, size_t n)
 	}
 	buf_addc(out, '"');
 }
+
+/* --- the formats ------------------------------------------------------------------ */
+
+static bool text_null(const struct ct_field *f)
+{
+	return ct_is_null(f);
+}
+
+static bool csv_null(const struct ct_field *f)
+{
+	return f->len == 0;
+}
+
+const struct ct_format ct_text = { '\t', "\\N", text_null, ct_split, ct_unescape, ct_escape };
+const struct ct_format ct_csv = { ',', "", csv_null, ct_csv_split, ct_csv_value, ct_csv_quote };

@@ -62,4 +62,15 @@ int ct_csv_value(const struct ct_field *f, struct buf *out);
 /* Appends p[0..n) as a CSV field (quoted when it must be). */
 void ct_csv_quote(struct buf *out, const char *p, size_t n);
 
+/* COPY's two formats, as tables of the functions above. */
+struct ct_format {
+	char delim;
+	const char *null; /* NULL as written */
+	bool (*is_null)(const struct ct_field *f);
+	int (*split)(const char *row, size_t len, struct ct_field *f, size_t max);
+	int (*value)(const struct ct_field *f, struct buf *out);
+	void (*put)(struct buf *out, const char *p, size_t n); /* a value, escaped or quoted */
+};
+extern const struct ct_format ct_text, ct_csv;
+
 #endif

@@ -20,32 +20,9 @@
 #include "keyclient.h"
 #include "proxy_encrypt.h"
 
-/* The two formats the proxy reads (copytext.h). */
-struct copyfmt {
-	char delim;
-	const char *null; /* NULL as the proxy writes it */
-	bool (*is_null)(const struct ct_field *f);
-	int (*split)(const char *row, size_t len, struct ct_field *f, size_t max);
-	int (*value)(const struct ct_field *f, struct buf *out);
-	void (*put)(struct buf *out, const char *p, size_t n); /* a value of the proxy's */
-};
-
-static bool text_null(const struct ct_field *f)
-{
-	return ct_is_null(f);
-}
-
-static bool csv_null(const struct ct_field *f)
-{
-	return f->len == 0;
-}
-
-static const struct copyfmt text_fmt = { '\t', "\\N", text_null, ct_split, ct_unescape, ct_escape };
-static const struct copyfmt csv_fmt = { ',', "", csv_null, ct_csv_split, ct_csv_value, ct_csv_quote };
-
 struct pxi {
 	struct pstmt *st; /* the plan: st->enc->copy */
-	const struct copyfmt *fmt;
+	const struct ct_format *fmt;
 	struct buf pending; /* a row the client has not finished */
 	size_t scanned;     /* of pending, by the line reader */
 	bool quoted;        /* CSV: pending so far ends inside quotes */
@@ -120,7 +97,7 @@ int pxi_start(struct pconn *c, struct pstmt *st)
 		return -ENOMEM;
 	}
 	x->st = pq_st_ref(st);
-	x->fmt = cp->csv ? &csv_fmt : &text_fmt;
+	x->fmt = cp->csv ? &ct_csv : &ct_text;
 	x->header_done = !cp->header;
 	c->cin = x;
 	return 0;
@@ -221,8 +198,8 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
-	bool end = x->fmt == &csv_fmt ? len == 2 && row[0] == '\\' && row[1] == '.' /* alone, in CSV */
-	                              : ct_ends_with(row, len, '.'); /* wherever it is, in text */
+	bool end = x->fmt == &ct_csv ? len == 2 && row[0] == '\\' && row[1] == '.' /* alone, in CSV */
+	                             : ct_ends_with(row, len, '.'); /* wherever it is, in text */
 	if (end) {
 		if (len != 2)
 			return "a COPY row ends in \\. (the end of the data) after other fields: nothing was "
@@ -266,8 +243,8 @@ static int next_line(struct pxi *x, size_t at, struct ct_line *l)
 	const char *p = x->pending.p + at;
 	size_t n = x->pending.len - at;
 
-	return x->fmt == &csv_fmt ? ct_csv_next_line(p, n, &x->scanned, &x->quoted, l)
-	                          : ct_next_line(p, n, &x->scanned, l);
+	return x->fmt == &ct_csv ? ct_csv_next_line(p, n, &x->scanned, &x->quoted, l)
+	                         : ct_next_line(p, n, &x->scanned, l);
 }
 
 /* The rows complete in x->pending (all of it when last), to PostgreSQL. */
@@ -288,8 +265,8 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 		at += l.len + l.eol;
 	}
 	if (!why && last && !x->ended && at < x->pending.len) { /* a last row without its newline */
-		bool cr = x->fmt == &csv_fmt ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
-		                             : ct_ends_with(x->pending.p + at, x->pending.len - at, '\r');
+		bool cr = x->fmt == &ct_csv ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
+		                            : ct_ends_with(x->pending.p + at, x->pending.len - at, '\r');
 		if (cr)
 			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
 			      "written";
