@@ -3,6 +3,7 @@
 #ifndef CUSTOS_PROXY_CONN_H
 #define CUSTOS_PROXY_CONN_H
 
+#include "copytext.h"
 #include "proxy.h"
 
 enum pc_phase { PC_STARTUP, PC_UPSTREAM, PC_AUTH, PC_READY, PC_CLOSING };
@@ -30,8 +31,10 @@ struct pstmt {
 	struct spred *sp;
 	size_t nsp;
 	struct pxe_plan *enc; /* the values it writes into encrypted columns, or NULL */
-	bool copy_out;        /* COPY table TO, in the default text format */
-	char **copy_cols;     /* the columns it names (none: all) */
+	bool copy_out;        /* COPY table TO, in the text format or CSV (with HEADER or not) */
+	bool copy_header;
+	const struct ct_format *copy_fmt;
+	char **copy_cols; /* the columns it names (none: all) */
 	size_t ncopy_cols;
 	char refusal[256]; /* why it may not run, or "" */
 };
@@ -47,8 +50,10 @@ struct colmap {
 	bool personal, subject; /* some column is personal data / a subject's id */
 	bool rewrite, refuse;   /* some value is decrypted or masked / withheld with an error */
 	const struct pp_column **f;
-	uint8_t *out;  /* enum pxc_out, by column */
-	uint8_t *form; /* by column: 0, or a bytea's PXC_BYTEA_TEXT or PXC_BYTEA_BINARY */
+	uint8_t *out;                /* enum pxc_out, by column */
+	uint8_t *form;               /* by column: 0, or a bytea's PXC_BYTEA_TEXT or PXC_BYTEA_BINARY */
+	const struct ct_format *fmt; /* COPY TO: its rows' format, and room to split one */
+	struct ct_field *fields;
 };
 enum { PXC_BYTEA_TEXT = 1, PXC_BYTEA_BINARY };
 
@@ -106,6 +111,7 @@ struct named {
 /* The result of the statement at the head of the queue. */
 struct result {
 	bool active;
+	bool header; /* COPY TO ... HEADER: the next row is the columns' names */
 	struct colmap *map;
 	struct hold *hold;
 	uint64_t rows, unattributed, subjects_over;

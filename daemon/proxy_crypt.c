@@ -158,9 +158,11 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 		return NULL;
 	map->refs = 1;
 	if (!(map->f = calloc(ncols ? ncols : 1, sizeof(*map->f))) ||
-	    !(map->out = calloc(ncols ? ncols : 1, 1)) || !(map->form = calloc(ncols ? ncols : 1, 1)))
+	    !(map->out = calloc(ncols ? ncols : 1, 1)) || !(map->form = calloc(ncols ? ncols : 1, 1)) ||
+	    !(map->fields = calloc(ncols + 1u, sizeof(*map->fields))))
 		goto none;
 	map->n = ncols;
+	map->fmt = st->copy_fmt;
 	map->pp = ppol_ref(c->px->pp);
 	if (st->ncopy_cols != 0 && st->ncopy_cols != ncols)
 		goto none; /* not the columns the server sends */
@@ -189,66 +191,73 @@ none:
 	return NULL;
 }
 
-/* A bytea field of COPY's text: hex, with its backslash escaped. */
-static int copy_bytea(struct pconn *c, const struct pp_column *f, const char *p, size_t n, struct buf *out)
+/* A bytea field of COPY's text or CSV: hex (escaped in the text format). */
+static int copy_bytea(struct pconn *c, const struct colmap *map, uint16_t i, const struct ct_field *field,
+                      struct buf *out)
 {
 	struct buf text = BUF_INIT, plain = BUF_INIT;
-	struct ct_field field = { p, n };
-	int err = ct_unescape(&field, &text);
+	int err = map->fmt->value(field, &text);
 
 	if (!err)
-		err = decrypt_bytea(c, f, text.p ? text.p : "", text.len, PXC_BYTEA_TEXT, &plain);
+		err = decrypt_bytea(c, map->f[i], text.p ? text.p : "", text.len, PXC_BYTEA_TEXT, &plain);
 	if (err == 1)
-		buf_adds(out, "\\N");
+		buf_adds(out, map->fmt->null);
 	else if (!err)
-		ct_escape(out, plain.p, plain.len);
+		map->fmt->put(out, plain.p ? plain.p : "", plain.len);
 	OPENSSL_cleanse(plain.p, plain.cap);
 	buf_free(&plain);
 	buf_free(&text);
 	return err == 1 ? 0 : err;
 }
 
-int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, size_t len, struct buf *out)
+/* An encrypted field of COPY TO (not NULL), as this client may see it. */
+static int copy_field(struct pconn *c, const struct colmap *map, uint16_t i, const struct ct_field *field,
+                      struct buf *out)
 {
-	const char *p = (const char *)row, *end = p + len;
-	struct buf plain = BUF_INIT;
+	struct buf ct = BUF_INIT, plain = BUF_INIT;
 	int err = 0;
 
-	if (!len || p[len - 1] != '\n')
-		return -EBADMSG;
-	end--; /* the row's newline */
-	for (uint16_t i = 0; i < map->n && !err; i++) {
-		const char *tab = memchr(p, '\t', (size_t)(end - p)), *fe = tab ? tab : end;
-		size_t n = (size_t)(fe - p);
-		bool null = n == 2 && p[0] == '\\' && p[1] == 'N';
-		if (i)
-			buf_addc(out, '\t');
-		if (null || map->out[i] == PXC_PASS || map->out[i] == PXC_REFUSE) {
-			buf_add(out, p, n);
-		} else if (map->out[i] == PXC_MASK) {
-			buf_adds(out, MASK);
-		} else if (map->form[i]) {
-			err = copy_bytea(c, map->f[i], p, n, out);
-		} else if (n < FC_PREFIX_LEN || memcmp(p, FC_PREFIX, FC_PREFIX_LEN)) {
-			buf_add(out, p, n); /* plaintext from before encryption: as stored, escaped */
-		} else {
-			buf_reset(&plain);
-			err = decrypt_to(c, map->f[i], p, n, &plain); /* a ciphertext has no escapes */
-			if (err == 1) {
-				buf_adds(out, "\\N");
-				err = 0;
-			} else if (!err) {
-				ct_escape(out, plain.p, plain.len);
-			}
-		}
-		if (!tab && i + 1 < map->n)
-			err = err ? err : -EBADMSG; /* fewer fields than columns */
-		p = tab ? tab + 1 : end;
+	if (map->out[i] == PXC_MASK) {
+		map->fmt->put(out, MASK, strlen(MASK));
+		return out->failed ? -ENOMEM : 0;
 	}
-	if (!err && p != end)
-		err = -EBADMSG; /* more fields than columns */
-	buf_addc(out, '\n');
-	OPENSSL_cleanse(plain.p, plain.len);
+	if (map->form[i])
+		return copy_bytea(c, map, i, field, out);
+	if (field->len < FC_PREFIX_LEN || memcmp(field->p, FC_PREFIX, FC_PREFIX_LEN)) {
+		buf_add(out, field->p, field->len); /* plaintext from before encryption: as stored */
+		return out->failed ? -ENOMEM : 0;
+	}
+	err = map->fmt->value(field, &ct);
+	if (!err)
+		err = decrypt_to(c, map->f[i], ct.p ? ct.p : "", ct.len, &plain);
+	if (err == 1) {
+		buf_adds(out, map->fmt->null);
+		err = 0;
+	} else if (!err) {
+		map->fmt->put(out, plain.p ? plain.p : "", plain.len);
+	}
+	OPENSSL_cleanse(plain.p, plain.cap);
 	buf_free(&plain);
+	buf_free(&ct);
+	return err;
+}
+
+int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, size_t len, struct buf *out)
+{
+	const char *p = (const char *)row;
+	int err = 0;
+
+	if (!len || p[len - 1] != '\n' || map->fmt->split(p, len - 1, map->fields, map->n) != (int)map->n)
+		return -EBADMSG; /* not one row of the table's columns */
+	for (uint16_t i = 0; i < map->n && !err; i++) {
+		const struct ct_field *f = &map->fields[i];
+		if (i)
+			buf_addc(out, map->fmt->delim);
+		if (map->fmt->is_null(f) || map->out[i] == PXC_PASS || map->out[i] == PXC_REFUSE)
+			buf_add(out, f->p, f->len);
+		else
+			err = copy_field(c, map, i, f, out);
+	}
+	buf_addc(out, '\n');
 	return err ? err : out->failed ? -ENOMEM : 0;
 }

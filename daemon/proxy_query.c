@@ -62,6 +62,7 @@ void pq_map_unref(struct colmap *m)
 	free(m->f);
 	free(m->out);
 	free(m->form);
+	free(m->fields);
 	free(m);
 }
 
@@ -160,10 +161,11 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 		return NULL;
 	}
 	memcpy(st->fp, s->fingerprint, sizeof(st->fp));
-	if (s->kind == SQI_COPY && s->copy_plain && !s->copy_csv && !s->copy_header && s->ntables == 1 &&
-	    !s->tables[0].write) {
+	if (s->kind == SQI_COPY && s->copy_plain && s->ntables == 1 && !s->tables[0].write) {
 		int cerr = 0;
 		st->copy_out = true;
+		st->copy_fmt = s->copy_csv ? &ct_csv : &ct_text;
+		st->copy_header = s->copy_header;
 		if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))
 			cerr = -ENOMEM;
 		for (size_t i = 0; !cerr && i < s->ncopy_cols; i++)

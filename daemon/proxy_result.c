@@ -522,12 +522,34 @@ static int copy_out(struct pconn *c, const struct xentry *e, const struct pgp_ms
 		return -EBADMSG;
 	if (m->body[0] != 0 || !e->st || !e->st->copy_out || c->res.map)
 		return 0; /* binary, or not a table's columns: passed as stored */
+	c->res.header = e->st->copy_header;
 	c->res.map = pxc_copy_map(c, e->st, n);
 	if (c->res.map && c->res.map->refuse && !c->res.refusal) {
 		c->res.refusal = "the policy withholds a column of this COPY from this database user";
 		c->res.refusal_code = PX_ERR_DECRYPT;
 	}
 	return 0;
+}
+
+/* The subjects of a row of COPY TO (its subject columns): whether any. */
+static bool copy_subjects(struct result *r, const char *row, size_t len)
+{
+	const struct colmap *map = r->map;
+	struct buf id = BUF_INIT;
+	bool named = false;
+	int n = len && row[len - 1] == '\n' ? map->fmt->split(row, len - 1, map->fields, map->n) : -1;
+
+	for (int i = 0; i < n && i < map->n; i++) {
+		if (!map->f[i] || !map->f[i]->subject || map->fmt->is_null(&map->fields[i]))
+			continue;
+		buf_reset(&id);
+		if (map->fmt->value(&map->fields[i], &id) || id.len > INT32_MAX)
+			continue;
+		add_subject(r, map->f[i]->subject, (const uint8_t *)(id.p ? id.p : ""), (int32_t)id.len);
+		named = true;
+	}
+	buf_free(&id);
+	return named;
 }
 
 /* A row of COPY TO: attributed by its subject column, and passed as this
@@ -537,6 +559,10 @@ static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuff
 	struct result *r = &c->res;
 	struct buf row = BUF_INIT;
 
+	if (r->header) { /* the columns' names */
+		r->header = false;
+		return r->refusal ? (evbuffer_drain(in, hdr->size), 2) : pc_pass(c, hdr, in) ? -ENOMEM : 2;
+	}
 	r->rows++;
 	if (!r->map || (!r->map->rewrite && !r->map->subject && !r->refusal)) {
 		r->unattributed += r->hold != NULL && !r->nsubjects;
@@ -549,18 +575,7 @@ static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuff
 	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
 	if (!p)
 		return -ENOMEM;
-	const char *f = (const char *)p + 5, *end = f + hdr->len;
-	bool named = false;
-	for (uint16_t i = 0; i < r->map->n && f < end; i++) { /* ids hold no tab, newline or backslash */
-		const char *t = memchr(f, '\t', (size_t)(end - f));
-		size_t n = (size_t)((t ? t : end - 1) - f);
-		if (r->map->f[i] && r->map->f[i]->subject && !(n == 2 && f[0] == '\\')) {
-			add_subject(r, r->map->f[i]->subject, (const uint8_t *)f, (int32_t)n);
-			named = true;
-		}
-		f = t ? t + 1 : end;
-	}
-	r->unattributed += !named;
+	r->unattributed += !copy_subjects(r, (const char *)p + 5, hdr->len);
 	if (!r->map->rewrite)
 		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
 	int err = pxc_copyrow(c, r->map, p + 5, hdr->len, &row);

@@ -665,6 +665,14 @@ def test_encrypted_columns_read_as_the_policy_says():
             copy("agent", "COPY shop.customers TO STDOUT")
         masked = copy("clerk", "COPY shop.customers (id, name) TO STDOUT").splitlines()
         assert masked[0].split("\t")[1] == "********"
+        # CSV, with a header: the same, quoted as CSV quotes
+        import csv
+        rows = list(csv.reader(io.StringIO(copy("app1", "COPY shop.customers (id, name, email) TO STDOUT "
+                                                        "(FORMAT csv, HEADER)"))))
+        assert rows[0] == ["id", "name", "email"] and len(rows) == 51
+        assert [r for r in rows if r[0] == "7"] == [["7"] + clear.split("|")]
+        rows = list(csv.reader(io.StringIO(copy("clerk", "COPY shop.customers (id, name) TO STDOUT CSV"))))
+        assert len(rows) == 50 and {r[1] for r in rows} == {"********"}
         with pytest.raises(psycopg2.Error) as e:
             copy("clerk", "COPY shop.customers (id, date_of_birth) TO STDOUT")
         assert e.value.pgcode == "QC005"
@@ -690,7 +698,8 @@ def test_encrypted_columns_read_as_the_policy_says():
         recs = p.access(wait_for=11)
         assert {r["actor"]["user"] for r in recs} >= {"app1", "agent", "clerk"}
         copies = [r for r in recs if r["stmt"] == "CopyStmt" and r["actor"]["user"] == "app1"]
-        assert len(copies) == 2 and all(len(r["subjects"]) == 50 for r in copies)  # attributed row by row
+        assert len(copies) == 3 and all(len(r["subjects"]) == 50 for r in copies)  # attributed row by row
+        assert copies[2]["rows"] == 50  # the header is no row
         text = p.log_text()
         assert not any(v.encode() in text for v in clear.split("|"))  # no plaintext in the log
     finally:
