@@ -98,6 +98,13 @@ static void check_types(struct policy *p, struct buf *errs, const struct pol_tab
 		          pt->name, pc->name, pc->retain_after, from->type);
 	if (!pc->bidx_column)
 		return;
+	if (pc->encrypt && !strcmp(col->type, "bytea")) {
+		pol_error(p, errs, &pc->pos,
+		          "bytea column %s.%s cannot have a blind index (its text has several spellings of "
+		          "one value)",
+		          pt->name, pc->name);
+		return;
+	}
 	const struct cat_column *ix = find_column(p, errs, &pc->pos, t, pc->bidx_column);
 	if (ix && type_room(ix->type, 2 * (size_t)pc->bidx_bytes))
 		pol_error(p, errs, &pc->pos,

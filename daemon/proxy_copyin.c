@@ -198,9 +198,10 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
-	bool end = x->fmt == &ct_csv ? len == 2 && row[0] == '\\' && row[1] == '.' /* alone, in CSV */
-	                             : ct_ends_with(row, len, '.'); /* wherever it is, in text */
-	if (end) {
+	if (x->fmt == &ct_csv && len == 2 && row[0] == '\\' && row[1] == '.')
+		return "a CSV row of \\. alone ends the data in some PostgreSQL versions and is a value in "
+		       "others (quote it): nothing was written";
+	if (x->fmt == &ct_text && ct_ends_with(row, len, '.')) { /* the end, wherever it is */
 		if (len != 2)
 			return "a COPY row ends in \\. (the end of the data) after other fields: nothing was "
 			       "written";
@@ -270,6 +271,8 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 		if (cr)
 			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
 			      "written";
+		else if (x->fmt == &ct_csv && x->quoted)
+			why = "the COPY data ends inside a quoted CSV field: nothing was written";
 		else
 			why = copy_row(c, x, x->pending.p + at, x->pending.len - at, "", 0);
 	}

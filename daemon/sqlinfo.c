@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct {
 	const char *node;
@@ -503,6 +504,19 @@ static int writes_insert(struct sqi_stmt *st, json_t *ins)
 	return err;
 }
 
+/* A boolean option's word, as PostgreSQL's defGetBoolean takes it: 1, 0,
+ * or -1 for another ("match", say). */
+static int yes_no(const char *w)
+{
+	static const char *const words[][2] = { { "true", "false" }, { "on", "off" }, { "1", "0" } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		for (int v = 0; v < 2; v++)
+			if (!strcasecmp(w, words[i][v]))
+				return !v;
+	return -1;
+}
+
 /* COPY's options the proxy reads rows under: FORMAT text or csv, and
  * HEADER (true or false); false for any other. */
 static bool copy_options(struct sqi_stmt *st, json_t *options)
@@ -516,10 +530,14 @@ static bool copy_options(struct sqi_stmt *st, json_t *options)
 		const char *name = json_string_value(json_object_get(d, "defname"));
 		const char *fmt = json_string_value(json_object_get(json_object_get(arg, "String"), "sval"));
 		json_t *b = json_object_get(arg, "Boolean");
+		int flag = !arg  ? 1
+		           : b   ? json_is_true(json_object_get(b, "boolval"))
+		           : fmt ? yes_no(fmt)
+		                 : -1;
 		if (name && !strcmp(name, "format") && fmt && (!strcmp(fmt, "csv") || !strcmp(fmt, "text")))
 			st->copy_csv = !strcmp(fmt, "csv");
-		else if (name && !strcmp(name, "header") && (!arg || b))
-			st->copy_header = !arg || json_is_true(json_object_get(b, "boolval"));
+		else if (name && !strcmp(name, "header") && flag >= 0)
+			st->copy_header = flag;
 		else
 			return false;
 	}

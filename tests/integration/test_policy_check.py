@@ -181,6 +181,13 @@ def test_db_types_that_cannot_hold_ciphertext(shop_db_copy, tmp_path):
     assert p.returncode == 1 and "integer, which cannot hold ciphertext" in p.stderr, p.stderr
     p = check_db(shop_db_copy, policy(tmp_path, "shop.customers", "shoe_size", erase="anonymize", enc="false"))
     assert p.returncode == 0, p.stderr
+    # a bytea column is encrypted byte for byte; a blind index of its text would differ by spelling
+    shop_db_copy.psql("ALTER TABLE shop.customers ADD COLUMN photo bytea, ADD COLUMN photo_bidx text;")
+    f = policy(tmp_path, "shop.customers", "photo")
+    f.write_text(f.read_text().replace("encrypt: true}", "encrypt: true, blind_index: {column: photo_bidx}}"))
+    p = check_db(shop_db_copy, f)
+    assert p.returncode == 1 and "bytea column shop.customers.photo cannot have a blind index" in p.stderr, \
+        p.stderr
 
 
 def test_db_table_unreachable_from_any_subject(shop_db_copy, tmp_path):
