@@ -1,10 +1,10 @@
 /* proxy_copyin.c - COPY FROM STDIN into encrypted columns: the client's
- * rows (text format, copytext.h) on their way to PostgreSQL, as planned
- * when the statement was analysed (proxy_encrypt.c, struct pxe_copy).
+ * rows (text or CSV with PostgreSQL's defaults, with or without HEADER:
+ * copytext.h) on their way to PostgreSQL, as planned when the statement
+ * was analysed (proxy_encrypt.c, struct pxe_copy).
  *
- * Both formats are read, text and CSV (PostgreSQL's defaults, with or
- * without HEADER). Rows are cut from the CopyData stream wherever the
- * client split it. In
+ * Rows are cut from the CopyData stream wherever the client split it,
+ * from the first CopyData on, whether or not CopyInResponse came first. In
  * each, the encrypted fields become their ciphertext under the key of the
  * row's subject (its id field; a fresh key when it has none), the blind
  * indexes go into their fields, and the subject goes into the record. A
@@ -320,9 +320,9 @@ int pxi_end(struct pconn *c, const struct pgp_msg *m)
 	return err ? err : drop ? 1 : 0;
 }
 
+/* PostgreSQL ended the COPY (an error): what the client still sends goes nowhere. */
 void pxi_abandon(struct pconn *c)
 {
 	if (c->cin)
-		c->cin->failed =
-		    true; /* PostgreSQL ended the COPY: what the client still sends goes nowhere */
+		c->cin->failed = true;
 }
