@@ -389,6 +389,7 @@ static int rotate_locked(struct alog *l)
 		fail_locked(l, r);
 	l->rotating = false;
 	pthread_cond_broadcast(&l->cv);
+	pthread_cond_signal(&l->flush_cv); /* it sleeps through rotations */
 	return r;
 }
 
@@ -710,13 +711,15 @@ int alog_queue_seal(struct alog *l, const struct seginfo *s)
 	return 0;
 }
 
-static struct timespec deadline_ms(int64_t ms)
+/* The CLOCK_MONOTONIC time us microseconds from now, for the condition
+ * variables' timed waits. */
+static struct timespec deadline_us(int64_t us)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000;
+	t.tv_sec += us / 1000000;
+	t.tv_nsec += (us % 1000000) * 1000;
 	if (t.tv_nsec >= 1000000000) {
 		t.tv_sec++;
 		t.tv_nsec -= 1000000000;
@@ -728,7 +731,7 @@ static struct timespec deadline_ms(int64_t ms)
  * once a second, so timed checkpoints resume without waiting for an append. */
 static void retry_recovery(struct alog *l)
 {
-	struct timespec t = deadline_ms(1000);
+	struct timespec t = deadline_us(1000000);
 
 	pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
 	if (!l->stop && l->failed && !l->io_busy && !l->rotating)
@@ -742,49 +745,66 @@ static bool sync_work(struct alog *l)
 	        __atomic_load_n(&l->incoming, __ATOMIC_ACQUIRE));
 }
 
-/* Microseconds until lazy records are due to be synced. */
-static int64_t lazy_wait_us(struct alog *l)
+static int64_t earlier(int64_t a, int64_t b)
 {
-	return l->last_sync_us + (int64_t)l->o.batch_ms * 1000 - now_us();
+	return a < b ? a : b;
 }
 
-static bool flush_due(struct alog *l)
+/* When the flusher has work next (now_us's clock): at once for records
+ * someone waits on; at the end of the window that began with the last
+ * fdatasync for lazy ones (sync) or at the next tick (batch); at the next
+ * timed checkpoint in any case. */
+static int64_t flusher_due_us(struct alog *l)
 {
-	return sync_work(l) && (l->eager_pending || __atomic_load_n(&l->eager_incoming, __ATOMIC_RELAXED) ||
-	                        lazy_wait_us(l) <= 0);
+	int64_t due = l->last_cp_us + (int64_t)l->o.checkpoint_ms * 1000;
+	int64_t window = (int64_t)l->o.batch_ms * 1000;
+
+	if (l->o.durability == ALOG_BATCH)
+		return earlier(due, l->last_tick_us + window);
+	if (!sync_work(l))
+		return due;
+	if (l->eager_pending || __atomic_load_n(&l->eager_incoming, __ATOMIC_RELAXED))
+		return 0;
+	return earlier(due, l->last_sync_us + window);
+}
+
+/* Sleeps until due unless an appender signals sooner (combine_locked). */
+static void flusher_sleep(struct alog *l, int64_t due)
+{
+	struct timespec t = deadline_us(due - now_us());
+
+	l->flusher_wake_us = due;
+	l->flusher_idle = true;
+	pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
+	l->flusher_idle = false;
 }
 
 /* The flusher: group commit in sync mode, the periodic fdatasync in batch
- * mode, and checkpoints on time, idle or not. */
+ * mode, and checkpoints on time, idle or not. It wakes when work is due,
+ * and only then. */
 static void *flusher_main(void *arg)
 {
 	struct alog *l = arg;
 
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop) {
-		if (!flush_due(l)) {
-			int64_t to_cp = l->last_cp_us / 1000 + l->o.checkpoint_ms - now_us() / 1000;
-			int64_t wait =
-			    l->o.durability == ALOG_BATCH && to_cp > l->o.batch_ms ? l->o.batch_ms : to_cp;
-			if (sync_work(l) && lazy_wait_us(l) / 1000 + 1 < wait)
-				wait = lazy_wait_us(l) / 1000 + 1; /* lazy records are due then */
-			struct timespec t = deadline_ms(wait > 0 ? wait : 0);
-			l->flusher_wake_us = now_us() + (wait > 0 ? wait : 0) * 1000;
-			l->flusher_idle = true;
-			pthread_cond_timedwait(&l->flush_cv, &l->mu, &t);
-			l->flusher_idle = false;
-		}
-		if (l->stop || l->rotating)
-			continue;
-		if (l->failed) {
+		if (l->failed && !l->rotating) {
 			retry_recovery(l);
+			continue;
+		}
+		int64_t now = now_us(), due = l->rotating
+		                                  ? now + 1000000
+		                                  : flusher_due_us(l); /* rotations signal their end */
+		if (due > now) {
+			flusher_sleep(l, due);
 			continue;
 		}
 		size_t others = combine_locked(l, NULL);
 		if (others && others != COMBINE_LATER && l->o.durability == ALOG_BATCH)
 			wake_durable(l);
-		if (now_us() / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms && checkpoint_locked(l))
+		if (now / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms && checkpoint_locked(l))
 			l->last_cp_us = now_us(); /* try again at the next interval */
+		l->last_tick_us = now;
 		if (l->pending.len || l->durable_seq < l->written_seq)
 			(void)flush_locked(l, true);
 	}
@@ -840,7 +860,7 @@ static void *sealer_main(void *arg)
 		else
 			pthread_cond_wait(&l->seal_cv, &l->mu);
 		if (r) {
-			struct timespec t = deadline_ms(1000);
+			struct timespec t = deadline_us(1000000);
 			pthread_cond_timedwait(&l->seal_cv, &l->mu, &t);
 		}
 	}

@@ -35,6 +35,7 @@ struct alog {
 	uint64_t since_cp, last_cp_seq;
 	uint8_t last_cp_hash[LOG_HASH_LEN];
 	int64_t last_cp_us;
+	int64_t last_tick_us; /* the flusher's last pass (batch mode ticks from it) */
 
 	/* Writing: records are formatted into pending; one thread at a time
 	 * (io_busy) writes a swapped-out buffer and fdatasyncs. */
