@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "keyprov.h"
+#include "logread.h"
 #include "policy.h"
 #include "role.h"
 
@@ -20,9 +21,10 @@ struct dsr {
 	PGconn *ledger; /* the keystore database */
 	PGconn *data;   /* the customer database */
 	struct policy *pol;
-	struct keyprov *kp; /* subject keys and refs, from the keeper */
-	bool index_failing; /* the subject index could not be brought up to date */
-	bool reload;        /* a new configuration came: read the policy again */
+	struct keyprov *kp;       /* subject keys and refs, from the keeper */
+	bool index_failing;       /* the subject index could not be brought up to date */
+	struct lrd_pos index_pos; /* where the index's last walk of the log stopped */
+	bool reload;              /* a new configuration came: read the policy again */
 };
 
 struct dsr_caller {

@@ -11,15 +11,12 @@
 #include "logread.h"
 
 #define BATCH_ROWS 50000 /* index rows sent in one COPY */
-#define STOP 2           /* on_access's return at the limit (lrd_each's own are 0, 1, -errno) */
 
 struct batch {
 	struct dsr *d;
 	struct buf copy;
 	size_t rows;
 	uint64_t last; /* the last access record seen */
-	uint64_t left; /* access records still to take this time (0: no limit) */
-	bool more;     /* stopped at the limit */
 	char id[2 * LOG_ID_LEN + 1];
 	char *err;
 	size_t errlen;
@@ -162,12 +159,7 @@ static int on_access(void *arg, json_t *rec, const char *line, size_t len)
 	b->last = (uint64_t)seq;
 	if (b->copy.failed)
 		return -ENOMEM;
-	int r = b->rows >= BATCH_ROWS ? flush(b) : 0;
-	if (!r && b->left && !--b->left) {
-		b->more = true;
-		return STOP;
-	}
-	return r;
+	return b->rows >= BATCH_ROWS ? flush(b) : 0;
 }
 
 static int indexed(struct dsr *d, const char *id, uint64_t *ret, char *err, size_t errlen)
@@ -189,20 +181,26 @@ static int indexed(struct dsr *d, const char *id, uint64_t *ret, char *err, size
 
 int dsr_index_catch_up(struct dsr *d, uint64_t max, char *err, size_t errlen)
 {
-	struct batch b = { .d = d, .copy = BUF_INIT, .left = max, .err = err, .errlen = errlen };
+	struct batch b = { .d = d, .copy = BUF_INIT, .err = err, .errlen = errlen };
 	struct lrd_error le = { 0 };
 	int r = log_id(d->env->cfg->log_dir, b.id, err, errlen);
 
 	if (!r)
 		r = indexed(d, b.id, &b.last, err, errlen);
-	uint64_t from = b.last;
+	uint64_t from = b.last, until = max ? b.last + max : 0;
+	struct lrd_pos pos = d->index_pos;
 	for (int tries = 0; !r; tries++) {
 		/* the logger may seal (compress and rename) a segment under the reader: read on from
 		 * where it stopped, in the segments as they are now */
-		struct lrd_filter f = { .type = "access", .after_seq = b.last };
+		/* only records naming subjects are indexed: the others are not parsed */
+		struct lrd_filter f = { .type = "access",
+			                .after_seq = b.last,
+			                .until_seq = until,
+			                .contains = "\"subjects\":[",
+			                .pos = &pos };
 		r = lrd_each(d->env->cfg->log_dir, &f, on_access, &b, &le);
-		if (r == STOP)
-			r = 0;
+		if (pos.seq > b.last)
+			b.last = pos.seq; /* and the records without subjects up to there */
 		if (r != -ENOENT || tries == 2)
 			break;
 		r = 0;
@@ -212,8 +210,9 @@ int dsr_index_catch_up(struct dsr *d, uint64_t max, char *err, size_t errlen)
 		         le.reason);
 	if (!r && (b.rows || b.last != from))
 		r = flush(&b);
+	d->index_pos = r ? (struct lrd_pos){ 0 } : pos; /* after a failure, read from a segment's start */
 	buf_free(&b.copy);
-	return r > 0 ? -EIO : r < 0 ? r : b.more;
+	return r > 0 ? -EIO : r < 0 ? r : until && b.last >= until;
 }
 
 json_t *dsr_index_accesses(struct dsr *d, const char *ref, char *err, size_t errlen)

@@ -13,8 +13,8 @@
 
 #define DSR_RECENT_ACCESSES 200 /* listed one by one in a report; all are counted */
 
-/* Indexes the access records written since the last call, at most max
- * of them (0: all). 0 done, 1 more to do, or -errno with err (what was
+/* Indexes the access records written since the last call, reading at
+ * most max records (0: all). 0 done, 1 more to do, or -errno with err (what was
  * indexed stays). */
 int dsr_index_catch_up(struct dsr *d, uint64_t max, char *err, size_t errlen) WUR;
 

@@ -50,6 +50,8 @@ struct rd {
 	void *arg;
 	struct lrd_error *err;
 	uint64_t expect;
+	bool resumed;       /* at a position: the next record must be the one after it */
+	bool until_reached; /* past until_seq */
 };
 
 static int bad(struct rd *rd, const struct seginfo *s, uint64_t off, const char *why)
@@ -67,8 +69,18 @@ static int one_line(struct rd *rd, const struct seginfo *s, const char *line, si
 
 	if (why)
 		return bad(rd, s, off, why);
+	if (rd->f->until_seq && fr.seq > rd->f->until_seq) {
+		rd->until_reached = true;
+		return 1; /* ends the walk; lrd_each returns 0 */
+	}
+	if (rd->resumed && fr.seq != rd->expect)
+		return bad(rd, s, off, "not the record after the one the last walk stopped at");
+	rd->resumed = false;
 	rd->expect = fr.seq + 1;
-	if (!wanted_frame(rd->f, &fr))
+	if (rd->f->pos)
+		*rd->f->pos = (struct lrd_pos){ s->first, off + len + 1, fr.seq };
+	if (!wanted_frame(rd->f, &fr) ||
+	    (rd->f->contains && !memmem(line, len, rd->f->contains, strlen(rd->f->contains))))
 		return 0; /* not even parsed */
 	json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(rec)) {
@@ -93,6 +105,12 @@ static int one_segment(struct rd *rd, int dirfd, const struct seginfo *s, bool l
 	if (r) {
 		snprintf(rd->err->reason, sizeof(rd->err->reason), "%s: %s", s->name, strerror(-r));
 		return r;
+	}
+	const struct lrd_pos *p = rd->f->pos;
+	if (p && p->first == s->first && p->seq == rd->f->after_seq && p->off && !s->gz &&
+	    !segreader_seek(sr, p->off)) {
+		rd->resumed = true;
+		rd->expect = p->seq + 1;
 	}
 	for (;;) {
 		int n = segreader_next(sr, &line, &len, &off);
@@ -119,7 +137,7 @@ static int one_segment(struct rd *rd, int dirfd, const struct seginfo *s, bool l
 
 int lrd_each(const char *dir, const struct lrd_filter *f, lrd_fn fn, void *arg, struct lrd_error *ret_err)
 {
-	struct rd rd = { f, fn, arg, ret_err, 1 };
+	struct rd rd = { .f = f, .fn = fn, .arg = arg, .err = ret_err, .expect = 1 };
 	struct seginfo *v = NULL;
 	size_t n = 0;
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -134,6 +152,10 @@ int lrd_each(const char *dir, const struct lrd_filter *f, lrd_fn fn, void *arg, 
 			continue; /* every record in it is at or before after_seq */
 		rd.expect = v[i].first;
 		r = one_segment(&rd, dirfd, &v[i], i + 1 == n);
+		if (rd.until_reached) {
+			r = 0;
+			break;
+		}
 	}
 	free(v);
 	if (dirfd >= 0)

@@ -11,12 +11,29 @@
 
 #include "util.h"
 
+/* Where a walk stopped: a later walk that starts after the same record
+ * resumes there, without reading the segment again from its start. */
+struct lrd_pos {
+	uint64_t first; /* the segment's first record (0: no position) */
+	uint64_t off;   /* the byte after the last line read */
+	uint64_t seq;   /* the last record read */
+};
+
 struct lrd_filter {
 	bool has_since, has_until;
 	int64_t since, until; /* microseconds, inclusive since, exclusive until */
 	const char *type;
 	const char *subject_ref; /* 64 hex */
 	uint64_t after_seq;      /* only records after it (0: all); earlier segments are not read */
+	uint64_t until_seq;      /* the walk ends after it (0: at the log's end) */
+	/* only records whose line holds these bytes; the others are framed but
+	 * neither parsed nor checked further (a cheap test, for readers that
+	 * trust the log's writer: a verifier must not use it) */
+	const char *contains;
+	/* in: resume there when it is a plain segment and pos->seq is
+	 * after_seq; out: where the walk stopped (after the record the
+	 * callback stopped it at) */
+	struct lrd_pos *pos;
 };
 
 /* Called with each record that passes the filter; the line's exact bytes

@@ -119,6 +119,18 @@ int segreader_open(int dirfd, const struct seginfo *s, struct segreader **ret)
 	return 0;
 }
 
+int segreader_seek(struct segreader *r, uint64_t off)
+{
+	if (r->gz || off > INT64_MAX)
+		return -EINVAL;
+	if (lseek(r->fd, (off_t)off, SEEK_SET) < 0)
+		return -errno;
+	r->off = off;
+	r->pos = r->fill = 0;
+	r->eof = r->ended = false;
+	return 0;
+}
+
 void segreader_free(struct segreader *r)
 {
 	if (!r)

@@ -46,6 +46,9 @@ int segreader_open(int dirfd, const struct seginfo *s, struct segreader **ret) W
  * limit, -EBADMSG corrupt compressed data, another negative errno.
  * *ret_off is the offset (uncompressed) of the line or of the junk. */
 int segreader_next(struct segreader *r, const char **ret_line, size_t *ret_len, uint64_t *ret_off) WUR;
+/* Goes on reading a plain (uncompressed) segment at off, the start of a
+ * line; -EINVAL for a compressed one. */
+int segreader_seek(struct segreader *r, uint64_t off) WUR;
 void segreader_free(struct segreader *r);
 
 /* Where the data of a segment ends (the offset of the filler). */

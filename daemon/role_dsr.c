@@ -14,7 +14,7 @@
 
 #define KEY_TTL_S 10
 #define INDEX_TICK_MS 2000
-#define INDEX_PER_TICK 50000 /* access records, about a second's work */
+#define INDEX_PER_TICK 50000 /* log records read (only those naming subjects are parsed): under a second */
 #define INDEX_BEHIND_MS 20
 
 static int connect_one(PGconn **db, const char *conninfo, const char *what, char *err, size_t errlen)

@@ -682,6 +682,62 @@ static void test_subjects(void **state)
 	keyprov_free(o.kp);
 }
 
+static int count_fn(void *arg, json_t *rec, const char *line, size_t len)
+{
+	(void)line, (void)len;
+	*(unsigned *)arg += json_object_get(rec, "subjects") != NULL;
+	return 0;
+}
+
+/* A walk bounded by until_seq stops there and says where; the next one
+ * resumes at that byte (it reads nothing before it: a damaged first line is
+ * not seen), and records without the contains bytes are not parsed. */
+static void test_walk_resumes(void **state)
+{
+	struct env *e = *state;
+	struct alog_opts o = small_opts();
+	char path[4096];
+	uint64_t seq;
+
+	o.checkpoint_records = 100000;
+	create_log(e);
+	o.kp = open_kp(e);
+	struct alog *l = open_log(e, &o);
+	for (unsigned i = 0; i < 40; i++)
+		assert_int_equal(append_rec(l, i, i % 4 == 0, 0, &seq), 0); /* every fourth names a subject */
+	assert_int_equal(alog_close(l), 0);
+	keyprov_free(o.kp);
+
+	struct lrd_pos pos = { 0 };
+	struct lrd_error err;
+	unsigned named = 0;
+	struct lrd_filter f = { .until_seq = 21, .contains = "\"subjects\":[", .pos = &pos };
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 0);
+	assert_int_equal(pos.seq, 21);
+	assert_true(pos.first > 0 && pos.off > 0);
+	unsigned first = named;
+	struct lrd_pos at21 = pos;
+	assert_true(first >= 4 && first <= 6);
+
+	/* spoil the segment's first line: only a walk from its start reads it */
+	snprintf(path, sizeof(path), "%s/seg-%020llu.jsonl", e->dir, (unsigned long long)pos.first);
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "#", 1, 0), 1);
+	close(fd);
+	f = (struct lrd_filter){ .after_seq = 21, .contains = "\"subjects\":[", .pos = &pos };
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 0);
+	assert_int_equal(named, 10); /* i = 0, 4, ..., 36 */
+	assert_true(pos.seq > seq); /* the checkpoint alog_close wrote */
+
+	/* a position that does not match its record is refused, not trusted */
+	struct lrd_pos stale = { at21.first, at21.off, 5 };
+	f = (struct lrd_filter){ .after_seq = 5, .pos = &stale };
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 1);
+	f = (struct lrd_filter){ .after_seq = 5 };
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 1); /* the spoilt line */
+}
+
 static void test_subject_without_provider(void **state)
 {
 	struct env *e = *state;
@@ -1330,6 +1386,7 @@ int main(void)
 		T(test_submit_lazy_and_eager),
 		T(test_lazy_waits_window),
 		T(test_subjects),
+		T(test_walk_resumes),
 		T(test_subject_without_provider),
 		T(test_invalid_type),
 		T(test_reopen_continues),
