@@ -728,7 +728,7 @@ static void test_walk_resumes(void **state)
 	f = (struct lrd_filter){ .after_seq = 21, .contains = "\"subjects\":[", .pos = &pos };
 	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 0);
 	assert_int_equal(named, 10); /* i = 0, 4, ..., 36 */
-	assert_true(pos.seq > seq); /* the checkpoint alog_close wrote */
+	assert_true(pos.seq > seq);  /* the checkpoint alog_close wrote */
 
 	/* a position that does not match its record is refused, not trusted */
 	struct lrd_pos stale = { at21.first, at21.off, 5 };
