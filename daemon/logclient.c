@@ -1,7 +1,10 @@
 /* logclient.c - see logclient.h. The channel is a SOCK_SEQPACKET
  * socketpair: one message per record, written whole or not at all.
  * Records wait in order in outq until the end of the loop's pass, then go
- * out together (sendmmsg), the rest when the channel takes them. The
+ * out together (sendmmsg), the rest when the channel takes them. Lazy
+ * records alone wait a little longer, up to LC_LAZY_US or LC_LAZY_MAX of
+ * them: the logger makes them durable within its batch window anyway, and
+ * each wakeup of its costs more than the records it brings. The
  * logger answers in order, so the waiting callbacks are a FIFO ring. */
 #define _GNU_SOURCE
 #include "logclient.h"
@@ -15,6 +18,8 @@
 #include "logmsg.h"
 
 #define LC_MAX_INFLIGHT 65536 /* a power of two */
+#define LC_LAZY_US 2000
+#define LC_LAZY_MAX 64 /* a sendmmsg's worth */
 
 struct waiter {
 	uint32_t id;
@@ -36,7 +41,10 @@ struct logclient {
 	struct waiter *ring; /* LC_MAX_INFLIGHT */
 	size_t head, n;
 	struct outmsg *outq, **outq_tail;
-	bool last_failed, armed_write, flush_pending;
+	bool last_failed, armed_write;
+	bool flush_pending; /* flush_ev is active (flush now) or pending (a timer, for lazy records) */
+	bool flush_now;     /* ... and active */
+	unsigned queued;    /* in outq */
 	int64_t failed_at_us;
 	struct event *flush_ev;
 	struct buf lists;
@@ -83,6 +91,7 @@ static void fail_all(struct logclient *lc, int err)
 	}
 	lc->outq = NULL;
 	lc->outq_tail = &lc->outq;
+	lc->queued = 0;
 }
 
 static void drop_channel(struct logclient *lc, int err)
@@ -160,6 +169,7 @@ static int flush_out(struct logclient *lc)
 			struct outmsg *m = lc->outq;
 			lc->outq = m->next;
 			free(m);
+			lc->queued--;
 		}
 		if (!lc->outq)
 			lc->outq_tail = &lc->outq;
@@ -174,7 +184,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	lc->flush_pending = false;
+	event_del(lc->flush_ev); /* the lazy records' timer, when an eager one came first */
+	lc->flush_pending = lc->flush_now = false;
 	if (lc->fd < 0)
 		return;
 	int err = flush_out(lc);
@@ -232,6 +243,21 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 		arm(lc);
 }
 
+/* Flushes at the end of the loop's pass (now), or within LC_LAZY_US. */
+static void schedule_flush(struct logclient *lc, bool now)
+{
+	static const struct timeval lazy = { 0, LC_LAZY_US };
+
+	if (now && !lc->flush_now) {
+		event_active(lc->flush_ev, EV_TIMEOUT, 1);
+		lc->flush_pending = lc->flush_now = true;
+	} else if (!lc->flush_pending) {
+		lc->flush_pending = !event_add(lc->flush_ev, &lazy);
+		if (!lc->flush_pending) /* no timer: at once, then */
+			schedule_flush(lc, true);
+	}
+}
+
 int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event, bool lazy, lc_done done,
               void *arg)
 {
@@ -256,10 +282,8 @@ int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event,
 	memcpy(o->data, lc->enc, (size_t)len);
 	*lc->outq_tail = o;
 	lc->outq_tail = &o->next;
-	if (!lc->flush_pending) {
-		lc->flush_pending = true;
-		event_active(lc->flush_ev, EV_TIMEOUT, 1);
-	}
+	lc->queued++;
+	schedule_flush(lc, !lazy || lc->queued >= LC_LAZY_MAX);
 	lc->st.sent++;
 	if (lazy)
 		return 0; /* not answered */
@@ -288,7 +312,6 @@ struct lc_stats lc_stats(const struct logclient *lc)
 {
 	struct lc_stats s = lc->st;
 	s.inflight = lc->n;
-	for (const struct outmsg *m = lc->outq; m; m = m->next)
-		s.queued++;
+	s.queued = lc->queued;
 	return s;
 }

@@ -16,7 +16,8 @@ typedef void (*lc_done)(void *arg, int err, uint64_t seq);
 struct logclient;
 
 /* Records queued during one pass of the event loop go out together at its
- * end (an event made active runs after those already active). */
+ * end (an event made active runs after those already active); lazy ones
+ * alone wait up to 2 ms or until 64 are queued. */
 struct logclient *lc_new(struct event_base *base);
 /* Every record in flight fails with -ECONNABORTED; no callback runs after. */
 void lc_free(struct logclient *lc);
