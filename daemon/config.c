@@ -123,6 +123,12 @@ static int set_string(char **field, const char *v)
 	return 0;
 }
 
+static void wipe_str(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+}
+
 static bool check_conninfo(struct ctx *x, const struct keyword *kw, const char *v)
 {
 	char *msg = NULL;
@@ -133,6 +139,8 @@ static bool check_conninfo(struct ctx *x, const struct keyword *kw, const char *
 			msg[strcspn(msg, "\n")] = 0;
 		err_at(x, "%s: not a libpq connection string: %s", kw->name, msg ? msg : "out of memory");
 	}
+	for (PQconninfoOption *i = o; i && i->keyword; i++)
+		wipe_str(i->val); /* the password among them: nothing of it is left in freed memory */
 	PQconninfoFree(o);
 	PQfreemem(msg);
 	return o != NULL;
@@ -302,6 +310,7 @@ unsigned cfg_parse(struct cfg *c, const char *name, const char *data, size_t len
 			memcpy(line, p, n);
 			line[n] = 0;
 			parse_line(c, &x, line, seen);
+			explicit_bzero(line, n); /* it may have held a password */
 		}
 		p += n + 1;
 	}
@@ -354,9 +363,73 @@ void cfg_free(struct cfg *c)
 		if (kw->kind == K_LIST_PATH || kw->kind == K_LIST_LISTEN)
 			free_list(FIELD(c, kw, struct pol_list));
 		else if (kw->kind != K_UINT && kw->kind != K_SIZE && kw->kind != K_ENUM)
-			free(*FIELD(c, kw, char *));
+			cfg_free_text(*FIELD(c, kw, char *));
 	}
 	free(c);
+}
+
+/* The secret settings and what each is. */
+static const struct {
+	const char *name;
+	unsigned bit;
+	size_t off;
+} secrets[] = {
+	{ "database", CFG_SECRET_DATABASE, offsetof(struct cfg, database) },
+	{ "keystore", CFG_SECRET_KEYSTORE, offsetof(struct cfg, keystore) },
+};
+
+void cfg_free_text(char *text)
+{
+	wipe_str(text);
+	free(text);
+}
+
+void cfg_keep_secrets(struct cfg *c, unsigned keep)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(secrets); i++) {
+		char **v = (char **)((char *)c + secrets[i].off);
+		if (!(keep & secrets[i].bit)) {
+			cfg_free_text(*v);
+			*v = NULL;
+		}
+	}
+}
+
+/* Whether line (without its newline) is a comment or sets a secret that
+ * is not kept, read as parse_line reads it. */
+static bool withheld(const char *line, size_t n, unsigned keep)
+{
+	while (n && (*line == ' ' || *line == '\t'))
+		line++, n--;
+	if (n && *line == '#')
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(secrets); i++) {
+		size_t k = strlen(secrets[i].name);
+		if (keep & secrets[i].bit || n < k || memcmp(line, secrets[i].name, k))
+			continue;
+		size_t j = k + strspn(line + k, " \t");
+		if (j < n && line[j] == '=')
+			return true;
+	}
+	return false;
+}
+
+int cfg_text_keeping(const char *text, size_t len, unsigned keep, struct buf *out)
+{
+	const char *p = text, *end = text + len;
+
+	if (!buf_reserve(out, len + 1)) /* at once: no copy of a secret is left behind by a realloc */
+		return -ENOMEM;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (!withheld(p, n, keep))
+			buf_add(out, p, n);
+		if (nl)
+			buf_addc(out, '\n');
+		p += n + 1;
+	}
+	return out->failed ? -ENOMEM : 0;
 }
 
 void cfg_dump(const struct cfg *c, struct buf *out)

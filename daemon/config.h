@@ -65,4 +65,21 @@ int cfg_load(struct cfg *c, const char *path, struct buf *errs) WUR;
 /* Writes every setting and its value as `key = value` lines. */
 void cfg_dump(const struct cfg *c, struct buf *out);
 
+/* The settings that may hold secrets (connection strings with their
+ * passwords): each role is given only those it uses. */
+#define CFG_SECRET_DATABASE 1u
+#define CFG_SECRET_KEYSTORE 2u
+
+/* Wipes and drops from c the secret settings that are not in keep. */
+void cfg_keep_secrets(struct cfg *c, unsigned keep);
+
+/* The configuration text (checked by cfg_parse) for a role that keeps
+ * only the secrets in keep: the lines setting the others, and every
+ * comment, are left empty (line numbers hold). 0 or -ENOMEM; wipe out
+ * after use. */
+int cfg_text_keeping(const char *text, size_t len, unsigned keep, struct buf *out) WUR;
+
+/* Overwrites a text that held secrets, then frees it. */
+void cfg_free_text(char *text);
+
 #endif

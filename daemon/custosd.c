@@ -73,11 +73,11 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		cfg_free(o.cfg);
-		free(o.config_text);
+		cfg_free_text(o.config_text);
 		return 0;
 	}
 	int r = parent_run(&o);
 	cfg_free(o.cfg);
-	free(o.config_text);
+	cfg_free_text(o.config_text);
 	return r;
 }

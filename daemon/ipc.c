@@ -223,9 +223,9 @@ int ipc_send(int fd, const struct ipc_msg *m)
 	do
 		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
-	if (w < 0)
-		return errno == ECONNRESET ? -EPIPE : -errno;
-	return w == n ? 0 : -EIO;
+	int err = w < 0 ? (errno == ECONNRESET ? -EPIPE : -errno) : w == n ? 0 : -EIO;
+	explicit_bzero(buf, (size_t)n); /* no copy on the stack of what went (configuration, reports) */
+	return err;
 }
 
 /* The descriptors that came with a message: the first is kept in *ret_fd,

@@ -142,6 +142,10 @@ static void child_setup(struct parent *p, struct child *k, int fd)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (privs_limit_caps(k->role->audit_cap))
 		fprintf(stderr, "<2>custosd[%s]: cannot drop capabilities\n", k->role->name), _exit(1);
+	/* only the connection strings (and passwords) this role uses */
+	cfg_free_text(p->o->config_text);
+	p->o->config_text = NULL;
+	cfg_keep_secrets(p->o->cfg, k->role->secrets);
 	int r = privs_sandbox(k->role->name, p->o->cfg);
 	if (r && r != -EOPNOTSUPP)
 		fprintf(stderr, "<2>custosd[%s]: sandbox: %s\n", k->role->name, strerror(-r)), _exit(1);
@@ -281,6 +285,25 @@ static void notify_status(struct parent *p)
 
 /* --- reload -------------------------------------------------------------- */
 
+/* The new configuration's text for k, with only its own secrets. */
+static int send_config(struct parent *p, const struct child *k)
+{
+	struct buf b = BUF_INIT;
+	const char *text = p->o->config_text;
+	int err = cfg_text_keeping(text, strlen(text), k->role->secrets, &b);
+
+	buf_addc(&b, 0); /* within what cfg_text_keeping reserved */
+	if (!err) {
+		struct ipc_msg m = { .type = IPC_CONFIG, .nfields = 1 };
+		m.f[0] = ipc_str(b.p);
+		err = ipc_send(k->fd, &m);
+	}
+	if (b.p)
+		explicit_bzero(b.p, b.cap);
+	buf_free(&b);
+	return err;
+}
+
 static int reload(struct parent *p, char *why, size_t whylen)
 {
 	struct cfg *c = NULL;
@@ -305,20 +328,18 @@ static int reload(struct parent *p, char *why, size_t whylen)
 		say(3, "reload refused, the running configuration stays: %s", errs.p ? errs.p : "");
 		(void)!note(p, "reload", "refused", "reload-failed");
 		cfg_free(c);
-		free(text);
+		cfg_free_text(text);
 		buf_free(&errs);
 		sd_notify(0, "READY=1");
 		return -EINVAL;
 	}
 	cfg_free(p->o->cfg);
-	free(p->o->config_text);
+	cfg_free_text(p->o->config_text);
 	p->o->cfg = c;
 	p->o->config_text = text;
-	struct ipc_msg m = { .type = IPC_CONFIG, .nfields = 1 };
-	m.f[0] = ipc_str(text);
 	int sent = 0;
 	for (int i = 0; i < p->n; i++)
-		if (p->kids[i].pid > 0 && ipc_send(p->kids[i].fd, &m)) {
+		if (p->kids[i].pid > 0 && send_config(p, &p->kids[i])) {
 			say(3, "cannot send the new configuration to %s; restarting it",
 			    p->kids[i].role->name);
 			kill(p->kids[i].pid, SIGKILL); /* it restarts with the new configuration */
@@ -714,7 +735,7 @@ int parent_check_config(const char *path, struct cfg **ret, char **ret_text, str
 	check_secret(state, "the log's key state", errs, &n);
 	if (n) {
 		cfg_free(c);
-		free(text);
+		cfg_free_text(text);
 		return n;
 	}
 	*ret = c;

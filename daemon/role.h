@@ -53,6 +53,7 @@ struct role {
 	const char *name;
 	int (*main)(struct role_env *env); /* the process's exit status */
 	bool audit_cap;                    /* keeps CAP_AUDIT_WRITE */
+	unsigned secrets;                  /* the secret settings it uses (CFG_SECRET_*) */
 };
 
 extern const struct role role_logger, role_keeper, role_control, role_dsr, role_proxy;

@@ -402,11 +402,12 @@ static void do_dsr(struct role_env *env, struct control *ct, const struct client
 	int err = fd < 0 ? -ENOTCONN
 	                 : role_call(env, fd, &m, ct->reply_buf, &r,
 	                             req->cmd == CP_REQUEST_RUN ? RUN_TIMEOUT_MS : CALL_TIMEOUT_MS);
-	if (err && !env->cfg->database)
-		return reply_error(
-		    cl->fd, "subject requests need the customer database: set database in custosd.conf");
+	if (err == -ENOTCONN) /* the role holds no connection string: it cannot tell which it is */
+		return reply_error(cl->fd,
+		                   "subject requests need the dsr role, which is not running: it runs "
+		                   "when custosd.conf sets database (the customer database)");
 	if (err) {
-		snprintf(why, sizeof(why), "dsr: %s", err == -ENOTCONN ? "not running" : strerror(-err));
+		snprintf(why, sizeof(why), "dsr: %s", strerror(-err));
 		return reply_error(cl->fd, why);
 	}
 	if (r.type == IPC_ERROR)
@@ -553,4 +554,4 @@ static int control_main(struct role_env *env)
 	return err ? 1 : 0;
 }
 
-const struct role role_control = { "control", control_main, false };
+const struct role role_control = { "control", control_main, false, 0 };

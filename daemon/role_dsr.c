@@ -139,4 +139,5 @@ static int dsr_main(struct role_env *env)
 	return err ? 1 : 0;
 }
 
-const struct role role_dsr = { "dsr", dsr_main, false };
+/* the customer database for reports and erasure, the keystore for the ledger */
+const struct role role_dsr = { "dsr", dsr_main, false, CFG_SECRET_DATABASE | CFG_SECRET_KEYSTORE };

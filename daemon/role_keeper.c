@@ -307,4 +307,5 @@ static int keeper_main(struct role_env *env)
 	return err ? 1 : 0;
 }
 
-const struct role role_keeper = { "keeper", keeper_main, false };
+/* the keystore (by default on the customer database's server: see ks_default_conninfo) */
+const struct role role_keeper = { "keeper", keeper_main, false, CFG_SECRET_DATABASE | CFG_SECRET_KEYSTORE };

@@ -328,4 +328,4 @@ static int logger_main(struct role_env *env)
 	return err || cerr ? 1 : 0;
 }
 
-const struct role role_logger = { "logger", logger_main, true };
+const struct role role_logger = { "logger", logger_main, true, 0 };

@@ -208,4 +208,5 @@ static int proxy_main(struct role_env *env)
 	return err ? 1 : px.exit_code;
 }
 
-const struct role role_proxy = { "proxy", proxy_main, false };
+/* the customer database: where it forwards to, and its catalog */
+const struct role role_proxy = { "proxy", proxy_main, false, CFG_SECRET_DATABASE };

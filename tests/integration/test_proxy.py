@@ -355,6 +355,43 @@ def test_the_proxy_role_holds_nothing_it_does_not_need(proxy):
     assert pids["control"] not in talks_to
 
 
+def memory_holds(pid, needle):
+    """Whether needle is anywhere in pid's readable memory."""
+    needle = needle.encode()
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            if "r" not in f[1] or (len(f) > 5 and f[5].startswith("[v")):  # [vvar], [vdso]
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            try:
+                mem.seek(lo)
+                if needle in mem.read(hi - lo):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def test_each_role_holds_only_the_connection_strings_it_uses(proxy):
+    """Connection strings may carry passwords: the keystore's reaches only
+    the keeper and the dsr, the customer database's also the proxy; the
+    logger and control hold neither. At start (fork) and after a reload."""
+    keystore, database = proxy.d.settings["keystore"], proxy.d.settings["database"]
+    assert "password=" in keystore and "password=" in database
+    for when in ("start", "reload"):
+        if when == "reload":
+            proxy.d.ctl("reload", check=0)
+        pids = proxy.d.pids()
+        for role, pid in pids.items():
+            holds = {name for name, text in (("keystore", keystore), ("database", database))
+                     if memory_holds(pid, text)}
+            allowed = {"keeper": {"keystore", "database"}, "dsr": {"keystore", "database"},
+                       "proxy": {"database"}}.get(role, set())
+            assert holds <= allowed, (when, role, holds)
+        assert memory_holds(pids["keeper"], keystore)  # the scan finds what is there
+
+
 def unix_peers(pid):
     """The pids at the other end of pid's Unix socket pairs (ss -xp)."""
     out = subprocess.run(["ss", "-xpn"], capture_output=True, text=True, check=True).stdout

@@ -155,4 +155,4 @@ def test_a_version_1_keystore_is_migrated(shop):
 
 def test_without_a_database_requests_say_what_is_missing(daemon):
     p = daemon.start().ctl("request", "list", check=1)
-    assert "need the customer database: set database in custosd.conf" in p.stderr
+    assert "it runs when custosd.conf sets database" in p.stderr
