@@ -45,6 +45,7 @@ struct keystore {
 	uint32_t epoch;
 	struct ks_secrets *sec; /* secure memory */
 	struct keycache *cache;
+	unsigned lock_timeout_ms;
 	char err[512];
 };
 
@@ -105,6 +106,25 @@ static struct ad ad_data_key(const struct keystore *ks, uint32_t epoch, const st
 
 /* Runs sql with params (bytea ones binary: lens[i] > 0), checks the result
  * status. NULL with ks->err set on failure. */
+/* After each connect (PQreset too). */
+static void session_settings(struct keystore *ks)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; SET lock_timeout = %u",
+	         ks->lock_timeout_ms);
+	PQclear(PQexec(ks->db, sql));
+}
+
+static void reconnect_if_lost(struct keystore *ks)
+{
+	if (PQstatus(ks->db) != CONNECTION_OK) {
+		PQreset(ks->db);
+		if (PQstatus(ks->db) == CONNECTION_OK)
+			session_settings(ks);
+	}
+}
+
 static PGresult *run(struct keystore *ks, ExecStatusType want, const char *sql, int n, const char *const *v,
                      const int *lens)
 {
@@ -112,8 +132,7 @@ static PGresult *run(struct keystore *ks, ExecStatusType want, const char *sql, 
 
 	for (int i = 0; i < n && i < 8; i++)
 		fmts[i] = lens && lens[i] > 0;
-	if (PQstatus(ks->db) != CONNECTION_OK)
-		PQreset(ks->db);
+	reconnect_if_lost(ks);
 	PGresult *r = PQexecParams(ks->db, sql, n, NULL, v, lens, fmts, 0);
 	if (PQresultStatus(r) == want)
 		return r;
@@ -127,8 +146,7 @@ static PGresult *run(struct keystore *ks, ExecStatusType want, const char *sql, 
 /* Runs sql without parameters (it may hold several statements). */
 static int exec(struct keystore *ks, const char *sql)
 {
-	if (PQstatus(ks->db) != CONNECTION_OK)
-		PQreset(ks->db);
+	reconnect_if_lost(ks);
 	PGresult *r = PQexec(ks->db, sql);
 	int err = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -EIO;
 	if (err) {
@@ -214,7 +232,8 @@ static struct keystore *ks_new(const struct ks_config *cfg, char *err, size_t er
 		ks_close(ks);
 		return NULL;
 	}
-	PQclear(PQexec(ks->db, "SET client_min_messages = warning"));
+	ks->lock_timeout_ms = cfg->lock_timeout_ms;
+	session_settings(ks);
 	return ks;
 }
 

@@ -2,10 +2,21 @@
  * opens the keystore (keystore.h), keeps unwrapped keys in its locked
  * cache, and answers key status and rotation requests. Without a
  * `database` (or `keystore`) setting it runs without a keystore and says
- * so to whoever asks. */
+ * so to whoever asks.
+ *
+ * A rotation rewraps every live key, which takes a while with many: it
+ * runs in a thread of its own, on a keystore connection of its own, as
+ * `custosctl keys rotate` would in another process, while the keeper goes
+ * on serving keys from its cache and the database (a new key waits for
+ * the rotation's lock at most KEY_LOCK_WAIT_MS, then fails: the statement
+ * that needed it is refused). The keystore's NOTIFY tells the keeper's own
+ * connection of the new epoch. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 
 #include "keystore.h"
@@ -14,26 +25,71 @@
 #include "secmem.h"
 
 #define MASTER_CRED "master-key"
+#define KEY_LOCK_WAIT_MS 1000
+#define ROTATION_CACHE_KEYS 16 /* the rotating connection serves no keys */
 
-static int open_keystore(struct role_env *env, struct keystore **ret)
+/* Where the keystore is: what a connection to it needs, copied out of the
+ * configuration (a reload may replace it while a rotation runs). */
+struct ks_where {
+	char *conninfo, *master_key, *kek_file;
+	size_t cache_keys;
+	unsigned lock_timeout_ms;
+};
+
+static void where_free(struct ks_where *w)
 {
-	const struct cfg *c = env->cfg;
-	char *conninfo = c->keystore ? strdup(c->keystore) : ks_default_conninfo(c->database);
+	if (w && w->conninfo)
+		explicit_bzero(w->conninfo, strlen(w->conninfo)); /* it may hold a password */
+	if (w) {
+		free(w->conninfo);
+		free(w->master_key);
+		free(w->kek_file);
+	}
+}
+
+static int where_of(const struct cfg *c, struct ks_where *w)
+{
+	*w = (struct ks_where){ .cache_keys = c->key_cache, .lock_timeout_ms = KEY_LOCK_WAIT_MS };
+	w->conninfo = c->keystore ? strdup(c->keystore) : ks_default_conninfo(c->database);
+	w->master_key = c->master_key ? strdup(c->master_key) : NULL;
+	w->kek_file = strdup(c->kek_file);
+	if (w->conninfo && w->kek_file && (w->master_key || !c->master_key))
+		return 0;
+	where_free(w);
+	*w = (struct ks_where){ 0 };
+	return -ENOMEM;
+}
+
+static int open_at(const char *name, const struct ks_where *w, struct keystore **ret)
+{
 	uint8_t *master = NULL;
 	char err[1024];
-	int r = conninfo ? masterkey_load(c->master_key, MASTER_CRED, &master, err, sizeof(err)) : -ENOMEM;
+	int r = masterkey_load(w->master_key, MASTER_CRED, &master, err, sizeof(err));
 
 	if (!r) {
-		struct ks_config kc = { .conninfo = conninfo,
-			                .kek_path = c->kek_file,
+		struct ks_config kc = { .conninfo = w->conninfo,
+			                .kek_path = w->kek_file,
 			                .master_key = master,
-			                .cache_keys = c->key_cache };
+			                .cache_keys = w->cache_keys,
+			                .lock_timeout_ms = w->lock_timeout_ms };
 		r = ks_open(&kc, ret, err, sizeof(err));
 	}
 	if (r)
-		role_log(2, env->name, "keystore: %s", conninfo ? err : "out of memory");
+		role_log(2, name, "keystore: %s", err);
 	secmem_free(master, MASTER_KEY_LEN);
-	free(conninfo);
+	return r;
+}
+
+static int open_keystore(struct role_env *env, struct keystore **ret)
+{
+	struct ks_where w;
+	int r = where_of(env->cfg, &w);
+
+	if (r)
+		role_log(2, env->name, "keystore: out of memory");
+	else
+		r = open_at(env->name, &w, ret);
+	where_free(&w);
 	return r;
 }
 
@@ -67,21 +123,80 @@ static int reply_status(struct keystore *ks, int fd, uint32_t id)
 	return ipc_send(fd, &m);
 }
 
-static int rotate(struct role_env *env, struct keystore *ks, int fd, uint32_t id)
-{
-	struct ipc_msg m = { .type = IPC_KEYS_ROTATED, .id = id, .nfields = 2 };
-	struct ks_status st;
-	uint64_t n;
+/* One rotation at a time, in its thread; it answers on its own duplicate
+ * of the asker's channel (the channel may be replaced meanwhile). */
+struct rotation {
+	const char *name;
+	struct ks_where where;
+	int fd;
+	uint32_t id;
+};
 
-	if (ks_rotate(ks, &n) || ks_status(ks, &st)) {
-		role_log(3, env->name, "key rotation failed: %s", ks_error(ks));
-		return ipc_send_error(fd, id, -EIO, ks_error(ks));
+static bool rotating; /* atomic: a rotation thread runs */
+
+static void *rotation_main(void *arg)
+{
+	struct rotation *rt = arg;
+	struct keystore *ks = NULL;
+	struct ks_status st;
+	uint64_t n = 0;
+	int err = open_at(rt->name, &rt->where, &ks);
+
+	if (!err && (ks_rotate(ks, &n) || ks_status(ks, &st))) {
+		role_log(3, rt->name, "key rotation failed: %s", ks_error(ks));
+		err = ipc_send_error(rt->fd, rt->id, -EIO, ks_error(ks));
+	} else if (err) {
+		err = ipc_send_error(rt->fd, rt->id, -EIO, "the keystore cannot be opened to rotate it");
+	} else {
+		role_log(5, rt->name, "rotated to key epoch %u: %llu keys rewrapped", st.epoch,
+		         (unsigned long long)n);
+		struct ipc_msg m = { .type = IPC_KEYS_ROTATED, .id = rt->id, .nfields = 2 };
+		m.f[0] = ipc_u64(st.epoch);
+		m.f[1] = ipc_u64(n);
+		err = ipc_send(rt->fd, &m);
 	}
-	role_log(5, env->name, "rotated to key epoch %u: %llu keys rewrapped", st.epoch,
-	         (unsigned long long)n);
-	m.f[0] = ipc_u64(st.epoch);
-	m.f[1] = ipc_u64(n);
-	return ipc_send(fd, &m);
+	ks_close(ks);
+	close(rt->fd);
+	where_free(&rt->where);
+	free(rt);
+	__atomic_store_n(&rotating, false, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static int rotate(struct role_env *env, int fd, uint32_t id)
+{
+	if (__atomic_load_n(&rotating, __ATOMIC_ACQUIRE))
+		return ipc_send_error(fd, id, -EBUSY, "a key rotation is already running");
+	struct rotation *rt = calloc(1, sizeof(*rt));
+	pthread_attr_t attr;
+	pthread_t t;
+	int err = rt ? where_of(env->cfg, &rt->where) : -ENOMEM;
+
+	if (!err) {
+		rt->name = env->name;
+		rt->where.cache_keys = ROTATION_CACHE_KEYS;
+		rt->where.lock_timeout_ms = 0; /* it waits for the keys being made, then they wait */
+		rt->id = id;
+		rt->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		err = rt->fd < 0 ? -errno : 0;
+	}
+	if (!err) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		__atomic_store_n(&rotating, true, __ATOMIC_RELEASE);
+		err = -pthread_create(&t, &attr, rotation_main, rt);
+		pthread_attr_destroy(&attr);
+		if (err)
+			__atomic_store_n(&rotating, false, __ATOMIC_RELEASE);
+	}
+	if (!err)
+		return 0;
+	if (rt && rt->fd >= 3)
+		close(rt->fd);
+	if (rt)
+		where_free(&rt->where);
+	free(rt);
+	return ipc_send_error(fd, id, err, "the rotation cannot be started");
 }
 
 /* Sends a data key: IPC_KEYS_SUBJECT_KEY, or the error that kept it. */
@@ -210,7 +325,7 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 			return ipc_send_error(
 			    fd, m->id, -ENOENT,
 			    "no keystore configured (set database or keystore in custosd.conf)");
-		return m->type == IPC_KEYS_ROTATE ? rotate(env, ks, fd, m->id) : reply_status(ks, fd, m->id);
+		return m->type == IPC_KEYS_ROTATE ? rotate(env, fd, m->id) : reply_status(ks, fd, m->id);
 	case IPC_KEYS_BIDX:
 		if (!ks)
 			return ipc_send_error(fd, m->id, -ENOENT, "no keystore configured");

@@ -379,3 +379,39 @@ def test_a_shred_reaches_running_processes(keys):
     assert answer == "err\tENOKEY"
     proc.stdin.close()
     assert proc.wait(timeout=30) == 0
+
+
+def test_opening_the_keystore_waits_for_a_rotation(keys):
+    """A rotation writes the new epoch's KEK to the KEK file, then moves the
+    keys in one transaction. Opening the keystore meanwhile (custosctl keys
+    status, the keeper reconnecting) waits for it (the KEK file is locked):
+    were it to read the file then, it would take the new KEK for the
+    leftover of a failed rotation and wipe it, and the keys would commit
+    wrapped under a KEK that no longer exists."""
+    import psycopg2
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
+    email = values(keys.db, "shop.customers", "email", where="id = 42")["42"]
+    hold = psycopg2.connect(keys.ks.dsn)
+    hold.cursor().execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")  # the rotation waits for it
+
+    def start(*args):
+        return subprocess.Popen([str(CTL), "keys", *args, *map(str, keys.args())], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    rot = start("rotate")
+    try:
+        deadline = time.monotonic() + 20
+        while not int(keys.ks.psql("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert b"epoch 0000000002" in keys.kek.read_bytes()
+        status = start("status")
+        time.sleep(1)
+        assert status.poll() is None  # it waits for the KEK file
+    finally:
+        hold.rollback()
+        hold.close()
+    out, err = rot.communicate(timeout=60)
+    assert rot.returncode == 0 and "rotated to epoch 2" in out, err
+    out, err = status.communicate(timeout=60)
+    assert status.returncode == 0 and "epoch" in out, err
+    assert keys.decrypt([("shop.customers", "email", email)])[0][0] == "ok"

@@ -15,6 +15,7 @@ import time
 import psycopg2
 import pytest
 
+from conftest import CTL
 from proxy import Proxy, Shop
 
 
@@ -1118,3 +1119,56 @@ def test_rewrites_follow_each_text_and_refuse_what_they_cannot_place():
             p.cleanup()
         finally:
             s.stop()
+
+
+def test_keys_are_served_while_the_keeper_rotates():
+    """A rotation rewraps every key, in a thread of the keeper's own: the
+    keeper goes on serving keys meanwhile. Held here at its table lock, the
+    rotation has written its KEK; a read through the proxy still decrypts,
+    a new subject's key fails within a second or so (the statement is
+    refused, not left hanging), and once the lock goes the rotation ends
+    and both work."""
+    s = Shop(customers=10)
+    p = None
+    try:
+        clear = s.server.psql("SELECT email FROM shop.customers WHERE id = 3", dbname="shop").strip()
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        hold = psycopg2.connect(p.d.settings["keystore"])
+        cur = hold.cursor()
+        cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")
+        rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ, CUSTOS_SOCKET=str(p.d.sock)))
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not int(s.server.psql(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted", dbname=p.ks_name)):
+                time.sleep(0.1)
+            assert rot.poll() is None  # the rotation waits for the lock
+            q = "SELECT email FROM shop.customers WHERE id = 3"
+            with p.connect(user="app1", connect_timeout=10) as c, c.cursor() as cur2:
+                c.set_session(autocommit=True)
+                cur2.execute("SET statement_timeout = '20s'")
+                cur2.execute(q)
+                assert cur2.fetchone()[0] == clear
+                started = time.monotonic()
+                with pytest.raises(psycopg2.Error):
+                    cur2.execute("INSERT INTO shop.customers (email, name, country) "
+                                 "VALUES ('new@example.org', 'New', 'DE')")
+                assert time.monotonic() - started < 15
+            assert rot.poll() is None
+        finally:
+            hold.rollback()
+            hold.close()
+        out, err = rot.communicate(timeout=60)
+        assert rot.returncode == 0 and '"epoch":2' in out, out + err
+        with p.connect(user="app1") as c, c.cursor() as cur2:
+            cur2.execute(q)
+            assert cur2.fetchone()[0] == clear
+            cur2.execute("INSERT INTO shop.customers (email, name, country) "
+                         "VALUES ('new@example.org', 'New', 'DE')")
+    finally:
+        if p:
+            p.cleanup()
+        s.stop()
