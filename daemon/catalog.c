@@ -25,6 +25,23 @@ static const char fks_sql[] =
     "JOIN pg_attribute ta ON ta.attrelid = k.confrelid AND ta.attnum = u.pk "
     "WHERE k.contype = 'f'";
 
+/* The tables each view reads, through other views too (the rewrite
+ * rule's dependencies). */
+static const char views_sql[] =
+    "WITH RECURSIVE reads(view, rel) AS ("
+    "  SELECT r.ev_class, d.refobjid FROM pg_rewrite r JOIN pg_depend d ON d.objid = r.oid"
+    "   AND d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass"
+    "   AND d.refobjid <> r.ev_class"
+    "  UNION"
+    "  SELECT reads.view, d.refobjid FROM reads JOIN pg_rewrite r ON r.ev_class = reads.rel"
+    "   JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
+    "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class) "
+    "SELECT DISTINCT vn.nspname || '.' || v.relname, tn.nspname || '.' || t.relname "
+    "FROM reads JOIN pg_class v ON v.oid = reads.view JOIN pg_namespace vn ON vn.oid = v.relnamespace "
+    "JOIN pg_class t ON t.oid = reads.rel JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+    "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
+    "AND vn.nspname NOT IN ('pg_catalog', 'information_schema')";
+
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {
 	PGresult *r = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
@@ -76,21 +93,37 @@ static int add_fk(struct catalog *c, PGresult *r, int row)
 	return fk->from_table && fk->from_column && fk->to_table && fk->to_column ? 0 : -ENOMEM;
 }
 
+static int add_view(struct catalog *c, PGresult *r, int row)
+{
+	struct cat_view_dep *v = realloc(c->views, (c->nviews + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->views = v;
+	struct cat_view_dep *d = &c->views[c->nviews++];
+	*d = (struct cat_view_dep){ strdup(PQgetvalue(r, row, 0)), strdup(PQgetvalue(r, row, 1)) };
+	return d->view && d->table ? 0 : -ENOMEM;
+}
+
 int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 {
 	struct catalog *c = calloc(1, sizeof(*c));
-	PGresult *cols = NULL, *fks = NULL;
+	PGresult *cols = NULL, *fks = NULL, *views = NULL;
 	int r = c ? 0 : -ENOMEM;
 
 	if (!r && (!(cols = query(conn, columns_sql, 6, err, errlen)) ||
-	           !(fks = query(conn, fks_sql, 4, err, errlen))))
+	           !(fks = query(conn, fks_sql, 4, err, errlen)) ||
+	           !(views = query(conn, views_sql, 2, err, errlen))))
 		r = -EIO;
 	for (int i = 0; !r && i < PQntuples(cols); i++)
 		r = add_column(c, cols, i);
 	for (int i = 0; !r && i < PQntuples(fks); i++)
 		r = add_fk(c, fks, i);
+	for (int i = 0; !r && i < PQntuples(views); i++)
+		r = add_view(c, views, i);
 	PQclear(cols);
 	PQclear(fks);
+	PQclear(views);
 	if (r) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory reading the catalog");
@@ -119,8 +152,13 @@ void cat_free(struct catalog *c)
 		free(c->fks[i].to_table);
 		free(c->fks[i].to_column);
 	}
+	for (size_t i = 0; i < c->nviews; i++) {
+		free(c->views[i].view);
+		free(c->views[i].table);
+	}
 	free(c->tables);
 	free(c->fks);
+	free(c->views);
 	free(c);
 }
 

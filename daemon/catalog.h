@@ -31,11 +31,19 @@ struct cat_fk {
 	char *from_table, *from_column, *to_table, *to_column;
 };
 
+/* A view (or materialized view) reads a table: directly, or through
+ * other views. */
+struct cat_view_dep {
+	char *view, *table; /* schema.name */
+};
+
 struct catalog {
 	struct cat_table *tables;
 	size_t ntables;
 	struct cat_fk *fks;
 	size_t nfks;
+	struct cat_view_dep *views;
+	size_t nviews;
 };
 
 /* Reads the catalog of the database conn is connected to (user schemas

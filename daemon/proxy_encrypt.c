@@ -58,6 +58,9 @@ static bool has_encrypted(const struct pp_table *t)
 #define ALL_TARGETS                                                                                          \
 	"Custos cannot encrypt the values of %s: the statement writes more than one table with encrypted "   \
 	"columns, or one the catalog does not show yet"
+#define THROUGH_VIEW                                                                                         \
+	"Custos cannot encrypt the values of %s: the statement writes through a view; write to the table "   \
+	"itself"
 #define ALL_COLUMNS                                                                                          \
 	"Custos cannot encrypt the values of %s: the statement writes all its columns (no column list, a "   \
 	"writing CTE, MERGE) or copies them in"
@@ -399,6 +402,22 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 	return plan_table(p, target, s, sql, lits, extended, why, n);
 }
 
+/* A write through a view over a table with encrypted columns would put
+ * plaintext in them (the proxy does not map a view's columns): refused. */
+static int through_view(struct pconn *c, const struct sqi_stmt *s, char *why, size_t n)
+{
+	for (size_t i = 0; i < s->ntables; i++) {
+		const struct pp_table *t[8];
+		const struct sqi_table *st = &s->tables[i];
+		size_t k =
+		    st->write ? ppol_view_tables(c->px->pp, st->schema, st->name, t, ARRAY_SIZE(t)) : 0;
+		for (size_t j = 0; j < k && j < ARRAY_SIZE(t); j++)
+			if (has_encrypted(t[j]))
+				return refuse(why, n, THROUGH_VIEW, t[j]->name);
+	}
+	return 0;
+}
+
 int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
              int parse_nparams, struct pxe_plan **ret, char *why, size_t n)
 {
@@ -408,6 +427,9 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 		encrypted = t && has_encrypted(t);
 	}
 	*ret = NULL;
+	int verr = through_view(c, s, why, n);
+	if (verr)
+		return verr;
 	if (!encrypted)
 		return 0;
 	struct pxe_plan *p = calloc(1, sizeof(*p));

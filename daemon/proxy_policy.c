@@ -195,18 +195,43 @@ const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid)
 	return NULL;
 }
 
+/* Whether full (schema.name) is what a statement names: schema NULL
+ * matches any schema. */
+static bool named(const char *full, const char *schema, const char *name)
+{
+	const char *dot = strchr(full, '.'), *rel = dot ? dot + 1 : full;
+
+	return !strcmp(rel, name) && (!schema || (dot && strlen(schema) == (size_t)(dot - full) &&
+	                                          !strncmp(full, schema, (size_t)(dot - full))));
+}
+
 const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name)
 {
-	for (size_t i = 0; i < pp->n; i++) {
-		const char *full = pp->t[i].name, *dot = strchr(full, '.');
-		const char *rel = dot ? dot + 1 : full;
-		if (strcmp(rel, name))
-			continue;
-		if (!schema || (dot && strlen(schema) == (size_t)(dot - full) &&
-		                !strncmp(full, schema, (size_t)(dot - full))))
+	for (size_t i = 0; i < pp->n; i++)
+		if (named(pp->t[i].name, schema, name))
 			return &pp->t[i];
-	}
 	return NULL;
+}
+
+size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *name,
+                        const struct pp_table **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; pp->cat && i < pp->cat->nviews; i++) {
+		const struct cat_view_dep *v = &pp->cat->views[i];
+		const struct pp_table *t = NULL;
+		for (size_t j = 0; !t && j < pp->n && named(v->view, schema, name); j++)
+			if (!strcmp(pp->t[j].name, v->table))
+				t = &pp->t[j];
+		for (size_t j = 0; t && j < n && j < max; j++)
+			if (out[j] == t)
+				t = NULL;
+		if (t && n < max)
+			out[n] = t;
+		n += t != NULL;
+	}
+	return n;
 }
 
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum)

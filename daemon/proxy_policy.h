@@ -51,6 +51,11 @@ const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid);
 /* A table named in a statement: schema NULL matches any schema (a policy
  * table is never missed through search_path). */
 const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name);
+/* The policy tables a view (or materialized view) named in a statement
+ * reads, through other views too: at most max of them into out; how many
+ * there are. */
+size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *name,
+                        const struct pp_table **out, size_t max);
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum);
 const struct pp_column *ppol_column_named(const struct pp_table *t, const char *name);
 /* Whether the database user reads column pc in clear: it is one of the

@@ -143,6 +143,18 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 	return 0;
 }
 
+/* The policy tables a table named in a statement stands for: itself, or
+ * those a view reads (a view of a policy table is personal data too). */
+static size_t named_tables(const struct ppol *pp, const struct sqi_table *t, const struct pp_table **out,
+                           size_t max)
+{
+	const struct pp_table *pt = ppol_by_name(pp, t->schema, t->name);
+
+	if (pt)
+		out[0] = pt;
+	return pt ? 1 : ppol_view_tables(pp, t->schema, t->name, out, max);
+}
+
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
                               const struct sqi_literal *lits, size_t nlits, int parse_nparams)
 {
@@ -179,14 +191,15 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	buf_adds(&d, "{\"kind\":");
 	jw_str(&d, sqi_kind_name(s->kind));
 	for (size_t i = 0; i < s->ntables; i++) {
-		const struct pp_table *t = ppol_by_name(px->pp, s->tables[i].schema, s->tables[i].name);
-		if (!t)
-			continue;
-		buf_adds(&d, st->sensitive ? "," : ",\"tables\":[");
-		jw_str(&d, t->name);
-		if (!st->sensitive)
-			st->table = strdup(t->name);
-		st->sensitive = true;
+		const struct pp_table *ts[8];
+		size_t n = named_tables(px->pp, &s->tables[i], ts, ARRAY_SIZE(ts));
+		for (size_t j = 0; j < n && j < ARRAY_SIZE(ts); j++) {
+			buf_adds(&d, st->sensitive ? "," : ",\"tables\":[");
+			jw_str(&d, ts[j]->name);
+			if (!st->sensitive)
+				st->table = strdup(ts[j]->name);
+			st->sensitive = true;
+		}
 	}
 	buf_adds(&d, st->sensitive ? "]}" : "}");
 	buf_addc(&d, 0);

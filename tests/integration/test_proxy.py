@@ -1172,3 +1172,48 @@ def test_keys_are_served_while_the_keeper_rotates():
         if p:
             p.cleanup()
         s.stop()
+
+
+def test_views_over_policy_tables_are_recorded_and_not_written_through():
+    """A view (or a view of a view, or a materialized view) over a policy
+    table reads that table's personal data: its reads are recorded as
+    accesses to the table, their results held for the record like the
+    table's own; a write through it, which would put plaintext in an
+    encrypted column, is refused."""
+    s = Shop(customers=10)
+    p = None
+    try:
+        s.server.psql("CREATE VIEW shop.cust_v AS SELECT id, name, email, country FROM shop.customers; "
+                      "CREATE VIEW shop.cust_vv AS SELECT id, email FROM shop.cust_v; "
+                      "CREATE MATERIALIZED VIEW shop.cust_m AS SELECT id, country FROM shop.customers; "
+                      "GRANT SELECT, INSERT, UPDATE ON shop.cust_v, shop.cust_vv, shop.cust_m TO PUBLIC; "
+                      "ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT SELECT ON TABLES TO PUBLIC",
+                      dbname="shop")
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            for rel in ("shop.cust_v", "shop.cust_vv", "shop.cust_m"):
+                cur.execute(f"SELECT id FROM {rel} WHERE id <= 3")
+                assert len(cur.fetchall()) == 3
+        with p.connect() as c, c.cursor() as cur:  # a view made through the proxy: known after the DDL
+            cur.execute("CREATE VIEW shop.late_v AS SELECT id FROM shop.customers")
+        time.sleep(1)  # the catalog is read again within 100 ms of DDL
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT id FROM shop.late_v WHERE id <= 3")
+            assert len(cur.fetchall()) == 3
+        recs = [r for r in p.access(wait_for=5) if r["stmt"].startswith("SELECT")]
+        assert [r["object"]["table"] for r in recs] == ["shop.customers"] * 4
+        assert all(r["rows"] == 3 for r in recs)
+        for sql in ("INSERT INTO shop.cust_v (name, email, country) VALUES ('Plain', 'plain@example.org', 'DE')",
+                    "UPDATE shop.cust_vv SET email = 'plain@example.org' WHERE id = 3"):
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(sql)
+                assert e.value.pgcode == "QC004", sql
+        stored = s.server.psql("SELECT count(*) FROM shop.customers WHERE email LIKE 'plain%'", dbname="shop")
+        assert stored.strip() == "0"
+    finally:
+        if p:
+            p.cleanup()
+        s.stop()
