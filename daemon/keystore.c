@@ -17,6 +17,7 @@
 
 #include "blindidx.h"
 #include "kekfile.h"
+#include "keystore_int.h"
 #include "secmem.h"
 
 /* The schema's migrations: the one at index i takes it to version i + 1
@@ -30,28 +31,7 @@ static const char *const migrations[] = {
 };
 _Static_assert(ARRAY_SIZE(migrations) == KS_SCHEMA_VERSION, "KS_SCHEMA_VERSION counts the migrations");
 
-#define NOTIFY_CHANNEL "custos_keys"
-
-struct ks_secrets {
-	uint8_t master[32], kek[FC_KEY_LEN], index[KS_INDEX_KEY_LEN];
-};
-
-struct keystore {
-	struct keyprov kp;
-	pthread_mutex_t mu;
-	PGconn *db;
-	char *kek_path;
-	uint8_t id[KEK_ID_LEN];
-	uint32_t epoch;
-	struct ks_secrets *sec; /* secure memory */
-	struct keycache *cache;
-	unsigned lock_timeout_ms;
-	char err[512];
-};
-
-static int fail(struct keystore *ks, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(struct keystore *ks, int r, const char *fmt, ...)
+int ksi_fail(struct keystore *ks, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -68,18 +48,13 @@ const char *ks_error(struct keystore *ks)
 
 /* --- associated data: where each wrapped key belongs ------------------- */
 
-struct ad {
-	uint8_t b[16 + KEK_ID_LEN + 4 + FC_KEYID_LEN + 1 + SUBJECT_REF_LEN];
-	size_t n;
-};
-
 static void ad_put(struct ad *a, const void *p, size_t n)
 {
 	memcpy(a->b + a->n, p, n);
 	a->n += n;
 }
 
-static struct ad ad_start(const char *label, const struct keystore *ks, uint32_t epoch)
+struct ad ksi_ad_start(const char *label, const struct keystore *ks, uint32_t epoch)
 {
 	struct ad a = { .n = 0 };
 	uint8_t be[4] = { epoch >> 24, epoch >> 16, epoch >> 8, epoch };
@@ -90,9 +65,9 @@ static struct ad ad_start(const char *label, const struct keystore *ks, uint32_t
 	return a;
 }
 
-static struct ad ad_data_key(const struct keystore *ks, uint32_t epoch, const struct kc_key *k)
+struct ad ksi_ad_data_key(const struct keystore *ks, uint32_t epoch, const struct kc_key *k)
 {
-	struct ad a = ad_start("custos-dk1", ks, epoch);
+	struct ad a = ksi_ad_start("custos-dk1", ks, epoch);
 	uint8_t flag = k->has_ref;
 
 	ad_put(&a, k->k.id, FC_KEYID_LEN);
@@ -104,8 +79,6 @@ static struct ad ad_data_key(const struct keystore *ks, uint32_t epoch, const st
 
 /* --- libpq ------------------------------------------------------------- */
 
-/* Runs sql with params (bytea ones binary: lens[i] > 0), checks the result
- * status. NULL with ks->err set on failure. */
 /* After each connect (PQreset too). */
 static void session_settings(struct keystore *ks)
 {
@@ -125,8 +98,10 @@ static void reconnect_if_lost(struct keystore *ks)
 	}
 }
 
-static PGresult *run(struct keystore *ks, ExecStatusType want, const char *sql, int n, const char *const *v,
-                     const int *lens)
+/* Runs sql with params (bytea ones binary: lens[i] > 0), checks the result
+ * status. NULL with ks->err set on failure. */
+PGresult *ksi_run(struct keystore *ks, ExecStatusType want, const char *sql, int n, const char *const *v,
+                  const int *lens)
 {
 	int fmts[8] = { 0 };
 
@@ -137,33 +112,33 @@ static PGresult *run(struct keystore *ks, ExecStatusType want, const char *sql, 
 	if (PQresultStatus(r) == want)
 		return r;
 	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-	fail(ks, -EIO, "keystore database: %s", msg ? msg : PQerrorMessage(ks->db));
+	ksi_fail(ks, -EIO, "keystore database: %s", msg ? msg : PQerrorMessage(ks->db));
 	ks->err[strcspn(ks->err, "\n")] = 0;
 	PQclear(r);
 	return NULL;
 }
 
 /* Runs sql without parameters (it may hold several statements). */
-static int exec(struct keystore *ks, const char *sql)
+int ksi_exec(struct keystore *ks, const char *sql)
 {
 	reconnect_if_lost(ks);
 	PGresult *r = PQexec(ks->db, sql);
 	int err = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -EIO;
 	if (err) {
 		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-		fail(ks, -EIO, "keystore database: %s", msg ? msg : PQerrorMessage(ks->db));
+		ksi_fail(ks, -EIO, "keystore database: %s", msg ? msg : PQerrorMessage(ks->db));
 		ks->err[strcspn(ks->err, "\n")] = 0;
 	}
 	PQclear(r);
 	return err;
 }
 
-static void rollback(struct keystore *ks)
+void ksi_rollback(struct keystore *ks)
 {
 	PQclear(PQexec(ks->db, "ROLLBACK"));
 }
 
-static bool get_hex(PGresult *r, int row, int col, uint8_t *out, size_t n)
+bool ksi_get_hex(PGresult *r, int row, int col, uint8_t *out, size_t n)
 {
 	const char *v = PQgetvalue(r, row, col);
 	return strlen(v) == 2 * n && hex_decode(v, 2 * n, out);
@@ -252,8 +227,8 @@ void ks_close(struct keystore *ks)
 /* The schema version, or 0 when there is no keystore in the database. */
 static int schema_version(struct keystore *ks, uint32_t *ret)
 {
-	PGresult *r = run(ks, PGRES_TUPLES_OK, "SELECT to_regclass('custos.schema_version') IS NOT NULL", 0,
-	                  NULL, NULL);
+	PGresult *r = ksi_run(ks, PGRES_TUPLES_OK, "SELECT to_regclass('custos.schema_version') IS NOT NULL",
+	                      0, NULL, NULL);
 	if (!r)
 		return -EIO;
 	bool exists = !strcmp(PQgetvalue(r, 0, 0), "t");
@@ -261,12 +236,12 @@ static int schema_version(struct keystore *ks, uint32_t *ret)
 	*ret = 0;
 	if (!exists)
 		return 0;
-	r = run(ks, PGRES_TUPLES_OK, "SELECT max(version) FROM custos.schema_version", 0, NULL, NULL);
+	r = ksi_run(ks, PGRES_TUPLES_OK, "SELECT max(version) FROM custos.schema_version", 0, NULL, NULL);
 	if (!r)
 		return -EIO;
 	int bad = !get_u32(r, 0, 0, ret);
 	PQclear(r);
-	return bad ? fail(ks, -EINVAL, "custos.schema_version is empty") : 0;
+	return bad ? ksi_fail(ks, -EINVAL, "custos.schema_version is empty") : 0;
 }
 
 /* Applies the migrations after version (each file is a transaction that
@@ -277,7 +252,7 @@ static int migrate(struct keystore *ks, uint32_t version)
 	int r = 0;
 
 	for (uint32_t v = version; !r && v < KS_SCHEMA_VERSION; v++)
-		r = exec(ks, migrations[v]);
+		r = ksi_exec(ks, migrations[v]);
 	return r;
 }
 
@@ -286,34 +261,35 @@ static int load_identity(struct keystore *ks)
 {
 	uint8_t wrapped[FC_WRAP_LEN];
 	PGresult *r =
-	    run(ks, PGRES_TUPLES_OK,
-	        "SELECT encode(id, 'hex'), encode(index_key, 'hex') FROM custos.keystore", 0, NULL, NULL);
+	    ksi_run(ks, PGRES_TUPLES_OK,
+	            "SELECT encode(id, 'hex'), encode(index_key, 'hex') FROM custos.keystore", 0, NULL, NULL);
 	if (!r)
 		return -EIO;
-	int err = PQntuples(r) != 1
-	              ? fail(ks, -ENOENT, "the keystore is not initialised: run custosctl keys init")
-	          : !get_hex(r, 0, 0, ks->id, KEK_ID_LEN) || !get_hex(r, 0, 1, wrapped, sizeof(wrapped))
-	              ? fail(ks, -EINVAL, "custos.keystore row is malformed")
-	              : 0;
+	int err =
+	    PQntuples(r) != 1
+	        ? ksi_fail(ks, -ENOENT, "the keystore is not initialised: run custosctl keys init")
+	    : !ksi_get_hex(r, 0, 0, ks->id, KEK_ID_LEN) || !ksi_get_hex(r, 0, 1, wrapped, sizeof(wrapped))
+	        ? ksi_fail(ks, -EINVAL, "custos.keystore row is malformed")
+	        : 0;
 	PQclear(r);
 	if (err)
 		return err;
-	struct ad a = ad_start("custos-ik1", ks, 0);
+	struct ad a = ksi_ad_start("custos-ik1", ks, 0);
 	if (fc_unwrap(ks->sec->master, a.b, a.n, wrapped, sizeof(wrapped), ks->sec->index))
-		return fail(ks, -EBADMSG,
-		            "the index key does not unwrap: wrong master key for this keystore");
+		return ksi_fail(ks, -EBADMSG,
+		                "the index key does not unwrap: wrong master key for this keystore");
 	return 0;
 }
 
-static int active_epoch(struct keystore *ks, uint32_t *ret)
+int ksi_active_epoch(struct keystore *ks, uint32_t *ret)
 {
-	PGresult *r = run(ks, PGRES_TUPLES_OK, "SELECT epoch FROM custos.kek_epochs WHERE state = 'active'",
-	                  0, NULL, NULL);
+	PGresult *r = ksi_run(ks, PGRES_TUPLES_OK,
+	                      "SELECT epoch FROM custos.kek_epochs WHERE state = 'active'", 0, NULL, NULL);
 	if (!r)
 		return -EIO;
 	int err = PQntuples(r) == 1 && get_u32(r, 0, 0, ret)
 	              ? 0
-	              : fail(ks, -EINVAL, "the keystore has no active epoch");
+	              : ksi_fail(ks, -EINVAL, "the keystore has no active epoch");
 	PQclear(r);
 	return err;
 }
@@ -322,7 +298,7 @@ static int active_epoch(struct keystore *ks, uint32_t *ret)
  * the active epoch's KEK is loaded; any other slot is a rotation that
  * either never committed or committed without destroying the old KEK, and
  * is wiped. Returns the locked fd, or a negative errno. */
-static int load_kek(struct keystore *ks, struct kek_file *f, unsigned *ret_slot)
+int ksi_load_kek(struct keystore *ks, struct kek_file *f, unsigned *ret_slot)
 {
 	char err[400];
 	int fd = kek_open(ks->kek_path, f, err, sizeof(err)), r = 0;
@@ -330,30 +306,30 @@ static int load_kek(struct keystore *ks, struct kek_file *f, unsigned *ret_slot)
 	unsigned i;
 
 	if (fd < 0)
-		return fail(ks, fd, "%s", err);
-	if ((r = active_epoch(ks, &epoch)))
+		return ksi_fail(ks, fd, "%s", err);
+	if ((r = ksi_active_epoch(ks, &epoch)))
 		goto out;
 	if (memcmp(f->keystore_id, ks->id, KEK_ID_LEN)) {
-		r = fail(ks, -EINVAL, "%s belongs to another keystore", ks->kek_path);
+		r = ksi_fail(ks, -EINVAL, "%s belongs to another keystore", ks->kek_path);
 		goto out;
 	}
 	for (i = 0; i < KEK_SLOTS && f->slot[i].epoch != epoch; i++)
 		;
 	if (i == KEK_SLOTS) {
-		r = fail(ks, -ENOKEY,
-		         "%s has no key for epoch %" PRIu32
-		         ", the keystore's active epoch: the KEK of that epoch "
-		         "was destroyed by a rotation, so this keystore (restored from a backup taken before "
-		         "it?) cannot be unwrapped",
-		         ks->kek_path, epoch);
+		r = ksi_fail(
+		    ks, -ENOKEY,
+		    "%s has no key for epoch %" PRIu32 ", the keystore's active epoch: the KEK of that epoch "
+		    "was destroyed by a rotation, so this keystore (restored from a backup taken before "
+		    "it?) cannot be unwrapped",
+		    ks->kek_path, epoch);
 		goto out;
 	}
-	struct ad a = ad_start("custos-kek1", ks, epoch);
+	struct ad a = ksi_ad_start("custos-kek1", ks, epoch);
 	uint8_t *kek = secmem_alloc(FC_KEY_LEN); /* the live KEK changes only on success */
 	if (!kek || fc_unwrap(ks->sec->master, a.b, a.n, f->slot[i].wrapped, FC_WRAP_LEN, kek)) {
-		r = fail(ks, kek ? -EBADMSG : -ENOMEM,
-		         "%s: the KEK of epoch %" PRIu32 " does not unwrap under this master key",
-		         ks->kek_path, epoch);
+		r = ksi_fail(ks, kek ? -EBADMSG : -ENOMEM,
+		             "%s: the KEK of epoch %" PRIu32 " does not unwrap under this master key",
+		             ks->kek_path, epoch);
 		secmem_free(kek, FC_KEY_LEN);
 		goto out;
 	}
@@ -364,7 +340,7 @@ static int load_kek(struct keystore *ks, struct kek_file *f, unsigned *ret_slot)
 	struct kek_slot empty = { 0 };
 	for (unsigned j = 0; j < KEK_SLOTS && !r; j++)
 		if (j != i && f->slot[j].epoch && (r = kek_write_slot(fd, j, &empty)))
-			fail(ks, r, "%s: %s", ks->kek_path, strerror(-r));
+			ksi_fail(ks, r, "%s: %s", ks->kek_path, strerror(-r));
 out:
 	if (r) {
 		close(fd);
@@ -377,7 +353,7 @@ static int reload_kek(struct keystore *ks)
 {
 	struct kek_file f;
 	unsigned slot;
-	int fd = load_kek(ks, &f, &slot);
+	int fd = ksi_load_kek(ks, &f, &slot);
 
 	OPENSSL_cleanse(&f, sizeof(f));
 	if (fd < 0)
@@ -410,20 +386,20 @@ int ks_open(const struct ks_config *cfg, struct keystore **ret, char *err, size_
 	ks->kp = (struct keyprov){ kp_subject_key, kp_key_by_id, kp_ref, kp_free };
 	if (!(r = schema_version(ks, &version))) {
 		if (version == 0)
-			r = fail(ks, -ENOENT, "no keystore in this database: run custosctl keys init");
+			r = ksi_fail(ks, -ENOENT, "no keystore in this database: run custosctl keys init");
 		else if (version < KS_SCHEMA_VERSION)
 			r = migrate(ks, version);
 		else if (version != KS_SCHEMA_VERSION)
-			r = fail(ks, -EPROTONOSUPPORT,
-			         "keystore schema version %" PRIu32 "; this Custos knows version %d", version,
-			         KS_SCHEMA_VERSION);
+			r = ksi_fail(ks, -EPROTONOSUPPORT,
+			             "keystore schema version %" PRIu32 "; this Custos knows version %d",
+			             version, KS_SCHEMA_VERSION);
 	}
 	if (!r)
 		r = load_identity(ks);
 	if (!r)
 		r = reload_kek(ks);
 	if (!r && !(ks->cache = kc_new(cfg->cache_keys ? cfg->cache_keys : KS_DEFAULT_CACHE_KEYS)))
-		r = fail(ks, -ENOMEM, "out of memory for the key cache");
+		r = ksi_fail(ks, -ENOMEM, "out of memory for the key cache");
 	if (r) {
 		snprintf(err, errlen, "%s", ks->err);
 		ks_close(ks);
@@ -440,13 +416,13 @@ static int make_identity(struct keystore *ks, struct kek_file *f, uint8_t wrappe
 	memset(f, 0, sizeof(*f));
 	if (RAND_bytes(ks->id, KEK_ID_LEN) != 1 || RAND_bytes(ks->sec->index, KS_INDEX_KEY_LEN) != 1 ||
 	    RAND_bytes(ks->sec->kek, FC_KEY_LEN) != 1)
-		return fail(ks, -EIO, "no randomness");
+		return ksi_fail(ks, -EIO, "no randomness");
 	memcpy(f->keystore_id, ks->id, KEK_ID_LEN);
 	f->slot[0].epoch = 1;
-	struct ad ai = ad_start("custos-ik1", ks, 0), ak = ad_start("custos-kek1", ks, 1);
+	struct ad ai = ksi_ad_start("custos-ik1", ks, 0), ak = ksi_ad_start("custos-kek1", ks, 1);
 	if (fc_wrap(ks->sec->master, ai.b, ai.n, ks->sec->index, wrapped_index) ||
 	    fc_wrap(ks->sec->master, ak.b, ak.n, ks->sec->kek, f->slot[0].wrapped))
-		return fail(ks, -EIO, "wrapping failed");
+		return ksi_fail(ks, -EIO, "wrapping failed");
 	return 0;
 }
 
@@ -456,18 +432,19 @@ static int init_rows(struct keystore *ks, const uint8_t wrapped_index[FC_WRAP_LE
 	const int lens[2] = { KEK_ID_LEN, FC_WRAP_LEN };
 	PGresult *r;
 
-	if (exec(ks, "BEGIN"))
+	if (ksi_exec(ks, "BEGIN"))
 		return -EIO;
-	r = run(ks, PGRES_COMMAND_OK, "INSERT INTO custos.keystore (id, index_key) VALUES ($1, $2)", 2, v,
-	        lens);
+	r = ksi_run(ks, PGRES_COMMAND_OK, "INSERT INTO custos.keystore (id, index_key) VALUES ($1, $2)", 2, v,
+	            lens);
 	if (r) {
 		PQclear(r);
-		r = run(ks, PGRES_COMMAND_OK,
-		        "INSERT INTO custos.kek_epochs (epoch, state) VALUES (1, 'active')", 0, NULL, NULL);
+		r = ksi_run(ks, PGRES_COMMAND_OK,
+		            "INSERT INTO custos.kek_epochs (epoch, state) VALUES (1, 'active')", 0, NULL,
+		            NULL);
 	}
 	PQclear(r);
 	if (!r)
-		rollback(ks);
+		ksi_rollback(ks);
 	return r ? 0 : -EIO;
 }
 
@@ -484,17 +461,17 @@ int ks_init(const struct ks_config *cfg, char *err, size_t errlen)
 	if (!(r = schema_version(ks, &version)) && version == 0)
 		r = migrate(ks, 0);
 	else if (!r && version != KS_SCHEMA_VERSION)
-		r = fail(ks, -EPROTONOSUPPORT, "keystore schema version %" PRIu32 " is not %d", version,
-		         KS_SCHEMA_VERSION);
+		r = ksi_fail(ks, -EPROTONOSUPPORT, "keystore schema version %" PRIu32 " is not %d", version,
+		             KS_SCHEMA_VERSION);
 	if (!r && !load_identity(ks))
-		r = fail(ks, -EEXIST, "the keystore in this database is already initialised");
+		r = ksi_fail(ks, -EEXIST, "the keystore in this database is already initialised");
 	if (!r)
 		r = make_identity(ks, &f, wrapped_index);
 	if (!r)
 		r = init_rows(ks, wrapped_index); /* the transaction stays open */
 	if (!r && (r = kek_create(cfg->kek_path, &f, ks->err, sizeof(ks->err))))
-		rollback(ks);
-	if (!r && exec(ks, "COMMIT") && load_identity(ks)) { /* unless it committed after all */
+		ksi_rollback(ks);
+	if (!r && ksi_exec(ks, "COMMIT") && load_identity(ks)) { /* unless it committed after all */
 		r = -EIO;
 		unlink(cfg->kek_path);
 	}
@@ -507,16 +484,15 @@ int ks_init(const struct ks_config *cfg, char *err, size_t errlen)
 
 /* --- data keys --------------------------------------------------------- */
 
-static int unwrap_row(struct keystore *ks, uint32_t epoch, const uint8_t wrapped[FC_WRAP_LEN],
-                      struct kc_key *k)
+int ksi_unwrap_row(struct keystore *ks, uint32_t epoch, const uint8_t wrapped[FC_WRAP_LEN], struct kc_key *k)
 {
-	struct ad a = ad_data_key(ks, epoch, k);
+	struct ad a = ksi_ad_data_key(ks, epoch, k);
 	char id[2 * FC_KEYID_LEN + 1];
 
 	if (!fc_unwrap(ks->sec->kek, a.b, a.n, wrapped, FC_WRAP_LEN, k->k.key))
 		return 0;
 	hex_encode(k->k.id, FC_KEYID_LEN, id);
-	return fail(ks, -EBADMSG, "data key %s does not unwrap: its keystore row was altered", id);
+	return ksi_fail(ks, -EBADMSG, "data key %s does not unwrap: its keystore row was altered", id);
 }
 
 /* Loads the key of the row selected by sql ($1: key id or subject ref):
@@ -529,7 +505,7 @@ static int load_key(struct keystore *ks, const char *sql, const uint8_t *param, 
 	uint32_t epoch;
 
 	for (int attempt = 0;; attempt++) {
-		PGresult *r = run(ks, PGRES_TUPLES_OK, sql, 1, v, &len);
+		PGresult *r = ksi_run(ks, PGRES_TUPLES_OK, sql, 1, v, &len);
 		if (!r)
 			return -EIO;
 		if (PQntuples(r) == 0) {
@@ -538,26 +514,22 @@ static int load_key(struct keystore *ks, const char *sql, const uint8_t *param, 
 		}
 		memset(k, 0, sizeof(*k));
 		k->has_ref = !PQgetisnull(r, 0, 1);
-		bool ok = get_hex(r, 0, 0, k->k.id, FC_KEYID_LEN) &&
-		          (!k->has_ref || get_hex(r, 0, 1, k->ref, SUBJECT_REF_LEN)) &&
-		          get_u32(r, 0, 2, &epoch) && get_hex(r, 0, 3, wrapped, FC_WRAP_LEN);
+		bool ok = ksi_get_hex(r, 0, 0, k->k.id, FC_KEYID_LEN) &&
+		          (!k->has_ref || ksi_get_hex(r, 0, 1, k->ref, SUBJECT_REF_LEN)) &&
+		          get_u32(r, 0, 2, &epoch) && ksi_get_hex(r, 0, 3, wrapped, FC_WRAP_LEN);
 		PQclear(r);
 		if (!ok)
-			return fail(ks, -EINVAL, "a custos.data_keys row is malformed");
+			return ksi_fail(ks, -EINVAL, "a custos.data_keys row is malformed");
 		if (epoch == ks->epoch)
-			return unwrap_row(ks, epoch, wrapped, k);
+			return ksi_unwrap_row(ks, epoch, wrapped, k);
 		if (epoch < ks->epoch || attempt > 0)
-			return fail(ks, -ENOKEY, "the key's epoch %" PRIu32 " was destroyed by a rotation",
-			            epoch);
+			return ksi_fail(ks, -ENOKEY,
+			                "the key's epoch %" PRIu32 " was destroyed by a rotation", epoch);
 		int err = reload_kek(ks); /* another process rotated */
 		if (err)
 			return err;
 	}
 }
-
-#define KEY_COLUMNS                                                                                          \
-	"SELECT encode(key_id, 'hex'), encode(subject_ref, 'hex'), epoch, encode(wrapped, 'hex') "           \
-	"FROM custos.data_keys "
 
 int ks_key_by_id(struct keystore *ks, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret)
 {
@@ -567,7 +539,7 @@ int ks_key_by_id(struct keystore *ks, const uint8_t id[FC_KEYID_LEN], struct kc_
 	if (!kc_get(ks->cache, id, ret)) {
 		err = load_key(ks, KEY_COLUMNS "WHERE key_id = $1", id, FC_KEYID_LEN, ret);
 		if (err == -ENOENT)
-			err = fail(ks, -ENOKEY, "no such key: destroyed, or never made by this keystore");
+			err = ksi_fail(ks, -ENOKEY, "no such key: destroyed, or never made by this keystore");
 		if (!err)
 			kc_put(ks->cache, ret);
 	}
@@ -585,22 +557,23 @@ static int insert_key(struct keystore *ks, struct kc_key *k)
 	char epoch[16];
 
 	if (RAND_bytes(k->k.id, FC_KEYID_LEN) != 1 || RAND_bytes(k->k.key, FC_KEY_LEN) != 1)
-		return fail(ks, -EIO, "no randomness");
-	struct ad a = ad_data_key(ks, ks->epoch, k);
+		return ksi_fail(ks, -EIO, "no randomness");
+	struct ad a = ksi_ad_data_key(ks, ks->epoch, k);
 	if (fc_wrap(ks->sec->kek, a.b, a.n, k->k.key, wrapped))
-		return fail(ks, -EIO, "wrapping failed");
+		return ksi_fail(ks, -EIO, "wrapping failed");
 	snprintf(epoch, sizeof(epoch), "%" PRIu32, ks->epoch);
 	const char *v[4] = { (const char *)k->k.id, k->has_ref ? (const char *)k->ref : NULL, epoch,
 		             (const char *)wrapped };
 	const int lens[4] = { FC_KEYID_LEN, SUBJECT_REF_LEN, 0, FC_WRAP_LEN };
-	PGresult *r = run(ks, PGRES_COMMAND_OK,
-	                  "INSERT INTO custos.data_keys (key_id, subject_ref, epoch, wrapped) "
-	                  "SELECT $1, $2, $3::integer, $4 "
-	                  "WHERE NOT EXISTS (SELECT 1 FROM custos.shredded_subjects WHERE subject_ref = $2) "
-	                  "AND EXISTS (SELECT 1 FROM custos.kek_epochs WHERE epoch = $3::integer "
-	                  "            AND state = 'active') "
-	                  "ON CONFLICT (subject_ref) DO NOTHING",
-	                  4, v, lens);
+	PGresult *r =
+	    ksi_run(ks, PGRES_COMMAND_OK,
+	            "INSERT INTO custos.data_keys (key_id, subject_ref, epoch, wrapped) "
+	            "SELECT $1, $2, $3::integer, $4 "
+	            "WHERE NOT EXISTS (SELECT 1 FROM custos.shredded_subjects WHERE subject_ref = $2) "
+	            "AND EXISTS (SELECT 1 FROM custos.kek_epochs WHERE epoch = $3::integer "
+	            "            AND state = 'active') "
+	            "ON CONFLICT (subject_ref) DO NOTHING",
+	            4, v, lens);
 	if (!r)
 		return -EIO;
 	bool inserted = !strcmp(PQcmdTuples(r), "1");
@@ -612,8 +585,8 @@ static int is_shredded(struct keystore *ks, const uint8_t ref[SUBJECT_REF_LEN])
 {
 	const char *v[1] = { (const char *)ref };
 	const int len = SUBJECT_REF_LEN;
-	PGresult *r = run(ks, PGRES_TUPLES_OK,
-	                  "SELECT 1 FROM custos.shredded_subjects WHERE subject_ref = $1", 1, v, &len);
+	PGresult *r = ksi_run(ks, PGRES_TUPLES_OK,
+	                      "SELECT 1 FROM custos.shredded_subjects WHERE subject_ref = $1", 1, v, &len);
 	if (!r)
 		return -EIO;
 	int n = PQntuples(r);
@@ -629,7 +602,7 @@ static int subject_key_locked(struct keystore *ks, const uint8_t ref[SUBJECT_REF
 			return err;
 		if ((err = is_shredded(ks, ref)) != 0)
 			return err < 0 ? err
-			               : fail(ks, -ENOKEY, "the subject was erased; it gets no new key");
+			               : ksi_fail(ks, -ENOKEY, "the subject was erased; it gets no new key");
 		memset(k, 0, sizeof(*k));
 		memcpy(k->ref, ref, SUBJECT_REF_LEN);
 		k->has_ref = true;
@@ -638,7 +611,7 @@ static int subject_key_locked(struct keystore *ks, const uint8_t ref[SUBJECT_REF
 		if ((err = reload_kek(ks))) /* a rotation may have moved the epoch on */
 			return err;
 	}
-	return fail(ks, -EIO, "could not make a key for the subject: the keystore keeps changing");
+	return ksi_fail(ks, -EIO, "could not make a key for the subject: the keystore keeps changing");
 }
 
 int ks_subject_key(struct keystore *ks, const char *type, const char *id, struct kc_key *ret)
@@ -666,7 +639,7 @@ int ks_fresh_key(struct keystore *ks, struct kc_key *ret)
 	if (err == -EAGAIN && !(err = reload_kek(ks)))
 		err = insert_key(ks, ret);
 	if (err == -EAGAIN)
-		err = fail(ks, -EIO, "could not store a new key: the keystore's epoch keeps changing");
+		err = ksi_fail(ks, -EIO, "could not store a new key: the keystore's epoch keeps changing");
 	if (!err)
 		kc_put(ks->cache, ret);
 	pthread_mutex_unlock(&ks->mu);
@@ -710,34 +683,35 @@ static int shred_locked(struct keystore *ks, const uint8_t ref[SUBJECT_REF_LEN],
 	uint8_t id[FC_KEYID_LEN];
 
 	/* the lock keeps a concurrent first use from making the subject a new key */
-	if (exec(ks, "BEGIN") || exec(ks, "LOCK TABLE custos.data_keys IN SHARE ROW EXCLUSIVE MODE"))
-		return rollback(ks), -EIO;
+	if (ksi_exec(ks, "BEGIN") || ksi_exec(ks, "LOCK TABLE custos.data_keys IN SHARE ROW EXCLUSIVE MODE"))
+		return ksi_rollback(ks), -EIO;
 	/* a key found in the subject's rows dies only if it is the subject's, or
 	 * was made without a subject: never another subject's key */
-	PGresult *r =
-	    run(ks, PGRES_TUPLES_OK,
-	        "DELETE FROM custos.data_keys WHERE subject_ref = $1 OR (subject_ref IS NULL AND key_id IN "
-	        "(SELECT decode(h, 'hex') FROM unnest($2::text[]) AS h)) "
-	        "RETURNING encode(key_id, 'hex')",
-	        2, v, lens);
+	PGresult *r = ksi_run(
+	    ks, PGRES_TUPLES_OK,
+	    "DELETE FROM custos.data_keys WHERE subject_ref = $1 OR (subject_ref IS NULL AND key_id IN "
+	    "(SELECT decode(h, 'hex') FROM unnest($2::text[]) AS h)) "
+	    "RETURNING encode(key_id, 'hex')",
+	    2, v, lens);
 	if (!r)
-		return rollback(ks), -EIO;
+		return ksi_rollback(ks), -EIO;
 	int n = PQntuples(r);
 	for (int i = 0; i < n; i++)
-		if (get_hex(r, i, 0, id, sizeof(id)))
+		if (ksi_get_hex(r, i, 0, id, sizeof(id)))
 			kc_drop(ks->cache, id);
 	PQclear(r);
 	snprintf(count, sizeof(count), "%d", n);
 	v[1] = count;
-	r = run(ks, PGRES_COMMAND_OK,
-	        "INSERT INTO custos.shredded_subjects (subject_ref, keys_destroyed) VALUES ($1, $2::integer) "
-	        "ON CONFLICT (subject_ref) DO UPDATE SET shredded_at = now(), "
-	        "keys_destroyed = custos.shredded_subjects.keys_destroyed + EXCLUDED.keys_destroyed",
-	        2, v, lens);
+	r = ksi_run(
+	    ks, PGRES_COMMAND_OK,
+	    "INSERT INTO custos.shredded_subjects (subject_ref, keys_destroyed) VALUES ($1, $2::integer) "
+	    "ON CONFLICT (subject_ref) DO UPDATE SET shredded_at = now(), "
+	    "keys_destroyed = custos.shredded_subjects.keys_destroyed + EXCLUDED.keys_destroyed",
+	    2, v, lens);
 	PQclear(r);
 	/* every process holding keys in its cache drops them at the commit */
-	if (!r || exec(ks, "NOTIFY " NOTIFY_CHANNEL ", 'shred'") || exec(ks, "COMMIT"))
-		return rollback(ks), -EIO;
+	if (!r || ksi_exec(ks, "NOTIFY " NOTIFY_CHANNEL ", 'shred'") || ksi_exec(ks, "COMMIT"))
+		return ksi_rollback(ks), -EIO;
 	*ret_destroyed = (uint64_t)n;
 	return 0;
 }
@@ -762,163 +736,6 @@ int ks_shred(struct keystore *ks, const char *type, const char *id, const uint8_
 	return err;
 }
 
-/* --- rotation ---------------------------------------------------------- */
-
-/* Rewraps up to 1000 keys of epoch from under the old KEK (in
- * ks->sec->kek) to new_kek in epoch to. *ret_n counts them (0: done). */
-static int rewrap_batch(struct keystore *ks, uint32_t from, uint32_t to, const uint8_t *new_kek,
-                        size_t *ret_n)
-{
-	char e[16], t[16];
-	const char *v[3] = { e, NULL, NULL };
-	struct kc_key *k = secmem_alloc(sizeof(*k));
-	struct buf ids = BUF_INIT, ws = BUF_INIT;
-	uint8_t wrapped[FC_WRAP_LEN];
-	char hex[2 * FC_WRAP_LEN + 1];
-	int err = k ? 0 : -ENOMEM;
-
-	snprintf(e, sizeof(e), "%" PRIu32, from);
-	snprintf(t, sizeof(t), "%" PRIu32, to);
-	PGresult *r =
-	    err ? NULL
-	        : run(ks, PGRES_TUPLES_OK, KEY_COLUMNS "WHERE epoch = $1::integer LIMIT 1000", 1, v, NULL);
-	if (!err && !r)
-		err = -EIO;
-	int n = r ? PQntuples(r) : 0;
-	buf_adds(&ids, "{");
-	buf_adds(&ws, "{");
-	for (int i = 0; i < n && !err; i++) {
-		memset(k, 0, sizeof(*k));
-		k->has_ref = !PQgetisnull(r, i, 1);
-		if (!get_hex(r, i, 0, k->k.id, FC_KEYID_LEN) ||
-		    (k->has_ref && !get_hex(r, i, 1, k->ref, SUBJECT_REF_LEN)) ||
-		    !get_hex(r, i, 3, wrapped, FC_WRAP_LEN)) {
-			err = fail(ks, -EINVAL, "a custos.data_keys row is malformed");
-			break;
-		}
-		if ((err = unwrap_row(ks, from, wrapped, k)))
-			break;
-		struct ad a = ad_data_key(ks, to, k);
-		if (fc_wrap(new_kek, a.b, a.n, k->k.key, wrapped)) {
-			err = fail(ks, -EIO, "wrapping failed");
-			break;
-		}
-		buf_adds(&ids, i ? "," : "");
-		buf_adds(&ws, i ? "," : "");
-		buf_adds(&ids, PQgetvalue(r, i, 0));
-		hex_encode(wrapped, FC_WRAP_LEN, hex);
-		buf_adds(&ws, hex);
-	}
-	PQclear(r);
-	buf_add(&ids, "}", 2); /* with the NUL */
-	buf_add(&ws, "}", 2);
-	if (!err && (ids.failed || ws.failed))
-		err = fail(ks, -ENOMEM, "out of memory");
-	if (!err && n > 0) {
-		const char *u[3] = { t, ids.p, ws.p };
-		r = run(
-		    ks, PGRES_COMMAND_OK,
-		    "UPDATE custos.data_keys d SET epoch = $1::integer, wrapped = decode(u.w, 'hex') "
-		    "FROM unnest($2::text[], $3::text[]) AS u(id, w) WHERE d.key_id = decode(u.id, 'hex')",
-		    3, u, NULL);
-		err = r ? 0 : -EIO;
-		PQclear(r);
-	}
-	secmem_free(k, sizeof(*k));
-	buf_free(&ids);
-	buf_free(&ws);
-	*ret_n = err ? 0 : (size_t)n;
-	return err;
-}
-
-/* The database half of a rotation, in one transaction. */
-static int rotate_db(struct keystore *ks, uint32_t to, const uint8_t *new_kek, uint64_t *ret_n)
-{
-	char e[16], t[16];
-	const char *v[2] = { e, t };
-	size_t n;
-	int err;
-
-	snprintf(e, sizeof(e), "%" PRIu32, ks->epoch);
-	snprintf(t, sizeof(t), "%" PRIu32, to);
-	if (exec(ks, "BEGIN") || exec(ks, "LOCK TABLE custos.data_keys IN SHARE ROW EXCLUSIVE MODE"))
-		return rollback(ks), -EIO;
-	PGresult *r =
-	    run(ks, PGRES_COMMAND_OK,
-	        "WITH old AS (UPDATE custos.kek_epochs SET state = 'retired', retired_at = now() "
-	        "             WHERE epoch = $1::integer AND state = 'active' RETURNING epoch) "
-	        "INSERT INTO custos.kek_epochs (epoch, state) SELECT $2::integer, 'active' FROM old",
-	        2, v, NULL);
-	err = !r ? -EIO : strcmp(PQcmdTuples(r), "1") ? fail(ks, -EAGAIN, "the keystore's epoch changed") : 0;
-	PQclear(r);
-	*ret_n = 0;
-	while (!err && !(err = rewrap_batch(ks, ks->epoch, to, new_kek, &n)) && n)
-		*ret_n += n;
-	if (!err && exec(ks, "NOTIFY " NOTIFY_CHANNEL ", 'rotate'"))
-		err = -EIO;
-	if (err || exec(ks, "COMMIT"))
-		return rollback(ks), err ? err : -EIO;
-	return 0;
-}
-
-/* The database half failed, or seemed to: a COMMIT whose answer was lost
- * may have gone through. Ask the database which epoch is active: the old
- * one - wipe the new KEK; the new one - the rotation happened (0); no
- * answer - keep both KEKs, for the next open to reconcile. */
-static int rotate_failed(struct keystore *ks, int fd, unsigned cur, uint32_t to, int err)
-{
-	static const struct kek_slot empty = { 0 };
-	char why[sizeof(ks->err)];
-	uint32_t active = 0;
-
-	memcpy(why, ks->err, sizeof(why));
-	int q = active_epoch(ks, &active);
-	if (!q && active == to)
-		return 0;
-	if (!q && active == ks->epoch)
-		(void)!kek_write_slot(fd, !cur, &empty);
-	memcpy(ks->err, why, sizeof(why));
-	return err;
-}
-
-int ks_rotate(struct keystore *ks, uint64_t *ret_rewrapped)
-{
-	struct kek_file f;
-	unsigned cur;
-	uint8_t *new_kek = secmem_alloc(FC_KEY_LEN);
-	int err = new_kek ? 0 : -ENOMEM, fd = -1;
-
-	pthread_mutex_lock(&ks->mu);
-	if (!err && (fd = load_kek(ks, &f, &cur)) < 0)
-		err = fd;
-	uint32_t to = ks->epoch + 1;
-	struct kek_slot next = { .epoch = to }, empty = { 0 };
-	struct ad a = ad_start("custos-kek1", ks, to);
-	if (!err && (RAND_bytes(new_kek, FC_KEY_LEN) != 1 ||
-	             fc_wrap(ks->sec->master, a.b, a.n, new_kek, next.wrapped)))
-		err = fail(ks, -EIO, "making the new KEK failed");
-	/* 1: the new KEK is on disk before any key is wrapped under it */
-	if (!err && (err = kek_write_slot(fd, !cur, &next)))
-		fail(ks, err, "%s: %s", ks->kek_path, strerror(-err));
-	/* 2: every live key moves to the new epoch, atomically */
-	if (!err && (err = rotate_db(ks, to, new_kek, ret_rewrapped)))
-		err = rotate_failed(ks, fd, cur, to, err);
-	/* 3: the old KEK is destroyed (load_kek finishes this after a crash) */
-	if (!err) {
-		memcpy(ks->sec->kek, new_kek, FC_KEY_LEN);
-		ks->epoch = to;
-		if ((err = kek_write_slot(fd, cur, &empty)))
-			fail(ks, err, "%s: destroying the old KEK: %s (it is retried at the next start)",
-			     ks->kek_path, strerror(-err));
-	}
-	if (fd >= 0)
-		close(fd);
-	pthread_mutex_unlock(&ks->mu);
-	OPENSSL_cleanse(&f, sizeof(f));
-	secmem_free(new_kek, FC_KEY_LEN);
-	return err;
-}
-
 /* --- status ------------------------------------------------------------ */
 
 int ks_status(struct keystore *ks, struct ks_status *st)
@@ -931,22 +748,23 @@ int ks_status(struct keystore *ks, struct ks_status *st)
 	char e[16];
 	const char *v[1] = { e };
 	snprintf(e, sizeof(e), "%" PRIu32, ks->epoch);
-	r = run(ks, PGRES_TUPLES_OK,
-	        "SELECT (SELECT max(version) FROM custos.schema_version), "
-	        "to_char((SELECT created_at FROM custos.kek_epochs WHERE epoch = $1::integer) AT TIME ZONE "
-	        "'UTC', "
-	        "        'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-	        "count(*) FILTER (WHERE epoch = $1::integer AND subject_ref IS NOT NULL), "
-	        "count(*) FILTER (WHERE epoch = $1::integer AND subject_ref IS NULL), "
-	        "count(*) FILTER (WHERE epoch <> $1::integer), "
-	        "(SELECT count(*) FROM custos.shredded_subjects) FROM custos.data_keys",
-	        1, v, NULL);
+	r = ksi_run(
+	    ks, PGRES_TUPLES_OK,
+	    "SELECT (SELECT max(version) FROM custos.schema_version), "
+	    "to_char((SELECT created_at FROM custos.kek_epochs WHERE epoch = $1::integer) AT TIME ZONE "
+	    "'UTC', "
+	    "        'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+	    "count(*) FILTER (WHERE epoch = $1::integer AND subject_ref IS NOT NULL), "
+	    "count(*) FILTER (WHERE epoch = $1::integer AND subject_ref IS NULL), "
+	    "count(*) FILTER (WHERE epoch <> $1::integer), "
+	    "(SELECT count(*) FROM custos.shredded_subjects) FROM custos.data_keys",
+	    1, v, NULL);
 	if (!r || !get_u32(r, 0, 0, &st->schema_version) ||
 	    !parse_u64(PQgetvalue(r, 0, 2), &st->subject_keys) ||
 	    !parse_u64(PQgetvalue(r, 0, 3), &st->free_keys) ||
 	    !parse_u64(PQgetvalue(r, 0, 4), &st->dead_keys) ||
 	    !parse_u64(PQgetvalue(r, 0, 5), &st->shredded_subjects))
-		err = r ? fail(ks, -EINVAL, "unexpected status reply") : -EIO;
+		err = r ? ksi_fail(ks, -EINVAL, "unexpected status reply") : -EIO;
 	if (!err) {
 		snprintf(st->epoch_since, sizeof(st->epoch_since), "%s", PQgetvalue(r, 0, 1));
 		st->epoch = ks->epoch;
@@ -963,7 +781,7 @@ int ks_status(struct keystore *ks, struct ks_status *st)
 int ks_listen(struct keystore *ks)
 {
 	pthread_mutex_lock(&ks->mu);
-	int err = exec(ks, "LISTEN " NOTIFY_CHANNEL);
+	int err = ksi_exec(ks, "LISTEN " NOTIFY_CHANNEL);
 	pthread_mutex_unlock(&ks->mu);
 	return err;
 }
@@ -979,7 +797,7 @@ int ks_notified(struct keystore *ks)
 
 	pthread_mutex_lock(&ks->mu);
 	if (!PQconsumeInput(ks->db))
-		err = fail(ks, -EIO, "keystore database: %s", PQerrorMessage(ks->db));
+		err = ksi_fail(ks, -EIO, "keystore database: %s", PQerrorMessage(ks->db));
 	for (PGnotify *nt; !err && (nt = PQnotifies(ks->db)); PQfreemem(nt), n++) {
 		if (!strcmp(nt->extra, "shred"))
 			kc_clear(ks->cache); /* which keys went is not said: all go */
