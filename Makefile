@@ -80,7 +80,10 @@ $(BUILD)/custos-bench: tests/bench/custos_bench.c $(BUILD)/libcustos.a | $(BUILD
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_H) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libcustos.a | $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS_H) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS_H) $(UNIT_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# the log's tests step the wall clock (test_clock_stepped_back)
+$(BUILD)/tests/test_auditlog: UNIT_LDFLAGS = -Wl,--wrap=clock_gettime
 
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_H) -o $@ $^ $(LIBS)
@@ -91,7 +94,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libcustos.a | $(BUILD)/tests
 # already defines. The command modules stay out.
 FUZZ_LIB = $(filter-out daemon/ctl_%.c,$(LIB_SRC))
 FUZZ_OBJ = $(FUZZ_LIB:daemon/%.c=$(BUILD)/fuzz/obj/%.o)
-FUZZ_CFLAGS = -std=gnu11 -g -O1 -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql
 $(BUILD)/fuzz/obj/%.o: daemon/%.c $(SQL_GEN) | $(BUILD)/fuzz/obj
 	clang $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 

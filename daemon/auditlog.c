@@ -269,7 +269,7 @@ static int checkpoint_locked(struct alog *l)
 	l->since_cp = 0;
 	l->last_cp_seq = seq;
 	memcpy(l->last_cp_hash, l->head, LOG_HASH_LEN);
-	l->last_cp_us = now_us();
+	l->last_cp_us = mono_us();
 	return 0;
 }
 
@@ -330,7 +330,7 @@ static int flush_locked(struct alog *l, bool sync)
 	l->pending_recs = 0;
 	if (sync) {
 		l->eager_pending = 0;
-		l->last_sync_us = now_us();
+		l->last_sync_us = mono_us();
 	}
 	memcpy(f.head, l->head, LOG_HASH_LEN);
 	if (sync && l->st_on_disk < l->st->epoch && l->last_cp_seq <= f.upto) {
@@ -750,7 +750,7 @@ static int64_t earlier(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-/* When the flusher has work next (now_us's clock): at once for records
+/* When the flusher has work next (mono_us's clock): at once for records
  * someone waits on; at the end of the window that began with the last
  * fdatasync for lazy ones (sync) or at the next tick (batch); at the next
  * timed checkpoint in any case. */
@@ -771,7 +771,7 @@ static int64_t flusher_due_us(struct alog *l)
 /* Sleeps until due unless an appender signals sooner (combine_locked). */
 static void flusher_sleep(struct alog *l, int64_t due)
 {
-	struct timespec t = deadline_us(due - now_us());
+	struct timespec t = deadline_us(due - mono_us());
 
 	l->flusher_wake_us = due;
 	l->flusher_idle = true;
@@ -792,9 +792,9 @@ static void *flusher_main(void *arg)
 			retry_recovery(l);
 			continue;
 		}
-		int64_t now = now_us(), due = l->rotating
-		                                  ? now + 1000000
-		                                  : flusher_due_us(l); /* rotations signal their end */
+		int64_t now = mono_us(), due = l->rotating
+		                                   ? now + 1000000
+		                                   : flusher_due_us(l); /* rotations signal their end */
 		if (due > now) {
 			flusher_sleep(l, due);
 			continue;
@@ -803,7 +803,7 @@ static void *flusher_main(void *arg)
 		if (others && others != COMBINE_LATER && l->o.durability == ALOG_BATCH)
 			wake_durable(l);
 		if (now / 1000 >= l->last_cp_us / 1000 + l->o.checkpoint_ms && checkpoint_locked(l))
-			l->last_cp_us = now_us(); /* try again at the next interval */
+			l->last_cp_us = mono_us(); /* try again at the next interval */
 		l->last_tick_us = now;
 		if (l->pending.len || l->durable_seq < l->written_seq)
 			(void)flush_locked(l, true);

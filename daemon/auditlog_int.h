@@ -34,7 +34,7 @@ struct alog {
 	bool last_is_cp;
 	uint64_t since_cp, last_cp_seq;
 	uint8_t last_cp_hash[LOG_HASH_LEN];
-	int64_t last_cp_us;
+	int64_t last_cp_us;   /* this and the other _us times here: mono_us's clock */
 	int64_t last_tick_us; /* the flusher's last pass (batch mode ticks from it) */
 
 	/* Writing: records are formatted into pending; one thread at a time

@@ -247,12 +247,15 @@ static int schema_version(struct keystore *ks, uint32_t *ret)
 /* Applies the migrations after version (each file is a transaction that
  * locks custos.schema_version: a second process waits, then finds its
  * objects there). */
+/* Migrations wait for their locks as long as it takes (lock_timeout is
+ * for new keys). */
 static int migrate(struct keystore *ks, uint32_t version)
 {
-	int r = 0;
+	int r = ksi_exec(ks, "SET lock_timeout = 0");
 
 	for (uint32_t v = version; !r && v < KS_SCHEMA_VERSION; v++)
 		r = ksi_exec(ks, migrations[v]);
+	session_settings(ks);
 	return r;
 }
 
@@ -682,8 +685,10 @@ static int shred_locked(struct keystore *ks, const uint8_t ref[SUBJECT_REF_LEN],
 	char count[24];
 	uint8_t id[FC_KEYID_LEN];
 
-	/* the lock keeps a concurrent first use from making the subject a new key */
-	if (ksi_exec(ks, "BEGIN") || ksi_exec(ks, "LOCK TABLE custos.data_keys IN SHARE ROW EXCLUSIVE MODE"))
+	/* the lock keeps a concurrent first use from making the subject a new key;
+	 * it waits for a rotation as long as that takes (lock_timeout is for new keys) */
+	if (ksi_exec(ks, "BEGIN; SET LOCAL lock_timeout = 0") ||
+	    ksi_exec(ks, "LOCK TABLE custos.data_keys IN SHARE ROW EXCLUSIVE MODE"))
 		return ksi_rollback(ks), -EIO;
 	/* a key found in the subject's rows dies only if it is the subject's, or
 	 * was made without a subject: never another subject's key */

@@ -34,8 +34,9 @@ struct ks_config {
 	const uint8_t *master_key;
 	size_t cache_keys; /* the cache's limit (0: the default); each key takes
 	                    * about 128 bytes of the secure heap (secmem_init) */
-	/* how long a statement waits for a lock (0: as long as it takes): a
-	 * new key waits while another connection rotates */
+	/* how long making a new key waits for a lock (0: as long as it
+	 * takes): while another connection rotates; erasure and migrations
+	 * wait as long as it takes */
 	unsigned lock_timeout_ms;
 };
 

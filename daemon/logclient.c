@@ -54,6 +54,7 @@ struct logclient {
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void on_flush(evutil_socket_t fd, short what, void *arg);
+static int flush_out(struct logclient *lc);
 
 struct logclient *lc_new(struct event_base *base)
 {
@@ -111,6 +112,8 @@ void lc_free(struct logclient *lc)
 		return;
 	for (size_t i = 0; i < LC_MAX_INFLIGHT; i++)
 		lc->ring[i].done = NULL;
+	if (lc->fd >= 0)
+		(void)flush_out(lc); /* lazy records still waiting their 2 ms: as many as the channel takes */
 	drop_channel(lc, -ECONNABORTED);
 	event_free(lc->flush_ev);
 	buf_free(&lc->lists);

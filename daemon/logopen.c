@@ -476,7 +476,7 @@ int alog_load(struct alog *l, struct alog_cut *ret_cut, char *err, size_t errlen
 	l->last_cp_seq = 0; /* nothing to anchor until the next checkpoint */
 	memset(l->last_cp_hash, 0, LOG_HASH_LEN);
 	l->pending_recs = 0;
-	l->last_cp_us = now_us();
+	l->last_cp_us = mono_us();
 	l->mac = lr_mac_new(l->st->mac_key);
 	return l->mac ? 0 : errf(err, errlen, -ENOMEM, "out of memory");
 }

@@ -140,26 +140,28 @@ static void *rotation_main(void *arg)
 	struct keystore *ks = NULL;
 	struct ks_status st;
 	uint64_t n = 0;
-	int err = open_at(rt->name, &rt->where, &ks);
+	char why[512] = "";
 
-	if (!err && (ks_rotate(ks, &n) || ks_status(ks, &st))) {
-		role_log(3, rt->name, "key rotation failed: %s", ks_error(ks));
-		err = ipc_send_error(rt->fd, rt->id, -EIO, ks_error(ks));
-	} else if (err) {
-		err = ipc_send_error(rt->fd, rt->id, -EIO, "the keystore cannot be opened to rotate it");
+	if (open_at(rt->name, &rt->where, &ks))
+		snprintf(why, sizeof(why), "the keystore cannot be opened to rotate it");
+	else if (ks_rotate(ks, &n) || ks_status(ks, &st))
+		snprintf(why, sizeof(why), "%s", ks_error(ks));
+	ks_close(ks);
+	__atomic_store_n(&rotating, false, __ATOMIC_RELEASE); /* before the answer: the next may follow it */
+	if (*why) {
+		role_log(3, rt->name, "key rotation failed: %s", why);
+		(void)!ipc_send_error(rt->fd, rt->id, -EIO, why);
 	} else {
 		role_log(5, rt->name, "rotated to key epoch %u: %llu keys rewrapped", st.epoch,
 		         (unsigned long long)n);
 		struct ipc_msg m = { .type = IPC_KEYS_ROTATED, .id = rt->id, .nfields = 2 };
 		m.f[0] = ipc_u64(st.epoch);
 		m.f[1] = ipc_u64(n);
-		err = ipc_send(rt->fd, &m);
+		(void)!ipc_send(rt->fd, &m); /* a closed channel: the asker is gone */
 	}
-	ks_close(ks);
 	close(rt->fd);
 	where_free(&rt->where);
 	free(rt);
-	__atomic_store_n(&rotating, false, __ATOMIC_RELEASE);
 	return NULL;
 }
 

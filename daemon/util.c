@@ -57,6 +57,14 @@ int64_t now_us(void)
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
+int64_t mono_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 void ts_format(int64_t us, char out[TS_LEN + 1])
 {
 	time_t sec = (time_t)(us / 1000000);

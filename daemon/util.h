@@ -18,6 +18,9 @@ void hex_encode(const uint8_t *in, size_t n, char *out); /* writes 2n chars + NU
 bool hex_decode(const char *in, size_t hexlen, uint8_t *out) WUR;
 
 int64_t now_us(void);
+/* Microseconds on CLOCK_MONOTONIC: for intervals and deadlines, which a
+ * wall clock stepped back or forward must not stretch. */
+int64_t mono_us(void);
 void ts_format(int64_t us, char out[TS_LEN + 1]);
 /* Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ" and "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
 bool ts_parse(const char *s, int64_t *ret_us) WUR;

@@ -405,8 +405,10 @@ def test_opening_the_keystore_waits_for_a_rotation(keys):
             time.sleep(0.1)
         assert b"epoch 0000000002" in keys.kek.read_bytes()
         status = start("status")
-        time.sleep(1)
-        assert status.poll() is None  # it waits for the KEK file
+        deadline = time.monotonic() + 20
+        while "FLOCK" not in "".join(line for line in open("/proc/locks") if "->" in line):
+            assert time.monotonic() < deadline and status.poll() is None  # it waits for the KEK file
+            time.sleep(0.1)
     finally:
         hold.rollback()
         hold.close()

@@ -623,9 +623,9 @@ static void test_lazy_waits_window(void **state)
 	o.checkpoint_ms = 600000;
 	create_log(e);
 	struct alog *l = open_log(e, &o);
+	int64_t synced = now_us(); /* the window starts no earlier */
 	assert_int_equal(alog_submit(l, &r, false, &t), 0);
-	assert_int_equal(alog_wait(l, t, &seq), 0); /* eager: synced now, the window starts */
-	int64_t synced = now_us();
+	assert_int_equal(alog_wait(l, t, &seq), 0); /* eager: synced now */
 	uint64_t eager = seq;
 	for (int i = 0; i < 20; i++) {
 		assert_int_equal(alog_submit(l, &r, true, &t), 0);
@@ -642,6 +642,67 @@ static void test_lazy_waits_window(void **state)
 	}
 	assert_true(head_seq >= seq); /* and durable once the window ends */
 	assert_int_equal(alog_close(l), 0);
+}
+
+/* The wall clock as a test sets it: clock_gettime is wrapped at link
+ * time (the Makefile's --wrap), so that CLOCK_REALTIME can step back. */
+static int64_t clock_back_s;
+int __real_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
+{
+	int r = __real_clock_gettime(id, ts);
+
+	if (!r && id == CLOCK_REALTIME)
+		ts->tv_sec -= clock_back_s;
+	return r;
+}
+
+static void wait_durable(struct alog *l, uint64_t seq, int64_t within_us)
+{
+	uint64_t head_seq;
+	uint8_t head[LOG_HASH_LEN];
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		alog_head(l, &head_seq, head);
+		if (head_seq >= seq)
+			return;
+		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000 < within_us);
+	fail_msg("record %llu not durable after the wall clock stepped back", (unsigned long long)seq);
+}
+
+/* A wall clock stepped back (NTP, date -s) does not hold the flusher: a
+ * batch-mode record, and a lazy sync-mode one, are still made durable
+ * within their window. */
+static void test_clock_stepped_back(void **state)
+{
+	struct env *e = *state;
+	struct alog_actor a = { .user = "u" };
+	struct alog_rec r = { .type = "access", .actor = &a, .rows = 1 };
+	struct alog_ticket *t;
+	uint64_t seq;
+
+	create_log(e);
+	for (int batch = 1; batch >= 0; batch--) {
+		struct alog_opts o = small_opts();
+		o.durability = batch ? ALOG_BATCH : ALOG_SYNC;
+		o.batch_ms = 50;
+		o.checkpoint_records = 100000;
+		o.checkpoint_ms = 600000;
+		struct alog *l = open_log(e, &o);
+		assert_int_equal(alog_append(l, &r, &seq), 0);
+		wait_durable(l, seq, 3000000);
+		clock_back_s = 3600;
+		assert_int_equal(alog_submit(l, &r, true, &t), 0);
+		assert_int_equal(alog_wait(l, t, &seq), 0);
+		wait_durable(l, seq, 3000000);
+		clock_back_s = 0;
+		assert_int_equal(alog_close(l), 0);
+	}
 }
 
 static void test_subjects(void **state)
@@ -682,10 +743,17 @@ static void test_subjects(void **state)
 	keyprov_free(o.kp);
 }
 
+struct walk_count {
+	unsigned seen, named; /* records the callback saw; those naming subjects */
+};
+
 static int count_fn(void *arg, json_t *rec, const char *line, size_t len)
 {
+	struct walk_count *w = arg;
+
 	(void)line, (void)len;
-	*(unsigned *)arg += json_object_get(rec, "subjects") != NULL;
+	w->seen++;
+	w->named += json_object_get(rec, "subjects") != NULL;
 	return 0;
 }
 
@@ -710,12 +778,12 @@ static void test_walk_resumes(void **state)
 
 	struct lrd_pos pos = { 0 };
 	struct lrd_error err;
-	unsigned named = 0;
+	struct walk_count w = { 0 };
 	struct lrd_filter f = { .until_seq = 21, .contains = "\"subjects\":[", .pos = &pos };
-	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 0);
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &w, &err), 0);
 	assert_int_equal(pos.seq, 21);
 	assert_true(pos.first > 0 && pos.off > 0);
-	unsigned first = named;
+	unsigned first = w.named;
 	struct lrd_pos at21 = pos;
 	assert_true(first >= 4 && first <= 6);
 
@@ -726,16 +794,17 @@ static void test_walk_resumes(void **state)
 	assert_int_equal(pwrite(fd, "#", 1, 0), 1);
 	close(fd);
 	f = (struct lrd_filter){ .after_seq = 21, .contains = "\"subjects\":[", .pos = &pos };
-	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 0);
-	assert_int_equal(named, 10); /* i = 0, 4, ..., 36 */
-	assert_true(pos.seq > seq);  /* the checkpoint alog_close wrote */
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &w, &err), 0);
+	assert_int_equal(w.named, 10);     /* i = 0, 4, ..., 36 */
+	assert_int_equal(w.seen, w.named); /* the others were not even parsed */
+	assert_true(pos.seq > seq);        /* the checkpoint alog_close wrote */
 
 	/* a position that does not match its record is refused, not trusted */
 	struct lrd_pos stale = { at21.first, at21.off, 5 };
 	f = (struct lrd_filter){ .after_seq = 5, .pos = &stale };
-	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 1);
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &w, &err), 1);
 	f = (struct lrd_filter){ .after_seq = 5 };
-	assert_int_equal(lrd_each(e->dir, &f, count_fn, &named, &err), 1); /* the spoilt line */
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &w, &err), 1); /* the spoilt line */
 }
 
 static void test_subject_without_provider(void **state)
@@ -1385,6 +1454,7 @@ int main(void)
 		T(test_append_1000_verify),
 		T(test_submit_lazy_and_eager),
 		T(test_lazy_waits_window),
+		T(test_clock_stepped_back),
 		T(test_subjects),
 		T(test_walk_resumes),
 		T(test_subject_without_provider),
