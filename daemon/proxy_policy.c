@@ -213,6 +213,14 @@ const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, c
 	return NULL;
 }
 
+static const struct pp_table *by_full_name(const struct ppol *pp, const char *full)
+{
+	for (size_t i = 0; i < pp->n; i++)
+		if (!strcmp(pp->t[i].name, full))
+			return &pp->t[i];
+	return NULL;
+}
+
 size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *name,
                         const struct pp_table **out, size_t max)
 {
@@ -220,13 +228,10 @@ size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *n
 
 	for (size_t i = 0; pp->cat && i < pp->cat->nviews; i++) {
 		const struct cat_view_dep *v = &pp->cat->views[i];
-		const struct pp_table *t = NULL;
-		for (size_t j = 0; !t && j < pp->n && named(v->view, schema, name); j++)
-			if (!strcmp(pp->t[j].name, v->table))
-				t = &pp->t[j];
+		const struct pp_table *t = named(v->view, schema, name) ? by_full_name(pp, v->table) : NULL;
 		for (size_t j = 0; t && j < n && j < max; j++)
 			if (out[j] == t)
-				t = NULL;
+				t = NULL; /* read through two paths */
 		if (t && n < max)
 			out[n] = t;
 		n += t != NULL;
