@@ -36,7 +36,7 @@ static const char views_sql[] =
     "  SELECT reads.view, d.refobjid FROM reads JOIN pg_rewrite r ON r.ev_class = reads.rel"
     "   JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
     "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class) "
-    "SELECT DISTINCT vn.nspname || '.' || v.relname, tn.nspname || '.' || t.relname "
+    "SELECT DISTINCT vn.nspname || '.' || v.relname, tn.nspname || '.' || t.relname, v.oid "
     "FROM reads JOIN pg_class v ON v.oid = reads.view JOIN pg_namespace vn ON vn.oid = v.relnamespace "
     "JOIN pg_class t ON t.oid = reads.rel JOIN pg_namespace tn ON tn.oid = t.relnamespace "
     "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
@@ -101,7 +101,8 @@ static int add_view(struct catalog *c, PGresult *r, int row)
 		return -ENOMEM;
 	c->views = v;
 	struct cat_view_dep *d = &c->views[c->nviews++];
-	*d = (struct cat_view_dep){ strdup(PQgetvalue(r, row, 0)), strdup(PQgetvalue(r, row, 1)) };
+	*d = (struct cat_view_dep){ strdup(PQgetvalue(r, row, 0)), strdup(PQgetvalue(r, row, 1)),
+		                    (uint32_t)strtoul(PQgetvalue(r, row, 2), NULL, 10) };
 	return d->view && d->table ? 0 : -ENOMEM;
 }
 
@@ -113,7 +114,7 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 
 	if (!r && (!(cols = query(conn, columns_sql, 6, err, errlen)) ||
 	           !(fks = query(conn, fks_sql, 4, err, errlen)) ||
-	           !(views = query(conn, views_sql, 2, err, errlen))))
+	           !(views = query(conn, views_sql, 3, err, errlen))))
 		r = -EIO;
 	for (int i = 0; !r && i < PQntuples(cols); i++)
 		r = add_column(c, cols, i);

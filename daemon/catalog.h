@@ -35,6 +35,7 @@ struct cat_fk {
  * other views. */
 struct cat_view_dep {
 	char *view, *table; /* schema.name */
+	uint32_t oid;       /* the view's (RowDescription names it) */
 };
 
 struct catalog {

@@ -48,6 +48,7 @@ struct colmap {
 	struct ppol *pp; /* a reference: the pointers below live in it */
 	uint16_t n;
 	bool personal, subject; /* some column is personal data / a subject's id */
+	const char *table;      /* a policy table a column comes from, a view's too (for the record) */
 	bool rewrite, refuse;   /* some value is decrypted or masked / withheld with an error */
 	const struct pp_column **f;
 	uint8_t *out;                /* enum pxc_out, by column */

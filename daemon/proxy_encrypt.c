@@ -61,6 +61,9 @@ static bool has_encrypted(const struct pp_table *t)
 #define THROUGH_VIEW                                                                                         \
 	"Custos cannot encrypt the values of %s: the statement writes through a view; write to the table "   \
 	"itself"
+#define AMBIGUOUS                                                                                            \
+	"Custos cannot encrypt the values of %s: the name is a table's and a view's (over %s) in different " \
+	"schemas; name the table's schema"
 #define ALL_COLUMNS                                                                                          \
 	"Custos cannot encrypt the values of %s: the statement writes all its columns (no column list, a "   \
 	"writing CTE, MERGE) or copies them in"
@@ -411,9 +414,15 @@ static int through_view(struct pconn *c, const struct sqi_stmt *s, char *why, si
 		const struct sqi_table *st = &s->tables[i];
 		size_t k =
 		    st->write ? ppol_view_tables(c->px->pp, st->schema, st->name, t, ARRAY_SIZE(t)) : 0;
-		for (size_t j = 0; j < k && j < ARRAY_SIZE(t); j++)
-			if (has_encrypted(t[j]))
-				return refuse(why, n, THROUGH_VIEW, t[j]->name);
+		if (k > ARRAY_SIZE(t))
+			return refuse(why, n, THROUGH_VIEW, "more tables than Custos checks");
+		for (size_t j = 0; j < k; j++) {
+			if (!has_encrypted(t[j]))
+				continue;
+			if (!st->schema && ppol_by_name(c->px->pp, NULL, st->name))
+				return refuse(why, n, AMBIGUOUS, st->name, t[j]->name);
+			return refuse(why, n, THROUGH_VIEW, t[j]->name);
+		}
 	}
 	return 0;
 }

@@ -23,6 +23,7 @@ void ppol_unref(struct ppol *pp)
 	for (size_t i = 0; i < pp->n; i++)
 		free(pp->t[i].cols);
 	free(pp->t);
+	free(pp->views);
 	for (size_t i = 0; i < pp->nmembers; i++)
 		free(pp->members[i]);
 	free(pp->members);
@@ -157,6 +158,25 @@ static int index_table(struct ppol *pp, const struct pol_table *pt, struct pp_ta
 	return mark_subjects(pp, t, ct);
 }
 
+/* The views that read policy tables, out of all the catalog's: a
+ * statement's tables are looked up among these few. */
+static int index_views(struct ppol *pp)
+{
+	for (size_t i = 0; pp->cat && i < pp->cat->nviews; i++) {
+		const struct cat_view_dep *v = &pp->cat->views[i];
+		for (size_t j = 0; j < pp->n; j++) {
+			if (strcmp(pp->t[j].name, v->table))
+				continue;
+			struct pp_view *nv = realloc(pp->views, (pp->nviews + 1) * sizeof(*nv));
+			if (!nv)
+				return -ENOMEM;
+			pp->views = nv;
+			pp->views[pp->nviews++] = (struct pp_view){ v->view, v->oid, &pp->t[j] };
+		}
+	}
+	return 0;
+}
+
 int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol **ret, char *err,
               size_t errlen)
 {
@@ -177,6 +197,8 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		r = -ENOMEM;
 	for (size_t i = 0; !r && i < pp->pol->ntables; i++, pp->n++)
 		r = index_table(pp, &pp->pol->tables[i], &pp->t[i]);
+	if (!r)
+		r = index_views(pp);
 	if (r) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
@@ -213,30 +235,29 @@ const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, c
 	return NULL;
 }
 
-static const struct pp_table *by_full_name(const struct ppol *pp, const char *full)
-{
-	for (size_t i = 0; i < pp->n; i++)
-		if (!strcmp(pp->t[i].name, full))
-			return &pp->t[i];
-	return NULL;
-}
-
 size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *name,
                         const struct pp_table **out, size_t max)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; pp->cat && i < pp->cat->nviews; i++) {
-		const struct cat_view_dep *v = &pp->cat->views[i];
-		const struct pp_table *t = named(v->view, schema, name) ? by_full_name(pp, v->table) : NULL;
+	for (size_t i = 0; i < pp->nviews; i++) {
+		const struct pp_table *t = named(pp->views[i].name, schema, name) ? pp->views[i].t : NULL;
 		for (size_t j = 0; t && j < n && j < max; j++)
 			if (out[j] == t)
-				t = NULL; /* read through two paths */
+				t = NULL; /* read through two paths, or two views of that name */
 		if (t && n < max)
 			out[n] = t;
 		n += t != NULL;
 	}
 	return n;
+}
+
+const struct pp_table *ppol_view_by_oid(const struct ppol *pp, uint32_t oid)
+{
+	for (size_t i = 0; oid && i < pp->nviews; i++)
+		if (pp->views[i].oid == oid)
+			return pp->views[i].t;
+	return NULL;
 }
 
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum)

@@ -29,12 +29,21 @@ struct pp_table {
 	const char *subject_col, *subject; /* a column holding a subject's id, and its type */
 };
 
+/* A view (or materialized view) that reads a policy table. */
+struct pp_view {
+	const char *name; /* schema.view */
+	uint32_t oid;
+	const struct pp_table *t;
+};
+
 struct ppol {
 	unsigned refs;
 	struct policy *pol;
 	struct catalog *cat;
 	struct pp_table *t;
 	size_t n;
+	struct pp_view *views; /* one per (view, policy table) */
+	size_t nviews;
 	char **members; /* "member NUL role" pairs: who holds the policy's plaintext roles */
 	size_t nmembers;
 };
@@ -56,6 +65,9 @@ const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, c
  * there are. */
 size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *name,
                         const struct pp_table **out, size_t max);
+/* A policy table the view with this OID reads (RowDescription names the
+ * view for its columns); NULL when it reads none. */
+const struct pp_table *ppol_view_by_oid(const struct ppol *pp, uint32_t oid);
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum);
 const struct pp_column *ppol_column_named(const struct pp_table *t, const char *name);
 /* Whether the database user reads column pc in clear: it is one of the

@@ -87,10 +87,14 @@ void pq_portal_unref(struct portal *p)
 
 static bool is_ddl(const struct sqi_stmt *s)
 {
-	static const char *const nodes[] = { "CreateStmt",       "AlterTableStmt",    "DropStmt",
-		                             "RenameStmt",       "CreateTableAsStmt", "ViewStmt",
-		                             "CreateSchemaStmt", "CreateRoleStmt",    "AlterRoleStmt",
-		                             "DropRoleStmt",     "GrantRoleStmt" }; /* who reads plaintext */
+	static const char *const nodes[] = {
+		"CreateStmt",       "AlterTableStmt",        "DropStmt",
+		"RenameStmt",       "CreateTableAsStmt",     "ViewStmt",
+		"RuleStmt",         "CreateTrigStmt",        /* what a view reads */
+		"CreateSchemaStmt", "AlterObjectSchemaStmt", /* where a table or view is */
+		"CreateRoleStmt",   "AlterRoleStmt",         "DropRoleStmt",
+		"GrantRoleStmt", /* who reads plaintext */
+	};
 
 	for (size_t i = 0; s->kind == SQI_OTHER && i < ARRAY_SIZE(nodes); i++)
 		if (!strcmp(s->normalized, nodes[i]))
@@ -213,9 +217,8 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 		st->sensitive = true;
 	st->record = st->sensitive || px->env->cfg->audit_statements == CFG_AUDIT_ALL;
 	st->detail = d.p;
-	if (st->record)
-		st->text = strdup(s->normalized);
-	if (d.failed || (st->sensitive && !st->table && !uses) || (st->record && !st->text) ||
+	st->text = strdup(s->normalized); /* a result may yet show personal data (map_result) */
+	if (d.failed || (st->sensitive && !st->table && !uses) || !st->text ||
 	    (st->sensitive && subject_preds(c, s, lits, nlits, st))) {
 		if (d.failed)
 			st->detail = NULL, buf_free(&d);

@@ -87,12 +87,14 @@ static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const c
 	struct buf d = BUF_INIT;
 	struct ticket *t = calloc(1, sizeof(*t));
 
+	const char *table = st->table ? st->table : r->map ? r->map->table : NULL;
+
 	build_detail(c, st, &d);
 	struct alog_rec rec = { .type = "access",
 		                .actor = &actor,
-		                .table = st->table,
+		                .table = table,
 		                .columns = cols,
-		                .ncolumns = st->table ? personal_columns(r, cols, ARRAY_SIZE(cols)) : 0,
+		                .ncolumns = table ? personal_columns(r, cols, ARRAY_SIZE(cols)) : 0,
 		                .subjects = r->subjects,
 		                .nsubjects = r->nsubjects,
 		                .fingerprint = st->fp,
@@ -204,28 +206,49 @@ static void begin(struct pconn *c, struct xentry *e, bool hold)
 		gate(c);
 }
 
+static struct colmap *new_map(uint16_t n)
+{
+	struct colmap *map = calloc(1, sizeof(*map));
+
+	if (map && !(map->f = calloc(n ? n : 1, sizeof(*map->f)))) {
+		free(map);
+		map = NULL;
+	}
+	return map;
+}
+
+/* The result's columns as the policy sees them, by the table OID and
+ * attribute number RowDescription gives. A column of a view over a policy
+ * table makes the result personal data (held and recorded) though it is
+ * not mapped to the table's column: whatever the statement's analysis saw
+ * (a prepared statement over a view redefined since, a view made in the
+ * same message). */
 static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_rowdesc rd;
 	struct colmap *map = NULL;
+	bool oom = false;
 
 	if (!c->px->pp || pgp_parse_rowdesc(m, &rd))
 		return NULL;
-	for (uint16_t i = 0; i < rd.n; i++) {
-		const struct pp_column *col =
-		    ppol_column(ppol_by_oid(c->px->pp, rd.fields[i].table_oid), rd.fields[i].attnum);
-		if (!col || (!col->pc && !col->subject))
+	for (uint16_t i = 0; i < rd.n && !oom; i++) {
+		const struct pp_table *t = ppol_by_oid(c->px->pp, rd.fields[i].table_oid);
+		const struct pp_column *col = ppol_column(t, rd.fields[i].attnum);
+		const struct pp_table *via = t ? NULL : ppol_view_by_oid(c->px->pp, rd.fields[i].table_oid);
+		if (!via && (!col || (!col->pc && !col->subject)))
 			continue;
-		if (!map && (map = calloc(1, sizeof(*map))) && !(map->f = calloc(rd.n, sizeof(*map->f)))) {
-			free(map);
-			map = NULL;
-		}
-		if (!map)
+		if (!map && !(map = new_map(rd.n))) {
+			oom = true;
 			break;
-		map->f[i] = col;
-		map->personal |= col->pc != NULL;
-		map->subject |= col->subject != NULL;
+		}
+		map->f[i] = via ? NULL : col;
+		map->personal |= via || col->pc != NULL;
+		map->subject |= !via && col->subject != NULL;
+		if (!map->table && (via || col->pc))
+			map->table = via ? via->name : col->table;
 	}
+	if (oom)
+		pc_fatal(c, PX_ERR_DECRYPT, "out of memory");
 	if (map) {
 		map->refs = 1;
 		map->n = rd.n;

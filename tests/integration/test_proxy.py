@@ -1233,13 +1233,41 @@ def test_views_over_policy_tables_are_recorded_and_not_written_through():
         recs = [r for r in p.access(wait_for=5) if r["stmt"].startswith("SELECT")]
         assert [r["object"]["table"] for r in recs] == ["shop.customers"] * 4
         assert all(r["rows"] == 3 for r in recs)
+        # a statement prepared over a view that is redefined afterwards: its result names the view
+        c = p.connect()  # not `with c`: psycopg2 2.9 opens a transaction there even in autocommit
+        try:
+            c.autocommit = True
+            cur = c.cursor()
+            cur.execute("CREATE VIEW shop.later AS SELECT id FROM shop.orders WHERE false")
+            cur.execute("PREPARE q AS SELECT id FROM shop.later WHERE id <= 2")
+            cur.execute("CREATE OR REPLACE VIEW shop.later AS SELECT id FROM shop.customers")
+            time.sleep(1)  # the catalog is read again
+            cur.execute("EXECUTE q")
+            assert len(cur.fetchall()) == 2
+        finally:
+            c.close()
+        executes = [r for r in p.access(wait_for=7) if r["stmt"] in ("ExecuteStmt", "EXECUTE q")]
+        assert [(r["object"]["table"], r["rows"]) for r in executes] == [("shop.customers", 2)]
         for sql in ("INSERT INTO shop.cust_v (name, email, country) VALUES ('Plain', 'plain@example.org', 'DE')",
                     "UPDATE shop.cust_vv SET email = 'plain@example.org' WHERE id = 3"):
             with p.connect(user="app1") as c, c.cursor() as cur:
                 with pytest.raises(psycopg2.Error) as e:
                     cur.execute(sql)
                 assert e.value.pgcode == "QC004", sql
-        stored = s.server.psql("SELECT count(*) FROM shop.customers WHERE email LIKE 'plain%'", dbname="shop")
+        # a table's name that is also a view's in another schema: ambiguous unqualified, fine qualified
+        with p.connect() as c, c.cursor() as cur:
+            cur.execute("CREATE SCHEMA api; CREATE VIEW api.customers AS SELECT * FROM shop.customers; "
+                        "GRANT USAGE ON SCHEMA api TO app1")
+        time.sleep(1)
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SET search_path = shop")
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("INSERT INTO customers (email, name, country) VALUES ('x@example.org', 'X', 'DE')")
+            assert e.value.pgcode == "QC004" and "schema" in str(e.value)
+            c.rollback()
+            cur.execute("INSERT INTO shop.customers (email, name, country) VALUES ('x@example.org', 'X', 'DE')")
+        stored = s.server.psql("SELECT count(*) FROM shop.customers WHERE email LIKE 'plain%' OR email = "
+                               "'x@example.org'", dbname="shop")
         assert stored.strip() == "0"
     finally:
         if p:
