@@ -70,6 +70,7 @@ struct ctx {
 	const char *name;
 	unsigned line, errors;
 	struct buf *errs;
+	bool checked; /* the parent checked this text: libpq is not asked again */
 };
 
 static void err_at(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -152,38 +153,51 @@ static void libpq_verdict(const char *v, char *why, size_t n)
  * string, password and all, and frees its copies without wiping them; the
  * process that parses the configuration forks the roles, and they would
  * inherit those copies in its heap (a test found them). */
+enum { VERDICT_VALID = 3, VERDICT_INVALID = 4 }; /* the child's exit status; anything else: it failed */
+
 static void isolated_verdict(const char *v, char *why, size_t n)
 {
 	int fd[2], status = 0;
-	pid_t pid = pipe2(fd, O_CLOEXEC) ? -1 : fork();
+	pid_t pid = -1;
 
+	if (!pipe2(fd, O_CLOEXEC) && (pid = fork()) < 0) {
+		close(fd[0]);
+		close(fd[1]);
+	}
 	if (pid == 0) {
 		close(fd[0]);
 		libpq_verdict(v, why, n);
-		_exit(write(fd[1], why, strlen(why)) < 0);
+		_exit(*why && write(fd[1], why, strlen(why)) < 0 ? 1
+		      : *why                                     ? VERDICT_INVALID
+		                                                 : VERDICT_VALID);
 	}
 	if (pid < 0) {
 		snprintf(why, n, "cannot be checked: %s", strerror(errno));
 		return;
 	}
 	close(fd[1]);
-	ssize_t got = 0, r;
-	while ((r = read(fd[0], why + got, n - 1 - (size_t)got)) > 0 && (size_t)(got += r) < n - 1)
-		;
+	size_t got = 0;
+	for (ssize_t r;
+	     got < n - 1 && ((r = read(fd[0], why + got, n - 1 - got)) > 0 || (r < 0 && errno == EINTR));)
+		got += r > 0 ? (size_t)r : 0;
 	why[got] = 0;
 	close(fd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (!got && (!WIFEXITED(status) || WEXITSTATUS(status)))
+	int verdict = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+	if (verdict == VERDICT_VALID)
+		why[0] = 0;
+	else if (verdict != VERDICT_INVALID || !*why)
 		snprintf(why, n, "cannot be checked (the checking process failed)");
 }
 #endif
 
 static bool check_conninfo(struct ctx *x, const struct keyword *kw, const char *v)
 {
-	char why[256];
+	char why[256] = "";
 
-	isolated_verdict(v, why, sizeof(why));
+	if (!x->checked)
+		isolated_verdict(v, why, sizeof(why));
 	if (*why)
 		err_at(x, "%s: not a libpq connection string: %s", kw->name, why);
 	return !*why;
@@ -334,9 +348,10 @@ static void parse_line(struct cfg *c, struct ctx *x, char *line, unsigned char *
 	set_value(c, x, kw, val);
 }
 
-unsigned cfg_parse(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs)
+static unsigned parse(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs,
+                      bool checked)
 {
-	struct ctx x = { .name = name, .errs = errs };
+	struct ctx x = { .name = name, .errs = errs, .checked = checked };
 	unsigned char seen[ARRAY_SIZE(keywords)] = { 0 };
 	const char *p = data, *end = data + len;
 
@@ -358,6 +373,16 @@ unsigned cfg_parse(struct cfg *c, const char *name, const char *data, size_t len
 		p += n + 1;
 	}
 	return x.errors;
+}
+
+unsigned cfg_parse(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs)
+{
+	return parse(c, name, data, len, errs, false);
+}
+
+unsigned cfg_parse_checked(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs)
+{
+	return parse(c, name, data, len, errs, true);
 }
 
 int cfg_load(struct cfg *c, const char *path, struct buf *errs)

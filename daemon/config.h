@@ -57,6 +57,10 @@ void cfg_free(struct cfg *c);
 /* Parses data (the file named name) into c. Problems are appended to errs
  * as "name:line: message" lines; returns how many there were. */
 unsigned cfg_parse(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs);
+/* The same for a text cfg_parse already accepted (a role's copy from the
+ * parent): connection strings are not given to libpq again (cfg_parse
+ * does that in a child process, which a role need not fork). */
+unsigned cfg_parse_checked(struct cfg *c, const char *name, const char *data, size_t len, struct buf *errs);
 
 /* Reads and parses path. Returns the number of problems, or a negative
  * errno when the file cannot be read (errs says why). */

@@ -63,7 +63,7 @@ static int reconfigure(struct role_env *env, struct ipc_msg *m)
 	if (!c)
 		return -ENOMEM;
 	/* the parent checked this text; a failure here is a broken invariant */
-	unsigned n = cfg_parse(c, env->config_path, m->f[0].s.p, m->f[0].s.len, &errs);
+	unsigned n = cfg_parse_checked(c, env->config_path, m->f[0].s.p, m->f[0].s.len, &errs);
 	explicit_bzero((char *)m->f[0].s.p, m->f[0].s.len); /* the connection strings this role uses */
 	buf_free(&errs);
 	if (n) {
