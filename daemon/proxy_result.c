@@ -221,8 +221,8 @@ static struct colmap *new_map(uint16_t n)
  * attribute number RowDescription gives. A column of a view over a policy
  * table makes the result personal data (held and recorded) though it is
  * not mapped to the table's column: whatever the statement's analysis saw
- * (a prepared statement over a view redefined since, a view made in the
- * same message). */
+ * (a prepared statement over a view redefined since). A view the catalog
+ * does not show yet (made in the same message) is not seen. */
 static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_rowdesc rd;
