@@ -161,15 +161,17 @@ static void isolated_verdict(const char *v, char *why, size_t n)
 	pid_t pid = -1;
 
 	if (!pipe2(fd, O_CLOEXEC) && (pid = fork()) < 0) {
+		int e = errno;
 		close(fd[0]);
 		close(fd[1]);
+		errno = e;
 	}
 	if (pid == 0) {
 		close(fd[0]);
 		libpq_verdict(v, why, n);
-		_exit(*why && write(fd[1], why, strlen(why)) < 0 ? 1
-		      : *why                                     ? VERDICT_INVALID
-		                                                 : VERDICT_VALID);
+		if (!*why)
+			_exit(VERDICT_VALID);
+		_exit(write(fd[1], why, strlen(why)) < 0 ? 1 : VERDICT_INVALID);
 	}
 	if (pid < 0) {
 		snprintf(why, n, "cannot be checked: %s", strerror(errno));
