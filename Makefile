@@ -11,7 +11,7 @@ HARDEN   = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) -pthread -MMD -MP -Idaemon -I$(BUILD)/gen -I/usr/include/postgresql
 LDFLAGS_H = -pie -Wl,-z,relro,-z,now -pthread
-LIBS     = -levent_openssl -levent -lssl -lcrypto -lz -ljansson -lyaml -lpq -laudit -lcap-ng -lsystemd -lpg_query
+LIBS     = -levent_openssl -levent -lssl -lcrypto -lz -ldeflate -ljansson -lyaml -lpq -laudit -lcap-ng -lsystemd -lpg_query
 
 ifneq ($(SAN),)
 ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all -U_FORTIFY_SOURCE

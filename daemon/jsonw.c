@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -52,6 +53,16 @@ static void jw_escape(struct buf *b, unsigned char c)
 	}
 }
 
+/* Whether any of the 8 bytes in x needs more than a copy: a control
+ * character, '"', '\\' or a byte of 0x80 and above. The subtractions may
+ * borrow into the next byte only from a byte that is flagged already. */
+static bool needs_care(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+
+	return ((x - ones * 0x20) | ((x ^ ones * '"') - ones) | ((x ^ ones * '\\') - ones) | x) & high;
+}
+
 void jw_strn(struct buf *b, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -61,6 +72,11 @@ void jw_strn(struct buf *b, const char *str, size_t n)
 		return;
 	buf_addc(b, '"');
 	for (size_t i = 0; i < n;) {
+		uint64_t x;
+		if (n - i >= sizeof(x) && (memcpy(&x, s + i, sizeof(x)), !needs_care(x))) {
+			i += sizeof(x);
+			continue;
+		}
 		unsigned char c = s[i];
 		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
 			i++;
@@ -84,9 +100,12 @@ void jw_strn(struct buf *b, const char *str, size_t n)
 
 void jw_u64(struct buf *b, uint64_t v)
 {
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-	buf_add(b, tmp, (size_t)n);
+	char tmp[20], *p = tmp + sizeof(tmp);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void jw_i64(struct buf *b, int64_t v)

@@ -10,12 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "logrec.h"
+#include "seggz.h"
 
-#define READ_BUF (LR_MAX_LINE + (1u << 20))
-#define SEAL_MODE "wb1" /* zlib level 1: keeps up with the writer on one core */
+/* a line that may be a whole record, and room for a whole member of a
+ * sealed segment after it */
+#define READ_BUF (LR_MAX_LINE + SEGGZ_MEMBER)
 
 void logseg_name(uint64_t first, bool gz, char ret[SEG_NAME_MAX])
 {
@@ -85,7 +86,7 @@ int logseg_list(const char *dir, struct seginfo **ret, size_t *ret_n)
 
 struct segreader {
 	int fd;
-	gzFile gz;
+	struct seggz *gz; /* a sealed segment's */
 	char *buf;
 	size_t pos, fill;
 	uint64_t off; /* uncompressed offset of buf[pos] */
@@ -107,13 +108,12 @@ int segreader_open(int dirfd, const struct seginfo *s, struct segreader **ret)
 		return err;
 	}
 	if (s->gz) {
-		r->gz = gzdopen(r->fd, "rb");
-		if (!r->gz) {
-			segreader_free(r);
-			return -ENOMEM;
-		}
+		int err = seggz_open(r->fd, &r->gz);
 		r->fd = -1;
-		gzbuffer(r->gz, 1u << 18);
+		if (err) {
+			segreader_free(r);
+			return err;
+		}
 	}
 	*ret = r;
 	return 0;
@@ -135,8 +135,7 @@ void segreader_free(struct segreader *r)
 {
 	if (!r)
 		return;
-	if (r->gz)
-		gzclose(r->gz);
+	seggz_free(r->gz);
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->buf);
@@ -152,10 +151,9 @@ static int refill(struct segreader *r)
 	while (!r->eof && r->fill < READ_BUF) {
 		ssize_t n;
 		if (r->gz) {
-			n = gzread(r->gz, r->buf + r->fill, (unsigned)(READ_BUF - r->fill));
-			int zerr = Z_OK;
-			if (n < 0 || (gzerror(r->gz, &zerr), zerr != Z_OK && zerr != Z_BUF_ERROR))
-				return -EBADMSG;
+			n = seggz_read(r->gz, r->buf + r->fill, READ_BUF - r->fill);
+			if (n < 0)
+				return (int)n;
 		} else {
 			n = read(r->fd, r->buf + r->fill, READ_BUF - r->fill);
 			if (n < 0 && errno == EINTR)
@@ -240,33 +238,10 @@ int logseg_data_end(int dirfd, const struct seginfo *s, uint64_t *ret)
 	return n == SEG_END ? 0 : n < 0 ? n : -EBADMSG;
 }
 
-static int copy_compressed(int in, gzFile out, uint64_t len)
-{
-	static const size_t chunk = 1u << 20;
-	char *buf = malloc(chunk);
-	ssize_t n = 0;
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while (len && (n = read(in, buf, len < chunk ? len : chunk)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || gzwrite(out, buf, (unsigned)n) != (int)n) {
-			err = n < 0 ? -errno : -EIO;
-			break;
-		}
-		len -= (uint64_t)n;
-	}
-	free(buf);
-	return err ? err : len ? -EIO : 0;
-}
-
 int logseg_seal(int dirfd, const struct seginfo *s)
 {
 	char gzname[SEG_NAME_MAX], tmp[SEG_NAME_MAX + 8];
 	int in = -1, out = -1, err;
-	gzFile gz = NULL;
 	uint64_t len;
 
 	if ((err = logseg_data_end(dirfd, s, &len)))
@@ -277,12 +252,8 @@ int logseg_seal(int dirfd, const struct seginfo *s)
 	out = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (in < 0 || out < 0)
 		err = -errno;
-	if (!err && !(gz = gzdopen(dup(out), SEAL_MODE)))
-		err = -ENOMEM;
 	if (!err)
-		err = copy_compressed(in, gz, len);
-	if (gz && gzclose(gz) != Z_OK && !err)
-		err = -EIO;
+		err = seggz_write(in, out, len);
 	if (!err && fsync(out) < 0)
 		err = -errno;
 	if (!err && renameat(dirfd, tmp, dirfd, gzname) < 0)

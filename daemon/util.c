@@ -65,17 +65,34 @@ int64_t mono_us(void)
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
+/* Every audit record carries a time stamp: the date and time are formatted
+ * once a second (per thread), the microseconds by hand. */
 void ts_format(int64_t us, char out[TS_LEN + 1])
 {
-	time_t sec = (time_t)(us / 1000000);
-	struct tm tm;
+	static __thread struct {
+		int64_t sec;
+		char text[TS_SECONDS_LEN + 1];
+	} last = { .sec = -1 };
+	if (us < 0)
+		us = 0; /* no record predates 1970 */
+	int64_t sec = us / 1000000;
+	unsigned frac = (unsigned)(us % 1000000);
 
-	char tmp[64];
-
-	gmtime_r(&sec, &tm);
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", (tm.tm_year + 1900) % 10000,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
-	memcpy(out, tmp, TS_LEN);
+	if (sec != last.sec) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+		char tmp[64];
+		gmtime_r(&t, &tm);
+		snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d", (tm.tm_year + 1900) % 10000,
+		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		memcpy(last.text, tmp, TS_SECONDS_LEN);
+		last.sec = sec;
+	}
+	memcpy(out, last.text, TS_SECONDS_LEN);
+	out[TS_SECONDS_LEN] = '.';
+	for (int i = TS_LEN - 2; i > TS_SECONDS_LEN; i--, frac /= 10)
+		out[i] = (char)('0' + frac % 10);
+	out[TS_LEN - 1] = 'Z';
 	out[TS_LEN] = '\0';
 }
 
@@ -198,6 +215,22 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 	int err = read_fd(fd, max, ret_buf, ret_len);
 	close(fd);
 	return err;
+}
+
+int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 int write_all(int fd, const void *data, size_t len)

@@ -13,6 +13,7 @@
 
 /* Length of a time stamp "2026-11-23T12:00:00.123456Z", without NUL. */
 #define TS_LEN 27
+#define TS_SECONDS_LEN 19 /* up to the seconds: 2026-12-06T04:30:00 */
 
 void hex_encode(const uint8_t *in, size_t n, char *out); /* writes 2n chars + NUL */
 bool hex_decode(const char *in, size_t hexlen, uint8_t *out) WUR;
@@ -34,6 +35,8 @@ bool parse_size(const char *s, uint64_t *ret) WUR;
 int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len) WUR;
 /* The same for an open file. */
 int read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len) WUR;
+/* Reads exactly len bytes. 0, -EIO when the file ends first, or a negative errno. */
+int read_all(int fd, void *buf, size_t len) WUR;
 /* Writes all of data (retrying short writes). 0 or a negative errno. */
 int write_all(int fd, const void *data, size_t len) WUR;
 /* Creates path exclusively with mode, writes data and fsyncs it and its

@@ -357,11 +357,13 @@ static void test_numbers(void **state)
 	buf_addc(&b, ' ');
 	jw_u64(&b, UINT64_MAX);
 	buf_addc(&b, ' ');
+	jw_u64(&b, 10);
+	buf_addc(&b, ' ');
 	jw_i64(&b, INT64_MIN);
 	buf_addc(&b, ' ');
 	jw_i64(&b, -1);
 	buf_addc(&b, '\0');
-	assert_string_equal(b.p, "0 18446744073709551615 -9223372036854775808 -1");
+	assert_string_equal(b.p, "0 18446744073709551615 10 -9223372036854775808 -1");
 	buf_free(&b);
 }
 

@@ -113,6 +113,28 @@ static void test_ts_format_known(void **state)
 	assert_int_equal(strlen(ts), TS_LEN);
 }
 
+/* The date and time are kept from the last call in the same second: a
+ * new second, or an earlier one, must not reuse them. */
+static void test_ts_format_reuses_only_the_same_second(void **state)
+{
+	(void)state;
+	char ts[TS_LEN + 1];
+	const int64_t s = 1795435200LL * 1000000;
+
+	ts_format(s + 7, ts);
+	assert_string_equal(ts, "2026-11-23T12:00:00.000007Z");
+	ts_format(s + 999999, ts);
+	assert_string_equal(ts, "2026-11-23T12:00:00.999999Z");
+	ts_format(s + 1000000, ts);
+	assert_string_equal(ts, "2026-11-23T12:00:01.000000Z");
+	ts_format(s - 1, ts);
+	assert_string_equal(ts, "2026-11-23T11:59:59.999999Z");
+	ts_format(s + 86400LL * 1000000 + 10, ts);
+	assert_string_equal(ts, "2026-11-24T12:00:00.000010Z");
+	ts_format(-5, ts);
+	assert_string_equal(ts, "1970-01-01T00:00:00.000000Z");
+}
+
 static void test_ts_round_trip_microseconds(void **state)
 {
 	(void)state;
@@ -398,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_hex_refuses_non_hex),
 		cmocka_unit_test(test_hex_refuses_odd_length),
 		cmocka_unit_test(test_ts_format_known),
+		cmocka_unit_test(test_ts_format_reuses_only_the_same_second),
 		cmocka_unit_test(test_ts_round_trip_microseconds),
 		cmocka_unit_test(test_ts_parse_forms),
 		cmocka_unit_test(test_ts_parse_calendar),
