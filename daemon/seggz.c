@@ -14,8 +14,11 @@
 #define LEVEL 1 /* libdeflate's fastest: the sealer keeps up with the writer on one core */
 /* Compressed bytes held, and the least kept there while the file has more:
  * a whole member fits, even one that did not compress. */
-#define WINDOW (4 * SEGGZ_MEMBER)
+#define WINDOW (2 * SEGGZ_MEMBER)
 #define LOW (SEGGZ_MEMBER + SEGGZ_MEMBER / 8)
+#define GZIP_ID1 0x1f
+#define GZIP_ID2 0x8b
+#define FHCRC 0x02 /* the header's flag byte (its fourth): a CRC of the header follows it */
 
 struct seggz {
 	int fd;
@@ -26,6 +29,7 @@ struct seggz {
 	uint64_t file_off; /* the file offset of win[pos] */
 	bool eof;          /* fd read to its end */
 	int err;           /* a failed hand-over to gz, returned from then on */
+	bool ended;        /* junk after the last member: ignored, as zlib ignores it */
 };
 
 /* ---- writing ------------------------------------------------------------ */
@@ -117,6 +121,8 @@ static ssize_t read_member(struct seggz *z, char *buf, size_t cap)
 		if (z->pos == z->fill)
 			return 0;
 		size_t used = 0, got = 0;
+		if (z->fill - z->pos < 4 || (z->win[z->pos + 3] & FHCRC))
+			return -EAGAIN; /* zlib checks a header's CRC, libdeflate does not */
 		if (libdeflate_gzip_decompress_ex(z->d, z->win + z->pos, z->fill - z->pos, buf, cap, &used,
 		                                  &got) != LIBDEFLATE_SUCCESS)
 			return -EAGAIN;
@@ -142,18 +148,31 @@ static int hand_to_zlib(struct seggz *z)
 	return 0;
 }
 
+/* After a member, bytes that do not start another: zlib reads them as the
+ * end of the file (a fresh gzFile there would hand them out as data). */
+static bool junk_after_members(const struct seggz *z)
+{
+	const uint8_t *p = z->win + z->pos;
+
+	return z->file_off && !(z->fill - z->pos >= 2 && p[0] == GZIP_ID1 && p[1] == GZIP_ID2);
+}
+
 ssize_t seggz_read(struct seggz *z, char *buf, size_t cap)
 {
+	if (z->ended)
+		return 0;
 	if (z->d) {
 		ssize_t n = read_member(z, buf, cap);
 		if (n != -EAGAIN)
 			return n;
+		if ((z->ended = junk_after_members(z)))
+			return 0;
 		z->err = hand_to_zlib(z);
 	}
 	if (z->err)
 		return z->err;
 	int n = gzread(z->gz, buf, cap < INT_MAX ? (unsigned)cap : INT_MAX), zerr = Z_OK;
-	if (n < 0 || (gzerror(z->gz, &zerr), zerr != Z_OK && zerr != Z_BUF_ERROR))
-		return -EBADMSG;
+	if (n < 0 || (gzerror(z->gz, &zerr), zerr != Z_OK))
+		return -EBADMSG; /* Z_BUF_ERROR included: the file ends inside a member */
 	return n;
 }

@@ -8,9 +8,11 @@
  * verifying a log spends about as long inflating as hashing.
  *
  * The reader takes any gzip file. From the first member libdeflate cannot
- * take whole (a larger one, damaged data, a file that is not gzip) it goes
- * on with zlib's gzread, which also hands out the bytes before a damaged
- * spot and checks what it reads exactly as it always has. */
+ * take whole (a larger one, one with a header CRC, damaged data, a file
+ * that is not gzip) it goes on with zlib's gzread, which also hands out
+ * the bytes before a damaged spot. Bytes after the last member that do not
+ * start another are ignored, as zlib ignores them; a file that ends inside
+ * a member is an error. */
 #ifndef CUSTOS_SEGGZ_H
 #define CUSTOS_SEGGZ_H
 

@@ -240,6 +240,71 @@ static void test_damaged_member_fails_after_the_ones_before(void **state)
 	free(z.p), free(t.p);
 }
 
+static struct bytes joined(struct bytes a, const void *tail, size_t n)
+{
+	struct bytes j = { malloc(a.len + n + 1), a.len + n };
+
+	assert_non_null(j.p);
+	memcpy(j.p, a.p, a.len);
+	memcpy(j.p + a.len, tail, n);
+	return j;
+}
+
+/* Bytes after the last member that start no other are not data (zlib and
+ * zcat ignore them); a file cut inside a member is an error, not an end. */
+static void test_junk_after_members_and_cut_files(void **state)
+{
+	(void)state;
+	struct bytes t = text(SEGGZ_MEMBER + 5000, 6), z = seal(t);
+	static const uint8_t zeros[16], one[1] = { 0x1f };
+	const struct {
+		const void *p;
+		size_t n;
+	} tails[] = { { "GARBAGE\n", 8 }, { zeros, sizeof(zeros) }, { one, 1 } };
+	int err;
+
+	for (size_t i = 0; i < ARRAY_SIZE(tails); i++) {
+		struct bytes j = joined(z, tails[i].p, tails[i].n), out = unseal(j, 2 * SEGGZ_MEMBER, &err);
+		assert_int_equal(err, 0);
+		assert_same(out, t);
+		free(out.p), free(j.p);
+	}
+	for (size_t cut = 1; cut <= 9; cut += 4) { /* inside the trailer, and the data */
+		struct bytes c = { z.p, z.len - cut }, out = unseal(c, 2 * SEGGZ_MEMBER, &err);
+		assert_int_equal(err, -EBADMSG);
+		free(out.p);
+	}
+	free(z.p), free(t.p);
+}
+
+/* A member whose header carries a CRC of itself (FHCRC) is zlib's: it
+ * checks that CRC. */
+static void test_a_header_crc_is_checked(void **state)
+{
+	(void)state;
+	struct bytes t = text(4000, 7), z = seal(t);
+	struct bytes h = { malloc(z.len + 2), z.len + 2 };
+	int err;
+
+	assert_non_null(h.p);
+	assert_true(z.len > 10 && (z.p[3] & 0x1e) == 0); /* a bare 10-byte header */
+	memcpy(h.p, z.p, 10);
+	h.p[3] |= 0x02;
+	uLong crc = crc32(0, h.p, 10);
+	h.p[10] = (uint8_t)(crc & 0xff);
+	h.p[11] = (uint8_t)(crc >> 8 & 0xff);
+	memcpy(h.p + 12, z.p + 10, z.len - 10);
+	struct bytes out = unseal(h, 2 * SEGGZ_MEMBER, &err);
+	assert_int_equal(err, 0);
+	assert_same(out, t);
+	free(out.p);
+	h.p[10] ^= 1;
+	out = unseal(h, 2 * SEGGZ_MEMBER, &err);
+	assert_int_equal(err, -EBADMSG);
+	assert_int_equal(out.len, 0);
+	free(out.p), free(h.p), free(z.p), free(t.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +312,8 @@ int main(void)
 		cmocka_unit_test(test_empty_segment_is_a_gzip_file),
 		cmocka_unit_test(test_larger_member_goes_to_zlib),
 		cmocka_unit_test(test_damaged_member_fails_after_the_ones_before),
+		cmocka_unit_test(test_junk_after_members_and_cut_files),
+		cmocka_unit_test(test_a_header_crc_is_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
