@@ -224,6 +224,52 @@ static void send_now(struct bufferevent *bev, bool tls)
 		bufferevent_disable(bev, EV_WRITE);
 }
 
+/* --- the server's side: writes wait for their attempt records ----------------- */
+
+struct evbuffer *pc_server_out(struct pconn *c)
+{
+	return c->gates ? c->gated : bufferevent_get_output(c->srv);
+}
+
+int pc_to_server(struct pconn *c, const void *data, size_t n)
+{
+	return evbuffer_add(pc_server_out(c), data, n) ? -ENOMEM : 0;
+}
+
+static size_t server_bound(struct pconn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->srv)) +
+	       (c->gated ? evbuffer_get_length(c->gated) : 0);
+}
+
+int pc_gate_server(struct pconn *c)
+{
+	if (!c->gated && !(c->gated = evbuffer_new()))
+		return -ENOMEM;
+	c->gates++;
+	return 0;
+}
+
+/* Reads the client again once what goes to the server has room; from the
+ * event loop, not from the caller (a record's answer, say). */
+static void resume_client(struct pconn *c)
+{
+	if (c->cli_paused && server_bound(c) < PX_BUFFER_MAX) {
+		c->cli_paused = false;
+		bufferevent_enable(c->cli, EV_READ);
+		bufferevent_trigger(c->cli, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+	}
+}
+
+void pc_open_server(struct pconn *c)
+{
+	if (!c->gates || --c->gates || c->phase == PC_CLOSING)
+		return;
+	evbuffer_add_buffer(bufferevent_get_output(c->srv), c->gated);
+	send_now(c->srv, c->srv_tls);
+	resume_client(c);
+}
+
 static void resume_server(struct pconn *c)
 {
 	if (c->srv && c->srv_paused && c->held < PX_HOLD_MAX &&
@@ -291,6 +337,8 @@ static void conn_free(struct pconn *c)
 		bufferevent_free(c->cli);
 	if (c->srv)
 		bufferevent_free(c->srv);
+	if (c->gated)
+		evbuffer_free(c->gated);
 	buf_free(&c->startup);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -482,8 +530,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		}
 		if (c->phase == PC_CLOSING)
 			return;
-		if (r == 0 &&
-		    evbuffer_remove_buffer(in, bufferevent_get_output(c->srv), m.size) != (int)m.size)
+		if (r == 0 && evbuffer_remove_buffer(in, pc_server_out(c), m.size) != (int)m.size)
 			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		if (r == 1)
 			evbuffer_drain(in, m.size);
@@ -492,7 +539,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 			send_now(c->srv, c->srv_tls);
 			return;
 		}
-		if (evbuffer_get_length(bufferevent_get_output(c->srv)) >= PX_BUFFER_MAX) {
+		if (server_bound(c) >= PX_BUFFER_MAX) {
 			c->cli_paused = true;
 			bufferevent_disable(c->cli, EV_READ);
 			send_now(c->srv, c->srv_tls);
@@ -512,11 +559,7 @@ static void on_server_flushed(struct bufferevent *bev, void *arg)
 	struct pconn *c = arg;
 
 	send_now(bev, c->srv_tls);
-	if (c->cli_paused) {
-		c->cli_paused = false;
-		bufferevent_enable(c->cli, EV_READ);
-		on_client_read(c->cli, c);
-	}
+	resume_client(c);
 }
 
 static void on_client_event(struct bufferevent *bev, short what, void *arg)

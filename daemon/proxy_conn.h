@@ -24,6 +24,7 @@ struct pstmt {
 	bool sensitive; /* touches a policy table */
 	bool record;    /* sensitive, or audit_statements = all */
 	bool ddl;       /* may change the catalog */
+	bool writes;    /* sensitive, and may change personal data: an attempt record goes first */
 	char fp[17];
 	char *text;   /* normalised; NULL unless recorded */
 	char *table;  /* the first policy table, or NULL */
@@ -102,6 +103,7 @@ struct ticket { /* a record in flight, answered in order */
 	struct ticket *next;
 	struct hold *hold; /* released when durable; NULL: none */
 	bool partial;      /* a part of a result whose rows go on */
+	bool attempt;      /* a write's attempt: what goes to the server waits for it */
 };
 
 struct named {
@@ -152,6 +154,9 @@ struct pconn {
 	struct hold *hq, **hq_tail;
 	size_t held;
 	struct ticket *tk, **tk_tail;
+	/* what goes to the server while writes wait for their attempt records */
+	struct evbuffer *gated;
+	unsigned gates; /* attempt records not yet durable */
 };
 
 /* proxy_conn.c */
@@ -159,6 +164,12 @@ struct evbuffer *pc_client_out(struct pconn *c); /* where output to the client g
 void pc_release(struct pconn *c);                /* sends held output that may go */
 int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in); /* forwards m now, held or not */
 int pc_write(struct pconn *c, const void *data, size_t n);                  /* to the client, held or not */
+/* Where output to the server goes now: behind the writes waiting for
+ * their attempt records, or out. */
+struct evbuffer *pc_server_out(struct pconn *c);
+int pc_to_server(struct pconn *c, const void *data, size_t n); /* 0 or -ENOMEM */
+int pc_gate_server(struct pconn *c);  /* an attempt record is on its way: 0 or -ENOMEM */
+void pc_open_server(struct pconn *c); /* it is durable */
 void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg);
 void pc_error(struct pconn *c, const char *sqlstate, const char *msg); /* ERROR, in order */
 
@@ -231,5 +242,9 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
 int pq_parameter(struct pconn *c, const struct pgp_msg *m); /* ParameterStatus: 0 or -EBADMSG */
 void pq_free(struct pconn *c);
 void pq_record_done(void *arg, int err, uint64_t seq);
+/* Records that st (bound in p, or NULL) is about to be sent to the server,
+ * which then gets nothing more until the record is durable. 0; -1 when
+ * the connection failed closed. */
+int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p);
 
 #endif

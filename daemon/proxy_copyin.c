@@ -71,7 +71,7 @@ static int fail(struct pconn *c, struct pxi *x, const char *why)
 	struct buf msg = BUF_INIT;
 
 	pgp_message(&msg, 'f', why, strlen(why) + 1);
-	int err = msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	int err = msg.failed || pc_to_server(c, msg.p, msg.len) ? -ENOMEM : 0;
 	buf_free(&msg);
 	x->failed = true;
 	c->res.refusal = why;
@@ -291,7 +291,7 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 		return 0;
 	struct buf msg = BUF_INIT;
 	pgp_message(&msg, 'd', x->out.p, x->out.len);
-	int err = msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	int err = msg.failed || pc_to_server(c, msg.p, msg.len) ? -ENOMEM : 0;
 	OPENSSL_cleanse(msg.p, msg.len); /* ciphertext, but the copy need not linger */
 	buf_free(&msg);
 	wipe(&x->out);

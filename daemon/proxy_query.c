@@ -159,6 +159,23 @@ static size_t named_tables(const struct ppol *pp, const struct sqi_table *t, con
 	return pt ? 1 : ppol_view_tables(pp, t->schema, t->name, out, max);
 }
 
+/* Whether a statement may change what it touches as PostgreSQL runs it:
+ * all but reads (a SELECT writing through no CTE, COPY TO, cursors). */
+static bool may_write(const struct sqi_stmt *s, const struct pstmt *st)
+{
+	static const char *const reads[] = { "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt" };
+
+	for (size_t i = 0; i < s->ntables; i++)
+		if (s->tables[i].write)
+			return true;
+	if (s->kind == SQI_SELECT || st->copy_out)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(reads); i++)
+		if (!strcmp(s->normalized, reads[i]))
+			return false;
+	return true;
+}
+
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
                               const struct sqi_literal *lits, size_t nlits, int parse_nparams)
 {
@@ -216,6 +233,7 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	if (uses && c->named_sensitive)
 		st->sensitive = true;
 	st->record = st->sensitive || px->env->cfg->audit_statements == CFG_AUDIT_ALL;
+	st->writes = st->sensitive && may_write(s, st);
 	st->detail = d.p;
 	st->text = strdup(s->normalized); /* a result may yet show personal data (map_result) */
 	if (d.failed || (st->sensitive && !st->table && !uses) || !st->text ||
@@ -312,7 +330,7 @@ int pq_send_failing(struct pconn *c, bool simple)
 	if (!simple)
 		pgp_add16(&body, 0);
 	pgp_message(&msg, simple ? 'Q' : 'P', body.p, body.len);
-	int err = body.failed || msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	int err = body.failed || msg.failed || pc_to_server(c, msg.p, msg.len) ? -ENOMEM : 0;
 	buf_free(&body);
 	buf_free(&msg);
 	return err;
@@ -505,12 +523,16 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 		                : refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
 	}
 	c->px->st.statements += info->n;
-	for (size_t i = 0; !r && i < pushed; i++) /* a COPY's rows: encrypted from the first */
-		r = pxi_start(c, c->q[c->qn - pushed + i].st);
+	for (size_t i = 0; !r && i < pushed; i++) { /* a COPY's rows: encrypted from the first */
+		struct pstmt *st = c->q[c->qn - pushed + i].st;
+		r = st && st->writes ? pq_attempt(c, st, NULL) : 0;
+		if (!r)
+			r = pxi_start(c, st);
+	}
 	if (!r && text.p) { /* the text with its values encrypted goes instead */
 		struct buf q = BUF_INIT;
 		pgp_message(&q, 'Q', text.p, text.len);
-		r = q.failed || bufferevent_write(c->srv, q.p, q.len) ? -ENOMEM : 1;
+		r = q.failed || pc_to_server(c, q.p, q.len) ? -ENOMEM : 1;
 		buf_free(&q);
 	}
 	buf_free(&text);
@@ -528,7 +550,7 @@ static int send_parse(struct pconn *c, const struct pgp_parse *p, const char *qu
 	if (p->nparams)
 		buf_add(&body, p->param_oids, 4u * p->nparams);
 	pgp_message(&msg, 'P', body.p, body.len);
-	int r = body.failed || msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 1;
+	int r = body.failed || msg.failed || pc_to_server(c, msg.p, msg.len) ? -ENOMEM : 1;
 	buf_free(&body);
 	buf_free(&msg);
 	return r;
@@ -655,7 +677,7 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 		}
 	}
 	if (!r && enc.len) /* the Bind with its values encrypted goes instead */
-		r = bufferevent_write(c->srv, enc.p, enc.len) ? -ENOMEM : 1;
+		r = pc_to_server(c, enc.p, enc.len) ? -ENOMEM : 1;
 	buf_free(&enc);
 	pq_portal_unref(p);
 	free(name);
@@ -688,7 +710,7 @@ static int describe_for_client(struct pconn *c, struct portal *p, const char *na
 	buf_add(&b, name, strlen(name) + 1);
 	struct buf msg = BUF_INIT;
 	pgp_message(&msg, 'D', b.p, b.len);
-	int err = b.failed || msg.failed || bufferevent_write(c->srv, msg.p, msg.len) ? -ENOMEM : 0;
+	int err = b.failed || msg.failed || pc_to_server(c, msg.p, msg.len) ? -ENOMEM : 0;
 	buf_free(&b);
 	buf_free(&msg);
 	return err ? err
@@ -712,6 +734,8 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	if (err)
 		return err;
 	c->px->st.statements++;
+	if (p->st && p->st->writes && (err = pq_attempt(c, p->st, p)))
+		return err;
 	if ((err = pxi_start(c, p->st)))
 		return err;
 	return pq_push(

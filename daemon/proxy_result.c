@@ -77,12 +77,23 @@ static size_t personal_columns(const struct result *r, const char **cols, size_t
 	return n;
 }
 
+static struct alog_actor actor_of(const struct pconn *c)
+{
+	return (struct alog_actor){ c->user, c->app, c->addr, c->session, *c->tls_id ? c->tls_id : NULL };
+}
+
+static void queue_ticket(struct pconn *c, struct ticket *t)
+{
+	*c->tk_tail = t;
+	c->tk_tail = &t->next;
+}
+
 /* Records the head's statement (so far, when partial). -1 when the
  * connection failed closed. */
 static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const char *event, bool partial)
 {
 	struct result *r = &c->res;
-	struct alog_actor actor = { c->user, c->app, c->addr, c->session, *c->tls_id ? c->tls_id : NULL };
+	struct alog_actor actor = actor_of(c);
 	const char *cols[64];
 	struct buf d = BUF_INIT;
 	struct ticket *t = calloc(1, sizeof(*t));
@@ -122,8 +133,60 @@ static int record(struct pconn *c, const struct pstmt *st, int64_t rows, const c
 	t->partial = partial;
 	r->hold->state = H_WAITING;
 	r->hold = NULL;
-	*c->tk_tail = t;
-	c->tk_tail = &t->next;
+	queue_ticket(c, t);
+	return 0;
+}
+
+static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len);
+
+/* The subjects st names before it runs (bound in p): its predicates' and
+ * inserted values. */
+static void named_subjects(struct result *r, const struct pstmt *st, const struct portal *p)
+{
+	for (size_t i = 0; st && i < st->nsp; i++) {
+		const char *id = st->sp[i].param ? (p && p->ids ? p->ids[i] : NULL) : st->sp[i].value;
+		if (id)
+			add_subject(r, st->sp[i].type, (const uint8_t *)id, (int32_t)strlen(id));
+	}
+}
+
+/* A write commits as PostgreSQL runs it when no transaction is open (and
+ * a pipeline may commit one before its result is back): so the server
+ * gets it, and what follows it, only once this record is durable. Its
+ * access record follows with what the result tells. */
+int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p)
+{
+	struct alog_actor actor = actor_of(c);
+	struct result named = { 0 };
+	struct ticket *t = calloc(1, sizeof(*t));
+
+	named_subjects(&named, st, p);
+	struct alog_rec rec = { .type = "attempt",
+		                .actor = &actor,
+		                .table = st->table,
+		                .subjects = named.subjects,
+		                .nsubjects = named.nsubjects,
+		                .fingerprint = st->fp,
+		                .statement = st->text,
+		                .rows = -1,
+		                .detail = st->detail };
+	int err = !t ? -ENOMEM : pc_gate_server(c);
+	if (!err && (err = lc_append(c->px->lc, &rec, "", false, pq_record_done, c)))
+		c->gates--;
+	for (size_t i = 0; i < named.nsubjects; i++)
+		free((char *)named.subjects[i].id);
+	free(named.subjects);
+	if (err) {
+		free(t);
+		c->px->st.record_failures++;
+		role_log(3, "proxy", "session %s: cannot send an attempt record to the logger (%s)",
+		         c->session, strerror(-err));
+		pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this write; it was not sent");
+		return -1;
+	}
+	c->px->st.records++;
+	t->attempt = true;
+	queue_ticket(c, t);
 	return 0;
 }
 
@@ -139,8 +202,15 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 	if (!c->tk)
 		c->tk_tail = &c->tk;
 	struct hold *h = t->hold;
-	bool partial = t->partial;
+	bool partial = t->partial, attempt = t->attempt;
 	free(t);
+	if (attempt && err) { /* the write and what follows it never reach the server */
+		c->px->st.record_failures++;
+		c->px->st.refused_statements++;
+		return pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this write; it was not sent");
+	}
+	if (attempt)
+		return pc_open_server(c);
 	if (err) {
 		c->px->st.record_failures++;
 		if (!h)
@@ -175,9 +245,6 @@ static bool has_result(const struct xentry *e)
 	return e && (e->kind == X_QSTMT || e->kind == X_EXECUTE);
 }
 
-static void add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len);
-
-/* The head's result begins (its first message). */
 /* The head's result begins (its first message), or goes on; hold: what
  * follows waits for its record when it is personal data (by the
  * statement's tables, or by its result's columns). */
@@ -189,14 +256,7 @@ static void begin(struct pconn *c, struct xentry *e, bool hold)
 			c->res.map = e->portal->map;
 			c->res.map->refs++;
 		}
-		for (size_t i = 0; e->st && i < e->st->nsp; i++) {
-			const char *id = e->st->sp[i].param
-			                     ? (e->portal && e->portal->ids ? e->portal->ids[i] : NULL)
-			                     : e->st->sp[i].value;
-			if (id)
-				add_subject(&c->res, e->st->sp[i].type, (const uint8_t *)id,
-				            (int32_t)strlen(id));
-		}
+		named_subjects(&c->res, e->st, e->portal);
 	}
 	if (c->res.map && c->res.map->refuse && !c->res.refusal) {
 		c->res.refusal = "the policy withholds a column of this result from this database user";

@@ -3,9 +3,11 @@ PostgreSQL holding the sample shop: every access to a policy table is
 recorded with its subjects, results wait for their record, what cannot be
 analysed or recorded is refused, and the protocol survives cancels,
 pipelines, COPY, TLS and hostile bytes."""
+import contextlib
 import os
 import shutil
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -256,9 +258,11 @@ def test_oversized_message_is_refused_before_it_is_read(proxy):
     assert proxy.d.proc.poll() is None
 
 
-def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
-    """With the log on a full file system, personal data is refused (QC002),
-    other statements keep working, and nothing is lost from the log."""
+@contextlib.contextmanager
+def log_on_a_full_file_system(shop):
+    """A proxy whose log lives on a tmpfs that is then filled: its appends
+    fail once the space the log prepared beforehand is used up. Yields the
+    proxy and the filler file (unlink it to make room)."""
     p = Proxy(shop, {"segment_bytes": "64K"})
     mnt = p.d.dir / "logfs"
     mnt.mkdir()
@@ -276,6 +280,18 @@ def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
                     f.flush()
             except OSError:
                 pass
+        yield p, mnt / "filler"
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            subprocess.run(["umount", "-l", mnt])
+
+
+def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
+    """With the log on a full file system, personal data is refused (QC002),
+    other statements keep working, and nothing is lost from the log."""
+    with log_on_a_full_file_system(shop) as (p, filler):
         conn = p.connect()
         conn.autocommit = True
         cur = conn.cursor()
@@ -290,8 +306,10 @@ def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
         refused = p.psql("SELECT name FROM shop.customers WHERE id = 1", check=False)
         assert refused.returncode != 0 and "QC002" in refused.stderr + refused.stdout or \
             "audit log" in refused.stderr
+        w = p.psql("UPDATE shop.customers SET country = 'XC' WHERE id = 9", check=False)
+        assert w.returncode != 0 and "audit log" in w.stderr, w.stderr.splitlines()[:1]
         assert p.psql("SELECT 6 * 7").stdout.strip() == "42"
-        os.unlink(mnt / "filler")
+        os.unlink(filler)
         # every access that was served is in the log
         deadline = time.time() + 10
         while time.time() < deadline and len(p.access()) < served:
@@ -299,11 +317,66 @@ def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):
         assert len(p.access()) >= served
         p.d.stop()
         assert p.d.verify().returncode == 0
-    finally:
+
+
+def test_every_write_that_ran_was_recorded_before_it_ran(shop):
+    """Writes in autocommit mode until the log is full: each one that
+    committed has its attempt in the log, the last one too, whose access
+    record (or attempt) the full log refused."""
+    codes = ["XD", "XE", "XF"]  # a row written again holds another code than before
+    with log_on_a_full_file_system(shop) as (p, filler):
+        conn = p.connect()
+        conn.autocommit = True
+        cur = conn.cursor()
+        ok = 0
+        with pytest.raises(psycopg2.Error):
+            for i in range(5000):
+                cur.execute("UPDATE shop.customers SET country = %s WHERE id = %s",
+                            (codes[i % 3], i % 200 + 1))
+                ok += 1
+        conn.close()
+        last = direct_value(shop, f"SELECT country FROM shop.customers WHERE id = {ok % 200 + 1}")
+        committed = ok + (last == codes[ok % 3])
+        os.unlink(filler)
+        p.d.stop()
+        attempts = [r for r in p.d.records("attempt") if r.get("stmt", "").startswith("UPDATE")]
+        assert len(attempts) >= committed > 0, (len(attempts), committed)
+        assert p.d.verify().returncode == 0
+
+
+def test_a_write_reaches_postgresql_only_once_its_attempt_is_durable(proxy, shop):
+    """A write in autocommit mode commits as PostgreSQL runs it: the proxy
+    sends it on only once an `attempt` record of it is durable. With the
+    logger stopped, the row stays as it was (simple and extended
+    protocol); once the logger runs again the write goes through, its
+    attempt recorded before its access."""
+    logger = proxy.d.pids()["logger"]
+    env = dict(os.environ, PGPASSWORD=proxy.shop.password)
+    script = proxy.d.dir / "attempt.sql"
+    for n, protocol in enumerate(("simple", "extended")):
+        country = "XA" if n == 0 else "XB"
+        sql = f"UPDATE shop.customers SET country = '{country}' WHERE id = 7"
+        script.write_text(sql + ";\n")
+        cmd = ["pgbench", "-n", "-M", protocol, "-t", "1", "-f", script, "-h", "127.0.0.1",
+               "-p", str(proxy.port), "-U", "postgres", "shop"]
+        os.kill(logger, signal.SIGSTOP)
         try:
-            p.cleanup()
+            client = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.5)
+            assert direct_value(shop, "SELECT country FROM shop.customers WHERE id = 7") != country, protocol
         finally:
-            subprocess.run(["umount", "-l", mnt])
+            os.kill(logger, signal.SIGCONT)
+        out, err = client.communicate(timeout=30)
+        assert client.returncode == 0, err.splitlines()[:1]  # (its DETAIL would show the row)
+        assert direct_value(shop, "SELECT country FROM shop.customers WHERE id = 7") == country
+    recs = [r for r in proxy.d.records() if r["type"] in ("attempt", "access") and
+            "country" in r.get("stmt", "") and r["stmt"].startswith("UPDATE")]
+    kinds = [r["type"] for r in sorted(recs, key=lambda r: r["seq"])]
+    assert kinds == ["attempt", "access"] * 2, kinds
+    attempt, access = sorted(recs, key=lambda r: r["seq"])[:2]
+    assert attempt["fp"] == access["fp"] and attempt["actor"] == access["actor"]
+    refs = lambda r: [s["ref"] for s in r.get("subjects", [])]  # noqa: E731 (ids are encrypted afresh)
+    assert refs(attempt) == refs(access) and refs(attempt)
 
 
 @pytest.mark.parametrize("sql", [
