@@ -18,7 +18,7 @@
 struct slot {
 	uint8_t lookup[SHA256_DIGEST_LENGTH];
 	struct kc_key k;
-	int64_t expires_us; /* 0: empty */
+	int64_t expires_us; /* on mono_us(); 0: empty */
 };
 
 #define SHRED_TIMEOUT_MS 60000
@@ -63,7 +63,7 @@ static void fill(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], co
 
 	memcpy(s->lookup, h, SHA256_DIGEST_LENGTH);
 	s->k = *k;
-	s->expires_us = now_us() + kc->ttl_us;
+	s->expires_us = mono_us() + kc->ttl_us;
 }
 
 /* One request to the keeper; r holds its answer of type want. */
@@ -107,7 +107,7 @@ static int fetch(struct keyclient *kc, const char *type, const char *id, struct 
 
 	lookup_hash(type, strlen(type) + 1, id, strlen(id), h);
 	s = slot_of(kc, h);
-	if (s->expires_us > now_us() && !memcmp(s->lookup, h, sizeof(h))) {
+	if (s->expires_us > mono_us() && !memcmp(s->lookup, h, sizeof(h))) {
 		*ret = s->k;
 		return 0;
 	}
@@ -153,7 +153,7 @@ int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *r
 
 	id_lookup(id, h);
 	s = slot_of(kc, h);
-	if (s->expires_us > now_us() && !memcmp(s->lookup, h, sizeof(h))) {
+	if (s->expires_us > mono_us() && !memcmp(s->lookup, h, sizeof(h))) {
 		*ret = s->k;
 		return 0;
 	}
@@ -198,7 +198,7 @@ int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint
 	lookup_hash(table, strlen(table) + 1, column, strlen(column), t);
 	lookup_hash(&mark, 1, t, sizeof(t), h); /* 0x02 H(table NUL column): no type begins with 0x02 */
 	s = slot_of(kc, h);
-	if (s->expires_us > now_us() && !memcmp(s->lookup, h, sizeof(h))) {
+	if (s->expires_us > mono_us() && !memcmp(s->lookup, h, sizeof(h))) {
 		memcpy(ret, s->k.k.key, BIDX_KEY_LEN);
 		return 0;
 	}

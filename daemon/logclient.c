@@ -209,7 +209,7 @@ static void answered(struct logclient *lc, const struct ipc_msg *m)
 	lc->n--;
 	lc->last_failed = err != 0;
 	if (err)
-		lc->failed_at_us = now_us();
+		lc->failed_at_us = mono_us();
 	if (err)
 		lc->st.failed++;
 	else
@@ -308,7 +308,7 @@ bool lc_healthy(const struct logclient *lc)
 {
 	/* a failure is believed for a second: then one record may try again
 	 * (its result is held, so a failed try serves nothing) */
-	return lc->fd >= 0 && (!lc->last_failed || now_us() - lc->failed_at_us > 1000000);
+	return lc->fd >= 0 && (!lc->last_failed || mono_us() - lc->failed_at_us > 1000000);
 }
 
 struct lc_stats lc_stats(const struct logclient *lc)

@@ -438,7 +438,7 @@ static void from_child(struct parent *p, struct child *k)
 
 static bool crash_looping(struct child *k)
 {
-	time_t now = time(NULL);
+	time_t now = (time_t)(mono_us() / 1000000);
 
 	memmove(k->recent + 1, k->recent, (MAX_RESTARTS - 1) * sizeof(*k->recent));
 	k->recent[0] = now;
@@ -496,7 +496,7 @@ static int reap(struct parent *p)
 /* Waits until every role said it is ready. */
 static int wait_ready(struct parent *p)
 {
-	time_t deadline = time(NULL) + START_TIMEOUT_S;
+	int64_t deadline = mono_us() + START_TIMEOUT_S * 1000000LL;
 
 	for (;;) {
 		int ready = 0;
@@ -510,7 +510,7 @@ static int wait_ready(struct parent *p)
 		for (int i = 0; i < p->n; i++)
 			if (p->kids[i].pid <= 0)
 				return -ECHILD;
-		if (time(NULL) > deadline)
+		if (mono_us() > deadline)
 			return -ETIMEDOUT;
 		if (poll(pf, p->n, 200) > 0)
 			for (int i = 0; i < p->n; i++)
@@ -811,7 +811,7 @@ static int on_signal(struct parent *p)
 
 static int loop(struct parent *p)
 {
-	time_t last_status = 0, last_dog = 0;
+	int64_t last_status = 0, last_dog = 0;
 	int err = 0;
 
 	while (!p->stopping && !err) {
@@ -829,7 +829,7 @@ static int loop(struct parent *p)
 		for (int i = 0; i < p->n && !err; i++)
 			if (pf[i + 1].revents && p->kids[i].fd >= 0)
 				from_child(p, &p->kids[i]);
-		time_t now = time(NULL);
+		int64_t now = mono_us() / 1000000; /* intervals: a stepped wall clock must not stretch them */
 		if (p->watchdog_us && (uint64_t)(now - last_dog) * 2000000 >= p->watchdog_us) {
 			watchdog(p);
 			last_dog = now;

@@ -127,7 +127,7 @@ int role_serve(struct role_env *env, role_handler h)
 {
 	env->handler = h;
 	struct pollfd p[1 + ROLE_MAX_PEERS + 130];
-	int64_t last_tick = now_us();
+	int64_t last_tick = mono_us();
 
 	while (!env->stopping) {
 		unsigned tick = env->tick_ms ? env->tick_ms : 1000; /* on_tick may change it */
@@ -149,8 +149,8 @@ int role_serve(struct role_env *env, role_handler h)
 		for (size_t i = extra; !err && !env->peers_changed && i < n; i++)
 			if (p[i].revents)
 				err = env->on_extra(env, &p[i]);
-		if (!err && env->on_tick && now_us() - last_tick >= (int64_t)tick * 1000) {
-			last_tick = now_us();
+		if (!err && env->on_tick && mono_us() - last_tick >= (int64_t)tick * 1000) {
+			last_tick = mono_us();
 			err = env->on_tick(env);
 		}
 		if (err)
@@ -192,7 +192,7 @@ static int meanwhile(struct role_env *env, int fd, struct ipc_msg *m, void (*oth
 int ipc_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, struct ipc_msg *ret,
              int timeout_ms, void (*other)(void *, struct ipc_msg *), void *arg)
 {
-	int64_t deadline = now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline = mono_us() + (int64_t)timeout_ms * 1000;
 
 	req->id = ++next_id;
 	int err = ipc_send(fd, req);
@@ -200,7 +200,7 @@ int ipc_call(struct role_env *env, int fd, struct ipc_msg *req, uint8_t *buf, st
 	while (!err) {
 		/* a role waiting on a peer still answers its parent (pings) */
 		struct pollfd p[2] = { { fd, POLLIN, 0 }, { env ? env->parent : -1, POLLIN, 0 } };
-		int left = (int)((deadline - now_us()) / 1000), r;
+		int left = (int)((deadline - mono_us()) / 1000), r;
 		if (left <= 0)
 			return -ETIMEDOUT;
 		do

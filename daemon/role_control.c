@@ -37,7 +37,7 @@ struct client {
 	struct ucred cred;
 	gid_t groups[64];
 	int ngroups;
-	time_t since;
+	int64_t since;   /* accepted at, mono_us() in seconds */
 	size_t len, cap; /* cap: the request limit when it connected */
 	char *buf;
 };
@@ -113,7 +113,7 @@ static void reply_ok(int fd, json_t *result)
 static void accept_client(struct role_env *env, struct control *ct)
 {
 	int fd = accept4(ct->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	struct client cl = { .fd = fd, .since = time(NULL) };
+	struct client cl = { .fd = fd, .since = mono_us() / 1000000 };
 	socklen_t len = sizeof(cl.cred), glen = sizeof(cl.groups);
 
 	if (fd < 0)
@@ -511,7 +511,7 @@ static int on_extra(struct role_env *env, struct pollfd *p)
 static int on_tick(struct role_env *env)
 {
 	struct control *ct = env->state;
-	time_t now = time(NULL);
+	int64_t now = mono_us() / 1000000;
 
 	feed_followers(ct);
 	cls_reap();

@@ -391,7 +391,7 @@ static int on_notify(struct role_env *env, struct pollfd *p)
 	ks_close(kp->ks);
 	kp->ks = NULL;
 	env->nextra = 0;
-	kp->next_try_us = now_us() + RETRY_S * 1000000;
+	kp->next_try_us = mono_us() + RETRY_S * 1000000;
 	return 0;
 }
 
@@ -399,11 +399,11 @@ static int on_tick(struct role_env *env)
 {
 	struct keeper *kp = env->state;
 
-	if (kp->configured && !kp->ks && now_us() >= kp->next_try_us) {
+	if (kp->configured && !kp->ks && mono_us() >= kp->next_try_us) {
 		if (connect_keystore(env, kp) == 0)
 			role_log(5, env->name, "keystore reconnected");
 		else
-			kp->next_try_us = now_us() + RETRY_S * 1000000;
+			kp->next_try_us = mono_us() + RETRY_S * 1000000;
 	}
 	return 0;
 }

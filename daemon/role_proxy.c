@@ -125,9 +125,9 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 
 	(void)l;
 	(void)arg;
-	if (now_us() - last > 10000000) { /* EMFILE and the like: say so now and then */
+	if (mono_us() - last > 10000000) { /* EMFILE and the like: say so now and then */
 		role_log(4, "proxy", "accept: %s", strerror(err));
-		last = now_us();
+		last = mono_us();
 	}
 }
 

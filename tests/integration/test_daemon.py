@@ -6,7 +6,9 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -368,6 +370,50 @@ def test_log_follow(daemon):
     all_lines = {json.loads(l)["seq"]: l for s in segments(daemon.log) for l in lines(s) if l.strip()}
     for line in out.splitlines()[:50]:
         assert all_lines[json.loads(line)["seq"]] == line
+
+
+def test_a_wall_clock_stepped_back_stops_nothing(daemon, tmp_path):
+    """The wall clock steps back an hour three seconds after the start (an
+    LD_PRELOAD shim, tests/integration/clockstep.c), as NTP may step a clock
+    that ran ahead: the watchdog is still fed, no role is restarted and
+    control still answers, since every interval runs on CLOCK_MONOTONIC."""
+    need_root()
+    shim = tmp_path / "clockstep.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, Path(__file__).parent / "clockstep.c"],
+                   check=True)
+    env = {"WATCHDOG_USEC": "2000000", "LD_PRELOAD": str(shim), "CLOCKSTEP_AFTER": "3",
+           "CLOCKSTEP_BY": "3600",
+           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        daemon.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
+    count = lambda what: sum(m.count(what) for m in daemon.notify.messages)  # noqa: E731
+    time.sleep(4)  # past the step
+    daemon.notify.drain()
+    fed, told = count("WATCHDOG=1"), count("STATUS=")
+    # the roles' ticks go on: `log follow` is fed by control's
+    env = dict(os.environ, CUSTOS_SOCKET=str(daemon.sock))
+    f = subprocess.Popen([str(__import__("daemon").CTL), "log", "follow", "--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=env)
+    try:
+        time.sleep(11)
+        daemon.ctl("status", check=0)
+        time.sleep(2)
+    finally:
+        f.terminate()
+    followed = [json.loads(line) for line in f.communicate(timeout=10)[0].splitlines()]
+    daemon.notify.drain()
+    assert count("WATCHDOG=1") - fed >= 5
+    assert count("STATUS=") > told  # every 10 s
+    assert any(r["type"] == "control" and r["detail"]["command"] == "status" for r in followed), followed
+    assert all(r["restarts"] == 0 for r in status_json(daemon)["roles"])
 
 
 def test_watchdog_and_connection_limit(daemon):
