@@ -35,9 +35,10 @@ enum ipc_type {
 	                 */
 	IPC_KEYS_STATUS_REQ,
 	IPC_KEYS_STATUS,  /* u epoch, q subject keys, q free keys, q shredded, q dead, q cache count, q cache
-	                     limit */
-	IPC_KEYS_ROTATE,  /* (no fields) */
-	IPC_KEYS_ROTATED, /* u epoch, q rewrapped */
+	                     limit; the last rotation: q id (0: none), q running, q failed, q epoch reached,
+	                     q rewrapped, s why it failed */
+	IPC_KEYS_ROTATE,  /* (no fields): start a rotation */
+	IPC_KEYS_ROTATED, /* q the rotation's id: it runs; key status tells its end */
 	IPC_RELOAD,       /* (no fields): control asks the parent */
 	IPC_RELOADED,     /* i64 0 or -errno, s message */
 	IPC_CONFIG,       /* s the configuration file's text: the parent tells a child */

@@ -29,7 +29,8 @@
 #define FOLLOW_BATCH 2000 /* records per follower per tick */
 #define CLIENT_TIMEOUT_S 10
 #define CALL_TIMEOUT_MS 10000
-#define ROTATE_TIMEOUT_MS 600000
+#define ROTATE_TIMEOUT_S 3600 /* a rotation's client waits at most this long for its end */
+#define ROTATE_TICK_MS 200    /* how often the keeper is asked while one runs */
 #define RUN_TIMEOUT_MS 600000 /* a report or an erasure */
 
 struct client {
@@ -49,12 +50,21 @@ struct follower {
 	struct lfollow *lf;
 };
 
+/* The client that started the running key rotation: control goes on
+ * serving others and answers it (and records the outcome) once key status
+ * shows the rotation's end. */
+struct rotation_wait {
+	struct client cl; /* fd -1: none */
+	uint64_t id;
+};
+
 struct control {
 	int listen_fd;
 	struct client c[MAX_CLIENTS];
 	size_t n;
 	struct follower f[MAX_FOLLOWERS];
 	size_t nf;
+	struct rotation_wait rot;
 	struct pollfd pfd[MAX_CLIENTS + 1];
 	uint8_t reply_buf[IPC_MAX_MSG + 1];
 };
@@ -66,7 +76,7 @@ static size_t per_uid(const struct control *ct, uid_t uid)
 		n += ct->c[i].cred.uid == uid;
 	for (size_t i = 0; i < ct->nf; i++)
 		n += ct->f[i].uid == uid;
-	return n;
+	return n + (ct->rot.cl.fd >= 0 && ct->rot.cl.cred.uid == uid);
 }
 
 static void sync_pollfds(struct role_env *env, struct control *ct)
@@ -248,6 +258,17 @@ static json_t *log_status(struct role_env *env, struct control *ct)
 	                                                         : "best-effort");
 }
 
+/* The last rotation, from IPC_KEYS_STATUS. */
+static json_t *rotation_json(const struct ipc_msg *r)
+{
+	if (r->f[8].u)
+		return json_pack("{s:b}", "running", 1);
+	if (r->f[9].u)
+		return json_pack("{s:b, s:s, s:s}", "running", 0, "result", "failed", "error", r->f[12].s.p);
+	return json_pack("{s:b, s:s, s:I, s:I}", "running", 0, "result", "ok", "epoch",
+	                 (json_int_t)r->f[10].u, "rewrapped", (json_int_t)r->f[11].u);
+}
+
 static json_t *keys_status(struct role_env *env, struct control *ct)
 {
 	struct ipc_msg r;
@@ -255,10 +276,13 @@ static json_t *keys_status(struct role_env *env, struct control *ct)
 
 	if (ask(env, ct, "keeper", IPC_KEYS_STATUS_REQ, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
 		return json_pack("{s:s}", "error", why);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "epoch", (json_int_t)r.f[0].u, "subject_keys",
-	                 (json_int_t)r.f[1].u, "free_keys", (json_int_t)r.f[2].u, "shredded_subjects",
-	                 (json_int_t)r.f[3].u, "dead_keys", (json_int_t)r.f[4].u, "cached_keys",
-	                 (json_int_t)r.f[5].u, "cache_limit", (json_int_t)r.f[6].u);
+	json_t *k = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "epoch", (json_int_t)r.f[0].u,
+	                      "subject_keys", (json_int_t)r.f[1].u, "free_keys", (json_int_t)r.f[2].u,
+	                      "shredded_subjects", (json_int_t)r.f[3].u, "dead_keys", (json_int_t)r.f[4].u,
+	                      "cached_keys", (json_int_t)r.f[5].u, "cache_limit", (json_int_t)r.f[6].u);
+	if (k && r.f[7].u) /* a rotation since the keeper started */
+		json_object_set_new(k, "rotation", rotation_json(&r));
+	return k;
 }
 
 static void do_status(struct role_env *env, struct control *ct, int fd)
@@ -274,7 +298,7 @@ static void do_status(struct role_env *env, struct control *ct, int fd)
 }
 
 /* Runs an admin command that returns a status and message (reload) or a
- * result (keys-rotate, stop). */
+ * result (stop). */
 static void do_simple(struct role_env *env, struct control *ct, int fd, enum cp_cmd cmd, const char **outcome)
 {
 	struct ipc_msg r;
@@ -291,12 +315,6 @@ static void do_simple(struct role_env *env, struct control *ct, int fd, enum cp_
 		json_decref(k);
 		return;
 	}
-	case CP_KEYS_ROTATE:
-		if (ask(env, ct, "keeper", IPC_KEYS_ROTATE, ROTATE_TIMEOUT_MS, &r, why, sizeof(why)))
-			return reply_error(fd, why);
-		*outcome = "ok";
-		return reply_ok(fd, json_pack("{s:I, s:I}", "epoch", (json_int_t)r.f[0].u, "rewrapped",
-		                              (json_int_t)r.f[1].u));
 	case CP_RELOAD:
 		if (ask(env, ct, "parent", IPC_RELOAD, CALL_TIMEOUT_MS, &r, why, sizeof(why)))
 			return reply_error(fd, why);
@@ -311,6 +329,66 @@ static void do_simple(struct role_env *env, struct control *ct, int fd, enum cp_
 		return reply_ok(fd, NULL);
 	default: return;
 	}
+}
+
+/* Starts a key rotation; true when it runs (the client waits for its end,
+ * which check_rotation tells it). */
+static bool start_rotation(struct role_env *env, struct control *ct, struct client *cl, const char **outcome)
+{
+	struct ipc_msg r;
+	char why[512];
+
+	*outcome = "failed";
+	if (ask(env, ct, "keeper", IPC_KEYS_ROTATE, CALL_TIMEOUT_MS, &r, why, sizeof(why))) {
+		reply_error(cl->fd, why);
+		return false;
+	}
+	ct->rot = (struct rotation_wait){ .cl = *cl, .id = r.f[0].u };
+	ct->rot.cl.buf = NULL;
+	ct->rot.cl.len = 0;
+	ct->rot.cl.since = mono_us() / 1000000;
+	env->tick_ms = ROTATE_TICK_MS;
+	return true;
+}
+
+static void end_rotation(struct role_env *env, struct control *ct, const char *outcome)
+{
+	(void)!record(env, &ct->rot.cl, "keys-rotate", outcome, "key-rotation");
+	close(ct->rot.cl.fd);
+	ct->rot.cl.fd = -1;
+	env->tick_ms = 0; /* the default again */
+}
+
+/* Answers the client of a rotation that ended, from key status. */
+static void check_rotation(struct role_env *env, struct control *ct)
+{
+	struct ipc_msg r;
+	char why[512];
+
+	if (ct->rot.cl.fd < 0)
+		return;
+	if (ask(env, ct, "keeper", IPC_KEYS_STATUS_REQ, CALL_TIMEOUT_MS, &r, why, sizeof(why))) {
+		if (mono_us() / 1000000 - ct->rot.cl.since <= ROTATE_TIMEOUT_S)
+			return; /* the keeper is restarting, or its keystore: ask again */
+		reply_error(ct->rot.cl.fd, why);
+		return end_rotation(env, ct, "unknown");
+	}
+	if (r.f[7].u == ct->rot.id && r.f[8].u)
+		return; /* still running */
+	if (r.f[7].u != ct->rot.id) {
+		reply_error(ct->rot.cl.fd,
+		            "the keeper restarted during the rotation, so its outcome is unknown: "
+		            "`custosctl keys status` tells the epoch now");
+		return end_rotation(env, ct, "unknown");
+	}
+	if (r.f[9].u) {
+		snprintf(why, sizeof(why), "keeper: %s", r.f[12].s.p);
+		reply_error(ct->rot.cl.fd, why);
+		return end_rotation(env, ct, "failed");
+	}
+	reply_ok(ct->rot.cl.fd,
+	         json_pack("{s:I, s:I}", "epoch", (json_int_t)r.f[10].u, "rewrapped", (json_int_t)r.f[11].u));
+	end_rotation(env, ct, "ok");
 }
 
 /* Turns the client into a follower. true when it was (the connection
@@ -447,6 +525,8 @@ static bool run_request(struct role_env *env, struct control *ct, struct client 
 	const char *outcome = "ok";
 	if (req.cmd == CP_LOG_FOLLOW)
 		kept = start_follow(env, ct, cl);
+	else if (req.cmd == CP_KEYS_ROTATE)
+		kept = start_rotation(env, ct, cl, &outcome); /* recorded when it ends */
 	else if (req.cmd == CP_LOG_READ || req.cmd == CP_LOG_VERIFY) {
 		if (cls_start(env->cfg->log_dir, cl->fd, req.cmd, req.args, err, sizeof(err)))
 			reply_error(cl->fd, err); /* else the reader answers */
@@ -456,7 +536,7 @@ static bool run_request(struct role_env *env, struct control *ct, struct client 
 		do_dsr(env, ct, cl, &req, &outcome);
 	else
 		do_simple(env, ct, cl->fd, req.cmd, &outcome);
-	if (changes)
+	if (changes && !kept)
 		(void)!record(env, cl, c->name, outcome, req.cmd == CP_KEYS_ROTATE ? "key-rotation" : "");
 out:
 	free(req.args);
@@ -482,7 +562,7 @@ static void read_client(struct role_env *env, struct control *ct, size_t i)
 		reply_error(cl->fd, msg);
 	} else if (nl) {
 		if (run_request(env, ct, cl, (size_t)(nl - cl->buf))) {
-			cl->fd = -1; /* a follower now owns the connection */
+			cl->fd = -1; /* a follower, or the rotation's wait, owns the connection now */
 			free(cl->buf);
 			ct->c[i] = ct->c[--ct->n];
 			sync_pollfds(env, ct);
@@ -513,6 +593,7 @@ static int on_tick(struct role_env *env)
 	struct control *ct = env->state;
 	int64_t now = mono_us() / 1000000;
 
+	check_rotation(env, ct);
 	feed_followers(ct);
 	cls_reap();
 	for (size_t i = ct->n; i-- > 0;)
@@ -539,6 +620,7 @@ static int control_main(struct role_env *env)
 	static struct control ct;
 
 	ct.listen_fd = role_control_listen_fd;
+	ct.rot.cl.fd = -1;
 	env->state = &ct;
 	env->on_extra = on_extra;
 	env->on_tick = on_tick;

@@ -106,9 +106,23 @@ struct keeper {
 	int64_t next_try_us;
 };
 
+/* The last rotation, as key status tells it. One runs at a time, in its
+ * thread, on a keystore connection of its own; whoever asked for it learns
+ * its end from key status (control answers its client then), so no
+ * channel waits on it. Its id tells a rotation of this keeper from one of
+ * a keeper before a restart. */
+static struct {
+	pthread_mutex_t mu;
+	uint64_t id, started; /* 0: none since the keeper started */
+	bool running, failed;
+	uint32_t epoch; /* reached */
+	uint64_t rewrapped;
+	char why[512];
+} rot = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
 static int reply_status(struct keystore *ks, int fd, uint32_t id)
 {
-	struct ipc_msg m = { .type = IPC_KEYS_STATUS, .id = id, .nfields = 7 };
+	struct ipc_msg m = { .type = IPC_KEYS_STATUS, .id = id, .nfields = 13 };
 	struct ks_status st;
 
 	if (ks_status(ks, &st))
@@ -120,85 +134,92 @@ static int reply_status(struct keystore *ks, int fd, uint32_t id)
 	m.f[4] = ipc_u64(st.dead_keys);
 	m.f[5] = ipc_u64(st.cache.count);
 	m.f[6] = ipc_u64(st.cache.limit);
-	return ipc_send(fd, &m);
+	pthread_mutex_lock(&rot.mu);
+	m.f[7] = ipc_u64(rot.id);
+	m.f[8] = ipc_u64(rot.running);
+	m.f[9] = ipc_u64(rot.failed);
+	m.f[10] = ipc_u64(rot.epoch);
+	m.f[11] = ipc_u64(rot.rewrapped);
+	m.f[12] = ipc_str(rot.why);
+	int err = ipc_send(fd, &m); /* (it copies rot.why) */
+	pthread_mutex_unlock(&rot.mu);
+	return err;
 }
 
-/* One rotation at a time, in its thread; it answers on its own duplicate
- * of the asker's channel (the channel may be replaced meanwhile). */
-struct rotation {
+struct rotation { /* what the thread needs: the configuration may be replaced meanwhile */
 	const char *name;
 	struct ks_where where;
-	int fd;
-	uint32_t id;
 };
-
-static bool rotating; /* atomic: a rotation thread runs */
 
 static void *rotation_main(void *arg)
 {
 	struct rotation *rt = arg;
 	struct keystore *ks = NULL;
-	struct ks_status st;
+	struct ks_status st = { 0 };
 	uint64_t n = 0;
-	char why[512] = "";
+	char why[sizeof(rot.why)] = "";
 
 	if (open_at(rt->name, &rt->where, &ks))
 		snprintf(why, sizeof(why), "the keystore cannot be opened to rotate it");
 	else if (ks_rotate(ks, &n) || ks_status(ks, &st))
 		snprintf(why, sizeof(why), "%s", ks_error(ks));
 	ks_close(ks);
-	__atomic_store_n(&rotating, false, __ATOMIC_RELEASE); /* before the answer: the next may follow it */
-	if (*why) {
+	if (*why)
 		role_log(3, rt->name, "key rotation failed: %s", why);
-		(void)!ipc_send_error(rt->fd, rt->id, -EIO, why);
-	} else {
+	else
 		role_log(5, rt->name, "rotated to key epoch %u: %llu keys rewrapped", st.epoch,
 		         (unsigned long long)n);
-		struct ipc_msg m = { .type = IPC_KEYS_ROTATED, .id = rt->id, .nfields = 2 };
-		m.f[0] = ipc_u64(st.epoch);
-		m.f[1] = ipc_u64(n);
-		(void)!ipc_send(rt->fd, &m); /* a closed channel: the asker is gone */
-	}
-	close(rt->fd);
+	pthread_mutex_lock(&rot.mu);
+	rot.running = false;
+	rot.failed = *why;
+	rot.epoch = st.epoch;
+	rot.rewrapped = n;
+	memcpy(rot.why, why, sizeof(why));
+	pthread_mutex_unlock(&rot.mu);
 	where_free(&rt->where);
 	free(rt);
 	return NULL;
 }
 
+/* Starts a rotation and answers at once with its id. */
 static int rotate(struct role_env *env, int fd, uint32_t id)
 {
-	if (__atomic_load_n(&rotating, __ATOMIC_ACQUIRE))
-		return ipc_send_error(fd, id, -EBUSY, "a key rotation is already running");
 	struct rotation *rt = calloc(1, sizeof(*rt));
+	int err = rt ? where_of(env->cfg, &rt->where) : -ENOMEM;
 	pthread_attr_t attr;
 	pthread_t t;
-	int err = rt ? where_of(env->cfg, &rt->where) : -ENOMEM;
 
+	pthread_mutex_lock(&rot.mu);
+	if (!err && rot.running)
+		err = -EBUSY;
 	if (!err) {
 		rt->name = env->name;
 		rt->where.cache_keys = ROTATION_CACHE_KEYS;
 		rt->where.lock_timeout_ms = 0; /* it waits for the keys being made, then they wait */
-		rt->id = id;
-		rt->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		err = rt->fd < 0 ? -errno : 0;
-	}
-	if (!err) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		__atomic_store_n(&rotating, true, __ATOMIC_RELEASE);
 		err = -pthread_create(&t, &attr, rotation_main, rt);
 		pthread_attr_destroy(&attr);
-		if (err)
-			__atomic_store_n(&rotating, false, __ATOMIC_RELEASE);
 	}
-	if (!err)
-		return 0;
-	if (rt && rt->fd >= 3)
-		close(rt->fd);
-	if (rt)
-		where_free(&rt->where);
-	free(rt);
-	return ipc_send_error(fd, id, err, "the rotation cannot be started");
+	if (!err) {
+		rot.id = (uint64_t)getpid() << 32 | ++rot.started;
+		rot.running = true;
+		rot.failed = false;
+		*rot.why = 0;
+	}
+	uint64_t started = rot.id;
+	pthread_mutex_unlock(&rot.mu);
+	if (err) {
+		if (rt)
+			where_free(&rt->where); /* where_of left it empty when it failed */
+		free(rt);
+		return ipc_send_error(fd, id, err,
+		                      err == -EBUSY ? "a key rotation is already running"
+		                                    : "the rotation cannot be started");
+	}
+	struct ipc_msg m = { .type = IPC_KEYS_ROTATED, .id = id, .nfields = 1 };
+	m.f[0] = ipc_u64(started);
+	return ipc_send(fd, &m);
 }
 
 /* Sends a data key: IPC_KEYS_SUBJECT_KEY, or the error that kept it. */

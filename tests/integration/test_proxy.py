@@ -4,6 +4,7 @@ recorded with its subjects, results wait for their record, what cannot be
 analysed or recorded is refused, and the protocol survives cancels,
 pipelines, COPY, TLS and hostile bytes."""
 import contextlib
+import json
 import os
 import shutil
 import re
@@ -1223,8 +1224,9 @@ def test_keys_are_served_while_the_keeper_rotates():
     keeper goes on serving keys meanwhile. Held here at its table lock, the
     rotation has written its KEK; a read through the proxy still decrypts,
     a new subject's key fails within a second or so (the statement is
-    refused, not left hanging), and once the lock goes the rotation ends
-    and both work."""
+    refused, not left hanging), control answers other requests (status
+    shows the rotation running), and once the lock goes the rotation ends
+    and both work, and the log records its outcome."""
     s = Shop(customers=10)
     p = None
     try:
@@ -1258,12 +1260,21 @@ def test_keys_are_served_while_the_keeper_rotates():
                 c.rollback()
                 cur2.execute("SELECT email FROM shop.customers WHERE id = 5")  # a key not fetched yet
                 assert cur2.fetchone()[0] == clear5
+            st = subprocess.run([str(CTL), "status", "--json"], capture_output=True, text=True, timeout=10,
+                                env=dict(os.environ, CUSTOS_SOCKET=str(p.d.sock)))
+            assert st.returncode == 0, st.stderr
+            assert json.loads(st.stdout)["keys"]["rotation"]["running"] is True
             assert rot.poll() is None
         finally:
             hold.rollback()
             hold.close()
         out, err = rot.communicate(timeout=60)
         assert rot.returncode == 0 and '"epoch":2' in out, out + err
+        deadline = time.monotonic() + 10
+        while not any(r["detail"]["command"] == "keys-rotate" and r["detail"]["result"] == "ok"
+                      for r in p.d.records("control")):
+            assert time.monotonic() < deadline, [r["detail"] for r in p.d.records("control")]
+            time.sleep(0.2)
         with p.connect(user="app1") as c, c.cursor() as cur2:
             cur2.execute(q)
             assert cur2.fetchone()[0] == clear
