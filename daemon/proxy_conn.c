@@ -242,10 +242,11 @@ static size_t server_bound(struct pconn *c)
 	       (c->gated ? evbuffer_get_length(c->gated) : 0);
 }
 
-int pc_gate_server(struct pconn *c)
+int pc_gate_server(struct pconn *c, uint64_t *ret_mark)
 {
 	if (!c->gated && !(c->gated = evbuffer_new()))
 		return -ENOMEM;
+	*ret_mark = c->gated_out + evbuffer_get_length(c->gated);
 	c->gates++;
 	return 0;
 }
@@ -261,11 +262,14 @@ static void resume_client(struct pconn *c)
 	}
 }
 
-void pc_open_server(struct pconn *c)
+void pc_open_server(struct pconn *c, uint64_t upto)
 {
-	if (!c->gates || --c->gates || c->phase == PC_CLOSING)
+	if (!c->gates || c->phase == PC_CLOSING)
 		return;
-	evbuffer_add_buffer(bufferevent_get_output(c->srv), c->gated);
+	size_t n = --c->gates ? (size_t)(upto - c->gated_out) : evbuffer_get_length(c->gated);
+	if (evbuffer_remove_buffer(c->gated, bufferevent_get_output(c->srv), n) != (int)n)
+		return pc_fatal(c, PX_ERR_LOG, "out of memory");
+	c->gated_out += n;
 	send_now(c->srv, c->srv_tls);
 	resume_client(c);
 }

@@ -63,7 +63,8 @@ struct portal {
 	unsigned refs;
 	struct pstmt *st;
 	struct colmap *map;
-	char **ids; /* the bound values of st->sp's parameters (NULL: none or NULL) */
+	char **ids;     /* the bound values of st->sp's parameters (NULL: none or NULL) */
+	bool attempted; /* executed once: a write ran then, later Executes fetch its rows */
 };
 
 enum xkind {
@@ -103,7 +104,8 @@ struct ticket { /* a record in flight, answered in order */
 	struct ticket *next;
 	struct hold *hold; /* released when durable; NULL: none */
 	bool partial;      /* a part of a result whose rows go on */
-	bool attempt;      /* a write's attempt: what goes to the server waits for it */
+	bool attempt;      /* a write's attempt: what goes to the server from mark on waits for it */
+	uint64_t mark;
 };
 
 struct named {
@@ -156,7 +158,8 @@ struct pconn {
 	struct ticket *tk, **tk_tail;
 	/* what goes to the server while writes wait for their attempt records */
 	struct evbuffer *gated;
-	unsigned gates; /* attempt records not yet durable */
+	unsigned gates;     /* attempt records not yet durable */
+	uint64_t gated_out; /* bytes released from gated so far: gated's start in the stream */
 };
 
 /* proxy_conn.c */
@@ -168,8 +171,12 @@ int pc_write(struct pconn *c, const void *data, size_t n);                  /* t
  * their attempt records, or out. */
 struct evbuffer *pc_server_out(struct pconn *c);
 int pc_to_server(struct pconn *c, const void *data, size_t n); /* 0 or -ENOMEM */
-int pc_gate_server(struct pconn *c);  /* an attempt record is on its way: 0 or -ENOMEM */
-void pc_open_server(struct pconn *c); /* it is durable */
+/* An attempt record is on its way: what goes to the server from now on
+ * waits for it. 0 or -ENOMEM; *ret_mark: where in the stream it starts. */
+int pc_gate_server(struct pconn *c, uint64_t *ret_mark);
+/* The first waiting attempt is durable: what precedes upto (the next
+ * waiting attempt's mark; ignored when none waits) goes. */
+void pc_open_server(struct pconn *c, uint64_t upto);
 void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg);
 void pc_error(struct pconn *c, const char *sqlstate, const char *msg); /* ERROR, in order */
 

@@ -160,20 +160,22 @@ static size_t named_tables(const struct ppol *pp, const struct sqi_table *t, con
 }
 
 /* Whether a statement may change what it touches as PostgreSQL runs it:
- * all but reads (a SELECT writing through no CTE, COPY TO, cursors). */
+ * all but reads (a SELECT writing through no CTE, COPY TO, cursors) and
+ * statements that change no row (PREPARE, LOCK, VACUUM, CLUSTER, GRANT). */
 static bool may_write(const struct sqi_stmt *s, const struct pstmt *st)
 {
-	static const char *const reads[] = { "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt" };
+	static const char *const unchanging[] = { "DeclareCursorStmt", "FetchStmt",
+		                                  "ClosePortalStmt",   "PrepareStmt", /* EXECUTE runs it */
+		                                  "LockStmt",          "VacuumStmt",
+		                                  "ClusterStmt",       "GrantStmt" };
 
+	for (size_t i = 0; i < ARRAY_SIZE(unchanging); i++)
+		if (!strcmp(s->normalized, unchanging[i]))
+			return false;
 	for (size_t i = 0; i < s->ntables; i++)
 		if (s->tables[i].write)
 			return true;
-	if (s->kind == SQI_SELECT || st->copy_out)
-		return false;
-	for (size_t i = 0; i < ARRAY_SIZE(reads); i++)
-		if (!strcmp(s->normalized, reads[i]))
-			return false;
-	return true;
+	return s->kind != SQI_SELECT && !st->copy_out;
 }
 
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
@@ -734,8 +736,9 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	if (err)
 		return err;
 	c->px->st.statements++;
-	if (p->st && p->st->writes && (err = pq_attempt(c, p->st, p)))
+	if (p->st && p->st->writes && !p->attempted && (err = pq_attempt(c, p->st, p)))
 		return err;
+	p->attempted = true;
 	if ((err = pxi_start(c, p->st)))
 		return err;
 	return pq_push(

@@ -170,7 +170,7 @@ int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p)
 		                .statement = st->text,
 		                .rows = -1,
 		                .detail = st->detail };
-	int err = !t ? -ENOMEM : pc_gate_server(c);
+	int err = !t ? -ENOMEM : pc_gate_server(c, &t->mark);
 	if (!err && (err = lc_append(c->px->lc, &rec, "", false, pq_record_done, c)))
 		c->gates--;
 	for (size_t i = 0; i < named.nsubjects; i++)
@@ -179,6 +179,7 @@ int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p)
 	if (err) {
 		free(t);
 		c->px->st.record_failures++;
+		c->px->st.refused_statements++;
 		role_log(3, "proxy", "session %s: cannot send an attempt record to the logger (%s)",
 		         c->session, strerror(-err));
 		pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this write; it was not sent");
@@ -207,10 +208,16 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 	if (attempt && err) { /* the write and what follows it never reach the server */
 		c->px->st.record_failures++;
 		c->px->st.refused_statements++;
+		role_log(3, "proxy", "session %s: the logger could not record an attempt (%s)", c->session,
+		         strerror(-err));
 		return pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this write; it was not sent");
 	}
-	if (attempt)
-		return pc_open_server(c);
+	if (attempt) {
+		const struct ticket *next = c->tk;
+		while (next && !next->attempt)
+			next = next->next;
+		return pc_open_server(c, next ? next->mark : 0);
+	}
 	if (err) {
 		c->px->st.record_failures++;
 		if (!h)

@@ -85,6 +85,43 @@ static int nested_write(struct sqi_stmt *st, const char *key, json_t *v)
 	return 0;
 }
 
+/* DROP TABLE, VIEW, ... names its relations as lists of names, not
+ * RangeVars: they are its tables (not written: like TRUNCATE's, no value
+ * goes into them). */
+static int dropped(struct sqi_stmt *st, json_t *drop)
+{
+	static const char *const relations[] = { "OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW",
+		                                 "OBJECT_FOREIGN_TABLE" };
+	const char *type = json_string_value(json_object_get(drop, "removeType"));
+	json_t *o;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; type && i < ARRAY_SIZE(relations) && strcmp(type, relations[i]); i++)
+		;
+	if (!type || i == ARRAY_SIZE(relations))
+		return 0;
+	json_array_foreach(json_object_get(drop, "objects"), i, o)
+	{
+		json_t *names = json_object_get(json_object_get(o, "List"), "items");
+		size_t n = json_array_size(names);
+		const char *rel = json_string_value(
+		    json_object_get(json_object_get(json_array_get(names, n - 1), "String"), "sval"));
+		const char *schema =
+		    n >= 2 ? json_string_value(json_object_get(
+		                 json_object_get(json_array_get(names, n - 2), "String"), "sval"))
+		           : NULL;
+		json_t *rv = rel ? json_pack("{s:s}", "relname", rel) : NULL;
+		if (rv && schema)
+			json_object_set_new(rv, "schemaname", json_string(schema));
+		err = !rel ? 0 : rv ? add_table(st, rv, false) : -ENOMEM;
+		json_decref(rv);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Collects the tables under node: RangeVars in lists ({"RangeVar": ...})
  * and bare ones in fields (relation, rel, into). */
 static int walk(struct sqi_stmt *st, json_t *node, int depth)
@@ -603,6 +640,8 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 		int err = rel && st->kind != SQI_OTHER ? add_table(st, rel, dml || copy_from) : 0;
 		if (!err)
 			err = walk(st, body, 0);
+		if (!err && !strcmp(key, "DropStmt"))
+			err = dropped(st, body);
 		if (!err)
 			drop_ctes(st, body, 0);
 		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)

@@ -1353,6 +1353,13 @@ def test_views_over_policy_tables_are_recorded_and_not_written_through():
         stored = s.server.psql("SELECT count(*) FROM shop.customers WHERE email LIKE 'plain%' OR email = "
                                "'x@example.org'", dbname="shop")
         assert stored.strip() == "0"
+        # DROP names its relations otherwise than other statements: a view over
+        # the policy tables, and a policy table, dropped are recorded, each
+        # after its attempt
+        p.psql("DROP VIEW api.customers; DROP TABLE shop.ticket_messages")
+        drops = [(r["type"], r["object"]["table"]) for r in p.d.records() if r.get("stmt") == "DropStmt"]
+        assert drops == [("attempt", "shop.customers"), ("attempt", "shop.ticket_messages"),
+                         ("access", "shop.customers"), ("access", "shop.ticket_messages")], drops
     finally:
         if p:
             p.cleanup()

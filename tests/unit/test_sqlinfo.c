@@ -105,6 +105,20 @@ static void test_hidden_writes_and_literals(void **state)
 	assert_non_null(table(&info->stmts[3], "newt"));
 	assert_non_null(table(&info->stmts[3], "src"));
 	sqi_free(info);
+	/* DROP names its tables as names, not RangeVars: they are its tables */
+	assert_int_equal(sqi_analyse("DROP TABLE shop.customers, orders CASCADE; DROP VIEW IF EXISTS v;"
+	                             "DROP MATERIALIZED VIEW s.m; DROP INDEX shop.i; DROP SEQUENCE q",
+	                             &info, err, sizeof(err)),
+	                 0);
+	assert_non_null(table(&info->stmts[0], "customers"));
+	assert_string_equal(table(&info->stmts[0], "customers")->schema, "shop");
+	assert_non_null(table(&info->stmts[0], "orders"));
+	assert_null(table(&info->stmts[0], "orders")->schema);
+	assert_non_null(table(&info->stmts[1], "v"));
+	assert_non_null(table(&info->stmts[2], "m"));
+	assert_int_equal(info->stmts[3].ntables, 0); /* an index or sequence holds no rows */
+	assert_int_equal(info->stmts[4].ntables, 0);
+	sqi_free(info);
 	/* comments and utility statements' literals never reach the logged text */
 	assert_int_equal(
 	    sqi_analyse("SELECT /* ssn 123-45-6789 */ name FROM t -- jane@example.com\n WHERE id = 5;"
