@@ -134,14 +134,77 @@ static void wipe_str(char *s)
 		explicit_bzero(s, strlen(s));
 }
 
+/* Whether a fragment libpq quotes in an error may be repeated: "=", "]"
+ * or an option's name. Anything else may be a piece of a password. */
+static bool quotable(const char *q, size_t len)
+{
+	static const char *const options[] = {
+		"host",
+		"hostaddr",
+		"port",
+		"dbname",
+		"user",
+		"password",
+		"passfile",
+		"sslmode",
+		"sslrootcert",
+		"sslcert",
+		"sslkey",
+		"sslcrl",
+		"connect_timeout",
+		"options",
+		"application_name",
+		"target_session_attrs",
+		"service",
+		"channel_binding",
+		"gssencmode",
+		"requirepeer",
+		"keepalives",
+		"client_encoding",
+	};
+
+	if (len == 1 && (*q == '=' || *q == ']'))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (strlen(options[i]) == len && !memcmp(options[i], q, len))
+			return true;
+	return false;
+}
+
+/* libpq's message with the quoted fragments quotable() refuses blanked
+ * ("..."): it quotes where it stopped reading, a password included. */
+static void unquoted(const char *msg, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (const char *p = msg; *p && *p != '\n' && o + 4 < n;) {
+		const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+		if (!end) {
+			out[o++] = *p++;
+			continue;
+		}
+		size_t len = (size_t)(end - p - 1), k = quotable(p + 1, len) ? len + 2 : 5;
+		if (o + k >= n)
+			break;
+		memcpy(out + o, k == 5 ? "\"...\"" : p, k);
+		o += k;
+		p = end + 1;
+	}
+	out[o] = 0;
+}
+
 /* libpq's verdict on a connection string: "" when it parses, else why. */
 static void libpq_verdict(const char *v, char *why, size_t n)
 {
 	char *msg = NULL;
 	PQconninfoOption *o = PQconninfoParse(v, &msg);
 
-	snprintf(why, n, "%s", o ? "" : msg ? msg : "out of memory");
-	why[strcspn(why, "\n")] = 0;
+	if (o || !msg)
+		snprintf(why, n, "%s", o ? "" : "out of memory");
+	else
+		unquoted(msg, why, n);
+	if (msg)
+		explicit_bzero(msg, strlen(msg));
 	PQconninfoFree(o);
 	PQfreemem(msg);
 }
@@ -201,7 +264,10 @@ static bool check_conninfo(struct ctx *x, const struct keyword *kw, const char *
 	if (!x->checked)
 		isolated_verdict(v, why, sizeof(why));
 	if (*why)
-		err_at(x, "%s: not a libpq connection string: %s", kw->name, why);
+		err_at(x, "%s: not a libpq connection string: %s%s", kw->name, why,
+		       strstr(why, "\"...\"")
+		           ? " (the parts shown as \"...\" are left out: they may hold a password)"
+		           : "");
 	return !*why;
 }
 

@@ -95,6 +95,14 @@ def test_check_config(daemon, tmp_path):
     conf.write_text(f"policy = {pol}\n")
     p = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(conf)], capture_output=True, text=True)
     assert p.returncode == 1 and f"{pol}:6:" in p.stderr and 'did you mean "category"' in p.stderr
+    # a broken connection string is named, and no piece of it is quoted (libpq's messages quote
+    # the fragment they stop at, a password's too)
+    for dsn in ("host=db password=Sesame Sesame2", "postgresql://u:Sesame3@[::1",
+                "host=db 'Sesame4'", "host=db password='Sesame5"):
+        conf.write_text(f"database = {dsn}\n")
+        p = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(conf)], capture_output=True, text=True)
+        assert p.returncode == 1 and f"{conf}:1: database: not a libpq connection string" in p.stderr
+        assert "Sesame" not in p.stderr + p.stdout, p.stderr.replace("Sesame", "S*****")
 
 
 # -- running as root: readiness, privileges ------------------------------------
