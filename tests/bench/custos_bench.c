@@ -433,7 +433,7 @@ int main(int argc, char **argv)
 		return secmem_init(1u << 16) ? 1 : run_crypt(c.bytes ? c.bytes : 64);
 	if (!c.dir || (argv[1][0] == 'v' && !c.key))
 		return usage();
-	if (secmem_init(1u << 16))
+	if (secmem_init(1u << 20)) /* ipc's logger keeps its key cache there: KCL_HEAP(KCL_SLOTS_LOGGER) */
 		fputs("custos-bench: warning: cannot lock memory\n", stderr);
 	if (!strcmp(argv[1], "settle"))
 		return run_settle(&c);

@@ -26,20 +26,37 @@ log_run() { # log_run NAME ARGS...
 echo "custos bench: $(nproc) CPUs, $(uname -r), record size $RECORD_BYTES bytes, work dir $WORK"
 echo
 
+# The best of rounds that alternate with their reference (a single round
+# on a shared machine mostly measures the neighbours): better LINE KEY
+# keeps, of two key=value lines, the one with the larger KEY.
+better() {
+	if [ -z "$1" ] || awk -v a="$(val "$3" "$2")" -v b="$(val "$3" "$1")" 'BEGIN{ if (a + 0 > b + 0) exit 0; exit 1 }'; then
+		echo "$2"
+	else
+		echo "$1"
+	fi
+}
 newlog sync32
 sync32=$(log_run sync32 --durability sync --writers 32 --records 200000)
 newlog sync1
 sync1=$(log_run sync1 --durability sync --writers 1 --records 10000)
-newlog batch
-batch=$(log_run batch --durability batch --writers 1 --records 200000)
 newlog big
 log_run big --durability batch --writers 1 --records 1000000 >/dev/null
 $BENCH settle --dir "$WORK/big" >/dev/null # compress the backlog first: measure the size, not the sealer
-big=$(log_run big --durability batch --writers 1 --records 200000)
-verify=$($BENCH verify --dir "$WORK/big" --key "$WORK/big.key" | tail -n 1)
-mean=$(val mean_record_bytes "$verify")
-sha=$(openssl speed -evp sha256 -bytes "$mean" -seconds 3 2>/dev/null | tail -n 1 | awk '{print $2}' | tr -d k)
-sha_mb=$(echo "$sha" | awk '{printf "%.1f", $1 * 1000 / 1e6}')
+batch="" big=""
+for _ in 1 2; do # an empty log and one of 1,000,000 records (and more), alternating
+	newlog batch
+	batch=$(better "$batch" "$(log_run batch --durability batch --writers 1 --records 200000)" records_per_s)
+	big=$(better "$big" "$(log_run big --durability batch --writers 1 --records 200000)" records_per_s)
+done
+$BENCH settle --dir "$WORK/big" >/dev/null
+verify="" sha_mb=0
+for _ in 1 2 3; do # verify and SHA-256 alternating
+	verify=$(better "$verify" "$($BENCH verify --dir "$WORK/big" --key "$WORK/big.key" | tail -n 1)" mb_per_s)
+	mean=$(val mean_record_bytes "$verify")
+	sha=$(openssl speed -evp sha256 -bytes "$mean" -seconds 2 2>/dev/null | tail -n 1 | awk '{print $2}' | tr -d k)
+	sha_mb=$(echo "$sha" | awk -v best="$sha_mb" '{v = $1 * 1000 / 1e6; printf "%.1f", (v > best + 0 ? v : best)}')
+done
 
 printf '%-44s %14s %10s %10s %s\n' "log benchmark" "records/s" "p50 us" "p99 us" "target"
 row() { # row LABEL LINE TARGET
@@ -48,7 +65,8 @@ row() { # row LABEL LINE TARGET
 row "append, sync, 32 writers (group commit)" "$sync32" ">= 100000"
 row "append, sync, 1 writer (one fdatasync each)" "$sync1" "(reference)"
 row "append, batch, 1 writer, empty log" "$batch" ">= 500000"
-row "append, batch, 1 writer, log of 1,000,000" "$big" "= empty log"
+row "append, batch, 1 writer, log of 1,000,000+" "$big" "= empty log"
+echo "(batch rows: the best of two rounds, empty and large log alternating; verify and sha256: the best of three, alternating)"
 ratio_big=$(awk -v a="$(val records_per_s "$big")" -v b="$(val records_per_s "$batch")" 'BEGIN{printf "%.2f", a/b}')
 ratio_group=$(awk -v a="$(val records_per_s "$sync32")" -v b="$(val records_per_s "$sync1")" 'BEGIN{printf "%.1f", a/b}')
 echo
