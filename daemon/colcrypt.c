@@ -59,5 +59,7 @@ const char *cc_strerror(int err)
 		return "the value's key is destroyed (erased) or unknown to this keystore";
 	if (err == -EIO)
 		return "the keystore cannot be read";
+	if (err == -EBUSY)
+		return "a key rotation is running: try again once it ends";
 	return fc_strerror(err);
 }

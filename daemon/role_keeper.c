@@ -120,6 +120,16 @@ static struct {
 	char why[512];
 } rot = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
+static bool rotation_running(void)
+{
+	pthread_mutex_lock(&rot.mu);
+	bool running = rot.running;
+	pthread_mutex_unlock(&rot.mu);
+	return running;
+}
+
+#define ROTATION_BUSY "a key rotation is running: try again once it ends"
+
 static int reply_status(struct keystore *ks, int fd, uint32_t id)
 {
 	struct ipc_msg m = { .type = IPC_KEYS_STATUS, .id = id, .nfields = 13 };
@@ -227,10 +237,12 @@ static int send_key(struct keystore *ks, int fd, uint32_t id, int err, const str
 {
 	struct ipc_msg r = { .type = IPC_KEYS_SUBJECT_KEY, .id = id, .nfields = 4 };
 
+	if (err == -ENOKEY)
+		return ipc_send_error(fd, id, err, "the key is destroyed (its subject was erased)");
+	if (err && rotation_running()) /* a new key waited for the rotation's lock, and gave up */
+		return ipc_send_error(fd, id, -EBUSY, ROTATION_BUSY);
 	if (err)
-		return ipc_send_error(fd, id, err,
-		                      err == -ENOKEY ? "the key is destroyed (its subject was erased)"
-		                                     : ks_error(ks));
+		return ipc_send_error(fd, id, err, ks_error(ks));
 	r.f[0].kind = r.f[1].kind = r.f[2].kind = 'h';
 	memcpy(r.f[0].h, k->ref, SUBJECT_REF_LEN);
 	memcpy(r.f[1].h, k->k.key, FC_KEY_LEN);
@@ -281,6 +293,10 @@ static int shred(struct keystore *ks, int fd, struct ipc_msg *m)
 
 	if (!err && m->f[2].s.len % (2 * FC_KEYID_LEN))
 		err = -EINVAL;
+	if (!err && rotation_running()) { /* it would wait for the rotation, and the keeper with it */
+		free(ids);
+		return ipc_send_error(fd, m->id, -EBUSY, ROTATION_BUSY);
+	}
 	for (size_t i = 0; !err && i < n; i++)
 		if (!hex_decode(m->f[2].s.p + i * 2 * FC_KEYID_LEN, 2 * FC_KEYID_LEN, ids[i]))
 			err = -EINVAL;

@@ -5,13 +5,15 @@ outcome read again, a signed deletion certificate; a failure half-way that
 leaves the database as it was and can be run again."""
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import jsonschema
 import psycopg2
 import pytest
 
-from conftest import ctl
+from conftest import CTL, ctl
 from daemon import ensure_user
 from proxy import Proxy, Shop
 
@@ -187,6 +189,48 @@ def test_an_erasure_that_fails_after_its_keys_are_destroyed_can_run_again(custos
     cert = json.loads((Path(done["report_dir"]) / "certificate.json").read_text())
     assert all(c["verified"] for c in cert["erasure"]["items"])
     assert cert["keys"]["destroyed"] == 0  # the first run destroyed them
+
+
+def test_an_erasure_during_a_key_rotation_leaves_the_keeper_serving(custos):
+    """A rotation holds the keys' table while it rewraps them; an erasure
+    then destroying keys would wait for it, and the keeper with it, serving
+    no keys. Instead its run stops at once, saying so (the database part is
+    done), keys are served meanwhile, and it runs again once the rotation
+    ends."""
+    # one with retained values to re-key (a new key waits for the rotation),
+    # one without (only its keys' destruction would)
+    cids = [20, q(custos, "SELECT min(id) FROM shop.customers c WHERE id > 20 AND NOT EXISTS "
+                          "(SELECT 1 FROM shop.invoices i WHERE i.customer_id = c.id)")[0][0]]
+    rids = [open_erasure(custos, cid) for cid in cids]
+    hold = psycopg2.connect(custos.d.settings["keystore"])
+    cur = hold.cursor()
+    cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")  # the rotation waits here
+    rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=dict(os.environ, CUSTOS_SOCKET=str(custos.d.sock)))
+    try:
+        deadline = time.monotonic() + 20
+        while not int(custos.shop.server.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                                              "'custos.data_keys'::regclass", dbname=custos.ks_name)):
+            assert time.monotonic() < deadline and rot.poll() is None  # the rotation waits for the lock
+            time.sleep(0.1)
+        for rid in rids:
+            started = time.monotonic()
+            p = req(custos, "run", str(rid), check=1)
+            assert time.monotonic() - started < 15
+            assert "key rotation is running" in p.stderr, p.stderr
+        assert "not destroyed yet" in p.stderr  # the second: its rows went, its keys wait
+        with custos.connect(user="app1") as c, c.cursor() as cur2:  # keys are served meanwhile
+            cur2.execute("SELECT email FROM shop.customers WHERE id = 3")
+            assert "@" in cur2.fetchone()[0]
+        assert rot.poll() is None
+    finally:
+        hold.rollback()
+        hold.close()
+    out, err = rot.communicate(timeout=60)
+    assert rot.returncode == 0, err
+    for rid in rids:
+        done = req(custos, "run", str(rid))
+        assert done["status"] == "completed"
 
 
 def test_a_reload_between_requests_rereads_the_policy(custos):
