@@ -90,6 +90,8 @@ struct xentry {
 	char *msg;
 	char what, *name; /* X_PARSE, X_BIND, X_CLOSE: the name it defines or closes ('S'/'P') */
 	bool own;         /* X_DESCRIBE the proxy sent itself: its answer is not the client's */
+	uint64_t serial;  /* pq_push numbers the entries of a connection */
+	uint64_t attempt; /* the seq of its statement's attempt record (0: none) */
 };
 
 /* Output held back until the records before it are durable. */
@@ -106,6 +108,7 @@ struct ticket { /* a record in flight, answered in order */
 	bool partial;      /* a part of a result whose rows go on */
 	bool attempt;      /* a write's attempt: what goes to the server from mark on waits for it */
 	uint64_t mark;
+	uint64_t serial; /* the attempt's entry (its access record names the attempt) */
 };
 
 struct named {
@@ -143,6 +146,7 @@ struct pconn {
 	/* the query protocol */
 	struct xentry *q;
 	size_t qhead, qn, qcap;
+	uint64_t serials;
 	bool skip;                     /* extended protocol: a refusal drops messages until Sync */
 	bool drop;                     /* a withheld result: the server's answers up to ReadyForQuery go */
 	bool copy_in;                  /* the server reads COPY data: Sync means nothing to it */
@@ -252,6 +256,6 @@ void pq_record_done(void *arg, int err, uint64_t seq);
 /* Records that st (bound in p, or NULL) is about to be sent to the server,
  * which then gets nothing more until the record is durable. 0; -1 when
  * the connection failed closed. */
-int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p);
+int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p, uint64_t serial);
 
 #endif

@@ -272,6 +272,7 @@ int pq_push(struct pconn *c, struct xentry e)
 			c->qcap = cap;
 		}
 	}
+	e.serial = ++c->serials;
 	c->q[c->qn++] = e;
 	return 0;
 }
@@ -527,7 +528,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	c->px->st.statements += info->n;
 	for (size_t i = 0; !r && i < pushed; i++) { /* a COPY's rows: encrypted from the first */
 		struct pstmt *st = c->q[c->qn - pushed + i].st;
-		r = st && st->writes ? pq_attempt(c, st, NULL) : 0;
+		r = st && st->writes ? pq_attempt(c, st, NULL, c->q[c->qn - pushed + i].serial) : 0;
 		if (!r)
 			r = pxi_start(c, st);
 	}
@@ -736,13 +737,14 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	if (err)
 		return err;
 	c->px->st.statements++;
-	if (p->st && p->st->writes && !p->attempted && (err = pq_attempt(c, p->st, p)))
+	if ((err = pq_push(c, (struct xentry){
+	                          .kind = X_EXECUTE, .st = pq_st_ref(p->st), .portal = pq_portal_ref(p) })))
+		return err;
+	if (p->st && p->st->writes && !p->attempted &&
+	    (err = pq_attempt(c, p->st, p, c->q[c->qn - 1].serial)))
 		return err;
 	p->attempted = true;
-	if ((err = pxi_start(c, p->st)))
-		return err;
-	return pq_push(
-	    c, (struct xentry){ .kind = X_EXECUTE, .st = pq_st_ref(p->st), .portal = pq_portal_ref(p) });
+	return pxi_start(c, p->st);
 }
 
 static int on_close(struct pconn *c, const struct pgp_msg *m)

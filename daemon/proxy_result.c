@@ -36,9 +36,14 @@ static void gate(struct pconn *c)
 static void build_detail(struct pconn *c, const struct pstmt *st, struct buf *d)
 {
 	const struct result *r = &c->res;
+	const struct xentry *e = pq_head(c);
 
 	buf_adds(d, st->detail);
 	d->len--; /* the closing brace */
+	if (e && e->attempt) {
+		buf_adds(d, ",\"attempt\":");
+		jw_u64(d, e->attempt);
+	}
 	if (r->error) {
 		buf_adds(d, ",\"error\":");
 		jw_str(d, r->errcode);
@@ -154,7 +159,7 @@ static void named_subjects(struct result *r, const struct pstmt *st, const struc
  * a pipeline may commit one before its result is back): so the server
  * gets it, and what follows it, only once this record is durable. Its
  * access record follows with what the result tells. */
-int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p)
+int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p, uint64_t serial)
 {
 	struct alog_actor actor = actor_of(c);
 	struct result named = { 0 };
@@ -187,6 +192,7 @@ int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p)
 	}
 	c->px->st.records++;
 	t->attempt = true;
+	t->serial = serial;
 	queue_ticket(c, t);
 	return 0;
 }
@@ -196,7 +202,6 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 	struct pconn *c = arg;
 	struct ticket *t = c->tk;
 
-	(void)seq;
 	if (!t)
 		return;
 	c->tk = t->next;
@@ -204,6 +209,7 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 		c->tk_tail = &c->tk;
 	struct hold *h = t->hold;
 	bool partial = t->partial, attempt = t->attempt;
+	uint64_t serial = t->serial;
 	free(t);
 	if (attempt && err) { /* the write and what follows it never reach the server */
 		c->px->st.record_failures++;
@@ -213,6 +219,9 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 		return pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this write; it was not sent");
 	}
 	if (attempt) {
+		for (size_t i = c->qhead; i < c->qn; i++) /* its statement's access record names it */
+			if (c->q[i].serial == serial)
+				c->q[i].attempt = seq;
 		const struct ticket *next = c->tk;
 		while (next && !next->attempt)
 			next = next->next;

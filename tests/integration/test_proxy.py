@@ -374,7 +374,10 @@ def test_a_write_reaches_postgresql_only_once_its_attempt_is_durable(proxy, shop
             "country" in r.get("stmt", "") and r["stmt"].startswith("UPDATE")]
     kinds = [r["type"] for r in sorted(recs, key=lambda r: r["seq"])]
     assert kinds == ["attempt", "access"] * 2, kinds
-    attempt, access = sorted(recs, key=lambda r: r["seq"])[:2]
+    ordered = sorted(recs, key=lambda r: r["seq"])
+    for attempt, access in zip(ordered[::2], ordered[1::2]):
+        assert access["detail"]["attempt"] == attempt["seq"]  # the access names its attempt
+    attempt, access = ordered[:2]
     assert attempt["fp"] == access["fp"] and attempt["actor"] == access["actor"]
     refs = lambda r: [s["ref"] for s in r.get("subjects", [])]  # noqa: E731 (ids are encrypted afresh)
     assert refs(attempt) == refs(access) and refs(attempt)
