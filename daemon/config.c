@@ -183,11 +183,15 @@ static void unquoted(const char *msg, char *out, size_t n)
 			out[o++] = *p++;
 			continue;
 		}
-		size_t len = (size_t)(end - p - 1), k = quotable(p + 1, len) ? len + 2 : 5;
+		size_t len = (size_t)(end - p - 1);
+		bool keep = quotable(p + 1, len);
+		size_t k = keep ? len + 2 : 5;
 		if (o + k >= n)
 			break;
-		memcpy(out + o, k == 5 ? "\"...\"" : p, k);
+		memcpy(out + o, keep ? p : "\"...\"", k);
 		o += k;
+		if (!keep)
+			break; /* a quote inside the fragment would pair with the wrong one: say no more */
 		p = end + 1;
 	}
 	out[o] = 0;

@@ -298,7 +298,8 @@ static int cmd_rotate(int argc, char **argv)
 	int r = ctl_keys_args(argc, argv, "keys ", allowed, rotate_help, &a);
 
 	if (!r && !a.db && !a.keystore)
-		return ctl_daemon_call(a.socket, "keys-rotate", true, 600000, NULL);
+		return ctl_daemon_call(a.socket, "keys-rotate", true, 3600000,
+		                       NULL); /* a rotation of many keys */
 	if (r || (r = ctl_keys_open(&a, &ks)))
 		return r;
 	if (ks_rotate(ks, &n) || ks_status(ks, &st))

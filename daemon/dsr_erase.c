@@ -831,11 +831,8 @@ json_t *dsr_erase(struct dsr *d, const struct dsr_caller *who, json_t *row, uint
 		         r == -ESTALE
 		             ? "the keys are destroyed, but a role's cached copies could not all be dropped: "
 		               "run the request again"
-		         : r == -EBUSY
-		             ? "the database is erased, but a key rotation is running, so the keys are "
-		               "not destroyed yet: run the request again once it ends"
-		             : "the database is erased but the keys could not be destroyed (%s): run "
-		               "the request again",
+		             : "the database is erased but the keys could not be destroyed (%s): run the "
+		               "request again",
 		         strerror(-r));
 	if (!r) {
 		r = srw_each(d->data, d->pol, e.m, e.id, every_column, on_check, &e, err, errlen);

@@ -29,8 +29,7 @@
 #define FOLLOW_BATCH 2000 /* records per follower per tick */
 #define CLIENT_TIMEOUT_S 10
 #define CALL_TIMEOUT_MS 10000
-#define ROTATE_TIMEOUT_S 3600 /* a rotation's client waits at most this long for its end */
-#define ROTATE_TICK_MS 200    /* how often the keeper is asked while one runs */
+#define ROTATE_TIMEOUT_S 3600 /* without news from the keeper, a rotation's client waits no longer */
 #define RUN_TIMEOUT_MS 600000 /* a report or an erasure */
 
 struct client {
@@ -339,6 +338,10 @@ static bool start_rotation(struct role_env *env, struct control *ct, struct clie
 	char why[512];
 
 	*outcome = "failed";
+	if (ct->rot.cl.fd >= 0) { /* its end not told yet: one at a time */
+		reply_error(cl->fd, "a key rotation is already running");
+		return false;
+	}
 	if (ask(env, ct, "keeper", IPC_KEYS_ROTATE, CALL_TIMEOUT_MS, &r, why, sizeof(why))) {
 		reply_error(cl->fd, why);
 		return false;
@@ -347,7 +350,6 @@ static bool start_rotation(struct role_env *env, struct control *ct, struct clie
 	ct->rot.cl.buf = NULL;
 	ct->rot.cl.len = 0;
 	ct->rot.cl.since = mono_us() / 1000000;
-	env->tick_ms = ROTATE_TICK_MS;
 	return true;
 }
 
@@ -356,7 +358,6 @@ static void end_rotation(struct role_env *env, struct control *ct, const char *o
 	(void)!record(env, &ct->rot.cl, "keys-rotate", outcome, "key-rotation");
 	close(ct->rot.cl.fd);
 	ct->rot.cl.fd = -1;
-	env->tick_ms = 0; /* the default again */
 }
 
 /* Answers the client of a rotation that ended, from key status. */
@@ -373,8 +374,10 @@ static void check_rotation(struct role_env *env, struct control *ct)
 		reply_error(ct->rot.cl.fd, why);
 		return end_rotation(env, ct, "unknown");
 	}
-	if (r.f[7].u == ct->rot.id && r.f[8].u)
-		return; /* still running */
+	if (r.f[7].u == ct->rot.id && r.f[8].u) {
+		ct->rot.cl.since = mono_us() / 1000000; /* news: it runs */
+		return;
+	}
 	if (r.f[7].u != ct->rot.id) {
 		reply_error(ct->rot.cl.fd,
 		            "the keeper restarted during the rotation, so its outcome is unknown: "

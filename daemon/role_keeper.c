@@ -239,8 +239,11 @@ static int send_key(struct keystore *ks, int fd, uint32_t id, int err, const str
 
 	if (err == -ENOKEY)
 		return ipc_send_error(fd, id, err, "the key is destroyed (its subject was erased)");
-	if (err && rotation_running()) /* a new key waited for the rotation's lock, and gave up */
-		return ipc_send_error(fd, id, -EBUSY, ROTATION_BUSY);
+	if (err && rotation_running()) { /* a new key may have waited for the rotation's lock, and gave up */
+		char why[512];
+		snprintf(why, sizeof(why), "%s (%s)", ROTATION_BUSY, ks_error(ks));
+		return ipc_send_error(fd, id, -EBUSY, why);
+	}
 	if (err)
 		return ipc_send_error(fd, id, err, ks_error(ks));
 	r.f[0].kind = r.f[1].kind = r.f[2].kind = 'h';
@@ -293,10 +296,6 @@ static int shred(struct keystore *ks, int fd, struct ipc_msg *m)
 
 	if (!err && m->f[2].s.len % (2 * FC_KEYID_LEN))
 		err = -EINVAL;
-	if (!err && rotation_running()) { /* it would wait for the rotation, and the keeper with it */
-		free(ids);
-		return ipc_send_error(fd, m->id, -EBUSY, ROTATION_BUSY);
-	}
 	for (size_t i = 0; !err && i < n; i++)
 		if (!hex_decode(m->f[2].s.p + i * 2 * FC_KEYID_LEN, 2 * FC_KEYID_LEN, ids[i]))
 			err = -EINVAL;

@@ -98,7 +98,8 @@ def test_check_config(daemon, tmp_path):
     # a broken connection string is named, and no piece of it is quoted (libpq's messages quote
     # the fragment they stop at, a password's too)
     for dsn in ("host=db password=Sesame Sesame2", "postgresql://u:Sesame3@[::1",
-                "host=db 'Sesame4'", "host=db password='Sesame5"):
+                "host=db 'Sesame4'", "host=db password='Sesame5", 'postgresql://u"x:Sesame6@[::1/db',
+                'password=my pass"Sesame7 x'):
         conf.write_text(f"database = {dsn}\n")
         p = subprocess.run([str(CUSTOSD), "--check-config", "-c", str(conf)], capture_output=True, text=True)
         assert p.returncode == 1 and f"{conf}:1: database: not a libpq connection string" in p.stderr
