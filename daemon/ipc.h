@@ -23,6 +23,9 @@
 #define IPC_MAX_STR (32u * 1024)
 #define IPC_MAX_FIELDS 16
 
+/* IPC_KEYS_STATUS's fields that tell the last key rotation */
+enum { KS_ROT_ID = 7, KS_ROT_RUNNING, KS_ROT_FAILED, KS_ROT_EPOCH, KS_ROT_REWRAPPED, KS_ROT_WHY };
+
 enum ipc_type {
 	IPC_ERROR = 1,      /* i64 -errno, s message */
 	IPC_OK,             /* (no fields) */

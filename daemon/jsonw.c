@@ -110,7 +110,7 @@ void jw_u64(struct buf *b, uint64_t v)
 
 void jw_i64(struct buf *b, int64_t v)
 {
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-	buf_add(b, tmp, (size_t)n);
+	if (v < 0)
+		buf_addc(b, '-');
+	jw_u64(b, v < 0 ? -(uint64_t)v : (uint64_t)v);
 }

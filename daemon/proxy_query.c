@@ -527,10 +527,10 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	}
 	c->px->st.statements += info->n;
 	for (size_t i = 0; !r && i < pushed; i++) { /* a COPY's rows: encrypted from the first */
-		struct pstmt *st = c->q[c->qn - pushed + i].st;
-		r = st && st->writes ? pq_attempt(c, st, NULL, c->q[c->qn - pushed + i].serial) : 0;
+		const struct xentry *e = &c->q[c->qn - pushed + i];
+		r = e->st && e->st->writes ? pq_attempt(c, e->st, NULL, e->serial) : 0;
 		if (!r)
-			r = pxi_start(c, st);
+			r = pxi_start(c, e->st);
 	}
 	if (!r && text.p) { /* the text with its values encrypted goes instead */
 		struct buf q = BUF_INIT;

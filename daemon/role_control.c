@@ -260,12 +260,13 @@ static json_t *log_status(struct role_env *env, struct control *ct)
 /* The last rotation, from IPC_KEYS_STATUS. */
 static json_t *rotation_json(const struct ipc_msg *r)
 {
-	if (r->f[8].u)
+	if (r->f[KS_ROT_RUNNING].u)
 		return json_pack("{s:b}", "running", 1);
-	if (r->f[9].u)
-		return json_pack("{s:b, s:s, s:s}", "running", 0, "result", "failed", "error", r->f[12].s.p);
+	if (r->f[KS_ROT_FAILED].u)
+		return json_pack("{s:b, s:s, s:s}", "running", 0, "result", "failed", "error",
+		                 r->f[KS_ROT_WHY].s.p);
 	return json_pack("{s:b, s:s, s:I, s:I}", "running", 0, "result", "ok", "epoch",
-	                 (json_int_t)r->f[10].u, "rewrapped", (json_int_t)r->f[11].u);
+	                 (json_int_t)r->f[KS_ROT_EPOCH].u, "rewrapped", (json_int_t)r->f[KS_ROT_REWRAPPED].u);
 }
 
 static json_t *keys_status(struct role_env *env, struct control *ct)
@@ -279,7 +280,7 @@ static json_t *keys_status(struct role_env *env, struct control *ct)
 	                      "subject_keys", (json_int_t)r.f[1].u, "free_keys", (json_int_t)r.f[2].u,
 	                      "shredded_subjects", (json_int_t)r.f[3].u, "dead_keys", (json_int_t)r.f[4].u,
 	                      "cached_keys", (json_int_t)r.f[5].u, "cache_limit", (json_int_t)r.f[6].u);
-	if (k && r.f[7].u) /* a rotation since the keeper started */
+	if (k && r.f[KS_ROT_ID].u) /* a rotation since the keeper started */
 		json_object_set_new(k, "rotation", rotation_json(&r));
 	return k;
 }
@@ -374,23 +375,23 @@ static void check_rotation(struct role_env *env, struct control *ct)
 		reply_error(ct->rot.cl.fd, why);
 		return end_rotation(env, ct, "unknown");
 	}
-	if (r.f[7].u == ct->rot.id && r.f[8].u) {
+	if (r.f[KS_ROT_ID].u == ct->rot.id && r.f[KS_ROT_RUNNING].u) {
 		ct->rot.cl.since = mono_us() / 1000000; /* news: it runs */
 		return;
 	}
-	if (r.f[7].u != ct->rot.id) {
+	if (r.f[KS_ROT_ID].u != ct->rot.id) {
 		reply_error(ct->rot.cl.fd,
 		            "the keeper restarted during the rotation, so its outcome is unknown: "
 		            "`custosctl keys status` tells the epoch now");
 		return end_rotation(env, ct, "unknown");
 	}
-	if (r.f[9].u) {
-		snprintf(why, sizeof(why), "keeper: %s", r.f[12].s.p);
+	if (r.f[KS_ROT_FAILED].u) {
+		snprintf(why, sizeof(why), "keeper: %s", r.f[KS_ROT_WHY].s.p);
 		reply_error(ct->rot.cl.fd, why);
 		return end_rotation(env, ct, "failed");
 	}
-	reply_ok(ct->rot.cl.fd,
-	         json_pack("{s:I, s:I}", "epoch", (json_int_t)r.f[10].u, "rewrapped", (json_int_t)r.f[11].u));
+	reply_ok(ct->rot.cl.fd, json_pack("{s:I, s:I}", "epoch", (json_int_t)r.f[KS_ROT_EPOCH].u, "rewrapped",
+	                                  (json_int_t)r.f[KS_ROT_REWRAPPED].u));
 	end_rotation(env, ct, "ok");
 }
 

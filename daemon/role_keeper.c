@@ -145,12 +145,12 @@ static int reply_status(struct keystore *ks, int fd, uint32_t id)
 	m.f[5] = ipc_u64(st.cache.count);
 	m.f[6] = ipc_u64(st.cache.limit);
 	pthread_mutex_lock(&rot.mu);
-	m.f[7] = ipc_u64(rot.id);
-	m.f[8] = ipc_u64(rot.running);
-	m.f[9] = ipc_u64(rot.failed);
-	m.f[10] = ipc_u64(rot.epoch);
-	m.f[11] = ipc_u64(rot.rewrapped);
-	m.f[12] = ipc_str(rot.why);
+	m.f[KS_ROT_ID] = ipc_u64(rot.id);
+	m.f[KS_ROT_RUNNING] = ipc_u64(rot.running);
+	m.f[KS_ROT_FAILED] = ipc_u64(rot.failed);
+	m.f[KS_ROT_EPOCH] = ipc_u64(rot.epoch);
+	m.f[KS_ROT_REWRAPPED] = ipc_u64(rot.rewrapped);
+	m.f[KS_ROT_WHY] = ipc_str(rot.why);
 	int err = ipc_send(fd, &m); /* (it copies rot.why) */
 	pthread_mutex_unlock(&rot.mu);
 	return err;
