@@ -34,11 +34,12 @@
 #define PX_ERR_UPSTREAM "08006" /* connection_failure: PostgreSQL is unreachable */
 #define PX_ERR_PROTOCOL "08P01" /* protocol_violation */
 
-#define PX_HOLD_MAX (1u << 20)   /* held-back output per connection before a partial record */
-#define PX_BUFFER_MAX (4u << 20) /* unsent output before the other side stops being read */
-#define PX_MAX_PIPELINE 65536    /* responses one connection may have outstanding */
-#define PX_MAX_NAMED 4096        /* prepared statements and portals per connection */
-#define PX_MAX_SUBJECTS 256      /* subjects named per record; beyond, counted */
+#define PX_HOLD_MAX (1u << 20)    /* held-back output per connection before a partial record */
+#define PX_BUFFER_MAX (4u << 20)  /* unsent output before the other side stops being read */
+#define PX_READ_CHUNK (16u << 10) /* the most one read of a socket takes */
+#define PX_MAX_PIPELINE 65536     /* responses one connection may have outstanding */
+#define PX_MAX_NAMED 4096         /* prepared statements and portals per connection */
+#define PX_MAX_SUBJECTS 256       /* subjects named per record; beyond, counted */
 
 enum px_sslmode { PX_SSL_DISABLE, PX_SSL_PREFER, PX_SSL_REQUIRE, PX_SSL_VERIFY_CA, PX_SSL_VERIFY_FULL };
 

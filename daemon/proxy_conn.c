@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -156,6 +157,95 @@ int px_tls_init(struct proxy *px, char *err, size_t errlen)
 	return 0;
 }
 
+/* --- reading ------------------------------------------------------------------ */
+
+/* A session's plain sockets are read here rather than by their
+ * bufferevents: libevent asks the kernel how much waits (FIONREAD) before
+ * every read, a system call per message more than the read, and then
+ * reads at most 4 KiB. What arrives goes into the bufferevent's input
+ * and to its callbacks, as if it had read it. TLS sides, and every side
+ * until authentication ends (its timeout is the bufferevent's), are read
+ * by their bufferevents. */
+static struct event **reader_of(struct pconn *c, const struct bufferevent *bev)
+{
+	return bev == c->cli ? &c->cli_rd : &c->srv_rd;
+}
+
+static void set_reading(struct pconn *c, struct bufferevent *bev, bool on)
+{
+	struct event *rd = *reader_of(c, bev);
+
+	if (rd)
+		(void)(on ? event_add(rd, NULL) : event_del(rd));
+	else if (on)
+		bufferevent_enable(bev, EV_READ);
+	else
+		bufferevent_disable(bev, EV_READ);
+}
+
+/* One read into in: the bytes read, 0 at the end, <0 an error (errno). */
+static ssize_t read_into(evutil_socket_t fd, struct evbuffer *in)
+{
+	struct evbuffer_iovec v[2];
+	struct iovec io[ARRAY_SIZE(v)];
+	ssize_t n = -1;
+
+	evbuffer_unfreeze(in, 0); /* a bufferevent keeps its input's end to itself */
+	int nv = evbuffer_reserve_space(in, PX_READ_CHUNK, v, ARRAY_SIZE(v));
+	for (int i = 0; i < nv; i++)
+		io[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
+	if (nv > 0 && (n = readv(fd, io, nv)) >= 0) {
+		size_t left = (size_t)n;
+		for (int i = 0; i < nv; i++) {
+			v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, nv);
+	} else if (nv <= 0) {
+		errno = ENOMEM;
+	}
+	evbuffer_freeze(in, 0);
+	return n;
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct pconn *c = arg;
+	struct bufferevent *bev = c->cli && fd == bufferevent_getfd(c->cli) ? c->cli : c->srv;
+	bufferevent_data_cb on_read;
+	bufferevent_event_cb on_event;
+	void *cbarg;
+
+	(void)what;
+	if (!bev)
+		return;
+	bufferevent_getcb(bev, &on_read, NULL, &on_event, &cbarg);
+	ssize_t n = read_into(fd, bufferevent_get_input(bev));
+	if (n > 0)
+		return on_read(bev, cbarg);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	event_del(*reader_of(c, bev)); /* the end, or an error: as the bufferevent would say it */
+	on_event(bev, BEV_EVENT_READING | (n ? BEV_EVENT_ERROR : BEV_EVENT_EOF), cbarg);
+}
+
+/* Authentication has ended: a plain side is read by on_readable from now
+ * on, and reads if it read. Where that cannot be, the bufferevent goes on. */
+static void read_directly(struct pconn *c, struct bufferevent *bev, bool tls)
+{
+	struct event **rd = reader_of(c, bev);
+
+	if (tls || *rd ||
+	    !(*rd = event_new(c->px->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, c)))
+		return;
+	bool reading = bufferevent_get_enabled(bev) & EV_READ;
+	bufferevent_disable(bev, EV_READ);
+	if (reading)
+		event_add(*rd, NULL);
+	if (evbuffer_get_length(bufferevent_get_input(bev)))
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+}
+
 /* --- output, holds and closing ---------------------------------------------- */
 
 struct evbuffer *pc_client_out(struct pconn *c)
@@ -257,7 +347,7 @@ static void resume_client(struct pconn *c)
 {
 	if (c->cli_paused && server_bound(c) < PX_BUFFER_MAX) {
 		c->cli_paused = false;
-		bufferevent_enable(c->cli, EV_READ);
+		set_reading(c, c->cli, true);
 		bufferevent_trigger(c->cli, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
 	}
 }
@@ -279,7 +369,7 @@ static void resume_server(struct pconn *c)
 	if (c->srv && c->srv_paused && c->held < PX_HOLD_MAX &&
 	    evbuffer_get_length(bufferevent_get_output(c->cli)) < PX_BUFFER_MAX) {
 		c->srv_paused = false;
-		bufferevent_enable(c->srv, EV_READ);
+		set_reading(c, c->srv, true);
 	}
 }
 
@@ -337,6 +427,10 @@ static void conn_free(struct pconn *c)
 		c->tk = t->next;
 		free(t);
 	}
+	if (c->cli_rd)
+		event_free(c->cli_rd);
+	if (c->srv_rd)
+		event_free(c->srv_rd);
 	if (c->cli)
 		bufferevent_free(c->cli);
 	if (c->srv)
@@ -370,9 +464,12 @@ static void kill_conn(struct pconn *c)
 		return;
 	c->dying = true;
 	c->phase = PC_CLOSING;
-	bufferevent_disable(c->cli, EV_READ | EV_WRITE);
-	if (c->srv)
-		bufferevent_disable(c->srv, EV_READ | EV_WRITE);
+	set_reading(c, c->cli, false);
+	bufferevent_disable(c->cli, EV_WRITE);
+	if (c->srv) {
+		set_reading(c, c->srv, false);
+		bufferevent_disable(c->srv, EV_WRITE);
+	}
 	if (event_base_once(c->px->base, -1, EV_TIMEOUT, free_later, c, &now))
 		role_log(3, "proxy", "cannot schedule closing session %s", c->session);
 }
@@ -392,10 +489,11 @@ static void close_soon(struct pconn *c)
 {
 	c->phase = PC_CLOSING;
 	if (c->srv) {
+		set_reading(c, c->srv, false); /* freed with the session: never inside its own callback */
 		bufferevent_free(c->srv);
 		c->srv = NULL;
 	}
-	bufferevent_disable(c->cli, EV_READ);
+	set_reading(c, c->cli, false);
 	bufferevent_setwatermark(c->cli, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->cli)) == 0)
 		kill_conn(c);
@@ -493,7 +591,7 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		if (c->held >= PX_HOLD_MAX ||
 		    evbuffer_get_length(bufferevent_get_output(c->cli)) >= PX_BUFFER_MAX) {
 			c->srv_paused = true;
-			bufferevent_disable(c->srv, EV_READ);
+			set_reading(c, c->srv, false);
 		}
 	}
 	if (c->phase != PC_CLOSING && r < 0) {
@@ -539,13 +637,13 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		if (r == 1)
 			evbuffer_drain(in, m.size);
 		if (m.type == 'X') {
-			bufferevent_disable(c->cli, EV_READ);
+			set_reading(c, c->cli, false);
 			send_now(c->srv, c->srv_tls);
 			return;
 		}
 		if (server_bound(c) >= PX_BUFFER_MAX) {
 			c->cli_paused = true;
-			bufferevent_disable(c->cli, EV_READ);
+			set_reading(c, c->cli, false);
 			send_now(c->srv, c->srv_tls);
 			return;
 		}
@@ -662,8 +760,11 @@ static const char *tx_ready(struct pconn *c, const struct pgp_msg *m)
 {
 	if (m->len != 1)
 		return NULL;
-	if (c->phase == PC_AUTH)
+	if (c->phase == PC_AUTH) {
 		clear_timeouts(c);
+		read_directly(c, c->cli, c->cli_tls);
+		read_directly(c, c->srv, c->srv_tls);
+	}
 	c->txstatus = (char)m->body[0];
 	c->phase = PC_READY;
 	return "";

@@ -137,6 +137,7 @@ struct pconn {
 	struct pconn *prev, *next;
 	struct proxy *px;
 	struct bufferevent *cli, *srv;
+	struct event *cli_rd, *srv_rd; /* plain sides once the session runs: proxy_conn.c reads them */
 	enum pc_phase phase;
 	bool cli_tls, srv_tls, srv_paused, cli_paused, dying;
 	char user[64], db[64], app[64], addr[64], session[24], tls_id[256];
