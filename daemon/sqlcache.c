@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sqlinfo.h"
+#include "sqlscan.h"
 
 /* --- the cache ---------------------------------------------------------------- */
 
@@ -107,48 +108,85 @@ static bool is_literal(PgQuery__Token t)
 	       t == PG_QUERY__TOKEN__XCONST;
 }
 
-/* Scans sql into its key and literals. -EINVAL when it does not scan. */
-static int scan(struct sqi_cache *c, const char *sql)
+/* A text of len bytes being scanned into c's key, made up to at. */
+struct cursor {
+	struct sqi_cache *c;
+	const char *sql;
+	size_t len, at;
+};
+
+/* The key up to a literal at [start, end), then its mark. */
+static int add_literal(struct cursor *k, size_t start, size_t end, int token)
 {
-	PgQueryScanResult r = pg_query_scan(sql);
+	struct sqi_cache *c = k->c;
+	const char *sql = k->sql;
+
+	if (start < k->at || end < start || end > k->len)
+		return -EINVAL;
+	if (c->nlits == c->litcap) {
+		size_t cap = c->litcap ? 2 * c->litcap : 16;
+		struct sqi_literal *v = realloc(c->lits, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->lits = v;
+		c->litcap = cap;
+	}
+	c->lits[c->nlits++] =
+	    (struct sqi_literal){ sql + start, end - start,
+		                  token == PG_QUERY__TOKEN__ICONST || token == PG_QUERY__TOKEN__FCONST };
+	buf_add(&c->key, sql + k->at, start - k->at);
+	buf_addc(&c->key, '\x01'); /* outside a literal, a scan error: never in a text that scans */
+	buf_addc(&c->key, (char)('@' + token % 32));
+	k->at = end;
+	return 0;
+}
+
+static int fast_literal(void *arg, size_t start, size_t end, enum sqs_token token)
+{
+	return add_literal(arg, start, end,
+	                   token == SQS_ICONST ? PG_QUERY__TOKEN__ICONST : PG_QUERY__TOKEN__SCONST);
+}
+
+/* The literals as libpg_query's scanner gives them. */
+static int slow_literals(struct cursor *k)
+{
+	PgQueryScanResult r = pg_query_scan(k->sql);
 	PgQuery__ScanResult *u =
 	    r.error ? NULL : pg_query__scan_result__unpack(NULL, r.pbuf.len, (const uint8_t *)r.pbuf.data);
-	size_t len = strlen(sql), at = 0;
 	int err = u ? 0 : -EINVAL;
 
-	buf_reset(&c->key);
-	c->nlits = 0;
 	for (size_t i = 0; u && !err && i < u->n_tokens; i++) {
 		const PgQuery__ScanToken *t = u->tokens[i];
-		if (!is_literal(t->token))
-			continue;
-		if (t->start < 0 || (size_t)t->start < at || t->end < t->start || (size_t)t->end > len) {
-			err = -EINVAL;
-			break;
-		}
-		if (c->nlits == c->litcap) {
-			size_t cap = c->litcap ? 2 * c->litcap : 16;
-			struct sqi_literal *v = realloc(c->lits, cap * sizeof(*v));
-			if (!v) {
-				err = -ENOMEM;
-				break;
-			}
-			c->lits = v;
-			c->litcap = cap;
-		}
-		c->lits[c->nlits++] = (struct sqi_literal){ sql + t->start, (size_t)(t->end - t->start),
-			                                    t->token == PG_QUERY__TOKEN__ICONST ||
-			                                        t->token == PG_QUERY__TOKEN__FCONST };
-		buf_add(&c->key, sql + at, (size_t)t->start - at);
-		buf_addc(&c->key, '\x01'); /* outside a literal, a scan error: never in a text that scans */
-		buf_addc(&c->key, (char)('@' + t->token % 32));
-		at = (size_t)t->end;
+		if (is_literal(t->token))
+			err = t->start < 0 || t->end < 0
+			          ? -EINVAL
+			          : add_literal(k, (size_t)t->start, (size_t)t->end, t->token);
 	}
-	buf_add(&c->key, sql + at, len - at);
-	buf_addc(&c->key, 0);
 	if (u)
 		pg_query__scan_result__free_unpacked(u, NULL);
 	pg_query_free_scan_result(r);
+	return err;
+}
+
+/* Scans sql into its key and literals: sqlscan.c for plain texts, else
+ * libpg_query. -EINVAL when it does not scan. */
+static int scan(struct sqi_cache *c, const char *sql)
+{
+	struct cursor k = { c, sql, strlen(sql), 0 };
+	int err;
+
+	buf_reset(&c->key);
+	c->nlits = 0;
+	if ((err = sqs_scan(sql, fast_literal, &k)) != 1) {
+		buf_reset(&c->key);
+		c->nlits = k.at = 0;
+		if (!err)
+			err = slow_literals(&k);
+	} else {
+		err = 0;
+	}
+	buf_add(&c->key, sql + k.at, k.len - k.at);
+	buf_addc(&c->key, 0);
 	return err ? err : c->key.failed ? -ENOMEM : 0;
 }
 
