@@ -56,13 +56,16 @@ $(BUILD)/obj/main-%.o: daemon/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # schemas/custos*.sql are compiled in, as C strings (keystore.c).
-SQL_GEN = $(BUILD)/gen/custos_sql.h $(BUILD)/gen/custos_2_requests_sql.h $(BUILD)/gen/custos_3_subject_index_sql.h
+SQL_GEN = $(BUILD)/gen/custos_sql.h $(BUILD)/gen/custos_2_requests_sql.h $(BUILD)/gen/custos_3_subject_index_sql.h \
+           $(BUILD)/gen/custos_4_attempts_sql.h
 SQL_TO_C = sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
 $(BUILD)/gen/custos_sql.h: schemas/custos.sql | $(BUILD)/gen
 	$(SQL_TO_C)
 $(BUILD)/gen/custos_2_requests_sql.h: schemas/custos-2-requests.sql | $(BUILD)/gen
 	$(SQL_TO_C)
 $(BUILD)/gen/custos_3_subject_index_sql.h: schemas/custos-3-subject-index.sql | $(BUILD)/gen
+	$(SQL_TO_C)
+$(BUILD)/gen/custos_4_attempts_sql.h: schemas/custos-4-attempts.sql | $(BUILD)/gen
 	$(SQL_TO_C)
 
 $(BUILD)/obj/keystore.o: $(SQL_GEN)

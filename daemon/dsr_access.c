@@ -264,10 +264,10 @@ static json_t *accesses(struct access *a, const char *type, const char *id, cons
 
 	if (e == -ENOKEY) /* erased: the log's records no longer name them */
 		return json_pack(
-		    "{s:s, s:s, s:i, s:[], s:[]}", "rule", rule, "searched",
+		    "{s:s, s:s, s:i, s:[], s:[], s:[]}", "rule", rule, "searched",
 		    "not searched: this subject was erased, and the audit log's records can no longer "
 		    "be attributed to them",
-		    "total", 0, "by_actor", "recent");
+		    "total", 0, "by_actor", "recent", "attempted");
 	if (e) {
 		snprintf(a->err, a->errlen, "the subject's ref cannot be had from the keeper: %s",
 		         strerror(-e));
@@ -282,7 +282,8 @@ static json_t *accesses(struct access *a, const char *type, const char *id, cons
 		json_object_set_new(acc, "rule", json_string(rule));
 		json_object_set_new(
 		    acc, "searched",
-		    json_string("every access record of the audit log, from its first record on"));
+		    json_string(
+		        "every access and attempt record of the audit log, from its first record on"));
 	}
 	return acc;
 }

@@ -85,7 +85,7 @@ static int flush(struct batch *b)
 	if (ok && b->rows) {
 		r = PQexec(db,
 		           "COPY custos.subject_index (log_id, subject_ref, seq, ts, actor_user, actor_app, "
-		           "actor_host, object, rows) FROM STDIN");
+		           "actor_host, object, rows, kind, attempt) FROM STDIN");
 		ok = PQresultStatus(r) == PGRES_COPY_IN;
 		PQclear(r);
 		ok = ok && PQputCopyData(db, b->copy.p, (int)b->copy.len) == 1;
@@ -118,15 +118,21 @@ static int flush(struct batch *b)
 	return ok ? 0 : -EIO;
 }
 
-static int on_access(void *arg, json_t *rec, const char *line, size_t len)
+/* One row per subject an access or attempt record names. */
+static int on_record(void *arg, json_t *rec, const char *line, size_t len)
 {
 	struct batch *b = arg;
 	json_t *actor = json_object_get(rec, "actor"), *s;
 	json_int_t seq = json_integer_value(json_object_get(rec, "seq"));
+	const char *kind = str(rec, "type");
+	json_t *attempt = json_object_get(json_object_get(rec, "detail"), "attempt");
 	size_t i;
 	char host[128];
 
 	(void)line, (void)len;
+	b->last = (uint64_t)seq;
+	if (!kind || (strcmp(kind, "access") && strcmp(kind, "attempt")))
+		return 0;
 	host_of(str(actor, "addr"), host, sizeof(host));
 	json_t *subjects = json_object_get(rec, "subjects");
 	json_array_foreach(subjects, i, s)
@@ -151,12 +157,16 @@ static int on_access(void *arg, json_t *rec, const char *line, size_t len)
 		copy_text(&b->copy, str(json_object_get(rec, "object"), "table"));
 		json_t *rows = json_object_get(rec, "rows");
 		if (json_is_integer(rows))
-			buf_printf(&b->copy, "\t%" JSON_INTEGER_FORMAT "\n", json_integer_value(rows));
+			buf_printf(&b->copy, "\t%" JSON_INTEGER_FORMAT, json_integer_value(rows));
 		else
-			buf_adds(&b->copy, "\t\\N\n");
+			buf_adds(&b->copy, "\t\\N");
+		buf_printf(&b->copy, "\t%s\t", kind);
+		if (json_is_integer(attempt) && !strcmp(kind, "access"))
+			buf_printf(&b->copy, "%" JSON_INTEGER_FORMAT "\n", json_integer_value(attempt));
+		else
+			buf_adds(&b->copy, "\\N\n");
 		b->rows++;
 	}
-	b->last = (uint64_t)seq;
 	if (b->copy.failed)
 		return -ENOMEM;
 	return b->rows >= BATCH_ROWS ? flush(b) : 0;
@@ -192,13 +202,13 @@ int dsr_index_catch_up(struct dsr *d, uint64_t max, char *err, size_t errlen)
 	for (int tries = 0; !r; tries++) {
 		/* the logger may seal (compress and rename) a segment under the reader: read on from
 		 * where it stopped, in the segments as they are now */
-		/* only records naming subjects are indexed: the others are not parsed */
-		struct lrd_filter f = { .type = "access",
+		/* only records naming subjects are parsed (on_record takes accesses and attempts) */
+		struct lrd_filter f = { .type = NULL,
 			                .after_seq = b.last,
 			                .until_seq = until,
 			                .contains = "\"subjects\":[",
 			                .pos = &pos };
-		r = lrd_each(d->env->cfg->log_dir, &f, on_access, &b, &le);
+		r = lrd_each(d->env->cfg->log_dir, &f, on_record, &b, &le);
 		if (pos.seq > b.last)
 			b.last = pos.seq; /* and the records without subjects up to there */
 		if (r != -ENOENT || tries == 2)
@@ -226,8 +236,8 @@ json_t *dsr_index_accesses(struct dsr *d, const char *ref, char *err, size_t err
 	const char *v[] = { id, ref, limit };
 	PGresult *r = PQexecParams(
 	    d->ledger,
-	    "WITH s AS (SELECT * FROM custos.subject_index WHERE log_id = decode($1, 'hex') AND "
-	    "subject_ref = decode($2, 'hex')) "
+	    "WITH i AS (SELECT * FROM custos.subject_index WHERE log_id = decode($1, 'hex') AND "
+	    "subject_ref = decode($2, 'hex')), s AS (SELECT * FROM i WHERE kind = 'access') "
 	    "SELECT json_build_object('total', (SELECT count(*) FROM s), "
 	    "'by_actor', (SELECT coalesce(json_agg(a ORDER BY a.first), '[]') FROM (SELECT "
 	    "coalesce(actor_user, '') AS user, coalesce(actor_app, '') AS application, "
@@ -237,7 +247,12 @@ json_t *dsr_index_accesses(struct dsr *d, const char *ref, char *err, size_t err
 	    "'recent', (SELECT coalesce(json_agg(x ORDER BY x.seq), '[]') FROM (SELECT seq, ts AS at, "
 	    "coalesce(actor_user, '') AS user, actor_app AS application, actor_host AS \"from\", object AS "
 	    "table, "
-	    "rows FROM s ORDER BY seq DESC LIMIT $3::int) x))",
+	    "rows FROM s ORDER BY seq DESC LIMIT $3::int) x), "
+	    /* writes whose attempt is in the log but not the access record that follows one */
+	    "'attempted', (SELECT coalesce(json_agg(x ORDER BY x.seq), '[]') FROM (SELECT seq, ts AS at, "
+	    "coalesce(actor_user, '') AS user, actor_app AS application, actor_host AS \"from\", object AS "
+	    "table FROM i WHERE kind = 'attempt' AND NOT EXISTS (SELECT 1 FROM custos.subject_index f "
+	    "WHERE f.log_id = i.log_id AND f.attempt = i.seq) ORDER BY seq DESC LIMIT $3::int) x))",
 	    3, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 		j = json_loads(PQgetvalue(r, 0, 0), 0, NULL);

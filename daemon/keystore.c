@@ -28,6 +28,8 @@ static const char *const migrations[] = {
 #include "custos_2_requests_sql.h"
 	,
 #include "custos_3_subject_index_sql.h"
+	,
+#include "custos_4_attempts_sql.h"
 };
 _Static_assert(ARRAY_SIZE(migrations) == KS_SCHEMA_VERSION, "KS_SCHEMA_VERSION counts the migrations");
 

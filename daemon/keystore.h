@@ -25,7 +25,7 @@
 #include "keyprov.h"
 #include "util.h"
 
-#define KS_SCHEMA_VERSION 3 /* 1 the keys, 2 the request ledger, 3 the subject index */
+#define KS_SCHEMA_VERSION 4 /* 1 the keys, 2 the request ledger, 3 the subject index, 4 its attempts */
 #define KS_INDEX_KEY_LEN 32
 
 struct ks_config {

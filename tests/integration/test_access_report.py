@@ -5,8 +5,12 @@ against its schema), HTML (rendered by headless Chromium) and a portable
 copy, and signed so that tampering shows."""
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import jsonschema
@@ -179,3 +183,44 @@ def test_accesses_come_from_the_subject_index_as_the_log_grows(custos):
         cur.execute("SELECT count(*) FROM custos.subject_index WHERE subject_ref = decode(%s, 'hex')",
                     (custos.access()[-1]["subjects"][0]["ref"],))
         assert cur.fetchone()[0] >= 1
+
+
+def test_a_write_whose_access_record_never_came_is_listed_as_attempted(custos):
+    """A write is recorded (`attempt`) before PostgreSQL runs it; the proxy
+    killed while PostgreSQL runs it, its access record never comes, but the
+    write commits. The subject's report lists that attempt, and not the
+    attempt of a write whose access record followed."""
+    custos.psql("UPDATE shop.customers SET country = 'XP' WHERE id = 9")
+    slow = "UPDATE shop.customers SET country = 'XQ' WHERE id = 9 AND (SELECT true FROM pg_sleep(3))"
+    before = {r["seq"] for r in custos.d.records("attempt")}
+    conn = custos.connect()
+    conn.autocommit = True
+    failed = []
+
+    def write():
+        try:
+            conn.cursor().execute(slow)
+        except psycopg2.Error as e:
+            failed.append(e)
+    t = threading.Thread(target=write)
+    t.start()
+    deadline = time.time() + 10
+    while not (new := [r for r in custos.d.records("attempt") if r["seq"] not in before and
+                       "pg_sleep" in r["stmt"]]):
+        assert time.time() < deadline, "no attempt record"
+        time.sleep(0.05)
+    os.kill(custos.d.pids()["proxy"], signal.SIGKILL)
+    t.join(30)
+    assert failed  # the client lost its connection with the proxy
+    deadline = time.time() + 30
+    while custos.psql("SELECT country FROM shop.customers WHERE id = 9", check=False).stdout.strip() != "XQ":
+        assert time.time() < deadline, "the write did not commit (or the proxy did not come back)"
+        time.sleep(0.2)
+    answered = {r["detail"]["attempt"] for r in custos.d.records("access") if "attempt" in r.get("detail", {})}
+    assert new[0]["seq"] not in answered
+    rep = json.loads((Path(run_report(custos, "gdpr", "customer:9")["report_dir"]) / "report.json").read_text())
+    jsonschema.validate(rep, SCHEMA, format_checker=jsonschema.FormatChecker())
+    attempted = rep["accessed_by"]["attempted"]
+    assert [a["seq"] for a in attempted] == [new[0]["seq"]], attempted
+    assert attempted[0]["table"] == "shop.customers" and attempted[0]["user"] == "postgres"
+    assert rep["accessed_by"]["total"] >= 1  # the first write's access record

@@ -148,7 +148,7 @@ def test_a_version_1_keystore_is_migrated(shop):
         assert r["id"] == 1
         with psycopg2.connect(shop.direct(p.ks_name)) as c, c.cursor() as cur:
             cur.execute("SELECT max(version) FROM custos.schema_version")
-            assert cur.fetchone()[0] == 3
+            assert cur.fetchone()[0] == 4
     finally:
         p.cleanup()
 
