@@ -316,6 +316,8 @@ static void send_now(struct bufferevent *bev, bool tls)
 
 /* --- the server's side: writes wait for their attempt records ----------------- */
 
+static void send_cancel(struct pconn *t);
+
 struct evbuffer *pc_server_out(struct pconn *c)
 {
 	return c->gates ? c->gated : bufferevent_get_output(c->srv);
@@ -361,6 +363,8 @@ void pc_open_server(struct pconn *c, uint64_t upto)
 		return pc_fatal(c, PX_ERR_LOG, "out of memory");
 	c->gated_out += n;
 	send_now(c->srv, c->srv_tls);
+	if (c->cancel_due)
+		send_cancel(c);
 	resume_client(c);
 }
 
@@ -883,21 +887,34 @@ static void connect_upstream(struct pconn *c)
 
 static void on_startup_read(struct bufferevent *bev, void *arg);
 
+static void send_cancel(struct pconn *t)
+{
+	struct proxy *px = t->px;
+	uint8_t req[16] = { 0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e };
+	int fd = socket(px->up_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	t->cancel_due = false;
+	pgp_put32(req + 8, t->real_pid);
+	pgp_put32(req + 12, t->real_key);
+	/* a cancel is tiny and PostgreSQL answers nothing: blocking is brief */
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) == 0 &&
+	    write(fd, req, sizeof(req)) == sizeof(req))
+		px->st.cancels++;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A cancel for a session whose writes wait for their attempt records
+ * follows the first of them (pc_open_server): sent now, it would find the
+ * backend idle, and PostgreSQL forgets a cancel that finds nothing to stop. */
 static void cancel_backend(struct proxy *px, uint32_t pid, uint32_t key)
 {
-	uint8_t req[16] = { 0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e };
-
 	for (struct pconn *t = px->conns; t; t = t->next)
 		if (t->pid == pid && t->key == key && t->real_pid) {
-			int fd = socket(px->up_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			pgp_put32(req + 8, t->real_pid);
-			pgp_put32(req + 12, t->real_key);
-			/* a cancel is tiny and PostgreSQL answers nothing: blocking is brief */
-			if (fd >= 0 && connect(fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) == 0 &&
-			    write(fd, req, sizeof(req)) == sizeof(req))
-				px->st.cancels++;
-			if (fd >= 0)
-				close(fd);
+			if (t->gates)
+				t->cancel_due = true;
+			else
+				send_cancel(t);
 			return;
 		}
 }

@@ -164,6 +164,7 @@ struct pconn {
 	/* what goes to the server while writes wait for their attempt records */
 	struct evbuffer *gated;
 	unsigned gates;     /* attempt records not yet durable */
+	bool cancel_due;    /* a cancel came while the writes waited: it follows the first */
 	uint64_t gated_out; /* bytes released from gated so far: gated's start in the stream */
 };
 

@@ -1367,3 +1367,34 @@ def test_views_over_policy_tables_are_recorded_and_not_written_through():
         if p:
             p.cleanup()
         s.stop()
+
+
+def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(proxy, shop):
+    """A write waits in the proxy until its attempt record is durable; a
+    cancel the client sends meanwhile follows the write to PostgreSQL
+    instead of reaching an idle backend and being lost."""
+    logger = proxy.d.pids()["logger"]
+    before = direct_value(shop, "SELECT country FROM shop.customers WHERE id = 11")
+    conn = proxy.connect()
+    conn.autocommit = True
+    failed = []
+
+    def write():
+        try:
+            conn.cursor().execute("UPDATE shop.customers SET country = 'XC' WHERE id = 11 "
+                                  "AND (SELECT true FROM pg_sleep(3))")
+        except psycopg2.Error as e:
+            failed.append(e.pgcode)
+    os.kill(logger, signal.SIGSTOP)
+    try:
+        t = threading.Thread(target=write)
+        t.start()
+        time.sleep(0.5)
+        conn.cancel()  # the write is still in the proxy
+        time.sleep(0.5)
+    finally:
+        os.kill(logger, signal.SIGCONT)
+    t.join(30)
+    assert failed == ["57014"], failed  # canceled while it ran
+    assert direct_value(shop, "SELECT country FROM shop.customers WHERE id = 11") == before
+    conn.close()
