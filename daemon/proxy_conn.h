@@ -63,8 +63,9 @@ struct portal {
 	unsigned refs;
 	struct pstmt *st;
 	struct colmap *map;
-	char **ids;     /* the bound values of st->sp's parameters (NULL: none or NULL) */
-	bool attempted; /* executed once: a write ran then, later Executes fetch its rows */
+	char **ids;       /* the bound values of st->sp's parameters (NULL: none or NULL) */
+	bool attempted;   /* executed once: a write ran then, later Executes fetch its rows */
+	uint64_t attempt; /* that write's attempt record, once durable (0: not yet, or none) */
 };
 
 enum xkind {

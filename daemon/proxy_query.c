@@ -737,8 +737,10 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	if (err)
 		return err;
 	c->px->st.statements++;
-	if ((err = pq_push(c, (struct xentry){
-	                          .kind = X_EXECUTE, .st = pq_st_ref(p->st), .portal = pq_portal_ref(p) })))
+	if ((err = pq_push(c, (struct xentry){ .kind = X_EXECUTE,
+	                                       .st = pq_st_ref(p->st),
+	                                       .portal = pq_portal_ref(p),
+	                                       .attempt = p->attempt })))
 		return err;
 	if (p->st && p->st->writes && !p->attempted &&
 	    (err = pq_attempt(c, p->st, p, c->q[c->qn - 1].serial)))

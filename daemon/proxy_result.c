@@ -219,8 +219,16 @@ void pq_record_done(void *arg, int err, uint64_t seq)
 		return pc_fatal(c, PX_ERR_LOG, "the audit log cannot record this write; it was not sent");
 	}
 	if (attempt) {
+		struct portal *p = NULL;
 		for (size_t i = c->qhead; i < c->qn; i++) /* its statement's access record names it */
-			if (c->q[i].serial == serial)
+			if (c->q[i].serial == serial) {
+				c->q[i].attempt = seq;
+				p = c->q[i].portal;
+			}
+		if (p) /* and so do those of its portal's later Executes, queued or to come */
+			p->attempt = seq;
+		for (size_t i = c->qhead; p && i < c->qn; i++)
+			if (c->q[i].portal == p)
 				c->q[i].attempt = seq;
 		const struct ticket *next = c->tk;
 		while (next && !next->attempt)

@@ -1398,3 +1398,31 @@ def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(pro
     assert failed == ["57014"], failed  # canceled while it ran
     assert direct_value(shop, "SELECT country FROM shop.customers WHERE id = 11") == before
     conn.close()
+
+
+def test_every_execute_of_a_suspended_write_names_its_attempt(proxy, shop):
+    """An UPDATE ... RETURNING fetched a row at a time (Execute with a row
+    limit, PortalSuspended, Execute again): one attempt before it runs, and
+    each Execute's access record names it."""
+    sql = b"UPDATE shop.customers SET country = 'XR' WHERE id IN (14, 15) RETURNING id\0"
+    sock = raw_session(proxy.port, "postgres", shop.password)
+    sock.sendall(msg(b"P", b"\0" + sql + b"\0\0") + msg(b"B", b"\0\0" + b"\0\0" + b"\0\0" + b"\0\0") +
+                 msg(b"E", b"\0" + struct.pack("!I", 1)) + msg(b"H"))
+    seen = []
+    while b"s" not in seen:  # PortalSuspended after the first row
+        t, body = read_msg(sock)
+        assert t != b"E", body
+        seen.append(t)
+    sock.sendall(msg(b"E", b"\0" + struct.pack("!I", 0)) + msg(b"S"))
+    while b"Z" not in seen:
+        t, body = read_msg(sock)
+        assert t != b"E", body
+        seen.append(t)
+    sock.close()
+    assert seen.count(b"D") == 2, seen
+    recs = sorted((r for r in proxy.d.records() if r["type"] in ("attempt", "access") and
+                   "'XR'" not in r.get("stmt", "") and "country" in r.get("stmt", "") and
+                   "RETURNING" in r.get("stmt", "")), key=lambda r: r["seq"])
+    kinds = [r["type"] for r in recs]
+    assert kinds == ["attempt", "access", "access"], kinds
+    assert [r["detail"].get("attempt") for r in recs[1:]] == [recs[0]["seq"]] * 2, recs
