@@ -242,7 +242,7 @@ static void read_directly(struct pconn *c, struct bufferevent *bev, bool tls)
 	bufferevent_disable(bev, EV_READ);
 	if (reading)
 		event_add(*rd, NULL);
-	if (evbuffer_get_length(bufferevent_get_input(bev)))
+	if (reading && evbuffer_get_length(bufferevent_get_input(bev)))
 		bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
 }
 
@@ -374,6 +374,10 @@ static void resume_server(struct pconn *c)
 	    evbuffer_get_length(bufferevent_get_output(c->cli)) < PX_BUFFER_MAX) {
 		c->srv_paused = false;
 		set_reading(c, c->srv, true);
+		/* what was read before the pause: the socket may have no more to say */
+		if (evbuffer_get_length(bufferevent_get_input(c->srv)))
+			bufferevent_trigger(c->srv, EV_READ,
+			                    BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
 	}
 }
 

@@ -19,6 +19,7 @@
 struct entry {
 	char *sql;
 	uint64_t hash;
+	size_t nlits; /* its literals: as many as every text of its key has */
 	struct sqi_info *info;
 	struct entry *next_hash, *prev, *next; /* bucket chain; LRU list, most recent first */
 };
@@ -115,6 +116,18 @@ struct cursor {
 	size_t len, at;
 };
 
+/* The text between literals, up to upto, into the key. A byte that
+ * marks a literal there (libpg_query's scanner takes it as a character)
+ * would make the key another text's: such a text is not cached. */
+static int add_text(struct cursor *k, size_t upto)
+{
+	if (memchr(k->sql + k->at, '\x01', upto - k->at))
+		return -EINVAL;
+	buf_add(&k->c->key, k->sql + k->at, upto - k->at);
+	k->at = upto;
+	return 0;
+}
+
 /* The key up to a literal at [start, end), then its mark. */
 static int add_literal(struct cursor *k, size_t start, size_t end, int token)
 {
@@ -134,8 +147,9 @@ static int add_literal(struct cursor *k, size_t start, size_t end, int token)
 	c->lits[c->nlits++] =
 	    (struct sqi_literal){ sql + start, end - start,
 		                  token == PG_QUERY__TOKEN__ICONST || token == PG_QUERY__TOKEN__FCONST };
-	buf_add(&c->key, sql + k->at, start - k->at);
-	buf_addc(&c->key, '\x01'); /* outside a literal, a scan error: never in a text that scans */
+	if (add_text(k, start))
+		return -EINVAL;
+	buf_addc(&c->key, '\x01'); /* never outside a literal (add_text) */
 	buf_addc(&c->key, (char)('@' + token % 32));
 	k->at = end;
 	return 0;
@@ -185,7 +199,8 @@ static int scan(struct sqi_cache *c, const char *sql)
 	} else {
 		err = 0;
 	}
-	buf_add(&c->key, sql + k.at, k.len - k.at);
+	if (!err)
+		err = add_text(&k, k.len);
 	buf_addc(&c->key, 0);
 	return err ? err : c->key.failed ? -ENOMEM : 0;
 }
@@ -301,7 +316,7 @@ int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **
 	*ret_nlits = c->nlits;
 	uint64_t h = hash(c, c->key.p);
 	for (e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next_hash)
-		if (e->hash == h && !strcmp(e->sql, c->key.p)) {
+		if (e->hash == h && e->nlits == c->nlits && !strcmp(e->sql, c->key.p)) {
 			unlink_lru(c, e);
 			push_lru(c, e);
 			*ret = e->info;
@@ -328,6 +343,7 @@ int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **
 		c->evictions++;
 	}
 	e->hash = h;
+	e->nlits = c->nlits;
 	e->info = info;
 	e->next_hash = c->buckets[h & (c->nbuckets - 1)];
 	c->buckets[h & (c->nbuckets - 1)] = e;

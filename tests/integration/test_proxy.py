@@ -1426,3 +1426,19 @@ def test_every_execute_of_a_suspended_write_names_its_attempt(proxy, shop):
     kinds = [r["type"] for r in recs]
     assert kinds == ["attempt", "access", "access"], kinds
     assert [r["detail"].get("attempt") for r in recs[1:]] == [recs[0]["seq"]] * 2, recs
+
+
+def test_a_result_paused_at_its_hold_limit_is_served_to_its_end(proxy):
+    """A result of personal data a little over the 1 MiB the proxy holds
+    back before a partial record: reading the server pauses there, and the
+    messages already read (the result's end, ReadyForQuery) must be handled
+    when it resumes, not wait for the socket, which has nothing more to say."""
+    for limit in range(32960, 33240, 3):
+        sql = f"SELECT c.id, c.name, g FROM shop.customers c, generate_series(1, 400) g LIMIT {limit}"
+        try:
+            p = subprocess.run(["psql", "-X", "-A", "-t", "-d", proxy.dsn(), "-c", sql],
+                               capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            p = None  # (its message would show the connection string)
+        assert p is not None, f"the result of LIMIT {limit} did not end"
+        assert p.returncode == 0 and len(p.stdout.splitlines()) == limit, p.stderr

@@ -426,6 +426,14 @@ static void test_cache_by_structure(void **state)
 		if (b == a)
 			fail_msg("%s shares the analysis of another statement", others[i]);
 	}
+	/* the mark the key gives a literal, written out where no literal is:
+	 * not the key of a statement with literals there */
+	const struct sqi_info *marked;
+	assert_int_equal(
+	    sqi_cache_get(c, "UPDATE t SET a = 1 WHERE id = 5", &b, &lits, &nlits, err, sizeof(err)), 0);
+	assert_int_not_equal(sqi_cache_get(c, "UPDATE t SET a = \x01J WHERE id = \x01J", &marked, &lits,
+	                                   &nlits, err, sizeof(err)),
+	                     0);
 	uint64_t hits, misses, evictions;
 	sqi_cache_stats(c, &hits, &misses, &evictions);
 	assert_int_equal(hits, 6);
