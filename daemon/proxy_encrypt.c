@@ -66,7 +66,7 @@ static bool has_encrypted(const struct pp_table *t)
 	"schemas; name the table's schema"
 #define ALL_COLUMNS                                                                                          \
 	"Custos cannot encrypt the values of %s: the statement writes all its columns (no column list, a "   \
-	"writing CTE, MERGE) or copies them in"
+	"writing CTE, MERGE, a DO block) or copies them in"
 
 static bool literal_ok(const struct sqi_literal *l)
 {

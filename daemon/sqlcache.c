@@ -327,7 +327,7 @@ int sqi_cache_get(struct sqi_cache *c, const char *sql, const struct sqi_info **
 		return r;
 	c->misses++;
 	link_literals(c, sql, info);
-	if (c->key.len > SQI_CACHE_MAX_SQL) { /* kept for one call only: the cache holds small texts */
+	if (c->key.len > SQI_CACHE_MAX_SQL || info->per_text) { /* kept for one call only */
 		sqi_free(c->uncached);
 		c->uncached = info;
 		*ret = info;

@@ -3,6 +3,7 @@
  * fingerprinted on its own text, so its $n count from 1. */
 #define _GNU_SOURCE
 #include "sqlinfo.h"
+#include "sqlbody.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -33,13 +34,8 @@ const char *sqi_kind_name(enum sqi_kind k)
 	return (unsigned)k < ARRAY_SIZE(kind_names) ? kind_names[k] : "?";
 }
 
-static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
+static int add_named(struct sqi_stmt *st, const char *schema, const char *name, const char *an, bool write)
 {
-	const char *schema = json_string_value(json_object_get(rv, "schemaname"));
-	const char *name = json_string_value(json_object_get(rv, "relname"));
-
-	if (!name)
-		return 0;
 	for (size_t i = 0; i < st->ntables; i++) /* once per table; a write wins */
 		if (!strcmp(st->tables[i].name, name) &&
 		    (schema ? st->tables[i].schema && !strcmp(st->tables[i].schema, schema)
@@ -54,13 +50,21 @@ static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
 		return -ENOMEM;
 	st->tables = v;
 	struct sqi_table *t = &v[st->ntables];
-	const char *an = json_string_value(json_object_get(json_object_get(rv, "alias"), "aliasname"));
 	*t =
 	    (struct sqi_table){ schema ? strdup(schema) : NULL, strdup(name), an ? strdup(an) : NULL, write };
 	if (!t->name || (schema && !t->schema) || (an && !t->alias))
 		return free(t->schema), free(t->name), free(t->alias), -ENOMEM;
 	st->ntables++;
 	return 0;
+}
+
+static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
+{
+	const char *schema = json_string_value(json_object_get(rv, "schemaname"));
+	const char *name = json_string_value(json_object_get(rv, "relname"));
+	const char *an = json_string_value(json_object_get(json_object_get(rv, "alias"), "aliasname"));
+
+	return name ? add_named(st, schema, name, an, write) : 0;
 }
 
 static const struct {
@@ -623,7 +627,9 @@ static int predicates(struct sqi_stmt *st, const char *node, json_t *body)
 	return w ? preds_where(st, w, 0) : 0;
 }
 
-static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
+static int do_block(struct sqi_stmt *st, json_t *body, int depth);
+
+static int classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 {
 	const char *key;
 	json_t *body;
@@ -642,6 +648,8 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64])
 			err = walk(st, body, 0);
 		if (!err && !strcmp(key, "DropStmt"))
 			err = dropped(st, body);
+		if (!err && !strcmp(key, "DoStmt"))
+			err = do_block(st, body, depth);
 		if (!err)
 			drop_ctes(st, body, 0);
 		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)
@@ -742,7 +750,8 @@ static int one_statement(struct sqi_info *info, const char *sql, size_t sqllen, 
 		return -ENOMEM;
 	info->n++;
 	char node[64] = "";
-	int err = classify(st, json_object_get(raw, "stmt"), node);
+	int err = classify(st, json_object_get(raw, "stmt"), node, 0);
+	info->per_text |= !strcmp(node, "DoStmt");
 	if (!err)
 		err = describe(st, text, node);
 	free(text);
@@ -795,39 +804,91 @@ int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen
 	return r;
 }
 
+static void stmt_free(struct sqi_stmt *s)
+{
+	for (size_t j = 0; j < s->ntables; j++) {
+		free(s->tables[j].schema);
+		free(s->tables[j].name);
+		free(s->tables[j].alias);
+	}
+	free(s->tables);
+	for (size_t j = 0; j < s->npreds; j++) {
+		free(s->preds[j].qual);
+		free(s->preds[j].column);
+		free(s->preds[j].value);
+	}
+	free(s->preds);
+	for (size_t j = 0; j < s->nuses; j++) {
+		free(s->uses[j].qual);
+		free(s->uses[j].column);
+	}
+	free(s->uses);
+	for (size_t j = 0; j < s->nwrite_cols; j++)
+		free(s->write_cols[j]);
+	free(s->write_cols);
+	for (size_t j = 0; j < s->nwrites; j++)
+		free(s->writes[j].column);
+	free(s->writes);
+	for (size_t j = 0; j < s->ncopy_cols; j++)
+		free(s->copy_cols[j]);
+	free(s->copy_cols);
+	free(s->normalized);
+}
+
 void sqi_free(struct sqi_info *info)
 {
 	if (!info)
 		return;
-	for (size_t i = 0; i < info->n; i++) {
-		for (size_t j = 0; j < info->stmts[i].ntables; j++) {
-			free(info->stmts[i].tables[j].schema);
-			free(info->stmts[i].tables[j].name);
-			free(info->stmts[i].tables[j].alias);
-		}
-		free(info->stmts[i].tables);
-		for (size_t j = 0; j < info->stmts[i].npreds; j++) {
-			free(info->stmts[i].preds[j].qual);
-			free(info->stmts[i].preds[j].column);
-			free(info->stmts[i].preds[j].value);
-		}
-		free(info->stmts[i].preds);
-		for (size_t j = 0; j < info->stmts[i].nuses; j++) {
-			free(info->stmts[i].uses[j].qual);
-			free(info->stmts[i].uses[j].column);
-		}
-		free(info->stmts[i].uses);
-		for (size_t j = 0; j < info->stmts[i].nwrite_cols; j++)
-			free(info->stmts[i].write_cols[j]);
-		free(info->stmts[i].write_cols);
-		for (size_t j = 0; j < info->stmts[i].nwrites; j++)
-			free(info->stmts[i].writes[j].column);
-		free(info->stmts[i].writes);
-		for (size_t j = 0; j < info->stmts[i].ncopy_cols; j++)
-			free(info->stmts[i].copy_cols[j]);
-		free(info->stmts[i].copy_cols);
-		free(info->stmts[i].normalized);
-	}
+	for (size_t i = 0; i < info->n; i++)
+		stmt_free(&info->stmts[i]);
 	free(info->stmts);
 	free(info);
+}
+
+/* --- DO blocks: the tables of the statements in their bodies ------------------ */
+
+#define DO_DEPTH_MAX 4 /* a DO block running a DO block ... */
+
+struct in_block {
+	struct sqi_stmt *st; /* the DO statement */
+	int depth;
+};
+
+/* A statement or expression of a DO block's body: the tables it reads
+ * and writes are the block's (its other facts are not: its values are the
+ * body's, not the statement text's). */
+static int block_sql(void *arg, const char *sql)
+{
+	struct in_block *b = arg;
+	PgQueryParseResult p = pg_query_parse(sql);
+	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL), *raw;
+	size_t i;
+	int err = tree ? 0 : -EINVAL;
+
+	pg_query_free_parse_result(p);
+	json_array_foreach(json_object_get(tree, "stmts"), i, raw)
+	{
+		struct sqi_stmt s = { 0 };
+		char node[64];
+		err = classify(&s, json_object_get(raw, "stmt"), node, b->depth + 1);
+		b->st->opaque |= s.opaque;
+		for (size_t t = 0; !err && t < s.ntables; t++)
+			err = add_named(b->st, s.tables[t].schema, s.tables[t].name, NULL, s.tables[t].write);
+		stmt_free(&s);
+		if (err)
+			break;
+	}
+	json_decref(tree);
+	return err;
+}
+
+static int do_block(struct sqi_stmt *st, json_t *body, int depth)
+{
+	struct in_block b = { st, depth };
+
+	if (depth >= DO_DEPTH_MAX)
+		return -E2BIG;
+	int r = sqb_do_block(body, block_sql, &b);
+	st->opaque |= r == 1;
+	return r < 0 ? r : 0;
 }

@@ -94,6 +94,10 @@ struct sqi_stmt {
 	struct sqi_table *tables;
 	size_t ntables;
 	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
+	/* a DO block: its tables are those its body's statements and
+	 * expressions name (sqlbody.c); opaque when some of the body cannot be
+	 * seen (dynamic SQL, another language) */
+	bool opaque;
 	struct sqi_pred *preds;
 	size_t npreds;
 	struct sqi_use *uses;
@@ -122,6 +126,7 @@ struct sqi_stmt {
 struct sqi_info {
 	struct sqi_stmt *stmts;
 	size_t n;
+	bool per_text; /* it depends on a literal's contents (a DO block's body): never shared */
 };
 
 /* Analyses sql (no statements at all is n == 0). 0; -EINVAL when it does

@@ -60,7 +60,9 @@ for bin in "$bindir"/fuzz_*; do
 	start=$(date +%s)
 	# TMPDIR: where a target keeps its scratch files, removed with the rest.
 	# shellcheck disable=SC2086
-	TMPDIR=$work/tmp "$bin" "$@" ${FUZZ_ARGS:-} "$work/corpus" >"$work/log" 2>&1
+	# LSAN_OPTIONS: leaks of libraries' own, listed in lsan.supp.
+	TMPDIR=$work/tmp LSAN_OPTIONS=suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS} \
+		"$bin" "$@" ${FUZZ_ARGS:-} "$work/corpus" >"$work/log" 2>&1
 	rc=$?
 	took=$(($(date +%s) - start))
 	runs=$(stat number_of_executed_units "$work/log")

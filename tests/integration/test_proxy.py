@@ -1442,3 +1442,19 @@ def test_a_result_paused_at_its_hold_limit_is_served_to_its_end(proxy):
             p = None  # (its message would show the connection string)
         assert p is not None, f"the result of LIMIT {limit} did not end"
         assert p.returncode == 0 and len(p.stdout.splitlines()) == limit, p.stderr
+
+
+def test_a_do_block_is_seen_through(proxy, shop):
+    """A DO block's PL/pgSQL body is parsed: a block that reads a policy
+    table is recorded (its write, if it made one, was attempted first);
+    one that would write an encrypted column is refused, not run with the
+    plaintext it holds."""
+    proxy.psql("DO $$ BEGIN PERFORM count(*) FROM shop.customers WHERE id = 3; END $$")
+    recs = [r for r in proxy.d.records() if r.get("stmt") == "DoStmt"]
+    assert [r["type"] for r in recs] == ["attempt", "access"], recs
+    assert recs[1]["detail"]["tables"] == ["shop.customers"] and recs[1]["detail"]["attempt"] == recs[0]["seq"]
+    before = direct_value(shop, "SELECT email FROM shop.customers WHERE id = 3")
+    p = proxy.psql("DO $$ BEGIN UPDATE shop.customers SET email = 'plain@example.org' WHERE id = 3; END $$",
+                   check=False)
+    assert p.returncode != 0 and "a DO block" in p.stderr, p.stderr
+    assert direct_value(shop, "SELECT email FROM shop.customers WHERE id = 3") == before

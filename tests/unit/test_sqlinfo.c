@@ -166,6 +166,62 @@ static void preds_of(const char *sql, const char *want)
 	sqi_free(info);
 }
 
+/* The table of info's statement i named name, or NULL. */
+static const struct sqi_table *named(const struct sqi_info *info, size_t i, const char *name)
+{
+	for (size_t j = 0; j < info->stmts[i].ntables; j++)
+		if (!strcmp(info->stmts[i].tables[j].name, name))
+			return &info->stmts[i].tables[j];
+	return NULL;
+}
+
+static void test_do_blocks(void **state)
+{
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	/* static SQL and expressions: their tables are the block's, a write as written */
+	assert_int_equal(
+	    sqi_analyse("DO $$ DECLARE n int; r record; BEGIN n := (SELECT count(*) FROM shop.orders); "
+	                "IF n > 0 THEN UPDATE shop.customers SET country = 'DE' WHERE id = 1; "
+	                "END IF; FOR r IN SELECT * FROM shop.tickets LOOP PERFORM 1; END LOOP; "
+	                "END $$; DO LANGUAGE plpgsql $x$ BEGIN INSERT INTO a VALUES ('$custos0$'); "
+	                "END $x$",
+	                &info, err, sizeof(err)),
+	    0);
+	assert_int_equal(info->n, 2);
+	assert_string_equal(info->stmts[0].normalized, "DoStmt");
+	assert_true(named(info, 0, "customers") && named(info, 0, "customers")->write);
+	assert_true(named(info, 0, "orders") && !named(info, 0, "orders")->write);
+	assert_true(named(info, 0, "tickets") && !named(info, 0, "tickets")->write);
+	assert_false(info->stmts[0].opaque);
+	assert_true(named(info, 1, "a") && named(info, 1, "a")->write); /* a body holding a dollar tag */
+	assert_false(info->stmts[1].opaque);
+	sqi_free(info);
+	/* what cannot be seen: dynamic SQL, another language */
+	assert_int_equal(sqi_analyse("DO $$ BEGIN EXECUTE format('DELETE FROM %I', 't'); "
+	                             "UPDATE seen SET a = 1; END $$; DO LANGUAGE plpython3u $$ pass $$",
+	                             &info, err, sizeof(err)),
+	                 0);
+	assert_true(info->stmts[0].opaque && named(info, 0, "seen") && named(info, 0, "seen")->write);
+	assert_true(info->stmts[1].opaque && !info->stmts[1].ntables);
+	sqi_free(info);
+	/* a block's body is a literal: two blocks never share an analysis */
+	struct sqi_cache *c = sqi_cache_new(8);
+	const struct sqi_info *a;
+	const struct sqi_literal *lits;
+	size_t nlits;
+	assert_non_null(c);
+	assert_int_equal(
+	    sqi_cache_get(c, "DO $$ BEGIN PERFORM 1 FROM r; END $$", &a, &lits, &nlits, err, sizeof(err)), 0);
+	assert_true(named(a, 0, "r") && !named(a, 0, "w"));
+	assert_int_equal(
+	    sqi_cache_get(c, "DO $$ BEGIN DELETE FROM w; END $$", &a, &lits, &nlits, err, sizeof(err)), 0);
+	assert_true(named(a, 0, "w") && named(a, 0, "w")->write && !named(a, 0, "r"));
+	sqi_cache_free(c);
+}
+
 static void test_predicates(void **state)
 {
 	struct sqi_info *info;
@@ -446,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_errors_quote_nothing),
 		cmocka_unit_test(test_hidden_writes_and_literals),
+		cmocka_unit_test(test_do_blocks),
 		cmocka_unit_test(test_predicates),
 		cmocka_unit_test(test_uses),
 		cmocka_unit_test(test_written_columns),
