@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "util.h"
 
 struct walk {
 	sqb_fn fn;
@@ -27,37 +28,22 @@ static bool dynamic(const char *key, json_t *v)
 	       (json_is_object(v) && json_object_get(v, "dynquery"));
 }
 
-static bool parses(const char *sql)
-{
-	PgQueryParseResult r = pg_query_parse(sql);
-	bool ok = !r.error;
-
-	pg_query_free_parse_result(r);
-	return ok;
-}
-
-/* One expression's or statement's text: as SQL, else as what a SELECT
- * of it (or of an assignment's value) reads. */
+/* One expression's or statement's text, in the first reading fn parses:
+ * as SQL, as a SELECT of it, as a SELECT of an assignment's value. */
 static int text(struct walk *w, const char *q)
 {
 	const char *assigned = strstr(q, ":=");
-	struct buf b = BUF_INIT;
-	int err = 0;
+	const char *const selected[] = { q, assigned ? assigned + 2 : NULL };
+	int err = w->fn(w->arg, q);
 
-	if (parses(q))
-		return w->fn(w->arg, q);
-	buf_printf(&b, "SELECT %s", q);
-	if (!b.failed && !parses(b.p) && assigned) {
-		b.len = 0;
-		buf_printf(&b, "SELECT %s", assigned + 2);
+	for (size_t i = 0; err == -EINVAL && i < ARRAY_SIZE(selected) && selected[i]; i++) {
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "SELECT %s", selected[i]);
+		err = b.failed ? -ENOMEM : w->fn(w->arg, b.p);
+		buf_free(&b);
 	}
-	if (b.failed)
-		err = -ENOMEM;
-	else if (parses(b.p))
-		err = w->fn(w->arg, b.p);
-	else
-		w->opaque = true;
-	buf_free(&b);
+	if (err == -EINVAL)
+		w->opaque = true, err = 0;
 	return err;
 }
 

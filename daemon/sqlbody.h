@@ -7,8 +7,9 @@
 
 #include <jansson.h>
 
-/* Called with each SQL text of the body (an expression comes as a
- * SELECT of it): 0 to go on, <0 to stop with it. */
+/* Called with each SQL text of the body: 0 to go on, -EINVAL when the
+ * text does not parse (an expression is then given again as a SELECT of
+ * it), another <0 to stop with it. */
 typedef int (*sqb_fn)(void *arg, const char *sql);
 
 /* Walks a DoStmt node's body: 0 when fn saw all of it; 1 when some of it
