@@ -42,6 +42,41 @@ static const char views_sql[] =
     "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
     "AND vn.nspname NOT IN ('pg_catalog', 'information_schema')";
 
+/* A schema's name as a statement names it: every session's temporary
+ * schema (pg_temp_N) is pg_temp. */
+#define SCHEMA_NAME(n) "CASE WHEN " n ".nspname LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE " n ".nspname END"
+
+/* Functions and procedures in user schemas, but those an extension
+ * brought that a superuser owns (trusted as the extension is: a member
+ * its owner added to it is not). */
+static const char routines_sql[] = "SELECT " SCHEMA_NAME(
+    "n") " || '.' || p.proname, p.oid, pg_get_functiondef(p.oid) "
+         "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+         "WHERE p.prokind IN ('f', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+         "AND n.nspname NOT LIKE 'pg\\_toast%' AND NOT EXISTS (SELECT 1 FROM pg_depend e "
+         " JOIN pg_roles o ON o.oid = p.proowner WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid"
+         " AND e.deptype = 'e' AND o.rolsuper)";
+
+/* What a write to a table runs: its enabled triggers (and the functions
+ * their WHEN conditions call), the functions its column defaults and
+ * constraints call; and what a write to a partition or an inheriting
+ * table runs, which a write to its parent may make. */
+static const char runs_sql[] =
+    "WITH RECURSIVE x(rel, fn) AS ("
+    "  SELECT t.tgrelid, t.tgfoid FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
+    "  UNION SELECT t.tgrelid, d.refobjid FROM pg_trigger t JOIN pg_depend d"
+    "   ON d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
+    "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
+    "  UNION SELECT a.adrelid, d.refobjid FROM pg_attrdef a JOIN pg_depend d"
+    "   ON d.classid = 'pg_attrdef'::regclass AND d.objid = a.oid AND d.refclassid = 'pg_proc'::regclass"
+    "  UNION SELECT k.conrelid, d.refobjid FROM pg_constraint k JOIN pg_depend d"
+    "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid"
+    "   AND d.refclassid = 'pg_proc'::regclass WHERE k.conrelid <> 0"
+    "  UNION SELECT i.inhparent, x.fn FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
+    "SELECT " SCHEMA_NAME(
+        "n") " || '.' || c.relname, x.fn FROM x "
+             "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace";
+
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {
 	PGresult *r = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
@@ -106,25 +141,54 @@ static int add_view(struct catalog *c, PGresult *r, int row)
 	return d->view && d->table ? 0 : -ENOMEM;
 }
 
+static int add_routine(struct catalog *c, PGresult *r, int row)
+{
+	struct cat_routine *v = realloc(c->routines, (c->nroutines + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->routines = v;
+	struct cat_routine *f = &c->routines[c->nroutines++];
+	*f = (struct cat_routine){ strdup(PQgetvalue(r, row, 0)),
+		                   (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
+		                   strdup(PQgetvalue(r, row, 2)) };
+	return f->name && f->def ? 0 : -ENOMEM;
+}
+
+static int add_runs(struct catalog *c, PGresult *r, int row)
+{
+	struct cat_runs *v = realloc(c->runs, (c->nruns + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->runs = v;
+	struct cat_runs *x = &c->runs[c->nruns++];
+	*x = (struct cat_runs){ strdup(PQgetvalue(r, row, 0)),
+		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10) };
+	return x->table ? 0 : -ENOMEM;
+}
+
 int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 {
 	struct catalog *c = calloc(1, sizeof(*c));
-	PGresult *cols = NULL, *fks = NULL, *views = NULL;
+	static const struct {
+		const char *sql;
+		int ncols;
+		int (*add)(struct catalog *c, PGresult *r, int row);
+	} parts[] = { { columns_sql, 6, add_column },
+		      { fks_sql, 4, add_fk },
+		      { views_sql, 3, add_view },
+		      { routines_sql, 3, add_routine },
+		      { runs_sql, 2, add_runs } };
 	int r = c ? 0 : -ENOMEM;
 
-	if (!r && (!(cols = query(conn, columns_sql, 6, err, errlen)) ||
-	           !(fks = query(conn, fks_sql, 4, err, errlen)) ||
-	           !(views = query(conn, views_sql, 3, err, errlen))))
-		r = -EIO;
-	for (int i = 0; !r && i < PQntuples(cols); i++)
-		r = add_column(c, cols, i);
-	for (int i = 0; !r && i < PQntuples(fks); i++)
-		r = add_fk(c, fks, i);
-	for (int i = 0; !r && i < PQntuples(views); i++)
-		r = add_view(c, views, i);
-	PQclear(cols);
-	PQclear(fks);
-	PQclear(views);
+	for (size_t p = 0; !r && p < ARRAY_SIZE(parts); p++) {
+		PGresult *res = query(conn, parts[p].sql, parts[p].ncols, err, errlen);
+		r = res ? 0 : -EIO;
+		for (int i = 0; !r && i < PQntuples(res); i++)
+			r = parts[p].add(c, res, i);
+		PQclear(res);
+	}
 	if (r) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory reading the catalog");
@@ -157,9 +221,17 @@ void cat_free(struct catalog *c)
 		free(c->views[i].view);
 		free(c->views[i].table);
 	}
+	for (size_t i = 0; i < c->nroutines; i++) {
+		free(c->routines[i].name);
+		free(c->routines[i].def);
+	}
+	for (size_t i = 0; i < c->nruns; i++)
+		free(c->runs[i].table);
 	free(c->tables);
 	free(c->fks);
 	free(c->views);
+	free(c->routines);
+	free(c->runs);
 	free(c);
 }
 

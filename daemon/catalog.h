@@ -38,6 +38,21 @@ struct cat_view_dep {
 	uint32_t oid;       /* the view's (RowDescription names it) */
 };
 
+/* A function or procedure of the database's own (not the system's, not
+ * an extension's): what it runs, as pg_get_functiondef() prints it. */
+struct cat_routine {
+	char *name; /* schema.name (overloads share it) */
+	uint32_t oid;
+	char *def; /* CREATE OR REPLACE FUNCTION ... */
+};
+
+/* A writing statement on a table (or a view) runs a routine: one of its
+ * triggers, or a function its column defaults or checks call. */
+struct cat_runs {
+	char *table; /* schema.name */
+	uint32_t routine;
+};
+
 struct catalog {
 	struct cat_table *tables;
 	size_t ntables;
@@ -45,6 +60,10 @@ struct catalog {
 	size_t nfks;
 	struct cat_view_dep *views;
 	size_t nviews;
+	struct cat_routine *routines;
+	size_t nroutines;
+	struct cat_runs *runs;
+	size_t nruns;
 };
 
 /* Reads the catalog of the database conn is connected to (user schemas

@@ -37,7 +37,9 @@ struct pstmt {
 	const struct ct_format *copy_fmt;
 	char **copy_cols; /* the columns it names (none: all) */
 	size_t ncopy_cols;
-	char refusal[256]; /* why it may not run, or "" */
+	bool code_ddl;            /* defines code the database runs (a routine, a trigger) */
+	char refusal[256];        /* why it may not run, or "" */
+	const char *refusal_code; /* its SQLSTATE (PX_ERR_*) */
 };
 
 /* What an encrypted column's values become on their way to this client. */
@@ -155,6 +157,8 @@ struct pconn {
 	bool copy_done_early;          /* the client ended its COPY before CopyInResponse */
 	bool scs_off, unsafe_encoding; /* the text may not read as libpg_query reads it */
 	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
+	bool code_reload; /* routine or trigger DDL ran: the catalog is read again once it commits */
+	bool ddl_done;    /* DDL ran in the transaction: the catalog is read again after it */
 	struct named *stmts, *portals;
 	size_t nstmts, nportals;
 	struct result res;
@@ -196,6 +200,9 @@ void pq_map_unref(struct colmap *m);
 struct xentry *pq_head(struct pconn *c);
 int pq_push(struct pconn *c, struct xentry e); /* what the backend owes next */
 void pq_pop(struct pconn *c);
+/* At ReadyForQuery: once a transaction with DDL ends, the catalog is read
+ * again (now, for routine or trigger DDL: statements wait for it). */
+void pq_tx_ended(struct pconn *c);
 void pq_res_reset(struct pconn *c);
 int pq_confirm(struct pconn *c, const struct xentry *e);   /* a definition the server confirmed */
 char *pq_param_text(const struct pgp_bind *b, unsigned i); /* a parameter as text, or NULL */

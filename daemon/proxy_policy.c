@@ -24,6 +24,7 @@ void ppol_unref(struct ppol *pp)
 		free(pp->t[i].cols);
 	free(pp->t);
 	free(pp->views);
+	ppol_free_routines(pp);
 	for (size_t i = 0; i < pp->nmembers; i++)
 		free(pp->members[i]);
 	free(pp->members);
@@ -177,8 +178,8 @@ static int index_views(struct ppol *pp)
 	return 0;
 }
 
-int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol **ret, char *err,
-              size_t errlen)
+int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol *prev,
+              struct ppol **ret, char *err, size_t errlen)
 {
 	struct ppol *pp = calloc(1, sizeof(*pp));
 	int r = pp ? 0 : -ENOMEM;
@@ -199,6 +200,8 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		r = index_table(pp, &pp->pol->tables[i], &pp->t[i]);
 	if (!r)
 		r = index_views(pp);
+	if (!r)
+		r = ppol_index_routines(pp, prev);
 	if (r) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
@@ -217,9 +220,7 @@ const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid)
 	return NULL;
 }
 
-/* Whether full (schema.name) is what a statement names: schema NULL
- * matches any schema. */
-static bool named(const char *full, const char *schema, const char *name)
+bool ppol_named(const char *full, const char *schema, const char *name)
 {
 	const char *dot = strchr(full, '.'), *rel = dot ? dot + 1 : full;
 
@@ -230,7 +231,7 @@ static bool named(const char *full, const char *schema, const char *name)
 const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name)
 {
 	for (size_t i = 0; i < pp->n; i++)
-		if (named(pp->t[i].name, schema, name))
+		if (ppol_named(pp->t[i].name, schema, name))
 			return &pp->t[i];
 	return NULL;
 }
@@ -241,7 +242,8 @@ size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *n
 	size_t n = 0;
 
 	for (size_t i = 0; i < pp->nviews; i++) {
-		const struct pp_table *t = named(pp->views[i].name, schema, name) ? pp->views[i].t : NULL;
+		const struct pp_table *t =
+		    ppol_named(pp->views[i].name, schema, name) ? pp->views[i].t : NULL;
 		for (size_t j = 0; t && j < n && j < max; j++)
 			if (out[j] == t)
 				t = NULL; /* read through two paths, or two views of that name */

@@ -36,6 +36,29 @@ struct pp_view {
 	const struct pp_table *t;
 };
 
+/* What the database runs on a statement's behalf reaches (proxy_routines.c):
+ * by policy table, PPR_* bits. */
+enum { PPR_READ = 1, PPR_WRITE = 2, PPR_ENC = 4 /* writes into an encrypted column */ };
+struct pp_reach {
+	uint8_t *t;         /* by index in ppol.t; NULL: nothing */
+	const char *hidden; /* a routine (schema.name) whose code cannot be seen, or NULL */
+	const char *enc;    /* a routine that writes into an encrypted column, or NULL */
+};
+
+/* A function or procedure that reaches a policy table or hides its code. */
+struct pp_routine {
+	const char *name; /* schema.name: a statement's call matches every overload */
+	struct pp_reach r;
+};
+
+/* A table (or view) whose writes run such routines (triggers, defaults,
+ * checks). */
+struct pp_runs {
+	const char *table; /* schema.name */
+	struct pp_reach r;
+};
+
+struct sqb_routine;
 struct ppol {
 	unsigned refs;
 	struct policy *pol;
@@ -44,19 +67,30 @@ struct ppol {
 	size_t n;
 	struct pp_view *views; /* one per (view, policy table) */
 	size_t nviews;
+	struct pp_routine *routines;
+	size_t nroutines;
+	struct pp_runs *runs;
+	size_t nruns;
+	struct sqb_routine *analyses; /* of cat->routines, by index (the next load reuses them) */
+	size_t nanalyses;
 	char **members; /* "member NUL role" pairs: who holds the policy's plaintext roles */
 	size_t nmembers;
 };
 
-/* Loads the policy files and the catalog of the database at conninfo.
- * 0, or -errno with err saying why (no personal data in it). */
-int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol **ret, char *err,
-              size_t errlen) WUR;
+/* Loads the policy files and the catalog of the database at conninfo
+ * (prev, the policy loaded before or NULL, gives up the analyses of the
+ * routines whose definitions are unchanged). 0, or -errno with err saying
+ * why (no personal data in it). */
+int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol *prev,
+              struct ppol **ret, char *err, size_t errlen) WUR;
 /* Results mapped under an older policy keep it alive while they last. */
 struct ppol *ppol_ref(struct ppol *pp);
 void ppol_unref(struct ppol *pp);
 
 const struct pp_table *ppol_by_oid(const struct ppol *pp, uint32_t oid);
+/* Whether full (schema.name) is what a statement names: schema NULL
+ * matches any schema. */
+bool ppol_named(const char *full, const char *schema, const char *name);
 /* A table named in a statement: schema NULL matches any schema (a policy
  * table is never missed through search_path). */
 const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, const char *name);
@@ -74,5 +108,16 @@ const struct pp_column *ppol_column_named(const struct pp_table *t, const char *
  * column's plaintext roles, or a member of one (pg_auth_members, as the
  * catalog was loaded; superuser alone is not enough). */
 bool ppol_plaintext(const struct ppol *pp, const char *user, const struct pol_column *pc);
+
+/* What the routines statement s calls, and those its writes run, reach:
+ * 0 (out->t is then NULL or to be freed), or -ENOMEM. */
+struct sqi_stmt;
+int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach *out) WUR;
+/* Whether text (a DO block's body that does not parse) names a policy
+ * table, a view over one, or a routine or table whose code reaches one. */
+bool ppol_mentions(const struct ppol *pp, const char *text);
+/* proxy_routines.c, for ppol_load and ppol_unref */
+int ppol_index_routines(struct ppol *pp, struct ppol *prev) WUR;
+void ppol_free_routines(struct ppol *pp);
 
 #endif

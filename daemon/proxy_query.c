@@ -88,11 +88,23 @@ void pq_portal_unref(struct portal *p)
 static bool is_ddl(const struct sqi_stmt *s)
 {
 	static const char *const nodes[] = {
-		"CreateStmt",       "AlterTableStmt",        "DropStmt",
-		"RenameStmt",       "CreateTableAsStmt",     "ViewStmt",
-		"RuleStmt",         "CreateTrigStmt",        /* what a view reads */
-		"CreateSchemaStmt", "AlterObjectSchemaStmt", /* where a table or view is */
-		"CreateRoleStmt",   "AlterRoleStmt",         "DropRoleStmt",
+		"CreateStmt",
+		"AlterTableStmt",
+		"DropStmt",
+		"RenameStmt",
+		"CreateTableAsStmt",
+		"ViewStmt",
+		"RuleStmt",
+		"CreateTrigStmt", /* what a view reads */
+		"CreateFunctionStmt",
+		"AlterFunctionStmt", /* what a routine runs */
+		"CreateExtensionStmt",
+		"AlterExtensionStmt", /* which routines are an extension's */
+		"CreateSchemaStmt",
+		"AlterObjectSchemaStmt", /* where a table or view is */
+		"CreateRoleStmt",
+		"AlterRoleStmt",
+		"DropRoleStmt",
 		"GrantRoleStmt", /* who reads plaintext */
 	};
 
@@ -178,6 +190,115 @@ static bool may_write(const struct sqi_stmt *s, const struct pstmt *st)
 	return s->kind != SQI_SELECT && !st->copy_out;
 }
 
+/* DDL that changes what code the database runs on a statement's behalf. */
+static bool is_code_ddl(const struct sqi_stmt *s)
+{
+	static const char *const nodes[] = { "CreateFunctionStmt", "AlterFunctionStmt",
+		                             "CreateTrigStmt",     "CreateExtensionStmt",
+		                             "AlterExtensionStmt", "AlterExtensionContentsStmt" };
+
+	for (size_t i = 0; s->kind == SQI_OTHER && i < ARRAY_SIZE(nodes); i++)
+		if (!strcmp(s->normalized, nodes[i]))
+			return true;
+	return false;
+}
+
+/* Whether routine or trigger DDL of this connection waits to run or to
+ * commit: until the catalog shows it, what the routines do is not known. */
+static bool code_queued(const struct pconn *c)
+{
+	for (size_t i = c->qhead; i < c->qn; i++)
+		if (c->q[i].st && c->q[i].st->code_ddl)
+			return true;
+	return false;
+}
+
+static bool code_pending(const struct pconn *c)
+{
+	return c->code_reload || code_queued(c);
+}
+
+void pq_tx_ended(struct pconn *c)
+{
+	if (c->txstatus != 'I')
+		return;
+	if (c->ddl_done) /* the reload right after it ran may not have seen it committed */
+		c->px->pp_stale = true, c->ddl_done = false;
+	if (c->code_reload && !code_queued(c) && !px_load_policy(c->px))
+		c->code_reload = false;
+}
+
+/* Refuses what may run code while routine or trigger DDL of the same
+ * connection is pending: a call, a write (triggers), a DO block. */
+static void after_code_ddl(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
+{
+	bool runs = s->ncalls || !strcmp(s->normalized, "TruncateStmt") || !strcmp(s->normalized, "DoStmt");
+
+	for (size_t i = 0; i < s->ntables; i++)
+		runs |= s->tables[i].write;
+	if (*st->refusal || !runs || !c->px->pp->n || !code_pending(c))
+		return;
+	snprintf(st->refusal, sizeof(st->refusal),
+	         "Custos sees the code of a routine or trigger once its definition has committed: send this "
+	         "after the transaction that defines it");
+	st->refusal_code = PX_ERR_ANALYSE;
+}
+
+/* A policy table the statement touches goes into its record's detail
+ * once: one it names is marked in what its routines reach. */
+#define LISTED 0x80
+static void add_touched(const struct ppol *pp, struct buf *d, struct pstmt *st, const struct pp_table *t,
+                        uint8_t *reach)
+{
+	if (reach && (reach[t - pp->t] & LISTED))
+		return;
+	if (reach)
+		reach[t - pp->t] |= LISTED;
+	buf_adds(d, st->sensitive ? "," : ",\"tables\":[");
+	jw_str(d, t->name);
+	if (!st->sensitive)
+		st->table = strdup(t->name);
+	st->sensitive = true;
+}
+
+static bool reach_writes(const struct ppol *pp, const struct pp_reach *r)
+{
+	for (size_t i = 0; r->t && i < pp->n; i++)
+		if (r->t[i] & PPR_WRITE)
+			return true;
+	return false;
+}
+
+/* Code the statement runs that Custos cannot see (a DO block's, a
+ * routine's) is refused while the policy has tables: it may touch them
+ * unrecorded (a DO block with a part libpg_query does not parse only when
+ * its text names what could lead to one). So is a routine writing into
+ * an encrypted column: what it writes there is computed in the database,
+ * where no key is. */
+static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pstmt *st,
+                     const struct pp_reach *r)
+{
+	if (*st->refusal || !pp->n)
+		return;
+	bool unseen = (s->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE)) ||
+	              ((s->hidden & SQI_HIDDEN_UNPARSED) && (!s->body || ppol_mentions(pp, s->body)));
+	if (unseen || r->hidden) {
+		snprintf(st->refusal, sizeof(st->refusal),
+		         "Custos cannot see what %s%s runs (EXECUTE, a language other than SQL and PL/pgSQL, "
+		         "or code "
+		         "it does not parse): it might touch personal data unrecorded",
+		         r->hidden ? "the routine " : "this DO block", r->hidden ? r->hidden : "");
+		st->refusal_code = PX_ERR_ANALYSE;
+	} else if (r->enc) {
+		snprintf(st->refusal, sizeof(st->refusal),
+		         "Custos cannot encrypt what the routine %s writes into an encrypted column: its "
+		         "values are "
+		         "computed in the database",
+		         r->enc);
+		st->refusal_code = PX_ERR_ENCRYPT;
+	}
+}
+
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
                               const struct sqi_literal *lits, size_t nlits, int parse_nparams)
 {
@@ -211,19 +332,28 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 			return NULL;
 		}
 	}
+	struct pp_reach reach;
+	if (ppol_reach(px->pp, s, &reach)) {
+		pq_st_unref(st);
+		return NULL;
+	}
+	if (*st->refusal)
+		st->refusal_code = PX_ERR_ENCRYPT;
+	ran_code(px->pp, s, st, &reach);
+	after_code_ddl(c, s, st);
+	st->code_ddl = is_code_ddl(s);
+	bool run_writes = reach_writes(px->pp, &reach);
 	buf_adds(&d, "{\"kind\":");
 	jw_str(&d, sqi_kind_name(s->kind));
 	for (size_t i = 0; i < s->ntables; i++) {
 		const struct pp_table *ts[8];
 		size_t n = named_tables(px->pp, &s->tables[i], ts, ARRAY_SIZE(ts));
-		for (size_t j = 0; j < n && j < ARRAY_SIZE(ts); j++) {
-			buf_adds(&d, st->sensitive ? "," : ",\"tables\":[");
-			jw_str(&d, ts[j]->name);
-			if (!st->sensitive)
-				st->table = strdup(ts[j]->name);
-			st->sensitive = true;
-		}
+		for (size_t j = 0; j < n && j < ARRAY_SIZE(ts); j++)
+			add_touched(px->pp, &d, st, ts[j], reach.t);
 	}
+	for (size_t i = 0; reach.t && i < px->pp->n; i++)
+		if (reach.t[i])
+			add_touched(px->pp, &d, st, &px->pp->t[i], reach.t);
 	buf_adds(&d, st->sensitive ? "]}" : "}");
 	buf_addc(&d, 0);
 	/* a cursor or SQL-level prepared statement over personal data: what
@@ -235,7 +365,8 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	if (uses && c->named_sensitive)
 		st->sensitive = true;
 	st->record = st->sensitive || px->env->cfg->audit_statements == CFG_AUDIT_ALL;
-	st->writes = st->sensitive && may_write(s, st);
+	st->writes = st->sensitive && (may_write(s, st) || run_writes);
+	free(reach.t);
 	st->detail = d.p;
 	st->text = strdup(s->normalized); /* a result may yet show personal data (map_result) */
 	if (d.failed || (st->sensitive && !st->table && !uses) || !st->text ||
@@ -304,6 +435,8 @@ void pq_pop(struct pconn *c)
 
 	if (!e)
 		return;
+	if (e->st && e->st->code_ddl)
+		c->code_reload = true; /* it ran, or failed: read the catalog once its transaction ends */
 	pq_st_unref(e->st);
 	pq_portal_unref(e->portal);
 	free(e->name);
@@ -498,6 +631,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	bool sensitive = false;
 	int r = 0;
 	char refusal[sizeof(((struct pstmt *)0)->refusal)] = "";
+	const char *refusal_code = PX_ERR_ENCRYPT;
 	struct pxe_plan **plans = calloc(info->n ? info->n : 1, sizeof(*plans));
 	size_t nplans = 0;
 	for (size_t i = 0; !r && i < info->n; i++) {
@@ -505,8 +639,10 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 		r = st ? pq_push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
 		pushed += !r;
 		sensitive |= st && st->sensitive;
-		if (st && *st->refusal && !*refusal)
+		if (st && *st->refusal && !*refusal) {
 			memcpy(refusal, st->refusal, sizeof(refusal));
+			refusal_code = st->refusal_code;
+		}
 		if (!r && st->enc)
 			plans[nplans++] = st->enc;
 	}
@@ -521,7 +657,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 			c->qn--;
 			pq_st_unref(c->q[c->qn].st);
 		}
-		return *refusal ? refuse(c, X_REFUSE_Q, PX_ERR_ENCRYPT, refusal)
+		return *refusal ? refuse(c, X_REFUSE_Q, refusal_code, refusal)
 		       : enc    ? refuse(c, X_REFUSE_Q, PX_ERR_ENCRYPT, pxe_strerror(enc))
 		                : refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
 	}
@@ -586,7 +722,7 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	if (info->n && !st)
 		return -ENOMEM;
 	if (st && *st->refusal) {
-		int r = refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, st->refusal);
+		int r = refuse(c, X_REFUSE_X, st->refusal_code, st->refusal);
 		pq_st_unref(st);
 		return r;
 	}

@@ -480,7 +480,7 @@ static int finish(struct pconn *c, struct xentry *e, int64_t rows, bool partial)
 		err = record(c, st, rows, bulk ? "bulk-access" : "", partial);
 	}
 	if (!err && st && st->ddl)
-		c->px->pp_stale = true;
+		c->px->pp_stale = c->ddl_done = true;
 	if (partial && !err) {
 		r->part++;
 		r->recorded += r->rows;
@@ -552,6 +552,7 @@ static int on_ready(struct pconn *c, const struct pgp_msg *m)
 		if (last)
 			break;
 	}
+	pq_tx_ended(c);
 	return 0;
 }
 

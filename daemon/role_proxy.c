@@ -21,26 +21,27 @@
 int role_proxy_listen_fds[CFG_MAX_LIST]; /* set by the parent before it forks */
 size_t role_proxy_nlisten;
 
-static void load_policy(struct proxy *px)
+int px_load_policy(struct proxy *px)
 {
 	const struct cfg *c = px->env->cfg;
 	struct ppol *pp;
 	char err[256];
 
-	if (ppol_load((const char *const *)c->policies.v, c->policies.n, c->database, &pp, err,
+	if (ppol_load((const char *const *)c->policies.v, c->policies.n, c->database, px->pp, &pp, err,
 	              sizeof(err))) {
 		if (strcmp(err, px->pp_error))
 			role_log(px->pp ? 4 : 3, "proxy", "%s%s", err,
 			         px->pp ? "; the previous policy stays"
 			                : "; statements are refused until it loads");
 		snprintf(px->pp_error, sizeof(px->pp_error), "%s", err);
-		return;
+		return -1;
 	}
 	ppol_unref(px->pp);
 	px->pp = pp;
 	px->pp_stale = false;
 	px->pp_ticks = 0;
 	px->pp_error[0] = 0;
+	return 0;
 }
 
 static int on_config(struct role_env *env, int fd, struct ipc_msg *m)
@@ -50,7 +51,7 @@ static int on_config(struct role_env *env, int fd, struct ipc_msg *m)
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));
 		return -EBADMSG;
 	}
-	load_policy(env->state); /* listen addresses and TLS apply at the next start */
+	(void)px_load_policy(env->state); /* listen addresses and TLS apply at the next start */
 	return 0;
 }
 
@@ -99,7 +100,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (px->pp && ++px->pp_ticks >= CATALOG_REFRESH_S * 10)
 		px->pp_stale = true; /* DDL and role grants made around the proxy */
 	if (px->pp_stale || !px->pp)
-		load_policy(px);
+		(void)px_load_policy(px);
 	if (px->stopping) {
 		if (++px->stop_ticks > STOP_GRACE_S * 10 && px->conns) {
 			role_log(4, "proxy", "cutting %llu connection(s) still open",
@@ -147,7 +148,7 @@ static int setup(struct proxy *px)
 		role_log(2, "proxy", "%s", err);
 		return r;
 	}
-	load_policy(px);
+	(void)px_load_policy(px);
 	for (size_t i = 0; i < role_proxy_nlisten; i++) {
 		px->ls[i] = evconnlistener_new(px->base, on_accept, px, LEV_OPT_CLOSE_ON_FREE, -1,
 		                               role_proxy_listen_fds[i]);

@@ -1,24 +1,66 @@
-/* sqlbody.c - see sqlbody.h. libpg_query parses PL/pgSQL only as a
- * CREATE FUNCTION: the body is wrapped in one, quoted with a dollar tag it
- * does not hold. */
+/* sqlbody.c - see sqlbody.h. libpg_query parses PL/pgSQL only as the body
+ * of a CREATE FUNCTION: a DO block's body is wrapped in one, quoted with a
+ * dollar tag it does not hold. */
 #define _GNU_SOURCE
 #include "sqlbody.h"
+#include "sqlinfo_int.h"
 
 #include <errno.h>
 #include <pg_query.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
-#include "util.h"
+
+#define DO_DEPTH_MAX 4 /* a DO block running a DO block ... */
+
+/* Each statement a body holds, analysed. */
+typedef int (*stmt_fn)(void *arg, const struct sqi_stmt *s);
 
 struct walk {
-	sqb_fn fn;
+	stmt_fn fn;
 	void *arg;
-	bool opaque;
+	int depth; /* of DO blocks */
+	unsigned hidden;
 };
+
+/* One parsed statement node ({"InsertStmt": ...}): analysed, handed to
+ * the walk's function. */
+static int one(struct walk *w, json_t *node)
+{
+	struct sqi_stmt s = { 0 };
+	char name[64] = "";
+	int err = sqi_classify(&s, node, name, w->depth + 1);
+
+	for (size_t t = 0; !strcmp(name, "TruncateStmt") && t < s.ntables; t++)
+		s.tables[t].write = true; /* it fires the tables' TRUNCATE triggers */
+	if (!err)
+		err = w->fn(w->arg, &s);
+	sqi_stmt_free(&s);
+	return err;
+}
+
+/* SQL text, one statement or several: -EINVAL when it does not parse. */
+static int sql_text(struct walk *w, const char *sql)
+{
+	PgQueryParseResult p = pg_query_parse(sql);
+	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL), *raw;
+	size_t i;
+	int err = tree ? 0 : -EINVAL;
+
+	pg_query_free_parse_result(p);
+	json_array_foreach(json_object_get(tree, "stmts"), i, raw)
+	{
+		if ((err = one(w, json_object_get(raw, "stmt"))))
+			break;
+	}
+	json_decref(tree);
+	return err;
+}
+
+/* --- PL/pgSQL ----------------------------------------------------------------- */
 
 /* The statements whose SQL is built at run time: what they run cannot be
  * seen (their expressions, which build it, are walked all the same). */
@@ -28,22 +70,22 @@ static bool dynamic(const char *key, json_t *v)
 	       (json_is_object(v) && json_object_get(v, "dynquery"));
 }
 
-/* One expression's or statement's text, in the first reading fn parses:
- * as SQL, as a SELECT of it, as a SELECT of an assignment's value. */
+/* One expression's or statement's text, in the first reading that
+ * parses: as SQL, as a SELECT of it, as a SELECT of an assignment's value. */
 static int text(struct walk *w, const char *q)
 {
 	const char *assigned = strstr(q, ":=");
 	const char *const selected[] = { q, assigned ? assigned + 2 : NULL };
-	int err = w->fn(w->arg, q);
+	int err = sql_text(w, q);
 
 	for (size_t i = 0; err == -EINVAL && i < ARRAY_SIZE(selected) && selected[i]; i++) {
 		struct buf b = BUF_INIT;
 		buf_printf(&b, "SELECT %s", selected[i]);
-		err = b.failed ? -ENOMEM : w->fn(w->arg, b.p);
+		err = b.failed ? -ENOMEM : sql_text(w, b.p);
 		buf_free(&b);
 	}
-	if (err == -EINVAL)
-		w->opaque = true, err = 0;
+	if (err == -EINVAL || err == -E2BIG)
+		w->hidden |= SQI_HIDDEN_UNPARSED, err = 0;
 	return err;
 }
 
@@ -55,7 +97,7 @@ static int walk(struct walk *w, json_t *node, int depth)
 	int err = 0;
 
 	if (depth > 200) {
-		w->opaque = true;
+		w->hidden |= SQI_HIDDEN_UNPARSED;
 		return 0;
 	}
 	if (json_is_array(node)) {
@@ -69,7 +111,7 @@ static int walk(struct walk *w, json_t *node, int depth)
 	json_object_foreach(node, key, v)
 	{
 		const char *q = json_string_value(json_object_get(v, "query"));
-		w->opaque |= dynamic(key, v);
+		w->hidden |= dynamic(key, v) ? SQI_HIDDEN_DYNAMIC : 0;
 		if (!strcmp(key, "PLpgSQL_expr") && q)
 			err = text(w, q);
 		else if (json_is_object(v) || json_is_array(v))
@@ -80,7 +122,25 @@ static int walk(struct walk *w, json_t *node, int depth)
 	return 0;
 }
 
-/* The value of the DefElem named name in args, or NULL. */
+/* The PL/pgSQL body of def, a CREATE FUNCTION or PROCEDURE that has one
+ * (libpg_query asserts it does). */
+static int plpgsql(struct walk *w, const char *def)
+{
+	PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(def);
+	json_t *funcs = r.error || !r.plpgsql_funcs ? NULL : json_loads(r.plpgsql_funcs, 0, NULL);
+
+	pg_query_free_plpgsql_parse_result(r);
+	if (!funcs) {
+		w->hidden |= SQI_HIDDEN_UNPARSED;
+		return 0;
+	}
+	int err = walk(w, funcs, 0);
+	json_decref(funcs);
+	return err;
+}
+
+/* The string value of the DefElem named name in args (the first of a
+ * list's, as CREATE FUNCTION's AS gives its body), or NULL. */
 static const char *option(json_t *args, const char *name)
 {
 	json_t *d;
@@ -88,42 +148,189 @@ static const char *option(json_t *args, const char *name)
 
 	json_array_foreach(args, i, d)
 	{
-		json_t *e = json_object_get(d, "DefElem");
-		if (!strcmp(json_string_value(json_object_get(e, "defname")) ?: "", name))
-			return json_string_value(
-			    json_object_get(json_object_get(json_object_get(e, "arg"), "String"), "sval"));
+		json_t *e = json_object_get(d, "DefElem"), *arg = json_object_get(e, "arg");
+		json_t *list = json_object_get(json_object_get(arg, "List"), "items");
+		if (strcmp(json_string_value(json_object_get(e, "defname")) ?: "", name))
+			continue;
+		if (list)
+			arg = json_array_get(list, 0);
+		return json_string_value(json_object_get(json_object_get(arg, "String"), "sval"));
 	}
 	return NULL;
 }
 
-int sqb_do_block(json_t *dostmt, sqb_fn fn, void *arg)
+/* --- DO blocks ---------------------------------------------------------------- */
+
+/* A statement of a DO block's body: the tables it reads and writes and
+ * the routines it calls are the block's (its other facts are not: its
+ * values are the body's, not the statement text's). */
+static int block_stmt(void *arg, const struct sqi_stmt *s)
+{
+	struct sqi_stmt *st = arg;
+	int err = 0;
+
+	st->hidden |= s->hidden;
+	for (size_t t = 0; !err && t < s->ntables; t++)
+		err = sqi_add_named(st, s->tables[t].schema, s->tables[t].name, NULL, s->tables[t].write);
+	for (size_t c = 0; !err && c < s->ncalls; c++)
+		err = sqi_name_add(&st->calls, &st->ncalls, s->calls[c].schema, s->calls[c].name);
+	return err;
+}
+
+int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth)
 {
 	json_t *args = json_object_get(dostmt, "args");
 	const char *body = option(args, "as"), *lang = option(args, "language");
-	struct walk w = { fn, arg, false };
+	struct walk w = { block_stmt, st, depth, 0 };
 	struct buf f = BUF_INIT;
 	char tag[32];
-	int err = 0;
 
-	if (!body || (lang && strcasecmp(lang, "plpgsql")))
-		return 1;
+	if (depth >= DO_DEPTH_MAX)
+		return -E2BIG;
+	if (!body || (lang && strcasecmp(lang, "plpgsql"))) {
+		st->hidden |= SQI_HIDDEN_LANGUAGE;
+		return 0;
+	}
 	for (unsigned n = 0;; n++) { /* a dollar tag the body does not hold */
 		snprintf(tag, sizeof(tag), "$custos%u$", n);
 		if (!strstr(body, tag))
 			break;
 	}
 	buf_printf(&f, "CREATE FUNCTION custos_do() RETURNS void LANGUAGE plpgsql AS %s%s%s", tag, body, tag);
-	if (f.failed) {
-		buf_free(&f);
-		return -ENOMEM;
-	}
-	PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(f.p);
-	json_t *funcs = r.error || !r.plpgsql_funcs ? NULL : json_loads(r.plpgsql_funcs, 0, NULL);
-	pg_query_free_plpgsql_parse_result(r);
+	int err = f.failed ? -ENOMEM : plpgsql(&w, f.p);
 	buf_free(&f);
-	if (!funcs)
-		return 1;
-	err = walk(&w, funcs, 0);
-	json_decref(funcs);
-	return err ? err : w.opaque;
+	st->hidden |= w.hidden;
+	if (!err && (st->hidden & SQI_HIDDEN_UNPARSED) && !st->body && !(st->body = strdup(body)))
+		err = -ENOMEM;
+	return err;
+}
+
+/* --- routines ----------------------------------------------------------------- */
+
+static int add_col(struct sqb_table *t, const char *col)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (!strcmp(t->cols[i], col))
+			return 0;
+	char **v = realloc(t->cols, (t->ncols + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	t->cols = v;
+	return (t->cols[t->ncols] = strdup(col)) ? (t->ncols++, 0) : -ENOMEM;
+}
+
+static struct sqb_table *routine_table(struct sqb_routine *r, const struct sqi_table *st)
+{
+	for (size_t i = 0; i < r->ntables; i++) {
+		struct sqb_table *t = &r->tables[i];
+		if (!strcmp(t->name, st->name) &&
+		    (st->schema ? t->schema && !strcmp(t->schema, st->schema) : !t->schema))
+			return t;
+	}
+	struct sqb_table *v = realloc(r->tables, (r->ntables + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	r->tables = v;
+	struct sqb_table *t = &v[r->ntables];
+	*t = (struct sqb_table){ .schema = st->schema ? strdup(st->schema) : NULL, .name = strdup(st->name) };
+	if (!t->name || (st->schema && !t->schema))
+		return free(t->schema), free(t->name), NULL;
+	r->ntables++;
+	return t;
+}
+
+/* A statement of a routine: its tables, with the columns it writes (a
+ * statement writing more than one table, or one without a column list,
+ * has write_all), and its calls. */
+static int routine_stmt(void *arg, const struct sqi_stmt *s)
+{
+	struct sqb_routine *r = arg;
+	int err = 0;
+
+	r->hidden |= s->hidden;
+	for (size_t i = 0; !err && i < s->ntables; i++) {
+		struct sqb_table *t = routine_table(r, &s->tables[i]);
+		if (!t)
+			return -ENOMEM;
+		if (!s->tables[i].write)
+			continue;
+		t->write = true;
+		t->all_cols |= s->write_all;
+		for (size_t c = 0; !err && !s->write_all && c < s->nwrite_cols; c++)
+			err = add_col(t, s->write_cols[c]);
+		for (size_t c = 0; !err && !s->write_all && c < s->nwrites; c++)
+			err = add_col(t, s->writes[c].column); /* ON CONFLICT DO UPDATE SET's too */
+	}
+	for (size_t c = 0; !err && c < s->ncalls; c++)
+		err = sqi_name_add(&r->calls, &r->ncalls, s->calls[c].schema, s->calls[c].name);
+	return err;
+}
+
+/* An SQL routine's BEGIN ATOMIC body (lists of statements) or RETURN. */
+static int atomic_body(struct walk *w, json_t *node, int depth)
+{
+	json_t *items = json_object_get(json_object_get(node, "List"), "items"), *v;
+	size_t i;
+	int err = 0;
+
+	if (depth > 8)
+		return w->hidden |= SQI_HIDDEN_UNPARSED, 0;
+	if (!items)
+		return json_is_object(node) ? one(w, node) : 0;
+	json_array_foreach(items, i, v)
+	{
+		if ((err = atomic_body(w, v, depth + 1)))
+			break;
+	}
+	return err;
+}
+
+int sqb_routine(const char *def, struct sqb_routine *out)
+{
+	struct walk w = { routine_stmt, out, 0, 0 };
+	PgQueryParseResult p = pg_query_parse(def);
+	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL);
+	json_t *stmts = json_object_get(tree, "stmts");
+	json_t *cf = json_object_get(json_object_get(json_array_get(stmts, 0), "stmt"), "CreateFunctionStmt");
+	json_t *opts = json_object_get(cf, "options"), *atomic = json_object_get(cf, "sql_body");
+	const char *lang = option(opts, "language"), *as = option(opts, "as");
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	pg_query_free_parse_result(p);
+	if (json_array_size(stmts) != 1 || !cf) {
+		json_decref(tree);
+		return -EINVAL;
+	}
+	if (lang && !strcasecmp(lang, "plpgsql") && as)
+		err = plpgsql(&w, def);
+	else if (lang && !strcasecmp(lang, "sql") && as)
+		err = sql_text(&w, as);
+	else if (lang && !strcasecmp(lang, "sql") && atomic)
+		err = atomic_body(&w, atomic, 0);
+	else
+		out->hidden |= SQI_HIDDEN_LANGUAGE;
+	if (err == -EINVAL || err == -E2BIG)
+		err = 0, out->hidden |= SQI_HIDDEN_UNPARSED;
+	out->hidden |= w.hidden;
+	json_decref(tree);
+	return err;
+}
+
+void sqb_routine_free(struct sqb_routine *r)
+{
+	for (size_t i = 0; i < r->ntables; i++) {
+		for (size_t c = 0; c < r->tables[i].ncols; c++)
+			free(r->tables[i].cols[c]);
+		free(r->tables[i].cols);
+		free(r->tables[i].schema);
+		free(r->tables[i].name);
+	}
+	for (size_t i = 0; i < r->ncalls; i++) {
+		free(r->calls[i].schema);
+		free(r->calls[i].name);
+	}
+	free(r->tables);
+	free(r->calls);
+	memset(r, 0, sizeof(*r));
 }

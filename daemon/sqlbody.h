@@ -1,21 +1,42 @@
-/* sqlbody.h - the SQL inside a DO block: its PL/pgSQL body parsed with
- * libpg_query (PostgreSQL's own PL/pgSQL parser), each statement and
- * expression handed over as SQL text, so that sqlinfo.c finds the tables
- * a DO block reads and writes as it finds a statement's. */
+/* sqlbody.h - the SQL inside code the database runs: a DO block's body, a
+ * function's or a procedure's. PL/pgSQL is parsed with libpg_query
+ * (PostgreSQL's own PL/pgSQL parser) and each of its statements and
+ * expressions analysed as sqlinfo.c analyses a statement; the statements
+ * of an SQL routine likewise. DO blocks come through sqi_analyse (their
+ * tables become the DoStmt's); routines come from the catalog, for the
+ * proxy to know what a statement calling them touches. */
 #ifndef CUSTOS_SQLBODY_H
 #define CUSTOS_SQLBODY_H
 
-#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 
-/* Called with each SQL text of the body: 0 to go on, -EINVAL when the
- * text does not parse (an expression is then given again as a SELECT of
- * it), another <0 to stop with it. */
-typedef int (*sqb_fn)(void *arg, const char *sql);
+#include "sqlinfo.h"
+#include "util.h"
 
-/* Walks a DoStmt node's body: 0 when fn saw all of it; 1 when some of it
- * cannot be seen (another language, dynamic SQL, a body or expression
- * that does not parse), fn having seen the rest; <0 fn's error or
- * -ENOMEM. */
-int sqb_do_block(json_t *dostmt, sqb_fn fn, void *arg);
+/* A table a routine's statements name. */
+struct sqb_table {
+	char *schema; /* NULL when the body did not name one */
+	char *name;
+	bool write;    /* some statement writes it (INSERT, UPDATE, DELETE, MERGE, COPY FROM) */
+	bool all_cols; /* ... into columns it does not list (no column list, MERGE, a writing CTE) */
+	char **cols;   /* else the columns written into (none: DELETE only) */
+	size_t ncols;
+};
+
+struct sqb_routine {
+	struct sqb_table *tables;
+	size_t ntables;
+	struct sqi_name *calls; /* the routines its statements call */
+	size_t ncalls;
+	unsigned hidden; /* SQI_HIDDEN_* */
+};
+
+/* Analyses a routine from its definition: one CREATE FUNCTION or
+ * CREATE PROCEDURE, as pg_get_functiondef() gives it. 0 (out then holds
+ * what it found; sqb_routine_free frees it, on failure too); -EINVAL when
+ * def is not one such statement; -ENOMEM. */
+int sqb_routine(const char *def, struct sqb_routine *out) WUR;
+void sqb_routine_free(struct sqb_routine *r);
 
 #endif

@@ -3,7 +3,7 @@
  * fingerprinted on its own text, so its $n count from 1. */
 #define _GNU_SOURCE
 #include "sqlinfo.h"
-#include "sqlbody.h"
+#include "sqlinfo_int.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -34,7 +34,7 @@ const char *sqi_kind_name(enum sqi_kind k)
 	return (unsigned)k < ARRAY_SIZE(kind_names) ? kind_names[k] : "?";
 }
 
-static int add_named(struct sqi_stmt *st, const char *schema, const char *name, const char *an, bool write)
+int sqi_add_named(struct sqi_stmt *st, const char *schema, const char *name, const char *an, bool write)
 {
 	for (size_t i = 0; i < st->ntables; i++) /* once per table; a write wins */
 		if (!strcmp(st->tables[i].name, name) &&
@@ -58,13 +58,49 @@ static int add_named(struct sqi_stmt *st, const char *schema, const char *name, 
 	return 0;
 }
 
+int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const char *name)
+{
+	for (size_t i = 0; i < *n; i++) /* once per name */
+		if (!strcmp((*names)[i].name, name) &&
+		    (schema ? (*names)[i].schema && !strcmp((*names)[i].schema, schema)
+		            : !(*names)[i].schema))
+			return 0;
+	if (*n == SQI_MAX_CALLS)
+		return -E2BIG;
+	struct sqi_name *v = realloc(*names, (*n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*names = v;
+	struct sqi_name *c = &v[*n];
+	*c = (struct sqi_name){ schema ? strdup(schema) : NULL, strdup(name) };
+	if (!c->name || (schema && !c->schema))
+		return free(c->schema), free(c->name), -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/* A FuncCall node (or CallStmt's funccall): its name is [schema.]name,
+ * or catalog.schema.name. */
+static int add_call(struct sqi_stmt *st, json_t *call)
+{
+	json_t *names = json_object_get(call, "funcname");
+	size_t n = json_array_size(names);
+	const char *name = json_string_value(
+	    json_object_get(json_object_get(json_array_get(names, n - 1), "String"), "sval"));
+	const char *schema = n >= 2 ? json_string_value(json_object_get(
+	                                  json_object_get(json_array_get(names, n - 2), "String"), "sval"))
+	                            : NULL;
+
+	return name ? sqi_name_add(&st->calls, &st->ncalls, schema, name) : 0;
+}
+
 static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
 {
 	const char *schema = json_string_value(json_object_get(rv, "schemaname"));
 	const char *name = json_string_value(json_object_get(rv, "relname"));
 	const char *an = json_string_value(json_object_get(json_object_get(rv, "alias"), "aliasname"));
 
-	return name ? add_named(st, schema, name, an, write) : 0;
+	return name ? sqi_add_named(st, schema, name, an, write) : 0;
 }
 
 static const struct {
@@ -127,7 +163,7 @@ static int dropped(struct sqi_stmt *st, json_t *drop)
 }
 
 /* Collects the tables under node: RangeVars in lists ({"RangeVar": ...})
- * and bare ones in fields (relation, rel, into). */
+ * and bare ones in fields (relation, rel, into); and the routines called. */
 static int walk(struct sqi_stmt *st, json_t *node, int depth)
 {
 	const char *key;
@@ -149,6 +185,8 @@ static int walk(struct sqi_stmt *st, json_t *node, int depth)
 	{
 		if (!strcmp(key, "RangeVar") || (json_is_object(v) && json_object_get(v, "relname")))
 			err = add_table(st, v, false);
+		else if (!strcmp(key, "FuncCall") || !strcmp(key, "funccall"))
+			err = add_call(st, v);
 		else if (json_is_object(v) || json_is_array(v))
 			err = nested_write(st, key, v);
 		if (!err && (json_is_object(v) || json_is_array(v)))
@@ -627,9 +665,7 @@ static int predicates(struct sqi_stmt *st, const char *node, json_t *body)
 	return w ? preds_where(st, w, 0) : 0;
 }
 
-static int do_block(struct sqi_stmt *st, json_t *body, int depth);
-
-static int classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
+int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 {
 	const char *key;
 	json_t *body;
@@ -649,7 +685,7 @@ static int classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 		if (!err && !strcmp(key, "DropStmt"))
 			err = dropped(st, body);
 		if (!err && !strcmp(key, "DoStmt"))
-			err = do_block(st, body, depth);
+			err = sqi_do_block(st, body, depth);
 		if (!err)
 			drop_ctes(st, body, 0);
 		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)
@@ -750,7 +786,7 @@ static int one_statement(struct sqi_info *info, const char *sql, size_t sqllen, 
 		return -ENOMEM;
 	info->n++;
 	char node[64] = "";
-	int err = classify(st, json_object_get(raw, "stmt"), node, 0);
+	int err = sqi_classify(st, json_object_get(raw, "stmt"), node, 0);
 	info->per_text |= !strcmp(node, "DoStmt");
 	if (!err)
 		err = describe(st, text, node);
@@ -804,7 +840,7 @@ int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen
 	return r;
 }
 
-static void stmt_free(struct sqi_stmt *s)
+void sqi_stmt_free(struct sqi_stmt *s)
 {
 	for (size_t j = 0; j < s->ntables; j++) {
 		free(s->tables[j].schema);
@@ -812,6 +848,11 @@ static void stmt_free(struct sqi_stmt *s)
 		free(s->tables[j].alias);
 	}
 	free(s->tables);
+	for (size_t j = 0; j < s->ncalls; j++) {
+		free(s->calls[j].schema);
+		free(s->calls[j].name);
+	}
+	free(s->calls);
 	for (size_t j = 0; j < s->npreds; j++) {
 		free(s->preds[j].qual);
 		free(s->preds[j].column);
@@ -833,6 +874,7 @@ static void stmt_free(struct sqi_stmt *s)
 		free(s->copy_cols[j]);
 	free(s->copy_cols);
 	free(s->normalized);
+	free(s->body);
 }
 
 void sqi_free(struct sqi_info *info)
@@ -840,55 +882,7 @@ void sqi_free(struct sqi_info *info)
 	if (!info)
 		return;
 	for (size_t i = 0; i < info->n; i++)
-		stmt_free(&info->stmts[i]);
+		sqi_stmt_free(&info->stmts[i]);
 	free(info->stmts);
 	free(info);
-}
-
-/* --- DO blocks: the tables of the statements in their bodies ------------------ */
-
-#define DO_DEPTH_MAX 4 /* a DO block running a DO block ... */
-
-struct in_block {
-	struct sqi_stmt *st; /* the DO statement */
-	int depth;
-};
-
-/* A statement or expression of a DO block's body: the tables it reads
- * and writes are the block's (its other facts are not: its values are the
- * body's, not the statement text's). */
-static int block_sql(void *arg, const char *sql)
-{
-	struct in_block *b = arg;
-	PgQueryParseResult p = pg_query_parse(sql);
-	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL), *raw;
-	size_t i;
-	int err = tree ? 0 : -EINVAL;
-
-	pg_query_free_parse_result(p);
-	json_array_foreach(json_object_get(tree, "stmts"), i, raw)
-	{
-		struct sqi_stmt s = { 0 };
-		char node[64];
-		err = classify(&s, json_object_get(raw, "stmt"), node, b->depth + 1);
-		b->st->opaque |= s.opaque;
-		for (size_t t = 0; !err && t < s.ntables; t++)
-			err = add_named(b->st, s.tables[t].schema, s.tables[t].name, NULL, s.tables[t].write);
-		stmt_free(&s);
-		if (err)
-			break;
-	}
-	json_decref(tree);
-	return err;
-}
-
-static int do_block(struct sqi_stmt *st, json_t *body, int depth)
-{
-	struct in_block b = { st, depth };
-
-	if (depth >= DO_DEPTH_MAX)
-		return -E2BIG;
-	int r = sqb_do_block(body, block_sql, &b);
-	st->opaque |= r == 1;
-	return r < 0 ? r : 0;
 }

@@ -19,6 +19,20 @@
 
 enum sqi_kind { SQI_SELECT, SQI_INSERT, SQI_UPDATE, SQI_DELETE, SQI_COPY, SQI_OTHER };
 
+/* A routine (function or procedure) a statement calls, as it names it. */
+#define SQI_MAX_CALLS 256 /* per statement; more is refused */
+struct sqi_name {
+	char *schema; /* NULL when the statement did not name one */
+	char *name;
+};
+
+/* What of a code body (a DO block's, a routine's) cannot be seen. */
+enum {
+	SQI_HIDDEN_DYNAMIC = 1,  /* SQL built as it runs (EXECUTE) */
+	SQI_HIDDEN_UNPARSED = 2, /* a part libpg_query does not parse, or too deep or large to analyse */
+	SQI_HIDDEN_LANGUAGE = 4, /* a language other than SQL and PL/pgSQL */
+};
+
 struct sqi_table {
 	char *schema; /* NULL when the statement did not name one */
 	char *name;
@@ -94,10 +108,16 @@ struct sqi_stmt {
 	struct sqi_table *tables;
 	size_t ntables;
 	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
-	/* a DO block: its tables are those its body's statements and
-	 * expressions name (sqlbody.c); opaque when some of the body cannot be
-	 * seen (dynamic SQL, another language) */
-	bool opaque;
+	/* a DO block: its tables and calls are those its body's statements and
+	 * expressions name (sqlbody.c); hidden says what of it cannot be seen
+	 * (SQI_HIDDEN_*), body is its text when a part does not parse (the
+	 * proxy looks for the names it knows in it) */
+	unsigned hidden;
+	char *body;
+	/* the routines it calls by name: FuncCall nodes anywhere, CALL (the
+	 * catalog tells which are the database's own and what they do) */
+	struct sqi_name *calls;
+	size_t ncalls;
 	struct sqi_pred *preds;
 	size_t npreds;
 	struct sqi_use *uses;

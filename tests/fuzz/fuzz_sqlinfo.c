@@ -3,9 +3,13 @@
  * fingerprint and normalised text, and a refusal's message quotes none of
  * the input. The cache, which shares one analysis among texts differing
  * only in literals, must give what a fresh analysis of the text gives
- * (one cache for the run: earlier inputs are the other texts). */
+ * (one cache for the run: earlier inputs are the other texts). The text
+ * is also read as a routine's definition (sqlbody.c), as the catalog
+ * gives one: it is analysed or refused, never crashes libpg_query's
+ * PL/pgSQL parser (which asserts that a function has a body). */
 #include "../../daemon/sqlinfo.c"
 #include "../../daemon/sqlcache.c"
+#include "sqlbody.h"
 #include "fuzz_common.h"
 
 static bool same_table(const struct sqi_table *a, const struct sqi_table *b)
@@ -72,6 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!strncmp(err, "the statement does not parse", 28) ||
 		      !strncmp(err, "cannot analyse", 14));
 	}
+	struct sqb_routine rt;
+	r = sqb_routine(sql, &rt);
+	CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
+	CHECK(r == 0 || !rt.ntables);
+	for (size_t i = 0; i < rt.ntables; i++)
+		CHECK(rt.tables[i].name && (!rt.tables[i].all_cols || rt.tables[i].write));
+	sqb_routine_free(&rt);
 	free(sql);
 	return 0;
 }

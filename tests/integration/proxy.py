@@ -46,6 +46,17 @@ class Shop:
     def stop(self):
         self.server.stop()
 
+    def value(self, sql):
+        """The first value of sql's result, read directly (not through a proxy)."""
+        import psycopg2
+        conn = psycopg2.connect(self.direct())
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
 
 class Proxy:
     """custosd with a keystore, the shop policy and a proxy listener."""

@@ -36,16 +36,6 @@ def proxy(shop):
     p.cleanup()
 
 
-def direct_value(shop, sql):
-    conn = psycopg2.connect(shop.direct())
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
-
-
 def test_select_is_recorded_with_its_subjects(proxy, shop):
     out = proxy.psql("SELECT id, country FROM shop.customers WHERE id IN (3, 5, 7) ORDER BY id").stdout
     assert [line.split("|")[0] for line in out.split()] == ["3", "5", "7"]
@@ -71,7 +61,7 @@ def test_select_is_recorded_with_its_subjects(proxy, shop):
     r = proxy.access(wait_for=6)[5]
     assert r["detail"]["unattributed"] == n and "subjects" not in r
     # no personal data in the log: not the email, not the literal
-    email = direct_value(shop, "SELECT email FROM shop.customers WHERE id = 5")
+    email = shop.value("SELECT email FROM shop.customers WHERE id = 5")
     assert email.encode() not in proxy.log_text()
 
 
@@ -336,7 +326,7 @@ def test_every_write_that_ran_was_recorded_before_it_ran(shop):
                             (codes[i % 3], i % 200 + 1))
                 ok += 1
         conn.close()
-        last = direct_value(shop, f"SELECT country FROM shop.customers WHERE id = {ok % 200 + 1}")
+        last = shop.value(f"SELECT country FROM shop.customers WHERE id = {ok % 200 + 1}")
         committed = ok + (last == codes[ok % 3])
         os.unlink(filler)
         p.d.stop()
@@ -364,12 +354,12 @@ def test_a_write_reaches_postgresql_only_once_its_attempt_is_durable(proxy, shop
         try:
             client = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(1.5)
-            assert direct_value(shop, "SELECT country FROM shop.customers WHERE id = 7") != country, protocol
+            assert shop.value("SELECT country FROM shop.customers WHERE id = 7") != country, protocol
         finally:
             os.kill(logger, signal.SIGCONT)
         out, err = client.communicate(timeout=30)
         assert client.returncode == 0, err.splitlines()[:1]  # (its DETAIL would show the row)
-        assert direct_value(shop, "SELECT country FROM shop.customers WHERE id = 7") == country
+        assert shop.value("SELECT country FROM shop.customers WHERE id = 7") == country
     recs = [r for r in proxy.d.records() if r["type"] in ("attempt", "access") and
             "country" in r.get("stmt", "") and r["stmt"].startswith("UPDATE")]
     kinds = [r["type"] for r in sorted(recs, key=lambda r: r["seq"])]
@@ -396,10 +386,10 @@ def test_a_write_reaches_postgresql_only_once_its_attempt_is_durable(proxy, shop
 def test_what_cannot_be_encrypted_is_refused(proxy, shop, sql):
     """A write into an encrypted column that Custos cannot encrypt value by
     value, under the right subject's key, is refused (QC004), not written."""
-    before = direct_value(shop, "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM shop.customers t")
+    before = shop.value("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM shop.customers t")
     p = proxy.psql(sql, check=False)
     assert p.returncode != 0 and "encrypt" in p.stderr, p.stderr
-    after = direct_value(shop, "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM shop.customers t")
+    after = shop.value("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM shop.customers t")
     assert before == after  # nothing ran, not even the statement before it
     # the same through the extended protocol
     script = proxy.d.dir / "write.sql"
@@ -543,7 +533,7 @@ def test_a_refusal_inside_a_transaction_aborts_it(proxy, shop, refused, code):
         cur.execute("SELECT 1")
     assert e.value.pgcode == "25P02"
     conn.commit()
-    assert direct_value(shop, f"SELECT count(*) FROM shop.orders WHERE total_cents = {marker}") == 0
+    assert shop.value(f"SELECT count(*) FROM shop.orders WHERE total_cents = {marker}") == 0
     cur.execute("SELECT 2")  # a new transaction
     assert cur.fetchone()[0] == 2
     conn.close()
@@ -661,7 +651,7 @@ def test_jdbc_prepared_statements_and_batches(proxy, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.split("\n")[:4] == ["read 10", "inserted 20", "updated 1", "encrypted 1"]
-    assert direct_value(proxy.shop, "SELECT email FROM shop.customers WHERE id = 3").startswith("cx1.")
+    assert proxy.shop.value("SELECT email FROM shop.customers WHERE id = 3").startswith("cx1.")
     recs = proxy.access(wait_for=31)
     reads = [r for r in recs if r["detail"]["kind"] == "select"]
     inserts = [r for r in recs if r["detail"]["kind"] == "insert"]
@@ -684,7 +674,7 @@ def test_node_pg(proxy):
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.split("\n")[:5] == ["read 5", "inserted 1 updated 1", "encrypted 1", "orders some",
                                          "refused QC004 then 25P02 ROLLBACK kept 0"]
-    phone = direct_value(proxy.shop, "SELECT phone FROM shop.customers WHERE id = 7")
+    phone = proxy.shop.value("SELECT phone FROM shop.customers WHERE id = 7")
     assert phone.startswith("cx1.")
     recs = proxy.access(wait_for=8)
     reads = [r for r in recs if r["detail"]["kind"] == "select" and r["object"]["table"] == "shop.customers"]
@@ -1380,7 +1370,7 @@ def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(pro
     cancel the client sends meanwhile follows the write to PostgreSQL
     instead of reaching an idle backend and being lost."""
     logger = proxy.d.pids()["logger"]
-    before = direct_value(shop, "SELECT country FROM shop.customers WHERE id = 11")
+    before = shop.value("SELECT country FROM shop.customers WHERE id = 11")
     conn = proxy.connect()
     conn.autocommit = True
     failed = []
@@ -1402,7 +1392,7 @@ def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(pro
         os.kill(logger, signal.SIGCONT)
     t.join(30)
     assert failed == ["57014"], failed  # canceled while it ran
-    assert direct_value(shop, "SELECT country FROM shop.customers WHERE id = 11") == before
+    assert shop.value("SELECT country FROM shop.customers WHERE id = 11") == before
     conn.close()
 
 
@@ -1459,8 +1449,8 @@ def test_a_do_block_is_seen_through(proxy, shop):
     recs = [r for r in proxy.d.records() if r.get("stmt") == "DoStmt"]
     assert [r["type"] for r in recs] == ["attempt", "access"], recs
     assert recs[1]["detail"]["tables"] == ["shop.customers"] and recs[1]["detail"]["attempt"] == recs[0]["seq"]
-    before = direct_value(shop, "SELECT email FROM shop.customers WHERE id = 3")
+    before = shop.value("SELECT email FROM shop.customers WHERE id = 3")
     p = proxy.psql("DO $$ BEGIN UPDATE shop.customers SET email = 'plain@example.org' WHERE id = 3; END $$",
                    check=False)
     assert p.returncode != 0 and "a DO block" in p.stderr, p.stderr
-    assert direct_value(shop, "SELECT email FROM shop.customers WHERE id = 3") == before
+    assert shop.value("SELECT email FROM shop.customers WHERE id = 3") == before

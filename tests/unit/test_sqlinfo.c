@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "sqlbody.h"
 #include "sqlinfo.h"
 
 static const struct sqi_table *table(const struct sqi_stmt *st, const char *name)
@@ -195,17 +196,18 @@ static void test_do_blocks(void **state)
 	assert_true(named(info, 0, "customers") && named(info, 0, "customers")->write);
 	assert_true(named(info, 0, "orders") && !named(info, 0, "orders")->write);
 	assert_true(named(info, 0, "tickets") && !named(info, 0, "tickets")->write);
-	assert_false(info->stmts[0].opaque);
+	assert_int_equal(info->stmts[0].hidden, 0);
 	assert_true(named(info, 1, "a") && named(info, 1, "a")->write); /* a body holding a dollar tag */
-	assert_false(info->stmts[1].opaque);
+	assert_int_equal(info->stmts[1].hidden, 0);
 	sqi_free(info);
 	/* what cannot be seen: dynamic SQL, another language */
 	assert_int_equal(sqi_analyse("DO $$ BEGIN EXECUTE format('DELETE FROM %I', 't'); "
 	                             "UPDATE seen SET a = 1; END $$; DO LANGUAGE plpython3u $$ pass $$",
 	                             &info, err, sizeof(err)),
 	                 0);
-	assert_true(info->stmts[0].opaque && named(info, 0, "seen") && named(info, 0, "seen")->write);
-	assert_true(info->stmts[1].opaque && !info->stmts[1].ntables);
+	assert_true(info->stmts[0].hidden == SQI_HIDDEN_DYNAMIC && named(info, 0, "seen") &&
+	            named(info, 0, "seen")->write);
+	assert_true(info->stmts[1].hidden == SQI_HIDDEN_LANGUAGE && !info->stmts[1].ntables);
 	sqi_free(info);
 	/* a block's body is a literal: two blocks never share an analysis */
 	struct sqi_cache *c = sqi_cache_new(8);
@@ -220,6 +222,110 @@ static void test_do_blocks(void **state)
 	    sqi_cache_get(c, "DO $$ BEGIN DELETE FROM w; END $$", &a, &lits, &nlits, err, sizeof(err)), 0);
 	assert_true(named(a, 0, "w") && named(a, 0, "w")->write && !named(a, 0, "r"));
 	sqi_cache_free(c);
+}
+
+static bool calls(const struct sqi_name *c, size_t n, const char *schema, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name) &&
+		    (schema ? c[i].schema && !strcmp(c[i].schema, schema) : !c[i].schema))
+			return true;
+	return false;
+}
+
+static void test_calls(void **state)
+{
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sqi_analyse("SELECT f(1), s.g(lower(x)) FROM h() WHERE k(2) > 0; CALL s.p(3); "
+	                             "DO $$ BEGIN PERFORM q(); END $$",
+	                             &info, err, sizeof(err)),
+	                 0);
+	const struct sqi_stmt *a = &info->stmts[0], *b = &info->stmts[1], *c = &info->stmts[2];
+	assert_int_equal(a->ncalls, 5);
+	assert_true(calls(a->calls, a->ncalls, NULL, "f") && calls(a->calls, a->ncalls, "s", "g") &&
+	            calls(a->calls, a->ncalls, NULL, "lower") && calls(a->calls, a->ncalls, NULL, "h") &&
+	            calls(a->calls, a->ncalls, NULL, "k"));
+	assert_true(b->ncalls == 1 && calls(b->calls, b->ncalls, "s", "p"));
+	assert_true(calls(c->calls, c->ncalls, NULL, "q")); /* a DO block's are the block's */
+	sqi_free(info);
+}
+
+static const struct sqb_table *routine_table(const struct sqb_routine *r, const char *name)
+{
+	for (size_t i = 0; i < r->ntables; i++)
+		if (!strcmp(r->tables[i].name, name))
+			return &r->tables[i];
+	return NULL;
+}
+
+static void test_routines(void **state)
+{
+	struct sqb_routine r;
+
+	(void)state;
+	/* PL/pgSQL, a trigger's: NEW is known; the columns each write names */
+	assert_int_equal(sqb_routine("CREATE OR REPLACE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS "
+	                             "$function$ BEGIN UPDATE s.c SET country = NEW.c WHERE id = NEW.id; "
+	                             "INSERT INTO s.h SELECT NEW.*; PERFORM s.other(NEW.id); "
+	                             "DELETE FROM s.d WHERE id = 1; RETURN NEW; END $function$",
+	                             &r),
+	                 0);
+	assert_int_equal(r.hidden, 0);
+	const struct sqb_table *t = routine_table(&r, "c");
+	assert_true(t && t->write && !t->all_cols && t->ncols == 1 && !strcmp(t->cols[0], "country"));
+	assert_true((t = routine_table(&r, "h")) && t->write && t->all_cols);
+	assert_true((t = routine_table(&r, "d")) && t->write && !t->all_cols && !t->ncols);
+	assert_true(calls(r.calls, r.ncalls, "s", "other"));
+	sqb_routine_free(&r);
+	/* SQL: a string body, a BEGIN ATOMIC one, RETURN */
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.a(p int) RETURNS int LANGUAGE sql AS "
+	                             "'SELECT count(*) FROM s.r; UPDATE s.w SET a = p'",
+	                             &r),
+	                 0);
+	assert_true(r.hidden == 0 && routine_table(&r, "r") && !routine_table(&r, "r")->write &&
+	            routine_table(&r, "w") && routine_table(&r, "w")->write);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.b(p int) RETURNS int LANGUAGE sql BEGIN ATOMIC "
+	                             "INSERT INTO s.i (id) VALUES (b.p); SELECT s.f(1); END",
+	                             &r),
+	                 0);
+	assert_true(r.hidden == 0 && routine_table(&r, "i") && routine_table(&r, "i")->write &&
+	            calls(r.calls, r.ncalls, "s", "f"));
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.c(p int) RETURNS int LANGUAGE sql RETURN p + "
+	                             "(SELECT max(id) FROM s.m)",
+	                             &r),
+	                 0);
+	assert_true(r.hidden == 0 && routine_table(&r, "m"));
+	sqb_routine_free(&r);
+	/* what cannot be seen */
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.d() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+	                             "EXECUTE 'TRUNCATE s.x'; RETURN 1; END $$",
+	                             &r),
+	                 0);
+	assert_int_equal(r.hidden, SQI_HIDDEN_DYNAMIC);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.e() RETURNS int LANGUAGE c AS 'lib', 'sym'", &r), 0);
+	assert_int_equal(r.hidden, SQI_HIDDEN_LANGUAGE);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.f() RETURNS TABLE(x int) LANGUAGE plpgsql AS $$ "
+	                             "BEGIN x := 1; RETURN NEXT; END $$",
+	                             &r),
+	                 0); /* libpg_query 15 does not know the OUT parameter */
+	assert_int_equal(r.hidden, SQI_HIDDEN_UNPARSED);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.g() RETURNS int LANGUAGE sql AS 'SELEC 1'", &r), 0);
+	assert_int_equal(r.hidden, SQI_HIDDEN_UNPARSED);
+	sqb_routine_free(&r);
+	/* not one routine's definition */
+	assert_int_equal(sqb_routine("SELECT 1", &r), -EINVAL);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION a() RETURNS int LANGUAGE sql RETURN 1; SELECT 2", &r),
+	                 -EINVAL);
+	sqb_routine_free(&r);
 }
 
 static void test_predicates(void **state)
@@ -503,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_errors_quote_nothing),
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_do_blocks),
+		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_routines),
 		cmocka_unit_test(test_predicates),
 		cmocka_unit_test(test_uses),
 		cmocka_unit_test(test_written_columns),

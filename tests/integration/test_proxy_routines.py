@@ -1,0 +1,211 @@
+"""Code the database runs on a statement's behalf, through the proxy: the
+functions and procedures a statement calls and the triggers its writes
+fire are read from the catalog and their bodies analysed, so that what
+they touch is recorded, a write into an encrypted column Custos cannot
+encrypt is refused, and code Custos cannot see is refused rather than
+run unrecorded."""
+import time
+
+import psycopg2
+import pytest
+
+from proxy import Proxy, Shop
+
+ROUTINES = """
+CREATE FUNCTION shop.count_customers() RETURNS bigint LANGUAGE sql STABLE
+    AS 'SELECT count(*) FROM shop.customers';
+CREATE FUNCTION shop.counted() RETURNS bigint LANGUAGE sql STABLE
+    BEGIN ATOMIC SELECT shop.count_customers(); END;
+CREATE FUNCTION shop.move(cid bigint, c text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN UPDATE shop.customers SET country = c WHERE id = cid; END $$;
+CREATE FUNCTION shop.set_email(cid bigint, e text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN UPDATE shop.customers SET email = e WHERE id = cid; END $$;
+CREATE PROCEDURE shop.cancel_orders(cid bigint) LANGUAGE sql
+    AS $$UPDATE shop.orders SET status = 'cancelled' WHERE customer_id = cid AND status = 'pending'$$;
+CREATE FUNCTION shop.add(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE RETURN a + b;
+CREATE FUNCTION shop.dyn(t text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint; BEGIN EXECUTE format('SELECT count(*) FROM %s', t) INTO n; RETURN n; END $$;
+CREATE FUNCTION shop.builtin_len(text) RETURNS int LANGUAGE internal IMMUTABLE AS 'textlen';
+CREATE FUNCTION shop.numbers(n int) RETURNS TABLE(x int) LANGUAGE plpgsql AS $$
+BEGIN FOR i IN 1..n LOOP x := i; RETURN NEXT; END LOOP; END $$;
+CREATE FUNCTION shop.emails() RETURNS TABLE(e text) LANGUAGE plpgsql AS $$
+BEGIN FOR e IN SELECT email FROM shop.customers LOOP RETURN NEXT; END LOOP; END $$;
+CREATE FUNCTION shop.upsert_email(cid bigint, e text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO shop.customers (id, country) VALUES (cid, 'IE') ON CONFLICT (id) DO UPDATE SET email = e; END $$;
+CREATE TABLE shop.notes (customer_id bigint, body text);
+CREATE FUNCTION shop.note_touches() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE shop.customers SET country = 'IE' WHERE id = NEW.customer_id; RETURN NEW; END $$;
+CREATE TRIGGER notes_touch AFTER INSERT ON shop.notes FOR EACH ROW EXECUTE FUNCTION shop.note_touches();
+CREATE TABLE shop.signups (email text, name text);
+CREATE FUNCTION shop.signup_copies() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO shop.customers (email, name, country) VALUES (NEW.email, NEW.name, 'IE'); RETURN NEW; END $$;
+CREATE TRIGGER signups_copy AFTER INSERT ON shop.signups FOR EACH ROW EXECUTE FUNCTION shop.signup_copies();
+"""
+
+
+@pytest.fixture(scope="module")
+def shop():
+    s = Shop(customers=20)
+    s.server.psql(ROUTINES, dbname="shop")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def proxy(shop):
+    p = Proxy(shop).start()
+    yield p
+    p.cleanup()
+
+
+def records_of(proxy, stmt_start, n, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        recs = [r for r in proxy.d.records() if r.get("stmt", "").startswith(stmt_start)]
+        if len(recs) >= n or time.time() > deadline:
+            return recs
+        time.sleep(0.1)
+
+
+def error_of(proxy, sql):
+    """The SQLSTATE and message sql fails with through the proxy, or None."""
+    conn = proxy.connect()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+        return None
+    except psycopg2.Error as e:
+        return e.pgcode, e.pgerror
+    finally:
+        conn.close()
+
+
+def test_a_function_reading_a_policy_table_is_recorded(proxy):
+    """SELECT f() where f, or a function f calls, reads shop.customers: an
+    access to shop.customers, though the statement names no table."""
+    assert proxy.psql("SELECT shop.count_customers()").stdout.strip() == "20"
+    assert proxy.psql("SELECT shop.counted()").stdout.strip() == "20"
+    recs = records_of(proxy, "SELECT shop.count_customers", 1) + records_of(proxy, "SELECT shop.counted", 1)
+    assert [(r["type"], r["detail"].get("tables")) for r in recs] == [("access", ["shop.customers"])] * 2
+
+
+def test_writes_by_functions_procedures_and_triggers_get_an_attempt_first(proxy, shop):
+    """A function, a procedure or a trigger writing a policy table: the
+    statement that runs it is recorded as a write, its attempt first."""
+    proxy.psql("SELECT shop.move(3, 'FR')")
+    proxy.psql("CALL shop.cancel_orders(3)")
+    proxy.psql("INSERT INTO shop.notes VALUES (4, 'rang')")
+    assert shop.value("SELECT country FROM shop.customers WHERE id = 3") == "FR"
+    assert shop.value("SELECT country FROM shop.customers WHERE id = 4") == "IE"
+    for start, table in (("SELECT shop.move", "shop.customers"), ("CallStmt", "shop.orders"),
+                         ("INSERT INTO shop.notes", "shop.customers")):
+        recs = records_of(proxy, start, 2)
+        assert [r["type"] for r in recs] == ["attempt", "access"], (start, recs)
+        assert recs[1]["detail"]["tables"] == [table] and recs[1]["detail"]["attempt"] == recs[0]["seq"]
+
+
+def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
+    """What a function or a trigger writes into an encrypted column is
+    computed in the database, where no key is: refused, nothing written."""
+    before = shop.value("SELECT email FROM shop.customers WHERE id = 5")
+    code, msg = error_of(proxy, "SELECT shop.set_email(5, 'plain@example.org')")
+    assert code == "QC004" and "shop.set_email" in msg, msg
+    assert shop.value("SELECT email FROM shop.customers WHERE id = 5") == before
+    n = shop.value("SELECT count(*) FROM shop.customers")
+    code, msg = error_of(proxy, "SELECT shop.upsert_email(5, 'plain@example.org')")
+    assert code == "QC004" and "shop.upsert_email" in msg, msg
+    code, msg = error_of(proxy, "INSERT INTO shop.signups VALUES ('new@example.org', 'New Person')")
+    assert code == "QC004" and "shop.signup_copies" in msg, msg
+    assert shop.value("SELECT count(*) FROM shop.customers") == n
+    assert shop.value("SELECT count(*) FROM shop.signups") == 0
+
+
+@pytest.mark.parametrize("sql, routine", [
+    ("SELECT shop.dyn('shop.customers')", "shop.dyn"),          # EXECUTE
+    ("SELECT shop.builtin_len('x')", "shop.builtin_len"),        # another language
+    ("SELECT e FROM shop.emails()", "shop.emails"),              # a body libpg_query does not parse, naming a policy table
+    ("DO $$ BEGIN EXECUTE 'SELECT 1 FROM shop.customers'; END $$", "DO block"),
+])
+def test_code_custos_cannot_see_is_refused(proxy, sql, routine):
+    code, msg = error_of(proxy, sql)
+    assert code == "QC001" and routine in msg, msg
+
+
+def test_a_do_block_libpg_query_does_not_parse_is_refused_only_near_personal_data(proxy):
+    """libpg_query 15 does not parse every PL/pgSQL body (a cursor
+    declaration): such a block runs when its text names nothing that leads
+    to personal data, and is refused when it does."""
+    proxy.psql("DO $$ DECLARE c CURSOR FOR SELECT 1; BEGIN OPEN c; CLOSE c; END $$")
+    code, msg = error_of(proxy, "DO $$ DECLARE c CURSOR FOR SELECT email FROM shop.customers; "
+                                "BEGIN OPEN c; CLOSE c; END $$")
+    assert code == "QC001" and "DO block" in msg, msg
+
+
+def test_routines_touching_no_personal_data_run_unrecorded(proxy):
+    """A function that reaches no policy table (one whose body libpg_query
+    does not parse but names none, too) runs as before, with no record."""
+    assert proxy.psql("SELECT shop.add(1, 2), lower('X')").stdout.strip() == "3|x"
+    assert proxy.psql("SELECT count(*) FROM shop.numbers(4)").stdout.strip() == "4"
+    time.sleep(0.5)
+    assert not [r for r in proxy.d.records() if "shop.add" in r.get("stmt", "") or "numbers" in r.get("stmt", "")]
+
+
+def test_a_routine_created_through_the_proxy_is_known_after_it(proxy):
+    """CREATE FUNCTION through the proxy reloads the catalog: the next
+    statements see what the new function does, and what the others do
+    (analysed at the first load, their analyses reused) still holds."""
+    proxy.psql("CREATE FUNCTION shop.late() RETURNS bigint LANGUAGE sql AS 'SELECT max(id) FROM shop.customers'")
+    deadline = time.time() + 10  # within 100 ms of the DDL, or later on a busy machine
+    while not records_of(proxy, "SELECT shop.late", 1, timeout=0.2) and time.time() < deadline:
+        proxy.psql("SELECT shop.late()")
+    recs = records_of(proxy, "SELECT shop.late", 1)
+    assert recs and recs[-1]["detail"]["tables"] == ["shop.customers"]
+    proxy.psql("SELECT shop.counted()")
+    assert records_of(proxy, "SELECT shop.counted", 1)[-1]["detail"]["tables"] == ["shop.customers"]
+    assert error_of(proxy, "SELECT shop.dyn('shop.orders')")[0] == "QC001"
+
+
+def test_a_temporary_function_is_seen(proxy):
+    """pg_temp.f is every session's temporary schema's f: a temporary
+    function reading a policy table is recorded like any other."""
+    conn = proxy.connect()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE FUNCTION pg_temp.leak() RETURNS SETOF text LANGUAGE sql "
+                        "AS 'SELECT email FROM shop.customers'")
+            cur.execute("SELECT pg_temp.leak()")
+            assert len(cur.fetchall()) == 20
+    finally:
+        conn.close()
+    recs = records_of(proxy, "SELECT pg_temp.leak", 1)
+    assert recs and recs[0]["detail"]["tables"] == ["shop.customers"]
+
+
+def test_code_defined_in_the_same_transaction_or_string_is_refused(proxy):
+    """What a routine does is known once the catalog shows it, after its
+    definition commits: a call (or a write, which may fire a trigger)
+    after routine DDL in the same transaction, or in the same query
+    string, is refused; once committed, the routine is seen."""
+    create = ("CREATE FUNCTION shop.fresh() RETURNS bigint LANGUAGE sql "
+              "AS 'SELECT count(*) FROM shop.customers'")
+    code, msg = error_of(proxy, create + "; SELECT shop.fresh()")
+    assert code == "QC001" and "committed" in msg, msg
+    conn = proxy.connect()
+    try:
+        with conn.cursor() as cur:  # a transaction: psycopg2 opens one
+            cur.execute(create)
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("SELECT shop.fresh()")
+            assert e.value.pgcode == "QC001"
+        conn.rollback()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(create)
+            cur.execute("SELECT shop.fresh()")  # the next statement: the catalog was read at commit
+            assert cur.fetchone()[0] == 20
+    finally:
+        conn.close()
+    recs = records_of(proxy, "SELECT shop.fresh", 1)
+    assert recs and recs[0]["detail"]["tables"] == ["shop.customers"]
