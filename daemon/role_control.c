@@ -55,6 +55,11 @@ struct follower {
 struct rotation_wait {
 	struct client cl; /* fd -1: none */
 	uint64_t id;
+	/* a rotation this control role found running when it started (its
+	 * predecessor's, which died waiting): its outcome is recorded all the
+	 * same, with no client to tell */
+	bool adopted;
+	bool looked; /* whether it has asked the keeper yet */
 };
 
 struct control {
@@ -339,7 +344,7 @@ static bool start_rotation(struct role_env *env, struct control *ct, struct clie
 	char why[512];
 
 	*outcome = "failed";
-	if (ct->rot.cl.fd >= 0) { /* its end not told yet: one at a time */
+	if (ct->rot.cl.fd >= 0 || ct->rot.adopted) { /* its end not told yet: one at a time */
 		reply_error(cl->fd, "a key rotation is already running");
 		return false;
 	}
@@ -347,7 +352,7 @@ static bool start_rotation(struct role_env *env, struct control *ct, struct clie
 		reply_error(cl->fd, why);
 		return false;
 	}
-	ct->rot = (struct rotation_wait){ .cl = *cl, .id = r.f[0].u };
+	ct->rot = (struct rotation_wait){ .cl = *cl, .id = r.f[0].u, .looked = true };
 	ct->rot.cl.buf = NULL;
 	ct->rot.cl.len = 0;
 	ct->rot.cl.since = mono_us() / 1000000;
@@ -356,9 +361,33 @@ static bool start_rotation(struct role_env *env, struct control *ct, struct clie
 
 static void end_rotation(struct role_env *env, struct control *ct, const char *outcome)
 {
-	(void)!record(env, &ct->rot.cl, "keys-rotate", outcome, "key-rotation");
-	close(ct->rot.cl.fd);
+	(void)!record(env, &ct->rot.cl,
+	              ct->rot.adopted ? "keys-rotate (its requester's wait was cut)" : "keys-rotate", outcome,
+	              "key-rotation");
+	if (ct->rot.cl.fd >= 0)
+		close(ct->rot.cl.fd);
 	ct->rot.cl.fd = -1;
+	ct->rot.adopted = false;
+}
+
+/* A rotation running when this control role started: the one its
+ * predecessor waited on. Its requester was recorded then; its outcome
+ * is recorded when it ends, under custosd's own user. */
+static void adopt_rotation(struct control *ct, const struct ipc_msg *r)
+{
+	ct->rot.looked = true;
+	if (!r->f[KS_ROT_RUNNING].u)
+		return;
+	ct->rot = (struct rotation_wait){ .id = r->f[KS_ROT_ID].u, .adopted = true, .looked = true };
+	ct->rot.cl.fd = -1;
+	ct->rot.cl.cred = (struct ucred){ getpid(), geteuid(), getegid() };
+	ct->rot.cl.since = mono_us() / 1000000;
+}
+
+static void tell(int fd, const char *why)
+{
+	if (fd >= 0)
+		reply_error(fd, why);
 }
 
 /* Answers the client of a rotation that ended, from key status. */
@@ -367,31 +396,35 @@ static void check_rotation(struct role_env *env, struct control *ct)
 	struct ipc_msg r;
 	char why[512];
 
-	if (ct->rot.cl.fd < 0)
+	if (ct->rot.cl.fd < 0 && !ct->rot.adopted && ct->rot.looked)
 		return;
 	if (ask(env, ct, "keeper", IPC_KEYS_STATUS_REQ, CALL_TIMEOUT_MS, &r, why, sizeof(why))) {
+		if (!ct->rot.looked)
+			return; /* the keeper is not up yet: ask at the next tick */
 		if (mono_us() / 1000000 - ct->rot.cl.since <= ROTATE_TIMEOUT_S)
 			return; /* the keeper is restarting, or its keystore: ask again */
-		reply_error(ct->rot.cl.fd, why);
+		tell(ct->rot.cl.fd, why);
 		return end_rotation(env, ct, "unknown");
 	}
+	if (!ct->rot.looked)
+		return adopt_rotation(ct, &r);
 	if (r.f[KS_ROT_ID].u == ct->rot.id && r.f[KS_ROT_RUNNING].u) {
 		ct->rot.cl.since = mono_us() / 1000000; /* news: it runs */
 		return;
 	}
 	if (r.f[KS_ROT_ID].u != ct->rot.id) {
-		reply_error(ct->rot.cl.fd,
-		            "the keeper restarted during the rotation, so its outcome is unknown: "
-		            "`custosctl keys status` tells the epoch now");
+		tell(ct->rot.cl.fd, "the keeper restarted during the rotation, so its outcome is unknown: "
+		                    "`custosctl keys status` tells the epoch now");
 		return end_rotation(env, ct, "unknown");
 	}
 	if (r.f[KS_ROT_FAILED].u) {
 		snprintf(why, sizeof(why), "keeper: %s", r.f[KS_ROT_WHY].s.p);
-		reply_error(ct->rot.cl.fd, why);
+		tell(ct->rot.cl.fd, why);
 		return end_rotation(env, ct, "failed");
 	}
-	reply_ok(ct->rot.cl.fd, json_pack("{s:I, s:I}", "epoch", (json_int_t)r.f[KS_ROT_EPOCH].u, "rewrapped",
-	                                  (json_int_t)r.f[KS_ROT_REWRAPPED].u));
+	if (ct->rot.cl.fd >= 0)
+		reply_ok(ct->rot.cl.fd, json_pack("{s:I, s:I}", "epoch", (json_int_t)r.f[KS_ROT_EPOCH].u,
+		                                  "rewrapped", (json_int_t)r.f[KS_ROT_REWRAPPED].u));
 	end_rotation(env, ct, "ok");
 }
 

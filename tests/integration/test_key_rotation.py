@@ -1,0 +1,66 @@
+"""`custosctl keys rotate` under custosd: the keeper rotates in a thread of
+its own while the control role waits to record the outcome. A control
+role that dies meanwhile loses its client, not the outcome's record."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import psycopg2
+import pytest
+
+from conftest import CTL
+from proxy import Proxy, Shop
+
+
+@pytest.fixture(scope="module")
+def shop():
+    s = Shop(customers=10)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def custos(shop):
+    p = Proxy(shop).start()
+    yield p
+    p.cleanup()
+
+
+def wait_for(what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not (got := what()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return got
+
+
+def test_a_rotation_outlives_the_control_role_that_started_it_and_is_recorded(custos):
+    hold = psycopg2.connect(custos.d.settings["keystore"])
+    cur = hold.cursor()
+    cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")  # the rotation waits here
+    rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=dict(os.environ, CUSTOS_SOCKET=str(custos.d.sock)))
+    try:
+        wait_for(lambda: int(custos.shop.server.psql(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'custos.data_keys'::regclass",
+            dbname=custos.ks_name)))
+        control = custos.d.pids()["control"]
+        os.kill(control, signal.SIGKILL)
+        wait_for(lambda: custos.d.pids().get("control") not in (None, control))  # the parent restarts it
+        rot.communicate(timeout=30)
+        assert rot.returncode != 0  # its client lost its answer with the process that held it
+        time.sleep(1)  # the new control role has looked for a rotation running
+    finally:
+        hold.rollback()
+        hold.close()
+
+    def outcome():
+        return [r for r in custos.d.records("control")
+                if r["detail"]["command"].startswith("keys-rotate") and r["detail"]["result"] != "allowed"]
+    recs = wait_for(outcome)
+    assert [r["detail"]["result"] for r in recs] == ["ok"], recs
+    assert "cut" in recs[0]["detail"]["command"]
+    st = json.loads(custos.d.ctl("status", "--json", check=0).stdout)
+    assert st["keys"]["epoch"] == 2, st["keys"]
