@@ -1,5 +1,6 @@
 /* catalog.c - see catalog.h */
 #include "catalog.h"
+#include "sqlinfo.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@ static const char columns_sql[] =
     "ORDER BY c.oid, a.attnum";
 
 static const char fks_sql[] =
-    "SELECT fn.nspname || '.' || fc.relname, fa.attname, tn.nspname || '.' || tc.relname, ta.attname "
+    "SELECT fn.nspname || '.' || fc.relname, fa.attname, tn.nspname || '.' || tc.relname, ta.attname, "
+    "k.confdeltype, k.confupdtype "
     "FROM pg_constraint k "
     "JOIN pg_class fc ON fc.oid = k.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace "
     "JOIN pg_class tc ON tc.oid = k.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace "
@@ -57,24 +59,32 @@ static const char routines_sql[] = "SELECT " SCHEMA_NAME(
          " JOIN pg_roles o ON o.oid = p.proowner WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid"
          " AND e.deptype = 'e' AND o.rolsuper)";
 
-/* What a write to a table runs: its enabled triggers (and the functions
- * their WHEN conditions call), the functions its column defaults and
- * constraints call; and what a write to a partition or an inheriting
- * table runs, which a write to its parent may make. */
+/* The events of a trigger (tgtype's INSERT, UPDATE, DELETE, TRUNCATE bits)
+ * as SQI_EV_* bits. */
+#define TRIGGER_EVENTS                                                                                       \
+	"(((t.tgtype::int & 4) <> 0)::int + 2 * ((t.tgtype::int & 16) <> 0)::int + "                         \
+	"4 * ((t.tgtype::int & 8) <> 0)::int + 8 * ((t.tgtype::int & 32) <> 0)::int)"
+
+/* What a write to a table runs, and on which writes: its enabled triggers
+ * (and the functions their WHEN conditions call), the functions its
+ * column defaults and constraints call (INSERT, UPDATE); and what a write
+ * to one of its partitions or inheriting tables runs, which a write to it
+ * may make. */
 static const char runs_sql[] =
-    "WITH RECURSIVE x(rel, fn) AS ("
-    "  SELECT t.tgrelid, t.tgfoid FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
-    "  UNION SELECT t.tgrelid, d.refobjid FROM pg_trigger t JOIN pg_depend d"
+    "WITH RECURSIVE x(rel, fn, ev) AS ("
+    "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS " FROM pg_trigger t"
+    "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
+    "  UNION SELECT t.tgrelid, d.refobjid, " TRIGGER_EVENTS " FROM pg_trigger t JOIN pg_depend d"
     "   ON d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
     "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
-    "  UNION SELECT a.adrelid, d.refobjid FROM pg_attrdef a JOIN pg_depend d"
+    "  UNION SELECT a.adrelid, d.refobjid, 3 FROM pg_attrdef a JOIN pg_depend d"
     "   ON d.classid = 'pg_attrdef'::regclass AND d.objid = a.oid AND d.refclassid = 'pg_proc'::regclass"
-    "  UNION SELECT k.conrelid, d.refobjid FROM pg_constraint k JOIN pg_depend d"
+    "  UNION SELECT k.conrelid, d.refobjid, 3 FROM pg_constraint k JOIN pg_depend d"
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid"
     "   AND d.refclassid = 'pg_proc'::regclass WHERE k.conrelid <> 0"
-    "  UNION SELECT i.inhparent, x.fn FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
+    "  UNION SELECT i.inhparent, x.fn, x.ev FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
     "SELECT " SCHEMA_NAME(
-        "n") " || '.' || c.relname, x.fn FROM x "
+        "n") " || '.' || c.relname, x.fn, x.ev FROM x "
              "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace";
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
@@ -124,7 +134,8 @@ static int add_fk(struct catalog *c, PGresult *r, int row)
 	c->fks = v;
 	struct cat_fk *fk = &c->fks[c->nfks++];
 	*fk = (struct cat_fk){ strdup(PQgetvalue(r, row, 0)), strdup(PQgetvalue(r, row, 1)),
-		               strdup(PQgetvalue(r, row, 2)), strdup(PQgetvalue(r, row, 3)) };
+		               strdup(PQgetvalue(r, row, 2)), strdup(PQgetvalue(r, row, 3)),
+		               PQgetvalue(r, row, 4)[0],      PQgetvalue(r, row, 5)[0] };
 	return fk->from_table && fk->from_column && fk->to_table && fk->to_column ? 0 : -ENOMEM;
 }
 
@@ -164,7 +175,8 @@ static int add_runs(struct catalog *c, PGresult *r, int row)
 	c->runs = v;
 	struct cat_runs *x = &c->runs[c->nruns++];
 	*x = (struct cat_runs){ strdup(PQgetvalue(r, row, 0)),
-		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10) };
+		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
+		                (unsigned)atoi(PQgetvalue(r, row, 2)) & SQI_EV_ALL };
 	return x->table ? 0 : -ENOMEM;
 }
 
@@ -176,10 +188,10 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		int ncols;
 		int (*add)(struct catalog *c, PGresult *r, int row);
 	} parts[] = { { columns_sql, 6, add_column },
-		      { fks_sql, 4, add_fk },
+		      { fks_sql, 6, add_fk },
 		      { views_sql, 3, add_view },
 		      { routines_sql, 3, add_routine },
-		      { runs_sql, 2, add_runs } };
+		      { runs_sql, 3, add_runs } };
 	int r = c ? 0 : -ENOMEM;
 
 	for (size_t p = 0; !r && p < ARRAY_SIZE(parts); p++) {

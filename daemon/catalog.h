@@ -29,6 +29,7 @@ struct cat_table {
 /* One column pair of a foreign key: from references to. */
 struct cat_fk {
 	char *from_table, *from_column, *to_table, *to_column;
+	char on_delete, on_update; /* pg_constraint's confdeltype, confupdtype: a, r, c, n, d */
 };
 
 /* A view (or materialized view) reads a table: directly, or through
@@ -51,6 +52,7 @@ struct cat_routine {
 struct cat_runs {
 	char *table; /* schema.name */
 	uint32_t routine;
+	unsigned events; /* SQI_EV_* (sqlinfo.h): the writes that run it */
 };
 
 struct catalog {

@@ -52,9 +52,10 @@ struct pp_routine {
 };
 
 /* A table (or view) whose writes run such routines (triggers, defaults,
- * checks). */
+ * checks) or write a policy table through a cascading foreign key. */
 struct pp_runs {
 	const char *table; /* schema.name */
+	unsigned events;   /* SQI_EV_*: the writes that run it */
 	struct pp_reach r;
 };
 

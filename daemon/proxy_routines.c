@@ -1,11 +1,14 @@
 /* proxy_routines.c - what the database runs on a statement's behalf: the
- * functions and procedures it calls, and the triggers, column defaults
- * and checks a write to a table runs. Each routine's definition is
- * analysed once per catalog load (sqlbody.c); what it reaches is what
- * its own statements name and what the routines they call and the
- * writes they make run reach in turn, to a fixed point. Only routines
- * that reach a policy table, or whose code cannot be seen, are kept: a
- * statement's calls are looked up among those few. */
+ * functions and procedures it calls; the triggers, column defaults and
+ * checks a write to a table runs; the writes a cascading foreign key
+ * makes in the tables that reference it. Each routine's definition is
+ * analysed once (sqlbody.c); what it reaches is what its own statements
+ * name and what the routines they call and the writes they make run
+ * reach in turn, to a fixed point over a graph whose nodes are the
+ * routines and the cascading foreign keys. Only routines that reach a
+ * policy table, or whose code cannot be seen, are kept, and the tables
+ * whose writes lead to one: a statement's calls and writes are looked up
+ * among those few. */
 #define _GNU_SOURCE
 #include "proxy_policy.h"
 
@@ -15,15 +18,33 @@
 #include <string.h>
 
 #include "sqlbody.h"
+#include "sqlinfo.h"
 
-/* One routine of the catalog while its reach is worked out. */
+/* A routine of the catalog, or a cascading foreign key, while its reach
+ * is worked out. */
 struct node {
-	const struct cat_routine *cr;
-	struct sqb_routine *a; /* its analysis (in ppol.analyses) */
+	const struct cat_routine *cr; /* NULL: a foreign key's */
+	const struct cat_fk *fk;
+	struct sqb_routine *a; /* a routine's analysis (in ppol.analyses) */
 	uint8_t *t;            /* PPR_* by policy table */
 	const char *hidden, *enc;
-	size_t *edges; /* the routines it runs (indexes) */
+	size_t *edges; /* the nodes it runs (indexes) */
 	size_t nedges;
+};
+
+/* A write to table (one of events) runs node. */
+struct link {
+	const char *table; /* schema.name, the catalog's */
+	size_t node;
+	unsigned events; /* SQI_EV_* */
+};
+
+struct build {
+	struct ppol *pp;
+	struct node *nodes;
+	size_t nroutines, nnodes; /* routines first, then foreign keys */
+	struct link *links;
+	size_t nlinks;
 };
 
 static bool encrypted(const struct pp_table *t, const char *col)
@@ -48,12 +69,12 @@ static int add_edge(struct node *n, size_t to)
 }
 
 /* Edges to the routines named [schema.]name (every overload). */
-static int edges_named(const struct ppol *pp, struct node *n, const char *schema, const char *name)
+static int edges_named(const struct build *b, struct node *n, const char *schema, const char *name)
 {
 	int err = 0;
 
-	for (size_t j = 0; !err && j < pp->cat->nroutines; j++)
-		if (ppol_named(pp->cat->routines[j].name, schema, name))
+	for (size_t j = 0; !err && j < b->nroutines; j++)
+		if (ppol_named(b->nodes[j].cr->name, schema, name))
 			err = add_edge(n, j);
 	return err;
 }
@@ -66,24 +87,33 @@ static size_t by_oid(const struct catalog *cat, uint32_t oid)
 	return SIZE_MAX;
 }
 
-/* Edges to what a write to [schema.]name runs. */
-static int edges_run(const struct ppol *pp, struct node *n, const char *schema, const char *name)
+/* Edges to what a write (one of events) to [schema.]name runs. */
+static int edges_run(const struct build *b, struct node *n, const char *schema, const char *name,
+                     unsigned events)
 {
 	int err = 0;
 
-	for (size_t i = 0; !err && i < pp->cat->nruns; i++) {
-		size_t j = ppol_named(pp->cat->runs[i].table, schema, name)
-		               ? by_oid(pp->cat, pp->cat->runs[i].routine)
-		               : SIZE_MAX;
-		if (j != SIZE_MAX)
-			err = add_edge(n, j);
-	}
+	for (size_t i = 0; !err && i < b->nlinks; i++)
+		if ((b->links[i].events & events) && ppol_named(b->links[i].table, schema, name))
+			err = add_edge(n, b->links[i].node);
+	return err;
+}
+
+/* The same, for the catalog's schema.name. */
+static int edges_run_full(const struct build *b, struct node *n, const char *full, unsigned events)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < b->nlinks; i++)
+		if ((b->links[i].events & events) && !strcmp(b->links[i].table, full))
+			err = add_edge(n, b->links[i].node);
 	return err;
 }
 
 /* A table a routine's statements name: the policy tables it stands for. */
-static int reach_table(const struct ppol *pp, struct node *n, const struct sqb_table *t)
+static int reach_table(const struct build *b, struct node *n, const struct sqb_table *t)
 {
+	const struct ppol *pp = b->pp;
 	const struct pp_table *ts[8];
 	const struct pp_table *pt = ppol_by_name(pp, t->schema, t->name);
 	size_t k = pt ? (ts[0] = pt, 1) : ppol_view_tables(pp, t->schema, t->name, ts, ARRAY_SIZE(ts));
@@ -98,7 +128,7 @@ static int reach_table(const struct ppol *pp, struct node *n, const struct sqb_t
 		if (enc && !n->enc)
 			n->enc = n->cr->name;
 	}
-	return t->write ? edges_run(pp, n, t->schema, t->name) : 0;
+	return t->write ? edges_run(b, n, t->schema, t->name, t->events) : 0;
 }
 
 static bool ident_char(char c)
@@ -134,22 +164,19 @@ static bool names_policy(const struct ppol *pp, const char *text)
 /* A body libpg_query does not parse: hidden when its text names a policy
  * table or a view over one; it runs the routines it names and what
  * writes to the tables it names run. */
-static int reach_text(const struct ppol *pp, struct node *n)
+static int reach_text(const struct build *b, struct node *n)
 {
 	const char *def = n->cr->def;
 	int err = 0;
 
-	if (names_policy(pp, def))
+	if (names_policy(b->pp, def))
 		n->hidden = n->cr->name;
-	for (size_t j = 0; !err && j < pp->cat->nroutines; j++)
-		if (mentions(def, pp->cat->routines[j].name))
+	for (size_t j = 0; !err && j < b->nroutines; j++)
+		if (mentions(def, b->nodes[j].cr->name))
 			err = add_edge(n, j);
-	for (size_t i = 0; !err && i < pp->cat->nruns; i++) {
-		size_t j = mentions(def, pp->cat->runs[i].table) ? by_oid(pp->cat, pp->cat->runs[i].routine)
-		                                                 : SIZE_MAX;
-		if (j != SIZE_MAX)
-			err = add_edge(n, j);
-	}
+	for (size_t i = 0; !err && i < b->nlinks; i++)
+		if (mentions(def, b->links[i].table))
+			err = add_edge(n, b->links[i].node);
 	return err;
 }
 
@@ -183,7 +210,7 @@ static int analysis(struct ppol *prev, const struct cat_routine *cr, struct sqb_
 	return err;
 }
 
-static int analyse(const struct ppol *pp, struct node *n)
+static int analyse(const struct build *b, struct node *n)
 {
 	const struct sqb_routine *r = n->a;
 	int err = 0;
@@ -191,12 +218,45 @@ static int analyse(const struct ppol *pp, struct node *n)
 	if (r->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE))
 		n->hidden = n->cr->name;
 	if (r->hidden & SQI_HIDDEN_UNPARSED)
-		err = reach_text(pp, n);
+		err = reach_text(b, n);
 	for (size_t i = 0; !err && i < r->ntables; i++)
-		err = reach_table(pp, n, &r->tables[i]);
+		err = reach_table(b, n, &r->tables[i]);
 	for (size_t i = 0; !err && i < r->ncalls; i++)
-		err = edges_named(pp, n, r->calls[i].schema, r->calls[i].name);
+		err = edges_named(b, n, r->calls[i].schema, r->calls[i].name);
 	return err;
+}
+
+/* What a foreign key's action writes in the referencing table: a
+ * cascade's DELETE, SET NULL's or SET DEFAULT's UPDATE. */
+static unsigned fk_writes(char action, bool on_delete)
+{
+	return action == 'c'                    ? (on_delete ? SQI_EV_DELETE : SQI_EV_UPDATE)
+	       : action == 'n' || action == 'd' ? SQI_EV_UPDATE
+	                                        : 0;
+}
+
+/* The writes to the referenced table that make it act (TRUNCATE ...
+ * CASCADE empties the referencing table too). */
+static unsigned fk_events(const struct cat_fk *k)
+{
+	return (fk_writes(k->on_delete, true) ? SQI_EV_DELETE | SQI_EV_TRUNCATE : 0) |
+	       (fk_writes(k->on_update, false) ? SQI_EV_UPDATE : 0);
+}
+
+/* A cascading foreign key: it writes the referencing table (which counts
+ * when a policy table), and runs what writes to it run. */
+static int analyse_fk(const struct build *b, struct node *n)
+{
+	const struct pp_table *pt = NULL;
+	unsigned ev =
+	    fk_writes(n->fk->on_delete, true) | fk_writes(n->fk->on_update, false) | SQI_EV_TRUNCATE;
+
+	for (size_t i = 0; i < b->pp->n; i++)
+		if (!strcmp(b->pp->t[i].name, n->fk->from_table))
+			pt = &b->pp->t[i];
+	if (pt)
+		n->t[pt - b->pp->t] |= PPR_READ | PPR_WRITE;
+	return edges_run_full(b, n, n->fk->from_table, ev);
 }
 
 /* Merges what from reaches into into; whether into changed. */
@@ -223,10 +283,10 @@ static bool reaches(size_t ntables, const uint8_t *t, const char *hidden)
 	return hidden != NULL;
 }
 
-/* Keeps n (its reach moves into pp) when it reaches anything. */
+/* Keeps routine n (its reach moves into pp) when it reaches anything. */
 static int keep(struct ppol *pp, struct node *n)
 {
-	if (!reaches(pp->n, n->t, n->hidden))
+	if (!n->cr || !reaches(pp->n, n->t, n->hidden))
 		return 0;
 	struct pp_routine *v = realloc(pp->routines, (pp->nroutines + 1) * sizeof(*v));
 	if (!v)
@@ -237,19 +297,21 @@ static int keep(struct ppol *pp, struct node *n)
 	return 0;
 }
 
-/* The tables whose writes run routines that reach something. */
-static int index_runs(struct ppol *pp, const struct node *nodes)
+/* The tables whose writes (of which events) lead to something, before
+ * keep() takes the nodes' reach. */
+static int index_runs(const struct build *b)
 {
-	for (size_t i = 0; i < pp->cat->nruns; i++) {
-		const struct cat_runs *x = &pp->cat->runs[i];
-		size_t j = by_oid(pp->cat, x->routine), k;
-		const struct node *n = j == SIZE_MAX ? NULL : &nodes[j];
-		const struct pp_routine *kept = NULL;
-		for (size_t r = 0; n && r < pp->nroutines && !kept; r++)
-			kept = pp->routines[r].name == n->cr->name ? &pp->routines[r] : NULL;
-		if (!kept)
+	struct ppol *pp = b->pp;
+
+	for (size_t i = 0; i < b->nlinks; i++) {
+		const struct link *l = &b->links[i];
+		const struct node *n = &b->nodes[l->node];
+		size_t k;
+		if (!reaches(pp->n, n->t, n->hidden))
 			continue;
-		for (k = 0; k < pp->nruns && strcmp(pp->runs[k].table, x->table); k++)
+		for (k = 0; k < pp->nruns &&
+		            (strcmp(pp->runs[k].table, l->table) || pp->runs[k].events != l->events);
+		     k++)
 			;
 		if (k == pp->nruns) {
 			struct pp_runs *v = realloc(pp->runs, (pp->nruns + 1) * sizeof(*v));
@@ -258,48 +320,94 @@ static int index_runs(struct ppol *pp, const struct node *nodes)
 				pp->runs = v;
 			if (!v || !t)
 				return free(t), -ENOMEM;
-			v[pp->nruns++] = (struct pp_runs){ x->table, { t, NULL, NULL } };
+			v[pp->nruns++] = (struct pp_runs){ l->table, l->events, { t, NULL, NULL } };
 		}
 		struct pp_reach *r = &pp->runs[k].r;
-		merge(pp->n, r->t, &r->hidden, &r->enc, kept->r.t, kept->r.hidden, kept->r.enc);
+		merge(pp->n, r->t, &r->hidden, &r->enc, n->t, n->hidden, n->enc);
 	}
 	return 0;
 }
 
+static int add_link(struct build *b, const char *table, size_t node, unsigned events)
+{
+	struct link *v = realloc(b->links, (b->nlinks + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	b->links = v;
+	v[b->nlinks++] = (struct link){ table, node, events };
+	return 0;
+}
+
+/* The nodes (routines, then the cascading foreign keys, once per pair of
+ * tables and actions) and what links tables to them. */
+static int make_nodes(struct build *b, struct ppol *prev)
+{
+	struct ppol *pp = b->pp;
+	const struct catalog *cat = pp->cat;
+	size_t cap = cat->nroutines + cat->nfks;
+	int err = 0;
+
+	b->nroutines = cat->nroutines;
+	if (!(b->nodes = calloc(cap ? cap : 1, sizeof(*b->nodes))) ||
+	    (cat->nroutines && !(pp->analyses = calloc(cat->nroutines, sizeof(*pp->analyses)))))
+		return -ENOMEM;
+	for (size_t i = 0; !err && i < cat->nroutines; i++, pp->nanalyses++, b->nnodes++) {
+		b->nodes[i].cr = &cat->routines[i];
+		b->nodes[i].a = &pp->analyses[i];
+		err = (b->nodes[i].t = calloc(pp->n + 1, 1)) ? analysis(prev, b->nodes[i].cr, b->nodes[i].a)
+		                                             : -ENOMEM;
+	}
+	for (size_t i = 0; !err && i < cat->nruns; i++) {
+		size_t j = by_oid(cat, cat->runs[i].routine);
+		if (j != SIZE_MAX)
+			err = add_link(b, cat->runs[i].table, j, cat->runs[i].events);
+	}
+	for (size_t i = 0; !err && i < cat->nfks; i++) {
+		const struct cat_fk *k = &cat->fks[i];
+		bool seen = !fk_events(k);
+		for (size_t j = b->nroutines; !seen && j < b->nnodes; j++) /* a key of several columns */
+			seen = !strcmp(b->nodes[j].fk->from_table, k->from_table) &&
+			       !strcmp(b->nodes[j].fk->to_table, k->to_table) &&
+			       b->nodes[j].fk->on_delete == k->on_delete &&
+			       b->nodes[j].fk->on_update == k->on_update;
+		if (seen)
+			continue;
+		struct node *n = &b->nodes[b->nnodes];
+		n->fk = k;
+		err = (n->t = calloc(pp->n + 1, 1)) ? add_link(b, k->to_table, b->nnodes++, fk_events(k))
+		                                    : -ENOMEM;
+	}
+	return err;
+}
+
 int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 {
-	size_t n = pp->cat && pp->n ? pp->cat->nroutines : 0;
-	struct node *nodes = n ? calloc(n, sizeof(*nodes)) : NULL;
-	int err = n && !nodes ? -ENOMEM : 0;
+	struct build b = { .pp = pp };
+	int err = pp->cat && pp->n ? make_nodes(&b, prev) : 0;
 
-	if (!err && n && !(pp->analyses = calloc(n, sizeof(*pp->analyses))))
-		err = -ENOMEM;
-	for (size_t i = 0; !err && i < n; i++, pp->nanalyses++) {
-		nodes[i].cr = &pp->cat->routines[i];
-		nodes[i].a = &pp->analyses[i];
-		err = (nodes[i].t = calloc(pp->n + 1, 1)) ? analysis(prev, nodes[i].cr, nodes[i].a) : -ENOMEM;
-	}
-	for (size_t i = 0; !err && i < n; i++)
-		err = analyse(pp, &nodes[i]);
+	for (size_t i = 0; !err && i < b.nnodes; i++)
+		err = b.nodes[i].cr ? analyse(&b, &b.nodes[i]) : analyse_fk(&b, &b.nodes[i]);
 	/* to a fixed point: each round carries reach one call further */
 	for (bool changed = !err; changed;) {
 		changed = false;
-		for (size_t i = 0; i < n; i++)
-			for (size_t e = 0; e < nodes[i].nedges; e++) {
-				const struct node *to = &nodes[nodes[i].edges[e]];
-				changed |= merge(pp->n, nodes[i].t, &nodes[i].hidden, &nodes[i].enc, to->t,
-				                 to->hidden, to->enc);
+		for (size_t i = 0; i < b.nnodes; i++)
+			for (size_t e = 0; e < b.nodes[i].nedges; e++) {
+				const struct node *to = &b.nodes[b.nodes[i].edges[e]];
+				changed |= merge(pp->n, b.nodes[i].t, &b.nodes[i].hidden, &b.nodes[i].enc,
+				                 to->t, to->hidden, to->enc);
 			}
 	}
-	for (size_t i = 0; !err && i < n; i++)
-		err = keep(pp, &nodes[i]);
-	if (!err && n)
-		err = index_runs(pp, nodes);
-	for (size_t i = 0; nodes && i < n; i++) {
-		free(nodes[i].t);
-		free(nodes[i].edges);
+	if (!err)
+		err = index_runs(&b);
+	for (size_t i = 0; !err && i < b.nroutines; i++)
+		err = keep(pp, &b.nodes[i]);
+	for (size_t i = 0; b.nodes && i < b.nnodes; i++) {
+		free(b.nodes[i].t);
+		free(b.nodes[i].edges);
 	}
-	free(nodes);
+	free(b.nodes);
+	free(b.links);
 	return err;
 }
 
@@ -333,10 +441,12 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 		for (size_t j = 0; !err && j < pp->nroutines; j++)
 			if (ppol_named(pp->routines[j].name, s->calls[i].schema, s->calls[i].name))
 				err = merge_into(pp, out, &pp->routines[j].r);
-	bool truncate = s->normalized && !strcmp(s->normalized, "TruncateStmt"); /* its triggers */
-	for (size_t i = 0; !err && pp->nruns && i < s->ntables; i++)
+	unsigned events = pp->nruns ? s->events : 0;
+	bool truncate = events == SQI_EV_TRUNCATE; /* its tables are not marked written */
+	for (size_t i = 0; !err && events && i < s->ntables; i++)
 		for (size_t j = 0; !err && (s->tables[i].write || truncate) && j < pp->nruns; j++)
-			if (ppol_named(pp->runs[j].table, s->tables[i].schema, s->tables[i].name))
+			if ((pp->runs[j].events & events) &&
+			    ppol_named(pp->runs[j].table, s->tables[i].schema, s->tables[i].name))
 				err = merge_into(pp, out, &pp->runs[j].r);
 	if (err)
 		free(out->t), out->t = NULL;

@@ -255,6 +255,7 @@ static int routine_stmt(void *arg, const struct sqi_stmt *s)
 		if (!s->tables[i].write)
 			continue;
 		t->write = true;
+		t->events |= s->events;
 		t->all_cols |= s->write_all;
 		for (size_t c = 0; !err && !s->write_all && c < s->nwrite_cols; c++)
 			err = add_col(t, s->write_cols[c]);

@@ -18,9 +18,10 @@
 struct sqb_table {
 	char *schema; /* NULL when the body did not name one */
 	char *name;
-	bool write;    /* some statement writes it (INSERT, UPDATE, DELETE, MERGE, COPY FROM) */
-	bool all_cols; /* ... into columns it does not list (no column list, MERGE, a writing CTE) */
-	char **cols;   /* else the columns written into (none: DELETE only) */
+	bool write;      /* some statement writes it (INSERT, UPDATE, DELETE, MERGE, COPY FROM, TRUNCATE) */
+	unsigned events; /* SQI_EV_*: how */
+	bool all_cols;   /* ... into columns it does not list (no column list, MERGE, a writing CTE) */
+	char **cols;     /* else the columns written into (none: DELETE only) */
 	size_t ncols;
 };
 

@@ -665,6 +665,25 @@ static int predicates(struct sqi_stmt *st, const char *node, json_t *body)
 	return w ? preds_where(st, w, 0) : 0;
 }
 
+static unsigned events_of(const struct sqi_stmt *st, const char *node, size_t written)
+{
+	bool upsert = false;
+
+	for (size_t i = 0; i < st->nwrites; i++)
+		upsert |= st->writes[i].upsert;
+	if (!strcmp(node, "TruncateStmt"))
+		return SQI_EV_TRUNCATE;
+	if (written > 1 || !strcmp(node, "MergeStmt"))
+		return SQI_EV_ALL;
+	switch (st->kind) {
+	case SQI_INSERT: return SQI_EV_INSERT | (upsert ? SQI_EV_UPDATE : 0);
+	case SQI_UPDATE: return SQI_EV_UPDATE;
+	case SQI_DELETE: return SQI_EV_DELETE;
+	case SQI_COPY: return SQI_EV_INSERT;
+	default: return SQI_EV_ALL;
+	}
+}
+
 int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 {
 	const char *key;
@@ -701,6 +720,7 @@ int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 			written += st->tables[t].write;
 		st->write_all |= written > 1 || (written && !st->nwrite_cols && strcmp(key, "DeleteStmt"));
 		st->returning = json_array_size(json_object_get(body, "returningList")) > 0;
+		st->events = events_of(st, key, written);
 		snprintf(node, 64, "%s", key);
 		return err;
 	}

@@ -26,6 +26,10 @@ struct sqi_name {
 	char *name;
 };
 
+/* The kinds of write a statement makes to the tables it writes (those a
+ * trigger fires on, a foreign key acts on). */
+enum { SQI_EV_INSERT = 1, SQI_EV_UPDATE = 2, SQI_EV_DELETE = 4, SQI_EV_TRUNCATE = 8, SQI_EV_ALL = 15 };
+
 /* What of a code body (a DO block's, a routine's) cannot be seen. */
 enum {
 	SQI_HIDDEN_DYNAMIC = 1,  /* SQL built as it runs (EXECUTE) */
@@ -107,7 +111,8 @@ struct sqi_stmt {
 	                       * other statements only the kind of node ("CopyStmt") */
 	struct sqi_table *tables;
 	size_t ntables;
-	bool returning; /* INSERT/UPDATE/DELETE ... RETURNING */
+	bool returning;  /* INSERT/UPDATE/DELETE ... RETURNING */
+	unsigned events; /* SQI_EV_*: all when it may make several kinds (MERGE, writing CTEs, DO) */
 	/* a DO block: its tables and calls are those its body's statements and
 	 * expressions name (sqlbody.c); hidden says what of it cannot be seen
 	 * (SQI_HIDDEN_*), body is its text when a part does not parse (the

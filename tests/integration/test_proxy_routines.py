@@ -209,3 +209,18 @@ def test_code_defined_in_the_same_transaction_or_string_is_refused(proxy):
         conn.close()
     recs = records_of(proxy, "SELECT shop.fresh", 1)
     assert recs and recs[0]["detail"]["tables"] == ["shop.customers"]
+
+
+def test_a_cascading_delete_counts_as_a_write_of_the_tables_it_reaches(proxy):
+    """DELETE FROM customers deletes their addresses and orders too (ON
+    DELETE CASCADE): its records name those policy tables as well. An
+    UPDATE of customers, which no foreign key acts on, names only them."""
+    proxy.psql("DELETE FROM shop.customers WHERE id = -1")
+    proxy.psql("UPDATE shop.customers SET country = 'DE' WHERE id = -1")
+    recs = records_of(proxy, "DELETE FROM shop.customers", 2)
+    assert [r["type"] for r in recs] == ["attempt", "access"], recs
+    tables = recs[1]["detail"]["tables"]
+    assert tables[0] == "shop.customers" and {"shop.addresses", "shop.orders"} <= set(tables), tables
+    assert recs[1]["object"]["table"] == "shop.customers"
+    upd = records_of(proxy, "UPDATE shop.customers", 2)
+    assert upd[1]["detail"]["tables"] == ["shop.customers"], upd

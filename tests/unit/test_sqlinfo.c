@@ -253,6 +253,30 @@ static void test_calls(void **state)
 	sqi_free(info);
 }
 
+static void test_events(void **state)
+{
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(
+	    sqi_analyse("INSERT INTO a (x) VALUES (1); INSERT INTO a (x) VALUES (1) ON CONFLICT (x) "
+	                "DO UPDATE SET x = 2; UPDATE a SET x = 1; DELETE FROM a; TRUNCATE a; "
+	                "MERGE INTO a USING b ON a.x = b.x WHEN MATCHED THEN DELETE; "
+	                "WITH d AS (DELETE FROM a RETURNING x) INSERT INTO b SELECT x FROM d; "
+	                "COPY a FROM STDIN",
+	                &info, err, sizeof(err)),
+	    0);
+	const unsigned want[] = { SQI_EV_INSERT,   SQI_EV_INSERT | SQI_EV_UPDATE,
+		                  SQI_EV_UPDATE,   SQI_EV_DELETE,
+		                  SQI_EV_TRUNCATE, SQI_EV_ALL,
+		                  SQI_EV_ALL,      SQI_EV_INSERT };
+	assert_int_equal(info->n, 8);
+	for (size_t i = 0; i < info->n; i++)
+		assert_int_equal(info->stmts[i].events, want[i]);
+	sqi_free(info);
+}
+
 static const struct sqb_table *routine_table(const struct sqb_routine *r, const char *name)
 {
 	for (size_t i = 0; i < r->ntables; i++)
@@ -278,6 +302,7 @@ static void test_routines(void **state)
 	assert_true(t && t->write && !t->all_cols && t->ncols == 1 && !strcmp(t->cols[0], "country"));
 	assert_true((t = routine_table(&r, "h")) && t->write && t->all_cols);
 	assert_true((t = routine_table(&r, "d")) && t->write && !t->all_cols && !t->ncols);
+	assert_true(routine_table(&r, "c")->events == SQI_EV_UPDATE && t->events == SQI_EV_DELETE);
 	assert_true(calls(r.calls, r.ncalls, "s", "other"));
 	sqb_routine_free(&r);
 	/* SQL: a string body, a BEGIN ATOMIC one, RETURN */
@@ -610,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_do_blocks),
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_routines),
 		cmocka_unit_test(test_predicates),
 		cmocka_unit_test(test_uses),
