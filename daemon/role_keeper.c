@@ -10,7 +10,8 @@
  * on serving keys from its cache and the database (a new key waits for
  * the rotation's lock at most KEY_LOCK_WAIT_MS, then fails: the statement
  * that needed it is refused). The keystore's NOTIFY tells the keeper's own
- * connection of the new epoch. */
+ * connection of the new epoch. An erasure's keys to destroy wait for the
+ * rotation in a thread of their own likewise. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -286,8 +287,107 @@ static int bidx_key(struct keystore *ks, int fd, const struct ipc_msg *m)
 	return err;
 }
 
+static int shred_reply(int fd, uint32_t id, int err, const char *why, uint64_t destroyed)
+{
+	struct ipc_msg r = { .type = IPC_KEYS_SHREDDED, .id = id, .nfields = 1 };
+
+	if (err)
+		return ipc_send_error(fd, id, err, why);
+	r.f[0] = ipc_u64(destroyed);
+	return ipc_send(fd, &r);
+}
+
+/* A shred while a rotation runs waits for the rotation's lock: it runs in
+ * a thread of its own, on a keystore connection of its own (as `custosctl
+ * keys shred` would in another process; the keystore's NOTIFY drops the
+ * keys from the keeper's cache), so that the keeper goes on serving keys,
+ * and answers on a duplicate of the asker's channel when it is done (the
+ * asker takes a late answer for what it is). One at a time. */
+struct shred_job {
+	const char *name;
+	struct ks_where where;
+	int fd;
+	uint32_t id;
+	char *type, *subject;
+	uint8_t (*ids)[FC_KEYID_LEN];
+	size_t n;
+};
+
+static bool shredding; /* under rot.mu */
+
+static void shred_job_free(struct shred_job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	where_free(&j->where);
+	free(j->type);
+	free(j->subject);
+	free(j->ids);
+	free(j);
+}
+
+static void *shred_main(void *arg)
+{
+	struct shred_job *j = arg;
+	struct keystore *ks = NULL;
+	uint64_t destroyed = 0;
+	int err = open_at(j->name, &j->where, &ks) ? -EIO : 0;
+
+	if (!err)
+		err = ks_shred(ks, j->type, j->subject, (const uint8_t(*)[FC_KEYID_LEN])j->ids, j->n,
+		               &destroyed);
+	(void)shred_reply(j->fd, j->id, err, ks ? ks_error(ks) : "the keystore cannot be opened", destroyed);
+	ks_close(ks);
+	shred_job_free(j);
+	pthread_mutex_lock(&rot.mu);
+	shredding = false;
+	pthread_mutex_unlock(&rot.mu);
+	return NULL;
+}
+
+static int shred_in_thread(struct role_env *env, int fd, struct ipc_msg *m, uint8_t (*ids)[FC_KEYID_LEN],
+                           size_t n)
+{
+	struct shred_job *j = calloc(1, sizeof(*j));
+	int err = j ? where_of(env->cfg, &j->where) : -ENOMEM;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (j) {
+		j->fd = -1;
+		j->ids = ids;
+		j->n = n;
+	}
+	if (!err && (!(j->type = strdup(m->f[0].s.p)) || !(j->subject = strdup(m->f[1].s.p))))
+		err = -ENOMEM;
+	if (!err && (j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		err = -errno;
+	pthread_mutex_lock(&rot.mu);
+	if (!err && shredding)
+		err = -EBUSY;
+	if (!err) {
+		j->name = env->name;
+		j->where.lock_timeout_ms = 0; /* it waits for the rotation */
+		j->id = m->id;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = -pthread_create(&t, &attr, shred_main, j);
+		pthread_attr_destroy(&attr);
+		shredding = !err;
+	}
+	pthread_mutex_unlock(&rot.mu);
+	if (!err)
+		return 0;
+	if (j)
+		shred_job_free(j);
+	else
+		free(ids);
+	return shred_reply(fd, m->id, err, err == -EBUSY ? ROTATION_BUSY : "the erasure cannot be started",
+	                   0);
+}
+
 /* Destroys a subject's keys: its own, and those of the ids given. */
-static int shred(struct keystore *ks, int fd, struct ipc_msg *m)
+static int shred(struct role_env *env, struct keystore *ks, int fd, struct ipc_msg *m)
 {
 	size_t n = m->f[2].s.len / (2 * FC_KEYID_LEN);
 	uint8_t(*ids)[FC_KEYID_LEN] = calloc(n ? n : 1, FC_KEYID_LEN);
@@ -299,15 +399,13 @@ static int shred(struct keystore *ks, int fd, struct ipc_msg *m)
 	for (size_t i = 0; !err && i < n; i++)
 		if (!hex_decode(m->f[2].s.p + i * 2 * FC_KEYID_LEN, 2 * FC_KEYID_LEN, ids[i]))
 			err = -EINVAL;
+	if (!err && rotation_running())
+		return shred_in_thread(env, fd, m, ids, n);
 	if (!err)
 		err = ks_shred(ks, m->f[0].s.p, m->f[1].s.p, (const uint8_t(*)[FC_KEYID_LEN])ids, n,
 		               &destroyed);
 	free(ids);
-	if (err)
-		return ipc_send_error(fd, m->id, err, err == -EINVAL ? "malformed key ids" : ks_error(ks));
-	struct ipc_msg r = { .type = IPC_KEYS_SHREDDED, .id = m->id, .nfields = 1 };
-	r.f[0] = ipc_u64(destroyed);
-	return ipc_send(fd, &r);
+	return shred_reply(fd, m->id, err, err == -EINVAL ? "malformed key ids" : ks_error(ks), destroyed);
 }
 
 /* Who may ask what: key management is the control role's; data keys go
@@ -378,7 +476,7 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	case IPC_KEYS_SHRED:
 		if (!ks)
 			return ipc_send_error(fd, m->id, -ENOENT, "no keystore configured");
-		return shred(ks, fd, m);
+		return shred(env, ks, fd, m);
 	case IPC_KEYS_REF: {
 		struct ipc_msg r = { .type = IPC_KEYS_REF_IS, .id = m->id, .nfields = 1 };
 		r.f[0].kind = 'h';

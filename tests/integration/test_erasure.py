@@ -225,6 +225,53 @@ def test_an_erasure_that_must_re_key_during_a_key_rotation_says_so(custos):
     assert req(custos, "run", str(rid))["status"] == "completed"
 
 
+def test_an_erasure_waiting_for_a_key_rotation_leaves_keys_served(custos):
+    """An erasure with only keys to destroy waits for a running rotation's
+    lock to destroy them. It waits in a thread of the keeper's own: keys
+    are served meanwhile, and the erasure completes once the rotation ends."""
+    cid = q(custos, "SELECT min(id) FROM shop.customers c WHERE id > 30 AND NOT EXISTS "
+                    "(SELECT 1 FROM shop.invoices i WHERE i.customer_id = c.id)")[0][0]
+    other = cid + 1
+    rid = open_erasure(custos, cid)
+    hold = psycopg2.connect(custos.d.settings["keystore"])
+    cur = hold.cursor()
+    cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")  # the rotation waits here
+    env = dict(os.environ, CUSTOS_SOCKET=str(custos.d.sock))
+    rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env)
+    run = None
+
+    def waiting():
+        return int(custos.shop.server.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                                           "'custos.data_keys'::regclass", dbname=custos.ks_name))
+    try:
+        deadline = time.monotonic() + 20
+        while not waiting():
+            assert time.monotonic() < deadline and rot.poll() is None  # the rotation waits for the lock
+            time.sleep(0.1)
+        run = subprocess.Popen([str(CTL), "request", "run", str(rid), "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 30
+        while not any(r["detail"].get("request") == rid and r["detail"].get("step") == "erase"
+                      for r in custos.d.records("request")):
+            assert time.monotonic() < deadline and run.poll() is None  # its rows go; its keys wait
+            time.sleep(0.2)
+        time.sleep(0.5)
+        started = time.monotonic()
+        with custos.connect(user="app1", connect_timeout=10) as c, c.cursor() as cur2:
+            cur2.execute("SELECT email FROM shop.customers WHERE id = %s", (other,))  # a key not cached
+            assert "@" in cur2.fetchone()[0]
+        assert time.monotonic() - started < 5
+        assert run.poll() is None and rot.poll() is None
+    finally:
+        hold.rollback()
+        hold.close()
+    out, err = rot.communicate(timeout=60)
+    assert rot.returncode == 0, err
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0 and json.loads(out)["status"] == "completed", out + err
+
+
 def test_a_reload_between_requests_rereads_the_policy(custos):
     assert custos.d.ctl("reload", check=0)
     acc = req(custos, "open", "--regime", "gdpr", "--kind", "access", "--subject", "customer:13")
