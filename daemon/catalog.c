@@ -44,20 +44,30 @@ static const char views_sql[] =
     "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
     "AND vn.nspname NOT IN ('pg_catalog', 'information_schema')";
 
-/* A schema's name as a statement names it: every session's temporary
- * schema (pg_temp_N) is pg_temp. */
-#define SCHEMA_NAME(n) "CASE WHEN " n ".nspname LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE " n ".nspname END"
+/* A schema's name (n.nspname) as a statement names it: every session's
+ * temporary schema (pg_temp_N) is pg_temp. */
+#define NSP_NAME "CASE WHEN n.nspname LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE n.nspname END"
 
-/* Functions and procedures in user schemas, but those an extension
- * brought that a superuser owns (trusted as the extension is: a member
- * its owner added to it is not). */
-static const char routines_sql[] = "SELECT " SCHEMA_NAME(
-    "n") " || '.' || p.proname, p.oid, pg_get_functiondef(p.oid) "
-         "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-         "WHERE p.prokind IN ('f', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-         "AND n.nspname NOT LIKE 'pg\\_toast%' AND NOT EXISTS (SELECT 1 FROM pg_depend e "
-         " JOIN pg_roles o ON o.oid = p.proowner WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid"
-         " AND e.deptype = 'e' AND o.rolsuper)";
+/* An aggregate runs its support functions: its definition, for sqlbody.c,
+ * is a routine calling each of them. */
+#define AGGREGATE_DEF                                                                                        \
+	"'CREATE FUNCTION custos_aggregate() RETURNS void LANGUAGE sql BEGIN ATOMIC ' || coalesce(("         \
+	"SELECT string_agg(format('SELECT %I.%I();', fn.nspname, f.proname), ' ') FROM pg_aggregate a "      \
+	"JOIN pg_proc f ON f.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, "            \
+	"a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn) "                                  \
+	"JOIN pg_namespace fn ON fn.oid = f.pronamespace WHERE a.aggfnoid = p.oid), '') || ' END'"
+
+/* Functions, procedures and aggregates in user schemas, but those an
+ * extension brought that a superuser owns (trusted as the extension is: a
+ * member its owner added to it is not). */
+static const char routines_sql[] =
+    "SELECT " NSP_NAME " || '.' || p.proname, p.oid, "
+    "CASE WHEN p.prokind = 'a' THEN " AGGREGATE_DEF " ELSE pg_get_functiondef(p.oid) END "
+    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE p.prokind IN ('f', 'p', 'a') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND NOT EXISTS (SELECT 1 FROM pg_depend e "
+    " JOIN pg_roles o ON o.oid = p.proowner WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid"
+    " AND e.deptype = 'e' AND o.rolsuper)";
 
 /* The events of a trigger (tgtype's INSERT, UPDATE, DELETE, TRUNCATE bits)
  * as SQI_EV_* bits. */
@@ -67,7 +77,8 @@ static const char routines_sql[] = "SELECT " SCHEMA_NAME(
 
 /* What a write to a table runs, and on which writes: its enabled triggers
  * (and the functions their WHEN conditions call), the functions its
- * column defaults and constraints call (INSERT, UPDATE); and what a write
+ * column defaults and constraints call, those of its columns' domains
+ * (INSERT, UPDATE); and what a write
  * to one of its partitions or inheriting tables runs, which a write to it
  * may make. */
 static const char runs_sql[] =
@@ -82,10 +93,15 @@ static const char runs_sql[] =
     "  UNION SELECT k.conrelid, d.refobjid, 3 FROM pg_constraint k JOIN pg_depend d"
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid"
     "   AND d.refclassid = 'pg_proc'::regclass WHERE k.conrelid <> 0"
+    "  UNION SELECT a.attrelid, d.refobjid, 3 FROM pg_constraint k JOIN pg_depend d"
+    "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid AND d.refclassid = 'pg_proc'::regclass"
+    "   JOIN pg_attribute a ON a.atttypid = k.contypid AND NOT a.attisdropped WHERE k.contypid <> 0"
+    "  UNION SELECT a.attrelid, d.refobjid, 3 FROM pg_type t JOIN pg_depend d"
+    "   ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
+    "   JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped WHERE t.typtype = 'd'"
     "  UNION SELECT i.inhparent, x.fn, x.ev FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
-    "SELECT " SCHEMA_NAME(
-        "n") " || '.' || c.relname, x.fn, x.ev FROM x "
-             "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace";
+    "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev FROM x "
+    "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace";
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {

@@ -32,6 +32,13 @@ CREATE FUNCTION shop.emails() RETURNS TABLE(e text) LANGUAGE plpgsql AS $$
 BEGIN FOR e IN SELECT email FROM shop.customers LOOP RETURN NEXT; END LOOP; END $$;
 CREATE FUNCTION shop.upsert_email(cid bigint, e text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO shop.customers (id, country) VALUES (cid, 'IE') ON CONFLICT (id) DO UPDATE SET email = e; END $$;
+CREATE FUNCTION shop.agg_step(st bigint, v int) RETURNS bigint LANGUAGE sql
+    AS 'SELECT st + v + (SELECT count(*) FROM shop.customers)';
+CREATE AGGREGATE shop.leaky(int) (SFUNC = shop.agg_step, STYPE = bigint, INITCOND = '0');
+CREATE FUNCTION shop.customers_exist(v int) RETURNS boolean LANGUAGE sql
+    AS 'SELECT v IS NULL OR EXISTS (SELECT 1 FROM shop.customers)';
+CREATE DOMAIN shop.checked AS int CHECK (shop.customers_exist(VALUE));
+CREATE TABLE shop.checked_t (x shop.checked);
 CREATE TABLE shop.notes (customer_id bigint, body text);
 CREATE FUNCTION shop.note_touches() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN UPDATE shop.customers SET country = 'IE' WHERE id = NEW.customer_id; RETURN NEW; END $$;
@@ -224,3 +231,13 @@ def test_a_cascading_delete_counts_as_a_write_of_the_tables_it_reaches(proxy):
     assert recs[1]["object"]["table"] == "shop.customers"
     upd = records_of(proxy, "UPDATE shop.customers", 2)
     assert upd[1]["detail"]["tables"] == ["shop.customers"], upd
+
+
+def test_an_aggregate_and_a_domain_check_run_what_they_call(proxy):
+    """An aggregate runs its support functions; a column's domain CHECK
+    runs its function on INSERT and UPDATE: what those read is recorded."""
+    assert proxy.psql("SELECT shop.leaky(1)").stdout.strip() == "21"
+    proxy.psql("INSERT INTO shop.checked_t VALUES (1)")
+    for start in ("SELECT shop.leaky", "INSERT INTO shop.checked_t"):
+        recs = records_of(proxy, start, 1)
+        assert recs and recs[-1]["detail"]["tables"] == ["shop.customers"], (start, recs)
