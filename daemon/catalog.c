@@ -78,9 +78,9 @@ static const char routines_sql[] =
 /* What a write to a table runs, and on which writes: its enabled triggers
  * (and the functions their WHEN conditions call), the functions its
  * column defaults and constraints call, those of its columns' domains
- * (INSERT, UPDATE); and what a write
- * to one of its partitions or inheriting tables runs, which a write to it
- * may make. */
+ * (INSERT, UPDATE); and what a write to one of its partitions or
+ * inheriting tables runs, which a write to it may make (an UPDATE moving
+ * a row deletes it from one partition and inserts it into another). */
 static const char runs_sql[] =
     "WITH RECURSIVE x(rel, fn, ev) AS ("
     "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS " FROM pg_trigger t"
@@ -99,7 +99,8 @@ static const char runs_sql[] =
     "  UNION SELECT a.attrelid, d.refobjid, 3 FROM pg_type t JOIN pg_depend d"
     "   ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
     "   JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped WHERE t.typtype = 'd'"
-    "  UNION SELECT i.inhparent, x.fn, x.ev FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
+    "  UNION SELECT i.inhparent, x.fn, x.ev | CASE WHEN (x.ev & 5) <> 0 THEN 2 ELSE 0 END"
+    "   FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
     "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev FROM x "
     "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace";
 

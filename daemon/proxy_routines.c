@@ -5,7 +5,7 @@
  * analysed once (sqlbody.c); what it reaches is what its own statements
  * name and what the routines they call and the writes they make run
  * reach in turn, to a fixed point over a graph whose nodes are the
- * routines and the cascading foreign keys. Only routines that reach a
+ * routines and the foreign keys. Only routines that reach a
  * policy table, or whose code cannot be seen, are kept, and the tables
  * whose writes lead to one: a statement's calls and writes are looked up
  * among those few. */
@@ -235,21 +235,22 @@ static unsigned fk_writes(char action, bool on_delete)
 	                                        : 0;
 }
 
-/* The writes to the referenced table that make it act (TRUNCATE ...
- * CASCADE empties the referencing table too). */
+/* The writes to the referenced table that make the key act on the
+ * referencing table: its actions', and TRUNCATE ... CASCADE, which
+ * empties the referencing table whatever they are. */
 static unsigned fk_events(const struct cat_fk *k)
 {
-	return (fk_writes(k->on_delete, true) ? SQI_EV_DELETE | SQI_EV_TRUNCATE : 0) |
+	return SQI_EV_TRUNCATE_CASCADE | (fk_writes(k->on_delete, true) ? SQI_EV_DELETE : 0) |
 	       (fk_writes(k->on_update, false) ? SQI_EV_UPDATE : 0);
 }
 
-/* A cascading foreign key: it writes the referencing table (which counts
- * when a policy table), and runs what writes to it run. */
+/* A foreign key that acts: it writes the referencing table (which counts
+ * when a policy table), and runs what those writes run. */
 static int analyse_fk(const struct build *b, struct node *n)
 {
 	const struct pp_table *pt = NULL;
-	unsigned ev =
-	    fk_writes(n->fk->on_delete, true) | fk_writes(n->fk->on_update, false) | SQI_EV_TRUNCATE;
+	unsigned ev = fk_writes(n->fk->on_delete, true) | fk_writes(n->fk->on_update, false) |
+	              SQI_EV_TRUNCATE | SQI_EV_TRUNCATE_CASCADE;
 
 	for (size_t i = 0; i < b->pp->n; i++)
 		if (!strcmp(b->pp->t[i].name, n->fk->from_table))
@@ -365,7 +366,7 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	}
 	for (size_t i = 0; !err && i < cat->nfks; i++) {
 		const struct cat_fk *k = &cat->fks[i];
-		bool seen = !fk_events(k);
+		bool seen = false;
 		for (size_t j = b->nroutines; !seen && j < b->nnodes; j++) /* a key of several columns */
 			seen = !strcmp(b->nodes[j].fk->from_table, k->from_table) &&
 			       !strcmp(b->nodes[j].fk->to_table, k->to_table) &&
@@ -442,7 +443,7 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 			if (ppol_named(pp->routines[j].name, s->calls[i].schema, s->calls[i].name))
 				err = merge_into(pp, out, &pp->routines[j].r);
 	unsigned events = pp->nruns ? s->events : 0;
-	bool truncate = events == SQI_EV_TRUNCATE; /* its tables are not marked written */
+	bool truncate = events & SQI_EV_TRUNCATE; /* its tables are not marked written */
 	for (size_t i = 0; !err && events && i < s->ntables; i++)
 		for (size_t j = 0; !err && (s->tables[i].write || truncate) && j < pp->nruns; j++)
 			if ((pp->runs[j].events & events) &&

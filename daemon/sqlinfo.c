@@ -111,8 +111,23 @@ static const struct {
 	        { "DeleteStmt", SQI_DELETE },
 	        { "MergeStmt", SQI_UPDATE } };
 
-/* A DML node nested anywhere (a writing CTE, EXPLAIN ANALYZE, PREPARE):
- * its target is written, and the statement counts as that write. */
+/* The kinds of write a DML node makes (SQI_EV_*): an upsert updates too. */
+static unsigned write_events(const char *key, json_t *v)
+{
+	const char *action =
+	    json_string_value(json_object_get(json_object_get(v, "onConflictClause"), "action"));
+
+	if (!strcmp(key, "InsertStmt"))
+		return SQI_EV_INSERT | (action && !strcmp(action, "ONCONFLICT_UPDATE") ? SQI_EV_UPDATE : 0);
+	return !strcmp(key, "UpdateStmt")   ? SQI_EV_UPDATE
+	       : !strcmp(key, "DeleteStmt") ? SQI_EV_DELETE
+	       : !strcmp(key, "MergeStmt")  ? SQI_EV_INSERT | SQI_EV_UPDATE | SQI_EV_DELETE
+	                                    : 0;
+}
+
+/* A DML node nested anywhere (a writing CTE, EXPLAIN ANALYZE, PREPARE,
+ * COPY (query) TO): its target is written, and the statement counts as
+ * that write too. */
 static int nested_write(struct sqi_stmt *st, const char *key, json_t *v)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(writers); i++)
@@ -120,6 +135,7 @@ static int nested_write(struct sqi_stmt *st, const char *key, json_t *v)
 			json_t *rel = json_object_get(v, "relation");
 			if (st->kind == SQI_SELECT || st->kind == SQI_OTHER)
 				st->kind = writers[i].kind;
+			st->events |= write_events(key, v);
 			return rel ? add_table(st, rel, true) : 0;
 		}
 	return 0;
@@ -665,23 +681,23 @@ static int predicates(struct sqi_stmt *st, const char *node, json_t *body)
 	return w ? preds_where(st, w, 0) : 0;
 }
 
-static unsigned events_of(const struct sqi_stmt *st, const char *node, size_t written)
+/* The kinds of write the statement makes: its own and its nested
+ * writes'; TRUNCATE (CASCADE empties the tables that reference them too);
+ * COPY FROM inserts; a DO block, or another statement that writes, may
+ * make any. */
+static unsigned events_of(const struct sqi_stmt *st, const char *node, json_t *body, size_t written)
 {
-	bool upsert = false;
+	unsigned ev = st->events | write_events(node, body);
+	const char *behavior = json_string_value(json_object_get(body, "behavior"));
 
-	for (size_t i = 0; i < st->nwrites; i++)
-		upsert |= st->writes[i].upsert;
 	if (!strcmp(node, "TruncateStmt"))
-		return SQI_EV_TRUNCATE;
-	if (written > 1 || !strcmp(node, "MergeStmt"))
-		return SQI_EV_ALL;
-	switch (st->kind) {
-	case SQI_INSERT: return SQI_EV_INSERT | (upsert ? SQI_EV_UPDATE : 0);
-	case SQI_UPDATE: return SQI_EV_UPDATE;
-	case SQI_DELETE: return SQI_EV_DELETE;
-	case SQI_COPY: return SQI_EV_INSERT;
-	default: return SQI_EV_ALL;
-	}
+		ev |= SQI_EV_TRUNCATE |
+		      (behavior && !strcmp(behavior, "DROP_CASCADE") ? SQI_EV_TRUNCATE_CASCADE : 0);
+	else if (!strcmp(node, "CopyStmt") && json_is_true(json_object_get(body, "is_from")))
+		ev |= SQI_EV_INSERT;
+	else if (written && !ev)
+		ev = SQI_EV_ALL;
+	return !strcmp(node, "DoStmt") ? SQI_EV_ALL : ev;
 }
 
 int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
@@ -720,7 +736,7 @@ int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 			written += st->tables[t].write;
 		st->write_all |= written > 1 || (written && !st->nwrite_cols && strcmp(key, "DeleteStmt"));
 		st->returning = json_array_size(json_object_get(body, "returningList")) > 0;
-		st->events = events_of(st, key, written);
+		st->events = events_of(st, key, body, written);
 		snprintf(node, 64, "%s", key);
 		return err;
 	}

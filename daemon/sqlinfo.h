@@ -28,7 +28,14 @@ struct sqi_name {
 
 /* The kinds of write a statement makes to the tables it writes (those a
  * trigger fires on, a foreign key acts on). */
-enum { SQI_EV_INSERT = 1, SQI_EV_UPDATE = 2, SQI_EV_DELETE = 4, SQI_EV_TRUNCATE = 8, SQI_EV_ALL = 15 };
+enum {
+	SQI_EV_INSERT = 1,
+	SQI_EV_UPDATE = 2,
+	SQI_EV_DELETE = 4,
+	SQI_EV_TRUNCATE = 8,
+	SQI_EV_TRUNCATE_CASCADE = 16, /* TRUNCATE ... CASCADE: the referencing tables too */
+	SQI_EV_ALL = 31
+};
 
 /* What of a code body (a DO block's, a routine's) cannot be seen. */
 enum {
@@ -112,7 +119,7 @@ struct sqi_stmt {
 	struct sqi_table *tables;
 	size_t ntables;
 	bool returning;  /* INSERT/UPDATE/DELETE ... RETURNING */
-	unsigned events; /* SQI_EV_*: all when it may make several kinds (MERGE, writing CTEs, DO) */
+	unsigned events; /* SQI_EV_*: every kind it may make (a DO block: all) */
 	/* a DO block: its tables and calls are those its body's statements and
 	 * expressions name (sqlbody.c); hidden says what of it cannot be seen
 	 * (SQI_HIDDEN_*), body is its text when a part does not parse (the

@@ -39,6 +39,20 @@ CREATE FUNCTION shop.customers_exist(v int) RETURNS boolean LANGUAGE sql
     AS 'SELECT v IS NULL OR EXISTS (SELECT 1 FROM shop.customers)';
 CREATE DOMAIN shop.checked AS int CHECK (shop.customers_exist(VALUE));
 CREATE TABLE shop.checked_t (x shop.checked);
+CREATE TABLE shop.parted (k int, customer_id bigint) PARTITION BY LIST (k);
+CREATE TABLE shop.parted1 PARTITION OF shop.parted FOR VALUES IN (1);
+CREATE TABLE shop.parted2 PARTITION OF shop.parted FOR VALUES IN (2);
+CREATE FUNCTION shop.touch_new() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE shop.customers SET country = 'IE' WHERE id = NEW.customer_id; RETURN NEW; END $$;
+CREATE TRIGGER parted2_touch AFTER INSERT ON shop.parted2 FOR EACH ROW EXECUTE FUNCTION shop.touch_new();
+INSERT INTO shop.parted VALUES (1, 1);
+CREATE TABLE shop.memo (id int, customer_id bigint);
+CREATE FUNCTION shop.touch_old() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE shop.customers SET country = 'IE' WHERE id = OLD.customer_id; RETURN OLD; END $$;
+CREATE TRIGGER memo_touch AFTER DELETE ON shop.memo FOR EACH ROW EXECUTE FUNCTION shop.touch_old();
+INSERT INTO shop.memo VALUES (1, 1), (2, 2), (3, 3);
+CREATE TABLE shop.ticket_kinds (id int PRIMARY KEY);
+ALTER TABLE shop.support_tickets ADD COLUMN kind_id int REFERENCES shop.ticket_kinds (id);
 CREATE TABLE shop.notes (customer_id bigint, body text);
 CREATE FUNCTION shop.note_touches() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN UPDATE shop.customers SET country = 'IE' WHERE id = NEW.customer_id; RETURN NEW; END $$;
@@ -241,3 +255,37 @@ def test_an_aggregate_and_a_domain_check_run_what_they_call(proxy):
     for start in ("SELECT shop.leaky", "INSERT INTO shop.checked_t"):
         recs = records_of(proxy, start, 1)
         assert recs and recs[-1]["detail"]["tables"] == ["shop.customers"], (start, recs)
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO shop.memo VALUES (9, 9)",  # a DELETE trigger: not run by an INSERT
+])
+def test_a_trigger_runs_only_for_its_events(proxy, sql):
+    proxy.psql(sql)
+    time.sleep(0.5)
+    assert not [r for r in proxy.d.records() if r.get("stmt", "").startswith("INSERT INTO shop.memo")]
+
+
+@pytest.mark.parametrize("sql, start", [
+    ("DELETE FROM shop.memo WHERE id = 1", "DELETE FROM shop.memo"),
+    ("WITH d AS (DELETE FROM shop.memo WHERE id = 2 RETURNING *) INSERT INTO shop.memo "
+     "SELECT id + 10, customer_id FROM d", "WITH d AS"),  # the same table, written two ways
+    ("COPY (DELETE FROM shop.memo WHERE id = 3 RETURNING id) TO STDOUT", "CopyStmt"),
+    ("UPDATE shop.parted SET k = 2 WHERE k = 1", "UPDATE shop.parted"),  # the row moves: INSERT into parted2
+])
+def test_every_kind_of_write_a_statement_makes_runs_its_triggers(proxy, sql, start):
+    proxy.psql(sql)
+    recs = records_of(proxy, start, 2)
+    assert [r["type"] for r in recs] == ["attempt", "access"], recs
+    assert "shop.customers" in recs[1]["detail"]["tables"], recs
+
+
+def test_truncate_cascade_empties_the_tables_that_reference_it(proxy):
+    """TRUNCATE ... CASCADE empties every table referencing the truncated
+    one, whatever its foreign key's actions (last: it empties the tickets)."""
+    code, _ = error_of(proxy, "TRUNCATE shop.ticket_kinds")  # referenced: PostgreSQL refuses
+    assert code == "0A000"
+    proxy.psql("TRUNCATE shop.ticket_kinds CASCADE")
+    recs = records_of(proxy, "TruncateStmt", 2)
+    assert [r["type"] for r in recs] == ["attempt", "access"], recs
+    assert "shop.support_tickets" in recs[1]["detail"]["tables"], recs
