@@ -798,6 +798,13 @@ int ks_socket(struct keystore *ks)
 	return PQsocket(ks->db);
 }
 
+void ks_forget_keys(struct keystore *ks)
+{
+	pthread_mutex_lock(&ks->mu);
+	kc_clear(ks->cache);
+	pthread_mutex_unlock(&ks->mu);
+}
+
 int ks_notified(struct keystore *ks)
 {
 	int n = 0, err = 0;

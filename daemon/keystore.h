@@ -106,6 +106,8 @@ int ks_status(struct keystore *ks, struct ks_status *ret) WUR;
 int ks_listen(struct keystore *ks) WUR;
 int ks_socket(struct keystore *ks);
 int ks_notified(struct keystore *ks) WUR;
+/* Drops every key from the cache (keys destroyed on another connection). */
+void ks_forget_keys(struct keystore *ks);
 
 /* What went wrong in the last failed call (no personal data). */
 const char *ks_error(struct keystore *ks);

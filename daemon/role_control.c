@@ -187,17 +187,23 @@ static void who(const struct client *cl, char *out, size_t n)
 }
 
 /* Records the request. 0, or an error: the request must not run. */
-static int record(struct role_env *env, const struct client *cl, const char *cmd, const char *result,
-                  const char *event)
+static int record_note(struct role_env *env, const struct client *cl, const char *cmd, const char *result,
+                       const char *event, const char *note)
 {
-	char user[128], detail[256];
+	char user[128], detail[384];
 	struct alog_actor actor = { .user = user, .app = "custosctl" };
 	struct alog_rec rec = { .type = "control", .actor = &actor, .rows = -1, .detail = detail };
 
 	who(cl, user, sizeof(user));
-	snprintf(detail, sizeof(detail), "{\"command\":\"%s\",\"result\":\"%s\",\"pid\":%d}", cmd, result,
-	         (int)cl->cred.pid);
+	snprintf(detail, sizeof(detail), "{\"command\":\"%s\",\"result\":\"%s\",\"pid\":%d%s%s%s}", cmd,
+	         result, (int)cl->cred.pid, note ? ",\"note\":\"" : "", note ? note : "", note ? "\"" : "");
 	return logmsg_record(env, &rec, event, NULL);
+}
+
+static int record(struct role_env *env, const struct client *cl, const char *cmd, const char *result,
+                  const char *event)
+{
+	return record_note(env, cl, cmd, result, event, NULL);
 }
 
 /* The reply each request expects. */
@@ -361,9 +367,10 @@ static bool start_rotation(struct role_env *env, struct control *ct, struct clie
 
 static void end_rotation(struct role_env *env, struct control *ct, const char *outcome)
 {
-	(void)!record(env, &ct->rot.cl,
-	              ct->rot.adopted ? "keys-rotate (its requester's wait was cut)" : "keys-rotate", outcome,
-	              "key-rotation");
+	(void)!record_note(env, &ct->rot.cl, "keys-rotate", outcome, "key-rotation",
+	                   ct->rot.adopted ? "the control role restarted during the rotation: its requester, "
+	                                     "recorded when asking, was not told"
+	                                   : NULL);
 	if (ct->rot.cl.fd >= 0)
 		close(ct->rot.cl.fd);
 	ct->rot.cl.fd = -1;
@@ -664,6 +671,8 @@ static int control_main(struct role_env *env)
 	env->tick_ms = FOLLOW_TICK_MS;
 	sync_pollfds(env, &ct);
 	int err = role_ready(env);
+	if (!err)
+		check_rotation(env, &ct); /* a rotation its predecessor waited on, before any client */
 	if (!err)
 		err = role_serve(env, handle);
 	while (ct.n)

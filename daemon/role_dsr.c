@@ -68,6 +68,12 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 		d->reload = true;    /* arrive while one runs, inside a call to another role */
 		return 0;
 	}
+	if (m->id && fd != role_peer(env, "control") && fd != env->parent) {
+		/* the answer to a call that timed out (a shred that waited for a key
+		 * rotation longer than the dsr waited for it) */
+		role_log(5, env->name, "a late %s: ignored", ipc_type_name(m->type));
+		return 0;
+	}
 	if (m->type != IPC_DSR_CALL || fd != role_peer(env, "control")) {
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));
 		return -EBADMSG;

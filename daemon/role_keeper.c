@@ -313,7 +313,8 @@ struct shred_job {
 	size_t n;
 };
 
-static bool shredding; /* under rot.mu */
+static bool shredding;    /* under rot.mu */
+static uint64_t shredded; /* under rot.mu: shreds done by threads, for the main thread's cache */
 
 static void shred_job_free(struct shred_job *j)
 {
@@ -336,12 +337,16 @@ static void *shred_main(void *arg)
 	if (!err)
 		err = ks_shred(ks, j->type, j->subject, (const uint8_t(*)[FC_KEYID_LEN])j->ids, j->n,
 		               &destroyed);
+	/* before the answer: the asker's next request (a check that the keys
+	 * are gone, another part of its ids) must find the keeper's cache
+	 * without them, and the keeper free for another shred */
+	pthread_mutex_lock(&rot.mu);
+	shredded += !err;
+	shredding = false;
+	pthread_mutex_unlock(&rot.mu);
 	(void)shred_reply(j->fd, j->id, err, ks ? ks_error(ks) : "the keystore cannot be opened", destroyed);
 	ks_close(ks);
 	shred_job_free(j);
-	pthread_mutex_lock(&rot.mu);
-	shredding = false;
-	pthread_mutex_unlock(&rot.mu);
 	return NULL;
 }
 
@@ -367,7 +372,9 @@ static int shred_in_thread(struct role_env *env, int fd, struct ipc_msg *m, uint
 		err = -EBUSY;
 	if (!err) {
 		j->name = env->name;
-		j->where.lock_timeout_ms = 0; /* it waits for the rotation */
+		j->where.lock_timeout_ms = 0; /* it waits for the rotation (an answer later than its asker
+		                               * waits for is dropped there: running it again is harmless) */
+		j->where.cache_keys = ROTATION_CACHE_KEYS; /* it serves no keys */
 		j->id = m->id;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -436,6 +443,20 @@ static bool allowed(struct role_env *env, int fd, enum ipc_type t)
 	return t == IPC_CONFIG && fd == env->parent;
 }
 
+/* Drops the keys from the cache when a shred thread destroyed some since
+ * the last request (its NOTIFY may come later than the next request). */
+static void forget_shredded(struct keystore *ks)
+{
+	static uint64_t seen;
+
+	pthread_mutex_lock(&rot.mu);
+	uint64_t now = shredded;
+	pthread_mutex_unlock(&rot.mu);
+	if (now != seen && ks)
+		ks_forget_keys(ks);
+	seen = now;
+}
+
 static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 {
 	if (!allowed(env, fd, m->type)) {
@@ -445,6 +466,8 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	}
 	const struct keeper *kp = env->state;
 	struct keystore *ks = kp->ks;
+
+	forget_shredded(ks);
 
 	bool wants_keys = m->type == IPC_KEYS_SUBJECT || m->type == IPC_KEYS_BY_ID ||
 	                  m->type == IPC_KEYS_SHRED || m->type == IPC_KEYS_FRESH || m->type == IPC_KEYS_BIDX;

@@ -232,6 +232,9 @@ def test_an_erasure_waiting_for_a_key_rotation_leaves_keys_served(custos):
     cid = q(custos, "SELECT min(id) FROM shop.customers c WHERE id > 30 AND NOT EXISTS "
                     "(SELECT 1 FROM shop.invoices i WHERE i.customer_id = c.id)")[0][0]
     other = cid + 1
+    with custos.connect(user="app1") as c, c.cursor() as cur0:  # its key, cached in the keeper and the proxy
+        cur0.execute("SELECT email FROM shop.customers WHERE id = %s", (cid,))
+        assert "@" in cur0.fetchone()[0]
     rid = open_erasure(custos, cid)
     hold = psycopg2.connect(custos.d.settings["keystore"])
     cur = hold.cursor()
@@ -269,7 +272,10 @@ def test_an_erasure_waiting_for_a_key_rotation_leaves_keys_served(custos):
     out, err = rot.communicate(timeout=60)
     assert rot.returncode == 0, err
     out, err = run.communicate(timeout=60)
-    assert run.returncode == 0 and json.loads(out)["status"] == "completed", out + err
+    assert run.returncode == 0 and json.loads(out)["status"] == "completed", out + err  # its keys were checked gone
+    with custos.connect(user="app1") as c, c.cursor() as cur0:
+        cur0.execute("SELECT email FROM shop.customers WHERE id = %s", (cid,))
+        assert cur0.fetchone()[0] is None  # erased: no cached key decrypts it
 
 
 def test_a_reload_between_requests_rereads_the_policy(custos):
