@@ -1,6 +1,6 @@
 /* proxy_routines.c - what the database runs on a statement's behalf: the
  * functions and procedures it calls; the triggers, column defaults and
- * checks a write to a table runs; the writes a cascading foreign key
+ * checks a write to a table runs; the writes a foreign key
  * makes in the tables that reference it. Each routine's definition is
  * analysed once (sqlbody.c); what it reaches is what its own statements
  * name and what the routines they call and the writes they make run
@@ -20,7 +20,7 @@
 #include "sqlbody.h"
 #include "sqlinfo.h"
 
-/* A routine of the catalog, or a cascading foreign key, while its reach
+/* A routine of the catalog, or a foreign key, while its reach
  * is worked out. */
 struct node {
 	const struct cat_routine *cr; /* NULL: a foreign key's */
@@ -443,7 +443,8 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 			if (ppol_named(pp->routines[j].name, s->calls[i].schema, s->calls[i].name))
 				err = merge_into(pp, out, &pp->routines[j].r);
 	unsigned events = pp->nruns ? s->events : 0;
-	bool truncate = events & SQI_EV_TRUNCATE; /* its tables are not marked written */
+	/* TRUNCATE's tables are not marked written (no value goes into them) */
+	bool truncate = s->normalized && !strcmp(s->normalized, "TruncateStmt");
 	for (size_t i = 0; !err && events && i < s->ntables; i++)
 		for (size_t j = 0; !err && (s->tables[i].write || truncate) && j < pp->nruns; j++)
 			if ((pp->runs[j].events & events) &&
