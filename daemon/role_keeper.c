@@ -299,10 +299,11 @@ static int shred_reply(int fd, uint32_t id, int err, const char *why, uint64_t d
 
 /* A shred while a rotation runs waits for the rotation's lock: it runs in
  * a thread of its own, on a keystore connection of its own (as `custosctl
- * keys shred` would in another process; the keystore's NOTIFY drops the
- * keys from the keeper's cache), so that the keeper goes on serving keys,
- * and answers on a duplicate of the asker's channel when it is done (the
- * asker takes a late answer for what it is). One at a time. */
+ * keys shred` would in another process), so that the keeper goes on
+ * serving keys, and answers on a duplicate of the asker's channel when it
+ * is done (an asker that stopped waiting ignores it). The main thread
+ * drops its cached keys before its next request (forget_shredded). One
+ * at a time. */
 struct shred_job {
 	const char *name;
 	struct ks_where where;
