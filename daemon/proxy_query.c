@@ -299,6 +299,44 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 	}
 }
 
+/* COPY table TO, in the text format or CSV: its rows are decrypted as
+ * they go out. -ENOMEM, or 0. */
+static int copy_out(struct pstmt *st, const struct sqi_stmt *s)
+{
+	if (s->kind != SQI_COPY || !s->copy_plain || s->ntables != 1 || s->tables[0].write)
+		return 0;
+	st->copy_out = true;
+	st->copy_fmt = s->copy_csv ? &ct_csv : &ct_text;
+	st->copy_header = s->copy_header;
+	if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < s->ncopy_cols; i++)
+		if (!(st->copy_cols[st->ncopy_cols++] = strdup(s->copy_cols[i])))
+			return -ENOMEM;
+	return 0;
+}
+
+/* The record's detail: the statement's kind and the policy tables it
+ * touches (those it names, those views it names read, those the code it
+ * runs reaches); the first is the record's table. */
+static void describe(const struct ppol *pp, const struct sqi_stmt *s, struct pstmt *st, uint8_t *reach,
+                     struct buf *d)
+{
+	buf_adds(d, "{\"kind\":");
+	jw_str(d, sqi_kind_name(s->kind));
+	for (size_t i = 0; i < s->ntables; i++) {
+		const struct pp_table *ts[8];
+		size_t n = named_tables(pp, &s->tables[i], ts, ARRAY_SIZE(ts));
+		for (size_t j = 0; j < n && j < ARRAY_SIZE(ts); j++)
+			add_touched(pp, d, st, ts[j], reach);
+	}
+	for (size_t i = 0; reach && i < pp->n; i++)
+		if (reach[i])
+			add_touched(pp, d, st, &pp->t[i], reach);
+	buf_adds(d, st->sensitive ? "]}" : "}");
+	buf_addc(d, 0);
+}
+
 static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
                               const struct sqi_literal *lits, size_t nlits, int parse_nparams)
 {
@@ -317,23 +355,8 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 		return NULL;
 	}
 	memcpy(st->fp, s->fingerprint, sizeof(st->fp));
-	if (s->kind == SQI_COPY && s->copy_plain && s->ntables == 1 && !s->tables[0].write) {
-		int cerr = 0;
-		st->copy_out = true;
-		st->copy_fmt = s->copy_csv ? &ct_csv : &ct_text;
-		st->copy_header = s->copy_header;
-		if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))
-			cerr = -ENOMEM;
-		for (size_t i = 0; !cerr && i < s->ncopy_cols; i++)
-			if (!(st->copy_cols[st->ncopy_cols++] = strdup(s->copy_cols[i])))
-				cerr = -ENOMEM;
-		if (cerr) {
-			pq_st_unref(st);
-			return NULL;
-		}
-	}
 	struct pp_reach reach;
-	if (ppol_reach(px->pp, s, &reach)) {
+	if (copy_out(st, s) || ppol_reach(px->pp, s, &reach)) {
 		pq_st_unref(st);
 		return NULL;
 	}
@@ -343,19 +366,7 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	after_code_ddl(c, s, st);
 	st->code_ddl = is_code_ddl(s);
 	bool run_writes = reach_writes(px->pp, &reach);
-	buf_adds(&d, "{\"kind\":");
-	jw_str(&d, sqi_kind_name(s->kind));
-	for (size_t i = 0; i < s->ntables; i++) {
-		const struct pp_table *ts[8];
-		size_t n = named_tables(px->pp, &s->tables[i], ts, ARRAY_SIZE(ts));
-		for (size_t j = 0; j < n && j < ARRAY_SIZE(ts); j++)
-			add_touched(px->pp, &d, st, ts[j], reach.t);
-	}
-	for (size_t i = 0; reach.t && i < px->pp->n; i++)
-		if (reach.t[i])
-			add_touched(px->pp, &d, st, &px->pp->t[i], reach.t);
-	buf_adds(&d, st->sensitive ? "]}" : "}");
-	buf_addc(&d, 0);
+	describe(px->pp, s, st, reach.t, &d);
 	/* a cursor or SQL-level prepared statement over personal data: what
 	 * FETCH or EXECUTE returns later is taken as personal data too */
 	bool defines = !strcmp(s->normalized, "DeclareCursorStmt") || !strcmp(s->normalized, "PrepareStmt");
