@@ -20,6 +20,7 @@ struct spred {
  * prepared statement, its portals and the responses expected for them. */
 struct pstmt {
 	unsigned refs;
+	struct ppol *pp; /* the policy it was analysed under (a reference: its plan points into it) */
 	enum sqi_kind kind;
 	bool sensitive; /* touches a policy table */
 	bool record;    /* sensitive, or audit_statements = all */

@@ -51,6 +51,7 @@ void pq_st_unref(struct pstmt *st)
 	for (size_t i = 0; i < st->ncopy_cols; i++)
 		free(st->copy_cols[i]);
 	free(st->copy_cols);
+	ppol_unref(st->pp);
 	free(st);
 }
 
@@ -347,6 +348,7 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	if (!st)
 		return NULL;
 	st->refs = 1;
+	st->pp = ppol_ref(px->pp); /* its plan points into it: a reload must not free it */
 	st->kind = s->kind;
 	st->ddl = is_ddl(s);
 	int err = pxe_plan(c, s, sql, lits, parse_nparams, &st->enc, st->refusal, sizeof(st->refusal));

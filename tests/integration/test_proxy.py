@@ -1454,3 +1454,30 @@ def test_a_do_block_is_seen_through(proxy, shop):
                    check=False)
     assert p.returncode != 0 and "a DO block" in p.stderr, p.stderr
     assert shop.value("SELECT email FROM shop.customers WHERE id = 3") == before
+
+
+def test_a_statement_prepared_before_a_catalog_reload_still_encrypts(proxy, shop):
+    """A named statement keeps the plan it was parsed with, whose columns
+    belong to the policy loaded then: a reload (DDL through the proxy)
+    must not free that policy under it (make asan reads it after free)."""
+    sock = raw_session(proxy.port, "postgres", shop.password)
+    sql = b"UPDATE shop.customers SET email = $1 WHERE id = $2\0"
+    sock.sendall(msg(b"P", b"upd\0" + sql + b"\0\0") + msg(b"S"))
+    while read_msg(sock)[0] != b"Z":
+        pass
+    for i in range(3):  # each DDL makes the proxy read the catalog again, within 100 ms
+        proxy.psql(f"CREATE TABLE shop.reload_probe{i} (x int)")
+        time.sleep(0.5)
+    before = shop.value("SELECT email FROM shop.customers WHERE id = 17")
+    params = [b"prepared@example.org", b"17"]
+    bind = b"\0upd\0" + b"\0\0" + struct.pack("!H", len(params))
+    for v in params:
+        bind += struct.pack("!I", len(v)) + v
+    sock.sendall(msg(b"B", bind + b"\0\0") + msg(b"E", b"\0" + struct.pack("!I", 0)) + msg(b"S"))
+    seen = []
+    while not seen or seen[-1][0] != b"Z":
+        seen.append(read_msg(sock))
+    sock.close()
+    assert [t for t, _ in seen] == [b"2", b"C", b"Z"], seen
+    after = shop.value("SELECT email FROM shop.customers WHERE id = 17")
+    assert after != before and after.startswith("cx1.") and "prepared@" not in after
