@@ -4,7 +4,7 @@ BUILD    ?= build
 CC       ?= gcc
 SAN      ?=
 PYTHON   ?= /usr/bin/python3
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 15
 
 WARN     = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 HARDEN   = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE

@@ -3,7 +3,7 @@
 #
 #   sh tests/fuzz/run.sh BUILD_FUZZ_DIR
 #
-# Each fuzz_* binary runs for $FUZZ_SECONDS seconds (default 20) on a
+# Each fuzz_* binary runs for $FUZZ_SECONDS seconds (default 15) on a
 # scratch copy of its seed corpus, tests/fuzz/corpus/<target>/ (the
 # committed corpus is never grown), with tests/fuzz/<target>.dict when
 # there is one. Prints one line per target, then
@@ -21,7 +21,7 @@ if [ $# -ne 1 ] || [ ! -d "$1" ]; then
 fi
 bindir=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-seconds=${FUZZ_SECONDS:-20}
+seconds=${FUZZ_SECONDS:-15}
 max_len=${FUZZ_MAX_LEN:-65536}
 artifacts=${FUZZ_ARTIFACTS:-$bindir/artifacts}
 case $seconds in '' | *[!0-9]*) echo "run.sh: FUZZ_SECONDS must be a number" >&2; exit 2 ;; esac
