@@ -327,11 +327,7 @@ void sqb_routine_free(struct sqb_routine *r)
 		free(r->tables[i].schema);
 		free(r->tables[i].name);
 	}
-	for (size_t i = 0; i < r->ncalls; i++) {
-		free(r->calls[i].schema);
-		free(r->calls[i].name);
-	}
 	free(r->tables);
-	free(r->calls);
+	sqi_names_free(r->calls, r->ncalls);
 	memset(r, 0, sizeof(*r));
 }

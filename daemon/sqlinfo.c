@@ -58,6 +58,15 @@ int sqi_add_named(struct sqi_stmt *st, const char *schema, const char *name, con
 	return 0;
 }
 
+void sqi_names_free(struct sqi_name *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(names[i].schema);
+		free(names[i].name);
+	}
+	free(names);
+}
+
 int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const char *name)
 {
 	for (size_t i = 0; i < *n; i++) /* once per name */
@@ -884,11 +893,7 @@ void sqi_stmt_free(struct sqi_stmt *s)
 		free(s->tables[j].alias);
 	}
 	free(s->tables);
-	for (size_t j = 0; j < s->ncalls; j++) {
-		free(s->calls[j].schema);
-		free(s->calls[j].name);
-	}
-	free(s->calls);
+	sqi_names_free(s->calls, s->ncalls);
 	for (size_t j = 0; j < s->npreds; j++) {
 		free(s->preds[j].qual);
 		free(s->preds[j].column);

@@ -14,6 +14,7 @@ int sqi_add_named(struct sqi_stmt *st, const char *schema, const char *name, con
 /* Adds [schema.]name to a list of names (once): 0, -E2BIG over
  * SQI_MAX_CALLS, -ENOMEM. */
 int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const char *name);
+void sqi_names_free(struct sqi_name *names, size_t n);
 
 /* sqlbody.c: a DoStmt's body (depth: of DO blocks around it). */
 int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth);

@@ -1,5 +1,6 @@
 """A custosd with its proxy in front of a real PostgreSQL loaded with the
 sample shop: the helpers the proxy tests share."""
+import contextlib
 import itertools
 import os
 import shutil
@@ -7,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from conftest import ctl
+from conftest import CTL, ctl
 from daemon import Daemon, ensure_user, need_root
 from pg import PgServer
 
@@ -141,6 +142,31 @@ class Proxy:
             if wait_for is None or len(recs) >= wait_for or time.time() > deadline:
                 return recs
             time.sleep(0.1)
+
+    def key_lock_waiters(self):
+        """How many keystore transactions wait for a lock on the keys' table."""
+        return int(self.shop.server.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                                         "'custos.data_keys'::regclass", dbname=self.ks_name))
+
+    @contextlib.contextmanager
+    def rotation_held(self):
+        """`custosctl keys rotate`, started while this holds the keys' table:
+        the rotation waits for the lock until the block ends. Yields its
+        process (its output is piped)."""
+        import psycopg2
+        hold = psycopg2.connect(self.d.settings["keystore"])
+        try:
+            hold.cursor().execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")
+            rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=dict(os.environ, CUSTOS_SOCKET=str(self.d.sock)))
+            deadline = time.monotonic() + 20
+            while not self.key_lock_waiters():
+                assert time.monotonic() < deadline and rot.poll() is None  # the rotation waits for the lock
+                time.sleep(0.1)
+            yield rot
+        finally:
+            hold.rollback()
+            hold.close()
 
     def log_text(self):
         out = b""

@@ -197,17 +197,7 @@ def test_an_erasure_that_must_re_key_during_a_key_rotation_says_so(custos):
     before its transaction commits, saying a rotation is running; keys are
     served meanwhile, and the request runs once the rotation ends."""
     rid = open_erasure(custos, 20)  # customer 20 has invoices, retained
-    hold = psycopg2.connect(custos.d.settings["keystore"])
-    cur = hold.cursor()
-    cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")  # the rotation waits here
-    rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=dict(os.environ, CUSTOS_SOCKET=str(custos.d.sock)))
-    try:
-        deadline = time.monotonic() + 20
-        while not int(custos.shop.server.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
-                                              "'custos.data_keys'::regclass", dbname=custos.ks_name)):
-            assert time.monotonic() < deadline and rot.poll() is None  # the rotation waits for the lock
-            time.sleep(0.1)
+    with custos.rotation_held() as rot:
         started = time.monotonic()
         p = req(custos, "run", str(rid), check=1)
         assert time.monotonic() - started < 15
@@ -217,9 +207,6 @@ def test_an_erasure_that_must_re_key_during_a_key_rotation_says_so(custos):
             cur2.execute("SELECT email FROM shop.customers WHERE id = 3")
             assert "@" in cur2.fetchone()[0]
         assert rot.poll() is None
-    finally:
-        hold.rollback()
-        hold.close()
     out, err = rot.communicate(timeout=60)
     assert rot.returncode == 0, err
     assert req(custos, "run", str(rid))["status"] == "completed"
@@ -236,22 +223,8 @@ def test_an_erasure_waiting_for_a_key_rotation_leaves_keys_served(custos):
         cur0.execute("SELECT email FROM shop.customers WHERE id = %s", (cid,))
         assert "@" in cur0.fetchone()[0]
     rid = open_erasure(custos, cid)
-    hold = psycopg2.connect(custos.d.settings["keystore"])
-    cur = hold.cursor()
-    cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")  # the rotation waits here
     env = dict(os.environ, CUSTOS_SOCKET=str(custos.d.sock))
-    rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=env)
-    run = None
-
-    def waiting():
-        return int(custos.shop.server.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
-                                           "'custos.data_keys'::regclass", dbname=custos.ks_name))
-    try:
-        deadline = time.monotonic() + 20
-        while not waiting():
-            assert time.monotonic() < deadline and rot.poll() is None  # the rotation waits for the lock
-            time.sleep(0.1)
+    with custos.rotation_held() as rot:
         run = subprocess.Popen([str(CTL), "request", "run", str(rid), "--json"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 30
@@ -266,9 +239,6 @@ def test_an_erasure_waiting_for_a_key_rotation_leaves_keys_served(custos):
             assert "@" in cur2.fetchone()[0]
         assert time.monotonic() - started < 5
         assert run.poll() is None and rot.poll() is None
-    finally:
-        hold.rollback()
-        hold.close()
     out, err = rot.communicate(timeout=60)
     assert rot.returncode == 0, err
     out, err = run.communicate(timeout=60)

@@ -4,13 +4,10 @@ role that dies meanwhile loses its client, not the outcome's record."""
 import json
 import os
 import signal
-import subprocess
 import time
 
-import psycopg2
 import pytest
 
-from conftest import CTL
 from proxy import Proxy, Shop
 
 
@@ -37,15 +34,7 @@ def wait_for(what, timeout=20):
 
 
 def test_a_rotation_outlives_the_control_role_that_started_it_and_is_recorded(custos):
-    hold = psycopg2.connect(custos.d.settings["keystore"])
-    cur = hold.cursor()
-    cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")  # the rotation waits here
-    rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=dict(os.environ, CUSTOS_SOCKET=str(custos.d.sock)))
-    try:
-        wait_for(lambda: int(custos.shop.server.psql(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'custos.data_keys'::regclass",
-            dbname=custos.ks_name)))
+    with custos.rotation_held() as rot:
         control = custos.d.pids()["control"]
         os.kill(control, signal.SIGKILL)
         wait_for(lambda: custos.d.pids().get("control") not in (None, control))  # the parent restarts it
@@ -53,9 +42,6 @@ def test_a_rotation_outlives_the_control_role_that_started_it_and_is_recorded(cu
         assert rot.returncode != 0  # its client lost its answer with the process that held it
         wait_for(lambda: custos.d.ctl("status", check=None).returncode == 0)  # the new control role runs
         time.sleep(1)  # and has asked the keeper (at its first ticks, once it has the keeper's channel)
-    finally:
-        hold.rollback()
-        hold.close()
 
     def outcome():
         return [r for r in custos.d.records("control")

@@ -1228,17 +1228,7 @@ def test_keys_are_served_while_the_keeper_rotates():
         p = Proxy(s).encrypt_existing()
         p.add_user("app1", "shop_app")
         p.start()
-        hold = psycopg2.connect(p.d.settings["keystore"])
-        cur = hold.cursor()
-        cur.execute("LOCK TABLE custos.data_keys IN ROW EXCLUSIVE MODE")
-        rot = subprocess.Popen([str(CTL), "keys", "rotate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=dict(os.environ, CUSTOS_SOCKET=str(p.d.sock)))
-        try:
-            deadline = time.monotonic() + 20
-            while not int(s.server.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
-                                        "'custos.data_keys'::regclass", dbname=p.ks_name)):
-                assert time.monotonic() < deadline and rot.poll() is None  # the rotation waits for the lock
-                time.sleep(0.1)
+        with p.rotation_held() as rot:
             q = "SELECT email FROM shop.customers WHERE id = 3"
             with p.connect(user="app1", connect_timeout=10) as c, c.cursor() as cur2:
                 c.set_session(autocommit=True)
@@ -1258,9 +1248,6 @@ def test_keys_are_served_while_the_keeper_rotates():
             assert st.returncode == 0, st.stderr
             assert json.loads(st.stdout)["keys"]["rotation"]["running"] is True
             assert rot.poll() is None
-        finally:
-            hold.rollback()
-            hold.close()
         out, err = rot.communicate(timeout=60)
         assert rot.returncode == 0 and '"epoch":2' in out, out + err
         deadline = time.monotonic() + 10
