@@ -45,6 +45,7 @@ static const struct {
 	[IPC_KEYS_FLUSH] = { "keys-flush", "" },
 	[IPC_KEYS_REF] = { "keys-ref", "ss" },
 	[IPC_KEYS_REF_IS] = { "keys-ref-is", "h" },
+	[IPC_LOG_BATCH] = { "log-batch", "b" },
 };
 
 #define HEADER_LEN 8
@@ -103,6 +104,13 @@ static bool get_field(struct rd *r, char kind, struct ipc_field *f)
 		f->s.len = (size_t)n;
 		r->at += (size_t)n;
 		return !memchr(f->s.p, 0, f->s.len);
+	case 'b':
+		if (!get_le(r, 4, &n) || n > IPC_MAX_FRAMES || r->len - r->at < n)
+			return false;
+		f->b.p = r->p + r->at;
+		f->b.len = (size_t)n;
+		r->at += (size_t)n;
+		return true;
 	default: return false;
 	}
 }
@@ -189,6 +197,12 @@ ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out)
 				return -EINVAL;
 			put_le(&w, 4, f->s.len);
 			put(&w, f->s.p, f->s.len);
+			break;
+		case 'b':
+			if (f->b.len > IPC_MAX_FRAMES)
+				return -EINVAL;
+			put_le(&w, 4, f->b.len);
+			put(&w, f->b.p, f->b.len);
 			break;
 		}
 	}
@@ -322,6 +336,36 @@ int ipc_send_many(int fd, const struct ipc_msg *ms, size_t n)
 	}
 	buf_free(&b);
 	return err;
+}
+
+int ipc_frame(struct buf *frames, const struct ipc_msg *m)
+{
+	if (!buf_reserve(frames, 4 + IPC_MAX_MSG + 1))
+		return -ENOMEM;
+	uint8_t *at = (uint8_t *)frames->p + frames->len;
+	ssize_t n = ipc_encode(m, at + 4);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n + 5 > IPC_MAX_FRAMES - frames->len)
+		return -EMSGSIZE;
+	for (size_t i = 0; i < 4; i++)
+		at[i] = (uint8_t)((size_t)n >> 8 * i);
+	at[4 + n] = 0;
+	frames->len += (size_t)n + 5;
+	return 0;
+}
+
+int ipc_unframe(const struct ipc_field *b, size_t *at, struct ipc_msg *ret)
+{
+	struct rd r = { b->b.p, b->b.len, *at };
+	uint64_t n;
+
+	if (r.at == r.len)
+		return 0;
+	if (!get_le(&r, 4, &n) || r.len - r.at <= n) /* its bytes and the spare one */
+		return -EBADMSG;
+	*at = r.at + (size_t)n + 1;
+	return ipc_decode(r.p + r.at, (size_t)n, ret) ? -EBADMSG : 1;
 }
 
 int ipc_send_error(int fd, uint32_t id, int err, const char *message)

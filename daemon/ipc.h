@@ -4,7 +4,8 @@
  * A message is a header { u16 type, u16 nfields, u32 id } and fields, each
  * encoded by kind: u32 and u64 little-endian, i64 two's complement, a
  * string as u32 length + bytes (no NUL inside, at most IPC_MAX_STR), a hash
- * as 32 raw bytes. Every message type has a schema in the table in ipc.c:
+ * as 32 raw bytes, bytes as u32 length + bytes (NULs allowed, not
+ * terminated). Every message type has a schema in the table in ipc.c:
  * a message whose type is unknown, whose fields do not match its schema,
  * or which carries a byte more or less than they need, is rejected; the
  * receiving role treats that as a fatal protocol error of its peer. */
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "util.h"
 
 #define IPC_MAX_MSG (64u * 1024)
@@ -66,11 +68,13 @@ enum ipc_type {
 	IPC_KEYS_REF_IS,   /* h ref */
 	IPC_KEYS_FLUSH,    /* (no fields): drop every cached data key (the dsr asks the parent, which asks
 	                      the roles that cache keys; each answers IPC_OK once done) */
+	IPC_LOG_BATCH,     /* b frames, each an IPC_LOG_APPEND (ipc_frame, ipc_unframe): many records, one
+	                      message, one wakeup of the logger */
 	IPC_TYPE_MAX
 };
 
 struct ipc_field {
-	char kind; /* 'u', 'q', 'i', 's', 'h' */
+	char kind; /* 'u', 'q', 'i', 's', 'h', 'b' */
 	union {
 		uint64_t u; /* 'u', 'q' */
 		int64_t i;
@@ -79,6 +83,10 @@ struct ipc_field {
 			size_t len;
 		} s;           /* 's' */
 		uint8_t h[32]; /* 'h' */
+		struct {
+			uint8_t *p; /* points into the message buffer */
+			size_t len;
+		} b; /* 'b' */
 	};
 };
 
@@ -135,6 +143,20 @@ static inline struct ipc_field ipc_i64(int64_t v)
  * allows (sendmmsg). 0 or -errno. */
 #define IPC_MAX_BATCH 256
 int ipc_send_many(int fd, const struct ipc_msg *ms, size_t n) WUR;
+
+/* Messages inside one: a 'b' field of frames, each a u32 length, the
+ * encoded message and a spare byte (its strings' terminator on decoding).
+ * A datagram channel queues only a few messages (net.unix.max_dgram_qlen,
+ * 10 by default); one message of frames carries hundreds.
+ *
+ * ipc_frame appends m's frame to frames: 0, -EMSGSIZE when the frames
+ * would no longer fit in one message (then send them, and frame m into
+ * the next), or an encoding error. ipc_unframe decodes the frame at *at
+ * of field b into *ret and moves *at past it: 1, 0 at the end, or
+ * -EBADMSG. */
+#define IPC_MAX_FRAMES (IPC_MAX_MSG - 12) /* a header and the field's length */
+int ipc_frame(struct buf *frames, const struct ipc_msg *m) WUR;
+int ipc_unframe(const struct ipc_field *b, size_t *at, struct ipc_msg *ret) WUR;
 
 /* Sends IPC_ERROR(err, message) in reply to id. */
 int ipc_send_error(int fd, uint32_t id, int err, const char *message) WUR;

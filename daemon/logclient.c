@@ -1,11 +1,12 @@
 /* logclient.c - see logclient.h. The channel is a SOCK_SEQPACKET
- * socketpair: one message per record, written whole or not at all.
- * Records wait in order in outq until the end of the loop's pass, then go
- * out together (sendmmsg), the rest when the channel takes them. Lazy
- * records alone wait a little longer, up to LC_LAZY_US or LC_LAZY_MAX of
- * them: the logger makes them durable within its batch window anyway, and
- * each wakeup of its costs more than the records it brings. The
- * logger answers in order, so the waiting callbacks are a FIFO ring. */
+ * socketpair, whose messages arrive whole or not at all. Records are
+ * framed in order into one IPC_LOG_BATCH message until the end of the
+ * loop's pass, then go out together; full messages wait in outq for the
+ * channel to take them. Lazy records alone wait a little longer, up to
+ * LC_LAZY_US or LC_LAZY_MAX of them: the logger makes them durable within
+ * its batch window anyway, and each wakeup of its costs more than the
+ * records it brings. The logger answers in order, so the waiting callbacks
+ * are a FIFO ring. */
 #define _GNU_SOURCE
 #include "logclient.h"
 
@@ -19,7 +20,7 @@
 
 #define LC_MAX_INFLIGHT 65536 /* a power of two */
 #define LC_LAZY_US 2000
-#define LC_LAZY_MAX 64 /* a sendmmsg's worth */
+#define LC_LAZY_MAX 64 /* worth a wakeup of the logger */
 
 struct waiter {
 	uint32_t id;
@@ -27,8 +28,9 @@ struct waiter {
 	void *arg;
 };
 
-struct outmsg {
+struct outmsg { /* an IPC_LOG_BATCH */
 	struct outmsg *next;
+	unsigned records;
 	size_t len;
 	uint8_t data[];
 };
@@ -40,11 +42,13 @@ struct logclient {
 	uint32_t next_id;
 	struct waiter *ring; /* LC_MAX_INFLIGHT */
 	size_t head, n;
+	struct buf frames; /* the records of the message being built */
+	unsigned framed;   /* ... how many */
 	struct outmsg *outq, **outq_tail;
 	bool last_failed, armed_write;
 	bool flush_pending; /* flush_ev is active (flush now) or pending (a timer, for lazy records) */
 	bool flush_now;     /* ... and active */
-	unsigned queued;    /* in outq */
+	unsigned queued;    /* framed, or in outq */
 	int64_t failed_at_us;
 	struct event *flush_ev;
 	struct buf lists;
@@ -92,7 +96,8 @@ static void fail_all(struct logclient *lc, int err)
 	}
 	lc->outq = NULL;
 	lc->outq_tail = &lc->outq;
-	lc->queued = 0;
+	buf_reset(&lc->frames);
+	lc->queued = lc->framed = 0;
 }
 
 static void drop_channel(struct logclient *lc, int err)
@@ -117,6 +122,7 @@ void lc_free(struct logclient *lc)
 	drop_channel(lc, -ECONNABORTED);
 	event_free(lc->flush_ev);
 	buf_free(&lc->lists);
+	buf_free(&lc->frames);
 	free(lc->ring);
 	free(lc);
 }
@@ -152,13 +158,41 @@ void lc_set_fd(struct logclient *lc, int fd)
 	}
 }
 
+/* Queues the records framed so far as one message. */
+static int seal(struct logclient *lc)
+{
+	struct ipc_msg m = { .type = IPC_LOG_BATCH, .nfields = 1, .fd = -1 };
+
+	if (!lc->framed)
+		return 0;
+	m.f[0] = (struct ipc_field){ .kind = 'b', .b = { (uint8_t *)lc->frames.p, lc->frames.len } };
+	ssize_t len = ipc_encode(&m, lc->enc);
+	if (len < 0)
+		return (int)len;
+	struct outmsg *o = malloc(sizeof(*o) + (size_t)len);
+	if (!o)
+		return -ENOMEM;
+	o->next = NULL;
+	o->records = lc->framed;
+	o->len = (size_t)len;
+	memcpy(o->data, lc->enc, (size_t)len);
+	*lc->outq_tail = o;
+	lc->outq_tail = &o->next;
+	buf_reset(&lc->frames);
+	lc->framed = 0;
+	return 0;
+}
+
 /* Sends what waits, many messages a system call; 0, or the channel's
  * error. */
 static int flush_out(struct logclient *lc)
 {
 	struct mmsghdr mh[64];
 	struct iovec iov[64];
+	int err = seal(lc);
 
+	if (err)
+		return err;
 	while (lc->outq) {
 		unsigned n = 0;
 		for (struct outmsg *m = lc->outq; m && n < 64; m = m->next, n++) {
@@ -171,8 +205,8 @@ static int flush_out(struct logclient *lc)
 		for (int i = 0; i < w; i++) {
 			struct outmsg *m = lc->outq;
 			lc->outq = m->next;
+			lc->queued -= m->records;
 			free(m);
-			lc->queued--;
 		}
 		if (!lc->outq)
 			lc->outq_tail = &lc->outq;
@@ -274,17 +308,11 @@ int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event,
 	if (err)
 		return err;
 	m.id = ++lc->next_id;
-	ssize_t len = ipc_encode(&m, lc->enc);
-	if (len < 0)
-		return (int)len;
-	struct outmsg *o = malloc(sizeof(*o) + (size_t)len);
-	if (!o)
-		return -ENOMEM;
-	o->next = NULL;
-	o->len = (size_t)len;
-	memcpy(o->data, lc->enc, (size_t)len);
-	*lc->outq_tail = o;
-	lc->outq_tail = &o->next;
+	if ((err = ipc_frame(&lc->frames, &m)) == -EMSGSIZE && lc->framed && !(err = seal(lc)))
+		err = ipc_frame(&lc->frames, &m); /* the next message's first */
+	if (err)
+		return err;
+	lc->framed++;
 	lc->queued++;
 	schedule_flush(lc, !lazy || lc->queued >= LC_LAZY_MAX);
 	lc->st.sent++;

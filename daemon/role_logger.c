@@ -140,7 +140,7 @@ static int submit(struct logger *lg, struct ipc_msg *m, struct pending *p)
 
 	p->id = m->id;
 	p->t = NULL;
-	if (logmsg_decode(m, lm))
+	if (m->type != IPC_LOG_APPEND || logmsg_decode(m, lm))
 		return -EBADMSG;
 	snprintf(p->event, sizeof(p->event), "%s", lm->event);
 	p->lazy = lm->lazy;
@@ -169,31 +169,60 @@ static void answer(struct role_env *env, struct logger *lg, struct pending *p, s
 	r->f[0] = ipc_u64(seq);
 }
 
+/* Waits for the n records submitted and sends their answers. */
+static int answer_all(struct role_env *env, int fd, size_t n)
+{
+	struct logger *lg = env->state;
+	size_t nr = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!lg->batch[i].t && !lg->batch[i].err)
+			continue; /* the malformed one that ended it */
+		answer(env, lg, &lg->batch[i], &lg->replies[nr]);
+		nr += !lg->batch[i].lazy; /* a lazy record is not answered: its sender keeps no state */
+	}
+	return ipc_send_many(fd, lg->replies, nr); /* the answers together: one wakeup */
+}
+
+/* Submits m's record, or each of a batch's (answering the group so far
+ * whenever it is full). */
+static int take(struct role_env *env, int fd, struct ipc_msg *m, size_t *n)
+{
+	struct logger *lg = env->state;
+	struct ipc_msg one;
+	size_t at = 0;
+	int r, err;
+
+	if (m->type == IPC_LOG_APPEND)
+		return submit(lg, m, &lg->batch[(*n)++]);
+	while ((r = ipc_unframe(&m->f[0], &at, &one)) > 0) {
+		if (*n == BATCH_MAX) {
+			if ((err = answer_all(env, fd, *n)))
+				return err;
+			*n = 0;
+		}
+		if ((err = submit(lg, &one, &lg->batch[(*n)++])))
+			return err;
+	}
+	return r;
+}
+
 static int handle(struct role_env *env, int fd, struct ipc_msg *m);
 
 static int append_batch(struct role_env *env, int fd, struct ipc_msg *m)
 {
-	struct logger *lg = env->state;
-	struct pending *batch = lg->batch;
 	size_t n = 0;
-	int err = submit(lg, m, &batch[n++]), rerr = 0;
+	int err = take(env, fd, m, &n), rerr = 0;
 	bool other = false;
 
 	while (!err && n < BATCH_MAX && !(rerr = ipc_recv_flags(fd, env->buf, m, MSG_DONTWAIT))) {
-		if (m->type != IPC_LOG_APPEND) {
+		if (m->type != IPC_LOG_APPEND && m->type != IPC_LOG_BATCH) {
 			other = true;
 			break;
 		}
-		err = submit(lg, m, &batch[n++]);
+		err = take(env, fd, m, &n);
 	}
-	size_t nr = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!batch[i].t && !batch[i].err)
-			continue; /* the malformed one that ended it */
-		answer(env, lg, &batch[i], &lg->replies[nr]);
-		nr += !batch[i].lazy; /* a lazy record is not answered: its sender keeps no state */
-	}
-	int serr = ipc_send_many(fd, lg->replies, nr); /* the answers together: one wakeup */
+	int serr = answer_all(env, fd, n);
 	if (!err)
 		err = serr;
 	if (err)
@@ -237,7 +266,8 @@ static int handle(struct role_env *env, int fd, struct ipc_msg *m)
 	struct logger *lg = env->state;
 
 	switch (m->type) {
-	case IPC_LOG_APPEND: return append_batch(env, fd, m);
+	case IPC_LOG_APPEND:
+	case IPC_LOG_BATCH: return append_batch(env, fd, m);
 	case IPC_LOG_SIGN: return sign_report(env, lg, fd, m);
 	case IPC_LOG_STATUS_REQ: return reply_status(lg, fd, m->id);
 	case IPC_CONFIG: return 0; /* durability and intervals apply at the next start */

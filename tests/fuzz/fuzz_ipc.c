@@ -2,7 +2,7 @@
  * rejected, or decode into fields matching the type's schema that encode
  * back to the very same bytes. A record (IPC_LOG_APPEND) is then decoded as
  * the logger does (daemon/logmsg.c): refused, or bounded lists whose
- * record encodes again. */
+ * record encodes again; so is each record framed in an IPC_LOG_BATCH. */
 #include "../../daemon/ipc.c"
 #include "../../daemon/logmsg.h"
 #include "fuzz_common.h"
@@ -20,6 +20,23 @@ static void check_record(struct ipc_msg *m)
 		CHECK(*lm.rec.subjects[i].type && *lm.rec.subjects[i].id);
 	CHECK(logmsg_encode(&lm.rec, lm.event, lm.lazy, &lists, &again) == 0);
 	buf_free(&lists);
+}
+
+/* A batch's frames: each decodes as a message of its own, or the batch
+ * ends refused; a record among them is checked as above. */
+static void check_frames(struct ipc_msg *m)
+{
+	struct ipc_msg one;
+	size_t at = 0, last = 0;
+	int r;
+
+	while ((r = ipc_unframe(&m->f[0], &at, &one)) > 0) {
+		CHECK(at > last && at <= m->f[0].b.len);
+		last = at;
+		if (one.type == IPC_LOG_APPEND)
+			check_record(&one);
+	}
+	CHECK(r == 0 || r == -EBADMSG);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -43,5 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(n == (ssize_t)size && !memcmp(again, data, size));
 	if (m.type == IPC_LOG_APPEND)
 		check_record(&m);
+	if (m.type == IPC_LOG_BATCH)
+		check_frames(&m);
 	return 0;
 }

@@ -156,6 +156,59 @@ static void test_encode_refuses(void **state)
 	close(sv[1]);
 }
 
+/* Many messages in one: frames fill a message's worth, travel over the
+ * channel and come back whole; a frame cut short or running past the
+ * field is refused. */
+static void test_frames(void **state)
+{
+	static uint8_t pkt[IPC_MAX_MSG + 1];
+	static char text[1000];
+	struct buf frames = BUF_INIT;
+	struct ipc_msg m = { .type = IPC_ERROR, .nfields = 2 }, one, got;
+	size_t n = 0, at = 0;
+	int sv[2], err;
+
+	(void)state;
+	memset(text, 'x', sizeof(text) - 1);
+	m.f[1] = ipc_str(text);
+	for (;; n++) {
+		m.id = (uint32_t)n + 1;
+		m.f[0] = ipc_i64(-(int64_t)m.id);
+		if ((err = ipc_frame(&frames, &m)))
+			break;
+	}
+	assert_int_equal(err, -EMSGSIZE);
+	assert_int_equal(n, IPC_MAX_FRAMES / (8 + 8 + 4 + sizeof(text) - 1 + 5));
+	struct ipc_msg batch = { .type = IPC_LOG_BATCH, .nfields = 1, .fd = -1 };
+	batch.f[0] = (struct ipc_field){ .kind = 'b', .b = { (uint8_t *)frames.p, frames.len } };
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_int_equal(ipc_send(sv[0], &batch), 0);
+	assert_int_equal(ipc_recv(sv[1], pkt, &got), 0);
+	assert_int_equal(got.type, IPC_LOG_BATCH);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(ipc_unframe(&got.f[0], &at, &one), 1);
+		assert_int_equal(one.id, i + 1);
+		assert_int_equal(one.f[0].i, -(int64_t)(i + 1));
+		assert_string_equal(one.f[1].s.p, text);
+	}
+	assert_int_equal(ipc_unframe(&got.f[0], &at, &one), 0);
+	close(sv[0]);
+	close(sv[1]);
+
+	struct ipc_field cut = got.f[0];
+	cut.b.len = 4 + 8 + 8 + 4 + sizeof(text) - 1; /* no spare byte */
+	at = 0;
+	assert_int_equal(ipc_unframe(&cut, &at, &one), -EBADMSG);
+	cut.b.len = 3; /* not even a length */
+	at = 0;
+	assert_int_equal(ipc_unframe(&cut, &at, &one), -EBADMSG);
+	uint8_t bad[] = { 2, 0, 0, 0, 1, 0, 0 }; /* a frame too short for a header */
+	cut.b = (typeof(cut.b)){ bad, sizeof(bad) };
+	at = 0;
+	assert_int_equal(ipc_unframe(&cut, &at, &one), -EBADMSG);
+	buf_free(&frames);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_is_fatal),
 		cmocka_unit_test(test_parent_gone_ends_the_role),
 		cmocka_unit_test(test_encode_refuses),
+		cmocka_unit_test(test_frames),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
