@@ -211,6 +211,11 @@ ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out)
 
 int ipc_send(int fd, const struct ipc_msg *m)
 {
+	return ipc_send_flags(fd, m, 0);
+}
+
+int ipc_send_flags(int fd, const struct ipc_msg *m, int flags)
+{
 	uint8_t buf[IPC_MAX_MSG];
 	union {
 		char b[CMSG_SPACE(sizeof(int))];
@@ -235,7 +240,7 @@ int ipc_send(int fd, const struct ipc_msg *m)
 		memcpy(CMSG_DATA(c), &m->fd, sizeof(int));
 	}
 	do
-		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 	while (w < 0 && errno == EINTR);
 	int err = w < 0 ? (errno == ECONNRESET ? -EPIPE : -errno) : w == n ? 0 : -EIO;
 	explicit_bzero(buf, (size_t)n); /* no copy on the stack of what went (configuration, reports) */

@@ -117,6 +117,8 @@ ssize_t ipc_encode(const struct ipc_msg *m, uint8_t *out) WUR;
  * backs the strings of *ret. */
 int ipc_send(int fd, const struct ipc_msg *m) WUR;
 int ipc_recv(int fd, uint8_t *buf, struct ipc_msg *ret) WUR;
+/* ipc_send with sendmsg flags (MSG_DONTWAIT: -EAGAIN when the channel is full). */
+int ipc_send_flags(int fd, const struct ipc_msg *m, int flags) WUR;
 /* The same with recvmsg flags (MSG_DONTWAIT: -EAGAIN when none waits). */
 int ipc_recv_flags(int fd, uint8_t *buf, struct ipc_msg *ret, int flags) WUR;
 

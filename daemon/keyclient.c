@@ -1,6 +1,13 @@
 /* keyclient.c - see keyclient.h. The cache is direct-mapped: a slot is
  * chosen by SHA-256("type\0id"), which is not secret (the ref, an HMAC
- * under the index key, is the keeper's to compute). */
+ * under the index key, is the keeper's to compute).
+ *
+ * Keys asked without waiting (kcl_key_nowait) wait in a FIFO for the
+ * keeper's answers, which come in order; their message ids have the top
+ * bit set, apart from role_call's, so that a call waiting on the same
+ * channel hands them here (ipc_call's other). An answer fills the cache,
+ * a refusal too (a destroyed key for the TTL, a failure for a second),
+ * so that the caller's next try finds it either way. */
 #include "keyclient.h"
 
 #include <errno.h>
@@ -14,11 +21,23 @@
 #include "secmem.h"
 
 #define CALL_TIMEOUT_MS 10000
+#define ASKED_MAX 256         /* keys asked without waiting, not yet answered */
+#define ASYNC_ID 0x80000000u  /* their message ids */
+#define FAILED_TTL_US 1000000 /* a failure is the answer this long */
 
 struct slot {
 	uint8_t lookup[SHA256_DIGEST_LENGTH];
 	struct kc_key k;
+	int err;            /* 0, or the answer: -ENOKEY (destroyed), a failure */
 	int64_t expires_us; /* on mono_us(); 0: empty */
+};
+
+struct asked {
+	uint8_t lookup[SHA256_DIGEST_LENGTH];
+	uint8_t id[FC_KEYID_LEN];
+	uint32_t msg;
+	bool stale; /* asked before a flush: its answer may be a key destroyed since */
+	int64_t at_us;
 };
 
 #define SHRED_TIMEOUT_MS 60000
@@ -30,6 +49,15 @@ struct keyclient {
 	struct slot *slots; /* nslots, in locked memory */
 	unsigned nslots;
 	uint8_t buf[IPC_MAX_MSG + 1];
+	/* without waiting (kcl_async) */
+	struct event_base *base;
+	struct event *ev; /* on the keeper's channel, ev_fd */
+	int ev_fd;
+	void (*ready)(void *);
+	void *ready_arg;
+	struct asked asked[ASKED_MAX]; /* a FIFO from ahead */
+	size_t ahead, nasked;
+	uint32_t next_msg;
 };
 
 /* A subject's slot is found by SHA-256(type NUL id), a key's by
@@ -63,8 +91,29 @@ static void fill(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], co
 
 	memcpy(s->lookup, h, SHA256_DIGEST_LENGTH);
 	s->k = *k;
+	s->err = 0;
 	s->expires_us = mono_us() + kc->ttl_us;
 }
+
+static void fill_error(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], int err)
+{
+	struct slot *s = slot_of(kc, h);
+
+	OPENSSL_cleanse(&s->k, sizeof(s->k));
+	memcpy(s->lookup, h, SHA256_DIGEST_LENGTH);
+	s->err = err;
+	s->expires_us = mono_us() + (err == -ENOKEY ? kc->ttl_us : FAILED_TTL_US);
+}
+
+/* The live slot for h, or NULL. */
+static struct slot *hit(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH])
+{
+	struct slot *s = slot_of(kc, h);
+
+	return s->expires_us > mono_us() && !memcmp(s->lookup, h, SHA256_DIGEST_LENGTH) ? s : NULL;
+}
+
+static void answered(void *arg, struct ipc_msg *m);
 
 /* One request to the keeper; r holds its answer of type want. */
 static int call(struct keyclient *kc, struct ipc_msg *req, enum ipc_type want, struct ipc_msg *r)
@@ -73,7 +122,7 @@ static int call(struct keyclient *kc, struct ipc_msg *req, enum ipc_type want, s
 
 	if (fd < 0)
 		return -ENOTCONN;
-	int err = role_call(kc->env, fd, req, kc->buf, r, CALL_TIMEOUT_MS);
+	int err = ipc_call(kc->env, fd, req, kc->buf, r, CALL_TIMEOUT_MS, answered, kc);
 	if (!err && r->type == IPC_ERROR)
 		err = r->f[0].i < 0 && r->f[0].i > -4096 ? (int)r->f[0].i : -EIO;
 	else if (!err && r->type != want)
@@ -106,8 +155,7 @@ static int fetch(struct keyclient *kc, const char *type, const char *id, struct 
 	struct slot *s;
 
 	lookup_hash(type, strlen(type) + 1, id, strlen(id), h);
-	s = slot_of(kc, h);
-	if (s->expires_us > mono_us() && !memcmp(s->lookup, h, sizeof(h))) {
+	if ((s = hit(kc, h)) && !s->err) {
 		*ret = s->k;
 		return 0;
 	}
@@ -152,10 +200,10 @@ int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *r
 	struct slot *s;
 
 	id_lookup(id, h);
-	s = slot_of(kc, h);
-	if (s->expires_us > mono_us() && !memcmp(s->lookup, h, sizeof(h))) {
-		*ret = s->k;
-		return 0;
+	if ((s = hit(kc, h))) {
+		if (!s->err)
+			*ret = s->k;
+		return s->err;
 	}
 	req.f[0].kind = 'h';
 	memset(req.f[0].h, 0, sizeof(req.f[0].h));
@@ -197,8 +245,7 @@ int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint
 
 	lookup_hash(table, strlen(table) + 1, column, strlen(column), t);
 	lookup_hash(&mark, 1, t, sizeof(t), h); /* 0x02 H(table NUL column): no type begins with 0x02 */
-	s = slot_of(kc, h);
-	if (s->expires_us > mono_us() && !memcmp(s->lookup, h, sizeof(h))) {
+	if ((s = hit(kc, h)) && !s->err) {
 		memcpy(ret, s->k.k.key, BIDX_KEY_LEN);
 		return 0;
 	}
@@ -228,9 +275,174 @@ static int kcl_key_by_id(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], str
 	return err;
 }
 
+/* --- without waiting ------------------------------------------------------- */
+
+static struct asked *asked_at(struct keyclient *kc, size_t i)
+{
+	return &kc->asked[(kc->ahead + i) % ASKED_MAX];
+}
+
+/* The asked keys up to the n-th fail with err (none is cached when a
+ * flush came after it was asked). */
+static void fail_asked(struct keyclient *kc, size_t n, int err)
+{
+	for (; n; n--, kc->nasked--) {
+		struct asked *a = asked_at(kc, 0);
+		if (!a->stale)
+			fill_error(kc, a->lookup, err);
+		kc->ahead = (kc->ahead + 1) % ASKED_MAX;
+	}
+}
+
+/* An answer to a key asked without waiting (the FIFO's head; those asked
+ * before it that the keeper skipped fail). Anything else is dropped: a
+ * late answer to a call that timed out. */
+static void answered(void *arg, struct ipc_msg *m)
+{
+	struct keyclient *kc = arg;
+	size_t i = 0;
+
+	while (i < kc->nasked && asked_at(kc, i)->msg != m->id)
+		i++;
+	if (i == kc->nasked)
+		return;
+	fail_asked(kc, i, -EIO);
+	struct asked a = *asked_at(kc, 0);
+	kc->ahead = (kc->ahead + 1) % ASKED_MAX;
+	kc->nasked--;
+	if (a.stale)
+		return;
+	if (m->type == IPC_KEYS_SUBJECT_KEY && !memcmp(m->f[2].h, a.id, FC_KEYID_LEN)) {
+		struct kc_key k;
+		memcpy(k.ref, m->f[0].h, SUBJECT_REF_LEN);
+		memcpy(k.k.key, m->f[1].h, FC_KEY_LEN);
+		memcpy(k.k.id, m->f[2].h, FC_KEYID_LEN);
+		k.has_ref = m->f[3].u != 0;
+		fill(kc, a.lookup, &k);
+		OPENSSL_cleanse(&k, sizeof(k));
+	} else {
+		bool refused = m->type == IPC_ERROR && m->f[0].i < 0 && m->f[0].i > -4096;
+		fill_error(kc, a.lookup, refused ? (int)m->f[0].i : -EIO);
+	}
+	OPENSSL_cleanse(m, sizeof(*m));
+}
+
+static void on_answers(evutil_socket_t fd, short what, void *arg)
+{
+	struct keyclient *kc = arg;
+	struct ipc_msg m;
+	int err;
+
+	(void)what;
+	while (!(err = ipc_recv_flags((int)fd, kc->buf, &m, MSG_DONTWAIT)))
+		answered(kc, &m);
+	OPENSSL_cleanse(kc->buf, sizeof(kc->buf));
+	if (err != -EAGAIN && err != -EWOULDBLOCK) { /* the keeper is gone: a new channel will come */
+		event_free(kc->ev);
+		kc->ev = NULL;
+		kc->ev_fd = -1;
+		fail_asked(kc, kc->nasked, -EIO);
+	}
+	if (kc->ready)
+		kc->ready(kc->ready_arg);
+}
+
+/* Watches the keeper's current channel; what was asked on another is lost. */
+static int watch(struct keyclient *kc, int fd)
+{
+	if (kc->ev)
+		event_free(kc->ev);
+	kc->ev_fd = -1;
+	fail_asked(kc, kc->nasked, -EIO);
+	if (!(kc->ev = event_new(kc->base, fd, EV_READ | EV_PERSIST, on_answers, kc)))
+		return -ENOMEM;
+	if (event_add(kc->ev, NULL)) {
+		event_free(kc->ev);
+		kc->ev = NULL;
+		return -ENOMEM;
+	}
+	kc->ev_fd = fd;
+	return 0;
+}
+
+int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *), void *arg)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+
+	kc->base = base;
+	kc->ready = ready;
+	kc->ready_arg = arg;
+	kc->ev_fd = -1;
+	int fd = role_peer(kc->env, "keeper");
+	return fd < 0 ? 0 : watch(kc, fd);
+}
+
+/* Asks for a key, once: -EINPROGRESS (or a failure to ask). */
+static int ask_later(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH],
+                     const uint8_t id[FC_KEYID_LEN])
+{
+	struct ipc_msg req = { .type = IPC_KEYS_BY_ID, .nfields = 1, .fd = -1 };
+	int fd = role_peer(kc->env, "keeper"), err;
+
+	if (fd < 0)
+		return -ENOTCONN;
+	if (fd != kc->ev_fd && (err = watch(kc, fd)))
+		return err;
+	for (size_t i = 0; i < kc->nasked; i++)
+		if (!asked_at(kc, i)->stale && !memcmp(asked_at(kc, i)->lookup, h, SHA256_DIGEST_LENGTH))
+			return -EINPROGRESS;
+	if (kc->nasked == ASKED_MAX)
+		return -EINPROGRESS; /* asked when answers make room */
+	req.id = ASYNC_ID | (++kc->next_msg & ~ASYNC_ID);
+	req.f[0].kind = 'h';
+	memset(req.f[0].h, 0, sizeof(req.f[0].h));
+	memcpy(req.f[0].h, id, FC_KEYID_LEN);
+	if ((err = ipc_send_flags(fd, &req, MSG_DONTWAIT)))
+		return err == -EAGAIN || err == -EWOULDBLOCK ? -EINPROGRESS : err; /* full: as above */
+	struct asked *a = asked_at(kc, kc->nasked++);
+	memcpy(a->lookup, h, SHA256_DIGEST_LENGTH);
+	memcpy(a->id, id, FC_KEYID_LEN);
+	a->msg = req.id;
+	a->stale = false;
+	a->at_us = mono_us();
+	return -EINPROGRESS;
+}
+
+int kcl_key_nowait(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	struct slot *s;
+
+	if (!kc->base)
+		return kcl_key(kp, id, ret);
+	id_lookup(id, h);
+	if ((s = hit(kc, h))) {
+		if (!s->err)
+			*ret = s->k;
+		return s->err;
+	}
+	return ask_later(kc, h, id);
+}
+
+void kcl_tick(struct keyprov *kp)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+
+	if (kc->nasked && mono_us() - asked_at(kc, 0)->at_us > CALL_TIMEOUT_MS * 1000LL) {
+		role_log(3, "keys", "the keeper has not answered for %d s", CALL_TIMEOUT_MS / 1000);
+		fail_asked(kc, kc->nasked, -ETIMEDOUT);
+		if (kc->ready)
+			kc->ready(kc->ready_arg);
+	}
+}
+
 static void kcl_free(struct keyprov *kp)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
+
+	if (kc->ev)
+		event_free(kc->ev);
 
 	secmem_free(kc->slots, kc->nslots * sizeof(*kc->slots));
 	free(kc);
@@ -257,6 +469,8 @@ void kcl_flush(struct keyprov *kp)
 	struct keyclient *kc = (struct keyclient *)kp;
 
 	OPENSSL_cleanse(kc->slots, kc->nslots * sizeof(*kc->slots));
+	for (size_t i = 0; i < kc->nasked; i++)
+		asked_at(kc, i)->stale = true; /* answered maybe before the keys were destroyed */
 }
 
 #define SHRED_IDS_PER_MSG (IPC_MAX_STR / (2 * FC_KEYID_LEN))

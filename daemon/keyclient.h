@@ -7,6 +7,8 @@
 #ifndef CUSTOS_KEYCLIENT_H
 #define CUSTOS_KEYCLIENT_H
 
+#include <event2/event.h>
+
 #include "keycache.h"
 #include "keyprov.h"
 #include "role.h"
@@ -24,6 +26,16 @@ struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s, unsigned slots);
 int kcl_subject(struct keyprov *kp, const char *type, const char *id, struct kc_key *ret) WUR;
 int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
 int kcl_fresh(struct keyprov *kp, struct kc_key *ret) WUR;
+/* Without waiting (the proxy, whose one loop serves every connection):
+ * once kcl_async has been called, kcl_key_nowait answers from the cache
+ * only. A key not there is asked of the keeper and -EINPROGRESS returned;
+ * ready(arg) runs in base's loop when answers have come (a key, or a
+ * refusal, which the next try then finds), and kcl_tick, called now and
+ * then, fails what the keeper has not answered within 10 s. Before
+ * kcl_async, kcl_key_nowait waits like kcl_key. */
+int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *), void *arg) WUR;
+int kcl_key_nowait(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
+void kcl_tick(struct keyprov *kp);
 /* The key of a column's blind index (BIDX_KEY_LEN bytes). */
 int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;
 

@@ -81,6 +81,8 @@ int px_upstream_init(struct proxy *px, char *err, size_t errlen) WUR;
 int px_tls_init(struct proxy *px, char *err, size_t errlen) WUR;
 void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, int salen);
 void px_close_all(struct proxy *px, bool now); /* now: only once the loop has ended */
+/* Keys have come from the keeper: the connections waiting on them go on. */
+void px_keys_ready(void *px);
 
 /* role_proxy.c: loads the policy and the catalog again, now (blocking):
  * 0, or -1 with the previous policy kept and why logged. */

@@ -240,7 +240,7 @@ void pc_open_server(struct pconn *c, uint64_t upto)
 
 static void resume_server(struct pconn *c)
 {
-	if (c->srv && c->srv_paused && c->held < PX_HOLD_MAX &&
+	if (c->srv && c->srv_paused && !c->keys_wait && c->held < PX_HOLD_MAX &&
 	    evbuffer_get_length(bufferevent_get_output(c->cli)) < PX_BUFFER_MAX) {
 		c->srv_paused = false;
 		set_reading(c, c->srv, true);
@@ -462,6 +462,11 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		r = c->phase == PC_AUTH ? auth_backend(c, &m) : pq_backend(c, &m, in);
 		if (r < 0)
 			break;
+		if (r == 3) { /* the message stays until its keys come (px_keys_ready) */
+			c->srv_paused = c->keys_wait = true;
+			set_reading(c, c->srv, false);
+			break;
+		}
 		if (r == 0 && pc_pass(c, &m, in))
 			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		if (r == 1)
@@ -966,6 +971,17 @@ void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, 
 	bufferevent_setcb(c->cli, on_startup_read, on_client_flushed, on_client_event, c);
 	bufferevent_setwatermark(c->cli, EV_WRITE, PX_BUFFER_MAX / 2, 0);
 	bufferevent_enable(c->cli, EV_READ | EV_WRITE);
+}
+
+void px_keys_ready(void *arg)
+{
+	struct proxy *px = arg;
+
+	for (struct pconn *c = px->conns; c; c = c->next)
+		if (c->keys_wait) {
+			c->keys_wait = false;
+			resume_server(c);
+		}
 }
 
 void px_close_all(struct proxy *px, bool now)

@@ -144,6 +144,7 @@ struct pconn {
 	struct event *cli_rd, *srv_rd; /* plain sides once the session runs: proxy_conn.c reads them */
 	enum pc_phase phase;
 	bool cli_tls, srv_tls, srv_paused, cli_paused, dying;
+	bool keys_wait; /* a message from the server waits for keys to decrypt it with */
 	char user[64], db[64], app[64], addr[64], session[24], tls_id[256];
 	uint32_t pid, key, real_pid, real_key;
 	struct buf startup;

@@ -50,7 +50,8 @@ int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd)
 }
 
 /* Appends the plaintext of ciphertext ct to out. 0; 1 when its key is
- * destroyed (the value is erased: NULL); -EKEYREJECTED when it fails its
+ * destroyed (the value is erased: NULL); -EINPROGRESS when the key is
+ * being fetched (try again when it comes); -EKEYREJECTED when it fails its
  * check; -EIO when no key can be had; -ENOMEM. A value that is not a
  * Custos ciphertext (plaintext from before encryption) is appended as it is. */
 static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct, size_t len, struct buf *out)
@@ -64,9 +65,11 @@ static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct
 		return out->failed ? -ENOMEM : 0;
 	}
 	if (!err)
-		err = c->px->keys ? kcl_key(c->px->keys, id, &k) : -ENOTCONN;
+		err = c->px->keys ? kcl_key_nowait(c->px->keys, id, &k) : -ENOTCONN;
 	if (err == -ENOKEY)
 		return 1;
+	if (err == -EINPROGRESS)
+		return err;
 	if (!err)
 		err = cc_decrypt_with(&k, f->table, f->name, ct, len, out);
 	OPENSSL_cleanse(&k, sizeof(k));
@@ -125,13 +128,16 @@ int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_valu
 	buf_addc(out, 'D');
 	pgp_add32(out, 0);
 	pgp_add16(out, n);
-	for (uint16_t i = 0; i < n && !err; i++) {
+	for (uint16_t i = 0; i < n && (!err || err == -EINPROGRESS); i++) {
+		int e = 0;
 		if (v[i].len < 0 || map->out[i] == PXC_PASS)
 			pgp_add_value(out, v[i].p, v[i].len);
 		else if (map->out[i] == PXC_MASK)
 			pgp_add_value(out, MASK, (int32_t)strlen(MASK));
 		else
-			err = decrypt_value(c, map->f[i], map->form[i], &v[i], out);
+			e = decrypt_value(c, map->f[i], map->form[i], &v[i], out);
+		if (e && (e != -EINPROGRESS || !err))
+			err = e; /* after a key being fetched, the others' are asked for too */
 	}
 	if (!err && out->failed)
 		err = -ENOMEM;
@@ -249,14 +255,17 @@ int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, s
 
 	if (!len || p[len - 1] != '\n' || map->fmt->split(p, len - 1, map->fields, map->n) != (int)map->n)
 		return -EBADMSG; /* not one row of the table's columns */
-	for (uint16_t i = 0; i < map->n && !err; i++) {
+	for (uint16_t i = 0; i < map->n && (!err || err == -EINPROGRESS); i++) {
 		const struct ct_field *f = &map->fields[i];
+		int e = 0;
 		if (i)
 			buf_addc(out, map->fmt->delim);
 		if (map->fmt->is_null(f) || map->out[i] == PXC_PASS || map->out[i] == PXC_REFUSE)
 			buf_add(out, f->p, f->len);
 		else
-			err = copy_field(c, map, i, f, out);
+			e = copy_field(c, map, i, f, out);
+		if (e && (e != -EINPROGRESS || !err))
+			err = e; /* as in pxc_datarow */
 	}
 	buf_addc(out, '\n');
 	return err ? err : out->failed ? -ENOMEM : 0;

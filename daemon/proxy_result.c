@@ -394,12 +394,11 @@ static bool withheld(struct pconn *c, int err)
 	return true;
 }
 
-/* Passes the row as this client may see it: 2 passed on, 1 withheld. */
-static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in,
-                    const struct pgp_value *vals, uint16_t n)
+/* Passes the row as this client may see it (row: decrypted already, when
+ * its map rewrites it; err: the decryption's): 2 passed on, 1 withheld. */
+static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in, struct buf *row, int err)
 {
 	struct result *r = &c->res;
-	struct buf row = BUF_INIT;
 
 	if (r->refusal) {
 		evbuffer_drain(in, hdr->size);
@@ -407,27 +406,26 @@ static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer 
 	}
 	if (!r->map || !r->map->rewrite)
 		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
-	int err = pxc_datarow(c, r->map, vals, n, &row);
 	evbuffer_drain(in, hdr->size);
-	if (!err && pc_write(c, row.p, row.len))
+	if (!err && pc_write(c, row->p, row->len))
 		err = -ENOMEM;
-	OPENSSL_cleanse(row.p, row.len);
-	buf_free(&row);
 	if (withheld(c, err))
 		return 1;
 	return err ? err : 2;
 }
 
+/* 2: the row went on (or was withheld); 3: it waits for keys to decrypt
+ * it with, untouched, to be taken again when they come. */
 static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
 {
 	struct result *r = &c->res;
 	static struct pgp_value vals[PGP_MAX_FIELDS];
 	uint16_t n = 0;
 
-	r->rows++;
 	if (!r->map || (!r->map->subject && !r->map->rewrite)) {
+		r->rows++;
 		r->unattributed += r->hold != NULL && !r->nsubjects; /* a predicate may name them */
-		return pass_row(c, hdr, in, vals, 0);
+		return pass_row(c, hdr, in, NULL, 0);
 	}
 	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
 	struct pgp_msg m = *hdr;
@@ -436,14 +434,22 @@ static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffe
 	m.body = p + 5;
 	if (pgp_parse_datarow(&m, vals, PGP_MAX_FIELDS, &n) || n != r->map->n)
 		return -EBADMSG;
-	bool named = false;
-	for (uint16_t i = 0; i < n; i++)
-		if (r->map->f[i] && r->map->f[i]->subject && vals[i].len >= 0) {
-			add_subject(r, r->map->f[i]->subject, vals[i].p, vals[i].len);
-			named = true;
-		}
-	r->unattributed += !named;
-	return pass_row(c, hdr, in, vals, n);
+	struct buf row = BUF_INIT;
+	int err = r->map->rewrite && !r->refusal ? pxc_datarow(c, r->map, vals, n, &row) : 0;
+	if (err != -EINPROGRESS) {
+		r->rows++;
+		bool named = false;
+		for (uint16_t i = 0; i < n; i++)
+			if (r->map->f[i] && r->map->f[i]->subject && vals[i].len >= 0) {
+				add_subject(r, r->map->f[i]->subject, vals[i].p, vals[i].len);
+				named = true;
+			}
+		r->unattributed += !named;
+		err = pass_row(c, hdr, in, &row, err);
+	}
+	OPENSSL_cleanse(row.p, row.len);
+	buf_free(&row);
+	return err == -EINPROGRESS ? 3 : err;
 }
 
 /* The rows of this part of the result: CommandComplete's count (the
@@ -661,7 +667,7 @@ static bool copy_subjects(struct result *r, const char *row, size_t len)
 }
 
 /* A row of COPY TO: attributed by its subject column, and passed as this
- * client may see it. 2: handled. */
+ * client may see it. 2: handled; 3: it waits for keys, untouched. */
 static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
 {
 	struct result *r = &c->res;
@@ -671,22 +677,29 @@ static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuff
 		r->header = false;
 		return r->refusal ? (evbuffer_drain(in, hdr->size), 2) : pc_pass(c, hdr, in) ? -ENOMEM : 2;
 	}
-	r->rows++;
 	if (!r->map || (!r->map->rewrite && !r->map->subject && !r->refusal)) {
+		r->rows++;
 		r->unattributed += r->hold != NULL && !r->nsubjects;
 		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
 	}
 	if (r->refusal) {
+		r->rows++;
 		evbuffer_drain(in, hdr->size);
 		return 2;
 	}
 	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
 	if (!p)
 		return -ENOMEM;
+	int err = r->map->rewrite ? pxc_copyrow(c, r->map, p + 5, hdr->len, &row) : 0;
+	if (err == -EINPROGRESS) {
+		OPENSSL_cleanse(row.p, row.len);
+		buf_free(&row);
+		return 3;
+	}
+	r->rows++;
 	r->unattributed += !copy_subjects(r, (const char *)p + 5, hdr->len);
 	if (!r->map->rewrite)
 		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
-	int err = pxc_copyrow(c, r->map, p + 5, hdr->len, &row);
 	struct buf msg = BUF_INIT;
 	if (!err)
 		pgp_message(&msg, 'd', row.p, row.len);
@@ -809,6 +822,7 @@ static int own_params(struct pconn *c, const struct pgp_msg *m, struct evbuffer 
 }
 
 /* 0: forward the message, 1: consumed, 2: passed on already (pc_pass),
+ * 3: not yet (it waits for keys, and is taken again when they come),
  * <0: the connection ends (an error the caller reports, or -1 when it has
  * already failed closed). */
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
@@ -826,6 +840,8 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 		int r = m->type == 'D' ? on_datarow(c, m, in) : on_copydata(c, m, in);
 		if (r < 0)
 			return r == -ENOMEM ? r : -EBADMSG;
+		if (r == 3)
+			return r;
 		/* a large result is recorded in parts: the server must not wait on a full hold */
 		if (c->res.hold && c->held >= PX_HOLD_MAX && finish(c, e, (int64_t)c->res.rows, true))
 			return -1;

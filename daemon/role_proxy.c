@@ -97,6 +97,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	kcl_tick(px->keys);
 	if (px->pp && ++px->pp_ticks >= CATALOG_REFRESH_S * 10)
 		px->pp_stale = true; /* DDL and role grants made around the proxy */
 	if (px->pp_stale || !px->pp)
@@ -138,7 +139,8 @@ static int setup(struct proxy *px)
 	static const struct timeval tick = { 0, 100000 };
 
 	if (!(px->base = event_base_new()) || !(px->lc = lc_new(px->base)) ||
-	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S, KCL_SLOTS_PROXY)))
+	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S, KCL_SLOTS_PROXY)) ||
+	    kcl_async(px->keys, px->base, px_keys_ready, px))
 		return -ENOMEM;
 	px->env->keys = px->keys;
 	int r = px_upstream_init(px, err, sizeof(err));

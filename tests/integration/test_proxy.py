@@ -1023,6 +1023,61 @@ DOCUMENTS = """
 """
 
 
+def test_a_key_being_fetched_holds_only_its_own_connection():
+    """With the keeper stopped, a read that needs a key the proxy has not
+    cached waits, rows and COPY alike, while other connections through the
+    same proxy go on; once the keeper answers, the waiting reads get their
+    rows decrypted, in order."""
+    import io
+    s = Shop(customers=20)
+    try:
+        clear = s.server.psql("SELECT string_agg(name || '|' || email, ',' ORDER BY id) FROM shop.customers "
+                              "WHERE id BETWEEN 3 AND 6", dbname="shop").strip()
+        clear9 = s.server.psql("SELECT email FROM shop.customers WHERE id = 9", dbname="shop").strip()
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        keeper = p.d.pids()["keeper"]
+        conns = [p.connect(user="app1") for _ in range(3)]
+        got = {}
+
+        def select():
+            with conns[0].cursor() as cur:
+                cur.execute("SELECT name, email FROM shop.customers WHERE id BETWEEN 3 AND 6 ORDER BY id")
+                got["rows"] = ",".join("|".join(r) for r in cur.fetchall())
+
+        def copy():
+            out = io.StringIO()
+            with conns[1].cursor() as cur:
+                cur.copy_expert("COPY shop.customers (id, email) TO STDOUT", out)
+            got["copy"] = [r for r in out.getvalue().splitlines() if r.startswith("9\t")]
+
+        os.kill(keeper, signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=f) for f in (select, copy)]
+            for t in threads:
+                t.start()
+            time.sleep(0.5)
+            with conns[2].cursor() as cur:  # the proxy's loop is not held by the keys being fetched
+                started = time.monotonic()
+                for _ in range(20):
+                    cur.execute("SELECT count(*) FROM shop.orders")
+                    assert cur.fetchone()[0] > 0
+                assert time.monotonic() - started < 3
+            assert all(t.is_alive() for t in threads) and not got  # ... but the reads that need them are
+        finally:
+            os.kill(keeper, signal.SIGCONT)
+        for t in threads:
+            t.join(timeout=30)
+        assert got["rows"] == clear
+        assert got["copy"] == ["9\t" + clear9]
+        assert "cx1." in s.server.psql("SELECT email FROM shop.customers WHERE id = 9", dbname="shop")
+        for c in conns:
+            c.close()
+    finally:
+        s.stop()
+
+
 def test_bytea_columns_are_encrypted_and_decrypted():
     """An encrypted bytea column holds its ciphertext as bytes; values go in
     as literals (hex or escape format), as parameters (text or binary) and
