@@ -197,9 +197,10 @@ static int take(struct role_env *env, int fd, struct ipc_msg *m, size_t *n)
 		return submit(lg, m, &lg->batch[(*n)++]);
 	while ((r = ipc_unframe(&m->f[0], &at, &one)) > 0) {
 		if (*n == BATCH_MAX) {
-			if ((err = answer_all(env, fd, *n)))
+			err = answer_all(env, fd, *n);
+			*n = 0; /* answered, or failed: either way done with */
+			if (err)
 				return err;
-			*n = 0;
 		}
 		if ((err = submit(lg, &one, &lg->batch[(*n)++])))
 			return err;
