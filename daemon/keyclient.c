@@ -24,6 +24,7 @@
 #define ASKED_MAX 256         /* keys asked without waiting, not yet answered */
 #define ASYNC_ID 0x80000000u  /* their message ids */
 #define FAILED_TTL_US 1000000 /* a failure is the answer this long */
+#define FRESH_POOL 64         /* fresh keys fetched ahead (kcl_fresh_reserve) */
 
 struct slot {
 	uint8_t lookup[SHA256_DIGEST_LENGTH];
@@ -32,9 +33,12 @@ struct slot {
 	int64_t expires_us; /* on mono_us(); 0: empty */
 };
 
+enum ask_kind { ASK_BY_ID, ASK_SUBJECT, ASK_BIDX, ASK_FRESH };
+
 struct asked {
+	enum ask_kind kind;
 	uint8_t lookup[SHA256_DIGEST_LENGTH];
-	uint8_t id[FC_KEYID_LEN];
+	uint8_t id[FC_KEYID_LEN]; /* ASK_BY_ID: the key's */
 	uint32_t msg;
 	bool stale; /* asked before a flush: its answer may be a key destroyed since */
 	int64_t at_us;
@@ -58,6 +62,10 @@ struct keyclient {
 	struct asked asked[ASKED_MAX]; /* a FIFO from ahead */
 	size_t ahead, nasked;
 	uint32_t next_msg;
+	struct kc_key *pool; /* FRESH_POOL fresh keys, in locked memory: npool of them */
+	unsigned npool, fresh_asked;
+	int fresh_err; /* the last fresh key asked failed so, until fresh_err_until */
+	int64_t fresh_err_until;
 };
 
 /* A subject's slot is found by SHA-256(type NUL id), a key's by
@@ -78,6 +86,16 @@ static void id_lookup(const uint8_t id[FC_KEYID_LEN], uint8_t out[SHA256_DIGEST_
 	static const uint8_t mark = 1;
 
 	lookup_hash(&mark, 1, id, FC_KEYID_LEN, out);
+}
+
+/* A blind index key's slot: by SHA-256(0x02 SHA-256(table NUL column)). */
+static void bidx_lookup(const char *table, const char *column, uint8_t out[SHA256_DIGEST_LENGTH])
+{
+	static const uint8_t mark = 2;
+	uint8_t t[SHA256_DIGEST_LENGTH];
+
+	lookup_hash(table, strlen(table) + 1, column, strlen(column), t);
+	lookup_hash(&mark, 1, t, sizeof(t), out);
 }
 
 static struct slot *slot_of(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH])
@@ -226,8 +244,14 @@ int kcl_fresh(struct keyprov *kp, struct kc_key *ret)
 	struct keyclient *kc = (struct keyclient *)kp;
 	struct ipc_msg req = { .type = IPC_KEYS_FRESH };
 	uint8_t h[SHA256_DIGEST_LENGTH];
-	int err = ask(kc, &req, ret);
+	int err = 0;
 
+	if (kc->npool) {
+		*ret = kc->pool[--kc->npool];
+		OPENSSL_cleanse(&kc->pool[kc->npool], sizeof(*ret));
+	} else {
+		err = ask(kc, &req, ret);
+	}
 	if (!err) {
 		id_lookup(ret->k.id, h);
 		fill(kc, h, ret); /* what is written now is often read back soon */
@@ -239,12 +263,10 @@ int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint
 {
 	struct keyclient *kc = (struct keyclient *)kp;
 	struct ipc_msg req = { .type = IPC_KEYS_BIDX, .nfields = 2 }, r;
-	static const uint8_t mark = 2;
-	uint8_t h[SHA256_DIGEST_LENGTH], t[SHA256_DIGEST_LENGTH];
+	uint8_t h[SHA256_DIGEST_LENGTH];
 	struct slot *s;
 
-	lookup_hash(table, strlen(table) + 1, column, strlen(column), t);
-	lookup_hash(&mark, 1, t, sizeof(t), h); /* 0x02 H(table NUL column): no type begins with 0x02 */
+	bidx_lookup(table, column, h);
 	if ((s = hit(kc, h)) && !s->err) {
 		memcpy(ret, s->k.k.key, BIDX_KEY_LEN);
 		return 0;
@@ -282,16 +304,61 @@ static struct asked *asked_at(struct keyclient *kc, size_t i)
 	return &kc->asked[(kc->ahead + i) % ASKED_MAX];
 }
 
-/* The asked keys up to the n-th fail with err (none is cached when a
- * flush came after it was asked). */
+/* What came of an asked key: k, or err. A key is cached, a refusal too
+ * (a destroyed key for the TTL, a failure for a second), but nothing
+ * asked before a flush; a fresh key joins the pool. */
+static void settle(struct keyclient *kc, const struct asked *a, const struct kc_key *k, int err)
+{
+	uint8_t hid[SHA256_DIGEST_LENGTH];
+
+	if (a->kind == ASK_FRESH) { /* no subject's: a flush leaves it be */
+		kc->fresh_asked--;
+		if (err) {
+			kc->fresh_err = err;
+			kc->fresh_err_until = mono_us() + FAILED_TTL_US;
+		} else if (kc->npool < FRESH_POOL) {
+			kc->pool[kc->npool++] = *k;
+		}
+		return;
+	}
+	if (a->stale)
+		return;
+	if (err) {
+		fill_error(kc, a->lookup, err);
+		return;
+	}
+	fill(kc, a->lookup, k);
+	if (a->kind == ASK_SUBJECT) { /* and by its id, to read back what is written with it */
+		id_lookup(k->k.id, hid);
+		fill(kc, hid, k);
+	}
+}
+
+/* The asked keys up to the n-th fail with err. */
 static void fail_asked(struct keyclient *kc, size_t n, int err)
 {
 	for (; n; n--, kc->nasked--) {
-		struct asked *a = asked_at(kc, 0);
-		if (!a->stale)
-			fill_error(kc, a->lookup, err);
+		settle(kc, asked_at(kc, 0), NULL, err);
 		kc->ahead = (kc->ahead + 1) % ASKED_MAX;
 	}
+}
+
+/* The key or refusal m brings for a. */
+static int answer_of(const struct asked *a, const struct ipc_msg *m, struct kc_key *k)
+{
+	if (m->type == IPC_KEYS_SUBJECT_KEY && a->kind != ASK_BIDX &&
+	    (a->kind != ASK_BY_ID || !memcmp(m->f[2].h, a->id, FC_KEYID_LEN))) {
+		memcpy(k->ref, m->f[0].h, SUBJECT_REF_LEN);
+		memcpy(k->k.key, m->f[1].h, FC_KEY_LEN);
+		memcpy(k->k.id, m->f[2].h, FC_KEYID_LEN);
+		k->has_ref = m->f[3].u != 0;
+		return 0;
+	}
+	if (m->type == IPC_KEYS_BIDX_KEY && a->kind == ASK_BIDX) {
+		memcpy(k->k.key, m->f[0].h, BIDX_KEY_LEN);
+		return 0;
+	}
+	return m->type == IPC_ERROR && m->f[0].i < 0 && m->f[0].i > -4096 ? (int)m->f[0].i : -EIO;
 }
 
 /* An answer to a key asked without waiting (the FIFO's head; those asked
@@ -300,6 +367,7 @@ static void fail_asked(struct keyclient *kc, size_t n, int err)
 static void answered(void *arg, struct ipc_msg *m)
 {
 	struct keyclient *kc = arg;
+	struct kc_key k = { 0 };
 	size_t i = 0;
 
 	while (i < kc->nasked && asked_at(kc, i)->msg != m->id)
@@ -310,20 +378,8 @@ static void answered(void *arg, struct ipc_msg *m)
 	struct asked a = *asked_at(kc, 0);
 	kc->ahead = (kc->ahead + 1) % ASKED_MAX;
 	kc->nasked--;
-	if (a.stale)
-		return;
-	if (m->type == IPC_KEYS_SUBJECT_KEY && !memcmp(m->f[2].h, a.id, FC_KEYID_LEN)) {
-		struct kc_key k;
-		memcpy(k.ref, m->f[0].h, SUBJECT_REF_LEN);
-		memcpy(k.k.key, m->f[1].h, FC_KEY_LEN);
-		memcpy(k.k.id, m->f[2].h, FC_KEYID_LEN);
-		k.has_ref = m->f[3].u != 0;
-		fill(kc, a.lookup, &k);
-		OPENSSL_cleanse(&k, sizeof(k));
-	} else {
-		bool refused = m->type == IPC_ERROR && m->f[0].i < 0 && m->f[0].i > -4096;
-		fill_error(kc, a.lookup, refused ? (int)m->f[0].i : -EIO);
-	}
+	settle(kc, &a, &k, answer_of(&a, m, &k));
+	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(m, sizeof(*m));
 }
 
@@ -352,6 +408,8 @@ static int watch(struct keyclient *kc, int fd)
 {
 	if (kc->ev)
 		event_free(kc->ev);
+	if (kc->pool)
+		secmem_free(kc->pool, FRESH_POOL * sizeof(*kc->pool));
 	kc->ev_fd = -1;
 	fail_asked(kc, kc->nasked, -EIO);
 	if (!(kc->ev = event_new(kc->base, fd, EV_READ | EV_PERSIST, on_answers, kc)))
@@ -369,6 +427,8 @@ int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
 
+	if (!kc->pool && !(kc->pool = secmem_alloc(FRESH_POOL * sizeof(*kc->pool))))
+		return -ENOMEM;
 	kc->base = base;
 	kc->ready = ready;
 	kc->ready_arg = arg;
@@ -377,52 +437,116 @@ int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *)
 	return fd < 0 ? 0 : watch(kc, fd);
 }
 
-/* Asks for a key, once: -EINPROGRESS (or a failure to ask). */
-static int ask_later(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH],
-                     const uint8_t id[FC_KEYID_LEN])
+/* Asks req of the keeper, once for lookup h: -EINPROGRESS (or a failure
+ * to ask). id: the key's, when req asks for one by its id. */
+static int ask_later(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], struct ipc_msg *req,
+                     enum ask_kind kind, const uint8_t *id)
 {
-	struct ipc_msg req = { .type = IPC_KEYS_BY_ID, .nfields = 1, .fd = -1 };
 	int fd = role_peer(kc->env, "keeper"), err;
 
 	if (fd < 0)
 		return -ENOTCONN;
 	if (fd != kc->ev_fd && (err = watch(kc, fd)))
 		return err;
-	for (size_t i = 0; i < kc->nasked; i++)
+	for (size_t i = 0; kind != ASK_FRESH && i < kc->nasked; i++)
 		if (!asked_at(kc, i)->stale && !memcmp(asked_at(kc, i)->lookup, h, SHA256_DIGEST_LENGTH))
 			return -EINPROGRESS;
 	if (kc->nasked == ASKED_MAX)
 		return -EINPROGRESS; /* asked when answers make room */
-	req.id = ASYNC_ID | (++kc->next_msg & ~ASYNC_ID);
-	req.f[0].kind = 'h';
-	memset(req.f[0].h, 0, sizeof(req.f[0].h));
-	memcpy(req.f[0].h, id, FC_KEYID_LEN);
-	if ((err = ipc_send_flags(fd, &req, MSG_DONTWAIT)))
+	req->id = ASYNC_ID | (++kc->next_msg & ~ASYNC_ID);
+	req->fd = -1;
+	if ((err = ipc_send_flags(fd, req, MSG_DONTWAIT)))
 		return err == -EAGAIN || err == -EWOULDBLOCK ? -EINPROGRESS : err; /* full: as above */
 	struct asked *a = asked_at(kc, kc->nasked++);
+	*a = (struct asked){ .kind = kind, .msg = req->id, .at_us = mono_us() };
 	memcpy(a->lookup, h, SHA256_DIGEST_LENGTH);
-	memcpy(a->id, id, FC_KEYID_LEN);
-	a->msg = req.id;
-	a->stale = false;
-	a->at_us = mono_us();
+	if (id)
+		memcpy(a->id, id, FC_KEYID_LEN);
+	kc->fresh_asked += kind == ASK_FRESH;
 	return -EINPROGRESS;
+}
+
+/* The cached answer for h: 0 with the key in *ret, the refusal, or
+ * -EINPROGRESS once it is asked for with req. */
+static int nowait(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], struct ipc_msg *req,
+                  enum ask_kind kind, const uint8_t *id, struct kc_key *ret)
+{
+	struct slot *s = hit(kc, h);
+
+	if (s) {
+		if (!s->err)
+			*ret = s->k;
+		return s->err;
+	}
+	return ask_later(kc, h, req, kind, id);
 }
 
 int kcl_key_nowait(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
+	struct ipc_msg req = { .type = IPC_KEYS_BY_ID, .nfields = 1 };
 	uint8_t h[SHA256_DIGEST_LENGTH];
-	struct slot *s;
 
 	if (!kc->base)
 		return kcl_key(kp, id, ret);
 	id_lookup(id, h);
-	if ((s = hit(kc, h))) {
-		if (!s->err)
-			*ret = s->k;
-		return s->err;
+	req.f[0].kind = 'h';
+	memset(req.f[0].h, 0, sizeof(req.f[0].h));
+	memcpy(req.f[0].h, id, FC_KEYID_LEN);
+	return nowait(kc, h, &req, ASK_BY_ID, id, ret);
+}
+
+int kcl_subject_nowait(struct keyprov *kp, const char *type, const char *id, struct kc_key *ret)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	struct ipc_msg req = { .type = IPC_KEYS_SUBJECT, .nfields = 2 };
+	uint8_t h[SHA256_DIGEST_LENGTH];
+
+	if (!kc->base)
+		return kcl_subject(kp, type, id, ret);
+	lookup_hash(type, strlen(type) + 1, id, strlen(id), h);
+	req.f[0] = ipc_str(type);
+	req.f[1] = ipc_str(id);
+	return nowait(kc, h, &req, ASK_SUBJECT, NULL, ret);
+}
+
+int kcl_bidx_key_nowait(struct keyprov *kp, const char *table, const char *column, uint8_t ret[BIDX_KEY_LEN])
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	struct ipc_msg req = { .type = IPC_KEYS_BIDX, .nfields = 2 };
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	struct kc_key k;
+
+	if (!kc->base)
+		return kcl_bidx_key(kp, table, column, ret);
+	bidx_lookup(table, column, h);
+	req.f[0] = ipc_str(table);
+	req.f[1] = ipc_str(column);
+	int err = nowait(kc, h, &req, ASK_BIDX, NULL, &k);
+	if (!err)
+		memcpy(ret, k.k.key, BIDX_KEY_LEN);
+	OPENSSL_cleanse(&k, sizeof(k));
+	return err;
+}
+
+int kcl_fresh_reserve(struct keyprov *kp, unsigned n)
+{
+	struct keyclient *kc = (struct keyclient *)kp;
+	static const uint8_t none[SHA256_DIGEST_LENGTH];
+	struct ipc_msg req = { .type = IPC_KEYS_FRESH };
+
+	if (!kc->base || n > FRESH_POOL || kc->npool >= n)
+		return 0; /* (more than a pool's worth: kcl_fresh waits for each) */
+	if (kc->fresh_err && mono_us() < kc->fresh_err_until)
+		return kc->fresh_err;
+	kc->fresh_err = 0;
+	while (kc->npool + kc->fresh_asked < n) {
+		size_t before = kc->nasked;
+		int err = ask_later(kc, none, &req, ASK_FRESH, NULL);
+		if (err != -EINPROGRESS || kc->nasked == before)
+			return err; /* a failure, or no room to ask now: answers will make it */
 	}
-	return ask_later(kc, h, id);
+	return -EINPROGRESS;
 }
 
 void kcl_tick(struct keyprov *kp)

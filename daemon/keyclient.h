@@ -13,9 +13,10 @@
 #include "keyprov.h"
 #include "role.h"
 
-#define KCL_SLOTS_LOGGER 1024                 /* the subjects of records in flight */
-#define KCL_SLOTS_PROXY 16384                 /* the keys of the values applications read back and forth */
-#define KCL_HEAP(slots) ((size_t)(slots)*128) /* locked memory a cache of slots needs */
+#define KCL_SLOTS_LOGGER 1024 /* the subjects of records in flight */
+#define KCL_SLOTS_PROXY 16384 /* the keys of the values applications read back and forth */
+#define KCL_HEAP(slots)                                                                                      \
+	((size_t)(slots)*128 + 8192) /* locked memory a cache of slots needs (and fresh keys) */
 
 /* NULL when out of (locked) memory. */
 struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s, unsigned slots);
@@ -27,14 +28,20 @@ int kcl_subject(struct keyprov *kp, const char *type, const char *id, struct kc_
 int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
 int kcl_fresh(struct keyprov *kp, struct kc_key *ret) WUR;
 /* Without waiting (the proxy, whose one loop serves every connection):
- * once kcl_async has been called, kcl_key_nowait answers from the cache
- * only. A key not there is asked of the keeper and -EINPROGRESS returned;
+ * once kcl_async has been called, the _nowait calls answer from the
+ * cache only. A key not there is asked of the keeper and -EINPROGRESS returned;
  * ready(arg) runs in base's loop when answers have come (a key, or a
  * refusal, which the next try then finds), and kcl_tick, called now and
  * then, fails what the keeper has not answered within 10 s. Before
- * kcl_async, kcl_key_nowait waits like kcl_key. */
+ * kcl_async, they wait like the calls without _nowait. */
 int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *), void *arg) WUR;
 int kcl_key_nowait(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
+int kcl_subject_nowait(struct keyprov *kp, const char *type, const char *id, struct kc_key *ret) WUR;
+int kcl_bidx_key_nowait(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;
+/* Fresh keys for n values of no known subject, ahead: 0 when kcl_fresh
+ * will have them at hand (or when n is more than the few kept ready: then
+ * it waits for each), -EINPROGRESS while they are fetched, or a failure. */
+int kcl_fresh_reserve(struct keyprov *kp, unsigned n) WUR;
 void kcl_tick(struct keyprov *kp);
 /* The key of a column's blind index (BIDX_KEY_LEN bytes). */
 int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;

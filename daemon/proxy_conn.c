@@ -217,7 +217,7 @@ int pc_gate_server(struct pconn *c, uint64_t *ret_mark)
  * event loop, not from the caller (a record's answer, say). */
 static void resume_client(struct pconn *c)
 {
-	if (c->cli_paused && server_bound(c) < PX_BUFFER_MAX) {
+	if (c->cli_paused && !c->cli_keys_wait && server_bound(c) < PX_BUFFER_MAX) {
 		c->cli_paused = false;
 		set_reading(c, c->cli, true);
 		bufferevent_trigger(c->cli, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
@@ -240,7 +240,7 @@ void pc_open_server(struct pconn *c, uint64_t upto)
 
 static void resume_server(struct pconn *c)
 {
-	if (c->srv && c->srv_paused && !c->keys_wait && c->held < PX_HOLD_MAX &&
+	if (c->srv && c->srv_paused && !c->srv_keys_wait && c->held < PX_HOLD_MAX &&
 	    evbuffer_get_length(bufferevent_get_output(c->cli)) < PX_BUFFER_MAX) {
 		c->srv_paused = false;
 		set_reading(c, c->srv, true);
@@ -463,7 +463,7 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		if (r < 0)
 			break;
 		if (r == 3) { /* the message stays until its keys come (px_keys_ready) */
-			c->srv_paused = c->keys_wait = true;
+			c->srv_paused = c->srv_keys_wait = true;
 			set_reading(c, c->srv, false);
 			break;
 		}
@@ -515,6 +515,12 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		}
 		if (c->phase == PC_CLOSING)
 			return;
+		if (r == 3) { /* the message stays until its keys come (px_keys_ready) */
+			c->cli_paused = c->cli_keys_wait = true;
+			set_reading(c, c->cli, false);
+			send_now(c->srv, c->srv_tls);
+			return;
+		}
 		if (r == 0 && evbuffer_remove_buffer(in, pc_server_out(c), m.size) != (int)m.size)
 			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		if (r == 1)
@@ -977,11 +983,16 @@ void px_keys_ready(void *arg)
 {
 	struct proxy *px = arg;
 
-	for (struct pconn *c = px->conns; c; c = c->next)
-		if (c->keys_wait) {
-			c->keys_wait = false;
+	for (struct pconn *c = px->conns; c; c = c->next) {
+		if (c->srv_keys_wait) {
+			c->srv_keys_wait = false;
 			resume_server(c);
 		}
+		if (c->cli_keys_wait) {
+			c->cli_keys_wait = false;
+			resume_client(c);
+		}
+	}
 }
 
 void px_close_all(struct proxy *px, bool now)

@@ -144,7 +144,7 @@ struct pconn {
 	struct event *cli_rd, *srv_rd; /* plain sides once the session runs: proxy_conn.c reads them */
 	enum pc_phase phase;
 	bool cli_tls, srv_tls, srv_paused, cli_paused, dying;
-	bool keys_wait; /* a message from the server waits for keys to decrypt it with */
+	bool srv_keys_wait, cli_keys_wait; /* a message waits for keys to decrypt or encrypt with */
 	char user[64], db[64], app[64], addr[64], session[24], tls_id[256];
 	uint32_t pid, key, real_pid, real_key;
 	struct buf startup;
@@ -260,6 +260,9 @@ void pxi_abandon(struct pconn *c);                          /* PostgreSQL ended 
 void pxi_free(struct pconn *c);
 
 /* proxy_query.c and proxy_result.c */
+/* A client's message: 0 forward it, 1 consumed (or replaced), 3 not yet
+ * (it stays until the keys to encrypt it with come), <0 the connection
+ * ends. */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
 int pq_parameter(struct pconn *c, const struct pgp_msg *m); /* ParameterStatus: 0 or -EBADMSG */

@@ -666,13 +666,15 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	free(plans);
 	if (!r && ((why = unavailable(c, sensitive)) || *refusal || enc)) {
 		buf_free(&text);
-		for (; pushed; pushed--) { /* none of it runs */
+		for (; pushed; pushed--) { /* none of it runs (yet) */
 			c->qn--;
 			pq_st_unref(c->q[c->qn].st);
 		}
-		return *refusal ? refuse(c, X_REFUSE_Q, refusal_code, refusal)
-		       : enc    ? refuse(c, X_REFUSE_Q, PX_ERR_ENCRYPT, pxe_strerror(enc))
-		                : refuse(c, X_REFUSE_Q, PX_ERR_LOG, why);
+		if (*refusal)
+			return refuse(c, X_REFUSE_Q, refusal_code, refusal);
+		if (enc && enc != -EINPROGRESS)
+			return refuse(c, X_REFUSE_Q, PX_ERR_ENCRYPT, pxe_strerror(enc));
+		return why ? refuse(c, X_REFUSE_Q, PX_ERR_LOG, why) : 3; /* 3: again when its keys come */
 	}
 	c->px->st.statements += info->n;
 	for (size_t i = 0; !r && i < pushed; i++) { /* a COPY's rows: encrypted from the first */
@@ -745,7 +747,7 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	if (enc) {
 		buf_free(&text);
 		pq_st_unref(st);
-		return refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(enc));
+		return enc == -EINPROGRESS ? 3 : refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(enc));
 	}
 	char *name = strdup(p.name);
 	int r = name ? pq_push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name })
@@ -811,7 +813,7 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 		r = -ENOMEM;
 	struct buf enc = BUF_INIT;
 	if (!r && st && st->enc && (r = pxe_bind(c, st->enc, &b, &enc))) {
-		r = refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(r));
+		r = r == -EINPROGRESS ? 3 : refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(r));
 		buf_free(&enc);
 		free(p); /* nothing in it yet */
 		free(name);

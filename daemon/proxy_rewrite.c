@@ -19,18 +19,78 @@
 
 /* --- keys and values ------------------------------------------------------- */
 
+/* The subject id of a row's values (b: its Bind, or NULL): 0 with a copy
+ * in *id, NULL when no subject is known; -ENOMEM. */
+static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind *b, char **id)
+{
+	*id = NULL;
+	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
+		*id = pq_param_text(b, (unsigned)p->sid_param[row] - 1);
+	else if (p->subject && p->sid_value[row] && !(*id = strdup(p->sid_value[row])))
+		return -ENOMEM;
+	return 0;
+}
+
 /* The key of a row's values: its subject's, or a fresh one. */
 static int row_key(struct pconn *c, const struct pxe_plan *p, unsigned row, const struct pgp_bind *b,
                    struct kc_key *k)
 {
-	char *id = NULL;
+	char *id;
+	int err = row_id(p, row, b, &id);
 
-	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
-		id = pq_param_text(b, (unsigned)p->sid_param[row] - 1);
-	else if (p->subject && p->sid_value[row] && !(id = strdup(p->sid_value[row])))
-		return -ENOMEM;
-	int err = id ? kcl_subject(c->px->keys, p->subject, id, k) : kcl_fresh(c->px->keys, k);
+	if (!err)
+		err = id ? kcl_subject(c->px->keys, p->subject, id, k) : kcl_fresh(c->px->keys, k);
 	free(id);
+	return err;
+}
+
+/* Whether value v is encrypted (under b, a Bind, or in the text). */
+static bool sealed(const struct pxe_value *v, const struct pgp_bind *b)
+{
+	return b ? v->param && v->param <= b->nparams && b->params[v->param - 1].len >= 0 : !v->null;
+}
+
+/* Keeps a key's answer: waiting for one outweighs the others' refusals. */
+static void note(int *err, int e)
+{
+	if (e && (e == -EINPROGRESS || !*err))
+		*err = e;
+}
+
+/* Asks, all at once, for the keys p's values need that are not cached (b:
+ * their Bind, or NULL for literals): 0 when every one is at hand,
+ * -EINPROGRESS while some are fetched (the message is taken again when
+ * they come), or a key's refusal. Rows of no known subject get fresh
+ * keys, kept ready a few at a time. */
+static int keys_at_hand(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b)
+{
+	struct kc_key k;
+	uint8_t key[BIDX_KEY_LEN];
+	unsigned row = UINT32_MAX, fresh = 0;
+	int err = 0;
+	char *id;
+
+	for (size_t i = 0; err != -ENOMEM && i < p->n; i++) {
+		const struct pxe_value *v = &p->v[i];
+		if (!sealed(v, b))
+			continue;
+		if (v->row != row) {
+			row = v->row;
+			note(&err, row_id(p, row, b, &id));
+			if (id)
+				note(&err, kcl_subject_nowait(c->px->keys, p->subject, id, &k));
+			fresh += !id;
+			free(id);
+		}
+		if (v->col->pc->bidx_column)
+			note(&err, kcl_bidx_key_nowait(c->px->keys, v->col->table, v->col->name, key));
+	}
+	for (size_t i = 0; i < p->nlk; i++)
+		note(&err, kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->name, key));
+	if (fresh)
+		note(&err, kcl_fresh_reserve(c->px->keys, fresh));
+	OPENSSL_cleanse(&k, sizeof(k));
+	OPENSSL_cleanse(key, sizeof(key));
 	return err;
 }
 
@@ -292,6 +352,9 @@ int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, 
 			buf_addc(out, 0);
 			return out->failed ? -ENOMEM : 0;
 		}
+	for (size_t i = 0; i < nplans; i++)
+		if (plans[i])
+			note(&err, keys_at_hand(c, plans[i], NULL));
 	for (size_t i = 0; !err && i < nplans; i++)
 		if (plans[i])
 			err = query_plan(c, plans[i], sql, lits, &e);
@@ -318,6 +381,7 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 {
 	struct edits e = { 0 };
 	struct buf v = BUF_INIT, idx = BUF_INIT;
+	uint8_t idxkey[BIDX_KEY_LEN];
 	int err = 0;
 
 	if (p->copy) {
@@ -325,6 +389,11 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 		buf_addc(out, 0);
 		return out->failed ? -ENOMEM : 0;
 	}
+	for (size_t i = 0; i < p->nlk; i++)
+		if (!p->lk[i].param)
+			note(&err, kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->name,
+			                               idxkey));
+	OPENSSL_cleanse(idxkey, sizeof(idxkey));
 	for (size_t i = 0; !err && i < p->n; i++)
 		if (p->v[i].bidx_param || p->v[i].null) {
 			buf_reset(&v);
@@ -469,6 +538,8 @@ int pxe_bind(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b
 	for (size_t i = 0; !err && i < p->nlk; i++)
 		if (p->lk[i].param > b->nparams)
 			err = -EINVAL;
+	if (!err)
+		err = keys_at_hand(c, p, b);
 	if (!err)
 		err = bind_values(c, p, b, &bv);
 	if (!err) {

@@ -1078,6 +1078,75 @@ def test_a_key_being_fetched_holds_only_its_own_connection():
         s.stop()
 
 
+def test_a_key_to_encrypt_with_being_fetched_holds_only_its_own_connection():
+    """The same for writes: with the keeper stopped, an INSERT of new
+    customers (fresh keys), an UPDATE of a known one and a prepared UPDATE
+    (extended protocol) wait, unsent, while another connection goes on;
+    once the keeper answers they are written, encrypted."""
+    s = Shop(customers=20)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        keeper = p.d.pids()["keeper"]
+        conns = [p.connect(user="app1") for _ in range(3)]
+        for c in conns:
+            c.autocommit = True
+        script = p.d.dir / "upd.sql"
+        script.write_text("\\set id 12\nUPDATE shop.customers SET phone = :id WHERE id = :id;\n")
+        env = dict(os.environ, PGPASSWORD=s.password)
+        done = []
+
+        def insert():
+            with conns[0].cursor() as cur:
+                cur.execute("INSERT INTO shop.customers (email, name, country) VALUES "
+                            "('eve@example.org', 'Eve N', 'DE'), ('fay@example.org', 'Fay O', 'FR')")
+            done.append("insert")
+
+        def update():
+            with conns[1].cursor() as cur:
+                cur.execute("UPDATE shop.customers SET phone = '+1 11' WHERE id = 11")
+            done.append("update")
+
+        os.kill(keeper, signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=f) for f in (insert, update)]
+            for t in threads:
+                t.start()
+            prepared = subprocess.Popen(["pgbench", "-n", "-M", "prepared", "-t", "1", "-f", script, "-h",
+                                         "127.0.0.1", "-p", str(p.port), "-U", "app1", "shop"],
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1)
+            with conns[2].cursor() as cur:
+                started = time.monotonic()
+                for _ in range(20):
+                    cur.execute("SELECT count(*) FROM shop.orders")
+                assert time.monotonic() - started < 3
+            assert not done and prepared.poll() is None
+            assert s.server.psql("SELECT count(*) FROM shop.customers WHERE country IN ('DE', 'FR') "
+                                 "AND id > 20", dbname="shop").strip() == "0"
+        finally:
+            os.kill(keeper, signal.SIGCONT)
+        for t in threads:
+            t.join(timeout=30)
+        out, err = prepared.communicate(timeout=30)
+        assert prepared.returncode == 0, err.splitlines()[:1]
+        assert sorted(done) == ["insert", "update"]
+        stored = s.server.psql("SELECT email || ' ' || name FROM shop.customers WHERE id > 20 "
+                               "UNION ALL SELECT phone FROM shop.customers WHERE id IN (11, 12)",
+                               dbname="shop").split()
+        assert len(stored) == 6 and all(v.startswith("cx1.") for v in stored), stored
+        with conns[2].cursor() as cur:
+            cur.execute("SELECT email FROM shop.customers WHERE id > 20 ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == ["eve@example.org", "fay@example.org"]
+            cur.execute("SELECT phone FROM shop.customers WHERE id IN (11, 12) ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == ["+1 11", "12"]
+        for c in conns:
+            c.close()
+    finally:
+        s.stop()
+
+
 def test_bytea_columns_are_encrypted_and_decrypted():
     """An encrypted bytea column holds its ciphertext as bytes; values go in
     as literals (hex or escape format), as parameters (text or binary) and
