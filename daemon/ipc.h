@@ -148,8 +148,8 @@ int ipc_send_many(int fd, const struct ipc_msg *ms, size_t n) WUR;
 
 /* Messages inside one: a 'b' field of frames, each a u32 length, the
  * encoded message and a spare byte (its strings' terminator on decoding).
- * A datagram channel queues only a few messages (net.unix.max_dgram_qlen,
- * 10 by default); one message of frames carries hundreds.
+ * One message of frames carries hundreds of records: one system call to
+ * send them and one wakeup of the receiver.
  *
  * ipc_frame appends m's frame to frames: 0, -EMSGSIZE when the frames
  * would no longer fit in one message (then send them, and frame m into

@@ -6,25 +6,27 @@
  * keeper's answers, which come in order; their message ids have the top
  * bit set, apart from role_call's, so that a call waiting on the same
  * channel hands them here (ipc_call's other). An answer fills the cache,
- * a refusal too (a destroyed key for the TTL, a failure for a second),
+ * a refusal too (a destroyed key for the TTL, a failure briefly),
  * so that the caller's next try finds it either way. */
 #include "keyclient.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blindidx.h"
 #include "secmem.h"
 
 #define CALL_TIMEOUT_MS 10000
-#define ASKED_MAX 256         /* keys asked without waiting, not yet answered */
-#define ASYNC_ID 0x80000000u  /* their message ids */
-#define FAILED_TTL_US 1000000 /* a failure is the answer this long */
-#define FRESH_POOL 64         /* fresh keys fetched ahead (kcl_fresh_reserve) */
+#define ASKED_MAX 256        /* keys asked without waiting, not yet answered */
+#define ASYNC_ID 0x80000000u /* their message ids */
+#define FAILED_TTL_US 100000 /* a failure is the answer this long: to the tries it wakes */
+#define FRESH_POOL 64        /* fresh keys fetched ahead (kcl_fresh_reserve) */
 
 struct slot {
 	uint8_t lookup[SHA256_DIGEST_LENGTH];
@@ -55,10 +57,14 @@ struct keyclient {
 	uint8_t buf[IPC_MAX_MSG + 1];
 	/* without waiting (kcl_async) */
 	struct event_base *base;
-	struct event *ev; /* on the keeper's channel, ev_fd */
-	int ev_fd;
+	int fd;             /* its own copy of the keeper's channel (kcl_set_fd), or -1 */
+	struct event *ev;   /* reads the answers on fd */
+	struct event *wake; /* runs ready(ready_arg) from the loop */
 	void (*ready)(void *);
 	void *ready_arg;
+	struct slot *recent; /* the last ASKED_MAX answers, a ring in locked memory from recent_at */
+	size_t recent_at;
+	int64_t unsent_since;          /* a key could not be asked (no room) since, or 0 */
 	struct asked asked[ASKED_MAX]; /* a FIFO from ahead */
 	size_t ahead, nasked;
 	uint32_t next_msg;
@@ -123,12 +129,25 @@ static void fill_error(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGT
 	s->expires_us = mono_us() + (err == -ENOKEY ? kc->ttl_us : FAILED_TTL_US);
 }
 
-/* The live slot for h, or NULL. */
+static bool live(const struct slot *s, const uint8_t h[SHA256_DIGEST_LENGTH], int64_t now)
+{
+	return s->expires_us > now && !memcmp(s->lookup, h, SHA256_DIGEST_LENGTH);
+}
+
+/* The live slot for h, or NULL: in the cache, or among the recent answers
+ * (which two keys of one row, sharing a slot, cannot push out of reach of
+ * the row's next try). */
 static struct slot *hit(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH])
 {
 	struct slot *s = slot_of(kc, h);
+	int64_t now = mono_us();
 
-	return s->expires_us > mono_us() && !memcmp(s->lookup, h, SHA256_DIGEST_LENGTH) ? s : NULL;
+	if (live(s, h, now))
+		return s;
+	for (size_t i = 0; kc->recent && i < ASKED_MAX; i++)
+		if (live(&kc->recent[i], h, now))
+			return &kc->recent[i];
+	return NULL;
 }
 
 static void answered(void *arg, struct ipc_msg *m);
@@ -304,13 +323,32 @@ static struct asked *asked_at(struct keyclient *kc, size_t i)
 	return &kc->asked[(kc->ahead + i) % ASKED_MAX];
 }
 
+/* ready() runs from the loop, once, whoever read the answers: on_answers,
+ * or a call waiting on the channel (ipc_call's other). */
+static void wake(struct keyclient *kc)
+{
+	if (kc->wake)
+		event_active(kc->wake, EV_TIMEOUT, 1);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct keyclient *kc = arg;
+
+	(void)fd;
+	(void)what;
+	kc->ready(kc->ready_arg);
+}
+
 /* What came of an asked key: k, or err. A key is cached, a refusal too
- * (a destroyed key for the TTL, a failure for a second), but nothing
- * asked before a flush; a fresh key joins the pool. */
+ * (a destroyed key for the TTL, a failure for the tries it wakes), and kept among
+ * the recent answers; nothing asked before a flush is. A fresh key joins
+ * the pool. */
 static void settle(struct keyclient *kc, const struct asked *a, const struct kc_key *k, int err)
 {
 	uint8_t hid[SHA256_DIGEST_LENGTH];
 
+	wake(kc);
 	if (a->kind == ASK_FRESH) { /* no subject's: a flush leaves it be */
 		kc->fresh_asked--;
 		if (err) {
@@ -323,12 +361,12 @@ static void settle(struct keyclient *kc, const struct asked *a, const struct kc_
 	}
 	if (a->stale)
 		return;
-	if (err) {
+	if (err)
 		fill_error(kc, a->lookup, err);
-		return;
-	}
-	fill(kc, a->lookup, k);
-	if (a->kind == ASK_SUBJECT) { /* and by its id, to read back what is written with it */
+	else
+		fill(kc, a->lookup, k);
+	kc->recent[kc->recent_at++ % ASKED_MAX] = *slot_of(kc, a->lookup);
+	if (!err && a->kind == ASK_SUBJECT) { /* and by its id, to read back what is written with it */
 		id_lookup(k->k.id, hid);
 		fill(kc, hid, k);
 	}
@@ -363,7 +401,7 @@ static int answer_of(const struct asked *a, const struct ipc_msg *m, struct kc_k
 
 /* An answer to a key asked without waiting (the FIFO's head; those asked
  * before it that the keeper skipped fail). Anything else is dropped: a
- * late answer to a call that timed out. */
+ * late answer to a call that timed out. m is wiped either way. */
 static void answered(void *arg, struct ipc_msg *m)
 {
 	struct keyclient *kc = arg;
@@ -372,69 +410,90 @@ static void answered(void *arg, struct ipc_msg *m)
 
 	while (i < kc->nasked && asked_at(kc, i)->msg != m->id)
 		i++;
-	if (i == kc->nasked)
-		return;
-	fail_asked(kc, i, -EIO);
-	struct asked a = *asked_at(kc, 0);
-	kc->ahead = (kc->ahead + 1) % ASKED_MAX;
-	kc->nasked--;
-	settle(kc, &a, &k, answer_of(&a, m, &k));
-	OPENSSL_cleanse(&k, sizeof(k));
+	if (i < kc->nasked) {
+		fail_asked(kc, i, -EIO);
+		struct asked a = *asked_at(kc, 0);
+		kc->ahead = (kc->ahead + 1) % ASKED_MAX;
+		kc->nasked--;
+		settle(kc, &a, &k, answer_of(&a, m, &k));
+		OPENSSL_cleanse(&k, sizeof(k));
+	}
 	OPENSSL_cleanse(m, sizeof(*m));
 }
 
+/* Lets go of the channel; what was asked on it fails. */
+static void drop_channel(struct keyclient *kc)
+{
+	if (kc->ev)
+		event_free(kc->ev);
+	kc->ev = NULL;
+	if (kc->fd >= 0)
+		close(kc->fd);
+	kc->fd = -1;
+	fail_asked(kc, kc->nasked, -EIO);
+}
+
+/* Half a ring of answers at most a pass: the connections they wake try
+ * again before more come in and push theirs out of the recent ones. */
 static void on_answers(evutil_socket_t fd, short what, void *arg)
 {
 	struct keyclient *kc = arg;
 	struct ipc_msg m;
-	int err;
+	int err = 0;
 
 	(void)what;
-	while (!(err = ipc_recv_flags((int)fd, kc->buf, &m, MSG_DONTWAIT)))
+	for (size_t n = 0; n < ASKED_MAX / 2 && !(err = ipc_recv_flags((int)fd, kc->buf, &m, MSG_DONTWAIT));
+	     n++)
 		answered(kc, &m);
 	OPENSSL_cleanse(kc->buf, sizeof(kc->buf));
-	if (err != -EAGAIN && err != -EWOULDBLOCK) { /* the keeper is gone: a new channel will come */
-		event_free(kc->ev);
-		kc->ev = NULL;
-		kc->ev_fd = -1;
-		fail_asked(kc, kc->nasked, -EIO);
-	}
-	if (kc->ready)
-		kc->ready(kc->ready_arg);
+	if (err && err != -EAGAIN && err != -EWOULDBLOCK)
+		drop_channel(kc); /* the keeper is gone: a new channel comes with kcl_set_fd */
 }
 
-/* Watches the keeper's current channel; what was asked on another is lost. */
-static int watch(struct keyclient *kc, int fd)
+void kcl_set_fd(struct keyprov *kp, int fd)
 {
-	if (kc->ev)
-		event_free(kc->ev);
-	if (kc->pool)
-		secmem_free(kc->pool, FRESH_POOL * sizeof(*kc->pool));
-	kc->ev_fd = -1;
-	fail_asked(kc, kc->nasked, -EIO);
-	if (!(kc->ev = event_new(kc->base, fd, EV_READ | EV_PERSIST, on_answers, kc)))
-		return -ENOMEM;
-	if (event_add(kc->ev, NULL)) {
-		event_free(kc->ev);
+	struct keyclient *kc = (struct keyclient *)kp;
+
+	if (!kc->base)
+		return;
+	drop_channel(kc);
+	if (fd < 0 || (fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return;
+	kc->ev = event_new(kc->base, fd, EV_READ | EV_PERSIST, on_answers, kc);
+	if (!kc->ev || event_add(kc->ev, NULL)) { /* no channel rather than a half one */
+		if (kc->ev)
+			event_free(kc->ev);
 		kc->ev = NULL;
-		return -ENOMEM;
+		close(fd);
+		return;
 	}
-	kc->ev_fd = fd;
-	return 0;
+	kc->fd = fd;
 }
 
 int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *), void *arg)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
 
-	if (!kc->pool && !(kc->pool = secmem_alloc(FRESH_POOL * sizeof(*kc->pool))))
+	if (!(kc->pool = secmem_alloc(FRESH_POOL * sizeof(*kc->pool))) ||
+	    !(kc->recent = secmem_alloc(ASKED_MAX * sizeof(*kc->recent))) ||
+	    !(kc->wake = event_new(base, -1, 0, on_wake, kc)))
 		return -ENOMEM;
 	kc->base = base;
 	kc->ready = ready;
 	kc->ready_arg = arg;
-	kc->ev_fd = -1;
-	int fd = role_peer(kc->env, "keeper");
-	return fd < 0 ? 0 : watch(kc, fd);
+	return 0;
+}
+
+/* No room to ask now (the FIFO or the channel is full): the answers that
+ * make room wake the caller to try again, or kcl_tick does. -EINPROGRESS,
+ * or -ETIMEDOUT once there has been none for the call timeout. */
+static int no_room(struct keyclient *kc)
+{
+	int64_t now = mono_us();
+
+	if (!kc->unsent_since)
+		kc->unsent_since = now;
+	return now - kc->unsent_since > CALL_TIMEOUT_MS * 1000LL ? -ETIMEDOUT : -EINPROGRESS;
 }
 
 /* Asks req of the keeper, once for lookup h: -EINPROGRESS (or a failure
@@ -442,21 +501,20 @@ int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *)
 static int ask_later(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], struct ipc_msg *req,
                      enum ask_kind kind, const uint8_t *id)
 {
-	int fd = role_peer(kc->env, "keeper"), err;
+	int err;
 
-	if (fd < 0)
+	if (kc->fd < 0)
 		return -ENOTCONN;
-	if (fd != kc->ev_fd && (err = watch(kc, fd)))
-		return err;
 	for (size_t i = 0; kind != ASK_FRESH && i < kc->nasked; i++)
 		if (!asked_at(kc, i)->stale && !memcmp(asked_at(kc, i)->lookup, h, SHA256_DIGEST_LENGTH))
 			return -EINPROGRESS;
 	if (kc->nasked == ASKED_MAX)
-		return -EINPROGRESS; /* asked when answers make room */
+		return no_room(kc);
 	req->id = ASYNC_ID | (++kc->next_msg & ~ASYNC_ID);
 	req->fd = -1;
-	if ((err = ipc_send_flags(fd, req, MSG_DONTWAIT)))
-		return err == -EAGAIN || err == -EWOULDBLOCK ? -EINPROGRESS : err; /* full: as above */
+	if ((err = ipc_send_flags(kc->fd, req, MSG_DONTWAIT)))
+		return err == -EAGAIN || err == -EWOULDBLOCK ? no_room(kc) : err;
+	kc->unsent_since = 0;
 	struct asked *a = asked_at(kc, kc->nasked++);
 	*a = (struct asked){ .kind = kind, .msg = req->id, .at_us = mono_us() };
 	memcpy(a->lookup, h, SHA256_DIGEST_LENGTH);
@@ -556,17 +614,20 @@ void kcl_tick(struct keyprov *kp)
 	if (kc->nasked && mono_us() - asked_at(kc, 0)->at_us > CALL_TIMEOUT_MS * 1000LL) {
 		role_log(3, "keys", "the keeper has not answered for %d s", CALL_TIMEOUT_MS / 1000);
 		fail_asked(kc, kc->nasked, -ETIMEDOUT);
-		if (kc->ready)
-			kc->ready(kc->ready_arg);
 	}
+	if (kc->unsent_since)
+		wake(kc); /* those waiting for room to ask try again */
 }
 
 static void kcl_free(struct keyprov *kp)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
 
-	if (kc->ev)
-		event_free(kc->ev);
+	drop_channel(kc);
+	if (kc->wake)
+		event_free(kc->wake);
+	secmem_free(kc->pool, FRESH_POOL * sizeof(*kc->pool));
+	secmem_free(kc->recent, ASKED_MAX * sizeof(*kc->recent));
 
 	secmem_free(kc->slots, kc->nslots * sizeof(*kc->slots));
 	free(kc);
@@ -583,6 +644,7 @@ struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s, unsigned slots)
 	}
 	kc->kp = (struct keyprov){ kcl_subject_key, kcl_key_by_id, kcl_ref, kcl_free };
 	kc->env = env;
+	kc->fd = -1;
 	kc->nslots = slots;
 	kc->ttl_us = (int64_t)ttl_s * 1000000;
 	return &kc->kp;
@@ -593,6 +655,8 @@ void kcl_flush(struct keyprov *kp)
 	struct keyclient *kc = (struct keyclient *)kp;
 
 	OPENSSL_cleanse(kc->slots, kc->nslots * sizeof(*kc->slots));
+	if (kc->recent)
+		OPENSSL_cleanse(kc->recent, ASKED_MAX * sizeof(*kc->recent));
 	for (size_t i = 0; i < kc->nasked; i++)
 		asked_at(kc, i)->stale = true; /* answered maybe before the keys were destroyed */
 }

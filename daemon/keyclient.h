@@ -15,8 +15,8 @@
 
 #define KCL_SLOTS_LOGGER 1024 /* the subjects of records in flight */
 #define KCL_SLOTS_PROXY 16384 /* the keys of the values applications read back and forth */
-#define KCL_HEAP(slots)                                                                                      \
-	((size_t)(slots)*128 + 8192) /* locked memory a cache of slots needs (and fresh keys) */
+/* locked memory a cache of slots needs, with the recent answers and fresh keys */
+#define KCL_HEAP(slots) ((size_t)(slots)*128 + 65536)
 
 /* NULL when out of (locked) memory. */
 struct keyprov *kcl_new(struct role_env *env, unsigned ttl_s, unsigned slots);
@@ -35,6 +35,9 @@ int kcl_fresh(struct keyprov *kp, struct kc_key *ret) WUR;
  * then, fails what the keeper has not answered within 10 s. Before
  * kcl_async, they wait like the calls without _nowait. */
 int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *), void *arg) WUR;
+/* The keeper's channel to ask on without waiting (a copy is kept): at the
+ * start, and whenever the keeper is restarted. Before it, or -1: -ENOTCONN. */
+void kcl_set_fd(struct keyprov *kp, int fd);
 int kcl_key_nowait(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret) WUR;
 int kcl_subject_nowait(struct keyprov *kp, const char *type, const char *id, struct kc_key *ret) WUR;
 int kcl_bidx_key_nowait(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;

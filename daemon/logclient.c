@@ -159,6 +159,25 @@ void lc_set_fd(struct logclient *lc, int fd)
 }
 
 /* Queues the records framed so far as one message. */
+/* Queues m, which carries that many records. */
+static int queue(struct logclient *lc, const struct ipc_msg *m, unsigned records)
+{
+	ssize_t len = ipc_encode(m, lc->enc);
+
+	if (len < 0)
+		return (int)len;
+	struct outmsg *o = malloc(sizeof(*o) + (size_t)len);
+	if (!o)
+		return -ENOMEM;
+	o->next = NULL;
+	o->records = records;
+	o->len = (size_t)len;
+	memcpy(o->data, lc->enc, (size_t)len);
+	*lc->outq_tail = o;
+	lc->outq_tail = &o->next;
+	return 0;
+}
+
 static int seal(struct logclient *lc)
 {
 	struct ipc_msg m = { .type = IPC_LOG_BATCH, .nfields = 1, .fd = -1 };
@@ -166,21 +185,12 @@ static int seal(struct logclient *lc)
 	if (!lc->framed)
 		return 0;
 	m.f[0] = (struct ipc_field){ .kind = 'b', .b = { (uint8_t *)lc->frames.p, lc->frames.len } };
-	ssize_t len = ipc_encode(&m, lc->enc);
-	if (len < 0)
-		return (int)len;
-	struct outmsg *o = malloc(sizeof(*o) + (size_t)len);
-	if (!o)
-		return -ENOMEM;
-	o->next = NULL;
-	o->records = lc->framed;
-	o->len = (size_t)len;
-	memcpy(o->data, lc->enc, (size_t)len);
-	*lc->outq_tail = o;
-	lc->outq_tail = &o->next;
-	buf_reset(&lc->frames);
-	lc->framed = 0;
-	return 0;
+	int err = queue(lc, &m, lc->framed);
+	if (!err) {
+		buf_reset(&lc->frames);
+		lc->framed = 0;
+	}
+	return err;
 }
 
 /* Sends what waits, many messages a system call; 0, or the channel's
@@ -310,9 +320,12 @@ int lc_append(struct logclient *lc, const struct alog_rec *r, const char *event,
 	m.id = ++lc->next_id;
 	if ((err = ipc_frame(&lc->frames, &m)) == -EMSGSIZE && lc->framed && !(err = seal(lc)))
 		err = ipc_frame(&lc->frames, &m); /* the next message's first */
+	if (!err)
+		lc->framed++;
+	else if (err == -EMSGSIZE && !(err = seal(lc))) /* too large a frame: a message of its own */
+		err = queue(lc, &m, 1);
 	if (err)
 		return err;
-	lc->framed++;
 	lc->queued++;
 	schedule_flush(lc, !lazy || lc->queued >= LC_LAZY_MAX);
 	lc->st.sent++;

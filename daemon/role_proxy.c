@@ -85,6 +85,7 @@ static void on_parent(evutil_socket_t fd, short what, void *arg)
 	if (env->peers_changed) {
 		env->peers_changed = false;
 		lc_set_fd(px->lc, role_peer(env, "logger"));
+		kcl_set_fd(px->keys, role_peer(env, "keeper"));
 	}
 	if (env->stopping)
 		begin_stop(px);
@@ -164,6 +165,7 @@ static int setup(struct proxy *px)
 	if (!px->parent_ev || !px->tick || event_add(px->parent_ev, NULL) || event_add(px->tick, &tick))
 		return -ENOMEM;
 	lc_set_fd(px->lc, role_peer(px->env, "logger"));
+	kcl_set_fd(px->keys, role_peer(px->env, "keeper"));
 	return 0;
 }
 

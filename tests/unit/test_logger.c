@@ -20,7 +20,9 @@ static void test_batch_to_a_peer_gone(void **state)
 	static struct logger lg = { .audit = { .fd = -1 } };
 	static uint8_t pkt[IPC_MAX_MSG + 1];
 	char err[256] = "", dir[] = "/tmp/custos-test-logger-XXXXXX", ldir[128], key[128];
-	struct alog_opts o = { .durability = ALOG_SYNC, .segment_bytes = 1u << 20, .checkpoint_records = 100 };
+	struct alog_opts o = { .durability = ALOG_SYNC,
+		               .segment_bytes = 1u << 20,
+		               .checkpoint_records = 100 };
 	struct buf frames = BUF_INIT, lists = BUF_INIT;
 	struct alog_actor actor = { .app = "test" };
 	struct alog_rec rec = { .type = "access", .actor = &actor, .rows = 1 };
