@@ -70,7 +70,8 @@ struct keyclient {
 	uint32_t next_msg;
 	struct kc_key *pool; /* FRESH_POOL fresh keys, in locked memory: npool of them */
 	unsigned npool, fresh_asked;
-	int fresh_err; /* the last fresh key asked failed so, until fresh_err_until */
+	unsigned fresh_window; /* asked ahead: doubles with each key, 1 after a failure */
+	int fresh_err;         /* the last fresh key asked failed so, until fresh_err_until */
 	int64_t fresh_err_until;
 };
 
@@ -354,9 +355,13 @@ static void settle(struct keyclient *kc, const struct asked *a, const struct kc_
 		if (err) {
 			kc->fresh_err = err;
 			kc->fresh_err_until = mono_us() + FAILED_TTL_US;
-		} else if (kc->npool < FRESH_POOL) {
-			kc->pool[kc->npool++] = *k;
+			kc->fresh_window = 1;
+			return;
 		}
+		if (kc->npool < FRESH_POOL)
+			kc->pool[kc->npool++] = *k;
+		if (kc->fresh_window < FRESH_POOL / 2)
+			kc->fresh_window *= 2;
 		return;
 	}
 	if (a->stale)
@@ -479,6 +484,7 @@ int kcl_async(struct keyprov *kp, struct event_base *base, void (*ready)(void *)
 	    !(kc->wake = event_new(base, -1, 0, on_wake, kc)))
 		return -ENOMEM;
 	kc->base = base;
+	kc->fresh_window = 1;
 	kc->ready = ready;
 	kc->ready_arg = arg;
 	return 0;
@@ -592,19 +598,21 @@ int kcl_fresh_reserve(struct keyprov *kp, unsigned n)
 	struct keyclient *kc = (struct keyclient *)kp;
 	static const uint8_t none[SHA256_DIGEST_LENGTH];
 	struct ipc_msg req = { .type = IPC_KEYS_FRESH };
+	unsigned want = n > kc->fresh_window ? n : kc->fresh_window; /* (a row at a time fills no pool) */
+	int err = 0;
 
-	if (!kc->base || n > FRESH_POOL || kc->npool >= n)
-		return 0; /* (more than a pool's worth: kcl_fresh waits for each) */
+	if (!kc->base || n > FRESH_POOL)
+		return 0; /* more than a pool's worth: kcl_fresh waits for each */
 	if (kc->fresh_err && mono_us() < kc->fresh_err_until)
-		return kc->fresh_err;
-	kc->fresh_err = 0;
-	while (kc->npool + kc->fresh_asked < n) {
+		err = kc->fresh_err;
+	while (!err && kc->npool + kc->fresh_asked < want) {
 		size_t before = kc->nasked;
-		int err = ask_later(kc, none, &req, ASK_FRESH, NULL);
-		if (err != -EINPROGRESS || kc->nasked == before)
-			return err; /* a failure, or no room to ask now: answers will make it */
+		err = ask_later(kc, none, &req, ASK_FRESH, NULL);
+		if (err == -EINPROGRESS && kc->nasked == before)
+			break; /* no room to ask now: answers will make it */
+		err = err == -EINPROGRESS ? 0 : err;
 	}
-	return -EINPROGRESS;
+	return kc->npool >= n ? 0 : err ? err : -EINPROGRESS;
 }
 
 void kcl_tick(struct keyprov *kp)

@@ -491,12 +491,25 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		send_now(c->srv, c->srv_tls);
 }
 
+/* The client's next message waits for keys: it stays (px_keys_ready). */
+static void wait_for_keys(struct pconn *c)
+{
+	c->cli_paused = c->cli_keys_wait = true;
+	set_reading(c, c->cli, false);
+	send_now(c->srv, c->srv_tls);
+}
+
 static void on_client_read(struct bufferevent *bev, void *arg)
 {
 	struct pconn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct pgp_msg m;
 	int r = 0;
+
+	if (pxi_waiting(c) && pxi_resume(c))
+		return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
+	if (pxi_waiting(c))
+		return wait_for_keys(c);
 
 	while (c->phase == PC_AUTH || c->phase == PC_READY) {
 		if ((r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m)) <= 0) {
@@ -515,16 +528,12 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		}
 		if (c->phase == PC_CLOSING)
 			return;
-		if (r == 3) { /* the message stays until its keys come (px_keys_ready) */
-			c->cli_paused = c->cli_keys_wait = true;
-			set_reading(c, c->cli, false);
-			send_now(c->srv, c->srv_tls);
-			return;
-		}
 		if (r == 0 && evbuffer_remove_buffer(in, pc_server_out(c), m.size) != (int)m.size)
 			return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		if (r == 1)
 			evbuffer_drain(in, m.size);
+		if (r == 3 || pxi_waiting(c)) /* the message, or COPY rows, wait for keys */
+			return wait_for_keys(c);
 		if (m.type == 'X') {
 			set_reading(c, c->cli, false);
 			send_now(c->srv, c->srv_tls);

@@ -255,7 +255,11 @@ unsigned pxe_added_params(const struct pxe_plan *p);
 int pxi_start(struct pconn *c, struct pstmt *st) WUR;
 int pxi_check(struct pconn *c, const struct pstmt *st, const struct pgp_msg *copy_in_response) WUR;
 int pxi_data(struct pconn *c, const struct pgp_msg *m) WUR; /* CopyData: 1 (consumed) or -errno */
-int pxi_end(struct pconn *c, const struct pgp_msg *m) WUR;  /* CopyDone, CopyFail: 0 (forward), 1 */
+int pxi_end(struct pconn *c, const struct pgp_msg *m) WUR;  /* CopyDone, CopyFail: 0 (forward), 1, 3 */
+/* Rows wait for their keys: the client's next messages wait too, until
+ * pxi_resume (0 or -errno) has taken the rows (and pxi_waiting is false). */
+bool pxi_waiting(const struct pconn *c);
+int pxi_resume(struct pconn *c) WUR;
 void pxi_abandon(struct pconn *c);                          /* PostgreSQL ended the COPY */
 void pxi_free(struct pconn *c);
 

@@ -10,7 +10,11 @@
  * indexes go into their fields, and the subject goes into the record. A
  * row that cannot be encrypted fails the whole COPY: the proxy sends
  * CopyFail, PostgreSQL writes none of it, and the client gets QC004 in
- * place of PostgreSQL's error. Plaintext lives in buffers wiped after use. */
+ * place of PostgreSQL's error. Plaintext lives in buffers wiped after use.
+ *
+ * A row whose keys are not at hand waits, with those after it, while they
+ * are asked for (pxi_waiting): the rows before it go on, and the client's
+ * next messages are read once pxi_resume has taken the rest. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -29,6 +33,7 @@ struct pxi {
 	bool header_done;   /* the header row (HEADER) has passed */
 	bool ended;         /* after the \. row: what follows is not data */
 	bool failed;        /* CopyFail sent: the client's data goes nowhere */
+	bool waiting;       /* pending's first row waits for its keys */
 	struct ct_field *f;
 	struct buf *ct, *idx; /* by client field: its ciphertext, its blind index */
 	struct buf out;
@@ -175,6 +180,32 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 	return err;
 }
 
+/* Asks for the keys the row needs that are not at hand: -EINPROGRESS,
+ * or 0 (a key that cannot be had fails in seal). */
+static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
+{
+	const struct pxe_copy *cp = x->st->enc->copy;
+	struct kc_key k;
+	uint8_t key[32];
+	int wait = 0, err = 0;
+	bool any = false;
+
+	for (unsigned i = 0; i < cp->nin; i++) {
+		if (!cp->enc[i] || x->fmt->is_null(&x->f[i]))
+			continue;
+		any = true;
+		if (cp->enc[i]->pc->bidx_column && kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table,
+		                                                       cp->enc[i]->name, key) == -EINPROGRESS)
+			wait = -EINPROGRESS;
+	}
+	if (any)
+		err = id ? kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k)
+		         : kcl_fresh_reserve(c->px->keys, 1);
+	OPENSSL_cleanse(&k, sizeof(k));
+	OPENSSL_cleanse(key, sizeof(key));
+	return err == -EINPROGRESS ? err : wait;
+}
+
 /* The subject's id from its field (NULL: none), into id. */
 static int subject_id(struct pxi *x, struct buf *id)
 {
@@ -187,7 +218,10 @@ static int subject_id(struct pxi *x, struct buf *id)
 	return err ? err : id->failed ? -ENOMEM : 0;
 }
 
-/* One row (eol: its end of line's bytes) as PostgreSQL gets it, into x->out. */
+static const char wait_keys[] = "";
+
+/* One row (eol: its end of line's bytes) as PostgreSQL gets it, into
+ * x->out: NULL, why it fails the COPY, or wait_keys (nothing done). */
 static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, size_t len, const char *eol,
                             size_t neol)
 {
@@ -213,6 +247,11 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		return "a COPY row has more or fewer fields than the COPY has columns: nothing was written";
 	struct buf id = BUF_INIT;
 	int err = subject_id(x, &id);
+	if (!err && keys_at_hand(c, x, id.p) == -EINPROGRESS) {
+		wipe(&id);
+		buf_free(&id);
+		return wait_keys;
+	}
 	if (!err)
 		err = seal(c, x, id.p);
 	if (!err && id.p)
@@ -263,7 +302,8 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 			break;
 		}
 		why = copy_row(c, x, x->pending.p + at, l.len, x->pending.p + at + l.len, l.eol);
-		at += l.len + l.eol;
+		if (why != wait_keys)
+			at += l.len + l.eol;
 	}
 	if (!why && last && !x->ended && at < x->pending.len) { /* a last row without its newline */
 		bool cr = x->fmt == &ct_csv ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
@@ -276,11 +316,12 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 		else
 			why = copy_row(c, x, x->pending.p + at, x->pending.len - at, "", 0);
 	}
-	if (why) {
+	x->waiting = why == wait_keys;
+	if (why && !x->waiting) {
 		wipe(&x->out);
 		return fail(c, x, why);
 	}
-	if (last)
+	if (last && !x->waiting)
 		at = x->pending.len;
 	OPENSSL_cleanse(x->pending.p, at);
 	memmove(x->pending.p, x->pending.p + at, x->pending.len - at);
@@ -310,11 +351,24 @@ int pxi_data(struct pconn *c, const struct pgp_msg *m)
 	return flush_rows(c, x, false) ?: 1;
 }
 
+bool pxi_waiting(const struct pconn *c)
+{
+	return c->cin && c->cin->waiting;
+}
+
+int pxi_resume(struct pconn *c)
+{
+	return c->cin->failed ? 0 : flush_rows(c, c->cin, false);
+}
+
 int pxi_end(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pxi *x = c->cin;
 	int err = m->type == 'c' && !x->failed ? flush_rows(c, x, true) : 0;
 	bool drop = x->failed;
+
+	if (!err && x->waiting)
+		return 3; /* the CopyDone, after the rows that wait */
 
 	pxi_free(c);
 	return err ? err : drop ? 1 : 0;
@@ -323,6 +377,8 @@ int pxi_end(struct pconn *c, const struct pgp_msg *m)
 /* PostgreSQL ended the COPY (an error): what the client still sends goes nowhere. */
 void pxi_abandon(struct pconn *c)
 {
-	if (c->cin)
+	if (c->cin) {
 		c->cin->failed = true;
+		c->cin->waiting = false; /* no row goes anywhere now */
+	}
 }

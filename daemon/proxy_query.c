@@ -923,10 +923,14 @@ int pq_frontend(struct pconn *c, const struct pgp_msg *m)
 	case 'C': return on_close(c, m);
 	case 'S': c->skip = false; return c->copy_in ? 0 : pq_push(c, (struct xentry){ .kind = X_SYNC });
 	case 'c':
-	case 'f':
-		c->copy_done_early = !c->copy_in;
-		c->copy_in = false;
-		return pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_end(c, m) : 0;
+	case 'f': {
+		int r = pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_end(c, m) : 0;
+		if (r != 3) { /* 3: its rows wait for keys, and it with them */
+			c->copy_done_early = !c->copy_in;
+			c->copy_in = false;
+		}
+		return r;
+	}
 	case 'd': return pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_data(c, m) : 0;
 	case 'H':
 	case 'X': return pgp_check_frontend(m) ? -EBADMSG : 0;

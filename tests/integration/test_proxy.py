@@ -1080,16 +1080,18 @@ def test_a_key_being_fetched_holds_only_its_own_connection():
 
 def test_a_key_to_encrypt_with_being_fetched_holds_only_its_own_connection():
     """The same for writes: with the keeper stopped, an INSERT of new
-    customers (fresh keys), an UPDATE of a known one and a prepared UPDATE
-    (extended protocol) wait, unsent, while another connection goes on;
-    once the keeper answers they are written, encrypted."""
+    customers (fresh keys), an UPDATE of a known one, a prepared UPDATE
+    (extended protocol) and a COPY FROM wait, unsent, while another
+    connection goes on; once the keeper answers they are written,
+    encrypted."""
+    import io
     s = Shop(customers=20)
     try:
         p = Proxy(s).encrypt_existing()
         p.add_user("app1", "shop_app")
         p.start()
         keeper = p.d.pids()["keeper"]
-        conns = [p.connect(user="app1") for _ in range(3)]
+        conns = [p.connect(user="app1") for _ in range(4)]
         for c in conns:
             c.autocommit = True
         script = p.d.dir / "upd.sql"
@@ -1108,9 +1110,15 @@ def test_a_key_to_encrypt_with_being_fetched_holds_only_its_own_connection():
                 cur.execute("UPDATE shop.customers SET phone = '+1 11' WHERE id = 11")
             done.append("update")
 
+        def copy():
+            rows = "".join(f"1{i:02d}@example.org\tCopy {i}\tAT\n" for i in range(40))
+            with conns[3].cursor() as cur:
+                cur.copy_expert("COPY shop.customers (email, name, country) FROM STDIN", io.StringIO(rows))
+            done.append("copy")
+
         os.kill(keeper, signal.SIGSTOP)
         try:
-            threads = [threading.Thread(target=f) for f in (insert, update)]
+            threads = [threading.Thread(target=f) for f in (insert, update, copy)]
             for t in threads:
                 t.start()
             prepared = subprocess.Popen(["pgbench", "-n", "-M", "prepared", "-t", "1", "-f", script, "-h",
@@ -1123,7 +1131,7 @@ def test_a_key_to_encrypt_with_being_fetched_holds_only_its_own_connection():
                     cur.execute("SELECT count(*) FROM shop.orders")
                 assert time.monotonic() - started < 3
             assert not done and prepared.poll() is None
-            assert s.server.psql("SELECT count(*) FROM shop.customers WHERE country IN ('DE', 'FR') "
+            assert s.server.psql("SELECT count(*) FROM shop.customers WHERE country IN ('DE', 'FR', 'AT') "
                                  "AND id > 20", dbname="shop").strip() == "0"
         finally:
             os.kill(keeper, signal.SIGCONT)
@@ -1131,14 +1139,16 @@ def test_a_key_to_encrypt_with_being_fetched_holds_only_its_own_connection():
             t.join(timeout=30)
         out, err = prepared.communicate(timeout=30)
         assert prepared.returncode == 0, err.splitlines()[:1]
-        assert sorted(done) == ["insert", "update"]
+        assert sorted(done) == ["copy", "insert", "update"]
         stored = s.server.psql("SELECT email || ' ' || name FROM shop.customers WHERE id > 20 "
                                "UNION ALL SELECT phone FROM shop.customers WHERE id IN (11, 12)",
                                dbname="shop").split()
-        assert len(stored) == 6 and all(v.startswith("cx1.") for v in stored), stored
+        assert len(stored) == 2 * 42 + 2 and all(v.startswith("cx1.") for v in stored), stored[:3]
         with conns[2].cursor() as cur:
-            cur.execute("SELECT email FROM shop.customers WHERE id > 20 ORDER BY id")
+            cur.execute("SELECT email FROM shop.customers WHERE id > 20 AND country <> 'AT' ORDER BY id")
             assert [r[0] for r in cur.fetchall()] == ["eve@example.org", "fay@example.org"]
+            cur.execute("SELECT email, name FROM shop.customers WHERE country = 'AT' AND id > 20 ORDER BY id")
+            assert cur.fetchall() == [(f"1{i:02d}@example.org", f"Copy {i}") for i in range(40)]
             cur.execute("SELECT phone FROM shop.customers WHERE id IN (11, 12) ORDER BY id")
             assert [r[0] for r in cur.fetchall()] == ["+1 11", "12"]
         for c in conns:
