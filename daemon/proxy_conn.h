@@ -260,7 +260,7 @@ int pxi_end(struct pconn *c, const struct pgp_msg *m) WUR;  /* CopyDone, CopyFai
  * pxi_resume (0 or -errno) has taken the rows (and pxi_waiting is false). */
 bool pxi_waiting(const struct pconn *c);
 int pxi_resume(struct pconn *c) WUR;
-void pxi_abandon(struct pconn *c);                          /* PostgreSQL ended the COPY */
+void pxi_abandon(struct pconn *c); /* PostgreSQL ended the COPY */
 void pxi_free(struct pconn *c);
 
 /* proxy_query.c and proxy_result.c */
