@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -459,8 +460,13 @@ void kcl_set_fd(struct keyprov *kp, int fd)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
 
+	struct stat now, held;
+
 	if (!kc->base)
 		return;
+	if (fd >= 0 && kc->fd >= 0 && !fstat(fd, &now) && !fstat(kc->fd, &held) &&
+	    now.st_ino == held.st_ino && now.st_dev == held.st_dev)
+		return; /* the same channel (another role's changed): what is asked on it stands */
 	drop_channel(kc);
 	if (fd < 0 || (fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
 		return;

@@ -217,7 +217,7 @@ int pc_gate_server(struct pconn *c, uint64_t *ret_mark)
  * event loop, not from the caller (a record's answer, say). */
 static void resume_client(struct pconn *c)
 {
-	if (c->cli_paused && !c->cli_keys_wait && server_bound(c) < PX_BUFFER_MAX) {
+	if (c->cli_paused && !c->cli_keys_wait && c->srv && server_bound(c) < PX_BUFFER_MAX) {
 		c->cli_paused = false;
 		set_reading(c, c->cli, true);
 		bufferevent_trigger(c->cli, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
@@ -491,6 +491,15 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 		send_now(c->srv, c->srv_tls);
 }
 
+/* What the client sent goes to the server; a cancel that came while it
+ * waited for keys follows it (as pc_open_server does for attempts). */
+static void to_server_now(struct pconn *c)
+{
+	send_now(c->srv, c->srv_tls);
+	if (c->cancel_due && !c->gates && !c->cli_keys_wait)
+		send_cancel(c);
+}
+
 /* The client's next message waits for keys: it stays (px_keys_ready). */
 static void wait_for_keys(struct pconn *c)
 {
@@ -513,7 +522,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 
 	while (c->phase == PC_AUTH || c->phase == PC_READY) {
 		if ((r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m)) <= 0) {
-			send_now(c->srv, c->srv_tls);
+			to_server_now(c);
 			break;
 		}
 		if (c->phase == PC_AUTH) { /* password, SASL: passed through */
@@ -542,7 +551,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		if (server_bound(c) >= PX_BUFFER_MAX) {
 			c->cli_paused = true;
 			set_reading(c, c->cli, false);
-			send_now(c->srv, c->srv_tls);
+			to_server_now(c);
 			return;
 		}
 	}
@@ -805,8 +814,9 @@ static void cancel_backend(struct proxy *px, uint32_t pid, uint32_t key)
 {
 	for (struct pconn *t = px->conns; t; t = t->next)
 		if (t->pid == pid && t->key == key && t->real_pid) {
-			if (t->gates)
-				t->cancel_due = true;
+			if (t->gates || t->cli_keys_wait)
+				t->cancel_due =
+				    true; /* (or once the statement that waits for keys is sent) */
 			else
 				send_cancel(t);
 			return;
@@ -993,6 +1003,10 @@ void px_keys_ready(void *arg)
 	struct proxy *px = arg;
 
 	for (struct pconn *c = px->conns; c; c = c->next) {
+		if (c->phase == PC_CLOSING) { /* (its server side may be gone already) */
+			c->srv_keys_wait = c->cli_keys_wait = false;
+			continue;
+		}
 		if (c->srv_keys_wait) {
 			c->srv_keys_wait = false;
 			resume_server(c);

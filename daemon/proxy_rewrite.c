@@ -57,16 +57,28 @@ static void note(int *err, int e)
 		*err = e;
 }
 
-/* Asks, all at once, for the keys p's values need that are not cached (b:
- * their Bind, or NULL for literals): 0 when every one is at hand,
- * -EINPROGRESS while some are fetched (the message is taken again when
- * they come), or a key's refusal. Rows of no known subject get fresh
- * keys, kept ready a few at a time. */
-static int keys_at_hand(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b)
+#define KEYS_AT_ONCE 128 /* a message needing more gets them one by one, waiting */
+
+/* The rows and lookups of p whose keys its values need (b: their Bind). */
+static unsigned rows_keyed(const struct pxe_plan *p, const struct pgp_bind *b)
+{
+	unsigned n = (unsigned)p->nlk, row = UINT32_MAX;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (sealed(&p->v[i], b) && p->v[i].row != row) {
+			row = p->v[i].row;
+			n++;
+		}
+	return n;
+}
+
+/* Asks for the keys p's values need that are not cached; counts in *fresh
+ * the rows of no known subject. */
+static int plan_keys(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b, unsigned *fresh)
 {
 	struct kc_key k;
 	uint8_t key[BIDX_KEY_LEN];
-	unsigned row = UINT32_MAX, fresh = 0;
+	unsigned row = UINT32_MAX;
 	int err = 0;
 	char *id;
 
@@ -79,7 +91,7 @@ static int keys_at_hand(struct pconn *c, const struct pxe_plan *p, const struct 
 			note(&err, row_id(p, row, b, &id));
 			if (id)
 				note(&err, kcl_subject_nowait(c->px->keys, p->subject, id, &k));
-			fresh += !id;
+			*fresh += !id;
 			free(id);
 		}
 		if (v->col->pc->bidx_column)
@@ -87,10 +99,33 @@ static int keys_at_hand(struct pconn *c, const struct pxe_plan *p, const struct 
 	}
 	for (size_t i = 0; i < p->nlk; i++)
 		note(&err, kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->name, key));
-	if (fresh)
-		note(&err, kcl_fresh_reserve(c->px->keys, fresh));
 	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(key, sizeof(key));
+	return err;
+}
+
+/* Asks, all at once, for the keys a message's plans need that are not
+ * cached (b: their Bind, or NULL for literals): 0 when every one is at
+ * hand, -EINPROGRESS while some are fetched (the message is taken again
+ * when they come), or a key's refusal. Rows of no known subject get fresh
+ * keys, kept ready a few at a time. A message of more than KEYS_AT_ONCE
+ * rows gets its keys as it is encrypted, waiting for each it lacks (so
+ * many could not all be at hand at once). */
+static int keys_at_hand(struct pconn *c, const struct pxe_plan *const *plans, size_t n,
+                        const struct pgp_bind *b)
+{
+	unsigned rows = 0, fresh = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++)
+		rows += plans[i] ? rows_keyed(plans[i], b) : 0;
+	if (rows > KEYS_AT_ONCE)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (plans[i])
+			note(&err, plan_keys(c, plans[i], b, &fresh));
+	if (fresh)
+		note(&err, kcl_fresh_reserve(c->px->keys, fresh));
 	return err;
 }
 
@@ -352,9 +387,7 @@ int pxe_query(struct pconn *c, const char *sql, const struct sqi_literal *lits, 
 			buf_addc(out, 0);
 			return out->failed ? -ENOMEM : 0;
 		}
-	for (size_t i = 0; i < nplans; i++)
-		if (plans[i])
-			note(&err, keys_at_hand(c, plans[i], NULL));
+	err = keys_at_hand(c, (const struct pxe_plan *const *)plans, nplans, NULL);
 	for (size_t i = 0; !err && i < nplans; i++)
 		if (plans[i])
 			err = query_plan(c, plans[i], sql, lits, &e);
@@ -539,7 +572,7 @@ int pxe_bind(struct pconn *c, const struct pxe_plan *p, const struct pgp_bind *b
 		if (p->lk[i].param > b->nparams)
 			err = -EINVAL;
 	if (!err)
-		err = keys_at_hand(c, p, b);
+		err = keys_at_hand(c, &p, 1, b);
 	if (!err)
 		err = bind_values(c, p, b, &bv);
 	if (!err) {

@@ -1272,6 +1272,41 @@ def raw_session(port, user, password, db="shop"):
             return s
 
 
+def test_a_session_that_ends_while_it_waits_for_keys():
+    """A statement waits for its key behind a large result its client has
+    not read; PostgreSQL ends the session meanwhile. When the key comes,
+    the proxy lets that session go (it used to dereference its freed
+    server side and crash, every session with it)."""
+    s = Shop(customers=5)
+    p = None
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        pids = p.d.pids()
+        sock = raw_session(p.port, "app1", s.password)
+        os.kill(pids["keeper"], signal.SIGSTOP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # what it does not read stays
+            sock.sendall(msg(b"Q", b"SELECT repeat('x', 1000000) FROM generate_series(1, 8)\0") +
+                         msg(b"Q", b"UPDATE shop.customers SET phone = '1' WHERE id = 3\0"))
+            time.sleep(1)
+            s.server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app1'",
+                          dbname="shop")
+            time.sleep(0.5)
+        finally:
+            os.kill(pids["keeper"], signal.SIGCONT)
+        time.sleep(1)
+        assert p.psql("SELECT 1").stdout.strip() == "1"
+        assert p.d.pids()["proxy"] == pids["proxy"], p.d.errors()
+        assert "phone" not in s.server.psql("SELECT phone FROM shop.customers WHERE id = 3", dbname="shop")
+        sock.close()
+    finally:
+        if p:
+            p.cleanup()
+        s.stop()
+
+
 def test_copy_rows_sent_before_the_server_asks_for_them_are_encrypted():
     """A client that pipelines its COPY data and CopyDone behind the COPY
     statement, without waiting for CopyInResponse: its rows are encrypted
