@@ -515,6 +515,8 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 	struct pgp_msg m;
 	int r = 0;
 
+	if (c->phase == PC_CLOSING)
+		return; /* (its server side may be gone already) */
 	if (pxi_waiting(c) && pxi_resume(c))
 		return pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 	if (pxi_waiting(c))

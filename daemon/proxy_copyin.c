@@ -79,6 +79,7 @@ static int fail(struct pconn *c, struct pxi *x, const char *why)
 	int err = msg.failed || pc_to_server(c, msg.p, msg.len) ? -ENOMEM : 0;
 	buf_free(&msg);
 	x->failed = true;
+	x->waiting = false; /* no row goes anywhere now */
 	c->res.refusal = why;
 	c->res.refusal_code = PX_ERR_ENCRYPT;
 	return err;
@@ -180,30 +181,38 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 	return err;
 }
 
-/* Asks for the keys the row needs that are not at hand: -EINPROGRESS,
- * or 0 (a key that cannot be had fails in seal). */
+/* Keeps a key's answer: waiting for one outweighs the others' refusals. */
+static void note(int *err, int e)
+{
+	if (e && (e == -EINPROGRESS || !*err))
+		*err = e;
+}
+
+/* Asks for the keys the row needs that are not at hand: 0 when all are,
+ * -EINPROGRESS while some are fetched, or a key's refusal (which fails
+ * the COPY here rather than be asked again in the loop). */
 static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 {
 	const struct pxe_copy *cp = x->st->enc->copy;
 	struct kc_key k;
 	uint8_t key[32];
-	int wait = 0, err = 0;
+	int err = 0;
 	bool any = false;
 
 	for (unsigned i = 0; i < cp->nin; i++) {
 		if (!cp->enc[i] || x->fmt->is_null(&x->f[i]))
 			continue;
 		any = true;
-		if (cp->enc[i]->pc->bidx_column && kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table,
-		                                                       cp->enc[i]->name, key) == -EINPROGRESS)
-			wait = -EINPROGRESS;
+		if (cp->enc[i]->pc->bidx_column)
+			note(&err,
+			     kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table, cp->enc[i]->name, key));
 	}
 	if (any)
-		err = id ? kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k)
-		         : kcl_fresh_reserve(c->px->keys, 1);
+		note(&err, id ? kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k)
+		              : kcl_fresh_reserve(c->px->keys, 1));
 	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(key, sizeof(key));
-	return err == -EINPROGRESS ? err : wait;
+	return err;
 }
 
 /* The subject's id from its field (NULL: none), into id. */
@@ -247,7 +256,7 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		return "a COPY row has more or fewer fields than the COPY has columns: nothing was written";
 	struct buf id = BUF_INIT;
 	int err = subject_id(x, &id);
-	if (!err && keys_at_hand(c, x, id.p) == -EINPROGRESS) {
+	if (!err && (err = keys_at_hand(c, x, id.p)) == -EINPROGRESS) {
 		wipe(&id);
 		buf_free(&id);
 		return wait_keys;
@@ -326,7 +335,7 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 	OPENSSL_cleanse(x->pending.p, at);
 	memmove(x->pending.p, x->pending.p + at, x->pending.len - at);
 	x->pending.len -= at;
-	if (x->pending.len > c->px->env->cfg->proxy_max_message)
+	if (!x->waiting && x->pending.len > c->px->env->cfg->proxy_max_message)
 		return fail(c, x, "a COPY row is longer than proxy_max_message: nothing was written");
 	if (!x->out.len)
 		return 0;
@@ -358,7 +367,11 @@ bool pxi_waiting(const struct pconn *c)
 
 int pxi_resume(struct pconn *c)
 {
-	return c->cin->failed ? 0 : flush_rows(c, c->cin, false);
+	if (c->cin->failed) {
+		c->cin->waiting = false;
+		return 0;
+	}
+	return flush_rows(c, c->cin, false);
 }
 
 int pxi_end(struct pconn *c, const struct pgp_msg *m)
