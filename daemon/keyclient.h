@@ -46,6 +46,14 @@ int kcl_bidx_key_nowait(struct keyprov *kp, const char *table, const char *colum
  * it waits for each), -EINPROGRESS while they are fetched, or a failure. */
 int kcl_fresh_reserve(struct keyprov *kp, unsigned n) WUR;
 void kcl_tick(struct keyprov *kp);
+/* Keeps in *err the answer that matters of several asked together:
+ * waiting for one outweighs the others' refusals, the first refusal the
+ * rest. */
+static inline void kcl_note(int *err, int e)
+{
+	if (e && (e == -EINPROGRESS || !*err))
+		*err = e;
+}
 /* The key of a column's blind index (BIDX_KEY_LEN bytes). */
 int kcl_bidx_key(struct keyprov *kp, const char *table, const char *column, uint8_t ret[32]) WUR;
 

@@ -181,13 +181,6 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 	return err;
 }
 
-/* Keeps a key's answer: waiting for one outweighs the others' refusals. */
-static void note(int *err, int e)
-{
-	if (e && (e == -EINPROGRESS || !*err))
-		*err = e;
-}
-
 /* Asks for the keys the row needs that are not at hand: 0 when all are,
  * -EINPROGRESS while some are fetched, or a key's refusal (which fails
  * the COPY here rather than be asked again in the loop). */
@@ -204,12 +197,12 @@ static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 			continue;
 		any = true;
 		if (cp->enc[i]->pc->bidx_column)
-			note(&err,
-			     kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table, cp->enc[i]->name, key));
+			kcl_note(&err,
+			         kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table, cp->enc[i]->name, key));
 	}
 	if (any)
-		note(&err, id ? kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k)
-		              : kcl_fresh_reserve(c->px->keys, 1));
+		kcl_note(&err, id ? kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k)
+		                  : kcl_fresh_reserve(c->px->keys, 1));
 	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(key, sizeof(key));
 	return err;

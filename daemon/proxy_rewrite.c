@@ -50,13 +50,6 @@ static bool sealed(const struct pxe_value *v, const struct pgp_bind *b)
 	return b ? v->param && v->param <= b->nparams && b->params[v->param - 1].len >= 0 : !v->null;
 }
 
-/* Keeps a key's answer: waiting for one outweighs the others' refusals. */
-static void note(int *err, int e)
-{
-	if (e && (e == -EINPROGRESS || !*err))
-		*err = e;
-}
-
 #define KEYS_AT_ONCE 128 /* a message needing more gets them one by one, waiting */
 
 /* The rows and lookups of p whose keys its values need (b: their Bind). */
@@ -88,17 +81,18 @@ static int plan_keys(struct pconn *c, const struct pxe_plan *p, const struct pgp
 			continue;
 		if (v->row != row) {
 			row = v->row;
-			note(&err, row_id(p, row, b, &id));
+			kcl_note(&err, row_id(p, row, b, &id));
 			if (id)
-				note(&err, kcl_subject_nowait(c->px->keys, p->subject, id, &k));
+				kcl_note(&err, kcl_subject_nowait(c->px->keys, p->subject, id, &k));
 			*fresh += !id;
 			free(id);
 		}
 		if (v->col->pc->bidx_column)
-			note(&err, kcl_bidx_key_nowait(c->px->keys, v->col->table, v->col->name, key));
+			kcl_note(&err, kcl_bidx_key_nowait(c->px->keys, v->col->table, v->col->name, key));
 	}
 	for (size_t i = 0; i < p->nlk; i++)
-		note(&err, kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->name, key));
+		kcl_note(&err,
+		         kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->name, key));
 	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(key, sizeof(key));
 	return err;
@@ -123,9 +117,9 @@ static int keys_at_hand(struct pconn *c, const struct pxe_plan *const *plans, si
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (plans[i])
-			note(&err, plan_keys(c, plans[i], b, &fresh));
+			kcl_note(&err, plan_keys(c, plans[i], b, &fresh));
 	if (fresh)
-		note(&err, kcl_fresh_reserve(c->px->keys, fresh));
+		kcl_note(&err, kcl_fresh_reserve(c->px->keys, fresh));
 	return err;
 }
 
@@ -424,8 +418,8 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 	}
 	for (size_t i = 0; i < p->nlk; i++)
 		if (!p->lk[i].param)
-			note(&err, kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->name,
-			                               idxkey));
+			kcl_note(&err, kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table,
+			                                   p->lk[i].col->name, idxkey));
 	OPENSSL_cleanse(idxkey, sizeof(idxkey));
 	for (size_t i = 0; !err && i < p->n; i++)
 		if (p->v[i].bidx_param || p->v[i].null) {
