@@ -169,18 +169,33 @@ static int call(struct keyclient *kc, struct ipc_msg *req, enum ipc_type want, s
 	return err;
 }
 
+/* The key an IPC_KEYS_SUBJECT_KEY answer carries. */
+static void key_of(const struct ipc_msg *m, struct kc_key *k)
+{
+	memcpy(k->ref, m->f[0].h, SUBJECT_REF_LEN);
+	memcpy(k->k.key, m->f[1].h, FC_KEY_LEN);
+	memcpy(k->k.id, m->f[2].h, FC_KEYID_LEN);
+	k->has_ref = m->f[3].u != 0;
+}
+
+/* The request for a key by its id. */
+static struct ipc_msg by_id(const uint8_t id[FC_KEYID_LEN])
+{
+	struct ipc_msg req = { .type = IPC_KEYS_BY_ID, .nfields = 1 };
+
+	req.f[0].kind = 'h';
+	memcpy(req.f[0].h, id, FC_KEYID_LEN); /* zero-padded */
+	return req;
+}
+
 /* Asks the keeper for the key req names. */
 static int ask(struct keyclient *kc, struct ipc_msg *req, struct kc_key *ret)
 {
 	struct ipc_msg r;
 	int err = call(kc, req, IPC_KEYS_SUBJECT_KEY, &r);
 
-	if (!err) {
-		memcpy(ret->ref, r.f[0].h, SUBJECT_REF_LEN);
-		memcpy(ret->k.key, r.f[1].h, FC_KEY_LEN);
-		memcpy(ret->k.id, r.f[2].h, FC_KEYID_LEN);
-		ret->has_ref = r.f[3].u != 0;
-	}
+	if (!err)
+		key_of(&r, ret);
 	OPENSSL_cleanse(kc->buf, sizeof(kc->buf)); /* the key travelled through it */
 	OPENSSL_cleanse(&r, sizeof(r));
 	return err;
@@ -234,7 +249,7 @@ static int kcl_ref(struct keyprov *kp, const char *type, const char *id, uint8_t
 int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
-	struct ipc_msg req = { .type = IPC_KEYS_BY_ID, .nfields = 1 };
+	struct ipc_msg req = by_id(id);
 	uint8_t h[SHA256_DIGEST_LENGTH];
 	struct slot *s;
 
@@ -244,9 +259,6 @@ int kcl_key(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *r
 			*ret = s->k;
 		return s->err;
 	}
-	req.f[0].kind = 'h';
-	memset(req.f[0].h, 0, sizeof(req.f[0].h));
-	memcpy(req.f[0].h, id, FC_KEYID_LEN);
 	int err = ask(kc, &req, ret);
 	if (!err && memcmp(ret->k.id, id, FC_KEYID_LEN))
 		err = -EBADMSG;
@@ -392,10 +404,7 @@ static int answer_of(const struct asked *a, const struct ipc_msg *m, struct kc_k
 {
 	if (m->type == IPC_KEYS_SUBJECT_KEY && a->kind != ASK_BIDX &&
 	    (a->kind != ASK_BY_ID || !memcmp(m->f[2].h, a->id, FC_KEYID_LEN))) {
-		memcpy(k->ref, m->f[0].h, SUBJECT_REF_LEN);
-		memcpy(k->k.key, m->f[1].h, FC_KEY_LEN);
-		memcpy(k->k.id, m->f[2].h, FC_KEYID_LEN);
-		k->has_ref = m->f[3].u != 0;
+		key_of(m, k);
 		return 0;
 	}
 	if (m->type == IPC_KEYS_BIDX_KEY && a->kind == ASK_BIDX) {
@@ -554,15 +563,12 @@ static int nowait(struct keyclient *kc, const uint8_t h[SHA256_DIGEST_LENGTH], s
 int kcl_key_nowait(struct keyprov *kp, const uint8_t id[FC_KEYID_LEN], struct kc_key *ret)
 {
 	struct keyclient *kc = (struct keyclient *)kp;
-	struct ipc_msg req = { .type = IPC_KEYS_BY_ID, .nfields = 1 };
+	struct ipc_msg req = by_id(id);
 	uint8_t h[SHA256_DIGEST_LENGTH];
 
 	if (!kc->base)
 		return kcl_key(kp, id, ret);
 	id_lookup(id, h);
-	req.f[0].kind = 'h';
-	memset(req.f[0].h, 0, sizeof(req.f[0].h));
-	memcpy(req.f[0].h, id, FC_KEYID_LEN);
 	return nowait(kc, h, &req, ASK_BY_ID, id, ret);
 }
 

@@ -1000,24 +1000,25 @@ void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, 
 	bufferevent_enable(c->cli, EV_READ | EV_WRITE);
 }
 
+void pc_keys_ready(struct pconn *c)
+{
+	bool srv = c->srv_keys_wait, cli = c->cli_keys_wait;
+
+	c->srv_keys_wait = c->cli_keys_wait = false;
+	if (c->phase == PC_CLOSING)
+		return; /* (its server side may be gone already) */
+	if (srv)
+		resume_server(c);
+	if (cli)
+		resume_client(c);
+}
+
 void px_keys_ready(void *arg)
 {
 	struct proxy *px = arg;
 
-	for (struct pconn *c = px->conns; c; c = c->next) {
-		if (c->phase == PC_CLOSING) { /* (its server side may be gone already) */
-			c->srv_keys_wait = c->cli_keys_wait = false;
-			continue;
-		}
-		if (c->srv_keys_wait) {
-			c->srv_keys_wait = false;
-			resume_server(c);
-		}
-		if (c->cli_keys_wait) {
-			c->cli_keys_wait = false;
-			resume_client(c);
-		}
-	}
+	for (struct pconn *c = px->conns; c; c = c->next)
+		pc_keys_ready(c);
 }
 
 void px_close_all(struct proxy *px, bool now)

@@ -527,8 +527,7 @@ static int on_error(struct pconn *c, const struct pgp_msg *m, struct evbuffer *i
 		snprintf(c->res.errcode, sizeof(c->res.errcode), "%s", n.code ? n.code : "");
 	}
 	pxi_abandon(c);
-	if (c->cli_keys_wait)
-		px_keys_ready(c->px); /* what waited behind the rows goes on (to nowhere) */
+	pc_keys_ready(c); /* what waited behind the rows goes on (to nowhere) */
 	if (e->kind == X_REFUSE_Q || e->kind == X_REFUSE_X || e->kind == X_ABORT) {
 		refused(c, e, m, in);
 	} else if (result && c->res.refusal) { /* the proxy's reason for the error (a COPY it failed) */
