@@ -207,6 +207,7 @@ int dsr_index_catch_up(struct dsr *d, uint64_t max, char *err, size_t errlen)
 			                .after_seq = b.last,
 			                .until_seq = until,
 			                .contains = "\"subjects\":[",
+			                .trust_end = true,
 			                .pos = &pos };
 		r = lrd_each(d->env->cfg->log_dir, &f, on_record, &b, &le);
 		if (pos.seq > b.last)

@@ -91,6 +91,7 @@ struct segreader {
 	size_t pos, fill;
 	uint64_t off; /* uncompressed offset of buf[pos] */
 	bool eof, ended;
+	bool trust_end; /* see segreader_trust_end */
 };
 
 int segreader_open(int dirfd, const struct seginfo *s, struct segreader **ret)
@@ -199,6 +200,8 @@ int segreader_next(struct segreader *r, const char **ret_line, size_t *ret_len, 
 		char *start = r->buf + r->pos;
 		size_t avail = r->fill - r->pos;
 		char *nl = memchr(start, '\n', avail);
+		if (nl == start && r->trust_end)
+			return r->ended = true, SEG_END;
 		if (nl == start)
 			return check_filler(r, ret_off);
 		if (nl || (r->eof && avail)) {
@@ -220,6 +223,11 @@ int segreader_next(struct segreader *r, const char **ret_line, size_t *ret_len, 
 		if (err)
 			return err;
 	}
+}
+
+void segreader_trust_end(struct segreader *r)
+{
+	r->trust_end = true;
 }
 
 int logseg_data_end(int dirfd, const struct seginfo *s, uint64_t *ret)

@@ -49,6 +49,9 @@ int segreader_next(struct segreader *r, const char **ret_line, size_t *ret_len, 
 /* Goes on reading a plain (uncompressed) segment at off, the start of a
  * line; -EINVAL for a compressed one. */
 int segreader_seek(struct segreader *r, uint64_t off) WUR;
+/* From now on the data ends at the first empty line: SEG_END, without
+ * reading the filler after it for junk. */
+void segreader_trust_end(struct segreader *r);
 void segreader_free(struct segreader *r);
 
 /* Where the data of a segment ends (the offset of the filler). */

@@ -1443,6 +1443,31 @@ static void test_junk_after_data(void **state)
 	assert_false(res.ok);
 }
 
+/* A walk that trusts the writer stops at the active segment's filler and
+ * reads none of it (up to 64 MiB, read on every tick of the subject
+ * indexer before); a walk that does not reads it all, and finds junk. */
+static void test_walk_trusting_the_end(void **state)
+{
+	struct env *e = *state;
+	struct alog_opts o = small_opts();
+	struct lrd_error err;
+	struct walk_count w = { 0 };
+	char path[256];
+
+	make_log(e, 5, &o);
+	active_path(e, path, sizeof(path));
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\n\n\nxx\n", 6), 6); /* filler, then junk */
+	close(fd);
+	struct lrd_filter f = { .trust_end = true };
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &w, &err), 0);
+	assert_true(w.seen >= 5);
+	f = (struct lrd_filter){ .trust_end = false };
+	assert_int_equal(lrd_each(e->dir, &f, count_fn, &w, &err), 1);
+	assert_non_null(strstr(err.reason, "data after the end of the segment"));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1457,6 +1482,7 @@ int main(void)
 		T(test_clock_stepped_back),
 		T(test_subjects),
 		T(test_walk_resumes),
+		T(test_walk_trusting_the_end),
 		T(test_subject_without_provider),
 		T(test_invalid_type),
 		T(test_reopen_continues),
