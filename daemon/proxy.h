@@ -1,7 +1,8 @@
 /* proxy.h - the proxy role (DESIGN.md, "The proxy"): applications connect
  * to it instead of PostgreSQL. One libevent loop per proxy process;
- * role_proxy.c runs it, proxy_conn.c carries a connection from startup
- * through TLS and authentication, proxy_query.c follows the query
+ * role_proxy.c runs it, proxy_startup.c takes a connection from startup
+ * through TLS and authentication, proxy_conn.c carries it on, framing both
+ * directions, and proxy_query.c follows the query
  * protocol: it analyses statements, matches results to the policy,
  * records every access, and holds back what the client may see until its
  * record is durable. */
@@ -76,10 +77,12 @@ struct proxy {
 	struct event *tick, *parent_ev;
 };
 
-/* proxy_conn.c */
+/* proxy_setup.c */
 int px_upstream_init(struct proxy *px, char *err, size_t errlen) WUR;
 int px_tls_init(struct proxy *px, char *err, size_t errlen) WUR;
+/* proxy_startup.c */
 void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+/* proxy_conn.c */
 void px_close_all(struct proxy *px, bool now); /* now: only once the loop has ended */
 /* Keys have come from the keeper: the connections waiting on them go on. */
 void px_keys_ready(void *px);

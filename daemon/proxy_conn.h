@@ -1,5 +1,6 @@
 /* proxy_conn.h - one client connection through the proxy, as
- * proxy_conn.c (its life) and proxy_query.c (its statements) share it. */
+ * proxy_startup.c (its start), proxy_conn.c (its life) and proxy_query.c
+ * (its statements) share it. */
 #ifndef CUSTOS_PROXY_CONN_H
 #define CUSTOS_PROXY_CONN_H
 
@@ -193,6 +194,15 @@ int pc_gate_server(struct pconn *c, uint64_t *ret_mark);
 void pc_open_server(struct pconn *c, uint64_t upto);
 void pc_fatal(struct pconn *c, const char *sqlstate, const char *msg);
 void pc_error(struct pconn *c, const char *sqlstate, const char *msg); /* ERROR, in order */
+void pc_kill(struct pconn *c);                                         /* at once, nothing more sent */
+void pc_send_now(struct bufferevent *bev, bool tls); /* what waits for a plain socket, at once */
+void pc_begin_session(struct pconn *c);              /* to PostgreSQL: authentication begins */
+void pc_watch_client(struct pconn *c, bufferevent_data_cb on_read);
+void pc_read_directly(struct pconn *c); /* both sides read without libevent's copies */
+
+/* proxy_startup.c */
+int pc_auth_backend(struct pconn *c, const struct pgp_msg *m); /* the server's messages until ReadyForQuery */
+void pc_send_cancel(struct pconn *c);                          /* a CancelRequest for its backend, now */
 
 /* proxy_query.c: what proxy_result.c shares of the statements and the queue */
 struct pstmt *pq_st_ref(struct pstmt *st);

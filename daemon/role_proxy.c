@@ -3,7 +3,7 @@
  * role that parses client traffic holds neither); it reaches the logger
  * and the keeper over its channels. One libevent loop serves the parent's
  * channel, the listening sockets the parent bound for it, and every
- * connection (proxy_conn.c). */
+ * connection (proxy_startup.c, proxy_conn.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
