@@ -622,6 +622,34 @@ void pc_read_directly(struct pconn *c)
 	read_directly(c, c->srv, c->srv_tls);
 }
 
+/* A cancel for a session whose Query waits for keys: the statement has not
+ * reached PostgreSQL, and a cancel sent after it could find the backend not
+ * yet running it (and be forgotten) or stop an earlier one. In its place
+ * goes a statement PostgreSQL fails as a cancelled one, failing the
+ * transaction it is in as PostgreSQL would. */
+bool pc_cancel_waiting(struct pconn *c)
+{
+	static const char self_cancel[] = "SELECT pg_cancel_backend(pg_backend_pid())";
+	struct evbuffer *in = c->cli ? bufferevent_get_input(c->cli) : NULL;
+	uint8_t hdr[5];
+	struct buf q = BUF_INIT;
+
+	if (!c->cli_keys_wait || c->phase != PC_READY || pxi_waiting(c) ||
+	    evbuffer_copyout(in, hdr, 5) != 5 || hdr[0] != 'Q')
+		return false;
+	pgp_message(&q, 'Q', self_cancel, sizeof(self_cancel));
+	bool done = !q.failed && evbuffer_drain(in, 1 + (size_t)pgp_get32(hdr + 1)) == 0 &&
+	            evbuffer_prepend(in, q.p, q.len) == 0;
+	buf_free(&q);
+	if (!done) {
+		pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
+		return true;
+	}
+	c->cli_keys_wait = false; /* the keys asked for find nothing waiting */
+	resume_client(c);
+	return true;
+}
+
 void pc_keys_ready(struct pconn *c)
 {
 	bool srv = c->srv_keys_wait, cli = c->cli_keys_wait;

@@ -1163,6 +1163,61 @@ def test_a_key_to_encrypt_with_being_fetched_holds_only_its_own_connection():
         s.stop()
 
 
+def test_a_cancel_stops_a_statement_that_waits_for_keys():
+    """A statement waiting for its keys has not reached PostgreSQL: a
+    cancel then fails it at once, as PostgreSQL fails a cancelled one (a
+    cancel sent after it could find the backend not yet running it, and be
+    forgotten). Nothing is written, the transaction it was in is failed,
+    and the connection goes on."""
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        keeper = p.d.pids()["keeper"]
+        conn = p.connect(user="app1")
+        errors = []
+
+        def insert():
+            with conn.cursor() as cur:
+                try:
+                    cur.execute("INSERT INTO shop.customers (email, name, country) VALUES "
+                                "('gus@example.org', 'Gus P', 'NL')")
+                except psycopg2.Error as e:
+                    errors.append((e.pgcode, time.monotonic()))
+
+        with conn.cursor() as cur:
+            cur.execute("BEGIN")
+        os.kill(keeper, signal.SIGSTOP)
+        try:
+            t = threading.Thread(target=insert)
+            t.start()
+            time.sleep(1)
+            assert not errors
+            cancelled = time.monotonic()
+            conn.cancel()
+            t.join(timeout=5)
+            assert errors and errors[0][0] == "57014", errors
+            assert errors[0][1] - cancelled < 3
+        finally:
+            os.kill(keeper, signal.SIGCONT)
+        with conn.cursor() as cur:
+            with pytest.raises(psycopg2.errors.InFailedSqlTransaction):
+                cur.execute("SELECT 1")
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM shop.customers")
+            assert cur.fetchone()[0] == 5
+        time.sleep(1)  # the keys asked for come, to a statement no longer there
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM shop.customers WHERE country = 'NL'")
+            assert cur.fetchone()[0] == 0
+        assert s.server.psql("SELECT count(*) FROM shop.customers", dbname="shop").strip() == "5"
+        conn.close()
+    finally:
+        s.stop()
+
+
 def test_bytea_columns_are_encrypted_and_decrypted():
     """An encrypted bytea column holds its ciphertext as bytes; values go in
     as literals (hex or escape format), as parameters (text or binary) and
