@@ -1218,6 +1218,83 @@ def test_a_cancel_stops_a_statement_that_waits_for_keys():
         s.stop()
 
 
+def test_copy_rows_waiting_for_keys_do_not_count_as_one_long_row():
+    """COPY rows wait for their keys one by one (each row a new subject):
+    the rows behind a waiting one are not a row over proxy_max_message,
+    even when a row spans two CopyData messages and the two hold more than
+    the limit. The COPY is written whole, encrypted."""
+    import io
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s, {"proxy_max_message": "65536"})
+        p.add_user("app1", "shop_app")
+        p.start()
+        big = "n" * 6000
+        rows = "".join(f"{600 + i}\tr{i}@example.org\t{big}{i}\tDE\n" for i in range(20))
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.copy_expert("COPY shop.customers (id, email, name, country) FROM STDIN",
+                            io.StringIO(rows), size=60000)
+            cur.execute("SELECT name FROM shop.customers WHERE id >= 600 ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == [f"{big}{i}" for i in range(20)]
+        stored = s.server.psql("SELECT name FROM shop.customers WHERE id >= 600", dbname="shop").split()
+        assert len(stored) == 20 and all(v.startswith("cx1.") for v in stored)
+    finally:
+        s.stop()
+
+
+def test_copy_rows_whose_keys_do_not_come_fail_the_copy_once():
+    """With the keeper hung, COPY FROM rows wait for their keys; when the
+    keys do not come in time the COPY fails, once, and its client hears so
+    (before: each row asked again, in the loop, up to 10 s each). Other
+    connections go on meanwhile; nothing is written."""
+    import io
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.start()
+        keeper = p.d.pids()["keeper"]
+        copier, other = p.connect(user="app1"), p.connect(user="app1")
+        other.autocommit = True
+        rows = "".join(f"{700 + i}\tw{i}@example.org\tW {i}\tDE\n" for i in range(5))
+        outcome = []
+
+        def copy():
+            started = time.monotonic()
+            try:
+                with copier.cursor() as cur:
+                    cur.copy_expert("COPY shop.customers (id, email, name, country) FROM STDIN",
+                                    io.StringIO(rows))
+                outcome.append(("written", time.monotonic() - started))
+            except psycopg2.Error as e:
+                outcome.append((e.pgcode, time.monotonic() - started))
+
+        os.kill(keeper, signal.SIGSTOP)
+        try:
+            t = threading.Thread(target=copy)
+            t.start()
+            with other.cursor() as cur:
+                deadline = time.monotonic() + 40
+                while t.is_alive() and time.monotonic() < deadline:
+                    started = time.monotonic()
+                    cur.execute("SELECT count(*) FROM shop.orders")
+                    assert time.monotonic() - started < 1
+                    time.sleep(0.5)
+            t.join(timeout=1)
+            assert outcome and outcome[0][0] == "QC004", outcome
+            assert outcome[0][1] < 15, outcome  # one key timeout (10 s), not one a row
+        finally:
+            os.kill(keeper, signal.SIGCONT)
+        copier.rollback()
+        with copier.cursor() as cur:
+            cur.execute("SELECT count(*) FROM shop.customers WHERE id >= 700")
+            assert cur.fetchone()[0] == 0
+        copier.close()
+        other.close()
+    finally:
+        s.stop()
+
+
 def test_bytea_columns_are_encrypted_and_decrypted():
     """An encrypted bytea column holds its ciphertext as bytes; values go in
     as literals (hex or escape format), as parameters (text or binary) and
