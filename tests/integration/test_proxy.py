@@ -1445,6 +1445,41 @@ def test_a_session_that_ends_while_it_waits_for_keys():
         s.stop()
 
 
+def test_a_copy_whose_session_ends_while_its_rows_wait_for_keys():
+    """COPY FROM rows wait for their keys; PostgreSQL ends the session
+    meanwhile. When the keys come, the rows go nowhere and the proxy goes
+    on (it would have resumed them into the session's gone server side)."""
+    s = Shop(customers=5)
+    p = None
+    try:
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.start()
+        pids = p.d.pids()
+        sock = raw_session(p.port, "app1", s.password)
+        sock.sendall(msg(b"Q", b"COPY shop.customers (id, email, name, country) FROM STDIN\0"))
+        assert read_msg(sock)[0] == b"G"
+        os.kill(pids["keeper"], signal.SIGSTOP)
+        try:
+            sock.sendall(msg(b"d", b"801\tgone@example.org\tGone\tDE\n802\tgone2@example.org\tGone\tDE\n"))
+            time.sleep(1)
+            s.server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app1'",
+                          dbname="shop")
+            time.sleep(0.5)
+            sock.sendall(msg(b"d", b"803\tgone3@example.org\tGone\tDE\n"))
+        finally:
+            os.kill(pids["keeper"], signal.SIGCONT)
+        time.sleep(1)
+        assert p.psql("SELECT 1").stdout.strip() == "1"
+        assert p.d.pids()["proxy"] == pids["proxy"], p.d.errors()
+        assert s.server.psql("SELECT count(*) FROM shop.customers WHERE id > 800", dbname="shop").strip() == "0"
+        sock.close()
+    finally:
+        if p:
+            p.cleanup()
+        s.stop()
+
+
 def test_copy_rows_sent_before_the_server_asks_for_them_are_encrypted():
     """A client that pipelines its COPY data and CopyDone behind the COPY
     statement, without waiting for CopyInResponse: its rows are encrypted
