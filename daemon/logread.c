@@ -106,7 +106,7 @@ static int one_segment(struct rd *rd, int dirfd, const struct seginfo *s, bool l
 		snprintf(rd->err->reason, sizeof(rd->err->reason), "%s: %s", s->name, strerror(-r));
 		return r;
 	}
-	if (rd->f->trust_end)
+	if (rd->f->trust_end && last && !s->gz)
 		segreader_trust_end(sr);
 	const struct lrd_pos *p = rd->f->pos;
 	if (p && p->first == s->first && p->seq == rd->f->after_seq && p->off && !s->gz &&

@@ -30,9 +30,9 @@ struct lrd_filter {
 	 * neither parsed nor checked further (a cheap test, for readers that
 	 * trust the log's writer: a verifier must not use it) */
 	const char *contains;
-	/* the active segment's data ends at its first empty line: the filler
-	 * after it (most of a 64 MiB segment) is not read (a verifier must
-	 * read it, and find any junk there) */
+	/* the active segment's (the last plain one's) data ends at its first
+	 * empty line: the filler after it (most of a 64 MiB segment) is not
+	 * read (a verifier must read it, and find any junk there) */
 	bool trust_end;
 	/* in: resume there when it is a plain segment and pos->seq is
 	 * after_seq; out: where the walk stopped (after the record the

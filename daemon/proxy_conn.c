@@ -516,6 +516,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 			r = m.type == 'p' ? 0 : -EPROTO;
 		} else {
 			r = pq_frontend(c, &m);
+			c->query_waits = r == 3 && m.type == 'Q';
 		}
 		if (r < 0 && c->phase != PC_CLOSING) {
 			c->px->st.protocol_errors++;
@@ -622,22 +623,24 @@ void pc_read_directly(struct pconn *c)
 	read_directly(c, c->srv, c->srv_tls);
 }
 
-/* A cancel for a session whose Query waits for keys: the statement has not
- * reached PostgreSQL, and a cancel sent after it could find the backend not
- * yet running it (and be forgotten) or stop an earlier one. In its place
- * goes a statement PostgreSQL fails as a cancelled one, failing the
- * transaction it is in as PostgreSQL would. */
+/* A cancel for a session whose Query waited for keys, with nothing before
+ * it at PostgreSQL: the statement has not reached it, and a cancel sent
+ * after it could find the backend not yet running it, and be forgotten.
+ * In its place goes a statement that fails as a cancelled one does
+ * (57014), failing the transaction it is in as PostgreSQL would. With
+ * statements before it still running, the cancel is theirs: false. */
 bool pc_cancel_waiting(struct pconn *c)
 {
-	static const char self_cancel[] = "SELECT pg_cancel_backend(pg_backend_pid())";
+	static const char cancelled[] = "DO $custos$BEGIN RAISE query_canceled USING MESSAGE = "
+	                                "'canceling statement due to user request'; END$custos$";
 	struct evbuffer *in = c->cli ? bufferevent_get_input(c->cli) : NULL;
 	uint8_t hdr[5];
 	struct buf q = BUF_INIT;
 
-	if (!c->cli_keys_wait || c->phase != PC_READY || pxi_waiting(c) ||
+	if (!c->query_waits || c->phase != PC_READY || c->gates || pq_head(c) ||
 	    evbuffer_copyout(in, hdr, 5) != 5 || hdr[0] != 'Q')
 		return false;
-	pgp_message(&q, 'Q', self_cancel, sizeof(self_cancel));
+	pgp_message(&q, 'Q', cancelled, sizeof(cancelled));
 	bool done = !q.failed && evbuffer_drain(in, 1 + (size_t)pgp_get32(hdr + 1)) == 0 &&
 	            evbuffer_prepend(in, q.p, q.len) == 0;
 	buf_free(&q);
@@ -645,7 +648,7 @@ bool pc_cancel_waiting(struct pconn *c)
 		pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
 		return true;
 	}
-	c->cli_keys_wait = false; /* the keys asked for find nothing waiting */
+	c->query_waits = c->cli_keys_wait = false; /* the keys asked for find nothing waiting */
 	resume_client(c);
 	return true;
 }

@@ -146,6 +146,7 @@ struct pconn {
 	enum pc_phase phase;
 	bool cli_tls, srv_tls, srv_paused, cli_paused, dying;
 	bool srv_keys_wait, cli_keys_wait; /* a message waits for keys to decrypt or encrypt with */
+	bool query_waits; /* the client's input starts with a Query that waited for keys, not yet taken */
 	char user[64], db[64], app[64], addr[64], session[24], tls_id[256];
 	uint32_t pid, key, real_pid, real_key;
 	struct buf startup;
@@ -180,7 +181,7 @@ struct pconn {
 struct evbuffer *pc_client_out(struct pconn *c); /* where output to the client goes now */
 void pc_release(struct pconn *c);                /* sends held output that may go */
 void pc_keys_ready(struct pconn *c);     /* what waited for keys is taken again (px_keys_ready: all) */
-bool pc_cancel_waiting(struct pconn *c); /* a Query waiting for keys fails as cancelled: true */
+bool pc_cancel_waiting(struct pconn *c); /* a Query that waited for keys fails as cancelled: true */
 int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in); /* forwards m now, held or not */
 int pc_write(struct pconn *c, const void *data, size_t n);                  /* to the client, held or not */
 /* Where output to the server goes now: behind the writes waiting for

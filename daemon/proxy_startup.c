@@ -210,8 +210,9 @@ void pc_send_cancel(struct pconn *t)
 /* A cancel for a session whose writes wait for their attempt records
  * follows the first of them (pc_open_server): sent now, it would find the
  * backend idle, and PostgreSQL forgets a cancel that finds nothing to stop.
- * A Query waiting for keys is failed in place (pc_cancel_waiting); other
- * messages waiting for keys are followed by the cancel once sent. */
+ * A Query that waited for keys, alone, is failed in place
+ * (pc_cancel_waiting); other messages waiting for keys (Parse, Bind, COPY
+ * rows) are followed by the cancel once sent. */
 static void cancel_backend(struct proxy *px, uint32_t pid, uint32_t key)
 {
 	for (struct pconn *t = px->conns; t; t = t->next)

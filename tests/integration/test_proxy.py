@@ -1184,7 +1184,7 @@ def test_a_cancel_stops_a_statement_that_waits_for_keys():
                     cur.execute("INSERT INTO shop.customers (email, name, country) VALUES "
                                 "('gus@example.org', 'Gus P', 'NL')")
                 except psycopg2.Error as e:
-                    errors.append((e.pgcode, time.monotonic()))
+                    errors.append((e.pgcode, time.monotonic(), e.pgerror))
 
         with conn.cursor() as cur:
             cur.execute("BEGIN")
@@ -1199,6 +1199,7 @@ def test_a_cancel_stops_a_statement_that_waits_for_keys():
             t.join(timeout=5)
             assert errors and errors[0][0] == "57014", errors
             assert errors[0][1] - cancelled < 3
+            assert "canceling statement due to user request" in errors[0][2]
         finally:
             os.kill(keeper, signal.SIGCONT)
         with conn.cursor() as cur:
