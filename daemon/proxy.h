@@ -61,6 +61,7 @@ struct proxy {
 	char pp_error[256]; /* why pp is NULL */
 	bool pp_stale;      /* DDL ran: reload the catalog */
 	unsigned pp_ticks;  /* since it was loaded */
+	struct px_loader *loader;
 	SSL_CTX *tls, *up_tls;
 	enum px_sslmode up_sslmode;
 	char up_host[256];
@@ -87,8 +88,13 @@ void px_close_all(struct proxy *px, bool now); /* now: only once the loop has en
 /* Keys have come from the keeper: the connections waiting on them go on. */
 void px_keys_ready(void *px);
 
-/* role_proxy.c: loads the policy and the catalog again, now (blocking):
- * 0, or -1 with the previous policy kept and why logged. */
+/* proxy_load.c: loads the policy and the catalog again, now (the loop
+ * waits): 0, or -1 with the previous policy kept and why logged. */
 int px_load_policy(struct proxy *px);
+/* ... in the background, unless a load runs already or failed within the
+ * last second; pp_stale stays set until one starts. */
+void px_reload(struct proxy *px);
+int px_loader_new(struct proxy *px);
+void px_loader_free(struct proxy *px);
 
 #endif

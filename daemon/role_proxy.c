@@ -21,29 +21,6 @@
 int role_proxy_listen_fds[CFG_MAX_LIST]; /* set by the parent before it forks */
 size_t role_proxy_nlisten;
 
-int px_load_policy(struct proxy *px)
-{
-	const struct cfg *c = px->env->cfg;
-	struct ppol *pp;
-	char err[256];
-
-	if (ppol_load((const char *const *)c->policies.v, c->policies.n, c->database, px->pp, &pp, err,
-	              sizeof(err))) {
-		if (strcmp(err, px->pp_error))
-			role_log(px->pp ? 4 : 3, "proxy", "%s%s", err,
-			         px->pp ? "; the previous policy stays"
-			                : "; statements are refused until it loads");
-		snprintf(px->pp_error, sizeof(px->pp_error), "%s", err);
-		return -1;
-	}
-	ppol_unref(px->pp);
-	px->pp = pp;
-	px->pp_stale = false;
-	px->pp_ticks = 0;
-	px->pp_error[0] = 0;
-	return 0;
-}
-
 static int on_config(struct role_env *env, int fd, struct ipc_msg *m)
 {
 	(void)fd;
@@ -51,7 +28,8 @@ static int on_config(struct role_env *env, int fd, struct ipc_msg *m)
 		role_log(3, env->name, "unexpected %s message: protocol error", ipc_type_name(m->type));
 		return -EBADMSG;
 	}
-	(void)px_load_policy(env->state); /* listen addresses and TLS apply at the next start */
+	((struct proxy *)env->state)->pp_stale = true; /* loaded within a tick, in the background */
+	/* (listen addresses and TLS apply at the next start) */
 	return 0;
 }
 
@@ -102,7 +80,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (px->pp && ++px->pp_ticks >= CATALOG_REFRESH_S * 10)
 		px->pp_stale = true; /* DDL and role grants made around the proxy */
 	if (px->pp_stale || !px->pp)
-		(void)px_load_policy(px);
+		px_reload(px);
 	if (px->stopping) {
 		if (++px->stop_ticks > STOP_GRACE_S * 10 && px->conns) {
 			role_log(4, "proxy", "cutting %llu connection(s) still open",
@@ -139,7 +117,7 @@ static int setup(struct proxy *px)
 	char err[256];
 	static const struct timeval tick = { 0, 100000 };
 
-	if (!(px->base = event_base_new()) || !(px->lc = lc_new(px->base)) ||
+	if (!(px->base = event_base_new()) || !(px->lc = lc_new(px->base)) || px_loader_new(px) ||
 	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S, KCL_SLOTS_PROXY)) ||
 	    kcl_async(px->keys, px->base, px_keys_ready, px))
 		return -ENOMEM;
@@ -181,6 +159,7 @@ static void teardown(struct proxy *px)
 	lc_free(px->lc);
 	keyprov_free(px->keys);
 	sqi_cache_free(px->sqi);
+	px_loader_free(px);
 	ppol_unref(px->pp);
 	SSL_CTX_free(px->tls);
 	SSL_CTX_free(px->up_tls);

@@ -1296,6 +1296,43 @@ def test_copy_rows_whose_keys_do_not_come_fail_the_copy_once():
         s.stop()
 
 
+def test_reading_the_catalog_again_holds_no_connection():
+    """After DDL (and every minute) the proxy reads the catalog again, over
+    a connection of its own, in the background: with PostgreSQL taking no
+    new connections (its postmaster stopped), other sessions go on (the
+    proxy's loop used to wait for the read, every session with it); once
+    it takes them, the new table is known."""
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.start()
+        ddl, other = p.connect(), p.connect(user="app1")
+        ddl.autocommit = other.autocommit = True
+        postmaster = int((s.server.datadir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGSTOP)
+        watchdog = threading.Timer(8, os.kill, (postmaster, signal.SIGCONT))  # a proxy that waits, unstuck
+        watchdog.start()
+        try:
+            with ddl.cursor() as cur:
+                cur.execute("CREATE TABLE shop.notes (id int)")
+            time.sleep(0.5)  # the read starts within a tick, and waits for a connection
+            with other.cursor() as cur:
+                started = time.monotonic()
+                for _ in range(20):
+                    cur.execute("SELECT count(*) FROM shop.orders")
+                    time.sleep(0.1)
+                assert time.monotonic() - started < 4
+        finally:
+            os.kill(postmaster, signal.SIGCONT)
+            watchdog.cancel()
+        assert p.psql("SELECT count(*) FROM shop.notes").stdout.strip() == "0"
+        ddl.close()
+        other.close()
+    finally:
+        s.stop()
+
+
 def test_bytea_columns_are_encrypted_and_decrypted():
     """An encrypted bytea column holds its ciphertext as bytes; values go in
     as literals (hex or escape format), as parameters (text or binary) and
