@@ -23,6 +23,8 @@ void ppol_unref(struct ppol *pp)
 	for (size_t i = 0; i < pp->n; i++)
 		free(pp->t[i].cols);
 	free(pp->t);
+	for (size_t i = 0; i < pp->nviews; i++)
+		free(pp->views[i].cols);
 	free(pp->views);
 	ppol_free_routines(pp);
 	for (size_t i = 0; i < pp->nmembers; i++)
@@ -93,21 +95,43 @@ static int load_members(struct ppol *pp, PGconn *conn, char *err, size_t errlen)
 	return r;
 }
 
-static int load_catalog(struct ppol *pp, const char *conninfo, char *err, size_t errlen)
+static int load_catalog(struct ppol *pp, PGconn *conn, char *err, size_t errlen)
 {
-	PGconn *conn = PQconnectdb(conninfo);
-	int r = 0;
-
 	if (PQstatus(conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "database: %s", PQerrorMessage(conn));
 		err[strcspn(err, "\n")] = 0;
-		r = -EIO;
-	} else {
-		r = cat_load(conn, &pp->cat, err, errlen);
-		if (!r)
-			r = load_members(pp, conn, err, errlen);
+		return -EIO;
 	}
-	PQfinish(conn);
+	int r = cat_load(conn, &pp->cat, err, errlen);
+	return r ? r : load_members(pp, conn, err, errlen);
+}
+
+/* What a view shows of its policy table's columns: PostgreSQL describes
+ * the view's definition (pg_get_viewdef), and its RowDescription names the
+ * table column behind each column that is one as it is. A computed column,
+ * or one from another view, is not mapped: its values reach the client as
+ * the table holds them. A definition that does not describe maps none. */
+static int map_view(struct pp_view *v, PGconn *conn)
+{
+	char oid[16];
+	const char *params[] = { oid };
+	int r = 0;
+
+	snprintf(oid, sizeof(oid), "%u", v->oid);
+	PGresult *def = PQexecParams(conn, "SELECT pg_catalog.pg_get_viewdef($1::pg_catalog.oid)", 1, NULL,
+	                             params, NULL, NULL, 0);
+	bool ok = PQresultStatus(def) == PGRES_TUPLES_OK && PQntuples(def) == 1 && !PQgetisnull(def, 0, 0);
+	PGresult *prep = ok ? PQprepare(conn, "", PQgetvalue(def, 0, 0), 0, NULL) : NULL;
+	PGresult *desc = PQresultStatus(prep) == PGRES_COMMAND_OK ? PQdescribePrepared(conn, "") : NULL;
+	int n = PQresultStatus(desc) == PGRES_COMMAND_OK ? PQnfields(desc) : 0;
+	if (n > 0 && n <= INT16_MAX && !(v->cols = calloc((size_t)n, sizeof(*v->cols))))
+		r = -ENOMEM;
+	for (int i = 0; v->cols && i < n; i++, v->ncols++)
+		if (PQftable(desc, i) == v->t->oid)
+			v->cols[i] = ppol_column(v->t, (int16_t)PQftablecol(desc, i));
+	PQclear(desc);
+	PQclear(prep);
+	PQclear(def);
 	return r;
 }
 
@@ -172,7 +196,8 @@ static int index_views(struct ppol *pp)
 			if (!nv)
 				return -ENOMEM;
 			pp->views = nv;
-			pp->views[pp->nviews++] = (struct pp_view){ v->view, v->oid, &pp->t[j] };
+			pp->views[pp->nviews++] =
+			    (struct pp_view){ .name = v->view, .oid = v->oid, .t = &pp->t[j] };
 		}
 	}
 	return 0;
@@ -192,14 +217,20 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		snprintf(err, errlen, "the policy names tables, but no database is configured");
 		r = -EINVAL;
 	}
-	if (!r && conninfo)
-		r = load_catalog(pp, conninfo, err, errlen);
+	PGconn *conn = !r && conninfo ? PQconnectdb(conninfo) : NULL;
+	if (conn)
+		r = load_catalog(pp, conn, err, errlen);
+	else if (!r && conninfo)
+		r = -ENOMEM;
 	if (!r && !(pp->t = calloc(pp->pol->ntables + 1, sizeof(*pp->t))))
 		r = -ENOMEM;
 	for (size_t i = 0; !r && i < pp->pol->ntables; i++, pp->n++)
 		r = index_table(pp, &pp->pol->tables[i], &pp->t[i]);
 	if (!r)
 		r = index_views(pp);
+	for (size_t i = 0; !r && conn && i < pp->nviews; i++)
+		r = map_view(&pp->views[i], conn);
+	PQfinish(conn);
 	if (!r)
 		r = ppol_index_routines(pp, prev);
 	if (r) {
@@ -252,6 +283,15 @@ size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *n
 		n += t != NULL;
 	}
 	return n;
+}
+
+const struct pp_column *ppol_view_column(const struct ppol *pp, uint32_t oid, int16_t attnum)
+{
+	for (size_t i = 0; oid && i < pp->nviews; i++)
+		if (pp->views[i].oid == oid && attnum >= 1 && attnum <= pp->views[i].ncols &&
+		    pp->views[i].cols[attnum - 1])
+			return pp->views[i].cols[attnum - 1];
+	return NULL;
 }
 
 const struct pp_table *ppol_view_by_oid(const struct ppol *pp, uint32_t oid)

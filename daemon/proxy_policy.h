@@ -34,6 +34,8 @@ struct pp_view {
 	const char *name; /* schema.view */
 	uint32_t oid;
 	const struct pp_table *t;
+	const struct pp_column **cols; /* by the view's attnum - 1: t's column it shows as it is, or NULL */
+	int16_t ncols;
 };
 
 /* What the database runs on a statement's behalf reaches (proxy_routines.c):
@@ -102,6 +104,8 @@ size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *n
                         const struct pp_table **out, size_t max);
 /* A policy table the view with this OID reads (RowDescription names the
  * view for its columns); NULL when it reads none. */
+/* The policy table's column a view's column shows as it is, or NULL. */
+const struct pp_column *ppol_view_column(const struct ppol *pp, uint32_t oid, int16_t attnum);
 const struct pp_table *ppol_view_by_oid(const struct ppol *pp, uint32_t oid);
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum);
 const struct pp_column *ppol_column_named(const struct pp_table *t, const char *name);

@@ -303,10 +303,11 @@ static struct colmap *new_map(uint16_t n)
 
 /* The result's columns as the policy sees them, by the table OID and
  * attribute number RowDescription gives. A column of a view over a policy
- * table makes the result personal data (held and recorded) though it is
- * not mapped to the table's column: whatever the statement's analysis saw
- * (a prepared statement over a view redefined since). A view the catalog
- * does not show yet (made in the same message) is not seen. */
+ * table makes the result personal data (held and recorded), whatever the
+ * statement's analysis saw (a prepared statement over a view redefined
+ * since); it is the table's column when the view shows that as it is. A
+ * view the catalog does not show yet (made in the same message) is not
+ * seen. */
 static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_rowdesc rd;
@@ -317,19 +318,21 @@ static struct colmap *map_result(struct pconn *c, const struct pgp_msg *m)
 		return NULL;
 	for (uint16_t i = 0; i < rd.n && !oom; i++) {
 		const struct pp_table *t = ppol_by_oid(c->px->pp, rd.fields[i].table_oid);
-		const struct pp_column *col = ppol_column(t, rd.fields[i].attnum);
 		const struct pp_table *via = t ? NULL : ppol_view_by_oid(c->px->pp, rd.fields[i].table_oid);
+		const struct pp_column *col =
+		    via ? ppol_view_column(c->px->pp, rd.fields[i].table_oid, rd.fields[i].attnum)
+		        : ppol_column(t, rd.fields[i].attnum);
 		if (!via && (!col || (!col->pc && !col->subject)))
 			continue;
 		if (!map && !(map = new_map(rd.n))) {
 			oom = true;
 			break;
 		}
-		map->f[i] = via ? NULL : col;
+		map->f[i] = col;
 		map->personal |= via || col->pc != NULL;
-		map->subject |= !via && col->subject != NULL;
+		map->subject |= col && col->subject != NULL;
 		if (!map->table && (via || col->pc))
-			map->table = via ? via->name : col->table;
+			map->table = col && col->pc ? col->table : via->name;
 	}
 	if (oom)
 		pc_fatal(c, PX_ERR_DECRYPT, "out of memory");

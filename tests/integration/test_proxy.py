@@ -1646,6 +1646,48 @@ def test_keys_are_served_while_the_keeper_rotates():
         s.stop()
 
 
+def test_a_view_shows_encrypted_columns_as_the_policy_says():
+    """A view that shows a policy table's encrypted columns as they are
+    (renamed or not) reads like the table: plaintext for shop_app, the mask
+    for others, an error where the policy says refuse, and its rows'
+    subjects in the record. A column computed from one, or shown through a
+    second view, stays ciphertext (it used to be ciphertext for all)."""
+    s = Shop(customers=10)
+    try:
+        clear = s.server.psql("SELECT name || '|' || email FROM shop.customers WHERE id = 4",
+                              dbname="shop").strip()
+        s.server.psql("CREATE VIEW shop.contacts AS SELECT id AS customer, email AS mail, name, "
+                      "date_of_birth, length(phone) AS phone_len FROM shop.customers; "
+                      "CREATE VIEW shop.contacts2 AS SELECT customer, mail FROM shop.contacts; "
+                      "GRANT SELECT ON shop.contacts, shop.contacts2 TO PUBLIC", dbname="shop")
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.add_user("clerk")
+        p.start()
+
+        def read(user, sql):
+            with p.connect(user=user) as c, c.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall()
+
+        q = "SELECT name, mail, customer FROM shop.contacts WHERE customer = 4"
+        assert read("app1", q) == [tuple(clear.split("|")) + (4,)]
+        assert read("clerk", q) == [("********", "********", 4)]
+        dob = read("app1", "SELECT date_of_birth FROM shop.contacts WHERE customer = 4")[0][0]
+        assert dob is None or "cx1." not in dob
+        with pytest.raises(psycopg2.Error) as e:
+            read("clerk", "SELECT date_of_birth FROM shop.contacts WHERE customer = 4")
+        assert e.value.pgcode == "QC005"
+        nested = read("app1", "SELECT mail FROM shop.contacts2 WHERE customer = 4")
+        assert nested[0][0].startswith("cx1.")
+        recs = [r for r in p.access(wait_for=4) if "contacts " in r["stmt"] or "contacts2" in r["stmt"]]
+        assert len(recs) >= 3
+        assert all(r["object"]["table"] == "shop.customers" for r in recs), recs
+        assert all(len(r.get("subjects", [])) == 1 for r in recs[:2]), recs[:2]
+    finally:
+        s.stop()
+
+
 def test_views_over_policy_tables_are_recorded_and_not_written_through():
     """A view (or a view of a view, or a materialized view) over a policy
     table reads that table's personal data: its reads are recorded as
