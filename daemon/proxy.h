@@ -62,6 +62,7 @@ struct proxy {
 	bool pp_stale;      /* DDL ran: reload the catalog */
 	unsigned pp_ticks;  /* since it was loaded */
 	struct px_loader *loader;
+	uint64_t loads_started, loads_done; /* catalog reads begun; the last that ended (read or failed) */
 	SSL_CTX *tls, *up_tls;
 	enum px_sslmode up_sslmode;
 	char up_host[256];
@@ -87,6 +88,8 @@ void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, 
 void px_close_all(struct proxy *px, bool now); /* now: only once the loop has ended */
 /* Keys have come from the keeper: the connections waiting on them go on. */
 void px_keys_ready(void *px);
+/* A catalog read has ended: the connections waiting for it go on. */
+void px_catalog_read(struct proxy *px);
 
 /* proxy_load.c: loads the policy and the catalog again, now (the loop
  * waits): 0, or -1 with the previous policy kept and why logged. */
@@ -94,6 +97,9 @@ int px_load_policy(struct proxy *px);
 /* ... in the background, unless a load runs already or failed within the
  * last second; pp_stale stays set until one starts. */
 void px_reload(struct proxy *px);
+/* The same, for a session's DDL that just committed: the number of the
+ * first load that starts after it (it ends when loads_done reaches it). */
+uint64_t px_reload_after_now(struct proxy *px);
 int px_loader_new(struct proxy *px);
 void px_loader_free(struct proxy *px);
 

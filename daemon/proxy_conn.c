@@ -203,7 +203,8 @@ int pc_gate_server(struct pconn *c, uint64_t *ret_mark)
  * event loop, not from the caller (a record's answer, say). */
 static void resume_client(struct pconn *c)
 {
-	if (c->cli_paused && !c->cli_keys_wait && c->srv && server_bound(c) < PX_BUFFER_MAX) {
+	if (c->cli_paused && !c->cli_keys_wait && !c->catalog_wait && c->srv &&
+	    server_bound(c) < PX_BUFFER_MAX) {
 		c->cli_paused = false;
 		set_reading(c, c->cli, true);
 		bufferevent_trigger(c->cli, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
@@ -508,6 +509,12 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		return wait_for_keys(c);
 
 	while (c->phase == PC_AUTH || c->phase == PC_READY) {
+		if (c->catalog_after > c->px->loads_done) { /* (px_catalog_read) */
+			c->cli_paused = c->catalog_wait = true;
+			set_reading(c, c->cli, false);
+			to_server_now(c);
+			return;
+		}
 		if ((r = next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m)) <= 0) {
 			to_server_now(c);
 			break;
@@ -672,6 +679,15 @@ void px_keys_ready(void *arg)
 
 	for (struct pconn *c = px->conns; c; c = c->next)
 		pc_keys_ready(c);
+}
+
+void px_catalog_read(struct proxy *px)
+{
+	for (struct pconn *c = px->conns; c; c = c->next)
+		if (c->catalog_wait && c->catalog_after <= px->loads_done && c->phase != PC_CLOSING) {
+			c->catalog_wait = false;
+			resume_client(c);
+		}
 }
 
 void px_close_all(struct proxy *px, bool now)

@@ -5,6 +5,10 @@
  * (some 45 ms for the sample shop, more for a large schema), and every
  * connection would wait that long with the loop.
  *
+ * A session that ran DDL waits, once its transaction ends, for a load
+ * begun after that to end (px_reload_after_now, px_catalog_read): its next
+ * statements are analysed with the catalog that shows its DDL.
+ *
  * The thread gets copies of what it reads of the configuration (a reload
  * replaces that) and a reference to the policy in use, whose routine
  * analyses it may take over (see ppol_load: nothing the loop reads). It
@@ -20,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "proxy.h"
 
 #define RETRY_US 1000000  /* after a failed load, the next no sooner */
@@ -36,6 +41,7 @@ struct px_loader {
 	struct pol_list files;
 	char *conninfo;
 	struct ppol *prev, *pp;
+	uint64_t seq; /* px->loads_started when it started */
 	int rc;
 	char err[256];
 };
@@ -63,7 +69,7 @@ static void clear_job(struct px_loader *l)
 	for (size_t i = 0; i < l->files.n; i++)
 		free(l->files.v[i]);
 	free(l->files.v);
-	free(l->conninfo);
+	cfg_free_text(l->conninfo); /* it may hold a password */
 	ppol_unref(l->prev);
 	l->files = (struct pol_list){ 0 };
 	l->conninfo = NULL;
@@ -73,11 +79,17 @@ static void clear_job(struct px_loader *l)
 /* Waits for the thread and takes its result. */
 static int finish(struct px_loader *l)
 {
+	uint64_t n;
+
 	pthread_join(l->thread, NULL);
+	if (read(l->fd, &n, sizeof(n)) != sizeof(n)) { /* its count: it wrote before it ended */
+	}
 	l->running = false;
 	int r = adopt(l->px, l->rc, l->pp, l->err);
 	l->failed_at = r ? mono_us() : 0;
 	clear_job(l);
+	l->px->loads_done = l->seq;
+	px_catalog_read(l->px);
 	return r;
 }
 
@@ -123,8 +135,8 @@ int px_loader_new(struct proxy *px)
 	return 0;
 }
 
-/* A load still running is waited for a while (it may use OpenSSL, which
- * the process's exit cleans up), then left to end with the process. */
+/* A load still running is waited for a while, then left to end with the
+ * process (whose role ends with _exit). */
 void px_loader_free(struct proxy *px)
 {
 	struct px_loader *l = px->loader;
@@ -150,11 +162,17 @@ int px_load_policy(struct proxy *px)
 
 	if (px->loader && px->loader->running)
 		(void)finish(px->loader); /* its previous policy is the one this load takes over from */
+	uint64_t seq = ++px->loads_started;
 	px->pp_stale = false;
 	px->pp_ticks = 0;
 	int rc = ppol_load((const char *const *)c->policies.v, c->policies.n, c->database, px->pp, &pp, err,
 	                   sizeof(err));
-	return adopt(px, rc, pp, err);
+	int r = adopt(px, rc, pp, err);
+	if (!r && px->loader)
+		px->loader->failed_at = 0;
+	px->loads_done = seq;
+	px_catalog_read(px);
+	return r;
 }
 
 static int copy_job(struct px_loader *l, const struct cfg *c)
@@ -178,12 +196,23 @@ void px_reload(struct proxy *px)
 		return;
 	}
 	l->prev = px->pp ? ppol_ref(px->pp) : NULL;
+	l->seq = px->loads_started + 1;
 	if (pthread_create(&l->thread, NULL, load, l)) {
 		clear_job(l);
 		(void)px_load_policy(px); /* no thread: the loop waits, as before */
 		return;
 	}
+	px->loads_started = l->seq;
 	px->pp_stale = false;
 	px->pp_ticks = 0;
 	l->running = true;
+}
+
+uint64_t px_reload_after_now(struct proxy *px)
+{
+	uint64_t before = px->loads_started;
+
+	px->pp_stale = true;
+	px_reload(px);
+	return px->loads_started > before ? px->loads_started : before + 1;
 }

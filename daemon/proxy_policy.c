@@ -102,6 +102,7 @@ static int load_catalog(struct ppol *pp, PGconn *conn, char *err, size_t errlen)
 		err[strcspn(err, "\n")] = 0;
 		return -EIO;
 	}
+	PQclear(PQexec(conn, "SET statement_timeout = '60s'"));
 	int r = cat_load(conn, &pp->cat, err, errlen);
 	return r ? r : load_members(pp, conn, err, errlen);
 }
@@ -217,7 +218,11 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		snprintf(err, errlen, "the policy names tables, but no database is configured");
 		r = -EINVAL;
 	}
-	PGconn *conn = !r && conninfo ? PQconnectdb(conninfo) : NULL;
+	/* a read that hangs holds back the next: bounded (the configured
+	 * connect_timeout, in conninfo after this one, wins) */
+	static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+	const char *values[] = { "10", conninfo, NULL };
+	PGconn *conn = !r && conninfo ? PQconnectdbParams(keys, values, 1) : NULL;
 	if (conn)
 		r = load_catalog(pp, conn, err, errlen);
 	else if (!r && conninfo)

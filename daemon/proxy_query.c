@@ -223,8 +223,10 @@ void pq_tx_ended(struct pconn *c)
 {
 	if (c->txstatus != 'I')
 		return;
-	if (c->ddl_done) /* the reload right after it ran may not have seen it committed */
-		c->px->pp_stale = true, c->ddl_done = false;
+	if (c->ddl_done) { /* read the catalog again; this session's next statements wait for it */
+		c->catalog_after = px_reload_after_now(c->px);
+		c->ddl_done = false;
+	}
 	if (c->code_reload && !code_queued(c) && !px_load_policy(c->px))
 		c->code_reload = false;
 }

@@ -1646,6 +1646,34 @@ def test_keys_are_served_while_the_keeper_rotates():
         s.stop()
 
 
+def test_a_write_right_after_ddl_sees_the_catalog_after_it():
+    """A session's statements after its DDL commits wait until the proxy
+    has read the catalog again: a write through a view over a policy
+    table, sent the moment the view is made, is refused like any other
+    (it used to reach the server before the proxy knew the view, and put
+    plaintext into an encrypted column)."""
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.start()
+        s.server.psql("GRANT CREATE ON SCHEMA shop TO shop_app", dbname="shop")
+        c = p.connect(user="app1")  # not `with c`: psycopg2 2.9 opens a transaction there
+        c.autocommit = True
+        with c.cursor() as cur:
+            for i in range(5):
+                cur.execute(f"CREATE VIEW shop.fresh{i} AS SELECT * FROM shop.customers")
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(f"INSERT INTO shop.fresh{i} (email, name, country) "
+                                "VALUES ('v@example.org', 'V', 'DE')")
+                assert e.value.pgcode == "QC004", (i, e.value.pgerror)
+        c.close()
+        assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org'",
+                             dbname="shop").strip() == "0"
+    finally:
+        s.stop()
+
+
 def test_a_view_shows_encrypted_columns_as_the_policy_says():
     """A view that shows a policy table's encrypted columns as they are
     (renamed or not) reads like the table: plaintext for shop_app, the mask
