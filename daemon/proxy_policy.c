@@ -23,8 +23,10 @@ void ppol_unref(struct ppol *pp)
 	for (size_t i = 0; i < pp->n; i++)
 		free(pp->t[i].cols);
 	free(pp->t);
-	for (size_t i = 0; i < pp->nviews; i++)
+	for (size_t i = 0; i < pp->nviews; i++) {
 		free(pp->views[i].cols);
+		free(pp->views[i].from);
+	}
 	free(pp->views);
 	ppol_free_routines(pp);
 	for (size_t i = 0; i < pp->nmembers; i++)
@@ -109,9 +111,9 @@ static int load_catalog(struct ppol *pp, PGconn *conn, char *err, size_t errlen)
 
 /* What a view shows of its policy table's columns: PostgreSQL describes
  * the view's definition (pg_get_viewdef), and its RowDescription names the
- * table column behind each column that is one as it is. A computed column,
- * or one from another view, is not mapped: its values reach the client as
- * the table holds them. A definition that does not describe maps none. */
+ * table (or view) column behind each column that is one as it is. A
+ * computed column is not mapped: its values reach the client as the table
+ * holds them. A definition that does not describe maps none. */
 static int map_view(struct pp_view *v, PGconn *conn)
 {
 	char oid[16];
@@ -125,15 +127,48 @@ static int map_view(struct pp_view *v, PGconn *conn)
 	PGresult *prep = ok ? PQprepare(conn, "", PQgetvalue(def, 0, 0), 0, NULL) : NULL;
 	PGresult *desc = PQresultStatus(prep) == PGRES_COMMAND_OK ? PQdescribePrepared(conn, "") : NULL;
 	int n = PQresultStatus(desc) == PGRES_COMMAND_OK ? PQnfields(desc) : 0;
-	if (n > 0 && n <= INT16_MAX && !(v->cols = calloc((size_t)n, sizeof(*v->cols))))
+	if (n > 0 && n <= INT16_MAX &&
+	    (!(v->cols = calloc((size_t)n, sizeof(*v->cols))) ||
+	     !(v->from = calloc((size_t)n, sizeof(*v->from)))))
 		r = -ENOMEM;
-	for (int i = 0; v->cols && i < n; i++, v->ncols++)
-		if (PQftable(desc, i) == v->t->oid)
+	for (int i = 0; !r && v->cols && i < n; i++, v->ncols++) {
+		uint32_t from = PQftable(desc, i);
+		if (from == v->t->oid)
 			v->cols[i] = ppol_column(v->t, (int16_t)PQftablecol(desc, i));
+		else
+			v->from[i] = (struct pp_origin){ from, (int16_t)PQftablecol(desc, i) };
+	}
 	PQclear(desc);
 	PQclear(prep);
 	PQclear(def);
 	return r;
+}
+
+/* A view's column that shows another view's, over the same table, as it
+ * is shows what that one shows: a level of views a round. */
+static void map_views_of_views(struct ppol *pp)
+{
+	bool more = true;
+
+	for (int round = 0; more && round < 16; round++) {
+		more = false;
+		for (size_t i = 0; i < pp->nviews; i++) {
+			struct pp_view *v = &pp->views[i];
+			for (int16_t a = 0; v->from && a < v->ncols; a++) {
+				const struct pp_origin *o = &v->from[a];
+				for (size_t j = 0; !v->cols[a] && o->oid && j < pp->nviews; j++) {
+					const struct pp_view *w = &pp->views[j];
+					if (w->oid == o->oid && w->t == v->t && o->attnum >= 1 &&
+					    o->attnum <= w->ncols && w->cols[o->attnum - 1])
+						v->cols[a] = w->cols[o->attnum - 1], more = true;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < pp->nviews; i++) {
+		free(pp->views[i].from);
+		pp->views[i].from = NULL;
+	}
 }
 
 /* Marks the columns of t that hold a subject's id. */
@@ -235,6 +270,8 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		r = index_views(pp);
 	for (size_t i = 0; !r && conn && i < pp->nviews; i++)
 		r = map_view(&pp->views[i], conn);
+	if (!r)
+		map_views_of_views(pp);
 	PQfinish(conn);
 	if (!r)
 		r = ppol_index_routines(pp, prev);

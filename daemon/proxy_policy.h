@@ -36,6 +36,10 @@ struct pp_view {
 	const struct pp_table *t;
 	const struct pp_column **cols; /* by the view's attnum - 1: t's column it shows as it is, or NULL */
 	int16_t ncols;
+	struct pp_origin { /* ... while the policy loads: the column of another view it shows */
+		uint32_t oid;
+		int16_t attnum;
+	} * from;
 };
 
 /* What the database runs on a statement's behalf reaches (proxy_routines.c):
