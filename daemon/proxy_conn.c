@@ -630,8 +630,9 @@ void pc_read_directly(struct pconn *c)
 	read_directly(c, c->srv, c->srv_tls);
 }
 
-/* A cancel for a session whose Query waited for keys, with nothing before
- * it at PostgreSQL: the statement has not reached it, and a cancel sent
+/* A cancel for a session whose Query waited for keys (or waits for the
+ * catalog after the session's DDL), with nothing before it at
+ * PostgreSQL: the statement has not reached it, and a cancel sent
  * after it could find the backend not yet running it, and be forgotten.
  * In its place goes a statement that fails as a cancelled one does
  * (57014), failing the transaction it is in as PostgreSQL would. With
@@ -644,7 +645,7 @@ bool pc_cancel_waiting(struct pconn *c)
 	uint8_t hdr[5];
 	struct buf q = BUF_INIT;
 
-	if (!c->query_waits || c->phase != PC_READY || c->gates || pq_head(c) ||
+	if (!(c->query_waits || c->catalog_wait) || c->phase != PC_READY || c->gates || pq_head(c) ||
 	    evbuffer_copyout(in, hdr, 5) != 5 || hdr[0] != 'Q')
 		return false;
 	pgp_message(&q, 'Q', cancelled, sizeof(cancelled));

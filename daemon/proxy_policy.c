@@ -104,9 +104,20 @@ static int load_catalog(struct ppol *pp, PGconn *conn, char *err, size_t errlen)
 		err[strcspn(err, "\n")] = 0;
 		return -EIO;
 	}
-	PQclear(PQexec(conn, "SET statement_timeout = '60s'"));
+	/* a view's definition described takes its tables' locks: a table locked
+	 * (ALTER, TRUNCATE, a REFRESH) fails the read soon, to be tried again */
+	PQclear(PQexec(conn, "SET statement_timeout = '60s'; SET lock_timeout = '2s'"));
 	int r = cat_load(conn, &pp->cat, err, errlen);
 	return r ? r : load_members(pp, conn, err, errlen);
+}
+
+/* Whether a lock or the time ran out for res: the load fails, to be tried
+ * again (a definition that cannot be described for good maps nothing). */
+static bool ran_out(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && (!strcmp(state, "55P03") || !strcmp(state, "57014"));
 }
 
 /* What a view shows of its policy table's columns: PostgreSQL describes
@@ -126,6 +137,8 @@ static int map_view(struct pp_view *v, PGconn *conn)
 	bool ok = PQresultStatus(def) == PGRES_TUPLES_OK && PQntuples(def) == 1 && !PQgetisnull(def, 0, 0);
 	PGresult *prep = ok ? PQprepare(conn, "", PQgetvalue(def, 0, 0), 0, NULL) : NULL;
 	PGresult *desc = PQresultStatus(prep) == PGRES_COMMAND_OK ? PQdescribePrepared(conn, "") : NULL;
+	if (ran_out(def) || ran_out(prep) || ran_out(desc))
+		r = -EAGAIN;
 	int n = PQresultStatus(desc) == PGRES_COMMAND_OK ? PQnfields(desc) : 0;
 	if (n > 0 && n <= INT16_MAX &&
 	    (!(v->cols = calloc((size_t)n, sizeof(*v->cols))) ||
@@ -253,10 +266,11 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		snprintf(err, errlen, "the policy names tables, but no database is configured");
 		r = -EINVAL;
 	}
-	/* a read that hangs holds back the next: bounded (the configured
-	 * connect_timeout, in conninfo after this one, wins) */
-	static const char *const keys[] = { "connect_timeout", "dbname", NULL };
-	const char *values[] = { "10", conninfo, NULL };
+	/* a read that hangs holds back the next: bounded, a lost network too
+	 * (what conninfo, after these, sets wins) */
+	static const char *const keys[] = { "connect_timeout",     "tcp_user_timeout", "keepalives_idle",
+		                            "keepalives_interval", "dbname",           NULL };
+	const char *values[] = { "10", "60000", "30", "10", conninfo, NULL };
 	PGconn *conn = !r && conninfo ? PQconnectdbParams(keys, values, 1) : NULL;
 	if (conn)
 		r = load_catalog(pp, conn, err, errlen);
@@ -269,7 +283,13 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 	if (!r)
 		r = index_views(pp);
 	for (size_t i = 0; !r && conn && i < pp->nviews; i++)
-		r = map_view(&pp->views[i], conn);
+		if ((r = map_view(&pp->views[i], conn)) == -EAGAIN)
+			snprintf(err, errlen,
+			         "database: a view's tables were locked while the catalog was read");
+	if (!r && conn && PQstatus(conn) != CONNECTION_OK) { /* views would map nothing, silently */
+		snprintf(err, errlen, "database: the connection was lost reading the catalog");
+		r = -EIO;
+	}
 	if (!r)
 		map_views_of_views(pp);
 	PQfinish(conn);

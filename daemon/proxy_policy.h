@@ -106,10 +106,10 @@ const struct pp_table *ppol_by_name(const struct ppol *pp, const char *schema, c
  * there are. */
 size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *name,
                         const struct pp_table **out, size_t max);
-/* A policy table the view with this OID reads (RowDescription names the
- * view for its columns); NULL when it reads none. */
 /* The policy table's column a view's column shows as it is, or NULL. */
 const struct pp_column *ppol_view_column(const struct ppol *pp, uint32_t oid, int16_t attnum);
+/* A policy table the view with this OID reads (RowDescription names the
+ * view for its columns); NULL when it reads none. */
 const struct pp_table *ppol_view_by_oid(const struct ppol *pp, uint32_t oid);
 const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum);
 const struct pp_column *ppol_column_named(const struct pp_table *t, const char *name);

@@ -223,11 +223,13 @@ void pq_tx_ended(struct pconn *c)
 {
 	if (c->txstatus != 'I')
 		return;
-	if (c->ddl_done) { /* read the catalog again; this session's next statements wait for it */
+	/* routine or trigger DDL: the catalog is read now, the loop waiting;
+	 * other DDL: in the background, this session's next statements waiting */
+	bool now = c->code_reload && !code_queued(c);
+	if (c->ddl_done && !now)
 		c->catalog_after = px_reload_after_now(c->px);
-		c->ddl_done = false;
-	}
-	if (c->code_reload && !code_queued(c) && !px_load_policy(c->px))
+	c->ddl_done = false;
+	if (now && !px_load_policy(c->px))
 		c->code_reload = false;
 }
 
