@@ -1674,6 +1674,53 @@ def test_a_write_right_after_ddl_sees_the_catalog_after_it():
         s.stop()
 
 
+def test_a_catalog_read_that_finds_a_table_locked_is_tried_again():
+    """Describing a view takes its tables' locks: with the view's table
+    locked, a catalog read gives up after lock_timeout (2 s) and is tried
+    again, the catalog before it kept; the session that ran DDL waits for
+    that read only, and once the lock goes the view decrypts as before."""
+    s = Shop(customers=5)
+    try:
+        s.server.psql("CREATE VIEW shop.names AS SELECT id, name FROM shop.customers; "
+                      "GRANT SELECT ON shop.names TO PUBLIC", dbname="shop")
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        name = s.server.psql("SELECT name FROM shop.customers WHERE id = 2", dbname="shop").strip()
+        assert name.startswith("cx1.")
+        app = p.connect(user="app1")
+        app.autocommit = True
+        with app.cursor() as cur:
+            cur.execute("SELECT name FROM shop.names WHERE id = 2")
+            clear = cur.fetchone()[0]
+        assert not clear.startswith("cx1.")
+        locker = s.server.connect("shop")
+        with locker.cursor() as cur:
+            cur.execute("LOCK TABLE shop.customers IN ACCESS EXCLUSIVE MODE")
+        ddl = p.connect()
+        ddl.autocommit = True
+        try:
+            with ddl.cursor() as cur:
+                cur.execute("CREATE TABLE shop.scratch (x int)")
+                started = time.monotonic()
+                cur.execute("SELECT 1")  # waits for the read, which gives up
+                assert time.monotonic() - started < 10
+            with app.cursor() as cur:
+                cur.execute("SELECT count(*) FROM shop.orders")
+        finally:
+            locker.rollback()
+            locker.close()
+        time.sleep(3)  # tried again a second after it failed
+        with app.cursor() as cur:
+            cur.execute("SELECT name FROM shop.names WHERE id = 2")
+            assert cur.fetchone()[0] == clear
+        assert "a view's tables were locked while the catalog was read" in p.d.errors()
+        ddl.close()
+        app.close()
+    finally:
+        s.stop()
+
+
 def test_a_view_shows_encrypted_columns_as_the_policy_says():
     """A view that shows a policy table's encrypted columns as they are
     (renamed or not) reads like the table: plaintext for shop_app, the mask
