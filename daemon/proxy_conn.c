@@ -199,11 +199,18 @@ int pc_gate_server(struct pconn *c, uint64_t *ret_mark)
 	return 0;
 }
 
+/* The session's DDL committed, and the catalog read begun after it has
+ * not ended: its next statements wait (px_catalog_read). */
+static bool catalog_pending(const struct pconn *c)
+{
+	return c->catalog_after > c->px->loads_done;
+}
+
 /* Reads the client again once what goes to the server has room; from the
  * event loop, not from the caller (a record's answer, say). */
 static void resume_client(struct pconn *c)
 {
-	if (c->cli_paused && !c->cli_keys_wait && !c->catalog_wait && c->srv &&
+	if (c->cli_paused && !c->cli_keys_wait && !catalog_pending(c) && c->srv &&
 	    server_bound(c) < PX_BUFFER_MAX) {
 		c->cli_paused = false;
 		set_reading(c, c->cli, true);
@@ -509,8 +516,8 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		return wait_for_keys(c);
 
 	while (c->phase == PC_AUTH || c->phase == PC_READY) {
-		if (c->catalog_after > c->px->loads_done) { /* (px_catalog_read) */
-			c->cli_paused = c->catalog_wait = true;
+		if (catalog_pending(c)) {
+			c->cli_paused = true;
 			set_reading(c, c->cli, false);
 			to_server_now(c);
 			return;
@@ -645,7 +652,7 @@ bool pc_cancel_waiting(struct pconn *c)
 	uint8_t hdr[5];
 	struct buf q = BUF_INIT;
 
-	if (!(c->query_waits || c->catalog_wait) || c->phase != PC_READY || c->gates || pq_head(c) ||
+	if (!(c->query_waits || catalog_pending(c)) || c->phase != PC_READY || c->gates || pq_head(c) ||
 	    evbuffer_copyout(in, hdr, 5) != 5 || hdr[0] != 'Q')
 		return false;
 	pgp_message(&q, 'Q', cancelled, sizeof(cancelled));
@@ -685,8 +692,8 @@ void px_keys_ready(void *arg)
 void px_catalog_read(struct proxy *px)
 {
 	for (struct pconn *c = px->conns; c; c = c->next)
-		if (c->catalog_wait && c->catalog_after <= px->loads_done && c->phase != PC_CLOSING) {
-			c->catalog_wait = false;
+		if (c->catalog_after && !catalog_pending(c) && c->phase != PC_CLOSING) {
+			c->catalog_after = 0;
 			resume_client(c);
 		}
 }

@@ -148,7 +148,6 @@ struct pconn {
 	bool srv_keys_wait, cli_keys_wait; /* a message waits for keys to decrypt or encrypt with */
 	bool query_waits; /* the client's input starts with a Query that waited for keys, not yet taken */
 	uint64_t catalog_after; /* its DDL committed: its next statements wait for this catalog read */
-	bool catalog_wait;      /* ... and do */
 	char user[64], db[64], app[64], addr[64], session[24], tls_id[256];
 	uint32_t pid, key, real_pid, real_key;
 	struct buf startup;

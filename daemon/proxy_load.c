@@ -210,9 +210,9 @@ void px_reload(struct proxy *px)
 
 uint64_t px_reload_after_now(struct proxy *px)
 {
-	uint64_t before = px->loads_started;
+	uint64_t next = px->loads_started + 1; /* begun now, or after the one running */
 
 	px->pp_stale = true;
 	px_reload(px);
-	return px->loads_started > before ? px->loads_started : before + 1;
+	return next;
 }

@@ -157,6 +157,20 @@ static int map_view(struct pp_view *v, PGconn *conn)
 	return r;
 }
 
+/* The policy table's column (of t; NULL: any) that column attnum of the
+ * view with this OID shows as it is, or NULL. */
+static const struct pp_column *view_column(const struct ppol *pp, const struct pp_table *t, uint32_t oid,
+                                           int16_t attnum)
+{
+	for (size_t i = 0; oid && i < pp->nviews; i++) {
+		const struct pp_view *v = &pp->views[i];
+		if (v->oid == oid && (!t || v->t == t) && attnum >= 1 && attnum <= v->ncols &&
+		    v->cols[attnum - 1])
+			return v->cols[attnum - 1];
+	}
+	return NULL;
+}
+
 /* A view's column that shows another view's, over the same table, as it
  * is shows what that one shows: a level of views a round. */
 static void map_views_of_views(struct ppol *pp)
@@ -167,15 +181,10 @@ static void map_views_of_views(struct ppol *pp)
 		more = false;
 		for (size_t i = 0; i < pp->nviews; i++) {
 			struct pp_view *v = &pp->views[i];
-			for (int16_t a = 0; v->from && a < v->ncols; a++) {
-				const struct pp_origin *o = &v->from[a];
-				for (size_t j = 0; !v->cols[a] && o->oid && j < pp->nviews; j++) {
-					const struct pp_view *w = &pp->views[j];
-					if (w->oid == o->oid && w->t == v->t && o->attnum >= 1 &&
-					    o->attnum <= w->ncols && w->cols[o->attnum - 1])
-						v->cols[a] = w->cols[o->attnum - 1], more = true;
-				}
-			}
+			for (int16_t a = 0; v->from && a < v->ncols; a++)
+				if (!v->cols[a] &&
+				    (v->cols[a] = view_column(pp, v->t, v->from[a].oid, v->from[a].attnum)))
+					more = true;
 		}
 	}
 	for (size_t i = 0; i < pp->nviews; i++) {
@@ -349,11 +358,7 @@ size_t ppol_view_tables(const struct ppol *pp, const char *schema, const char *n
 
 const struct pp_column *ppol_view_column(const struct ppol *pp, uint32_t oid, int16_t attnum)
 {
-	for (size_t i = 0; oid && i < pp->nviews; i++)
-		if (pp->views[i].oid == oid && attnum >= 1 && attnum <= pp->views[i].ncols &&
-		    pp->views[i].cols[attnum - 1])
-			return pp->views[i].cols[attnum - 1];
-	return NULL;
+	return view_column(pp, NULL, oid, attnum);
 }
 
 const struct pp_table *ppol_view_by_oid(const struct ppol *pp, uint32_t oid)
