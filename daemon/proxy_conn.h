@@ -39,7 +39,9 @@ struct pstmt {
 	const struct ct_format *copy_fmt;
 	char **copy_cols; /* the columns it names (none: all) */
 	size_t ncopy_cols;
-	bool code_ddl;            /* defines code the database runs (a routine, a trigger) */
+	bool code_ddl;         /* defines code the database runs (a routine, a trigger) */
+	struct sqi_name *made; /* the relations it makes over personal data (proxy_ddl.c) */
+	size_t nmade;
 	char refusal[256];        /* why it may not run, or "" */
 	const char *refusal_code; /* its SQLSTATE (PX_ERR_*) */
 };
@@ -164,6 +166,9 @@ struct pconn {
 	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
 	bool code_reload; /* routine or trigger DDL ran: the catalog is read again once it commits */
 	bool ddl_done;    /* DDL ran in the transaction: the catalog is read again after it */
+	struct sqi_name
+	    *made; /* what DDL of the transaction made over personal data: refused until it commits */
+	size_t nmade;
 	struct named *stmts, *portals;
 	size_t nstmts, nportals;
 	struct result res;
@@ -216,14 +221,25 @@ void pq_map_unref(struct colmap *m);
 struct xentry *pq_head(struct pconn *c);
 int pq_push(struct pconn *c, struct xentry e); /* what the backend owes next */
 void pq_pop(struct pconn *c);
-/* At ReadyForQuery: once a transaction with DDL ends, the catalog is read
- * again (now, for routine or trigger DDL: statements wait for it). */
-void pq_tx_ended(struct pconn *c);
 void pq_res_reset(struct pconn *c);
 int pq_confirm(struct pconn *c, const struct xentry *e);   /* a definition the server confirmed */
 char *pq_param_text(const struct pgp_bind *b, unsigned i); /* a parameter as text, or NULL */
 void pq_res_subject(struct pconn *c, const char *type, const char *id); /* of the head's result */
 int pq_send_failing(struct pconn *c, bool simple); /* to the server: a statement that fails */
+
+/* proxy_ddl.c: what a session's DDL changes */
+/* Of a statement being analysed (st->sensitive known): st->ddl and
+ * code_ddl, the refusals of what depends on DDL not yet committed, and the
+ * relations it makes over personal data (into st->made and the session's).
+ * 0 or -ENOMEM. */
+int pd_analysed(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st) WUR;
+int pd_made(struct pconn *c, const struct pstmt *st) WUR; /* st (NULL: none) runs now */
+void pd_forget_made(struct pconn *c, size_t n);           /* keeps the first n: the rest did not run */
+/* At ReadyForQuery: once a transaction with DDL ends, the catalog is read
+ * again (now, for routine or trigger DDL: statements wait for it), and
+ * what it made is known from then on. */
+void pd_tx_ended(struct pconn *c);
+void pd_free(struct pconn *c);
 
 /* proxy_crypt.c: encrypted columns on their way out */
 int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) WUR;

@@ -48,6 +48,7 @@ void pq_st_unref(struct pstmt *st)
 	}
 	free(st->sp);
 	pxe_plan_free(st->enc);
+	sqi_names_free(st->made, st->nmade);
 	for (size_t i = 0; i < st->ncopy_cols; i++)
 		free(st->copy_cols[i]);
 	free(st->copy_cols);
@@ -84,35 +85,6 @@ void pq_portal_unref(struct portal *p)
 	pq_st_unref(p->st);
 	pq_map_unref(p->map);
 	free(p);
-}
-
-static bool is_ddl(const struct sqi_stmt *s)
-{
-	static const char *const nodes[] = {
-		"CreateStmt",
-		"AlterTableStmt",
-		"DropStmt",
-		"RenameStmt",
-		"CreateTableAsStmt",
-		"ViewStmt",
-		"RuleStmt",
-		"CreateTrigStmt", /* what a view reads */
-		"CreateFunctionStmt",
-		"AlterFunctionStmt", /* what a routine runs */
-		"CreateExtensionStmt",
-		"AlterExtensionStmt", /* which routines are an extension's */
-		"CreateSchemaStmt",
-		"AlterObjectSchemaStmt", /* where a table or view is */
-		"CreateRoleStmt",
-		"AlterRoleStmt",
-		"DropRoleStmt",
-		"GrantRoleStmt", /* who reads plaintext */
-	};
-
-	for (size_t i = 0; s->kind == SQI_OTHER && i < ARRAY_SIZE(nodes); i++)
-		if (!strcmp(s->normalized, nodes[i]))
-			return true;
-	return false;
 }
 
 /* The policy table a predicate's column belongs to, when that column holds
@@ -189,64 +161,6 @@ static bool may_write(const struct sqi_stmt *s, const struct pstmt *st)
 		if (s->tables[i].write)
 			return true;
 	return s->kind != SQI_SELECT && !st->copy_out;
-}
-
-/* DDL that changes what code the database runs on a statement's behalf. */
-static bool is_code_ddl(const struct sqi_stmt *s)
-{
-	static const char *const nodes[] = { "CreateFunctionStmt", "AlterFunctionStmt",
-		                             "CreateTrigStmt",     "CreateExtensionStmt",
-		                             "AlterExtensionStmt", "AlterExtensionContentsStmt" };
-
-	for (size_t i = 0; s->kind == SQI_OTHER && i < ARRAY_SIZE(nodes); i++)
-		if (!strcmp(s->normalized, nodes[i]))
-			return true;
-	return false;
-}
-
-/* Whether routine or trigger DDL of this connection waits to run or to
- * commit: until the catalog shows it, what the routines do is not known. */
-static bool code_queued(const struct pconn *c)
-{
-	for (size_t i = c->qhead; i < c->qn; i++)
-		if (c->q[i].st && c->q[i].st->code_ddl)
-			return true;
-	return false;
-}
-
-static bool code_pending(const struct pconn *c)
-{
-	return c->code_reload || code_queued(c);
-}
-
-void pq_tx_ended(struct pconn *c)
-{
-	if (c->txstatus != 'I')
-		return;
-	/* routine or trigger DDL: the catalog is read now, the loop waiting;
-	 * other DDL: in the background, this session's next statements waiting */
-	bool now = c->code_reload && !code_queued(c);
-	if (c->ddl_done && !now)
-		c->catalog_after = px_reload_after_now(c->px);
-	c->ddl_done = false;
-	if (now && !px_load_policy(c->px))
-		c->code_reload = false;
-}
-
-/* Refuses what may run code while routine or trigger DDL of the same
- * connection is pending: a call, a write (triggers), a DO block. */
-static void after_code_ddl(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
-{
-	bool runs = s->ncalls || !strcmp(s->normalized, "TruncateStmt") || !strcmp(s->normalized, "DoStmt");
-
-	for (size_t i = 0; i < s->ntables; i++)
-		runs |= s->tables[i].write;
-	if (*st->refusal || !runs || !c->px->pp->n || !code_pending(c))
-		return;
-	snprintf(st->refusal, sizeof(st->refusal),
-	         "Custos sees the code of a routine or trigger once its definition has committed: send this "
-	         "after the transaction that defines it");
-	st->refusal_code = PX_ERR_ANALYSE;
 }
 
 /* A policy table the statement touches goes into its record's detail
@@ -354,7 +268,6 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	st->refs = 1;
 	st->pp = ppol_ref(px->pp); /* its plan points into it: a reload must not free it */
 	st->kind = s->kind;
-	st->ddl = is_ddl(s);
 	int err = pxe_plan(c, s, sql, lits, parse_nparams, &st->enc, st->refusal, sizeof(st->refusal));
 	if (err && err != -EPERM) {
 		pq_st_unref(st);
@@ -369,10 +282,14 @@ static struct pstmt *analysed(struct pconn *c, const struct sqi_stmt *s, const c
 	if (*st->refusal)
 		st->refusal_code = PX_ERR_ENCRYPT;
 	ran_code(px->pp, s, st, &reach);
-	after_code_ddl(c, s, st);
-	st->code_ddl = is_code_ddl(s);
 	bool run_writes = reach_writes(px->pp, &reach);
 	describe(px->pp, s, st, reach.t, &d);
+	if (pd_analysed(c, s, st)) {
+		free(reach.t);
+		buf_free(&d);
+		pq_st_unref(st);
+		return NULL;
+	}
 	/* a cursor or SQL-level prepared statement over personal data: what
 	 * FETCH or EXECUTE returns later is taken as personal data too */
 	bool defines = !strcmp(s->normalized, "DeclareCursorStmt") || !strcmp(s->normalized, "PrepareStmt");
@@ -645,6 +562,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	if (changes_reading(sql, info))
 		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, reading_refusal);
 	size_t pushed = 0; /* pq_push() may compact the queue: count, do not remember where */
+	size_t made = c->nmade;
 	bool sensitive = false;
 	int r = 0;
 	char refusal[sizeof(((struct pstmt *)0)->refusal)] = "";
@@ -674,6 +592,7 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 			c->qn--;
 			pq_st_unref(c->q[c->qn].st);
 		}
+		pd_forget_made(c, made);
 		if (*refusal)
 			return refuse(c, X_REFUSE_Q, refusal_code, refusal);
 		if (enc && enc != -EINPROGRESS)
@@ -891,6 +810,8 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	int err = !p->map && p->st && p->st->sensitive ? describe_for_client(c, p, e.portal) : 0;
 	if (err)
 		return err;
+	if ((err = pd_made(c, p->st))) /* prepared DDL: what it makes is made now */
+		return err;
 	c->px->st.statements++;
 	if ((err = pq_push(c, (struct xentry){ .kind = X_EXECUTE,
 	                                       .st = pq_st_ref(p->st),
@@ -983,4 +904,5 @@ void pq_free(struct pconn *c)
 	}
 	free(c->stmts);
 	free(c->portals);
+	pd_free(c);
 }

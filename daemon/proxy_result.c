@@ -562,7 +562,7 @@ static int on_ready(struct pconn *c, const struct pgp_msg *m)
 		if (last)
 			break;
 	}
-	pq_tx_ended(c);
+	pd_tx_ended(c);
 	return 0;
 }
 

@@ -67,12 +67,15 @@ void sqi_names_free(struct sqi_name *names, size_t n)
 	free(names);
 }
 
+static bool same(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
 int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const char *name)
 {
 	for (size_t i = 0; i < *n; i++) /* once per name */
-		if (!strcmp((*names)[i].name, name) &&
-		    (schema ? (*names)[i].schema && !strcmp((*names)[i].schema, schema)
-		            : !(*names)[i].schema))
+		if (same((*names)[i].name, name) && same((*names)[i].schema, schema))
 			return 0;
 	if (*n == SQI_MAX_CALLS)
 		return -E2BIG;
@@ -81,8 +84,8 @@ int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const c
 		return -ENOMEM;
 	*names = v;
 	struct sqi_name *c = &v[*n];
-	*c = (struct sqi_name){ schema ? strdup(schema) : NULL, strdup(name) };
-	if (!c->name || (schema && !c->schema))
+	*c = (struct sqi_name){ schema ? strdup(schema) : NULL, name ? strdup(name) : NULL };
+	if ((name && !c->name) || (schema && !c->schema))
 		return free(c->schema), free(c->name), -ENOMEM;
 	(*n)++;
 	return 0;
@@ -482,6 +485,14 @@ static int add_use(struct sqi_stmt *st, json_t *ref)
 	return 0;
 }
 
+/* Whether a SELECT under key (its field) is nested: a subquery, a CTE, a
+ * set operation's branch. A statement's query (a view's, a cursor's,
+ * COPY's, EXPLAIN's) is not: its outputs are the statement's. */
+static bool nested_select(const char *key, const char *k)
+{
+	return !strcmp(k, "larg") || !strcmp(k, "rarg") || (!strcmp(k, "SelectStmt") && strcmp(key, "query"));
+}
+
 /* The columns used anywhere in an expression under node (key: its key in
  * the tree; bare: node is a slot where a bare column is no expression;
  * top: node is outside any nested SELECT). */
@@ -503,9 +514,7 @@ static int uses_walk(struct sqi_stmt *st, json_t *node, const char *key, bool ba
 		if (!strcmp(k, "ColumnRef"))
 			err = bare ? 0 : add_use(st, v);
 		else if (json_is_object(v) || json_is_array(v))
-			err = uses_walk(st, v, k, bare_slot(key, k, top),
-			                top && strcmp(k, "SelectStmt") && strcmp(k, "larg") &&
-			                    strcmp(k, "rarg"),
+			err = uses_walk(st, v, k, bare_slot(key, k, top), top && !nested_select(key, k),
 			                depth + 1);
 		if (err)
 			return err;
@@ -731,6 +740,8 @@ int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 		if (!err && !strcmp(key, "DoStmt"))
 			err = sqi_do_block(st, body, depth);
 		if (!err)
+			err = sqi_made(st, key, body);
+		if (!err)
 			drop_ctes(st, body, 0);
 		if (!err && st->kind != SQI_OTHER && st->kind != SQI_COPY)
 			err = predicates(st, key, body);
@@ -894,6 +905,7 @@ void sqi_stmt_free(struct sqi_stmt *s)
 	}
 	free(s->tables);
 	sqi_names_free(s->calls, s->ncalls);
+	sqi_names_free(s->made, s->nmade);
 	for (size_t j = 0; j < s->npreds; j++) {
 		free(s->preds[j].qual);
 		free(s->preds[j].column);

@@ -25,6 +25,10 @@ struct sqi_name {
 	char *schema; /* NULL when the statement did not name one */
 	char *name;
 };
+/* Adds [schema.]name to a list of names (once; schema or name may be
+ * NULL): 0, -E2BIG over SQI_MAX_CALLS, -ENOMEM. */
+int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const char *name) WUR;
+void sqi_names_free(struct sqi_name *names, size_t n);
 
 /* The kinds of write a statement makes to the tables it writes (those a
  * trigger fires on, a foreign key acts on). */
@@ -153,6 +157,13 @@ struct sqi_stmt {
 	size_t ncopy_cols;
 	bool copy_table, copy_plain, copy_csv, copy_header;
 	bool copy_stdin; /* from or to the client (not a file or a program of the server's) */
+	/* DDL: the relations it makes or names anew, which the catalog shows
+	 * once it has committed (a view or materialized view; a table made to
+	 * inherit, or a partition; a relation renamed, moved to another
+	 * schema, with a column renamed or a rule added); name NULL: every
+	 * relation of a renamed schema */
+	struct sqi_name *made;
+	size_t nmade;
 };
 
 struct sqi_info {

@@ -1,5 +1,6 @@
 /* sqlinfo_int.h - what sqlinfo.c (one statement) shares with sqlbody.c
- * (the statements inside code: DO blocks, functions and procedures). */
+ * (the statements inside code: DO blocks, functions and procedures) and
+ * sqlddl.c (what DDL makes). */
 #ifndef CUSTOS_SQLINFO_INT_H
 #define CUSTOS_SQLINFO_INT_H
 
@@ -11,10 +12,9 @@
 int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth);
 void sqi_stmt_free(struct sqi_stmt *s);
 int sqi_add_named(struct sqi_stmt *st, const char *schema, const char *name, const char *an, bool write);
-/* Adds [schema.]name to a list of names (once): 0, -E2BIG over
- * SQI_MAX_CALLS, -ENOMEM. */
-int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const char *name);
-void sqi_names_free(struct sqi_name *names, size_t n);
+
+/* sqlddl.c: what DDL (node) makes or names anew, into st->made. */
+int sqi_made(struct sqi_stmt *st, const char *node, json_t *body);
 
 /* sqlbody.c: a DoStmt's body (depth: of DO blocks around it). */
 int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth);

@@ -1646,6 +1646,15 @@ def test_keys_are_served_while_the_keeper_rotates():
         s.stop()
 
 
+def proxy_for_ddl(s):
+    """A proxy in front of shop s, with app1 (of shop_app) allowed to make views in schema shop."""
+    p = Proxy(s)
+    p.add_user("app1", "shop_app")
+    p.start()
+    s.server.psql("GRANT CREATE ON SCHEMA shop TO shop_app", dbname="shop")
+    return p
+
+
 def test_a_write_right_after_ddl_sees_the_catalog_after_it():
     """A session's statements after its DDL commits wait until the proxy
     has read the catalog again: a write through a view over a policy
@@ -1654,10 +1663,7 @@ def test_a_write_right_after_ddl_sees_the_catalog_after_it():
     plaintext into an encrypted column)."""
     s = Shop(customers=5)
     try:
-        p = Proxy(s)
-        p.add_user("app1", "shop_app")
-        p.start()
-        s.server.psql("GRANT CREATE ON SCHEMA shop TO shop_app", dbname="shop")
+        p = proxy_for_ddl(s)
         c = p.connect(user="app1")  # not `with c`: psycopg2 2.9 opens a transaction there
         c.autocommit = True
         with c.cursor() as cur:
@@ -1670,6 +1676,91 @@ def test_a_write_right_after_ddl_sees_the_catalog_after_it():
         c.close()
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org'",
                              dbname="shop").strip() == "0"
+    finally:
+        s.stop()
+
+
+def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
+    """A view (or child table, or new name) that DDL makes over a policy
+    table is known to the proxy once that DDL has committed: before then,
+    in the same transaction or query string, a statement naming it is
+    refused (it used to put plaintext into an encrypted column, and read
+    through it unrecorded). DDL over other tables is not held up."""
+    s = Shop(customers=5)
+    try:
+        p = proxy_for_ddl(s)
+        insert = "INSERT INTO {} (email, name, country) VALUES ('v@example.org', 'V', 'DE')"
+        refused = {
+            "view, then a write": ["BEGIN", "CREATE VIEW shop.f1 AS SELECT * FROM shop.customers",
+                                   insert.format("shop.f1")],
+            "unqualified": ["BEGIN", "CREATE VIEW shop.f2 AS SELECT * FROM shop.customers",
+                            "SET LOCAL search_path = shop", insert.format("f2")],
+            "one string": ["CREATE VIEW shop.f3 AS SELECT * FROM customers; " + insert.format("shop.f3")],
+            "view, then a read": ["BEGIN", "CREATE VIEW shop.f4 AS SELECT id, country FROM shop.customers",
+                                  "SELECT country FROM shop.f4"],
+            "view of that view": ["BEGIN", "CREATE VIEW shop.f5 AS SELECT * FROM shop.customers",
+                                  "CREATE VIEW shop.f6 AS SELECT * FROM shop.f5", insert.format("shop.f6")],
+            "child table": ["BEGIN", "CREATE TABLE shop.vip () INHERITS (shop.customers)",
+                            insert.format("shop.vip")],
+            "renamed column": ["BEGIN", "ALTER TABLE shop.customers RENAME COLUMN email TO mail",
+                               insert.format("shop.customers").replace("email", "mail")],
+            "renamed table": ["BEGIN", "ALTER TABLE shop.customers RENAME TO people",
+                              insert.format("shop.people")],
+            "moved table": ["BEGIN", "CREATE SCHEMA crm", "ALTER TABLE shop.customers SET SCHEMA crm",
+                            insert.format("crm.customers")],
+            "renamed schema": ["BEGIN", "ALTER SCHEMA shop RENAME TO store", insert.format("store.customers")],
+        }
+        for case, stmts in refused.items():
+            c = p.connect(user="app1" if "VIEW" in " ".join(stmts) else "postgres")  # the owner alters
+            c.autocommit = True
+            with c.cursor() as cur:
+                for q in stmts[:-1]:
+                    cur.execute(q)
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(stmts[-1])
+                assert e.value.pgcode == "QC001", (case, e.value.pgerror)
+                assert "committed" in e.value.pgerror, case
+            c.close()
+        # DDL prepared in one transaction and executed in another: it makes
+        # its view when it runs; a pipelined write after it is refused
+        sock = raw_session(p.port, "app1", s.password)
+        sock.sendall(msg(b"P", b"mk\0CREATE VIEW shop.f7 AS SELECT * FROM shop.customers\0\0\0") + msg(b"S"))
+        assert [read_msg(sock)[0] for _ in range(2)] == [b"1", b"Z"]
+        bare = b"\0" * 6  # Bind: no formats, parameters or result formats
+        sock.sendall(msg(b"Q", b"BEGIN\0") + msg(b"B", b"\0mk\0" + bare) + msg(b"E", b"\0\0\0\0\0") +
+                     msg(b"P", b"\0" + insert.format("shop.f7").encode() + b"\0\0\0") + msg(b"B", b"\0\0" + bare) +
+                     msg(b"E", b"\0\0\0\0\0") + msg(b"S") + msg(b"Q", b"ROLLBACK\0"))
+        seen = []
+        while seen.count(b"Z") < 3:
+            t, body = read_msg(sock)
+            seen.append(t)
+            if t == b"E":
+                assert b"CQC001" in body and b"committed" in body, body
+        assert b"E" in seen, seen
+        sock.close()
+        assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org'",
+                             dbname="shop").strip() == "0"
+        for v in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "vip"):  # rolled back, or never made
+            assert s.server.psql(f"SELECT to_regclass('shop.{v}') IS NULL", dbname="shop").strip() == "t", v
+        # a migration over other tables, and one adding to a policy table, run as before
+        c = p.connect(user="app1")
+        c.autocommit = True
+        with c.cursor() as cur:
+            for q in ["BEGIN", "CREATE TABLE shop.migrations (v text)",
+                      "CREATE VIEW shop.versions AS SELECT v FROM shop.migrations",
+                      "INSERT INTO shop.migrations VALUES ('1')", "SELECT v FROM shop.versions",
+                      "CREATE VIEW shop.names AS SELECT id, name FROM shop.customers",
+                      "INSERT INTO shop.migrations VALUES ('2')", "COMMIT"]:
+                cur.execute(q)
+            cur.execute("SELECT count(*) FROM shop.versions")
+            assert cur.fetchone()[0] == 2
+            # once committed, the view reads as its table does, and is not written through
+            cur.execute("SELECT name FROM shop.names WHERE id = 2")
+            assert not cur.fetchone()[0].startswith("cx1.")
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("INSERT INTO shop.names (name) VALUES ('V')")
+            assert e.value.pgcode == "QC004", e.value.pgerror
+        c.close()
     finally:
         s.stop()
 

@@ -227,7 +227,7 @@ static void test_do_blocks(void **state)
 static bool calls(const struct sqi_name *c, size_t n, const char *schema, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(c[i].name, name) &&
+		if ((name ? c[i].name && !strcmp(c[i].name, name) : !c[i].name) &&
 		    (schema ? c[i].schema && !strcmp(c[i].schema, schema) : !c[i].schema))
 			return true;
 	return false;
@@ -251,6 +251,52 @@ static void test_calls(void **state)
 	assert_true(b->ncalls == 1 && calls(b->calls, b->ncalls, "s", "p"));
 	assert_true(calls(c->calls, c->ncalls, NULL, "q")); /* a DO block's are the block's */
 	sqi_free(info);
+}
+
+/* The relations DDL makes or names anew (the catalog shows them once it
+ * has committed). */
+static void test_made(void **state)
+{
+	static const struct {
+		const char *sql, *schema, *name; /* NULL sql: none made */
+	} cases[] = {
+		{ "CREATE VIEW s.v AS SELECT * FROM s.t", "s", "v" },
+		{ "CREATE OR REPLACE VIEW v AS SELECT 1", NULL, "v" },
+		{ "CREATE MATERIALIZED VIEW s.m AS SELECT * FROM t", "s", "m" },
+		{ "CREATE TABLE s.c () INHERITS (s.t)", "s", "c" },
+		{ "CREATE TABLE p PARTITION OF s.t FOR VALUES IN (1)", NULL, "p" },
+		{ "ALTER TABLE s.t RENAME TO u", "s", "u" },
+		{ "ALTER VIEW v RENAME TO w", NULL, "w" },
+		{ "ALTER TABLE s.t RENAME COLUMN a TO b", "s", "t" },
+		{ "ALTER TABLE s.t SET SCHEMA r", "r", "t" },
+		{ "ALTER SCHEMA s RENAME TO r", "r", NULL },
+		{ "CREATE RULE x AS ON INSERT TO s.t DO INSTEAD NOTHING", "s", "t" },
+		{ "ALTER TABLE s.c INHERIT s.t", "s", "c" },
+		{ "ALTER TABLE s.t ATTACH PARTITION s.p FOR VALUES IN (2)", "s", "p" },
+	};
+	static const char *const none[] = { "CREATE TABLE s.t (a int REFERENCES s.u)",
+		                            "CREATE TABLE x AS SELECT * FROM t",
+		                            "ALTER TABLE s.t ADD COLUMN b text",
+		                            "ALTER FUNCTION f() RENAME TO g",
+		                            "SELECT * FROM s.t",
+		                            "DROP VIEW s.v" };
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(sqi_analyse(cases[i].sql, &info, err, sizeof(err)), 0);
+		const struct sqi_stmt *s = &info->stmts[0];
+		if (s->nmade != 1 || !calls(s->made, s->nmade, cases[i].schema, cases[i].name))
+			fail_msg("%s: %zu made", cases[i].sql, s->nmade);
+		sqi_free(info);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(none); i++) {
+		assert_int_equal(sqi_analyse(none[i], &info, err, sizeof(err)), 0);
+		if (info->stmts[0].nmade)
+			fail_msg("%s: made %s", none[i], info->stmts[0].made[0].name);
+		sqi_free(info);
+	}
 }
 
 static void test_events(void **state)
@@ -443,6 +489,14 @@ static void test_uses(void **state)
 	uses_are("INSERT INTO customers (email) VALUES ('a') ON CONFLICT (email) DO UPDATE SET name = "
 	         "upper(excluded.name)",
 	         "excluded.name");
+	/* the statement's query is its output (a view's, a cursor's, COPY's) */
+	uses_are(
+	    "CREATE VIEW v AS SELECT id, name AS n FROM customers WHERE email = 'x' AND lower(phone) = 'y'",
+	    "email phone");
+	uses_are("DECLARE c CURSOR FOR SELECT email FROM customers", "");
+	uses_are("COPY (SELECT email FROM customers) TO STDOUT", "");
+	uses_are("CREATE VIEW v AS SELECT email FROM customers UNION SELECT name FROM customers",
+	         "email name");
 }
 
 static void test_written_columns(void **state)
@@ -647,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_do_blocks),
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_made),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_routines),
 		cmocka_unit_test(test_predicates),

@@ -1,0 +1,92 @@
+/* sqlddl.c - the relations DDL makes or names anew. The proxy knows what a
+ * relation reads and how its columns map to the policy from the catalog,
+ * which shows DDL only once it has committed: until then, statements of
+ * the same transaction that use these names are refused (proxy_ddl.c). */
+#include <errno.h>
+#include <string.h>
+
+#include "sqlinfo_int.h"
+
+static int made(struct sqi_stmt *st, json_t *rv)
+{
+	const char *name = json_string_value(json_object_get(rv, "relname"));
+
+	return name ? sqi_name_add(&st->made, &st->nmade,
+	                           json_string_value(json_object_get(rv, "schemaname")), name)
+	            : 0;
+}
+
+/* ALTER ... RENAME: a relation (its new name, in its schema), a column
+ * (the relation is no longer what the catalog says), a schema (every
+ * relation in it: name NULL). */
+static int renamed(struct sqi_stmt *st, json_t *body)
+{
+	static const char *const relations[] = { "OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW",
+		                                 "OBJECT_FOREIGN_TABLE" };
+	const char *type = json_string_value(json_object_get(body, "renameType"));
+	const char *to = json_string_value(json_object_get(body, "newname"));
+	json_t *rel = json_object_get(body, "relation");
+
+	if (!type || !to)
+		return 0;
+	if (!strcmp(type, "OBJECT_SCHEMA"))
+		return sqi_name_add(&st->made, &st->nmade, to, NULL);
+	if (!strcmp(type, "OBJECT_COLUMN"))
+		return made(st, rel);
+	for (size_t i = 0; i < ARRAY_SIZE(relations); i++)
+		if (!strcmp(type, relations[i]))
+			return sqi_name_add(&st->made, &st->nmade,
+			                    json_string_value(json_object_get(rel, "schemaname")), to);
+	return 0;
+}
+
+/* ALTER TABLE: a table made to inherit another, or attached as a
+ * partition. */
+static int altered(struct sqi_stmt *st, json_t *body)
+{
+	json_t *cmd;
+	size_t i;
+	int err = 0;
+
+	json_array_foreach(json_object_get(body, "cmds"), i, cmd)
+	{
+		json_t *c = json_object_get(cmd, "AlterTableCmd");
+		const char *sub = json_string_value(json_object_get(c, "subtype"));
+		if (sub && !strcmp(sub, "AT_AddInherit"))
+			err = made(st, json_object_get(body, "relation"));
+		else if (sub && !strcmp(sub, "AT_AttachPartition"))
+			err =
+			    made(st, json_object_get(
+			                 json_object_get(json_object_get(c, "def"), "PartitionCmd"), "name"));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
+{
+	if (!strcmp(node, "ViewStmt"))
+		return made(st, json_object_get(body, "view"));
+	if (!strcmp(node, "CreateTableAsStmt")) {
+		const char *type = json_string_value(json_object_get(body, "objtype"));
+		return type && !strcmp(type, "OBJECT_MATVIEW")
+		           ? made(st, json_object_get(json_object_get(body, "into"), "rel"))
+		           : 0;
+	}
+	if (!strcmp(node, "CreateStmt")) /* INHERITS, PARTITION OF */
+		return json_array_size(json_object_get(body, "inhRelations"))
+		           ? made(st, json_object_get(body, "relation"))
+		           : 0;
+	if (!strcmp(node, "RuleStmt"))
+		return made(st, json_object_get(body, "relation"));
+	if (!strcmp(node, "AlterObjectSchemaStmt")) {
+		json_t *rel = json_object_get(body, "relation");
+		const char *to = json_string_value(json_object_get(body, "newschema"));
+		const char *name = json_string_value(json_object_get(rel, "relname"));
+		return to && name ? sqi_name_add(&st->made, &st->nmade, to, name) : 0;
+	}
+	if (!strcmp(node, "RenameStmt"))
+		return renamed(st, body);
+	return !strcmp(node, "AlterTableStmt") ? altered(st, body) : 0;
+}
