@@ -27,6 +27,10 @@ static const char fks_sql[] =
     "JOIN pg_attribute ta ON ta.attrelid = k.confrelid AND ta.attnum = u.pk "
     "WHERE k.contype = 'f'";
 
+static const char inherits_sql[] =
+    "SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "WHERE c.relkind IN ('r', 'p')";
+
 /* The tables each view reads, through other views too (the rewrite
  * rule's dependencies). */
 static const char views_sql[] =
@@ -142,6 +146,19 @@ static int add_column(struct catalog *c, PGresult *r, int row)
 	return col->name && col->type ? 0 : -ENOMEM;
 }
 
+static int add_inherit(struct catalog *c, PGresult *r, int row)
+{
+	struct cat_inherit *v = realloc(c->inherits, (c->ninherits + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->inherits = v;
+	c->inherits[c->ninherits++] =
+	    (struct cat_inherit){ (uint32_t)strtoul(PQgetvalue(r, row, 0), NULL, 10),
+		                  (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10) };
+	return 0;
+}
+
 static int add_fk(struct catalog *c, PGresult *r, int row)
 {
 	struct cat_fk *v = realloc(c->fks, (c->nfks + 1) * sizeof(*v));
@@ -204,11 +221,9 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		const char *sql;
 		int ncols;
 		int (*add)(struct catalog *c, PGresult *r, int row);
-	} parts[] = { { columns_sql, 6, add_column },
-		      { fks_sql, 6, add_fk },
-		      { views_sql, 3, add_view },
-		      { routines_sql, 3, add_routine },
-		      { runs_sql, 3, add_runs } };
+	} parts[] = { { columns_sql, 6, add_column },   { inherits_sql, 2, add_inherit },
+		      { fks_sql, 6, add_fk },           { views_sql, 3, add_view },
+		      { routines_sql, 3, add_routine }, { runs_sql, 3, add_runs } };
 	int r = c ? 0 : -ENOMEM;
 
 	for (size_t p = 0; !r && p < ARRAY_SIZE(parts); p++) {
@@ -257,6 +272,7 @@ void cat_free(struct catalog *c)
 	for (size_t i = 0; i < c->nruns; i++)
 		free(c->runs[i].table);
 	free(c->tables);
+	free(c->inherits);
 	free(c->fks);
 	free(c->views);
 	free(c->routines);
@@ -268,6 +284,14 @@ const struct cat_table *cat_table(const struct catalog *c, const char *name)
 {
 	for (size_t i = 0; i < c->ntables; i++)
 		if (!strcmp(c->tables[i].name, name))
+			return &c->tables[i];
+	return NULL;
+}
+
+const struct cat_table *cat_table_by_oid(const struct catalog *c, uint32_t oid)
+{
+	for (size_t i = 0; i < c->ntables; i++)
+		if (c->tables[i].oid == oid)
 			return &c->tables[i];
 	return NULL;
 }

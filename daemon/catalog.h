@@ -55,9 +55,16 @@ struct cat_runs {
 	unsigned events; /* SQI_EV_* (sqlinfo.h): the writes that run it */
 };
 
+/* A table inherits another, or is a partition of it (pg_inherits). */
+struct cat_inherit {
+	uint32_t child, parent;
+};
+
 struct catalog {
 	struct cat_table *tables;
 	size_t ntables;
+	struct cat_inherit *inherits;
+	size_t ninherits;
 	struct cat_fk *fks;
 	size_t nfks;
 	struct cat_view_dep *views;
@@ -73,6 +80,7 @@ struct catalog {
 int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen) WUR;
 void cat_free(struct catalog *c);
 const struct cat_table *cat_table(const struct catalog *c, const char *name);
+const struct cat_table *cat_table_by_oid(const struct catalog *c, uint32_t oid);
 const struct cat_column *cat_column(const struct cat_table *t, const char *name);
 
 #endif

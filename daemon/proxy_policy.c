@@ -201,7 +201,7 @@ static int mark_subjects(struct ppol *pp, struct pp_table *t, const struct cat_t
 		int r = sm_build(pp->pol, pp->cat, pp->pol->subjects[s].type, &m);
 		if (r)
 			return r == -ENOENT ? 0 : r;
-		const char *col = sm_direct_column(m, t->name);
+		const char *col = sm_direct_column(m, t->pt->name);
 		const struct cat_column *cc = col ? cat_column(ct, col) : NULL;
 		if (cc && cc->attnum >= 1 && cc->attnum <= t->ncols) {
 			t->cols[cc->attnum - 1].subject = pp->pol->subjects[s].type;
@@ -215,13 +215,14 @@ static int mark_subjects(struct ppol *pp, struct pp_table *t, const struct cat_t
 	return 0;
 }
 
-static int index_table(struct ppol *pp, const struct pol_table *pt, struct pp_table *t)
+/* Policy table pt as table ct of the catalog (NULL: not in the database
+ * yet, matched by name only): itself, or one that inherits it. */
+static int index_table(struct ppol *pp, const struct pol_table *pt, const struct cat_table *ct,
+                       struct pp_table *t)
 {
-	const struct cat_table *ct = cat_table(pp->cat, pt->name);
-
-	*t = (struct pp_table){ .pt = pt, .name = pt->name };
+	*t = (struct pp_table){ .pt = pt, .name = ct ? ct->name : pt->name };
 	if (!ct)
-		return 0; /* not in the database (yet): matched by name only */
+		return 0;
 	t->oid = ct->oid;
 	for (size_t i = 0; i < ct->ncols; i++)
 		if (ct->cols[i].attnum > t->ncols)
@@ -239,6 +240,31 @@ static int index_table(struct ppol *pp, const struct pol_table *pt, struct pp_ta
 			                .bytea = cc->type && !strcmp(cc->type, "bytea") };
 	}
 	return mark_subjects(pp, t, ct);
+}
+
+/* The tables that inherit a policy table or are its partitions, at any
+ * depth, are that table: a read of it returns their rows. Their values
+ * are encrypted, decrypted and keyed as its own. */
+static int index_children(struct ppol *pp)
+{
+	for (size_t i = 0; pp->cat && i < pp->n; i++)
+		for (size_t j = 0; j < pp->cat->ninherits; j++) {
+			const struct cat_inherit *h = &pp->cat->inherits[j];
+			const struct cat_table *ct = h->parent == pp->t[i].oid && !ppol_by_oid(pp, h->child)
+			                                 ? cat_table_by_oid(pp->cat, h->child)
+			                                 : NULL;
+			if (!ct || !pp->t[i].oid)
+				continue;
+			struct pp_table *v = realloc(pp->t, (pp->n + 1) * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			pp->t = v;
+			int r = index_table(pp, pp->t[i].pt, ct, &pp->t[pp->n]);
+			pp->n++; /* its columns are freed with the rest */
+			if (r)
+				return r;
+		}
+	return 0;
 }
 
 /* The views that read policy tables, out of all the catalog's: a
@@ -288,7 +314,10 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 	if (!r && !(pp->t = calloc(pp->pol->ntables + 1, sizeof(*pp->t))))
 		r = -ENOMEM;
 	for (size_t i = 0; !r && i < pp->pol->ntables; i++, pp->n++)
-		r = index_table(pp, &pp->pol->tables[i], &pp->t[i]);
+		r = index_table(pp, &pp->pol->tables[i],
+		                pp->cat ? cat_table(pp->cat, pp->pol->tables[i].name) : NULL, &pp->t[i]);
+	if (!r)
+		r = index_children(pp);
 	if (!r)
 		r = index_views(pp);
 	for (size_t i = 0; !r && conn && i < pp->nviews; i++)

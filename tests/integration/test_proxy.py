@@ -1765,6 +1765,52 @@ def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
         s.stop()
 
 
+def test_a_table_that_inherits_a_policy_table_is_that_table():
+    """A child table (INHERITS, or a partition: both are pg_inherits) of a
+    policy table holds that table's rows (a read of the parent returns
+    them): the proxy encrypts what is written into it, decrypts what is
+    read from it, and records both with their subjects, as for the parent
+    (it used to store plaintext there)."""
+    s = Shop(customers=5)
+    try:
+        s.server.psql("CREATE TABLE shop.vip (since date) INHERITS (shop.customers); "
+                      "CREATE TABLE shop.vvip () INHERITS (shop.vip)", dbname="shop")
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.add_user("clerk")
+        p.start()
+        app = p.connect(user="app1")
+        app.autocommit = True
+        with app.cursor() as cur:
+            for i, t in ((1000, "vip"), (1001, "vvip")):
+                cur.execute(f"INSERT INTO shop.{t} (id, email, name, country) "
+                            f"VALUES ({i}, 'c{i}@example.org', 'C', 'DE')")
+                cur.execute(f"SELECT email FROM shop.{t} WHERE id = {i}")
+                assert cur.fetchone()[0] == f"c{i}@example.org"
+            cur.execute("SELECT email FROM shop.customers WHERE id IN (1000, 1001) ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == ["c1000@example.org", "c1001@example.org"]
+        app.close()
+        stored = s.server.psql("SELECT email FROM shop.vip ORDER BY id", dbname="shop").split()
+        assert len(stored) == 2 and all(e.startswith("cx1.") for e in stored), stored
+        clerk = p.connect(user="clerk")
+        with clerk.cursor() as cur:
+            cur.execute("SELECT email FROM shop.vvip")
+            assert "@" not in cur.fetchone()[0]
+        clerk.close()
+        recs = p.access(wait_for=6)
+        assert len(recs) == 6, recs
+        refs = {}  # by table: the subject its insert and its read by id name
+        for r in recs:
+            if "WHERE id = " in r["stmt"] or r["stmt"].startswith("INSERT"):
+                refs.setdefault(r["object"]["table"], set()).update(x["ref"] for x in r["subjects"])
+        assert set(refs) == {"shop.vip", "shop.vvip"} and all(len(v) == 1 for v in refs.values()), refs
+        parent = [r for r in recs if r["object"]["table"] == "shop.customers"]
+        assert len(parent) == 1 and {x["ref"] for x in parent[0]["subjects"]} == set().union(*refs.values())
+        assert [r["rows"] for r in recs if r["stmt"] == "SELECT email FROM shop.vvip"] == [1]
+    finally:
+        s.stop()
+
+
 def test_a_catalog_read_that_finds_a_table_locked_is_tried_again():
     """Describing a view takes its tables' locks: with the view's table
     locked, a catalog read gives up after lock_timeout (2 s) and is tried
