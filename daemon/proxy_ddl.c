@@ -14,6 +14,8 @@
 
 #include "proxy_conn.h"
 
+#define PD_MAX_MADE_TEXT "256" /* SQI_MAX_CALLS: sqi_name_add's bound */
+
 static bool node_is(const struct sqi_stmt *s, const char *const *nodes, size_t n)
 {
 	for (size_t i = 0; s->kind == SQI_OTHER && i < n; i++)
@@ -65,22 +67,35 @@ static bool is_code_ddl(const struct sqi_stmt *s)
 static bool rowless(const struct sqi_stmt *s)
 {
 	static const char *const nodes[] = {
-		"GrantStmt",  "CommentStmt",     "AlterOwnerStmt",        "IndexStmt", "ViewStmt",
-		"RenameStmt", "AlterTableStmt",  "AlterObjectSchemaStmt", "DropStmt",  "RuleStmt",
-		"CreateStmt", "CreateStatsStmt", "SecLabelStmt",          "LockStmt",  "CreateTrigStmt"
+		"GrantStmt",       "CommentStmt", "AlterOwnerStmt", "IndexStmt",
+		"ViewStmt",        "RenameStmt",  "AlterTableStmt", "AlterObjectSchemaStmt",
+		"DropStmt",        "RuleStmt",    "CreateStmt",     "CreateStatsStmt",
+		"SecLabelStmt",    "LockStmt",    "CreateTrigStmt", "CreatePolicyStmt",
+		"AlterPolicyStmt", "VacuumStmt",  "ReindexStmt",
 	};
 
 	return node_is(s, nodes, ARRAY_SIZE(nodes));
 }
 
-/* Whether routine or trigger DDL of this connection waits to run or to
- * commit: until the catalog shows it, what the routines do is not known. */
-static bool queued(const struct pconn *c, bool code)
+/* What a queued statement of this connection is. */
+enum pending { P_CODE_DDL, P_MAKES, P_DDL };
+
+/* Whether DDL of this connection waits to run or to commit: until the
+ * catalog shows it, what it changes is not known. */
+static bool queued(const struct pconn *c, enum pending what)
 {
-	for (size_t i = c->qhead; i < c->qn; i++)
-		if (c->q[i].st && (code ? c->q[i].st->code_ddl : c->q[i].st->nmade))
+	for (size_t i = c->qhead; i < c->qn; i++) {
+		const struct pstmt *st = c->q[i].st;
+		if (st && (what == P_CODE_DDL ? st->code_ddl : what == P_MAKES ? st->nmade != 0 : st->ddl))
 			return true;
+	}
 	return false;
+}
+
+static void refuse(struct pstmt *st, const char *why)
+{
+	snprintf(st->refusal, sizeof(st->refusal), "%s", why);
+	st->refusal_code = PX_ERR_ANALYSE;
 }
 
 /* Refuses what may run code while routine or trigger DDL of the same
@@ -91,62 +106,171 @@ static void after_code_ddl(struct pconn *c, const struct sqi_stmt *s, struct pst
 
 	for (size_t i = 0; i < s->ntables; i++)
 		runs |= s->tables[i].write;
-	if (*st->refusal || !runs || !c->px->pp->n || !(c->code_reload || queued(c, true)))
+	if (*st->refusal || !runs || !c->px->pp->n || !(c->code_reload || queued(c, P_CODE_DDL)))
 		return;
-	snprintf(st->refusal, sizeof(st->refusal),
-	         "Custos sees the code of a routine or trigger once its definition has committed: send this "
-	         "after the transaction that defines it");
-	st->refusal_code = PX_ERR_ANALYSE;
+	refuse(st, "Custos sees the code of a routine or trigger once its definition has committed: send "
+	           "this after the transaction that defines it");
 }
 
-/* The name made in this transaction that a statement's table is. */
-static const struct sqi_name *made_here(const struct pconn *c, const struct sqi_table *t)
+/* pg_temp_N, a session's temporary schema, is also pg_temp. */
+static bool temp_schema(const char *s)
 {
-	for (size_t i = 0; i < c->nmade; i++) {
-		const struct sqi_name *m = &c->made[i];
-		if (m->name ? !strcmp(m->name, t->name) &&
-		                  (!m->schema || !t->schema || !strcmp(m->schema, t->schema))
-		            : t->schema && !strcmp(m->schema, t->schema))
-			return m;
-	}
+	return !strncmp(s, "pg_temp", 7) &&
+	       (!s[7] || (s[7] == '_' && s[8] && strspn(s + 8, "0123456789") == strlen(s + 8)));
+}
+
+static bool same_schema(const char *a, const char *b)
+{
+	return !strcmp(a, b) || (temp_schema(a) && temp_schema(b));
+}
+
+static bool is_made(const struct sqi_name *m, const char *schema, const char *name)
+{
+	if (!m->name)
+		return schema && same_schema(m->schema, schema);
+	return !strcmp(m->name, name) && (!m->schema || !schema || same_schema(m->schema, schema));
+}
+
+/* The name made in this transaction that a relation a statement names is. */
+static const struct sqi_name *made_here(const struct pconn *c, const char *schema, const char *name)
+{
+	for (size_t i = 0; i < c->nmade; i++)
+		if (is_made(&c->made[i], schema, name))
+			return &c->made[i];
 	return NULL;
 }
 
-/* Refuses a statement that uses a relation made in this transaction, unless
- * it is DDL that touches none of its rows; returns whether it names one. */
+/* Whether s runs code of the database's own: a DO block, one of its
+ * routines called, or fired by a write (triggers, defaults, checks). */
+static bool runs_own_code(const struct ppol *pp, const struct sqi_stmt *s)
+{
+	if (!strcmp(s->normalized, "DoStmt") || !strcmp(s->normalized, "ExecuteStmt"))
+		return true; /* EXECUTE: a statement prepared before, unseen now */
+	for (size_t i = 0; pp->cat && i < s->ncalls; i++)
+		for (size_t j = 0; j < pp->cat->nroutines; j++)
+			if (ppol_named(pp->cat->routines[j].name, s->calls[i].schema, s->calls[i].name))
+				return true;
+	for (size_t i = 0; pp->cat && i < s->ntables; i++)
+		for (size_t j = 0; s->tables[i].write && j < pp->cat->nruns; j++)
+			if ((pp->cat->runs[j].events & s->events) &&
+			    ppol_named(pp->cat->runs[j].table, s->tables[i].schema, s->tables[i].name))
+				return true;
+	return false;
+}
+
+/* Refuses a statement that uses a relation made in this transaction,
+ * unless it is DDL that touches none of its rows, or that runs code that
+ * might; returns whether it names one. */
 static bool after_made(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 {
 	const struct sqi_name *m = NULL;
 
 	for (size_t i = 0; !m && i < s->ntables; i++)
-		m = made_here(c, &s->tables[i]);
-	if (!m || *st->refusal || rowless(s))
+		m = made_here(c, s->tables[i].schema, s->tables[i].name);
+	if (*st->refusal || (m && rowless(s)))
 		return m != NULL;
-	snprintf(st->refusal, sizeof(st->refusal),
-	         "Custos knows what %s%s%s%s is once the DDL of this transaction that made it has committed: "
-	         "use it after COMMIT",
-	         m->name ? "" : "the relations of schema ", m->schema ? m->schema : "",
-	         m->name && m->schema ? "." : "", m->name ? m->name : "");
-	st->refusal_code = PX_ERR_ANALYSE;
-	return true;
+	if (m) {
+		snprintf(st->refusal, sizeof(st->refusal),
+		         "Custos knows what %s%s%s%s is once the DDL of this transaction that made it has "
+		         "committed: use it after COMMIT",
+		         m->name ? "" : "the relations of schema ", m->schema ? m->schema : "",
+		         m->name && m->schema ? "." : "", m->name ? m->name : "");
+		st->refusal_code = PX_ERR_ANALYSE;
+	} else if (c->nmade && runs_own_code(c->px->pp, s))
+		refuse(st, "Custos cannot tell what code of the database does with relations DDL of this "
+		           "transaction made, before it has committed: run this after COMMIT");
+	return m != NULL;
+}
+
+/* Whether a column renamed is one the policy names (personal data, a
+ * blind index, a subject's id) in the policy table t. */
+static bool policy_column(const struct pp_table *t, const char *name)
+{
+	const struct pp_column *col = name ? ppol_column_named(t, name) : NULL;
+
+	for (size_t i = 0; name && i < t->pt->ncols; i++)
+		if (t->pt->cols[i].bidx_column && !strcmp(t->pt->cols[i].bidx_column, name))
+			return true;
+	return name && (pol_column(t->pt, name) || (col && col->subject));
+}
+
+/* Whether what s makes counts: DDL over personal data, over relations
+ * made before it, or renaming a schema (it may hold a policy table); not
+ * a rename of a column the policy does not name. */
+static bool makes(struct pconn *c, const struct sqi_stmt *s, const struct pstmt *st, bool uses_made)
+{
+	const struct ppol *pp = c->px->pp;
+	bool schema = false;
+
+	for (size_t i = 0; i < s->nmade; i++)
+		schema |= !s->made[i].name;
+	if (s->renamed[1] && s->nmade == 1) {
+		const struct pp_table *t = ppol_by_name(pp, s->made[0].schema, s->made[0].name);
+		if (t && !policy_column(t, s->renamed[0]) && !policy_column(t, s->renamed[1]))
+			return false;
+	}
+	return s->nmade && (st->sensitive || uses_made || (schema && pp->n));
 }
 
 int pd_analysed(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 {
-	bool schema = false; /* a schema renamed: it may hold a policy table */
-
-	st->ddl = is_ddl(s);
+	st->ddl = is_ddl(s) || (!strcmp(s->normalized, "DoStmt") && s->body_ddl) || s->tx_prepared_end;
 	after_code_ddl(c, s, st);
 	st->code_ddl = is_code_ddl(s);
 	bool uses_made = after_made(c, s, st);
-	for (size_t i = 0; i < s->nmade; i++)
-		schema |= !s->made[i].name;
-	if (!s->nmade || *st->refusal || !(st->sensitive || uses_made || (schema && c->px->pp->n)))
+	if (!*st->refusal && s->tx_prepare && (c->nmade || c->ddl_done || c->code_reload || queued(c, P_DDL)))
+		refuse(st, "Custos reads the catalog again when DDL commits in its session: commit a "
+		           "transaction with DDL rather than prepare it");
+	if (*st->refusal || !makes(c, s, st, uses_made))
 		return 0;
 	for (size_t i = 0; i < s->nmade; i++)
 		if (sqi_name_add(&st->made, &st->nmade, s->made[i].schema, s->made[i].name))
 			return -ENOMEM;
-	return pd_made(c, st);
+	int err = pd_made(c, st);
+	if (err == -E2BIG)
+		refuse(st, "Custos follows at most " PD_MAX_MADE_TEXT " relations made over personal data in "
+		           "one transaction: commit some first");
+	return err == -E2BIG ? 0 : err;
+}
+
+int pd_keep_names(struct pstmt *st, const struct sqi_stmt *s)
+{
+	for (size_t i = 0; i < s->ntables; i++)
+		if (sqi_name_add(&st->names, &st->nnames, s->tables[i].schema, s->tables[i].name))
+			return -ENOMEM; /* -E2BIG: SQI_MAX_TABLES is SQI_MAX_CALLS */
+	return 0;
+}
+
+/* Whether a name a statement uses stands for the same policy table (or a
+ * view over the same ones) under policies a and b. */
+static bool resolves_same(const struct ppol *a, const struct ppol *b, const char *schema, const char *name)
+{
+	const struct pp_table *ta = ppol_by_name(a, schema, name), *tb = ppol_by_name(b, schema, name);
+	const struct pp_table *va[8], *vb[8];
+	size_t na = ppol_view_tables(a, schema, name, va, ARRAY_SIZE(va));
+	size_t nb = ppol_view_tables(b, schema, name, vb, ARRAY_SIZE(vb));
+
+	if (!ta != !tb || (ta && strcmp(ta->pt->name, tb->pt->name)) || na != nb)
+		return false;
+	for (size_t i = 0; i < na && i < ARRAY_SIZE(va); i++)
+		if (strcmp(va[i]->pt->name, vb[i]->pt->name))
+			return false;
+	return true;
+}
+
+const char *pd_stale(const struct pconn *c, const struct pstmt *st)
+{
+	for (size_t i = 0; st && i < st->nnames; i++) {
+		const struct sqi_name *n = &st->names[i];
+		if (made_here(c, n->schema, n->name))
+			return "this statement was prepared before DDL of its transaction made or renamed a "
+			       "relation it names: prepare it again after COMMIT";
+		if (st->pp != c->px->pp && !resolves_same(st->pp, c->px->pp, n->schema, n->name))
+			return "this statement was prepared before DDL changed what a relation it names is "
+			       "(a "
+			       "view, a policy table, renamed): prepare it again";
+	}
+	return NULL;
 }
 
 int pd_made(struct pconn *c, const struct pstmt *st)
@@ -174,11 +298,11 @@ void pd_tx_ended(struct pconn *c)
 {
 	if (c->txstatus != 'I')
 		return;
-	if (!queued(c, false))
+	if (!queued(c, P_MAKES))
 		pd_forget_made(c, 0);
 	/* routine or trigger DDL: the catalog is read now, the loop waiting;
 	 * other DDL: in the background, this session's next statements waiting */
-	bool now = c->code_reload && !queued(c, true);
+	bool now = c->code_reload && !queued(c, P_CODE_DDL);
 	if (c->ddl_done && !now)
 		c->catalog_after = px_reload_after_now(c->px);
 	c->ddl_done = false;

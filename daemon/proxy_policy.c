@@ -237,9 +237,24 @@ static int index_table(struct ppol *pp, const struct pol_table *pt, const struct
 		    (struct pp_column){ .pc = pol_column(pt, cc->name),
 			                .name = cc->name,
 			                .table = pt->name,
+			                .rel = t->name,
 			                .bytea = cc->type && !strcmp(cc->type, "bytea") };
 	}
 	return mark_subjects(pp, t, ct);
+}
+
+/* A policy table in the catalog: by its name, or by the OID it had at the
+ * last read, renamed or moved to another schema since (its rows are the
+ * same personal data). */
+static const struct cat_table *find_table(const struct catalog *cat, const struct ppol *prev,
+                                          const char *name)
+{
+	const struct cat_table *ct = cat ? cat_table(cat, name) : NULL;
+
+	for (size_t i = 0; cat && !ct && prev && i < prev->pol->ntables && i < prev->n; i++)
+		if (prev->t[i].oid && !strcmp(prev->t[i].pt->name, name))
+			ct = cat_table_by_oid(cat, prev->t[i].oid);
+	return ct;
 }
 
 /* The tables that inherit a policy table or are its partitions, at any
@@ -314,8 +329,8 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 	if (!r && !(pp->t = calloc(pp->pol->ntables + 1, sizeof(*pp->t))))
 		r = -ENOMEM;
 	for (size_t i = 0; !r && i < pp->pol->ntables; i++, pp->n++)
-		r = index_table(pp, &pp->pol->tables[i],
-		                pp->cat ? cat_table(pp->cat, pp->pol->tables[i].name) : NULL, &pp->t[i]);
+		r = index_table(pp, &pp->pol->tables[i], find_table(pp->cat, prev, pp->pol->tables[i].name),
+		                &pp->t[i]);
 	if (!r)
 		r = index_children(pp);
 	if (!r)

@@ -49,6 +49,7 @@ void pq_st_unref(struct pstmt *st)
 	free(st->sp);
 	pxe_plan_free(st->enc);
 	sqi_names_free(st->made, st->nmade);
+	sqi_names_free(st->names, st->nnames);
 	for (size_t i = 0; i < st->ncopy_cols; i++)
 		free(st->copy_cols[i]);
 	free(st->copy_cols);
@@ -657,8 +658,10 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		return refuse(c, X_REFUSE_X, "42601",
 		              "cannot insert multiple commands into a prepared statement");
 	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], p.query, lits, nlits, p.nparams) : NULL;
-	if (info->n && !st)
+	if (info->n && (!st || (*p.name && pd_keep_names(st, &info->stmts[0])))) {
+		pq_st_unref(st);
 		return -ENOMEM;
+	}
 	if (st && *st->refusal) {
 		int r = refuse(c, X_REFUSE_X, st->refusal_code, st->refusal);
 		pq_st_unref(st);
@@ -810,7 +813,11 @@ static int on_execute(struct pconn *c, const struct pgp_msg *m)
 	int err = !p->map && p->st && p->st->sensitive ? describe_for_client(c, p, e.portal) : 0;
 	if (err)
 		return err;
-	if ((err = pd_made(c, p->st))) /* prepared DDL: what it makes is made now */
+	if ((why = pd_stale(c, p->st)))
+		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, why);
+	if ((err = pd_made(c, p->st)) == -E2BIG) /* prepared DDL: what it makes is made now */
+		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, "too many relations made in one transaction");
+	if (err)
 		return err;
 	c->px->st.statements++;
 	if ((err = pq_push(c, (struct xentry){ .kind = X_EXECUTE,

@@ -285,7 +285,7 @@ static int lookup_edit(struct edits *e, const struct pxe_lookup *l, const char *
 	buf_adds(b, "ANY(ARRAY(SELECT ");
 	sm_quote_ident(b, l->col->name);
 	buf_adds(b, " FROM ");
-	sm_quote(b, l->col->table);
+	sm_quote(b, l->col->rel);
 	buf_adds(b, " WHERE ");
 	sm_quote_ident(b, l->col->pc->bidx_column);
 	buf_adds(b, " = ");

@@ -161,9 +161,9 @@ static const char *option(json_t *args, const char *name)
 
 /* --- DO blocks ---------------------------------------------------------------- */
 
-/* A statement of a DO block's body: the tables it reads and writes and
- * the routines it calls are the block's (its other facts are not: its
- * values are the body's, not the statement text's). */
+/* A statement of a DO block's body: the tables it reads and writes, the
+ * routines it calls and the relations it makes are the block's (its other
+ * facts are not: its values are the body's, not the statement text's). */
 static int block_stmt(void *arg, const struct sqi_stmt *s)
 {
 	struct sqi_stmt *st = arg;
@@ -174,6 +174,9 @@ static int block_stmt(void *arg, const struct sqi_stmt *s)
 		err = sqi_add_named(st, s->tables[t].schema, s->tables[t].name, NULL, s->tables[t].write);
 	for (size_t c = 0; !err && c < s->ncalls; c++)
 		err = sqi_name_add(&st->calls, &st->ncalls, s->calls[c].schema, s->calls[c].name);
+	for (size_t m = 0; !err && m < s->nmade; m++)
+		err = sqi_name_add(&st->made, &st->nmade, s->made[m].schema, s->made[m].name);
+	st->body_ddl |= s->kind == SQI_OTHER || s->body_ddl;
 	return err;
 }
 

@@ -3,6 +3,7 @@
  * which shows DDL only once it has committed: until then, statements of
  * the same transaction that use these names are refused (proxy_ddl.c). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sqlinfo_int.h"
@@ -31,8 +32,16 @@ static int renamed(struct sqi_stmt *st, json_t *body)
 		return 0;
 	if (!strcmp(type, "OBJECT_SCHEMA"))
 		return sqi_name_add(&st->made, &st->nmade, to, NULL);
-	if (!strcmp(type, "OBJECT_COLUMN"))
+	if (!strcmp(type, "OBJECT_COLUMN")) {
+		const char *from = json_string_value(json_object_get(body, "subname"));
+		free(st->renamed[0]);
+		free(st->renamed[1]);
+		st->renamed[0] = from ? strdup(from) : NULL;
+		st->renamed[1] = strdup(to);
+		if (!st->renamed[1] || (from && !st->renamed[0]))
+			return -ENOMEM;
 		return made(st, rel);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(relations); i++)
 		if (!strcmp(type, relations[i]))
 			return sqi_name_add(&st->made, &st->nmade,
@@ -41,31 +50,77 @@ static int renamed(struct sqi_stmt *st, json_t *body)
 }
 
 /* ALTER TABLE: a table made to inherit another, or attached as a
- * partition. */
+ * partition: both tables (a write into the parent goes into the child). */
 static int altered(struct sqi_stmt *st, json_t *body)
 {
-	json_t *cmd;
+	json_t *cmd, *rel = json_object_get(body, "relation");
 	size_t i;
 	int err = 0;
 
 	json_array_foreach(json_object_get(body, "cmds"), i, cmd)
 	{
-		json_t *c = json_object_get(cmd, "AlterTableCmd");
+		json_t *c = json_object_get(cmd, "AlterTableCmd"), *def = json_object_get(c, "def");
 		const char *sub = json_string_value(json_object_get(c, "subtype"));
 		if (sub && !strcmp(sub, "AT_AddInherit"))
-			err = made(st, json_object_get(body, "relation"));
+			err = made(st, rel) ?: made(st, json_object_get(def, "RangeVar"));
 		else if (sub && !strcmp(sub, "AT_AttachPartition"))
-			err =
-			    made(st, json_object_get(
-			                 json_object_get(json_object_get(c, "def"), "PartitionCmd"), "name"));
+			err = made(st, rel)
+			          ?: made(st, json_object_get(json_object_get(def, "PartitionCmd"), "name"));
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
+/* CREATE TABLE ... INHERITS, PARTITION OF: the table and its parents. */
+static int created(struct sqi_stmt *st, json_t *body)
+{
+	json_t *parents = json_object_get(body, "inhRelations"), *p;
+	size_t i;
+	int err = json_array_size(parents) ? made(st, json_object_get(body, "relation")) : 0;
+
+	json_array_foreach(parents, i, p)
+	{
+		if (!err)
+			err = made(st, json_object_get(p, "RangeVar"));
+	}
+	return err;
+}
+
+/* CREATE SCHEMA s CREATE VIEW v ...: each element, its unqualified names
+ * in s. */
+static int schema_elements(struct sqi_stmt *st, json_t *body)
+{
+	const char *schema = json_string_value(json_object_get(body, "schemaname"));
+	json_t *e;
+	size_t i, from = st->nmade;
+
+	json_array_foreach(json_object_get(body, "schemaElts"), i, e)
+	{
+		const char *node;
+		json_t *b;
+		json_object_foreach(e, node, b)
+		{
+			int err = sqi_made(st, node, b);
+			if (err)
+				return err;
+		}
+	}
+	for (i = from; schema && i < st->nmade; i++)
+		if (!st->made[i].schema && !(st->made[i].schema = strdup(schema)))
+			return -ENOMEM;
+	return 0;
+}
+
 int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 {
+	if (!strcmp(node, "TransactionStmt")) { /* two-phase commit: DDL commits apart from its session */
+		const char *kind = json_string_value(json_object_get(body, "kind"));
+		st->tx_prepare = kind && !strcmp(kind, "TRANS_STMT_PREPARE");
+		st->tx_prepared_end = kind && (!strcmp(kind, "TRANS_STMT_COMMIT_PREPARED") ||
+		                               !strcmp(kind, "TRANS_STMT_ROLLBACK_PREPARED"));
+		return 0;
+	}
 	if (!strcmp(node, "ViewStmt"))
 		return made(st, json_object_get(body, "view"));
 	if (!strcmp(node, "CreateTableAsStmt")) {
@@ -74,10 +129,10 @@ int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 		           ? made(st, json_object_get(json_object_get(body, "into"), "rel"))
 		           : 0;
 	}
-	if (!strcmp(node, "CreateStmt")) /* INHERITS, PARTITION OF */
-		return json_array_size(json_object_get(body, "inhRelations"))
-		           ? made(st, json_object_get(body, "relation"))
-		           : 0;
+	if (!strcmp(node, "CreateStmt"))
+		return created(st, body);
+	if (!strcmp(node, "CreateSchemaStmt"))
+		return schema_elements(st, body);
 	if (!strcmp(node, "RuleStmt"))
 		return made(st, json_object_get(body, "relation"));
 	if (!strcmp(node, "AlterObjectSchemaStmt")) {

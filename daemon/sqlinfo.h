@@ -164,6 +164,10 @@ struct sqi_stmt {
 	 * relation of a renamed schema */
 	struct sqi_name *made;
 	size_t nmade;
+	char *renamed[2];     /* ALTER ... RENAME COLUMN: its old and new names */
+	bool body_ddl;        /* a DO block: a statement of its body that is not DML (DDL, say) */
+	bool tx_prepare;      /* PREPARE TRANSACTION */
+	bool tx_prepared_end; /* COMMIT PREPARED, ROLLBACK PREPARED */
 };
 
 struct sqi_info {

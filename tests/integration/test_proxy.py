@@ -1646,6 +1646,18 @@ def test_keys_are_served_while_the_keeper_rotates():
         s.stop()
 
 
+def refused_in(sock, readies, text):
+    """Reads up to the readies-th ReadyForQuery: an ErrorResponse among the
+    messages, QC001 saying text."""
+    seen = []
+    while seen.count(b"Z") < readies:
+        t, body = read_msg(sock)
+        seen.append(t)
+        if t == b"E":
+            assert b"CQC001" in body and text in body, body
+    assert b"E" in seen, seen
+
+
 def proxy_for_ddl(s):
     """A proxy in front of shop s, with app1 (of shop_app) allowed to make views in schema shop."""
     p = Proxy(s)
@@ -1730,13 +1742,7 @@ def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
         sock.sendall(msg(b"Q", b"BEGIN\0") + msg(b"B", b"\0mk\0" + bare) + msg(b"E", b"\0\0\0\0\0") +
                      msg(b"P", b"\0" + insert.format("shop.f7").encode() + b"\0\0\0") + msg(b"B", b"\0\0" + bare) +
                      msg(b"E", b"\0\0\0\0\0") + msg(b"S") + msg(b"Q", b"ROLLBACK\0"))
-        seen = []
-        while seen.count(b"Z") < 3:
-            t, body = read_msg(sock)
-            seen.append(t)
-            if t == b"E":
-                assert b"CQC001" in body and b"committed" in body, body
-        assert b"E" in seen, seen
+        refused_in(sock, 3, b"committed")
         sock.close()
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org'",
                              dbname="shop").strip() == "0"
@@ -1761,6 +1767,100 @@ def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
                 cur.execute("INSERT INTO shop.names (name) VALUES ('V')")
             assert e.value.pgcode == "QC004", e.value.pgerror
         c.close()
+    finally:
+        s.stop()
+
+
+def test_what_ddl_makes_is_followed_through_schemas_code_and_prepared_statements():
+    """The ways around the refusal above that a review found, each of which
+    put plaintext into shop.customers: a view made as an element of CREATE
+    SCHEMA, or in pg_temp named as pg_temp_N; a policy table attached as a
+    partition or made to inherit, written through the parent; a routine
+    written before, or a DO block, writing through a view made in the
+    transaction; a statement prepared before the DDL; PREPARE TRANSACTION.
+    And a policy table renamed is still the policy table."""
+    s = Shop(customers=5, settings={"max_prepared_transactions": 2})
+    try:
+        s.server.psql("CREATE FUNCTION shop.w(e text) RETURNS void LANGUAGE plpgsql AS "
+                      "$$BEGIN INSERT INTO shop.f9 (email, name, country) VALUES (e, 'P', 'DE'); END$$; "
+                      "CREATE TABLE shop.plain (email text, name text, country char(2)); "
+                      "CREATE VIEW shop.fv AS SELECT email, name, country FROM shop.plain; "
+                      "GRANT ALL ON shop.plain, shop.fv TO PUBLIC; CREATE ROLE shop_app; "
+                      "ALTER TABLE shop.customers ADD COLUMN note text; "
+                      "ALTER VIEW shop.fv OWNER TO shop_app", dbname="shop")
+        p = proxy_for_ddl(s)
+        values = "(email, name, country) VALUES ('v@example.org', 'V', 'DE')"
+
+        def refused(user, *stmts, last=None):
+            c = p.connect(user=user)
+            c.autocommit = True
+            with c.cursor() as cur:
+                for q in stmts:
+                    cur.execute(q)
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(last(cur) if callable(last) else last)
+                assert e.value.pgcode == "QC001", (stmts, e.value.pgerror)
+            c.close()
+            return e.value.pgerror
+
+        refused("postgres", "BEGIN", "CREATE SCHEMA crm CREATE VIEW v AS SELECT * FROM shop.customers",
+                last=f"INSERT INTO crm.v {values}")
+
+        def temp_name(cur):
+            cur.execute("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
+            return f"INSERT INTO {cur.fetchone()[0]}.v {values}"
+        refused("app1", "BEGIN", "CREATE VIEW pg_temp.v AS SELECT * FROM shop.customers", last=temp_name)
+        refused("postgres", "BEGIN", "CREATE TABLE shop.allc (LIKE shop.customers) PARTITION BY LIST (country)",
+                "ALTER TABLE shop.allc ATTACH PARTITION shop.customers DEFAULT",
+                last="INSERT INTO shop.allc (id, email, name, country, created_at) "
+                     "VALUES (9001, 'v@example.org', 'V', 'DE', now())")
+        refused("postgres", "BEGIN", "CREATE TABLE shop.par (name text)",
+                "ALTER TABLE shop.customers INHERIT shop.par", last="UPDATE shop.par SET name = 'V'")
+        refused("app1", "BEGIN", "CREATE VIEW shop.f9 AS SELECT * FROM shop.customers",
+                last="SELECT shop.w('v@example.org')")
+        refused("app1", f"PREPARE ins AS INSERT INTO shop.fv {values}", "BEGIN",
+                "CREATE OR REPLACE VIEW shop.fv AS SELECT email, name, country FROM shop.customers",
+                last="EXECUTE ins")
+        refused("app1", "BEGIN", "DO $$BEGIN CREATE VIEW shop.f11 AS SELECT * FROM shop.customers; END$$",
+                last=f"INSERT INTO shop.f11 {values}")
+        refused("app1", "BEGIN", "CREATE VIEW shop.f20 AS SELECT * FROM shop.customers",
+                last="PREPARE TRANSACTION 'x'")
+        views = [f"CREATE VIEW shop.m{i} AS SELECT id FROM shop.customers" for i in range(256)]
+        assert "at most 256" in refused("app1", "BEGIN", *views, last="CREATE VIEW shop.m256 AS SELECT 1 "
+                                        "FROM shop.customers")
+        assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org' OR "
+                             "name = 'V'", dbname="shop").strip() == "0"
+        # a column the policy does not name, renamed: the table is used on in the transaction
+        c = p.connect()
+        c.autocommit = True
+        with c.cursor() as cur:
+            for q in ("BEGIN", "ALTER TABLE shop.customers RENAME COLUMN note TO remark",
+                      "SELECT count(*) FROM shop.customers", "ROLLBACK"):
+                cur.execute(q)
+        # a named statement prepared on a table whose name then goes to the policy table
+        sock = raw_session(p.port, "postgres", s.password)
+        ins = f"INSERT INTO shop.plain {values}".encode()
+        sock.sendall(msg(b"P", b"ins\0" + ins + b"\0\0\0") + msg(b"S"))
+        assert [read_msg(sock)[0] for _ in range(2)] == [b"1", b"Z"]
+        sock.sendall(msg(b"Q", b"DROP VIEW shop.fv; ALTER TABLE shop.plain RENAME TO plain_old; "
+                               b"ALTER TABLE shop.customers RENAME TO plain\0"))
+        while read_msg(sock)[0] != b"Z":
+            pass
+        sock.sendall(msg(b"B", b"\0ins\0" + b"\0" * 6) + msg(b"E", b"\0\0\0\0\0") + msg(b"S"))
+        refused_in(sock, 1, b"prepare it again")
+        sock.close()
+        # the policy table renamed is still the policy table: what is written into it is encrypted
+        app = p.connect(user="app1")
+        app.autocommit = True
+        with app.cursor() as cur:
+            cur.execute("INSERT INTO shop.plain (email, name, country) VALUES ('r@example.org', 'R', 'DE')")
+            cur.execute("SELECT email FROM shop.plain WHERE email = 'r@example.org'")
+            assert cur.fetchone()[0] == "r@example.org"
+        app.close()
+        stored = s.server.psql("SELECT email FROM shop.plain ORDER BY id DESC LIMIT 1", dbname="shop")
+        assert stored.startswith("cx1."), stored
+        assert s.server.psql("SELECT count(*) FROM shop.plain WHERE email = 'r@example.org'",
+                             dbname="shop").strip() == "0"
     finally:
         s.stop()
 

@@ -258,21 +258,25 @@ static void test_calls(void **state)
 static void test_made(void **state)
 {
 	static const struct {
-		const char *sql, *schema, *name; /* NULL sql: none made */
+		const char *sql, *schema, *name, *schema2, *name2; /* name2: a second one made */
 	} cases[] = {
-		{ "CREATE VIEW s.v AS SELECT * FROM s.t", "s", "v" },
-		{ "CREATE OR REPLACE VIEW v AS SELECT 1", NULL, "v" },
-		{ "CREATE MATERIALIZED VIEW s.m AS SELECT * FROM t", "s", "m" },
-		{ "CREATE TABLE s.c () INHERITS (s.t)", "s", "c" },
-		{ "CREATE TABLE p PARTITION OF s.t FOR VALUES IN (1)", NULL, "p" },
-		{ "ALTER TABLE s.t RENAME TO u", "s", "u" },
-		{ "ALTER VIEW v RENAME TO w", NULL, "w" },
-		{ "ALTER TABLE s.t RENAME COLUMN a TO b", "s", "t" },
-		{ "ALTER TABLE s.t SET SCHEMA r", "r", "t" },
-		{ "ALTER SCHEMA s RENAME TO r", "r", NULL },
-		{ "CREATE RULE x AS ON INSERT TO s.t DO INSTEAD NOTHING", "s", "t" },
-		{ "ALTER TABLE s.c INHERIT s.t", "s", "c" },
-		{ "ALTER TABLE s.t ATTACH PARTITION s.p FOR VALUES IN (2)", "s", "p" },
+		{ "CREATE VIEW s.v AS SELECT * FROM s.t", "s", "v", NULL, NULL },
+		{ "CREATE OR REPLACE VIEW v AS SELECT 1", NULL, "v", NULL, NULL },
+		{ "CREATE MATERIALIZED VIEW s.m AS SELECT * FROM t", "s", "m", NULL, NULL },
+		{ "CREATE TABLE s.c () INHERITS (s.t)", "s", "c", "s", "t" },
+		{ "CREATE TABLE p PARTITION OF s.t FOR VALUES IN (1)", NULL, "p", "s", "t" },
+		{ "ALTER TABLE s.t RENAME TO u", "s", "u", NULL, NULL },
+		{ "ALTER VIEW v RENAME TO w", NULL, "w", NULL, NULL },
+		{ "ALTER TABLE s.t RENAME COLUMN a TO b", "s", "t", NULL, NULL },
+		{ "ALTER TABLE s.t SET SCHEMA r", "r", "t", NULL, NULL },
+		{ "ALTER SCHEMA s RENAME TO r", "r", NULL, NULL, NULL },
+		{ "CREATE RULE x AS ON INSERT TO s.t DO INSTEAD NOTHING", "s", "t", NULL, NULL },
+		{ "ALTER TABLE s.c INHERIT s.t", "s", "c", "s", "t" },
+		{ "ALTER TABLE s.t ATTACH PARTITION s.p FOR VALUES IN (2)", "s", "t", "s", "p" },
+		{ "CREATE SCHEMA crm CREATE VIEW v AS SELECT * FROM s.t CREATE TABLE x.y (a int)", "crm", "v",
+		  NULL, NULL },
+		{ "CREATE SCHEMA crm CREATE TABLE c () INHERITS (s.t)", "crm", "c", "s", "t" },
+		{ "DO $$BEGIN CREATE VIEW s.w AS SELECT * FROM s.t; END$$", "s", "w", NULL, NULL },
 	};
 	static const char *const none[] = { "CREATE TABLE s.t (a int REFERENCES s.u)",
 		                            "CREATE TABLE x AS SELECT * FROM t",
@@ -287,7 +291,9 @@ static void test_made(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		assert_int_equal(sqi_analyse(cases[i].sql, &info, err, sizeof(err)), 0);
 		const struct sqi_stmt *s = &info->stmts[0];
-		if (s->nmade != 1 || !calls(s->made, s->nmade, cases[i].schema, cases[i].name))
+		size_t n = cases[i].name2 ? 2 : 1;
+		if (s->nmade != n || !calls(s->made, s->nmade, cases[i].schema, cases[i].name) ||
+		    (cases[i].name2 && !calls(s->made, s->nmade, cases[i].schema2, cases[i].name2)))
 			fail_msg("%s: %zu made", cases[i].sql, s->nmade);
 		sqi_free(info);
 	}
@@ -297,6 +303,14 @@ static void test_made(void **state)
 			fail_msg("%s: made %s", none[i], info->stmts[0].made[0].name);
 		sqi_free(info);
 	}
+	assert_int_equal(sqi_analyse("ALTER TABLE t RENAME COLUMN a TO b; DO $$BEGIN ANALYZE t; END$$; "
+	                             "DO $$BEGIN INSERT INTO t VALUES (1); END$$",
+	                             &info, err, sizeof(err)),
+	                 0);
+	assert_true(info->n == 3 && !strcmp(info->stmts[0].renamed[0], "a") &&
+	            !strcmp(info->stmts[0].renamed[1], "b"));
+	assert_true(info->stmts[1].body_ddl && !info->stmts[2].body_ddl);
+	sqi_free(info);
 }
 
 static void test_events(void **state)
