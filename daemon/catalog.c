@@ -7,8 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A schema's name (n.nspname) as a statement names it: every session's
+ * temporary schema (pg_temp_N) is pg_temp. */
+#define NSP_NAME "CASE WHEN n.nspname LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE n.nspname END"
+
 static const char columns_sql[] =
-    "SELECT n.nspname || '.' || c.relname, c.oid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnum, "
+    "SELECT " NSP_NAME
+    " || '.' || c.relname, c.oid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnum, "
     "a.attnotnull "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_attribute a ON a.attrelid = c.oid "
@@ -46,11 +51,7 @@ static const char views_sql[] =
     "FROM reads JOIN pg_class v ON v.oid = reads.view JOIN pg_namespace vn ON vn.oid = v.relnamespace "
     "JOIN pg_class t ON t.oid = reads.rel JOIN pg_namespace tn ON tn.oid = t.relnamespace "
     "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
-    "AND vn.nspname NOT IN ('pg_catalog', 'information_schema')";
-
-/* A schema's name (n.nspname) as a statement names it: every session's
- * temporary schema (pg_temp_N) is pg_temp. */
-#define NSP_NAME "CASE WHEN n.nspname LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE n.nspname END"
+    "AND vn.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2";
 
 /* An aggregate runs its support functions: its definition, for sqlbody.c,
  * is a routine calling each of them. */

@@ -42,7 +42,7 @@ struct pstmt {
 	bool code_ddl;         /* defines code the database runs (a routine, a trigger) */
 	struct sqi_name *made; /* the relations it makes over personal data (proxy_ddl.c) */
 	size_t nmade;
-	struct sqi_name *names; /* a named statement: the relations it uses (proxy_ddl.c) */
+	struct sqi_name *names; /* a prepared statement: the relations it uses (proxy_ddl.c) */
 	size_t nnames;
 	char refusal[256];        /* why it may not run, or "" */
 	const char *refusal_code; /* its SQLSTATE (PX_ERR_*) */
@@ -237,9 +237,9 @@ int pq_send_failing(struct pconn *c, bool simple); /* to the server: a statement
 int pd_analysed(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st) WUR;
 /* st (NULL: none) runs now. 0, -ENOMEM, -E2BIG (too many made in the transaction). */
 int pd_made(struct pconn *c, const struct pstmt *st) WUR;
-/* A named statement keeps the names of the relations it uses: 0 or -ENOMEM. */
+/* A prepared statement keeps the names of the relations it uses: 0 or -ENOMEM. */
 int pd_keep_names(struct pstmt *st, const struct sqi_stmt *s) WUR;
-/* Why a named statement may not run now (NULL: it may): DDL of this
+/* Why a prepared statement may not run now (NULL: it may): DDL of this
  * transaction made a relation it names, or a catalog read since it was
  * prepared says a name of it stands for something else. */
 const char *pd_stale(const struct pconn *c, const struct pstmt *st);

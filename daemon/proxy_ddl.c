@@ -182,16 +182,16 @@ static bool after_made(struct pconn *c, const struct sqi_stmt *s, struct pstmt *
 	return m != NULL;
 }
 
-/* Whether a column renamed is one the policy names (personal data, a
- * blind index, a subject's id) in the policy table t. */
+/* Whether a column renamed or added is one the policy names (personal
+ * data, a blind index, a subject's id) in the policy table t. */
 static bool policy_column(const struct pp_table *t, const char *name)
 {
-	const struct pp_column *col = name ? ppol_column_named(t, name) : NULL;
+	const struct pp_column *col = ppol_column_named(t, name);
 
-	for (size_t i = 0; name && i < t->pt->ncols; i++)
+	for (size_t i = 0; i < t->pt->ncols; i++)
 		if (t->pt->cols[i].bidx_column && !strcmp(t->pt->cols[i].bidx_column, name))
 			return true;
-	return name && (pol_column(t->pt, name) || (col && col->subject));
+	return pol_column(t->pt, name) || (col && col->subject);
 }
 
 /* Whether what s makes counts: DDL over personal data, over relations
@@ -204,9 +204,12 @@ static bool makes(struct pconn *c, const struct sqi_stmt *s, const struct pstmt 
 
 	for (size_t i = 0; i < s->nmade; i++)
 		schema |= !s->made[i].name;
-	if (s->renamed[1] && s->nmade == 1) {
+	if (s->ncolumns && s->nmade == 1) { /* columns renamed or added, and nothing else */
 		const struct pp_table *t = ppol_by_name(pp, s->made[0].schema, s->made[0].name);
-		if (t && !policy_column(t, s->renamed[0]) && !policy_column(t, s->renamed[1]))
+		bool named = !t;
+		for (size_t i = 0; t && i < s->ncolumns; i++)
+			named |= policy_column(t, s->columns[i].name);
+		if (!named)
 			return false;
 	}
 	return s->nmade && (st->sensitive || uses_made || (schema && pp->n));
@@ -258,11 +261,20 @@ static bool resolves_same(const struct ppol *a, const struct ppol *b, const char
 	return true;
 }
 
+/* Whether n is a name st itself makes (DDL prepared as a named statement). */
+static bool own_name(const struct pstmt *st, const struct sqi_name *n)
+{
+	for (size_t i = 0; i < st->nmade; i++)
+		if (is_made(&st->made[i], n->schema, n->name))
+			return true;
+	return false;
+}
+
 const char *pd_stale(const struct pconn *c, const struct pstmt *st)
 {
 	for (size_t i = 0; st && i < st->nnames; i++) {
 		const struct sqi_name *n = &st->names[i];
-		if (made_here(c, n->schema, n->name))
+		if (made_here(c, n->schema, n->name) && !own_name(st, n))
 			return "this statement was prepared before DDL of its transaction made or renamed a "
 			       "relation it names: prepare it again after COMMIT";
 		if (st->pp != c->px->pp && !resolves_same(st->pp, c->px->pp, n->schema, n->name))

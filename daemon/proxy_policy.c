@@ -193,20 +193,36 @@ static void map_views_of_views(struct ppol *pp)
 	}
 }
 
-/* Marks the columns of t that hold a subject's id. */
-static int mark_subjects(struct ppol *pp, struct pp_table *t, const struct cat_table *ct)
+/* Where the column named name is in t's columns, or -1. */
+static int column_index(const struct pp_table *t, const char *name)
 {
-	for (size_t s = 0; s < pp->pol->nsubjects; s++) {
+	for (int16_t i = 0; name && i < t->ncols; i++)
+		if (t->cols[i].name && !strcmp(t->cols[i].name, name))
+			return i;
+	return -1;
+}
+
+/* Marks the columns that hold a subject's id, one subject map for all
+ * tables (a table inheriting a policy table is found under its own name,
+ * by the foreign keys partitions share, or under the policy table's). */
+static int mark_subjects(struct ppol *pp)
+{
+	for (size_t s = 0; pp->cat && s < pp->pol->nsubjects; s++) {
 		struct sm_map *m;
 		int r = sm_build(pp->pol, pp->cat, pp->pol->subjects[s].type, &m);
+		if (r == -ENOENT)
+			continue;
 		if (r)
-			return r == -ENOENT ? 0 : r;
-		const char *col = sm_direct_column(m, t->pt->name);
-		const struct cat_column *cc = col ? cat_column(ct, col) : NULL;
-		if (cc && cc->attnum >= 1 && cc->attnum <= t->ncols) {
-			t->cols[cc->attnum - 1].subject = pp->pol->subjects[s].type;
+			return r;
+		for (size_t i = 0; i < pp->n; i++) {
+			struct pp_table *t = &pp->t[i];
+			const char *col = sm_direct_column(m, t->name);
+			int k = column_index(t, col ? col : sm_direct_column(m, t->pt->name));
+			if (k < 0)
+				continue;
+			t->cols[k].subject = pp->pol->subjects[s].type;
 			if (!t->subject_col) {
-				t->subject_col = cc->name;
+				t->subject_col = t->cols[k].name;
 				t->subject = pp->pol->subjects[s].type;
 			}
 		}
@@ -215,9 +231,23 @@ static int mark_subjects(struct ppol *pp, struct pp_table *t, const struct cat_t
 	return 0;
 }
 
+/* The policy's columns that the catalog read before had at attribute
+ * numbers of this table that now hold another name: renamed since. */
+static void follow_columns(struct pp_table *t, const struct ppol *prev)
+{
+	const struct pp_table *was = prev ? ppol_by_oid(prev, t->oid) : NULL;
+
+	for (int16_t k = 0; was && k < t->ncols && k < was->ncols; k++) {
+		const struct pol_column *pc = was->cols[k].pc;
+		if (pc && t->cols[k].name && !t->cols[k].pc && !ppol_column_named(t, pc->name))
+			t->cols[k].pc = pol_column(t->pt, pc->name);
+	}
+}
+
 /* Policy table pt as table ct of the catalog (NULL: not in the database
- * yet, matched by name only): itself, or one that inherits it. */
-static int index_table(struct ppol *pp, const struct pol_table *pt, const struct cat_table *ct,
+ * yet, matched by name only): itself, or one related to it; its columns
+ * by name, or by where they were at the last read (prev). */
+static int index_table(const struct pol_table *pt, const struct cat_table *ct, const struct ppol *prev,
                        struct pp_table *t)
 {
 	*t = (struct pp_table){ .pt = pt, .name = ct ? ct->name : pt->name };
@@ -240,7 +270,8 @@ static int index_table(struct ppol *pp, const struct pol_table *pt, const struct
 			                .rel = t->name,
 			                .bytea = cc->type && !strcmp(cc->type, "bytea") };
 	}
-	return mark_subjects(pp, t, ct);
+	follow_columns(t, prev);
+	return 0;
 }
 
 /* A policy table in the catalog: by its name, or by the OID it had at the
@@ -257,24 +288,28 @@ static const struct cat_table *find_table(const struct catalog *cat, const struc
 	return ct;
 }
 
-/* The tables that inherit a policy table or are its partitions, at any
- * depth, are that table: a read of it returns their rows. Their values
- * are encrypted, decrypted and keyed as its own. */
-static int index_children(struct ppol *pp)
+/* The tables related to a policy table by inheritance, at any depth and
+ * either way, are that table: those inheriting it or its partitions (a
+ * read of it returns their rows), and those it inherits or is a
+ * partition of (a write into them may go into it). Their values are
+ * encrypted, decrypted and keyed as its own. */
+static int index_related(struct ppol *pp, const struct ppol *prev)
 {
 	for (size_t i = 0; pp->cat && i < pp->n; i++)
-		for (size_t j = 0; j < pp->cat->ninherits; j++) {
+		for (size_t j = 0; pp->t[i].oid && j < pp->cat->ninherits; j++) {
 			const struct cat_inherit *h = &pp->cat->inherits[j];
-			const struct cat_table *ct = h->parent == pp->t[i].oid && !ppol_by_oid(pp, h->child)
-			                                 ? cat_table_by_oid(pp->cat, h->child)
-			                                 : NULL;
-			if (!ct || !pp->t[i].oid)
+			uint32_t other = h->parent == pp->t[i].oid  ? h->child
+			                 : h->child == pp->t[i].oid ? h->parent
+			                                            : 0;
+			const struct cat_table *ct =
+			    other && !ppol_by_oid(pp, other) ? cat_table_by_oid(pp->cat, other) : NULL;
+			if (!ct)
 				continue;
 			struct pp_table *v = realloc(pp->t, (pp->n + 1) * sizeof(*v));
 			if (!v)
 				return -ENOMEM;
 			pp->t = v;
-			int r = index_table(pp, pp->t[i].pt, ct, &pp->t[pp->n]);
+			int r = index_table(pp->t[i].pt, ct, prev, &pp->t[pp->n]);
 			pp->n++; /* its columns are freed with the rest */
 			if (r)
 				return r;
@@ -329,10 +364,12 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 	if (!r && !(pp->t = calloc(pp->pol->ntables + 1, sizeof(*pp->t))))
 		r = -ENOMEM;
 	for (size_t i = 0; !r && i < pp->pol->ntables; i++, pp->n++)
-		r = index_table(pp, &pp->pol->tables[i], find_table(pp->cat, prev, pp->pol->tables[i].name),
+		r = index_table(&pp->pol->tables[i], find_table(pp->cat, prev, pp->pol->tables[i].name), prev,
 		                &pp->t[i]);
 	if (!r)
-		r = index_children(pp);
+		r = index_related(pp, prev);
+	if (!r)
+		r = mark_subjects(pp);
 	if (!r)
 		r = index_views(pp);
 	for (size_t i = 0; !r && conn && i < pp->nviews; i++)
@@ -420,10 +457,9 @@ const struct pp_column *ppol_column(const struct pp_table *t, int16_t attnum)
 
 const struct pp_column *ppol_column_named(const struct pp_table *t, const char *name)
 {
-	for (int16_t i = 0; i < t->ncols; i++)
-		if (t->cols[i].name && !strcmp(t->cols[i].name, name))
-			return &t->cols[i];
-	return NULL;
+	int k = column_index(t, name);
+
+	return k < 0 ? NULL : &t->cols[k];
 }
 
 bool ppol_plaintext(const struct ppol *pp, const char *user, const struct pol_column *pc)

@@ -658,7 +658,7 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		return refuse(c, X_REFUSE_X, "42601",
 		              "cannot insert multiple commands into a prepared statement");
 	struct pstmt *st = info->n ? analysed(c, &info->stmts[0], p.query, lits, nlits, p.nparams) : NULL;
-	if (info->n && (!st || (*p.name && pd_keep_names(st, &info->stmts[0])))) {
+	if (info->n && (!st || pd_keep_names(st, &info->stmts[0]))) {
 		pq_st_unref(st);
 		return -ENOMEM;
 	}

@@ -18,8 +18,8 @@ static int made(struct sqi_stmt *st, json_t *rv)
 }
 
 /* ALTER ... RENAME: a relation (its new name, in its schema), a column
- * (the relation is no longer what the catalog says), a schema (every
- * relation in it: name NULL). */
+ * (the relation is no longer what the catalog says; both names in
+ * st->columns), a schema (every relation in it: name NULL). */
 static int renamed(struct sqi_stmt *st, json_t *body)
 {
 	static const char *const relations[] = { "OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW",
@@ -34,13 +34,8 @@ static int renamed(struct sqi_stmt *st, json_t *body)
 		return sqi_name_add(&st->made, &st->nmade, to, NULL);
 	if (!strcmp(type, "OBJECT_COLUMN")) {
 		const char *from = json_string_value(json_object_get(body, "subname"));
-		free(st->renamed[0]);
-		free(st->renamed[1]);
-		st->renamed[0] = from ? strdup(from) : NULL;
-		st->renamed[1] = strdup(to);
-		if (!st->renamed[1] || (from && !st->renamed[0]))
-			return -ENOMEM;
-		return made(st, rel);
+		int err = from ? sqi_name_add(&st->columns, &st->ncolumns, NULL, from) : 0;
+		return err ?: sqi_name_add(&st->columns, &st->ncolumns, NULL, to) ?: made(st, rel);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(relations); i++)
 		if (!strcmp(type, relations[i]))
@@ -50,7 +45,8 @@ static int renamed(struct sqi_stmt *st, json_t *body)
 }
 
 /* ALTER TABLE: a table made to inherit another, or attached as a
- * partition: both tables (a write into the parent goes into the child). */
+ * partition: both tables (a write into the parent goes into the child); a
+ * column added (the table, and the column in st->columns). */
 static int altered(struct sqi_stmt *st, json_t *body)
 {
 	json_t *cmd, *rel = json_object_get(body, "relation");
@@ -61,7 +57,11 @@ static int altered(struct sqi_stmt *st, json_t *body)
 	{
 		json_t *c = json_object_get(cmd, "AlterTableCmd"), *def = json_object_get(c, "def");
 		const char *sub = json_string_value(json_object_get(c, "subtype"));
-		if (sub && !strcmp(sub, "AT_AddInherit"))
+		const char *col =
+		    json_string_value(json_object_get(json_object_get(def, "ColumnDef"), "colname"));
+		if (sub && !strcmp(sub, "AT_AddColumn") && col)
+			err = sqi_name_add(&st->columns, &st->ncolumns, NULL, col) ?: made(st, rel);
+		else if (sub && !strcmp(sub, "AT_AddInherit"))
 			err = made(st, rel) ?: made(st, json_object_get(def, "RangeVar"));
 		else if (sub && !strcmp(sub, "AT_AttachPartition"))
 			err = made(st, rel)

@@ -906,8 +906,7 @@ void sqi_stmt_free(struct sqi_stmt *s)
 	free(s->tables);
 	sqi_names_free(s->calls, s->ncalls);
 	sqi_names_free(s->made, s->nmade);
-	free(s->renamed[0]);
-	free(s->renamed[1]);
+	sqi_names_free(s->columns, s->ncolumns);
 	for (size_t j = 0; j < s->npreds; j++) {
 		free(s->preds[j].qual);
 		free(s->preds[j].column);

@@ -164,7 +164,10 @@ struct sqi_stmt {
 	 * relation of a renamed schema */
 	struct sqi_name *made;
 	size_t nmade;
-	char *renamed[2];     /* ALTER ... RENAME COLUMN: its old and new names */
+	/* ALTER TABLE ... RENAME COLUMN, ADD COLUMN: the columns renamed (old
+	 * and new names) or added, as names with no schema */
+	struct sqi_name *columns;
+	size_t ncolumns;
 	bool body_ddl;        /* a DO block: a statement of its body that is not DML (DDL, say) */
 	bool tx_prepare;      /* PREPARE TRANSACTION */
 	bool tx_prepared_end; /* COMMIT PREPARED, ROLLBACK PREPARED */

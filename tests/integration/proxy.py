@@ -40,12 +40,17 @@ class Shop:
             self.server.stop()
             raise
         self.password = self.server.password
+        self.proxies = []  # stopped with the shop, should a test not have
 
     def direct(self, dbname="shop"):
         return self.server.conninfo(dbname, tcp=True)
 
     def stop(self):
-        self.server.stop()
+        try:
+            for p in self.proxies:
+                p.d.cleanup()
+        finally:
+            self.server.stop()
 
     def value(self, sql):
         """The first value of sql's result, read directly (not through a proxy)."""
@@ -69,6 +74,7 @@ class Proxy:
         if tls:
             base.update(tls_cert=tls[0], tls_key=tls[1])
         self.d = Daemon({**base, **(settings or {})})
+        shop.proxies.append(self)
         # custosd runs as custos: a checkout in a 0700 directory is out of its reach
         policy = self.d.dir / "shop.yaml"
         shutil.copy(POLICY, policy)
@@ -181,4 +187,5 @@ class Proxy:
 
     def cleanup(self):
         self.d.cleanup()
+        self.shop.proxies.remove(self)
         self.shop.server.dropdb(self.ks_name)

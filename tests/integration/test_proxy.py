@@ -1673,6 +1673,7 @@ def test_a_write_right_after_ddl_sees_the_catalog_after_it():
     table, sent the moment the view is made, is refused like any other
     (it used to reach the server before the proxy knew the view, and put
     plaintext into an encrypted column)."""
+    p = None
     s = Shop(customers=5)
     try:
         p = proxy_for_ddl(s)
@@ -1689,6 +1690,8 @@ def test_a_write_right_after_ddl_sees_the_catalog_after_it():
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org'",
                              dbname="shop").strip() == "0"
     finally:
+        if p:
+            p.cleanup()
         s.stop()
 
 
@@ -1698,6 +1701,7 @@ def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
     in the same transaction or query string, a statement naming it is
     refused (it used to put plaintext into an encrypted column, and read
     through it unrecorded). DDL over other tables is not held up."""
+    p = None
     s = Shop(customers=5)
     try:
         p = proxy_for_ddl(s)
@@ -1768,6 +1772,8 @@ def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
             assert e.value.pgcode == "QC004", e.value.pgerror
         c.close()
     finally:
+        if p:
+            p.cleanup()
         s.stop()
 
 
@@ -1779,6 +1785,7 @@ def test_what_ddl_makes_is_followed_through_schemas_code_and_prepared_statements
     written before, or a DO block, writing through a view made in the
     transaction; a statement prepared before the DDL; PREPARE TRANSACTION.
     And a policy table renamed is still the policy table."""
+    p = None
     s = Shop(customers=5, settings={"max_prepared_transactions": 2})
     try:
         s.server.psql("CREATE FUNCTION shop.w(e text) RETURNS void LANGUAGE plpgsql AS "
@@ -1830,13 +1837,69 @@ def test_what_ddl_makes_is_followed_through_schemas_code_and_prepared_statements
                                         "FROM shop.customers")
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org' OR "
                              "name = 'V'", dbname="shop").strip() == "0"
-        # a column the policy does not name, renamed: the table is used on in the transaction
+        refused("postgres", "BEGIN", "ALTER TABLE shop.customers DROP COLUMN phone",
+                "ALTER TABLE shop.customers ADD COLUMN phone text",
+                last="UPDATE shop.customers SET phone = '+49 30 0' WHERE id = 1")
+        # a column the policy does not name, renamed or added: the table is used on in the transaction
         c = p.connect()
         c.autocommit = True
         with c.cursor() as cur:
             for q in ("BEGIN", "ALTER TABLE shop.customers RENAME COLUMN note TO remark",
-                      "SELECT count(*) FROM shop.customers", "ROLLBACK"):
+                      "ALTER TABLE shop.customers ADD COLUMN extra int", "SELECT count(*) FROM shop.customers",
+                      "ROLLBACK"):
                 cur.execute(q)
+            # committed: a parent of a policy table is written as the policy table; a renamed
+            # encrypted column is still encrypted; a renamed table keeps its subject column
+            for q in ("ALTER TABLE shop.customers RENAME COLUMN phone TO phone_number",
+                      "ALTER TABLE shop.addresses RENAME TO addrs",
+                      "CREATE TABLE shop.allc (LIKE shop.customers) PARTITION BY LIST (country)",
+                      "ALTER TABLE shop.allc ATTACH PARTITION shop.customers DEFAULT",
+                      "GRANT ALL ON shop.allc TO shop_app"):
+                cur.execute(q)
+        c.close()
+        app = p.connect(user="app1")
+        app.autocommit = True
+        with app.cursor() as cur:
+            cur.execute("INSERT INTO shop.allc (id, email, name, country, created_at) "
+                        "VALUES (9001, 'a@example.org', 'A', 'DE', now())")
+            cur.execute("UPDATE shop.customers SET phone_number = '+49 30 1' WHERE id = 1")
+            cur.execute("INSERT INTO shop.addrs (customer_id, kind, street, city, postal_code, country) "
+                        "VALUES (2, 'billing', 'Street 1', 'City', '10115', 'DE')")
+        app.close()
+        assert s.server.psql("SELECT email || ' ' || phone_number FROM shop.customers WHERE id IN (9001, 1) "
+                             "ORDER BY id", dbname="shop").split() != []
+        for sql in ("SELECT email FROM shop.customers WHERE id = 9001",
+                    "SELECT phone_number FROM shop.customers WHERE id = 1",
+                    "SELECT street FROM shop.addrs ORDER BY id DESC LIMIT 1"):
+            assert s.server.psql(sql, dbname="shop").startswith("cx1."), sql
+        rec = [r for r in p.access(wait_for=1) if r["object"]["table"] == "shop.addrs"]
+        assert len(rec) == 1 and len(rec[0]["subjects"]) == 1, rec
+        c = p.connect()
+        c.autocommit = True
+        with c.cursor() as cur:
+            for q in ("ALTER TABLE shop.allc DETACH PARTITION shop.customers", "DROP TABLE shop.allc"):
+                cur.execute(q)
+        c.close()
+        # DDL as a named statement runs; a statement prepared before another session's DDL
+        # changed what it names is refused
+        sock = raw_session(p.port, "postgres", s.password)
+        sock.sendall(msg(b"P", b"d\0CREATE VIEW shop.v2 AS SELECT id, email FROM shop.customers\0\0\0") +
+                     msg(b"B", b"\0d\0" + b"\0" * 6) + msg(b"E", b"\0\0\0\0\0") + msg(b"S"))
+        seen = []
+        while b"Z" not in seen:
+            seen.append(read_msg(sock)[0])
+        assert b"E" not in seen, seen
+        sock.sendall(msg(b"P", b"\0" + f"INSERT INTO shop.fv {values}".encode() + b"\0\0\0") + msg(b"S"))
+        assert [read_msg(sock)[0] for _ in range(2)] == [b"1", b"Z"]
+        other = p.connect(user="app1")
+        other.autocommit = True
+        with other.cursor() as cur:
+            cur.execute("CREATE OR REPLACE VIEW shop.fv AS SELECT email, name, country FROM shop.customers")
+            cur.execute("SELECT 1")  # after the catalog read that its DDL started
+        other.close()
+        sock.sendall(msg(b"B", b"\0\0" + b"\0" * 6) + msg(b"E", b"\0\0\0\0\0") + msg(b"S"))
+        refused_in(sock, 1, b"prepare it again")
+        sock.close()
         # a named statement prepared on a table whose name then goes to the policy table
         sock = raw_session(p.port, "postgres", s.password)
         ins = f"INSERT INTO shop.plain {values}".encode()
@@ -1862,6 +1925,8 @@ def test_what_ddl_makes_is_followed_through_schemas_code_and_prepared_statements
         assert s.server.psql("SELECT count(*) FROM shop.plain WHERE email = 'r@example.org'",
                              dbname="shop").strip() == "0"
     finally:
+        if p:
+            p.cleanup()
         s.stop()
 
 
@@ -1871,6 +1936,7 @@ def test_a_table_that_inherits_a_policy_table_is_that_table():
     them): the proxy encrypts what is written into it, decrypts what is
     read from it, and records both with their subjects, as for the parent
     (it used to store plaintext there)."""
+    p = None
     s = Shop(customers=5)
     try:
         s.server.psql("CREATE TABLE shop.vip (since date) INHERITS (shop.customers); "
@@ -1908,6 +1974,8 @@ def test_a_table_that_inherits_a_policy_table_is_that_table():
         assert len(parent) == 1 and {x["ref"] for x in parent[0]["subjects"]} == set().union(*refs.values())
         assert [r["rows"] for r in recs if r["stmt"] == "SELECT email FROM shop.vvip"] == [1]
     finally:
+        if p:
+            p.cleanup()
         s.stop()
 
 

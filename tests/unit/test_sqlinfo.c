@@ -276,13 +276,13 @@ static void test_made(void **state)
 		{ "CREATE SCHEMA crm CREATE VIEW v AS SELECT * FROM s.t CREATE TABLE x.y (a int)", "crm", "v",
 		  NULL, NULL },
 		{ "CREATE SCHEMA crm CREATE TABLE c () INHERITS (s.t)", "crm", "c", "s", "t" },
+		{ "ALTER TABLE s.t ADD COLUMN c text", "s", "t", NULL, NULL },
 		{ "DO $$BEGIN CREATE VIEW s.w AS SELECT * FROM s.t; END$$", "s", "w", NULL, NULL },
 	};
 	static const char *const none[] = { "CREATE TABLE s.t (a int REFERENCES s.u)",
 		                            "CREATE TABLE x AS SELECT * FROM t",
-		                            "ALTER TABLE s.t ADD COLUMN b text",
-		                            "ALTER FUNCTION f() RENAME TO g",
-		                            "SELECT * FROM s.t",
+
+		                            "ALTER FUNCTION f() RENAME TO g", "SELECT * FROM s.t",
 		                            "DROP VIEW s.v" };
 	struct sqi_info *info;
 	char err[256];
@@ -307,8 +307,9 @@ static void test_made(void **state)
 	                             "DO $$BEGIN INSERT INTO t VALUES (1); END$$",
 	                             &info, err, sizeof(err)),
 	                 0);
-	assert_true(info->n == 3 && !strcmp(info->stmts[0].renamed[0], "a") &&
-	            !strcmp(info->stmts[0].renamed[1], "b"));
+	assert_true(info->n == 3 && info->stmts[0].ncolumns == 2 &&
+	            calls(info->stmts[0].columns, 2, NULL, "a") &&
+	            calls(info->stmts[0].columns, 2, NULL, "b"));
 	assert_true(info->stmts[1].body_ddl && !info->stmts[2].body_ddl);
 	sqi_free(info);
 }
