@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A schema's name (n.nspname) as a statement names it: every session's
- * temporary schema (pg_temp_N) is pg_temp. */
-#define NSP_NAME "CASE WHEN n.nspname LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE n.nspname END"
+/* A schema's name (nsp: its nspname) as a statement names it: every
+ * session's temporary schema (pg_temp_N) is pg_temp. */
+#define SCHEMA_AS_NAMED(nsp) "CASE WHEN " nsp " LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE " nsp " END"
+#define NSP_NAME SCHEMA_AS_NAMED("n.nspname")
 
 static const char columns_sql[] =
     "SELECT " NSP_NAME
@@ -47,11 +48,13 @@ static const char views_sql[] =
     "  SELECT reads.view, d.refobjid FROM reads JOIN pg_rewrite r ON r.ev_class = reads.rel"
     "   JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
     "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class) "
-    "SELECT DISTINCT vn.nspname || '.' || v.relname, tn.nspname || '.' || t.relname, v.oid "
-    "FROM reads JOIN pg_class v ON v.oid = reads.view JOIN pg_namespace vn ON vn.oid = v.relnamespace "
-    "JOIN pg_class t ON t.oid = reads.rel JOIN pg_namespace tn ON tn.oid = t.relnamespace "
-    "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
-    "AND vn.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2";
+    "SELECT DISTINCT " SCHEMA_AS_NAMED("vn.nspname") " || '.' || v.relname, " SCHEMA_AS_NAMED(
+        "tn.nspname") " || '.' || t.relname, v.oid "
+                      "FROM reads JOIN pg_class v ON v.oid = reads.view JOIN pg_namespace vn ON vn.oid = "
+                      "v.relnamespace "
+                      "JOIN pg_class t ON t.oid = reads.rel JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+                      "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
+                      "AND vn.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2";
 
 /* An aggregate runs its support functions: its definition, for sqlbody.c,
  * is a routine calling each of them. */

@@ -191,7 +191,7 @@ static bool policy_column(const struct pp_table *t, const char *name)
 	for (size_t i = 0; i < t->pt->ncols; i++)
 		if (t->pt->cols[i].bidx_column && !strcmp(t->pt->cols[i].bidx_column, name))
 			return true;
-	return pol_column(t->pt, name) || (col && col->subject);
+	return pol_column(t->pt, name) || (col && (col->pc || col->subject));
 }
 
 /* Whether what s makes counts: DDL over personal data, over relations
@@ -226,6 +226,12 @@ int pd_analysed(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 		           "transaction with DDL rather than prepare it");
 	if (*st->refusal || !makes(c, s, st, uses_made))
 		return 0;
+	if (!strcmp(s->normalized, "DoStmt")) { /* its statements cannot be told apart */
+		refuse(st,
+		       "Custos cannot follow a relation a DO block makes over personal data: make it with a "
+		       "statement of its own");
+		return 0;
+	}
 	for (size_t i = 0; i < s->nmade; i++)
 		if (sqi_name_add(&st->made, &st->nmade, s->made[i].schema, s->made[i].name))
 			return -ENOMEM;

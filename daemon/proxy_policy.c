@@ -203,8 +203,9 @@ static int column_index(const struct pp_table *t, const char *name)
 }
 
 /* Marks the columns that hold a subject's id, one subject map for all
- * tables (a table inheriting a policy table is found under its own name,
- * by the foreign keys partitions share, or under the policy table's). */
+ * tables: a policy table under its name in the catalog (renamed, its
+ * foreign keys name it so), else under the policy's, as are the tables
+ * related to it (their own foreign keys are not its). */
 static int mark_subjects(struct ppol *pp)
 {
 	for (size_t s = 0; pp->cat && s < pp->pol->nsubjects; s++) {
@@ -216,7 +217,7 @@ static int mark_subjects(struct ppol *pp)
 			return r;
 		for (size_t i = 0; i < pp->n; i++) {
 			struct pp_table *t = &pp->t[i];
-			const char *col = sm_direct_column(m, t->name);
+			const char *col = i < pp->pol->ntables ? sm_direct_column(m, t->name) : NULL;
 			int k = column_index(t, col ? col : sm_direct_column(m, t->pt->name));
 			if (k < 0)
 				continue;
@@ -232,14 +233,16 @@ static int mark_subjects(struct ppol *pp)
 }
 
 /* The policy's columns that the catalog read before had at attribute
- * numbers of this table that now hold another name: renamed since. */
+ * numbers of this table that now hold another name: renamed since. Their
+ * values are encrypted as before, bound to the new name (those written
+ * before fail their integrity check under it: withheld, not shown). */
 static void follow_columns(struct pp_table *t, const struct ppol *prev)
 {
 	const struct pp_table *was = prev ? ppol_by_oid(prev, t->oid) : NULL;
 
 	for (int16_t k = 0; was && k < t->ncols && k < was->ncols; k++) {
 		const struct pol_column *pc = was->cols[k].pc;
-		if (pc && t->cols[k].name && !t->cols[k].pc && !ppol_column_named(t, pc->name))
+		if (pc && t->cols[k].name && !t->cols[k].pc)
 			t->cols[k].pc = pol_column(t->pt, pc->name);
 	}
 }
@@ -288,19 +291,18 @@ static const struct cat_table *find_table(const struct catalog *cat, const struc
 	return ct;
 }
 
-/* The tables related to a policy table by inheritance, at any depth and
- * either way, are that table: those inheriting it or its partitions (a
- * read of it returns their rows), and those it inherits or is a
- * partition of (a write into them may go into it). Their values are
- * encrypted, decrypted and keyed as its own. */
+/* The tables related to a policy table by inheritance, at any depth, are
+ * that table: those inheriting it or its partitions (a read of it returns
+ * their rows), and its ancestors, those it inherits or is a partition of
+ * (a write into them may go into it), but not their other descendants.
+ * Their values are encrypted, decrypted and keyed as its own. */
 static int index_related(struct ppol *pp, const struct ppol *prev)
 {
 	for (size_t i = 0; pp->cat && i < pp->n; i++)
 		for (size_t j = 0; pp->t[i].oid && j < pp->cat->ninherits; j++) {
 			const struct cat_inherit *h = &pp->cat->inherits[j];
-			uint32_t other = h->parent == pp->t[i].oid  ? h->child
-			                 : h->child == pp->t[i].oid ? h->parent
-			                                            : 0;
+			bool down = h->parent == pp->t[i].oid && !pp->t[i].ancestor;
+			uint32_t other = down ? h->child : h->child == pp->t[i].oid ? h->parent : 0;
 			const struct cat_table *ct =
 			    other && !ppol_by_oid(pp, other) ? cat_table_by_oid(pp->cat, other) : NULL;
 			if (!ct)
@@ -310,6 +312,7 @@ static int index_related(struct ppol *pp, const struct ppol *prev)
 				return -ENOMEM;
 			pp->t = v;
 			int r = index_table(pp->t[i].pt, ct, prev, &pp->t[pp->n]);
+			pp->t[pp->n].ancestor = !down;
 			pp->n++; /* its columns are freed with the rest */
 			if (r)
 				return r;

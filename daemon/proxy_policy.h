@@ -28,6 +28,7 @@ struct pp_table {
 	struct pp_column *cols; /* by attnum - 1 */
 	int16_t ncols;
 	const char *subject_col, *subject; /* a column holding a subject's id, and its type */
+	bool ancestor;                     /* a table pt inherits or is a partition of (at any depth) */
 };
 
 /* A view (or materialized view) that reads a policy table. */
