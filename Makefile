@@ -141,7 +141,7 @@ asan: deps
 ubsan: deps
 	$(MAKE) BUILD=build/ubsan SAN=undefined all tools unit integration
 
-bench: deps all
+bench: deps all tools
 	sh tests/bench/run.sh $(BUILD)
 
 demo: deps all tools
