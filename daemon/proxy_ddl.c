@@ -285,8 +285,8 @@ const char *pd_stale(const struct pconn *c, const struct pstmt *st)
 			       "relation it names: prepare it again after COMMIT";
 		if (st->pp != c->px->pp && !resolves_same(st->pp, c->px->pp, n->schema, n->name))
 			return "this statement was prepared before DDL changed what a relation it names is "
-			       "(a "
-			       "view, a policy table, renamed): prepare it again";
+			       "(a view, "
+			       "a policy table, renamed): prepare it again";
 	}
 	return NULL;
 }

@@ -112,36 +112,62 @@ static int schema_elements(struct sqi_stmt *st, json_t *body)
 	return 0;
 }
 
+/* PREPARE TRANSACTION, COMMIT or ROLLBACK PREPARED: two-phase commit, in
+ * which DDL commits apart from its session. */
+static int two_phase(struct sqi_stmt *st, json_t *body)
+{
+	const char *kind = json_string_value(json_object_get(body, "kind"));
+
+	st->tx_prepare = kind && !strcmp(kind, "TRANS_STMT_PREPARE");
+	st->tx_prepared_end = kind && (!strcmp(kind, "TRANS_STMT_COMMIT_PREPARED") ||
+	                               !strcmp(kind, "TRANS_STMT_ROLLBACK_PREPARED"));
+	return 0;
+}
+
+static int view(struct sqi_stmt *st, json_t *body)
+{
+	return made(st, json_object_get(body, "view"));
+}
+
+static int matview(struct sqi_stmt *st, json_t *body) /* CREATE TABLE AS too */
+{
+	const char *type = json_string_value(json_object_get(body, "objtype"));
+
+	return type && !strcmp(type, "OBJECT_MATVIEW")
+	           ? made(st, json_object_get(json_object_get(body, "into"), "rel"))
+	           : 0;
+}
+
+static int rule(struct sqi_stmt *st, json_t *body)
+{
+	return made(st, json_object_get(body, "relation"));
+}
+
+static int moved(struct sqi_stmt *st, json_t *body) /* ALTER ... SET SCHEMA */
+{
+	const char *to = json_string_value(json_object_get(body, "newschema"));
+	const char *name = json_string_value(json_object_get(json_object_get(body, "relation"), "relname"));
+
+	return to && name ? sqi_name_add(&st->made, &st->nmade, to, name) : 0;
+}
+
 int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 {
-	if (!strcmp(node, "TransactionStmt")) { /* two-phase commit: DDL commits apart from its session */
-		const char *kind = json_string_value(json_object_get(body, "kind"));
-		st->tx_prepare = kind && !strcmp(kind, "TRANS_STMT_PREPARE");
-		st->tx_prepared_end = kind && (!strcmp(kind, "TRANS_STMT_COMMIT_PREPARED") ||
-		                               !strcmp(kind, "TRANS_STMT_ROLLBACK_PREPARED"));
-		return 0;
-	}
-	if (!strcmp(node, "ViewStmt"))
-		return made(st, json_object_get(body, "view"));
-	if (!strcmp(node, "CreateTableAsStmt")) {
-		const char *type = json_string_value(json_object_get(body, "objtype"));
-		return type && !strcmp(type, "OBJECT_MATVIEW")
-		           ? made(st, json_object_get(json_object_get(body, "into"), "rel"))
-		           : 0;
-	}
-	if (!strcmp(node, "CreateStmt"))
-		return created(st, body);
-	if (!strcmp(node, "CreateSchemaStmt"))
-		return schema_elements(st, body);
-	if (!strcmp(node, "RuleStmt"))
-		return made(st, json_object_get(body, "relation"));
-	if (!strcmp(node, "AlterObjectSchemaStmt")) {
-		json_t *rel = json_object_get(body, "relation");
-		const char *to = json_string_value(json_object_get(body, "newschema"));
-		const char *name = json_string_value(json_object_get(rel, "relname"));
-		return to && name ? sqi_name_add(&st->made, &st->nmade, to, name) : 0;
-	}
-	if (!strcmp(node, "RenameStmt"))
-		return renamed(st, body);
-	return !strcmp(node, "AlterTableStmt") ? altered(st, body) : 0;
+	static const struct {
+		const char *node;
+		int (*of)(struct sqi_stmt *st, json_t *body);
+	} ddl[] = { { "ViewStmt", view },
+		    { "CreateTableAsStmt", matview },
+		    { "CreateStmt", created },
+		    { "CreateSchemaStmt", schema_elements },
+		    { "RuleStmt", rule },
+		    { "AlterObjectSchemaStmt", moved },
+		    { "RenameStmt", renamed },
+		    { "AlterTableStmt", altered },
+		    { "TransactionStmt", two_phase } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ddl); i++)
+		if (!strcmp(node, ddl[i].node))
+			return ddl[i].of(st, body);
+	return 0;
 }
