@@ -235,7 +235,7 @@ static int mark_subjects(struct ppol *pp)
 /* The policy's columns that the catalog read before had at attribute
  * numbers of this table that now hold another name: renamed since. Their
  * values are encrypted as before, bound to the new name (those written
- * before fail their integrity check under it: withheld, not shown). */
+ * before, bound to the old one, do not decrypt under it). */
 static void follow_columns(struct pp_table *t, const struct ppol *prev)
 {
 	const struct pp_table *was = prev ? ppol_by_oid(prev, t->oid) : NULL;

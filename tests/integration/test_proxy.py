@@ -1673,7 +1673,6 @@ def test_a_write_right_after_ddl_sees_the_catalog_after_it():
     table, sent the moment the view is made, is refused like any other
     (it used to reach the server before the proxy knew the view, and put
     plaintext into an encrypted column)."""
-    p = None
     s = Shop(customers=5)
     try:
         p = proxy_for_ddl(s)
@@ -1690,8 +1689,6 @@ def test_a_write_right_after_ddl_sees_the_catalog_after_it():
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE email = 'v@example.org'",
                              dbname="shop").strip() == "0"
     finally:
-        if p:
-            p.cleanup()
         s.stop()
 
 
@@ -1701,7 +1698,6 @@ def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
     in the same transaction or query string, a statement naming it is
     refused (it used to put plaintext into an encrypted column, and read
     through it unrecorded). DDL over other tables is not held up."""
-    p = None
     s = Shop(customers=5)
     try:
         p = proxy_for_ddl(s)
@@ -1772,8 +1768,6 @@ def test_what_ddl_makes_over_personal_data_waits_for_its_commit():
             assert e.value.pgcode == "QC004", e.value.pgerror
         c.close()
     finally:
-        if p:
-            p.cleanup()
         s.stop()
 
 
@@ -1785,7 +1779,6 @@ def test_what_ddl_makes_is_followed_through_schemas_code_and_prepared_statements
     written before, or a DO block, writing through a view made in the
     transaction; a statement prepared before the DDL; PREPARE TRANSACTION.
     And a policy table renamed is still the policy table."""
-    p = None
     s = Shop(customers=5, settings={"max_prepared_transactions": 2})
     try:
         s.server.psql("CREATE FUNCTION shop.w(e text) RETURNS void LANGUAGE plpgsql AS "
@@ -1937,8 +1930,6 @@ def test_what_ddl_makes_is_followed_through_schemas_code_and_prepared_statements
         assert s.server.psql("SELECT count(*) FROM shop.plain WHERE email = 'r@example.org'",
                              dbname="shop").strip() == "0"
     finally:
-        if p:
-            p.cleanup()
         s.stop()
 
 
@@ -1948,7 +1939,6 @@ def test_a_table_that_inherits_a_policy_table_is_that_table():
     them): the proxy encrypts what is written into it, decrypts what is
     read from it, and records both with their subjects, as for the parent
     (it used to store plaintext there)."""
-    p = None
     s = Shop(customers=5)
     try:
         s.server.psql("CREATE TABLE shop.vip (since date, referred_by bigint REFERENCES shop.customers) "
@@ -1993,8 +1983,6 @@ def test_a_table_that_inherits_a_policy_table_is_that_table():
         assert len(parent) == 1 and {x["ref"] for x in parent[0]["subjects"]} == set().union(*refs.values())
         assert [r["rows"] for r in recs if r["stmt"] == "SELECT email FROM shop.vvip"] == [1]
     finally:
-        if p:
-            p.cleanup()
         s.stop()
 
 
