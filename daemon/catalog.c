@@ -15,9 +15,9 @@
 static const char columns_sql[] =
     "SELECT " NSP_NAME
     " || '.' || c.relname, c.oid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnum, "
-    "a.attnotnull "
+    "a.attnotnull, a.atthasdef OR a.attgenerated <> '' OR ty.typdefault IS NOT NULL "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "JOIN pg_attribute a ON a.attrelid = c.oid "
+    "JOIN pg_attribute a ON a.attrelid = c.oid JOIN pg_type ty ON ty.oid = a.atttypid "
     "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
     "ORDER BY c.oid, a.attnum";
@@ -146,7 +146,8 @@ static int add_column(struct catalog *c, PGresult *r, int row)
 	t->cols = cols;
 	struct cat_column *col = &t->cols[t->ncols++];
 	*col = (struct cat_column){ strdup(PQgetvalue(r, row, 2)), strdup(PQgetvalue(r, row, 3)),
-		                    atoi(PQgetvalue(r, row, 4)), !strcmp(PQgetvalue(r, row, 5), "t") };
+		                    atoi(PQgetvalue(r, row, 4)), !strcmp(PQgetvalue(r, row, 5), "t"),
+		                    !strcmp(PQgetvalue(r, row, 6), "t") };
 	return col->name && col->type ? 0 : -ENOMEM;
 }
 
@@ -225,7 +226,7 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		const char *sql;
 		int ncols;
 		int (*add)(struct catalog *c, PGresult *r, int row);
-	} parts[] = { { columns_sql, 6, add_column },   { inherits_sql, 2, add_inherit },
+	} parts[] = { { columns_sql, 7, add_column },   { inherits_sql, 2, add_inherit },
 		      { fks_sql, 6, add_fk },           { views_sql, 3, add_view },
 		      { routines_sql, 3, add_routine }, { runs_sql, 3, add_runs } };
 	int r = c ? 0 : -ENOMEM;

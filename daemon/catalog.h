@@ -17,6 +17,7 @@ struct cat_column {
 	char *type; /* format_type(): "text", "character varying(20)", "bytea", ... */
 	int attnum;
 	bool notnull;
+	bool defaulted; /* a default or generated expression (its own or its domain's) */
 };
 
 struct cat_table {

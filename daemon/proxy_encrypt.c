@@ -12,7 +12,9 @@
  * expression, INSERT ... SELECT, COPY FROM other than STDIN in the text
  * format (its rows: proxy_copyin.c), a write of all columns, an
  * UPDATE that does not name one subject, a literal in a prepared statement,
- * a parameter used elsewhere in the statement too. */
+ * a parameter used elsewhere in the statement too; and a default of an
+ * encrypted column, which PostgreSQL would fill in unencrypted: given by
+ * DDL, or left to by an INSERT or COPY. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -67,6 +69,15 @@ static bool has_encrypted(const struct pp_table *t)
 #define ALL_COLUMNS                                                                                          \
 	"Custos cannot encrypt the values of %s: the statement writes all its columns (no column list, a "   \
 	"writing CTE, MERGE, a DO block) or copies them in"
+#define TWO_POLICIES                                                                                         \
+	"Custos cannot encrypt the values of %s: it is related by inheritance to two policy tables, %s and " \
+	"%s, and its rows are keyed as neither's; write to them"
+#define DEFAULTED                                                                                            \
+	"Custos cannot encrypt what PostgreSQL fills in itself: the encrypted column %s.%s has a default "   \
+	"(or is generated), and this write leaves it to that; write the column, or drop its default"
+#define DEFAULT_SET                                                                                          \
+	"Custos cannot encrypt what PostgreSQL fills in itself: this gives the encrypted column %s.%s a "    \
+	"default (or makes it generated)"
 
 static bool literal_ok(const struct sqi_literal *l)
 {
@@ -279,13 +290,39 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 	return 0;
 }
 
+/* An INSERT or COPY FROM that leaves an encrypted column with a default
+ * out: PostgreSQL would store the default as it is. (An UPDATE sets a
+ * default only where it says DEFAULT, an expression: refused as one.) */
+static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
+{
+	char *const *names = s->kind == SQI_COPY ? s->copy_cols : s->write_cols;
+	size_t nnames = s->kind == SQI_COPY ? s->ncopy_cols : s->nwrite_cols;
+
+	if (s->kind != SQI_INSERT && (s->kind != SQI_COPY || !nnames)) /* COPY with no list: every column */
+		return 0;
+	for (int16_t a = 0; a < t->ncols; a++) {
+		const struct pp_column *col = &t->cols[a];
+		size_t i = 0;
+		if (!col->name || !col->pc || !col->pc->encrypt || !col->defaulted)
+			continue;
+		while (i < nnames && strcmp(names[i], col->name))
+			i++;
+		if (i == nnames)
+			return refuse(why, n, DEFAULTED, t->name, col->name);
+	}
+	return 0;
+}
+
 static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct sqi_stmt *s, const char *sql,
                       const struct sqi_literal *lits, bool extended, char *why, size_t n)
 {
+	if (s->write_all && s->kind != SQI_COPY)
+		return refuse(why, n, ALL_COLUMNS, t->name);
+	int derr = defaults_left(t, s, why, n);
+	if (derr)
+		return derr;
 	if (s->kind == SQI_COPY)
 		return plan_copy(p, t, s, why, n);
-	if (s->write_all)
-		return refuse(why, n, ALL_COLUMNS, t->name);
 	for (size_t i = 0; s->writes_partial && i < s->nwrite_cols; i++) {
 		const struct pp_column *col = ppol_column_named(t, s->write_cols[i]);
 		if (col && col->pc && col->pc->encrypt)
@@ -389,6 +426,8 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 		const struct pp_table *t =
 		    s->tables[i].write ? ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name)
 		                       : NULL;
+		if (t && t->also)
+			return refuse(why, n, TWO_POLICIES, t->name, t->pt->name, t->also->name);
 		if (!t || !has_encrypted(t))
 			continue;
 		if (target || !t->cols) /* a second target, or one not in the database */
@@ -427,6 +466,42 @@ static int through_view(struct pconn *c, const struct sqi_stmt *s, char *why, si
 	return 0;
 }
 
+/* The last part of a type's name as format_type() prints it (perhaps
+ * schema-qualified, perhaps quoted) is name. */
+static bool type_named(const char *type, const char *name)
+{
+	const char *dot = type ? strrchr(type, '.') : NULL;
+	const char *last = dot ? dot + 1 : type;
+	size_t len = last ? strlen(last) : 0;
+
+	if (len > 2 && last[0] == '"' && last[len - 1] == '"')
+		return len - 2 == strlen(name) && !strncmp(last + 1, name, len - 2);
+	return last && !strcmp(last, name);
+}
+
+/* DDL that gives an encrypted column a default (ALTER TABLE ... SET
+ * DEFAULT, ADD COLUMN, CREATE TABLE of a policy table's name, ALTER DOMAIN
+ * of an encrypted column's type): refused, since what PostgreSQL fills
+ * in is never encrypted. */
+static int defaults_set(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n)
+{
+	for (size_t i = 0; i < s->ndefaults; i++) {
+		const struct sqi_default *d = &s->defaults[i];
+		for (size_t j = 0; !d->table && j < pp->n; j++) /* a domain */
+			for (int16_t a = 0; a < pp->t[j].ncols; a++) {
+				const struct pp_column *col = &pp->t[j].cols[a];
+				if (col->pc && col->pc->encrypt && type_named(col->type, d->column))
+					return refuse(why, n, DEFAULT_SET, pp->t[j].name, col->name);
+			}
+		const struct pp_table *t = d->table ? ppol_by_name(pp, d->schema, d->table) : NULL;
+		const struct pp_column *col = t && t->cols ? ppol_column_named(t, d->column) : NULL;
+		const struct pol_column *pc = col ? col->pc : t ? pol_column(t->pt, d->column) : NULL;
+		if (pc && pc->encrypt)
+			return refuse(why, n, DEFAULT_SET, t->name, d->column);
+	}
+	return 0;
+}
+
 int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
              int parse_nparams, struct pxe_plan **ret, char *why, size_t n)
 {
@@ -436,7 +511,7 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 		encrypted = t && has_encrypted(t);
 	}
 	*ret = NULL;
-	int verr = through_view(c, s, why, n);
+	int verr = through_view(c, s, why, n) ?: defaults_set(c->px->pp, s, why, n);
 	if (verr)
 		return verr;
 	if (!encrypted)

@@ -266,12 +266,13 @@ static int index_table(const struct pol_table *pt, const struct cat_table *ct, c
 		const struct cat_column *cc = &ct->cols[i];
 		if (cc->attnum < 1)
 			continue;
-		t->cols[cc->attnum - 1] =
-		    (struct pp_column){ .pc = pol_column(pt, cc->name),
-			                .name = cc->name,
-			                .table = pt->name,
-			                .rel = t->name,
-			                .bytea = cc->type && !strcmp(cc->type, "bytea") };
+		t->cols[cc->attnum - 1] = (struct pp_column){ .pc = pol_column(pt, cc->name),
+			                                      .name = cc->name,
+			                                      .table = pt->name,
+			                                      .rel = t->name,
+			                                      .type = cc->type,
+			                                      .bytea = cc->type && !strcmp(cc->type, "bytea"),
+			                                      .defaulted = cc->defaulted };
 	}
 	follow_columns(t, prev);
 	return 0;
@@ -303,8 +304,12 @@ static int index_related(struct ppol *pp, const struct ppol *prev)
 			const struct cat_inherit *h = &pp->cat->inherits[j];
 			bool down = h->parent == pp->t[i].oid && !pp->t[i].ancestor;
 			uint32_t other = down ? h->child : h->child == pp->t[i].oid ? h->parent : 0;
+			const struct pp_table *known = other ? ppol_by_oid(pp, other) : NULL;
+			size_t k = known ? (size_t)(known - pp->t) : 0;
+			if (known && k >= pp->pol->ntables && known->pt != pp->t[i].pt && !known->also)
+				pp->t[k].also = pp->t[i].pt; /* related to a second policy table */
 			const struct cat_table *ct =
-			    other && !ppol_by_oid(pp, other) ? cat_table_by_oid(pp->cat, other) : NULL;
+			    other && !known ? cat_table_by_oid(pp->cat, other) : NULL;
 			if (!ct)
 				continue;
 			struct pp_table *v = realloc(pp->t, (pp->n + 1) * sizeof(*v));

@@ -18,7 +18,9 @@ struct pp_column {
 	const char *table;   /* schema.table: with name, where an encrypted value is bound to */
 	const char *rel;     /* schema.table as SQL names it: table, one inheriting it, or table renamed */
 	const char *subject; /* this column holds the id of a subject of this type */
+	const char *type;    /* format_type() */
 	bool bytea;
+	bool defaulted; /* PostgreSQL fills in a value a write leaves out (cat_column) */
 };
 
 struct pp_table {
@@ -29,6 +31,7 @@ struct pp_table {
 	int16_t ncols;
 	const char *subject_col, *subject; /* a column holding a subject's id, and its type */
 	bool ancestor;                     /* a table pt inherits or is a partition of (at any depth) */
+	const struct pol_table *also;      /* a second policy table it is related to (not written) */
 };
 
 /* A view (or materialized view) that reads a policy table. */

@@ -1,7 +1,9 @@
-/* sqlddl.c - the relations DDL makes or names anew. The proxy knows what a
- * relation reads and how its columns map to the policy from the catalog,
- * which shows DDL only once it has committed: until then, statements of
- * the same transaction that use these names are refused (proxy_ddl.c). */
+/* sqlddl.c - the relations DDL makes or names anew, and the columns it
+ * gives a default. The proxy knows what a relation reads and how its
+ * columns map to the policy from the catalog, which shows DDL only once it
+ * has committed: until then, statements of the same transaction that use
+ * these names are refused (proxy_ddl.c); a default on an encrypted column
+ * is refused at once (proxy_encrypt.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,56 @@ static int made(struct sqi_stmt *st, json_t *rv)
 	return name ? sqi_name_add(&st->made, &st->nmade,
 	                           json_string_value(json_object_get(rv, "schemaname")), name)
 	            : 0;
+}
+
+/* An expression that is NULL, perhaps cast: a default of no value. */
+static bool null_const(json_t *e)
+{
+	json_t *cast;
+
+	while ((cast = json_object_get(e, "TypeCast")))
+		e = json_object_get(cast, "arg");
+	return json_is_true(json_object_get(json_object_get(e, "A_Const"), "isnull"));
+}
+
+static int add_default(struct sqi_stmt *st, const char *schema, const char *table, const char *column)
+{
+	if (!column)
+		return 0;
+	if (st->ndefaults == SQI_MAX_CALLS)
+		return -E2BIG;
+	struct sqi_default *v = realloc(st->defaults, (st->ndefaults + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	st->defaults = v;
+	struct sqi_default *d = &v[st->ndefaults];
+	*d = (struct sqi_default){ schema ? strdup(schema) : NULL, table ? strdup(table) : NULL,
+		                   strdup(column) };
+	if ((schema && !d->schema) || (table && !d->table) || !d->column)
+		return free(d->schema), free(d->table), free(d->column), -ENOMEM;
+	st->ndefaults++;
+	return 0;
+}
+
+/* A column definition of relation rv: whether a constraint gives it a
+ * default or a generated expression. */
+static int column_def(struct sqi_stmt *st, json_t *rv, json_t *coldef)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(coldef, "constraints"), i, c)
+	{
+		json_t *k = json_object_get(c, "Constraint");
+		const char *type = json_string_value(json_object_get(k, "contype"));
+		if (type &&
+		    (!strcmp(type, "CONSTR_GENERATED") ||
+		     (!strcmp(type, "CONSTR_DEFAULT") && !null_const(json_object_get(k, "raw_expr")))))
+			return add_default(st, json_string_value(json_object_get(rv, "schemaname")),
+			                   json_string_value(json_object_get(rv, "relname")),
+			                   json_string_value(json_object_get(coldef, "colname")));
+	}
+	return 0;
 }
 
 /* ALTER ... RENAME: a relation (its new name, in its schema), a column
@@ -60,7 +112,12 @@ static int altered(struct sqi_stmt *st, json_t *body)
 		const char *col =
 		    json_string_value(json_object_get(json_object_get(def, "ColumnDef"), "colname"));
 		if (sub && !strcmp(sub, "AT_AddColumn") && col)
-			err = sqi_name_add(&st->columns, &st->ncolumns, NULL, col) ?: made(st, rel);
+			err = sqi_name_add(&st->columns, &st->ncolumns, NULL, col) ?: made(st, rel)
+			          ?: column_def(st, rel, json_object_get(def, "ColumnDef"));
+		else if (sub && !strcmp(sub, "AT_ColumnDefault") && def && !null_const(def))
+			err = add_default(st, json_string_value(json_object_get(rel, "schemaname")),
+			                  json_string_value(json_object_get(rel, "relname")),
+			                  json_string_value(json_object_get(c, "name")));
 		else if (sub && !strcmp(sub, "AT_AddInherit"))
 			err = made(st, rel) ?: made(st, json_object_get(def, "RangeVar"));
 		else if (sub && !strcmp(sub, "AT_AttachPartition"))
@@ -84,7 +141,29 @@ static int created(struct sqi_stmt *st, json_t *body)
 		if (!err)
 			err = made(st, json_object_get(p, "RangeVar"));
 	}
+	json_array_foreach(json_object_get(body, "tableElts"), i, p)
+	{
+		if (!err)
+			err = column_def(st, json_object_get(body, "relation"),
+			                 json_object_get(p, "ColumnDef"));
+	}
 	return err;
+}
+
+/* ALTER DOMAIN ... SET DEFAULT: every column of the domain defaults to it. */
+static int domain_default(struct sqi_stmt *st, json_t *body)
+{
+	json_t *names = json_object_get(body, "typeName"), *def = json_object_get(body, "def");
+	size_t n = json_array_size(names);
+	const char *type = json_string_value(json_object_get(body, "subtype"));
+	const char *name = json_string_value(
+	    json_object_get(json_object_get(json_array_get(names, n - 1), "String"), "sval"));
+	const char *schema = n > 1 ? json_string_value(json_object_get(
+	                                 json_object_get(json_array_get(names, n - 2), "String"), "sval"))
+	                           : NULL;
+
+	return type && !strcmp(type, "T") && def && !null_const(def) ? add_default(st, schema, NULL, name)
+	                                                             : 0;
 }
 
 /* CREATE SCHEMA s CREATE VIEW v ...: each element, its unqualified names
@@ -164,7 +243,8 @@ int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 		    { "AlterObjectSchemaStmt", moved },
 		    { "RenameStmt", renamed },
 		    { "AlterTableStmt", altered },
-		    { "TransactionStmt", two_phase } };
+		    { "TransactionStmt", two_phase },
+		    { "AlterDomainStmt", domain_default } };
 
 	for (size_t i = 0; i < ARRAY_SIZE(ddl); i++)
 		if (!strcmp(node, ddl[i].node))

@@ -907,6 +907,12 @@ void sqi_stmt_free(struct sqi_stmt *s)
 	sqi_names_free(s->calls, s->ncalls);
 	sqi_names_free(s->made, s->nmade);
 	sqi_names_free(s->columns, s->ncolumns);
+	for (size_t j = 0; j < s->ndefaults; j++) {
+		free(s->defaults[j].schema);
+		free(s->defaults[j].table);
+		free(s->defaults[j].column);
+	}
+	free(s->defaults);
 	for (size_t j = 0; j < s->npreds; j++) {
 		free(s->preds[j].qual);
 		free(s->preds[j].column);

@@ -25,6 +25,12 @@ struct sqi_name {
 	char *schema; /* NULL when the statement did not name one */
 	char *name;
 };
+/* A column given a default: [schema.]table's column; table NULL: the
+ * domain [schema.]column (its columns default to it). */
+struct sqi_default {
+	char *schema, *table, *column;
+};
+
 /* Adds [schema.]name to a list of names (once; schema or name may be
  * NULL): 0, -E2BIG over SQI_MAX_CALLS, -ENOMEM. */
 int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const char *name) WUR;
@@ -168,6 +174,10 @@ struct sqi_stmt {
 	 * and new names) or added, as names with no schema */
 	struct sqi_name *columns;
 	size_t ncolumns;
+	/* DDL giving columns a default or a generated expression other than
+	 * NULL, which PostgreSQL fills in itself */
+	struct sqi_default *defaults;
+	size_t ndefaults;
 	bool body_ddl;        /* a DO block: a statement of its body that is not DML (DDL, say) */
 	bool tx_prepare;      /* PREPARE TRANSACTION */
 	bool tx_prepared_end; /* COMMIT PREPARED, ROLLBACK PREPARED */

@@ -314,6 +314,59 @@ static void test_made(void **state)
 	sqi_free(info);
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* DDL giving a column a default (or a generated expression) names it;
+ * a default of NULL, dropping one, or other DDL does not. */
+static void test_defaults(void **state)
+{
+	static const struct {
+		const char *sql, *schema, *table, *column;
+	} cases[] = {
+		{ "ALTER TABLE s.t ALTER COLUMN c SET DEFAULT 'x'", "s", "t", "c" },
+		{ "ALTER TABLE t ALTER c SET DEFAULT lower('X')", NULL, "t", "c" },
+		{ "ALTER TABLE t ADD COLUMN c text DEFAULT 'x'", NULL, "t", "c" },
+		{ "ALTER TABLE t ADD c text GENERATED ALWAYS AS (upper(d)) STORED", NULL, "t", "c" },
+		{ "CREATE TABLE s.t (a int, c text NOT NULL DEFAULT ''::text)", "s", "t", "c" },
+		{ "CREATE TABLE t (c text DEFAULT 'x') INHERITS (u)", NULL, "t", "c" },
+		{ "ALTER DOMAIN s.d SET DEFAULT 'x'", "s", NULL, "d" },
+		{ "ALTER DOMAIN d SET DEFAULT 1", NULL, NULL, "d" },
+		{ "CREATE SCHEMA s CREATE TABLE t (c text DEFAULT 'x')", NULL, "t", "c" },
+	};
+	static const char *const none[] = {
+		"ALTER TABLE t ALTER COLUMN c SET DEFAULT NULL",
+		"ALTER TABLE t ALTER COLUMN c SET DEFAULT NULL::text",
+		"ALTER TABLE t ALTER COLUMN c DROP DEFAULT",
+		"ALTER TABLE t ADD COLUMN c text DEFAULT NULL",
+		"CREATE TABLE t (a int, c text)",
+		"ALTER DOMAIN d DROP DEFAULT",
+		"ALTER DOMAIN d SET NOT NULL",
+		"CREATE DOMAIN d AS text DEFAULT 'x'", /* no column has it yet */
+	};
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(sqi_analyse(cases[i].sql, &info, err, sizeof(err)), 0);
+		const struct sqi_stmt *s = &info->stmts[0];
+		if (s->ndefaults != 1 || !same_str(s->defaults[0].schema, cases[i].schema) ||
+		    !same_str(s->defaults[0].table, cases[i].table) ||
+		    !same_str(s->defaults[0].column, cases[i].column))
+			fail_msg("%s: %zu defaults", cases[i].sql, s->ndefaults);
+		sqi_free(info);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(none); i++) {
+		assert_int_equal(sqi_analyse(none[i], &info, err, sizeof(err)), 0);
+		if (info->stmts[0].ndefaults)
+			fail_msg("%s: a default of %s", none[i], info->stmts[0].defaults[0].column);
+		sqi_free(info);
+	}
+}
+
 static void test_events(void **state)
 {
 	struct sqi_info *info;
@@ -717,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_do_blocks),
 		cmocka_unit_test(test_calls),
 		cmocka_unit_test(test_made),
+		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_routines),
 		cmocka_unit_test(test_predicates),
