@@ -237,6 +237,9 @@ int pq_send_failing(struct pconn *c, bool simple); /* to the server: a statement
 int pd_analysed(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st) WUR;
 /* st (NULL: none) runs now. 0, -ENOMEM, -E2BIG (too many made in the transaction). */
 int pd_made(struct pconn *c, const struct pstmt *st) WUR;
+/* Whether DDL of the session's open transaction made or named anew the
+ * relation a statement names (pd_analysed refuses the statement then). */
+bool pd_is_made(const struct pconn *c, const struct sqi_table *t);
 /* A prepared statement keeps the names of the relations it uses: 0 or -ENOMEM. */
 int pd_keep_names(struct pstmt *st, const struct sqi_stmt *s) WUR;
 /* Why a prepared statement may not run now (NULL: it may): DDL of this

@@ -71,7 +71,7 @@ static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct
 	if (err == -EINPROGRESS)
 		return err;
 	if (!err)
-		err = cc_decrypt_with(&k, f->table, f->name, ct, len, out);
+		err = cc_decrypt_with(&k, f->table, f->pc->name, ct, len, out);
 	OPENSSL_cleanse(&k, sizeof(k));
 	if (err == -EBADMSG || err == -EINVAL || err == -EPROTONOSUPPORT)
 		return -EKEYREJECTED;

@@ -140,6 +140,11 @@ static const struct sqi_name *made_here(const struct pconn *c, const char *schem
 	return NULL;
 }
 
+bool pd_is_made(const struct pconn *c, const struct sqi_table *t)
+{
+	return made_here(c, t->schema, t->name) != NULL;
+}
+
 /* Whether s runs code of the database's own: a DO block, one of its
  * routines called, or fired by a write (triggers, defaults, checks). */
 static bool runs_own_code(const struct ppol *pp, const struct sqi_stmt *s)

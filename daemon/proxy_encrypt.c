@@ -290,6 +290,25 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 	return 0;
 }
 
+/* A write naming a column the catalog does not show: made or renamed by
+ * DDL of another session that committed since the catalog was read (or
+ * none, which PostgreSQL refuses anyway). Its values would not be known
+ * as the encrypted column's. */
+static int columns_known(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
+{
+	char *const *names = s->kind == SQI_COPY ? s->copy_cols : s->write_cols;
+	size_t nnames = s->kind == SQI_COPY ? s->ncopy_cols : s->nwrite_cols;
+
+	for (size_t i = 0; i < nnames; i++)
+		if (!ppol_column_named(t, names[i]))
+			return refuse(
+			    why, n,
+			    "Custos does not know the column %s of %s yet: DDL since its last catalog read "
+			    "made or renamed it; send this again",
+			    names[i], t->name);
+	return 0;
+}
+
 /* An INSERT or COPY FROM that leaves an encrypted column with a default
  * out: PostgreSQL would store the default as it is. (An UPDATE sets a
  * default only where it says DEFAULT, an expression: refused as one.) */
@@ -318,7 +337,7 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 {
 	if (s->write_all && s->kind != SQI_COPY)
 		return refuse(why, n, ALL_COLUMNS, t->name);
-	int derr = defaults_left(t, s, why, n);
+	int derr = columns_known(t, s, why, n) ?: defaults_left(t, s, why, n);
 	if (derr)
 		return derr;
 	if (s->kind == SQI_COPY)
@@ -424,8 +443,9 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 
 	for (size_t i = 0; i < s->ntables; i++) {
 		const struct pp_table *t =
-		    s->tables[i].write ? ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name)
-		                       : NULL;
+		    s->tables[i].write && !pd_is_made(c, &s->tables[i])
+		        ? ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name)
+		        : NULL; /* (made in this transaction: refused as such) */
 		if (t && t->also)
 			return refuse(why, n, TWO_POLICIES, t->name, t->pt->name, t->also->name);
 		if (!t || !has_encrypted(t))

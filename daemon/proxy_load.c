@@ -46,6 +46,25 @@ struct px_loader {
 	char err[256];
 };
 
+/* Says which policy tables the database has not (at the first load, and
+ * when one goes): what is written under another name, a table renamed
+ * while Custos was not running, say, is not known as personal data. */
+static void say_missing(const struct ppol *old, const struct ppol *pp)
+{
+	for (size_t i = 0; pp->cat && i < pp->pol->ntables && i < pp->n; i++) {
+		bool before = false;
+		for (size_t j = 0; old && old->cat && j < old->pol->ntables && j < old->n; j++)
+			before |= !old->t[j].oid && !strcmp(old->t[j].pt->name, pp->t[i].pt->name);
+		if (!pp->t[i].oid && !before)
+			role_log(
+			    4, "proxy",
+			    "policy table %s is not in the database (not made yet, dropped, or renamed while "
+			    "Custos was not running): a table holding its rows under another name is not "
+			    "known as personal data",
+			    pp->t[i].pt->name);
+	}
+}
+
 /* Takes a load's result: the new policy, or the old one kept and why not. */
 static int adopt(struct proxy *px, int rc, struct ppol *pp, const char *err)
 {
@@ -58,6 +77,7 @@ static int adopt(struct proxy *px, int rc, struct ppol *pp, const char *err)
 		px->pp_stale = true; /* tried again (not before RETRY_US in the background) */
 		return -1;
 	}
+	say_missing(px->pp, pp);
 	ppol_unref(px->pp);
 	px->pp = pp;
 	px->pp_error[0] = 0;

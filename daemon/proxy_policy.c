@@ -202,23 +202,49 @@ static int column_index(const struct pp_table *t, const char *name)
 	return -1;
 }
 
+/* The policy's name of a policy table the catalog shows renamed (or name). */
+static const char *policy_name(const struct ppol *pp, const char *name)
+{
+	for (size_t i = 0; i < pp->pol->ntables && i < pp->n; i++)
+		if (pp->t[i].oid && !strcmp(pp->t[i].name, name))
+			return pp->t[i].pt->name;
+	return name;
+}
+
+/* The catalog's foreign keys with renamed policy tables under the
+ * policy's names, as the policy's relations and subjects name them: the
+ * subject maps reach from a renamed subject table to those naming it. */
+static int policy_fks(const struct ppol *pp, struct catalog *as)
+{
+	*as = *pp->cat;
+	if (!(as->fks = calloc(pp->cat->nfks + 1, sizeof(*as->fks))))
+		return -ENOMEM;
+	for (size_t i = 0; i < pp->cat->nfks; i++) {
+		as->fks[i] = pp->cat->fks[i];
+		as->fks[i].from_table = (char *)policy_name(pp, as->fks[i].from_table);
+		as->fks[i].to_table = (char *)policy_name(pp, as->fks[i].to_table);
+	}
+	return 0;
+}
+
 /* Marks the columns that hold a subject's id, one subject map for all
- * tables: a policy table under its name in the catalog (renamed, its
- * foreign keys name it so), else under the policy's, as are the tables
- * related to it (their own foreign keys are not its). */
+ * tables: a policy table under the policy's name (renamed or not), as are
+ * the tables related to it (their own foreign keys are not its). */
 static int mark_subjects(struct ppol *pp)
 {
-	for (size_t s = 0; pp->cat && s < pp->pol->nsubjects; s++) {
+	struct catalog as;
+	int err = pp->cat ? policy_fks(pp, &as) : 0;
+
+	for (size_t s = 0; !err && pp->cat && s < pp->pol->nsubjects; s++) {
 		struct sm_map *m;
-		int r = sm_build(pp->pol, pp->cat, pp->pol->subjects[s].type, &m);
+		int r = sm_build(pp->pol, &as, pp->pol->subjects[s].type, &m);
 		if (r == -ENOENT)
 			continue;
-		if (r)
-			return r;
+		if ((err = r))
+			break;
 		for (size_t i = 0; i < pp->n; i++) {
 			struct pp_table *t = &pp->t[i];
-			const char *col = i < pp->pol->ntables ? sm_direct_column(m, t->name) : NULL;
-			int k = column_index(t, col ? col : sm_direct_column(m, t->pt->name));
+			int k = column_index(t, sm_direct_column(m, t->pt->name));
 			if (k < 0)
 				continue;
 			t->cols[k].subject = pp->pol->subjects[s].type;
@@ -229,13 +255,14 @@ static int mark_subjects(struct ppol *pp)
 		}
 		sm_free(m);
 	}
-	return 0;
+	if (pp->cat)
+		free(as.fks);
+	return err;
 }
 
 /* The policy's columns that the catalog read before had at attribute
  * numbers of this table that now hold another name: renamed since. Their
- * values are encrypted as before, bound to the new name (those written
- * before, bound to the old one, do not decrypt under it). */
+ * values are encrypted and bound as before, under the policy's name. */
 static void follow_columns(struct pp_table *t, const struct ppol *prev)
 {
 	const struct pp_table *was = prev ? ppol_by_oid(prev, t->oid) : NULL;

@@ -15,7 +15,7 @@
 struct pp_column {
 	const struct pol_column *pc; /* NULL: not personal data itself */
 	const char *name;
-	const char *table;   /* schema.table: with name, where an encrypted value is bound to */
+	const char *table;   /* the policy table: with pc->name, what an encrypted value is bound to */
 	const char *rel;     /* schema.table as SQL names it: table, one inheriting it, or table renamed */
 	const char *subject; /* this column holds the id of a subject of this type */
 	const char *type;    /* format_type() */

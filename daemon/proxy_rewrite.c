@@ -144,7 +144,7 @@ int pxe_seal(const struct pp_column *col, const struct kc_key *k, const char *v,
 	int err = 0;
 
 	if (!col->bytea)
-		return cc_encrypt(col->table, col->name, k, v, n, out);
+		return cc_encrypt(col->table, col->pc->name, k, v, n, out);
 	if (!binary && !(err = by_decode(v, n, &raw))) { /* a bytea's text: its bytes are the value */
 		v = raw.p ? raw.p : "";
 		n = raw.len;
@@ -152,7 +152,7 @@ int pxe_seal(const struct pp_column *col, const struct kc_key *k, const char *v,
 	if (err == -EINVAL)
 		err = -EDOM;
 	if (!err)
-		err = cc_encrypt(col->table, col->name, k, v, n, binary ? out : &ct);
+		err = cc_encrypt(col->table, col->pc->name, k, v, n, binary ? out : &ct);
 	if (!err && !binary)
 		by_encode(ct.p, ct.len, out);
 	OPENSSL_cleanse(raw.p, raw.cap);

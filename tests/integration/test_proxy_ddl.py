@@ -1,6 +1,8 @@
 """DDL through the proxy: what it makes or changes over personal data is
 followed before and after it commits, and what would let plaintext into
 an encrypted column, or personal data out unrecorded, is refused."""
+import time
+
 import psycopg2
 import pytest
 
@@ -450,5 +452,106 @@ def test_a_table_that_inherits_two_policy_tables_is_not_written():
                         "VALUES (501, 'c@example.org', 'C', 'IE')")
         c.close()
         assert s.server.psql("SELECT count(*) FROM shop.both", dbname="shop").strip() == "0"
+    finally:
+        s.stop()
+
+
+def test_a_renamed_encrypted_column_still_reads_its_values():
+    """An encrypted value is bound to its policy table and column as the
+    policy names them, not as the catalog does today: values written
+    before a column's rename read in clear after it, and values written
+    after it once the column has its old name again (they used to fail
+    their integrity check and be withheld, QC005)."""
+    s = Shop(customers=5)
+    try:
+        p = proxy_for_ddl(s)
+        app = p.connect(user="app1")
+        app.autocommit = True
+        admin = p.connect()
+        admin.autocommit = True
+
+        def phones():
+            with app.cursor() as cur:
+                cur.execute("SELECT * FROM shop.customers WHERE id IN (801, 802) ORDER BY id")
+                names = [d.name for d in cur.description]
+                col = "phone" if "phone" in names else "tel"
+                return [r[names.index(col)] for r in cur.fetchall()]
+
+        with app.cursor() as cur:
+            cur.execute("INSERT INTO shop.customers (id, email, name, country, phone) "
+                        "VALUES (801, 'r801@example.org', 'R', 'DE', '+49 30 801')")
+        with admin.cursor() as cur:
+            cur.execute("ALTER TABLE shop.customers RENAME COLUMN phone TO tel")
+        assert phones() == ["+49 30 801"]
+        # another session's write under the new name, sent before the proxy has read the catalog
+        # again, is refused until it has (it used to reach the server unencrypted)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with app.cursor() as cur:
+                    cur.execute("INSERT INTO shop.customers (id, email, name, country, tel) "
+                                "VALUES (802, 'r802@example.org', 'R', 'DE', '+49 30 802')")
+                break
+            except psycopg2.Error as e:
+                assert e.pgcode == "QC004" and "does not know the column tel" in e.pgerror, e.pgerror
+                assert time.monotonic() < deadline, "the catalog was not read again"
+                time.sleep(0.05)
+        assert phones() == ["+49 30 801", "+49 30 802"]
+        with admin.cursor() as cur:
+            cur.execute("ALTER TABLE shop.customers RENAME COLUMN tel TO phone")
+        assert phones() == ["+49 30 801", "+49 30 802"]
+        app.close()
+        admin.close()
+        stored = s.server.psql("SELECT phone FROM shop.customers WHERE id IN (801, 802)", dbname="shop").split()
+        assert len(stored) == 2 and all(v.startswith("cx1.") for v in stored), stored
+    finally:
+        s.stop()
+
+
+def test_a_policy_table_the_database_lacks_is_said_once():
+    """A policy table the catalog does not show (renamed while Custos was
+    not running, say) is named in the operational log when the proxy
+    loads the catalog, once, not at every read after it."""
+    s = Shop(customers=5)
+    try:
+        s.server.psql("ALTER TABLE shop.support_tickets RENAME TO tickets_old", dbname="shop")
+        p = Proxy(s).start()
+        c = p.connect()
+        c.autocommit = True
+        with c.cursor() as cur:  # DDL: the catalog is read again after it
+            cur.execute("CREATE TABLE shop.scratch (a int)")
+            cur.execute("SELECT count(*) FROM shop.customers")
+        c.close()
+        said = "policy table shop.support_tickets is not in the database"
+        assert p.d.errors().count(said) == 1, p.d.errors()
+        assert "policy table shop.customers" not in p.d.errors()
+    finally:
+        s.stop()
+
+
+def test_a_renamed_subject_table_still_names_the_subjects_of_those_linked_to_it():
+    """After the subject's own table (shop.customers) is renamed, the
+    tables whose foreign keys lead to it still name its subjects: an
+    order's customer_id is the subject of the order, as before the rename
+    (it used to be counted as unattributed)."""
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s).start()
+        c = p.connect()
+        c.autocommit = True
+        with c.cursor() as cur:
+            cur.execute("INSERT INTO shop.orders (customer_id, total_cents, currency) VALUES (2, 100, 'EUR')")
+            cur.execute("SELECT customer_id, status FROM shop.orders WHERE customer_id = 2")
+            before = len(cur.fetchall())
+            cur.execute("ALTER TABLE shop.customers RENAME TO clients")
+            cur.execute("SELECT customer_id, status FROM shop.orders WHERE customer_id = 2")
+            assert len(cur.fetchall()) == before
+            cur.execute("SELECT id, country FROM shop.clients WHERE id = 2")
+        c.close()
+        recs = [r for r in p.access(wait_for=4) if r["type"] == "access"]
+        reads = [r for r in recs if r["stmt"].startswith("SELECT")]
+        assert [r["object"]["table"] for r in reads] == ["shop.orders", "shop.orders", "shop.clients"], reads
+        refs = [[x["ref"] for x in r.get("subjects", [])] for r in reads]
+        assert len(refs[0]) == 1 and refs[0] == refs[1] == refs[2], reads
     finally:
         s.stop()
