@@ -255,8 +255,24 @@ int pd_keep_names(struct pstmt *st, const struct sqi_stmt *s)
 	return 0;
 }
 
+/* Whether two loads' entries of a policy table encrypt the same columns
+ * (by attribute number), with the same defaults, and write it alike. */
+static bool same_columns(const struct pp_table *a, const struct pp_table *b)
+{
+	if (!a->also != !b->also)
+		return false;
+	for (int16_t k = 0; k < a->ncols || k < b->ncols; k++) {
+		const struct pp_column *x = k < a->ncols ? &a->cols[k] : NULL,
+		                       *y = k < b->ncols ? &b->cols[k] : NULL;
+		bool ex = x && x->pc && x->pc->encrypt, ey = y && y->pc && y->pc->encrypt;
+		if (ex != ey || (ex && x->defaulted != y->defaulted))
+			return false;
+	}
+	return true;
+}
+
 /* Whether a name a statement uses stands for the same policy table (or a
- * view over the same ones) under policies a and b. */
+ * view over the same ones), encrypted alike, under policies a and b. */
 static bool resolves_same(const struct ppol *a, const struct ppol *b, const char *schema, const char *name)
 {
 	const struct pp_table *ta = ppol_by_name(a, schema, name), *tb = ppol_by_name(b, schema, name);
@@ -264,7 +280,7 @@ static bool resolves_same(const struct ppol *a, const struct ppol *b, const char
 	size_t na = ppol_view_tables(a, schema, name, va, ARRAY_SIZE(va));
 	size_t nb = ppol_view_tables(b, schema, name, vb, ARRAY_SIZE(vb));
 
-	if (!ta != !tb || (ta && strcmp(ta->pt->name, tb->pt->name)) || na != nb)
+	if (!ta != !tb || (ta && (strcmp(ta->pt->name, tb->pt->name) || !same_columns(ta, tb))) || na != nb)
 		return false;
 	for (size_t i = 0; i < na && i < ARRAY_SIZE(va); i++)
 		if (strcmp(va[i]->pt->name, vb[i]->pt->name))
@@ -290,8 +306,9 @@ const char *pd_stale(const struct pconn *c, const struct pstmt *st)
 			       "relation it names: prepare it again after COMMIT";
 		if (st->pp != c->px->pp && !resolves_same(st->pp, c->px->pp, n->schema, n->name))
 			return "this statement was prepared before DDL changed what a relation it names is "
-			       "(a view, "
-			       "a policy table, renamed): prepare it again";
+			       "(a view, a policy table, renamed, an encrypted column with a default): "
+			       "prepare "
+			       "it again";
 	}
 	return NULL;
 }

@@ -57,6 +57,7 @@ static bool has_encrypted(const struct pp_table *t)
 	return false;
 }
 
+#define NAMEDATALEN_MAX 256 /* a part of a type's name: PostgreSQL's are at most 63 bytes */
 #define ALL_TARGETS                                                                                          \
 	"Custos cannot encrypt the values of %s: the statement writes more than one table with encrypted "   \
 	"columns, or one the catalog does not show yet"
@@ -76,8 +77,8 @@ static bool has_encrypted(const struct pp_table *t)
 	"Custos cannot encrypt what PostgreSQL fills in itself: the encrypted column %s.%s has a default "   \
 	"(or is generated), and this write leaves it to that; write the column, or drop its default"
 #define DEFAULT_SET                                                                                          \
-	"Custos cannot encrypt what PostgreSQL fills in itself: this gives the encrypted column %s.%s a "    \
-	"default (or makes it generated)"
+	"Custos cannot encrypt what PostgreSQL fills in itself: this would have PostgreSQL write values "    \
+	"of the encrypted column %s.%s (a default, a generated or identity column, a domain, a new type)"
 
 static bool literal_ok(const struct sqi_literal *l)
 {
@@ -446,7 +447,7 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 		    s->tables[i].write && !pd_is_made(c, &s->tables[i])
 		        ? ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name)
 		        : NULL; /* (made in this transaction: refused as such) */
-		if (t && t->also)
+		if (t && t->also && s->kind != SQI_DELETE)
 			return refuse(why, n, TWO_POLICIES, t->name, t->pt->name, t->also->name);
 		if (!t || !has_encrypted(t))
 			continue;
@@ -486,17 +487,40 @@ static int through_view(struct pconn *c, const struct sqi_stmt *s, char *why, si
 	return 0;
 }
 
-/* The last part of a type's name as format_type() prints it (perhaps
- * schema-qualified, perhaps quoted) is name. */
-static bool type_named(const char *type, const char *name)
+/* The next part of a name format_type() prints (schema.name, either
+ * perhaps quoted, "" doubling a quote): its length in name, from *p on;
+ * *p is left past it and its dot. */
+static size_t name_part(const char **p, char *part, size_t max)
 {
-	const char *dot = type ? strrchr(type, '.') : NULL;
-	const char *last = dot ? dot + 1 : type;
-	size_t len = last ? strlen(last) : 0;
+	const char *q = *p;
+	size_t n = 0;
+	bool quoted = *q == '"';
 
-	if (len > 2 && last[0] == '"' && last[len - 1] == '"')
-		return len - 2 == strlen(name) && !strncmp(last + 1, name, len - 2);
-	return last && !strcmp(last, name);
+	for (q += quoted; *q && (quoted ? !(q[0] == '"' && q[1] != '"') : *q != '.'); q++) {
+		if (quoted && q[0] == '"')
+			q++;
+		if (n + 1 < max)
+			part[n++] = *q;
+	}
+	q += quoted && *q == '"';
+	*p = q + (*q == '.');
+	part[n] = 0;
+	return n;
+}
+
+/* Whether a column's type (format_type()) is the domain [schema.]name;
+ * an unqualified one matches any schema (it is the one search_path
+ * finds, which only refuses more). */
+static bool type_named(const char *type, const char *schema, const char *name)
+{
+	char a[NAMEDATALEN_MAX], b[NAMEDATALEN_MAX];
+	const char *p = type ? type : "";
+
+	name_part(&p, a, sizeof(a));
+	if (!*p)
+		return !strcmp(a, name);
+	name_part(&p, b, sizeof(b));
+	return !*p && !strcmp(b, name) && (!schema || !strcmp(a, schema));
 }
 
 /* DDL that gives an encrypted column a default (ALTER TABLE ... SET
@@ -510,7 +534,8 @@ static int defaults_set(const struct ppol *pp, const struct sqi_stmt *s, char *w
 		for (size_t j = 0; !d->table && j < pp->n; j++) /* a domain */
 			for (int16_t a = 0; a < pp->t[j].ncols; a++) {
 				const struct pp_column *col = &pp->t[j].cols[a];
-				if (col->pc && col->pc->encrypt && type_named(col->type, d->column))
+				if (col->pc && col->pc->encrypt &&
+				    type_named(col->type, d->schema, d->column))
 					return refuse(why, n, DEFAULT_SET, pp->t[j].name, col->name);
 			}
 		const struct pp_table *t = d->table ? ppol_by_name(pp, d->schema, d->table) : NULL;
@@ -528,7 +553,7 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 	bool encrypted = false; /* most statements touch no encrypted table: nothing to plan */
 	for (size_t i = 0; i < s->ntables && !encrypted; i++) {
 		const struct pp_table *t = ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name);
-		encrypted = t && has_encrypted(t);
+		encrypted = t && (has_encrypted(t) || t->also);
 	}
 	*ret = NULL;
 	int verr = through_view(c, s, why, n) ?: defaults_set(c->px->pp, s, why, n);

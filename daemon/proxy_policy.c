@@ -319,6 +319,26 @@ static const struct cat_table *find_table(const struct catalog *cat, const struc
 	return ct;
 }
 
+/* A table related to two policy tables makes those related to it through
+ * the first (inheriting it, or inherited by it) so too: its rows may be
+ * theirs. (Set once both policy tables' relatives were indexed.) */
+static void spread_also(struct ppol *pp)
+{
+	for (bool more = true; more;) {
+		more = false;
+		for (size_t j = 0; j < pp->cat->ninherits; j++) {
+			const struct cat_inherit *h = &pp->cat->inherits[j];
+			const struct pp_table *a = ppol_by_oid(pp, h->child), *b = ppol_by_oid(pp, h->parent);
+			if (!a || !b || a->pt != b->pt || !a->also == !b->also ||
+			    a - pp->t < (ptrdiff_t)pp->pol->ntables ||
+			    b - pp->t < (ptrdiff_t)pp->pol->ntables)
+				continue;
+			pp->t[(a->also ? b : a) - pp->t].also = a->also ? a->also : b->also;
+			more = true;
+		}
+	}
+}
+
 /* The tables related to a policy table by inheritance, at any depth, are
  * that table: those inheriting it or its partitions (a read of it returns
  * their rows), and its ancestors, those it inherits or is a partition of
@@ -345,10 +365,12 @@ static int index_related(struct ppol *pp, const struct ppol *prev)
 			pp->t = v;
 			int r = index_table(pp->t[i].pt, ct, prev, &pp->t[pp->n]);
 			pp->t[pp->n].ancestor = !down;
+			pp->t[pp->n].also = pp->t[i].also;
 			pp->n++; /* its columns are freed with the rest */
 			if (r)
 				return r;
 		}
+	spread_also(pp);
 	return 0;
 }
 

@@ -162,7 +162,8 @@ static const char *option(json_t *args, const char *name)
 /* --- DO blocks ---------------------------------------------------------------- */
 
 /* A statement of a DO block's body: the tables it reads and writes, the
- * routines it calls and the relations it makes are the block's (its other
+ * routines it calls, the relations it makes and the defaults it gives are
+ * the block's (its other
  * facts are not: its values are the body's, not the statement text's). */
 static int block_stmt(void *arg, const struct sqi_stmt *s)
 {
@@ -176,6 +177,8 @@ static int block_stmt(void *arg, const struct sqi_stmt *s)
 		err = sqi_name_add(&st->calls, &st->ncalls, s->calls[c].schema, s->calls[c].name);
 	for (size_t m = 0; !err && m < s->nmade; m++)
 		err = sqi_name_add(&st->made, &st->nmade, s->made[m].schema, s->made[m].name);
+	for (size_t d = 0; !err && d < s->ndefaults; d++)
+		err = sqi_default_add(st, s->defaults[d].schema, s->defaults[d].table, s->defaults[d].column);
 	st->body_ddl |= s->kind == SQI_OTHER || s->body_ddl;
 	return err;
 }

@@ -29,7 +29,7 @@ static bool null_const(json_t *e)
 	return json_is_true(json_object_get(json_object_get(e, "A_Const"), "isnull"));
 }
 
-static int add_default(struct sqi_stmt *st, const char *schema, const char *table, const char *column)
+int sqi_default_add(struct sqi_stmt *st, const char *schema, const char *table, const char *column)
 {
 	if (!column)
 		return 0;
@@ -48,25 +48,70 @@ static int add_default(struct sqi_stmt *st, const char *schema, const char *tabl
 	return 0;
 }
 
-/* A column definition of relation rv: whether a constraint gives it a
- * default or a generated expression. */
-static int column_def(struct sqi_stmt *st, json_t *rv, json_t *coldef)
+static int rel_default(struct sqi_stmt *st, json_t *rv, const char *column)
+{
+	return sqi_default_add(st, json_string_value(json_object_get(rv, "schemaname")),
+	                       json_string_value(json_object_get(rv, "relname")), column);
+}
+
+/* A type of PostgreSQL's own as the parser names it (pg_catalog.x, or
+ * text and the like): not a domain, which may bring a default, nor
+ * serial, which brings one. */
+static bool builtin_type(json_t *type_name)
+{
+	static const char *const plain[] = { "text", "bytea", "varchar", "bpchar", "char" };
+	json_t *names = json_object_get(type_name, "names");
+	size_t n = json_array_size(names);
+	const char *first =
+	    json_string_value(json_object_get(json_object_get(json_array_get(names, 0), "String"), "sval"));
+
+	if (n == 2 && first && !strcmp(first, "pg_catalog"))
+		return true;
+	for (size_t i = 0; n == 1 && first && i < ARRAY_SIZE(plain); i++)
+		if (!strcmp(first, plain[i]))
+			return true;
+	return false;
+}
+
+/* Whether a column definition has PostgreSQL fill in values: a default
+ * that is not NULL, a generated or identity column, a type that may
+ * bring a default. */
+static bool fills_in(json_t *coldef)
 {
 	json_t *c;
 	size_t i;
 
+	json_t *tn = json_object_get(coldef, "typeName"); /* none: a partition's, its parent's */
+	if (tn && !builtin_type(tn))
+		return true;
 	json_array_foreach(json_object_get(coldef, "constraints"), i, c)
 	{
 		json_t *k = json_object_get(c, "Constraint");
 		const char *type = json_string_value(json_object_get(k, "contype"));
 		if (type &&
-		    (!strcmp(type, "CONSTR_GENERATED") ||
+		    (!strcmp(type, "CONSTR_GENERATED") || !strcmp(type, "CONSTR_IDENTITY") ||
 		     (!strcmp(type, "CONSTR_DEFAULT") && !null_const(json_object_get(k, "raw_expr")))))
-			return add_default(st, json_string_value(json_object_get(rv, "schemaname")),
-			                   json_string_value(json_object_get(rv, "relname")),
-			                   json_string_value(json_object_get(coldef, "colname")));
+			return true;
 	}
-	return 0;
+	return false;
+}
+
+/* A column definition of relation rv that fills values in: the column
+ * of rv, and of each of its parents (a child's column of the same name
+ * is theirs). */
+static int column_def(struct sqi_stmt *st, json_t *rv, json_t *parents, json_t *coldef)
+{
+	const char *name = json_string_value(json_object_get(coldef, "colname"));
+	json_t *p;
+	size_t i;
+	int err = coldef && fills_in(coldef) ? rel_default(st, rv, name) : 0;
+
+	json_array_foreach(parents, i, p)
+	{
+		if (!err && coldef && fills_in(coldef))
+			err = rel_default(st, json_object_get(p, "RangeVar"), name);
+	}
+	return err;
 }
 
 /* ALTER ... RENAME: a relation (its new name, in its schema), a column
@@ -113,11 +158,11 @@ static int altered(struct sqi_stmt *st, json_t *body)
 		    json_string_value(json_object_get(json_object_get(def, "ColumnDef"), "colname"));
 		if (sub && !strcmp(sub, "AT_AddColumn") && col)
 			err = sqi_name_add(&st->columns, &st->ncolumns, NULL, col) ?: made(st, rel)
-			          ?: column_def(st, rel, json_object_get(def, "ColumnDef"));
+			          ?: column_def(st, rel, NULL, json_object_get(def, "ColumnDef"));
 		else if (sub && !strcmp(sub, "AT_ColumnDefault") && def && !null_const(def))
-			err = add_default(st, json_string_value(json_object_get(rel, "schemaname")),
-			                  json_string_value(json_object_get(rel, "relname")),
-			                  json_string_value(json_object_get(c, "name")));
+			err = rel_default(st, rel, json_string_value(json_object_get(c, "name")));
+		else if (sub && !strcmp(sub, "AT_AlterColumnType")) /* USING computes every value */
+			err = rel_default(st, rel, json_string_value(json_object_get(c, "name")));
 		else if (sub && !strcmp(sub, "AT_AddInherit"))
 			err = made(st, rel) ?: made(st, json_object_get(def, "RangeVar"));
 		else if (sub && !strcmp(sub, "AT_AttachPartition"))
@@ -144,7 +189,7 @@ static int created(struct sqi_stmt *st, json_t *body)
 	json_array_foreach(json_object_get(body, "tableElts"), i, p)
 	{
 		if (!err)
-			err = column_def(st, json_object_get(body, "relation"),
+			err = column_def(st, json_object_get(body, "relation"), parents,
 			                 json_object_get(p, "ColumnDef"));
 	}
 	return err;
@@ -162,7 +207,7 @@ static int domain_default(struct sqi_stmt *st, json_t *body)
 	                                 json_object_get(json_array_get(names, n - 2), "String"), "sval"))
 	                           : NULL;
 
-	return type && !strcmp(type, "T") && def && !null_const(def) ? add_default(st, schema, NULL, name)
+	return type && !strcmp(type, "T") && def && !null_const(def) ? sqi_default_add(st, schema, NULL, name)
 	                                                             : 0;
 }
 
@@ -172,7 +217,7 @@ static int schema_elements(struct sqi_stmt *st, json_t *body)
 {
 	const char *schema = json_string_value(json_object_get(body, "schemaname"));
 	json_t *e;
-	size_t i, from = st->nmade;
+	size_t i, from = st->nmade, defaults_from = st->ndefaults;
 
 	json_array_foreach(json_object_get(body, "schemaElts"), i, e)
 	{
@@ -187,6 +232,9 @@ static int schema_elements(struct sqi_stmt *st, json_t *body)
 	}
 	for (i = from; schema && i < st->nmade; i++)
 		if (!st->made[i].schema && !(st->made[i].schema = strdup(schema)))
+			return -ENOMEM;
+	for (i = defaults_from; schema && i < st->ndefaults; i++)
+		if (!st->defaults[i].schema && !(st->defaults[i].schema = strdup(schema)))
 			return -ENOMEM;
 	return 0;
 }

@@ -15,6 +15,9 @@ int sqi_add_named(struct sqi_stmt *st, const char *schema, const char *name, con
 
 /* sqlddl.c: what DDL (node) makes or names anew, into st->made. */
 int sqi_made(struct sqi_stmt *st, const char *node, json_t *body);
+/* Adds a column given a default (see struct sqi_default): 0, -E2BIG over
+ * SQI_MAX_CALLS, -ENOMEM. */
+int sqi_default_add(struct sqi_stmt *st, const char *schema, const char *table, const char *column);
 
 /* sqlbody.c: a DoStmt's body (depth: of DO blocks around it). */
 int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth);

@@ -361,9 +361,10 @@ def test_a_default_on_an_encrypted_column_is_refused():
     import io
     s = Shop(customers=5)
     try:
-        s.server.psql("CREATE DOMAIN shop.birthday AS text; "
-                      "ALTER TABLE shop.customers ALTER COLUMN date_of_birth TYPE shop.birthday; "
-                      "ALTER DOMAIN shop.birthday SET DEFAULT '1970-01-01'; "
+        s.server.psql('CREATE DOMAIN shop."birth.day" AS text; CREATE SCHEMA other; '
+                      'CREATE DOMAIN other."birth.day" AS text; CREATE DOMAIN shop.tel AS text DEFAULT \'1\'; '
+                      'ALTER TABLE shop.customers ALTER COLUMN date_of_birth TYPE shop."birth.day"; '
+                      'ALTER DOMAIN shop."birth.day" SET DEFAULT \'1970-01-01\'; '
                       "ALTER TABLE shop.customers ALTER COLUMN phone SET DEFAULT '+353 1 000 0000'",
                       dbname="shop")
         p = Proxy(s).start()
@@ -385,12 +386,20 @@ def test_a_default_on_an_encrypted_column_is_refused():
                     "ALTER TABLE shop.customers DROP COLUMN phone, ADD COLUMN phone text DEFAULT '1'",
                     "ALTER TABLE shop.customers DROP COLUMN phone, "
                     "ADD COLUMN phone text GENERATED ALWAYS AS (country) STORED",
-                    "ALTER DOMAIN shop.birthday SET DEFAULT '2000-01-01'",
+                    "ALTER DOMAIN shop.\"birth.day\" SET DEFAULT '2000-01-01'",
                     "BEGIN; ALTER TABLE shop.customers RENAME TO gone; "
-                    "CREATE TABLE shop.customers (id bigint, name text DEFAULT 'N'); COMMIT"):
+                    "CREATE TABLE shop.customers (id bigint, name text DEFAULT 'N'); COMMIT",
+                    # a new type computes every value; a domain or serial brings a default
+                    "ALTER TABLE shop.customers ALTER COLUMN phone TYPE varchar(40) USING '+353 1 555 0100'",
+                    "ALTER TABLE shop.customers DROP COLUMN phone, ADD COLUMN phone shop.tel",
+                    "ALTER TABLE shop.customers DROP COLUMN phone, ADD COLUMN phone serial",
+                    "DO $$BEGIN ALTER TABLE shop.customers ALTER COLUMN phone SET DEFAULT '1'; END$$",
+                    "CREATE TABLE shop.vip (phone text DEFAULT '1') INHERITS (shop.customers)"):
             refused(sql)
         with c.cursor() as cur:
             cur.execute("ROLLBACK")
+            cur.execute('ALTER DOMAIN other."birth.day" SET DEFAULT \'x\'; '  # another schema's domain
+                        "CREATE SCHEMA crm CREATE TABLE customers (email text DEFAULT ''); DROP SCHEMA crm CASCADE")
             cur.execute("ALTER TABLE shop.customers ALTER COLUMN email SET DEFAULT NULL; "
                         "ALTER TABLE shop.customers ALTER COLUMN country SET DEFAULT 'IE'; "
                         "INSERT INTO shop.orders (customer_id, total_cents, currency) VALUES (1, 100, 'EUR')")
@@ -421,6 +430,39 @@ def test_a_default_on_an_encrypted_column_is_refused():
         s.stop()
 
 
+def test_a_statement_prepared_before_a_default_is_prepared_again():
+    """A named statement prepared while an encrypted column had no default,
+    and executed once the catalog shows one, is refused until prepared
+    again: it leaves the column to the default, which PostgreSQL would
+    store unencrypted (it used to)."""
+    import struct
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s).start()
+        sock = raw_session(p.port, "postgres", s.password)
+        sql = b"INSERT INTO shop.customers (id, email, name, country) VALUES ($1, $2, $3, $4)"
+        sock.sendall(msg(b"P", b"ins\0" + sql + b"\0\0\0") + msg(b"S"))
+        assert [read_msg(sock)[0] for _ in range(2)] == [b"1", b"Z"]
+        s.server.psql("ALTER TABLE shop.customers ALTER COLUMN phone SET DEFAULT '+353 1 555 0100'",
+                      dbname="shop")
+        c = p.connect()
+        c.autocommit = True
+        with c.cursor() as cur:  # DDL through the proxy: the catalog is read again
+            cur.execute("CREATE TABLE shop.scratch (a int)")
+            cur.execute("SELECT 1")
+        c.close()
+        values = [b"800", b"p@example.org", b"P", b"IE"]
+        bind = b"\0ins\0" + struct.pack("!HH", 0, len(values))
+        for v in values:
+            bind += struct.pack("!i", len(v)) + v
+        sock.sendall(msg(b"B", bind + struct.pack("!H", 0)) + msg(b"E", b"\0\0\0\0\0") + msg(b"S"))
+        refused_in(sock, 1, b"prepare it again")
+        sock.close()
+        assert s.server.psql("SELECT count(*) FROM shop.customers WHERE id = 800", dbname="shop").strip() == "0"
+    finally:
+        s.stop()
+
+
 def test_a_table_that_inherits_two_policy_tables_is_not_written():
     """A table inheriting two policy tables holds both one's and the
     other's personal data, keyed and bound as neither: writes into it are
@@ -430,6 +472,8 @@ def test_a_table_that_inherits_two_policy_tables_is_not_written():
     s = Shop(customers=5)
     try:
         s.server.psql("CREATE TABLE shop.both () INHERITS (shop.customers, shop.payments); "
+                      "CREATE TABLE shop.both2 () INHERITS (shop.both); "
+                      "CREATE TABLE shop.sale () INHERITS (shop.orders, shop.payments); "
                       "CREATE TABLE shop.base (id bigint); ALTER TABLE shop.customers INHERIT shop.base; "
                       "ALTER TABLE shop.payments INHERIT shop.base", dbname="shop")
         p = Proxy(s).start()
@@ -439,19 +483,27 @@ def test_a_table_that_inherits_two_policy_tables_is_not_written():
                     "billing_address, amount_cents) VALUES (500, 'b@example.org', 'B', 'IE', 1, 'card', "
                     "'4242', '1 Main St', 100)",
                     "UPDATE shop.both SET card_last4 = '4242' WHERE id = 500",
+                    "INSERT INTO shop.both2 (id, email, name, country, order_id, method, card_last4, "
+                    "billing_address, amount_cents) VALUES (501, 'b@example.org', 'B', 'IE', 1, 'card', "
+                    "'4242', '1 Main St', 100)",
+                    "INSERT INTO shop.sale (id, customer_id, total_cents, currency, order_id, method, "
+                    "card_last4, billing_address, amount_cents) VALUES (502, 1, 100, 'EUR', 1, 'card', "
+                    "'4242', '1 Main St', 100)",
                     "INSERT INTO shop.base (id) VALUES (7)"):
             with c.cursor() as cur:
                 with pytest.raises(psycopg2.Error) as e:
                     cur.execute(sql)
             assert e.value.pgcode == "QC004", (sql, e.value.pgerror)
-            assert "shop.customers and shop.payments" in e.value.pgerror, e.value.pgerror
-        with c.cursor() as cur:  # reads go on, and a policy table is still written
+            assert " and shop.payments" in e.value.pgerror, e.value.pgerror
+        with c.cursor() as cur:  # reads and deletes go on, and a policy table is still written
             cur.execute("SELECT count(*) FROM shop.both")
             assert cur.fetchone() == (0,)
+            cur.execute("DELETE FROM shop.both WHERE id = 500")
             cur.execute("INSERT INTO shop.customers (id, email, name, country) "
                         "VALUES (501, 'c@example.org', 'C', 'IE')")
         c.close()
-        assert s.server.psql("SELECT count(*) FROM shop.both", dbname="shop").strip() == "0"
+        assert s.server.psql("SELECT (SELECT count(*) FROM shop.both) + (SELECT count(*) FROM shop.sale)",
+                             dbname="shop").strip() == "0"
     finally:
         s.stop()
 

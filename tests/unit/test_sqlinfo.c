@@ -331,10 +331,15 @@ static void test_defaults(void **state)
 		{ "ALTER TABLE t ADD COLUMN c text DEFAULT 'x'", NULL, "t", "c" },
 		{ "ALTER TABLE t ADD c text GENERATED ALWAYS AS (upper(d)) STORED", NULL, "t", "c" },
 		{ "CREATE TABLE s.t (a int, c text NOT NULL DEFAULT ''::text)", "s", "t", "c" },
-		{ "CREATE TABLE t (c text DEFAULT 'x') INHERITS (u)", NULL, "t", "c" },
+		{ "ALTER TABLE t ALTER COLUMN c TYPE varchar(20) USING 'x'", NULL, "t", "c" },
+		{ "ALTER TABLE t ALTER c TYPE varchar(20)", NULL, "t", "c" },
+		{ "ALTER TABLE t ADD c serial", NULL, "t", "c" },
+		{ "ALTER TABLE t ADD c s.domain", NULL, "t", "c" },
+		{ "ALTER TABLE t ADD c int GENERATED ALWAYS AS IDENTITY", NULL, "t", "c" },
+		{ "DO $$BEGIN ALTER TABLE s.t ALTER c SET DEFAULT 'x'; END$$", "s", "t", "c" },
 		{ "ALTER DOMAIN s.d SET DEFAULT 'x'", "s", NULL, "d" },
 		{ "ALTER DOMAIN d SET DEFAULT 1", NULL, NULL, "d" },
-		{ "CREATE SCHEMA s CREATE TABLE t (c text DEFAULT 'x')", NULL, "t", "c" },
+		{ "CREATE SCHEMA s CREATE TABLE t (c text DEFAULT 'x')", "s", "t", "c" },
 	};
 	static const char *const none[] = {
 		"ALTER TABLE t ALTER COLUMN c SET DEFAULT NULL",
@@ -345,6 +350,9 @@ static void test_defaults(void **state)
 		"ALTER DOMAIN d DROP DEFAULT",
 		"ALTER DOMAIN d SET NOT NULL",
 		"CREATE DOMAIN d AS text DEFAULT 'x'", /* no column has it yet */
+		"ALTER TABLE t ADD c varchar(3) NOT NULL",
+		"ALTER TABLE t ADD c text[]",
+		"CREATE TABLE p PARTITION OF s.t (c NOT NULL) FOR VALUES IN (1)",
 	};
 	struct sqi_info *info;
 	char err[256];
@@ -359,6 +367,14 @@ static void test_defaults(void **state)
 			fail_msg("%s: %zu defaults", cases[i].sql, s->ndefaults);
 		sqi_free(info);
 	}
+	/* a child's column of its parent's name is the parent's column too */
+	assert_int_equal(
+	    sqi_analyse("CREATE TABLE t (c text DEFAULT 'x') INHERITS (s.u)", &info, err, sizeof(err)), 0);
+	const struct sqi_stmt *child = &info->stmts[0];
+	assert_true(child->ndefaults == 2 && !strcmp(child->defaults[0].table, "t") &&
+	            !strcmp(child->defaults[1].table, "u") && !strcmp(child->defaults[1].schema, "s") &&
+	            !strcmp(child->defaults[1].column, "c"));
+	sqi_free(info);
 	for (size_t i = 0; i < ARRAY_SIZE(none); i++) {
 		assert_int_equal(sqi_analyse(none[i], &info, err, sizeof(err)), 0);
 		if (info->stmts[0].ndefaults)
