@@ -195,11 +195,13 @@ static size_t nbidx(const struct job *j)
 	return n;
 }
 
-/* SELECT j0.ctid, <root id>, <columns>, <blind indexes> FROM ... WHERE
- * the row is in pages [$1, $2) and holds plaintext. */
+/* SELECT <row>, <root id>, <columns>, <blind indexes> FROM ... WHERE
+ * the row is in pages [$1, $2) and holds plaintext; <row> is its table and
+ * place there (a table inheriting the policy table's rows are read too,
+ * and a ctid is a place in its own table). */
 static void select_sql(const struct job *j, struct buf *sql)
 {
-	buf_adds(sql, "SELECT j0.ctid, ");
+	buf_adds(sql, "SELECT " SRW_ROW_AT ", ");
 	buf_add(sql, j->root.p, j->root.len);
 	for (size_t i = 0; i < j->ncols; i++) {
 		buf_adds(sql, ", j0.");
@@ -217,7 +219,8 @@ static void select_sql(const struct job *j, struct buf *sql)
 	buf_adds(sql, " FOR UPDATE OF j0");
 }
 
-/* UPDATE t AS x SET a = u.v0, ... FROM unnest($1::tid[], $2::text[], ...) */
+/* UPDATE t AS x SET a = u.v0, ... FROM unnest($1::text[], $2::text[], ...)
+ * AS u(at, v0, ...) WHERE x is at u.at */
 static void update_sql(const struct job *j, struct buf *sql)
 {
 	size_t nb = nbidx(j), n = j->ncols + nb, b = 0;
@@ -234,13 +237,13 @@ static void update_sql(const struct job *j, struct buf *sql)
 		}
 	}
 	sql->len -= 2;
-	buf_adds(sql, " FROM unnest($1::tid[]");
+	buf_adds(sql, " FROM unnest($1::text[]");
 	for (size_t i = 0; i < n; i++)
 		buf_printf(sql, ", $%zu::text[]", i + 2);
-	buf_adds(sql, ") AS u(tid");
+	buf_adds(sql, ") AS u(at");
 	for (size_t i = 0; i < n; i++)
 		buf_printf(sql, ", v%zu", i);
-	buf_adds(sql, ") WHERE x.ctid = u.tid");
+	buf_adds(sql, ") WHERE " SRW_IS_AT("x", "u.at"));
 }
 
 struct batch {
@@ -308,9 +311,11 @@ static int run_batch(struct run *r, struct job *j, struct batch *b, uint64_t fro
 /* Pages in the table, and pages per batch for about r->batch rows. */
 static int table_size(struct run *r, const struct job *j, uint64_t *pages, uint64_t *step)
 {
-	static const char sql[] =
-	    "SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint, "
-	    "greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = $1::regclass";
+	static const char sql[] = /* of the largest of the table and those inheriting it */
+	    "WITH RECURSIVE f(oid) AS (SELECT $1::regclass::oid UNION "
+	    "SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid) "
+	    "SELECT max(pg_relation_size(c.oid)) / current_setting('block_size')::bigint, "
+	    "greatest(sum(c.reltuples), 0)::bigint FROM pg_class c JOIN f ON c.oid = f.oid";
 	const char *v[1] = { j->t->name };
 	uint64_t tuples = 0;
 	PGresult *res = query(r, sql, 1, v, PGRES_TUPLES_OK);

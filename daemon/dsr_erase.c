@@ -61,8 +61,8 @@ struct er_table {
 	bool delete_rows;
 	size_t first, ncols; /* its columns in erase.c */
 	json_int_t rows;
-	char **ctids; /* rows to delete */
-	size_t nctids;
+	char **places; /* rows to delete: where they are (SRW_ROW_AT) */
+	size_t nplaces;
 };
 
 /* An UPDATE of one row, made while reading and run after: changing rows
@@ -70,7 +70,7 @@ struct er_table {
 struct pend {
 	char *sql;
 	int np;
-	char *params[MAX_PARAMS + 1]; /* $1 the row's ctid */
+	char *params[MAX_PARAMS + 1]; /* $1 where the row is (SRW_ROW_AT) */
 };
 
 struct erase {
@@ -267,7 +267,7 @@ static int reencrypt(struct erase *e, const struct pol_table *pt, const char *co
 	return r;
 }
 
-/* The policy column's field in a row read with SRW_CTID (field 0). */
+/* The policy column's field in a row read with SRW_ROW (field 0). */
 static int field_of(const struct pol_column *const *cols, size_t ncols, const struct pol_column *pc)
 {
 	for (size_t i = 0; i < ncols; i++)
@@ -375,7 +375,7 @@ static int update_row(struct erase *e, struct er_table *t, const struct pol_colu
 		sm_quote_ident(&sql, c->name);
 		buf_printf(&sql, " = %s", value);
 	}
-	buf_adds(&sql, " WHERE j0.ctid = $1::tid");
+	buf_adds(&sql, " WHERE " SRW_IS_AT("j0", "$1"));
 	buf_addc(&sql, 0);
 	if (!err && nset && e->run)
 		err = defer(e, &sql, params, np);
@@ -416,11 +416,11 @@ static int on_rows(void *arg, const struct pol_table *pt, const struct pol_colum
 				                  !PQgetisnull(r, k, field_of(cols, ncols, e->c[i].pc));
 		if (e->keyids.failed)
 			return -ENOMEM;
-		t->ctids = calloc((size_t)PQntuples(r) + 1, sizeof(char *));
-		for (int i = 0; t->ctids && i < PQntuples(r); i++)
-			if ((t->ctids[t->nctids] = strdup(PQgetvalue(r, i, 0))))
-				t->nctids++;
-		return t->ctids && t->nctids == (size_t)PQntuples(r) ? 0 : -ENOMEM;
+		t->places = calloc((size_t)PQntuples(r) + 1, sizeof(char *));
+		for (int i = 0; t->places && i < PQntuples(r); i++)
+			if ((t->places[t->nplaces] = strdup(PQgetvalue(r, i, 0))))
+				t->nplaces++;
+		return t->places && t->nplaces == (size_t)PQntuples(r) ? 0 : -ENOMEM;
 	}
 	for (int i = 0; !err && i < PQntuples(r); i++)
 		err = update_row(e, t, cols, ncols, r, i);
@@ -470,22 +470,30 @@ static int delete_rows(struct erase *e)
 {
 	for (size_t i = 0; i < e->nt; i++) {
 		struct er_table *t = &e->t[i];
-		struct buf sql = BUF_INIT, arr = BUF_INIT;
-		if (!t->delete_rows || !t->nctids)
+		struct buf sql = BUF_INIT, arr = BUF_INIT, tids = BUF_INIT;
+		if (!t->delete_rows || !t->nplaces)
 			continue;
 		buf_adds(&sql, "DELETE FROM ");
 		sm_quote(&sql, t->pt->name);
-		buf_adds(&sql, " WHERE ctid = ANY($1::tid[])");
+		buf_adds(
+		    &sql,
+		    " WHERE ctid = ANY($1::tid[]) AND tableoid::text || '/' || ctid::text = ANY($2::text[])");
 		buf_addc(&sql, 0);
 		buf_addc(&arr, '{');
-		for (size_t k = 0; k < t->nctids; k++)
-			buf_printf(&arr, "%s\"%s\"", k ? "," : "", t->ctids[k]);
+		buf_addc(&tids, '{');
+		for (size_t k = 0; k < t->nplaces; k++) {
+			const char *at = strchr(t->places[k], '/');
+			buf_printf(&arr, "%s\"%s\"", k ? "," : "", t->places[k]);
+			buf_printf(&tids, "%s\"%s\"", k ? "," : "", at ? at + 1 : "");
+		}
 		buf_adds(&arr, "}");
 		buf_addc(&arr, 0);
-		const char *p = arr.p;
-		PGresult *r = sql.failed || arr.failed
+		buf_adds(&tids, "}");
+		buf_addc(&tids, 0);
+		const char *p[2] = { tids.p, arr.p };
+		PGresult *r = sql.failed || arr.failed || tids.failed
 		                  ? NULL
-		                  : PQexecParams(e->d->data, sql.p, 1, NULL, &p, NULL, NULL, 0);
+		                  : PQexecParams(e->d->data, sql.p, 2, NULL, p, NULL, NULL, 0);
 		int err = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -EIO;
 		if (err) {
 			char m[512];
@@ -495,6 +503,7 @@ static int delete_rows(struct erase *e)
 		PQclear(r);
 		buf_free(&sql);
 		buf_free(&arr);
+		buf_free(&tids);
 		if (err)
 			return err;
 	}
@@ -686,9 +695,9 @@ static size_t unique_keys(struct erase *e)
 static void erase_free(struct erase *e)
 {
 	for (size_t i = 0; i < e->nt; i++) {
-		for (size_t k = 0; k < e->t[i].nctids; k++)
-			free(e->t[i].ctids[k]);
-		free(e->t[i].ctids);
+		for (size_t k = 0; k < e->t[i].nplaces; k++)
+			free(e->t[i].places[k]);
+		free(e->t[i].places);
 	}
 	buf_free(&e->keyids);
 	for (size_t i = 0; i < e->npend; i++)
@@ -710,7 +719,7 @@ json_t *dsr_erase_plan(struct dsr *d, json_t *row, char *err, size_t errlen)
 	int r = plan(&e);
 
 	if (!r)
-		r = srw_rows(d->data, d->pol, e.m, e.id, every_column, SRW_CTID, on_rows, &e, err, errlen);
+		r = srw_rows(d->data, d->pol, e.m, e.id, every_column, SRW_ROW, on_rows, &e, err, errlen);
 	if (!r)
 		r = retain_dates(&e);
 	if (!r)
@@ -806,7 +815,7 @@ json_t *dsr_erase(struct dsr *d, const struct dsr_caller *who, json_t *row, uint
 	if (!r)
 		r = db_exec(&e, "BEGIN");
 	if (!r) /* everything is read (and locked) before anything changes */
-		r = srw_rows(d->data, d->pol, e.m, e.id, every_column, SRW_CTID | SRW_LOCK, on_rows, &e, err,
+		r = srw_rows(d->data, d->pol, e.m, e.id, every_column, SRW_ROW | SRW_LOCK, on_rows, &e, err,
 		             errlen);
 	if (!r)
 		r = retain_dates(&e);

@@ -51,6 +51,8 @@ struct px_stats {
 
 struct pconn;
 
+#define PX_TICKS_PER_S 10 /* the proxy's timer ticks every 100 ms */
+
 struct proxy {
 	struct role_env *env;
 	struct event_base *base;
@@ -60,7 +62,7 @@ struct proxy {
 	struct ppol *pp;
 	char pp_error[256]; /* why pp is NULL */
 	bool pp_stale;      /* DDL ran: reload the catalog */
-	unsigned pp_ticks;  /* since it was loaded */
+	unsigned pp_ticks;  /* since it was loaded (PX_TICKS_PER_S a second) */
 	struct px_loader *loader;
 	uint64_t loads_started, loads_done; /* catalog reads begun; the last that ended (read or failed) */
 	SSL_CTX *tls, *up_tls;

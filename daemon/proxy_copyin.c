@@ -197,8 +197,8 @@ static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 			continue;
 		any = true;
 		if (cp->enc[i]->pc->bidx_column)
-			kcl_note(&err,
-			         kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table, cp->enc[i]->name, key));
+			kcl_note(&err, kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table,
+			                                   cp->enc[i]->pc->name, key));
 	}
 	if (any)
 		kcl_note(&err, id ? kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k)

@@ -292,22 +292,31 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 }
 
 /* A write naming a column the catalog does not show: made or renamed by
- * DDL of another session that committed since the catalog was read (or
- * none, which PostgreSQL refuses anyway). Its values would not be known
- * as the encrypted column's. */
-static int columns_known(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
+ * DDL of another session, or outside the proxy, since the catalog was read
+ * (or none, which PostgreSQL refuses anyway). Its values would not be
+ * known as the encrypted column's: refused, and the catalog read again
+ * (at most once a second for this). */
+static int columns_known(struct proxy *px, const struct pp_table *t, const struct sqi_stmt *s, char *why,
+                         size_t n)
 {
 	char *const *names = s->kind == SQI_COPY ? s->copy_cols : s->write_cols;
 	size_t nnames = s->kind == SQI_COPY ? s->ncopy_cols : s->nwrite_cols;
+	const char *unknown = NULL;
 
-	for (size_t i = 0; i < nnames; i++)
+	for (size_t i = 0; !unknown && i < nnames; i++)
 		if (!ppol_column_named(t, names[i]))
-			return refuse(
-			    why, n,
-			    "Custos does not know the column %s of %s yet: DDL since its last catalog read "
-			    "made or renamed it; send this again",
-			    names[i], t->name);
-	return 0;
+			unknown = names[i];
+	for (size_t i = 0; !unknown && i < s->nwrites; i++) /* ON CONFLICT DO UPDATE SET's too */
+		if (s->writes[i].upsert && !ppol_column_named(t, s->writes[i].column))
+			unknown = s->writes[i].column;
+	if (!unknown)
+		return 0;
+	if (px->pp_ticks >= PX_TICKS_PER_S)
+		px->pp_stale = true;
+	return refuse(why, n,
+	              "Custos does not know the column %s of %s yet: DDL since its last catalog read made "
+	              "or renamed it; send this again",
+	              unknown, t->name);
 }
 
 /* An INSERT or COPY FROM that leaves an encrypted column with a default
@@ -338,7 +347,7 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 {
 	if (s->write_all && s->kind != SQI_COPY)
 		return refuse(why, n, ALL_COLUMNS, t->name);
-	int derr = columns_known(t, s, why, n) ?: defaults_left(t, s, why, n);
+	int derr = defaults_left(t, s, why, n);
 	if (derr)
 		return derr;
 	if (s->kind == SQI_COPY)
@@ -462,7 +471,8 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 	for (size_t j = 0; j < s->nwrites; j++)
 		if (s->writes[j].row + 1 > p->nrows)
 			p->nrows = s->writes[j].row + 1;
-	return plan_table(p, target, s, sql, lits, extended, why, n);
+	return columns_known(c->px, target, s, why, n)
+	           ?: plan_table(p, target, s, sql, lits, extended, why, n);
 }
 
 /* A write through a view over a table with encrypted columns would put

@@ -88,11 +88,12 @@ static int plan_keys(struct pconn *c, const struct pxe_plan *p, const struct pgp
 			free(id);
 		}
 		if (v->col->pc->bidx_column)
-			kcl_note(&err, kcl_bidx_key_nowait(c->px->keys, v->col->table, v->col->name, key));
+			kcl_note(&err,
+			         kcl_bidx_key_nowait(c->px->keys, v->col->table, v->col->pc->name, key));
 	}
 	for (size_t i = 0; i < p->nlk; i++)
 		kcl_note(&err,
-		         kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->name, key));
+		         kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table, p->lk[i].col->pc->name, key));
 	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(key, sizeof(key));
 	return err;
@@ -128,7 +129,7 @@ int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v,
 {
 	uint8_t key[BIDX_KEY_LEN];
 	int norm = bidx_norm_from_name(col->pc->bidx_normalize ? col->pc->bidx_normalize : "none");
-	int err = kcl_bidx_key(c->px->keys, col->table, col->name, key);
+	int err = kcl_bidx_key(c->px->keys, col->table, col->pc->name, key);
 
 	if (!err)
 		err = bidx_compute(key, norm < 0 ? BIDX_NONE : (enum bidx_norm)norm, col->pc->bidx_bytes, v,
@@ -419,7 +420,7 @@ int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const 
 	for (size_t i = 0; i < p->nlk; i++)
 		if (!p->lk[i].param)
 			kcl_note(&err, kcl_bidx_key_nowait(c->px->keys, p->lk[i].col->table,
-			                                   p->lk[i].col->name, idxkey));
+			                                   p->lk[i].col->pc->name, idxkey));
 	OPENSSL_cleanse(idxkey, sizeof(idxkey));
 	for (size_t i = 0; !err && i < p->n; i++)
 		if (p->v[i].bidx_param || p->v[i].null) {

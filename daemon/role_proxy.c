@@ -77,18 +77,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	kcl_tick(px->keys);
-	if (px->pp && ++px->pp_ticks >= CATALOG_REFRESH_S * 10)
+	if (px->pp && ++px->pp_ticks >= CATALOG_REFRESH_S * PX_TICKS_PER_S)
 		px->pp_stale = true; /* DDL and role grants made around the proxy */
 	if (px->pp_stale || !px->pp)
 		px_reload(px);
 	if (px->stopping) {
-		if (++px->stop_ticks > STOP_GRACE_S * 10 && px->conns) {
+		if (++px->stop_ticks > STOP_GRACE_S * PX_TICKS_PER_S && px->conns) {
 			role_log(4, "proxy", "cutting %llu connection(s) still open",
 			         (unsigned long long)px->st.active);
 			px_close_all(px, false);
 		}
-		if (!px->conns &&
-		    ((ls.inflight == 0 && ls.queued == 0) || px->stop_ticks > STOP_GRACE_S * 20))
+		if (!px->conns && ((ls.inflight == 0 && ls.queued == 0) ||
+		                   px->stop_ticks > 2 * STOP_GRACE_S * PX_TICKS_PER_S))
 			event_base_loopbreak(px->base);
 	}
 }
@@ -115,7 +115,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 static int setup(struct proxy *px)
 {
 	char err[256];
-	static const struct timeval tick = { 0, 100000 };
+	static const struct timeval tick = { 0, 1000000 / PX_TICKS_PER_S };
 
 	if (!(px->base = event_base_new()) || !(px->lc = lc_new(px->base)) || px_loader_new(px) ||
 	    !(px->sqi = sqi_cache_new(4096)) || !(px->keys = kcl_new(px->env, KEY_TTL_S, KCL_SLOTS_PROXY)) ||

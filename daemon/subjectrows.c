@@ -27,7 +27,7 @@ static int one_table(PGconn *db, const struct pol_table *t, const struct sm_map 
 	struct buf sql = BUF_INIT, root = BUF_INIT;
 	size_t n = 0;
 
-	buf_adds(&sql, flags & SRW_CTID ? "SELECT j0.ctid" : "SELECT ");
+	buf_adds(&sql, flags & SRW_ROW ? "SELECT " SRW_ROW_AT : "SELECT ");
 	for (size_t c = 0; c < t->ncols; c++) {
 		if (!want(&t->cols[c]))
 			continue;
@@ -37,7 +37,7 @@ static int one_table(PGconn *db, const struct pol_table *t, const struct sm_map 
 			buf_free(&sql);
 			return -E2BIG;
 		}
-		buf_adds(&sql, n || (flags & SRW_CTID) ? ", j0." : "j0.");
+		buf_adds(&sql, n || (flags & SRW_ROW) ? ", j0." : "j0.");
 		sm_quote_ident(&sql, t->cols[c].name);
 		cols[n++] = &t->cols[c];
 	}

@@ -22,9 +22,18 @@ typedef int (*srw_fn)(void *arg, const struct pol_table *t, const struct pol_col
 int srw_each(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
              bool (*want)(const struct pol_column *c), srw_fn fn, void *arg, char *err, size_t errlen) WUR;
 
-/* How srw_rows reads: with each row's ctid first (field 0), and locked
- * FOR UPDATE (inside the caller's transaction). */
-enum { SRW_CTID = 1, SRW_LOCK = 2 };
+/* How srw_rows reads: with each row's place first (field 0, SRW_ROW_AT),
+ * and locked FOR UPDATE (inside the caller's transaction). */
+enum { SRW_ROW = 1, SRW_LOCK = 2 };
+
+/* A row's place, as text: its table's OID and its ctid there, "oid/ctid"
+ * (the rows of tables inheriting a policy table are read with it, and a
+ * ctid is a place in its own table only). SRW_IS_AT(rel, at) is a
+ * condition true of the row of rel at that place (a TID scan). */
+#define SRW_ROW_AT "j0.tableoid::text || '/' || j0.ctid::text"
+#define SRW_IS_AT(rel, at)                                                                                   \
+	rel ".ctid = split_part(" at ", '/', 2)::tid AND " rel ".tableoid = split_part(" at ", '/', 1)::oid"
+
 int srw_rows(PGconn *db, const struct policy *p, const struct sm_map *m, const char *id,
              bool (*want)(const struct pol_column *c), unsigned flags, srw_fn fn, void *arg, char *err,
              size_t errlen) WUR;

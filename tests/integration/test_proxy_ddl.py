@@ -607,3 +607,49 @@ def test_a_renamed_subject_table_still_names_the_subjects_of_those_linked_to_it(
         assert len(refs[0]) == 1 and refs[0] == refs[1] == refs[2], reads
     finally:
         s.stop()
+
+
+def test_columns_renamed_or_added_outside_the_proxy():
+    """Columns renamed or added directly on PostgreSQL: a write naming one
+    before the proxy has read the catalog again (an upsert's SET too) is
+    refused, and has the catalog read again within a second or so rather
+    than at the minute's read; a renamed column's blind index still finds
+    its rows (its key is bound to the policy's name)."""
+    s = Shop(customers=5)
+    try:
+        p = proxy_for_ddl(s)
+        app = p.connect(user="app1")
+        app.autocommit = True
+
+        def until_known(sql, column):
+            start = time.monotonic()
+            while True:
+                try:
+                    with app.cursor() as cur:
+                        cur.execute(sql)
+                    return
+                except psycopg2.Error as e:
+                    assert e.pgcode == "QC004" and f"does not know the column {column}" in e.pgerror, e.pgerror
+                    assert time.monotonic() - start < 10, "the catalog was not read again"
+                    time.sleep(0.1)
+
+        with app.cursor() as cur:
+            cur.execute("INSERT INTO shop.customers (id, email, name, country) "
+                        "VALUES (901, 'b901@example.org', 'B', 'DE')")
+        s.server.psql("ALTER TABLE shop.customers RENAME COLUMN phone TO tel; "
+                      "ALTER TABLE shop.customers ADD COLUMN newsletter boolean", dbname="shop")
+        with app.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("INSERT INTO shop.customers (id, email, name, country) "
+                            "VALUES (901, 'b901@example.org', 'B', 'DE') ON CONFLICT (id) DO UPDATE SET tel = '1'")
+            assert e.value.pgcode == "QC004" and "does not know the column tel" in e.value.pgerror, e.value.pgerror
+        until_known("UPDATE shop.customers SET newsletter = true WHERE id = 901", "newsletter")
+        s.server.psql("ALTER TABLE shop.customers RENAME COLUMN email TO mail", dbname="shop")
+        until_known("UPDATE shop.customers SET mail = 'c901@example.org' WHERE id = 901", "mail")
+        with app.cursor() as cur:
+            cur.execute("SELECT id, newsletter FROM shop.customers WHERE mail = 'c901@example.org'")
+            assert cur.fetchall() == [(901, True)]
+        app.close()
+        assert s.server.psql("SELECT count(*) FROM shop.customers WHERE tel = '1'", dbname="shop").strip() == "0"
+    finally:
+        s.stop()
