@@ -305,10 +305,9 @@ const char *pd_stale(const struct pconn *c, const struct pstmt *st)
 			return "this statement was prepared before DDL of its transaction made or renamed a "
 			       "relation it names: prepare it again after COMMIT";
 		if (st->pp != c->px->pp && !resolves_same(st->pp, c->px->pp, n->schema, n->name))
-			return "this statement was prepared before DDL changed what a relation it names is "
-			       "(a view, a policy table, renamed, an encrypted column with a default): "
-			       "prepare "
-			       "it again";
+			return "this statement was prepared before DDL changed what a relation it names "
+			       "is (a view, a policy table, renamed, an encrypted column with a default): "
+			       "prepare it again";
 	}
 	return NULL;
 }

@@ -291,6 +291,13 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 	return 0;
 }
 
+/* The columns a write names: an INSERT's or UPDATE's, a COPY's list. */
+static char *const *named_columns(const struct sqi_stmt *s, size_t *n)
+{
+	*n = s->kind == SQI_COPY ? s->ncopy_cols : s->nwrite_cols;
+	return s->kind == SQI_COPY ? s->copy_cols : s->write_cols;
+}
+
 /* A write naming a column the catalog does not show: made or renamed by
  * DDL of another session, or outside the proxy, since the catalog was read
  * (or none, which PostgreSQL refuses anyway). Its values would not be
@@ -299,8 +306,8 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 static int columns_known(struct proxy *px, const struct pp_table *t, const struct sqi_stmt *s, char *why,
                          size_t n)
 {
-	char *const *names = s->kind == SQI_COPY ? s->copy_cols : s->write_cols;
-	size_t nnames = s->kind == SQI_COPY ? s->ncopy_cols : s->nwrite_cols;
+	size_t nnames;
+	char *const *names = named_columns(s, &nnames);
 	const char *unknown = NULL;
 
 	for (size_t i = 0; !unknown && i < nnames; i++)
@@ -324,8 +331,8 @@ static int columns_known(struct proxy *px, const struct pp_table *t, const struc
  * default only where it says DEFAULT, an expression: refused as one.) */
 static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
 {
-	char *const *names = s->kind == SQI_COPY ? s->copy_cols : s->write_cols;
-	size_t nnames = s->kind == SQI_COPY ? s->ncopy_cols : s->nwrite_cols;
+	size_t nnames;
+	char *const *names = named_columns(s, &nnames);
 
 	if (s->kind != SQI_INSERT && (s->kind != SQI_COPY || !nnames)) /* COPY with no list: every column */
 		return 0;
@@ -498,9 +505,9 @@ static int through_view(struct pconn *c, const struct sqi_stmt *s, char *why, si
 }
 
 /* The next part of a name format_type() prints (schema.name, either
- * perhaps quoted, "" doubling a quote): its length in name, from *p on;
- * *p is left past it and its dot. */
-static size_t name_part(const char **p, char *part, size_t max)
+ * perhaps quoted, "" doubling a quote) into part, from *p on; *p is left
+ * past it and its dot. */
+static void name_part(const char **p, char *part, size_t max)
 {
 	const char *q = *p;
 	size_t n = 0;
@@ -515,7 +522,6 @@ static size_t name_part(const char **p, char *part, size_t max)
 	q += quoted && *q == '"';
 	*p = q + (*q == '.');
 	part[n] = 0;
-	return n;
 }
 
 /* Whether a column's type (format_type()) is the domain [schema.]name;
@@ -533,10 +539,11 @@ static bool type_named(const char *type, const char *schema, const char *name)
 	return !*p && !strcmp(b, name) && (!schema || !strcmp(a, schema));
 }
 
-/* DDL that gives an encrypted column a default (ALTER TABLE ... SET
- * DEFAULT, ADD COLUMN, CREATE TABLE of a policy table's name, ALTER DOMAIN
- * of an encrypted column's type): refused, since what PostgreSQL fills
- * in is never encrypted. */
+/* DDL that has PostgreSQL fill in an encrypted column's values (sqlddl.c
+ * says which: a default, a generated or identity column, a domain or new
+ * type, given by ALTER TABLE, CREATE TABLE of a policy table's name or of
+ * its child, or ALTER DOMAIN of an encrypted column's type): refused,
+ * since what PostgreSQL fills in is never encrypted. */
 static int defaults_set(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n)
 {
 	for (size_t i = 0; i < s->ndefaults; i++) {

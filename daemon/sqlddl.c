@@ -48,6 +48,13 @@ int sqi_default_add(struct sqi_stmt *st, const char *schema, const char *table, 
 	return 0;
 }
 
+/* The i-th part of a qualified name, a list of String nodes. */
+static const char *name_at(json_t *names, size_t i)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(json_array_get(names, i), "String"), "sval"));
+}
+
 static int rel_default(struct sqi_stmt *st, json_t *rv, const char *column)
 {
 	return sqi_default_add(st, json_string_value(json_object_get(rv, "schemaname")),
@@ -62,8 +69,7 @@ static bool builtin_type(json_t *type_name)
 	static const char *const plain[] = { "text", "bytea", "varchar", "bpchar", "char" };
 	json_t *names = json_object_get(type_name, "names");
 	size_t n = json_array_size(names);
-	const char *first =
-	    json_string_value(json_object_get(json_object_get(json_array_get(names, 0), "String"), "sval"));
+	const char *first = name_at(names, 0);
 
 	if (n == 2 && first && !strcmp(first, "pg_catalog"))
 		return true;
@@ -201,14 +207,10 @@ static int domain_default(struct sqi_stmt *st, json_t *body)
 	json_t *names = json_object_get(body, "typeName"), *def = json_object_get(body, "def");
 	size_t n = json_array_size(names);
 	const char *type = json_string_value(json_object_get(body, "subtype"));
-	const char *name = json_string_value(
-	    json_object_get(json_object_get(json_array_get(names, n - 1), "String"), "sval"));
-	const char *schema = n > 1 ? json_string_value(json_object_get(
-	                                 json_object_get(json_array_get(names, n - 2), "String"), "sval"))
-	                           : NULL;
 
-	return type && !strcmp(type, "T") && def && !null_const(def) ? sqi_default_add(st, schema, NULL, name)
-	                                                             : 0;
+	if (!type || strcmp(type, "T") || !def || null_const(def) || !n)
+		return 0;
+	return sqi_default_add(st, n > 1 ? name_at(names, n - 2) : NULL, NULL, name_at(names, n - 1));
 }
 
 /* CREATE SCHEMA s CREATE VIEW v ...: each element, its unqualified names
