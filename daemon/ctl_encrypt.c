@@ -197,8 +197,8 @@ static size_t nbidx(const struct job *j)
 
 /* SELECT <row>, <root id>, <columns>, <blind indexes> FROM ... WHERE
  * the row is in pages [$1, $2) and holds plaintext; <row> is its table and
- * place there (a table inheriting the policy table's rows are read too,
- * and a ctid is a place in its own table). */
+ * place there (the rows of tables inheriting the policy table are read
+ * too, and a ctid is a place in its own table only). */
 static void select_sql(const struct job *j, struct buf *sql)
 {
 	buf_adds(sql, "SELECT " SRW_ROW_AT ", ");

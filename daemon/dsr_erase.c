@@ -475,9 +475,8 @@ static int delete_rows(struct erase *e)
 			continue;
 		buf_adds(&sql, "DELETE FROM ");
 		sm_quote(&sql, t->pt->name);
-		buf_adds(
-		    &sql,
-		    " WHERE ctid = ANY($1::tid[]) AND tableoid::text || '/' || ctid::text = ANY($2::text[])");
+		buf_adds(&sql,
+		         " AS d WHERE d.ctid = ANY($1::tid[]) AND " SRW_PLACE("d") " = ANY($2::text[])");
 		buf_addc(&sql, 0);
 		buf_addc(&arr, '{');
 		buf_addc(&tids, '{');

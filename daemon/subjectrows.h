@@ -26,11 +26,13 @@ int srw_each(PGconn *db, const struct policy *p, const struct sm_map *m, const c
  * and locked FOR UPDATE (inside the caller's transaction). */
 enum { SRW_ROW = 1, SRW_LOCK = 2 };
 
-/* A row's place, as text: its table's OID and its ctid there, "oid/ctid"
- * (the rows of tables inheriting a policy table are read with it, and a
- * ctid is a place in its own table only). SRW_IS_AT(rel, at) is a
- * condition true of the row of rel at that place (a TID scan). */
-#define SRW_ROW_AT "j0.tableoid::text || '/' || j0.ctid::text"
+/* The place of a row of rel, as text: its table's OID and its ctid there,
+ * "oid/ctid" (the rows of tables inheriting a policy table are read with
+ * it, and a ctid is a place in its own table only); SRW_ROW_AT, of j0.
+ * SRW_IS_AT(rel, at) is a condition true of the row of rel at that place
+ * (a TID scan). */
+#define SRW_PLACE(rel) rel ".tableoid::text || '/' || " rel ".ctid::text"
+#define SRW_ROW_AT SRW_PLACE("j0")
 #define SRW_IS_AT(rel, at)                                                                                   \
 	rel ".ctid = split_part(" at ", '/', 2)::tid AND " rel ".tableoid = split_part(" at ", '/', 1)::oid"
 
