@@ -273,6 +273,7 @@ def log_on_a_full_file_system(shop):
             p.cleanup()
         finally:
             subprocess.run(["umount", "-l", mnt])
+            shutil.rmtree(p.d.dir, ignore_errors=True)  # its mount point stayed
 
 
 def test_results_wait_for_a_durable_record_and_fail_closed_without_one(shop):

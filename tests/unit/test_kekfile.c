@@ -37,6 +37,14 @@ static char *tmpname(void)
 	return path;
 }
 
+/* Removes tmpname()'s file and its directory. */
+static void rmname(char *path)
+{
+	unlink(path);
+	*strrchr(path, '/') = 0;
+	rmdir(path);
+}
+
 static void test_create_open_update(void **state)
 {
 	struct kek_file f = sample(), g;
@@ -78,7 +86,7 @@ static void test_create_open_update(void **state)
 	chmod(path, 0640);
 	assert_int_equal(kek_open(path, &g, err, sizeof(err)), -EACCES);
 	assert_non_null(strstr(err, "readable by group or others"));
-	unlink(path);
+	rmname(path);
 }
 
 static void test_parse_errors(void **state)
@@ -92,7 +100,7 @@ static void test_parse_errors(void **state)
 	int fd = open(path, O_RDONLY);
 	assert_int_equal(read(fd, text, KEK_FILE_LEN), KEK_FILE_LEN);
 	close(fd);
-	unlink(path);
+	rmname(path);
 	assert_int_equal(kek_parse(text, KEK_FILE_LEN, &g, err, sizeof(err)), 0);
 	assert_int_equal(kek_parse(text, KEK_FILE_LEN - 1, &g, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not a Custos KEK file"));
