@@ -645,10 +645,12 @@ def test_columns_renamed_or_added_outside_the_proxy():
             assert e.value.pgcode == "QC004" and "does not know the column tel" in e.value.pgerror, e.value.pgerror
         until_known("UPDATE shop.customers SET newsletter = true WHERE id = 901", "newsletter")
         s.server.psql("ALTER TABLE shop.customers RENAME COLUMN email TO mail", dbname="shop")
-        until_known("UPDATE shop.customers SET mail = 'c901@example.org' WHERE id = 901", "mail")
-        with app.cursor() as cur:
-            cur.execute("SELECT id, newsletter FROM shop.customers WHERE mail = 'c901@example.org'")
+        until_known("UPDATE shop.customers SET mail = 'c1@example.org' WHERE id = 1", "mail")
+        with app.cursor() as cur:  # a value indexed before the rename, and one after it
+            cur.execute("SELECT id, newsletter FROM shop.customers WHERE mail = 'b901@example.org'")
             assert cur.fetchall() == [(901, True)]
+            cur.execute("SELECT id FROM shop.customers WHERE mail = 'c1@example.org'")
+            assert cur.fetchall() == [(1,)]
         app.close()
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE tel = '1'", dbname="shop").strip() == "0"
     finally:
