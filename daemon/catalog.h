@@ -12,12 +12,20 @@
 
 #include "util.h"
 
+/* Whether the database itself refuses plaintext in a column (colguard.h). */
+enum cat_guard {
+	CAT_UNGUARDED,
+	CAT_GUARD_NEW_ROWS, /* NOT VALID: rows written from now on; rows already there unchecked */
+	CAT_GUARD_ALL_ROWS,
+};
+
 struct cat_column {
 	char *name;
 	char *type; /* format_type(): "text", "character varying(20)", "bytea", ... */
 	int attnum;
 	bool notnull;
 	bool defaulted; /* a default or generated expression (its own or its domain's) */
+	enum cat_guard guard;
 };
 
 struct cat_table {

@@ -4,7 +4,8 @@
  * already encrypted are skipped). Each row's values get its subject's key,
  * found along the policy's paths to the subject's root; a row with no
  * subject gets a fresh key of its own. Blind index columns are filled in
- * the same update. */
+ * the same update. Then each encrypted column gets the database's guard
+ * (colguard.h), so that plaintext can no longer be stored there. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -17,6 +18,7 @@
 #include "blindidx.h"
 #include "catalog.h"
 #include "colcrypt.h"
+#include "colguard.h"
 #include "ctl.h"
 #include "ctl_keys.h"
 #include "subjectrows.h"
@@ -28,20 +30,25 @@
 static const char help[] =
     "Usage: custosctl encrypt-existing --db CONNINFO --policy FILE [--table SCHEMA.TABLE]\n"
     "                                  [--batch N] [--keystore CONNINFO] [--master-key FILE]\n"
-    "                                  [--kek FILE]\n"
+    "                                  [--kek FILE] [--no-guard]\n"
     "Encrypt the plaintext already in the database's encrypted columns (those with\n"
     "`encrypt: true` in the policy) and fill their blind indexes. Works in batches of N\n"
     "rows (default 500), one transaction each: interrupt it at any time and run it again\n"
     "to resume; rows already encrypted are skipped. Shows a progress bar on a terminal.\n"
-    "Exits 0 when every value is encrypted, 1 when some could not be (a subject that was\n"
-    "erased still has plaintext), 2 on usage or database errors.\n\n"
+    "Then guards each column: a CHECK constraint custos_encrypted_<column> has\n"
+    "PostgreSQL refuse plaintext there, however it is written (SECURITY.md).\n"
+    "Exits 0 when every value is encrypted and guarded, 1 when some could not be (a\n"
+    "subject that was erased still has plaintext, or plaintext was written meanwhile:\n"
+    "run it again), 2 on usage or database errors.\n\n"
     "  --db CONNINFO        the customer database (libpq connection string)\n"
     "  --policy FILE        the policy describing it\n"
     "  --table NAME         only this table\n"
     "  --batch N            rows per transaction\n"
     "  --keystore CONNINFO  the keystore database (default: --db with dbname=custos)\n"
     "  --master-key FILE    the master key (default: $CREDENTIALS_DIRECTORY/" CTL_MASTER_CRED ")\n"
-    "  --kek FILE           the key-encryption-key file (default: " CTL_DEFAULT_KEK ")\n";
+    "  --kek FILE           the key-encryption-key file (default: " CTL_DEFAULT_KEK ")\n"
+    "  --no-guard           leave the columns without the guard (plaintext may still be\n"
+    "                       written past the proxy)\n";
 
 /* One table's job: its encrypted columns, each with its blind index. */
 struct job {
@@ -57,7 +64,7 @@ struct run {
 	PGconn *db;
 	struct keystore *ks;
 	uint64_t batch;
-	bool tty;
+	bool tty, guard;
 };
 
 /* Rows where some column holds a value that is not shaped like a
@@ -69,7 +76,7 @@ static void plaintext_filter(const struct job *j, struct buf *sql)
 	for (size_t i = 0; i < j->ncols; i++) {
 		buf_adds(sql, i ? " OR j0." : "j0.");
 		sm_quote(sql, j->cols[i]->name);
-		buf_adds(sql, " !~ '^cx1\\.[A-Za-z0-9+/]{40,}={0,2}$'");
+		buf_adds(sql, " !~ '^" CG_CIPHERTEXT "$'");
 	}
 	buf_adds(sql, ")");
 }
@@ -402,6 +409,29 @@ static int make_job(const struct policy *p, const struct catalog *cat, struct sm
 	return 0;
 }
 
+/* Guards the job's columns: for rows written from now on, and for every
+ * row when all were encrypted. 0, or EXIT_BAD when a guard is not whole. */
+static int guard_job(struct run *r, const struct job *j)
+{
+	static const char *const said[] = {
+		[CAT_GUARD_NEW_ROWS] = "rows written from now on", [CAT_GUARD_ALL_ROWS] = "every row"
+	};
+	int code = 0;
+
+	for (size_t i = 0; i < j->ncols; i++) {
+		enum cat_guard st = CAT_UNGUARDED;
+		char err[512];
+		if (cg_guard(r->db, j->t->name, j->cols[i]->name, !j->refused, &st, err, sizeof(err)))
+			fprintf(stderr, "custosctl: %s.%s: not guarded%s: %s\n", j->t->name, j->cols[i]->name,
+			        st == CAT_GUARD_NEW_ROWS ? " for the rows already there" : "", err);
+		if (st != CAT_UNGUARDED)
+			printf("%s.%s: guarded (%s)\n", j->t->name, j->cols[i]->name, said[st]);
+		if (st != CAT_GUARD_ALL_ROWS)
+			code = EXIT_BAD;
+	}
+	return code;
+}
+
 static void free_job(struct job *j)
 {
 	free(j->cols);
@@ -414,7 +444,7 @@ static int encrypt_tables(struct run *r, const struct policy *p, const struct ca
 	struct sm_map **maps = calloc(p->nsubjects + 1, sizeof(*maps));
 	size_t matched = 0;
 	uint64_t refused = 0;
-	int err = maps ? 0 : -ENOMEM;
+	int err = maps ? 0 : -ENOMEM, guarded = 0;
 
 	for (size_t s = 0; !err && s < p->nsubjects; s++)
 		err = sm_build(p, cat, p->subjects[s].type, &maps[s]);
@@ -426,6 +456,8 @@ static int encrypt_tables(struct run *r, const struct policy *p, const struct ca
 		err = make_job(p, cat, maps, &p->tables[i], &j);
 		if (!err && j.ncols)
 			err = run_job(r, &j);
+		if (!err && j.ncols && r->guard && guard_job(r, &j))
+			guarded = EXIT_BAD;
 		refused += j.refused;
 		free_job(&j);
 	}
@@ -441,14 +473,13 @@ static int encrypt_tables(struct run *r, const struct policy *p, const struct ca
 		        refused);
 		return EXIT_BAD;
 	}
-	return 0;
+	return guarded;
 }
 
 static int cmd_encrypt(int argc, char **argv)
 {
-	static const int allowed[] = {
-		KO_DB, KO_KEYSTORE, KO_MASTER, KO_KEK, KO_POLICY, KO_TABLE, KO_BATCH, 0
-	};
+	static const int allowed[] = { KO_DB,    KO_KEYSTORE, KO_MASTER,   KO_KEK, KO_POLICY,
+		                       KO_TABLE, KO_BATCH,    KO_NO_GUARD, 0 };
 	struct ctl_keys_args a;
 	struct policy *p = NULL;
 	struct catalog *cat = NULL;
@@ -461,6 +492,7 @@ static int cmd_encrypt(int argc, char **argv)
 	if (!a.db || !a.policy)
 		return ctl_usage_error("encrypt-existing: --db and --policy are required");
 	r.batch = a.batch ? a.batch : DEFAULT_BATCH;
+	r.guard = !a.no_guard;
 	if ((code = ctl_policy_load(a.policy, a.db, &p, &cat, &errs)) || (code = ctl_keys_open(&a, &r.ks)))
 		goto out;
 	r.db = PQconnectdb(a.db);

@@ -32,6 +32,7 @@ static const struct option all_opts[] = {
 	{ "batch", required_argument, NULL, KO_BATCH },
 	{ "json", no_argument, NULL, KO_JSON },
 	{ "socket", required_argument, NULL, KO_SOCKET },
+	{ "no-guard", no_argument, NULL, KO_NO_GUARD },
 	{ 0 },
 };
 
@@ -76,6 +77,7 @@ int ctl_keys_args(int argc, char **argv, const char *group, const int *allowed, 
 		case KO_TABLE: a->table = optarg; break;
 		case KO_JSON: a->json = true; break;
 		case KO_SOCKET: a->socket = optarg; break;
+		case KO_NO_GUARD: a->no_guard = true; break;
 		case KO_BATCH:
 			if (!parse_u64(optarg, &a->batch) || !a->batch || a->batch > 1000000)
 				return ctl_usage_error("--batch: '%s' is not a number from 1 to 1000000",

@@ -21,13 +21,14 @@ enum {
 	KO_TABLE,
 	KO_BATCH,
 	KO_JSON,
-	KO_SOCKET
+	KO_SOCKET,
+	KO_NO_GUARD
 };
 
 struct ctl_keys_args {
 	const char *db, *keystore, *master, *kek, *policy, *subject, *table, *socket;
 	uint64_t batch;
-	bool json;
+	bool json, no_guard;
 };
 
 /* Parses the options of a keystore command (allowed: KO_* ending in 0).

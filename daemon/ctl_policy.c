@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "colguard.h"
 #include "ctl.h"
 #include "ctl_keys.h"
 #include "policy.h"
@@ -17,6 +18,16 @@ static const char check_help[] = "Usage: custosctl policy check [--db CONNINFO] 
                                  "every table with personal data is reachable from a subject's root. Errors\n"
                                  "name file:line:col, say what is wrong and what would be right. Exits 0\n"
                                  "when the policy is valid, 1 when it is not, 2 on usage or I/O errors.\n";
+
+/* Notes the encrypted columns the database would let plaintext into. */
+static void say_unguarded(const struct policy *p, const struct catalog *cat)
+{
+	struct buf say = BUF_INIT;
+
+	if (cg_unguarded(p, cat, &say))
+		fprintf(stderr, "custosctl: note: %.*s\n", (int)say.len, say.p ? say.p : "");
+	buf_free(&say);
+}
 
 /* Binds p to the catalog of the database at conninfo. 0 or EXIT_USAGE. */
 static int bind_db(struct policy *p, const char *conninfo, struct buf *errs)
@@ -34,6 +45,7 @@ static int bind_db(struct policy *p, const char *conninfo, struct buf *errs)
 		r = EXIT_USAGE;
 	} else {
 		pol_bind(p, cat, errs);
+		say_unguarded(p, cat);
 	}
 	cat_free(cat);
 	PQfinish(conn);

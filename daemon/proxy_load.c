@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "colguard.h"
 #include "config.h"
 #include "proxy.h"
 
@@ -65,6 +66,21 @@ static void say_missing(const struct ppol *old, const struct ppol *pp)
 	}
 }
 
+/* Says which encrypted columns the database would take plaintext into
+ * (colguard.h), when their number changes: the proxy encrypts what it
+ * sees written, the guard what it does not. */
+static void say_unguarded(const struct ppol *old, const struct ppol *pp)
+{
+	struct buf say = BUF_INIT, before = BUF_INIT;
+	size_t n = pp->cat ? cg_unguarded(pp->pol, pp->cat, &say) : 0;
+	size_t was = old && old->cat ? cg_unguarded(old->pol, old->cat, &before) : 0;
+
+	if (n && n != was)
+		role_log(4, "proxy", "%.*s", (int)say.len, say.p ? say.p : "");
+	buf_free(&say);
+	buf_free(&before);
+}
+
 /* Takes a load's result: the new policy, or the old one kept and why not. */
 static int adopt(struct proxy *px, int rc, struct ppol *pp, const char *err)
 {
@@ -78,6 +94,7 @@ static int adopt(struct proxy *px, int rc, struct ppol *pp, const char *err)
 		return -1;
 	}
 	say_missing(px->pp, pp);
+	say_unguarded(px->pp, pp);
 	ppol_unref(px->pp);
 	px->pp = pp;
 	px->pp_error[0] = 0;

@@ -7,7 +7,7 @@ set -eu
 PKGS="make gcc clang libclang-rt-14-dev pkg-config
 libssl-dev openssl zlib1g-dev libdeflate-dev libjansson-dev libyaml-dev libpq-dev
 libaudit-dev libcap-ng-dev libsystemd-dev libevent-dev libpg-query-dev libprotobuf-c-dev
-libcmocka-dev python3 python3-pytest python3-pytest-timeout python3-jsonschema python3-psycopg2 jq gzip util-linux
+libcmocka-dev python3 python3-pytest python3-pytest-timeout python3-jsonschema python3-psycopg2 python3-yaml jq gzip util-linux
 postgresql-15 postgresql-client-15 pgbouncer auditd gdb passwd systemd
 default-jdk-headless libpostgresql-jdbc-java nodejs chromium"
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import BUILD, CTL, ctl, run
 from pg import pg, shop_db, shop_db_copy  # noqa: F401 (fixtures)
@@ -149,6 +150,62 @@ def test_encrypt_existing_round_trip(keys):
     assert "1000 of subjects" in st
 
 
+def encrypted_columns():
+    """{"table.column"} of every column the shop's policy encrypts."""
+    tables = yaml.safe_load(POLICY.read_text())["tables"]
+    return {f"{t.split('.')[1]}.{c}" for t, spec in tables.items() for c, col in spec["columns"].items()
+            if {**spec.get("defaults", {}), **(col or {})}.get("encrypt")}
+
+
+def guards(db):
+    """{"table.column": validated} of the columns with a guard of their own."""
+    out = db.psql("SELECT c.relname || '.' || a.attname, k.convalidated FROM pg_constraint k "
+                  "JOIN pg_class c ON c.oid = k.conrelid "
+                  "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] "
+                  "WHERE k.contype = 'c' AND k.conname LIKE 'custos\\_encrypted\\_%' AND k.conislocal")
+    return {col: v == "t" for col, v in (line.split("|") for line in out.splitlines())}
+
+
+def refused_plaintext(db, sql):
+    """Whether PostgreSQL refuses sql for a guard (check_violation, 23514)."""
+    p = db.server.psql(sql, dbname=db.name, check=False)
+    return p.returncode != 0 and "custos_encrypted_" in p.stderr
+
+
+def test_encrypt_existing_guards_every_encrypted_column(keys):
+    """Once its values are encrypted, each encrypted column gets a CHECK
+    constraint: PostgreSQL itself refuses plaintext there, whoever writes
+    it, and still takes NULL, ciphertext and what erasure anonymises to."""
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, "--no-guard", check=0)
+    assert "guarded" not in p.stdout and guards(keys.db) == {}
+    assert not refused_plaintext(keys.db, "UPDATE shop.customers SET phone = '+1 555 0100' WHERE id = 1")
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, check=0)  # encrypts it, then checks every row
+    assert "shop.customers: 1 rows encrypted" in p.stdout
+    want = encrypted_columns()
+    assert len(want) >= 9 and guards(keys.db) == dict.fromkeys(want, True)
+    assert p.stdout.count("guarded (every row)") == len(want)
+    assert refused_plaintext(keys.db, "UPDATE shop.customers SET email = 'someone@example.org' WHERE id = 2")
+    assert refused_plaintext(keys.db, "INSERT INTO shop.customers (email, name, country) "
+                                      "VALUES ('cx1.' || repeat('A', 60), 'Someone', 'DE')")
+    assert refused_plaintext(keys.db, "UPDATE shop.addresses SET street = 'cx1.short' WHERE id = 1")
+    ok = "UPDATE shop.customers SET phone = NULL, name = repeat('X', 7) WHERE id = 3; " \
+         "UPDATE shop.customers SET name = (SELECT email FROM shop.customers WHERE id = 4) WHERE id = 5"
+    assert keys.db.psql(ok) is not None
+    # a guard renamed with its column, and given to a table inheriting its table
+    keys.db.psql("ALTER TABLE shop.customers RENAME COLUMN phone TO telephone; "
+                 "CREATE TABLE shop.vip_customers () INHERITS (shop.customers)")
+    assert refused_plaintext(keys.db, "UPDATE shop.customers SET telephone = '+1 555 0100' WHERE id = 6")
+    assert refused_plaintext(keys.db, "INSERT INTO shop.vip_customers (id, email, name, country) "
+                                      "VALUES (100001, 'cx1.' || repeat('B', 60), 'XXX', 'DE'); "
+                                      "UPDATE shop.vip_customers SET telephone = '+1 555 0100'")
+    # a rerun finds the guards in place, under their old names
+    keys.db.psql("DROP TABLE shop.vip_customers; "
+                 "ALTER TABLE shop.customers RENAME COLUMN telephone TO phone")
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, check=0)
+    assert p.stdout.count("guarded (every row)") == len(want)
+    assert guards(keys.db) == dict.fromkeys(want, True)
+
+
 def test_encrypt_existing_resumes_after_kill(keys):
     emails = values(keys.db, "shop.customers", "email")
     proc = subprocess.Popen([str(CTL), "encrypt-existing", "--policy", str(POLICY), "--batch", "5",
@@ -244,14 +301,18 @@ def test_shred_rotate_and_restored_dump(keys, tmp_path):
 
 
 def test_erased_subject_fails_closed(keys):
-    """After a shred, plaintext that appears for the subject is not given a
-    new key: encrypt-existing leaves it and says so."""
-    keys.ctl("encrypt-existing", "--policy", POLICY, check=0)
+    """After a shred, plaintext that appears for the subject (written past
+    an unguarded column) is not given a new key: encrypt-existing leaves it
+    and says so, and guards the column for the rows written from then on."""
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--no-guard", check=0)
     keys.ctl("keys", "shred", "--subject", "customer:42", "--policy", POLICY, check=0)
     keys.db.psql("UPDATE shop.addresses SET city = 'Plaintext' WHERE customer_id = 42")
     p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.addresses", check=1)
     assert "left unencrypted" in p.stderr and "erased" in p.stderr
     assert "Plaintext" not in p.stdout + p.stderr
+    assert "shop.addresses.city: guarded (rows written from now on)" in p.stdout
+    assert guards(keys.db)["addresses.city"] is False
+    assert refused_plaintext(keys.db, "UPDATE shop.addresses SET city = 'Other' WHERE customer_id = 43")
 
 
 def test_usage_errors(keys):

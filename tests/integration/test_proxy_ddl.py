@@ -577,6 +577,8 @@ def test_a_policy_table_the_database_lacks_is_said_once():
         said = "policy table shop.support_tickets is not in the database"
         assert p.d.errors().count(said) == 1, p.d.errors()
         assert "policy table shop.customers" not in p.d.errors()
+        # and so are the encrypted columns of the others that the database does not guard
+        assert p.d.errors().count("encrypted columns are not guarded by the database") == 1, p.d.errors()
     finally:
         s.stop()
 
@@ -653,5 +655,47 @@ def test_columns_renamed_or_added_outside_the_proxy():
             assert cur.fetchall() == [(1,)]
         app.close()
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE tel = '1'", dbname="shop").strip() == "0"
+    finally:
+        s.stop()
+
+
+def test_plaintext_the_proxy_cannot_see_coming_is_refused_by_the_database():
+    """Changes made directly on PostgreSQL reach the proxy at its next
+    catalog read: until then it takes a renamed policy table for another
+    table, and does not know a new default. Once encrypt-existing has
+    guarded the encrypted columns, the plaintext such a write would store
+    is refused by PostgreSQL itself (check_violation), and none is stored
+    (before the guards, both writes stored it)."""
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        app = p.connect(user="app1")
+        app.autocommit = True
+        with app.cursor() as cur:  # the proxy has read the catalog
+            cur.execute("SELECT count(*) FROM shop.customers")
+        s.server.psql("ALTER TABLE shop.customers RENAME TO clients; "
+                      "ALTER TABLE shop.addresses ALTER COLUMN street SET DEFAULT 'Unknown street'",
+                      dbname="shop")
+        writes = ["INSERT INTO shop.clients (id, email, name, country) "
+                  "VALUES (901, 'guard901@example.org', 'Guard', 'DE')",
+                  "INSERT INTO shop.addresses (customer_id, kind, city, postal_code, country) "
+                  "VALUES (1, 'billing', 'Cork', 'T12', 'IE')"]
+        codes = []
+        for sql in writes:
+            with app.cursor() as cur:
+                try:
+                    cur.execute(sql)
+                    codes.append(None)
+                except psycopg2.Error as e:
+                    codes.append(e.pgcode)
+        app.close()
+        assert codes == ["23514", "23514"]
+        assert "not guarded" not in p.d.errors()
+        stored = s.server.psql("SELECT (SELECT count(*) FROM shop.clients WHERE email = 'guard901@example.org') + "
+                               "(SELECT count(*) FROM shop.addresses WHERE street = 'Unknown street')",
+                               dbname="shop").strip()
+        assert stored == "0"
     finally:
         s.stop()
