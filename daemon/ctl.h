@@ -30,7 +30,7 @@ extern const struct ctl_group ctl_keys_group;
 extern const struct ctl_group ctl_request_group, ctl_report_group;
 /* A group with ncmds 0 is a command on its own: cmds[0] runs with argv[0]
  * its name. */
-extern const struct ctl_group ctl_encrypt_group;
+extern const struct ctl_group ctl_encrypt_group, ctl_db_group;
 extern const struct ctl_group ctl_status_group, ctl_reload_group, ctl_stop_group;
 
 /* Sends a control request to custosd (socket: NULL for $CUSTOS_SOCKET or

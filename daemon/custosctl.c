@@ -10,8 +10,8 @@
 #define VERSION "0.1.0"
 
 static const struct ctl_group *const groups[] = {
-	&ctl_status_group, &ctl_reload_group,  &ctl_stop_group,    &ctl_log_group,    &ctl_policy_group,
-	&ctl_keys_group,   &ctl_encrypt_group, &ctl_request_group, &ctl_report_group,
+	&ctl_status_group, &ctl_reload_group,  &ctl_stop_group, &ctl_log_group,     &ctl_policy_group,
+	&ctl_keys_group,   &ctl_encrypt_group, &ctl_db_group,   &ctl_request_group, &ctl_report_group,
 };
 
 int ctl_usage_error(const char *fmt, ...)

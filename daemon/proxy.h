@@ -64,6 +64,7 @@ struct proxy {
 	bool pp_stale;      /* DDL ran: reload the catalog */
 	unsigned pp_ticks;  /* since it was loaded (PX_TICKS_PER_S a second) */
 	struct px_loader *loader;
+	struct px_watch *watch;             /* hears of DDL made around the proxy */
 	uint64_t loads_started, loads_done; /* catalog reads begun; the last that ended (read or failed) */
 	SSL_CTX *tls, *up_tls;
 	enum px_sslmode up_sslmode;
@@ -104,5 +105,11 @@ void px_reload(struct proxy *px);
 uint64_t px_reload_after_now(struct proxy *px);
 int px_loader_new(struct proxy *px);
 void px_loader_free(struct proxy *px);
+
+/* proxy_watch.c: listens for the database's notice of DDL (its event
+ * trigger), and reads the catalog again at each; started again when the
+ * configuration changes. 0 or -errno (logged; the minute's read stays). */
+int px_watch_start(struct proxy *px);
+void px_watch_stop(struct proxy *px);
 
 #endif

@@ -394,6 +394,17 @@ static int index_views(struct ppol *pp)
 	return 0;
 }
 
+PGconn *ppol_connect(const char *conninfo)
+{
+	/* a read that hangs holds back the next: bounded, a lost network too
+	 * (what conninfo, after these, sets wins) */
+	static const char *const keys[] = { "connect_timeout",     "tcp_user_timeout", "keepalives_idle",
+		                            "keepalives_interval", "dbname",           NULL };
+	const char *values[] = { "10", "60000", "30", "10", conninfo, NULL };
+
+	return PQconnectdbParams(keys, values, 1);
+}
+
 int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol *prev,
               struct ppol **ret, char *err, size_t errlen)
 {
@@ -408,12 +419,7 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		snprintf(err, errlen, "the policy names tables, but no database is configured");
 		r = -EINVAL;
 	}
-	/* a read that hangs holds back the next: bounded, a lost network too
-	 * (what conninfo, after these, sets wins) */
-	static const char *const keys[] = { "connect_timeout",     "tcp_user_timeout", "keepalives_idle",
-		                            "keepalives_interval", "dbname",           NULL };
-	const char *values[] = { "10", "60000", "30", "10", conninfo, NULL };
-	PGconn *conn = !r && conninfo ? PQconnectdbParams(keys, values, 1) : NULL;
+	PGconn *conn = !r && conninfo ? ppol_connect(conninfo) : NULL;
 	if (conn)
 		r = load_catalog(pp, conn, err, errlen);
 	else if (!r && conninfo)

@@ -29,6 +29,7 @@ static int on_config(struct role_env *env, int fd, struct ipc_msg *m)
 		return -EBADMSG;
 	}
 	((struct proxy *)env->state)->pp_stale = true; /* loaded within a tick, in the background */
+	(void)px_watch_start(env->state);              /* the database may be another */
 	/* (listen addresses and TLS apply at the next start) */
 	return 0;
 }
@@ -130,6 +131,7 @@ static int setup(struct proxy *px)
 		return r;
 	}
 	(void)px_load_policy(px);
+	(void)px_watch_start(px);
 	for (size_t i = 0; i < role_proxy_nlisten; i++) {
 		px->ls[i] = evconnlistener_new(px->base, on_accept, px, LEV_OPT_CLOSE_ON_FREE, -1,
 		                               role_proxy_listen_fds[i]);
@@ -159,6 +161,7 @@ static void teardown(struct proxy *px)
 	lc_free(px->lc);
 	keyprov_free(px->keys);
 	sqi_cache_free(px->sqi);
+	px_watch_stop(px);
 	px_loader_free(px);
 	ppol_unref(px->pp);
 	SSL_CTX_free(px->tls);

@@ -6,6 +6,7 @@ import time
 import psycopg2
 import pytest
 
+from conftest import ctl
 from proxy import Proxy, Shop
 from wire import msg, raw_session, read_msg
 
@@ -697,5 +698,64 @@ def test_plaintext_the_proxy_cannot_see_coming_is_refused_by_the_database():
                                "(SELECT count(*) FROM shop.addresses WHERE street = 'Unknown street')",
                                dbname="shop").strip()
         assert stored == "0"
+    finally:
+        s.stop()
+
+
+def test_ddl_made_around_the_proxy_is_heard_of_at_once():
+    """With the event trigger `custosctl db watch` installs, the proxy hears
+    of DDL made directly on PostgreSQL as it commits, and reads the catalog
+    again: a view made there over a policy table is read through the proxy
+    with its access record within a couple of seconds (without the trigger,
+    at the minute's read). --remove drops the trigger; installing twice is
+    fine."""
+    s = Shop(customers=5)
+    try:
+        assert ctl("db", "watch", "--help", check=0).stdout.startswith("Usage: custosctl db watch --db")
+        assert "give --db CONNINFO" in ctl("db", "watch", check=2).stderr
+        for _ in range(2):
+            out = ctl("db", "watch", "--db", s.direct("shop"), check=0).stdout
+            assert "event trigger custos_catalog installed" in out
+        p = Proxy(s).start()
+        c = p.connect()
+        with c.cursor() as cur:
+            cur.execute("SELECT count(*) FROM shop.orders")
+        c.close()
+        assert "no event trigger custos_catalog" not in p.d.errors()
+
+        def read_through(view, within):
+            s.server.psql(f"CREATE VIEW shop.{view} AS SELECT id, name FROM shop.customers", dbname="shop")
+            start, seen = time.monotonic(), []
+            while not seen and time.monotonic() - start < within:
+                c = p.connect()
+                with c.cursor() as cur:
+                    cur.execute(f"SELECT id, name FROM shop.{view} WHERE id = 2")
+                    cur.fetchall()
+                c.close()
+                seen = [r for r in p.access() if f"shop.{view}" in r["stmt"]]
+                time.sleep(0.05)
+            assert seen, f"reads through {view} were not recorded"
+            assert seen[0]["object"]["table"] == "shop.customers" and len(seen[0]["subjects"]) == 1
+
+        read_through("people", 5)
+        # PostgreSQL restarted: the proxy listens again (tried every 5 s), and reads the catalog then
+        s.server._run(s.server.bin / "pg_ctl", "restart", "-w", "-m", "fast", "-D", s.server.datadir,
+                      "-l", s.server.logfile, owner=True)
+        read_through("persons", 15)
+        assert p.d.errors().count("the connection listening for DDL was lost") == 1, p.d.errors()
+        ctl("db", "watch", "--remove", "--db", s.direct("shop"), check=0)
+        assert s.server.psql("SELECT count(*) FROM pg_event_trigger", dbname="shop").strip() == "0"
+    finally:
+        s.stop()
+
+
+def test_without_the_event_trigger_the_proxy_says_so():
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s).start()
+        deadline = time.monotonic() + 10
+        while "no event trigger custos_catalog" not in p.d.errors() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "(`custosctl db watch` installs it)" in p.d.errors(), p.d.errors()
     finally:
         s.stop()

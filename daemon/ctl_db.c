@@ -1,0 +1,88 @@
+/* ctl_db.c - `custosctl db watch`: installs in the customer database the
+ * event trigger that tells custosd of DDL at once (proxy_watch.c): at the
+ * end of every DDL command, whoever runs it, a notification on channel
+ * custos_catalog. Installing an event trigger takes a superuser. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include "ctl.h"
+#include "util.h"
+
+static const char help[] =
+    "Usage: custosctl db watch --db CONNINFO [--remove]\n"
+    "Install in the customer database the event trigger custos_catalog, which tells\n"
+    "custosd's proxy of every DDL command as it commits (NOTIFY custos_catalog), so that\n"
+    "the proxy reads the catalog again at once: a view, a rename or a default made\n"
+    "without passing through the proxy is then known within some tens of milliseconds,\n"
+    "not at the next minute's read. Its function is custos.catalog_changed() (schema\n"
+    "custos is made if missing). Running it again replaces both. Takes a superuser.\n"
+    "Exits 0 when done, 2 on usage or database errors.\n\n"
+    "  --db CONNINFO  the customer database (libpq connection string)\n"
+    "  --remove       drop the trigger and its function instead\n";
+
+static const char install_sql[] = "BEGIN; "
+                                  "CREATE SCHEMA IF NOT EXISTS custos; "
+                                  "CREATE OR REPLACE FUNCTION custos.catalog_changed() RETURNS event_trigger "
+                                  " LANGUAGE plpgsql SET search_path = pg_catalog "
+                                  " AS $$BEGIN PERFORM pg_notify('custos_catalog', ''); END$$; "
+                                  "DROP EVENT TRIGGER IF EXISTS custos_catalog; "
+                                  "CREATE EVENT TRIGGER custos_catalog ON ddl_command_end "
+                                  " EXECUTE FUNCTION custos.catalog_changed(); "
+                                  "COMMIT";
+
+static const char remove_sql[] = "BEGIN; "
+                                 "DROP EVENT TRIGGER IF EXISTS custos_catalog; "
+                                 "DROP FUNCTION IF EXISTS custos.catalog_changed(); "
+                                 "COMMIT";
+
+static int cmd_watch(int argc, char **argv)
+{
+	static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+		                              { "db", required_argument, NULL, 'd' },
+		                              { "remove", no_argument, NULL, 'r' },
+		                              { 0 } };
+	const char *db = NULL;
+	bool remove = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			return 0;
+		}
+		if (c != 'd' && c != 'r')
+			return ctl_usage_error("db watch: unexpected option");
+		if (c == 'd')
+			db = optarg;
+		remove |= c == 'r';
+	}
+	if (!db || optind != argc)
+		return ctl_usage_error("db watch: give --db CONNINFO and nothing else");
+	PGconn *conn = PQconnectdb(db);
+	PGresult *r =
+	    PQstatus(conn) == CONNECTION_OK ? PQexec(conn, remove ? remove_sql : install_sql) : NULL;
+	int code = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : EXIT_USAGE;
+	if (code)
+		fprintf(stderr, "custosctl: --db: %s", PQerrorMessage(conn));
+	else
+		printf(remove ? "event trigger custos_catalog removed\n"
+		              : "event trigger custos_catalog installed: custosd hears of DDL at once\n");
+	PQclear(r);
+	PQfinish(conn);
+	return code;
+}
+
+static const struct ctl_cmd db_cmds[] = {
+	{ "watch", cmd_watch, "install the event trigger that tells custosd of DDL at once" },
+};
+
+const struct ctl_group ctl_db_group = {
+	"db",
+	db_cmds,
+	ARRAY_SIZE(db_cmds),
+	"the customer database's side of Custos",
+};
