@@ -275,6 +275,33 @@ def test_a_policy_that_would_cut_rows_loose_is_refused(shop):
         p.cleanup()
 
 
+def test_rows_deleted_in_a_table_inheriting_a_policy_table_are_the_subjects_only():
+    """Erasure's delete_row reaches the rows of a table inheriting a policy
+    table, and deletes the subject's row there and no other, though another
+    subject's row in the parent sits at the same place (ctid)."""
+    s = Shop(customers=3)
+    try:
+        for u in (DPO_A, DPO_B):
+            ensure_user(u, ["custos-ctl", "custos-dpo"])
+        s.server.psql("CREATE TABLE shop.consents_archive () INHERITS (shop.marketing_consents); "
+                      "INSERT INTO shop.consents_archive (id, customer_id, channel, granted, source) "
+                      "VALUES (9001, 3, 'post', false, 'checkout'); "
+                      "VACUUM FULL shop.marketing_consents; VACUUM FULL shop.consents_archive", dbname="shop")
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        sql = "SELECT tableoid::regclass::text, ctid::text, id, customer_id FROM shop.marketing_consents ORDER BY id"
+        before = q(p, sql)
+        at = {(r[0], r[1]): r[3] for r in before}
+        assert at.get(("shop.consents_archive", "(0,1)")) == 3 and at.get(("shop.marketing_consents", "(0,1)"), 3) != 3, \
+            before
+        rid = open_erasure(p, 3)
+        assert req(p, "run", str(rid))["status"] == "completed"
+        assert [r[2] for r in q(p, sql)] == [r[2] for r in before if r[3] != 3]
+    finally:
+        s.stop()
+
+
 def test_rows_of_a_table_inheriting_a_policy_table_are_told_apart():
     """A row of a table inheriting a policy table may sit at the same place
     (ctid) in its table as another subject's row in the parent: encrypting
