@@ -843,7 +843,8 @@ static int one_statement(struct sqi_info *info, const char *sql, size_t sqllen, 
 	info->n++;
 	char node[64] = "";
 	int err = sqi_classify(st, json_object_get(raw, "stmt"), node, 0);
-	info->per_text |= !strcmp(node, "DoStmt");
+	/* a DO block's body, a COPY's options (FORMAT 'csv'): literals the analysis reads */
+	info->per_text |= !strcmp(node, "DoStmt") || !strcmp(node, "CopyStmt");
 	if (!err)
 		err = describe(st, text, node);
 	free(text);

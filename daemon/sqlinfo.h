@@ -186,7 +186,8 @@ struct sqi_stmt {
 struct sqi_info {
 	struct sqi_stmt *stmts;
 	size_t n;
-	bool per_text; /* it depends on a literal's contents (a DO block's body): never shared */
+	bool per_text; /* it depends on a literal's contents (a DO block's body, a COPY's
+	                * options): never shared */
 };
 
 /* Analyses sql (no statements at all is n == 0). 0; -EINVAL when it does

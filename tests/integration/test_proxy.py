@@ -1007,6 +1007,44 @@ def test_copy_from_encrypts_each_row_under_its_subject():
         finally:
             s.stop()
 
+def test_copy_options_written_as_string_literals_are_each_statements_own():
+    """COPY's options written as string literals (FORMAT 'csv') are read
+    from each statement: statements differing only in them shared one
+    analysis, so a COPY in the text format after one in CSV was read (and
+    sent on) as CSV."""
+    import csv
+    import io
+    s = Shop(customers=3)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT id::text, name FROM shop.customers ORDER BY id")
+            want = [list(r) for r in cur.fetchall()]
+            for fmt in ("'csv'", "'text'", "'csv'", "'text'"):
+                out = io.StringIO()
+                cur.copy_expert(f"COPY shop.customers (id, name) TO STDOUT (FORMAT {fmt})", out)
+                text = out.getvalue()
+                rows = list(csv.reader(io.StringIO(text))) if fmt == "'csv'" else \
+                    [line.split("\t") for line in text.splitlines()]
+                same = rows == want  # (no values in the test's output)
+                assert same, f"COPY TO in {fmt} did not read as {fmt}"
+            ins = {"'csv'": "601,x601@example.org,X,DE\n", "'text'": "602\tx602@example.org\tY\tDE\n"}
+            for fmt, data in ins.items():
+                cur.copy_expert(f"COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT {fmt})",
+                                io.StringIO(data))
+            cur.execute("SELECT id, email, name FROM shop.customers WHERE id > 600 ORDER BY id")
+            assert cur.fetchall() == [(601, "x601@example.org", "X"), (602, "x602@example.org", "Y")]
+        stored = s.server.psql("SELECT email, name FROM shop.customers WHERE id > 600", dbname="shop").split()
+        assert len(stored) == 2 and all(v.startswith("cx1.") for line in stored for v in line.split("|"))
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
+
+
 DOCUMENTS = """
   shop.id_documents:
     defaults:
