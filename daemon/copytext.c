@@ -2,9 +2,119 @@
 #include "copytext.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
-int ct_next_line(const char *data, size_t n, size_t *scanned, struct ct_line *l)
+/* --- the options ------------------------------------------------------------------ */
+
+/* One printable ASCII character, not a letter or digit (a tab too, for
+ * a delimiter): what the proxy reads rows under. */
+static bool one_char(const char *v, bool delim)
+{
+	unsigned char c = (unsigned char)v[0];
+
+	if (!c || v[1])
+		return false;
+	if (delim && c == '\t')
+		return true;
+	if (c < 0x21 || c > 0x7e || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+		return false;
+	return !delim || (c != '\\' && c != '.');
+}
+
+bool ct_format_set(struct ct_format *f, const char *name, const char *value)
+{
+	size_t n = strlen(value);
+
+	if (!strcmp(name, "format") && (!strcmp(value, "text") || !strcmp(value, "csv"))) {
+		f->csv = !strcmp(value, "csv");
+		return true;
+	}
+	if (!strcmp(name, "null") && n <= CT_NULL_MAX && !strpbrk(value, "\r\n")) {
+		memcpy(f->null, value, n + 1);
+		f->null_len = n;
+		f->set |= CT_SET_NULL;
+		return true;
+	}
+	static const struct {
+		const char *name;
+		unsigned set;
+		size_t at; /* of the character in struct ct_format */
+	} chars[] = { { "delimiter", CT_SET_DELIM, offsetof(struct ct_format, delim) },
+		      { "quote", CT_SET_QUOTE, offsetof(struct ct_format, quote) },
+		      { "escape", CT_SET_ESCAPE, offsetof(struct ct_format, escape) } };
+	for (size_t i = 0; i < sizeof(chars) / sizeof(chars[0]); i++)
+		if (!strcmp(name, chars[i].name) && one_char(value, chars[i].set == CT_SET_DELIM)) {
+			((char *)f)[chars[i].at] = value[0];
+			f->set |= chars[i].set;
+			return true;
+		}
+	return false;
+}
+
+bool ct_format_finish(struct ct_format *f)
+{
+	if (!(f->set & CT_SET_DELIM))
+		f->delim = f->csv ? ',' : '\t';
+	if (!(f->set & CT_SET_NULL))
+		f->null_len = strlen(strcpy(f->null, f->csv ? "" : "\\N"));
+	if (!(f->set & CT_SET_QUOTE))
+		f->quote = '"';
+	if (!(f->set & CT_SET_ESCAPE))
+		f->escape = f->quote;
+	if (memchr(f->null, f->delim, f->null_len))
+		return false;
+	if (!f->csv)
+		return !(f->set & (CT_SET_QUOTE | CT_SET_ESCAPE));
+	return f->delim != f->quote && !memchr(f->null, f->quote, f->null_len);
+}
+
+void ct_format_init(struct ct_format *f, bool csv)
+{
+	*f = (struct ct_format){ .csv = csv };
+	(void)ct_format_finish(f);
+}
+
+/* A string literal of SQL (standard_conforming_strings on). */
+static void literal(struct buf *out, const char *p, size_t n)
+{
+	buf_addc(out, '\'');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\'')
+			buf_addc(out, '\'');
+		buf_addc(out, p[i]);
+	}
+	buf_addc(out, '\'');
+}
+
+void ct_format_sql(const struct ct_format *f, bool header, struct buf *out)
+{
+	static const struct {
+		const char *name;
+		unsigned set;
+		size_t at;
+	} chars[] = { { "DELIMITER", CT_SET_DELIM, offsetof(struct ct_format, delim) },
+		      { "QUOTE", CT_SET_QUOTE, offsetof(struct ct_format, quote) },
+		      { "ESCAPE", CT_SET_ESCAPE, offsetof(struct ct_format, escape) } };
+
+	if (!f->csv && !header && !f->set)
+		return;
+	buf_printf(out, " (FORMAT %s, HEADER %s", f->csv ? "csv" : "text", header ? "true" : "false");
+	for (size_t i = 0; i < sizeof(chars) / sizeof(chars[0]); i++)
+		if (f->set & chars[i].set) {
+			buf_printf(out, ", %s ", chars[i].name);
+			literal(out, (const char *)f + chars[i].at, 1);
+		}
+	if (f->set & CT_SET_NULL) {
+		buf_adds(out, ", NULL ");
+		literal(out, f->null, f->null_len);
+	}
+	buf_addc(out, ')');
+}
+
+/* --- text ------------------------------------------------------------------------- */
+
+static int text_next_line(const char *data, size_t n, size_t *scanned, struct ct_line *l)
 {
 	size_t i = *scanned;
 
@@ -47,16 +157,16 @@ bool ct_ends_with(const char *row, size_t len, char c)
 	return c == '.' ? k % 2 == 1 : k % 2 == 0; /* `\.` itself, or a \r no backslash takes */
 }
 
-int ct_split(const char *row, size_t len, struct ct_field *f, size_t max)
+static int text_split(char delim, const char *row, size_t len, struct ct_field *f, size_t max)
 {
 	size_t n = 0, start = 0;
 
 	for (size_t i = 0;; i++) {
 		if (i < len && row[i] == '\\') {
-			i++; /* escaped: not a tab that ends the field */
+			i++; /* escaped: not a delimiter that ends the field */
 			continue;
 		}
-		if (i >= len || row[i] == '\t') {
+		if (i >= len || row[i] == delim) {
 			if (n == max)
 				return -E2BIG;
 			size_t end = i < len ? i : len;
@@ -103,7 +213,7 @@ static char escaped(const char *p, const char *end, size_t *took)
 	return *p;
 }
 
-int ct_unescape(const struct ct_field *f, struct buf *out)
+static int text_value(const struct ct_field *f, struct buf *out)
 {
 	const char *p = f->p, *end = f->p + f->len;
 
@@ -126,14 +236,15 @@ int ct_unescape(const struct ct_field *f, struct buf *out)
 	return out->failed ? -ENOMEM : 0;
 }
 
-void ct_escape(struct buf *out, const char *p, size_t n)
+static void text_put(char delim, struct buf *out, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char e = p[i] == '\\'   ? '\\'
-		         : p[i] == '\t' ? 't'
-		         : p[i] == '\n' ? 'n'
-		         : p[i] == '\r' ? 'r'
-		                        : 0;
+		char e = p[i] == '\\'    ? '\\'
+		         : p[i] == '\t'  ? 't'
+		         : p[i] == '\n'  ? 'n'
+		         : p[i] == '\r'  ? 'r'
+		         : p[i] == delim ? delim
+		                         : 0;
 		if (e) {
 			buf_addc(out, '\\');
 			buf_addc(out, e);
@@ -145,13 +256,33 @@ void ct_escape(struct buf *out, const char *p, size_t n)
 
 /* --- CSV ----------------------------------------------------------------------- */
 
-int ct_csv_next_line(const char *data, size_t n, size_t *scanned, bool *quoted, struct ct_line *l)
+/* Inside quotes at p[i]: whether an escape character begins there (the
+ * escape, then a quote or the escape): 1; 0 not; -1 not known yet (the
+ * data ends after the escape). */
+static int csv_escape_at(const struct ct_format *f, const char *p, size_t n, size_t i)
+{
+	if (p[i] != f->escape || f->escape == f->quote)
+		return 0; /* (a doubled quote toggles out of quotes and in again) */
+	if (i + 1 == n)
+		return -1;
+	return p[i + 1] == f->quote || p[i + 1] == f->escape;
+}
+
+static int csv_next_line(const struct ct_format *f, const char *data, size_t n, size_t *scanned, bool *quoted,
+                         struct ct_line *l)
 {
 	size_t i = *scanned;
 
 	for (; i < n; i++) {
-		if (data[i] == '"') {
-			*quoted = !*quoted; /* "" inside quotes: out and in again */
+		int esc = *quoted ? csv_escape_at(f, data, n, i) : 0;
+		if (esc < 0)
+			break; /* what it escapes comes later */
+		if (esc) {
+			i++;
+			continue;
+		}
+		if (data[i] == f->quote) {
+			*quoted = !*quoted;
 			continue;
 		}
 		if (*quoted || (data[i] != '\n' && data[i] != '\r'))
@@ -169,15 +300,19 @@ int ct_csv_next_line(const char *data, size_t n, size_t *scanned, bool *quoted, 
 	return 0;
 }
 
-int ct_csv_split(const char *row, size_t len, struct ct_field *f, size_t max)
+static int csv_split(const struct ct_format *fmt, const char *row, size_t len, struct ct_field *f, size_t max)
 {
 	size_t n = 0, start = 0;
 	bool quoted = false;
 
 	for (size_t i = 0;; i++) {
-		if (i < len && row[i] == '"')
+		if (i < len && quoted && csv_escape_at(fmt, row, len, i) > 0) {
+			i++;
+			continue;
+		}
+		if (i < len && row[i] == fmt->quote)
 			quoted = !quoted;
-		if (i < len && (quoted || row[i] != ','))
+		if (i < len && (quoted || row[i] != fmt->delim))
 			continue;
 		if (n == max)
 			return -E2BIG;
@@ -188,16 +323,17 @@ int ct_csv_split(const char *row, size_t len, struct ct_field *f, size_t max)
 	}
 }
 
-int ct_csv_value(const struct ct_field *f, struct buf *out)
+static int csv_value(const struct ct_format *fmt, const struct ct_field *f, struct buf *out)
 {
 	bool quoted = false;
 
 	for (size_t i = 0; i < f->len; i++) {
 		char c = f->p[i];
-		if (c == '"' && quoted && i + 1 < f->len && f->p[i + 1] == '"') {
-			buf_addc(out, '"');
-			i++;
-		} else if (c == '"') {
+		bool doubled =
+		    c == fmt->quote && fmt->escape == fmt->quote && i + 1 < f->len && f->p[i + 1] == c;
+		if (quoted && (doubled || csv_escape_at(fmt, f->p, f->len, i) > 0)) {
+			buf_addc(out, f->p[++i]);
+		} else if (c == fmt->quote) {
 			quoted = !quoted;
 		} else if (!c) {
 			return -EILSEQ;
@@ -208,35 +344,54 @@ int ct_csv_value(const struct ct_field *f, struct buf *out)
 	return out->failed ? -ENOMEM : 0;
 }
 
-void ct_csv_quote(struct buf *out, const char *p, size_t n)
+static void csv_put(const struct ct_format *f, struct buf *out, const char *p, size_t n)
 {
-	bool plain = n && !memchr(p, '"', n) && !memchr(p, ',', n) && !memchr(p, '\n', n) &&
-	             !memchr(p, '\r', n) && !(n == 2 && p[0] == '\\' && p[1] == '.');
+	bool plain = !(n == f->null_len && !memcmp(p, f->null, n)) && !memchr(p, f->quote, n) &&
+	             !memchr(p, f->delim, n) && !memchr(p, '\n', n) && !memchr(p, '\r', n) &&
+	             !(n == 2 && p[0] == '\\' && p[1] == '.');
 
 	if (plain) {
 		buf_add(out, p, n);
 		return;
 	}
-	buf_addc(out, '"');
+	buf_addc(out, f->quote);
 	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '"')
-			buf_addc(out, '"');
+		if (p[i] == f->quote || p[i] == f->escape)
+			buf_addc(out, f->escape);
 		buf_addc(out, p[i]);
 	}
-	buf_addc(out, '"');
+	buf_addc(out, f->quote);
 }
 
-/* --- the formats ------------------------------------------------------------------ */
+/* --- either ----------------------------------------------------------------------- */
 
-static bool text_null(const struct ct_field *f)
+int ct_next_line(const struct ct_format *f, const char *data, size_t n, size_t *scanned, bool *quoted,
+                 struct ct_line *l)
 {
-	return ct_is_null(f);
+	return f->csv ? csv_next_line(f, data, n, scanned, quoted, l) : text_next_line(data, n, scanned, l);
 }
 
-static bool csv_null(const struct ct_field *f)
+int ct_split(const struct ct_format *f, const char *row, size_t len, struct ct_field *out, size_t max)
 {
-	return f->len == 0;
+	return f->csv ? csv_split(f, row, len, out, max) : text_split(f->delim, row, len, out, max);
 }
 
-const struct ct_format ct_text = { '\t', "\\N", text_null, ct_split, ct_unescape, ct_escape };
-const struct ct_format ct_csv = { ',', "", csv_null, ct_csv_split, ct_csv_value, ct_csv_quote };
+bool ct_is_null(const struct ct_format *f, const struct ct_field *field)
+{
+	/* text: as written, before escapes are read; CSV: with no quote in it */
+	return field->len == f->null_len && !memcmp(field->p, f->null, f->null_len) &&
+	       !(f->csv && memchr(field->p, f->quote, field->len));
+}
+
+int ct_value(const struct ct_format *f, const struct ct_field *field, struct buf *out)
+{
+	return f->csv ? csv_value(f, field, out) : text_value(field, out);
+}
+
+void ct_put(const struct ct_format *f, struct buf *out, const char *p, size_t n)
+{
+	if (f->csv)
+		csv_put(f, out, p, n);
+	else
+		text_put(f->delim, out, p, n);
+}

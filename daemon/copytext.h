@@ -1,8 +1,16 @@
-/* copytext.h - COPY's text format, as PostgreSQL reads and writes it
- * (copyfromparse.c): rows end at a newline no backslash escapes, fields end
- * at a tab no backslash escapes, a field of exactly \N is NULL, and a
- * backslash escapes the character after it (\b \f \n \r \t \v, octal \ooo,
- * hex \xhh, any other character itself). */
+/* copytext.h - COPY's text and CSV formats, as PostgreSQL reads and writes
+ * them (copyfromparse.c, copyto.c), under the options that shape them:
+ * DELIMITER, NULL, and CSV's QUOTE and ESCAPE.
+ *
+ * Text: rows end at a newline no backslash escapes, fields at a delimiter
+ * no backslash escapes, a field written exactly as the NULL string (before
+ * its escapes are read) is NULL, and a backslash escapes the character
+ * after it (\b \f \n \r \t \v, octal \ooo, hex \xhh, any other itself).
+ *
+ * CSV: fields end at a delimiter outside quotes, rows at a newline outside
+ * quotes; inside quotes the escape character before a quote or itself
+ * stands for that character (by default the escape is the quote: "" is a
+ * quote); a field with no quote in it that is the NULL string is NULL. */
 #ifndef CUSTOS_COPYTEXT_H
 #define CUSTOS_COPYTEXT_H
 
@@ -10,6 +18,43 @@
 #include <stddef.h>
 
 #include "buf.h"
+
+#define CT_NULL_MAX 64 /* the longest NULL string the proxy reads rows under */
+
+/* A COPY's format and options. */
+struct ct_format {
+	bool csv;
+	char delim;
+	char quote, escape;         /* CSV's */
+	char null[CT_NULL_MAX + 1]; /* NULL as written */
+	size_t null_len;
+	unsigned set; /* CT_SET_*: the options given (the others take their defaults) */
+};
+enum { CT_SET_DELIM = 1, CT_SET_NULL = 2, CT_SET_QUOTE = 4, CT_SET_ESCAPE = 8 };
+
+/* PostgreSQL's defaults: a tab and \N (text); a comma, an empty string
+ * and double quotes (CSV). */
+void ct_format_init(struct ct_format *f, bool csv);
+
+/* Sets COPY option name (format, delimiter, null, quote or escape) to
+ * value, on a format zeroed to begin with; false for another option, or a
+ * value the proxy does not read rows under: a format but text or csv, a
+ * delimiter, quote or escape that is not one printable ASCII character
+ * other than a letter or digit ('.' and '\' are no delimiter; a tab is
+ * one), a NULL string longer than CT_NULL_MAX or with a line end in it.
+ * Then ct_format_finish. */
+bool ct_format_set(struct ct_format *f, const char *name, const char *value);
+
+/* Gives the options not set their defaults (ESCAPE: the quote), and says
+ * whether they hold together as PostgreSQL requires: the NULL string free
+ * of the delimiter (and in CSV of the quote), the delimiter not the quote,
+ * QUOTE and ESCAPE in CSV only. */
+bool ct_format_finish(struct ct_format *f);
+
+/* Appends the options to a COPY statement: " (FORMAT csv, DELIMITER ';',
+ * ...)", only those that are not the defaults (nothing for text with its
+ * defaults and no header). */
+void ct_format_sql(const struct ct_format *f, bool header, struct buf *out);
 
 /* A row split off a stream of COPY data. */
 struct ct_line {
@@ -20,57 +65,40 @@ struct ct_line {
 /* The next row of data[0..n): 1 and *l when a whole row is there, 0 when
  * it goes on past n, -EILSEQ for a carriage return that ends no row
  * (PostgreSQL would read it as data the client did not escape, or as
- * another end of line than the first row's). *scanned keeps the work done
- * over calls on the same row (0 to begin one). */
-int ct_next_line(const char *data, size_t n, size_t *scanned, struct ct_line *l);
+ * another end of line than the first row's). *scanned and *quoted (CSV:
+ * whether the row so far ends inside quotes) keep the work done over
+ * calls on the same row (0 and false to begin one). */
+int ct_next_line(const struct ct_format *f, const char *data, size_t n, size_t *scanned, bool *quoted,
+                 struct ct_line *l);
 
-/* Whether row[0..len) ends with a character no backslash escapes, c:
- * `\.` (c '.') ends the data wherever it is in a row, and a carriage
+/* Whether row[0..len) (text) ends with a character no backslash escapes,
+ * c: `\.` (c '.') ends the data wherever it is in a row, and a carriage
  * return (c '\r') at the end of the data ends a row. */
 bool ct_ends_with(const char *row, size_t len, char c);
 
 /* A field of a row. */
 struct ct_field {
-	const char *p; /* as written, escapes and all */
+	const char *p; /* as written, escapes and quotes and all */
 	size_t len;
 };
 
 /* Splits row[0..len) into fields: how many (at most max: -E2BIG when
  * there are more). */
-int ct_split(const char *row, size_t len, struct ct_field *f, size_t max);
+int ct_split(const struct ct_format *f, const char *row, size_t len, struct ct_field *out, size_t max);
 
-static inline bool ct_is_null(const struct ct_field *f)
+bool ct_is_null(const struct ct_format *f, const struct ct_field *field);
+
+/* Appends the field's value, its escapes or quotes read. -EILSEQ when it
+ * holds a NUL byte (PostgreSQL refuses one in text). */
+int ct_value(const struct ct_format *f, const struct ct_field *field, struct buf *out);
+
+/* Appends p[0..n) as a field: escaped (text), or quoted when it must be
+ * (CSV). */
+void ct_put(const struct ct_format *f, struct buf *out, const char *p, size_t n);
+
+static inline void ct_put_null(const struct ct_format *f, struct buf *out)
 {
-	return f->len == 2 && f->p[0] == '\\' && f->p[1] == 'N';
+	buf_add(out, f->null, f->null_len);
 }
-
-/* Appends the field's value, its escapes read. -EILSEQ when it holds a NUL
- * byte (PostgreSQL refuses one in text). */
-int ct_unescape(const struct ct_field *f, struct buf *out);
-/* Appends p[0..n) escaped for the text format. */
-void ct_escape(struct buf *out, const char *p, size_t n);
-
-/* CSV, with PostgreSQL's defaults (copyfromparse.c, CopyReadAttributesCSV):
- * fields end at a comma outside double quotes, "" inside quotes is a
- * quote, rows end at a newline outside quotes, and an empty field with no
- * quotes at all is NULL. *quoted keeps whether the row so far ends inside
- * quotes, over calls (false to begin one). Otherwise as above. */
-int ct_csv_next_line(const char *data, size_t n, size_t *scanned, bool *quoted, struct ct_line *l);
-int ct_csv_split(const char *row, size_t len, struct ct_field *f, size_t max);
-/* Appends the field's value, its quotes read. -EILSEQ for a NUL byte. */
-int ct_csv_value(const struct ct_field *f, struct buf *out);
-/* Appends p[0..n) as a CSV field (quoted when it must be). */
-void ct_csv_quote(struct buf *out, const char *p, size_t n);
-
-/* COPY's two formats, as tables of the functions above. */
-struct ct_format {
-	char delim;
-	const char *null; /* NULL as written */
-	bool (*is_null)(const struct ct_field *f);
-	int (*split)(const char *row, size_t len, struct ct_field *f, size_t max);
-	int (*value)(const struct ct_field *f, struct buf *out);
-	void (*put)(struct buf *out, const char *p, size_t n); /* a value, escaped or quoted */
-};
-extern const struct ct_format ct_text, ct_csv;
 
 #endif

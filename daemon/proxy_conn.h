@@ -36,7 +36,7 @@ struct pstmt {
 	struct pxe_plan *enc; /* the values it writes into encrypted columns, or NULL */
 	bool copy_out;        /* COPY table TO, in the text format or CSV (with HEADER or not) */
 	bool copy_header;
-	const struct ct_format *copy_fmt;
+	struct ct_format copy_fmt;
 	char **copy_cols; /* the columns it names (none: all) */
 	size_t ncopy_cols;
 	bool code_ddl;         /* defines code the database runs (a routine, a trigger) */
@@ -60,9 +60,9 @@ struct colmap {
 	const char *table;      /* a policy table a column comes from, a view's too (for the record) */
 	bool rewrite, refuse;   /* some value is decrypted or masked / withheld with an error */
 	const struct pp_column **f;
-	uint8_t *out;                /* enum pxc_out, by column */
-	uint8_t *form;               /* by column: 0, or a bytea's PXC_BYTEA_TEXT or PXC_BYTEA_BINARY */
-	const struct ct_format *fmt; /* COPY TO: its rows' format, and room to split one */
+	uint8_t *out;         /* enum pxc_out, by column */
+	uint8_t *form;        /* by column: 0, or a bytea's PXC_BYTEA_TEXT or PXC_BYTEA_BINARY */
+	struct ct_format fmt; /* COPY TO: its rows' format, and room to split one */
 	struct ct_field *fields;
 };
 enum { PXC_BYTEA_TEXT = 1, PXC_BYTEA_BINARY };

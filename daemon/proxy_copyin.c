@@ -25,15 +25,15 @@
 #include "proxy_encrypt.h"
 
 struct pxi {
-	struct pstmt *st; /* the plan: st->enc->copy */
-	const struct ct_format *fmt;
-	struct buf pending; /* a row the client has not finished */
-	size_t scanned;     /* of pending, by the line reader */
-	bool quoted;        /* CSV: pending so far ends inside quotes */
-	bool header_done;   /* the header row (HEADER) has passed */
-	bool ended;         /* after the \. row: what follows is not data */
-	bool failed;        /* CopyFail sent: the client's data goes nowhere */
-	bool waiting;       /* pending's first row waits for its keys */
+	struct pstmt *st;            /* the plan: st->enc->copy */
+	const struct ct_format *fmt; /* st->enc->copy's */
+	struct buf pending;          /* a row the client has not finished */
+	size_t scanned;              /* of pending, by the line reader */
+	bool quoted;                 /* CSV: pending so far ends inside quotes */
+	bool header_done;            /* the header row (HEADER) has passed */
+	bool ended;                  /* after the \. row: what follows is not data */
+	bool failed;                 /* CopyFail sent: the client's data goes nowhere */
+	bool waiting;                /* pending's first row waits for its keys */
 	struct ct_field *f;
 	struct buf *ct, *idx; /* by client field: its ciphertext, its blind index */
 	struct buf out;
@@ -103,7 +103,7 @@ int pxi_start(struct pconn *c, struct pstmt *st)
 		return -ENOMEM;
 	}
 	x->st = pq_st_ref(st);
-	x->fmt = cp->csv ? &ct_csv : &ct_text;
+	x->fmt = &cp->fmt;
 	x->header_done = !cp->header;
 	c->cin = x;
 	return 0;
@@ -147,7 +147,7 @@ static int seal_field(const struct pxi *x, const struct pp_column *col, const st
 	int err = pxe_seal(col, k, plain->p ? plain->p : "", plain->len, false, &ct);
 
 	if (!err)
-		x->fmt->put(out, ct.p ? ct.p : "", ct.len);
+		ct_put(x->fmt, out, ct.p ? ct.p : "", ct.len);
 	buf_free(&ct);
 	return err ? err : out->failed ? -ENOMEM : 0;
 }
@@ -164,10 +164,10 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 	for (unsigned i = 0; !err && i < cp->nin; i++) {
 		wipe(&x->ct[i]);
 		wipe(&x->idx[i]);
-		if (!cp->enc[i] || x->fmt->is_null(&x->f[i]))
+		if (!cp->enc[i] || ct_is_null(x->fmt, &x->f[i]))
 			continue;
 		wipe(&plain);
-		err = x->fmt->value(&x->f[i], &plain);
+		err = ct_value(x->fmt, &x->f[i], &plain);
 		if (!err)
 			err = row_key(c, x, id, &k, &have);
 		if (!err)
@@ -193,7 +193,7 @@ static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 	bool any = false;
 
 	for (unsigned i = 0; i < cp->nin; i++) {
-		if (!cp->enc[i] || x->fmt->is_null(&x->f[i]))
+		if (!cp->enc[i] || ct_is_null(x->fmt, &x->f[i]))
 			continue;
 		any = true;
 		if (cp->enc[i]->pc->bidx_column)
@@ -213,9 +213,9 @@ static int subject_id(struct pxi *x, struct buf *id)
 {
 	int s = x->st->enc->copy->subject;
 
-	if (s < 0 || x->fmt->is_null(&x->f[s]))
+	if (s < 0 || ct_is_null(x->fmt, &x->f[s]))
 		return 0;
-	int err = x->fmt->value(&x->f[s], id);
+	int err = ct_value(x->fmt, &x->f[s], id);
 	buf_addc(id, 0);
 	return err ? err : id->failed ? -ENOMEM : 0;
 }
@@ -234,10 +234,10 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
-	if (x->fmt == &ct_csv && len == 2 && row[0] == '\\' && row[1] == '.')
+	if (x->fmt->csv && len == 2 && row[0] == '\\' && row[1] == '.')
 		return "a CSV row of \\. alone ends the data in some PostgreSQL versions and is a value in "
 		       "others (quote it): nothing was written";
-	if (x->fmt == &ct_text && ct_ends_with(row, len, '.')) { /* the end, wherever it is */
+	if (!x->fmt->csv && ct_ends_with(row, len, '.')) { /* the end, wherever it is */
 		if (len != 2)
 			return "a COPY row ends in \\. (the end of the data) after other fields: nothing was "
 			       "written";
@@ -245,7 +245,7 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
-	if (x->fmt->split(row, len, x->f, cp->nin) != (int)cp->nin)
+	if (ct_split(x->fmt, row, len, x->f, cp->nin) != (int)cp->nin)
 		return "a COPY row has more or fewer fields than the COPY has columns: nothing was written";
 	struct buf id = BUF_INIT;
 	int err = subject_id(x, &id);
@@ -267,11 +267,11 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		int src = cp->idx_of[j];
 		if (j)
 			buf_addc(&x->out, x->fmt->delim);
-		if (src >= 0 && x->fmt->is_null(&x->f[src]))
-			buf_adds(&x->out, x->fmt->null);
+		if (src >= 0 && ct_is_null(x->fmt, &x->f[src]))
+			ct_put_null(x->fmt, &x->out);
 		else if (src >= 0)
-			x->fmt->put(&x->out, x->idx[src].p, x->idx[src].len);
-		else if (cp->enc[j] && !x->fmt->is_null(&x->f[j]))
+			ct_put(x->fmt, &x->out, x->idx[src].p, x->idx[src].len);
+		else if (cp->enc[j] && !ct_is_null(x->fmt, &x->f[j]))
 			buf_add(&x->out, x->ct[j].p, x->ct[j].len);
 		else
 			buf_add(&x->out, x->f[j].p, x->f[j].len);
@@ -285,8 +285,7 @@ static int next_line(struct pxi *x, size_t at, struct ct_line *l)
 	const char *p = x->pending.p + at;
 	size_t n = x->pending.len - at;
 
-	return x->fmt == &ct_csv ? ct_csv_next_line(p, n, &x->scanned, &x->quoted, l)
-	                         : ct_next_line(p, n, &x->scanned, l);
+	return ct_next_line(x->fmt, p, n, &x->scanned, &x->quoted, l);
 }
 
 /* The rows complete in x->pending (all of it when last), to PostgreSQL. */
@@ -308,12 +307,12 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 			at += l.len + l.eol;
 	}
 	if (!why && last && !x->ended && at < x->pending.len) { /* a last row without its newline */
-		bool cr = x->fmt == &ct_csv ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
-		                            : ct_ends_with(x->pending.p + at, x->pending.len - at, '\r');
+		bool cr = x->fmt->csv ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
+		                      : ct_ends_with(x->pending.p + at, x->pending.len - at, '\r');
 		if (cr)
 			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
 			      "written";
-		else if (x->fmt == &ct_csv && x->quoted)
+		else if (x->fmt->csv && x->quoted)
 			why = "the COPY data ends inside a quoted CSV field: nothing was written";
 		else
 			why = copy_row(c, x, x->pending.p + at, x->pending.len - at, "", 0);

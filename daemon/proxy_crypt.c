@@ -202,14 +202,14 @@ static int copy_bytea(struct pconn *c, const struct colmap *map, uint16_t i, con
                       struct buf *out)
 {
 	struct buf text = BUF_INIT, plain = BUF_INIT;
-	int err = map->fmt->value(field, &text);
+	int err = ct_value(&map->fmt, field, &text);
 
 	if (!err)
 		err = decrypt_bytea(c, map->f[i], text.p ? text.p : "", text.len, PXC_BYTEA_TEXT, &plain);
 	if (err == 1)
-		buf_adds(out, map->fmt->null);
+		ct_put_null(&map->fmt, out);
 	else if (!err)
-		map->fmt->put(out, plain.p ? plain.p : "", plain.len);
+		ct_put(&map->fmt, out, plain.p ? plain.p : "", plain.len);
 	OPENSSL_cleanse(plain.p, plain.cap);
 	buf_free(&plain);
 	buf_free(&text);
@@ -224,7 +224,7 @@ static int copy_field(struct pconn *c, const struct colmap *map, uint16_t i, con
 	int err = 0;
 
 	if (map->out[i] == PXC_MASK) {
-		map->fmt->put(out, MASK, strlen(MASK));
+		ct_put(&map->fmt, out, MASK, strlen(MASK));
 		return out->failed ? -ENOMEM : 0;
 	}
 	if (map->form[i])
@@ -233,14 +233,14 @@ static int copy_field(struct pconn *c, const struct colmap *map, uint16_t i, con
 		buf_add(out, field->p, field->len); /* plaintext from before encryption: as stored */
 		return out->failed ? -ENOMEM : 0;
 	}
-	err = map->fmt->value(field, &ct);
+	err = ct_value(&map->fmt, field, &ct);
 	if (!err)
 		err = decrypt_to(c, map->f[i], ct.p ? ct.p : "", ct.len, &plain);
 	if (err == 1) {
-		buf_adds(out, map->fmt->null);
+		ct_put_null(&map->fmt, out);
 		err = 0;
 	} else if (!err) {
-		map->fmt->put(out, plain.p ? plain.p : "", plain.len);
+		ct_put(&map->fmt, out, plain.p ? plain.p : "", plain.len);
 	}
 	OPENSSL_cleanse(plain.p, plain.cap);
 	buf_free(&plain);
@@ -253,14 +253,14 @@ int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, s
 	const char *p = (const char *)row;
 	int err = 0;
 
-	if (!len || p[len - 1] != '\n' || map->fmt->split(p, len - 1, map->fields, map->n) != (int)map->n)
+	if (!len || p[len - 1] != '\n' || ct_split(&map->fmt, p, len - 1, map->fields, map->n) != (int)map->n)
 		return -EBADMSG; /* not one row of the table's columns */
 	for (uint16_t i = 0; i < map->n && (!err || err == -EINPROGRESS); i++) {
 		const struct ct_field *f = &map->fields[i];
 		int e = 0;
 		if (i)
-			buf_addc(out, map->fmt->delim);
-		if (map->fmt->is_null(f) || map->out[i] == PXC_PASS || map->out[i] == PXC_REFUSE)
+			buf_addc(out, map->fmt.delim);
+		if (ct_is_null(&map->fmt, f) || map->out[i] == PXC_PASS || map->out[i] == PXC_REFUSE)
 			buf_add(out, f->p, f->len);
 		else
 			e = copy_field(c, map, i, f, out);

@@ -227,8 +227,9 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 	if (!s->copy_table || !s->copy_plain || !s->copy_stdin || s->ntables != 1)
 		return refuse(why, n,
 		              "Custos encrypts COPY FROM STDIN into %s in the text format or CSV, with "
-		              "no options but HEADER (no binary, other delimiters, quotes or NULL, WHERE, "
-		              "file or program)",
+		              "HEADER, DELIMITER, NULL, QUOTE and ESCAPE (one printable character each, "
+		              "not a letter or digit) and no other options (no binary, no FORCE_*, "
+		              "ENCODING, WHERE, file or program)",
 		              t->name);
 	for (int16_t a = 0; !nin && a < t->ncols; a++)
 		nin += t->cols[a].name != NULL; /* no list: the columns not dropped, in order */
@@ -238,7 +239,7 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		return free(cp ? cp->enc : NULL), free(cp), -ENOMEM;
 	p->copy = cp;
 	cp->nin = cp->nout = (unsigned)nin;
-	cp->csv = s->copy_csv;
+	cp->fmt = s->copy_format;
 	cp->header = s->copy_header;
 	cp->subject = -1;
 	const char **names = calloc(2 * nin + 1, sizeof(*names));
@@ -280,9 +281,7 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		sm_quote_ident(&text, names[i]);
 	}
 	buf_adds(&text, ") FROM STDIN");
-	if (s->copy_csv || s->copy_header)
-		buf_printf(&text, " (FORMAT %s, HEADER %s)", s->copy_csv ? "csv" : "text",
-		           s->copy_header ? "true" : "false");
+	ct_format_sql(&s->copy_format, s->copy_header, &text);
 	buf_addc(&text, 0);
 	free(names);
 	if (text.failed)

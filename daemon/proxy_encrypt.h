@@ -34,7 +34,8 @@ struct pxe_copy {
 	const struct pp_column **enc; /* by client field: the encrypted column it fills; NULL */
 	int *idx_of;                  /* by field to PostgreSQL: the client field it is the index of; -1 */
 	int subject;                  /* the client field holding the subject's id; -1 */
-	bool csv, header;             /* FORMAT csv; HEADER */
+	struct ct_format fmt;         /* FORMAT and the options of its rows */
+	bool header;                  /* HEADER */
 	char *text;                   /* the statement PostgreSQL gets instead of the client's */
 };
 

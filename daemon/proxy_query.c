@@ -226,7 +226,7 @@ static int copy_out(struct pstmt *st, const struct sqi_stmt *s)
 	if (s->kind != SQI_COPY || !s->copy_plain || s->ntables != 1 || s->tables[0].write)
 		return 0;
 	st->copy_out = true;
-	st->copy_fmt = s->copy_csv ? &ct_csv : &ct_text;
+	st->copy_fmt = s->copy_format;
 	st->copy_header = s->copy_header;
 	if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))
 		return -ENOMEM;

@@ -655,13 +655,13 @@ static bool copy_subjects(struct result *r, const char *row, size_t len)
 	const struct colmap *map = r->map;
 	struct buf id = BUF_INIT;
 	bool named = false;
-	int n = len && row[len - 1] == '\n' ? map->fmt->split(row, len - 1, map->fields, map->n) : -1;
+	int n = len && row[len - 1] == '\n' ? ct_split(&map->fmt, row, len - 1, map->fields, map->n) : -1;
 
 	for (int i = 0; i < n && i < map->n; i++) {
-		if (!map->f[i] || !map->f[i]->subject || map->fmt->is_null(&map->fields[i]))
+		if (!map->f[i] || !map->f[i]->subject || ct_is_null(&map->fmt, &map->fields[i]))
 			continue;
 		buf_reset(&id);
-		if (map->fmt->value(&map->fields[i], &id) || id.len > INT32_MAX)
+		if (ct_value(&map->fmt, &map->fields[i], &id) || id.len > INT32_MAX)
 			continue;
 		add_subject(r, map->f[i]->subject, (const uint8_t *)(id.p ? id.p : ""), (int32_t)id.len);
 		named = true;

@@ -630,13 +630,14 @@ static int yes_no(const char *w)
 	return -1;
 }
 
-/* COPY's options the proxy reads rows under: FORMAT text or csv, and
- * HEADER (true or false); false for any other. */
+/* COPY's options the proxy reads rows under (copytext.h), and HEADER
+ * (true or false); false for any other. */
 static bool copy_options(struct sqi_stmt *st, json_t *options)
 {
 	json_t *o;
 	size_t i;
 
+	memset(&st->copy_format, 0, sizeof(st->copy_format));
 	json_array_foreach(options, i, o)
 	{
 		json_t *d = json_object_get(o, "DefElem"), *arg = json_object_get(d, "arg");
@@ -647,14 +648,12 @@ static bool copy_options(struct sqi_stmt *st, json_t *options)
 		           : b   ? json_is_true(json_object_get(b, "boolval"))
 		           : fmt ? yes_no(fmt)
 		                 : -1;
-		if (name && !strcmp(name, "format") && fmt && (!strcmp(fmt, "csv") || !strcmp(fmt, "text")))
-			st->copy_csv = !strcmp(fmt, "csv");
-		else if (name && !strcmp(name, "header") && flag >= 0)
+		if (name && !strcmp(name, "header") && flag >= 0)
 			st->copy_header = flag;
-		else
+		else if (!name || !fmt || !ct_format_set(&st->copy_format, name, fmt))
 			return false;
 	}
-	return true;
+	return ct_format_finish(&st->copy_format);
 }
 
 static int copy_columns(struct sqi_stmt *st, json_t *body)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "copytext.h"
 #include "util.h"
 
 #define SQI_MAX_SQL (1u << 20)
@@ -161,8 +162,9 @@ struct sqi_stmt {
 	 * but FORMAT text or csv and HEADER; csv, header: those options) */
 	char **copy_cols;
 	size_t ncopy_cols;
-	bool copy_table, copy_plain, copy_csv, copy_header;
-	bool copy_stdin; /* from or to the client (not a file or a program of the server's) */
+	bool copy_table, copy_plain, copy_header;
+	struct ct_format copy_format; /* FORMAT, DELIMITER, NULL, QUOTE, ESCAPE (copy_plain: understood) */
+	bool copy_stdin;              /* from or to the client (not a file or a program of the server's) */
 	/* DDL: the relations it makes or names anew, which the catalog shows
 	 * once it has committed (a view or materialized view; a table made to
 	 * inherit, or a partition; a relation renamed, moved to another

@@ -994,7 +994,7 @@ def test_copy_from_encrypts_each_row_under_its_subject():
                 assert e.value.pgcode == "QC004" and why in e.value.pgerror, e.value.pgerror
         assert s.server.psql("SELECT count(*) FROM shop.customers WHERE id > 500", dbname="shop").strip() == "3"
         for sql in ("COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT binary)",
-                    "COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv, DELIMITER ';')",
+                    "COPY shop.customers (id, email, name, country) FROM STDIN (FORMAT csv, ENCODING 'LATIN1')",
                     "COPY shop.customers (id, email, name, country) FROM STDIN WHERE country = 'DE'",
                     "COPY shop.customers (id, email, name, country) FROM '/etc/passwd'"):
             r = p.psql(sql, check=False)
@@ -1038,6 +1038,60 @@ def test_copy_options_written_as_string_literals_are_each_statements_own():
             assert cur.fetchall() == [(601, "x601@example.org", "X"), (602, "x602@example.org", "Y")]
         stored = s.server.psql("SELECT email, name FROM shop.customers WHERE id > 600", dbname="shop").split()
         assert len(stored) == 2 and all(v.startswith("cx1.") for line in stored for v in line.split("|"))
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
+
+
+def test_copy_with_delimiter_null_quote_and_escape_options():
+    """COPY with DELIMITER, NULL, QUOTE and ESCAPE, both ways, into and out
+    of encrypted columns: rows go in encrypted and read back as written,
+    and COPY TO through the proxy gives the very bytes PostgreSQL gives for
+    the same plaintext under the same options. FORCE_* is refused."""
+    import io
+    s = Shop(customers=3)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        values = [(701, "a701@example.org", "O'Brien; \"Jr\" \\ x|$", "N/A", "DE"),
+                  (702, "a702@example.org", "NULLS", None, "DE"),
+                  (703, "a703@example.org", "tab\there, new\nline", "", "DE"),
+                  (704, "a704@example.org", "X", "+49 30 1", "DE")]
+        cols = "(id, email, name, phone, country)"
+        options = ["(DELIMITER ';', NULL 'NULL')",
+                   "(FORMAT csv, HEADER, DELIMITER ';', NULL 'N/A', QUOTE '''', ESCAPE '\\')",
+                   "(FORMAT csv, DELIMITER '|', QUOTE '$')"]
+        s.server.psql("DELETE FROM shop.invoices; DELETE FROM shop.customers; "  # (cascades): COPY TO gives ours only
+                      "CREATE TABLE public.twin (id bigint, email text, name text, phone text, country text)",
+                      dbname="shop")
+        direct = s.server.connect(dbname="shop")
+        direct.autocommit = True
+        with direct.cursor() as cur:
+            cur.executemany("INSERT INTO public.twin VALUES (%s, %s, %s, %s, %s)", values)
+        for opts in options:
+            with direct.cursor() as cur:  # PostgreSQL's own bytes for these rows, these options
+                out = io.StringIO()
+                cur.copy_expert(f"COPY public.twin {cols} TO STDOUT {opts}", out)
+                rows = out.getvalue()
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                cur.execute("DELETE FROM shop.customers")
+                cur.copy_expert(f"COPY shop.customers {cols} FROM STDIN {opts}", io.StringIO(rows), size=7)
+                cur.execute("SELECT id, email, name, phone, country FROM shop.customers ORDER BY id")
+                same_in = cur.fetchall() == values  # (no values in the test's output)
+                assert same_in, f"COPY FROM {opts} did not read as PostgreSQL reads it"
+                out = io.StringIO()
+                cur.copy_expert(f"COPY shop.customers {cols} TO STDOUT {opts}", out)
+                same_out = out.getvalue() == rows
+                assert same_out, f"COPY TO {opts} through the proxy differs from PostgreSQL's"
+            stored = s.server.psql("SELECT name FROM shop.customers", dbname="shop").split()
+            assert len(stored) == 4 and all(v.startswith("cx1.") for v in stored), opts
+        r = p.psql(f"COPY shop.customers {cols} FROM STDIN (FORMAT csv, FORCE_NULL (name))", check=False)
+        assert r.returncode != 0 and "FORCE_*" in r.stderr, r.stderr
+        log = p.log_text()
+        assert b"O'Brien" not in log and b"a701@example.org" not in log
     finally:
         try:
             p.cleanup()
