@@ -26,16 +26,21 @@
 #define CG_PREFIX "custos_encrypted_"
 
 /* What a Custos ciphertext's text (fieldcrypt.h) looks like, in
- * PostgreSQL's regular expressions (no backslash: the same in any quoting). */
+ * PostgreSQL's regular expressions (no backslash: the same in any quoting);
+ * and, as an SQL literal, what a guarded column holds: a ciphertext, or
+ * X's alone, what erasure anonymises a NOT NULL column to (so a value of
+ * X's alone is taken as anonymised, never as plaintext to encrypt). */
 #define CG_CIPHERTEXT "cx1[.][A-Za-z0-9+/]{40,}={0,2}"
+#define CG_GUARDED "'^(" CG_CIPHERTEXT "|X*)$'"
 
 /* Guards column of table (schema.table): adds the constraint NOT VALID
- * when the column has none, then, when validate, has PostgreSQL check
- * every row already there. *state says where it stands after. 0, or -EIO
- * with err saying why (no value is quoted: a row that fails validation is
- * not named). */
-int cg_guard(PGconn *db, const char *table, const char *column, bool validate, enum cat_guard *state,
-             char *err, size_t errlen) WUR;
+ * when the column has none, then has PostgreSQL check every row already
+ * there. *state says where it stands after. 0; or with err saying why (no
+ * value is quoted): -EBADMSG rows already there hold something else (the
+ * guard holds for new rows), -EAGAIN the table's lock was not had in time,
+ * -EIO. */
+int cg_guard(PGconn *db, const char *table, const char *column, enum cat_guard *state, char *err,
+             size_t errlen) WUR;
 
 /* The number of the policy's encrypted columns that the catalog shows
  * unguarded (columns the database lacks are not counted); when there are

@@ -18,23 +18,44 @@ static const char help[] =
     "the proxy reads the catalog again at once: a view, a rename or a default made\n"
     "without passing through the proxy is then known within some tens of milliseconds,\n"
     "not at the next minute's read. Its function is custos.catalog_changed() (schema\n"
-    "custos is made if missing). Running it again replaces both. Takes a superuser.\n"
+    "custos is made if missing); DDL on temporary objects only notifies nothing. Running\n"
+    "it again makes both anew. Takes a superuser. While it is installed, DDL inside a\n"
+    "transaction prepared for two-phase commit (PREPARE TRANSACTION) fails: PostgreSQL\n"
+    "does not prepare a transaction that has notified.\n"
     "Exits 0 when done, 2 on usage or database errors.\n\n"
     "  --db CONNINFO  the customer database (libpq connection string)\n"
     "  --remove       drop the trigger and its function instead\n";
 
-static const char install_sql[] = "BEGIN; "
-                                  "CREATE SCHEMA IF NOT EXISTS custos; "
-                                  "CREATE OR REPLACE FUNCTION custos.catalog_changed() RETURNS event_trigger "
-                                  " LANGUAGE plpgsql SET search_path = pg_catalog "
-                                  " AS $$BEGIN PERFORM pg_notify('custos_catalog', ''); END$$; "
-                                  "DROP EVENT TRIGGER IF EXISTS custos_catalog; "
-                                  "CREATE EVENT TRIGGER custos_catalog ON ddl_command_end "
-                                  " EXECUTE FUNCTION custos.catalog_changed(); "
-                                  "COMMIT";
+/* The function is made anew, by the superuser running this: one of its
+ * name made before by another role would keep that role as its owner,
+ * who could then change what every DDL command runs, a superuser's too.
+ * DDL on temporary objects only (a session's scratch tables) notifies
+ * nothing: the proxy reads no session's temporary objects it has not
+ * seen made. */
+static const char install_sql[] =
+    "SET client_min_messages = warning; BEGIN; "
+    "CREATE SCHEMA IF NOT EXISTS custos; "
+    "DROP EVENT TRIGGER IF EXISTS custos_catalog; "
+    "DROP EVENT TRIGGER IF EXISTS custos_catalog_drop; "
+    "DROP FUNCTION IF EXISTS custos.catalog_changed() CASCADE; "
+    "CREATE FUNCTION custos.catalog_changed() RETURNS event_trigger "
+    " LANGUAGE plpgsql SET search_path = pg_catalog AS $$BEGIN "
+    "  IF TG_EVENT = 'sql_drop' THEN "
+    "    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() WHERE NOT is_temporary) THEN "
+    "      PERFORM pg_notify('custos_catalog', ''); "
+    "    END IF; "
+    "  ELSIF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() "
+    "                WHERE schema_name IS NULL OR schema_name NOT LIKE 'pg\\_temp%') THEN "
+    "    PERFORM pg_notify('custos_catalog', ''); "
+    "  END IF; "
+    " END$$; "
+    "CREATE EVENT TRIGGER custos_catalog ON ddl_command_end EXECUTE FUNCTION custos.catalog_changed(); "
+    "CREATE EVENT TRIGGER custos_catalog_drop ON sql_drop EXECUTE FUNCTION custos.catalog_changed(); "
+    "COMMIT";
 
-static const char remove_sql[] = "BEGIN; "
+static const char remove_sql[] = "SET client_min_messages = warning; BEGIN; "
                                  "DROP EVENT TRIGGER IF EXISTS custos_catalog; "
+                                 "DROP EVENT TRIGGER IF EXISTS custos_catalog_drop; "
                                  "DROP FUNCTION IF EXISTS custos.catalog_changed(); "
                                  "COMMIT";
 

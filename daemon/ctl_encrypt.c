@@ -68,15 +68,16 @@ struct run {
 };
 
 /* Rows where some column holds a value that is not shaped like a
- * ciphertext ("cx1." and base64): "(j0.a !~ '...' OR j0.b !~ '...')".
- * encrypt_row then checks each value's framing itself. */
+ * ciphertext ("cx1." and base64) or an anonymised value (colguard.h):
+ * "(j0.a !~ '...' OR j0.b !~ '...')". encrypt_row then checks each
+ * value's framing itself. */
 static void plaintext_filter(const struct job *j, struct buf *sql)
 {
 	buf_adds(sql, "(");
 	for (size_t i = 0; i < j->ncols; i++) {
 		buf_adds(sql, i ? " OR j0." : "j0.");
 		sm_quote(sql, j->cols[i]->name);
-		buf_adds(sql, " !~ '^" CG_CIPHERTEXT "$'");
+		buf_adds(sql, " !~ " CG_GUARDED);
 	}
 	buf_adds(sql, ")");
 }
@@ -410,7 +411,8 @@ static int make_job(const struct policy *p, const struct catalog *cat, struct sm
 }
 
 /* Guards the job's columns: for rows written from now on, and for every
- * row when all were encrypted. 0, or EXIT_BAD when a guard is not whole. */
+ * row when all hold ciphertext. 0, or EXIT_BAD when a guard is not whole
+ * (after a lock not had, the table's other columns are not tried). */
 static int guard_job(struct run *r, const struct job *j)
 {
 	static const char *const said[] = {
@@ -418,10 +420,12 @@ static int guard_job(struct run *r, const struct job *j)
 	};
 	int code = 0;
 
-	for (size_t i = 0; i < j->ncols; i++) {
+	int rc = 0;
+
+	for (size_t i = 0; rc != -EAGAIN && i < j->ncols; i++) {
 		enum cat_guard st = CAT_UNGUARDED;
 		char err[512];
-		if (cg_guard(r->db, j->t->name, j->cols[i]->name, !j->refused, &st, err, sizeof(err)))
+		if ((rc = cg_guard(r->db, j->t->name, j->cols[i]->name, &st, err, sizeof(err))))
 			fprintf(stderr, "custosctl: %s.%s: not guarded%s: %s\n", j->t->name, j->cols[i]->name,
 			        st == CAT_GUARD_NEW_ROWS ? " for the rows already there" : "", err);
 		if (st != CAT_UNGUARDED)

@@ -10,9 +10,14 @@
  * descriptors of the two eventfds, one the loop writes to end it, one it
  * writes to tell the loop. The loop never waits for it: a thread still
  * connecting when the proxy stops ends with the process. Connected again
- * after a loss, it tells the loop too (DDL may have run meanwhile). */
+ * after a loss, it tells the loop too (DDL may have run meanwhile).
+ *
+ * Any user of the database can notify the channel, and DDL may come in
+ * bursts: the reads it starts are at least MIN_GAP_US apart (one asked for
+ * sooner waits on a timer). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,7 +28,8 @@
 #include "config.h"
 #include "proxy.h"
 
-#define RETRY_MS 5000 /* between attempts to connect */
+#define RETRY_MS 5000      /* between attempts to connect */
+#define MIN_GAP_US 1000000 /* between the catalog reads notifications start */
 
 static const char listen_sql[] =
     "LISTEN custos_catalog; "
@@ -31,13 +37,16 @@ static const char listen_sql[] =
 
 struct px_watch { /* the loop's side */
 	int stop, note;
-	struct event *ev;
+	struct event *ev, *later;
+	char *conninfo; /* the thread's, as it was given */
+	int64_t last;   /* when a notification last started a read */
 };
 
 struct watcher { /* the thread's */
 	char *conninfo;
 	int stop, note;
 	bool said_down, said_untold;
+	bool heard_before; /* connected before: DDL may have run while it was not */
 };
 
 static void tell(int fd)
@@ -104,9 +113,15 @@ static void *watch(void *arg)
 
 	for (int n = 0; n >= 0; n = wait_for(w, -1, RETRY_MS)) {
 		PGconn *conn = ppol_connect(w->conninfo);
+		if (wait_for(w, -1, 0) < 0) { /* stopped while it connected */
+			PQfinish(conn);
+			break;
+		}
 		if (listening(w, conn)) {
 			w->said_down = false;
-			tell(w->note);
+			if (w->heard_before)
+				tell(w->note);
+			w->heard_before = true;
 			if ((n = hear(w, conn)) == 0)
 				role_log(
 				    4, "proxy",
@@ -124,16 +139,36 @@ static void *watch(void *arg)
 	return NULL;
 }
 
+static void read_now(struct proxy *px)
+{
+	px->watch->last = mono_us();
+	px->pp_stale = true;
+	px_reload(px);
+}
+
+static void on_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	read_now(arg);
+}
+
 static void on_note(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy *px = arg;
+	struct px_watch *pw = px->watch;
+	int64_t since = mono_us() - pw->last;
 	uint64_t n;
 
 	(void)what;
-	if (read(fd, &n, sizeof(n)) != sizeof(n))
+	if (read(fd, &n, sizeof(n)) != sizeof(n) || evtimer_pending(pw->later, NULL))
 		return;
-	px->pp_stale = true;
-	px_reload(px);
+	if (since >= MIN_GAP_US) {
+		read_now(px);
+		return;
+	}
+	struct timeval wait = { 0, (suseconds_t)(MIN_GAP_US - since) };
+	evtimer_add(pw->later, &wait);
 }
 
 /* Starts a thread for it. 0 or -errno. */
@@ -146,7 +181,8 @@ static int start(struct px_watch *pw, const char *conninfo)
 
 	if (w)
 		w->stop = w->note = -1;
-	if (!err && ((w->stop = dup(pw->stop)) < 0 || (w->note = dup(pw->note)) < 0))
+	if (!err && ((w->stop = fcntl(pw->stop, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	             (w->note = fcntl(pw->note, F_DUPFD_CLOEXEC, 0)) < 0))
 		err = -errno;
 	if (!err && (err = -pthread_attr_init(&attr)) == 0) {
 		err = -pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -171,14 +207,17 @@ void px_watch_stop(struct proxy *px)
 
 	if (!pw)
 		return;
+	if (pw->ev) /* out of the loop's epoll set before its descriptor closes */
+		event_free(pw->ev);
+	if (pw->later)
+		event_free(pw->later);
 	if (pw->stop >= 0) {
 		tell(pw->stop);
 		close(pw->stop);
 	}
 	if (pw->note >= 0)
 		close(pw->note);
-	if (pw->ev)
-		event_free(pw->ev);
+	cfg_free_text(pw->conninfo);
 	free(pw);
 	px->watch = NULL;
 }
@@ -186,16 +225,19 @@ void px_watch_stop(struct proxy *px)
 int px_watch_start(struct proxy *px)
 {
 	const char *conninfo = px->env->cfg->database;
-	struct px_watch *pw;
+	struct px_watch *pw = px->watch;
 
+	if (pw && conninfo && !strcmp(pw->conninfo, conninfo))
+		return 0; /* the same database: listening already */
 	px_watch_stop(px);
 	if (!conninfo || !(pw = calloc(1, sizeof(*pw))))
 		return conninfo ? -ENOMEM : 0;
 	pw->stop = eventfd(0, EFD_CLOEXEC);
 	pw->note = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int err = pw->stop < 0 || pw->note < 0 ? -errno : 0;
-	if (!err && (!(pw->ev = event_new(px->base, pw->note, EV_READ | EV_PERSIST, on_note, px)) ||
-	             event_add(pw->ev, NULL)))
+	if (!err && (!(pw->conninfo = strdup(conninfo)) ||
+	             !(pw->ev = event_new(px->base, pw->note, EV_READ | EV_PERSIST, on_note, px)) ||
+	             !(pw->later = evtimer_new(px->base, on_later, px)) || event_add(pw->ev, NULL)))
 		err = -ENOMEM;
 	px->watch = pw;
 	if (!err)

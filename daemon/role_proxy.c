@@ -29,7 +29,7 @@ static int on_config(struct role_env *env, int fd, struct ipc_msg *m)
 		return -EBADMSG;
 	}
 	((struct proxy *)env->state)->pp_stale = true; /* loaded within a tick, in the background */
-	(void)px_watch_start(env->state);              /* the database may be another */
+	(void)px_watch_start(env->state);              /* when the database is another */
 	/* (listen addresses and TLS apply at the next start) */
 	return 0;
 }

@@ -204,6 +204,45 @@ def test_encrypt_existing_guards_every_encrypted_column(keys):
     p = keys.ctl("encrypt-existing", "--policy", POLICY, check=0)
     assert p.stdout.count("guarded (every row)") == len(want)
     assert guards(keys.db) == dict.fromkeys(want, True)
+    # a new column under a name whose guard went with the old column gets a guard of its own
+    keys.db.psql("ALTER TABLE shop.customers RENAME COLUMN phone TO phone_old; "
+                 "ALTER TABLE shop.customers ADD COLUMN phone text")
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
+    assert guards(keys.db) == {**dict.fromkeys(want, True), "customers.phone_old": True}
+    assert refused_plaintext(keys.db, "UPDATE shop.customers SET phone = '+1 555 0100' WHERE id = 7")
+
+
+def test_anonymised_values_are_not_plaintext(keys):
+    """What erasure anonymises a NOT NULL encrypted column to (X's) is not
+    plaintext that an erased subject left: encrypt-existing leaves it, and
+    guards every row (it used to count such rows refused, and leave every
+    guard of their table unchecked for the rows already there)."""
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--no-guard", check=0)
+    keys.ctl("keys", "shred", "--subject", "customer:42", "--policy", POLICY, check=0)
+    keys.db.psql("UPDATE shop.addresses SET city = repeat('X', 5) WHERE customer_id = 42")
+    p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.addresses", check=0)
+    assert "shop.addresses: 0 rows encrypted" in p.stdout
+    assert "shop.addresses.city: guarded (every row)" in p.stdout
+
+
+def test_a_guard_waits_for_its_tables_lock_a_while_only(keys):
+    """Adding a guard takes its table's ACCESS EXCLUSIVE lock, and while it
+    waits every other statement on the table waits behind it: a
+    transaction holding the table makes encrypt-existing give up after a
+    few seconds and say so, rather than hold the application up."""
+    c = keys.db.connect()
+    try:
+        with c.cursor() as cur:
+            cur.execute("SELECT count(*) FROM shop.customers")  # holds ACCESS SHARE until the end
+            start = time.monotonic()
+            p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=1)
+            took = time.monotonic() - start
+        assert "lock was not had within 5s" in p.stderr and took < 30
+        assert p.stderr.count("not guarded") == 1  # the table's other columns are not tried
+    finally:
+        c.rollback()
+        c.close()
+    keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.customers", check=0)
 
 
 def test_encrypt_existing_resumes_after_kill(keys):

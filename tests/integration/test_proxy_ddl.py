@@ -759,3 +759,64 @@ def test_without_the_event_trigger_the_proxy_says_so():
         assert "(`custosctl db watch` installs it)" in p.d.errors(), p.d.errors()
     finally:
         s.stop()
+
+
+def test_db_watch_makes_its_function_anew():
+    """`custosctl db watch` makes its function anew, owned by the superuser
+    who runs it: one of that name another role made before (whose body would
+    run inside every DDL command, a superuser's too) is dropped, not kept
+    with its owner; and DDL on temporary tables notifies nothing."""
+    s = Shop(customers=1)
+    try:
+        s.server.psql("CREATE ROLE app_owner LOGIN; GRANT CREATE ON DATABASE shop TO app_owner; "
+                      "SET ROLE app_owner; CREATE SCHEMA custos; "
+                      "CREATE FUNCTION custos.catalog_changed() RETURNS event_trigger LANGUAGE plpgsql "
+                      "AS $$BEGIN RAISE NOTICE 'app_owner ran'; END$$", dbname="shop")
+        ctl("db", "watch", "--db", s.direct("shop"), check=0)
+        owner = s.server.psql("SELECT pg_get_userbyid(p.proowner) = current_user FROM pg_proc p "
+                              "JOIN pg_event_trigger t ON t.evtfoid = p.oid WHERE t.evtname = 'custos_catalog'",
+                              dbname="shop").strip()
+        assert owner == "t"
+        c = s.server.connect(dbname="shop")
+        c.autocommit = True
+        with c.cursor() as cur:
+            cur.execute("LISTEN custos_catalog")
+            cur.execute("CREATE TEMP TABLE scratch (a int); DROP TABLE scratch")
+            temp = len(c.notifies)
+            cur.execute("CREATE TABLE public.kept (a int)")
+            kept = len(c.notifies)
+        c.close()
+        assert (temp, kept) == (0, 1)
+    finally:
+        s.stop()
+
+
+def test_notifications_read_the_catalog_at_most_once_a_second():
+    """DDL (or NOTIFY custos_catalog, which any user can send) ten times a
+    second has the proxy read the catalog once a second, not at each."""
+    s = Shop(customers=1, settings={"log_connections": "on"})
+    try:
+        ctl("db", "watch", "--db", s.direct("shop"), check=0)
+        p = Proxy(s).start()
+
+        def reads():
+            return s.server.logfile.read_text().count("application_name=custosd catalog")
+
+        deadline = time.monotonic() + 10
+        while reads() < 2 and time.monotonic() < deadline:  # the first read, and the listener's connection
+            time.sleep(0.1)
+        time.sleep(0.5)
+        before = reads()
+        c = s.server.connect(dbname="shop")
+        c.autocommit = True
+        with c.cursor() as cur:
+            for i in range(20):  # over two seconds
+                cur.execute(f"CREATE TABLE public.burst{i} (a int)")
+                cur.execute("NOTIFY custos_catalog")
+                time.sleep(0.1)
+        c.close()
+        time.sleep(1.5)
+        assert 2 <= reads() - before <= 4, reads() - before
+        assert p.d.errors().count("cannot listen") == 0
+    finally:
+        s.stop()
