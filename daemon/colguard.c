@@ -81,7 +81,8 @@ static int alter(PGconn *db, const char *table, const char *column, const char *
 		add_sql(&sql, table, column, name);
 	}
 	buf_addc(&sql, 0);
-	int r = sql.failed ? -ENOMEM : run(db, "SET lock_timeout = '" LOCK_TIMEOUT "'", 0, NULL, NULL, err, errlen);
+	int r = sql.failed ? -ENOMEM
+	                   : run(db, "SET lock_timeout = '" LOCK_TIMEOUT "'", 0, NULL, NULL, err, errlen);
 	if (!r)
 		r = run(db, sql.p, 0, NULL, NULL, err, errlen);
 	if (r == -ENOMEM)
@@ -91,7 +92,8 @@ static int alter(PGconn *db, const char *table, const char *column, const char *
 		         "its table's lock was not had within " LOCK_TIMEOUT
 		         " (a transaction holds the table): run it again");
 	if (r == -EBADMSG)
-		snprintf(err, errlen, "rows already there hold plaintext (or another value than a ciphertext)");
+		snprintf(err, errlen,
+		         "rows already there hold plaintext (or another value than a ciphertext)");
 	PQclear(PQexec(db, "RESET lock_timeout"));
 	buf_free(&sql);
 	return r;
@@ -127,8 +129,7 @@ int cg_guard(PGconn *db, const char *table, const char *column, enum cat_guard *
 	PQclear(r);
 	if (*state == CAT_UNGUARDED && !(rc = alter(db, table, column, name, false, err, errlen)))
 		*state = CAT_GUARD_NEW_ROWS;
-	if (!rc && *state == CAT_GUARD_NEW_ROWS &&
-	    !(rc = alter(db, table, column, name, true, err, errlen)))
+	if (!rc && *state == CAT_GUARD_NEW_ROWS && !(rc = alter(db, table, column, name, true, err, errlen)))
 		*state = CAT_GUARD_ALL_ROWS;
 	return rc;
 }
@@ -145,7 +146,8 @@ size_t cg_unguarded(const struct policy *p, const struct catalog *cat, struct bu
 		const struct cat_table *ct = cat_table(cat, t->name);
 		for (size_t j = 0; ct && j < t->ncols; j++) {
 			const struct cat_column *cc = cat_column(ct, t->cols[j].name);
-			bool text = cc && (!strcmp(cc->type, "text") || !strncmp(cc->type, "character varying", 17));
+			bool text =
+			    cc && (!strcmp(cc->type, "text") || !strncmp(cc->type, "character varying", 17));
 			if (!t->cols[j].encrypt || !text || cc->guard != CAT_UNGUARDED)
 				continue; /* (encrypt-existing guards text columns only) */
 			if (n++ < NAMED_MAX)

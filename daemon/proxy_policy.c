@@ -398,8 +398,12 @@ PGconn *ppol_connect(const char *conninfo)
 {
 	/* a read that hangs holds back the next: bounded, a lost network too
 	 * (what conninfo, after these, sets wins) */
-	static const char *const keys[] = { "connect_timeout",     "tcp_user_timeout", "keepalives_idle",
-		                            "keepalives_interval", "application_name", "dbname",
+	static const char *const keys[] = { "connect_timeout",
+		                            "tcp_user_timeout",
+		                            "keepalives_idle",
+		                            "keepalives_interval",
+		                            "application_name",
+		                            "dbname",
 		                            NULL };
 	const char *values[] = { "10", "60000", "30", "10", "custosd catalog", conninfo, NULL };
 
