@@ -3,7 +3,7 @@
  * the column only NULL, a Custos ciphertext, or what erasure writes into a
  * NOT NULL column it anonymises (X's):
  *
- *   CHECK (email ~ '^(cx1[.][A-Za-z0-9+/]{40,}={0,2}|X*)$')
+ *   CHECK (email ~ '^(cx1[.][A-Za-z0-9+/]{40,}={0,2}|X+)$')
  *
  * The proxy encrypts what it sees written. The guard refuses plaintext
  * however else it comes: a direct connection, a table renamed or a column
@@ -28,10 +28,11 @@
 /* What a Custos ciphertext's text (fieldcrypt.h) looks like, in
  * PostgreSQL's regular expressions (no backslash: the same in any quoting);
  * and, as an SQL literal, what a guarded column holds: a ciphertext, or
- * X's alone, what erasure anonymises a NOT NULL column to (so a value of
- * X's alone is taken as anonymised, never as plaintext to encrypt). */
+ * X's alone, what erasure anonymises a NOT NULL column's ciphertext to (so
+ * a value of X's alone is taken as anonymised, never as plaintext to
+ * encrypt; an empty string is plaintext). */
 #define CG_CIPHERTEXT "cx1[.][A-Za-z0-9+/]{40,}={0,2}"
-#define CG_GUARDED "'^(" CG_CIPHERTEXT "|X*)$'"
+#define CG_GUARDED "'^(" CG_CIPHERTEXT "|X+)$'"
 
 /* Guards column of table (schema.table): adds the constraint NOT VALID
  * when the column has none, then has PostgreSQL check every row already

@@ -64,6 +64,11 @@ bool ct_format_finish(struct ct_format *f)
 		f->escape = f->quote;
 	if (memchr(f->null, f->delim, f->null_len))
 		return false;
+	size_t k = 0; /* text: a NULL string ending in a backslash would escape the delimiter after it */
+	while (!f->csv && k < f->null_len && f->null[f->null_len - 1 - k] == '\\')
+		k++;
+	if (k % 2)
+		return false;
 	if (!f->csv)
 		return !(f->set & (CT_SET_QUOTE | CT_SET_ESCAPE));
 	return f->delim != f->quote && !memchr(f->null, f->quote, f->null_len);
@@ -144,6 +149,18 @@ static int text_next_line(const char *data, size_t n, size_t *scanned, struct ct
 	}
 	*scanned = i;
 	return 0;
+}
+
+bool ct_text_stray(const char *row, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (row[i] != '\\')
+			continue;
+		if (i + 1 == len || row[i + 1] == '.')
+			return true;
+		i++;
+	}
+	return false;
 }
 
 bool ct_ends_with(const char *row, size_t len, char c)
@@ -238,13 +255,15 @@ static int text_value(const struct ct_field *f, struct buf *out)
 
 static void text_put(char delim, struct buf *out, const char *p, size_t n)
 {
+	static const char letter[] = {
+		['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't', ['\v'] = 'v'
+	};
+
 	for (size_t i = 0; i < n; i++) {
-		char e = p[i] == '\\'    ? '\\'
-		         : p[i] == '\t'  ? 't'
-		         : p[i] == '\n'  ? 'n'
-		         : p[i] == '\r'  ? 'r'
-		         : p[i] == delim ? delim
-		                         : 0;
+		unsigned char u = (unsigned char)p[i];
+		char e = u < sizeof(letter) && letter[u] ? letter[u]
+		         : p[i] == '\\' || p[i] == delim ? p[i]
+		                                         : 0;
 		if (e) {
 			buf_addc(out, '\\');
 			buf_addc(out, e);
@@ -348,7 +367,7 @@ static void csv_put(const struct ct_format *f, struct buf *out, const char *p, s
 {
 	bool plain = !(n == f->null_len && !memcmp(p, f->null, n)) && !memchr(p, f->quote, n) &&
 	             !memchr(p, f->delim, n) && !memchr(p, '\n', n) && !memchr(p, '\r', n) &&
-	             !(n == 2 && p[0] == '\\' && p[1] == '.');
+	             !(f->one_column && n == 2 && p[0] == '\\' && p[1] == '.');
 
 	if (plain) {
 		buf_add(out, p, n);

@@ -28,7 +28,8 @@ struct ct_format {
 	char quote, escape;         /* CSV's */
 	char null[CT_NULL_MAX + 1]; /* NULL as written */
 	size_t null_len;
-	unsigned set; /* CT_SET_*: the options given (the others take their defaults) */
+	unsigned set;    /* CT_SET_*: the options given (the others take their defaults) */
+	bool one_column; /* CSV quotes a lone \. in a COPY of one column only (as PostgreSQL does) */
 };
 enum { CT_SET_DELIM = 1, CT_SET_NULL = 2, CT_SET_QUOTE = 4, CT_SET_ESCAPE = 8 };
 
@@ -47,8 +48,9 @@ bool ct_format_set(struct ct_format *f, const char *name, const char *value);
 
 /* Gives the options not set their defaults (ESCAPE: the quote), and says
  * whether they hold together as PostgreSQL requires: the NULL string free
- * of the delimiter (and in CSV of the quote), the delimiter not the quote,
- * QUOTE and ESCAPE in CSV only. */
+ * of the delimiter (and in CSV of the quote; in text, not ending in a
+ * backslash that would escape what follows it), the delimiter not the
+ * quote, QUOTE and ESCAPE in CSV only. */
 bool ct_format_finish(struct ct_format *f);
 
 /* Appends the options to a COPY statement: " (FORMAT csv, DELIMITER ';',
@@ -70,6 +72,11 @@ struct ct_line {
  * calls on the same row (0 and false to begin one). */
 int ct_next_line(const struct ct_format *f, const char *data, size_t n, size_t *scanned, bool *quoted,
                  struct ct_line *l);
+
+/* Whether row[0..len) (text) holds what PostgreSQL refuses in a row: a
+ * backslash that escapes nothing (the end of the data), or \. other than
+ * alone on its row (the end of the data marker, corrupt). */
+bool ct_text_stray(const char *row, size_t len);
 
 /* Whether row[0..len) (text) ends with a character no backslash escapes,
  * c: `\.` (c '.') ends the data wherever it is in a row, and a carriage

@@ -17,9 +17,10 @@ static const char help[] =
     "custosd's proxy of every DDL command as it commits (NOTIFY custos_catalog), so that\n"
     "the proxy reads the catalog again at once: a view, a rename or a default made\n"
     "without passing through the proxy is then known within some tens of milliseconds,\n"
-    "not at the next minute's read. Its function is custos.catalog_changed() (schema\n"
-    "custos is made if missing); DDL on temporary objects only notifies nothing. Running\n"
-    "it again makes both anew. Takes a superuser. While it is installed, DDL inside a\n"
+    "not at the next minute's read. Its function is custos_watch.catalog_changed(), in a\n"
+    "schema of its own, made if missing and refused when owned by a role that is not a\n"
+    "superuser (who could drop the trigger). DDL on temporary tables notifies nothing.\n"
+    "Running it again makes both anew. Takes a superuser. While it is installed, DDL in a\n"
     "transaction prepared for two-phase commit (PREPARE TRANSACTION) fails: PostgreSQL\n"
     "does not prepare a transaction that has notified.\n"
     "Exits 0 when done, 2 on usage or database errors.\n\n"
@@ -29,34 +30,39 @@ static const char help[] =
 /* The function is made anew, by the superuser running this: one of its
  * name made before by another role would keep that role as its owner,
  * who could then change what every DDL command runs, a superuser's too.
- * DDL on temporary objects only (a session's scratch tables) notifies
+ * DDL on temporary tables only (a session's scratch tables) notifies
  * nothing: the proxy reads no session's temporary objects it has not
- * seen made. */
+ * seen made. The schema is the function's alone: its owner could drop
+ * the function, and the triggers with it. */
 static const char install_sql[] =
     "SET client_min_messages = warning; BEGIN; "
-    "CREATE SCHEMA IF NOT EXISTS custos; "
+    "DO $$BEGIN IF EXISTS (SELECT FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner "
+    " WHERE n.nspname = 'custos_watch' AND NOT r.rolsuper) THEN RAISE EXCEPTION "
+    " 'schema custos_watch is owned by a role that is not a superuser, who could drop the "
+    "trigger: drop the schema, or give it to a superuser'; END IF; END$$; "
+    "CREATE SCHEMA IF NOT EXISTS custos_watch; "
     "DROP EVENT TRIGGER IF EXISTS custos_catalog; "
     "DROP EVENT TRIGGER IF EXISTS custos_catalog_drop; "
-    "DROP FUNCTION IF EXISTS custos.catalog_changed() CASCADE; "
-    "CREATE FUNCTION custos.catalog_changed() RETURNS event_trigger "
+    "DROP FUNCTION IF EXISTS custos_watch.catalog_changed() CASCADE; "
+    "CREATE FUNCTION custos_watch.catalog_changed() RETURNS event_trigger "
     " LANGUAGE plpgsql SET search_path = pg_catalog AS $$BEGIN "
     "  IF TG_EVENT = 'sql_drop' THEN "
     "    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() WHERE NOT is_temporary) THEN "
     "      PERFORM pg_notify('custos_catalog', ''); "
     "    END IF; "
     "  ELSIF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() "
-    "                WHERE schema_name IS NULL OR schema_name NOT LIKE 'pg\\_temp%') THEN "
+    "                WHERE schema_name IS NULL OR left(schema_name, 7) <> 'pg_temp') THEN "
     "    PERFORM pg_notify('custos_catalog', ''); "
     "  END IF; "
     " END$$; "
-    "CREATE EVENT TRIGGER custos_catalog ON ddl_command_end EXECUTE FUNCTION custos.catalog_changed(); "
-    "CREATE EVENT TRIGGER custos_catalog_drop ON sql_drop EXECUTE FUNCTION custos.catalog_changed(); "
+    "CREATE EVENT TRIGGER custos_catalog ON ddl_command_end EXECUTE FUNCTION custos_watch.catalog_changed(); "
+    "CREATE EVENT TRIGGER custos_catalog_drop ON sql_drop EXECUTE FUNCTION custos_watch.catalog_changed(); "
     "COMMIT";
 
 static const char remove_sql[] = "SET client_min_messages = warning; BEGIN; "
                                  "DROP EVENT TRIGGER IF EXISTS custos_catalog; "
                                  "DROP EVENT TRIGGER IF EXISTS custos_catalog_drop; "
-                                 "DROP FUNCTION IF EXISTS custos.catalog_changed(); "
+                                 "DROP FUNCTION IF EXISTS custos_watch.catalog_changed(); "
                                  "COMMIT";
 
 static int cmd_watch(int argc, char **argv)

@@ -263,7 +263,8 @@ int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_valu
 /* The map of a COPY TO's columns (ncols from CopyOutResponse), or NULL
  * when its rows cannot be followed column by column. */
 struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t ncols);
-/* Appends a COPY TO row (text format) as this client may see it. */
+/* Appends a COPY TO row (under the COPY's format and options) as this
+ * client may see it. -EILSEQ when it does not read as the map's columns. */
 int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, size_t len,
                 struct buf *out) WUR;
 

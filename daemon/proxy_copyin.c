@@ -245,6 +245,9 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
+	if (!x->fmt->csv && ct_text_stray(row, len))
+		return "a COPY row holds \\. (the end of the data) or ends in a backslash that escapes "
+		       "nothing: nothing was written";
 	if (ct_split(x->fmt, row, len, x->f, cp->nin) != (int)cp->nin)
 		return "a COPY row has more or fewer fields than the COPY has columns: nothing was written";
 	struct buf id = BUF_INIT;

@@ -169,6 +169,7 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 		goto none;
 	map->n = ncols;
 	map->fmt = st->copy_fmt;
+	map->fmt.one_column = ncols == 1;
 	map->pp = ppol_ref(c->px->pp);
 	if (st->ncopy_cols != 0 && st->ncopy_cols != ncols)
 		goto none; /* not the columns the server sends */
@@ -229,11 +230,12 @@ static int copy_field(struct pconn *c, const struct colmap *map, uint16_t i, con
 	}
 	if (map->form[i])
 		return copy_bytea(c, map, i, field, out);
-	if (field->len < FC_PREFIX_LEN || memcmp(field->p, FC_PREFIX, FC_PREFIX_LEN)) {
+	err = ct_value(&map->fmt, field, &ct); /* (a quoted one begins with the quote) */
+	if (!err && (ct.len < FC_PREFIX_LEN || memcmp(ct.p, FC_PREFIX, FC_PREFIX_LEN))) {
+		buf_free(&ct);
 		buf_add(out, field->p, field->len); /* plaintext from before encryption: as stored */
 		return out->failed ? -ENOMEM : 0;
 	}
-	err = ct_value(&map->fmt, field, &ct);
 	if (!err)
 		err = decrypt_to(c, map->f[i], ct.p ? ct.p : "", ct.len, &plain);
 	if (err == 1) {
@@ -254,7 +256,7 @@ int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, s
 	int err = 0;
 
 	if (!len || p[len - 1] != '\n' || ct_split(&map->fmt, p, len - 1, map->fields, map->n) != (int)map->n)
-		return -EBADMSG; /* not one row of the table's columns */
+		return -EILSEQ; /* not one row of the table's columns */
 	for (uint16_t i = 0; i < map->n && (!err || err == -EINPROGRESS); i++) {
 		const struct ct_field *f = &map->fields[i];
 		int e = 0;

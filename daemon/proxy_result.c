@@ -386,13 +386,16 @@ void pq_res_subject(struct pconn *c, const char *type, const char *id)
  * withholds the rest of the result: true when err is such a failure. */
 static bool withheld(struct pconn *c, int err)
 {
-	if (err != -EKEYREJECTED && err != -EIO)
+	if (err != -EKEYREJECTED && err != -EIO && err != -EILSEQ)
 		return false;
 	role_log(3, "proxy", "session %s: %s", c->session,
-	         err == -EIO ? "no key to decrypt a value with (keeper or keystore unreachable)"
-	                     : "a value failed its integrity check: altered, or moved from elsewhere");
+	         err == -EIO      ? "no key to decrypt a value with (keeper or keystore unreachable)"
+	         : err == -EILSEQ ? "a COPY TO row does not read as the COPY's columns under its options"
+	                          : "a value failed its integrity check: altered, or moved from elsewhere");
 	c->res.refusal = err == -EIO ? "a value cannot be decrypted now: the key store is unreachable"
-	                             : "a value failed its integrity check and is withheld";
+	                 : err == -EILSEQ
+	                     ? "a row of the COPY cannot be read under its options and is withheld"
+	                     : "a value failed its integrity check and is withheld";
 	c->res.refusal_code = PX_ERR_DECRYPT;
 	return true;
 }
@@ -709,11 +712,7 @@ static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuff
 		pgp_message(&msg, 'd', row.p, row.len);
 	OPENSSL_cleanse(row.p, row.len);
 	buf_free(&row);
-	if (err == -EBADMSG) { /* not one row of the table's columns: passed as stored */
-		buf_free(&msg);
-		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
-	}
-	evbuffer_drain(in, hdr->size);
+	evbuffer_drain(in, hdr->size); /* (a row that is not one of the table's columns: withheld) */
 	if (!err && (msg.failed || pc_write(c, msg.p, msg.len)))
 		err = -ENOMEM;
 	OPENSSL_cleanse(msg.p, msg.len);

@@ -765,13 +765,18 @@ def test_db_watch_makes_its_function_anew():
     """`custosctl db watch` makes its function anew, owned by the superuser
     who runs it: one of that name another role made before (whose body would
     run inside every DDL command, a superuser's too) is dropped, not kept
-    with its owner; and DDL on temporary tables notifies nothing."""
+    with its owner; a schema of its name owned by such a role is refused;
+    and DDL on temporary tables notifies nothing."""
     s = Shop(customers=1)
     try:
         s.server.psql("CREATE ROLE app_owner LOGIN; GRANT CREATE ON DATABASE shop TO app_owner; "
-                      "SET ROLE app_owner; CREATE SCHEMA custos; "
-                      "CREATE FUNCTION custos.catalog_changed() RETURNS event_trigger LANGUAGE plpgsql "
+                      "SET ROLE app_owner; CREATE SCHEMA custos_watch; "
+                      "CREATE FUNCTION custos_watch.catalog_changed() RETURNS event_trigger LANGUAGE plpgsql "
                       "AS $$BEGIN RAISE NOTICE 'app_owner ran'; END$$", dbname="shop")
+        # the schema is app_owner's, who could drop the trigger: refused until it is a superuser's
+        assert "owned by a role that is not a superuser" in ctl("db", "watch", "--db", s.direct("shop"),
+                                                                 check=2).stderr
+        s.server.psql("ALTER SCHEMA custos_watch OWNER TO CURRENT_USER", dbname="shop")
         ctl("db", "watch", "--db", s.direct("shop"), check=0)
         owner = s.server.psql("SELECT pg_get_userbyid(p.proowner) = current_user FROM pg_proc p "
                               "JOIN pg_event_trigger t ON t.evtfoid = p.oid WHERE t.evtname = 'custos_catalog'",

@@ -215,6 +215,14 @@ static void test_options(void **state)
 	bad = (struct ct_format){ .csv = true };
 	assert_true(ct_format_set(&bad, "delimiter", "'") && ct_format_set(&bad, "quote", "'"));
 	assert_false(ct_format_finish(&bad));
+	bad = (struct ct_format){ 0 };
+	assert_true(ct_format_set(&bad, "null", "x\\"));
+	assert_false(ct_format_finish(&bad)); /* it would escape the delimiter after it */
+	/* what PostgreSQL refuses in a text row; control characters written as it writes them */
+	assert_true(ct_text_stray("a\t\\.\tb", 6));
+	assert_true(ct_text_stray("a\tb\\", 4));
+	assert_false(ct_text_stray("a\\\\.\tb\\\\", 8));
+	put_is(&text, "\b\f\v\001", "\\b\\f\\v\001");
 	/* as a statement gives them again */
 	ct_format_sql(&c, true, &sql);
 	buf_addc(&sql, 0);
