@@ -5,39 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence starting at s, or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0xc2)
-		return 0;
-	if (s[0] < 0xe0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] < 0xf0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] < 0xf5) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 static void jw_escape(struct buf *b, unsigned char c)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -82,7 +49,7 @@ void jw_strn(struct buf *b, const char *str, size_t n)
 			i++;
 			continue;
 		}
-		size_t ulen = c >= 0x80 ? utf8_len(s + i, n - i) : 0;
+		size_t ulen = c >= 0x80 ? utf8_seq(s + i, n - i) : 0;
 		if (ulen) {
 			i += ulen;
 			continue;

@@ -165,6 +165,7 @@ struct pconn {
 	bool copy_in;                  /* the server reads COPY data: Sync means nothing to it */
 	bool copy_done_early;          /* the client ended its COPY before CopyInResponse */
 	bool scs_off, unsafe_encoding; /* the text may not read as libpg_query reads it */
+	bool client_utf8;              /* client_encoding UTF8: values must be valid UTF-8 */
 	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
 	bool code_reload; /* routine or trigger DDL ran: the catalog is read again once it commits */
 	bool ddl_done;    /* DDL ran in the transaction: the catalog is read again after it */

@@ -140,11 +140,11 @@ static int row_key(struct pconn *c, const struct pxi *x, const char *id, struct 
 
 /* The field's ciphertext as the COPY's format gives it (a bytea's hex has
  * a backslash for the text format to escape). */
-static int seal_field(const struct pxi *x, const struct pp_column *col, const struct kc_key *k,
-                      const struct buf *plain, struct buf *out)
+static int seal_field(const struct pconn *c, const struct pxi *x, const struct pp_column *col,
+                      const struct kc_key *k, const struct buf *plain, struct buf *out)
 {
 	struct buf ct = BUF_INIT;
-	int err = pxe_seal(col, k, plain->p ? plain->p : "", plain->len, false, &ct);
+	int err = pxe_seal(c, col, k, plain->p ? plain->p : "", plain->len, false, &ct);
 
 	if (!err)
 		ct_put(x->fmt, out, ct.p ? ct.p : "", ct.len);
@@ -171,7 +171,7 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 		if (!err)
 			err = row_key(c, x, id, &k, &have);
 		if (!err)
-			err = seal_field(x, cp->enc[i], &k, &plain, &x->ct[i]);
+			err = seal_field(c, x, cp->enc[i], &k, &plain, &x->ct[i]);
 		if (!err && cp->enc[i]->pc->bidx_column)
 			err = pxe_blind_index(c, cp->enc[i], plain.p ? plain.p : "", plain.len, &x->idx[i]);
 	}
@@ -264,7 +264,8 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 	wipe(&id);
 	buf_free(&id);
 	if (err)
-		return err == -EILSEQ ? "a COPY value holds a NUL byte: nothing was written"
+		return err == -EILSEQ ? "a COPY value holds a NUL byte, or is not valid UTF-8: nothing was "
+		                        "written"
 		                      : pxe_strerror(err);
 	for (unsigned j = 0; j < cp->nout; j++) {
 		int src = cp->idx_of[j];

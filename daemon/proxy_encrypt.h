@@ -55,9 +55,10 @@ struct pxe_plan {
 
 /* Appends the ciphertext of value v[0..n) for column col under key k: its
  * text, or for a bytea column its bytes (binary: v and out are a binary
- * parameter's) or their text (hex). -EINVAL for a bytea text that is none. */
-int pxe_seal(const struct pp_column *col, const struct kc_key *k, const char *v, size_t n, bool binary,
-             struct buf *out);
+ * parameter's) or their text (hex). -EDOM for a bytea text that is none;
+ * -EILSEQ for a text that is not UTF-8 (or holds a NUL) in a UTF8 session. */
+int pxe_seal(const struct pconn *c, const struct pp_column *col, const struct kc_key *k, const char *v,
+             size_t n, bool binary, struct buf *out);
 /* Appends the blind index (hex) of value v[0..len) for column col. */
 int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v, size_t len, struct buf *out);
 

@@ -613,6 +613,7 @@ int pq_parameter(struct pconn *c, const struct pgp_msg *m)
 	} else if (!strcmp(k, "standard_conforming_strings")) {
 		c->scs_off = strcmp(v, "on") != 0;
 	} else if (!strcmp(k, "client_encoding")) {
+		c->client_utf8 = !strcasecmp(v, "UTF8");
 		c->unsafe_encoding = false;
 		for (size_t i = 0; i < ARRAY_SIZE(unsafe); i++)
 			c->unsafe_encoding |= !strcasecmp(v, unsafe[i]);

@@ -138,12 +138,14 @@ int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v,
 	return err;
 }
 
-int pxe_seal(const struct pp_column *col, const struct kc_key *k, const char *v, size_t n, bool binary,
-             struct buf *out)
+int pxe_seal(const struct pconn *c, const struct pp_column *col, const struct kc_key *k, const char *v,
+             size_t n, bool binary, struct buf *out)
 {
 	struct buf raw = BUF_INIT, ct = BUF_INIT;
 	int err = 0;
 
+	if (!col->bytea && c->client_utf8 && !utf8_valid(v, n))
+		return -EILSEQ; /* PostgreSQL would refuse it, and reports read values as UTF-8 */
 	if (!col->bytea)
 		return cc_encrypt(col->table, col->pc->name, k, v, n, out);
 	if (!binary && !(err = by_decode(v, n, &raw))) { /* a bytea's text: its bytes are the value */
@@ -329,7 +331,7 @@ static int query_plan(struct pconn *c, const struct pxe_plan *p, const char *sql
 			row = v->row;
 		buf_reset(&ct);
 		if (!err)
-			err = pxe_seal(v->col, &k, pt, strlen(pt), false, &ct);
+			err = pxe_seal(c, v->col, &k, pt, strlen(pt), false, &ct);
 		if (!err && !(b = edit_add(e, (size_t)(l->p - sql), l->len)))
 			err = -ENOMEM;
 		if (!err)
@@ -496,7 +498,7 @@ static int bind_values(struct pconn *c, const struct pxe_plan *p, const struct p
 		if (!err && !(out = bind_set(bv, v->param)))
 			err = -ENOMEM;
 		if (!err)
-			err = pxe_seal(v->col, &k, (const char *)pv->p, (size_t)pv->len,
+			err = pxe_seal(c, v->col, &k, (const char *)pv->p, (size_t)pv->len,
 			               pgp_bind_format(b, (unsigned)v->param - 1) == 1, out);
 		if (!err && v->bidx_param && !(out = bind_set(bv, v->bidx_param)))
 			err = -ENOMEM;
@@ -602,6 +604,9 @@ const char *pxe_strerror(int err)
 	case -EDOM:
 		return "a value for an encrypted bytea column is not bytea text (\\x and hex, or the escape "
 		       "form)";
+	case -EILSEQ:
+		return "a value for an encrypted column is not valid UTF-8, or holds a NUL byte (PostgreSQL "
+		       "would refuse it): nothing was written";
 	default: return "the value cannot be encrypted: nothing was written";
 	}
 }

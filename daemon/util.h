@@ -18,6 +18,12 @@
 void hex_encode(const uint8_t *in, size_t n, char *out); /* writes 2n chars + NUL */
 bool hex_decode(const char *in, size_t hexlen, uint8_t *out) WUR;
 
+/* The length of the valid UTF-8 sequence of more than one byte that s
+ * (n bytes left) begins with, or 0. */
+size_t utf8_seq(const unsigned char *s, size_t n);
+/* Whether s[0..n) is text PostgreSQL takes in UTF8: valid UTF-8, no NUL byte. */
+bool utf8_valid(const char *s, size_t n);
+
 int64_t now_us(void);
 /* Microseconds on CLOCK_MONOTONIC: for intervals and deadlines, which a
  * wall clock stepped back or forward must not stretch. */

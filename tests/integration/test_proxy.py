@@ -1111,6 +1111,51 @@ def test_copy_with_delimiter_null_quote_and_escape_options():
             s.stop()
 
 
+def test_values_that_are_not_utf8_are_not_encrypted():
+    """In a UTF8 session, a value for an encrypted column that is not valid
+    UTF-8 is refused (QC004), as PostgreSQL refuses it in any other column,
+    whether written as a literal, a parameter or a COPY field: the proxy
+    used to encrypt it, so PostgreSQL never saw it, and reads (and access
+    reports) gave back bytes that are not text."""
+    import io
+    s = Shop(customers=2)
+    try:
+        p = Proxy(s)
+        p.add_user("app1", "shop_app")
+        p.start()
+        sock = raw_session(p.port, "app1", s.password)
+        insert = b"INSERT INTO shop.customers (id, email, name, country) VALUES "
+        sock.sendall(msg(b"Q", insert + b"(901, 'a901@example.org', 'bad \xff name', 'DE')\0"))
+        params = [b"a902@example.org", b"bad \xc3( x"]
+        sock.sendall(msg(b"P", b"\0" + insert + b"(902, $1, $2, 'DE')\0\0\0") +
+                     msg(b"B", b"\0\0\0\0\0\2" + b"".join(struct.pack("!i", len(v)) + v for v in params) +
+                         b"\0\0") +
+                     msg(b"E", b"\0\0\0\0\0") + msg(b"S"))
+        errors, ready = [], 0
+        while ready < 2:
+            t, body = read_msg(sock)
+            ready += t == b"Z"
+            if t == b"E":
+                errors.append(b"CQC001" in body or (b"CQC004" in body and b"not valid UTF-8" in body))
+        sock.close()
+        assert errors == [True, True]  # (the literal: libpg_query does not read the statement)
+        c = p.connect(user="app1")
+        c.autocommit = True
+        with c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.copy_expert("COPY shop.customers (id, email, name, country) FROM STDIN",
+                                io.BytesIO(b"903\ta903@example.org\tbad \\377 name\tDE\n"))
+            assert e.value.pgcode == "QC004" and "not valid UTF-8" in e.value.pgerror
+            cur.execute("SELECT count(*) FROM shop.customers WHERE id > 900")
+            assert cur.fetchone() == (0,)
+        c.close()
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
+
+
 DOCUMENTS = """
   shop.id_documents:
     defaults:

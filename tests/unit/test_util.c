@@ -411,9 +411,36 @@ static void test_parse_size_suffix_only(void **state)
 	assert_int_equal(accepted, 0);
 }
 
+static void test_utf8_valid(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+		bool ok;
+	} cases[] = {
+		{ "plain", 5, true },
+		{ "caf\xc3\xa9", 5, true },
+		{ "\xe2\x82\xac", 3, true },
+		{ "\xf0\x9f\x98\x80", 4, true },
+		{ "", 0, true },
+		{ "a\0b", 3, false },
+		{ "\xff", 1, false },
+		{ "\xc3(", 2, false },
+		{ "\xc0\x80", 2, false },
+		{ "\xe2\x82", 2, false },
+		{ "\xed\xa0\x80", 3, false },
+		{ "\xf4\x90\x80\x80", 4, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(utf8_valid(cases[i].s, cases[i].n), cases[i].ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_hex_known),
 		cmocka_unit_test(test_hex_round_trip_all_bytes),
 		cmocka_unit_test(test_hex_refuses_upper_case),
