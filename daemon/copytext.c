@@ -163,15 +163,15 @@ bool ct_text_stray(const char *row, size_t len)
 	return false;
 }
 
-bool ct_ends_with(const char *row, size_t len, char c)
+bool ct_ends_with_cr(const char *row, size_t len)
 {
 	size_t k = 0;
 
-	if (!len || row[len - 1] != c)
+	if (!len || row[len - 1] != '\r')
 		return false;
 	while (k + 1 < len && row[len - 2 - k] == '\\')
 		k++;
-	return c == '.' ? k % 2 == 1 : k % 2 == 0; /* `\.` itself, or a \r no backslash takes */
+	return k % 2 == 0; /* no backslash takes it */
 }
 
 static int text_split(char delim, const char *row, size_t len, struct ct_field *f, size_t max)

@@ -78,10 +78,9 @@ int ct_next_line(const struct ct_format *f, const char *data, size_t n, size_t *
  * alone on its row (the end of the data marker, corrupt). */
 bool ct_text_stray(const char *row, size_t len);
 
-/* Whether row[0..len) (text) ends with a character no backslash escapes,
- * c: `\.` (c '.') ends the data wherever it is in a row, and a carriage
- * return (c '\r') at the end of the data ends a row. */
-bool ct_ends_with(const char *row, size_t len, char c);
+/* Whether row[0..len) (text) ends with a carriage return no backslash
+ * escapes: at the end of the data, it ends a row. */
+bool ct_ends_with_cr(const char *row, size_t len);
 
 /* A field of a row. */
 struct ct_field {

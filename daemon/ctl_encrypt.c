@@ -418,9 +418,7 @@ static int guard_job(struct run *r, const struct job *j)
 	static const char *const said[] = {
 		[CAT_GUARD_NEW_ROWS] = "rows written from now on", [CAT_GUARD_ALL_ROWS] = "every row"
 	};
-	int code = 0;
-
-	int rc = 0;
+	int code = 0, rc = 0;
 
 	for (size_t i = 0; rc != -EAGAIN && i < j->ncols; i++) {
 		enum cat_guard st = CAT_UNGUARDED;

@@ -234,18 +234,16 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
-	if (x->fmt->csv && len == 2 && row[0] == '\\' && row[1] == '.')
+	bool end = len == 2 && row[0] == '\\' && row[1] == '.'; /* \. alone */
+	if (end && x->fmt->csv)
 		return "a CSV row of \\. alone ends the data in some PostgreSQL versions and is a value in "
 		       "others (quote it): nothing was written";
-	if (!x->fmt->csv && ct_ends_with(row, len, '.')) { /* the end, wherever it is */
-		if (len != 2)
-			return "a COPY row ends in \\. (the end of the data) after other fields: nothing was "
-			       "written";
+	if (end) {
 		x->ended = true;
 		buf_add(&x->out, row, len + neol);
 		return NULL;
 	}
-	if (!x->fmt->csv && ct_text_stray(row, len))
+	if (!x->fmt->csv && ct_text_stray(row, len)) /* \. elsewhere in it too */
 		return "a COPY row holds \\. (the end of the data) or ends in a backslash that escapes "
 		       "nothing: nothing was written";
 	if (ct_split(x->fmt, row, len, x->f, cp->nin) != (int)cp->nin)
@@ -312,7 +310,7 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 	}
 	if (!why && last && !x->ended && at < x->pending.len) { /* a last row without its newline */
 		bool cr = x->fmt->csv ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
-		                      : ct_ends_with(x->pending.p + at, x->pending.len - at, '\r');
+		                      : ct_ends_with_cr(x->pending.p + at, x->pending.len - at);
 		if (cr)
 			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
 			      "written";
