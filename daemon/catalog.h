@@ -26,6 +26,7 @@ struct cat_column {
 	bool notnull;
 	bool defaulted; /* a default or generated expression (its own or its domain's) */
 	enum cat_guard guard;
+	uint32_t type_oid; /* its type's, or its domain's base type's: what the binary format sends */
 };
 
 struct cat_table {

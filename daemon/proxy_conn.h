@@ -34,8 +34,8 @@ struct pstmt {
 	struct spred *sp;
 	size_t nsp;
 	struct pxe_plan *enc; /* the values it writes into encrypted columns, or NULL */
-	bool copy_out;        /* COPY table TO, in the text format or CSV (with HEADER or not) */
-	bool copy_header;
+	bool copy_out;        /* COPY table TO, in the text format or CSV (with HEADER or not), or binary */
+	bool copy_header, copy_binary;
 	struct ct_format copy_fmt;
 	char **copy_cols; /* the columns it names (none: all) */
 	size_t ncopy_cols;
@@ -62,6 +62,7 @@ struct colmap {
 	const struct pp_column **f;
 	uint8_t *out;         /* enum pxc_out, by column */
 	uint8_t *form;        /* by column: 0, or a bytea's PXC_BYTEA_TEXT or PXC_BYTEA_BINARY */
+	uint32_t *binary;     /* by column: the type of values in the binary format, 0 for text */
 	struct ct_format fmt; /* COPY TO: its rows' format, and room to split one */
 	struct ct_field *fields;
 };
@@ -128,7 +129,8 @@ struct named {
 /* The result of the statement at the head of the queue. */
 struct result {
 	bool active;
-	bool header; /* COPY TO ... HEADER: the next row is the columns' names */
+	bool header; /* COPY TO ... HEADER: the next row is the columns' names (binary: the file's header) */
+	bool binary; /* COPY TO in the binary format */
 	struct colmap *map;
 	struct hold *hold;
 	uint64_t rows, unattributed, subjects_over;
@@ -256,13 +258,16 @@ void pd_free(struct pconn *c);
 
 /* proxy_crypt.c: encrypted columns on their way out */
 int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd) WUR;
-/* Appends row (its values v) as this client may see it. 0; -EKEYREJECTED
- * when a value fails its check; -EIO when no key can be had. */
-int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_value *v, uint16_t n,
-                struct buf *out) WUR;
+/* Appends a message of type holding a row (its values v, after the bytes
+ * head) as this client may see it: a DataRow, or a CopyData of COPY TO's
+ * binary format (head: the file's header, before the first row). 0;
+ * -EKEYREJECTED when a value fails its check; -EIO when no key can be had. */
+int pxc_row(struct pconn *c, const struct colmap *map, char type, const uint8_t *head, size_t nhead,
+            const struct pgp_value *v, uint16_t n, struct buf *out) WUR;
 
 /* The map of a COPY TO's columns (ncols from CopyOutResponse), or NULL
- * when its rows cannot be followed column by column. */
+ * when its rows cannot be followed column by column. In the binary format
+ * its rows are read as pxc_row's. */
 struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t ncols);
 /* Appends a COPY TO row (under the COPY's format and options) as this
  * client may see it. -EILSEQ when it does not read as the map's columns. */

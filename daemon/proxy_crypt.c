@@ -37,10 +37,14 @@ static enum pxc_out out_for(const struct pconn *c, const struct colmap *map, con
 
 int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd)
 {
-	if (!(map->out = calloc(rd->n ? rd->n : 1, 1)) || !(map->form = calloc(rd->n ? rd->n : 1, 1)))
+	size_t n = rd->n ? rd->n : 1;
+
+	if (!(map->out = calloc(n, 1)) || !(map->form = calloc(n, 1)) ||
+	    !(map->binary = calloc(n, sizeof(*map->binary))))
 		return -ENOMEM;
 	for (uint16_t i = 0; i < rd->n; i++) {
 		map->out[i] = (uint8_t)out_for(c, map, map->f[i]);
+		map->binary[i] = rd->fields[i].format ? rd->fields[i].type_oid : 0;
 		if (rd->fields[i].type_oid == BYTEA_OID)
 			map->form[i] = rd->fields[i].format ? PXC_BYTEA_BINARY : PXC_BYTEA_TEXT;
 		map->rewrite |= map->out[i] == PXC_DECRYPT || map->out[i] == PXC_MASK;
@@ -119,14 +123,15 @@ static int decrypt_value(struct pconn *c, const struct pp_column *f, int form, c
 	return err;
 }
 
-int pxc_datarow(struct pconn *c, const struct colmap *map, const struct pgp_value *v, uint16_t n,
-                struct buf *out)
+int pxc_row(struct pconn *c, const struct colmap *map, char type, const uint8_t *head, size_t nhead,
+            const struct pgp_value *v, uint16_t n, struct buf *out)
 {
 	size_t start = out->len;
 	int err = 0;
 
-	buf_addc(out, 'D');
+	buf_addc(out, type);
 	pgp_add32(out, 0);
+	buf_add(out, head, nhead);
 	pgp_add16(out, n);
 	for (uint16_t i = 0; i < n && (!err || err == -EINPROGRESS); i++) {
 		int e = 0;
@@ -165,6 +170,7 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 	map->refs = 1;
 	if (!(map->f = calloc(ncols ? ncols : 1, sizeof(*map->f))) ||
 	    !(map->out = calloc(ncols ? ncols : 1, 1)) || !(map->form = calloc(ncols ? ncols : 1, 1)) ||
+	    !(map->binary = calloc(ncols ? ncols : 1, sizeof(*map->binary))) ||
 	    !(map->fields = calloc(ncols + 1u, sizeof(*map->fields))))
 		goto none;
 	map->n = ncols;
@@ -183,7 +189,8 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 			goto none;
 		map->f[n] = col;
 		map->out[n] = (uint8_t)out_for(c, map, col);
-		map->form[n] = col->bytea ? PXC_BYTEA_TEXT : 0;
+		map->form[n] = !col->bytea ? 0 : st->copy_binary ? PXC_BYTEA_BINARY : PXC_BYTEA_TEXT;
+		map->binary[n] = st->copy_binary ? col->type_oid : 0;
 		map->rewrite |= map->out[n] == PXC_DECRYPT || map->out[n] == PXC_MASK;
 		map->refuse |= map->out[n] == PXC_REFUSE;
 		map->personal |= col->pc != NULL;
@@ -267,7 +274,7 @@ int pxc_copyrow(struct pconn *c, const struct colmap *map, const uint8_t *row, s
 		else
 			e = copy_field(c, map, i, f, out);
 		if (e && (e != -EINPROGRESS || !err))
-			err = e; /* as in pxc_datarow */
+			err = e; /* as in pxc_row */
 	}
 	buf_addc(out, '\n');
 	return err ? err : out->failed ? -ENOMEM : 0;

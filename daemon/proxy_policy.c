@@ -298,6 +298,7 @@ static int index_table(const struct pol_table *pt, const struct cat_table *ct, c
 			                                      .table = pt->name,
 			                                      .rel = t->name,
 			                                      .type = cc->type,
+			                                      .type_oid = cc->type_oid,
 			                                      .bytea = cc->type && !strcmp(cc->type, "bytea"),
 			                                      .defaulted = cc->defaulted };
 	}

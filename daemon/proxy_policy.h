@@ -19,6 +19,7 @@ struct pp_column {
 	const char *rel;     /* schema.table as SQL names it: table, one inheriting it, or table renamed */
 	const char *subject; /* this column holds the id of a subject of this type */
 	const char *type;    /* format_type() */
+	uint32_t type_oid;   /* its values' type in the binary format */
 	bool bytea;
 	bool defaulted; /* PostgreSQL fills in a value a write leaves out (cat_column) */
 };

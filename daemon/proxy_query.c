@@ -65,6 +65,7 @@ void pq_map_unref(struct colmap *m)
 	free(m->f);
 	free(m->out);
 	free(m->form);
+	free(m->binary);
 	free(m->fields);
 	free(m);
 }
@@ -219,13 +220,15 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 	}
 }
 
-/* COPY table TO, in the text format or CSV: its rows are decrypted as
- * they go out. -ENOMEM, or 0. */
+/* COPY table TO, in the text format, CSV or binary: its rows are
+ * decrypted as they go out. -ENOMEM, or 0. */
 static int copy_out(struct pstmt *st, const struct sqi_stmt *s)
 {
-	if (s->kind != SQI_COPY || !s->copy_plain || s->ntables != 1 || s->tables[0].write)
+	if (s->kind != SQI_COPY || !(s->copy_plain || s->copy_binary) || s->ntables != 1 ||
+	    s->tables[0].write)
 		return 0;
 	st->copy_out = true;
+	st->copy_binary = s->copy_binary;
 	st->copy_fmt = s->copy_format;
 	st->copy_header = s->copy_header;
 	if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))
@@ -690,22 +693,13 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 char *pq_param_text(const struct pgp_bind *b, unsigned i)
 {
 	const struct pgp_value *v = &b->params[i];
-	char num[24];
+	char room[PGP_TEXT_ROOM];
+	const char *text = (const char *)v->p;
+	int len = v->len;
 
-	if (v->len < 0)
-		return NULL;
-	if (pgp_bind_format(b, i) == 0)
-		return strndup((const char *)v->p, (size_t)v->len);
-	if (v->len == 4 || v->len == 8) {
-		int64_t x = 0;
-		for (int32_t k = 0; k < v->len; k++)
-			x = (int64_t)((uint64_t)x << 8 | v->p[k]);
-		if (v->len == 4)
-			x = (int32_t)x;
-		snprintf(num, sizeof(num), "%lld", (long long)x);
-		return strdup(num);
-	}
-	return NULL; /* another binary type: not attributed from the parameter */
+	if (len >= 0 && pgp_bind_format(b, i) != 0)
+		len = pgp_binary_text(0, v, room, &text); /* another binary type: not attributed from it */
+	return len < 0 ? NULL : strndup(text, (size_t)len);
 }
 
 static int bound_ids(struct portal *p, const struct pgp_bind *b)

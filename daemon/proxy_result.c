@@ -382,7 +382,7 @@ void pq_res_subject(struct pconn *c, const char *type, const char *id)
 	add_subject(&c->res, type, (const uint8_t *)id, (int32_t)strnlen(id, 257));
 }
 
-/* A value that cannot be decrypted (err from pxc_datarow, pxc_copyrow)
+/* A value that cannot be decrypted (err from pxc_row, pxc_copyrow)
  * withholds the rest of the result: true when err is such a failure. */
 static bool withheld(struct pconn *c, int err)
 {
@@ -422,6 +422,23 @@ static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer 
 
 /* 2: the row went on (or was withheld); 3: it waits for keys to decrypt
  * it with, untouched, to be taken again when they come. */
+/* A subject column's value in a row (in the text format, or in the binary
+ * one for a type whose text form can be had): whether it names one. */
+static bool row_subject(struct result *r, uint16_t i, const struct pgp_value *v)
+{
+	char room[PGP_TEXT_ROOM];
+	const char *id = (const char *)v->p;
+	int len = v->len;
+
+	if (!r->map->f[i] || !r->map->f[i]->subject || len < 0)
+		return false;
+	if (r->map->binary && r->map->binary[i] &&
+	    (len = pgp_binary_text(r->map->binary[i], v, room, &id)) < 0)
+		return false;
+	add_subject(r, r->map->f[i]->subject, (const uint8_t *)id, len);
+	return true;
+}
+
 static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
 {
 	struct result *r = &c->res;
@@ -441,15 +458,12 @@ static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffe
 	if (pgp_parse_datarow(&m, vals, PGP_MAX_FIELDS, &n) || n != r->map->n)
 		return -EBADMSG;
 	struct buf row = BUF_INIT;
-	int err = r->map->rewrite && !r->refusal ? pxc_datarow(c, r->map, vals, n, &row) : 0;
+	int err = r->map->rewrite && !r->refusal ? pxc_row(c, r->map, 'D', NULL, 0, vals, n, &row) : 0;
 	if (err != -EINPROGRESS) {
 		r->rows++;
 		bool named = false;
 		for (uint16_t i = 0; i < n; i++)
-			if (r->map->f[i] && r->map->f[i]->subject && vals[i].len >= 0) {
-				add_subject(r, r->map->f[i]->subject, vals[i].p, vals[i].len);
-				named = true;
-			}
+			named |= row_subject(r, i, &vals[i]);
 		r->unattributed += !named;
 		err = pass_row(c, hdr, in, &row, err);
 	}
@@ -633,18 +647,20 @@ static void copy_in(struct pconn *c)
 	}
 }
 
-/* CopyOutResponse of COPY table TO in the text format: its rows are
- * matched to the table's columns like a DataRow's. */
+/* CopyOutResponse of COPY table TO: its rows are matched to the table's
+ * columns like a DataRow's. */
 static int copy_out(struct pconn *c, const struct xentry *e, const struct pgp_msg *m)
 {
 	if (m->len < 3)
 		return -EBADMSG;
 	uint16_t n = (uint16_t)(m->body[1] << 8 | m->body[2]);
+	bool binary = m->body[0] != 0;
 	if (m->len != 3 + 2u * n)
 		return -EBADMSG;
-	if (m->body[0] != 0 || !e->st || !e->st->copy_out || c->res.map)
-		return 0; /* binary, or not a table's columns: passed as stored */
-	c->res.header = e->st->copy_header;
+	if (!e->st || !e->st->copy_out || c->res.map || binary != e->st->copy_binary)
+		return 0; /* not a table's columns: passed as stored */
+	c->res.header = e->st->copy_header || binary;
+	c->res.binary = binary;
 	c->res.map = pxc_copy_map(c, e->st, n);
 	if (c->res.map && c->res.map->refuse && !c->res.refusal) {
 		c->res.refusal = "the policy withholds a column of this COPY from this database user";
@@ -674,12 +690,75 @@ static bool copy_subjects(struct result *r, const char *row, size_t len)
 	return named;
 }
 
+/* The length of the binary format's file header (signature, flags and
+ * extension) at the start of p; 0 when p does not start with one Custos
+ * reads (a flag that must be understood, such as OIDs, is set). */
+static size_t binary_header(const uint8_t *p, size_t len)
+{
+	static const uint8_t signature[11] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0 };
+
+	if (len < 19 || memcmp(p, signature, sizeof(signature)))
+		return 0;
+	uint32_t flags = pgp_get32(p + 11), ext = pgp_get32(p + 15);
+	return (flags >> 16) || ext > len - 19 ? 0 : 19 + ext;
+}
+
+/* A message of COPY TO in the binary format: a row (after the file's
+ * header, in the first), or the trailer. Each holds its row as a DataRow
+ * does, and is handled as one (PostgreSQL sends one row a message). */
+static int on_copybinary(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
+{
+	static struct pgp_value vals[PGP_MAX_FIELDS];
+	struct result *r = &c->res;
+	const struct colmap *map = r->map;
+	uint16_t n = 0;
+
+	if (!map || r->refusal || (!map->rewrite && !map->subject)) {
+		r->rows++;
+		return r->refusal ? (evbuffer_drain(in, hdr->size), 2) : pc_pass(c, hdr, in) ? -ENOMEM : 2;
+	}
+	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
+	if (!p)
+		return -ENOMEM;
+	size_t head = r->header ? binary_header(p + 5, hdr->len) : 0;
+	struct pgp_msg t = { .type = 'd', .body = p + 5 + head, .len = hdr->len - head };
+	bool trailer = t.len == 2 && t.body[0] == 0xff && t.body[1] == 0xff;
+	int err = (r->header && !head) ||
+	                  (!trailer && (pgp_parse_datarow(&t, vals, PGP_MAX_FIELDS, &n) || n != map->n))
+	              ? -EILSEQ
+	              : 0;
+	struct buf msg = BUF_INIT;
+	if (!err && !trailer && map->rewrite)
+		err = pxc_row(c, map, 'd', p + 5, head, vals, n, &msg);
+	if (err != -EINPROGRESS) {
+		r->header = false;
+		bool named = false;
+		for (uint16_t i = 0; !err && !trailer && i < n; i++)
+			named |= row_subject(r, i, &vals[i]);
+		r->rows += !trailer;
+		r->unattributed += !trailer && !named;
+		if (!err && (trailer || !map->rewrite))
+			err = pc_pass(c, hdr, in) ? -ENOMEM : 0;
+		else
+			evbuffer_drain(in,
+			               hdr->size); /* (one that does not read as the table's row: withheld) */
+		if (!err && map->rewrite && !trailer && pc_write(c, msg.p, msg.len))
+			err = -ENOMEM;
+	}
+	OPENSSL_cleanse(msg.p, msg.len);
+	buf_free(&msg);
+	return err == -EINPROGRESS ? 3 : withheld(c, err) ? 2 : err ? err : 2;
+}
+
 /* A row of COPY TO: attributed by its subject column, and passed as this
  * client may see it. 2: handled; 3: it waits for keys, untouched. */
 static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
 {
 	struct result *r = &c->res;
 	struct buf row = BUF_INIT;
+
+	if (r->binary)
+		return on_copybinary(c, hdr, in);
 
 	if (r->header) { /* the columns' names */
 		r->header = false;

@@ -630,8 +630,8 @@ static int yes_no(const char *w)
 	return -1;
 }
 
-/* COPY's options the proxy reads rows under (copytext.h), and HEADER
- * (true or false); false for any other. */
+/* COPY's options the proxy reads rows under (copytext.h), HEADER (true or
+ * false) and FORMAT binary; false for any other. */
 static bool copy_options(struct sqi_stmt *st, json_t *options)
 {
 	json_t *o;
@@ -650,6 +650,8 @@ static bool copy_options(struct sqi_stmt *st, json_t *options)
 		                 : -1;
 		if (name && !strcmp(name, "header") && flag >= 0)
 			st->copy_header = flag;
+		else if (name && fmt && !strcmp(name, "format") && !strcmp(fmt, "binary"))
+			st->copy_binary = true;
 		else if (!name || !fmt || !ct_format_set(&st->copy_format, name, fmt))
 			return false;
 	}
@@ -662,8 +664,10 @@ static int copy_columns(struct sqi_stmt *st, json_t *body)
 	size_t i;
 
 	st->copy_table = json_object_get(body, "relation") != NULL;
-	st->copy_plain = st->copy_table && copy_options(st, json_object_get(body, "options")) &&
-	                 !json_object_get(body, "whereClause");
+	bool understood = st->copy_table && copy_options(st, json_object_get(body, "options")) &&
+	                  !json_object_get(body, "whereClause");
+	st->copy_plain = understood && !st->copy_binary;
+	st->copy_binary &= understood && !st->copy_header && !st->copy_format.set && !st->copy_format.csv;
 	st->copy_stdin = !json_object_get(body, "filename");
 	json_t *list = json_object_get(body, "attlist");
 	if (!json_array_size(list))

@@ -163,6 +163,7 @@ struct sqi_stmt {
 	char **copy_cols;
 	size_t ncopy_cols;
 	bool copy_table, copy_plain, copy_header;
+	bool copy_binary;             /* FORMAT binary and no other option: a COPY TO's rows can be read */
 	struct ct_format copy_format; /* FORMAT, DELIMITER, NULL, QUOTE, ESCAPE (copy_plain: understood) */
 	bool copy_stdin;              /* from or to the client (not a file or a program of the server's) */
 	/* DDL: the relations it makes or names anew, which the catalog shows

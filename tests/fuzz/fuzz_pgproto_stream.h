@@ -1,7 +1,8 @@
 /* fuzz_pgproto_stream.h - the body shared by the frontend and backend
  * message fuzz targets: the input is a stream of messages; each is framed
  * within its declared length and checked (with CHECK_MESSAGE, the side's
- * checker) on a copy of its body alone, so ASan sees any read past it. */
+ * checker) on a copy of its body alone, so ASan sees any read past it;
+ * EACH_MESSAGE, when defined, is given each one as well. */
 #include "../../daemon/pgproto.c"
 #include "fuzz_common.h"
 
@@ -21,6 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		m.body = body;
 		r = CHECK_MESSAGE(&m);
 		CHECK(r == 0 || r == -EBADMSG || r == -EPROTO || r == -ENOMEM);
+#ifdef EACH_MESSAGE
+		EACH_MESSAGE(&m);
+#endif
 		free(body);
 		at += m.size;
 	}

@@ -679,6 +679,31 @@ def test_node_pg(proxy):
     assert any(r["detail"]["kind"] == "insert" and r["object"]["table"] == "shop.orders" for r in recs)
 
 
+def test_subjects_in_binary_results(proxy):
+    """A client that asks for its results in the binary format (node-postgres
+    with binary: true; pgJDBC does for integers once a statement is prepared
+    on the server) gets its rows attributed as a client of the text format
+    does: a bigint subject or foreign key column is read as its number."""
+    if not os.path.isdir(os.path.join(CLIENTS, "node_modules", "pg")):
+        pytest.skip("node-postgres is not installed (make tools runs npm install in tests/integration/clients)")
+    queries = ["SELECT id, country FROM shop.customers WHERE country <> $1 ORDER BY id LIMIT 3",
+               "SELECT customer_id, status FROM shop.orders WHERE status <> $1 ORDER BY id LIMIT 4"]
+    for q in queries:
+        proxy.psql(q.replace("$1", "''"))
+    url = f"postgresql://postgres:{proxy.shop.password}@127.0.0.1:{proxy.port}/shop"
+    js = ("const {Client}=require('pg');(async()=>{const c=new Client({connectionString:process.argv[1]});"
+          "await c.connect();for (const q of process.argv.slice(2)) {"
+          "const r=await c.query({text:q,values:[''],binary:true});console.log(r.rowCount);}"
+          "await c.end();})().catch(e=>{console.log('error',e.code,e.message);process.exit(1)})")
+    j = subprocess.run(["node", "-e", js, url, *queries], capture_output=True, text=True, timeout=60, cwd=CLIENTS)
+    assert j.stdout.split() == ["3", "4"], j.stdout + j.stderr
+    recs = proxy.access(wait_for=4)
+    refs = [sorted(s["ref"] for s in r.get("subjects", [])) for r in recs]
+    assert refs[0] and refs[1], "the text format's rows are attributed"
+    assert refs[2:] == refs[:2]
+    assert all(r["detail"].get("unattributed", 0) == 0 for r in recs)
+
+
 def test_postgresql_restarted_under_load(tmp_path):
     """Clients get errors, the proxy carries on, and every transaction a
     client saw complete is in the log."""
@@ -1111,6 +1136,76 @@ def test_copy_with_delimiter_null_quote_and_escape_options():
             s.stop()
 
 
+def binary_copy_rows(data):
+    """The rows of COPY's binary format (its header checked), as bytes or None."""
+    assert data[:11] == b"PGCOPY\n\xff\r\n\0", "not the binary format's signature"
+    at = 19 + struct.unpack("!I", data[15:19])[0]
+    rows = []
+    while (n := struct.unpack("!h", data[at:at + 2])[0]) != -1:
+        at += 2
+        row = []
+        for _ in range(n):
+            size = struct.unpack("!i", data[at:at + 4])[0]
+            at += 4
+            row.append(None if size < 0 else data[at:at + size])
+            at += max(size, 0)
+        rows.append(row)
+    assert at + 2 == len(data), "bytes after the trailer"
+    return rows
+
+
+def test_copy_to_in_the_binary_format():
+    """COPY TO (FORMAT binary) out of encrypted columns gives a plaintext
+    role the very bytes PostgreSQL gives for the same plaintext, masks
+    them for others, and attributes each row to its customer: it used to
+    pass the ciphertext, every row unattributed."""
+    import io
+    s = Shop(customers=3)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.add_user("clerk")
+        p.start()
+        values = [(801, "a801@example.org", "Zoë", None, "DE"), (802, "a802@example.org", "", "+49 1", "FR")]
+        cols = "(id, email, name, phone, country)"
+        s.server.psql("DELETE FROM shop.invoices; DELETE FROM shop.customers; "
+                      "CREATE TABLE public.twin (id bigint, email text, name text, phone text, country char(2)); "
+                      "GRANT SELECT ON shop.customers TO clerk", dbname="shop")
+        direct = s.server.connect(dbname="shop")
+        direct.autocommit = True
+        with direct.cursor() as cur:
+            cur.executemany("INSERT INTO public.twin VALUES (%s, %s, %s, %s, %s)", values)
+            want = io.BytesIO()
+            cur.copy_expert(f"COPY public.twin {cols} TO STDOUT (FORMAT binary)", want)
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.executemany("INSERT INTO shop.customers (id, email, name, phone, country) VALUES (%s, %s, %s, %s, %s)",
+                            values)
+            got = io.BytesIO()
+            cur.copy_expert(f"COPY shop.customers {cols} TO STDOUT (FORMAT binary)", got)
+        same = got.getvalue() == want.getvalue()
+        assert same, "COPY TO (FORMAT binary) through the proxy differs from PostgreSQL's"
+        with p.connect(user="clerk") as c, c.cursor() as cur:
+            masked = io.BytesIO()
+            cur.copy_expert("COPY shop.customers (id, name, phone) TO STDOUT (FORMAT binary)", masked)
+        rows = binary_copy_rows(masked.getvalue())
+        assert [r[1:] for r in rows] == [[b"********", None], [b"********", b"********"]]
+        recs = [r for r in p.access(wait_for=4) if r["detail"]["kind"] == "copy"]
+        assert len(recs) == 2 and all(r["rows"] == 2 and len(r["subjects"]) == 2 for r in recs)
+        assert all(r["detail"].get("unattributed", 0) == 0 for r in recs)
+        with p.connect(user="app1") as c, c.cursor() as cur:  # no rows: the header and trailer alone
+            cur.execute("DELETE FROM shop.customers")
+            empty = io.BytesIO()
+            cur.copy_expert(f"COPY shop.customers {cols} TO STDOUT (FORMAT binary)", empty)
+        assert binary_copy_rows(empty.getvalue()) == []
+        log = p.log_text()
+        assert b"a801@example.org" not in log and "Zoë".encode() not in log
+    finally:
+        try:
+            p.cleanup()
+        finally:
+            s.stop()
+
+
 def test_values_that_are_not_utf8_are_not_encrypted():
     """In a UTF8 session, a value for an encrypted column that is not valid
     UTF-8 is refused (QC004), as PostgreSQL refuses it in any other column,
@@ -1517,6 +1612,10 @@ def test_bytea_columns_are_encrypted_and_decrypted():
             out = io.StringIO()
             cur.copy_expert("COPY shop.id_documents (customer_id, scan) TO STDOUT", out)
             assert "3\t\\\\x00ff41" in out.getvalue().splitlines()
+            raw = io.BytesIO()  # the binary format: the bytes themselves
+            cur.copy_expert("COPY shop.id_documents (customer_id, scan) TO STDOUT (FORMAT binary)", raw)
+            rows = {struct.unpack("!q", r[0])[0]: r[1] for r in binary_copy_rows(raw.getvalue())}
+            assert rows == {**want, 4: b"new"}
             with pytest.raises(psycopg2.Error) as e:
                 cur.execute("INSERT INTO shop.id_documents (customer_id, scan) VALUES (2, '\\x0')")
             assert e.value.pgcode == "QC004" and "bytea" in e.value.pgerror

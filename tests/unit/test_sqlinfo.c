@@ -314,6 +314,36 @@ static void test_made(void **state)
 	sqi_free(info);
 }
 
+/* The COPY formats whose rows the proxy reads: text and CSV under the
+ * options copytext.h knows, and binary with no other option. */
+static void test_copy_formats(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool plain, binary;
+	} cases[] = {
+		{ "COPY t TO STDOUT", true, false },
+		{ "COPY t TO STDOUT (FORMAT csv, HEADER, DELIMITER ';')", true, false },
+		{ "COPY t (a, b) TO STDOUT (FORMAT binary)", false, true },
+		{ "COPY t FROM STDIN WITH (FORMAT 'binary')", false, true },
+		{ "COPY t TO STDOUT (FORMAT binary, HEADER)", false, false },
+		{ "COPY t TO STDOUT (FORMAT binary, ENCODING 'LATIN1')", false, false },
+		{ "COPY t TO STDOUT (FORMAT csv, FORCE_QUOTE *)", false, false },
+		{ "COPY (SELECT * FROM t) TO STDOUT (FORMAT binary)", false, false },
+	};
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(sqi_analyse(cases[i].sql, &info, err, sizeof(err)), 0);
+		const struct sqi_stmt *s = &info->stmts[0];
+		if (s->copy_plain != cases[i].plain || s->copy_binary != cases[i].binary)
+			fail_msg("%s: plain %d binary %d", cases[i].sql, s->copy_plain, s->copy_binary);
+		sqi_free(info);
+	}
+}
+
 static bool same_str(const char *a, const char *b)
 {
 	return a && b ? !strcmp(a, b) : a == b;
@@ -794,6 +824,7 @@ int main(void)
 		cmocka_unit_test(test_written_columns),
 		cmocka_unit_test(test_written_values),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_copy_formats),
 		cmocka_unit_test(test_cache_by_structure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
