@@ -19,7 +19,11 @@ static const char columns_sql[] =
     "(SELECT max(CASE WHEN k.convalidated THEN 2 ELSE 1 END) FROM pg_constraint k " /* its guard */
     " WHERE k.conrelid = c.oid AND k.contype = 'c' AND k.conkey = ARRAY[a.attnum] "
     " AND k.conname LIKE 'custos\\_encrypted\\_%'), "
-    "CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE a.atttypid END " /* what its binary format is */
+    "CASE WHEN ty.typtype <> 'd' THEN a.atttypid ELSE (" /* the type its binary format is: a domain's base */
+    " WITH RECURSIVE d(t) AS (SELECT ty.typbasetype UNION ALL SELECT b.typbasetype FROM d "
+    "  JOIN pg_type b ON b.oid = d.t AND b.typtype = 'd') "
+    " SELECT d.t FROM d JOIN pg_type b ON b.oid = d.t AND b.typtype <> 'd') END, "
+    "a.attgenerated <> '' "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_attribute a ON a.attrelid = c.oid JOIN pg_type ty ON ty.oid = a.atttypid "
     "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
@@ -155,7 +159,8 @@ static int add_column(struct catalog *c, PGresult *r, int row)
 		                    !strcmp(PQgetvalue(r, row, 5), "t"),
 		                    !strcmp(PQgetvalue(r, row, 6), "t"),
 		                    (enum cat_guard)(atoi(PQgetvalue(r, row, 7)) & 3),
-		                    (uint32_t)strtoul(PQgetvalue(r, row, 8), NULL, 10) };
+		                    (uint32_t)strtoul(PQgetvalue(r, row, 8), NULL, 10),
+		                    !strcmp(PQgetvalue(r, row, 9), "t") };
 	return col->name && col->type ? 0 : -ENOMEM;
 }
 
@@ -234,7 +239,7 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		const char *sql;
 		int ncols;
 		int (*add)(struct catalog *c, PGresult *r, int row);
-	} parts[] = { { columns_sql, 9, add_column },   { inherits_sql, 2, add_inherit },
+	} parts[] = { { columns_sql, 10, add_column },  { inherits_sql, 2, add_inherit },
 		      { fks_sql, 6, add_fk },           { views_sql, 3, add_view },
 		      { routines_sql, 3, add_routine }, { runs_sql, 3, add_runs } };
 	int r = c ? 0 : -ENOMEM;

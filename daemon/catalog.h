@@ -27,6 +27,7 @@ struct cat_column {
 	bool defaulted; /* a default or generated expression (its own or its domain's) */
 	enum cat_guard guard;
 	uint32_t type_oid; /* its type's, or its domain's base type's: what the binary format sends */
+	bool generated;    /* COPY without a column list leaves it out */
 };
 
 struct cat_table {

@@ -414,3 +414,57 @@ void ct_put(const struct ct_format *f, struct buf *out, const char *p, size_t n)
 	else
 		text_put(f->delim, out, p, n);
 }
+
+/* --- binary ----------------------------------------------------------------------- */
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int ct_binary_header(const uint8_t *p, size_t n, size_t *ret_len)
+{
+	static const uint8_t signature[11] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0 };
+
+	if (memcmp(p, signature, n < sizeof(signature) ? n : sizeof(signature)))
+		return -1;
+	if (n < 19)
+		return 0;
+	uint32_t flags = get32(p + 11), ext = get32(p + 15);
+	if (flags >> 16)
+		return -1;
+	if (n - 19 < ext)
+		return 0;
+	*ret_len = 19 + (size_t)ext;
+	return 1;
+}
+
+int ct_binary_row(const uint8_t *p, size_t n, struct ct_field *out, size_t nfields, size_t *ret_len)
+{
+	size_t at = 2;
+
+	if (n < 2)
+		return 0;
+	int16_t count = (int16_t)(p[0] << 8 | p[1]);
+	if (count == -1) {
+		*ret_len = 2;
+		return 2;
+	}
+	if (count < 0 || (size_t)count != nfields)
+		return -1;
+	for (size_t i = 0; i < nfields; i++) {
+		if (n - at < 4)
+			return 0;
+		int32_t size = (int32_t)get32(p + at);
+		at += 4;
+		if (size < -1)
+			return -1;
+		if (size >= 0 && n - at < (size_t)size)
+			return 0;
+		out[i] =
+		    (struct ct_field){ size < 0 ? NULL : (const char *)p + at, size < 0 ? 0 : (size_t)size };
+		at += size < 0 ? 0 : (size_t)size;
+	}
+	*ret_len = at;
+	return 1;
+}

@@ -10,12 +10,16 @@
  * CSV: fields end at a delimiter outside quotes, rows at a newline outside
  * quotes; inside quotes the escape character before a quote or itself
  * stands for that character (by default the escape is the quote: "" is a
- * quote); a field with no quote in it that is the NULL string is NULL. */
+ * quote); a field with no quote in it that is the NULL string is NULL.
+ *
+ * Binary: a header, then each row as a count of fields and each field's
+ * length (-1: NULL) and bytes, then a count of -1. */
 #ifndef CUSTOS_COPYTEXT_H
 #define CUSTOS_COPYTEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -106,5 +110,16 @@ static inline void ct_put_null(const struct ct_format *f, struct buf *out)
 {
 	buf_add(out, f->null, f->null_len);
 }
+
+/* The binary format's file header (signature, flags and extension area)
+ * at the start of p[0..n): 1 and its length, 0 when it goes on past n, -1
+ * when p does not begin with one Custos reads (a flag that must be
+ * understood, such as OIDs, is set). Rows follow it as a DataRow's values. */
+int ct_binary_header(const uint8_t *p, size_t n, size_t *ret_len);
+
+/* The next row of the binary format at p[0..n), of nfields fields into
+ * out (a field's p is NULL for NULL): 1 and its length; 2 and 2 for the
+ * trailer; 0 when it goes on past n; -1 when it is not a row of nfields. */
+int ct_binary_row(const uint8_t *p, size_t n, struct ct_field *out, size_t nfields, size_t *ret_len);
 
 #endif

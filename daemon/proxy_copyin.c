@@ -1,7 +1,7 @@
 /* proxy_copyin.c - COPY FROM STDIN into encrypted columns: the client's
- * rows (text or CSV with PostgreSQL's defaults, with or without HEADER:
- * copytext.h) on their way to PostgreSQL, as planned when the statement
- * was analysed (proxy_encrypt.c, struct pxe_copy).
+ * rows (text or CSV under the options copytext.h reads, or the binary
+ * format) on their way to PostgreSQL, as planned when the statement was
+ * analysed (proxy_encrypt.c, struct pxe_copy).
  *
  * Rows are cut from the CopyData stream wherever the client split it,
  * from the first CopyData on, whether or not CopyInResponse came first. In
@@ -34,6 +34,7 @@ struct pxi {
 	bool ended;                  /* after the \. row: what follows is not data */
 	bool failed;                 /* CopyFail sent: the client's data goes nowhere */
 	bool waiting;                /* pending's first row waits for its keys */
+	bool binary;                 /* the binary format: a field's p is NULL for NULL */
 	struct ct_field *f;
 	struct buf *ct, *idx; /* by client field: its ciphertext, its blind index */
 	struct buf out;
@@ -104,7 +105,8 @@ int pxi_start(struct pconn *c, struct pstmt *st)
 	}
 	x->st = pq_st_ref(st);
 	x->fmt = &cp->fmt;
-	x->header_done = !cp->header;
+	x->binary = cp->binary;
+	x->header_done = !cp->header && !cp->binary;
 	c->cin = x;
 	return 0;
 }
@@ -119,13 +121,28 @@ int pxi_check(struct pconn *c, const struct pstmt *st, const struct pgp_msg *m)
 		return 0; /* the client sent its rows and ended before this: they went encrypted */
 	if (!x || x->st != st)
 		return -EPROTO;
-	/* CopyInResponse: the text format, with the columns planned */
-	if (m->len < 3 || m->body[0] != 0 || (m->body[1] << 8 | m->body[2]) != (int)st->enc->copy->nout)
+	/* CopyInResponse: the format, with the columns planned */
+	if (m->len < 3 || m->body[0] != x->binary ||
+	    (m->body[1] << 8 | m->body[2]) != (int)st->enc->copy->nout)
 		return x->failed ? 0
 		                 : fail(c, x,
 		                        "PostgreSQL asks for other COPY columns or another format than "
 		                        "Custos planned: nothing was written");
 	return 0;
+}
+
+/* Field i of the row: whether NULL, and its value. */
+static bool is_null(const struct pxi *x, unsigned i)
+{
+	return x->binary ? !x->f[i].p : ct_is_null(x->fmt, &x->f[i]);
+}
+
+static int field_value(const struct pxi *x, unsigned i, struct buf *out)
+{
+	if (!x->binary)
+		return ct_value(x->fmt, &x->f[i], out);
+	buf_add(out, x->f[i].p, x->f[i].len);
+	return out->failed ? -ENOMEM : 0;
 }
 
 /* The row's key, once a field needs it. */
@@ -144,9 +161,11 @@ static int seal_field(const struct pconn *c, const struct pxi *x, const struct p
                       const struct kc_key *k, const struct buf *plain, struct buf *out)
 {
 	struct buf ct = BUF_INIT;
-	int err = pxe_seal(c, col, k, plain->p ? plain->p : "", plain->len, false, &ct);
+	int err = pxe_seal(c, col, k, plain->p ? plain->p : "", plain->len, x->binary, &ct);
 
-	if (!err)
+	if (!err && x->binary)
+		buf_add(out, ct.p, ct.len);
+	else if (!err)
 		ct_put(x->fmt, out, ct.p ? ct.p : "", ct.len);
 	buf_free(&ct);
 	return err ? err : out->failed ? -ENOMEM : 0;
@@ -164,10 +183,10 @@ static int seal(struct pconn *c, struct pxi *x, const char *id)
 	for (unsigned i = 0; !err && i < cp->nin; i++) {
 		wipe(&x->ct[i]);
 		wipe(&x->idx[i]);
-		if (!cp->enc[i] || ct_is_null(x->fmt, &x->f[i]))
+		if (!cp->enc[i] || is_null(x, i))
 			continue;
 		wipe(&plain);
-		err = ct_value(x->fmt, &x->f[i], &plain);
+		err = field_value(x, i, &plain);
 		if (!err)
 			err = row_key(c, x, id, &k, &have);
 		if (!err)
@@ -193,7 +212,7 @@ static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 	bool any = false;
 
 	for (unsigned i = 0; i < cp->nin; i++) {
-		if (!cp->enc[i] || ct_is_null(x->fmt, &x->f[i]))
+		if (!cp->enc[i] || is_null(x, i))
 			continue;
 		any = true;
 		if (cp->enc[i]->pc->bidx_column)
@@ -208,22 +227,98 @@ static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 	return err;
 }
 
-/* The subject's id from its field (NULL: none), into id. */
+/* The subject's id from its field (NULL: none), into id; -ENOTSUP when it
+ * is of a type whose binary format Custos does not read. */
 static int subject_id(struct pxi *x, struct buf *id)
 {
-	int s = x->st->enc->copy->subject;
+	const struct pxe_copy *cp = x->st->enc->copy;
+	int s = cp->subject;
+	char room[PGP_TEXT_ROOM];
+	const char *text;
 
-	if (s < 0 || ct_is_null(x->fmt, &x->f[s]))
+	if (s < 0 || is_null(x, (unsigned)s))
 		return 0;
-	int err = ct_value(x->fmt, &x->f[s], id);
+	struct pgp_value v = { (const uint8_t *)x->f[s].p, (int32_t)x->f[s].len };
+	int len = x->binary ? pgp_binary_text(cp->subject_type, &v, room, &text) : 0;
+	if (len < 0)
+		return -ENOTSUP;
+	int err = x->binary ? (buf_add(id, text, (size_t)len), 0) : field_value(x, (unsigned)s, id);
 	buf_addc(id, 0);
 	return err ? err : id->failed ? -ENOMEM : 0;
 }
 
 static const char wait_keys[] = "";
 
-/* One row (eol: its end of line's bytes) as PostgreSQL gets it, into
- * x->out: NULL, why it fails the COPY, or wait_keys (nothing done). */
+/* The row in x->f encrypted and indexed, and its subject recorded: NULL,
+ * why it fails the COPY, or wait_keys (nothing done). */
+static const char *encrypt_row(struct pconn *c, struct pxi *x)
+{
+	struct buf id = BUF_INIT;
+	int err = subject_id(x, &id);
+
+	if (!err && (err = keys_at_hand(c, x, id.p)) == -EINPROGRESS) {
+		wipe(&id);
+		buf_free(&id);
+		return wait_keys;
+	}
+	if (!err)
+		err = seal(c, x, id.p);
+	if (!err && id.p)
+		pq_res_subject(c, x->st->enc->subject, id.p);
+	wipe(&id);
+	buf_free(&id);
+	if (err == -EILSEQ)
+		return "a COPY value holds a NUL byte, or is not valid UTF-8: nothing was written";
+	if (err == -ENOTSUP)
+		return "the subject's id comes in COPY's binary format as a type Custos does not read: "
+		       "nothing was written";
+	return err ? pxe_strerror(err) : NULL;
+}
+
+/* The row as PostgreSQL gets it (eol: its end of line's bytes), into
+ * x->out: the client's fields, the encrypted ones as ciphertext, and the
+ * blind indexes. */
+static void put_text(struct pxi *x, const char *eol, size_t neol)
+{
+	const struct pxe_copy *cp = x->st->enc->copy;
+
+	for (unsigned j = 0; j < cp->nout; j++) {
+		int src = cp->idx_of[j];
+		if (j)
+			buf_addc(&x->out, x->fmt->delim);
+		if (src >= 0 && is_null(x, (unsigned)src))
+			ct_put_null(x->fmt, &x->out);
+		else if (src >= 0)
+			ct_put(x->fmt, &x->out, x->idx[src].p, x->idx[src].len);
+		else if (cp->enc[j] && !is_null(x, j))
+			buf_add(&x->out, x->ct[j].p, x->ct[j].len);
+		else
+			buf_add(&x->out, x->f[j].p, x->f[j].len);
+	}
+	buf_add(&x->out, eol, neol);
+}
+
+/* put_text in the binary format. */
+static void put_binary(struct pxi *x)
+{
+	const struct pxe_copy *cp = x->st->enc->copy;
+
+	pgp_add16(&x->out, (uint16_t)cp->nout);
+	for (unsigned j = 0; j < cp->nout; j++) {
+		int src = cp->idx_of[j];
+		const struct buf *b = src >= 0 ? &x->idx[src] : cp->enc[j] ? &x->ct[j] : NULL;
+		bool null = is_null(x, src >= 0 ? (unsigned)src : j);
+		if (null)
+			pgp_add_value(&x->out, NULL, -1);
+		else if (b)
+			pgp_add_value(&x->out, b->p, (int32_t)b->len);
+		else
+			pgp_add_value(&x->out, x->f[j].p, (int32_t)x->f[j].len);
+	}
+}
+
+/* One row of the text format or CSV as PostgreSQL gets it, into x->out:
+ * NULL, why it fails the COPY, or wait_keys (nothing done). */
 static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, size_t len, const char *eol,
                             size_t neol)
 {
@@ -248,38 +343,10 @@ static const char *copy_row(struct pconn *c, struct pxi *x, const char *row, siz
 		       "nothing: nothing was written";
 	if (ct_split(x->fmt, row, len, x->f, cp->nin) != (int)cp->nin)
 		return "a COPY row has more or fewer fields than the COPY has columns: nothing was written";
-	struct buf id = BUF_INIT;
-	int err = subject_id(x, &id);
-	if (!err && (err = keys_at_hand(c, x, id.p)) == -EINPROGRESS) {
-		wipe(&id);
-		buf_free(&id);
-		return wait_keys;
-	}
-	if (!err)
-		err = seal(c, x, id.p);
-	if (!err && id.p)
-		pq_res_subject(c, x->st->enc->subject, id.p);
-	wipe(&id);
-	buf_free(&id);
-	if (err)
-		return err == -EILSEQ ? "a COPY value holds a NUL byte, or is not valid UTF-8: nothing was "
-		                        "written"
-		                      : pxe_strerror(err);
-	for (unsigned j = 0; j < cp->nout; j++) {
-		int src = cp->idx_of[j];
-		if (j)
-			buf_addc(&x->out, x->fmt->delim);
-		if (src >= 0 && ct_is_null(x->fmt, &x->f[src]))
-			ct_put_null(x->fmt, &x->out);
-		else if (src >= 0)
-			ct_put(x->fmt, &x->out, x->idx[src].p, x->idx[src].len);
-		else if (cp->enc[j] && !ct_is_null(x->fmt, &x->f[j]))
-			buf_add(&x->out, x->ct[j].p, x->ct[j].len);
-		else
-			buf_add(&x->out, x->f[j].p, x->f[j].len);
-	}
-	buf_add(&x->out, eol, neol);
-	return x->out.failed ? "out of memory" : NULL;
+	const char *why = encrypt_row(c, x);
+	if (!why)
+		put_text(x, eol, neol);
+	return why ? why : x->out.failed ? "out of memory" : NULL;
 }
 
 static int next_line(struct pxi *x, size_t at, struct ct_line *l)
@@ -290,35 +357,76 @@ static int next_line(struct pxi *x, size_t at, struct ct_line *l)
 	return ct_next_line(x->fmt, p, n, &x->scanned, &x->quoted, l);
 }
 
-/* The rows complete in x->pending (all of it when last), to PostgreSQL. */
-static int flush_rows(struct pconn *c, struct pxi *x, bool last)
+/* The rows of the text format or CSV complete in x->pending from *at on
+ * (all of it when last), into x->out: NULL, why the COPY fails, or
+ * wait_keys (*at: the row that waits). */
+static const char *take_text(struct pconn *c, struct pxi *x, size_t *at, bool last)
 {
 	struct ct_line l;
-	size_t at = 0;
 	const char *why = NULL;
 	int r;
 
-	while (!why && !x->ended && (r = next_line(x, at, &l)) != 0) {
-		if (r < 0) {
-			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
-			      "written";
-			break;
-		}
-		why = copy_row(c, x, x->pending.p + at, l.len, x->pending.p + at + l.len, l.eol);
+	while (!why && !x->ended && (r = next_line(x, *at, &l)) != 0) {
+		if (r < 0)
+			return "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
+			       "written";
+		why = copy_row(c, x, x->pending.p + *at, l.len, x->pending.p + *at + l.len, l.eol);
 		if (why != wait_keys)
-			at += l.len + l.eol;
+			*at += l.len + l.eol;
 	}
-	if (!why && last && !x->ended && at < x->pending.len) { /* a last row without its newline */
-		bool cr = x->fmt->csv ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
-		                      : ct_ends_with_cr(x->pending.p + at, x->pending.len - at);
-		if (cr)
-			why = "a carriage return in COPY data ends no row (escape it as \\r): nothing was "
-			      "written";
-		else if (x->fmt->csv && x->quoted)
-			why = "the COPY data ends inside a quoted CSV field: nothing was written";
-		else
-			why = copy_row(c, x, x->pending.p + at, x->pending.len - at, "", 0);
+	if (why || !last || x->ended || *at == x->pending.len)
+		return why;
+	/* a last row without its newline */
+	bool cr = x->fmt->csv ? !x->quoted && x->pending.p[x->pending.len - 1] == '\r'
+	                      : ct_ends_with_cr(x->pending.p + *at, x->pending.len - *at);
+	if (cr)
+		return "a carriage return in COPY data ends no row (escape it as \\r): nothing was written";
+	if (x->fmt->csv && x->quoted)
+		return "the COPY data ends inside a quoted CSV field: nothing was written";
+	return copy_row(c, x, x->pending.p + *at, x->pending.len - *at, "", 0);
+}
+
+/* take_text for the binary format: its header, rows and trailer. */
+static const char *take_binary(struct pconn *c, struct pxi *x, size_t *at, bool last)
+{
+	const char *why = NULL;
+
+	while (!why && !x->ended) {
+		const uint8_t *p = (const uint8_t *)x->pending.p + *at;
+		size_t n = x->pending.len - *at, len = 0;
+		int r = x->header_done ? ct_binary_row(p, n, x->f, x->st->enc->copy->nin, &len)
+		                       : ct_binary_header(p, n, &len);
+		if (r == 0)
+			break;
+		if (r < 0)
+			return x->header_done
+			           ? "a binary COPY row has more or fewer fields than the COPY has "
+			             "columns: nothing was written"
+			           : "the COPY data does not begin with the binary format's header "
+			             "(or sets a flag Custos does not know): nothing was written";
+		if (!x->header_done || r == 2) { /* the header or the trailer, as they are */
+			x->ended = x->header_done;
+			x->header_done = true;
+			buf_add(&x->out, p, len);
+		} else if (!(why = encrypt_row(c, x))) {
+			put_binary(x);
+		}
+		if (why != wait_keys)
+			*at += len;
 	}
+	if (!why && last && !x->ended && *at < x->pending.len)
+		why = "the binary COPY data ends inside a row: nothing was written";
+	return why;
+}
+
+/* The rows complete in x->pending (all of it when last), to PostgreSQL. */
+static int flush_rows(struct pconn *c, struct pxi *x, bool last)
+{
+	size_t at = 0;
+	const char *why = x->binary ? take_binary(c, x, &at, last) : take_text(c, x, &at, last);
+
+	if (!why && x->out.failed)
+		why = "out of memory";
 	x->waiting = why == wait_keys;
 	if (why && !x->waiting) {
 		wipe(&x->out);

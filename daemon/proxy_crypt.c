@@ -44,7 +44,10 @@ int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd)
 		return -ENOMEM;
 	for (uint16_t i = 0; i < rd->n; i++) {
 		map->out[i] = (uint8_t)out_for(c, map, map->f[i]);
-		map->binary[i] = rd->fields[i].format ? rd->fields[i].type_oid : 0;
+		/* (a type of 0 would be taken as not known: no type Custos reads) */
+		map->binary[i] = !rd->fields[i].format    ? 0
+		                 : rd->fields[i].type_oid ? rd->fields[i].type_oid
+		                                          : UINT32_MAX;
 		if (rd->fields[i].type_oid == BYTEA_OID)
 			map->form[i] = rd->fields[i].format ? PXC_BYTEA_BINARY : PXC_BYTEA_TEXT;
 		map->rewrite |= map->out[i] == PXC_DECRYPT || map->out[i] == PXC_MASK;
@@ -183,8 +186,8 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 	for (int16_t a = 0; n < ncols && a < t->ncols; a++) { /* the columns named, in their order, or all */
 		const struct pp_column *col =
 		    st->ncopy_cols ? ppol_column_named(t, st->copy_cols[n]) : &t->cols[a];
-		if (!st->ncopy_cols && !col->name)
-			continue; /* a dropped column */
+		if (!st->ncopy_cols && (!col->name || col->generated))
+			continue; /* a dropped column, or one COPY leaves out */
 		if (!col)
 			goto none;
 		map->f[n] = col;

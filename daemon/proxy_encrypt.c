@@ -213,7 +213,13 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 	return 0;
 }
 
-/* COPY FROM STDIN into a table with encrypted columns (the text format):
+/* The types whose binary format is their text's bytes. */
+static bool text_type(uint32_t oid)
+{
+	return oid == 25 || oid == 1043 || oid == 1042; /* text, varchar, bpchar */
+}
+
+/* COPY FROM STDIN into a table with encrypted columns (text, CSV or binary):
  * which of the client's fields are encrypted, which holds the subject's
  * id, and where each blind index goes — into its column's field when the
  * client names it (whatever it sent there is replaced), else into a field
@@ -224,15 +230,16 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 	const struct sqi_table *target = &s->tables[0];
 	size_t nin = s->ncopy_cols;
 
-	if (!s->copy_table || !s->copy_plain || !s->copy_stdin || s->ntables != 1)
+	if (!s->copy_table || !(s->copy_plain || s->copy_binary) || !s->copy_stdin || s->ntables != 1)
 		return refuse(why, n,
 		              "Custos encrypts COPY FROM STDIN into %s in the text format or CSV, with "
 		              "HEADER, DELIMITER, NULL, QUOTE and ESCAPE (one printable character each, "
-		              "not a letter or digit) and no other options (no binary, no FORCE_*, "
+		              "not a letter or digit), or in binary, and no other options (no FORCE_*, "
 		              "ENCODING, WHERE, file or program)",
 		              t->name);
-	for (int16_t a = 0; !nin && a < t->ncols; a++)
-		nin += t->cols[a].name != NULL; /* no list: the columns not dropped, in order */
+	for (int16_t a = 0; !s->ncopy_cols && a < t->ncols;
+	     a++) /* no list: the columns COPY takes, in order */
+		nin += t->cols[a].name && !t->cols[a].generated;
 	struct pxe_copy *cp = calloc(1, sizeof(*cp));
 	if (!cp || !(cp->enc = calloc(nin + 1, sizeof(*cp->enc))) ||
 	    !(cp->idx_of = calloc(2 * nin + 1, sizeof(*cp->idx_of))))
@@ -241,18 +248,21 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 	cp->nin = cp->nout = (unsigned)nin;
 	cp->fmt = s->copy_format;
 	cp->header = s->copy_header;
+	cp->binary = s->copy_binary;
 	cp->subject = -1;
 	const char **names = calloc(2 * nin + 1, sizeof(*names));
 	if (!names)
 		return -ENOMEM;
 	for (size_t i = 0, a = 0; i < nin; i++) {
-		while (!s->ncopy_cols && !t->cols[a].name)
+		while (!s->ncopy_cols && (!t->cols[a].name || t->cols[a].generated))
 			a++;
 		names[i] = s->ncopy_cols ? s->copy_cols[i] : t->cols[a++].name;
 		const struct pp_column *col = ppol_column_named(t, names[i]);
 		cp->idx_of[i] = -1;
-		if (t->subject_col && !strcmp(names[i], t->subject_col))
+		if (t->subject_col && !strcmp(names[i], t->subject_col)) {
 			cp->subject = (int)i;
+			cp->subject_type = col ? col->type_oid : 0;
+		}
 		if (col && col->pc && col->pc->encrypt)
 			cp->enc[i] = col;
 	}
@@ -263,6 +273,14 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 			j++;
 		if (idx && j == cp->nout)
 			names[cp->nout++] = idx;
+		const struct pp_column *ic = idx ? ppol_column_named(t, idx) : NULL;
+		if (idx && cp->binary && !(ic && text_type(ic->type_oid))) {
+			free(names);
+			return refuse(why, n,
+			              "Custos writes the blind index %s of %s in COPY's binary format into a "
+			              "text or varchar column only",
+			              idx, t->name);
+		}
 		if (idx)
 			cp->idx_of[j] = (int)i;
 	}
@@ -281,7 +299,10 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		sm_quote_ident(&text, names[i]);
 	}
 	buf_adds(&text, ") FROM STDIN");
-	ct_format_sql(&s->copy_format, s->copy_header, &text);
+	if (cp->binary)
+		buf_adds(&text, " (FORMAT binary)");
+	else
+		ct_format_sql(&s->copy_format, s->copy_header, &text);
 	buf_addc(&text, 0);
 	free(names);
 	if (text.failed)

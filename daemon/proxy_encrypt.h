@@ -28,14 +28,16 @@ struct pxe_lookup {
 	struct sqi_pos at;
 };
 
-/* COPY FROM STDIN in the text format: its rows, field by field. */
+/* COPY FROM STDIN in the text format, CSV or binary: its rows, field by field. */
 struct pxe_copy {
 	unsigned nin, nout;           /* fields from the client; to PostgreSQL (blind indexes added) */
 	const struct pp_column **enc; /* by client field: the encrypted column it fills; NULL */
 	int *idx_of;                  /* by field to PostgreSQL: the client field it is the index of; -1 */
 	int subject;                  /* the client field holding the subject's id; -1 */
+	uint32_t subject_type;        /* binary: that field's type */
 	struct ct_format fmt;         /* FORMAT and the options of its rows */
 	bool header;                  /* HEADER */
+	bool binary;                  /* FORMAT binary */
 	char *text;                   /* the statement PostgreSQL gets instead of the client's */
 };
 

@@ -299,6 +299,7 @@ static int index_table(const struct pol_table *pt, const struct cat_table *ct, c
 			                                      .rel = t->name,
 			                                      .type = cc->type,
 			                                      .type_oid = cc->type_oid,
+			                                      .generated = cc->generated,
 			                                      .bytea = cc->type && !strcmp(cc->type, "bytea"),
 			                                      .defaulted = cc->defaulted };
 	}

@@ -20,6 +20,7 @@ struct pp_column {
 	const char *subject; /* this column holds the id of a subject of this type */
 	const char *type;    /* format_type() */
 	uint32_t type_oid;   /* its values' type in the binary format */
+	bool generated;      /* COPY without a column list leaves it out */
 	bool bytea;
 	bool defaulted; /* PostgreSQL fills in a value a write leaves out (cat_column) */
 };

@@ -690,19 +690,6 @@ static bool copy_subjects(struct result *r, const char *row, size_t len)
 	return named;
 }
 
-/* The length of the binary format's file header (signature, flags and
- * extension) at the start of p; 0 when p does not start with one Custos
- * reads (a flag that must be understood, such as OIDs, is set). */
-static size_t binary_header(const uint8_t *p, size_t len)
-{
-	static const uint8_t signature[11] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0 };
-
-	if (len < 19 || memcmp(p, signature, sizeof(signature)))
-		return 0;
-	uint32_t flags = pgp_get32(p + 11), ext = pgp_get32(p + 15);
-	return (flags >> 16) || ext > len - 19 ? 0 : 19 + ext;
-}
-
 /* A message of COPY TO in the binary format: a row (after the file's
  * header, in the first), or the trailer. Each holds its row as a DataRow
  * does, and is handled as one (PostgreSQL sends one row a message). */
@@ -712,28 +699,33 @@ static int on_copybinary(struct pconn *c, const struct pgp_msg *hdr, struct evbu
 	struct result *r = &c->res;
 	const struct colmap *map = r->map;
 	uint16_t n = 0;
-
-	if (!map || r->refusal || (!map->rewrite && !map->subject)) {
-		r->rows++;
-		return r->refusal ? (evbuffer_drain(in, hdr->size), 2) : pc_pass(c, hdr, in) ? -ENOMEM : 2;
-	}
 	const uint8_t *p = evbuffer_pullup(in, (ssize_t)hdr->size);
+
 	if (!p)
 		return -ENOMEM;
-	size_t head = r->header ? binary_header(p + 5, hdr->len) : 0;
+	size_t head = 0;
+	if (r->header && ct_binary_header(p + 5, hdr->len, &head) != 1)
+		head = 0; /* the whole header comes with the first row */
 	struct pgp_msg t = { .type = 'd', .body = p + 5 + head, .len = hdr->len - head };
 	bool trailer = t.len == 2 && t.body[0] == 0xff && t.body[1] == 0xff;
+	if (!map || r->refusal || (!map->rewrite && !map->subject)) {
+		r->header = false;
+		r->rows += !trailer;
+		r->unattributed += !trailer && !r->refusal && r->hold != NULL && !r->nsubjects;
+		return r->refusal ? (evbuffer_drain(in, hdr->size), 2) : pc_pass(c, hdr, in) ? -ENOMEM : 2;
+	}
 	int err = (r->header && !head) ||
 	                  (!trailer && (pgp_parse_datarow(&t, vals, PGP_MAX_FIELDS, &n) || n != map->n))
 	              ? -EILSEQ
 	              : 0;
+	bool parsed = !err;
 	struct buf msg = BUF_INIT;
 	if (!err && !trailer && map->rewrite)
 		err = pxc_row(c, map, 'd', p + 5, head, vals, n, &msg);
 	if (err != -EINPROGRESS) {
 		r->header = false;
 		bool named = false;
-		for (uint16_t i = 0; !err && !trailer && i < n; i++)
+		for (uint16_t i = 0; parsed && !trailer && i < n; i++)
 			named |= row_subject(r, i, &vals[i]);
 		r->rows += !trailer;
 		r->unattributed += !trailer && !named;

@@ -3,7 +3,9 @@
  * (the first byte picks them): rows cut from a stream split at any point
  * are the rows cut from it whole; every field of every row reads without
  * a fault; and any value escaped, then read back, is the value again, one
- * field. The options themselves, read as COPY gives them, never fault. */
+ * field. The options themselves, read as COPY gives them, never fault. The
+ * binary format's rows read within their bytes, and a row's beginning alone
+ * reads as one that goes on. */
 #include "../../daemon/copytext.c"
 #include "fuzz_common.h"
 
@@ -101,6 +103,25 @@ static void any_options(const char *s, size_t size)
 	buf_free(&sql);
 }
 
+/* The binary format: a header (or none), then rows of nfields. */
+static void binary(const uint8_t *p, size_t n, size_t nfields)
+{
+	struct ct_field f[8];
+	size_t at = 0, len = 0;
+	int r = ct_binary_header(p, n, &len);
+
+	CHECK(r >= -1 && r <= 1 && (r != 1 || (len >= 19 && len <= n)));
+	at = r == 1 ? len : 0;
+	while (at < n && (r = ct_binary_row(p + at, n - at, f, nfields, &len)) > 0) {
+		CHECK(len >= 2 && len <= n - at && (r == 1 || len == 2));
+		for (size_t i = 0; r == 1 && i < nfields; i++)
+			CHECK(!f[i].p || ((const uint8_t *)f[i].p >= p + at &&
+			                  (const uint8_t *)f[i].p + f[i].len <= p + at + len));
+		CHECK(ct_binary_row(p + at, len - 1, f, nfields, &len) == 0 || r == 2);
+		at += r == 2 ? n - at : len;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ct_format f;
@@ -118,5 +139,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(whole[i] == split[i]);
 	round_trips(&f, s, size);
 	any_options(s, size);
+	binary((const uint8_t *)s, size, data[0] % 8);
 	return 0;
 }

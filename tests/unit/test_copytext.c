@@ -234,11 +234,44 @@ static void test_options(void **state)
 	buf_free(&sql);
 }
 
+/* The binary format: its header, a row of two fields (one NULL), the trailer. */
+static void test_binary(void **state)
+{
+	static const uint8_t data[] = { 'P',  'G',  'C',  'O',  'P',  'Y', '\n', 0xff, '\r',
+		                        '\n', 0, /* signature */
+		                        0,    0,    0,    0,    0,    0,   0,    2,    0xaa,
+		                        0xbb, /* flags, extension */
+		                        0,    2,    0,    0,    0,    3,   'a',  'b',  'c', /* a row */
+		                        0xff, 0xff, 0xff, 0xff, 0xff, 0xff }; /* NULL, trailer */
+	struct ct_field f[2];
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(ct_binary_header(data, 10, &len), 0);
+	assert_int_equal(ct_binary_header(data, 20, &len), 0); /* the extension goes on */
+	assert_int_equal(ct_binary_header(data, sizeof(data), &len), 1);
+	assert_int_equal(len, 21);
+	assert_int_equal(ct_binary_header((const uint8_t *)"PGCOPX", 6, &len), -1);
+	uint8_t oids[19];
+	memcpy(oids, data, 19);
+	oids[12] = 1; /* the OIDs flag */
+	assert_int_equal(ct_binary_header(oids, 19, &len), -1);
+	const uint8_t *row = data + 21;
+	assert_int_equal(ct_binary_row(row, 12, f, 2, &len), 0);
+	assert_int_equal(ct_binary_row(row, 13, f, 3, &len), -1);
+	assert_int_equal(ct_binary_row(row, sizeof(data) - 21, f, 2, &len), 1);
+	assert_int_equal(len, 13);
+	assert_true(f[0].len == 3 && !memcmp(f[0].p, "abc", 3) && f[1].p == NULL);
+	assert_int_equal(ct_binary_row(row + 13, 2, f, 2, &len), 2);
+	static const uint8_t negative[] = { 0, 1, 0xff, 0xff, 0xff, 0xfe };
+	assert_int_equal(ct_binary_row(negative, sizeof(negative), f, 1, &len), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escapes), cmocka_unit_test(test_fields),  cmocka_unit_test(test_lines),
-		cmocka_unit_test(test_csv),     cmocka_unit_test(test_options),
+		cmocka_unit_test(test_csv),     cmocka_unit_test(test_options), cmocka_unit_test(test_binary),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
