@@ -34,7 +34,9 @@ struct pstmt {
 	struct spred *sp;
 	size_t nsp;
 	struct pxe_plan *enc; /* the values it writes into encrypted columns, or NULL */
-	bool copy_out;        /* COPY table TO, in the text format or CSV (with HEADER or not), or binary */
+	uint32_t *ptypes;     /* its parameters' types: Parse's, then ParameterDescription's (0: not known) */
+	uint16_t nptypes;
+	bool copy_out; /* COPY table TO, in the text format or CSV (with HEADER or not), or binary */
 	bool copy_header, copy_binary;
 	struct ct_format copy_fmt;
 	char **copy_cols; /* the columns it names (none: all) */
@@ -227,8 +229,13 @@ struct xentry *pq_head(struct pconn *c);
 int pq_push(struct pconn *c, struct xentry e); /* what the backend owes next */
 void pq_pop(struct pconn *c);
 void pq_res_reset(struct pconn *c);
-int pq_confirm(struct pconn *c, const struct xentry *e);   /* a definition the server confirmed */
-char *pq_param_text(const struct pgp_bind *b, unsigned i); /* a parameter as text, or NULL */
+int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the server confirmed */
+/* Parameter i bound in b as text (one in the binary format read through
+ * b->types), or NULL: NULL, or -ENOTSUP in *err when it is in the binary
+ * format as a type Custos does not read. */
+char *pq_param_text(const struct pgp_bind *b, unsigned i, int *err);
+/* ParameterDescription of st: the types its parameters have. */
+int pq_param_types(struct pstmt *st, const struct pgp_msg *m);
 void pq_res_subject(struct pconn *c, const char *type, const char *id); /* of the head's result */
 int pq_send_failing(struct pconn *c, bool simple); /* to the server: a statement that fails */
 

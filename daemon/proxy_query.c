@@ -47,6 +47,7 @@ void pq_st_unref(struct pstmt *st)
 		free(st->sp[i].value);
 	}
 	free(st->sp);
+	free(st->ptypes);
 	pxe_plan_free(st->enc);
 	sqi_names_free(st->made, st->nmade);
 	sqi_names_free(st->names, st->nnames);
@@ -678,6 +679,11 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		pq_st_unref(st);
 		return enc == -EINPROGRESS ? 3 : refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(enc));
 	}
+	if (st && p.nparams && (st->ptypes = calloc(p.nparams, sizeof(*st->ptypes)))) {
+		st->nptypes = p.nparams;
+		for (uint16_t i = 0; i < p.nparams; i++)
+			st->ptypes[i] = pgp_get32(p.param_oids + 4u * i);
+	}
 	char *name = strdup(p.name);
 	int r = name ? pq_push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name })
 	             : -ENOMEM;
@@ -689,17 +695,41 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	return r;
 }
 
-/* A bound parameter as an id: text as it is, binary integers in decimal. */
-char *pq_param_text(const struct pgp_bind *b, unsigned i)
+/* A bound parameter as an id: text as it is, binary through its type (a
+ * type not known: 4 or 8 bytes as an integer). */
+char *pq_param_text(const struct pgp_bind *b, unsigned i, int *err)
 {
 	const struct pgp_value *v = &b->params[i];
 	char room[PGP_TEXT_ROOM];
 	const char *text = (const char *)v->p;
 	int len = v->len;
 
-	if (len >= 0 && pgp_bind_format(b, i) != 0)
-		len = pgp_binary_text(0, v, room, &text); /* another binary type: not attributed from it */
+	if (len >= 0 && pgp_bind_format(b, i) != 0) {
+		len = pgp_binary_text(i < b->ntypes ? b->types[i] : 0, v, room, &text);
+		if (len < 0)
+			*err = -ENOTSUP;
+	}
 	return len < 0 ? NULL : strndup(text, (size_t)len);
+}
+
+int pq_param_types(struct pstmt *st, const struct pgp_msg *m)
+{
+	uint16_t n = m->len >= 2 ? (uint16_t)(m->body[0] << 8 | m->body[1]) : 0;
+
+	if (m->len != 2 + 4u * n)
+		return -EBADMSG;
+	if (n > st->nptypes) {
+		uint32_t *t = realloc(st->ptypes, n * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		memset(t + st->nptypes, 0, (n - st->nptypes) * sizeof(*t));
+		st->ptypes = t;
+		st->nptypes = n;
+	}
+	for (uint16_t i = 0; i < n; i++)
+		if (!st->ptypes[i]) /* the client's own word stands */
+			st->ptypes[i] = pgp_get32(m->body + 2 + 4u * i);
+	return 0;
 }
 
 static int bound_ids(struct portal *p, const struct pgp_bind *b)
@@ -710,9 +740,11 @@ static int bound_ids(struct portal *p, const struct pgp_bind *b)
 		return 0;
 	if (!(p->ids = calloc(st->nsp, sizeof(*p->ids))))
 		return -ENOMEM;
-	for (size_t i = 0; i < st->nsp; i++)
+	for (size_t i = 0; i < st->nsp; i++) {
+		int unread = 0; /* (an id in binary of a type not read: the predicate names no one) */
 		if (st->sp[i].param >= 1 && st->sp[i].param <= b->nparams)
-			p->ids[i] = pq_param_text(b, (unsigned)st->sp[i].param - 1);
+			p->ids[i] = pq_param_text(b, (unsigned)st->sp[i].param - 1, &unread);
+	}
 	return 0;
 }
 
@@ -724,6 +756,10 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 		return -EBADMSG;
 	bool found;
 	struct pstmt *st = lookup_stmt(c, b.statement, &found);
+	if (st) { /* what a parameter in the binary format is */
+		b.types = st->ptypes;
+		b.ntypes = st->nptypes;
+	}
 	struct portal *p = found ? calloc(1, sizeof(*p)) : NULL;
 	char *name = p ? strdup(b.portal) : NULL;
 	int r = 0;

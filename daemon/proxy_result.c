@@ -967,6 +967,8 @@ int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 	case 't':
 		if (!e || e->kind != X_DESCRIBE)
 			return -EPROTO;
+		if (e->st && pq_param_types(e->st, m))
+			return -EBADMSG;
 		return e->st && pxe_added_params(e->st->enc)
 		           ? own_params(c, m, in, pxe_added_params(e->st->enc))
 		           : 0;

@@ -20,15 +20,19 @@
 /* --- keys and values ------------------------------------------------------- */
 
 /* The subject id of a row's values (b: its Bind, or NULL): 0 with a copy
- * in *id, NULL when no subject is known; -ENOMEM. */
+ * in *id, NULL when no subject is known;
+ * -ENOTSUP when it is bound in binary as a type Custos does not read (a
+ * fresh key would put its values out of its erasure's reach); -ENOMEM. */
 static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind *b, char **id)
 {
+	int err = 0;
+
 	*id = NULL;
 	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
-		*id = pq_param_text(b, (unsigned)p->sid_param[row] - 1);
+		*id = pq_param_text(b, (unsigned)p->sid_param[row] - 1, &err);
 	else if (p->subject && p->sid_value[row] && !(*id = strdup(p->sid_value[row])))
 		return -ENOMEM;
-	return 0;
+	return err;
 }
 
 /* The key of a row's values: its subject's, or a fresh one. */
@@ -607,6 +611,11 @@ const char *pxe_strerror(int err)
 	case -EILSEQ:
 		return "a value for an encrypted column is not valid UTF-8, or holds a NUL byte (PostgreSQL "
 		       "would refuse it): nothing was written";
+	case -ENOTSUP:
+		return "the row's subject's id is bound in the binary format as a type Custos does not read "
+		       "(or whose type neither Parse nor a Describe named): its values would not be under "
+		       "its "
+		       "key";
 	default: return "the value cannot be encrypted: nothing was written";
 	}
 }

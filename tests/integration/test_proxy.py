@@ -1784,6 +1784,77 @@ def test_copy_without_a_column_list_leaves_out_generated_columns(fmt):
             s.stop()
 
 
+MEMBERS = DOCUMENTS.replace("shop.id_documents", "shop.members").replace("scan:", "nick:").replace(
+    "user.government_id", "user.name") + DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace(
+    "scan:", "note:").replace("user.government_id", "user.content")
+
+
+def test_a_subject_id_bound_in_the_binary_format_keys_its_values():
+    """A subject's id bound as a parameter in the binary format (a uuid, as
+    pgx and pgJDBC send it) is read through its type, from Parse or from
+    ParameterDescription: the values it writes go under that subject's key
+    (they went under a fresh key, out of reach of its erasure) and a
+    predicate on it names the subject. One whose type is named nowhere is
+    refused."""
+    import base64
+    import uuid
+    s = Shop(customers=2)
+    p = None
+    try:
+        s.server.psql("CREATE TABLE shop.members (id uuid PRIMARY KEY, nick text); "
+                      "CREATE TABLE shop.member_notes (member_id uuid NOT NULL REFERENCES shop.members (id), "
+                      "note text)", dbname="shop")
+        p = Proxy(s)
+        policy = p.d.settings["policy"]
+        text = open(policy).read().replace("subjects:\n", "subjects:\n  member:\n    table: shop.members\n"
+                                           "    id: id\n", 1)
+        with open(policy, "w") as f:
+            f.write(text + MEMBERS)
+        p.add_user("app1", "shop_app")
+        p.start()
+        member = uuid.uuid4()
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES (%s, 'Rex')", (str(member),))
+        sock = raw_session(p.port, "app1", s.password)
+        try:
+            def run(sql, types, value, describe=False, refused=False):
+                parse = b"\0" + sql.encode() + b"\0" + struct.pack("!h", len(types)) + \
+                    b"".join(struct.pack("!I", t) for t in types)
+                nparams = sql.count("$")
+                values = [member.bytes, b"a note"][:nparams]
+                bind = b"\0\0" + struct.pack("!hhh", nparams, 1, *([0] * (nparams - 1))) if nparams > 1 else \
+                    b"\0\0" + struct.pack("!hh", 1, 1)
+                bind += struct.pack("!h", nparams) + b"".join(struct.pack("!i", len(v)) + v for v in values) + \
+                    struct.pack("!h", 0)
+                steps = [msg(b"P", parse) + msg(b"D", b"S\0") + msg(b"S"),  # as pgx: described first
+                         msg(b"B", bind) + msg(b"E", b"\0\0\0\0\0") + msg(b"S")]
+                for step in steps if describe else [msg(b"P", parse) + steps[1]]:
+                    sock.sendall(step)
+                    while (m := read_msg(sock))[0] != b"Z":
+                        assert m[0] != b"E" or (refused and b"CQC004" in m[1]), m[1]
+                        refused = refused and m[0] != b"E"
+                assert not refused, "not refused"
+            run("INSERT INTO shop.member_notes (member_id, note) VALUES ($1, $2)", [2950, 25], member)
+            run("SELECT note FROM shop.member_notes WHERE member_id = $1", [0], member, describe=True)
+            # its type named nowhere (pipelined, no Describe): refused, not written under a fresh key
+            run("INSERT INTO shop.member_notes (member_id, note) VALUES ($1, $2)", [0, 25], member, refused=True)
+        finally:
+            sock.close()
+        key_id = lambda v: base64.b64decode(v[4:])[:16]  # noqa: E731 (cx1.: the key's id, then the rest)
+        nick = s.server.psql("SELECT nick FROM shop.members", dbname="shop").strip()
+        note = s.server.psql("SELECT note FROM shop.member_notes", dbname="shop").strip()
+        assert note.startswith("cx1.") and key_id(note) == key_id(nick), "the note is not under its member's key"
+        recs = p.access(wait_for=3)
+        refs = [sorted(x["ref"] for x in r.get("subjects", [])) for r in recs]
+        assert refs[0] and refs[1] == refs[0] and refs[2] == refs[0], refs
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
 def test_a_session_that_ends_while_it_waits_for_keys():
     """A statement waits for its key behind a large result its client has
     not read; PostgreSQL ends the session meanwhile. When the key comes,
