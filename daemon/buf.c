@@ -20,10 +20,15 @@ bool buf_reserve(struct buf *b, size_t extra)
 		}
 		cap *= 2;
 	}
-	char *p = realloc(b->p, cap);
+	char *p = b->secret ? malloc(cap) : realloc(b->p, cap);
 	if (!p) {
 		b->failed = true;
 		return false;
+	}
+	if (b->secret && b->p) { /* realloc would leave the old block as it is */
+		memcpy(p, b->p, b->len);
+		explicit_bzero(b->p, b->cap);
+		free(b->p);
 	}
 	b->p = p;
 	b->cap = cap;
@@ -32,8 +37,10 @@ bool buf_reserve(struct buf *b, size_t extra)
 
 void buf_free(struct buf *b)
 {
+	if (b->secret && b->p)
+		explicit_bzero(b->p, b->cap);
 	free(b->p);
-	*b = (struct buf)BUF_INIT;
+	*b = (struct buf){ .secret = b->secret };
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

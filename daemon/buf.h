@@ -13,11 +13,16 @@ struct buf {
 	char *p;
 	size_t len, cap;
 	bool failed; /* an allocation failed; contents are incomplete */
+	bool secret; /* it holds personal data or keys: a block it outgrows, or frees, is wiped first */
 };
 
 #define BUF_INIT                                                                                             \
 	{                                                                                                    \
-		NULL, 0, 0, false                                                                            \
+		NULL, 0, 0, false, false                                                                     \
+	}
+#define BUF_SECRET                                                                                           \
+	{                                                                                                    \
+		NULL, 0, 0, false, true                                                                      \
 	}
 
 bool buf_reserve(struct buf *b, size_t extra);

@@ -104,6 +104,7 @@ int pxi_start(struct pconn *c, struct pstmt *st)
 		return -ENOMEM;
 	}
 	x->st = pq_st_ref(st);
+	x->pending.secret = x->out.secret = true; /* the client's rows, plaintext and all */
 	x->fmt = &cp->fmt;
 	x->binary = cp->binary;
 	x->header_done = !cp->header && !cp->binary;
@@ -175,7 +176,7 @@ static int seal_field(const struct pconn *c, const struct pxi *x, const struct p
 static int seal(struct pconn *c, struct pxi *x, const char *id)
 {
 	const struct pxe_copy *cp = x->st->enc->copy;
-	struct buf plain = BUF_INIT;
+	struct buf plain = BUF_SECRET;
 	struct kc_key k;
 	bool have = false;
 	int err = 0;
@@ -253,7 +254,7 @@ static const char wait_keys[] = "";
  * why it fails the COPY, or wait_keys (nothing done). */
 static const char *encrypt_row(struct pconn *c, struct pxi *x)
 {
-	struct buf id = BUF_INIT;
+	struct buf id = BUF_SECRET;
 	int err = subject_id(x, &id);
 
 	if (!err && (err = keys_at_hand(c, x, id.p)) == -EINPROGRESS) {
@@ -441,7 +442,7 @@ static int flush_rows(struct pconn *c, struct pxi *x, bool last)
 		return fail(c, x, "a COPY row is longer than proxy_max_message: nothing was written");
 	if (!x->out.len)
 		return 0;
-	struct buf msg = BUF_INIT;
+	struct buf msg = BUF_SECRET;
 	pgp_message(&msg, 'd', x->out.p, x->out.len);
 	int err = msg.failed || pc_to_server(c, msg.p, msg.len) ? -ENOMEM : 0;
 	OPENSSL_cleanse(msg.p, msg.len); /* ciphertext, but the copy need not linger */

@@ -90,7 +90,7 @@ static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct
 static int decrypt_bytea(struct pconn *c, const struct pp_column *f, const char *v, size_t len, int form,
                          struct buf *out)
 {
-	struct buf ct = BUF_INIT, plain = BUF_INIT;
+	struct buf ct = BUF_INIT, plain = BUF_SECRET;
 
 	if (form == PXC_BYTEA_BINARY)
 		return decrypt_to(c, f, v, len, out);
@@ -212,7 +212,7 @@ none:
 static int copy_bytea(struct pconn *c, const struct colmap *map, uint16_t i, const struct ct_field *field,
                       struct buf *out)
 {
-	struct buf text = BUF_INIT, plain = BUF_INIT;
+	struct buf text = BUF_INIT, plain = BUF_SECRET;
 	int err = ct_value(&map->fmt, field, &text);
 
 	if (!err)
@@ -231,7 +231,7 @@ static int copy_bytea(struct pconn *c, const struct colmap *map, uint16_t i, con
 static int copy_field(struct pconn *c, const struct colmap *map, uint16_t i, const struct ct_field *field,
                       struct buf *out)
 {
-	struct buf ct = BUF_INIT, plain = BUF_INIT;
+	struct buf ct = BUF_INIT, plain = BUF_SECRET;
 	int err = 0;
 
 	if (map->out[i] == PXC_MASK) {

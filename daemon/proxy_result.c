@@ -457,7 +457,7 @@ static int on_datarow(struct pconn *c, const struct pgp_msg *hdr, struct evbuffe
 	m.body = p + 5;
 	if (pgp_parse_datarow(&m, vals, PGP_MAX_FIELDS, &n) || n != r->map->n)
 		return -EBADMSG;
-	struct buf row = BUF_INIT;
+	struct buf row = BUF_SECRET;
 	int err = r->map->rewrite && !r->refusal ? pxc_row(c, r->map, 'D', NULL, 0, vals, n, &row) : 0;
 	if (err != -EINPROGRESS) {
 		r->rows++;
@@ -673,7 +673,7 @@ static int copy_out(struct pconn *c, const struct xentry *e, const struct pgp_ms
 static bool copy_subjects(struct result *r, const char *row, size_t len)
 {
 	const struct colmap *map = r->map;
-	struct buf id = BUF_INIT;
+	struct buf id = BUF_SECRET;
 	bool named = false;
 	int n = len && row[len - 1] == '\n' ? ct_split(&map->fmt, row, len - 1, map->fields, map->n) : -1;
 
@@ -719,7 +719,7 @@ static int on_copybinary(struct pconn *c, const struct pgp_msg *hdr, struct evbu
 	              ? -EILSEQ
 	              : 0;
 	bool parsed = !err;
-	struct buf msg = BUF_INIT;
+	struct buf msg = BUF_SECRET;
 	if (!err && !trailer && map->rewrite)
 		err = pxc_row(c, map, 'd', p + 5, head, vals, n, &msg);
 	if (err != -EINPROGRESS) {
@@ -747,7 +747,7 @@ static int on_copybinary(struct pconn *c, const struct pgp_msg *hdr, struct evbu
 static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer *in)
 {
 	struct result *r = &c->res;
-	struct buf row = BUF_INIT;
+	struct buf row = BUF_SECRET;
 
 	if (r->binary)
 		return on_copybinary(c, hdr, in);
@@ -779,7 +779,7 @@ static int on_copydata(struct pconn *c, const struct pgp_msg *hdr, struct evbuff
 	r->unattributed += !copy_subjects(r, (const char *)p + 5, hdr->len);
 	if (!r->map->rewrite)
 		return pc_pass(c, hdr, in) ? -ENOMEM : 2;
-	struct buf msg = BUF_INIT;
+	struct buf msg = BUF_SECRET;
 	if (!err)
 		pgp_message(&msg, 'd', row.p, row.len);
 	OPENSSL_cleanse(row.p, row.len);

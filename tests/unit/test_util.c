@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
 #include "util.h"
 
 /* ---- hex ---------------------------------------------------------------- */
@@ -437,10 +438,34 @@ static void test_utf8_valid(void **state)
 		assert_int_equal(utf8_valid(cases[i].s, cases[i].n), cases[i].ok);
 }
 
+/* A secret buffer keeps its contents as it grows into new blocks, and
+ * stays secret after it is freed (for its next use). */
+static void test_buf_secret_grows(void **state)
+{
+	struct buf b = BUF_SECRET, plain = BUF_INIT;
+
+	(void)state;
+	for (int i = 0; i < 5000; i++) {
+		char c = (char)('a' + i % 26);
+		buf_addc(&b, c);
+		buf_addc(&plain, c);
+	}
+	assert_false(b.failed);
+	assert_int_equal(b.len, 5000);
+	assert_memory_equal(b.p, plain.p, 5000);
+	buf_free(&b);
+	assert_true(b.secret && !b.p && !b.len && !b.cap);
+	buf_adds(&b, "again");
+	assert_true(b.len == 5 && !memcmp(b.p, "again", 5));
+	buf_free(&b);
+	buf_free(&plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_buf_secret_grows),
 		cmocka_unit_test(test_hex_known),
 		cmocka_unit_test(test_hex_round_trip_all_bytes),
 		cmocka_unit_test(test_hex_refuses_upper_case),
