@@ -410,8 +410,7 @@ int pgp_binary_text(uint32_t type_oid, const struct pgp_value *v, char room[PGP_
 	while (i < ARRAY_SIZE(types) && types[i].oid != type_oid)
 		i++;
 	bool known = i < ARRAY_SIZE(types);
-	if (v->len < 0 || (known && types[i].len && v->len != types[i].len) ||
-	    (!known && (type_oid || (v->len != 4 && v->len != 8))))
+	if (v->len < 0 || !known || (types[i].len && v->len != types[i].len))
 		return -1;
 	*ret = room;
 	if (type_oid == OID_UUID)

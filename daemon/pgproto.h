@@ -130,8 +130,7 @@ int pgp_parse_datarow(const struct pgp_msg *m, struct pgp_value *vals, uint16_t 
 
 /* The text form of a value that came in the binary format, for the types
  * an id comes in: the integers and oid in decimal, uuid, and the string
- * types (their bytes are their text). type_oid 0 (not known: a bound
- * parameter's) takes 4 or 8 bytes as an integer. Returns its length, with
+ * types (their bytes are their text). Returns its length, with
  * *ret pointing into room or into v; -1 for another type or a value that
  * is not one of its type. */
 #define PGP_TEXT_ROOM 40

@@ -310,6 +310,7 @@ static void conn_free(struct pconn *c)
 	if (c->gated)
 		evbuffer_free(c->gated);
 	buf_free(&c->startup);
+	pge_free(&c->enc);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

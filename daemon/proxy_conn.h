@@ -5,6 +5,7 @@
 #define CUSTOS_PROXY_CONN_H
 
 #include "copytext.h"
+#include "pgencoding.h"
 #include "proxy.h"
 
 enum pc_phase { PC_STARTUP, PC_UPSTREAM, PC_AUTH, PC_READY, PC_CLOSING };
@@ -15,6 +16,7 @@ struct spred {
 	char *type; /* the subject type */
 	char *value;
 	int param;
+	uint32_t col_type; /* the id column's type (what such a parameter is) */
 };
 
 /* A statement's analysis and what the policy says about it; shared by a
@@ -169,7 +171,7 @@ struct pconn {
 	bool copy_in;                  /* the server reads COPY data: Sync means nothing to it */
 	bool copy_done_early;          /* the client ended its COPY before CopyInResponse */
 	bool scs_off, unsafe_encoding; /* the text may not read as libpg_query reads it */
-	bool client_utf8;              /* client_encoding UTF8: values must be valid UTF-8 */
+	struct pg_encoding enc;        /* client_encoding: what the values it encrypts are in */
 	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
 	bool code_reload; /* routine or trigger DDL ran: the catalog is read again once it commits */
 	bool ddl_done;    /* DDL ran in the transaction: the catalog is read again after it */
@@ -302,6 +304,9 @@ bool pxe_rewrites_parse(const struct pxe_plan *p);
 int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const struct sqi_literal *lits,
               struct buf *out) WUR;
 unsigned pxe_added_params(const struct pxe_plan *p);
+/* By row, the parameter holding its subject's id (0: none; *ret_n rows),
+ * and that id column's type. */
+const int *pxe_subject_params(const struct pxe_plan *p, unsigned *ret_n, uint32_t *ret_type);
 
 /* proxy_copyin.c: COPY FROM STDIN into encrypted columns. pxi_start, as
  * the client's COPY statement goes to the server (st: its statement):

@@ -269,7 +269,8 @@ static const char *encrypt_row(struct pconn *c, struct pxi *x)
 	wipe(&id);
 	buf_free(&id);
 	if (err == -EILSEQ)
-		return "a COPY value holds a NUL byte, or is not valid UTF-8: nothing was written";
+		return "a COPY value holds a NUL byte, or is not valid in the client's encoding: nothing was "
+		       "written";
 	if (err == -ENOTSUP)
 		return "the subject's id comes in COPY's binary format as a type Custos does not read: "
 		       "nothing was written";

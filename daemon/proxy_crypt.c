@@ -59,7 +59,8 @@ int pxc_map(struct pconn *c, struct colmap *map, const struct pgp_rowdesc *rd)
 /* Appends the plaintext of ciphertext ct to out. 0; 1 when its key is
  * destroyed (the value is erased: NULL); -EINPROGRESS when the key is
  * being fetched (try again when it comes); -EKEYREJECTED when it fails its
- * check; -EIO when no key can be had; -ENOMEM. A value that is not a
+ * check; -ERANGE when it has no equivalent in the client's encoding; -EIO
+ * when no key can be had; -ENOMEM. A value that is not a
  * Custos ciphertext (plaintext from before encryption) is appended as it is. */
 static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct, size_t len, struct buf *out)
 {
@@ -77,12 +78,15 @@ static int decrypt_to(struct pconn *c, const struct pp_column *f, const char *ct
 		return 1;
 	if (err == -EINPROGRESS)
 		return err;
+	size_t at = out->len;
 	if (!err)
 		err = cc_decrypt_with(&k, f->table, f->pc->name, ct, len, out);
+	if (!err && !f->bytea) /* UTF-8, as it went in: into the client's encoding */
+		err = pge_from_utf8(&c->enc, out, at);
 	OPENSSL_cleanse(&k, sizeof(k));
 	if (err == -EBADMSG || err == -EINVAL || err == -EPROTONOSUPPORT)
 		return -EKEYREJECTED;
-	return err == -ENOMEM ? err : err ? -EIO : 0;
+	return err == -ENOMEM || err == -ERANGE ? err : err ? -EIO : 0;
 }
 
 /* decrypt_to for a bytea value (form: PXC_BYTEA_*): its bytes are the

@@ -125,6 +125,8 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 	if (!(p->sid_param = calloc(p->nrows, sizeof(int))) ||
 	    !(p->sid_value = calloc(p->nrows, sizeof(char *))))
 		return -ENOMEM;
+	const struct pp_column *sc = t->subject_col ? ppol_column_named(t, t->subject_col) : NULL;
+	p->sid_type = sc ? sc->type_oid : 0;
 	if (s->kind == SQI_INSERT) {
 		for (size_t i = 0; t->subject_col && i < s->nwrites; i++) {
 			const struct sqi_write *w = &s->writes[i];
@@ -354,7 +356,7 @@ static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, cha
 	size_t nnames;
 	char *const *names = named_columns(s, &nnames);
 
-	if (s->kind != SQI_INSERT && (s->kind != SQI_COPY || !nnames)) /* COPY with no list: every column */
+	if (s->kind != SQI_INSERT && s->kind != SQI_COPY)
 		return 0;
 	for (int16_t a = 0; a < t->ncols; a++) {
 		const struct pp_column *col = &t->cols[a];
@@ -363,7 +365,9 @@ static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, cha
 			continue;
 		while (i < nnames && strcmp(names[i], col->name))
 			i++;
-		if (i == nnames)
+		/* (COPY with no list: every column but the generated ones) */
+		bool left = s->kind == SQI_COPY && !nnames ? col->generated : i == nnames;
+		if (left)
 			return refuse(why, n, DEFAULTED, t->name, col->name);
 	}
 	return 0;

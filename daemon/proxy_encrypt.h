@@ -47,8 +47,9 @@ struct pxe_plan {
 	struct pxe_value *v;
 	size_t n;
 	unsigned nrows;
-	int *sid_param;   /* by row: the parameter holding the subject's id; 0 */
-	char **sid_value; /* by row: the id, known from the text; NULL */
+	int *sid_param;    /* by row: the parameter holding the subject's id; 0 */
+	uint32_t sid_type; /* the subject's id column's type (what such a parameter is) */
+	char **sid_value;  /* by row: the id, known from the text; NULL */
 	struct pxe_lookup *lk;
 	size_t nlk;
 	unsigned nextra; /* extended: parameters the proxy adds (blind index values) */

@@ -130,7 +130,8 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 			free(value);
 			return -ENOMEM;
 		}
-		v[st->nsp++] = (struct spred){ type, value, p->param };
+		const struct pp_column *col = ppol_column_named(t, t->subject_col);
+		v[st->nsp++] = (struct spred){ type, value, p->param, col ? col->type_oid : 0 };
 	}
 	return 0;
 }
@@ -638,6 +639,43 @@ static int send_parse(struct pconn *c, const struct pgp_parse *p, const char *qu
 	return r;
 }
 
+/* A parameter's type: n, unless the client named one. */
+static int param_type(struct pstmt *st, int param, uint32_t type)
+{
+	if (param < 1 || !type)
+		return 0;
+	if ((unsigned)param > st->nptypes) {
+		uint32_t *t = realloc(st->ptypes, (size_t)param * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		memset(t + st->nptypes, 0, ((size_t)param - st->nptypes) * sizeof(*t));
+		st->ptypes = t;
+		st->nptypes = (uint16_t)param;
+	}
+	if (!st->ptypes[param - 1])
+		st->ptypes[param - 1] = type;
+	return 0;
+}
+
+/* The types of st's parameters, for those bound in binary: Parse's, and
+ * for one that holds a subject's id, where Parse names none, its column's
+ * (PostgreSQL infers that one too). ParameterDescription fills in the rest. */
+static int param_types(struct pstmt *st, const struct pgp_parse *p)
+{
+	int err = 0;
+
+	for (uint16_t i = 0; i < p->nparams && !err; i++)
+		err = param_type(st, i + 1, pgp_get32(p->param_oids + 4u * i));
+	for (size_t i = 0; i < st->nsp && !err; i++)
+		err = param_type(st, st->sp[i].param, st->sp[i].col_type);
+	unsigned rows;
+	uint32_t type;
+	const int *sid = pxe_subject_params(st->enc, &rows, &type);
+	for (unsigned r = 0; r < rows && !err; r++)
+		err = param_type(st, sid[r], type);
+	return err;
+}
+
 static int on_parse(struct pconn *c, const struct pgp_msg *m)
 {
 	struct pgp_parse p;
@@ -679,10 +717,9 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		pq_st_unref(st);
 		return enc == -EINPROGRESS ? 3 : refuse(c, X_REFUSE_X, PX_ERR_ENCRYPT, pxe_strerror(enc));
 	}
-	if (st && p.nparams && (st->ptypes = calloc(p.nparams, sizeof(*st->ptypes)))) {
-		st->nptypes = p.nparams;
-		for (uint16_t i = 0; i < p.nparams; i++)
-			st->ptypes[i] = pgp_get32(p.param_oids + 4u * i);
+	if (st && param_types(st, &p)) {
+		pq_st_unref(st);
+		return -ENOMEM;
 	}
 	char *name = strdup(p.name);
 	int r = name ? pq_push(c, (struct xentry){ .kind = X_PARSE, .st = st, .what = 'S', .name = name })

@@ -386,16 +386,27 @@ void pq_res_subject(struct pconn *c, const char *type, const char *id)
  * withholds the rest of the result: true when err is such a failure. */
 static bool withheld(struct pconn *c, int err)
 {
-	if (err != -EKEYREJECTED && err != -EIO && err != -EILSEQ)
+	static const struct {
+		int err;
+		const char *log, *client;
+	} why[] = {
+		{ -EIO, "no key to decrypt a value with (keeper or keystore unreachable)",
+		  "a value cannot be decrypted now: the key store is unreachable" },
+		{ -EILSEQ, "a COPY TO row does not read as the COPY's columns under its options",
+		  "a row of the COPY cannot be read under its options and is withheld" },
+		{ -EKEYREJECTED, "a value failed its integrity check: altered, or moved from elsewhere",
+		  "a value failed its integrity check and is withheld" },
+		{ -ERANGE, "a decrypted value has no equivalent in the client's encoding",
+		  "a value has a character with no equivalent in the client's encoding and is withheld" },
+	};
+	size_t i = 0;
+
+	while (i < ARRAY_SIZE(why) && why[i].err != err)
+		i++;
+	if (i == ARRAY_SIZE(why))
 		return false;
-	role_log(3, "proxy", "session %s: %s", c->session,
-	         err == -EIO      ? "no key to decrypt a value with (keeper or keystore unreachable)"
-	         : err == -EILSEQ ? "a COPY TO row does not read as the COPY's columns under its options"
-	                          : "a value failed its integrity check: altered, or moved from elsewhere");
-	c->res.refusal = err == -EIO ? "a value cannot be decrypted now: the key store is unreachable"
-	                 : err == -EILSEQ
-	                     ? "a row of the COPY cannot be read under its options and is withheld"
-	                     : "a value failed its integrity check and is withheld";
+	role_log(3, "proxy", "session %s: %s", c->session, why[i].log);
+	c->res.refusal = why[i].client;
 	c->res.refusal_code = PX_ERR_DECRYPT;
 	return true;
 }
@@ -627,7 +638,7 @@ int pq_parameter(struct pconn *c, const struct pgp_msg *m)
 	} else if (!strcmp(k, "standard_conforming_strings")) {
 		c->scs_off = strcmp(v, "on") != 0;
 	} else if (!strcmp(k, "client_encoding")) {
-		c->client_utf8 = !strcasecmp(v, "UTF8");
+		pge_set(&c->enc, v);
 		c->unsafe_encoding = false;
 		for (size_t i = 0; i < ARRAY_SIZE(unsafe); i++)
 			c->unsafe_encoding |= !strcasecmp(v, unsafe[i]);

@@ -133,12 +133,19 @@ int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v,
 {
 	uint8_t key[BIDX_KEY_LEN];
 	int norm = bidx_norm_from_name(col->pc->bidx_normalize ? col->pc->bidx_normalize : "none");
-	int err = kcl_bidx_key(c->px->keys, col->table, col->pc->name, key);
+	struct buf conv = BUF_SECRET;
+	const char *u = v;
+	size_t un = len;
+	int err =
+	    col->bytea ? 0 : pge_to_utf8(&c->enc, v, len, &conv, &u, &un); /* (the index of its UTF-8) */
 
 	if (!err)
-		err = bidx_compute(key, norm < 0 ? BIDX_NONE : (enum bidx_norm)norm, col->pc->bidx_bytes, v,
-		                   len, out);
+		err = kcl_bidx_key(c->px->keys, col->table, col->pc->name, key);
+	if (!err)
+		err = bidx_compute(key, norm < 0 ? BIDX_NONE : (enum bidx_norm)norm, col->pc->bidx_bytes, u,
+		                   un, out);
 	OPENSSL_cleanse(key, sizeof(key));
+	buf_free(&conv);
 	return err;
 }
 
@@ -148,10 +155,17 @@ int pxe_seal(const struct pconn *c, const struct pp_column *col, const struct kc
 	struct buf raw = BUF_INIT, ct = BUF_INIT;
 	int err = 0;
 
-	if (!col->bytea && c->client_utf8 && !utf8_valid(v, n))
-		return -EILSEQ; /* PostgreSQL would refuse it, and reports read values as UTF-8 */
-	if (!col->bytea)
-		return cc_encrypt(col->table, col->pc->name, k, v, n, out);
+	if (!col->bytea) { /* its UTF-8 (PostgreSQL would refuse what is not valid in the client's encoding)
+		            */
+		struct buf conv = BUF_SECRET;
+		const char *u;
+		size_t un;
+		err = pge_to_utf8(&c->enc, v, n, &conv, &u, &un);
+		if (!err)
+			err = cc_encrypt(col->table, col->pc->name, k, u, un, out);
+		buf_free(&conv);
+		return err;
+	}
 	if (!binary && !(err = by_decode(v, n, &raw))) { /* a bytea's text: its bytes are the value */
 		v = raw.p ? raw.p : "";
 		n = raw.len;
@@ -594,6 +608,13 @@ unsigned pxe_added_params(const struct pxe_plan *p)
 	return p ? p->nextra : 0;
 }
 
+const int *pxe_subject_params(const struct pxe_plan *p, unsigned *ret_n, uint32_t *ret_type)
+{
+	*ret_n = p && p->sid_param ? p->nrows : 0;
+	*ret_type = p ? p->sid_type : 0;
+	return p ? p->sid_param : NULL;
+}
+
 const char *pxe_strerror(int err)
 
 {
@@ -609,13 +630,12 @@ const char *pxe_strerror(int err)
 		return "a value for an encrypted bytea column is not bytea text (\\x and hex, or the escape "
 		       "form)";
 	case -EILSEQ:
-		return "a value for an encrypted column is not valid UTF-8, or holds a NUL byte (PostgreSQL "
-		       "would refuse it): nothing was written";
+		return "a value for an encrypted column is not valid in the client's encoding, or holds a "
+		       "NUL "
+		       "byte (PostgreSQL would refuse it): nothing was written";
 	case -ENOTSUP:
 		return "the row's subject's id is bound in the binary format as a type Custos does not read "
-		       "(or whose type neither Parse nor a Describe named): its values would not be under "
-		       "its "
-		       "key";
+		       "there (integers, oid, uuid and the string types): its values would not be under its key";
 	default: return "the value cannot be encrypted: nothing was written";
 	}
 }

@@ -370,6 +370,7 @@ void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, 
 		free(c);
 		return;
 	}
+	pge_init(&c->enc);
 	tune_socket(fd);
 	c->px = px;
 	c->hq_tail = &c->hq;

@@ -1319,7 +1319,7 @@ def test_values_that_are_not_utf8_are_not_encrypted():
             t, body = read_msg(sock)
             ready += t == b"Z"
             if t == b"E":
-                errors.append(b"CQC001" in body or (b"CQC004" in body and b"not valid UTF-8" in body))
+                errors.append(b"CQC001" in body or (b"CQC004" in body and b"not valid in the client's encoding" in body))
         sock.close()
         assert errors == [True, True]  # (the literal: libpg_query does not read the statement)
         c = p.connect(user="app1")
@@ -1328,7 +1328,7 @@ def test_values_that_are_not_utf8_are_not_encrypted():
             with pytest.raises(psycopg2.Error) as e:
                 cur.copy_expert("COPY shop.customers (id, email, name, country) FROM STDIN",
                                 io.BytesIO(b"903\ta903@example.org\tbad \\377 name\tDE\n"))
-            assert e.value.pgcode == "QC004" and "not valid UTF-8" in e.value.pgerror
+            assert e.value.pgcode == "QC004" and "not valid in the client's encoding" in e.value.pgerror
             cur.execute("SELECT count(*) FROM shop.customers WHERE id > 900")
             assert cur.fetchone() == (0,)
         c.close()
@@ -1338,6 +1338,56 @@ def test_values_that_are_not_utf8_are_not_encrypted():
         finally:
             s.stop()
 
+
+def test_values_in_another_client_encoding_are_converted():
+    """A client in LATIN1 writes and reads encrypted values as PostgreSQL
+    would let it: the proxy stores their UTF-8 (so a UTF8 client, the
+    blind index and access reports read the same text) and gives them back
+    in LATIN1; a character LATIN1 has no equivalent for is an error, as it
+    is in PostgreSQL, not bytes of another encoding. It used to encrypt the
+    client's LATIN1 bytes as they were. (A statement whose text holds bytes
+    that are not UTF-8 is not analysed: such values come as parameters or
+    through COPY.)"""
+    import io
+    s = Shop(customers=2)
+    p = None
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        latin = p.connect(user="app1", client_encoding="LATIN1")  # (SET client_encoding is refused)
+        latin.autocommit = True
+        assert latin.encoding == "LATIN1"
+        with latin.cursor() as cur:  # (psycopg2 sends the rows in LATIN1)
+            cur.copy_expert("COPY shop.customers (id, email, name, country) FROM STDIN",
+                            io.StringIO("901\tzoë@example.org\tZoë Brontë\tFR\n902\tnoël@example.org\tNoël\tFR\n"))
+            cur.execute("SELECT id, name FROM shop.customers WHERE id > 900 ORDER BY id")
+            assert cur.fetchall() == [(901, "Zoë Brontë"), (902, "Noël")]
+        utf8 = p.connect(user="app1")
+        utf8.autocommit = True
+        with utf8.cursor() as cur:
+            cur.execute("SELECT id, name FROM shop.customers WHERE email = %s", ("zoë@example.org",))
+            same = cur.fetchall() == [(901, "Zoë Brontë")]
+            assert same, "a UTF8 client does not read, or find, what a LATIN1 client wrote"
+            cur.execute("INSERT INTO shop.customers (id, email, name, country) VALUES (903, 'w@example.org', "
+                        "'Ωmega', 'GR')")
+        stored = s.server.psql("SELECT name FROM shop.customers WHERE id > 900", dbname="shop").split()
+        assert len(stored) == 3 and all(v.startswith("cx1.") for v in stored)
+        with latin.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("SELECT name FROM shop.customers WHERE id = 903")
+            assert e.value.pgcode == "QC005" and "encoding" in e.value.pgerror
+            with pytest.raises(psycopg2.Error) as e:
+                cur.copy_expert("COPY shop.customers (id, name) TO STDOUT", io.StringIO())
+            assert e.value.pgcode == "QC005" and "encoding" in e.value.pgerror
+            cur.execute("SELECT name FROM shop.customers WHERE id = 902")
+            assert cur.fetchall() == [("Noël",)]
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
 
 DOCUMENTS = """
   shop.id_documents:
@@ -1739,6 +1789,19 @@ def test_bytea_columns_are_encrypted_and_decrypted():
         finally:
             s.stop()
 
+def proxy_with(shop, policy_tail, subject=""):
+    """A proxy whose policy has policy_tail appended (and subject, a
+    subjects entry, added), with app1 in shop_app, started."""
+    p = Proxy(shop)
+    policy = p.d.settings["policy"]
+    with open(policy) as f:
+        text = f.read().replace("subjects:\n", "subjects:\n" + subject, 1)
+    with open(policy, "w") as f:
+        f.write(text + policy_tail)
+    p.add_user("app1", "shop_app")
+    return p.start()
+
+
 PETS = DOCUMENTS.replace("shop.id_documents", "shop.pets").replace("scan:", "nick:").replace(
     "user.government_id", "user.name")
 
@@ -1754,11 +1817,7 @@ def test_copy_without_a_column_list_leaves_out_generated_columns(fmt):
     try:
         s.server.psql("CREATE TABLE shop.pets (g int GENERATED ALWAYS AS (7) STORED, customer_id bigint NOT NULL "
                       "REFERENCES shop.customers (id), nick text)", dbname="shop")
-        p = Proxy(s)
-        with open(p.d.settings["policy"], "a") as f:
-            f.write(PETS)
-        p.add_user("app1", "shop_app")
-        p.start()
+        p = proxy_with(s, PETS)
         twin = s.server.connect(dbname="shop")
         twin.autocommit = True
         with twin.cursor() as cur:
@@ -1784,60 +1843,84 @@ def test_copy_without_a_column_list_leaves_out_generated_columns(fmt):
             s.stop()
 
 
+def test_copy_without_a_column_list_refuses_a_generated_encrypted_column():
+    """An encrypted column PostgreSQL generates is refused for COPY without
+    a column list as for an INSERT leaving it out: PostgreSQL would store
+    what it computes in plaintext (found by a reviewer)."""
+    import io
+    s = Shop(customers=3)
+    p = None
+    try:
+        s.server.psql("CREATE TABLE shop.pets (customer_id bigint NOT NULL REFERENCES shop.customers (id), "
+                      "name text, nick text GENERATED ALWAYS AS ('Mr ' || name) STORED)", dbname="shop")
+        p = proxy_with(s, PETS)
+        for sql in ("INSERT INTO shop.pets (customer_id, name) VALUES (2, 'Rex')", "COPY shop.pets FROM STDIN"):
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.copy_expert(sql, io.StringIO("2\tRex\n")) if "COPY" in sql else cur.execute(sql)
+                assert e.value.pgcode == "QC004" and "nick" in e.value.pgerror, e.value.pgerror
+        assert s.server.psql("SELECT count(*) FROM shop.pets", dbname="shop").strip() == "0"
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
 MEMBERS = DOCUMENTS.replace("shop.id_documents", "shop.members").replace("scan:", "nick:").replace(
     "user.government_id", "user.name") + DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace(
     "scan:", "note:").replace("user.government_id", "user.content")
 
 
-def test_a_subject_id_bound_in_the_binary_format_keys_its_values():
+@pytest.mark.parametrize("id_type", ["uuid", "text", "numeric"])
+def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
     """A subject's id bound as a parameter in the binary format (a uuid, as
-    pgx and pgJDBC send it) is read through its type, from Parse or from
-    ParameterDescription: the values it writes go under that subject's key
-    (they went under a fresh key, out of reach of its erasure) and a
-    predicate on it names the subject. One whose type is named nowhere is
-    refused."""
+    pgx and pgJDBC send it; a text) is read through its type: Parse's, else
+    its column's, else ParameterDescription's. The values it writes go under
+    that subject's key (a uuid's went under a fresh key, out of reach of its
+    erasure; 8 bytes of text were read as a number, another subject's key)
+    and a predicate on it names the subject. One of a type Custos does not
+    read in binary (numeric) is refused."""
     import base64
     import uuid
+    u = uuid.uuid4()
+    member, text = {"uuid": (u.bytes, str(u)), "text": (b"alice123", "alice123"),
+                    "numeric": (struct.pack("!hhhhh", 1, 0, 0, 0, 42), "42")}[id_type]
     s = Shop(customers=2)
     p = None
     try:
-        s.server.psql("CREATE TABLE shop.members (id uuid PRIMARY KEY, nick text); "
-                      "CREATE TABLE shop.member_notes (member_id uuid NOT NULL REFERENCES shop.members (id), "
+        s.server.psql(f"CREATE TABLE shop.members (id {id_type} PRIMARY KEY, nick text); "
+                      f"CREATE TABLE shop.member_notes (member_id {id_type} NOT NULL REFERENCES shop.members (id), "
                       "note text)", dbname="shop")
-        p = Proxy(s)
-        policy = p.d.settings["policy"]
-        text = open(policy).read().replace("subjects:\n", "subjects:\n  member:\n    table: shop.members\n"
-                                           "    id: id\n", 1)
-        with open(policy, "w") as f:
-            f.write(text + MEMBERS)
-        p.add_user("app1", "shop_app")
-        p.start()
-        member = uuid.uuid4()
+        p = proxy_with(s, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
         with p.connect(user="app1") as c, c.cursor() as cur:
-            cur.execute("INSERT INTO shop.members (id, nick) VALUES (%s, 'Rex')", (str(member),))
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES (%s, 'Rex')", (text,))
         sock = raw_session(p.port, "app1", s.password)
         try:
-            def run(sql, types, value, describe=False, refused=False):
+            def run(sql, types, describe=False):
+                """Parse (types: 0 names none), Bind with the id in binary, Execute: the error, if any."""
                 parse = b"\0" + sql.encode() + b"\0" + struct.pack("!h", len(types)) + \
                     b"".join(struct.pack("!I", t) for t in types)
-                nparams = sql.count("$")
-                values = [member.bytes, b"a note"][:nparams]
-                bind = b"\0\0" + struct.pack("!hhh", nparams, 1, *([0] * (nparams - 1))) if nparams > 1 else \
-                    b"\0\0" + struct.pack("!hh", 1, 1)
-                bind += struct.pack("!h", nparams) + b"".join(struct.pack("!i", len(v)) + v for v in values) + \
-                    struct.pack("!h", 0)
+                values = [member, b"a note"][:len(types)]
+                bind = b"\0\0" + struct.pack("!h", len(types)) + struct.pack("!h", 1) + \
+                    struct.pack("!h", 0) * (len(types) - 1) + struct.pack("!h", len(types)) + \
+                    b"".join(struct.pack("!i", len(v)) + v for v in values) + struct.pack("!h", 0)
                 steps = [msg(b"P", parse) + msg(b"D", b"S\0") + msg(b"S"),  # as pgx: described first
                          msg(b"B", bind) + msg(b"E", b"\0\0\0\0\0") + msg(b"S")]
+                error = None
                 for step in steps if describe else [msg(b"P", parse) + steps[1]]:
                     sock.sendall(step)
                     while (m := read_msg(sock))[0] != b"Z":
-                        assert m[0] != b"E" or (refused and b"CQC004" in m[1]), m[1]
-                        refused = refused and m[0] != b"E"
-                assert not refused, "not refused"
-            run("INSERT INTO shop.member_notes (member_id, note) VALUES ($1, $2)", [2950, 25], member)
-            run("SELECT note FROM shop.member_notes WHERE member_id = $1", [0], member, describe=True)
-            # its type named nowhere (pipelined, no Describe): refused, not written under a fresh key
-            run("INSERT INTO shop.member_notes (member_id, note) VALUES ($1, $2)", [0, 25], member, refused=True)
+                        error = m[1] if m[0] == b"E" else error
+                return error
+            insert = "INSERT INTO shop.member_notes (member_id, note) VALUES ($1, $2)"
+            error = run(insert, [0, 25])  # the id's type named nowhere: its column's
+            if id_type == "numeric":
+                assert error and b"CQC004" in error and b"binary" in error, error
+                return
+            assert error is None, error
+            assert run("SELECT note FROM shop.member_notes WHERE member_id = $1", [0], describe=True) is None
         finally:
             sock.close()
         key_id = lambda v: base64.b64decode(v[4:])[:16]  # noqa: E731 (cx1.: the key's id, then the rest)
@@ -1853,7 +1936,6 @@ def test_a_subject_id_bound_in_the_binary_format_keys_its_values():
                 p.cleanup()
         finally:
             s.stop()
-
 
 def test_a_session_that_ends_while_it_waits_for_keys():
     """A statement waits for its key behind a large result its client has
