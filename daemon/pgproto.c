@@ -2,7 +2,6 @@
 #include "pgproto.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -357,72 +356,6 @@ int pgp_parse_datarow(const struct pgp_msg *m, struct pgp_value *vals, uint16_t 
 		vals[i] = value(&r);
 	*ret_n = n;
 	return done(&r);
-}
-
-enum {
-	OID_NAME = 19,
-	OID_INT8 = 20,
-	OID_INT2 = 21,
-	OID_INT4 = 23,
-	OID_TEXT = 25,
-	OID_OID = 26,
-	OID_BPCHAR = 1042,
-	OID_VARCHAR = 1043,
-	OID_UUID = 2950
-};
-
-static int64_t big_endian(const uint8_t *p, int32_t len)
-{
-	uint64_t x = 0;
-
-	for (int32_t i = 0; i < len; i++)
-		x = x << 8 | p[i];
-	if (len < 8 && (x >> (len * 8 - 1)) & 1)
-		x |= ~0ull << (len * 8); /* a negative number of fewer bytes */
-	return (int64_t)x;
-}
-
-static int uuid_text(const uint8_t *p, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	int n = 0;
-
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[n++] = '-';
-		out[n++] = hex[p[i] >> 4];
-		out[n++] = hex[p[i] & 15];
-	}
-	out[n] = 0;
-	return n;
-}
-
-int pgp_binary_text(uint32_t type_oid, const struct pgp_value *v, char room[PGP_TEXT_ROOM], const char **ret)
-{
-	static const struct {
-		uint32_t oid;
-		int32_t len; /* 0: any */
-	} types[] = { { OID_INT2, 2 },    { OID_INT4, 4 },   { OID_INT8, 8 },
-		      { OID_OID, 4 },     { OID_UUID, 16 },  { OID_TEXT, 0 },
-		      { OID_VARCHAR, 0 }, { OID_BPCHAR, 0 }, { OID_NAME, 0 } };
-	size_t i = 0;
-
-	while (i < ARRAY_SIZE(types) && types[i].oid != type_oid)
-		i++;
-	bool known = i < ARRAY_SIZE(types);
-	if (v->len < 0 || !known || (types[i].len && v->len != types[i].len))
-		return -1;
-	*ret = room;
-	if (type_oid == OID_UUID)
-		return uuid_text(v->p, room);
-	if (known && !types[i].len) {
-		*ret = (const char *)v->p;
-		return v->len;
-	}
-	if (type_oid == OID_OID)
-		return snprintf(room, PGP_TEXT_ROOM, "%llu",
-		                (unsigned long long)(uint32_t)big_endian(v->p, 4));
-	return snprintf(room, PGP_TEXT_ROOM, "%lld", (long long)big_endian(v->p, v->len));
 }
 
 int pgp_parse_notice(const struct pgp_msg *m, struct pgp_notice *ret)

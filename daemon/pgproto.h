@@ -128,14 +128,6 @@ int pgp_parse_rowdesc(const struct pgp_msg *m, struct pgp_rowdesc *ret) WUR;
 /* 'D': the values of a row, into vals (room for max). */
 int pgp_parse_datarow(const struct pgp_msg *m, struct pgp_value *vals, uint16_t max, uint16_t *ret_n) WUR;
 
-/* The text form of a value that came in the binary format, for the types
- * an id comes in: the integers and oid in decimal, uuid, and the string
- * types (their bytes are their text). Returns its length, with
- * *ret pointing into room or into v; -1 for another type or a value that
- * is not one of its type. */
-#define PGP_TEXT_ROOM 40
-int pgp_binary_text(uint32_t type_oid, const struct pgp_value *v, char room[PGP_TEXT_ROOM], const char **ret);
-
 struct pgp_notice { /* 'E', 'N' */
 	const char *severity, *code, *message;
 };

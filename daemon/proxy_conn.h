@@ -5,6 +5,7 @@
 #define CUSTOS_PROXY_CONN_H
 
 #include "copytext.h"
+#include "idtext.h"
 #include "pgencoding.h"
 #include "proxy.h"
 
@@ -232,6 +233,9 @@ int pq_push(struct pconn *c, struct xentry e); /* what the backend owes next */
 void pq_pop(struct pconn *c);
 void pq_res_reset(struct pconn *c);
 int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the server confirmed */
+/* A literal as a subject's id in a column of this type (idtext.h); NULL:
+ * out of memory. */
+char *pq_literal_id(const struct sqi_literal *l, uint32_t type);
 /* Parameter i bound in b as text (one in the binary format read through
  * b->types), or NULL: NULL, or -ENOTSUP in *err when it is in the binary
  * format as a type Custos does not read. */

@@ -234,17 +234,23 @@ static int subject_id(struct pxi *x, struct buf *id)
 {
 	const struct pxe_copy *cp = x->st->enc->copy;
 	int s = cp->subject;
-	char room[PGP_TEXT_ROOM];
+	char room[IDT_ROOM];
 	const char *text;
 
 	if (s < 0 || is_null(x, (unsigned)s))
 		return 0;
 	struct pgp_value v = { (const uint8_t *)x->f[s].p, (int32_t)x->f[s].len };
-	int len = x->binary ? pgp_binary_text(cp->subject_type, &v, room, &text) : 0;
+	int len = x->binary ? idt_binary(cp->subject_type, &v, room, &text) : 0;
 	if (len < 0)
 		return -ENOTSUP;
-	int err = x->binary ? (buf_add(id, text, (size_t)len), 0) : field_value(x, (unsigned)s, id);
+	struct buf raw = BUF_SECRET;
+	int err = x->binary ? 0 : field_value(x, (unsigned)s, &raw);
+	if (!x->binary && !err) /* as PostgreSQL stores it (idtext.h) */
+		len = idt_text(cp->subject_type, raw.p ? raw.p : "", raw.len, room, &text);
+	if (!err)
+		buf_add(id, text, (size_t)len);
 	buf_addc(id, 0);
+	buf_free(&raw);
 	return err ? err : id->failed ? -ENOMEM : 0;
 }
 

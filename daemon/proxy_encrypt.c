@@ -126,7 +126,7 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 	    !(p->sid_value = calloc(p->nrows, sizeof(char *))))
 		return -ENOMEM;
 	const struct pp_column *sc = t->subject_col ? ppol_column_named(t, t->subject_col) : NULL;
-	p->sid_type = sc ? sc->type_oid : 0;
+	p->sid_type = sc ? sc->type_oid : 0; /* (an id is read as PostgreSQL stores it: idtext.h) */
 	if (s->kind == SQI_INSERT) {
 		for (size_t i = 0; t->subject_col && i < s->nwrites; i++) {
 			const struct sqi_write *w = &s->writes[i];
@@ -135,7 +135,7 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 			if (w->kind == SQI_W_PARAM)
 				p->sid_param[w->row] = w->param;
 			else if (w->kind == SQI_W_CONST &&
-			         !(p->sid_value[w->row] = sqi_literal_text(&lits[w->literal])))
+			         !(p->sid_value[w->row] = pq_literal_id(&lits[w->literal], p->sid_type)))
 				return -ENOMEM;
 		}
 		return 0;
@@ -160,7 +160,7 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 		              "(its id column = a value), so that the value gets that subject's key",
 		              t->name, t->subject_col ? t->subject_col : "(no subject column)");
 	p->sid_param[0] = one->param;
-	if (!one->param && !(p->sid_value[0] = sqi_literal_text(&lits[one->literal])))
+	if (!one->param && !(p->sid_value[0] = pq_literal_id(&lits[one->literal], p->sid_type)))
 		return -ENOMEM;
 	return 0;
 }

@@ -110,14 +110,24 @@ static const struct pp_table *pred_table(const struct ppol *pp, const struct sqi
 	return NULL;
 }
 
+char *pq_literal_id(const struct sqi_literal *l, uint32_t type)
+{
+	char *text = sqi_literal_text(l);
+	char *id = text ? idt_dup(type, text, strlen(text)) : NULL;
+
+	free(text);
+	return id;
+}
+
 static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct sqi_literal *lits,
                          size_t nlits, struct pstmt *st)
 {
 	for (size_t i = 0; i < s->npreds; i++) {
 		const struct sqi_pred *p = &s->preds[i];
 		const struct pp_table *t = pred_table(c->px->pp, s, p);
+		const struct pp_column *col = t ? ppol_column_named(t, t->subject_col) : NULL;
 		bool lit = p->literal >= 0 && (size_t)p->literal < nlits;
-		char *value = t && lit ? sqi_literal_text(&lits[p->literal]) : NULL;
+		char *value = t && lit ? pq_literal_id(&lits[p->literal], col ? col->type_oid : 0) : NULL;
 		if (!t || (!p->param && !value)) {
 			free(value);
 			continue;
@@ -130,7 +140,6 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 			free(value);
 			return -ENOMEM;
 		}
-		const struct pp_column *col = ppol_column_named(t, t->subject_col);
 		v[st->nsp++] = (struct spred){ type, value, p->param, col ? col->type_oid : 0 };
 	}
 	return 0;
@@ -732,21 +741,22 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	return r;
 }
 
-/* A bound parameter as an id: text as it is, binary through its type (a
- * type not known: 4 or 8 bytes as an integer). */
+/* A bound parameter as an id, as PostgreSQL gives it back (idtext.h),
+ * read through its type. */
 char *pq_param_text(const struct pgp_bind *b, unsigned i, int *err)
 {
 	const struct pgp_value *v = &b->params[i];
-	char room[PGP_TEXT_ROOM];
+	char room[IDT_ROOM];
 	const char *text = (const char *)v->p;
 	int len = v->len;
 
+	uint32_t type = i < b->ntypes ? b->types[i] : 0;
 	if (len >= 0 && pgp_bind_format(b, i) != 0) {
-		len = pgp_binary_text(i < b->ntypes ? b->types[i] : 0, v, room, &text);
+		len = idt_binary(type, v, room, &text);
 		if (len < 0)
 			*err = -ENOTSUP;
 	}
-	return len < 0 ? NULL : strndup(text, (size_t)len);
+	return len < 0 ? NULL : idt_dup(type, text, (size_t)len);
 }
 
 int pq_param_types(struct pstmt *st, const struct pgp_msg *m)

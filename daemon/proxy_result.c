@@ -437,14 +437,13 @@ static int pass_row(struct pconn *c, const struct pgp_msg *hdr, struct evbuffer 
  * one for a type whose text form can be had): whether it names one. */
 static bool row_subject(struct result *r, uint16_t i, const struct pgp_value *v)
 {
-	char room[PGP_TEXT_ROOM];
+	char room[IDT_ROOM];
 	const char *id = (const char *)v->p;
 	int len = v->len;
 
 	if (!r->map->f[i] || !r->map->f[i]->subject || len < 0)
 		return false;
-	if (r->map->binary && r->map->binary[i] &&
-	    (len = pgp_binary_text(r->map->binary[i], v, room, &id)) < 0)
+	if (r->map->binary && r->map->binary[i] && (len = idt_binary(r->map->binary[i], v, room, &id)) < 0)
 		return false;
 	add_subject(r, r->map->f[i]->subject, (const uint8_t *)id, len);
 	return true;

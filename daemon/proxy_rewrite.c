@@ -635,7 +635,8 @@ const char *pxe_strerror(int err)
 		       "byte (PostgreSQL would refuse it): nothing was written";
 	case -ENOTSUP:
 		return "the row's subject's id is bound in the binary format as a type Custos does not read "
-		       "there (integers, oid, uuid and the string types): its values would not be under its key";
+		       "there (integers, oid, uuid and the string types): its values would not be under its "
+		       "key";
 	default: return "the value cannot be encrypted: nothing was written";
 	}
 }

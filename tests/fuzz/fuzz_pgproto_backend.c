@@ -8,6 +8,7 @@ static void each_message(const struct pgp_msg *m);
 #define CHECK_MESSAGE pgp_check_backend
 #define EACH_MESSAGE each_message
 #include "fuzz_pgproto_stream.h"
+#include "../../daemon/idtext.c"
 
 static void each_message(const struct pgp_msg *m)
 {
@@ -18,11 +19,11 @@ static void each_message(const struct pgp_msg *m)
 	if (m->type != 'D' || pgp_parse_datarow(m, vals, PGP_MAX_FIELDS, &n))
 		return;
 	for (uint16_t i = 0; i < n; i++) {
-		char room[PGP_TEXT_ROOM];
+		char room[IDT_ROOM];
 		const char *t = NULL;
-		int len = pgp_binary_text(oids[i % ARRAY_SIZE(oids)], &vals[i], room, &t);
+		int len = idt_binary(oids[i % ARRAY_SIZE(oids)], &vals[i], room, &t);
 		CHECK(len < 0 ||
-		      (t == room ? len < PGP_TEXT_ROOM : t == (const char *)vals[i].p && len == vals[i].len));
+		      (t == room ? len < IDT_ROOM : t == (const char *)vals[i].p && len == vals[i].len));
 		CHECK(len < 0 || t != room || strlen(room) == (size_t)len);
 	}
 }

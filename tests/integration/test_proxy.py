@@ -1937,6 +1937,42 @@ def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
         finally:
             s.stop()
 
+def test_a_subject_id_written_as_text_is_read_as_postgresql_stores_it():
+    """A subject's id written the ways PostgreSQL reads one (a uuid in
+    upper case, in braces, without its hyphens) keys its values under the
+    subject's key, as a canonical one does: the key used to be the text as
+    written, another key for the same subject, out of its erasure's reach."""
+    import base64
+    import io
+    import uuid
+    u = uuid.uuid4()
+    s = Shop(customers=2)
+    p = None
+    try:
+        s.server.psql("CREATE TABLE shop.members (id uuid PRIMARY KEY, nick text); "
+                      "CREATE TABLE shop.member_notes (member_id uuid NOT NULL REFERENCES shop.members (id), "
+                      "note text)", dbname="shop")
+        p = proxy_with(s, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES (%s, 'Rex')", (str(u),))
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES (%s, 'one')",
+                        ("{" + str(u).upper() + "}",))
+            cur.copy_expert("COPY shop.member_notes (member_id, note) FROM STDIN",
+                            io.StringIO(u.hex.upper() + "\ttwo\n"))
+        key_id = lambda v: base64.b64decode(v[4:])[:16]  # noqa: E731 (cx1.: the key's id, then the rest)
+        nick = s.server.psql("SELECT nick FROM shop.members", dbname="shop").strip()
+        notes = s.server.psql("SELECT note FROM shop.member_notes", dbname="shop").split()
+        assert len(notes) == 2 and all(key_id(n) == key_id(nick) for n in notes), "a note is not under its key"
+        refs = [sorted(x["ref"] for x in r.get("subjects", [])) for r in p.access(wait_for=3)]
+        assert refs[0] and refs[1] == refs[0] and refs[2] == refs[0], refs
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
 def test_a_session_that_ends_while_it_waits_for_keys():
     """A statement waits for its key behind a large result its client has
     not read; PostgreSQL ends the session meanwhile. When the key comes,

@@ -194,49 +194,6 @@ static void test_checks(void **state)
 	buf_free(&q);
 }
 
-static int text_of(uint32_t oid, const void *p, int32_t len, char *out)
-{
-	char room[PGP_TEXT_ROOM];
-	const char *t;
-	struct pgp_value v = { p, len };
-	int n = pgp_binary_text(oid, &v, room, &t);
-
-	if (n >= 0)
-		snprintf(out, 64, "%.*s", n, t);
-	return n;
-}
-
-static void test_binary_text(void **state)
-{
-	static const uint8_t i8[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe }, i4[] = { 0, 1, 0, 0 },
-	                     i2[] = { 0x80, 0 }, oid[] = { 0xff, 0xff, 0xff, 0xff },
-	                     uuid[] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
-		                        0,    1,    2,    3,    4,    5,    6,    0xff };
-	char t[64];
-
-	(void)state;
-	assert_int_equal(text_of(20, i8, 8, t), 2);
-	assert_string_equal(t, "-2");
-	assert_int_equal(text_of(23, i4, 4, t), 5);
-	assert_string_equal(t, "65536");
-	assert_int_equal(text_of(21, i2, 2, t), 6);
-	assert_string_equal(t, "-32768");
-	assert_int_equal(text_of(26, oid, 4, t), 10);
-	assert_string_equal(t, "4294967295");
-	assert_int_equal(text_of(2950, uuid, 16, t), 36);
-	assert_string_equal(t, "12345678-9abc-def0-0001-0203040506ff");
-	assert_int_equal(text_of(25, "a\\x", 3, t), 3);
-	assert_string_equal(t, "a\\x");
-	assert_int_equal(text_of(0, i4, 4, t), -1); /* a type not known: not guessed from its length */
-	assert_int_equal(text_of(0, i8, 8, t), -1);
-	/* not one of its type, another type, NULL */
-	assert_int_equal(text_of(20, i4, 4, t), -1);
-	assert_int_equal(text_of(2950, uuid, 15, t), -1);
-	assert_int_equal(text_of(0, i2, 2, t), -1);
-	assert_int_equal(text_of(701, i8, 8, t), -1); /* float8 */
-	assert_int_equal(text_of(25, NULL, -1, t), -1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,7 +203,6 @@ int main(void)
 		cmocka_unit_test(test_rowdesc_datarow),
 		cmocka_unit_test(test_error_round_trip),
 		cmocka_unit_test(test_checks),
-		cmocka_unit_test(test_binary_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

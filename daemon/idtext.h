@@ -1,0 +1,34 @@
+/* idtext.h - a subject's id as PostgreSQL gives it back as text, from the
+ * forms a client sends it in: the binary format of its type, or text
+ * written as the client wrote it ('007', an upper-case uuid in braces).
+ * A subject's key is found by its id: an id that read as another string
+ * for each form it came in would split one subject's values among keys,
+ * and leave some out of reach of its erasure. */
+#ifndef CUSTOS_IDTEXT_H
+#define CUSTOS_IDTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgproto.h"
+
+#define IDT_ROOM 40
+
+/* The text form of a value that came in the binary format, for the types
+ * an id comes in: the integers and oid in decimal, uuid, and the string
+ * types (their bytes are their text). Returns its length, with *ret
+ * pointing into room or into v; -1 for another type or a value that is
+ * not one of its type. */
+int idt_binary(uint32_t type_oid, const struct pgp_value *v, char room[IDT_ROOM], const char **ret);
+
+/* The text PostgreSQL gives back for v[0..n), written as text for a value
+ * of the type: an integer in decimal (spaces, a sign '+', leading zeros,
+ * a 0x prefix or _ gone), a uuid in lower case with its four hyphens.
+ * Returns its length, with *ret pointing into room or to v itself (the
+ * string types; a text that is not one of the type, which PostgreSQL
+ * refuses). */
+int idt_text(uint32_t type_oid, const char *v, size_t n, char room[IDT_ROOM], const char **ret);
+/* idt_text's, as a string of its own (NULL: out of memory). */
+char *idt_dup(uint32_t type_oid, const char *v, size_t n);
+
+#endif
