@@ -363,9 +363,9 @@ static int csv_value(const struct ct_format *fmt, const struct ct_field *f, stru
 	return out->failed ? -ENOMEM : 0;
 }
 
-static void csv_put(const struct ct_format *f, struct buf *out, const char *p, size_t n)
+static void csv_put(const struct ct_format *f, struct buf *out, const char *p, size_t n, bool force)
 {
-	bool plain = !(n == f->null_len && !memcmp(p, f->null, n)) && !memchr(p, f->quote, n) &&
+	bool plain = !force && !(n == f->null_len && !memcmp(p, f->null, n)) && !memchr(p, f->quote, n) &&
 	             !memchr(p, f->delim, n) && !memchr(p, '\n', n) && !memchr(p, '\r', n) &&
 	             !(f->one_column && n == 2 && p[0] == '\\' && p[1] == '.');
 
@@ -410,7 +410,15 @@ int ct_value(const struct ct_format *f, const struct ct_field *field, struct buf
 void ct_put(const struct ct_format *f, struct buf *out, const char *p, size_t n)
 {
 	if (f->csv)
-		csv_put(f, out, p, n);
+		csv_put(f, out, p, n, false);
+	else
+		text_put(f->delim, out, p, n);
+}
+
+void ct_put_quoted(const struct ct_format *f, struct buf *out, const char *p, size_t n)
+{
+	if (f->csv)
+		csv_put(f, out, p, n, true);
 	else
 		text_put(f->delim, out, p, n);
 }
@@ -426,7 +434,7 @@ int ct_binary_header(const uint8_t *p, size_t n, size_t *ret_len)
 {
 	static const uint8_t signature[11] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0 };
 
-	if (memcmp(p, signature, n < sizeof(signature) ? n : sizeof(signature)))
+	if (n && memcmp(p, signature, n < sizeof(signature) ? n : sizeof(signature)))
 		return -1;
 	if (n < 19)
 		return 0;

@@ -105,6 +105,8 @@ int ct_value(const struct ct_format *f, const struct ct_field *field, struct buf
 /* Appends p[0..n) as a field: escaped (text), or quoted when it must be
  * (CSV). */
 void ct_put(const struct ct_format *f, struct buf *out, const char *p, size_t n);
+/* ct_put, quoted whatever it holds (CSV): COPY TO's FORCE_QUOTE. */
+void ct_put_quoted(const struct ct_format *f, struct buf *out, const char *p, size_t n);
 
 static inline void ct_put_null(const struct ct_format *f, struct buf *out)
 {

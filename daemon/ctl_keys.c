@@ -380,7 +380,7 @@ static int find_values(const struct ctl_keys_args *a, const char *type, const ch
 
 	if (!r && sm_build(p, cat, type, &m))
 		r = ctl_usage_error("--subject: the policy has no subject type '%s'", type);
-	PGconn *db = r ? NULL : PQconnectdb(a->db);
+	PGconn *db = r ? NULL : srw_connect(a->db);
 	if (db && PQstatus(db) != CONNECTION_OK)
 		r = db_fail(db);
 	if (!r && subject_key_ids(db, p, m, id, ids, nvalues))

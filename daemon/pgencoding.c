@@ -99,7 +99,18 @@ static int convert(iconv_t cd, const char *in, size_t n, struct buf *out)
 		if (r == (size_t)-1 && errno != E2BIG)
 			return -EILSEQ; /* invalid, incomplete, or without an equivalent */
 	}
-	return 0;
+	for (;;) { /* what the converter holds back (CP1258: a letter a combining mark may follow) */
+		if (!buf_reserve(out, 64))
+			return -ENOMEM;
+		char *dst = out->p + out->len;
+		size_t room = out->cap - out->len;
+		size_t r = iconv(cd, NULL, NULL, &dst, &room);
+		out->len = (size_t)(dst - out->p);
+		if (r != (size_t)-1)
+			return 0;
+		if (errno != E2BIG)
+			return -EILSEQ;
+	}
 }
 
 int pge_to_utf8(const struct pg_encoding *e, const char *v, size_t n, struct buf *conv, const char **ret,

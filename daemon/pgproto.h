@@ -84,7 +84,7 @@ struct pgp_bind { /* 'B' */
 	uint16_t nformats, nparams, nresult_formats;
 	const uint8_t *formats, *result_formats; /* big-endian u16 each */
 	struct pgp_value *params;                /* allocated: free() it */
-	const uint32_t *types;                   /* not read: the statement's parameter types, if known */
+	const uint32_t *types, *inferred;        /* not read: the statement's parameter types, if known */
 	uint16_t ntypes;
 };
 int pgp_parse_bind(const struct pgp_msg *m, struct pgp_bind *ret) WUR;

@@ -37,13 +37,17 @@ struct pstmt {
 	struct spred *sp;
 	size_t nsp;
 	struct pxe_plan *enc; /* the values it writes into encrypted columns, or NULL */
-	uint32_t *ptypes;     /* its parameters' types: Parse's, then ParameterDescription's (0: not known) */
-	uint16_t nptypes;
-	bool copy_out; /* COPY table TO, in the text format or CSV (with HEADER or not), or binary */
+	uint32_t *ptypes;     /* its parameters' types: Parse's, then ParameterDescription's (0: not told) */
+	uint32_t *itypes;     /* ... and as their use implies (idtext.h) */
+	uint16_t nptypes;     /* of each */
+	bool copy_out;        /* COPY table TO, in the text format or CSV (with HEADER or not), or binary */
 	bool copy_header, copy_binary;
 	struct ct_format copy_fmt;
 	char **copy_cols; /* the columns it names (none: all) */
 	size_t ncopy_cols;
+	bool copy_quote_all; /* FORCE_QUOTE *, or of these columns */
+	char **copy_quote;
+	size_t ncopy_quote;
 	bool code_ddl;         /* defines code the database runs (a routine, a trigger) */
 	struct sqi_name *made; /* the relations it makes over personal data (proxy_ddl.c) */
 	size_t nmade;
@@ -68,6 +72,7 @@ struct colmap {
 	uint8_t *out;         /* enum pxc_out, by column */
 	uint8_t *form;        /* by column: 0, or a bytea's PXC_BYTEA_TEXT or PXC_BYTEA_BINARY */
 	uint32_t *binary;     /* by column: the type of values in the binary format, 0 for text */
+	uint8_t *quote;       /* by column: COPY TO's FORCE_QUOTE */
 	struct ct_format fmt; /* COPY TO: its rows' format, and room to split one */
 	struct ct_field *fields;
 };
@@ -237,7 +242,7 @@ int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the ser
  * out of memory. */
 char *pq_literal_id(const struct sqi_literal *l, uint32_t type);
 /* Parameter i bound in b as text (one in the binary format read through
- * b->types), or NULL: NULL, or -ENOTSUP in *err when it is in the binary
+ * b->types, or b->inferred), or NULL: NULL, or -ENOTSUP in *err when it is in the binary
  * format as a type Custos does not read. */
 char *pq_param_text(const struct pgp_bind *b, unsigned i, int *err);
 /* ParameterDescription of st: the types its parameters have. */
@@ -308,9 +313,9 @@ bool pxe_rewrites_parse(const struct pxe_plan *p);
 int pxe_parse(struct pconn *c, const struct pxe_plan *p, const char *sql, const struct sqi_literal *lits,
               struct buf *out) WUR;
 unsigned pxe_added_params(const struct pxe_plan *p);
-/* By row, the parameter holding its subject's id (0: none; *ret_n rows),
- * and that id column's type. */
-const int *pxe_subject_params(const struct pxe_plan *p, unsigned *ret_n, uint32_t *ret_type);
+/* The parameter holding row's subject's id (0: none; -1: no such row), and
+ * its type as its column's (0: it is cast, the cast's). */
+int pxe_subject_param(const struct pxe_plan *p, unsigned row, uint32_t *ret_type);
 
 /* proxy_copyin.c: COPY FROM STDIN into encrypted columns. pxi_start, as
  * the client's COPY statement goes to the server (st: its statement):

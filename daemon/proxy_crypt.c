@@ -160,6 +160,14 @@ int pxc_row(struct pconn *c, const struct colmap *map, char type, const uint8_t 
 
 /* --- COPY TO: rows in the text format ------------------------------------------- */
 
+static bool named(char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
 struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t ncols)
 {
 	const char *dot = st->table ? strchr(st->table, '.') : NULL;
@@ -178,6 +186,7 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 	if (!(map->f = calloc(ncols ? ncols : 1, sizeof(*map->f))) ||
 	    !(map->out = calloc(ncols ? ncols : 1, 1)) || !(map->form = calloc(ncols ? ncols : 1, 1)) ||
 	    !(map->binary = calloc(ncols ? ncols : 1, sizeof(*map->binary))) ||
+	    !(map->quote = calloc(ncols ? ncols : 1, 1)) ||
 	    !(map->fields = calloc(ncols + 1u, sizeof(*map->fields))))
 		goto none;
 	map->n = ncols;
@@ -198,6 +207,7 @@ struct colmap *pxc_copy_map(struct pconn *c, const struct pstmt *st, uint16_t nc
 		map->out[n] = (uint8_t)out_for(c, map, col);
 		map->form[n] = !col->bytea ? 0 : st->copy_binary ? PXC_BYTEA_BINARY : PXC_BYTEA_TEXT;
 		map->binary[n] = st->copy_binary ? col->type_oid : 0;
+		map->quote[n] = st->copy_quote_all || named(st->copy_quote, st->ncopy_quote, col->name);
 		map->rewrite |= map->out[n] == PXC_DECRYPT || map->out[n] == PXC_MASK;
 		map->refuse |= map->out[n] == PXC_REFUSE;
 		map->personal |= col->pc != NULL;
@@ -212,6 +222,13 @@ none:
 	return NULL;
 }
 
+/* A value of column i of COPY TO as a field, quoted when it must be or
+ * FORCE_QUOTE says so. */
+static void put(const struct colmap *map, uint16_t i, struct buf *out, const char *p, size_t n)
+{
+	(map->quote && map->quote[i] ? ct_put_quoted : ct_put)(&map->fmt, out, p, n);
+}
+
 /* A bytea field of COPY's text or CSV: hex (escaped in the text format). */
 static int copy_bytea(struct pconn *c, const struct colmap *map, uint16_t i, const struct ct_field *field,
                       struct buf *out)
@@ -224,7 +241,7 @@ static int copy_bytea(struct pconn *c, const struct colmap *map, uint16_t i, con
 	if (err == 1)
 		ct_put_null(&map->fmt, out);
 	else if (!err)
-		ct_put(&map->fmt, out, plain.p ? plain.p : "", plain.len);
+		put(map, i, out, plain.p ? plain.p : "", plain.len);
 	OPENSSL_cleanse(plain.p, plain.cap);
 	buf_free(&plain);
 	buf_free(&text);
@@ -239,7 +256,7 @@ static int copy_field(struct pconn *c, const struct colmap *map, uint16_t i, con
 	int err = 0;
 
 	if (map->out[i] == PXC_MASK) {
-		ct_put(&map->fmt, out, MASK, strlen(MASK));
+		put(map, i, out, MASK, strlen(MASK));
 		return out->failed ? -ENOMEM : 0;
 	}
 	if (map->form[i])
@@ -256,7 +273,7 @@ static int copy_field(struct pconn *c, const struct colmap *map, uint16_t i, con
 		ct_put_null(&map->fmt, out);
 		err = 0;
 	} else if (!err) {
-		ct_put(&map->fmt, out, plain.p ? plain.p : "", plain.len);
+		put(map, i, out, plain.p ? plain.p : "", plain.len);
 	}
 	OPENSSL_cleanse(plain.p, plain.cap);
 	buf_free(&plain);

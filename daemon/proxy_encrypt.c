@@ -36,6 +36,7 @@ void pxe_plan_free(struct pxe_plan *p)
 		free(p->sid_value[i]);
 	free(p->sid_value);
 	free(p->sid_param);
+	free(p->sid_cast);
 	free(p->v);
 	free(p->lk);
 	if (p->copy) {
@@ -123,7 +124,8 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
                         const struct sqi_literal *lits, char *why, size_t n)
 {
 	if (!(p->sid_param = calloc(p->nrows, sizeof(int))) ||
-	    !(p->sid_value = calloc(p->nrows, sizeof(char *))))
+	    !(p->sid_value = calloc(p->nrows, sizeof(char *))) ||
+	    !(p->sid_cast = calloc(p->nrows, sizeof(bool))))
 		return -ENOMEM;
 	const struct pp_column *sc = t->subject_col ? ppol_column_named(t, t->subject_col) : NULL;
 	p->sid_type = sc ? sc->type_oid : 0; /* (an id is read as PostgreSQL stores it: idtext.h) */
@@ -132,10 +134,11 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 			const struct sqi_write *w = &s->writes[i];
 			if (w->upsert || strcmp(w->column, t->subject_col) || w->row >= p->nrows)
 				continue;
-			if (w->kind == SQI_W_PARAM)
+			if (w->kind == SQI_W_PARAM) {
 				p->sid_param[w->row] = w->param;
-			else if (w->kind == SQI_W_CONST &&
-			         !(p->sid_value[w->row] = pq_literal_id(&lits[w->literal], p->sid_type)))
+				p->sid_cast[w->row] = !w->bare;
+			} else if (w->kind == SQI_W_CONST &&
+			           !(p->sid_value[w->row] = pq_literal_id(&lits[w->literal], p->sid_type)))
 				return -ENOMEM;
 		}
 		return 0;
@@ -160,6 +163,7 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 		              "(its id column = a value), so that the value gets that subject's key",
 		              t->name, t->subject_col ? t->subject_col : "(no subject column)");
 	p->sid_param[0] = one->param;
+	p->sid_cast[0] = !one->bare;
 	if (!one->param && !(p->sid_value[0] = pq_literal_id(&lits[one->literal], p->sid_type)))
 		return -ENOMEM;
 	return 0;

@@ -48,7 +48,8 @@ struct pxe_plan {
 	size_t n;
 	unsigned nrows;
 	int *sid_param;    /* by row: the parameter holding the subject's id; 0 */
-	uint32_t sid_type; /* the subject's id column's type (what such a parameter is) */
+	uint32_t sid_type; /* the subject's id column's type (what such a parameter is, uncast) */
+	bool *sid_cast;    /* by row: the parameter is cast (its type is the cast's) */
 	char **sid_value;  /* by row: the id, known from the text; NULL */
 	struct pxe_lookup *lk;
 	size_t nlk;

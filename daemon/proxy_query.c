@@ -48,12 +48,16 @@ void pq_st_unref(struct pstmt *st)
 	}
 	free(st->sp);
 	free(st->ptypes);
+	free(st->itypes);
 	pxe_plan_free(st->enc);
 	sqi_names_free(st->made, st->nmade);
 	sqi_names_free(st->names, st->nnames);
 	for (size_t i = 0; i < st->ncopy_cols; i++)
 		free(st->copy_cols[i]);
 	free(st->copy_cols);
+	for (size_t i = 0; i < st->ncopy_quote; i++)
+		free(st->copy_quote[i]);
+	free(st->copy_quote);
 	ppol_unref(st->pp);
 	free(st);
 }
@@ -67,6 +71,7 @@ void pq_map_unref(struct colmap *m)
 	free(m->out);
 	free(m->form);
 	free(m->binary);
+	free(m->quote);
 	free(m->fields);
 	free(m);
 }
@@ -140,7 +145,7 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 			free(value);
 			return -ENOMEM;
 		}
-		v[st->nsp++] = (struct spred){ type, value, p->param, col ? col->type_oid : 0 };
+		v[st->nsp++] = (struct spred){ type, value, p->param, col && p->bare ? col->type_oid : 0 };
 	}
 	return 0;
 }
@@ -231,6 +236,16 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 	}
 }
 
+static int dup_names(char ***out, size_t *nout, char *const *in, size_t n)
+{
+	if (n && !(*out = calloc(n, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!((*out)[(*nout)++] = strdup(in[i])))
+			return -ENOMEM;
+	return 0;
+}
+
 /* COPY table TO, in the text format, CSV or binary: its rows are
  * decrypted as they go out. -ENOMEM, or 0. */
 static int copy_out(struct pstmt *st, const struct sqi_stmt *s)
@@ -242,12 +257,9 @@ static int copy_out(struct pstmt *st, const struct sqi_stmt *s)
 	st->copy_binary = s->copy_binary;
 	st->copy_fmt = s->copy_format;
 	st->copy_header = s->copy_header;
-	if (s->ncopy_cols && !(st->copy_cols = calloc(s->ncopy_cols, sizeof(char *))))
-		return -ENOMEM;
-	for (size_t i = 0; i < s->ncopy_cols; i++)
-		if (!(st->copy_cols[st->ncopy_cols++] = strdup(s->copy_cols[i])))
-			return -ENOMEM;
-	return 0;
+	st->copy_quote_all = s->copy_quote_all;
+	return dup_names(&st->copy_cols, &st->ncopy_cols, s->copy_cols, s->ncopy_cols)
+	           ?: dup_names(&st->copy_quote, &st->ncopy_quote, s->copy_quote, s->ncopy_quote);
 }
 
 /* The record's detail: the statement's kind and the policy tables it
@@ -648,40 +660,54 @@ static int send_parse(struct pconn *c, const struct pgp_parse *p, const char *qu
 	return r;
 }
 
-/* A parameter's type: n, unless the client named one. */
-static int param_type(struct pstmt *st, int param, uint32_t type)
+/* Room for param's type in both of st's arrays. */
+static int param_room(struct pstmt *st, unsigned param)
 {
-	if (param < 1 || !type)
+	if (param <= st->nptypes)
 		return 0;
-	if ((unsigned)param > st->nptypes) {
-		uint32_t *t = realloc(st->ptypes, (size_t)param * sizeof(*t));
-		if (!t)
-			return -ENOMEM;
-		memset(t + st->nptypes, 0, ((size_t)param - st->nptypes) * sizeof(*t));
-		st->ptypes = t;
-		st->nptypes = (uint16_t)param;
-	}
-	if (!st->ptypes[param - 1])
-		st->ptypes[param - 1] = type;
+	uint32_t *told = realloc(st->ptypes, param * sizeof(*told));
+	if (told)
+		st->ptypes = told;
+	uint32_t *inferred = told ? realloc(st->itypes, param * sizeof(*inferred)) : NULL;
+	if (!inferred)
+		return -ENOMEM;
+	st->itypes = inferred;
+	memset(told + st->nptypes, 0, (param - st->nptypes) * sizeof(*told));
+	memset(inferred + st->nptypes, 0, (param - st->nptypes) * sizeof(*inferred));
+	st->nptypes = (uint16_t)param;
+	return 0;
+}
+
+/* Parameter param's type, as Parse tells it or as its use implies (a
+ * subject's id compared with or written into its column, uncast). A
+ * number no Bind can reach is let be. */
+static int param_type(struct pstmt *st, int param, uint32_t type, bool told)
+{
+	if (param < 1 || param > PGP_MAX_BIND || !type)
+		return 0;
+	if (param_room(st, (unsigned)param))
+		return -ENOMEM;
+	uint32_t *slot = &(told ? st->ptypes : st->itypes)[param - 1];
+	if (!*slot)
+		*slot = type;
 	return 0;
 }
 
 /* The types of st's parameters, for those bound in binary: Parse's, and
- * for one that holds a subject's id, where Parse names none, its column's
- * (PostgreSQL infers that one too). ParameterDescription fills in the rest. */
+ * for one that holds a subject's id, uncast, its column's (what
+ * PostgreSQL infers). ParameterDescription fills in Parse's blanks. */
 static int param_types(struct pstmt *st, const struct pgp_parse *p)
 {
 	int err = 0;
+	uint32_t type;
+	int param;
 
 	for (uint16_t i = 0; i < p->nparams && !err; i++)
-		err = param_type(st, i + 1, pgp_get32(p->param_oids + 4u * i));
+		err = param_type(st, i + 1, pgp_get32(p->param_oids + 4u * i), true);
 	for (size_t i = 0; i < st->nsp && !err; i++)
-		err = param_type(st, st->sp[i].param, st->sp[i].col_type);
-	unsigned rows;
-	uint32_t type;
-	const int *sid = pxe_subject_params(st->enc, &rows, &type);
-	for (unsigned r = 0; r < rows && !err; r++)
-		err = param_type(st, sid[r], type);
+		err = param_type(st, st->sp[i].param, st->sp[i].col_type, false);
+	for (unsigned r = 0; (param = pxe_subject_param(st->enc, r, &type)) >= 0 && !err; r++)
+		err = param_type(st, param, type, false);
 	return err;
 }
 
@@ -750,7 +776,7 @@ char *pq_param_text(const struct pgp_bind *b, unsigned i, int *err)
 	const char *text = (const char *)v->p;
 	int len = v->len;
 
-	uint32_t type = i < b->ntypes ? b->types[i] : 0;
+	uint32_t type = i >= b->ntypes ? 0 : b->types[i] ? b->types[i] : b->inferred[i];
 	if (len >= 0 && pgp_bind_format(b, i) != 0) {
 		len = idt_binary(type, v, room, &text);
 		if (len < 0)
@@ -765,17 +791,9 @@ int pq_param_types(struct pstmt *st, const struct pgp_msg *m)
 
 	if (m->len != 2 + 4u * n)
 		return -EBADMSG;
-	if (n > st->nptypes) {
-		uint32_t *t = realloc(st->ptypes, n * sizeof(*t));
-		if (!t)
+	for (uint16_t i = 0; i < n; i++) /* (Parse's word stands: it is the same) */
+		if (param_type(st, i + 1, pgp_get32(m->body + 2 + 4u * i), true))
 			return -ENOMEM;
-		memset(t + st->nptypes, 0, (n - st->nptypes) * sizeof(*t));
-		st->ptypes = t;
-		st->nptypes = n;
-	}
-	for (uint16_t i = 0; i < n; i++)
-		if (!st->ptypes[i]) /* the client's own word stands */
-			st->ptypes[i] = pgp_get32(m->body + 2 + 4u * i);
 	return 0;
 }
 
@@ -805,6 +823,7 @@ static int on_bind(struct pconn *c, const struct pgp_msg *m)
 	struct pstmt *st = lookup_stmt(c, b.statement, &found);
 	if (st) { /* what a parameter in the binary format is */
 		b.types = st->ptypes;
+		b.inferred = st->itypes;
 		b.ntypes = st->nptypes;
 	}
 	struct portal *p = found ? calloc(1, sizeof(*p)) : NULL;

@@ -152,7 +152,7 @@ int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v,
 int pxe_seal(const struct pconn *c, const struct pp_column *col, const struct kc_key *k, const char *v,
              size_t n, bool binary, struct buf *out)
 {
-	struct buf raw = BUF_INIT, ct = BUF_INIT;
+	struct buf raw = BUF_SECRET, ct = BUF_INIT;
 	int err = 0;
 
 	if (!col->bytea) { /* its UTF-8 (PostgreSQL would refuse what is not valid in the client's encoding)
@@ -608,11 +608,12 @@ unsigned pxe_added_params(const struct pxe_plan *p)
 	return p ? p->nextra : 0;
 }
 
-const int *pxe_subject_params(const struct pxe_plan *p, unsigned *ret_n, uint32_t *ret_type)
+int pxe_subject_param(const struct pxe_plan *p, unsigned row, uint32_t *ret_type)
 {
-	*ret_n = p && p->sid_param ? p->nrows : 0;
-	*ret_type = p ? p->sid_type : 0;
-	return p ? p->sid_param : NULL;
+	if (!p || !p->sid_param || row >= p->nrows)
+		return -1;
+	*ret_type = p->sid_cast[row] ? 0 : p->sid_type;
+	return p->sid_param[row];
 }
 
 const char *pxe_strerror(int err)

@@ -11,6 +11,7 @@
 #include "dsr_index.h"
 #include "keyclient.h"
 #include "keystore.h"
+#include "subjectrows.h"
 
 #define KEY_TTL_S 10
 #define INDEX_TICK_MS 2000
@@ -22,7 +23,7 @@ static int connect_one(PGconn **db, const char *conninfo, const char *what, char
 	if (*db && PQstatus(*db) == CONNECTION_OK)
 		return 0;
 	PQfinish(*db);
-	*db = PQconnectdb(conninfo);
+	*db = srw_connect(conninfo);
 	if (PQstatus(*db) == CONNECTION_OK) { /* a request waits for locks and statements, not forever */
 		PQclear(PQexec(*db, "SET lock_timeout = '10s'; SET statement_timeout = '300s'"));
 		return 0;

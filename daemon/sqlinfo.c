@@ -316,7 +316,8 @@ static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, i
 		                -1,
 		                eq_left && bare,
 		                { -1, -1 },
-		                col_location };
+		                col_location,
+		                bare };
 	if ((qual && !x->qual) || !x->column || (value && !x->value))
 		return free(x->qual), free(x->column), free(x->value), -ENOMEM;
 	st->npreds++;
@@ -630,8 +631,29 @@ static int yes_no(const char *w)
 	return -1;
 }
 
+/* FORCE_QUOTE: * or its columns' names (given once). */
+static bool force_quote(struct sqi_stmt *st, json_t *arg)
+{
+	json_t *items = json_object_get(json_object_get(arg, "List"), "items"), *v;
+	size_t i;
+
+	if (st->copy_quote_all || st->copy_quote)
+		return false;
+	if (json_object_get(arg, "A_Star"))
+		return st->copy_quote_all = true;
+	if (!json_array_size(items) || !(st->copy_quote = calloc(json_array_size(items), sizeof(char *))))
+		return false;
+	json_array_foreach(items, i, v)
+	{
+		const char *name = json_string_value(json_object_get(json_object_get(v, "String"), "sval"));
+		if (!name || !(st->copy_quote[st->ncopy_quote++] = strdup(name)))
+			return false;
+	}
+	return true;
+}
+
 /* COPY's options the proxy reads rows under (copytext.h), HEADER (true or
- * false) and FORMAT binary; false for any other. */
+ * false), FORMAT binary and FORCE_QUOTE; false for any other. */
 static bool copy_options(struct sqi_stmt *st, json_t *options)
 {
 	json_t *o;
@@ -652,6 +674,8 @@ static bool copy_options(struct sqi_stmt *st, json_t *options)
 			st->copy_header = flag;
 		else if (name && fmt && !strcmp(name, "format") && !strcmp(fmt, "binary"))
 			st->copy_binary = true;
+		else if (name && !fmt && !strcmp(name, "force_quote") && force_quote(st, arg))
+			continue;
 		else if (!name || !fmt || !ct_format_set(&st->copy_format, name, fmt))
 			return false;
 	}
@@ -666,6 +690,8 @@ static int copy_columns(struct sqi_stmt *st, json_t *body)
 	st->copy_table = json_object_get(body, "relation") != NULL;
 	bool understood = st->copy_table && copy_options(st, json_object_get(body, "options")) &&
 	                  !json_object_get(body, "whereClause");
+	if (st->copy_quote_all || st->ncopy_quote) /* what PostgreSQL takes: CSV, out */
+		understood &= st->copy_format.csv && !json_is_true(json_object_get(body, "is_from"));
 	st->copy_plain = understood && !st->copy_binary;
 	st->copy_binary &= understood && !st->copy_header && !st->copy_format.set && !st->copy_format.csv;
 	st->copy_stdin = !json_object_get(body, "filename");
@@ -937,6 +963,9 @@ void sqi_stmt_free(struct sqi_stmt *s)
 	for (size_t j = 0; j < s->ncopy_cols; j++)
 		free(s->copy_cols[j]);
 	free(s->copy_cols);
+	for (size_t j = 0; j < s->ncopy_quote; j++)
+		free(s->copy_quote[j]);
+	free(s->copy_quote);
 	free(s->normalized);
 	free(s->body);
 }

@@ -85,6 +85,7 @@ struct sqi_pred {
 	bool plain;        /* `col = v` with the column on the left and v with no cast: v can be rewritten */
 	struct sqi_pos at; /* location, in this text */
 	int col_location;  /* of the column's reference (-1: an insert's) */
+	bool bare;         /* v with no cast: a parameter's type is the column's */
 };
 
 /* A column used in an expression anywhere in a statement: compared,
@@ -163,7 +164,10 @@ struct sqi_stmt {
 	char **copy_cols;
 	size_t ncopy_cols;
 	bool copy_table, copy_plain, copy_header;
-	bool copy_binary;             /* FORMAT binary and no other option: a COPY TO's rows can be read */
+	bool copy_binary;    /* FORMAT binary and no other option: a COPY TO's rows can be read */
+	bool copy_quote_all; /* COPY TO ... (FORMAT csv, FORCE_QUOTE *) */
+	char **copy_quote;   /* ... or FORCE_QUOTE (these columns) */
+	size_t ncopy_quote;
 	struct ct_format copy_format; /* FORMAT, DELIMITER, NULL, QUOTE, ESCAPE (copy_plain: understood) */
 	bool copy_stdin;              /* from or to the client (not a file or a program of the server's) */
 	/* DDL: the relations it makes or names anew, which the catalog shows

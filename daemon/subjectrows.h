@@ -11,6 +11,11 @@
 #include "policy.h"
 #include "subjectmap.h"
 
+/* A connection to the customer database (or the keystore) whose text
+ * comes and goes as UTF-8, whatever the database's default client
+ * encoding: the plaintext inside a ciphertext is UTF-8 (pgencoding.h). */
+PGconn *srw_connect(const char *conninfo);
+
 /* Called with each table's rows: r has one field per column in cols. A
  * nonzero return stops the walk and is returned. */
 typedef int (*srw_fn)(void *arg, const struct pol_table *t, const struct pol_column *const *cols,

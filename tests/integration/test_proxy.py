@@ -1076,7 +1076,8 @@ def test_copy_with_delimiter_null_quote_and_escape_options():
     """COPY with DELIMITER, NULL, QUOTE and ESCAPE, both ways, into and out
     of encrypted columns: rows go in encrypted and read back as written,
     and COPY TO through the proxy gives the very bytes PostgreSQL gives for
-    the same plaintext under the same options. FORCE_* is refused."""
+    the same plaintext under the same options, FORCE_QUOTE too. FORCE_* is
+    refused into encrypted columns."""
     import io
     s = Shop(customers=3)
     try:
@@ -1125,6 +1126,17 @@ def test_copy_with_delimiter_null_quote_and_escape_options():
             assert same_one, f"COPY TO {opts} of one column through the proxy differs from PostgreSQL's"
             stored = s.server.psql("SELECT name FROM shop.customers", dbname="shop").split()
             assert len(stored) == 5 and all(v.startswith("cx1.") for v in stored), opts
+        for opts in ["(FORMAT csv, FORCE_QUOTE *)", "(FORMAT csv, DELIMITER ';', FORCE_QUOTE (name, id))"]:
+            with direct.cursor() as cur:  # COPY TO only: PostgreSQL's bytes, and the proxy's
+                want = io.StringIO()
+                cur.copy_expert(f"COPY public.twin {cols} TO STDOUT {opts}", want)
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                got = io.StringIO()
+                cur.copy_expert(f"COPY shop.customers {cols} TO STDOUT {opts}", got)
+            same = got.getvalue() == want.getvalue()
+            assert same, f"COPY TO {opts} through the proxy differs from PostgreSQL's"
+        r = p.psql(f"COPY shop.customers {cols} FROM STDIN (FORMAT csv, FORCE_QUOTE *)", check=False)
+        assert r.returncode != 0 and "FORCE_*" in r.stderr, r.stderr
         r = p.psql(f"COPY shop.customers {cols} FROM STDIN (FORMAT csv, FORCE_NULL (name))", check=False)
         assert r.returncode != 0 and "FORCE_*" in r.stderr, r.stderr
         log = p.log_text()
@@ -1382,12 +1394,63 @@ def test_values_in_another_client_encoding_are_converted():
             assert e.value.pgcode == "QC005" and "encoding" in e.value.pgerror
             cur.execute("SELECT name FROM shop.customers WHERE id = 902")
             assert cur.fetchall() == [("Noël",)]
+        for n, (enc, name) in enumerate([("WIN1258", "Hoa"), ("WIN1255", "שלום")]):  # (iconv holds the last
+            other = p.connect(user="app1", client_encoding=enc)                    # letter back: flushed)
+            with other, other.cursor() as cur:
+                cur.copy_expert("COPY shop.customers (id, email, name, country) FROM STDIN",
+                                io.StringIO(f"{910 + n}\tv{n}@example.org\t{name}\tVN\n"))
+            other.close()
+            with utf8.cursor() as cur:
+                cur.execute("SELECT name FROM shop.customers WHERE id = %s", (910 + n,))
+                assert cur.fetchall() == [(name,)], enc
     finally:
         try:
             if p:
                 p.cleanup()
         finally:
             s.stop()
+
+def test_a_parameter_number_no_bind_reaches_costs_nothing(proxy):
+    """$100000000 in a statement is no reason for the proxy to keep room
+    for that many parameters' types (it did: 400 MB for one Parse, in the
+    process every session shares)."""
+    pid = proxy.d.pids()["proxy"]
+    peak = lambda: int(next(l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM")))  # noqa
+    before = peak()
+    sock = raw_session(proxy.port, "postgres", proxy.shop.password)
+    try:
+        sock.sendall(msg(b"P", b"\0SELECT name FROM shop.customers WHERE id = $100000000\0\0\0") + msg(b"S"))
+        while read_msg(sock)[0] != b"Z":
+            pass
+    finally:
+        sock.close()
+    assert peak() - before < 20 * 1024, "the proxy grew by more than 20 MB"
+
+
+def test_encrypt_existing_reads_values_as_utf8_whatever_the_databases_encoding():
+    """A database whose default client_encoding is LATIN1 gives custosctl
+    encrypt-existing its values as UTF-8 all the same: the plaintext inside
+    a ciphertext is UTF-8 (it used to be the LATIN1 bytes, which no client
+    could read back)."""
+    s = Shop(customers=2)
+    p = None
+    try:
+        s.server.psql("UPDATE shop.customers SET name = 'Zoë' WHERE id = 1; "
+                      "ALTER DATABASE shop SET client_encoding = 'LATIN1'", dbname="shop")
+        p = Proxy(s).encrypt_existing()
+        s.server.psql("ALTER DATABASE shop RESET client_encoding", dbname="shop")
+        p.add_user("app1", "shop_app")
+        p.start()
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT name FROM shop.customers WHERE id = 1")
+            assert cur.fetchone() == ("Zoë",)
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
 
 DOCUMENTS = """
   shop.id_documents:
@@ -1921,6 +1984,9 @@ def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
                 return
             assert error is None, error
             assert run("SELECT note FROM shop.member_notes WHERE member_id = $1", [0], describe=True) is None
+            if id_type == "text":  # cast: its type is the cast's, named nowhere here; not the column's
+                error = run(insert.replace("$1,", "$1::int8,"), [0, 25])
+                assert error and b"CQC004" in error, error
         finally:
             sock.close()
         key_id = lambda v: base64.b64decode(v[4:])[:16]  # noqa: E731 (cx1.: the key's id, then the rest)

@@ -328,7 +328,12 @@ static void test_copy_formats(void **state)
 		{ "COPY t FROM STDIN WITH (FORMAT 'binary')", false, true },
 		{ "COPY t TO STDOUT (FORMAT binary, HEADER)", false, false },
 		{ "COPY t TO STDOUT (FORMAT binary, ENCODING 'LATIN1')", false, false },
-		{ "COPY t TO STDOUT (FORMAT csv, FORCE_QUOTE *)", false, false },
+		{ "COPY t TO STDOUT (FORMAT csv, FORCE_QUOTE *)", true, false },
+		{ "COPY t TO STDOUT (FORMAT csv, FORCE_QUOTE (a, b))", true, false },
+		{ "COPY t FROM STDIN (FORMAT csv, FORCE_QUOTE *)", false, false },
+		{ "COPY t TO STDOUT (FORCE_QUOTE *)", false, false },
+		{ "COPY t TO STDOUT (FORMAT csv, FORCE_QUOTE *, FORCE_QUOTE (a))", false, false },
+		{ "COPY t TO STDOUT (FORMAT csv, FORCE_NOT_NULL (a))", false, false },
 		{ "COPY (SELECT * FROM t) TO STDOUT (FORMAT binary)", false, false },
 	};
 	struct sqi_info *info;
