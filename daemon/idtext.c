@@ -2,6 +2,7 @@
 #include "idtext.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,25 +139,31 @@ int idt_text(uint32_t type_oid, const char *v, size_t n, char room[IDT_ROOM], co
 {
 	long long x;
 	uint8_t u[16];
+	bool whole =
+	    type_oid == OID_INT2 || type_oid == OID_INT4 || type_oid == OID_INT8 || type_oid == OID_OID;
 
+	*ret = room;
+	if (whole) /* (a negative oid PostgreSQL would wrap around: not read) */
+		return integer(v, n, &x) && (type_oid != OID_OID || x >= 0)
+		           ? snprintf(room, IDT_ROOM, "%lld", x)
+		           : -1;
+	if (type_oid == OID_UUID)
+		return uuid(v, n, u) ? uuid_text(u, room) : -1;
 	*ret = v;
-	if ((type_oid == OID_INT2 || type_oid == OID_INT4 || type_oid == OID_INT8 || type_oid == OID_OID) &&
-	    integer(v, n, &x)) {
-		*ret = room;
-		return snprintf(room, IDT_ROOM, "%lld", x);
-	}
-	if (type_oid == OID_UUID && uuid(v, n, u)) {
-		*ret = room;
-		return uuid_text(u, room);
-	}
 	return (int)n;
 }
 
-char *idt_dup(uint32_t type_oid, const char *v, size_t n)
+bool idt_string(uint32_t type_oid)
+{
+	return type_oid == OID_TEXT || type_oid == OID_VARCHAR || type_oid == OID_NAME;
+}
+
+int idt_dup(uint32_t type_oid, const char *v, size_t n, char **ret)
 {
 	char room[IDT_ROOM];
 	const char *t;
 	int len = idt_text(type_oid, v, n, room, &t);
 
-	return strndup(t, (size_t)len);
+	*ret = len < 0 ? NULL : strndup(t, (size_t)len);
+	return len < 0 ? -ENOTSUP : *ret ? 0 : -ENOMEM;
 }

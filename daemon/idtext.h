@@ -7,6 +7,7 @@
 #ifndef CUSTOS_IDTEXT_H
 #define CUSTOS_IDTEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,12 +24,16 @@ int idt_binary(uint32_t type_oid, const struct pgp_value *v, char room[IDT_ROOM]
 
 /* The text PostgreSQL gives back for v[0..n), written as text for a value
  * of the type: an integer in decimal (spaces, a sign '+', leading zeros,
- * a 0x prefix or _ gone), a uuid in lower case with its four hyphens.
- * Returns its length, with *ret pointing into room or to v itself (the
- * string types; a text that is not one of the type, which PostgreSQL
- * refuses). */
+ * a 0x prefix or _ gone), a uuid in lower case with its four hyphens; a
+ * value of another type as it is. Returns its length, with *ret pointing
+ * into room or to v itself; -1 when v is no integer or uuid of the type
+ * (PostgreSQL refuses it, or converts it from another type, 12.0 or
+ * 1e3: Custos cannot tell the id it stands for). */
 int idt_text(uint32_t type_oid, const char *v, size_t n, char room[IDT_ROOM], const char **ret);
-/* idt_text's, as a string of its own (NULL: out of memory). */
-char *idt_dup(uint32_t type_oid, const char *v, size_t n);
+/* idt_text's, as a string of its own in *ret: 0, -ENOTSUP, -ENOMEM. */
+int idt_dup(uint32_t type_oid, const char *v, size_t n, char **ret);
+/* Whether the type is a string type (text, varchar, name): its values are
+ * ids as they are, and a value cast or written as a number may not be. */
+bool idt_string(uint32_t type_oid);
 
 #endif

@@ -17,7 +17,9 @@ struct spred {
 	char *type; /* the subject type */
 	char *value;
 	int param;
-	uint32_t col_type; /* the id column's type (what such a parameter is) */
+	uint32_t col_type; /* the id column's type (what such a parameter is, uncast; else 0) */
+	uint32_t id_type;  /* the id column's type */
+	bool cast;
 };
 
 /* A statement's analysis and what the policy says about it; shared by a
@@ -238,13 +240,16 @@ int pq_push(struct pconn *c, struct xentry e); /* what the backend owes next */
 void pq_pop(struct pconn *c);
 void pq_res_reset(struct pconn *c);
 int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the server confirmed */
-/* A literal as a subject's id in a column of this type (idtext.h); NULL:
- * out of memory. */
-char *pq_literal_id(const struct sqi_literal *l, uint32_t type);
-/* Parameter i bound in b as text (one in the binary format read through
- * b->types, or b->inferred), or NULL: NULL, or -ENOTSUP in *err when it is in the binary
- * format as a type Custos does not read. */
-char *pq_param_text(const struct pgp_bind *b, unsigned i, int *err);
+/* A literal as a subject's id in a column of this type, as PostgreSQL
+ * stores it (idtext.h; bare: not cast), into *ret: 0; -ENOTSUP when
+ * Custos cannot tell what PostgreSQL makes of it; -ENOMEM. */
+int pq_literal_id(const struct sqi_literal *l, uint32_t type, bool bare, char **ret);
+/* Parameter i bound in b as a subject's id in a column of type col, as
+ * PostgreSQL stores it (idtext.h; one in the binary format read through
+ * b->types, or b->inferred; cast: the statement casts it), or NULL: NULL,
+ * or -ENOTSUP in *err when Custos cannot tell what PostgreSQL makes of it
+ * (-ENOMEM). */
+char *pq_param_text(const struct pgp_bind *b, unsigned i, uint32_t col, bool cast, int *err);
 /* ParameterDescription of st: the types its parameters have. */
 int pq_param_types(struct pstmt *st, const struct pgp_msg *m);
 void pq_res_subject(struct pconn *c, const char *type, const char *id); /* of the head's result */

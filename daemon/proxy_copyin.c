@@ -228,8 +228,9 @@ static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 	return err;
 }
 
-/* The subject's id from its field (NULL: none), into id; -ENOTSUP when it
- * is of a type whose binary format Custos does not read. */
+/* The subject's id from its field (NULL: none), into id, as PostgreSQL
+ * stores it; -ENOTSUP when Custos cannot read it so (a binary format it
+ * does not read, a text that is no value of the column's type). */
 static int subject_id(struct pxi *x, struct buf *id)
 {
 	const struct pxe_copy *cp = x->st->enc->copy;
@@ -247,6 +248,8 @@ static int subject_id(struct pxi *x, struct buf *id)
 	int err = x->binary ? 0 : field_value(x, (unsigned)s, &raw);
 	if (!x->binary && !err) /* as PostgreSQL stores it (idtext.h) */
 		len = idt_text(cp->subject_type, raw.p ? raw.p : "", raw.len, room, &text);
+	if (!err && len < 0)
+		err = -ENOTSUP;
 	if (!err)
 		buf_add(id, text, (size_t)len);
 	buf_addc(id, 0);
@@ -278,8 +281,8 @@ static const char *encrypt_row(struct pconn *c, struct pxi *x)
 		return "a COPY value holds a NUL byte, or is not valid in the client's encoding: nothing was "
 		       "written";
 	if (err == -ENOTSUP)
-		return "the subject's id comes in COPY's binary format as a type Custos does not read: "
-		       "nothing was written";
+		return "the subject's id is not a value of its column's type Custos can read as PostgreSQL "
+		       "stores it: nothing was written";
 	return err ? pxe_strerror(err) : NULL;
 }
 

@@ -118,6 +118,11 @@ static unsigned params_in(const char *sql, int param, int *max)
 	return n;
 }
 
+#define UNREAD_ID                                                                                            \
+	"Custos encrypts a write into %s only when the subject's id (%s) is a value of its column's type "   \
+	"as PostgreSQL stores it: not cast into a text id, not a number PostgreSQL converts (12.0, 1e3), "   \
+	"not a text written as a number"
+
 /* The subject of each row: its id column's value in that row (INSERT), or
  * the one subject WHERE names (UPDATE). */
 static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const struct sqi_stmt *s,
@@ -137,9 +142,14 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 			if (w->kind == SQI_W_PARAM) {
 				p->sid_param[w->row] = w->param;
 				p->sid_cast[w->row] = !w->bare;
-			} else if (w->kind == SQI_W_CONST &&
-			           !(p->sid_value[w->row] = pq_literal_id(&lits[w->literal], p->sid_type)))
-				return -ENOMEM;
+			} else if (w->kind == SQI_W_CONST) {
+				int err = pq_literal_id(&lits[w->literal], p->sid_type, w->bare,
+				                        &p->sid_value[w->row]);
+				if (err)
+					return err == -ENOTSUP
+					           ? refuse(why, n, UNREAD_ID, t->name, t->subject_col)
+					           : err;
+			}
 		}
 		return 0;
 	}
@@ -164,9 +174,9 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 		              t->name, t->subject_col ? t->subject_col : "(no subject column)");
 	p->sid_param[0] = one->param;
 	p->sid_cast[0] = !one->bare;
-	if (!one->param && !(p->sid_value[0] = pq_literal_id(&lits[one->literal], p->sid_type)))
-		return -ENOMEM;
-	return 0;
+	int err =
+	    one->param ? 0 : pq_literal_id(&lits[one->literal], p->sid_type, one->bare, &p->sid_value[0]);
+	return err == -ENOTSUP ? refuse(why, n, UNREAD_ID, t->name, t->subject_col) : err;
 }
 
 /* Checks one write into an encrypted column and adds it to the plan. */

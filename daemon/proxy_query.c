@@ -115,13 +115,16 @@ static const struct pp_table *pred_table(const struct ppol *pp, const struct sqi
 	return NULL;
 }
 
-char *pq_literal_id(const struct sqi_literal *l, uint32_t type)
+int pq_literal_id(const struct sqi_literal *l, uint32_t type, bool bare, char **ret)
 {
+	*ret = NULL;
+	if (idt_string(type) && (!bare || l->number))
+		return -ENOTSUP; /* PostgreSQL converts it: '007'::int8 or 007 is stored as 7 */
 	char *text = sqi_literal_text(l);
-	char *id = text ? idt_dup(type, text, strlen(text)) : NULL;
+	int err = text ? idt_dup(type, text, strlen(text), ret) : -ENOMEM;
 
 	free(text);
-	return id;
+	return err;
 }
 
 static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct sqi_literal *lits,
@@ -132,8 +135,12 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 		const struct pp_table *t = pred_table(c->px->pp, s, p);
 		const struct pp_column *col = t ? ppol_column_named(t, t->subject_col) : NULL;
 		bool lit = p->literal >= 0 && (size_t)p->literal < nlits;
-		char *value = t && lit ? pq_literal_id(&lits[p->literal], col ? col->type_oid : 0) : NULL;
-		if (!t || (!p->param && !value)) {
+		char *value = NULL;
+		int verr =
+		    t && lit ? pq_literal_id(&lits[p->literal], col ? col->type_oid : 0, p->bare, &value) : 0;
+		if (verr == -ENOMEM)
+			return verr;
+		if (!t || (!p->param && !value)) { /* (an id Custos cannot read as stored: nobody named) */
 			free(value);
 			continue;
 		}
@@ -145,7 +152,9 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 			free(value);
 			return -ENOMEM;
 		}
-		v[st->nsp++] = (struct spred){ type, value, p->param, col && p->bare ? col->type_oid : 0 };
+		uint32_t id_type = col ? col->type_oid : 0;
+		v[st->nsp++] =
+		    (struct spred){ type, value, p->param, p->bare ? id_type : 0, id_type, !p->bare };
 	}
 	return 0;
 }
@@ -767,22 +776,30 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	return r;
 }
 
-/* A bound parameter as an id, as PostgreSQL gives it back (idtext.h),
- * read through its type. */
-char *pq_param_text(const struct pgp_bind *b, unsigned i, int *err)
+char *pq_param_text(const struct pgp_bind *b, unsigned i, uint32_t col, bool cast, int *err)
 {
 	const struct pgp_value *v = &b->params[i];
-	char room[IDT_ROOM];
+	char room[IDT_ROOM], room2[IDT_ROOM];
 	const char *text = (const char *)v->p;
+	uint32_t told = i < b->ntypes ? b->types[i] : 0, type = told            ? told
+	                                                        : i < b->ntypes ? b->inferred[i]
+	                                                                        : 0;
 	int len = v->len;
+	char *id = NULL;
 
-	uint32_t type = i >= b->ntypes ? 0 : b->types[i] ? b->types[i] : b->inferred[i];
-	if (len >= 0 && pgp_bind_format(b, i) != 0) {
+	if (len < 0)
+		return NULL;
+	if (pgp_bind_format(b, i) != 0) /* its bytes, through the type they are */
 		len = idt_binary(type, v, room, &text);
-		if (len < 0)
-			*err = -ENOTSUP;
-	}
-	return len < 0 ? NULL : idt_dup(type, text, (size_t)len);
+	else if (idt_string(col) && (cast || (told && !idt_string(told))))
+		len = -1; /* converted into the text PostgreSQL stores: '007'::int8 is 7 */
+	if (len >= 0)     /* as the column stores it */
+		len = idt_text(col, text, (size_t)len, room2, &text);
+	if (len < 0)
+		*err = -ENOTSUP;
+	else if (!(id = strndup(text, (size_t)len)))
+		*err = -ENOMEM;
+	return id;
 }
 
 int pq_param_types(struct pstmt *st, const struct pgp_msg *m)
@@ -808,7 +825,8 @@ static int bound_ids(struct portal *p, const struct pgp_bind *b)
 	for (size_t i = 0; i < st->nsp; i++) {
 		int unread = 0; /* (an id in binary of a type not read: the predicate names no one) */
 		if (st->sp[i].param >= 1 && st->sp[i].param <= b->nparams)
-			p->ids[i] = pq_param_text(b, (unsigned)st->sp[i].param - 1, &unread);
+			p->ids[i] = pq_param_text(b, (unsigned)st->sp[i].param - 1, st->sp[i].id_type,
+			                          st->sp[i].cast, &unread);
 	}
 	return 0;
 }

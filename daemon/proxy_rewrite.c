@@ -29,7 +29,7 @@ static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind 
 
 	*id = NULL;
 	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
-		*id = pq_param_text(b, (unsigned)p->sid_param[row] - 1, &err);
+		*id = pq_param_text(b, (unsigned)p->sid_param[row] - 1, p->sid_type, p->sid_cast[row], &err);
 	else if (p->subject && p->sid_value[row] && !(*id = strdup(p->sid_value[row])))
 		return -ENOMEM;
 	return err;
@@ -635,9 +635,10 @@ const char *pxe_strerror(int err)
 		       "NUL "
 		       "byte (PostgreSQL would refuse it): nothing was written";
 	case -ENOTSUP:
-		return "the row's subject's id is bound in the binary format as a type Custos does not read "
-		       "there (integers, oid, uuid and the string types): its values would not be under its "
-		       "key";
+		return "the row's subject's id is bound as a value Custos cannot read as PostgreSQL stores "
+		       "it "
+		       "(in binary, a type other than the integers, oid, uuid and the string types; a number "
+		       "PostgreSQL converts; a cast into a text id): its values would not be under its key";
 	default: return "the value cannot be encrypted: nothing was written";
 	}
 }

@@ -2039,6 +2039,40 @@ def test_a_subject_id_written_as_text_is_read_as_postgresql_stores_it():
             s.stop()
 
 
+@pytest.mark.parametrize("id_type,writes", [
+    ("text", ["VALUES (007, 'a')", "VALUES ('007'::int8, 'a')"]),
+    ("bigint", ["VALUES (12345678.0, 'a')", "VALUES ('12345678.4'::numeric, 'a')", "VALUES ('1e3', 'a')"]),
+])
+def test_a_subject_id_postgresql_would_convert_is_refused(id_type, writes):
+    """A subject's id written in a form PostgreSQL converts into another
+    text (a number into a text id, a cast, a numeric into a bigint id) is
+    refused: Custos cannot tell the id it stands for, and keyed it as
+    written, another key than the subject's (found by a reviewer)."""
+    s = Shop(customers=2)
+    p = None
+    try:
+        s.server.psql(f"CREATE TABLE shop.members (id {id_type} PRIMARY KEY, nick text); "
+                      f"CREATE TABLE shop.member_notes (member_id {id_type} NOT NULL REFERENCES shop.members (id), "
+                      "note text)", dbname="shop")
+        p = proxy_with(s, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES ('7', 'Rex')")
+        for values in writes:
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(f"INSERT INTO shop.member_notes (member_id, note) {values}")
+                assert e.value.pgcode == "QC004", (values, e.value.pgerror)
+        with p.connect(user="app1") as c, c.cursor() as cur:  # the plain forms are taken
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('7', 'a')")
+        assert s.server.psql("SELECT count(*) FROM shop.member_notes", dbname="shop").strip() == "1"
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
 def test_a_session_that_ends_while_it_waits_for_keys():
     """A statement waits for its key behind a large result its client has
     not read; PostgreSQL ends the session meanwhile. When the key comes,
