@@ -17,9 +17,10 @@ newlog() {
 	rm -rf "$WORK/$1" "$WORK/$1.key"
 	$CTL log init --dir "$WORK/$1" --key-out "$WORK/$1.key" >/dev/null
 }
-log_run() { # log_run NAME ARGS...
+log_run() { # log_run NAME ARGS... (after the write-back of what ran before: measure the log alone)
 	name=$1
 	shift
+	sync
 	$BENCH log --dir "$WORK/$name" --record-bytes "$RECORD_BYTES" "$@" | tail -n 1
 }
 
