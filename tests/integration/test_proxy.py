@@ -1936,6 +1936,15 @@ MEMBERS = DOCUMENTS.replace("shop.id_documents", "shop.members").replace("scan:"
     "scan:", "note:").replace("user.government_id", "user.content")
 
 
+def members_proxy(shop, id_type):
+    """A subject type of its own, member, whose id is of id_type
+    (shop.members, with an encrypted nick), shop.member_notes referring to
+    it (an encrypted note), and a proxy over them."""
+    shop.server.psql(f"CREATE TABLE shop.members (id {id_type} PRIMARY KEY, nick text); "
+                     f"CREATE TABLE shop.member_notes (member_id {id_type} NOT NULL REFERENCES shop.members (id), "
+                     "note text)", dbname="shop")
+    return proxy_with(shop, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
+
 @pytest.mark.parametrize("id_type", ["uuid", "text", "numeric"])
 def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
     """A subject's id bound as a parameter in the binary format (a uuid, as
@@ -1945,7 +1954,6 @@ def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
     erasure; 8 bytes of text were read as a number, another subject's key)
     and a predicate on it names the subject. One of a type Custos does not
     read in binary (numeric) is refused."""
-    import base64
     import uuid
     u = uuid.uuid4()
     member, text = {"uuid": (u.bytes, str(u)), "text": (b"alice123", "alice123"),
@@ -1953,10 +1961,7 @@ def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
     s = Shop(customers=2)
     p = None
     try:
-        s.server.psql(f"CREATE TABLE shop.members (id {id_type} PRIMARY KEY, nick text); "
-                      f"CREATE TABLE shop.member_notes (member_id {id_type} NOT NULL REFERENCES shop.members (id), "
-                      "note text)", dbname="shop")
-        p = proxy_with(s, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
+        p = members_proxy(s, id_type)
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("INSERT INTO shop.members (id, nick) VALUES (%s, 'Rex')", (text,))
         sock = raw_session(p.port, "app1", s.password)
@@ -1989,7 +1994,6 @@ def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
                 assert error and b"CQC004" in error, error
         finally:
             sock.close()
-        key_id = lambda v: base64.b64decode(v[4:])[:16]  # noqa: E731 (cx1.: the key's id, then the rest)
         nick = s.server.psql("SELECT nick FROM shop.members", dbname="shop").strip()
         note = s.server.psql("SELECT note FROM shop.member_notes", dbname="shop").strip()
         assert note.startswith("cx1.") and key_id(note) == key_id(nick), "the note is not under its member's key"
@@ -2008,24 +2012,19 @@ def test_a_subject_id_written_as_text_is_read_as_postgresql_stores_it():
     upper case, in braces, without its hyphens) keys its values under the
     subject's key, as a canonical one does: the key used to be the text as
     written, another key for the same subject, out of its erasure's reach."""
-    import base64
     import io
     import uuid
     u = uuid.uuid4()
     s = Shop(customers=2)
     p = None
     try:
-        s.server.psql("CREATE TABLE shop.members (id uuid PRIMARY KEY, nick text); "
-                      "CREATE TABLE shop.member_notes (member_id uuid NOT NULL REFERENCES shop.members (id), "
-                      "note text)", dbname="shop")
-        p = proxy_with(s, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
+        p = members_proxy(s, "uuid")
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("INSERT INTO shop.members (id, nick) VALUES (%s, 'Rex')", (str(u),))
             cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES (%s, 'one')",
                         ("{" + str(u).upper() + "}",))
             cur.copy_expert("COPY shop.member_notes (member_id, note) FROM STDIN",
                             io.StringIO(u.hex.upper() + "\ttwo\n"))
-        key_id = lambda v: base64.b64decode(v[4:])[:16]  # noqa: E731 (cx1.: the key's id, then the rest)
         nick = s.server.psql("SELECT nick FROM shop.members", dbname="shop").strip()
         notes = s.server.psql("SELECT note FROM shop.member_notes", dbname="shop").split()
         assert len(notes) == 2 and all(key_id(n) == key_id(nick) for n in notes), "a note is not under its key"
@@ -2051,10 +2050,7 @@ def test_a_subject_id_postgresql_would_convert_is_refused(id_type, writes):
     s = Shop(customers=2)
     p = None
     try:
-        s.server.psql(f"CREATE TABLE shop.members (id {id_type} PRIMARY KEY, nick text); "
-                      f"CREATE TABLE shop.member_notes (member_id {id_type} NOT NULL REFERENCES shop.members (id), "
-                      "note text)", dbname="shop")
-        p = proxy_with(s, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
+        p = members_proxy(s, id_type)
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("INSERT INTO shop.members (id, nick) VALUES ('7', 'Rex')")
         for values in writes:
