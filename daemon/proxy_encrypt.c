@@ -387,6 +387,47 @@ static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, cha
 	return 0;
 }
 
+/* An UPDATE, or an upsert's DO UPDATE, of the subject column: the row's
+ * encrypted values would stay under the first subject's key, out of the
+ * second's erasure and lost with the first's. */
+static int subject_moved(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
+{
+	bool moved = false;
+
+	for (size_t i = 0; t->subject_col && s->kind == SQI_UPDATE && i < s->nwrite_cols; i++)
+		moved |= !strcmp(s->write_cols[i], t->subject_col);
+	for (size_t i = 0; t->subject_col && i < s->nwrites; i++)
+		moved |= s->writes[i].upsert && !strcmp(s->writes[i].column, t->subject_col);
+	return moved ? refuse(why, n,
+	                      "Custos does not move a row of %s to another subject (a write of %s): its "
+	                      "encrypted values are under its subject's key",
+	                      t->name, t->subject_col)
+	             : 0;
+}
+
+/* An upsert writing an encrypted column updates whichever row conflicts:
+ * the inserted row's subject is that row's only when the conflict target
+ * names the subject column. */
+static int upsert_subject(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
+{
+	for (size_t i = 0; t->subject_col && i < s->nwrites; i++) {
+		const struct sqi_write *w = &s->writes[i];
+		const struct pp_column *col = ppol_column_named(t, w->column);
+		if (!w->upsert || w->kind == SQI_W_NULL || !col || !col->pc || !col->pc->encrypt)
+			continue;
+		for (size_t j = 0; j < s->nconflict_cols; j++)
+			if (!strcmp(s->conflict_cols[j], t->subject_col))
+				return 0;
+		return refuse(
+		    why, n,
+		    "Custos encrypts what ON CONFLICT ... DO UPDATE writes into %s.%s only when the "
+		    "conflict target names the subject column, ON CONFLICT (%s): the row it "
+		    "updates may be another subject's",
+		    t->name, col->name, t->subject_col);
+	}
+	return 0;
+}
+
 static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct sqi_stmt *s, const char *sql,
                       const struct sqi_literal *lits, bool extended, char *why, size_t n)
 {
@@ -397,6 +438,9 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 		return derr;
 	if (s->kind == SQI_COPY)
 		return plan_copy(p, t, s, why, n);
+	derr = subject_moved(t, s, why, n) ?: upsert_subject(t, s, why, n);
+	if (derr)
+		return derr;
 	for (size_t i = 0; s->writes_partial && i < s->nwrite_cols; i++) {
 		const struct pp_column *col = ppol_column_named(t, s->write_cols[i]);
 		if (col && col->pc && col->pc->encrypt)

@@ -330,7 +330,9 @@ static int pred_expr(struct sqi_stmt *st, json_t *e)
 	const char *kind = json_string_value(json_object_get(e, "kind"));
 	const char *op = json_string_value(json_object_get(
 	    json_object_get(json_array_get(json_object_get(e, "name"), 0), "String"), "sval"));
-	json_t *l = json_object_get(untyped(json_object_get(e, "lexpr")), "ColumnRef");
+	/* (a cast column is no predicate: `id::int = '7'` matches a text id
+	 * '007' too, another subject) */
+	json_t *l = json_object_get(json_object_get(e, "lexpr"), "ColumnRef");
 	json_t *r = json_object_get(e, "rexpr");
 	bool in = kind && !strcmp(kind, "AEXPR_IN");
 
@@ -339,7 +341,7 @@ static int pred_expr(struct sqi_stmt *st, json_t *e)
 	bool left = true;
 	if (!l && !in) { /* v = col */
 		left = false;
-		l = json_object_get(untyped(r), "ColumnRef");
+		l = json_object_get(r, "ColumnRef");
 		r = json_object_get(e, "lexpr");
 	}
 	size_t nf;
@@ -589,6 +591,24 @@ static int writes_set(struct sqi_stmt *st, json_t *targets, bool upsert)
 	return err;
 }
 
+/* ON CONFLICT (a, b): its columns (not an expression's, nor a constraint's). */
+static int conflict_target(struct sqi_stmt *st, json_t *infer)
+{
+	json_t *elems = json_object_get(infer, "indexElems"), *v;
+	size_t i;
+
+	if (!json_array_size(elems) || !(st->conflict_cols = calloc(json_array_size(elems), sizeof(char *))))
+		return json_array_size(elems) ? -ENOMEM : 0;
+	json_array_foreach(elems, i, v)
+	{
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(v, "IndexElem"), "name"));
+		if (name && !(st->conflict_cols[st->nconflict_cols++] = strdup(name)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int writes_insert(struct sqi_stmt *st, json_t *ins)
 {
 	json_t *cols = json_object_get(ins, "cols"), *sel, *rows, *row, *v;
@@ -615,6 +635,8 @@ static int writes_insert(struct sqi_stmt *st, json_t *ins)
 	json_t *oc = json_object_get(ins, "onConflictClause");
 	if (!err && oc)
 		err = writes_set(st, json_object_get(oc, "targetList"), true);
+	if (!err && oc)
+		err = conflict_target(st, json_object_get(oc, "infer"));
 	return err;
 }
 
@@ -966,6 +988,9 @@ void sqi_stmt_free(struct sqi_stmt *s)
 	for (size_t j = 0; j < s->ncopy_quote; j++)
 		free(s->copy_quote[j]);
 	free(s->copy_quote);
+	for (size_t j = 0; j < s->nconflict_cols; j++)
+		free(s->conflict_cols[j]);
+	free(s->conflict_cols);
 	free(s->normalized);
 	free(s->body);
 }

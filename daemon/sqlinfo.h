@@ -158,6 +158,10 @@ struct sqi_stmt {
 	struct sqi_write *writes;
 	size_t nwrites;
 	bool writes_partial;
+	/* INSERT ... ON CONFLICT (a, b): the columns of its target (not
+	 * ON CONSTRAINT's, nor an expression's) */
+	char **conflict_cols;
+	size_t nconflict_cols;
 	/* COPY of a table (not of a query): the columns it names (none: all),
 	 * and whether the proxy can read its rows (plain: no WHERE, no options
 	 * but FORMAT text or csv and HEADER; csv, header: those options) */

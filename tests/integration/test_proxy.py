@@ -2069,6 +2069,103 @@ def test_a_subject_id_postgresql_would_convert_is_refused(id_type, writes):
             s.stop()
 
 
+def test_a_write_that_moves_a_row_to_another_subject_is_refused():
+    """An UPDATE (or an upsert's DO UPDATE) of the subject column of a
+    table with encrypted columns is refused: the row's values would stay
+    under the first subject's key, out of reach of the second's erasure and
+    lost with the first's (found by a reviewer)."""
+    s = Shop(customers=2)
+    p = None
+    try:
+        p = members_proxy(s, "text")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES ('alice', 'A'), ('bob', 'B')")
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')")
+        for sql in ("UPDATE shop.member_notes SET member_id = 'bob' WHERE member_id = 'alice'",
+                    "UPDATE shop.member_notes SET member_id = 'bob', note = 'x' WHERE member_id = 'alice'",
+                    "INSERT INTO shop.members (id, nick) VALUES ('alice', 'A') "
+                    "ON CONFLICT (id) DO UPDATE SET id = 'carol'"):
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(sql)
+                assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, (sql, e.value.pgerror)
+        rows = s.server.psql("SELECT member_id FROM shop.member_notes UNION ALL "
+                             "SELECT id FROM shop.members ORDER BY 1", dbname="shop").split()
+        assert rows == ["alice", "alice", "bob"], rows
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
+def test_an_upsert_of_encrypted_values_must_conflict_on_the_subject():
+    """INSERT ... ON CONFLICT DO UPDATE writing an encrypted column is
+    refused unless its conflict target names the subject column: the row it
+    updates may be another subject's (an e-mail address already taken), and
+    the value would go under the inserted row's key (found by a reviewer).
+    On the subject's own column it is encrypted under that subject's key."""
+    s = Shop(customers=3)
+    p = None
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT email FROM shop.customers WHERE id = 2")
+            taken = cur.fetchone()[0]
+        before = s.server.psql("SELECT name FROM shop.customers WHERE id = 2", dbname="shop").strip()
+        for target in ("(email_bidx)", "ON CONSTRAINT customers_pkey"):
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(f"INSERT INTO shop.customers (id, email, name, country) VALUES (60, %s, 'N', 'DE') "
+                                f"ON CONFLICT {target} DO UPDATE SET name = EXCLUDED.name", (taken,))
+                assert e.value.pgcode == "QC004" and "conflict" in e.value.pgerror, e.value.pgerror
+        assert s.server.psql("SELECT name FROM shop.customers WHERE id = 2", dbname="shop").strip() == before
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.customers (id, email, name, country) VALUES (2, %s, 'N', 'DE') "
+                        "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name", (taken,))
+            cur.execute("SELECT name FROM shop.customers WHERE id = 2")
+            assert cur.fetchone()[0] == "N"
+        after = s.server.psql("SELECT name, email FROM shop.customers WHERE id = 2", dbname="shop").split("|")
+        assert after[0] != before and key_id(after[0]) == key_id(after[1].strip()), "not under the subject's key"
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
+def test_a_cast_subject_column_names_no_subject():
+    """`id::int = '7'` on a text id matches '7' and '007', two subjects: it is
+    no predicate naming one (it was taken as `id = '7'`, and an UPDATE put
+    both rows' values under '7''s key; found by a reviewer). The UPDATE is
+    refused; a read is attributed from its rows."""
+    s = Shop(customers=2)
+    p = None
+    try:
+        p = members_proxy(s, "text")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES ('7', 'A'), ('007', 'B')")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("UPDATE shop.members SET nick = 'Z' WHERE id::int = '7'")
+            assert e.value.pgcode == "QC004" and "WHERE" in e.value.pgerror, e.value.pgerror
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT id, nick FROM shop.members WHERE id::int = '7' ORDER BY id")
+            assert cur.fetchall() == [("007", "B"), ("7", "A")]
+        refs = [sorted(x["ref"] for x in r.get("subjects", [])) for r in p.access()]
+        assert len(refs[-1]) == 2, refs
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
 def test_a_session_that_ends_while_it_waits_for_keys():
     """A statement waits for its key behind a large result its client has
     not read; PostgreSQL ends the session meanwhile. When the key comes,
