@@ -920,10 +920,15 @@ int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen
 	json_error_t je;
 	json_t *tree = json_loads(p.parse_tree, 0, &je), *stmts = json_object_get(tree, "stmts"), *raw;
 	pg_query_free_parse_result(p);
-	int r = !tree ? -E2BIG : 0; /* jansson's nesting limit: hundreds of nested subqueries */
+	/* jansson refuses text that is not UTF-8 (a LATIN1 client's), and
+	 * nesting beyond its limit (hundreds of nested subqueries) */
+	bool utf8 = tree || json_error_code(&je) != json_error_invalid_utf8;
+	int r = !tree ? (utf8 ? -E2BIG : -EILSEQ) : 0;
 	size_t n = json_array_size(stmts), i;
 	if (r)
-		snprintf(err, errlen, "cannot analyse the statement: too complex (nesting)");
+		snprintf(err, errlen, "cannot analyse the statement: %s",
+		         utf8 ? "too complex (nesting)"
+		              : "its text is not UTF-8: send values beyond ASCII as parameters");
 	if (!r && !(info = calloc(1, sizeof(*info))))
 		r = -ENOMEM;
 	if (!r && n && !(info->stmts = calloc(n, sizeof(*info->stmts)))) {

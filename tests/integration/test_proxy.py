@@ -1394,6 +1394,9 @@ def test_values_in_another_client_encoding_are_converted():
             assert e.value.pgcode == "QC005" and "encoding" in e.value.pgerror
             cur.execute("SELECT name FROM shop.customers WHERE id = 902")
             assert cur.fetchall() == [("Noël",)]
+            with pytest.raises(psycopg2.Error) as e:  # (it said "too complex (nesting)")
+                cur.execute("SELECT id FROM shop.customers WHERE country = 'É'")
+            assert e.value.pgcode == "QC001" and "not UTF-8" in e.value.pgerror, e.value.pgerror
         for n, (enc, name) in enumerate([("WIN1258", "Hoa"), ("WIN1255", "שלום")]):  # (iconv holds the last
             other = p.connect(user="app1", client_encoding=enc)                    # letter back: flushed)
             with other, other.cursor() as cur:

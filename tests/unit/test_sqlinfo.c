@@ -82,6 +82,11 @@ static void test_errors_quote_nothing(void **state)
 	assert_null(strstr(err, "jane"));
 	assert_null(strstr(err, "SELEC"));
 	assert_non_null(strstr(err, "does not parse"));
+	/* a LATIN1 text: not UTF-8, which it says (it said "too complex") */
+	assert_int_equal(sqi_analyse("SELECT name FROM t WHERE name = 'Jos\xe9'", &info, err, sizeof(err)),
+	                 -EILSEQ);
+	assert_null(strstr(err, "Jos"));
+	assert_non_null(strstr(err, "not UTF-8"));
 }
 
 static void test_hidden_writes_and_literals(void **state)
