@@ -369,21 +369,26 @@ static int subject_key_ids(PGconn *db, const struct policy *p, const struct sm_m
 	return r;
 }
 
-static int find_values(const struct ctl_keys_args *a, const char *type, const char *id, struct buf *ids,
-                       size_t *nvalues)
+/* The subject's encrypted values' key ids, and its id as the proxy names
+ * it (*id then points into room or stays: sm_stored_id). */
+static int find_values(const struct ctl_keys_args *a, const char *type, const char **id, char room[IDT_ROOM],
+                       struct buf *ids, size_t *nvalues)
 {
 	struct policy *p = NULL;
 	struct catalog *cat = NULL;
 	struct sm_map *m = NULL;
 	struct buf errs = BUF_INIT;
+	char err[256];
 	int r = ctl_policy_load(a->policy, a->db, &p, &cat, &errs);
 
 	if (!r && sm_build(p, cat, type, &m))
 		r = ctl_usage_error("--subject: the policy has no subject type '%s'", type);
+	if (!r && sm_stored_id(m, cat, id, room, err, sizeof(err)))
+		r = ctl_usage_error("--subject: %s", err);
 	PGconn *db = r ? NULL : srw_connect(a->db);
 	if (db && PQstatus(db) != CONNECTION_OK)
 		r = db_fail(db);
-	if (!r && subject_key_ids(db, p, m, id, ids, nvalues))
+	if (!r && subject_key_ids(db, p, m, *id, ids, nvalues))
 		r = EXIT_USAGE;
 	PQfinish(db);
 	sm_free(m);
@@ -412,9 +417,11 @@ static int cmd_shred(int argc, char **argv)
 		return ctl_usage_error(
 		    "keys shred: --db and --policy are required, to find the subject's values");
 	*colon = 0;
-	if ((r = find_values(&a, a.subject, colon + 1, &ids, &nvalues)) || (r = ctl_keys_open(&a, &ks)))
+	const char *id = colon + 1;
+	char room[IDT_ROOM];
+	if ((r = find_values(&a, a.subject, &id, room, &ids, &nvalues)) || (r = ctl_keys_open(&a, &ks)))
 		goto out;
-	if (ks_shred(ks, a.subject, colon + 1, (const uint8_t(*)[FC_KEYID_LEN])ids.p, ids.len / FC_KEYID_LEN,
+	if (ks_shred(ks, a.subject, id, (const uint8_t(*)[FC_KEYID_LEN])ids.p, ids.len / FC_KEYID_LEN,
 	             &destroyed)) {
 		fprintf(stderr, "custosctl: %s\n", ks_error(ks));
 		r = EXIT_USAGE;

@@ -212,7 +212,8 @@ static const struct subcmd subcmds[] = {
 	  "                              [--verified-by NAME --verification METHOD]\n\n"
 	  "Records a data subject's request in the ledger, with its due date: GDPR one\n"
 	  "month from receipt (Art. 12(3)), CCPA 45 days and a receipt confirmation within\n"
-	  "10 business days (§7021). TYPE is a subject type of the policy.\n\n"
+	  "10 business days (§7021). TYPE is a subject type of the policy; ID is read as\n"
+	  "its id column stores it (customer:007 is customer 7 when the id is a number).\n\n"
 	  "  --received DATE   the day it was received (default: today, UTC)\n"
 	  "  --via HOW         how it was made: e-mail, web form, letter (default custosctl)\n"
 	  "  --verified-by, --verification  who checked the requester's identity, and how\n",

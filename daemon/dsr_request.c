@@ -12,6 +12,7 @@
 #include "dsr_run.h"
 #include "ledger.h"
 #include "logmsg.h"
+#include "subjectmap.h"
 
 #define MAX_SUBJECT_ID 256
 
@@ -71,6 +72,24 @@ static int split_subject(const struct policy *p, const char *s, char *buf, size_
 	return 0;
 }
 
+/* The subject's id as the proxy names it (sm_stored_id): where the
+ * request's report and erasure look. */
+static int stored_id(struct dsr *d, const char *type, const char **id, char room[IDT_ROOM], char *err,
+                     size_t errlen)
+{
+	struct catalog *cat = NULL;
+	struct sm_map *m = NULL;
+	int r = cat_load(d->data, &cat, err, errlen);
+
+	if (!r && (r = sm_build(d->pol, cat, type, &m)))
+		snprintf(err, errlen, "the policy has no subject type %.32s", type);
+	if (!r)
+		r = sm_stored_id(m, cat, id, room, err, errlen);
+	sm_free(m);
+	cat_free(cat);
+	return r;
+}
+
 int dsr_record(struct dsr *d, const struct dsr_caller *who, json_t *row, const char *step, const char *more,
                uint64_t *ret_seq)
 {
@@ -122,7 +141,7 @@ json_t *dsr_finish(struct dsr *d, const struct dsr_caller *who, int64_t id, cons
 static json_t *c_open(struct dsr *d, const struct dsr_caller *who, json_t *args, char *err, size_t errlen)
 {
 	const char *regime, *kind, *subject, *received = NULL, *via = "custosctl", *by = NULL, *method = NULL;
-	char buf[MAX_SUBJECT_ID + 64];
+	char buf[MAX_SUBJECT_ID + 64], room[IDT_ROOM];
 	struct lg_new n = { .opened_by = who->user, .received = today() };
 	json_error_t je;
 	int64_t id;
@@ -154,6 +173,7 @@ static json_t *c_open(struct dsr *d, const struct dsr_caller *who, json_t *args,
 		return NULL;
 	}
 	if (split_subject(d->pol, subject, buf, sizeof(buf), &n.subject_type, &n.subject_id, err, errlen) ||
+	    stored_id(d, n.subject_type, &n.subject_id, room, err, errlen) ||
 	    check_text("--via", via, err, errlen) || check_text("--verified-by", by, err, errlen) ||
 	    check_text("--verification", method, err, errlen))
 		return NULL;

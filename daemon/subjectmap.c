@@ -190,3 +190,23 @@ const char *sm_direct_column(const struct sm_map *m, const char *table)
 	           ? e->child_col
 	           : NULL;
 }
+
+int sm_stored_id(const struct sm_map *m, const struct catalog *c, const char **id, char room[IDT_ROOM],
+                 char *err, size_t errlen)
+{
+	const struct pol_subject *s = m->subject;
+	const struct cat_table *t = cat_table(c, s->table);
+	const struct cat_column *col = t ? cat_column(t, s->id_column) : NULL;
+
+	if (!col) {
+		snprintf(err, errlen, "the database has no column %s.%s (the subject type %s's id)", s->table,
+		         s->id_column, s->type);
+		return -ENOENT;
+	}
+	if (idt_text(col->type_oid, *id, strlen(*id), room, id) < 0) {
+		snprintf(err, errlen, "the subject's ID is not a value of %s.%s's type (%s)", s->table,
+		         s->id_column, col->type);
+		return -EINVAL;
+	}
+	return 0;
+}

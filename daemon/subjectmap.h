@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "catalog.h"
+#include "idtext.h"
 #include "policy.h"
 #include "util.h"
 
@@ -40,6 +41,14 @@ bool sm_is_link(const struct sm_map *m, const char *table, const char *column);
 /* The column of table that holds the subject's id itself: the root's id
  * column, or a column referencing it; NULL when the id is further away. */
 const char *sm_direct_column(const struct sm_map *m, const char *table);
+
+/* The subject's id as PostgreSQL stores it in the root's id column (c:
+ * the catalog the map was built from): "+007" for a bigint is 7, as the
+ * proxy names a subject in the log and the keystore (idtext.h). *id then
+ * points into room or stays. -EINVAL for an id the column's type cannot
+ * hold, -ENOENT for no such column; err says which (naming no id). */
+int sm_stored_id(const struct sm_map *m, const struct catalog *c, const char **id, char room[IDT_ROOM],
+                 char *err, size_t errlen) WUR;
 
 /* Appends a quoted identifier ("schema"."table" for a dotted name). */
 void sm_quote(struct buf *sql, const char *name);

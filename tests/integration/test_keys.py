@@ -342,9 +342,11 @@ def test_shred_rotate_and_restored_dump(keys, tmp_path):
 def test_erased_subject_fails_closed(keys):
     """After a shred, plaintext that appears for the subject (written past
     an unguarded column) is not given a new key: encrypt-existing leaves it
-    and says so, and guards the column for the rows written from then on."""
+    and says so, and guards the column for the rows written from then on.
+    (customer:042 is customer 42, whose id is a bigint: it was erased as
+    the text 042, and 42 got a new key.)"""
     keys.ctl("encrypt-existing", "--policy", POLICY, "--no-guard", check=0)
-    keys.ctl("keys", "shred", "--subject", "customer:42", "--policy", POLICY, check=0)
+    keys.ctl("keys", "shred", "--subject", "customer:042", "--policy", POLICY, check=0)
     keys.db.psql("UPDATE shop.addresses SET city = 'Plaintext' WHERE customer_id = 42")
     p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.addresses", check=1)
     assert "left unencrypted" in p.stderr and "erased" in p.stderr
@@ -359,6 +361,8 @@ def test_usage_errors(keys):
     assert "--subject TYPE:ID" in p.stderr
     p = keys.ctl("keys", "shred", "--subject", "robot:1", "--policy", POLICY, check=2)
     assert "no subject type 'robot'" in p.stderr
+    p = keys.ctl("keys", "shred", "--subject", "customer:seven", "--policy", POLICY, check=2)
+    assert "not a value of shop.customers.id's type (bigint)" in p.stderr and "seven" not in p.stderr
     p = keys.ctl("encrypt-existing", "--policy", POLICY, "--table", "shop.nothing", check=2)
     assert "not in the policy" in p.stderr
     p = ctl("keys", "shred", "--subject", "customer:1", check=2)

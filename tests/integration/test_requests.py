@@ -111,6 +111,18 @@ def test_erasure_approval_by_a_second_person(custos):
     assert "only erasures are approved" in req(custos, "approve", str(acc["id"]), check=1).stderr
 
 
+def test_a_subject_id_is_taken_as_postgresql_stores_it(custos):
+    """customer:007 is customer 7, as PostgreSQL stores a bigint id and as
+    the proxy names it in the log and the keystore: a request opened as
+    typed would miss its accesses in the report and leave its erasure
+    mark where the proxy does not look. An ID its column's type cannot
+    hold is refused."""
+    r = req(custos, "open", "--regime", "gdpr", "--kind", "access", "--subject", "customer: +007")
+    assert r["subject_id"] == "7" and ledger(custos, r["id"])[7] == "7"
+    bad = req(custos, "open", "--regime", "gdpr", "--kind", "access", "--subject", "customer:seven", check=1)
+    assert "not a value of shop.customers.id's type (bigint)" in bad.stderr and "seven" not in bad.stderr
+
+
 def test_who_may_and_what_is_refused(custos):
     out = req(custos, "list", user=OUTSIDER, check=1)
     assert "needs membership in the dpo group (custos-dpo)" in out.stderr
