@@ -82,7 +82,7 @@ static int stored_id(struct dsr *d, const char *type, const char **id, char room
 	int r = cat_load(d->data, &cat, err, errlen);
 
 	if (!r && (r = sm_build(d->pol, cat, type, &m)))
-		snprintf(err, errlen, "the policy has no subject type %.32s", type);
+		snprintf(err, errlen, "mapping the subject type %.32s: %s", type, strerror(-r));
 	if (!r)
 		r = sm_stored_id(m, cat, id, room, err, errlen);
 	sm_free(m);

@@ -70,7 +70,7 @@ static bool has_encrypted(const struct pp_table *t)
 	"schemas; name the table's schema"
 #define ALL_COLUMNS                                                                                          \
 	"Custos cannot encrypt the values of %s: the statement writes all its columns (no column list, a "   \
-	"writing CTE, MERGE, a DO block) or copies them in"
+	"writing CTE, MERGE, a DO block, more values than Custos follows) or copies them in"
 #define TWO_POLICIES                                                                                         \
 	"Custos cannot encrypt the values of %s: it is related by inheritance to two policy tables, %s and " \
 	"%s, and its rows are keyed as neither's; write to them"
@@ -164,7 +164,7 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 		bool ours = pr->qual
 		                ? !strcmp(pr->qual, target->alias ? target->alias : target->name)
 		                : s->ntables == 1; /* with FROM, an unqualified column may be another's */
-		if (!pr->insert && ours && !strcmp(pr->column, t->subject_col) && ++found)
+		if (!pr->insert && !pr->col_cast && ours && !strcmp(pr->column, t->subject_col) && ++found)
 			one = pr;
 	}
 	if (found != 1 || (!one->param && one->literal < 0))
@@ -387,22 +387,72 @@ static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, cha
 	return 0;
 }
 
+/* ON CONFLICT (..., subject column, ...): the row it updates is the
+ * inserted row's subject's. */
+static bool conflicts_on_subject(const struct pp_table *t, const struct sqi_stmt *s)
+{
+	for (size_t j = 0; j < s->nconflict_cols; j++)
+		if (!strcmp(s->conflict_cols[j], t->subject_col))
+			return true;
+	return false;
+}
+
+/* Whether a write of column col of the statement's target is a move:
+ * an UPDATE's SET, an upsert's SET other than to EXCLUDED's own value of a
+ * column it conflicts on (as ORMs write every column). */
+static bool moves(const struct sqi_stmt *s, const char *col, bool conflicts_on_col)
+{
+	for (size_t i = 0; s->kind == SQI_UPDATE && i < s->nwrite_cols; i++)
+		if (!strcmp(s->write_cols[i], col))
+			return true;
+	for (size_t i = 0; i < s->nwrites; i++)
+		if (s->writes[i].upsert && !strcmp(s->writes[i].column, col) &&
+		    (s->writes[i].kind != SQI_W_EXCLUDED || !conflicts_on_col))
+			return true;
+	return false;
+}
+
 /* An UPDATE, or an upsert's DO UPDATE, of the subject column: the row's
  * encrypted values would stay under the first subject's key, out of the
  * second's erasure and lost with the first's. */
 static int subject_moved(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
 {
-	bool moved = false;
+	if (!t->subject_col || !moves(s, t->subject_col, conflicts_on_subject(t, s)))
+		return 0;
+	return refuse(why, n,
+	              "Custos does not move a row of %s to another subject (a write of %s): its encrypted "
+	              "values are under its subject's key",
+	              t->name, t->subject_col);
+}
 
-	for (size_t i = 0; t->subject_col && s->kind == SQI_UPDATE && i < s->nwrite_cols; i++)
-		moved |= !strcmp(s->write_cols[i], t->subject_col);
-	for (size_t i = 0; t->subject_col && i < s->nwrites; i++)
-		moved |= s->writes[i].upsert && !strcmp(s->writes[i].column, t->subject_col);
-	return moved ? refuse(why, n,
-	                      "Custos does not move a row of %s to another subject (a write of %s): its "
-	                      "encrypted values are under its subject's key",
-	                      t->name, t->subject_col)
-	             : 0;
+/* A write of a column that a foreign key ON UPDATE CASCADE (or SET
+ * DEFAULT) carries into the subject column of a table with encrypted
+ * columns: it moves that table's rows, as subject_moved. */
+static int subject_cascaded(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n)
+{
+	const struct sqi_table *target = NULL;
+
+	for (size_t i = 0; i < s->ntables && !target; i++)
+		if (s->tables[i].write)
+			target = &s->tables[i];
+	for (size_t i = 0; target && pp->cat && i < pp->cat->nfks; i++) {
+		const struct cat_fk *fk = &pp->cat->fks[i];
+		if ((fk->on_update != 'c' && fk->on_update != 'd') ||
+		    !ppol_named(fk->to_table, target->schema, target->name) ||
+		    !moves(s, fk->to_column, false))
+			continue;
+		for (size_t j = 0; j < pp->n; j++) {
+			const struct pp_table *t = &pp->t[j];
+			if (t->cols && has_encrypted(t) && t->subject_col &&
+			    !strcmp(t->name, fk->from_table) && !strcmp(t->subject_col, fk->from_column))
+				return refuse(
+				    why, n,
+				    "Custos does not move rows of %s to another subject: a write of "
+				    "%s.%s cascades into %s, under whose values their subject's key is",
+				    t->name, fk->to_table, fk->to_column, fk->from_column);
+		}
+	}
+	return 0;
 }
 
 /* An upsert writing an encrypted column updates whichever row conflicts:
@@ -413,11 +463,9 @@ static int upsert_subject(const struct pp_table *t, const struct sqi_stmt *s, ch
 	for (size_t i = 0; t->subject_col && i < s->nwrites; i++) {
 		const struct sqi_write *w = &s->writes[i];
 		const struct pp_column *col = ppol_column_named(t, w->column);
-		if (!w->upsert || w->kind == SQI_W_NULL || !col || !col->pc || !col->pc->encrypt)
+		if (!w->upsert || w->kind == SQI_W_NULL || !col || !col->pc || !col->pc->encrypt ||
+		    conflicts_on_subject(t, s))
 			continue;
-		for (size_t j = 0; j < s->nconflict_cols; j++)
-			if (!strcmp(s->conflict_cols[j], t->subject_col))
-				return 0;
 		return refuse(
 		    why, n,
 		    "Custos encrypts what ON CONFLICT ... DO UPDATE writes into %s.%s only when the "
@@ -655,7 +703,8 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 		encrypted = t && (has_encrypted(t) || t->also);
 	}
 	*ret = NULL;
-	int verr = through_view(c, s, why, n) ?: defaults_set(c->px->pp, s, why, n);
+	int verr = through_view(c, s, why, n) ?: defaults_set(c->px->pp, s, why, n)
+	                                       ?: subject_cascaded(c->px->pp, s, why, n);
 	if (verr)
 		return verr;
 	if (!encrypted)

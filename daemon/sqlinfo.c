@@ -148,6 +148,8 @@ static int nested_write(struct sqi_stmt *st, const char *key, json_t *v)
 			if (st->kind == SQI_SELECT || st->kind == SQI_OTHER)
 				st->kind = writers[i].kind;
 			st->events |= write_events(key, v);
+			st->write_all =
+			    true; /* (a writing CTE beside a write of the same table: not followed) */
 			return rel ? add_table(st, rel, true) : 0;
 		}
 	return 0;
@@ -317,7 +319,8 @@ static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, i
 		                eq_left && bare,
 		                { -1, -1 },
 		                col_location,
-		                bare };
+		                bare,
+		                false };
 	if ((qual && !x->qual) || !x->column || (value && !x->value))
 		return free(x->qual), free(x->column), free(x->value), -ENOMEM;
 	st->npreds++;
@@ -330,31 +333,32 @@ static int pred_expr(struct sqi_stmt *st, json_t *e)
 	const char *kind = json_string_value(json_object_get(e, "kind"));
 	const char *op = json_string_value(json_object_get(
 	    json_object_get(json_array_get(json_object_get(e, "name"), 0), "String"), "sval"));
-	/* (a cast column is no predicate: `id::int = '7'` matches a text id
-	 * '007' too, another subject) */
-	json_t *l = json_object_get(json_object_get(e, "lexpr"), "ColumnRef");
+	json_t *lexpr = json_object_get(e, "lexpr"), *l = json_object_get(untyped(lexpr), "ColumnRef");
 	json_t *r = json_object_get(e, "rexpr");
 	bool in = kind && !strcmp(kind, "AEXPR_IN");
 
 	if (!op || strcmp(op, "=") || !kind || (!in && strcmp(kind, "AEXPR_OP")))
 		return 0;
-	bool left = true;
+	bool left = true, cast = untyped(lexpr) != lexpr;
 	if (!l && !in) { /* v = col */
 		left = false;
-		l = json_object_get(r, "ColumnRef");
-		r = json_object_get(e, "lexpr");
+		l = json_object_get(untyped(r), "ColumnRef");
+		cast = untyped(r) != r;
+		r = lexpr;
 	}
-	size_t nf;
+	size_t nf, before = st->npreds, i;
 	const char *qual, *col = col_name(l, &nf, &qual);
 	int at = (int)json_integer_value(json_object_get(l, "location"));
 	if (!col || nf > 3)
 		return 0;
-	if (!in)
-		return add_pred(st, qual, col, at, r, false, left);
 	json_t *items = json_object_get(json_object_get(r, "List"), "items"), *v;
-	size_t i;
-	int err = 0;
-	json_array_foreach(items, i, v) if (!err) err = add_pred(st, qual, col, at, v, false, false);
+	int err = in ? 0 : add_pred(st, qual, col, at, r, false, left);
+	if (in)
+		json_array_foreach(items, i, v) if (!err) err = add_pred(st, qual, col, at, v, false, false);
+	for (i = before; i < st->npreds; i++) { /* `id::int = '7'` matches a text id 007 too */
+		st->preds[i].col_cast = cast;
+		st->preds[i].plain &= !cast;
+	}
 	return err;
 }
 
@@ -438,7 +442,7 @@ static int written_columns(struct sqi_stmt *st, const char *node, json_t *body)
 			return err ? err : -EINVAL;
 		err = add_write_col(st, name);
 	}
-	st->write_all = !json_array_size(list);
+	st->write_all |= !json_array_size(list);
 	return err;
 }
 
@@ -541,8 +545,8 @@ static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigne
 		               .value_at = { -1, -1 },
 		               .col_at = { -1, -1 } };
 
-	if (st->nwrites == SQI_MAX_WRITES) {
-		st->writes_partial = true;
+	if (st->nwrites == SQI_MAX_WRITES) { /* (an upsert's SET beyond: not followed) */
+		st->writes_partial = st->write_all = true;
 		return 0;
 	}
 	if (c && json_is_true(json_object_get(c, "isnull"))) {

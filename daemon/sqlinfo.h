@@ -86,6 +86,7 @@ struct sqi_pred {
 	struct sqi_pos at; /* location, in this text */
 	int col_location;  /* of the column's reference (-1: an insert's) */
 	bool bare;         /* v with no cast: a parameter's type is the column's */
+	bool col_cast;     /* the column is cast (id::int = '7'): v may match other ids too (007) */
 };
 
 /* A column used in an expression anywhere in a statement: compared,

@@ -2095,6 +2095,79 @@ def test_a_write_that_moves_a_row_to_another_subject_is_refused():
         rows = s.server.psql("SELECT member_id FROM shop.member_notes UNION ALL "
                              "SELECT id FROM shop.members ORDER BY 1", dbname="shop").split()
         assert rows == ["alice", "alice", "bob"], rows
+        with p.connect(user="app1") as c, c.cursor() as cur:  # (as ORMs write an upsert: no move)
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES ('alice', 'A2') "
+                        "ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id, nick = EXCLUDED.nick")
+        nick, note = (s.server.psql(f"SELECT {c} FROM shop.{t} WHERE {k} = 'alice'", dbname="shop").strip()
+                      for c, t, k in (("nick", "members", "id"), ("note", "member_notes", "member_id")))
+        assert key_id(nick) == key_id(note), "the upsert's value is not under alice's key"
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
+def test_a_writing_cte_beside_a_write_of_its_table_is_refused():
+    """A data-modifying CTE writing the table the statement writes too is
+    not followed column by column, and is refused when the table has
+    encrypted columns: it got past the checks of the outer statement's
+    columns, writing plaintext into an encrypted column or moving a row to
+    another subject (found by a reviewer)."""
+    s = Shop(customers=2)
+    p = None
+    try:
+        p = members_proxy(s, "text")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES ('alice', 'A'), ('bob', 'B')")
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')")
+        for sql in ("WITH x AS (UPDATE shop.member_notes SET note = 'PLAIN' WHERE member_id = 'alice' "
+                    "RETURNING 1) DELETE FROM shop.member_notes WHERE false",
+                    "WITH x AS (UPDATE shop.member_notes SET member_id = 'bob' WHERE member_id = 'alice' "
+                    "RETURNING 1) DELETE FROM shop.member_notes WHERE false",
+                    "WITH x AS (UPDATE shop.members SET nick = 'PLAIN' WHERE id = 'alice' RETURNING 1) "
+                    "INSERT INTO shop.members (id, nick) VALUES ('dave', 'D')"):
+            with p.connect(user="app1") as c, c.cursor() as cur:
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(sql)
+                assert e.value.pgcode == "QC004", (sql, e.value.pgerror)
+        rows = s.server.psql("SELECT member_id, note FROM shop.member_notes UNION ALL "
+                             "SELECT id, nick FROM shop.members ORDER BY 1", dbname="shop").split()
+        assert len(rows) == 3 and all(r.split("|")[1].startswith("cx1.") for r in rows), "plaintext stored"
+        assert sorted(r.split("|")[0] for r in rows) == ["alice", "alice", "bob"]
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
+def test_an_update_cascading_into_a_subject_column_is_refused():
+    """Updating a subject's id that a foreign key ON UPDATE CASCADE carries
+    into an encrypted table's subject column moves that table's rows to
+    another subject, their values under the first one's key: refused, as
+    an UPDATE of that column is (found by a reviewer)."""
+    s = Shop(customers=2)
+    p = None
+    try:
+        s.server.psql("CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
+                      "CREATE TABLE shop.member_notes (member_id text NOT NULL REFERENCES shop.members (id) "
+                      "ON UPDATE CASCADE, note text)", dbname="shop")
+        notes = DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace("scan:", "note:").replace(
+            "user.government_id", "user.content")
+        p = proxy_with(s, notes, "  member:\n    table: shop.members\n    id: id\n")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, nick) VALUES ('alice', 'A')")
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("UPDATE shop.members SET id = 'carol' WHERE id = 'alice'")
+            assert e.value.pgcode == "QC004" and "member_notes" in e.value.pgerror, e.value.pgerror
+        with p.connect(user="app1") as c, c.cursor() as cur:  # the rest of the row is the application's
+            cur.execute("UPDATE shop.members SET nick = 'A2' WHERE id = 'alice'")
+        assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "alice"
     finally:
         try:
             if p:
@@ -2161,6 +2234,15 @@ def test_a_cast_subject_column_names_no_subject():
             assert cur.fetchall() == [("007", "B"), ("7", "A")]
         refs = [sorted(x["ref"] for x in r.get("subjects", [])) for r in p.access()]
         assert len(refs[-1]) == 2, refs
+        with p.connect(user="app1") as c, c.cursor() as cur:  # a write's WHERE names whom it can
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('007', 'n')")
+            cur.execute("DELETE FROM shop.member_notes WHERE member_id::int = '7'")
+            cur.execute("UPDATE shop.customers SET country = 'FR' WHERE id = 2")
+            cur.execute("UPDATE shop.customers SET country = 'FR' WHERE id::bigint = 2")
+        recs = p.access()
+        assert "subjects" not in recs[-3] and recs[-3]["rows"] == 1, recs[-3]
+        named = [[x["ref"] for x in r.get("subjects", [])] for r in recs[-2:]]
+        assert named[0] and named[0] == named[1], named
     finally:
         try:
             if p:

@@ -639,6 +639,10 @@ static void test_written_columns(void **state)
 	writes_of("WITH x AS (UPDATE d SET a = 1 RETURNING id) INSERT INTO c (email) SELECT 'a' FROM x",
 	          "email*");
 	writes_of("MERGE INTO c USING d ON c.id = d.id WHEN MATCHED THEN UPDATE SET email = d.email", "*");
+	/* a writing CTE beside a write of the same table (it passed as the outer write alone) */
+	writes_of("WITH x AS (UPDATE c SET name = 'p' RETURNING 1) INSERT INTO c (email) VALUES ('a')",
+	          "email*");
+	writes_of("WITH x AS (UPDATE c SET name = 'p' RETURNING 1) DELETE FROM c WHERE false", "*");
 	/* MERGE writes its target (it was taken for a read once) */
 	struct sqi_info *info;
 	char err[128];
@@ -647,6 +651,39 @@ static void test_written_columns(void **state)
 	                 0);
 	assert_true(table(&info->stmts[0], "c")->write);
 	assert_false(table(&info->stmts[0], "d")->write);
+	sqi_free(info);
+}
+
+/* ON CONFLICT's target columns; a cast column in a predicate */
+static void test_conflict_target_and_cast_columns(void **state)
+{
+	struct sqi_info *info;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(sqi_analyse("INSERT INTO c (id, a) VALUES (1, 2) ON CONFLICT (id, (lower(a)), b) "
+	                             "DO UPDATE SET a = 1",
+	                             &info, err, sizeof(err)),
+	                 0);
+	assert_int_equal(info->stmts[0].nconflict_cols, 2);
+	assert_string_equal(info->stmts[0].conflict_cols[0], "id");
+	assert_string_equal(info->stmts[0].conflict_cols[1], "b");
+	sqi_free(info);
+	assert_int_equal(
+	    sqi_analyse("INSERT INTO c (id) VALUES (1) ON CONFLICT ON CONSTRAINT c_pkey DO UPDATE "
+	                "SET a = 1",
+	                &info, err, sizeof(err)),
+	    0);
+	assert_int_equal(info->stmts[0].nconflict_cols, 0);
+	sqi_free(info);
+	assert_int_equal(sqi_analyse("SELECT 1 FROM c WHERE id::int = '7' AND name = 'x' AND '8' = c.id::int",
+	                             &info, err, sizeof(err)),
+	                 0);
+	const struct sqi_stmt *st = &info->stmts[0];
+	assert_int_equal(st->npreds, 3);
+	assert_true(st->preds[0].col_cast && !st->preds[0].plain && st->preds[0].bare);
+	assert_true(!st->preds[1].col_cast && st->preds[1].plain);
+	assert_true(st->preds[2].col_cast && !strcmp(st->preds[2].qual, "c"));
 	sqi_free(info);
 }
 
@@ -833,6 +870,7 @@ int main(void)
 		cmocka_unit_test(test_uses),
 		cmocka_unit_test(test_written_columns),
 		cmocka_unit_test(test_written_values),
+		cmocka_unit_test(test_conflict_target_and_cast_columns),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_copy_formats),
 		cmocka_unit_test(test_cache_by_structure),
