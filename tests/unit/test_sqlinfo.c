@@ -643,6 +643,15 @@ static void test_written_columns(void **state)
 	writes_of("WITH x AS (UPDATE c SET name = 'p' RETURNING 1) INSERT INTO c (email) VALUES ('a')",
 	          "email*");
 	writes_of("WITH x AS (UPDATE c SET name = 'p' RETURNING 1) DELETE FROM c WHERE false", "*");
+	/* more values than followed: an upsert's SET beyond them would go unchecked */
+	struct buf many = BUF_INIT;
+	buf_printf(&many, "INSERT INTO c (a) VALUES (1)");
+	for (unsigned i = 0; i < SQI_MAX_WRITES; i++)
+		buf_printf(&many, ",(1)");
+	buf_printf(&many, " ON CONFLICT (a) DO UPDATE SET b = 'x'");
+	buf_addc(&many, 0);
+	writes_of(many.p, "a*");
+	buf_free(&many);
 	/* MERGE writes its target (it was taken for a read once) */
 	struct sqi_info *info;
 	char err[128];
