@@ -153,6 +153,12 @@ int idt_text(uint32_t type_oid, const char *v, size_t n, char room[IDT_ROOM], co
 	return (int)n;
 }
 
+bool idt_exact(uint32_t type_oid)
+{
+	return type_oid == OID_INT2 || type_oid == OID_INT4 || type_oid == OID_INT8 || type_oid == OID_OID ||
+	       type_oid == OID_UUID;
+}
+
 bool idt_string(uint32_t type_oid)
 {
 	return type_oid == OID_TEXT || type_oid == OID_VARCHAR || type_oid == OID_NAME;

@@ -32,6 +32,10 @@ int idt_binary(uint32_t type_oid, const struct pgp_value *v, char room[IDT_ROOM]
 int idt_text(uint32_t type_oid, const char *v, size_t n, char room[IDT_ROOM], const char **ret);
 /* idt_text's, as a string of its own in *ret: 0, -ENOTSUP, -ENOMEM. */
 int idt_dup(uint32_t type_oid, const char *v, size_t n, char **ret);
+/* Whether PostgreSQL's equality on the type is that of idt_text's text:
+ * the integers, oid and uuid (numeric finds 7.0 = 7; a string type may
+ * follow a collation that is not deterministic). */
+bool idt_exact(uint32_t type_oid);
 /* Whether the type is a string type (text, varchar, name): its values are
  * ids as they are, and a value cast or written as a number may not be. */
 bool idt_string(uint32_t type_oid);

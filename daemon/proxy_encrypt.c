@@ -50,7 +50,7 @@ void pxe_plan_free(struct pxe_plan *p)
 
 /* --- the plan: made when the statement is analysed ---------------------------- */
 
-static bool has_encrypted(const struct pp_table *t)
+bool pxe_has_encrypted(const struct pp_table *t)
 {
 	for (size_t i = 0; i < t->pt->ncols; i++)
 		if (t->pt->cols[i].encrypt)
@@ -387,97 +387,9 @@ static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, cha
 	return 0;
 }
 
-/* ON CONFLICT (..., subject column, ...): the row it updates is the
- * inserted row's subject's. */
-static bool conflicts_on_subject(const struct pp_table *t, const struct sqi_stmt *s)
-{
-	for (size_t j = 0; j < s->nconflict_cols; j++)
-		if (!strcmp(s->conflict_cols[j], t->subject_col))
-			return true;
-	return false;
-}
-
-/* Whether a write of column col of the statement's target is a move:
- * an UPDATE's SET, an upsert's SET other than to EXCLUDED's own value of a
- * column it conflicts on (as ORMs write every column). */
-static bool moves(const struct sqi_stmt *s, const char *col, bool conflicts_on_col)
-{
-	for (size_t i = 0; s->kind == SQI_UPDATE && i < s->nwrite_cols; i++)
-		if (!strcmp(s->write_cols[i], col))
-			return true;
-	for (size_t i = 0; i < s->nwrites; i++)
-		if (s->writes[i].upsert && !strcmp(s->writes[i].column, col) &&
-		    (s->writes[i].kind != SQI_W_EXCLUDED || !conflicts_on_col))
-			return true;
-	return false;
-}
-
-/* An UPDATE, or an upsert's DO UPDATE, of the subject column: the row's
- * encrypted values would stay under the first subject's key, out of the
- * second's erasure and lost with the first's. */
-static int subject_moved(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
-{
-	if (!t->subject_col || !moves(s, t->subject_col, conflicts_on_subject(t, s)))
-		return 0;
-	return refuse(why, n,
-	              "Custos does not move a row of %s to another subject (a write of %s): its encrypted "
-	              "values are under its subject's key",
-	              t->name, t->subject_col);
-}
-
-/* A write of a column that a foreign key ON UPDATE CASCADE (or SET
- * DEFAULT) carries into the subject column of a table with encrypted
- * columns: it moves that table's rows, as subject_moved. */
-static int subject_cascaded(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n)
-{
-	const struct sqi_table *target = NULL;
-
-	for (size_t i = 0; i < s->ntables && !target; i++)
-		if (s->tables[i].write)
-			target = &s->tables[i];
-	for (size_t i = 0; target && pp->cat && i < pp->cat->nfks; i++) {
-		const struct cat_fk *fk = &pp->cat->fks[i];
-		if ((fk->on_update != 'c' && fk->on_update != 'd') ||
-		    !ppol_named(fk->to_table, target->schema, target->name) ||
-		    !moves(s, fk->to_column, false))
-			continue;
-		for (size_t j = 0; j < pp->n; j++) {
-			const struct pp_table *t = &pp->t[j];
-			if (t->cols && has_encrypted(t) && t->subject_col &&
-			    !strcmp(t->name, fk->from_table) && !strcmp(t->subject_col, fk->from_column))
-				return refuse(
-				    why, n,
-				    "Custos does not move rows of %s to another subject: a write of "
-				    "%s.%s cascades into %s, under whose values their subject's key is",
-				    t->name, fk->to_table, fk->to_column, fk->from_column);
-		}
-	}
-	return 0;
-}
-
-/* An upsert writing an encrypted column updates whichever row conflicts:
- * the inserted row's subject is that row's only when the conflict target
- * names the subject column. */
-static int upsert_subject(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
-{
-	for (size_t i = 0; t->subject_col && i < s->nwrites; i++) {
-		const struct sqi_write *w = &s->writes[i];
-		const struct pp_column *col = ppol_column_named(t, w->column);
-		if (!w->upsert || w->kind == SQI_W_NULL || !col || !col->pc || !col->pc->encrypt ||
-		    conflicts_on_subject(t, s))
-			continue;
-		return refuse(
-		    why, n,
-		    "Custos encrypts what ON CONFLICT ... DO UPDATE writes into %s.%s only when the "
-		    "conflict target names the subject column, ON CONFLICT (%s): the row it "
-		    "updates may be another subject's",
-		    t->name, col->name, t->subject_col);
-	}
-	return 0;
-}
-
-static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct sqi_stmt *s, const char *sql,
-                      const struct sqi_literal *lits, bool extended, char *why, size_t n)
+static int plan_table(const struct ppol *pp, struct pxe_plan *p, const struct pp_table *t,
+                      const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
+                      bool extended, char *why, size_t n)
 {
 	if (s->write_all && s->kind != SQI_COPY)
 		return refuse(why, n, ALL_COLUMNS, t->name);
@@ -486,7 +398,7 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 		return derr;
 	if (s->kind == SQI_COPY)
 		return plan_copy(p, t, s, why, n);
-	derr = subject_moved(t, s, why, n) ?: upsert_subject(t, s, why, n);
+	derr = pxm_table(pp, t, s, why, n);
 	if (derr)
 		return derr;
 	for (size_t i = 0; s->writes_partial && i < s->nwrite_cols; i++) {
@@ -595,7 +507,7 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 		        : NULL; /* (made in this transaction: refused as such) */
 		if (t && t->also && s->kind != SQI_DELETE)
 			return refuse(why, n, TWO_POLICIES, t->name, t->pt->name, t->also->name);
-		if (!t || !has_encrypted(t))
+		if (!t || !pxe_has_encrypted(t))
 			continue;
 		if (target || !t->cols) /* a second target, or one not in the database */
 			return refuse(why, n, ALL_TARGETS, t->name);
@@ -609,7 +521,7 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 		if (s->writes[j].row + 1 > p->nrows)
 			p->nrows = s->writes[j].row + 1;
 	return columns_known(c->px, target, s, why, n)
-	           ?: plan_table(p, target, s, sql, lits, extended, why, n);
+	           ?: plan_table(c->px->pp, p, target, s, sql, lits, extended, why, n);
 }
 
 /* A write through a view over a table with encrypted columns would put
@@ -624,7 +536,7 @@ static int through_view(struct pconn *c, const struct sqi_stmt *s, char *why, si
 		if (k > ARRAY_SIZE(t))
 			return refuse(why, n, THROUGH_VIEW, "more tables than Custos checks");
 		for (size_t j = 0; j < k; j++) {
-			if (!has_encrypted(t[j]))
+			if (!pxe_has_encrypted(t[j]))
 				continue;
 			if (!st->schema && ppol_by_name(c->px->pp, NULL, st->name))
 				return refuse(why, n, AMBIGUOUS, st->name, t[j]->name);
@@ -700,11 +612,11 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 	bool encrypted = false; /* most statements touch no encrypted table: nothing to plan */
 	for (size_t i = 0; i < s->ntables && !encrypted; i++) {
 		const struct pp_table *t = ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name);
-		encrypted = t && (has_encrypted(t) || t->also);
+		encrypted = t && (pxe_has_encrypted(t) || t->also);
 	}
 	*ret = NULL;
 	int verr = through_view(c, s, why, n) ?: defaults_set(c->px->pp, s, why, n)
-	                                       ?: subject_cascaded(c->px->pp, s, why, n);
+	                                       ?: pxm_cascades(c->px->pp, s, why, n);
 	if (verr)
 		return verr;
 	if (!encrypted)

@@ -5,6 +5,7 @@
 #ifndef CUSTOS_PROXY_ENCRYPT_H
 #define CUSTOS_PROXY_ENCRYPT_H
 
+#include "keyclient.h"
 #include "proxy_conn.h"
 
 /* A value written into an encrypted column. */
@@ -65,5 +66,15 @@ int pxe_seal(const struct pconn *c, const struct pp_column *col, const struct kc
              size_t n, bool binary, struct buf *out);
 /* Appends the blind index (hex) of value v[0..len) for column col. */
 int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v, size_t len, struct buf *out);
+
+/* Whether the policy encrypts a column of t. */
+bool pxe_has_encrypted(const struct pp_table *t);
+
+/* proxy_moves.c: a write that would leave a subject's encrypted values in
+ * rows of another subject (0, or -EPERM with why): of t's subject column,
+ * or an upsert into t that may update another subject's row; */
+int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n);
+/* ... a write of any table that foreign keys carry into such a column. */
+int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n);
 
 #endif

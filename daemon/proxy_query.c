@@ -135,10 +135,12 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 		const struct pp_table *t = pred_table(c->px->pp, s, p);
 		const struct pp_column *col = t ? ppol_column_named(t, t->subject_col) : NULL;
 		bool lit = p->literal >= 0 && (size_t)p->literal < nlits;
-		bool bare = p->bare && !p->col_cast; /* (id::int = '7' on a text id: 007 too, not named) */
 		char *value = NULL;
+		if (p->col_cast)
+			continue; /* id::int::bool = '1' matches many: rows attributed from results, or
+			             counted */
 		int verr =
-		    t && lit ? pq_literal_id(&lits[p->literal], col ? col->type_oid : 0, bare, &value) : 0;
+		    t && lit ? pq_literal_id(&lits[p->literal], col ? col->type_oid : 0, p->bare, &value) : 0;
 		if (verr == -ENOMEM)
 			return verr;
 		if (!t || (!p->param && !value)) { /* (an id Custos cannot read as stored: nobody named) */
@@ -154,7 +156,8 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 			return -ENOMEM;
 		}
 		uint32_t id_type = col ? col->type_oid : 0;
-		v[st->nsp++] = (struct spred){ type, value, p->param, bare ? id_type : 0, id_type, !bare };
+		v[st->nsp++] =
+		    (struct spred){ type, value, p->param, p->bare ? id_type : 0, id_type, !p->bare };
 	}
 	return 0;
 }

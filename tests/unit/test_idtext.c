@@ -93,11 +93,20 @@ static void test_text(void **state)
 	}
 }
 
+/* equality as text: integers, oid, uuid; not numeric (7.0 = 7), text (a collation) */
+static void test_exact(void **state)
+{
+	(void)state;
+	assert_true(idt_exact(20) && idt_exact(23) && idt_exact(21) && idt_exact(26) && idt_exact(2950));
+	assert_false(idt_exact(1700) || idt_exact(25) || idt_exact(1043) || idt_exact(1042) || idt_exact(0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_binary_text),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
