@@ -89,7 +89,7 @@ static bool literal_ok(const struct sqi_literal *l)
 	return v != NULL;
 }
 
-__attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t n, const char *fmt, ...)
+int pxe_refuse(char *why, size_t n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -147,7 +147,7 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 				                        &p->sid_value[w->row]);
 				if (err)
 					return err == -ENOTSUP
-					           ? refuse(why, n, UNREAD_ID, t->name, t->subject_col)
+					           ? pxe_refuse(why, n, UNREAD_ID, t->name, t->subject_col)
 					           : err;
 			}
 		}
@@ -168,15 +168,15 @@ static int row_subjects(struct pxe_plan *p, const struct pp_table *t, const stru
 			one = pr;
 	}
 	if (found != 1 || (!one->param && one->literal < 0))
-		return refuse(why, n,
-		              "Custos encrypts an UPDATE of %s.%s only when its WHERE names one subject "
-		              "(its id column = a value), so that the value gets that subject's key",
-		              t->name, t->subject_col ? t->subject_col : "(no subject column)");
+		return pxe_refuse(why, n,
+		                  "Custos encrypts an UPDATE of %s.%s only when its WHERE names one subject "
+		                  "(its id column = a value), so that the value gets that subject's key",
+		                  t->name, t->subject_col ? t->subject_col : "(no subject column)");
 	p->sid_param[0] = one->param;
 	p->sid_cast[0] = !one->bare;
 	int err =
 	    one->param ? 0 : pq_literal_id(&lits[one->literal], p->sid_type, one->bare, &p->sid_value[0]);
-	return err == -ENOTSUP ? refuse(why, n, UNREAD_ID, t->name, t->subject_col) : err;
+	return err == -ENOTSUP ? pxe_refuse(why, n, UNREAD_ID, t->name, t->subject_col) : err;
 }
 
 /* Checks one write into an encrypted column and adds it to the plan. */
@@ -188,23 +188,24 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 	if ((w->kind == SQI_W_NULL && !null_index) || w->kind == SQI_W_EXCLUDED)
 		return 0; /* nothing to encrypt / encrypted on its way in already */
 	if (w->kind == SQI_W_EXPR)
-		return refuse(why, n,
-		              "the encrypted column %s.%s is written with an expression: Custos encrypts "
-		              "constants and parameters only",
-		              t->name, col->name);
+		return pxe_refuse(why, n,
+		                  "the encrypted column %s.%s is written with an expression: Custos encrypts "
+		                  "constants and parameters only",
+		                  t->name, col->name);
 	if (w->kind == SQI_W_PARAM && !extended)
-		return refuse(why, n, "a parameter in a simple query (%s.%s): PostgreSQL refuses it", t->name,
-		              col->name);
+		return pxe_refuse(why, n, "a parameter in a simple query (%s.%s): PostgreSQL refuses it",
+		                  t->name, col->name);
 	if (w->kind == SQI_W_CONST && extended)
-		return refuse(why, n,
-		              "write the encrypted column %s.%s with a parameter: a constant in a prepared "
-		              "statement would share one key between all its executions",
-		              t->name, col->name);
+		return pxe_refuse(
+		    why, n,
+		    "write the encrypted column %s.%s with a parameter: a constant in a prepared "
+		    "statement would share one key between all its executions",
+		    t->name, col->name);
 	if (w->kind == SQI_W_CONST && !literal_ok(&lits[w->literal]))
-		return refuse(why, n, "write the encrypted column %s.%s with a plain '...' string", t->name,
-		              col->name);
+		return pxe_refuse(why, n, "write the encrypted column %s.%s with a plain '...' string",
+		                  t->name, col->name);
 	if (w->kind == SQI_W_PARAM && params_in(sql, w->param, NULL) != 1)
-		return refuse(
+		return pxe_refuse(
 		    why, n,
 		    "the parameter written into the encrypted column %s.%s is used elsewhere in the "
 		    "statement too",
@@ -214,7 +215,7 @@ static int plan_value(struct pxe_plan *p, const struct pp_table *t, const struct
 		return -ENOMEM;
 	p->v = nv;
 	if (col->pc->bidx_column && (!w->bare || (p->insert && w->col_at.offset < 0) || w->upsert))
-		return refuse(
+		return pxe_refuse(
 		    why, n,
 		    "the encrypted column %s.%s has a blind index: write it with a plain value (no cast, "
 		    "not in ON CONFLICT), so that Custos can write its index beside it",
@@ -247,12 +248,12 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 	size_t nin = s->ncopy_cols;
 
 	if (!s->copy_table || !(s->copy_plain || s->copy_binary) || !s->copy_stdin || s->ntables != 1)
-		return refuse(why, n,
-		              "Custos encrypts COPY FROM STDIN into %s in the text format or CSV, with "
-		              "HEADER, DELIMITER, NULL, QUOTE and ESCAPE (one printable character each, "
-		              "not a letter or digit), or in binary, and no other options (no FORCE_*, "
-		              "ENCODING, WHERE, file or program)",
-		              t->name);
+		return pxe_refuse(why, n,
+		                  "Custos encrypts COPY FROM STDIN into %s in the text format or CSV, with "
+		                  "HEADER, DELIMITER, NULL, QUOTE and ESCAPE (one printable character each, "
+		                  "not a letter or digit), or in binary, and no other options (no FORCE_*, "
+		                  "ENCODING, WHERE, file or program)",
+		                  t->name);
 	for (int16_t a = 0; !s->ncopy_cols && a < t->ncols;
 	     a++) /* no list: the columns COPY takes, in order */
 		nin += t->cols[a].name && !t->cols[a].generated;
@@ -292,10 +293,11 @@ static int plan_copy(struct pxe_plan *p, const struct pp_table *t, const struct 
 		const struct pp_column *ic = idx ? ppol_column_named(t, idx) : NULL;
 		if (idx && cp->binary && !(ic && text_type(ic->type_oid))) {
 			free(names);
-			return refuse(why, n,
-			              "Custos writes the blind index %s of %s in COPY's binary format into a "
-			              "text or varchar column only",
-			              idx, t->name);
+			return pxe_refuse(
+			    why, n,
+			    "Custos writes the blind index %s of %s in COPY's binary format into a "
+			    "text or varchar column only",
+			    idx, t->name);
 		}
 		if (idx)
 			cp->idx_of[j] = (int)i;
@@ -356,10 +358,11 @@ static int columns_known(struct proxy *px, const struct pp_table *t, const struc
 		return 0;
 	if (px->pp_ticks >= PX_TICKS_PER_S)
 		px->pp_stale = true;
-	return refuse(why, n,
-	              "Custos does not know the column %s of %s yet: DDL since its last catalog read made "
-	              "or renamed it; send this again",
-	              unknown, t->name);
+	return pxe_refuse(
+	    why, n,
+	    "Custos does not know the column %s of %s yet: DDL since its last catalog read made "
+	    "or renamed it; send this again",
+	    unknown, t->name);
 }
 
 /* An INSERT or COPY FROM that leaves an encrypted column with a default
@@ -382,7 +385,7 @@ static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, cha
 		/* (COPY with no list: every column but the generated ones) */
 		bool left = s->kind == SQI_COPY && !nnames ? col->generated : i == nnames;
 		if (left)
-			return refuse(why, n, DEFAULTED, t->name, col->name);
+			return pxe_refuse(why, n, DEFAULTED, t->name, col->name);
 	}
 	return 0;
 }
@@ -392,7 +395,7 @@ static int plan_table(const struct ppol *pp, struct pxe_plan *p, const struct pp
                       bool extended, char *why, size_t n)
 {
 	if (s->write_all && s->kind != SQI_COPY)
-		return refuse(why, n, ALL_COLUMNS, t->name);
+		return pxe_refuse(why, n, ALL_COLUMNS, t->name);
 	int derr = defaults_left(t, s, why, n);
 	if (derr)
 		return derr;
@@ -404,7 +407,7 @@ static int plan_table(const struct ppol *pp, struct pxe_plan *p, const struct pp
 	for (size_t i = 0; s->writes_partial && i < s->nwrite_cols; i++) {
 		const struct pp_column *col = ppol_column_named(t, s->write_cols[i]);
 		if (col && col->pc && col->pc->encrypt)
-			return refuse(
+			return pxe_refuse(
 			    why, n,
 			    "Custos encrypts values one by one, not the rows of INSERT ... SELECT: %s.%s "
 			    "is encrypted",
@@ -416,7 +419,7 @@ static int plan_table(const struct ppol *pp, struct pxe_plan *p, const struct pp
 		if (!col || !col->pc || !col->pc->encrypt)
 			continue;
 		if (s->writes_partial || (s->writes[i].upsert && p->nrows > 1))
-			return refuse(
+			return pxe_refuse(
 			    why, n,
 			    "Custos cannot encrypt what this statement writes into %s.%s (more values "
 			    "than it follows, or an upsert of several rows)",
@@ -453,12 +456,13 @@ static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_st
 	for (size_t i = 0; i < s->nuses; i++) {
 		const struct pp_column *col = encrypted_col(c, s, s->uses[i].qual, s->uses[i].column);
 		if (col)
-			return refuse(why, n,
-			              "the encrypted column %s.%s is used in an expression (compared, joined "
-			              "on, sorted, grouped, or passed to a function or an operator), where "
-			              "PostgreSQL would see its ciphertext only: Custos compares it as `%s = "
-			              "value` at the top level of a WHERE clause, through its blind index",
-			              col->table, col->name, col->name);
+			return pxe_refuse(
+			    why, n,
+			    "the encrypted column %s.%s is used in an expression (compared, joined "
+			    "on, sorted, grouped, or passed to a function or an operator), where "
+			    "PostgreSQL would see its ciphertext only: Custos compares it as `%s = "
+			    "value` at the top level of a WHERE clause, through its blind index",
+			    col->table, col->name, col->name);
 	}
 	for (size_t i = 0; i < s->npreds; i++) {
 		const struct sqi_pred *pr = &s->preds[i];
@@ -466,13 +470,14 @@ static int plan_lookups(struct pconn *c, struct pxe_plan *p, const struct sqi_st
 		if (!col)
 			continue;
 		if (!col->pc->bidx_column || col->bytea)
-			return refuse(why, n,
-			              "the encrypted column %s.%s has no blind index: it cannot be compared "
-			              "with a value",
-			              col->table, col->name);
+			return pxe_refuse(
+			    why, n,
+			    "the encrypted column %s.%s has no blind index: it cannot be compared "
+			    "with a value",
+			    col->table, col->name);
 		if (!pr->plain || (!pr->param && (pr->literal < 0 || !literal_ok(&lits[pr->literal]))) ||
 		    (pr->param && (!extended || params_in(sql, pr->param, NULL) != 1)))
-			return refuse(
+			return pxe_refuse(
 			    why, n,
 			    "compare the encrypted column %s.%s as `%s = value` (a plain string or a "
 			    "parameter used once): Custos looks it up through its blind index",
@@ -506,11 +511,11 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 		        ? ppol_by_name(c->px->pp, s->tables[i].schema, s->tables[i].name)
 		        : NULL; /* (made in this transaction: refused as such) */
 		if (t && t->also && s->kind != SQI_DELETE)
-			return refuse(why, n, TWO_POLICIES, t->name, t->pt->name, t->also->name);
+			return pxe_refuse(why, n, TWO_POLICIES, t->name, t->pt->name, t->also->name);
 		if (!t || !pxe_has_encrypted(t))
 			continue;
 		if (target || !t->cols) /* a second target, or one not in the database */
-			return refuse(why, n, ALL_TARGETS, t->name);
+			return pxe_refuse(why, n, ALL_TARGETS, t->name);
 		target = t;
 	}
 	if (!target)
@@ -534,13 +539,13 @@ static int through_view(struct pconn *c, const struct sqi_stmt *s, char *why, si
 		size_t k =
 		    st->write ? ppol_view_tables(c->px->pp, st->schema, st->name, t, ARRAY_SIZE(t)) : 0;
 		if (k > ARRAY_SIZE(t))
-			return refuse(why, n, THROUGH_VIEW, "more tables than Custos checks");
+			return pxe_refuse(why, n, THROUGH_VIEW, "more tables than Custos checks");
 		for (size_t j = 0; j < k; j++) {
 			if (!pxe_has_encrypted(t[j]))
 				continue;
 			if (!st->schema && ppol_by_name(c->px->pp, NULL, st->name))
-				return refuse(why, n, AMBIGUOUS, st->name, t[j]->name);
-			return refuse(why, n, THROUGH_VIEW, t[j]->name);
+				return pxe_refuse(why, n, AMBIGUOUS, st->name, t[j]->name);
+			return pxe_refuse(why, n, THROUGH_VIEW, t[j]->name);
 		}
 	}
 	return 0;
@@ -595,13 +600,13 @@ static int defaults_set(const struct ppol *pp, const struct sqi_stmt *s, char *w
 				const struct pp_column *col = &pp->t[j].cols[a];
 				if (col->pc && col->pc->encrypt &&
 				    type_named(col->type, d->schema, d->column))
-					return refuse(why, n, DEFAULT_SET, pp->t[j].name, col->name);
+					return pxe_refuse(why, n, DEFAULT_SET, pp->t[j].name, col->name);
 			}
 		const struct pp_table *t = d->table ? ppol_by_name(pp, d->schema, d->table) : NULL;
 		const struct pp_column *col = t && t->cols ? ppol_column_named(t, d->column) : NULL;
 		const struct pol_column *pc = col ? col->pc : t ? pol_column(t->pt, d->column) : NULL;
 		if (pc && pc->encrypt)
-			return refuse(why, n, DEFAULT_SET, t->name, d->column);
+			return pxe_refuse(why, n, DEFAULT_SET, t->name, d->column);
 	}
 	return 0;
 }
@@ -634,7 +639,7 @@ int pxe_plan(struct pconn *c, const struct sqi_stmt *s, const char *sql, const s
 				p->nextra++;
 			}
 		if (next > 65535 - 1)
-			err = refuse(why, n, "too many parameters to add blind indexes to");
+			err = pxe_refuse(why, n, "too many parameters to add blind indexes to");
 	}
 	if (err || (!p->n && !p->nlk && !p->copy)) {
 		pxe_plan_free(p);

@@ -67,6 +67,8 @@ int pxe_seal(const struct pconn *c, const struct pp_column *col, const struct kc
 /* Appends the blind index (hex) of value v[0..len) for column col. */
 int pxe_blind_index(struct pconn *c, const struct pp_column *col, const char *v, size_t len, struct buf *out);
 
+/* A refusal: why (n bytes) says it; returns -EPERM. */
+__attribute__((format(printf, 3, 4))) int pxe_refuse(char *why, size_t n, const char *fmt, ...);
 /* Whether the policy encrypts a column of t. */
 bool pxe_has_encrypted(const struct pp_table *t);
 

@@ -6,7 +6,6 @@
  * (UPDATE, an upsert's DO UPDATE, a foreign key's ON UPDATE CASCADE or SET
  * DEFAULT) or from an upsert updating a row it did not name the subject
  * of. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,16 +13,6 @@
 #include "proxy_encrypt.h"
 
 #define CASCADE_DEPTH 8 /* foreign keys followed from a written column */
-
-__attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-	return -EPERM;
-}
 
 static bool named(char *const *names, size_t n, const char *col)
 {
@@ -109,10 +98,11 @@ static int cascaded(const struct ppol *pp, const struct sqi_stmt *s, const struc
 		if (!t && (s->events & SQI_EV_DELETE))
 			t = carried(pp, fk, true, 0);
 		if (t)
-			return refuse(why, n,
-			              "Custos does not move rows of %s to another subject: this write of %s "
-			              "reaches their subject column %s through the foreign key on %s.%s",
-			              t->name, fk->to_table, t->subject_col, fk->from_table, fk->from_column);
+			return pxe_refuse(
+			    why, n,
+			    "Custos does not move rows of %s to another subject: this write of %s "
+			    "reaches their subject column %s through the foreign key on %s.%s",
+			    t->name, fk->to_table, t->subject_col, fk->from_table, fk->from_column);
 	}
 	return 0;
 }
@@ -133,19 +123,20 @@ int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_
 		return 0;
 	bool on_subject = named(s->conflict_cols, s->nconflict_cols, t->subject_col);
 	if (moves(s, t->subject_col, exact(pp, t->name, t->subject_col)))
-		return refuse(why, n,
-		              "Custos does not move a row of %s to another subject (a write of %s): its "
-		              "encrypted values are under its subject's key",
-		              t->name, t->subject_col);
+		return pxe_refuse(why, n,
+		                  "Custos does not move a row of %s to another subject (a write of %s): its "
+		                  "encrypted values are under its subject's key",
+		                  t->name, t->subject_col);
 	for (size_t i = 0; !on_subject && i < s->nwrites; i++) {
 		const struct sqi_write *w = &s->writes[i];
 		const struct pp_column *col = ppol_column_named(t, w->column);
 		if (w->upsert && w->kind != SQI_W_NULL && col && col->pc && col->pc->encrypt)
-			return refuse(why, n,
-			              "Custos encrypts what ON CONFLICT ... DO UPDATE writes into %s.%s only "
-			              "when the conflict target names the subject column, ON CONFLICT (%s): "
-			              "the row it updates may be another subject's",
-			              t->name, col->name, t->subject_col);
+			return pxe_refuse(
+			    why, n,
+			    "Custos encrypts what ON CONFLICT ... DO UPDATE writes into %s.%s only "
+			    "when the conflict target names the subject column, ON CONFLICT (%s): "
+			    "the row it updates may be another subject's",
+			    t->name, col->name, t->subject_col);
 	}
 	return 0;
 }
