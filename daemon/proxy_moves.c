@@ -3,16 +3,27 @@
  * subject's key; a row whose subject column changes keeps its values
  * under the first subject's key, out of the second's erasure and lost with
  * the first's. Such a change comes from a write of the subject column
- * (UPDATE, an upsert's DO UPDATE, a foreign key's ON UPDATE CASCADE or SET
- * DEFAULT) or from an upsert updating a row it did not name the subject
- * of. */
+ * (UPDATE, an upsert's DO UPDATE), from foreign keys that carry a write of
+ * another table into it (ON UPDATE or ON DELETE CASCADE, SET NULL, SET
+ * DEFAULT, table after table), or from an upsert updating a row it did not
+ * name the subject of.
+ *
+ * Which foreign keys carry a change into a subject column is worked out
+ * once per catalog (ppol_index_moves), as a fixed point over the keys: a
+ * statement then only looks up the keys on the tables it writes. Beyond
+ * the first key a change is followed table by table (a change of one
+ * column of a table stands for a change of any), which refuses more than
+ * it must, never less. */
+#define _GNU_SOURCE /* qsort_r */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "idtext.h"
 #include "proxy_encrypt.h"
 
-#define CASCADE_DEPTH 8 /* foreign keys followed from a written column */
+enum { CARRY_UPDATE = 1, CARRY_DELETE = 2 }; /* ppol.fk_moves bits */
 
 static bool named(char *const *names, size_t n, const char *col)
 {
@@ -29,7 +40,7 @@ static bool named(char *const *names, size_t n, const char *col)
  * followed column by column (MERGE, a writing CTE, a DO block). */
 static bool moves(const struct sqi_stmt *s, const char *col, bool keep)
 {
-	if (s->write_all && (s->events & SQI_EV_UPDATE))
+	if (s->write_all && (s->events & SQI_EV_UPDATE) && (s->kind != SQI_INSERT || s->nested_writes))
 		return true;
 	if (s->kind == SQI_UPDATE && named(s->write_cols, s->nwrite_cols, col))
 		return true;
@@ -52,69 +63,177 @@ static bool exact(const struct ppol *pp, const char *table, const char *column)
 	return c && idt_exact(c->type_oid);
 }
 
-/* The table with encrypted columns whose subject column table.column is. */
-static const struct pp_table *subject_of(const struct ppol *pp, const char *table, const char *column)
+/* --- the keys that carry a change into a subject column ------------------ */
+
+/* The subject column of table, when the policy encrypts a column of it. */
+static const char *subject_column(const struct ppol *pp, const char *table)
 {
-	for (size_t i = 0; i < pp->n; i++) {
-		const struct pp_table *t = &pp->t[i];
-		if (t->cols && t->subject_col && pxe_has_encrypted(t) && !strcmp(t->name, table) &&
-		    !strcmp(t->subject_col, column))
-			return t;
-	}
+	for (size_t i = 0; i < pp->n; i++)
+		if (pp->t[i].cols && pp->t[i].subject_col && pxe_has_encrypted(&pp->t[i]) &&
+		    !strcmp(pp->t[i].name, table))
+			return pp->t[i].subject_col;
 	return NULL;
 }
 
-/* The table with encrypted columns whose subject column a change of the
- * column fk references reaches through it (ON UPDATE CASCADE or SET
- * DEFAULT; for a deleted row, del, ON DELETE SET DEFAULT), and through the
- * keys that carry that change on. */
-static const struct pp_table *carried(const struct ppol *pp, const struct cat_fk *fk, bool del, int depth)
+/* Whether key k's action act (an ON UPDATE's or ON DELETE's: CASCADE or
+ * SET DEFAULT) writes the subject column of its referencing table: the
+ * column itself, or one beside it in the same key (SET DEFAULT sets them
+ * all; a key of several columns is one catalog row a column). */
+static bool sets_subject(const struct ppol *pp, const struct cat_fk *k, bool del)
 {
-	char act = del ? fk->on_delete : fk->on_update;
+	char act = del ? k->on_delete : k->on_update;
+	const char *subject = act == 'c' || act == 'd' ? subject_column(pp, k->from_table) : NULL;
 
-	if (depth >= CASCADE_DEPTH || (act != 'd' && (act != 'c' || del)))
-		return NULL;
-	const struct pp_table *t = subject_of(pp, fk->from_table, fk->from_column);
-	for (size_t i = 0; !t && i < pp->cat->nfks; i++) {
-		const struct cat_fk *next = &pp->cat->fks[i];
-		if (!strcmp(next->to_table, fk->from_table) && !strcmp(next->to_column, fk->from_column))
-			t = carried(pp, next, false, depth + 1);
+	if (!subject || !strcmp(subject, k->from_column))
+		return subject != NULL;
+	for (size_t i = 0; act == 'd' && i < pp->cat->nfks; i++) {
+		const struct cat_fk *o = &pp->cat->fks[i];
+		if (!strcmp(o->from_table, k->from_table) && !strcmp(o->to_table, k->to_table) &&
+		    !strcmp(o->from_column, subject) && (del ? o->on_delete : o->on_update) == 'd')
+			return true;
 	}
-	return t;
+	return false;
 }
 
-/* A write of one of the statement's targets that a foreign key carries
- * into a subject column. */
-static int cascaded(const struct ppol *pp, const struct sqi_stmt *s, const struct sqi_table *st, char *why,
-                    size_t n)
+/* The table's index among the catalog's (names: their indexes sorted by
+ * name), or -1. */
+static int by_name(const void *a, const void *b, void *cat)
 {
-	for (size_t i = 0; i < pp->cat->nfks; i++) {
-		const struct cat_fk *fk = &pp->cat->fks[i];
-		if (!ppol_named(fk->to_table, st->schema, st->name))
-			continue;
-		const struct pp_table *t = moves(s, fk->to_column, exact(pp, fk->to_table, fk->to_column))
-		                               ? carried(pp, fk, false, 0)
-		                               : NULL;
-		if (!t && (s->events & SQI_EV_DELETE))
-			t = carried(pp, fk, true, 0);
-		if (t)
-			return pxe_refuse(
-			    why, n,
-			    "Custos does not move rows of %s to another subject: this write of %s "
-			    "reaches their subject column %s through the foreign key on %s.%s",
-			    t->name, fk->to_table, t->subject_col, fk->from_table, fk->from_column);
+	const struct catalog *c = cat;
+
+	return strcmp(c->tables[*(const size_t *)a].name, c->tables[*(const size_t *)b].name);
+}
+
+static long table_index(const struct catalog *c, const size_t *names, const char *name)
+{
+	size_t lo = 0, hi = c->ntables;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(c->tables[names[mid]].name, name);
+		if (!d)
+			return (long)names[mid];
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	return -1;
+}
+
+/* What a change reaching key k's referencing rows (changed: a table's
+ * column changed, deleted: a row of it deleted; by table index) carries. */
+static uint8_t carries(const struct ppol *pp, const struct cat_fk *k, long from, const uint8_t *changed,
+                       const uint8_t *deleted)
+{
+	bool on = from >= 0 && changed[from];
+	uint8_t bits = 0;
+
+	if (k->on_update == 'c' || k->on_update == 'n' || k->on_update == 'd')
+		bits |= on || sets_subject(pp, k, false) ? CARRY_UPDATE : 0;
+	if (k->on_delete == 'c')
+		bits |= from >= 0 && deleted[from] ? CARRY_DELETE : 0;
+	else if (k->on_delete == 'n' || k->on_delete == 'd')
+		bits |= on || sets_subject(pp, k, true) ? CARRY_DELETE : 0;
+	return bits;
+}
+
+/* Marks the keys that carry a change into a subject column: to a fixed
+ * point, since a key carries what the keys referencing its table carry. */
+static int mark_keys(struct ppol *pp, const size_t *names)
+{
+	const struct catalog *c = pp->cat;
+	uint8_t *changed = calloc(c->ntables + 1, 2);
+	long *from = calloc(c->nfks + 1, sizeof(*from)), *to = calloc(c->nfks + 1, sizeof(*to));
+
+	if (!changed || !from || !to) {
+		free(changed), free(from), free(to);
+		return -ENOMEM;
+	}
+	uint8_t *deleted = changed + c->ntables;
+	for (size_t i = 0; i < c->nfks; i++) {
+		from[i] = table_index(c, names, c->fks[i].from_table);
+		to[i] = table_index(c, names, c->fks[i].to_table);
+	}
+	for (bool more = true; more;) {
+		more = false;
+		for (size_t i = 0; i < c->nfks; i++) {
+			uint8_t bits = carries(pp, &c->fks[i], from[i], changed, deleted);
+			if (bits == pp->fk_moves[i])
+				continue;
+			pp->fk_moves[i] = bits; /* (bits only ever grow) */
+			more = true;
+			if (to[i] >= 0) {
+				changed[to[i]] |= (bits & CARRY_UPDATE) != 0;
+				deleted[to[i]] |= (bits & CARRY_DELETE) != 0;
+			}
+		}
+	}
+	free(changed), free(from), free(to);
 	return 0;
+}
+
+int ppol_index_moves(struct ppol *pp)
+{
+	if (!pp->cat || !pp->cat->nfks)
+		return 0;
+	size_t *names = calloc(pp->cat->ntables + 1, sizeof(*names));
+	if (!(pp->fk_moves = calloc(pp->cat->nfks, 1)) || !names) {
+		free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pp->cat->ntables; i++)
+		names[i] = i;
+	qsort_r(names, pp->cat->ntables, sizeof(*names), by_name, pp->cat);
+	int err = mark_keys(pp, names);
+	free(names);
+	return err;
+}
+
+/* --- each statement ------------------------------------------------------ */
+
+/* Whether the catalog table named name is table st names, or one it
+ * inherits or is a partition of, or one inheriting it (an UPDATE of a
+ * parent changes its children's rows; keys may reference either). */
+static bool related(const struct catalog *c, const char *name, const struct sqi_table *st)
+{
+	const struct cat_table *t = cat_table(c, name);
+	uint32_t oid = t ? t->oid : 0;
+
+	if (ppol_named(name, st->schema, st->name))
+		return true;
+	for (size_t i = 0; oid && i < c->ninherits; i++) {
+		const struct cat_inherit *h = &c->inherits[i];
+		const struct cat_table *o = h->child == oid    ? cat_table_by_oid(c, h->parent)
+		                            : h->parent == oid ? cat_table_by_oid(c, h->child)
+		                                               : NULL;
+		if (o && ppol_named(o->name, st->schema, st->name))
+			return true;
+	}
+	return false;
 }
 
 int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n)
 {
-	int err = 0;
-
-	for (size_t i = 0; !err && pp->cat && i < s->ntables; i++)
-		if (s->tables[i].write)
-			err = cascaded(pp, s, &s->tables[i], why, n);
-	return err;
+	for (size_t i = 0; pp->fk_moves && i < pp->cat->nfks; i++) {
+		const struct cat_fk *k = &pp->cat->fks[i];
+		uint8_t bits = pp->fk_moves[i];
+		for (size_t j = 0; bits && j < s->ntables; j++) {
+			const struct sqi_table *st = &s->tables[j];
+			if (!st->write || !related(pp->cat, k->to_table, st))
+				continue;
+			if (((bits & CARRY_UPDATE) &&
+			     moves(s, k->to_column, exact(pp, k->to_table, k->to_column))) ||
+			    ((bits & CARRY_DELETE) && (s->events & SQI_EV_DELETE)))
+				return pxe_refuse(
+				    why, n,
+				    "Custos does not move rows to another subject: this write of %s "
+				    "reaches, through the foreign key on %s.%s, the subject column of "
+				    "a table with encrypted values under its subject's key",
+				    k->to_table, k->from_table, k->from_column);
+		}
+	}
+	return 0;
 }
 
 int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)

@@ -32,6 +32,7 @@ void ppol_unref(struct ppol *pp)
 	for (size_t i = 0; i < pp->nmembers; i++)
 		free(pp->members[i]);
 	free(pp->members);
+	free(pp->fk_moves);
 	cat_free(pp->cat);
 	pol_free(pp->pol);
 	free(pp);
@@ -455,6 +456,8 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 	PQfinish(conn);
 	if (!r)
 		r = ppol_index_routines(pp, prev);
+	if (!r)
+		r = ppol_index_moves(pp);
 	if (r) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");

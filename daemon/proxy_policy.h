@@ -87,7 +87,9 @@ struct ppol {
 	size_t nruns;
 	struct sqb_routine *analyses; /* of cat->routines, by index (the next load reuses them) */
 	size_t nanalyses;
-	char **members; /* "member NUL role" pairs: who holds the policy's plaintext roles */
+	uint8_t *fk_moves; /* by cat->fks: what a change of its referenced row carries into a
+	                    * subject column (proxy_moves.c); NULL: no keys */
+	char **members;    /* "member NUL role" pairs: who holds the policy's plaintext roles */
 	size_t nmembers;
 };
 
@@ -137,6 +139,9 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 bool ppol_mentions(const struct ppol *pp, const char *text);
 /* proxy_routines.c, for ppol_load and ppol_unref */
 int ppol_index_routines(struct ppol *pp, struct ppol *prev) WUR;
+/* proxy_moves.c: marks the catalog's foreign keys that carry a change into
+ * the subject column of a table with encrypted columns (fk_moves). */
+int ppol_index_moves(struct ppol *pp) WUR;
 void ppol_free_routines(struct ppol *pp);
 
 #endif

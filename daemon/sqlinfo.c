@@ -148,8 +148,8 @@ static int nested_write(struct sqi_stmt *st, const char *key, json_t *v)
 			if (st->kind == SQI_SELECT || st->kind == SQI_OTHER)
 				st->kind = writers[i].kind;
 			st->events |= write_events(key, v);
-			st->write_all =
-			    true; /* (a writing CTE beside a write of the same table: not followed) */
+			/* (a writing CTE beside a write of the same table: not followed) */
+			st->write_all = st->nested_writes = true;
 			return rel ? add_table(st, rel, true) : 0;
 		}
 	return 0;

@@ -153,6 +153,7 @@ struct sqi_stmt {
 	char **write_cols;
 	size_t nwrite_cols;
 	bool write_all;
+	bool nested_writes; /* a write below the statement's own (a writing CTE, ...) */
 	/* the values written, item by item; writes_partial when an INSERT's
 	 * rows do not come from VALUES (INSERT ... SELECT) or there are more
 	 * than SQI_MAX_WRITES */
