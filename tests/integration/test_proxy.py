@@ -2152,6 +2152,7 @@ CASCADES = {  # how a change of a member reaches member_notes.member_id: account
                                f"DEFAULT 'nobody' {TO_MEMBERS} REFERENCES shop.accounts (member_id) "
                                "ON UPDATE SET DEFAULT"),
     "set default": ("", "DEFAULT 'nobody' REFERENCES shop.members (id) ON DELETE SET DEFAULT"),
+    "a child's key": ("", f"{TO_MEMBERS} REFERENCES shop.vips (id) ON UPDATE CASCADE"),
     "deleted, then set default": ("ON DELETE CASCADE",
                                   f"DEFAULT 'nobody' {TO_MEMBERS} REFERENCES shop.accounts (member_id) "
                                   "ON DELETE SET DEFAULT"),
@@ -2172,6 +2173,7 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
         accounts, notes_fk = CASCADES[how]
         s.server.psql("CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
                       f"CREATE TABLE shop.accounts (member_id text UNIQUE REFERENCES shop.members (id) {accounts}); "
+                      "CREATE TABLE shop.vips (PRIMARY KEY (id)) INHERITS (shop.members); "
                       f"CREATE TABLE shop.member_notes (member_id text NOT NULL {notes_fk}, note text)",
                       dbname="shop")
         notes = DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace("scan:", "note:").replace(
@@ -2182,6 +2184,8 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
             cur.execute("INSERT INTO shop.members (id, nick) VALUES ('alice', 'A'), ('nobody', NULL)")
             if "then" in how or "through" in how:
                 cur.execute("INSERT INTO shop.accounts (member_id) VALUES ('alice')")
+            if "child" in how:  # (an UPDATE of members changes its children's rows too)
+                cur.execute("INSERT INTO shop.vips (id) VALUES ('alice')")
             cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')")
         writes = ["DELETE FROM shop.members WHERE id = 'alice'"] if "default" in how and "delete" in notes_fk.lower() \
             else [
@@ -2197,6 +2201,8 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
                 assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, (sql, e.value.pgerror)
         with p.connect(user="app1") as c, c.cursor() as cur:  # the rest of the row is the application's
             cur.execute("UPDATE shop.members SET nick = 'A2' WHERE id = 'alice'")
+            cur.execute("INSERT INTO shop.members VALUES ('alice', 'A3') ON CONFLICT (id) DO UPDATE SET nick = "
+                        "EXCLUDED.nick")
         assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "alice"
     finally:
         try:
