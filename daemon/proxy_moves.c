@@ -187,6 +187,13 @@ int ppol_index_moves(struct ppol *pp)
 	qsort_r(names, pp->cat->ntables, sizeof(*names), by_name, pp->cat);
 	int err = mark_keys(pp, names);
 	free(names);
+	bool any = false;
+	for (size_t i = 0; !err && i < pp->cat->nfks; i++)
+		any |= pp->fk_moves[i] != 0;
+	if (!any) { /* most catalogs: nothing for a statement to look up */
+		free(pp->fk_moves);
+		pp->fk_moves = NULL;
+	}
 	return err;
 }
 
@@ -215,7 +222,11 @@ static bool related(const struct catalog *c, const char *name, const struct sqi_
 
 int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n)
 {
-	for (size_t i = 0; pp->fk_moves && i < pp->cat->nfks; i++) {
+	bool writes = false;
+
+	for (size_t j = 0; j < s->ntables; j++)
+		writes |= s->tables[j].write;
+	for (size_t i = 0; writes && pp->fk_moves && i < pp->cat->nfks; i++) {
 		const struct cat_fk *k = &pp->cat->fks[i];
 		uint8_t bits = pp->fk_moves[i];
 		for (size_t j = 0; bits && j < s->ntables; j++) {
