@@ -121,47 +121,49 @@ static long table_index(const struct catalog *c, const size_t *names, const char
 	return -1;
 }
 
-/* What a change reaching key k's referencing rows (changed: a table's
- * column changed, deleted: a row of it deleted; by table index) carries. */
-static uint8_t carries(const struct ppol *pp, const struct cat_fk *k, long from, const uint8_t *changed,
+/* What key k carries (CARRY_*) once changes reach its referencing table
+ * from (changed: a column of it changed, deleted: a row of it deleted;
+ * by table index; a table the catalog does not list counts as both) or
+ * sets its subject column (sets: sets_subject's, as CARRY_* bits). */
+static uint8_t carries(const struct cat_fk *k, long from, uint8_t sets, const uint8_t *changed,
                        const uint8_t *deleted)
 {
-	bool on = from >= 0 && changed[from];
+	bool on = from < 0 || changed[from], gone = from < 0 || deleted[from];
 	uint8_t bits = 0;
 
 	if (k->on_update == 'c' || k->on_update == 'n' || k->on_update == 'd')
-		bits |= on || sets_subject(pp, k, false) ? CARRY_UPDATE : 0;
+		bits |= on ? CARRY_UPDATE : sets & CARRY_UPDATE;
 	if (k->on_delete == 'c')
-		bits |= from >= 0 && deleted[from] ? CARRY_DELETE : 0;
+		bits |= gone ? CARRY_DELETE : 0;
 	else if (k->on_delete == 'n' || k->on_delete == 'd')
-		bits |= on || sets_subject(pp, k, true) ? CARRY_DELETE : 0;
+		bits |= on ? CARRY_DELETE : sets & CARRY_DELETE;
 	return bits;
 }
 
 /* Marks the keys that carry a change into a subject column: to a fixed
- * point, since a key carries what the keys referencing its table carry. */
+ * point, since a key carries what the keys referencing its table carry
+ * (bits only grow: at most two passes a key, each pass over the keys). */
 static int mark_keys(struct ppol *pp, const size_t *names)
 {
 	const struct catalog *c = pp->cat;
-	uint8_t *changed = calloc(c->ntables + 1, 2);
+	uint8_t *changed = calloc(c->ntables + 1, 2), *sets = calloc(c->nfks + 1, 1);
 	long *from = calloc(c->nfks + 1, sizeof(*from)), *to = calloc(c->nfks + 1, sizeof(*to));
+	int err = changed && sets && from && to ? 0 : -ENOMEM;
 
-	if (!changed || !from || !to) {
-		free(changed), free(from), free(to);
-		return -ENOMEM;
-	}
-	uint8_t *deleted = changed + c->ntables;
-	for (size_t i = 0; i < c->nfks; i++) {
+	uint8_t *deleted = changed ? changed + c->ntables : NULL;
+	for (size_t i = 0; !err && i < c->nfks; i++) {
 		from[i] = table_index(c, names, c->fks[i].from_table);
 		to[i] = table_index(c, names, c->fks[i].to_table);
+		sets[i] = (sets_subject(pp, &c->fks[i], false) ? CARRY_UPDATE : 0) |
+		          (sets_subject(pp, &c->fks[i], true) ? CARRY_DELETE : 0);
 	}
-	for (bool more = true; more;) {
+	for (bool more = !err; more;) {
 		more = false;
 		for (size_t i = 0; i < c->nfks; i++) {
-			uint8_t bits = carries(pp, &c->fks[i], from[i], changed, deleted);
+			uint8_t bits = carries(&c->fks[i], from[i], sets[i], changed, deleted);
 			if (bits == pp->fk_moves[i])
 				continue;
-			pp->fk_moves[i] = bits; /* (bits only ever grow) */
+			pp->fk_moves[i] = bits;
 			more = true;
 			if (to[i] >= 0) {
 				changed[to[i]] |= (bits & CARRY_UPDATE) != 0;
@@ -169,8 +171,8 @@ static int mark_keys(struct ppol *pp, const size_t *names)
 			}
 		}
 	}
-	free(changed), free(from), free(to);
-	return 0;
+	free(changed), free(sets), free(from), free(to);
+	return err;
 }
 
 int ppol_index_moves(struct ppol *pp)
