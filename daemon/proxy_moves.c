@@ -201,25 +201,44 @@ int ppol_index_moves(struct ppol *pp)
 
 /* --- each statement ------------------------------------------------------ */
 
-/* Whether the catalog table named name is table st names, or one it
- * inherits or is a partition of, or one inheriting it (an UPDATE of a
- * parent changes its children's rows; keys may reference either). */
-static bool related(const struct catalog *c, const char *name, const struct sqi_table *st)
+/* How the statement's target st writes rows of the catalog table name:
+ * ROWS_OWN as that table or one it descends from (inherits, at any depth,
+ * or is a partition of: a write of a parent is one of its descendants'
+ * rows, their columns of the same names), ROWS_VIEW through a view
+ * reading one of those (its columns may be named otherwise: any column),
+ * or 0. Ancestors are walked breadth-first, each once. */
+enum { ROWS_OWN = 1, ROWS_VIEW };
+static int writes_rows_of(const struct catalog *c, const char *name, const struct sqi_table *st)
 {
 	const struct cat_table *t = cat_table(c, name);
-	uint32_t oid = t ? t->oid : 0;
+	const struct cat_table **seen = calloc(c->ninherits + 2, sizeof(*seen));
+	size_t n = 0;
+	int how = 0;
 
-	if (ppol_named(name, st->schema, st->name))
-		return true;
-	for (size_t i = 0; oid && i < c->ninherits; i++) {
-		const struct cat_inherit *h = &c->inherits[i];
-		const struct cat_table *o = h->child == oid    ? cat_table_by_oid(c, h->parent)
-		                            : h->parent == oid ? cat_table_by_oid(c, h->child)
-		                                               : NULL;
-		if (o && ppol_named(o->name, st->schema, st->name))
-			return true;
+	if (!seen || !t) /* (out of memory: as if written, failing closed) */
+		return !seen || ppol_named(name, st->schema, st->name) ? ROWS_OWN : 0;
+	seen[n++] = t;
+	for (size_t at = 0; !how && at < n; at++) {
+		const char *rel = seen[at]->name;
+		how = ppol_named(rel, st->schema, st->name) ? ROWS_OWN : 0;
+		for (size_t i = 0; !how && i < c->nviews; i++)
+			how = !strcmp(c->views[i].table, rel) &&
+			              ppol_named(c->views[i].view, st->schema, st->name)
+			          ? ROWS_VIEW
+			          : 0;
+		for (size_t i = 0; i < c->ninherits && n <= c->ninherits; i++) {
+			const struct cat_table *p = c->inherits[i].child == seen[at]->oid
+			                                ? cat_table_by_oid(c, c->inherits[i].parent)
+			                                : NULL;
+			bool known = false;
+			for (size_t j = 0; p && j < n; j++)
+				known |= seen[j] == p;
+			if (p && !known)
+				seen[n++] = p;
+		}
 	}
-	return false;
+	free(seen);
+	return how;
 }
 
 int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n)
@@ -232,12 +251,13 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
 		const struct cat_fk *k = &pp->cat->fks[i];
 		uint8_t bits = pp->fk_moves[i];
 		for (size_t j = 0; bits && j < s->ntables; j++) {
-			const struct sqi_table *st = &s->tables[j];
-			if (!st->write || !related(pp->cat, k->to_table, st))
-				continue;
-			if (((bits & CARRY_UPDATE) &&
-			     moves(s, k->to_column, exact(pp, k->to_table, k->to_column))) ||
-			    ((bits & CARRY_DELETE) && (s->events & SQI_EV_DELETE)))
+			int how =
+			    s->tables[j].write ? writes_rows_of(pp->cat, k->to_table, &s->tables[j]) : 0;
+			bool update = how == ROWS_VIEW ? (s->events & SQI_EV_UPDATE) != 0
+			                               : how && moves(s, k->to_column,
+			                                              exact(pp, k->to_table, k->to_column));
+			if (((bits & CARRY_UPDATE) && update) ||
+			    ((bits & CARRY_DELETE) && how && (s->events & SQI_EV_DELETE)))
 				return pxe_refuse(
 				    why, n,
 				    "Custos does not move rows to another subject: this write of %s "

@@ -2153,6 +2153,7 @@ CASCADES = {  # how a change of a member reaches member_notes.member_id: account
                                "ON UPDATE SET DEFAULT"),
     "set default": ("", "DEFAULT 'nobody' REFERENCES shop.members (id) ON DELETE SET DEFAULT"),
     "a child's key": ("", f"{TO_MEMBERS} REFERENCES shop.vips (id) ON UPDATE CASCADE"),
+    "a grandchild's key": ("", f"{TO_MEMBERS} REFERENCES shop.golds (id) ON UPDATE CASCADE"),
     "deleted, then set default": ("ON DELETE CASCADE",
                                   f"DEFAULT 'nobody' {TO_MEMBERS} REFERENCES shop.accounts (member_id) "
                                   "ON DELETE SET DEFAULT"),
@@ -2174,6 +2175,8 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
         s.server.psql("CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
                       f"CREATE TABLE shop.accounts (member_id text UNIQUE REFERENCES shop.members (id) {accounts}); "
                       "CREATE TABLE shop.vips (PRIMARY KEY (id)) INHERITS (shop.members); "
+                      "CREATE TABLE shop.golds (PRIMARY KEY (id)) INHERITS (shop.vips); "
+                      "CREATE VIEW shop.member_view AS SELECT * FROM shop.members; "
                       f"CREATE TABLE shop.member_notes (member_id text NOT NULL {notes_fk}, note text)",
                       dbname="shop")
         notes = DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace("scan:", "note:").replace(
@@ -2184,8 +2187,8 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
             cur.execute("INSERT INTO shop.members (id, nick) VALUES ('alice', 'A'), ('nobody', NULL)")
             if "then" in how or "through" in how:
                 cur.execute("INSERT INTO shop.accounts (member_id) VALUES ('alice')")
-            if "child" in how:  # (an UPDATE of members changes its children's rows too)
-                cur.execute("INSERT INTO shop.vips (id) VALUES ('alice')")
+            if "child" in how:  # (an UPDATE of members changes its descendants' rows too)
+                cur.execute(f"INSERT INTO shop.{'golds' if 'grand' in how else 'vips'} (id) VALUES ('alice')")
             cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')")
         writes = ["DELETE FROM shop.members WHERE id = 'alice'"] if "default" in how and "delete" in notes_fk.lower() \
             else [
@@ -2193,7 +2196,8 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
             "WITH x AS (UPDATE shop.members SET id = 'carol' WHERE id = 'alice' RETURNING 1) SELECT * FROM x",
             "MERGE INTO shop.members m USING (SELECT 'alice' AS i) v ON m.id = v.i "
             "WHEN MATCHED THEN UPDATE SET id = 'carol'",
-            "DO $$BEGIN UPDATE shop.members SET id = 'carol' WHERE id = 'alice'; END$$"]
+            "DO $$BEGIN UPDATE shop.members SET id = 'carol' WHERE id = 'alice'; END$$",
+            "UPDATE shop.member_view SET id = 'carol' WHERE id = 'alice'"]
         for sql in writes:
             with p.connect(user="app1") as c, c.cursor() as cur:
                 with pytest.raises(psycopg2.Error) as e:
