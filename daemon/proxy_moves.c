@@ -75,14 +75,15 @@ static const char *subject_column(const struct ppol *pp, const char *table)
 	return NULL;
 }
 
-/* Whether key k's action act (an ON UPDATE's or ON DELETE's: CASCADE or
- * SET DEFAULT) writes the subject column of its referencing table: the
- * column itself, or one beside it in the same key (SET DEFAULT sets them
- * all; a key of several columns is one catalog row a column). */
+/* Whether key k's action (ON UPDATE CASCADE or SET DEFAULT; del: ON
+ * DELETE SET DEFAULT, a cascading delete moving no row) writes the subject
+ * column of its referencing table: the column itself, or one beside it in
+ * the same key (SET DEFAULT sets them all; a key of several columns is one
+ * catalog row a column). */
 static bool sets_subject(const struct ppol *pp, const struct cat_fk *k, bool del)
 {
 	char act = del ? k->on_delete : k->on_update;
-	const char *subject = act == 'c' || act == 'd' ? subject_column(pp, k->from_table) : NULL;
+	const char *subject = act == 'd' || (act == 'c' && !del) ? subject_column(pp, k->from_table) : NULL;
 
 	if (!subject || !strcmp(subject, k->from_column))
 		return subject != NULL;
@@ -95,8 +96,6 @@ static bool sets_subject(const struct ppol *pp, const struct cat_fk *k, bool del
 	return false;
 }
 
-/* The table's index among the catalog's (names: their indexes sorted by
- * name), or -1. */
 static int by_name(const void *a, const void *b, void *cat)
 {
 	const struct catalog *c = cat;
@@ -104,6 +103,8 @@ static int by_name(const void *a, const void *b, void *cat)
 	return strcmp(c->tables[*(const size_t *)a].name, c->tables[*(const size_t *)b].name);
 }
 
+/* The table's index among the catalog's (names: their indexes sorted by
+ * name), or -1. */
 static long table_index(const struct catalog *c, const size_t *names, const char *name)
 {
 	size_t lo = 0, hi = c->ntables;
