@@ -206,8 +206,8 @@ struct sqi_info {
 /* Analyses sql (no statements at all is n == 0). 0; -EINVAL when it does
  * not parse (err then gives the position only: parser messages quote the
  * text, which may hold personal data); -E2BIG over SQI_MAX_SQL, over
- * SQI_MAX_TABLES tables in a statement, or nested too deep; -ENOMEM. err
- * says which. */
+ * SQI_MAX_TABLES tables in a statement, or nested too deep; -EILSEQ when
+ * the text is not UTF-8; -ENOMEM. err says which. */
 int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen) WUR;
 void sqi_free(struct sqi_info *info);
 

@@ -62,16 +62,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(sql, data, size);
 	sql[size] = 0;
 	int r = sqi_analyse(sql, &info, err, sizeof(err));
-	CHECK(r == 0 || r == -EINVAL || r == -E2BIG || r == -ENOMEM);
+	CHECK(r == 0 || r == -EINVAL || r == -E2BIG || r == -EILSEQ || r == -ENOMEM);
 	if (r == 0) {
 		for (size_t i = 0; i < info->n; i++) {
-			CHECK(info->stmts[i].kind <= SQI_OTHER && strlen(info->stmts[i].fingerprint) == 16);
-			CHECK(info->stmts[i].normalized);
-			for (size_t j = 0; j < info->stmts[i].ntables; j++)
-				CHECK(info->stmts[i].tables[j].name);
+			const struct sqi_stmt *st = &info->stmts[i];
+			CHECK(st->kind <= SQI_OTHER && strlen(st->fingerprint) == 16);
+			CHECK(st->normalized);
+			for (size_t j = 0; j < st->ntables; j++)
+				CHECK(st->tables[j].name);
+			for (size_t j = 0; j < st->nconflict_cols; j++)
+				CHECK(st->conflict_cols[j]);
+			for (size_t j = 0; j < st->npreds; j++) /* a cast column is never rewritten */
+				CHECK(!(st->preds[j].plain && st->preds[j].col_cast));
+			CHECK(!st->nested_writes || st->write_all);
 		}
 		check_cache(sql, info);
 		sqi_free(info);
+	} else if (r == -EILSEQ) { /* (the text is not UTF-8, and the message says so) */
+		CHECK(strstr(err, "not UTF-8"));
 	} else if (r == -EINVAL) {
 		CHECK(!strncmp(err, "the statement does not parse", 28) ||
 		      !strncmp(err, "cannot analyse", 14));
