@@ -136,9 +136,8 @@ static int subject_preds(struct pconn *c, const struct sqi_stmt *s, const struct
 		const struct pp_column *col = t ? ppol_column_named(t, t->subject_col) : NULL;
 		bool lit = p->literal >= 0 && (size_t)p->literal < nlits;
 		char *value = NULL;
-		if (p->col_cast)
-			continue; /* id::int::bool = '1' matches many: rows attributed from results, or
-			             counted */
+		if (p->col_cast) /* id::int::bool = '1' matches many: attributed from rows, or counted */
+			continue;
 		int verr =
 		    t && lit ? pq_literal_id(&lits[p->literal], col ? col->type_oid : 0, p->bare, &value) : 0;
 		if (verr == -ENOMEM)
