@@ -2216,6 +2216,37 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
             s.stop()
 
 
+def test_a_composite_key_setting_defaults_moves_its_subject_column_too():
+    """ON UPDATE SET DEFAULT on a key of two columns sets both when either
+    referenced column changes: an UPDATE of members.code moves the note to
+    the default member, and is refused (found by a reviewer)."""
+    s = Shop(customers=2)
+    p = None
+    try:
+        s.server.psql("CREATE TABLE shop.members (id text PRIMARY KEY, code text, UNIQUE (id, code)); "
+                      "CREATE TABLE shop.member_notes (member_id text NOT NULL DEFAULT 'nobody' "
+                      f"{TO_MEMBERS}, code text DEFAULT 'x', note text, FOREIGN KEY (member_id, code) "
+                      "REFERENCES shop.members (id, code) ON UPDATE SET DEFAULT)", dbname="shop")
+        notes = DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace("scan:", "note:").replace(
+            "user.government_id", "user.content")
+        p = proxy_with(s, notes, "  member:\n    table: shop.members\n    id: id\n")
+        s.server.psql("GRANT ALL ON ALL TABLES IN SCHEMA shop TO shop_app", dbname="shop")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.members (id, code) VALUES ('alice', 'a'), ('nobody', 'x')")
+            cur.execute("INSERT INTO shop.member_notes (member_id, code, note) VALUES ('alice', 'a', 'hers')")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("UPDATE shop.members SET code = 'b' WHERE id = 'alice'")
+            assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, e.value.pgerror
+        assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "alice"
+    finally:
+        try:
+            if p:
+                p.cleanup()
+        finally:
+            s.stop()
+
+
 def test_a_dense_web_of_foreign_keys_costs_a_write_no_more_than_one_look(proxy):
     """Which foreign keys carry a change into a subject column is worked out
     once per catalog: a table whose ten columns each reference the nine
