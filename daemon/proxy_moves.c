@@ -270,12 +270,13 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
 	return 0;
 }
 
-int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
+int pxm_table(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
 {
 	if (!t->subject_col)
 		return 0;
+	const struct pp_column *sc = ppol_column_named(t, t->subject_col);
 	bool on_subject = named(s->conflict_cols, s->nconflict_cols, t->subject_col);
-	if (moves(s, t->subject_col, exact(pp, t->name, t->subject_col)))
+	if (moves(s, t->subject_col, sc && idt_exact(sc->type_oid)))
 		return pxe_refuse(why, n,
 		                  "Custos does not move a row of %s to another subject (a write of %s): its "
 		                  "encrypted values are under its subject's key",

@@ -1934,9 +1934,11 @@ def test_copy_without_a_column_list_refuses_a_generated_encrypted_column():
             s.stop()
 
 
+NOTES = DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace("scan:", "note:").replace(
+    "user.government_id", "user.content")
 MEMBERS = DOCUMENTS.replace("shop.id_documents", "shop.members").replace("scan:", "nick:").replace(
-    "user.government_id", "user.name") + DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace(
-    "scan:", "note:").replace("user.government_id", "user.content")
+    "user.government_id", "user.name") + NOTES
+MEMBER = "  member:\n    table: shop.members\n    id: id\n"
 
 
 def members_proxy(shop, id_type):
@@ -1946,7 +1948,17 @@ def members_proxy(shop, id_type):
     shop.server.psql(f"CREATE TABLE shop.members (id {id_type} PRIMARY KEY, nick text); "
                      f"CREATE TABLE shop.member_notes (member_id {id_type} NOT NULL REFERENCES shop.members (id), "
                      "note text)", dbname="shop")
-    return proxy_with(shop, MEMBERS, "  member:\n    table: shop.members\n    id: id\n")
+    return proxy_with(shop, MEMBERS, MEMBER)
+
+
+def notes_proxy(shop, ddl):
+    """shop.members and shop.member_notes made by ddl, the notes alone in
+    the policy (their note encrypted, their member_id the member's id), and
+    a proxy over them whose shop_app may write every table."""
+    shop.server.psql(ddl, dbname="shop")
+    p = proxy_with(shop, NOTES, MEMBER)
+    shop.server.psql("GRANT ALL ON ALL TABLES IN SCHEMA shop TO shop_app", dbname="shop")
+    return p
 
 @pytest.mark.parametrize("id_type", ["uuid", "text", "numeric"])
 def test_a_subject_id_bound_in_the_binary_format_keys_its_values(id_type):
@@ -2172,17 +2184,12 @@ def test_a_write_a_foreign_key_carries_into_a_subject_column_is_refused(how):
     p = None
     try:
         accounts, notes_fk = CASCADES[how]
-        s.server.psql("CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
-                      f"CREATE TABLE shop.accounts (member_id text UNIQUE REFERENCES shop.members (id) {accounts}); "
-                      "CREATE TABLE shop.vips (PRIMARY KEY (id)) INHERITS (shop.members); "
-                      "CREATE TABLE shop.golds (PRIMARY KEY (id)) INHERITS (shop.vips); "
-                      "CREATE VIEW shop.member_view AS SELECT * FROM shop.members; "
-                      f"CREATE TABLE shop.member_notes (member_id text NOT NULL {notes_fk}, note text)",
-                      dbname="shop")
-        notes = DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace("scan:", "note:").replace(
-            "user.government_id", "user.content")
-        p = proxy_with(s, notes, "  member:\n    table: shop.members\n    id: id\n")
-        s.server.psql("GRANT ALL ON ALL TABLES IN SCHEMA shop TO shop_app", dbname="shop")
+        p = notes_proxy(s, "CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
+                        f"CREATE TABLE shop.accounts (member_id text UNIQUE REFERENCES shop.members (id) {accounts}); "
+                        "CREATE TABLE shop.vips (PRIMARY KEY (id)) INHERITS (shop.members); "
+                        "CREATE TABLE shop.golds (PRIMARY KEY (id)) INHERITS (shop.vips); "
+                        "CREATE VIEW shop.member_view AS SELECT * FROM shop.members; "
+                        f"CREATE TABLE shop.member_notes (member_id text NOT NULL {notes_fk}, note text)")
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("INSERT INTO shop.members (id, nick) VALUES ('alice', 'A'), ('nobody', NULL)")
             if "then" in how or "through" in how:
@@ -2223,14 +2230,10 @@ def test_a_composite_key_setting_defaults_moves_its_subject_column_too():
     s = Shop(customers=2)
     p = None
     try:
-        s.server.psql("CREATE TABLE shop.members (id text PRIMARY KEY, code text, UNIQUE (id, code)); "
-                      "CREATE TABLE shop.member_notes (member_id text NOT NULL DEFAULT 'nobody' "
-                      f"{TO_MEMBERS}, code text DEFAULT 'x', note text, FOREIGN KEY (member_id, code) "
-                      "REFERENCES shop.members (id, code) ON UPDATE SET DEFAULT)", dbname="shop")
-        notes = DOCUMENTS.replace("shop.id_documents", "shop.member_notes").replace("scan:", "note:").replace(
-            "user.government_id", "user.content")
-        p = proxy_with(s, notes, "  member:\n    table: shop.members\n    id: id\n")
-        s.server.psql("GRANT ALL ON ALL TABLES IN SCHEMA shop TO shop_app", dbname="shop")
+        p = notes_proxy(s, "CREATE TABLE shop.members (id text PRIMARY KEY, code text, UNIQUE (id, code)); "
+                        "CREATE TABLE shop.member_notes (member_id text NOT NULL DEFAULT 'nobody' "
+                        f"{TO_MEMBERS}, code text DEFAULT 'x', note text, FOREIGN KEY (member_id, code) "
+                        "REFERENCES shop.members (id, code) ON UPDATE SET DEFAULT)")
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("INSERT INTO shop.members (id, code) VALUES ('alice', 'a'), ('nobody', 'x')")
             cur.execute("INSERT INTO shop.member_notes (member_id, code, note) VALUES ('alice', 'a', 'hers')")
