@@ -638,17 +638,48 @@ void pc_read_directly(struct pconn *c)
 	read_directly(c, c->srv, c->srv_tls);
 }
 
-/* A cancel for a session whose Query waited for keys (or waits for the
- * catalog after the session's DDL), with nothing before it at
- * PostgreSQL: the statement has not reached it, and a cancel sent
- * after it could find the backend not yet running it, and be forgotten.
- * In its place goes a statement that fails as a cancelled one does
- * (57014), failing the transaction it is in as PostgreSQL would. With
- * statements before it still running, the cancel is theirs: false. */
-bool pc_cancel_waiting(struct pconn *c)
+/* A statement that fails as a cancelled one does (57014), failing the
+ * transaction it is in as PostgreSQL would: it goes in place of a Query
+ * that has not reached PostgreSQL when the client cancels it. A cancel
+ * sent after the Query could find the backend still reading it, and
+ * PostgreSQL forgets a cancel then. */
+static int cancelled_query(struct buf *q)
 {
 	static const char cancelled[] = "DO $custos$BEGIN RAISE query_canceled USING MESSAGE = "
 	                                "'canceling statement due to user request'; END$custos$";
+
+	pgp_message(q, 'Q', cancelled, sizeof(cancelled));
+	return q->failed ? -ENOMEM : 0;
+}
+
+/* The length of the one Query message b holds, alone; 0 if it holds
+ * anything else. */
+static size_t query_alone(struct evbuffer *b)
+{
+	uint8_t hdr[5];
+
+	if (evbuffer_copyout(b, hdr, 5) != 5 || hdr[0] != 'Q' ||
+	    evbuffer_get_length(b) != 1 + (size_t)pgp_get32(hdr + 1))
+		return 0;
+	return evbuffer_get_length(b);
+}
+
+/* Only one Query's statements wait for PostgreSQL's answer: nothing
+ * before it is still running there. */
+static bool one_query_owed(const struct pconn *c)
+{
+	for (size_t i = c->qhead; i < c->qn; i++)
+		if (c->q[i].kind != (i + 1 < c->qn ? X_QSTMT : X_QEND))
+			return false;
+	return c->qhead < c->qn;
+}
+
+/* A Query waiting for keys (or for the catalog after the session's DDL),
+ * with nothing before it at PostgreSQL, goes through as the cancelled
+ * statement. With statements before it still running, the cancel is
+ * theirs: false. */
+static bool cancel_before_keys(struct pconn *c)
+{
 	struct evbuffer *in = c->cli ? bufferevent_get_input(c->cli) : NULL;
 	uint8_t hdr[5];
 	struct buf q = BUF_INIT;
@@ -656,8 +687,7 @@ bool pc_cancel_waiting(struct pconn *c)
 	if (!(c->query_waits || catalog_pending(c)) || c->phase != PC_READY || c->gates || pq_head(c) ||
 	    evbuffer_copyout(in, hdr, 5) != 5 || hdr[0] != 'Q')
 		return false;
-	pgp_message(&q, 'Q', cancelled, sizeof(cancelled));
-	bool done = !q.failed && evbuffer_drain(in, 1 + (size_t)pgp_get32(hdr + 1)) == 0 &&
+	bool done = !cancelled_query(&q) && evbuffer_drain(in, 1 + (size_t)pgp_get32(hdr + 1)) == 0 &&
 	            evbuffer_prepend(in, q.p, q.len) == 0;
 	buf_free(&q);
 	if (!done) {
@@ -667,6 +697,35 @@ bool pc_cancel_waiting(struct pconn *c)
 	c->query_waits = c->cli_keys_wait = false; /* the keys asked for find nothing waiting */
 	resume_client(c);
 	return true;
+}
+
+/* A Query held back until its attempt records are durable, alone at the
+ * gate (the client sent nothing after it) and with nothing before it at
+ * PostgreSQL, is replaced with the cancelled statement: its statements
+ * fail as the first of them would have. Each gate's mark is where the
+ * Query starts, so the marks hold. */
+static bool cancel_gated(struct pconn *c)
+{
+	struct buf q = BUF_INIT;
+	size_t n;
+
+	if (!c->gates || c->phase != PC_READY || evbuffer_get_length(bufferevent_get_output(c->srv)) ||
+	    !(n = query_alone(c->gated)) || !one_query_owed(c))
+		return false;
+	for (const struct ticket *t = c->tk; t; t = t->next)
+		if (t->attempt && t->mark != c->gated_out)
+			return false;
+	bool done = !cancelled_query(&q) && evbuffer_drain(c->gated, n) == 0 &&
+	            evbuffer_add(c->gated, q.p, q.len) == 0;
+	buf_free(&q);
+	if (!done)
+		pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");
+	return true;
+}
+
+bool pc_cancel_waiting(struct pconn *c)
+{
+	return cancel_before_keys(c) || cancel_gated(c);
 }
 
 void pc_keys_ready(struct pconn *c)

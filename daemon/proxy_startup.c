@@ -207,12 +207,12 @@ void pc_send_cancel(struct pconn *t)
 		close(fd);
 }
 
-/* A cancel for a session whose writes wait for their attempt records
- * follows the first of them (pc_open_server): sent now, it would find the
- * backend idle, and PostgreSQL forgets a cancel that finds nothing to stop.
- * A Query that waited for keys, alone, is failed in place
- * (pc_cancel_waiting); other messages waiting for keys (Parse, Bind, COPY
- * rows) are followed by the cancel once sent. */
+/* A cancel for a Query that has not reached PostgreSQL, waiting for keys
+ * or for its attempt records, alone, fails it in place
+ * (pc_cancel_waiting). Other messages waiting for attempt records or
+ * keys (Parse, Bind, Execute, COPY rows) are followed by the cancel once
+ * sent (pc_open_server): sent now, it would find the backend idle, and
+ * PostgreSQL forgets a cancel that finds nothing to stop. */
 static void cancel_backend(struct proxy *px, uint32_t pid, uint32_t key)
 {
 	for (struct pconn *t = px->conns; t; t = t->next)

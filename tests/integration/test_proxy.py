@@ -2724,20 +2724,29 @@ def test_views_over_policy_tables_are_recorded_and_not_written_through():
         s.stop()
 
 
-def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(proxy, shop):
+@pytest.mark.parametrize("sql", [
+    "UPDATE shop.customers SET country = 'XC' WHERE id = 11 AND (SELECT true FROM pg_sleep(3))",
+    "UPDATE shop.customers SET country = 'XC' WHERE id = 11 AND (SELECT true FROM pg_sleep(3)); "
+    "UPDATE shop.customers SET country = 'XD' WHERE id = 11",
+], ids=["one", "two"])
+def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(proxy, shop, sql):
     """A write waits in the proxy until its attempt record is durable; a
-    cancel the client sends meanwhile follows the write to PostgreSQL
-    instead of reaching an idle backend and being lost."""
+    cancel the client sends meanwhile is not lost. Sent after the write, it
+    could reach the backend while it still reads the write, and PostgreSQL
+    forgets a cancel then: the backend is held stopped until both are on
+    their way, which makes that race certain."""
     logger = proxy.d.pids()["logger"]
     before = shop.value("SELECT country FROM shop.customers WHERE id = 11")
     conn = proxy.connect()
     conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SELECT pg_backend_pid()")
+    backend = cur.fetchone()[0]
     failed = []
 
     def write():
         try:
-            conn.cursor().execute("UPDATE shop.customers SET country = 'XC' WHERE id = 11 "
-                                  "AND (SELECT true FROM pg_sleep(3))")
+            conn.cursor().execute(sql)
         except psycopg2.Error as e:
             failed.append(e.pgcode)
     os.kill(logger, signal.SIGSTOP)
@@ -2747,12 +2756,18 @@ def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(pro
         time.sleep(0.5)
         conn.cancel()  # the write is still in the proxy
         time.sleep(0.5)
+        os.kill(backend, signal.SIGSTOP)
+        os.kill(logger, signal.SIGCONT)
+        time.sleep(0.5)  # the attempt is durable: what the proxy sends for the write is on its way
     finally:
         os.kill(logger, signal.SIGCONT)
+        os.kill(backend, signal.SIGCONT)
     t.join(30)
-    assert failed == ["57014"], failed  # canceled while it ran
+    assert failed == ["57014"], failed  # canceled
     assert shop.value("SELECT country FROM shop.customers WHERE id = 11") == before
     conn.close()
+    access = [r for r in proxy.d.records("access") if "SET country" in r.get("stmt", "")]
+    assert access[-1]["detail"]["error"] == "57014" and access[-1]["detail"]["attempt"]  # the log says so
 
 
 def test_every_execute_of_a_suspended_write_names_its_attempt(proxy, shop):
