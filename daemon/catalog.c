@@ -32,7 +32,7 @@ static const char columns_sql[] =
 
 static const char fks_sql[] =
     "SELECT fn.nspname || '.' || fc.relname, fa.attname, tn.nspname || '.' || tc.relname, ta.attname, "
-    "k.confdeltype, k.confupdtype "
+    "k.confdeltype, k.confupdtype, k.oid "
     "FROM pg_constraint k "
     "JOIN pg_class fc ON fc.oid = k.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace "
     "JOIN pg_class tc ON tc.oid = k.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace "
@@ -185,9 +185,13 @@ static int add_fk(struct catalog *c, PGresult *r, int row)
 		return -ENOMEM;
 	c->fks = v;
 	struct cat_fk *fk = &c->fks[c->nfks++];
-	*fk = (struct cat_fk){ strdup(PQgetvalue(r, row, 0)), strdup(PQgetvalue(r, row, 1)),
-		               strdup(PQgetvalue(r, row, 2)), strdup(PQgetvalue(r, row, 3)),
-		               PQgetvalue(r, row, 4)[0],      PQgetvalue(r, row, 5)[0] };
+	*fk = (struct cat_fk){ strdup(PQgetvalue(r, row, 0)),
+		               strdup(PQgetvalue(r, row, 1)),
+		               strdup(PQgetvalue(r, row, 2)),
+		               strdup(PQgetvalue(r, row, 3)),
+		               PQgetvalue(r, row, 4)[0],
+		               PQgetvalue(r, row, 5)[0],
+		               (uint32_t)strtoul(PQgetvalue(r, row, 6), NULL, 10) };
 	return fk->from_table && fk->from_column && fk->to_table && fk->to_column ? 0 : -ENOMEM;
 }
 
@@ -240,7 +244,7 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		int ncols;
 		int (*add)(struct catalog *c, PGresult *r, int row);
 	} parts[] = { { columns_sql, 10, add_column },  { inherits_sql, 2, add_inherit },
-		      { fks_sql, 6, add_fk },           { views_sql, 3, add_view },
+		      { fks_sql, 7, add_fk },           { views_sql, 3, add_view },
 		      { routines_sql, 3, add_routine }, { runs_sql, 3, add_runs } };
 	int r = c ? 0 : -ENOMEM;
 

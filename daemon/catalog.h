@@ -41,6 +41,7 @@ struct cat_table {
 struct cat_fk {
 	char *from_table, *from_column, *to_table, *to_column;
 	char on_delete, on_update; /* pg_constraint's confdeltype, confupdtype: a, r, c, n, d */
+	uint32_t con;              /* the constraint (a key of several columns is a row each) */
 };
 
 /* A view (or materialized view) reads a table: directly, or through

@@ -10,10 +10,10 @@
  *
  * Which foreign keys carry a change into a subject column is worked out
  * once per catalog (ppol_index_moves), as a fixed point over the keys: a
- * statement then only looks up the keys on the tables it writes. Beyond
- * the first key a change is followed table by table (a change of one
- * column of a table stands for a change of any), which refuses more than
- * it must, never less. */
+ * statement then only looks up the keys on the tables it writes. A change
+ * is followed column by column: a key's action writes its own column
+ * (CASCADE) or every column of its key (SET NULL, SET DEFAULT), and goes
+ * on only through keys referencing one of those. */
 #define _GNU_SOURCE /* qsort_r */
 #include <errno.h>
 #include <stdio.h>
@@ -75,104 +75,175 @@ static const char *subject_column(const struct ppol *pp, const char *table)
 	return NULL;
 }
 
-/* Whether key k's action (ON UPDATE CASCADE or SET DEFAULT; del: ON
- * DELETE SET DEFAULT, a cascading delete moving no row) writes the subject
- * column of its referencing table: the column itself, or one beside it in
- * the same key (SET DEFAULT sets them all; a key of several columns is one
- * catalog row a column). */
-static bool sets_subject(const struct ppol *pp, const struct cat_fk *k, bool del)
-{
-	char act = del ? k->on_delete : k->on_update;
-	const char *subject = act == 'd' || (act == 'c' && !del) ? subject_column(pp, k->from_table) : NULL;
+/* The key rows side by side by what they reference (table, column): a
+ * referenced column, an endpoint, is known by the place of its first row
+ * in that order, and a referenced table likewise; and by constraint, the
+ * rows of a key of several columns side by side. A change is followed
+ * column by column: into the columns a key's action writes, on only from
+ * those some key references. */
+struct web {
+	const struct catalog *cat;
+	size_t *order;         /* key rows by referenced table, column */
+	size_t *keys, *key_at; /* key rows by constraint; by key row: where its key's start */
+	long *col, *tab;       /* by key row: its referencing column as an endpoint, its referencing
+	                        * table as a referenced one (-1: no key references it) */
+	long *to_col, *to_tab; /* by key row: its referenced column's endpoint, table's */
+	uint8_t *changed;      /* by endpoint: a change of it is carried into a subject column */
+	uint8_t *deleted;      /* by referenced table: a delete of its rows is */
+};
 
-	if (!subject || !strcmp(subject, k->from_column))
-		return subject != NULL;
-	for (size_t i = 0; act == 'd' && i < pp->cat->nfks; i++) {
-		const struct cat_fk *o = &pp->cat->fks[i];
-		if (!strcmp(o->from_table, k->from_table) && !strcmp(o->to_table, k->to_table) &&
-		    !strcmp(o->from_column, subject) && (del ? o->on_delete : o->on_update) == 'd')
-			return true;
-	}
-	return false;
+static int by_target(const void *a, const void *b, void *cat)
+{
+	const struct cat_fk *x = &((const struct catalog *)cat)->fks[*(const size_t *)a],
+	                    *y = &((const struct catalog *)cat)->fks[*(const size_t *)b];
+
+	return strcmp(x->to_table, y->to_table) ?: strcmp(x->to_column, y->to_column);
 }
 
-static int by_name(const void *a, const void *b, void *cat)
+static int by_key(const void *a, const void *b, void *cat)
 {
-	const struct catalog *c = cat;
+	uint32_t x = ((const struct catalog *)cat)->fks[*(const size_t *)a].con,
+	         y = ((const struct catalog *)cat)->fks[*(const size_t *)b].con;
 
-	return strcmp(c->tables[*(const size_t *)a].name, c->tables[*(const size_t *)b].name);
+	return (x > y) - (x < y);
 }
 
-/* The table's index among the catalog's (names: their indexes sorted by
- * name), or -1. */
-static long table_index(const struct catalog *c, const size_t *names, const char *name)
+/* The place in w->order of the first key row referencing table (column;
+ * NULL: any of its columns), or -1. */
+static long referenced(const struct web *w, const char *table, const char *column)
 {
-	size_t lo = 0, hi = c->ntables;
+	size_t lo = 0, hi = w->cat->nfks;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int d = strcmp(c->tables[names[mid]].name, name);
-		if (!d)
-			return (long)names[mid];
+		const struct cat_fk *k = &w->cat->fks[w->order[mid]];
+		int d = strcmp(k->to_table, table);
+		if (!d && column)
+			d = strcmp(k->to_column, column);
 		if (d < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	const struct cat_fk *k = lo < w->cat->nfks ? &w->cat->fks[w->order[lo]] : NULL;
+	return k && !strcmp(k->to_table, table) && (!column || !strcmp(k->to_column, column)) ? (long)lo : -1;
 }
 
-/* What key k carries (CARRY_*) once changes reach its referencing table
- * from (changed: a column of it changed, deleted: a row of it deleted;
- * by table index; a table the catalog does not list counts as both) or
- * sets its subject column (sets: sets_subject's, as CARRY_* bits). */
-static uint8_t carries(const struct cat_fk *k, long from, uint8_t sets, const uint8_t *changed,
-                       const uint8_t *deleted)
+/* The key rows of key row i's key: w->keys[*from] up to *to. */
+static void key_rows(const struct web *w, size_t i, size_t *from, size_t *to)
 {
-	bool on = from < 0 || changed[from], gone = from < 0 || deleted[from];
-	uint8_t bits = 0;
+	*from = *to = w->key_at[i];
+	while (*to < w->cat->nfks && w->cat->fks[w->keys[*to]].con == w->cat->fks[i].con)
+		++*to;
+}
 
-	if (k->on_update == 'c' || k->on_update == 'n' || k->on_update == 'd')
-		bits |= on ? CARRY_UPDATE : sets & CARRY_UPDATE;
-	if (k->on_delete == 'c')
-		bits |= gone ? CARRY_DELETE : 0;
-	else if (k->on_delete == 'n' || k->on_delete == 'd')
-		bits |= on ? CARRY_DELETE : sets & CARRY_DELETE;
-	return bits;
+/* Whether key row i's action act writes the subject column of its
+ * referencing table (ON UPDATE CASCADE: its own column; SET DEFAULT, on
+ * update or delete: every column of its key). */
+static bool sets_subject(const struct ppol *pp, const struct web *w, size_t i, char act, bool del)
+{
+	const struct cat_fk *k = &pp->cat->fks[i];
+	const char *subject = act == 'd' || (act == 'c' && !del) ? subject_column(pp, k->from_table) : NULL;
+	size_t j, to;
+
+	if (!subject || act == 'c')
+		return subject && !strcmp(subject, k->from_column);
+	for (key_rows(w, i, &j, &to); j < to; j++)
+		if (!strcmp(pp->cat->fks[w->keys[j]].from_column, subject))
+			return true;
+	return false;
+}
+
+/* Whether key row i's action act (CASCADE: its own column; SET NULL or
+ * DEFAULT: every column of its key) writes a column whose change is
+ * carried on into a subject column, or sets one. */
+static bool writes_on(const struct ppol *pp, const struct web *w, size_t i, char act, bool del)
+{
+	size_t j = i, to = i + 1;
+
+	if (act != 'c' && act != 'n' && act != 'd')
+		return false;
+	if (sets_subject(pp, w, i, act, del))
+		return true;
+	if (act == 'c')
+		return w->col[i] >= 0 && w->changed[w->col[i]];
+	for (key_rows(w, i, &j, &to); j < to; j++)
+		if (w->col[w->keys[j]] >= 0 && w->changed[w->col[w->keys[j]]])
+			return true;
+	return false;
+}
+
+/* What key row i carries (CARRY_*) into a subject column, as far as
+ * w->changed and w->deleted know. */
+static uint8_t carries(const struct ppol *pp, const struct web *w, size_t i)
+{
+	const struct cat_fk *k = &pp->cat->fks[i];
+	bool update = writes_on(pp, w, i, k->on_update, false);
+	bool del = k->on_delete == 'c' ? w->tab[i] >= 0 && w->deleted[w->tab[i]]
+	                               : writes_on(pp, w, i, k->on_delete, true);
+
+	return (update ? CARRY_UPDATE : 0) | (del ? CARRY_DELETE : 0);
+}
+
+static int web_make(struct web *w, const struct catalog *c)
+{
+	size_t n = c->nfks + 1;
+
+	*w = (struct web){ .cat = c };
+	w->order = calloc(n, sizeof(size_t)), w->keys = calloc(n, sizeof(size_t));
+	w->key_at = calloc(n, sizeof(size_t));
+	w->col = calloc(n, sizeof(long)), w->tab = calloc(n, sizeof(long));
+	w->to_col = calloc(n, sizeof(long)), w->to_tab = calloc(n, sizeof(long));
+	w->changed = calloc(n, 2);
+	if (!w->order || !w->keys || !w->key_at || !w->col || !w->tab || !w->to_col || !w->to_tab ||
+	    !w->changed)
+		return -ENOMEM;
+	w->deleted = w->changed + n;
+	for (size_t i = 0; i < c->nfks; i++)
+		w->order[i] = w->keys[i] = i;
+	qsort_r(w->order, c->nfks, sizeof(size_t), by_target, (void *)c);
+	qsort_r(w->keys, c->nfks, sizeof(size_t), by_key, (void *)c);
+	for (size_t j = 0; j < c->nfks; j++) /* the first row of each key */
+		w->key_at[w->keys[j]] =
+		    j && c->fks[w->keys[j - 1]].con == c->fks[w->keys[j]].con ? w->key_at[w->keys[j - 1]] : j;
+	for (size_t i = 0; i < c->nfks; i++) {
+		const struct cat_fk *k = &c->fks[i];
+		w->col[i] = referenced(w, k->from_table, k->from_column);
+		w->tab[i] = referenced(w, k->from_table, NULL);
+		w->to_col[i] = referenced(w, k->to_table, k->to_column);
+		w->to_tab[i] = referenced(w, k->to_table, NULL);
+	}
+	return 0;
+}
+
+static void web_free(struct web *w)
+{
+	free(w->order), free(w->keys), free(w->key_at), free(w->col), free(w->tab);
+	free(w->to_col), free(w->to_tab), free(w->changed);
 }
 
 /* Marks the keys that carry a change into a subject column: to a fixed
- * point, since a key carries what the keys referencing its table carry
- * (bits only grow: at most two passes a key, each pass over the keys). */
-static int mark_keys(struct ppol *pp, const size_t *names)
+ * point, since a key carries what the keys referencing the columns its
+ * action writes carry (bits only grow: at most two passes a key, each
+ * pass over the keys). */
+static int mark_keys(struct ppol *pp)
 {
-	const struct catalog *c = pp->cat;
-	uint8_t *changed = calloc(c->ntables + 1, 2), *sets = calloc(c->nfks + 1, 1);
-	long *from = calloc(c->nfks + 1, sizeof(*from)), *to = calloc(c->nfks + 1, sizeof(*to));
-	int err = changed && sets && from && to ? 0 : -ENOMEM;
+	struct web w;
+	int err = web_make(&w, pp->cat);
 
-	uint8_t *deleted = changed ? changed + c->ntables : NULL;
-	for (size_t i = 0; !err && i < c->nfks; i++) {
-		from[i] = table_index(c, names, c->fks[i].from_table);
-		to[i] = table_index(c, names, c->fks[i].to_table);
-		sets[i] = (sets_subject(pp, &c->fks[i], false) ? CARRY_UPDATE : 0) |
-		          (sets_subject(pp, &c->fks[i], true) ? CARRY_DELETE : 0);
-	}
 	for (bool more = !err; more;) {
 		more = false;
-		for (size_t i = 0; i < c->nfks; i++) {
-			uint8_t bits = carries(&c->fks[i], from[i], sets[i], changed, deleted);
+		for (size_t i = 0; i < pp->cat->nfks; i++) {
+			uint8_t bits = carries(pp, &w, i);
 			if (bits == pp->fk_moves[i])
 				continue;
 			pp->fk_moves[i] = bits;
 			more = true;
-			if (to[i] >= 0) {
-				changed[to[i]] |= (bits & CARRY_UPDATE) != 0;
-				deleted[to[i]] |= (bits & CARRY_DELETE) != 0;
-			}
+			w.changed[w.to_col[i]] |= (bits & CARRY_UPDATE) != 0;
+			w.deleted[w.to_tab[i]] |= (bits & CARRY_DELETE) != 0;
 		}
 	}
-	free(changed), free(sets), free(from), free(to);
+	web_free(&w);
 	return err;
 }
 
@@ -180,16 +251,9 @@ int ppol_index_moves(struct ppol *pp)
 {
 	if (!pp->cat || !pp->cat->nfks)
 		return 0;
-	size_t *names = calloc(pp->cat->ntables + 1, sizeof(*names));
-	if (!(pp->fk_moves = calloc(pp->cat->nfks, 1)) || !names) {
-		free(names);
+	if (!(pp->fk_moves = calloc(pp->cat->nfks, 1)))
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < pp->cat->ntables; i++)
-		names[i] = i;
-	qsort_r(names, pp->cat->ntables, sizeof(*names), by_name, pp->cat);
-	int err = mark_keys(pp, names);
-	free(names);
+	int err = mark_keys(pp);
 	bool any = false;
 	for (size_t i = 0; !err && i < pp->cat->nfks; i++)
 		any |= pp->fk_moves[i] != 0;
