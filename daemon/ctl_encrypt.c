@@ -497,7 +497,7 @@ static int cmd_encrypt(int argc, char **argv)
 	r.guard = !a.no_guard;
 	if ((code = ctl_policy_load(a.policy, a.db, &p, &cat, &errs)) || (code = ctl_keys_open(&a, &r.ks)))
 		goto out;
-	r.db = srw_connect(a.db);
+	r.db = srw_connect(a.db, "custosctl encrypt-existing");
 	if (PQstatus(r.db) != CONNECTION_OK) {
 		fprintf(stderr, "custosctl: --db: %s", PQerrorMessage(r.db));
 		code = EXIT_USAGE;

@@ -385,7 +385,7 @@ static int find_values(const struct ctl_keys_args *a, const char *type, const ch
 		r = ctl_usage_error("--subject: the policy has no subject type '%s'", type);
 	if (!r && sm_stored_id(m, cat, id, room, err, sizeof(err)))
 		r = ctl_usage_error("--subject: %s", err);
-	PGconn *db = r ? NULL : srw_connect(a->db);
+	PGconn *db = r ? NULL : srw_connect(a->db, "custosctl keys");
 	if (db && PQstatus(db) != CONNECTION_OK)
 		r = db_fail(db);
 	if (!r && subject_key_ids(db, p, m, *id, ids, nvalues))

@@ -17,6 +17,7 @@
 
 #include "blindidx.h"
 #include "kekfile.h"
+#include "pgconn.h"
 #include "keystore_int.h"
 #include "secmem.h"
 
@@ -202,7 +203,7 @@ static struct keystore *ks_new(const struct ks_config *cfg, char *err, size_t er
 		return NULL;
 	}
 	memcpy(ks->sec->master, cfg->master_key, sizeof(ks->sec->master));
-	ks->db = PQconnectdb(cfg->conninfo);
+	ks->db = pgc_connect(cfg->conninfo, "custosd keystore", NULL);
 	if (PQstatus(ks->db) != CONNECTION_OK) {
 		snprintf(err, errlen, "keystore database: %s", PQerrorMessage(ks->db));
 		err[strcspn(err, "\n")] = 0;

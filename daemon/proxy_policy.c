@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgconn.h"
 #include "subjectmap.h"
 
 struct ppol *ppol_ref(struct ppol *pp)
@@ -397,22 +398,6 @@ static int index_views(struct ppol *pp)
 	return 0;
 }
 
-PGconn *ppol_connect(const char *conninfo)
-{
-	/* a read that hangs holds back the next: bounded, a lost network too
-	 * (what conninfo, after these, sets wins) */
-	static const char *const keys[] = { "connect_timeout",
-		                            "tcp_user_timeout",
-		                            "keepalives_idle",
-		                            "keepalives_interval",
-		                            "application_name",
-		                            "dbname",
-		                            NULL };
-	const char *values[] = { "10", "60000", "30", "10", "custosd catalog", conninfo, NULL };
-
-	return PQconnectdbParams(keys, values, 1);
-}
-
 int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol *prev,
               struct ppol **ret, char *err, size_t errlen)
 {
@@ -427,7 +412,7 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 		snprintf(err, errlen, "the policy names tables, but no database is configured");
 		r = -EINVAL;
 	}
-	PGconn *conn = !r && conninfo ? ppol_connect(conninfo) : NULL;
+	PGconn *conn = !r && conninfo ? pgc_connect(conninfo, "custosd catalog", NULL) : NULL;
 	if (conn)
 		r = load_catalog(pp, conn, err, errlen);
 	else if (!r && conninfo)

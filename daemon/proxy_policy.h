@@ -99,9 +99,6 @@ struct ppol {
  * why (no personal data in it). */
 int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, struct ppol *prev,
               struct ppol **ret, char *err, size_t errlen) WUR;
-/* A connection for reading the catalog: timeouts and keepalives bound a
- * read that hangs, unless conninfo says otherwise. NULL out of memory. */
-PGconn *ppol_connect(const char *conninfo);
 /* Results mapped under an older policy keep it alive while they last. */
 struct ppol *ppol_ref(struct ppol *pp);
 void ppol_unref(struct ppol *pp);

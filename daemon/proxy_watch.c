@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "pgconn.h"
 #include "proxy.h"
 
 #define RETRY_MS 5000      /* between attempts to connect */
@@ -112,7 +113,7 @@ static void *watch(void *arg)
 	struct watcher *w = arg;
 
 	for (int n = 0; n >= 0; n = wait_for(w, -1, RETRY_MS)) {
-		PGconn *conn = ppol_connect(w->conninfo);
+		PGconn *conn = pgc_connect(w->conninfo, "custosd catalog", NULL);
 		if (wait_for(w, -1, 0) < 0) { /* stopped while it connected */
 			PQfinish(conn);
 			break;

@@ -23,7 +23,7 @@ static int connect_one(PGconn **db, const char *conninfo, const char *what, char
 	if (*db && PQstatus(*db) == CONNECTION_OK)
 		return 0;
 	PQfinish(*db);
-	*db = srw_connect(conninfo);
+	*db = srw_connect(conninfo, "custosd subject requests");
 	if (PQstatus(*db) == CONNECTION_OK) { /* a request waits for locks and statements, not forever */
 		PQclear(PQexec(*db, "SET lock_timeout = '10s'; SET statement_timeout = '300s'"));
 		return 0;

@@ -5,14 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-PGconn *srw_connect(const char *conninfo)
-{
-	static const char *const keys[] = { "dbname", "client_encoding", NULL }; /* (the last word wins) */
-	const char *values[] = { conninfo, "UTF8", NULL };
-
-	return PQconnectdbParams(keys, values, 1);
-}
-
 const char *srw_db_error(const PGresult *r, char *out, size_t n)
 {
 	const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);

@@ -8,13 +8,17 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "pgconn.h"
 #include "policy.h"
 #include "subjectmap.h"
 
 /* A connection to the customer database (or the keystore) whose text
  * comes and goes as UTF-8, whatever the database's default client
  * encoding: the plaintext inside a ciphertext is UTF-8 (pgencoding.h). */
-PGconn *srw_connect(const char *conninfo);
+static inline PGconn *srw_connect(const char *conninfo, const char *app)
+{
+	return pgc_connect(conninfo, app, "UTF8");
+}
 
 /* Called with each table's rows: r has one field per column in cols. A
  * nonzero return stops the walk and is returned. */

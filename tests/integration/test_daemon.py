@@ -4,6 +4,7 @@ reload with good and broken files, restart of a killed role, graceful stop
 and kill -9 with the log verifying afterwards."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -491,6 +492,39 @@ def test_keys_through_the_keeper(tcp_pg):
         assert b"epoch 0000000001" not in kek.read_bytes()
         recs = [(r["detail"]["command"], r["detail"]["result"]) for r in d.records("control")]
         assert ("keys-rotate", "ok") in recs and ("keys-rotate", "refused") in recs
+    finally:
+        d.cleanup()
+        tcp_pg.dropdb(ks.name)
+
+
+def test_a_keystore_server_that_does_not_answer_holds_the_keeper_no_longer_than_a_timeout(tcp_pg):
+    """A keystore whose server accepts connections but does not answer
+    (stopped, as a hung host or a lost network leaves it) is given up on
+    after connect_timeout, 10 s, with an error naming the keystore: the
+    keeper used to wait for it for ever, custosd with it."""
+    ensure_users()
+    d = Daemon()
+    ks = tcp_pg.createdb("keystore")
+    postmaster = int((tcp_pg.datadir / "postmaster.pid").read_text().split()[0])
+    try:
+        key = d.dir / "master.key"
+        key.write_text(os.urandom(32).hex() + "\n")
+        key.chmod(0o400)
+        kek = d.dir / "kek"
+        dsn = tcp_pg.conninfo("keystore", tcp=True)
+        ctl("keys", "init", "--keystore", dsn, "--master-key", key, "--kek", kek, check=0)
+        os.chown(key, ensure_user("custos").pw_uid, 0)
+        d.settings.update(keystore=dsn, master_key=key, kek_file=kek)
+        d.write_conf()
+        os.kill(postmaster, signal.SIGSTOP)
+        started = time.monotonic()
+        d.start(wait=False)
+        try:
+            rc = d.proc.wait(timeout=60)
+        finally:
+            os.kill(postmaster, signal.SIGCONT)
+        assert rc != 0 and 8 < time.monotonic() - started < 40, (rc, d.errors())
+        assert re.search(r"keystore.*timeout", d.errors()), d.errors()
     finally:
         d.cleanup()
         tcp_pg.dropdb(ks.name)
