@@ -41,6 +41,23 @@ static const char fks_sql[] =
     "JOIN pg_attribute ta ON ta.attrelid = k.confrelid AND ta.attnum = u.pk "
     "WHERE k.contype = 'f'";
 
+/* A generated column depends on the columns its expression reads: its
+ * default (pg_attrdef) on them, as PostgreSQL 15 records it, or the
+ * column itself on them. */
+static const char generated_sql[] =
+    "WITH g(rel, col, src) AS ("
+    "  SELECT ad.adrelid, ad.adnum, d.refobjsubid FROM pg_attrdef ad JOIN pg_depend d"
+    "   ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass"
+    "   AND d.refobjid = ad.adrelid AND d.refobjsubid > 0"
+    "  UNION"
+    "  SELECT d.objid, d.objsubid, d.refobjsubid FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+    "   AND d.refclassid = 'pg_class'::regclass AND d.objid = d.refobjid AND d.objsubid > 0"
+    "   AND d.refobjsubid > 0) "
+    "SELECT n.nspname || '.' || c.relname, ga.attname, sa.attname FROM g "
+    "JOIN pg_attribute ga ON ga.attrelid = g.rel AND ga.attnum = g.col AND ga.attgenerated <> '' "
+    "JOIN pg_attribute sa ON sa.attrelid = g.rel AND sa.attnum = g.src AND sa.attnum <> g.col "
+    "JOIN pg_class c ON c.oid = g.rel JOIN pg_namespace n ON n.oid = c.relnamespace";
+
 static const char inherits_sql[] =
     "SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
     "WHERE c.relkind IN ('r', 'p')";
@@ -195,6 +212,19 @@ static int add_fk(struct catalog *c, PGresult *r, int row)
 	return fk->from_table && fk->from_column && fk->to_table && fk->to_column ? 0 : -ENOMEM;
 }
 
+static int add_generated(struct catalog *c, PGresult *r, int row)
+{
+	struct cat_generated *v = realloc(c->gens, (c->ngens + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->gens = v;
+	struct cat_generated *g = &c->gens[c->ngens++];
+	*g = (struct cat_generated){ strdup(PQgetvalue(r, row, 0)), strdup(PQgetvalue(r, row, 1)),
+		                     strdup(PQgetvalue(r, row, 2)) };
+	return g->table && g->column && g->from ? 0 : -ENOMEM;
+}
+
 static int add_view(struct catalog *c, PGresult *r, int row)
 {
 	struct cat_view_dep *v = realloc(c->views, (c->nviews + 1) * sizeof(*v));
@@ -243,9 +273,10 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		const char *sql;
 		int ncols;
 		int (*add)(struct catalog *c, PGresult *r, int row);
-	} parts[] = { { columns_sql, 10, add_column },  { inherits_sql, 2, add_inherit },
-		      { fks_sql, 7, add_fk },           { views_sql, 3, add_view },
-		      { routines_sql, 3, add_routine }, { runs_sql, 3, add_runs } };
+	} parts[] = { { columns_sql, 10, add_column }, { inherits_sql, 2, add_inherit },
+		      { fks_sql, 7, add_fk },          { generated_sql, 3, add_generated },
+		      { views_sql, 3, add_view },      { routines_sql, 3, add_routine },
+		      { runs_sql, 3, add_runs } };
 	int r = c ? 0 : -ENOMEM;
 
 	for (size_t p = 0; !r && p < ARRAY_SIZE(parts); p++) {
@@ -283,6 +314,11 @@ void cat_free(struct catalog *c)
 		free(c->fks[i].to_table);
 		free(c->fks[i].to_column);
 	}
+	for (size_t i = 0; i < c->ngens; i++) {
+		free(c->gens[i].table);
+		free(c->gens[i].column);
+		free(c->gens[i].from);
+	}
 	for (size_t i = 0; i < c->nviews; i++) {
 		free(c->views[i].view);
 		free(c->views[i].table);
@@ -296,6 +332,7 @@ void cat_free(struct catalog *c)
 	free(c->tables);
 	free(c->inherits);
 	free(c->fks);
+	free(c->gens);
 	free(c->views);
 	free(c->routines);
 	free(c->runs);

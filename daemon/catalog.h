@@ -44,6 +44,12 @@ struct cat_fk {
 	uint32_t con;              /* the constraint (a key of several columns is a row each) */
 };
 
+/* A stored generated column is computed from another column of its
+ * table: a write of that one changes it. */
+struct cat_generated {
+	char *table, *column, *from; /* (table named as in cat_fk) */
+};
+
 /* A view (or materialized view) reads a table: directly, or through
  * other views. */
 struct cat_view_dep {
@@ -79,6 +85,8 @@ struct catalog {
 	size_t ninherits;
 	struct cat_fk *fks;
 	size_t nfks;
+	struct cat_generated *gens;
+	size_t ngens;
 	struct cat_view_dep *views;
 	size_t nviews;
 	struct cat_routine *routines;

@@ -390,8 +390,9 @@ static int defaults_left(const struct pp_table *t, const struct sqi_stmt *s, cha
 	return 0;
 }
 
-static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct sqi_stmt *s, const char *sql,
-                      const struct sqi_literal *lits, bool extended, char *why, size_t n)
+static int plan_table(struct pxe_plan *p, const struct ppol *pp, const struct pp_table *t,
+                      const struct sqi_stmt *s, const char *sql, const struct sqi_literal *lits,
+                      bool extended, char *why, size_t n)
 {
 	if (s->write_all && s->kind != SQI_COPY)
 		return pxe_refuse(why, n, ALL_COLUMNS, t->name);
@@ -400,7 +401,7 @@ static int plan_table(struct pxe_plan *p, const struct pp_table *t, const struct
 		return derr;
 	if (s->kind == SQI_COPY)
 		return plan_copy(p, t, s, why, n);
-	derr = pxm_table(t, s, why, n);
+	derr = pxm_table(pp, t, s, why, n);
 	if (derr)
 		return derr;
 	for (size_t i = 0; s->writes_partial && i < s->nwrite_cols; i++) {
@@ -525,7 +526,7 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 		if (s->writes[j].row + 1 > p->nrows)
 			p->nrows = s->writes[j].row + 1;
 	return columns_known(c->px, target, s, why, n)
-	           ?: plan_table(p, target, s, sql, lits, extended, why, n);
+	           ?: plan_table(p, c->px->pp, target, s, sql, lits, extended, why, n);
 }
 
 /* A write through a view over a table with encrypted columns would put

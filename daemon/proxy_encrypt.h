@@ -75,7 +75,7 @@ bool pxe_has_encrypted(const struct pp_table *t);
 /* proxy_moves.c: a write that would leave a subject's encrypted values in
  * rows of another subject (0, or -EPERM with why): of t's subject column,
  * or an upsert into t that may update another subject's row; */
-int pxm_table(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n);
+int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n);
 /* ... a write of any table that foreign keys carry into such a column. */
 int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n);
 

@@ -2,18 +2,16 @@
  * rows of another subject: refused. A value is encrypted under its row's
  * subject's key; a row whose subject column changes keeps its values
  * under the first subject's key, out of the second's erasure and lost with
- * the first's. Such a change comes from a write of the subject column
- * (UPDATE, an upsert's DO UPDATE), from foreign keys that carry a write of
- * another table into it (ON UPDATE or ON DELETE CASCADE, SET NULL, SET
- * DEFAULT, table after table), or from an upsert updating a row it did not
- * name the subject of.
+ * the first's. Such a change comes from a write of the subject column or
+ * of a column it is generated from (UPDATE, an upsert's DO UPDATE), from
+ * foreign keys that carry a write of another table into it (ON UPDATE or
+ * ON DELETE CASCADE, SET NULL, SET DEFAULT, table after table), or from an
+ * upsert updating a row it did not name the subject of.
  *
  * Which foreign keys carry a change into a subject column is worked out
  * once per catalog (ppol_index_moves), as a fixed point over the keys: a
  * statement then only looks up the keys on the tables it writes. A change
- * is followed column by column: a key's action writes its own column
- * (CASCADE) or every column of its key (SET NULL, SET DEFAULT), and goes
- * on only through keys referencing one of those. */
+ * is followed column by column (struct web). */
 #define _GNU_SOURCE /* qsort_r */
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +50,31 @@ static bool moves(const struct sqi_stmt *s, const char *col, bool keep)
 	return false;
 }
 
+/* Whether the stored generated column col of table is computed from from. */
+static bool generated_from(const struct catalog *c, const char *table, const char *col, const char *from)
+{
+	for (size_t i = 0; c && i < c->ngens; i++)
+		if (!strcmp(c->gens[i].column, col) && !strcmp(c->gens[i].from, from) &&
+		    !strcmp(c->gens[i].table, table))
+			return true;
+	return false;
+}
+
+/* Whether the statement may change col of table: moves() it, or a column
+ * it is generated from (PostgreSQL computes it again). */
+static bool changes(const struct ppol *pp, const struct sqi_stmt *s, const char *table, const char *col,
+                    bool keep)
+{
+	if (moves(s, col, keep))
+		return true;
+	for (size_t i = 0; pp->cat && i < pp->cat->ngens; i++) {
+		const struct cat_generated *g = &pp->cat->gens[i];
+		if (!strcmp(g->column, col) && !strcmp(g->table, table) && moves(s, g->from, false))
+			return true;
+	}
+	return false;
+}
+
 /* Whether PostgreSQL's equality on the column is that of its values' text
  * as Custos reads them (not so for numeric 7.0 = 7, citext, a
  * nondeterministic collation). */
@@ -79,17 +102,25 @@ static const char *subject_column(const struct ppol *pp, const char *table)
  * referenced column, an endpoint, is known by the place of its first row
  * in that order, and a referenced table likewise; and by constraint, the
  * rows of a key of several columns side by side. A change is followed
- * column by column: into the columns a key's action writes, on only from
- * those some key references. */
+ * column by column, into the columns a key's action writes (and those
+ * generated from them), and on only through keys referencing one of
+ * those. */
+struct span {
+	size_t at, n;
+};
+
 struct web {
-	const struct catalog *cat;
+	const struct ppol *pp;
 	size_t *order;         /* key rows by referenced table, column */
 	size_t *keys, *key_at; /* key rows by constraint; by key row: where its key's start */
-	long *col, *tab;       /* by key row: its referencing column as an endpoint, its referencing
-	                        * table as a referenced one (-1: no key references it) */
+	long *tab;             /* by key row: its referencing table as a referenced one (-1: none) */
 	long *to_col, *to_tab; /* by key row: its referenced column's endpoint, table's */
-	uint8_t *changed;      /* by endpoint: a change of it is carried into a subject column */
-	uint8_t *deleted;      /* by referenced table: a delete of its rows is */
+	uint8_t *sets;         /* by key row: CARRY_* of its actions that set a subject column */
+	struct span *writes;   /* by key row, ON UPDATE then ON DELETE: the endpoints its action changes */
+	long *eps;             /* (those endpoints, of every row) */
+	size_t neps, epscap;
+	uint8_t *changed; /* by endpoint: a change of it is carried into a subject column */
+	uint8_t *deleted; /* by referenced table: a delete of its rows is */
 };
 
 static int by_target(const void *a, const void *b, void *cat)
@@ -112,11 +143,12 @@ static int by_key(const void *a, const void *b, void *cat)
  * NULL: any of its columns), or -1. */
 static long referenced(const struct web *w, const char *table, const char *column)
 {
-	size_t lo = 0, hi = w->cat->nfks;
+	const struct catalog *c = w->pp->cat;
+	size_t lo = 0, hi = c->nfks;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct cat_fk *k = &w->cat->fks[w->order[mid]];
+		const struct cat_fk *k = &c->fks[w->order[mid]];
 		int d = strcmp(k->to_table, table);
 		if (!d && column)
 			d = strcmp(k->to_column, column);
@@ -125,80 +157,101 @@ static long referenced(const struct web *w, const char *table, const char *colum
 		else
 			hi = mid;
 	}
-	const struct cat_fk *k = lo < w->cat->nfks ? &w->cat->fks[w->order[lo]] : NULL;
+	const struct cat_fk *k = lo < c->nfks ? &c->fks[w->order[lo]] : NULL;
 	return k && !strcmp(k->to_table, table) && (!column || !strcmp(k->to_column, column)) ? (long)lo : -1;
 }
 
-/* The key rows of key row i's key: w->keys[*from] up to *to. */
-static void key_rows(const struct web *w, size_t i, size_t *from, size_t *to)
+static int add_endpoint(struct web *w, long e)
 {
-	*from = *to = w->key_at[i];
-	while (*to < w->cat->nfks && w->cat->fks[w->keys[*to]].con == w->cat->fks[i].con)
-		++*to;
+	if (e < 0)
+		return 0;
+	if (w->neps == w->epscap) {
+		size_t cap = w->epscap ? 2 * w->epscap : 64;
+		long *v = realloc(w->eps, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		w->eps = v, w->epscap = cap;
+	}
+	w->eps[w->neps++] = e;
+	return 0;
 }
 
-/* Whether key row i's action act writes the subject column of its
- * referencing table (ON UPDATE CASCADE: its own column; SET DEFAULT, on
- * update or delete: every column of its key). */
-static bool sets_subject(const struct ppol *pp, const struct web *w, size_t i, char act, bool del)
+/* Key row i's action act writes col of its referencing table: whether that
+ * sets the table's subject column (col itself, unless to NULL, or a
+ * column generated from col), and the endpoints it changes (col's, and
+ * those of the columns generated from it). */
+static int written(struct web *w, size_t i, char act, bool del, const char *col)
 {
-	const struct cat_fk *k = &pp->cat->fks[i];
-	const char *subject = act == 'd' || (act == 'c' && !del) ? subject_column(pp, k->from_table) : NULL;
-	size_t j, to;
+	const struct catalog *c = w->pp->cat;
+	const char *table = c->fks[i].from_table, *subject = subject_column(w->pp, table);
 
-	if (!subject || act == 'c')
-		return subject && !strcmp(subject, k->from_column);
-	for (key_rows(w, i, &j, &to); j < to; j++)
-		if (!strcmp(pp->cat->fks[w->keys[j]].from_column, subject))
-			return true;
-	return false;
+	if (subject && (strcmp(subject, col) ? generated_from(c, table, subject, col) : act != 'n'))
+		w->sets[i] |= del ? CARRY_DELETE : CARRY_UPDATE;
+	int err = add_endpoint(w, referenced(w, table, col));
+	for (size_t g = 0; !err && g < c->ngens; g++)
+		if (!strcmp(c->gens[g].from, col) && !strcmp(c->gens[g].table, table))
+			err = add_endpoint(w, referenced(w, table, c->gens[g].column));
+	return err;
 }
 
-/* Whether key row i's action act (CASCADE: its own column; SET NULL or
- * DEFAULT: every column of its key) writes a column whose change is
- * carried on into a subject column, or sets one. */
-static bool writes_on(const struct ppol *pp, const struct web *w, size_t i, char act, bool del)
+/* What key row i's action writes (on update, or del: on delete): CASCADE
+ * its own column, and of the other columns of its key those whose
+ * equality is not that of their text (PostgreSQL sets every column of the
+ * key to the referenced row's values: `7` becomes `7.0`); SET NULL and SET
+ * DEFAULT every column of its key. */
+static int note_writes(struct web *w, size_t i, bool del)
 {
-	size_t j = i, to = i + 1;
+	const struct catalog *c = w->pp->cat;
+	char act = del ? c->fks[i].on_delete : c->fks[i].on_update;
+	struct span *sp = &w->writes[2 * i + del];
+	int err = 0;
 
-	if (act != 'c' && act != 'n' && act != 'd')
-		return false;
-	if (sets_subject(pp, w, i, act, del))
-		return true;
-	if (act == 'c')
-		return w->col[i] >= 0 && w->changed[w->col[i]];
-	for (key_rows(w, i, &j, &to); j < to; j++)
-		if (w->col[w->keys[j]] >= 0 && w->changed[w->col[w->keys[j]]])
+	sp->at = w->neps;
+	if ((act == 'c' && !del) || act == 'n' || act == 'd')
+		for (size_t j = w->key_at[i]; !err && j < c->nfks && c->fks[w->keys[j]].con == c->fks[i].con;
+		     j++) {
+			const struct cat_fk *o = &c->fks[w->keys[j]];
+			if (act != 'c' || w->keys[j] == i || !exact(w->pp, o->from_table, o->from_column))
+				err = written(w, i, act, del, o->from_column);
+		}
+	sp->n = w->neps - sp->at;
+	return err;
+}
+
+static bool any_changed(const struct web *w, const struct span *sp)
+{
+	for (size_t e = sp->at; e < sp->at + sp->n; e++)
+		if (w->changed[w->eps[e]])
 			return true;
 	return false;
 }
 
 /* What key row i carries (CARRY_*) into a subject column, as far as
  * w->changed and w->deleted know. */
-static uint8_t carries(const struct ppol *pp, const struct web *w, size_t i)
+static uint8_t carries(const struct web *w, size_t i)
 {
-	const struct cat_fk *k = &pp->cat->fks[i];
-	bool update = writes_on(pp, w, i, k->on_update, false);
+	const struct cat_fk *k = &w->pp->cat->fks[i];
+	bool update = (w->sets[i] & CARRY_UPDATE) || any_changed(w, &w->writes[2 * i]);
 	bool del = k->on_delete == 'c' ? w->tab[i] >= 0 && w->deleted[w->tab[i]]
-	                               : writes_on(pp, w, i, k->on_delete, true);
+	                               : (w->sets[i] & CARRY_DELETE) || any_changed(w, &w->writes[2 * i + 1]);
 
 	return (update ? CARRY_UPDATE : 0) | (del ? CARRY_DELETE : 0);
 }
 
-static int web_make(struct web *w, const struct catalog *c)
+static int web_make(struct web *w, const struct ppol *pp)
 {
+	const struct catalog *c = pp->cat;
 	size_t n = c->nfks + 1;
 
-	*w = (struct web){ .cat = c };
+	*w = (struct web){ .pp = pp };
 	w->order = calloc(n, sizeof(size_t)), w->keys = calloc(n, sizeof(size_t));
-	w->key_at = calloc(n, sizeof(size_t));
-	w->col = calloc(n, sizeof(long)), w->tab = calloc(n, sizeof(long));
+	w->key_at = calloc(n, sizeof(size_t)), w->tab = calloc(n, sizeof(long));
 	w->to_col = calloc(n, sizeof(long)), w->to_tab = calloc(n, sizeof(long));
-	w->changed = calloc(n, 2);
-	if (!w->order || !w->keys || !w->key_at || !w->col || !w->tab || !w->to_col || !w->to_tab ||
+	w->writes = calloc(2 * n, sizeof(struct span)), w->changed = calloc(n, 3);
+	if (!w->order || !w->keys || !w->key_at || !w->tab || !w->to_col || !w->to_tab || !w->writes ||
 	    !w->changed)
 		return -ENOMEM;
-	w->deleted = w->changed + n;
+	w->deleted = w->changed + n, w->sets = w->changed + 2 * n;
 	for (size_t i = 0; i < c->nfks; i++)
 		w->order[i] = w->keys[i] = i;
 	qsort_r(w->order, c->nfks, sizeof(size_t), by_target, (void *)c);
@@ -206,20 +259,21 @@ static int web_make(struct web *w, const struct catalog *c)
 	for (size_t j = 0; j < c->nfks; j++) /* the first row of each key */
 		w->key_at[w->keys[j]] =
 		    j && c->fks[w->keys[j - 1]].con == c->fks[w->keys[j]].con ? w->key_at[w->keys[j - 1]] : j;
-	for (size_t i = 0; i < c->nfks; i++) {
+	int err = 0;
+	for (size_t i = 0; !err && i < c->nfks; i++) {
 		const struct cat_fk *k = &c->fks[i];
-		w->col[i] = referenced(w, k->from_table, k->from_column);
 		w->tab[i] = referenced(w, k->from_table, NULL);
 		w->to_col[i] = referenced(w, k->to_table, k->to_column);
 		w->to_tab[i] = referenced(w, k->to_table, NULL);
+		err = note_writes(w, i, false) ?: note_writes(w, i, true);
 	}
-	return 0;
+	return err;
 }
 
 static void web_free(struct web *w)
 {
-	free(w->order), free(w->keys), free(w->key_at), free(w->col), free(w->tab);
-	free(w->to_col), free(w->to_tab), free(w->changed);
+	free(w->order), free(w->keys), free(w->key_at), free(w->tab), free(w->to_col);
+	free(w->to_tab), free(w->writes), free(w->eps), free(w->changed);
 }
 
 /* Marks the keys that carry a change into a subject column: to a fixed
@@ -229,12 +283,12 @@ static void web_free(struct web *w)
 static int mark_keys(struct ppol *pp)
 {
 	struct web w;
-	int err = web_make(&w, pp->cat);
+	int err = web_make(&w, pp);
 
 	for (bool more = !err; more;) {
 		more = false;
 		for (size_t i = 0; i < pp->cat->nfks; i++) {
-			uint8_t bits = carries(pp, &w, i);
+			uint8_t bits = carries(&w, i);
 			if (bits == pp->fk_moves[i])
 				continue;
 			pp->fk_moves[i] = bits;
@@ -319,8 +373,8 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
 			int how =
 			    s->tables[j].write ? writes_rows_of(pp->cat, k->to_table, &s->tables[j]) : 0;
 			bool update = how == ROWS_VIEW ? (s->events & SQI_EV_UPDATE) != 0
-			                               : how && moves(s, k->to_column,
-			                                              exact(pp, k->to_table, k->to_column));
+			                               : how && changes(pp, s, k->to_table, k->to_column,
+			                                                exact(pp, k->to_table, k->to_column));
 			if (((bits & CARRY_UPDATE) && update) ||
 			    ((bits & CARRY_DELETE) && how && (s->events & SQI_EV_DELETE)))
 				return pxe_refuse(
@@ -334,13 +388,13 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
 	return 0;
 }
 
-int pxm_table(const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
+int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)
 {
 	if (!t->subject_col)
 		return 0;
 	const struct pp_column *sc = ppol_column_named(t, t->subject_col);
 	bool on_subject = named(s->conflict_cols, s->nconflict_cols, t->subject_col);
-	if (moves(s, t->subject_col, sc && idt_exact(sc->type_oid)))
+	if (changes(pp, s, t->name, t->subject_col, sc && idt_exact(sc->type_oid)))
 		return pxe_refuse(why, n,
 		                  "Custos does not move a row of %s to another subject (a write of %s): its "
 		                  "encrypted values are under its subject's key",

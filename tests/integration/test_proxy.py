@@ -2269,6 +2269,86 @@ def test_a_write_keys_carry_beside_a_subject_column_is_not_refused(how):
         assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "alice"
 
 
+NOTES_REF = "REFERENCES shop.members (id) ON UPDATE CASCADE"
+RESPELLED = {  # how a write reaches member_notes.member_id: (DDL, rows, the write, refused?)
+    # members.id is generated from members.code: a code renamed through a key, or written, changes it
+    "generated, through a key": (
+        "CREATE TABLE shop.codes (code text PRIMARY KEY); CREATE TABLE shop.members (code text NOT NULL "
+        "REFERENCES shop.codes (code) ON UPDATE CASCADE, id text GENERATED ALWAYS AS ('m-' || code) STORED "
+        f"UNIQUE, nick text); CREATE TABLE shop.member_notes (member_id text NOT NULL {NOTES_REF}, note text)",
+        ["INSERT INTO shop.codes VALUES ('alice')", "INSERT INTO shop.members (code) VALUES ('alice')",
+         "INSERT INTO shop.member_notes (member_id, note) VALUES ('m-alice', 'hers')"],
+        "UPDATE shop.codes SET code = 'bob'", True),
+    "generated, written": (
+        "CREATE TABLE shop.members (code text NOT NULL, id text GENERATED ALWAYS AS ('m-' || code) STORED "
+        f"UNIQUE, nick text); CREATE TABLE shop.member_notes (member_id text NOT NULL {NOTES_REF}, note text)",
+        ["INSERT INTO shop.members (code) VALUES ('alice')",
+         "INSERT INTO shop.member_notes (member_id, note) VALUES ('m-alice', 'hers')"],
+        "UPDATE shop.members SET code = 'bob'", True),
+    "the subject column generated, written": (
+        "CREATE TABLE shop.members (id text PRIMARY KEY, nick text); CREATE TABLE shop.member_notes (code text, "
+        "member_id text GENERATED ALWAYS AS ('m-' || code) STORED REFERENCES shop.members (id), note text)",
+        ["INSERT INTO shop.members (id) VALUES ('m-alice'), ('m-bob')",
+         "INSERT INTO shop.member_notes (code, note) VALUES ('alice', 'hers')"],
+        "UPDATE shop.member_notes SET code = 'bob'", True),
+    # a key of two columns ON UPDATE CASCADE sets both to the referenced row's values when either
+    # changes: 7 becomes 7.0, alice becomes Alice under a case-insensitive collation
+    "numeric, the notes' own key": (
+        "CREATE TABLE shop.members (id numeric, y int, nick text, UNIQUE (id, y)); "
+        "CREATE TABLE shop.member_notes (member_id numeric NOT NULL, y int, note text, "
+        "FOREIGN KEY (member_id, y) REFERENCES shop.members (id, y) ON UPDATE CASCADE)",
+        ["INSERT INTO shop.members (id, y) VALUES (7.0, 1)", "INSERT INTO shop.member_notes (member_id, y, note) VALUES (7, 1, 'hers')"],
+        "UPDATE shop.members SET y = 2", True),
+    "numeric, a key beyond": (
+        "CREATE TABLE shop.accounts (x numeric, y int, UNIQUE (x, y)); CREATE TABLE shop.members "
+        "(id numeric PRIMARY KEY, y int, nick text, FOREIGN KEY (id, y) REFERENCES shop.accounts (x, y) "
+        f"ON UPDATE CASCADE); CREATE TABLE shop.member_notes (member_id numeric NOT NULL {NOTES_REF}, note text)",
+        ["INSERT INTO shop.accounts VALUES (7.0, 1)", "INSERT INTO shop.members (id, y) VALUES (7, 1)",
+         "INSERT INTO shop.member_notes (member_id, note) VALUES (7, 'hers')"],
+        "UPDATE shop.accounts SET y = 2", True),
+    "case-insensitive": (
+        "CREATE COLLATION shop.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false); "
+        "CREATE TABLE shop.accounts (x text COLLATE shop.ci, y int, UNIQUE (x, y)); CREATE TABLE shop.members "
+        "(id text COLLATE shop.ci PRIMARY KEY, y int, nick text, FOREIGN KEY (id, y) REFERENCES shop.accounts "
+        "(x, y) ON UPDATE CASCADE); CREATE TABLE shop.member_notes (member_id text COLLATE shop.ci NOT NULL "
+        f"{NOTES_REF}, note text)",
+        ["INSERT INTO shop.accounts VALUES ('Alice', 1)", "INSERT INTO shop.members (id, y) VALUES ('alice', 1)",
+         "INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')"],
+        "UPDATE shop.accounts SET y = 2", True),
+    # an integer keeps its spelling: nothing moves
+    "bigint, the notes' own key": (
+        "CREATE TABLE shop.members (id bigint, y int, nick text, UNIQUE (id, y)); "
+        "CREATE TABLE shop.member_notes (member_id bigint NOT NULL, y int, note text, "
+        "FOREIGN KEY (member_id, y) REFERENCES shop.members (id, y) ON UPDATE CASCADE)",
+        ["INSERT INTO shop.members (id, y) VALUES (7, 1)", "INSERT INTO shop.member_notes (member_id, y, note) VALUES (7, 1, 'hers')"],
+        "UPDATE shop.members SET y = 2", False),
+}
+
+
+@pytest.mark.parametrize("how", RESPELLED)
+def test_a_write_keys_carry_into_a_subject_column_generated_or_respelled_is_refused(how):
+    """A subject column changes, and its rows move to another subject,
+    when foreign keys carry a write into a column it is generated from, or
+    when a key of several columns ON UPDATE CASCADE sets it to the
+    referenced row's spelling of an equal value (numeric 7.0, a
+    case-insensitive Alice) because another column of the key changed:
+    refused (found by a reviewer). An integer keeps its spelling: taken."""
+    ddl, rows, write, refused = RESPELLED[how]
+    with notes_proxy(ddl) as (s, p):
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            for sql in rows:
+                cur.execute(sql)
+        before = s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip()
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            if refused:
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(write)
+                assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, e.value.pgerror
+            else:
+                cur.execute(write)
+        assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == before
+
+
 def test_a_composite_key_setting_defaults_moves_its_subject_column_too():
     """ON UPDATE SET DEFAULT on a key of two columns sets both when either
     referenced column changes: an UPDATE of members.code moves the note to
