@@ -664,12 +664,15 @@ static size_t query_alone(struct evbuffer *b)
 	return evbuffer_get_length(b);
 }
 
-/* Only one Query's statements wait for PostgreSQL's answer: nothing
- * before it is still running there. */
+/* Only one Query's statements wait for PostgreSQL's answer (nothing
+ * before it is still running there), and none of them is of the kind
+ * that ends a transaction or sets something (a COMMIT first would have
+ * committed before a cancel could stop anything). */
 static bool one_query_owed(const struct pconn *c)
 {
 	for (size_t i = c->qhead; i < c->qn; i++)
-		if (c->q[i].kind != (i + 1 < c->qn ? X_QSTMT : X_QEND))
+		if (c->q[i].kind != (i + 1 < c->qn ? X_QSTMT : X_QEND) ||
+		    (c->q[i].kind == X_QSTMT && (!c->q[i].st || c->q[i].st->kind == SQI_OTHER)))
 			return false;
 	return c->qhead < c->qn;
 }

@@ -2887,6 +2887,37 @@ def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(pro
     assert access[-1]["detail"]["error"] == "57014" and access[-1]["detail"]["attempt"]  # the log says so
 
 
+def test_a_cancel_held_with_a_commit_leaves_the_commit_to_run(proxy, shop):
+    """A held Query that ends the transaction (COMMIT; UPDATE ...) is not
+    failed in place by a cancel: PostgreSQL would have committed before the
+    cancel could stop anything, and the DO block in its place rolled the
+    transaction back (found by a reviewer). The cancel follows it."""
+    logger = proxy.d.pids()["logger"]
+    conn = proxy.connect()
+    cur = conn.cursor()
+    cur.execute("UPDATE shop.customers SET country = 'XF' WHERE id = 13")  # a transaction is open
+
+    def run():
+        try:
+            conn.cursor().execute("COMMIT; UPDATE shop.customers SET country = 'XG' WHERE id = 14 "
+                                  "AND (SELECT true FROM pg_sleep(1))")
+        except psycopg2.Error:
+            pass  # the UPDATE may be cancelled
+    t = threading.Thread(target=run)
+    os.kill(logger, signal.SIGSTOP)
+    try:
+        t.start()
+        time.sleep(0.5)
+        conn.cancel()  # the Query is still in the proxy
+        time.sleep(0.5)
+    finally:
+        os.kill(logger, signal.SIGCONT)
+    t.join(30)
+    conn.rollback()
+    conn.close()
+    assert shop.value("SELECT country FROM shop.customers WHERE id = 13") == "XF"
+
+
 def test_every_execute_of_a_suspended_write_names_its_attempt(proxy, shop):
     """An UPDATE ... RETURNING fetched a row at a time (Execute with a row
     limit, PortalSuspended, Execute again): one attempt before it runs, and
