@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "ctl.h"
+#include "pgconn.h"
 #include "util.h"
 
 static const char help[] =
@@ -89,7 +90,7 @@ static int cmd_watch(int argc, char **argv)
 	}
 	if (!db || optind != argc)
 		return ctl_usage_error("db watch: give --db CONNINFO and nothing else");
-	PGconn *conn = PQconnectdb(db);
+	PGconn *conn = pgc_connect(db, "custosctl db watch", NULL);
 	PGresult *r =
 	    PQstatus(conn) == CONNECTION_OK ? PQexec(conn, remove ? remove_sql : install_sql) : NULL;
 	int code = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : EXIT_USAGE;

@@ -15,6 +15,7 @@
 #include "ctl_keys.h"
 #include "jsonw.h"
 #include "masterkey.h"
+#include "pgconn.h"
 #include "policy.h"
 #include "secmem.h"
 #include "subjectmap.h"
@@ -138,7 +139,7 @@ static const char init_help[] =
 /* Creates the default keystore database (dbname=custos) when missing. */
 static int create_database(const char *db)
 {
-	PGconn *c = PQconnectdb(db);
+	PGconn *c = pgc_connect(db, "custosctl keys", NULL);
 	int r = 0;
 
 	if (PQstatus(c) != CONNECTION_OK) {

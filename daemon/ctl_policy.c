@@ -9,6 +9,7 @@
 #include "colguard.h"
 #include "ctl.h"
 #include "ctl_keys.h"
+#include "pgconn.h"
 #include "policy.h"
 
 static const char check_help[] = "Usage: custosctl policy check [--db CONNINFO] FILE...\n"
@@ -32,7 +33,7 @@ static void say_unguarded(const struct policy *p, const struct catalog *cat)
 /* Binds p to the catalog of the database at conninfo. 0 or EXIT_USAGE. */
 static int bind_db(struct policy *p, const char *conninfo, struct buf *errs)
 {
-	PGconn *conn = PQconnectdb(conninfo);
+	PGconn *conn = pgc_connect(conninfo, "custosctl policy", NULL);
 	struct catalog *cat = NULL;
 	char err[512];
 	int r = 0;
@@ -64,7 +65,7 @@ int ctl_policy_load(const char *file, const char *db, struct policy **ret_p, str
 		fprintf(stderr, "custosctl: %s: %s\n", file, strerror(-r));
 	if (!r)
 		pol_check(p, errs);
-	if (!r && (conn = PQconnectdb(db)) && PQstatus(conn) != CONNECTION_OK) {
+	if (!r && (conn = pgc_connect(db, "custosctl policy", NULL)) && PQstatus(conn) != CONNECTION_OK) {
 		fprintf(stderr, "custosctl: --db: %s", PQerrorMessage(conn));
 		r = -EIO;
 	} else if (!r && cat_load(conn, ret_cat, err, sizeof(err))) {
