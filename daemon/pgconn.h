@@ -1,7 +1,7 @@
-/* pgconn.h - Custos's own connections to PostgreSQL (the catalog, the
- * keystore, a subject's rows): a connection that hangs is bounded, so
- * that a server that stopped answering or a lost network holds up no
- * role for longer than a timeout. */
+/* pgconn.h - Custos's own connections to PostgreSQL (custosd's: the
+ * catalog, the keystore, a subject's rows; custosctl's): a connection
+ * that hangs is bounded, so that a server that stopped answering or a
+ * lost network holds up no role or command for longer than a timeout. */
 #ifndef CUSTOS_PGCONN_H
 #define CUSTOS_PGCONN_H
 
