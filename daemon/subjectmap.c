@@ -3,12 +3,16 @@
 #include "subjectmap.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A column pair of a link; a foreign key of several columns is as many
+ * edges, of the same constraint (con; 0: a link the policy names). */
 struct sm_edge {
 	const char *child, *child_col, *parent, *parent_col;
+	uint32_t con;
 };
 
 struct sm_node {
@@ -35,14 +39,27 @@ static int collect_edges(struct sm_map *m, const struct policy *p, const struct 
 		const struct pol_relation *r = &p->relations[i];
 		if (r->from_table && r->from_column && r->to_table && r->to_column)
 			m->edges[m->nedges++] =
-			    (struct sm_edge){ r->from_table, r->from_column, r->to_table, r->to_column };
+			    (struct sm_edge){ r->from_table, r->from_column, r->to_table, r->to_column, 0 };
 	}
 	for (size_t i = 0; p->foreign_keys && i < c->nfks; i++) {
 		const struct cat_fk *k = &c->fks[i];
 		m->edges[m->nedges++] =
-		    (struct sm_edge){ k->from_table, k->from_column, k->to_table, k->to_column };
+		    (struct sm_edge){ k->from_table, k->from_column, k->to_table, k->to_column, k->con };
 	}
 	return 0;
+}
+
+/* The next column pair of the link edge e is one of, from after (NULL:
+ * the first), or NULL: a link is followed by all its columns at once. */
+static const struct sm_edge *next_pair(const struct sm_map *m, const struct sm_edge *e,
+                                       const struct sm_edge *after)
+{
+	if (!e->con)
+		return after ? NULL : e;
+	for (const struct sm_edge *x = after ? after + 1 : m->edges; x < m->edges + m->nedges; x++)
+		if (x->con == e->con && !strcmp(x->child, e->child) && !strcmp(x->parent, e->parent))
+			return x;
+	return NULL;
 }
 
 static const struct sm_node *find_node(const struct sm_map *m, const char *table)
@@ -137,9 +154,10 @@ bool sm_is_link(const struct sm_map *m, const char *table, const char *column)
 		return true;
 	for (size_t i = 1; i < m->nnodes; i++) {
 		const struct sm_edge *e = &m->edges[m->nodes[i].via];
-		if ((!strcmp(e->child, table) && !strcmp(e->child_col, column)) ||
-		    (!strcmp(e->parent, table) && !strcmp(e->parent_col, column)))
-			return true;
+		for (const struct sm_edge *x = next_pair(m, e, NULL); x; x = next_pair(m, e, x))
+			if ((!strcmp(x->child, table) && !strcmp(x->child_col, column)) ||
+			    (!strcmp(x->parent, table) && !strcmp(x->parent_col, column)))
+				return true;
 	}
 	return false;
 }
@@ -168,9 +186,13 @@ int sm_from(const struct sm_map *m, const char *table, struct buf *sql, struct b
 		buf_adds(sql, " LEFT JOIN ");
 		sm_quote(sql, e->parent);
 		buf_adds(sql, a);
-		alias_col(sql, alias + 1, e->parent_col);
-		buf_adds(sql, " = ");
-		alias_col(sql, alias, e->child_col);
+		for (const struct sm_edge *x = next_pair(m, e, NULL); x; x = next_pair(m, e, x)) {
+			if (x != next_pair(m, e, NULL))
+				buf_adds(sql, " AND ");
+			alias_col(sql, alias + 1, x->parent_col);
+			buf_adds(sql, " = ");
+			alias_col(sql, alias, x->child_col);
+		}
 		n = find_node(m, e->parent);
 	}
 	alias_col(root_id, alias, m->subject->id_column);
@@ -186,9 +208,11 @@ const char *sm_direct_column(const struct sm_map *m, const char *table)
 	if (n->via < 0)
 		return m->subject->id_column;
 	const struct sm_edge *e = &m->edges[n->via];
-	return !strcmp(e->parent, m->subject->table) && !strcmp(e->parent_col, m->subject->id_column)
-	           ? e->child_col
-	           : NULL;
+	for (const struct sm_edge *x = next_pair(m, e, NULL); x && !strcmp(e->parent, m->subject->table);
+	     x = next_pair(m, e, x))
+		if (!strcmp(x->parent_col, m->subject->id_column))
+			return x->child_col;
+	return NULL;
 }
 
 int sm_stored_id(const struct sm_map *m, const struct catalog *c, const char **id, char room[IDT_ROOM],

@@ -340,3 +340,66 @@ def test_rows_of_a_table_inheriting_a_policy_table_are_told_apart():
         assert erased, "the subject's own row was not anonymised"
     finally:
         s.stop()
+
+
+TENANT_NOTES = """
+  shop.tenant_notes:
+    defaults:
+      purposes: [customer_support]
+      lawful_basis: contract
+      retention: 1 year
+      source: the customer
+      recipients: []
+      provided_by_subject: true
+      plaintext_roles: [shop_app]
+      others_see: mask
+    columns:
+      note:
+        category: user.content
+        encrypt: true
+        erase: crypto_shred
+"""
+
+
+@pytest.mark.parametrize("key", ["(tenant, customer_id)", "(customer_id, tenant)"])
+def test_a_key_of_several_columns_leads_to_its_subject_by_all_of_them(key):
+    """A table reaching its subject through a foreign key of several
+    columns, (tenant, customer_id) referencing customers (tenant, id): its
+    rows are the customer's whose id the key names, whatever the order of
+    its columns. The map followed the key's first column alone: with the
+    tenant first, another customer of the same tenant's note was the
+    erased customer's too (its key destroyed), and a note went under no
+    customer's key (found by a reviewer)."""
+    s = Shop(customers=3)
+    try:
+        for u in (DPO_A, DPO_B):
+            ensure_user(u, ["custos-ctl", "custos-dpo"])
+        cols = key.strip("()").split(", ")
+        refs = ", ".join("id" if c == "customer_id" else c for c in cols)
+        s.server.psql("ALTER TABLE shop.customers ADD COLUMN tenant int NOT NULL DEFAULT 1; "
+                      "ALTER TABLE shop.customers ADD UNIQUE (tenant, id); ALTER TABLE shop.customers "
+                      "ADD UNIQUE (id, tenant); CREATE TABLE shop.tenant_notes (tenant int NOT NULL, "
+                      f"customer_id bigint NOT NULL, note text, FOREIGN KEY {key} REFERENCES shop.customers "
+                      f"({refs}))", dbname="shop")
+        p = Proxy(s)
+        with open(p.d.settings["policy"], "a") as f:
+            f.write(TENANT_NOTES)
+        p.encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        s.server.psql("GRANT ALL ON shop.tenant_notes TO shop_app", dbname="shop")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            for cid in (1, 2):
+                cur.execute("INSERT INTO shop.tenant_notes (tenant, customer_id, note) VALUES (1, %s, %s)",
+                            (cid, f"note of {cid}"))
+        rid = open_erasure(p, 1)
+        assert req(p, "run", str(rid))["status"] == "completed"
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT note FROM shop.tenant_notes WHERE customer_id = 2")
+            kept = cur.fetchall() == [("note of 2",)]
+        assert kept, "the erasure of customer 1 reached customer 2's note"
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT note FROM shop.tenant_notes WHERE customer_id = 1")
+            assert cur.fetchall() == [(None,)]  # its key is gone: NULL
+    finally:
+        s.stop()
