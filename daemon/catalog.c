@@ -23,7 +23,8 @@ static const char columns_sql[] =
     " WITH RECURSIVE d(t) AS (SELECT ty.typbasetype UNION ALL SELECT b.typbasetype FROM d "
     "  JOIN pg_type b ON b.oid = d.t AND b.typtype = 'd') "
     " SELECT d.t FROM d JOIN pg_type b ON b.oid = d.t AND b.typtype <> 'd') END, "
-    "a.attgenerated <> '' "
+    "a.attgenerated <> '', "
+    "COALESCE((SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = a.attcollation), true) "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_attribute a ON a.attrelid = c.oid JOIN pg_type ty ON ty.oid = a.atttypid "
     "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
@@ -177,7 +178,8 @@ static int add_column(struct catalog *c, PGresult *r, int row)
 		                    !strcmp(PQgetvalue(r, row, 6), "t"),
 		                    (enum cat_guard)(atoi(PQgetvalue(r, row, 7)) & 3),
 		                    (uint32_t)strtoul(PQgetvalue(r, row, 8), NULL, 10),
-		                    !strcmp(PQgetvalue(r, row, 9), "t") };
+		                    !strcmp(PQgetvalue(r, row, 9), "t"),
+		                    !strcmp(PQgetvalue(r, row, 10), "t") };
 	return col->name && col->type ? 0 : -ENOMEM;
 }
 
@@ -273,7 +275,7 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		const char *sql;
 		int ncols;
 		int (*add)(struct catalog *c, PGresult *r, int row);
-	} parts[] = { { columns_sql, 10, add_column }, { inherits_sql, 2, add_inherit },
+	} parts[] = { { columns_sql, 11, add_column }, { inherits_sql, 2, add_inherit },
 		      { fks_sql, 7, add_fk },          { generated_sql, 3, add_generated },
 		      { views_sql, 3, add_view },      { routines_sql, 3, add_routine },
 		      { runs_sql, 3, add_runs } };

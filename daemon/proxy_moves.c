@@ -60,8 +60,28 @@ static bool generated_from(const struct catalog *c, const char *table, const cha
 	return false;
 }
 
+/* Whether table is named, or descends from one named, ancestor (inherits
+ * it, or is its partition, at any depth). */
+static bool is_or_descends(const struct catalog *c, const char *table, const char *ancestor)
+{
+	const struct cat_table *t = cat_table(c, table);
+
+	for (size_t depth = 0; t && depth <= c->ninherits; depth++) {
+		if (!strcmp(t->name, ancestor))
+			return true;
+		const struct cat_table *up = NULL;
+		for (size_t i = 0; !up && i < c->ninherits; i++)
+			if (c->inherits[i].child == t->oid)
+				up = cat_table_by_oid(c, c->inherits[i].parent);
+		t = up; /* (a table of several parents: the first; partitions have one) */
+	}
+	return !strcmp(table, ancestor);
+}
+
 /* Whether the statement may change col of table: moves() it, or a column
- * it is generated from (PostgreSQL computes it again). */
+ * it is generated from (PostgreSQL computes it again), in table or in a
+ * table descending from it (a partition may generate what its parent
+ * stores). */
 static bool changes(const struct ppol *pp, const struct sqi_stmt *s, const char *table, const char *col,
                     bool keep)
 {
@@ -69,21 +89,25 @@ static bool changes(const struct ppol *pp, const struct sqi_stmt *s, const char 
 		return true;
 	for (size_t i = 0; pp->cat && i < pp->cat->ngens; i++) {
 		const struct cat_generated *g = &pp->cat->gens[i];
-		if (!strcmp(g->column, col) && !strcmp(g->table, table) && moves(s, g->from, false))
+		if (!strcmp(g->column, col) && is_or_descends(pp->cat, g->table, table) &&
+		    moves(s, g->from, false))
 			return true;
 	}
 	return false;
 }
 
 /* Whether PostgreSQL's equality on the column is that of its values' text
- * as Custos reads them (not so for numeric 7.0 = 7, citext, a
+ * as Custos reads them: integers, oid, uuid, and text or varchar under a
+ * deterministic collation (not so for numeric 7.0 = 7, char(n), citext, a
  * nondeterministic collation). */
 static bool exact(const struct ppol *pp, const char *table, const char *column)
 {
+	enum { TEXTOID = 25, VARCHAROID = 1043 };
 	const struct cat_table *t = pp->cat ? cat_table(pp->cat, table) : NULL;
 	const struct cat_column *c = t ? cat_column(t, column) : NULL;
 
-	return c && idt_exact(c->type_oid);
+	return c && (idt_exact(c->type_oid) ||
+	             ((c->type_oid == TEXTOID || c->type_oid == VARCHAROID) && c->bytewise));
 }
 
 /* --- the keys that carry a change into a subject column ------------------ */
