@@ -78,5 +78,9 @@ bool pxe_has_encrypted(const struct pp_table *t);
 int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n);
 /* ... a write of any table that foreign keys carry into such a column. */
 int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, size_t n);
+/* Whether an UPDATE of t's column col (NULL: of any) may change t's
+ * subject column, t having encrypted columns: it is that column, or one
+ * the subject column is generated from. */
+bool pxm_sets_subject(const struct ppol *pp, const struct pp_table *t, const char *col);
 
 #endif

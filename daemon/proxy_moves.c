@@ -436,3 +436,18 @@ int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_
 	}
 	return 0;
 }
+
+bool pxm_sets_subject(const struct ppol *pp, const struct pp_table *t, const char *col)
+{
+	if (!t->subject_col || !pxe_has_encrypted(t))
+		return false;
+	if (!col || !strcmp(col, t->subject_col))
+		return true;
+	for (size_t i = 0; pp->cat && i < pp->cat->ngens; i++) {
+		const struct cat_generated *g = &pp->cat->gens[i];
+		if (!strcmp(g->column, t->subject_col) && !strcmp(g->from, col) &&
+		    is_or_descends(pp->cat, g->table, t->name))
+			return true;
+	}
+	return false;
+}

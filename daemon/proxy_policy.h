@@ -51,7 +51,12 @@ struct pp_view {
 
 /* What the database runs on a statement's behalf reaches (proxy_routines.c):
  * by policy table, PPR_* bits. */
-enum { PPR_READ = 1, PPR_WRITE = 2, PPR_ENC = 4 /* writes into an encrypted column */ };
+enum {
+	PPR_READ = 1,
+	PPR_WRITE = 2,
+	PPR_ENC = 4, /* writes into an encrypted column */
+	PPR_MOVE = 8 /* updates the subject column of a table with encrypted columns */
+};
 struct pp_reach {
 	uint8_t *t;         /* by index in ppol.t; NULL: nothing */
 	const char *hidden; /* a routine (schema.name) whose code cannot be seen, or NULL */

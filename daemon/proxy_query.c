@@ -217,15 +217,28 @@ static bool reach_writes(const struct ppol *pp, const struct pp_reach *r)
 	return false;
 }
 
+/* The table whose subject column code the statement runs updates, or
+ * NULL. */
+static const char *moves_subject(const struct ppol *pp, const struct pp_reach *r)
+{
+	for (size_t i = 0; r->t && i < pp->n; i++)
+		if (r->t[i] & PPR_MOVE)
+			return pp->t[i].name;
+	return NULL;
+}
+
 /* Code the statement runs that Custos cannot see (a DO block's, a
  * routine's) is refused while the policy has tables: it may touch them
  * unrecorded (a DO block with a part libpg_query does not parse only when
  * its text names what could lead to one). So is a routine writing into
- * an encrypted column: what it writes there is computed in the database,
- * where no key is. */
+ * an encrypted column (what it writes there is computed in the database,
+ * where no key is), or into the subject column of a table with one (its
+ * rows would move to another subject, proxy_moves.c). */
 static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pstmt *st,
                      const struct pp_reach *r)
 {
+	const char *moved;
+
 	if (*st->refusal || !pp->n)
 		return;
 	bool unseen = (s->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE)) ||
@@ -243,6 +256,14 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 		         "values are "
 		         "computed in the database",
 		         r->enc);
+		st->refusal_code = PX_ERR_ENCRYPT;
+	} else if ((moved = moves_subject(pp, r))) {
+		snprintf(
+		    st->refusal, sizeof(st->refusal),
+		    "Custos does not move rows to another subject: code this statement runs (a routine it "
+		    "calls, a trigger) writes the subject column of %s, whose encrypted values are under "
+		    "its subject's key",
+		    moved);
 		st->refusal_code = PX_ERR_ENCRYPT;
 	}
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy_encrypt.h"
 #include "sqlbody.h"
 #include "sqlinfo.h"
 
@@ -124,7 +125,12 @@ static int reach_table(const struct build *b, struct node *n, const struct sqb_t
 		bool enc = t->write && (t->all_cols || !pt) && encrypted(ts[i], NULL);
 		for (size_t c = 0; t->write && !enc && c < t->ncols; c++)
 			enc = encrypted(ts[i], t->cols[c]);
-		n->t[ts[i] - pp->t] |= PPR_READ | (t->write ? PPR_WRITE : 0) | (enc ? PPR_ENC : 0);
+		bool update = t->write && (t->events & SQI_EV_UPDATE) != 0;
+		bool move = update && (t->all_cols || !pt) && pxm_sets_subject(pp, ts[i], NULL);
+		for (size_t c = 0; update && !move && c < t->ncols; c++)
+			move = pxm_sets_subject(pp, ts[i], t->cols[c]);
+		n->t[ts[i] - pp->t] |=
+		    PPR_READ | (t->write ? PPR_WRITE : 0) | (enc ? PPR_ENC : 0) | (move ? PPR_MOVE : 0);
 		if (enc && !n->enc)
 			n->enc = n->cr->name;
 	}

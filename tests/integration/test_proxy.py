@@ -2365,6 +2365,37 @@ def test_a_write_keys_carry_into_a_subject_column_generated_or_respelled_is_refu
         assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == before
 
 
+BY_CODE = {  # a write of member_notes.member_id by code the statement runs
+    "a trigger": ("CREATE FUNCTION shop.carry() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+                  "UPDATE shop.member_notes SET member_id = NEW.id WHERE member_id = OLD.id; RETURN NEW; END$$; "
+                  "CREATE TRIGGER carry AFTER UPDATE ON shop.members FOR EACH ROW EXECUTE FUNCTION shop.carry()",
+                  "UPDATE shop.members SET id = 'carol' WHERE id = 'alice'"),
+    "a function": ("INSERT INTO shop.members (id) VALUES ('carol'); "
+                   "CREATE FUNCTION shop.give(a text, b text) RETURNS void LANGUAGE sql AS "
+                   "$$UPDATE shop.member_notes SET member_id = b WHERE member_id = a$$",
+                   "SELECT shop.give('alice', 'carol')"),
+}
+
+
+@pytest.mark.parametrize("how", BY_CODE)
+def test_a_routine_writing_a_subject_column_is_refused(how):
+    """A trigger or function that writes the subject column of a table with
+    encrypted columns moves its rows to another subject: the statement that
+    runs it is refused, as it is when the routine writes an encrypted
+    column (found by a reviewer)."""
+    ddl, write = BY_CODE[how]
+    with notes_proxy("CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
+                     f"CREATE TABLE shop.member_notes (member_id text NOT NULL {TO_MEMBERS}, note text); "
+                     "INSERT INTO shop.members (id) VALUES ('alice'); " + ddl) as (s, p):
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute(write)
+            assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, e.value.pgerror
+        assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "alice"
+
+
 def test_a_composite_key_setting_defaults_moves_its_subject_column_too():
     """ON UPDATE SET DEFAULT on a key of two columns sets both when either
     referenced column changes: an UPDATE of members.code moves the note to
