@@ -89,25 +89,26 @@ static bool changes(const struct ppol *pp, const struct sqi_stmt *s, const char 
 		return true;
 	for (size_t i = 0; pp->cat && i < pp->cat->ngens; i++) {
 		const struct cat_generated *g = &pp->cat->gens[i];
-		if (!strcmp(g->column, col) && is_or_descends(pp->cat, g->table, table) &&
-		    moves(s, g->from, false))
+		if (!strcmp(g->column, col) && moves(s, g->from, false) &&
+		    is_or_descends(pp->cat, g->table, table))
 			return true;
 	}
 	return false;
 }
 
 /* Whether PostgreSQL's equality on the column is that of its values' text
- * as Custos reads them: integers, oid, uuid, and text or varchar under a
- * deterministic collation (not so for numeric 7.0 = 7, char(n), citext, a
- * nondeterministic collation). */
-static bool exact(const struct ppol *pp, const char *table, const char *column)
+ * as Custos reads them: integers, oid, uuid, and (text) text or varchar
+ * under a deterministic collation (not so for numeric 7.0 = 7, char(n),
+ * citext, a nondeterministic collation; nor for text where another
+ * collation may decide, as an index's does for ON CONFLICT). */
+static bool exact(const struct ppol *pp, const char *table, const char *column, bool text)
 {
 	enum { TEXTOID = 25, VARCHAROID = 1043 };
 	const struct cat_table *t = pp->cat ? cat_table(pp->cat, table) : NULL;
 	const struct cat_column *c = t ? cat_column(t, column) : NULL;
 
 	return c && (idt_exact(c->type_oid) ||
-	             ((c->type_oid == TEXTOID || c->type_oid == VARCHAROID) && c->bytewise));
+	             (text && (c->type_oid == TEXTOID || c->type_oid == VARCHAROID) && c->bytewise));
 }
 
 /* --- the keys that carry a change into a subject column ------------------ */
@@ -235,7 +236,11 @@ static int note_writes(struct web *w, size_t i, bool del)
 		for (size_t j = w->key_at[i]; !err && j < c->nfks && c->fks[w->keys[j]].con == c->fks[i].con;
 		     j++) {
 			const struct cat_fk *o = &c->fks[w->keys[j]];
-			if (act != 'c' || w->keys[j] == i || !exact(w->pp, o->from_table, o->from_column))
+			/* (the referenced column's collation matches the rows when it is not deterministic)
+			 */
+			if (act != 'c' || w->keys[j] == i ||
+			    !exact(w->pp, o->from_table, o->from_column, true) ||
+			    !exact(w->pp, o->to_table, o->to_column, true))
 				err = written(w, i, act, del, o->from_column);
 		}
 	sp->n = w->neps - sp->at;
@@ -396,9 +401,10 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
 		for (size_t j = 0; bits && j < s->ntables; j++) {
 			int how =
 			    s->tables[j].write ? writes_rows_of(pp->cat, k->to_table, &s->tables[j]) : 0;
-			bool update = how == ROWS_VIEW ? (s->events & SQI_EV_UPDATE) != 0
-			                               : how && changes(pp, s, k->to_table, k->to_column,
-			                                                exact(pp, k->to_table, k->to_column));
+			bool update = how == ROWS_VIEW
+			                  ? (s->events & SQI_EV_UPDATE) != 0
+			                  : how && changes(pp, s, k->to_table, k->to_column,
+			                                   exact(pp, k->to_table, k->to_column, false));
 			if (((bits & CARRY_UPDATE) && update) ||
 			    ((bits & CARRY_DELETE) && how && (s->events & SQI_EV_DELETE)))
 				return pxe_refuse(

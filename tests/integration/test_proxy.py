@@ -2314,6 +2314,23 @@ RESPELLED = {  # how a write reaches member_notes.member_id: (DDL, rows, the wri
         ["INSERT INTO shop.accounts VALUES (7.0, 1)", "INSERT INTO shop.members (id, y) VALUES (7, 1)",
          "INSERT INTO shop.member_notes (member_id, note) VALUES (7, 'hers')"],
         "UPDATE shop.accounts SET y = 2", True),
+    "case-insensitive, the member's id under C": (
+        "CREATE COLLATION shop.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false); "
+        "CREATE TABLE shop.accounts (x text COLLATE shop.ci, y int, UNIQUE (x, y)); CREATE TABLE shop.members "
+        "(id text COLLATE \"C\" PRIMARY KEY, y int, nick text, FOREIGN KEY (id, y) REFERENCES shop.accounts "
+        f"(x, y) ON UPDATE CASCADE); CREATE TABLE shop.member_notes (member_id text NOT NULL {NOTES_REF}, "
+        "note text)",
+        ["INSERT INTO shop.accounts VALUES ('Alice', 1)", "INSERT INTO shop.members (id, y) VALUES ('alice', 1)",
+         "INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')"],
+        "UPDATE shop.accounts SET y = 2", True),
+    "an upsert through a case-insensitive index": (
+        "CREATE COLLATION shop.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false); "
+        "CREATE TABLE shop.members (id text PRIMARY KEY, nick text); CREATE UNIQUE INDEX ON shop.members "
+        f"(id COLLATE shop.ci); CREATE TABLE shop.member_notes (member_id text NOT NULL {NOTES_REF}, note text)",
+        ["INSERT INTO shop.members (id) VALUES ('alice')",
+         "INSERT INTO shop.member_notes (member_id, note) VALUES ('alice', 'hers')"],
+        "INSERT INTO shop.members (id, nick) VALUES ('ALICE', 'x') ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id",
+        True),
     "case-insensitive": (
         "CREATE COLLATION shop.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false); "
         "CREATE TABLE shop.accounts (x text COLLATE shop.ci, y int, UNIQUE (x, y)); CREATE TABLE shop.members "
