@@ -28,7 +28,7 @@ struct cat_column {
 	enum cat_guard guard;
 	uint32_t type_oid; /* its type's, or its domain's base type's: what the binary format sends */
 	bool generated;    /* COPY without a column list leaves it out */
-	bool bytewise;     /* its collation, if any, is deterministic: equal values are equal bytes */
+	bool bytewise;     /* no collation, or a deterministic one (text: equal values are equal bytes) */
 };
 
 struct cat_table {
