@@ -50,16 +50,6 @@ static bool moves(const struct sqi_stmt *s, const char *col, bool keep)
 	return false;
 }
 
-/* Whether the stored generated column col of table is computed from from. */
-static bool generated_from(const struct catalog *c, const char *table, const char *col, const char *from)
-{
-	for (size_t i = 0; c && i < c->ngens; i++)
-		if (!strcmp(c->gens[i].column, col) && !strcmp(c->gens[i].from, from) &&
-		    !strcmp(c->gens[i].table, table))
-			return true;
-	return false;
-}
-
 /* Whether table is named, or descends from one named, ancestor (inherits
  * it, or is its partition, at any depth). */
 static bool is_or_descends(const struct catalog *c, const char *table, const char *ancestor)
@@ -76,6 +66,18 @@ static bool is_or_descends(const struct catalog *c, const char *table, const cha
 		t = up; /* (a table of several parents: the first; partitions have one) */
 	}
 	return !strcmp(table, ancestor);
+}
+
+/* Whether the stored generated column col of table, or of a table
+ * descending from it (a partition may generate what its parent stores),
+ * is computed from from. */
+static bool generated_from(const struct catalog *c, const char *table, const char *col, const char *from)
+{
+	for (size_t i = 0; c && i < c->ngens; i++)
+		if (!strcmp(c->gens[i].column, col) && !strcmp(c->gens[i].from, from) &&
+		    is_or_descends(c, c->gens[i].table, table))
+			return true;
+	return false;
 }
 
 /* Whether the statement may change col of table: moves() it, or a column
@@ -449,11 +451,5 @@ bool pxm_sets_subject(const struct ppol *pp, const struct pp_table *t, const cha
 		return false;
 	if (!col || !strcmp(col, t->subject_col))
 		return true;
-	for (size_t i = 0; pp->cat && i < pp->cat->ngens; i++) {
-		const struct cat_generated *g = &pp->cat->gens[i];
-		if (!strcmp(g->column, t->subject_col) && !strcmp(g->from, col) &&
-		    is_or_descends(pp->cat, g->table, t->name))
-			return true;
-	}
-	return false;
+	return generated_from(pp->cat, t->name, t->subject_col, col);
 }

@@ -464,6 +464,21 @@ def tcp_pg():
     server.stop()
 
 
+def with_keystore(d, server):
+    """Configures daemon d with a keystore made in server's database
+    keystore (a master key custos may read, a KEK file): its KEK file."""
+    key = d.dir / "master.key"
+    key.write_text(os.urandom(32).hex() + "\n")
+    key.chmod(0o400)
+    kek = d.dir / "kek"
+    dsn = server.conninfo("keystore", tcp=True)
+    ctl("keys", "init", "--keystore", dsn, "--master-key", key, "--kek", kek, check=0)
+    os.chown(key, ensure_user("custos").pw_uid, 0)
+    d.settings.update(keystore=dsn, master_key=key, kek_file=kek)
+    d.write_conf()
+    return kek
+
+
 def test_keys_through_the_keeper(tcp_pg):
     """With a keystore configured, the keeper answers keys status and
     rotates on an admin's request; others are refused."""
@@ -471,16 +486,7 @@ def test_keys_through_the_keeper(tcp_pg):
     d = Daemon()
     ks = tcp_pg.createdb("keystore")
     try:
-        key = d.dir / "master.key"
-        key.write_text(os.urandom(32).hex() + "\n")
-        key.chmod(0o400)
-        kek = d.dir / "kek"
-        dsn = tcp_pg.conninfo("keystore", tcp=True)
-        ctl("keys", "init", "--keystore", dsn, "--master-key", key, "--kek", kek, check=0)
-        custos = ensure_user("custos")
-        os.chown(key, custos.pw_uid, 0)
-        d.settings.update(keystore=dsn, master_key=key, kek_file=kek)
-        d.write_conf()
+        kek = with_keystore(d, tcp_pg)
         d.start()
         st = json.loads(d.ctl("keys", "status", check=0).stdout)
         assert st["epoch"] == 1 and st["cache_limit"] == 65536
@@ -507,15 +513,7 @@ def test_a_keystore_server_that_does_not_answer_holds_the_keeper_no_longer_than_
     ks = tcp_pg.createdb("keystore")
     postmaster = int((tcp_pg.datadir / "postmaster.pid").read_text().split()[0])
     try:
-        key = d.dir / "master.key"
-        key.write_text(os.urandom(32).hex() + "\n")
-        key.chmod(0o400)
-        kek = d.dir / "kek"
-        dsn = tcp_pg.conninfo("keystore", tcp=True)
-        ctl("keys", "init", "--keystore", dsn, "--master-key", key, "--kek", kek, check=0)
-        os.chown(key, ensure_user("custos").pw_uid, 0)
-        d.settings.update(keystore=dsn, master_key=key, kek_file=kek)
-        d.write_conf()
+        with_keystore(d, tcp_pg)
         os.kill(postmaster, signal.SIGSTOP)
         started = time.monotonic()
         d.start(wait=False)
