@@ -679,19 +679,22 @@ static bool one_query_owed(const struct pconn *c)
 
 /* A Query waiting for keys (or for the catalog after the session's DDL),
  * with nothing before it at PostgreSQL, goes through as the cancelled
- * statement. With statements before it still running, the cancel is
- * theirs: false. */
+ * statement, if it only reads and writes (see one_query_owed). With
+ * statements before it still running, or a COMMIT in it, the cancel
+ * follows it: false. */
 static bool cancel_before_keys(struct pconn *c)
 {
 	struct evbuffer *in = c->cli ? bufferevent_get_input(c->cli) : NULL;
-	uint8_t hdr[5];
+	struct pgp_msg m;
+	const char *sql;
 	struct buf q = BUF_INIT;
 
 	if (!(c->query_waits || catalog_pending(c)) || c->phase != PC_READY || c->gates || pq_head(c) ||
-	    evbuffer_copyout(in, hdr, 5) != 5 || hdr[0] != 'Q')
+	    next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m) != 1 || m.type != 'Q' ||
+	    pgp_parse_query(&m, &sql) || !pq_reads_and_writes(c, sql))
 		return false;
-	bool done = !cancelled_query(&q) && evbuffer_drain(in, 1 + (size_t)pgp_get32(hdr + 1)) == 0 &&
-	            evbuffer_prepend(in, q.p, q.len) == 0;
+	bool done =
+	    !cancelled_query(&q) && evbuffer_drain(in, m.size) == 0 && evbuffer_prepend(in, q.p, q.len) == 0;
 	buf_free(&q);
 	if (!done) {
 		pc_fatal(c, PX_ERR_PROTOCOL, "out of memory");

@@ -2951,6 +2951,42 @@ def test_a_cancel_sent_while_a_write_waits_for_its_attempt_reaches_the_write(pro
     assert access[-1]["detail"]["error"] == "57014" and access[-1]["detail"]["attempt"]  # the log says so
 
 
+def test_a_cancel_of_a_commit_waiting_for_keys_leaves_the_commit_to_run():
+    """A Query waiting for keys that ends the transaction (COMMIT; INSERT
+    ...) is not failed in place by a cancel, as a held one is not: the DO
+    block in its place would roll back what PostgreSQL would have
+    committed. The cancel follows it once its keys come."""
+    s = Shop(customers=5)
+    try:
+        p = Proxy(s).encrypt_existing()
+        p.start()
+        keeper = p.d.pids()["keeper"]
+        conn = p.connect()
+        conn.cursor().execute("UPDATE shop.customers SET country = 'XF' WHERE id = 3")  # in a transaction
+
+        def run():
+            try:
+                conn.cursor().execute("COMMIT; INSERT INTO shop.customers (email, name, country) VALUES "
+                                      "('gus@example.org', 'Gus P', 'NL')")
+            except psycopg2.Error:
+                pass  # the INSERT may be cancelled
+        os.kill(keeper, signal.SIGSTOP)
+        try:
+            t = threading.Thread(target=run)
+            t.start()
+            time.sleep(1)
+            conn.cancel()  # the Query waits for its keys in the proxy
+            time.sleep(0.5)
+        finally:
+            os.kill(keeper, signal.SIGCONT)
+        t.join(30)
+        conn.rollback()
+        conn.close()
+        assert s.value("SELECT country FROM shop.customers WHERE id = 3") == "XF"
+    finally:
+        s.stop()
+
+
 def test_a_cancel_held_with_a_commit_leaves_the_commit_to_run(proxy, shop):
     """A held Query that ends the transaction (COMMIT; UPDATE ...) is not
     failed in place by a cancel: PostgreSQL would have committed before the
