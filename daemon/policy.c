@@ -448,33 +448,86 @@ static void parse_subject(struct pyl_ctx *c, yaml_node_t *k, yaml_node_t *v)
 	c->p->subjects[c->p->nsubjects++] = s;
 }
 
-/* "schema.table.column" into its table and column. */
-static bool split_column(struct pyl_ctx *c, yaml_node_t *v, const char *what, char **table, char **column)
+/* A link's columns: "schema.table.column", or a list of such names of
+ * one table's columns (a link of several columns, paired in order). What
+ * is wrong leaves table NULL and no columns. */
+static bool split_columns(struct pyl_ctx *c, yaml_node_t *v, const char *what, char **table, char ***cols,
+                          size_t *n)
 {
-	const char *s = pyl_text(v), *dot;
+	bool list = v->type == YAML_SEQUENCE_NODE;
+	yaml_node_item_t *items = list ? v->data.sequence.items.start : NULL;
+	size_t count = list ? (size_t)(v->data.sequence.items.top - items) : 1;
 
-	if (!s || !ident(s, 3)) {
-		pyl_err(c, v, "%s must name a column as schema.table.column", what);
+	if (!count || count > POL_MAX_LINK_COLUMNS) {
+		pyl_err(c, v, "%s must name 1 to %d columns", what, POL_MAX_LINK_COLUMNS);
 		return false;
 	}
-	dot = strrchr(s, '.');
+	if (!(*cols = calloc(count, sizeof(**cols))))
+		return false;
+	for (size_t k = 0; k < count; k++) {
+		yaml_node_t *e = list ? pyl_node(c, items[k]) : v;
+		const char *s = e ? pyl_text(e) : NULL, *dot;
+		if (!s || !ident(s, 3)) {
+			pyl_err(c, e ? e : v,
+			        "%s must name a column as schema.table.column, or a list of them", what);
+			goto fail;
+		}
+		dot = strrchr(s, '.');
+		size_t tl = (size_t)(dot - s);
+		if (*table && (strncmp(*table, s, tl) || (*table)[tl])) {
+			pyl_err(c, e, "%s names the columns of one table: %.*s is not %s", what, (int)tl, s,
+			        *table);
+			goto fail;
+		}
+		for (size_t j = 0; j < *n; j++)
+			if (!strcmp((*cols)[j], dot + 1)) {
+				pyl_err(c, e, "%s names column %s twice", what, dot + 1);
+				goto fail;
+			}
+		if ((!*table && !(*table = strndup(s, tl))) || !((*cols)[*n] = strdup(dot + 1)))
+			goto fail;
+		(*n)++;
+	}
+	return true;
+fail:
+	while (*n)
+		free((*cols)[--*n]);
+	free(*cols);
 	free(*table);
-	free(*column);
-	*table = strndup(s, (size_t)(dot - s));
-	*column = strdup(dot + 1);
-	return *table && *column;
+	*cols = NULL;
+	*table = NULL;
+	return false;
 }
+
+/* A relation as parsed: the two sides count their columns apart until
+ * they are compared. */
+struct relparse {
+	struct pol_relation r;
+	size_t nto;
+};
 
 static bool r_from(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	struct pol_relation *r = obj;
-	return split_column(c, v, "from", &r->from_table, &r->from_column);
+	struct relparse *rp = obj;
+	return split_columns(c, v, "from", &rp->r.from_table, &rp->r.from_columns, &rp->r.ncolumns);
 }
 
 static bool r_to(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 {
-	struct pol_relation *r = obj;
-	return split_column(c, v, "to", &r->to_table, &r->to_column);
+	struct relparse *rp = obj;
+	return split_columns(c, v, "to", &rp->r.to_table, &rp->r.to_columns, &rp->nto);
+}
+
+static void relation_free(struct pol_relation *r, size_t nto)
+{
+	free(r->from_table);
+	free(r->to_table);
+	for (size_t i = 0; i < r->ncolumns; i++)
+		free(r->from_columns[i]);
+	for (size_t i = 0; i < nto; i++)
+		free(r->to_columns[i]);
+	free(r->from_columns);
+	free(r->to_columns);
 }
 
 static bool k_relations(struct pyl_ctx *c, yaml_node_t *v, void *obj)
@@ -489,17 +542,28 @@ static bool k_relations(struct pyl_ctx *c, yaml_node_t *v, void *obj)
 	}
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
 		yaml_node_t *e = pyl_node(c, *i);
-		struct pol_relation r = { 0 };
+		struct relparse rp = { 0 };
 		if (!e)
 			return false;
-		r.pos = pyl_pos(c, e);
+		rp.r.pos = pyl_pos(c, e);
 		pyl_required(c, e, keys, ARRAY_SIZE(keys),
-		             pyl_walk(c, e, keys, ARRAY_SIZE(keys), &r, "relation"), "relation");
-		struct pol_relation *nv = realloc(c->p->relations, (c->p->nrelations + 1) * sizeof(*nv));
-		if (!nv)
-			return false;
+		             pyl_walk(c, e, keys, ARRAY_SIZE(keys), &rp, "relation"), "relation");
+		bool ok = rp.r.from_table && rp.r.to_table; /* else what is wrong is told */
+		if (ok && rp.r.ncolumns != rp.nto) {
+			pyl_err(c, e, "relation: from names %zu columns and to %zu; they pair up in order",
+			        rp.r.ncolumns, rp.nto);
+			ok = false;
+		}
+		struct pol_relation *nv =
+		    ok ? realloc(c->p->relations, (c->p->nrelations + 1) * sizeof(*nv)) : NULL;
+		if (!nv) {
+			relation_free(&rp.r, rp.nto);
+			if (ok)
+				return false;
+			continue;
+		}
 		c->p->relations = nv;
-		c->p->relations[c->p->nrelations++] = r;
+		c->p->relations[c->p->nrelations++] = rp.r;
 	}
 	return true;
 }
@@ -594,13 +658,8 @@ void pol_free(struct policy *p)
 		free(p->subjects[i].table);
 		free(p->subjects[i].id_column);
 	}
-	for (size_t i = 0; i < p->nrelations; i++) {
-		struct pol_relation *r = &p->relations[i];
-		free(r->from_table);
-		free(r->from_column);
-		free(r->to_table);
-		free(r->to_column);
-	}
+	for (size_t i = 0; i < p->nrelations; i++)
+		relation_free(&p->relations[i], p->relations[i].ncolumns);
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->tables);
@@ -736,6 +795,18 @@ void pol_check(struct policy *p, struct buf *errs)
 				          "personal data",
 				          t->name, t->cols[j].name, t->cols[j].bidx_column);
 	}
+	for (size_t i = 0; i < p->nrelations; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(p->relations[i].from_table, p->relations[j].from_table) &&
+			    !strcmp(p->relations[i].to_table, p->relations[j].to_table))
+				pol_error(
+				    p, errs, &p->relations[i].pos,
+				    "a second relation from %s to %s (the first at %s:%u): the map follows "
+				    "one link between two tables; a link of several columns is one relation "
+				    "listing them, from: [%s.a, %s.b], to: [...]",
+				    p->relations[i].from_table, p->relations[i].to_table,
+				    p->relations[j].pos.file, p->relations[j].pos.line,
+				    p->relations[i].from_table, p->relations[i].from_table);
 	if (!p->nsubjects && p->ntables)
 		pol_error(p, errs, &p->tables[0].pos,
 		          "personal data needs a subject: declare subjects: with the root table of each");

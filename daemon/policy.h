@@ -54,8 +54,13 @@ struct pol_subject {
 	struct pol_pos pos;
 };
 
+/* A link from rows of one table to rows of another the database's foreign
+ * keys do not tell: from_columns[i] holds to_columns[i]'s value. */
+#define POL_MAX_LINK_COLUMNS 32 /* as PostgreSQL's INDEX_MAX_KEYS */
 struct pol_relation {
-	char *from_table, *from_column, *to_table, *to_column;
+	char *from_table, *to_table;
+	char **from_columns, **to_columns;
+	size_t ncolumns;
 	struct pol_pos pos;
 };
 

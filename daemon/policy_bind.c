@@ -136,13 +136,14 @@ static void bind_refs(struct policy *p, const struct catalog *c, struct buf *err
 	}
 	for (size_t i = 0; i < p->nrelations; i++) {
 		const struct pol_relation *r = &p->relations[i];
-		const struct cat_table *f =
-		    r->from_table ? find_table(p, c, errs, &r->pos, r->from_table) : NULL;
-		const struct cat_table *t = r->to_table ? find_table(p, c, errs, &r->pos, r->to_table) : NULL;
-		if (f)
-			find_column(p, errs, &r->pos, f, r->from_column);
-		if (t)
-			find_column(p, errs, &r->pos, t, r->to_column);
+		const struct cat_table *f = find_table(p, c, errs, &r->pos, r->from_table);
+		const struct cat_table *t = find_table(p, c, errs, &r->pos, r->to_table);
+		for (size_t k = 0; k < r->ncolumns; k++) {
+			if (f)
+				find_column(p, errs, &r->pos, f, r->from_columns[k]);
+			if (t)
+				find_column(p, errs, &r->pos, t, r->to_columns[k]);
+		}
 	}
 }
 
@@ -168,7 +169,7 @@ static bool reaches_root(const struct policy *p, const struct catalog *c, const 
 		return false;
 	seen[(*nseen)++] = table;
 	for (size_t i = 0; i < p->nrelations; i++)
-		if (p->relations[i].from_table && !strcmp(p->relations[i].from_table, table) &&
+		if (!strcmp(p->relations[i].from_table, table) &&
 		    reaches_root(p, c, p->relations[i].to_table, seen, nseen, cap))
 			return true;
 	for (size_t i = 0; p->foreign_keys && i < c->nfks; i++)

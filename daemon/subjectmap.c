@@ -8,12 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A column pair of a link; a foreign key of several columns is as many
- * edges, of the same constraint (con; 0: a link the policy names). */
+/* A column pair of a link; a link of several columns is as many edges,
+ * of the same con: a foreign key's constraint OID, or for the policy's
+ * relation i, REL_CON(i) (beyond any OID). */
 struct sm_edge {
 	const char *child, *child_col, *parent, *parent_col;
-	uint32_t con;
+	uint64_t con;
 };
+
+#define REL_CON(i) ((UINT64_C(1) << 32) + (i))
 
 struct sm_node {
 	const char *table;
@@ -30,16 +33,18 @@ struct sm_map {
 
 static int collect_edges(struct sm_map *m, const struct policy *p, const struct catalog *c)
 {
-	size_t n = p->nrelations + (p->foreign_keys ? c->nfks : 0);
+	size_t n = p->foreign_keys ? c->nfks : 0;
 
+	for (size_t i = 0; i < p->nrelations; i++)
+		n += p->relations[i].ncolumns;
 	m->edges = calloc(n ? n : 1, sizeof(*m->edges));
 	if (!m->edges)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->nrelations; i++) {
 		const struct pol_relation *r = &p->relations[i];
-		if (r->from_table && r->from_column && r->to_table && r->to_column)
-			m->edges[m->nedges++] =
-			    (struct sm_edge){ r->from_table, r->from_column, r->to_table, r->to_column, 0 };
+		for (size_t k = 0; k < r->ncolumns; k++)
+			m->edges[m->nedges++] = (struct sm_edge){ r->from_table, r->from_columns[k],
+				                                  r->to_table, r->to_columns[k], REL_CON(i) };
 	}
 	for (size_t i = 0; p->foreign_keys && i < c->nfks; i++) {
 		const struct cat_fk *k = &c->fks[i];
@@ -50,7 +55,8 @@ static int collect_edges(struct sm_map *m, const struct policy *p, const struct 
 }
 
 /* The next column pair of the link edge e is one of, from after (NULL:
- * the first), or NULL: a link is followed by all its columns at once. */
+ * the first), or NULL: a link is followed by all its columns at once. (A
+ * con of 0, a catalog that names no constraints, is a link of its own.) */
 static const struct sm_edge *next_pair(const struct sm_map *m, const struct sm_edge *e,
                                        const struct sm_edge *after)
 {

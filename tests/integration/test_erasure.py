@@ -361,29 +361,34 @@ TENANT_NOTES = """
 """
 
 
-@pytest.mark.parametrize("key", ["(tenant, customer_id)", "(customer_id, tenant)"])
-def test_a_key_of_several_columns_leads_to_its_subject_by_all_of_them(key):
-    """A table reaching its subject through a foreign key of several
-    columns, (tenant, customer_id) referencing customers (tenant, id): its
-    rows are the customer's whose id the key names, whatever the order of
-    its columns. The map followed the key's first column alone: with the
-    tenant first, another customer of the same tenant's note was the
-    erased customer's too (its key destroyed), and a note went under no
-    customer's key (found by a reviewer)."""
+@pytest.mark.parametrize("key,link", [("(tenant, customer_id)", "fk"), ("(customer_id, tenant)", "fk"),
+                                      ("(tenant, customer_id)", "relation")])
+def test_a_key_of_several_columns_leads_to_its_subject_by_all_of_them(key, link):
+    """A table reaching its subject through a link of several columns,
+    (tenant, customer_id) referencing customers (tenant, id), as a foreign
+    key or as the policy's relation: its rows are the customer's whose id
+    the link names, whatever the order of its columns. The map followed
+    the key's first column alone: with the tenant first, another customer
+    of the same tenant's note was the erased customer's too (its key
+    destroyed), and a note went under no customer's key (found by a
+    reviewer). A relation could name one column only."""
     s = Shop(customers=3)
     try:
         for u in (DPO_A, DPO_B):
             ensure_user(u, ["custos-ctl", "custos-dpo"])
         cols = key.strip("()").split(", ")
-        refs = ", ".join("id" if c == "customer_id" else c for c in cols)
+        refs = ["id" if c == "customer_id" else c for c in cols]
+        fk = f", FOREIGN KEY {key} REFERENCES shop.customers ({', '.join(refs)})" if link == "fk" else ""
         s.server.psql("ALTER TABLE shop.customers ADD COLUMN tenant int NOT NULL DEFAULT 1; "
                       "ALTER TABLE shop.customers ADD UNIQUE (tenant, id); ALTER TABLE shop.customers "
                       "ADD UNIQUE (id, tenant); CREATE TABLE shop.tenant_notes (tenant int NOT NULL, "
-                      f"customer_id bigint NOT NULL, note text, FOREIGN KEY {key} REFERENCES shop.customers "
-                      f"({refs}))", dbname="shop")
+                      f"customer_id bigint NOT NULL, note text{fk})", dbname="shop")
         p = Proxy(s)
         with open(p.d.settings["policy"], "a") as f:
             f.write(TENANT_NOTES)
+            if link == "relation":
+                f.write("relations:\n  - from: [" + ", ".join(f"shop.tenant_notes.{c}" for c in cols) +
+                        "]\n    to: [" + ", ".join(f"shop.customers.{c}" for c in refs) + "]\n")
         p.encrypt_existing()
         p.add_user("app1", "shop_app")
         p.start()

@@ -82,6 +82,24 @@ requests: {erasure_approval: any}
 requests:
   erasure_approval: second_persn
 """, 3, 21, 'did you mean "second_person"?'),
+    "relation_sides_differ": ("""custos-policy: 1
+relations:
+  - from: [shop.notes.tenant, shop.notes.customer_id]
+    to: shop.customers.id
+""", 3, 5, "relation: from names 2 columns and to 1; they pair up in order"),
+    "relation_two_tables": ("""custos-policy: 1
+relations:
+  - {from: [shop.notes.tenant, shop.memos.customer_id], to: [shop.customers.tenant, shop.customers.id]}
+""", 3, 32, "from names the columns of one table: shop.memos is not shop.notes"),
+    "relation_column_twice": ("""custos-policy: 1
+relations:
+  - {from: [shop.notes.id, shop.notes.id], to: [shop.customers.tenant, shop.customers.id]}
+""", 3, 28, "from names column id twice"),
+    "relation_split": ("""custos-policy: 1
+relations:
+  - {from: shop.notes.tenant, to: shop.customers.tenant}
+  - {from: shop.notes.customer_id, to: shop.customers.id}
+""", 4, 5, "a second relation from shop.notes to shop.customers (the first at "),
 }
 
 
@@ -203,6 +221,12 @@ def test_db_table_unreachable_from_any_subject(shop_db_copy, tmp_path):
     assert check_db(shop_db_copy, policy(tmp_path, "shop.notes", "note", extra=rel)).returncode == 0
     shop_db_copy.psql("ALTER TABLE shop.notes ADD FOREIGN KEY (customer_ref) REFERENCES shop.customers (id);")
     assert check_db(shop_db_copy, f).returncode == 0
+    shop_db_copy.psql("ALTER TABLE shop.notes ADD COLUMN tenant int;")
+    rel = "relations:\n  - {from: [shop.notes.tenant, shop.notes.customer_ref], to: [shop.customers.id, " \
+          "shop.customers.country]}\n"  # a link of two columns: both must exist
+    assert check_db(shop_db_copy, policy(tmp_path, "shop.notes", "note", extra=rel)).returncode == 0
+    p = check_db(shop_db_copy, policy(tmp_path, "shop.notes", "note", extra=rel.replace("country", "tenant")))
+    assert p.returncode == 1 and 'column "tenant" not found in table shop.customers' in p.stderr, p.stderr
     off = "foreign_keys: false\n"
     p = check_db(shop_db_copy, policy(tmp_path, "shop.notes", "note", extra=off))
     assert p.returncode == 1 and "(foreign_keys: false)" in p.stderr
