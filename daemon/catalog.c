@@ -82,6 +82,14 @@ static const char views_sql[] =
                       "WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p') "
                       "AND vn.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2";
 
+/* The enabled rules of INSERT, UPDATE or DELETE (a view's SELECT rule is
+ * its query) on tables and views in user schemas: a write to the table
+ * runs the rule's actions instead or as well. */
+#define RULES                                                                                                \
+	"pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace "  \
+	"WHERE r.ev_type <> '1' AND r.ev_enabled <> 'D' "                                                    \
+	"AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+
 /* An aggregate runs its support functions: its definition, for sqlbody.c,
  * is a routine calling each of them. */
 #define AGGREGATE_DEF                                                                                        \
@@ -93,15 +101,19 @@ static const char views_sql[] =
 
 /* Functions, procedures and aggregates in user schemas, but those an
  * extension brought that a superuser owns (trusted as the extension is: a
- * member its owner added to it is not). */
+ * member its owner added to it is not); and the rules, as code that
+ * nothing calls by name. */
 static const char routines_sql[] =
     "SELECT " NSP_NAME " || '.' || p.proname, p.oid, "
-    "CASE WHEN p.prokind = 'a' THEN " AGGREGATE_DEF " ELSE pg_get_functiondef(p.oid) END "
+    "CASE WHEN p.prokind = 'a' THEN " AGGREGATE_DEF " ELSE pg_get_functiondef(p.oid) END, false, "
+    "'the routine ' || " NSP_NAME " || '.' || p.proname "
     "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
     "WHERE p.prokind IN ('f', 'p', 'a') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "AND n.nspname NOT LIKE 'pg\\_toast%' AND NOT EXISTS (SELECT 1 FROM pg_depend e "
     " JOIN pg_roles o ON o.oid = p.proowner WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid"
-    " AND e.deptype = 'e' AND o.rolsuper)";
+    " AND e.deptype = 'e' AND o.rolsuper) "
+    "UNION ALL SELECT '', r.oid, pg_get_ruledef(r.oid), true, 'the rule ' || quote_ident(r.rulename) || "
+    "' on ' || " NSP_NAME " || '.' || c.relname FROM " RULES;
 
 /* The events of a trigger (tgtype's INSERT, UPDATE, DELETE, TRUNCATE bits)
  * as SQI_EV_* bits. */
@@ -114,7 +126,8 @@ static const char routines_sql[] =
  * column defaults and constraints call, those of its columns' domains
  * (INSERT, UPDATE); and what a write to one of its partitions or
  * inheriting tables runs, which a write to it may make (an UPDATE moving
- * a row deletes it from one partition and inserts it into another). */
+ * a row deletes it from one partition and inserts it into another). Its
+ * rules, which PostgreSQL applies to the table a statement names only. */
 static const char runs_sql[] =
     "WITH RECURSIVE x(rel, fn, ev) AS ("
     "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS " FROM pg_trigger t"
@@ -135,8 +148,10 @@ static const char runs_sql[] =
     "   JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped WHERE t.typtype = 'd'"
     "  UNION SELECT i.inhparent, x.fn, x.ev | CASE WHEN (x.ev & 5) <> 0 THEN 2 ELSE 0 END"
     "   FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
-    "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev FROM x "
-    "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace";
+    "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev, false FROM x "
+    "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "UNION ALL SELECT " NSP_NAME " || '.' || c.relname, r.oid, "
+    "CASE r.ev_type WHEN '3' THEN 1 WHEN '2' THEN 2 ELSE 4 END, true FROM " RULES;
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {
@@ -250,8 +265,9 @@ static int add_routine(struct catalog *c, PGresult *r, int row)
 	struct cat_routine *f = &c->routines[c->nroutines++];
 	*f = (struct cat_routine){ strdup(PQgetvalue(r, row, 0)),
 		                   (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
-		                   strdup(PQgetvalue(r, row, 2)) };
-	return f->name && f->def ? 0 : -ENOMEM;
+		                   strdup(PQgetvalue(r, row, 2)), *PQgetvalue(r, row, 3) == 't',
+		                   strdup(PQgetvalue(r, row, 4)) };
+	return f->name && f->def && f->label ? 0 : -ENOMEM;
 }
 
 static int add_runs(struct catalog *c, PGresult *r, int row)
@@ -264,8 +280,34 @@ static int add_runs(struct catalog *c, PGresult *r, int row)
 	struct cat_runs *x = &c->runs[c->nruns++];
 	*x = (struct cat_runs){ strdup(PQgetvalue(r, row, 0)),
 		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
-		                (unsigned)atoi(PQgetvalue(r, row, 2)) & SQI_EV_ALL };
+		                (unsigned)atoi(PQgetvalue(r, row, 2)) & SQI_EV_ALL,
+		                *PQgetvalue(r, row, 3) == 't' };
 	return x->table ? 0 : -ENOMEM;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(struct cat_table *const *)a)->name, (*(struct cat_table *const *)b)->name);
+}
+
+static int by_oid(const void *a, const void *b)
+{
+	uint32_t x = (*(struct cat_table *const *)a)->oid, y = (*(struct cat_table *const *)b)->oid;
+	return (x > y) - (x < y);
+}
+
+/* The tables sorted by name and by OID: a write's plan looks tables up
+ * for every foreign key it may carry, and a catalog may hold thousands. */
+static int index_tables(struct catalog *c)
+{
+	if (!(c->by_name = calloc(c->ntables + 1, sizeof(*c->by_name))) ||
+	    !(c->by_oid = calloc(c->ntables + 1, sizeof(*c->by_oid))))
+		return -ENOMEM;
+	for (size_t i = 0; i < c->ntables; i++)
+		c->by_name[i] = c->by_oid[i] = &c->tables[i];
+	qsort(c->by_name, c->ntables, sizeof(*c->by_name), by_name);
+	qsort(c->by_oid, c->ntables, sizeof(*c->by_oid), by_oid);
+	return 0;
 }
 
 int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
@@ -277,8 +319,8 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 		int (*add)(struct catalog *c, PGresult *r, int row);
 	} parts[] = { { columns_sql, 11, add_column }, { inherits_sql, 2, add_inherit },
 		      { fks_sql, 7, add_fk },          { generated_sql, 3, add_generated },
-		      { views_sql, 3, add_view },      { routines_sql, 3, add_routine },
-		      { runs_sql, 3, add_runs } };
+		      { views_sql, 3, add_view },      { routines_sql, 5, add_routine },
+		      { runs_sql, 4, add_runs } };
 	int r = c ? 0 : -ENOMEM;
 
 	for (size_t p = 0; !r && p < ARRAY_SIZE(parts); p++) {
@@ -288,6 +330,8 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 			r = parts[p].add(c, res, i);
 		PQclear(res);
 	}
+	if (!r)
+		r = index_tables(c);
 	if (r) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory reading the catalog");
@@ -328,6 +372,7 @@ void cat_free(struct catalog *c)
 	for (size_t i = 0; i < c->nroutines; i++) {
 		free(c->routines[i].name);
 		free(c->routines[i].def);
+		free(c->routines[i].label);
 	}
 	for (size_t i = 0; i < c->nruns; i++)
 		free(c->runs[i].table);
@@ -338,23 +383,25 @@ void cat_free(struct catalog *c)
 	free(c->views);
 	free(c->routines);
 	free(c->runs);
+	free(c->by_name);
+	free(c->by_oid);
 	free(c);
 }
 
 const struct cat_table *cat_table(const struct catalog *c, const char *name)
 {
-	for (size_t i = 0; i < c->ntables; i++)
-		if (!strcmp(c->tables[i].name, name))
-			return &c->tables[i];
-	return NULL;
+	struct cat_table key = { .name = (char *)name }, *k = &key;
+	struct cat_table **hit = bsearch(&k, c->by_name, c->ntables, sizeof(*c->by_name), by_name);
+
+	return hit ? *hit : NULL;
 }
 
 const struct cat_table *cat_table_by_oid(const struct catalog *c, uint32_t oid)
 {
-	for (size_t i = 0; i < c->ntables; i++)
-		if (c->tables[i].oid == oid)
-			return &c->tables[i];
-	return NULL;
+	struct cat_table key = { .oid = oid }, *k = &key;
+	struct cat_table **hit = bsearch(&k, c->by_oid, c->ntables, sizeof(*c->by_oid), by_oid);
+
+	return hit ? *hit : NULL;
 }
 
 const struct cat_column *cat_column(const struct cat_table *t, const char *name)

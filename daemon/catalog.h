@@ -61,9 +61,11 @@ struct cat_view_dep {
 /* A function or procedure of the database's own (not the system's, not
  * an extension's): what it runs, as pg_get_functiondef() prints it. */
 struct cat_routine {
-	char *name; /* schema.name (overloads share it) */
+	char *name; /* schema.name (overloads share it); a rule's is "": nothing calls it */
 	uint32_t oid;
-	char *def; /* CREATE OR REPLACE FUNCTION ... */
+	char *def;   /* CREATE OR REPLACE FUNCTION ..., or a rule's CREATE RULE ... */
+	bool rule;   /* a rewrite rule (an INSERT, UPDATE or DELETE rule), whose OID is pg_rewrite's */
+	char *label; /* for messages: "the routine shop.f", "the rule r on shop.t" */
 };
 
 /* A writing statement on a table (or a view) runs a routine: one of its
@@ -72,6 +74,7 @@ struct cat_runs {
 	char *table; /* schema.name */
 	uint32_t routine;
 	unsigned events; /* SQI_EV_* (sqlinfo.h): the writes that run it */
+	bool rule;       /* routine is a rule's OID */
 };
 
 /* A table inherits another, or is a partition of it (pg_inherits). */
@@ -94,12 +97,14 @@ struct catalog {
 	size_t nroutines;
 	struct cat_runs *runs;
 	size_t nruns;
+	struct cat_table **by_name, **by_oid; /* the tables sorted, for cat_table(), cat_table_by_oid() */
 };
 
 /* Reads the catalog of the database conn is connected to (user schemas
  * only). 0, or -EIO with err set to the server's message. */
 int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen) WUR;
 void cat_free(struct catalog *c);
+/* A table by name or OID (binary searches), or NULL. */
 const struct cat_table *cat_table(const struct catalog *c, const char *name);
 const struct cat_table *cat_table_by_oid(const struct catalog *c, uint32_t oid);
 const struct cat_column *cat_column(const struct cat_table *t, const char *name);

@@ -59,8 +59,8 @@ enum {
 };
 struct pp_reach {
 	uint8_t *t;         /* by index in ppol.t; NULL: nothing */
-	const char *hidden; /* a routine (schema.name) whose code cannot be seen, or NULL */
-	const char *enc;    /* a routine that writes into an encrypted column, or NULL */
+	const char *hidden; /* a routine or rule whose code cannot be seen (its label), or NULL */
+	const char *enc;    /* a routine or rule that writes into an encrypted column, or NULL */
 };
 
 /* A function or procedure that reaches a policy table or hides its code. */

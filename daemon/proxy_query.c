@@ -245,15 +245,13 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 	              ((s->hidden & SQI_HIDDEN_UNPARSED) && (!s->body || ppol_mentions(pp, s->body)));
 	if (unseen || r->hidden) {
 		snprintf(st->refusal, sizeof(st->refusal),
-		         "Custos cannot see what %s%s runs (EXECUTE, a language other than SQL and PL/pgSQL, "
-		         "or code "
-		         "it does not parse): it might touch personal data unrecorded",
-		         r->hidden ? "the routine " : "this DO block", r->hidden ? r->hidden : "");
+		         "Custos cannot see what %s runs (EXECUTE, a language other than SQL and PL/pgSQL, "
+		         "or code it does not parse): it might touch personal data unrecorded",
+		         r->hidden ? r->hidden : "this DO block");
 		st->refusal_code = PX_ERR_ANALYSE;
 	} else if (r->enc) {
 		snprintf(st->refusal, sizeof(st->refusal),
-		         "Custos cannot encrypt what the routine %s writes into an encrypted column: its "
-		         "values are "
+		         "Custos cannot encrypt what %s writes into an encrypted column: its values are "
 		         "computed in the database",
 		         r->enc);
 		st->refusal_code = PX_ERR_ENCRYPT;

@@ -80,10 +80,10 @@ static int edges_named(const struct build *b, struct node *n, const char *schema
 	return err;
 }
 
-static size_t by_oid(const struct catalog *cat, uint32_t oid)
+static size_t by_oid(const struct catalog *cat, uint32_t oid, bool rule)
 {
 	for (size_t j = 0; j < cat->nroutines; j++)
-		if (cat->routines[j].oid == oid)
+		if (cat->routines[j].oid == oid && cat->routines[j].rule == rule)
 			return j;
 	return SIZE_MAX;
 }
@@ -120,7 +120,7 @@ static int reach_table(const struct build *b, struct node *n, const struct sqb_t
 	size_t k = pt ? (ts[0] = pt, 1) : ppol_view_tables(pp, t->schema, t->name, ts, ARRAY_SIZE(ts));
 
 	if (k > ARRAY_SIZE(ts))
-		n->hidden = n->cr->name; /* more than it can follow */
+		n->hidden = n->cr->label; /* more than it can follow */
 	for (size_t i = 0; i < k && i < ARRAY_SIZE(ts); i++) {
 		bool enc = t->write && (t->all_cols || !pt) && encrypted(ts[i], NULL);
 		for (size_t c = 0; t->write && !enc && c < t->ncols; c++)
@@ -132,7 +132,7 @@ static int reach_table(const struct build *b, struct node *n, const struct sqb_t
 		n->t[ts[i] - pp->t] |=
 		    PPR_READ | (t->write ? PPR_WRITE : 0) | (enc ? PPR_ENC : 0) | (move ? PPR_MOVE : 0);
 		if (enc && !n->enc)
-			n->enc = n->cr->name;
+			n->enc = n->cr->label;
 	}
 	return t->write ? edges_run(b, n, t->schema, t->name, t->events) : 0;
 }
@@ -176,7 +176,7 @@ static int reach_text(const struct build *b, struct node *n)
 	int err = 0;
 
 	if (names_policy(b->pp, def))
-		n->hidden = n->cr->name;
+		n->hidden = n->cr->label;
 	for (size_t j = 0; !err && j < b->nroutines; j++)
 		if (mentions(def, b->nodes[j].cr->name))
 			err = add_edge(n, j);
@@ -222,7 +222,7 @@ static int analyse(const struct build *b, struct node *n)
 	int err = 0;
 
 	if (r->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE))
-		n->hidden = n->cr->name;
+		n->hidden = n->cr->label;
 	if (r->hidden & SQI_HIDDEN_UNPARSED)
 		err = reach_text(b, n);
 	for (size_t i = 0; !err && i < r->ntables; i++)
@@ -366,7 +366,7 @@ static int make_nodes(struct build *b, struct ppol *prev)
 		                                             : -ENOMEM;
 	}
 	for (size_t i = 0; !err && i < cat->nruns; i++) {
-		size_t j = by_oid(cat, cat->runs[i].routine);
+		size_t j = by_oid(cat, cat->runs[i].routine, cat->runs[i].rule);
 		if (j != SIZE_MAX)
 			err = add_link(b, cat->runs[i].table, j, cat->runs[i].events);
 	}

@@ -292,24 +292,69 @@ static int atomic_body(struct walk *w, json_t *node, int depth)
 	return err;
 }
 
+/* Whether a node holds a call or a subquery anywhere. */
+static bool runs_anything(json_t *node, int depth)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (depth > 64)
+		return true;
+	if (json_is_array(node))
+		json_array_foreach(node, i, v)
+		{
+			if (runs_anything(v, depth + 1))
+				return true;
+		}
+	json_object_foreach(node, key, v)
+	{
+		if (!strcmp(key, "FuncCall") || !strcmp(key, "SubLink") || runs_anything(v, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+/* A rule's actions, each a statement. Its condition may call what
+ * cannot be followed from here: unparsed, as a body libpg_query does not
+ * read (its text is searched for what it names). */
+static int rule_actions(struct walk *w, json_t *rule)
+{
+	json_t *v;
+	size_t i;
+	int err = 0;
+
+	if (runs_anything(json_object_get(rule, "whereClause"), 0))
+		w->hidden |= SQI_HIDDEN_UNPARSED;
+	json_array_foreach(json_object_get(rule, "actions"), i, v)
+	{
+		if ((err = one(w, v)))
+			break;
+	}
+	return err;
+}
+
 int sqb_routine(const char *def, struct sqb_routine *out)
 {
 	struct walk w = { routine_stmt, out, 0, 0 };
 	PgQueryParseResult p = pg_query_parse(def);
 	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL);
-	json_t *stmts = json_object_get(tree, "stmts");
-	json_t *cf = json_object_get(json_object_get(json_array_get(stmts, 0), "stmt"), "CreateFunctionStmt");
+	json_t *stmts = json_object_get(tree, "stmts"),
+	       *stmt = json_object_get(json_array_get(stmts, 0), "stmt");
+	json_t *cf = json_object_get(stmt, "CreateFunctionStmt"), *rule = json_object_get(stmt, "RuleStmt");
 	json_t *opts = json_object_get(cf, "options"), *atomic = json_object_get(cf, "sql_body");
 	const char *lang = option(opts, "language"), *as = option(opts, "as");
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
 	pg_query_free_parse_result(p);
-	if (json_array_size(stmts) != 1 || !cf) {
+	if (json_array_size(stmts) != 1 || !(cf || rule)) {
 		json_decref(tree);
 		return -EINVAL;
 	}
-	if (lang && !strcasecmp(lang, "plpgsql") && as)
+	if (rule)
+		err = rule_actions(&w, rule);
+	else if (lang && !strcasecmp(lang, "plpgsql") && as)
 		err = plpgsql(&w, def);
 	else if (lang && !strcasecmp(lang, "sql") && as)
 		err = sql_text(&w, as);

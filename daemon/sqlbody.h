@@ -34,7 +34,8 @@ struct sqb_routine {
 };
 
 /* Analyses a routine from its definition: one CREATE FUNCTION or
- * CREATE PROCEDURE, as pg_get_functiondef() gives it. 0 (out then holds
+ * CREATE PROCEDURE, as pg_get_functiondef() gives it, or a rule's CREATE
+ * RULE, as pg_get_ruledef() does (its actions are its statements). 0 (out then holds
  * what it found; sqb_routine_free frees it, on failure too); -EINVAL when
  * def is not one such statement; -ENOMEM. */
 int sqb_routine(const char *def, struct sqb_routine *out) WUR;

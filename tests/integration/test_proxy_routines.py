@@ -1,6 +1,6 @@
 """Code the database runs on a statement's behalf, through the proxy: the
-functions and procedures a statement calls and the triggers its writes
-fire are read from the catalog and their bodies analysed, so that what
+functions and procedures a statement calls and the triggers and rules its
+writes fire are read from the catalog and their bodies analysed, so that what
 they touch is recorded, a write into an encrypted column Custos cannot
 encrypt is refused, and code Custos cannot see is refused rather than
 run unrecorded."""
@@ -61,6 +61,18 @@ CREATE TABLE shop.signups (email text, name text);
 CREATE FUNCTION shop.signup_copies() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO shop.customers (email, name, country) VALUES (NEW.email, NEW.name, 'IE'); RETURN NEW; END $$;
 CREATE TRIGGER signups_copy AFTER INSERT ON shop.signups FOR EACH ROW EXECUTE FUNCTION shop.signup_copies();
+CREATE TABLE shop.leads (email text, name text);
+CREATE RULE leads_copy AS ON INSERT TO shop.leads DO ALSO
+    INSERT INTO shop.customers (email, name, country) VALUES (NEW.email, NEW.name, 'IE');
+CREATE TABLE shop.visits (customer_id bigint);
+CREATE RULE visits_touch AS ON INSERT TO shop.visits DO ALSO
+    UPDATE shop.customers SET country = 'PT' WHERE id = NEW.customer_id;
+CREATE TABLE shop.tally (n int);
+INSERT INTO shop.tally VALUES (1);
+CREATE RULE tally_kept AS ON DELETE TO shop.tally DO INSTEAD NOTHING;
+CREATE TABLE shop.tally_log (n int);
+CREATE RULE tally_when AS ON UPDATE TO shop.tally WHERE (SELECT count(*) FROM shop.customers) > 0
+    DO ALSO INSERT INTO shop.tally_log VALUES (NEW.n);
 """
 
 
@@ -140,6 +152,31 @@ def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
     assert code == "QC004" and "shop.signup_copies" in msg, msg
     assert shop.value("SELECT count(*) FROM shop.customers") == n
     assert shop.value("SELECT count(*) FROM shop.signups") == 0
+
+
+def test_a_rule_runs_as_a_trigger_would(proxy, shop):
+    """A rule (CREATE RULE) on a table is code a write to it runs: one
+    copying values into an encrypted column is refused, nothing written;
+    one updating a policy table makes the write an access to it, its
+    attempt first; one whose condition reads a policy table through a
+    subquery is code Custos does not follow, refused; one that touches
+    nothing runs unrecorded."""
+    n = shop.value("SELECT count(*) FROM shop.customers")
+    code, msg = error_of(proxy, "INSERT INTO shop.leads VALUES ('lead@example.org', 'Lead Person')")
+    assert code == "QC004" and "the rule leads_copy on shop.leads" in msg, msg
+    assert shop.value("SELECT count(*) FROM shop.customers") == n
+    assert shop.value("SELECT count(*) FROM shop.leads") == 0
+    proxy.psql("INSERT INTO shop.visits VALUES (6)")
+    assert shop.value("SELECT country FROM shop.customers WHERE id = 6") == "PT"
+    recs = records_of(proxy, "INSERT INTO shop.visits", 2)
+    assert [r["type"] for r in recs] == ["attempt", "access"], recs
+    assert recs[1]["detail"]["tables"] == ["shop.customers"] and recs[1]["detail"]["attempt"] == recs[0]["seq"]
+    code, msg = error_of(proxy, "UPDATE shop.tally SET n = 2")
+    assert code == "QC001" and "the rule tally_when on shop.tally" in msg, msg
+    proxy.psql("DELETE FROM shop.tally")
+    assert shop.value("SELECT count(*) FROM shop.tally") == 1  # DO INSTEAD NOTHING
+    time.sleep(0.5)
+    assert not records_of(proxy, "DELETE FROM shop.tally", 1, timeout=0)
 
 
 @pytest.mark.parametrize("sql, routine", [

@@ -527,6 +527,31 @@ static void test_routines(void **state)
 	assert_int_equal(sqb_routine("CREATE FUNCTION s.g() RETURNS int LANGUAGE sql AS 'SELEC 1'", &r), 0);
 	assert_int_equal(r.hidden, SQI_HIDDEN_UNPARSED);
 	sqb_routine_free(&r);
+	/* a rule, as pg_get_ruledef() gives it: its actions are its statements */
+	assert_int_equal(sqb_routine("CREATE RULE r AS ON INSERT TO s.v DO INSTEAD (INSERT INTO s.c (email) "
+	                             "VALUES (new.e); UPDATE s.u SET n = 1 WHERE id = new.id;)",
+	                             &r),
+	                 0);
+	assert_true(r.hidden == 0 && (t = routine_table(&r, "c")) && t->write && t->ncols == 1 &&
+	            !strcmp(t->cols[0], "email") && (t = routine_table(&r, "u")) && t->write &&
+	            t->events == SQI_EV_UPDATE);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE RULE r AS ON DELETE TO s.v DO INSTEAD NOTHING", &r), 0);
+	assert_true(r.hidden == 0 && r.ntables == 0);
+	sqb_routine_free(&r);
+	/* a condition that calls or reads something: not followed from here */
+	assert_int_equal(sqb_routine("CREATE RULE r AS ON UPDATE TO s.v WHERE old.n < new.n DO ALSO "
+	                             "INSERT INTO s.l VALUES (new.n)",
+	                             &r),
+	                 0);
+	assert_int_equal(r.hidden, 0);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE RULE r AS ON UPDATE TO s.v WHERE (SELECT count(*) FROM s.c) > 0 "
+	                             "DO ALSO INSERT INTO s.l VALUES (new.n)",
+	                             &r),
+	                 0);
+	assert_int_equal(r.hidden, SQI_HIDDEN_UNPARSED);
+	sqb_routine_free(&r);
 	/* not one routine's definition */
 	assert_int_equal(sqb_routine("SELECT 1", &r), -EINVAL);
 	sqb_routine_free(&r);
