@@ -522,6 +522,7 @@ static int plan_writes(struct pconn *c, struct pxe_plan *p, const struct sqi_stm
 		return 0;
 	p->subject = target->subject;
 	p->insert = s->kind == SQI_INSERT;
+	p->own_keys = target->resubjects && (p->insert || s->kind == SQI_COPY);
 	for (size_t j = 0; j < s->nwrites; j++)
 		if (s->writes[j].row + 1 > p->nrows)
 			p->nrows = s->writes[j].row + 1;

@@ -45,6 +45,7 @@ struct pxe_copy {
 struct pxe_plan {
 	bool insert;
 	const char *subject; /* the target's subject type; NULL: none */
+	bool own_keys;       /* rows a trigger may give another subject (resubjects): a fresh key each */
 	struct pxe_value *v;
 	size_t n;
 	unsigned nrows;

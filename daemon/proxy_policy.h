@@ -33,7 +33,8 @@ struct pp_table {
 	int16_t ncols;
 	const char *subject_col, *subject; /* a column holding a subject's id, and its type */
 	bool ancestor;                     /* a table pt inherits or is a partition of (at any depth) */
-	const struct pol_table *also;      /* a second policy table it is related to (not written) */
+	bool resubjects; /* a trigger an INSERT fires may set the subject column: rows get their own keys */
+	const struct pol_table *also; /* a second policy table it is related to (not written) */
 };
 
 /* A view (or materialized view) that reads a policy table. */

@@ -19,8 +19,9 @@
 
 /* --- keys and values ------------------------------------------------------- */
 
-/* The subject id of a row's values (b: its Bind, or NULL): 0 with a copy
- * in *id, NULL when no subject is known;
+/* The subject id whose key a row's values take (b: its Bind, or NULL): 0
+ * with a copy in *id, NULL when no subject is known or the rows take
+ * keys of their own;
  * -ENOTSUP when it is bound in binary as a type Custos does not read (a
  * fresh key would put its values out of its erasure's reach); -ENOMEM. */
 static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind *b, char **id)
@@ -28,6 +29,8 @@ static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind 
 	int err = 0;
 
 	*id = NULL;
+	if (p->own_keys)
+		return 0;
 	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
 		*id = pq_param_text(b, (unsigned)p->sid_param[row] - 1, p->sid_type, p->sid_cast[row], &err);
 	else if (p->subject && p->sid_value[row] && !(*id = strdup(p->sid_value[row])))

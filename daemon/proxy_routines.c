@@ -388,6 +388,40 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	return err;
 }
 
+/* A trigger function assigning fields of NEW writes them in the row of
+ * the policy table it fires on: into an encrypted column, a value Custos
+ * cannot encrypt (PPR_ENC); into the subject column (or one it is
+ * generated from), on an UPDATE the row's move to another subject
+ * (PPR_MOVE), on an INSERT another subject than the statement's (the
+ * table's rows get keys of their own: resubjects). */
+static void assigns_new(struct build *b)
+{
+	struct ppol *pp = b->pp;
+
+	for (size_t i = 0; i < b->nlinks; i++) {
+		const struct link *l = &b->links[i];
+		struct node *n = &b->nodes[l->node];
+		const struct sqb_table *a = n->cr ? &n->a->assigns : NULL;
+		const struct cat_table *ct =
+		    a && (a->all_cols || a->ncols) ? cat_table(pp->cat, l->table) : NULL;
+		const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
+		for (size_t c = 0; t && c < (a->all_cols ? 1 : a->ncols); c++) {
+			const char *col = a->all_cols ? NULL : a->cols[c];
+			size_t k = (size_t)(t - pp->t);
+			if ((l->events & (SQI_EV_INSERT | SQI_EV_UPDATE)) && encrypted(t, col)) {
+				n->t[k] |= PPR_READ | PPR_WRITE | PPR_ENC;
+				n->enc = n->enc ? n->enc : n->cr->label;
+			}
+			if (!pxm_sets_subject(pp, t, col))
+				continue;
+			if (l->events & SQI_EV_UPDATE)
+				n->t[k] |= PPR_READ | PPR_WRITE | PPR_MOVE;
+			if (l->events & SQI_EV_INSERT)
+				pp->t[k].resubjects = true;
+		}
+	}
+}
+
 int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 {
 	struct build b = { .pp = pp };
@@ -395,6 +429,8 @@ int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 
 	for (size_t i = 0; !err && i < b.nnodes; i++)
 		err = b.nodes[i].cr ? analyse(&b, &b.nodes[i]) : analyse_fk(&b, &b.nodes[i]);
+	if (!err)
+		assigns_new(&b);
 	/* to a fixed point: each round carries reach one call further */
 	for (bool changed = !err; changed;) {
 		changed = false;

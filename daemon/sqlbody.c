@@ -123,8 +123,9 @@ static int walk(struct walk *w, json_t *node, int depth)
 }
 
 /* The PL/pgSQL body of def, a CREATE FUNCTION or PROCEDURE that has one
- * (libpg_query asserts it does). */
-static int plpgsql(struct walk *w, const char *def)
+ * (libpg_query asserts it does); the parse kept in *keep when asked for,
+ * NULL when it failed. */
+static int plpgsql(struct walk *w, const char *def, json_t **keep)
 {
 	PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(def);
 	json_t *funcs = r.error || !r.plpgsql_funcs ? NULL : json_loads(r.plpgsql_funcs, 0, NULL);
@@ -135,7 +136,10 @@ static int plpgsql(struct walk *w, const char *def)
 		return 0;
 	}
 	int err = walk(w, funcs, 0);
-	json_decref(funcs);
+	if (keep)
+		*keep = funcs;
+	else
+		json_decref(funcs);
 	return err;
 }
 
@@ -203,7 +207,7 @@ int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth)
 			break;
 	}
 	buf_printf(&f, "CREATE FUNCTION custos_do() RETURNS void LANGUAGE plpgsql AS %s%s%s", tag, body, tag);
-	int err = f.failed ? -ENOMEM : plpgsql(&w, f.p);
+	int err = f.failed ? -ENOMEM : plpgsql(&w, f.p, NULL);
 	buf_free(&f);
 	st->hidden |= w.hidden;
 	if (!err && (st->hidden & SQI_HIDDEN_UNPARSED) && !st->body && !(st->body = strdup(body)))
@@ -315,6 +319,63 @@ static bool runs_anything(json_t *node, int depth)
 	return false;
 }
 
+/* Datum d, assigned somewhere in a trigger function whose NEW is datum
+ * new: NEW whole, or one of its fields (a PLpgSQL_recfield of it). */
+static int assigned(struct sqb_table *a, json_t *datums, json_int_t d, json_int_t new)
+{
+	json_t *f = json_object_get(json_array_get(datums, (size_t)d), "PLpgSQL_recfield");
+	const char *name = json_string_value(json_object_get(f, "fieldname"));
+
+	if (d == new)
+		a->all_cols = true;
+	else if (name && json_integer_value(json_object_get(f, "recparentno")) == new)
+		return add_col(a, name);
+	return 0;
+}
+
+/* The datums a function's statements store into: each a target's number,
+ * under "varno" (an assignment, a row's field, a loop's variable), "dno"
+ * (a record target: SELECT ... INTO NEW) or "target" (GET DIAGNOSTICS).
+ * Expressions are text here, and name none. */
+static int targets(struct sqb_table *a, json_t *node, json_t *datums, json_int_t new, int depth)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	int err = 0;
+
+	if (depth > 200)
+		return a->all_cols = true, 0;
+	if (json_is_array(node))
+		json_array_foreach(node, i, v)
+		{
+			if ((err = targets(a, v, datums, new, depth + 1)))
+				return err;
+		}
+	json_object_foreach(node, key, v)
+	{
+		if (json_is_integer(v) &&
+		    (!strcmp(key, "varno") || !strcmp(key, "dno") || !strcmp(key, "target")))
+			err = assigned(a, datums, json_integer_value(v), new);
+		else if (json_is_object(v) || json_is_array(v))
+			err = targets(a, v, datums, new, depth + 1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* What a trigger function (one with a NEW) assigns of NEW. */
+static int assigns_new(struct sqb_routine *r, json_t *funcs)
+{
+	json_t *fn = json_object_get(json_array_get(funcs, 0), "PLpgSQL_function");
+	json_t *new = json_object_get(fn, "new_varno");
+
+	return json_is_integer(new) ? targets(&r->assigns, json_object_get(fn, "action"),
+	                                      json_object_get(fn, "datums"), json_integer_value(new), 0)
+	                            : 0;
+}
+
 /* A rule's actions, each a statement. Its condition may call what
  * cannot be followed from here: unparsed, as a body libpg_query does not
  * read (its text is searched for what it names). */
@@ -354,9 +415,13 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 	}
 	if (rule)
 		err = rule_actions(&w, rule);
-	else if (lang && !strcasecmp(lang, "plpgsql") && as)
-		err = plpgsql(&w, def);
-	else if (lang && !strcasecmp(lang, "sql") && as)
+	else if (lang && !strcasecmp(lang, "plpgsql") && as) {
+		json_t *funcs = NULL;
+		err = plpgsql(&w, def, &funcs);
+		if (!err && funcs)
+			err = assigns_new(out, funcs);
+		json_decref(funcs);
+	} else if (lang && !strcasecmp(lang, "sql") && as)
 		err = sql_text(&w, as);
 	else if (lang && !strcasecmp(lang, "sql") && atomic)
 		err = atomic_body(&w, atomic, 0);
@@ -379,6 +444,9 @@ void sqb_routine_free(struct sqb_routine *r)
 		free(r->tables[i].name);
 	}
 	free(r->tables);
+	for (size_t c = 0; c < r->assigns.ncols; c++)
+		free(r->assigns.cols[c]);
+	free(r->assigns.cols);
 	sqi_names_free(r->calls, r->ncalls);
 	memset(r, 0, sizeof(*r));
 }

@@ -31,6 +31,10 @@ struct sqb_routine {
 	struct sqi_name *calls; /* the routines its statements call */
 	size_t ncalls;
 	unsigned hidden; /* SQI_HIDDEN_* */
+	/* A PL/pgSQL trigger function's assignments to NEW, the row a write
+	 * stores (NEW.id := ..., SELECT ... INTO NEW.id, ...): cols, or
+	 * all_cols when NEW is assigned whole; no name, no events. */
+	struct sqb_table assigns;
 };
 
 /* Analyses a routine from its definition: one CREATE FUNCTION or

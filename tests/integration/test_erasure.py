@@ -3,6 +3,8 @@
 their destroyed keys, retained ones re-keyed so they outlive them), every
 outcome read again, a signed deletion certificate; a failure half-way that
 leaves the database as it was and can be run again."""
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -64,6 +66,29 @@ def open_erasure(p, cid):
     r = req(p, "open", "--regime", "gdpr", "--kind", "erasure", "--subject", f"customer:{cid}", user=DPO_A)
     req(p, "approve", str(r["id"]), user=DPO_B)
     return r["id"]
+
+
+@contextlib.contextmanager
+def erasable(ddl, policy="", before=None):
+    """Three customers, ddl run on their shop and policy appended to the
+    shop's policy, before(proxy) called, the plaintext encrypted, app1 a
+    plaintext role and the DPOs ready: the shop and its started proxy."""
+    s = Shop(customers=3)
+    try:
+        for u in (DPO_A, DPO_B):
+            ensure_user(u, ["custos-ctl", "custos-dpo"])
+        s.server.psql(ddl, dbname="shop")
+        p = Proxy(s)
+        with open(p.d.settings["policy"], "a") as f:
+            f.write(policy)
+        if before:
+            before(p)
+        p.encrypt_existing()
+        p.add_user("app1", "shop_app")
+        p.start()
+        yield s, p
+    finally:
+        s.stop()
 
 
 def test_dry_run_then_erasure_with_certificate(custos):
@@ -279,17 +304,10 @@ def test_rows_deleted_in_a_table_inheriting_a_policy_table_are_the_subjects_only
     """Erasure's delete_row reaches the rows of a table inheriting a policy
     table, and deletes the subject's row there and no other, though another
     subject's row in the parent sits at the same place (ctid)."""
-    s = Shop(customers=3)
-    try:
-        for u in (DPO_A, DPO_B):
-            ensure_user(u, ["custos-ctl", "custos-dpo"])
-        s.server.psql("CREATE TABLE shop.consents_archive () INHERITS (shop.marketing_consents); "
-                      "INSERT INTO shop.consents_archive (id, customer_id, channel, granted, source) "
-                      "VALUES (9001, 3, 'post', false, 'checkout'); "
-                      "VACUUM FULL shop.marketing_consents; VACUUM FULL shop.consents_archive", dbname="shop")
-        p = Proxy(s).encrypt_existing()
-        p.add_user("app1", "shop_app")
-        p.start()
+    with erasable("CREATE TABLE shop.consents_archive () INHERITS (shop.marketing_consents); "
+                  "INSERT INTO shop.consents_archive (id, customer_id, channel, granted, source) "
+                  "VALUES (9001, 3, 'post', false, 'checkout'); "
+                  "VACUUM FULL shop.marketing_consents; VACUUM FULL shop.consents_archive") as (s, p):
         sql = "SELECT tableoid::regclass::text, ctid::text, id, customer_id FROM shop.marketing_consents ORDER BY id"
         before = q(p, sql)
         at = {(r[0], r[1]): r[3] for r in before}
@@ -298,8 +316,6 @@ def test_rows_deleted_in_a_table_inheriting_a_policy_table_are_the_subjects_only
         rid = open_erasure(p, 3)
         assert req(p, "run", str(rid))["status"] == "completed"
         assert [r[2] for r in q(p, sql)] == [r[2] for r in before if r[3] != 3]
-    finally:
-        s.stop()
 
 
 def test_rows_of_a_table_inheriting_a_policy_table_are_told_apart():
@@ -308,21 +324,16 @@ def test_rows_of_a_table_inheriting_a_policy_table_are_told_apart():
     the plaintext already there, and erasing one subject, touch each row
     itself and no other (they used to write the child's values over the
     parent's row, and anonymise both)."""
-    s = Shop(customers=3)
-    try:
-        for u in (DPO_A, DPO_B):
-            ensure_user(u, ["custos-ctl", "custos-dpo"])
-        s.server.psql("CREATE TABLE shop.vip (tier int) INHERITS (shop.customers); "
-                      "INSERT INTO shop.vip (id, email, name, country, tier) "
-                      "VALUES (501, 'vip@example.org', 'Vip', 'DE', 1)", dbname="shop")
-        p = Proxy(s)
-        plain = q(p, "SELECT tableoid::regclass::text, ctid::text, id, email, country FROM shop.customers "
-                     "ORDER BY id")
+    plain = []
+
+    def read_plaintext(p):
+        plain.extend(q(p, "SELECT tableoid::regclass::text, ctid::text, id, email, country FROM shop.customers "
+                          "ORDER BY id"))
         assert ("shop.customers", "(0,1)") in [r[:2] for r in plain] and ("shop.vip", "(0,1)") in \
             [r[:2] for r in plain]
-        p.encrypt_existing()
-        p.add_user("app1", "shop_app")
-        p.start()
+    with erasable("CREATE TABLE shop.vip (tier int) INHERITS (shop.customers); "
+                  "INSERT INTO shop.vip (id, email, name, country, tier) "
+                  "VALUES (501, 'vip@example.org', 'Vip', 'DE', 1)", before=read_plaintext) as (s, p):
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("SELECT id, email FROM shop.customers ORDER BY id")
             own = cur.fetchall() == [(r[2], r[3]) for r in plain]  # (no values in the test's output)
@@ -338,8 +349,6 @@ def test_rows_of_a_table_inheriting_a_policy_table_are_told_apart():
         assert others, "the erasure changed another subject's row"
         erased = after[-1][0] == 501 and after[-1][2] != before[-1][2]
         assert erased, "the subject's own row was not anonymised"
-    finally:
-        s.stop()
 
 
 TENANT_NOTES = """
@@ -372,26 +381,16 @@ def test_a_key_of_several_columns_leads_to_its_subject_by_all_of_them(key, link)
     of the same tenant's note was the erased customer's too (its key
     destroyed), and a note went under no customer's key (found by a
     reviewer). A relation could name one column only."""
-    s = Shop(customers=3)
-    try:
-        for u in (DPO_A, DPO_B):
-            ensure_user(u, ["custos-ctl", "custos-dpo"])
-        cols = key.strip("()").split(", ")
-        refs = ["id" if c == "customer_id" else c for c in cols]
-        fk = f", FOREIGN KEY {key} REFERENCES shop.customers ({', '.join(refs)})" if link == "fk" else ""
-        s.server.psql("ALTER TABLE shop.customers ADD COLUMN tenant int NOT NULL DEFAULT 1; "
-                      "ALTER TABLE shop.customers ADD UNIQUE (tenant, id); ALTER TABLE shop.customers "
-                      "ADD UNIQUE (id, tenant); CREATE TABLE shop.tenant_notes (tenant int NOT NULL, "
-                      f"customer_id bigint NOT NULL, note text{fk})", dbname="shop")
-        p = Proxy(s)
-        with open(p.d.settings["policy"], "a") as f:
-            f.write(TENANT_NOTES)
-            if link == "relation":
-                f.write("relations:\n  - from: [" + ", ".join(f"shop.tenant_notes.{c}" for c in cols) +
-                        "]\n    to: [" + ", ".join(f"shop.customers.{c}" for c in refs) + "]\n")
-        p.encrypt_existing()
-        p.add_user("app1", "shop_app")
-        p.start()
+    cols = key.strip("()").split(", ")
+    refs = ["id" if c == "customer_id" else c for c in cols]
+    fk = f", FOREIGN KEY {key} REFERENCES shop.customers ({', '.join(refs)})" if link == "fk" else ""
+    relation = ("relations:\n  - from: [" + ", ".join(f"shop.tenant_notes.{c}" for c in cols) +
+                "]\n    to: [" + ", ".join(f"shop.customers.{c}" for c in refs) + "]\n")
+    with erasable("ALTER TABLE shop.customers ADD COLUMN tenant int NOT NULL DEFAULT 1; "
+                  "ALTER TABLE shop.customers ADD UNIQUE (tenant, id); ALTER TABLE shop.customers "
+                  "ADD UNIQUE (id, tenant); CREATE TABLE shop.tenant_notes (tenant int NOT NULL, "
+                  f"customer_id bigint NOT NULL, note text{fk})",
+                  TENANT_NOTES + (relation if link == "relation" else "")) as (s, p):
         s.server.psql("GRANT ALL ON shop.tenant_notes TO shop_app", dbname="shop")
         with p.connect(user="app1") as c, c.cursor() as cur:
             for cid in (1, 2):
@@ -406,5 +405,32 @@ def test_a_key_of_several_columns_leads_to_its_subject_by_all_of_them(key, link)
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("SELECT note FROM shop.tenant_notes WHERE customer_id = 1")
             assert cur.fetchall() == [(None,)]  # its key is gone: NULL
-    finally:
-        s.stop()
+
+
+def test_rows_a_trigger_may_give_another_subject_take_keys_of_their_own():
+    """An INSERT naming the subject while a trigger it fires may set the
+    subject column (NEW.customer_id := ...): the values cannot take the
+    named subject's key, or erasing that subject would destroy the row's
+    new subject's data. They take a key of their own, and the erasure of
+    the row's subject finds it by the row's values."""
+    with erasable("CREATE FUNCTION shop.address_owner() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                  "BEGIN IF NEW.kind = 'gift' THEN NEW.customer_id := 2; END IF; RETURN NEW; END $$; "
+                  "ALTER TABLE shop.addresses DROP CONSTRAINT addresses_kind_check; "
+                  "CREATE TRIGGER address_owner BEFORE INSERT ON shop.addresses FOR EACH ROW "
+                  "EXECUTE FUNCTION shop.address_owner()") as (s, p):
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.addresses (customer_id, kind, street, city, postal_code, country) "
+                        "VALUES (1, 'gift', 'Elm Street 5', 'Graz', '8010', 'AT')")
+            cur.copy_expert("COPY shop.addresses (customer_id, kind, street, city, postal_code, country) "
+                            "FROM STDIN", io.StringIO("1\tgift\tOak Road 9\tLinz\t4020\tAT\n"))
+        gifts = "SELECT street FROM shop.addresses WHERE kind = 'gift' ORDER BY id"
+        assert q(p, "SELECT DISTINCT customer_id FROM shop.addresses WHERE kind = 'gift'") == [(2,)]
+        assert req(p, "run", str(open_erasure(p, 1)))["status"] == "completed"
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute(gifts)
+            kept = cur.fetchall() == [("Elm Street 5",), ("Oak Road 9",)]
+        assert kept, "the erasure of customer 1 reached customer 2's addresses"
+        assert req(p, "run", str(open_erasure(p, 2)))["status"] == "completed"
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute(gifts)
+            assert set(cur.fetchall()) <= {(None,)}  # deleted, or their keys gone

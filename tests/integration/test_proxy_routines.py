@@ -61,6 +61,12 @@ CREATE TABLE shop.signups (email text, name text);
 CREATE FUNCTION shop.signup_copies() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO shop.customers (email, name, country) VALUES (NEW.email, NEW.name, 'IE'); RETURN NEW; END $$;
 CREATE TRIGGER signups_copy AFTER INSERT ON shop.signups FOR EACH ROW EXECUTE FUNCTION shop.signup_copies();
+CREATE FUNCTION shop.address_upper() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.street := upper(NEW.street); RETURN NEW; END $$;
+CREATE TRIGGER address_upper BEFORE INSERT ON shop.addresses FOR EACH ROW EXECUTE FUNCTION shop.address_upper();
+CREATE FUNCTION shop.address_owner() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN SELECT 7 INTO NEW.customer_id; RETURN NEW; END $$;
+CREATE TRIGGER address_owner BEFORE UPDATE ON shop.addresses FOR EACH ROW EXECUTE FUNCTION shop.address_owner();
 CREATE TABLE shop.leads (email text, name text);
 CREATE RULE leads_copy AS ON INSERT TO shop.leads DO ALSO
     INSERT INTO shop.customers (email, name, country) VALUES (NEW.email, NEW.name, 'IE');
@@ -152,6 +158,23 @@ def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
     assert code == "QC004" and "shop.signup_copies" in msg, msg
     assert shop.value("SELECT count(*) FROM shop.customers") == n
     assert shop.value("SELECT count(*) FROM shop.signups") == 0
+
+
+def test_a_trigger_assigning_new_writes_the_row_it_fires_on(proxy, shop):
+    """A trigger function assigning NEW's fields writes them: into an
+    encrypted column, a value computed in the database, refused as a
+    routine's write is; into the subject column on UPDATE, a move of the
+    row to another subject, refused. Nothing is written."""
+    n = shop.value("SELECT count(*) FROM shop.addresses")
+    code, msg = error_of(proxy, "INSERT INTO shop.addresses (customer_id, kind, street, city, postal_code, "
+                                "country) VALUES (3, 'billing', 'Elm Street 5', 'Graz', '8010', 'AT')")
+    assert code == "QC004" and "the routine shop.address_upper" in msg, msg
+    assert shop.value("SELECT count(*) FROM shop.addresses") == n
+    before = shop.value("SELECT string_agg(customer_id::text, ',' ORDER BY id) FROM shop.addresses")
+    code, msg = error_of(proxy, "UPDATE shop.addresses SET kind = 'billing' WHERE customer_id = 3")
+    assert code == "QC004" and "does not move rows to another subject" in msg and \
+        "shop.addresses" in msg, msg
+    assert shop.value("SELECT string_agg(customer_id::text, ',' ORDER BY id) FROM shop.addresses") == before
 
 
 def test_a_rule_runs_as_a_trigger_would(proxy, shop):

@@ -527,6 +527,29 @@ static void test_routines(void **state)
 	assert_int_equal(sqb_routine("CREATE FUNCTION s.g() RETURNS int LANGUAGE sql AS 'SELEC 1'", &r), 0);
 	assert_int_equal(r.hidden, SQI_HIDDEN_UNPARSED);
 	sqb_routine_free(&r);
+	/* a trigger function's assignments to NEW; what it only reads of NEW is not one */
+	assert_int_equal(
+	    sqb_routine("CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE n int; "
+	                "BEGIN NEW.id := NEW.x + 1; new.cid = 2; SELECT 7 INTO NEW.z; "
+	                "GET DIAGNOSTICS NEW.g = ROW_COUNT; n := NEW.y; RETURN NEW; END $$",
+	                &r),
+	    0);
+	assert_true(!r.assigns.all_cols && r.assigns.ncols == 4 && !strcmp(r.assigns.cols[0], "id") &&
+	            !strcmp(r.assigns.cols[1], "cid") && !strcmp(r.assigns.cols[2], "z") &&
+	            !strcmp(r.assigns.cols[3], "g"));
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+	                             "SELECT * INTO NEW FROM s.x; RETURN NEW; END $$",
+	                             &r),
+	                 0);
+	assert_true(r.assigns.all_cols);
+	sqb_routine_free(&r);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+	                             "NEW := OLD; RETURN NEW; END $$",
+	                             &r),
+	                 0);
+	assert_true(r.assigns.all_cols);
+	sqb_routine_free(&r);
 	/* a rule, as pg_get_ruledef() gives it: its actions are its statements */
 	assert_int_equal(sqb_routine("CREATE RULE r AS ON INSERT TO s.v DO INSTEAD (INSERT INTO s.c (email) "
 	                             "VALUES (new.e); UPDATE s.u SET n = 1 WHERE id = new.id;)",
