@@ -122,13 +122,13 @@ static int reach_table(const struct build *b, struct node *n, const struct sqb_t
 	if (k > ARRAY_SIZE(ts))
 		n->hidden = n->cr->label; /* more than it can follow */
 	for (size_t i = 0; i < k && i < ARRAY_SIZE(ts); i++) {
-		bool enc = t->write && (t->all_cols || !pt) && encrypted(ts[i], NULL);
-		for (size_t c = 0; t->write && !enc && c < t->ncols; c++)
-			enc = encrypted(ts[i], t->cols[c]);
+		bool enc = t->write && (t->cols.all || !pt) && encrypted(ts[i], NULL);
+		for (size_t c = 0; t->write && !enc && c < t->cols.n; c++)
+			enc = encrypted(ts[i], t->cols.names[c]);
 		bool update = t->write && (t->events & SQI_EV_UPDATE) != 0;
-		bool move = update && (t->all_cols || !pt) && pxm_sets_subject(pp, ts[i], NULL);
-		for (size_t c = 0; update && !move && c < t->ncols; c++)
-			move = pxm_sets_subject(pp, ts[i], t->cols[c]);
+		bool move = update && (t->updated.all || !pt) && pxm_sets_subject(pp, ts[i], NULL);
+		for (size_t c = 0; update && !move && c < t->updated.n; c++)
+			move = pxm_sets_subject(pp, ts[i], t->updated.names[c]);
 		n->t[ts[i] - pp->t] |=
 		    PPR_READ | (t->write ? PPR_WRITE : 0) | (enc ? PPR_ENC : 0) | (move ? PPR_MOVE : 0);
 		if (enc && !n->enc)
@@ -401,12 +401,11 @@ static void assigns_new(struct build *b)
 	for (size_t i = 0; i < b->nlinks; i++) {
 		const struct link *l = &b->links[i];
 		struct node *n = &b->nodes[l->node];
-		const struct sqb_table *a = n->cr ? &n->a->assigns : NULL;
-		const struct cat_table *ct =
-		    a && (a->all_cols || a->ncols) ? cat_table(pp->cat, l->table) : NULL;
+		const struct sqb_cols *a = n->cr ? &n->a->assigns : NULL;
+		const struct cat_table *ct = a && (a->all || a->n) ? cat_table(pp->cat, l->table) : NULL;
 		const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
-		for (size_t c = 0; t && c < (a->all_cols ? 1 : a->ncols); c++) {
-			const char *col = a->all_cols ? NULL : a->cols[c];
+		for (size_t c = 0; t && c < (a->all ? 1 : a->n); c++) {
+			const char *col = a->all ? NULL : a->names[c];
 			size_t k = (size_t)(t - pp->t);
 			if ((l->events & (SQI_EV_INSERT | SQI_EV_UPDATE)) && encrypted(t, col)) {
 				n->t[k] |= PPR_READ | PPR_WRITE | PPR_ENC;

@@ -217,16 +217,23 @@ int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth)
 
 /* --- routines ----------------------------------------------------------------- */
 
-static int add_col(struct sqb_table *t, const char *col)
+static int add_col(struct sqb_cols *c, const char *col)
 {
-	for (size_t i = 0; i < t->ncols; i++)
-		if (!strcmp(t->cols[i], col))
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->names[i], col))
 			return 0;
-	char **v = realloc(t->cols, (t->ncols + 1) * sizeof(*v));
+	char **v = realloc(c->names, (c->n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	t->cols = v;
-	return (t->cols[t->ncols] = strdup(col)) ? (t->ncols++, 0) : -ENOMEM;
+	c->names = v;
+	return (c->names[c->n] = strdup(col)) ? (c->n++, 0) : -ENOMEM;
+}
+
+static void cols_free(struct sqb_cols *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->names[i]);
+	free(c->names);
 }
 
 static struct sqb_table *routine_table(struct sqb_routine *r, const struct sqi_table *st)
@@ -251,10 +258,14 @@ static struct sqb_table *routine_table(struct sqb_routine *r, const struct sqi_t
 
 /* A statement of a routine: its tables, with the columns it writes (a
  * statement writing more than one table, or one without a column list,
- * has write_all), and its calls. */
+ * has write_all) and of them those an UPDATE or an upsert's DO UPDATE
+ * writes (all, where the statement's writes are not read one by one),
+ * and its calls. */
 static int routine_stmt(void *arg, const struct sqi_stmt *s)
 {
 	struct sqb_routine *r = arg;
+	bool upd = s->events & SQI_EV_UPDATE;
+	bool one_by_one = s->kind == SQI_UPDATE || (s->kind == SQI_INSERT && !s->writes_partial);
 	int err = 0;
 
 	r->hidden |= s->hidden;
@@ -266,11 +277,17 @@ static int routine_stmt(void *arg, const struct sqi_stmt *s)
 			continue;
 		t->write = true;
 		t->events |= s->events;
-		t->all_cols |= s->write_all;
+		t->cols.all |= s->write_all;
+		t->updated.all |= upd && (s->write_all || s->nested_writes || !one_by_one);
 		for (size_t c = 0; !err && !s->write_all && c < s->nwrite_cols; c++)
-			err = add_col(t, s->write_cols[c]);
-		for (size_t c = 0; !err && !s->write_all && c < s->nwrites; c++)
-			err = add_col(t, s->writes[c].column); /* ON CONFLICT DO UPDATE SET's too */
+			err = add_col(&t->cols, s->write_cols[c])
+			          ?: (upd && s->kind == SQI_UPDATE ? add_col(&t->updated, s->write_cols[c])
+			                                           : 0);
+		for (size_t c = 0; !err && !s->write_all && c < s->nwrites; c++) /* DO UPDATE SET's too */
+			err = add_col(&t->cols, s->writes[c].column)
+			          ?: (upd && (s->kind == SQI_UPDATE || s->writes[c].upsert)
+			                  ? add_col(&t->updated, s->writes[c].column)
+			                  : 0);
 	}
 	for (size_t c = 0; !err && c < s->ncalls; c++)
 		err = sqi_name_add(&r->calls, &r->ncalls, s->calls[c].schema, s->calls[c].name);
@@ -321,13 +338,13 @@ static bool runs_anything(json_t *node, int depth)
 
 /* Datum d, assigned somewhere in a trigger function whose NEW is datum
  * new: NEW whole, or one of its fields (a PLpgSQL_recfield of it). */
-static int assigned(struct sqb_table *a, json_t *datums, json_int_t d, json_int_t new)
+static int assigned(struct sqb_cols *a, json_t *datums, json_int_t d, json_int_t new)
 {
 	json_t *f = json_object_get(json_array_get(datums, (size_t)d), "PLpgSQL_recfield");
 	const char *name = json_string_value(json_object_get(f, "fieldname"));
 
 	if (d == new)
-		a->all_cols = true;
+		a->all = true;
 	else if (name && json_integer_value(json_object_get(f, "recparentno")) == new)
 		return add_col(a, name);
 	return 0;
@@ -337,7 +354,7 @@ static int assigned(struct sqb_table *a, json_t *datums, json_int_t d, json_int_
  * under "varno" (an assignment, a row's field, a loop's variable), "dno"
  * (a record target: SELECT ... INTO NEW) or "target" (GET DIAGNOSTICS).
  * Expressions are text here, and name none. */
-static int targets(struct sqb_table *a, json_t *node, json_t *datums, json_int_t new, int depth)
+static int targets(struct sqb_cols *a, json_t *node, json_t *datums, json_int_t new, int depth)
 {
 	const char *key;
 	json_t *v;
@@ -345,7 +362,7 @@ static int targets(struct sqb_table *a, json_t *node, json_t *datums, json_int_t
 	int err = 0;
 
 	if (depth > 200)
-		return a->all_cols = true, 0;
+		return a->all = true, 0;
 	if (json_is_array(node))
 		json_array_foreach(node, i, v)
 		{
@@ -437,16 +454,13 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 void sqb_routine_free(struct sqb_routine *r)
 {
 	for (size_t i = 0; i < r->ntables; i++) {
-		for (size_t c = 0; c < r->tables[i].ncols; c++)
-			free(r->tables[i].cols[c]);
-		free(r->tables[i].cols);
+		cols_free(&r->tables[i].cols);
+		cols_free(&r->tables[i].updated);
 		free(r->tables[i].schema);
 		free(r->tables[i].name);
 	}
 	free(r->tables);
-	for (size_t c = 0; c < r->assigns.ncols; c++)
-		free(r->assigns.cols[c]);
-	free(r->assigns.cols);
+	cols_free(&r->assigns);
 	sqi_names_free(r->calls, r->ncalls);
 	memset(r, 0, sizeof(*r));
 }

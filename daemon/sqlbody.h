@@ -14,15 +14,23 @@
 #include "sqlinfo.h"
 #include "util.h"
 
+/* Columns a routine writes: all of them, or those named. */
+struct sqb_cols {
+	bool all;
+	char **names;
+	size_t n;
+};
+
 /* A table a routine's statements name. */
 struct sqb_table {
 	char *schema; /* NULL when the body did not name one */
 	char *name;
 	bool write;      /* some statement writes it (INSERT, UPDATE, DELETE, MERGE, COPY FROM, TRUNCATE) */
 	unsigned events; /* SQI_EV_*: how */
-	bool all_cols;   /* ... into columns it does not list (no column list, MERGE, a writing CTE) */
-	char **cols;     /* else the columns written into (none: DELETE only) */
-	size_t ncols;
+	/* the columns its writes write (all: no column list, MERGE, a writing
+	 * CTE; none: DELETE only), and those of them its UPDATEs and upserts'
+	 * DO UPDATE SET write (an INSERT's columns do not move a row) */
+	struct sqb_cols cols, updated;
 };
 
 struct sqb_routine {
@@ -32,9 +40,8 @@ struct sqb_routine {
 	size_t ncalls;
 	unsigned hidden; /* SQI_HIDDEN_* */
 	/* A PL/pgSQL trigger function's assignments to NEW, the row a write
-	 * stores (NEW.id := ..., SELECT ... INTO NEW.id, ...): cols, or
-	 * all_cols when NEW is assigned whole; no name, no events. */
-	struct sqb_table assigns;
+	 * stores (NEW.id := ..., SELECT ... INTO NEW.id, ...; all: NEW whole). */
+	struct sqb_cols assigns;
 };
 
 /* Analyses a routine from its definition: one CREATE FUNCTION or

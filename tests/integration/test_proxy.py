@@ -2413,6 +2413,23 @@ def test_a_routine_writing_a_subject_column_is_refused(how):
         assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "alice"
 
 
+def test_a_routine_inserting_a_subject_and_updating_another_column_runs():
+    """A routine whose INSERT names the subject column and whose UPDATE
+    writes another column moves no row: it runs (the columns of its
+    statements used to be merged, the INSERT's member_id counted as
+    updated, and the routine refused)."""
+    with notes_proxy("CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
+                     f"CREATE TABLE shop.member_notes (member_id text NOT NULL {TO_MEMBERS}, note text, "
+                     "seen bool); INSERT INTO shop.members (id) VALUES ('alice'); "
+                     "CREATE FUNCTION shop.jot(m text) RETURNS void LANGUAGE sql AS "
+                     "$$INSERT INTO shop.member_notes (member_id) VALUES (m); "
+                     "UPDATE shop.member_notes SET seen = true WHERE member_id = m$$") as (s, p):
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("SELECT shop.jot('alice')")
+        assert s.server.psql("SELECT member_id || ' ' || seen FROM shop.member_notes",
+                             dbname="shop").strip() == "alice true"
+
+
 def test_a_composite_key_setting_defaults_moves_its_subject_column_too():
     """ON UPDATE SET DEFAULT on a key of two columns sets both when either
     referenced column changes: an UPDATE of members.code moves the note to

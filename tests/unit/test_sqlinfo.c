@@ -481,11 +481,23 @@ static void test_routines(void **state)
 	                 0);
 	assert_int_equal(r.hidden, 0);
 	const struct sqb_table *t = routine_table(&r, "c");
-	assert_true(t && t->write && !t->all_cols && t->ncols == 1 && !strcmp(t->cols[0], "country"));
-	assert_true((t = routine_table(&r, "h")) && t->write && t->all_cols);
-	assert_true((t = routine_table(&r, "d")) && t->write && !t->all_cols && !t->ncols);
+	assert_true(t && t->write && !t->cols.all && t->cols.n == 1 && !strcmp(t->cols.names[0], "country"));
+	assert_true(!t->updated.all && t->updated.n == 1 && !strcmp(t->updated.names[0], "country"));
+	assert_true((t = routine_table(&r, "h")) && t->write && t->cols.all && !t->updated.all);
+	assert_true((t = routine_table(&r, "d")) && t->write && !t->cols.all && !t->cols.n);
 	assert_true(routine_table(&r, "c")->events == SQI_EV_UPDATE && t->events == SQI_EV_DELETE);
 	assert_true(calls(r.calls, r.ncalls, "s", "other"));
+	sqb_routine_free(&r);
+	/* an INSERT's columns are not updated; an UPDATE's and an upsert's SET are */
+	assert_int_equal(
+	    sqb_routine("CREATE FUNCTION s.n(a int) RETURNS void LANGUAGE sql AS "
+	                "'INSERT INTO s.x (id, v) VALUES (a, 1); UPDATE s.x SET v = 2 WHERE id = a; "
+	                "INSERT INTO s.x (id, w) VALUES (a, 3) ON CONFLICT (id) DO UPDATE SET w = 4'",
+	                &r),
+	    0);
+	t = routine_table(&r, "x");
+	assert_true(t && t->cols.n == 3 && !t->updated.all && t->updated.n == 2 &&
+	            !strcmp(t->updated.names[0], "v") && !strcmp(t->updated.names[1], "w"));
 	sqb_routine_free(&r);
 	/* SQL: a string body, a BEGIN ATOMIC one, RETURN */
 	assert_int_equal(sqb_routine("CREATE FUNCTION s.a(p int) RETURNS int LANGUAGE sql AS "
@@ -534,29 +546,29 @@ static void test_routines(void **state)
 	                "GET DIAGNOSTICS NEW.g = ROW_COUNT; n := NEW.y; RETURN NEW; END $$",
 	                &r),
 	    0);
-	assert_true(!r.assigns.all_cols && r.assigns.ncols == 4 && !strcmp(r.assigns.cols[0], "id") &&
-	            !strcmp(r.assigns.cols[1], "cid") && !strcmp(r.assigns.cols[2], "z") &&
-	            !strcmp(r.assigns.cols[3], "g"));
+	assert_true(!r.assigns.all && r.assigns.n == 4 && !strcmp(r.assigns.names[0], "id") &&
+	            !strcmp(r.assigns.names[1], "cid") && !strcmp(r.assigns.names[2], "z") &&
+	            !strcmp(r.assigns.names[3], "g"));
 	sqb_routine_free(&r);
 	assert_int_equal(sqb_routine("CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
 	                             "SELECT * INTO NEW FROM s.x; RETURN NEW; END $$",
 	                             &r),
 	                 0);
-	assert_true(r.assigns.all_cols);
+	assert_true(r.assigns.all);
 	sqb_routine_free(&r);
 	assert_int_equal(sqb_routine("CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
 	                             "NEW := OLD; RETURN NEW; END $$",
 	                             &r),
 	                 0);
-	assert_true(r.assigns.all_cols);
+	assert_true(r.assigns.all);
 	sqb_routine_free(&r);
 	/* a rule, as pg_get_ruledef() gives it: its actions are its statements */
 	assert_int_equal(sqb_routine("CREATE RULE r AS ON INSERT TO s.v DO INSTEAD (INSERT INTO s.c (email) "
 	                             "VALUES (new.e); UPDATE s.u SET n = 1 WHERE id = new.id;)",
 	                             &r),
 	                 0);
-	assert_true(r.hidden == 0 && (t = routine_table(&r, "c")) && t->write && t->ncols == 1 &&
-	            !strcmp(t->cols[0], "email") && (t = routine_table(&r, "u")) && t->write &&
+	assert_true(r.hidden == 0 && (t = routine_table(&r, "c")) && t->write && t->cols.n == 1 &&
+	            !strcmp(t->cols.names[0], "email") && (t = routine_table(&r, "u")) && t->write &&
 	            t->events == SQI_EV_UPDATE);
 	sqb_routine_free(&r);
 	assert_int_equal(sqb_routine("CREATE RULE r AS ON DELETE TO s.v DO INSTEAD NOTHING", &r), 0);
