@@ -206,6 +206,12 @@ static bool catalog_pending(const struct pconn *c)
 	return c->catalog_after > c->px->loads_done;
 }
 
+bool pc_cancel_follows(const struct pconn *c)
+{
+	return c->gates || c->cli_keys_wait ||
+	       (catalog_pending(c) && c->cli && evbuffer_get_length(bufferevent_get_input(c->cli)));
+}
+
 /* Reads the client again once what goes to the server has room; from the
  * event loop, not from the caller (a record's answer, say). */
 static void resume_client(struct pconn *c)
@@ -490,7 +496,7 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 static void to_server_now(struct pconn *c)
 {
 	pc_send_now(c->srv, c->srv_tls);
-	if (c->cancel_due && !c->gates && !c->cli_keys_wait)
+	if (c->cancel_due && !pc_cancel_follows(c))
 		pc_send_cancel(c);
 }
 

@@ -207,19 +207,20 @@ void pc_send_cancel(struct pconn *t)
 		close(fd);
 }
 
-/* A cancel for a Query that has not reached PostgreSQL, waiting for keys
- * or for its attempt records, alone, fails it in place
- * (pc_cancel_waiting). Other messages waiting for attempt records or
- * keys (Parse, Bind, Execute, COPY rows) are followed by the cancel once
- * sent (pc_open_server): sent now, it would find the backend idle, and
- * PostgreSQL forgets a cancel that finds nothing to stop. */
+/* A cancel for a Query that has not reached PostgreSQL, waiting for keys,
+ * the catalog or its attempt records, alone, fails it in place
+ * (pc_cancel_waiting). Other messages waiting there (Parse, Bind,
+ * Execute, COPY rows, a Query with a COMMIT or a SET) are followed by the
+ * cancel once sent (pc_open_server, to_server_now): sent now, it would
+ * find the backend idle, and PostgreSQL forgets a cancel that finds
+ * nothing to stop. */
 static void cancel_backend(struct proxy *px, uint32_t pid, uint32_t key)
 {
 	for (struct pconn *t = px->conns; t; t = t->next)
 		if (t->pid == pid && t->key == key && t->real_pid) {
 			if (pc_cancel_waiting(t))
 				px->st.cancels++;
-			else if (t->gates || t->cli_keys_wait)
+			else if (pc_cancel_follows(t))
 				t->cancel_due = true;
 			else
 				pc_send_cancel(t);

@@ -3004,6 +3004,40 @@ def test_a_cancel_of_a_commit_waiting_for_keys_leaves_the_commit_to_run():
         s.stop()
 
 
+@pytest.mark.parametrize("sql", ["SELECT pg_sleep(5)", "SET application_name = 'x'; SELECT pg_sleep(5)"])
+def test_a_cancel_of_a_query_waiting_for_the_catalog_reaches_it(proxy, shop, sql):
+    """After the session's DDL its next Query waits for the catalog read:
+    a cancel then fails it in place, or, when it holds a SET (which the
+    DO block in its place would skip), follows it to PostgreSQL once it is
+    sent. It went at once to an idle backend, which forgot it, and the
+    Query ran to its end (found by a reviewer)."""
+    direct = psycopg2.connect(shop.direct())
+    conn = proxy.connect()
+    conn.autocommit = True
+    out = {}
+
+    def run():
+        try:
+            conn.cursor().execute(sql)
+            out["r"] = "ran"
+        except psycopg2.Error as e:
+            out["r"] = e.pgcode
+    try:
+        direct.cursor().execute("LOCK TABLE pg_catalog.pg_rewrite IN ACCESS EXCLUSIVE MODE")  # holds the read
+        conn.cursor().execute(f"CREATE TABLE shop.cancel_{len(sql)} (a int)")
+        t = threading.Thread(target=run)
+        t.start()
+        time.sleep(0.5)
+        conn.cancel()  # the Query waits for the catalog in the proxy
+        time.sleep(0.5)
+        direct.rollback()
+        t.join(30)
+        assert out.get("r") == "57014", out
+    finally:
+        direct.close()
+        conn.close()
+
+
 def test_a_cancel_held_with_a_commit_leaves_the_commit_to_run(proxy, shop):
     """A held Query that ends the transaction (COMMIT; UPDATE ...) is not
     failed in place by a cancel: PostgreSQL would have committed before the
