@@ -58,7 +58,7 @@ static bool is_code_ddl(const struct sqi_stmt *s)
 		                             "CreateTrigStmt",     "CreateExtensionStmt",
 		                             "AlterExtensionStmt", "AlterExtensionContentsStmt" };
 
-	return node_is(s, nodes, ARRAY_SIZE(nodes));
+	return s->toggles_code || node_is(s, nodes, ARRAY_SIZE(nodes));
 }
 
 /* DDL that reads and writes no rows of the relations it names: it may use

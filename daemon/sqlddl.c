@@ -147,9 +147,18 @@ static int renamed(struct sqi_stmt *st, json_t *body)
 	return 0;
 }
 
+/* Whether an ALTER TABLE subcommand turns a trigger or a rule on or off
+ * (AT_EnableTrig, AT_EnableAlwaysRule, AT_DisableTrigAll, ...): what a
+ * write to the table runs changes. */
+static bool toggles(const char *sub)
+{
+	return !strncmp(sub, "AT_Enable", 9) || !strncmp(sub, "AT_Disable", 10);
+}
+
 /* ALTER TABLE: a table made to inherit another, or attached as a
  * partition: both tables (a write into the parent goes into the child); a
- * column added (the table, and the column in st->columns). */
+ * column added (the table, and the column in st->columns); a trigger or
+ * rule turned on or off (toggles_code). */
 static int altered(struct sqi_stmt *st, json_t *body)
 {
 	json_t *cmd, *rel = json_object_get(body, "relation");
@@ -162,6 +171,7 @@ static int altered(struct sqi_stmt *st, json_t *body)
 		const char *sub = json_string_value(json_object_get(c, "subtype"));
 		const char *col =
 		    json_string_value(json_object_get(json_object_get(def, "ColumnDef"), "colname"));
+		st->toggles_code |= sub && toggles(sub);
 		if (sub && !strcmp(sub, "AT_AddColumn") && col)
 			err = sqi_name_add(&st->columns, &st->ncolumns, NULL, col) ?: made(st, rel)
 			          ?: column_def(st, rel, NULL, json_object_get(def, "ColumnDef"));

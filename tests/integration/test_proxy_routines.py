@@ -73,6 +73,14 @@ CREATE RULE leads_copy AS ON INSERT TO shop.leads DO ALSO
 CREATE TABLE shop.visits (customer_id bigint);
 CREATE RULE visits_touch AS ON INSERT TO shop.visits DO ALSO
     UPDATE shop.customers SET country = 'PT' WHERE id = NEW.customer_id;
+CREATE TABLE shop.quiet_leads (email text, name text);
+CREATE RULE quiet_copy AS ON INSERT TO shop.quiet_leads DO ALSO
+    INSERT INTO shop.customers (email, name, country) VALUES (NEW.email, NEW.name, 'IE');
+ALTER TABLE shop.quiet_leads DISABLE RULE quiet_copy;
+CREATE TABLE shop.quiet_signups (email text, name text);
+CREATE TRIGGER quiet_signups_copy AFTER INSERT ON shop.quiet_signups FOR EACH ROW
+    EXECUTE FUNCTION shop.signup_copies();
+ALTER TABLE shop.quiet_signups DISABLE TRIGGER quiet_signups_copy;
 CREATE TABLE shop.tally (n int);
 INSERT INTO shop.tally VALUES (1);
 CREATE RULE tally_kept AS ON DELETE TO shop.tally DO INSTEAD NOTHING;
@@ -200,6 +208,27 @@ def test_a_rule_runs_as_a_trigger_would(proxy, shop):
     assert shop.value("SELECT count(*) FROM shop.tally") == 1  # DO INSTEAD NOTHING
     time.sleep(0.5)
     assert not records_of(proxy, "DELETE FROM shop.tally", 1, timeout=0)
+
+
+@pytest.mark.parametrize("table, toggle", [("quiet_leads", "RULE quiet_copy"),
+                                           ("quiet_signups", "TRIGGER quiet_signups_copy")])
+def test_a_rule_or_trigger_enabled_in_a_transaction_is_code_ddl(proxy, shop, table, toggle):
+    """ALTER TABLE ... ENABLE RULE or TRIGGER changes what a write runs, as
+    CREATE TRIGGER does: until it commits and the catalog is read again,
+    the transaction's writes are refused. A disabled rule, which the
+    catalog leaves out, ran unseen once enabled in the same transaction
+    and put plaintext into an encrypted column (found by a reviewer)."""
+    conn = proxy.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER TABLE shop.{table} ENABLE {toggle}")
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute(f"INSERT INTO shop.{table} VALUES ('quiet@example.org', 'Q')")
+            assert e.value.pgcode == "QC001", e.value.pgerror
+    finally:
+        conn.rollback()
+        conn.close()
+    assert shop.value("SELECT count(*) FROM shop.customers WHERE email = 'quiet@example.org'") == 0
 
 
 @pytest.mark.parametrize("sql, routine", [
