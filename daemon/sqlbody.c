@@ -313,29 +313,6 @@ static int atomic_body(struct walk *w, json_t *node, int depth)
 	return err;
 }
 
-/* Whether a node holds a call or a subquery anywhere. */
-static bool runs_anything(json_t *node, int depth)
-{
-	const char *key;
-	json_t *v;
-	size_t i;
-
-	if (depth > 64)
-		return true;
-	if (json_is_array(node))
-		json_array_foreach(node, i, v)
-		{
-			if (runs_anything(v, depth + 1))
-				return true;
-		}
-	json_object_foreach(node, key, v)
-	{
-		if (!strcmp(key, "FuncCall") || !strcmp(key, "SubLink") || runs_anything(v, depth + 1))
-			return true;
-	}
-	return false;
-}
-
 /* Datum d, assigned somewhere in a trigger function whose NEW is datum
  * new: NEW whole, or one of its fields (a PLpgSQL_recfield of it). */
 static int assigned(struct sqb_cols *a, json_t *datums, json_int_t d, json_int_t new)
@@ -393,20 +370,24 @@ static int assigns_new(struct sqb_routine *r, json_t *funcs)
 	                            : 0;
 }
 
-/* A rule's actions, each a statement. Its condition may call what
- * cannot be followed from here: unparsed, as a body libpg_query does not
- * read (its text is searched for what it names). */
+/* A rule's condition, read as SELECT <condition> reads (the routines it
+ * calls, the tables its subqueries read), and its actions, each a
+ * statement. */
 static int rule_actions(struct walk *w, json_t *rule)
 {
-	json_t *v;
+	json_t *cond = json_object_get(rule, "whereClause"), *v;
 	size_t i;
 	int err = 0;
 
-	if (runs_anything(json_object_get(rule, "whereClause"), 0))
-		w->hidden |= SQI_HIDDEN_UNPARSED;
+	if (cond) {
+		json_t *sel =
+		    json_pack("{s:{s:[{s:{s:O}}]}}", "SelectStmt", "targetList", "ResTarget", "val", cond);
+		err = sel ? one(w, sel) : -ENOMEM;
+		json_decref(sel);
+	}
 	json_array_foreach(json_object_get(rule, "actions"), i, v)
 	{
-		if ((err = one(w, v)))
+		if (err || (err = one(w, v)))
 			break;
 	}
 	return err;
