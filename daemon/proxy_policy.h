@@ -75,6 +75,7 @@ struct pp_routine {
 struct pp_runs {
 	const char *table; /* schema.name */
 	unsigned events;   /* SQI_EV_*: the writes that run it */
+	bool rule;         /* its rules (which COPY FROM does not run), or the rest */
 	struct pp_reach r;
 };
 

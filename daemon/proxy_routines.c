@@ -38,6 +38,7 @@ struct link {
 	const char *table; /* schema.name, the catalog's */
 	size_t node;
 	unsigned events; /* SQI_EV_* */
+	bool rule;       /* a rule's: the statement's own write runs it, COPY's does not */
 };
 
 struct build {
@@ -316,8 +317,8 @@ static int index_runs(const struct build *b)
 		size_t k;
 		if (!reaches(pp->n, n->t, n->hidden))
 			continue;
-		for (k = 0; k < pp->nruns &&
-		            (strcmp(pp->runs[k].table, l->table) || pp->runs[k].events != l->events);
+		for (k = 0; k < pp->nruns && (strcmp(pp->runs[k].table, l->table) ||
+		                              pp->runs[k].events != l->events || pp->runs[k].rule != l->rule);
 		     k++)
 			;
 		if (k == pp->nruns) {
@@ -327,7 +328,7 @@ static int index_runs(const struct build *b)
 				pp->runs = v;
 			if (!v || !t)
 				return free(t), -ENOMEM;
-			v[pp->nruns++] = (struct pp_runs){ l->table, l->events, { t, NULL, NULL } };
+			v[pp->nruns++] = (struct pp_runs){ l->table, l->events, l->rule, { t, NULL, NULL } };
 		}
 		struct pp_reach *r = &pp->runs[k].r;
 		merge(pp->n, r->t, &r->hidden, &r->enc, n->t, n->hidden, n->enc);
@@ -335,14 +336,14 @@ static int index_runs(const struct build *b)
 	return 0;
 }
 
-static int add_link(struct build *b, const char *table, size_t node, unsigned events)
+static int add_link(struct build *b, const char *table, size_t node, unsigned events, bool rule)
 {
 	struct link *v = realloc(b->links, (b->nlinks + 1) * sizeof(*v));
 
 	if (!v)
 		return -ENOMEM;
 	b->links = v;
-	v[b->nlinks++] = (struct link){ table, node, events };
+	v[b->nlinks++] = (struct link){ table, node, events, rule };
 	return 0;
 }
 
@@ -368,7 +369,7 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	for (size_t i = 0; !err && i < cat->nruns; i++) {
 		size_t j = by_oid(cat, cat->runs[i].routine, cat->runs[i].rule);
 		if (j != SIZE_MAX)
-			err = add_link(b, cat->runs[i].table, j, cat->runs[i].events);
+			err = add_link(b, cat->runs[i].table, j, cat->runs[i].events, cat->runs[i].rule);
 	}
 	for (size_t i = 0; !err && i < cat->nfks; i++) {
 		const struct cat_fk *k = &cat->fks[i];
@@ -382,8 +383,9 @@ static int make_nodes(struct build *b, struct ppol *prev)
 			continue;
 		struct node *n = &b->nodes[b->nnodes];
 		n->fk = k;
-		err = (n->t = calloc(pp->n + 1, 1)) ? add_link(b, k->to_table, b->nnodes++, fk_events(k))
-		                                    : -ENOMEM;
+		err = (n->t = calloc(pp->n + 1, 1))
+		          ? add_link(b, k->to_table, b->nnodes++, fk_events(k), false)
+		          : -ENOMEM;
 	}
 	return err;
 }
@@ -488,7 +490,7 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 	bool truncate = s->normalized && !strcmp(s->normalized, "TruncateStmt");
 	for (size_t i = 0; !err && events && i < s->ntables; i++)
 		for (size_t j = 0; !err && (s->tables[i].write || truncate) && j < pp->nruns; j++)
-			if ((pp->runs[j].events & events) &&
+			if ((pp->runs[j].events & events) && !(pp->runs[j].rule && s->kind == SQI_COPY) &&
 			    ppol_named(pp->runs[j].table, s->tables[i].schema, s->tables[i].name))
 				err = merge_into(pp, out, &pp->runs[j].r);
 	if (err)

@@ -4,6 +4,7 @@ writes fire are read from the catalog and their bodies analysed, so that what
 they touch is recorded, a write into an encrypted column Custos cannot
 encrypt is refused, and code Custos cannot see is refused rather than
 run unrecorded."""
+import io
 import time
 
 import psycopg2
@@ -196,12 +197,17 @@ def test_a_rule_runs_as_a_trigger_would(proxy, shop):
     whose condition calls a function (lower()) runs (a call in the
     condition used to count as code Custos cannot see, and every UPDATE of
     the customers was refused; found by a reviewer); one that touches
-    nothing runs unrecorded."""
+    nothing runs unrecorded. COPY FROM runs no rule, as in PostgreSQL (it
+    was refused for the rule's write)."""
     n = shop.value("SELECT count(*) FROM shop.customers")
     code, msg = error_of(proxy, "INSERT INTO shop.leads VALUES ('lead@example.org', 'Lead Person')")
     assert code == "QC004" and "the rule leads_copy on shop.leads" in msg, msg
     assert shop.value("SELECT count(*) FROM shop.customers") == n
     assert shop.value("SELECT count(*) FROM shop.leads") == 0
+    with proxy.connect() as conn, conn.cursor() as cur:  # COPY FROM runs no rule
+        cur.copy_expert("COPY shop.leads FROM STDIN", io.StringIO("copied@example.org\tCopied\n"))
+    assert shop.value("SELECT count(*) FROM shop.leads") == 1
+    assert shop.value("SELECT count(*) FROM shop.customers") == n
     proxy.psql("INSERT INTO shop.visits VALUES (6)")
     assert shop.value("SELECT country FROM shop.customers WHERE id = 6") == "PT"
     recs = records_of(proxy, "INSERT INTO shop.visits", 2)
