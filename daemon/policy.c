@@ -771,6 +771,22 @@ void pol_error(struct policy *p, struct buf *errs, const struct pol_pos *pos, co
 	p->errors++;
 }
 
+/* Two relations between the same two tables to other columns of the
+ * referenced one: the halves of one key of several columns, which the map
+ * would follow one at a time (two links to the same columns, a buyer's and
+ * a seller's id, are two ways to one subject: it follows the first). */
+static bool split_key(const struct pol_relation *a, const struct pol_relation *b)
+{
+	if (strcmp(a->from_table, b->from_table) || strcmp(a->to_table, b->to_table))
+		return false;
+	if (a->ncolumns != b->ncolumns)
+		return true;
+	for (size_t k = 0; k < a->ncolumns; k++)
+		if (strcmp(a->to_columns[k], b->to_columns[k]))
+			return true;
+	return false;
+}
+
 void pol_check(struct policy *p, struct buf *errs)
 {
 	for (size_t i = 0; i < p->ntables; i++)
@@ -797,13 +813,12 @@ void pol_check(struct policy *p, struct buf *errs)
 	}
 	for (size_t i = 0; i < p->nrelations; i++)
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(p->relations[i].from_table, p->relations[j].from_table) &&
-			    !strcmp(p->relations[i].to_table, p->relations[j].to_table))
+			if (split_key(&p->relations[i], &p->relations[j]))
 				pol_error(
 				    p, errs, &p->relations[i].pos,
-				    "a second relation from %s to %s (the first at %s:%u): the map follows "
-				    "one link between two tables; a link of several columns is one relation "
-				    "listing them, from: [%s.a, %s.b], to: [...]",
+				    "a second relation from %s to %s, to other columns (the first at %s:%u): "
+				    "the map follows one link between two tables; a link of several columns "
+				    "is one relation listing them, from: [%s.a, %s.b], to: [...]",
 				    p->relations[i].from_table, p->relations[i].to_table,
 				    p->relations[j].pos.file, p->relations[j].pos.line,
 				    p->relations[i].from_table, p->relations[i].from_table);

@@ -99,7 +99,7 @@ relations:
 relations:
   - {from: shop.notes.tenant, to: shop.customers.tenant}
   - {from: shop.notes.customer_id, to: shop.customers.id}
-""", 4, 5, "a second relation from shop.notes to shop.customers (the first at "),
+""", 4, 5, "a second relation from shop.notes to shop.customers, to other columns (the first at "),
 }
 
 
@@ -115,6 +115,17 @@ def test_broken_policy_names_file_line_col(tmp_path, name):
     assert hit, p.stderr
     assert (int(hit[0]["line"]), int(hit[0]["col"])) == (line, col), p.stderr
     assert hit[0]["file"] == str(f)
+
+
+def test_two_links_to_the_same_columns_are_two_ways_to_one_subject(tmp_path):
+    """A buyer's and a seller's id, both a customer's: two relations
+    between the same tables to the same column are not a key split in two,
+    and the policy is valid (it was refused; found by a reviewer)."""
+    f = tmp_path / "p.yaml"
+    f.write_text("custos-policy: 1\nrelations:\n  - {from: shop.sales.buyer_id, to: shop.customers.id}\n"
+                 "  - {from: shop.sales.seller_id, to: shop.customers.id}\n")
+    p = ctl("policy", "check", f)
+    assert p.returncode == 0, p.stderr
 
 
 def test_table_declared_in_two_files(tmp_path):
