@@ -206,10 +206,11 @@ static bool catalog_pending(const struct pconn *c)
 	return c->catalog_after > c->px->loads_done;
 }
 
-bool pc_cancel_follows(const struct pconn *c)
+bool pc_cancel_follows(struct pconn *c)
 {
 	return c->gates || c->cli_keys_wait ||
-	       (catalog_pending(c) && c->cli && evbuffer_get_length(bufferevent_get_input(c->cli)));
+	       (catalog_pending(c) && !pq_head(c) && c->cli &&
+	        evbuffer_get_length(bufferevent_get_input(c->cli)));
 }
 
 /* Reads the client again once what goes to the server has room; from the

@@ -205,9 +205,10 @@ struct evbuffer *pc_client_out(struct pconn *c); /* where output to the client g
 void pc_release(struct pconn *c);                /* sends held output that may go */
 void pc_keys_ready(struct pconn *c);     /* what waited for keys is taken again (px_keys_ready: all) */
 bool pc_cancel_waiting(struct pconn *c); /* a Query not yet at PostgreSQL fails as cancelled: true */
-/* What the client sent waits in the proxy (for its records, its keys or
- * the catalog): a cancel goes to PostgreSQL after it (cancel_due). */
-bool pc_cancel_follows(const struct pconn *c);
+/* What the client sent waits in the proxy (for its records, its keys or,
+ * with nothing of the session's running, the catalog): a cancel goes to
+ * PostgreSQL after it (cancel_due). */
+bool pc_cancel_follows(struct pconn *c);
 int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in); /* forwards m now, held or not */
 int pc_write(struct pconn *c, const void *data, size_t n);                  /* to the client, held or not */
 /* Where output to the server goes now: behind the writes waiting for

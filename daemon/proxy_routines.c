@@ -37,9 +37,24 @@ struct node {
 struct link {
 	const char *table; /* schema.name, the catalog's */
 	size_t node;
-	unsigned events; /* SQI_EV_* */
+	unsigned events; /* SQI_EV_*: one, for a trigger's or a rule's */
 	bool rule;       /* a rule's: the statement's own write runs it, COPY's does not */
+	/* what the trigger stores as the row of this write adds to the reach
+	 * (assigns_new): bits on the policy table t, label the trigger's */
+	uint8_t bits;
+	size_t t;
+	const char *label;
 };
+
+/* Adds what a write through link l stores itself to a reach. */
+static void take_link(uint8_t *t, const char **enc, const struct link *l)
+{
+	if (!l->bits)
+		return;
+	t[l->t] |= l->bits;
+	if ((l->bits & PPR_ENC) && !*enc)
+		*enc = l->label;
+}
 
 struct build {
 	struct ppol *pp;
@@ -96,8 +111,10 @@ static int edges_run(const struct build *b, struct node *n, const char *schema, 
 	int err = 0;
 
 	for (size_t i = 0; !err && i < b->nlinks; i++)
-		if ((b->links[i].events & events) && ppol_named(b->links[i].table, schema, name))
+		if ((b->links[i].events & events) && ppol_named(b->links[i].table, schema, name)) {
 			err = add_edge(n, b->links[i].node);
+			take_link(n->t, &n->enc, &b->links[i]);
+		}
 	return err;
 }
 
@@ -107,8 +124,10 @@ static int edges_run_full(const struct build *b, struct node *n, const char *ful
 	int err = 0;
 
 	for (size_t i = 0; !err && i < b->nlinks; i++)
-		if ((b->links[i].events & events) && !strcmp(b->links[i].table, full))
+		if ((b->links[i].events & events) && !strcmp(b->links[i].table, full)) {
 			err = add_edge(n, b->links[i].node);
+			take_link(n->t, &n->enc, &b->links[i]);
+		}
 	return err;
 }
 
@@ -315,7 +334,7 @@ static int index_runs(const struct build *b)
 		const struct link *l = &b->links[i];
 		const struct node *n = &b->nodes[l->node];
 		size_t k;
-		if (!reaches(pp->n, n->t, n->hidden))
+		if (!reaches(pp->n, n->t, n->hidden) && !l->bits)
 			continue;
 		for (k = 0; k < pp->nruns && (strcmp(pp->runs[k].table, l->table) ||
 		                              pp->runs[k].events != l->events || pp->runs[k].rule != l->rule);
@@ -332,6 +351,7 @@ static int index_runs(const struct build *b)
 		}
 		struct pp_reach *r = &pp->runs[k].r;
 		merge(pp->n, r->t, &r->hidden, &r->enc, n->t, n->hidden, n->enc);
+		take_link(r->t, &r->enc, l);
 	}
 	return 0;
 }
@@ -343,7 +363,7 @@ static int add_link(struct build *b, const char *table, size_t node, unsigned ev
 	if (!v)
 		return -ENOMEM;
 	b->links = v;
-	v[b->nlinks++] = (struct link){ table, node, events, rule };
+	v[b->nlinks++] = (struct link){ table, node, events, rule, 0, 0, NULL };
 	return 0;
 }
 
@@ -368,8 +388,9 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	}
 	for (size_t i = 0; !err && i < cat->nruns; i++) {
 		size_t j = by_oid(cat, cat->runs[i].routine, cat->runs[i].rule);
-		if (j != SIZE_MAX)
-			err = add_link(b, cat->runs[i].table, j, cat->runs[i].events, cat->runs[i].rule);
+		for (unsigned ev = 1; !err && j != SIZE_MAX && ev <= SQI_EV_ALL; ev <<= 1)
+			if (cat->runs[i].events & ev) /* a link an event: what the row holds differs */
+				err = add_link(b, cat->runs[i].table, j, ev, cat->runs[i].rule);
 	}
 	for (size_t i = 0; !err && i < cat->nfks; i++) {
 		const struct cat_fk *k = &cat->fks[i];
@@ -390,35 +411,34 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	return err;
 }
 
-/* A trigger function assigning fields of NEW writes them in the row of
- * the policy table it fires on: into an encrypted column, a value Custos
- * cannot encrypt (PPR_ENC); into the subject column (or one it is
- * generated from), on an UPDATE the row's move to another subject
- * (PPR_MOVE), on an INSERT another subject than the statement's (the
- * table's rows get keys of their own: resubjects). */
+/* A trigger function storing fields of NEW writes them in the row of the
+ * policy table it fires on, on its link's event: into an encrypted column,
+ * a value Custos cannot encrypt (PPR_ENC); into the subject column (or
+ * one it is generated from), on an UPDATE the row's move to another
+ * subject (PPR_MOVE), on an INSERT another subject than the statement's
+ * (the table's rows get keys of their own: resubjects). On the link, not
+ * the function: the same function fires on other events and tables. */
 static void assigns_new(struct build *b)
 {
 	struct ppol *pp = b->pp;
 
 	for (size_t i = 0; i < b->nlinks; i++) {
-		const struct link *l = &b->links[i];
-		struct node *n = &b->nodes[l->node];
-		const struct sqb_cols *a = n->cr ? &n->a->assigns : NULL;
-		const struct cat_table *ct = a && (a->all || a->n) ? cat_table(pp->cat, l->table) : NULL;
+		struct link *l = &b->links[i];
+		const struct node *n = &b->nodes[l->node];
+		const struct sqb_cols *a = n->cr && !l->rule ? &n->a->assigns : NULL;
+		bool stores = a && (a->all || a->n) && (l->events & (SQI_EV_INSERT | SQI_EV_UPDATE));
+		const struct cat_table *ct = stores ? cat_table(pp->cat, l->table) : NULL;
 		const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
 		for (size_t c = 0; t && c < (a->all ? 1 : a->n); c++) {
 			const char *col = a->all ? NULL : a->names[c];
-			size_t k = (size_t)(t - pp->t);
-			if ((l->events & (SQI_EV_INSERT | SQI_EV_UPDATE)) && encrypted(t, col)) {
-				n->t[k] |= PPR_READ | PPR_WRITE | PPR_ENC;
-				n->enc = n->enc ? n->enc : n->cr->label;
-			}
-			if (!pxm_sets_subject(pp, t, col))
-				continue;
-			if (l->events & SQI_EV_UPDATE)
-				n->t[k] |= PPR_READ | PPR_WRITE | PPR_MOVE;
-			if (l->events & SQI_EV_INSERT)
-				pp->t[k].resubjects = true;
+			l->t = (size_t)(t - pp->t);
+			l->label = n->cr->label;
+			if (encrypted(t, col))
+				l->bits |= PPR_READ | PPR_WRITE | PPR_ENC;
+			if (pxm_sets_subject(pp, t, col) && (l->events & SQI_EV_UPDATE))
+				l->bits |= PPR_READ | PPR_WRITE | PPR_MOVE;
+			else if (pxm_sets_subject(pp, t, col))
+				pp->t[l->t].resubjects = true;
 		}
 	}
 }
@@ -428,10 +448,10 @@ int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 	struct build b = { .pp = pp };
 	int err = pp->cat && pp->n ? make_nodes(&b, prev) : 0;
 
-	for (size_t i = 0; !err && i < b.nnodes; i++)
-		err = b.nodes[i].cr ? analyse(&b, &b.nodes[i]) : analyse_fk(&b, &b.nodes[i]);
 	if (!err)
 		assigns_new(&b);
+	for (size_t i = 0; !err && i < b.nnodes; i++)
+		err = b.nodes[i].cr ? analyse(&b, &b.nodes[i]) : analyse_fk(&b, &b.nodes[i]);
 	/* to a fixed point: each round carries reach one call further */
 	for (bool changed = !err; changed;) {
 		changed = false;

@@ -5,6 +5,7 @@
 #include "sqlbody.h"
 #include "sqlinfo_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pg_query.h>
 #include <stdio.h>
@@ -313,25 +314,66 @@ static int atomic_body(struct walk *w, json_t *node, int depth)
 	return err;
 }
 
-/* Datum d, assigned somewhere in a trigger function whose NEW is datum
- * new: NEW whole, or one of its fields (a PLpgSQL_recfield of it). */
-static int assigned(struct sqb_cols *a, json_t *datums, json_int_t d, json_int_t new)
+/* A trigger function's parse, read for what it stores as the row: its
+ * NEW and OLD datums, and where it found their stores. */
+struct trig {
+	struct sqb_cols *a;
+	json_t *datums;
+	json_int_t new, old;
+};
+
+/* Datum d, assigned somewhere: NEW whole, or one of its fields (a
+ * PLpgSQL_recfield of it). */
+static int assigned(const struct trig *t, json_int_t d)
 {
-	json_t *f = json_object_get(json_array_get(datums, (size_t)d), "PLpgSQL_recfield");
+	json_t *f = json_object_get(json_array_get(t->datums, (size_t)d), "PLpgSQL_recfield");
 	const char *name = json_string_value(json_object_get(f, "fieldname"));
 
-	if (d == new)
-		a->all = true;
-	else if (name && json_integer_value(json_object_get(f, "recparentno")) == new)
-		return add_col(a, name);
+	if (d == t->new)
+		t->a->all = true;
+	else if (name && json_integer_value(json_object_get(f, "recparentno")) == t->new)
+		return add_col(t->a, name);
 	return 0;
 }
 
-/* The datums a function's statements store into: each a target's number,
- * under "varno" (an assignment, a row's field, a loop's variable), "dno"
- * (a record target: SELECT ... INTO NEW) or "target" (GET DIAGNOSTICS).
- * Expressions are text here, and name none. */
-static int targets(struct sqb_cols *a, json_t *node, json_t *datums, json_int_t new, int depth)
+/* Whether text names NEW, as a word in any case. */
+static bool names_new(const char *text)
+{
+	for (const char *p = text; (p = strcasestr(p, "new")); p += 3)
+		if ((p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.')) &&
+		    !(isalnum((unsigned char)p[3]) || p[3] == '_' || p[3] == '$'))
+			return true;
+	return false;
+}
+
+/* A RETURN whose row is not NEW, OLD or NULL: a BEFORE trigger's row
+ * stored in NEW's place, whatever it holds (RETURN r, RETURN
+ * jsonb_populate_record(NEW, ...)). */
+static bool returns_other(const struct trig *t, json_t *ret)
+{
+	const char *q = json_string_value(
+	    json_object_get(json_object_get(json_object_get(ret, "expr"), "PLpgSQL_expr"), "query"));
+	json_t *var = json_object_get(ret, "retvarno");
+
+	if (json_is_integer(var))
+		return json_integer_value(var) != t->new &&json_integer_value(var) != t->old;
+	if (!q)
+		return false;
+	while (isspace((unsigned char)*q))
+		q++;
+	size_t n = strlen(q);
+	while (n && isspace((unsigned char)q[n - 1]))
+		n--;
+	return !(n == 3 && (!strncasecmp(q, "new", 3) || !strncasecmp(q, "old", 3))) &&
+	       !(n == 4 && !strncasecmp(q, "null", 4));
+}
+
+/* What a trigger function's statements store into NEW: the datums under
+ * "varno" (an assignment, a row's field, a loop's variable), "dno" (a
+ * record target: SELECT ... INTO NEW) or "target" (GET DIAGNOSTICS); all
+ * of it for a RETURN of another row or a CALL given NEW (an INOUT
+ * argument writes it back). Expressions are text here, and name none. */
+static int targets(const struct trig *t, json_t *node, int depth)
 {
 	const char *key;
 	json_t *v;
@@ -339,35 +381,42 @@ static int targets(struct sqb_cols *a, json_t *node, json_t *datums, json_int_t 
 	int err = 0;
 
 	if (depth > 200)
-		return a->all = true, 0;
+		return t->a->all = true, 0;
 	if (json_is_array(node))
 		json_array_foreach(node, i, v)
 		{
-			if ((err = targets(a, v, datums, new, depth + 1)))
+			if ((err = targets(t, v, depth + 1)))
 				return err;
 		}
 	json_object_foreach(node, key, v)
 	{
+		const char *call =
+		    !strcmp(key, "PLpgSQL_stmt_call")
+		        ? json_string_value(json_object_get(
+		              json_object_get(json_object_get(v, "expr"), "PLpgSQL_expr"), "query"))
+		        : NULL;
+		if ((!strcmp(key, "PLpgSQL_stmt_return") && returns_other(t, v)) || (call && names_new(call)))
+			t->a->all = true;
 		if (json_is_integer(v) &&
 		    (!strcmp(key, "varno") || !strcmp(key, "dno") || !strcmp(key, "target")))
-			err = assigned(a, datums, json_integer_value(v), new);
+			err = assigned(t, json_integer_value(v));
 		else if (json_is_object(v) || json_is_array(v))
-			err = targets(a, v, datums, new, depth + 1);
+			err = targets(t, v, depth + 1);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-/* What a trigger function (one with a NEW) assigns of NEW. */
+/* What a trigger function (one with a NEW) stores into NEW. */
 static int assigns_new(struct sqb_routine *r, json_t *funcs)
 {
 	json_t *fn = json_object_get(json_array_get(funcs, 0), "PLpgSQL_function");
-	json_t *new = json_object_get(fn, "new_varno");
+	json_t *new = json_object_get(fn, "new_varno"), *old = json_object_get(fn, "old_varno");
+	struct trig t = { &r->assigns, json_object_get(fn, "datums"), json_integer_value(new),
+		          json_integer_value(old) };
 
-	return json_is_integer(new) ? targets(&r->assigns, json_object_get(fn, "action"),
-	                                      json_object_get(fn, "datums"), json_integer_value(new), 0)
-	                            : 0;
+	return json_is_integer(new) ? targets(&t, json_object_get(fn, "action"), 0) : 0;
 }
 
 /* A rule's condition, read as SELECT <condition> reads (the routines it
@@ -418,6 +467,8 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 		err = plpgsql(&w, def, &funcs);
 		if (!err && funcs)
 			err = assigns_new(out, funcs);
+		else if (!funcs && strcasestr(def, "RETURNS trigger"))
+			out->assigns.all = true; /* a trigger's body not parsed: it may store anything */
 		json_decref(funcs);
 	} else if (lang && !strcasecmp(lang, "sql") && as)
 		err = sql_text(&w, as);

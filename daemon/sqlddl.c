@@ -147,12 +147,13 @@ static int renamed(struct sqi_stmt *st, json_t *body)
 	return 0;
 }
 
-/* Whether an ALTER TABLE subcommand turns a trigger or a rule on or off
- * (AT_EnableTrig, AT_EnableAlwaysRule, AT_DisableTrigAll, ...): what a
- * write to the table runs changes. */
+/* Whether an ALTER TABLE subcommand turns a trigger or a rule on
+ * (AT_EnableTrig, AT_EnableAlwaysRule, AT_EnableTrigAll, ...): a write to
+ * the table runs code the catalog read did not see. (Turning one off, or
+ * row-level security on, adds none.) */
 static bool toggles(const char *sub)
 {
-	return !strncmp(sub, "AT_Enable", 9) || !strncmp(sub, "AT_Disable", 10);
+	return !strncmp(sub, "AT_Enable", 9) && (strstr(sub, "Trig") || strstr(sub, "Rule"));
 }
 
 /* ALTER TABLE: a table made to inherit another, or attached as a

@@ -412,17 +412,24 @@ def test_rows_a_trigger_may_give_another_subject_take_keys_of_their_own():
     subject column (NEW.customer_id := ...): the values cannot take the
     named subject's key, or erasing that subject would destroy the row's
     new subject's data. They take a key of their own, and the erasure of
-    the row's subject finds it by the row's values."""
+    the row's subject finds it by the row's values. The same trigger on
+    UPDATE could move a row to another subject: an UPDATE is refused, an
+    INSERT not (it was, the function's flag being its every event's;
+    found by a reviewer)."""
     with erasable("CREATE FUNCTION shop.address_owner() RETURNS trigger LANGUAGE plpgsql AS $$ "
                   "BEGIN IF NEW.kind = 'gift' THEN NEW.customer_id := 2; END IF; RETURN NEW; END $$; "
                   "ALTER TABLE shop.addresses DROP CONSTRAINT addresses_kind_check; "
-                  "CREATE TRIGGER address_owner BEFORE INSERT ON shop.addresses FOR EACH ROW "
+                  "CREATE TRIGGER address_owner BEFORE INSERT OR UPDATE ON shop.addresses FOR EACH ROW "
                   "EXECUTE FUNCTION shop.address_owner()") as (s, p):
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute("INSERT INTO shop.addresses (customer_id, kind, street, city, postal_code, country) "
                         "VALUES (1, 'gift', 'Elm Street 5', 'Graz', '8010', 'AT')")
             cur.copy_expert("COPY shop.addresses (customer_id, kind, street, city, postal_code, country) "
                             "FROM STDIN", io.StringIO("1\tgift\tOak Road 9\tLinz\t4020\tAT\n"))
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("UPDATE shop.addresses SET country = 'DE' WHERE customer_id = 3")
+            assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, e.value.pgerror
         gifts = "SELECT street FROM shop.addresses WHERE kind = 'gift' ORDER BY id"
         assert q(p, "SELECT DISTINCT customer_id FROM shop.addresses WHERE kind = 'gift'") == [(2,)]
         assert req(p, "run", str(open_erasure(p, 1)))["status"] == "completed"

@@ -224,6 +224,54 @@ def test_a_rule_runs_as_a_trigger_would(proxy, shop):
     assert not records_of(proxy, "DELETE FROM shop.tally", 1, timeout=0)
 
 
+STORES_ANOTHER_ROW = {  # a BEFORE INSERT trigger's body, each storing another customer_id than NEW's
+    "a RETURN of another row": "BEGIN RETURN jsonb_populate_record(NEW, '{\"customer_id\": 2}'); END",
+    "a record variable": "DECLARE r record; BEGIN r := NEW; r.customer_id := 2; RETURN r; END",
+    "a CALL given NEW": "BEGIN CALL shop.owner_of(NEW.customer_id); RETURN NEW; END",
+    "a FETCH into NEW": "DECLARE c refcursor; BEGIN OPEN c FOR SELECT 2; FETCH c INTO NEW.customer_id; "
+                        "CLOSE c; RETURN NEW; END",
+}
+
+
+@pytest.mark.parametrize("how", STORES_ANOTHER_ROW)
+def test_a_trigger_that_may_store_another_row_is_refused(how):
+    """A BEFORE trigger stores the row it returns, whatever it assigned:
+    one returning another row, one a CALL may write NEW back into, and one
+    whose body libpg_query does not parse (a record variable's field, a
+    cursor) may store any value in any column, an encrypted one too: the
+    INSERT is refused, nothing written (found by a reviewer: each put the
+    row under another subject unseen)."""
+    s = Shop(customers=3)
+    try:
+        s.server.psql("CREATE PROCEDURE shop.owner_of(INOUT c bigint) LANGUAGE plpgsql AS $p$ BEGIN c := 2; "
+                      "END $p$; CREATE FUNCTION shop.address_owner() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                      f"{STORES_ANOTHER_ROW[how]} $$; CREATE TRIGGER address_owner BEFORE INSERT ON "
+                      "shop.addresses FOR EACH ROW EXECUTE FUNCTION shop.address_owner()", dbname="shop")
+        p = Proxy(s).start()
+        n = s.value("SELECT count(*) FROM shop.addresses")
+        code, msg = error_of(p, "INSERT INTO shop.addresses (customer_id, kind, street, city, postal_code, "
+                                "country) VALUES (1, 'billing', 'Elm Street 5', 'Graz', '8010', 'AT')")
+        assert code == "QC004" and "the routine shop.address_owner" in msg, msg
+        assert s.value("SELECT count(*) FROM shop.addresses") == n
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("toggle", ["ENABLE ROW LEVEL SECURITY", "DISABLE TRIGGER ALL"])
+def test_turning_code_off_in_a_transaction_leaves_its_writes_alone(proxy, shop, toggle):
+    """What an ALTER TABLE turns off, or row-level security, adds no code a
+    write runs: the transaction's writes go on (they were refused as after
+    ENABLE TRIGGER; found by a reviewer)."""
+    conn = proxy.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER TABLE shop.quiet_leads {toggle}")
+            cur.execute("INSERT INTO shop.quiet_leads VALUES ('x@example.org', 'X')")
+    finally:
+        conn.rollback()
+        conn.close()
+
+
 @pytest.mark.parametrize("table, toggle", [("quiet_leads", "RULE quiet_copy"),
                                            ("quiet_signups", "TRIGGER quiet_signups_copy")])
 def test_a_rule_or_trigger_enabled_in_a_transaction_is_code_ddl(proxy, shop, table, toggle):

@@ -562,6 +562,25 @@ static void test_routines(void **state)
 	                 0);
 	assert_true(r.assigns.all);
 	sqb_routine_free(&r);
+	/* the row a trigger returns is stored: NEW, OLD, NULL assign nothing; another row all */
+	static const struct {
+		const char *body;
+		bool all;
+	} rows[] = { { "IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RETURN NEW", false },
+		     { "RETURN null", false },
+		     { "RETURN jsonb_populate_record(NEW, '{}')", true },
+		     { "CALL s.p(NEW.id); RETURN NEW", true },
+		     { "CALL s.p(1); RETURN NEW", false },
+		     { "DECLARE r record; BEGIN r := NEW; r.id := 2; RETURN r; END; RETURN NULL", true } };
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		char def[256];
+		snprintf(def, sizeof(def),
+		         "CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN %s; END $$",
+		         rows[i].body);
+		assert_int_equal(sqb_routine(def, &r), 0);
+		assert_int_equal(r.assigns.all, rows[i].all);
+		sqb_routine_free(&r);
+	}
 	/* a rule, as pg_get_ruledef() gives it: its actions are its statements */
 	assert_int_equal(sqb_routine("CREATE RULE r AS ON INSERT TO s.v DO INSTEAD (INSERT INTO s.c (email) "
 	                             "VALUES (new.e); UPDATE s.u SET n = 1 WHERE id = new.id;)",
