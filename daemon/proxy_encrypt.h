@@ -83,5 +83,10 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
  * subject column, t having encrypted columns: it is that column, or one
  * the subject column is generated from. */
 bool pxm_sets_subject(const struct ppol *pp, const struct pp_table *t, const char *col);
+/* The policy table whose subject column a foreign key carries a routine's
+ * write of t into (an UPDATE of a referenced column t->updated names, a
+ * DELETE), or NULL. */
+struct sqb_table;
+const struct pp_table *pxm_routine_moves(const struct ppol *pp, const struct sqb_table *t);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "idtext.h"
 #include "proxy_encrypt.h"
+#include "sqlbody.h"
 
 enum { CARRY_UPDATE = 1, CARRY_DELETE = 2 }; /* ppol.fk_moves bits */
 
@@ -418,6 +419,40 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
 		}
 	}
 	return 0;
+}
+
+/* The policy table the change foreign key i carries moves rows of: its
+ * referencing table, or one further down the keys that carry the change
+ * on (depth: keys followed so far). */
+static const struct pp_table *carried_to(const struct ppol *pp, size_t i, size_t depth)
+{
+	const struct catalog *c = pp->cat;
+	const struct cat_table *ct = cat_table(c, c->fks[i].from_table);
+	const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
+
+	for (size_t j = 0; !(t && t->subject_col) && depth < c->nfks && j < c->nfks; j++)
+		if (pp->fk_moves[j] && !strcmp(c->fks[j].to_table, c->fks[i].from_table))
+			t = carried_to(pp, j, depth + 1);
+	return t && t->subject_col ? t : NULL;
+}
+
+const struct pp_table *pxm_routine_moves(const struct ppol *pp, const struct sqb_table *t)
+{
+	const struct sqi_table st = { .schema = t->schema, .name = t->name };
+	bool update = t->events & SQI_EV_UPDATE, del = t->events & SQI_EV_DELETE;
+
+	for (size_t i = 0; pp->fk_moves && t->write && i < pp->cat->nfks; i++) {
+		const struct cat_fk *k = &pp->cat->fks[i];
+		uint8_t bits = pp->fk_moves[i];
+		if (!bits || !writes_rows_of(pp->cat, k->to_table, &st))
+			continue;
+		bool changed = t->updated.all || named(t->updated.names, t->updated.n, k->to_column);
+		if (((bits & CARRY_UPDATE) && update && changed) || ((bits & CARRY_DELETE) && del)) {
+			const struct pp_table *to = carried_to(pp, i, 0);
+			return to ? to : pp->t; /* (found: a key carries a change only into a policy table) */
+		}
+	}
+	return NULL;
 }
 
 int pxm_table(const struct ppol *pp, const struct pp_table *t, const struct sqi_stmt *s, char *why, size_t n)

@@ -439,10 +439,10 @@ int ppol_load(const char *const *files, size_t nfiles, const char *conninfo, str
 	if (!r)
 		map_views_of_views(pp);
 	PQfinish(conn);
+	if (!r) /* (the keys first: a routine's writes may be carried by them) */
+		r = ppol_index_moves(pp);
 	if (!r)
 		r = ppol_index_routines(pp, prev);
-	if (!r)
-		r = ppol_index_moves(pp);
 	if (r) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");

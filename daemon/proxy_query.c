@@ -259,8 +259,8 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 		snprintf(
 		    st->refusal, sizeof(st->refusal),
 		    "Custos does not move rows to another subject: code this statement runs (a routine it "
-		    "calls, a trigger) writes the subject column of %s, whose encrypted values are under "
-		    "its subject's key",
+		    "calls, a trigger, a rule) writes the subject column of %s, itself or through a foreign "
+		    "key, and its encrypted values are under its subject's key",
 		    moved);
 		st->refusal_code = PX_ERR_ENCRYPT;
 	}

@@ -154,6 +154,9 @@ static int reach_table(const struct build *b, struct node *n, const struct sqb_t
 		if (enc && !n->enc)
 			n->enc = n->cr->label;
 	}
+	const struct pp_table *carried = pxm_routine_moves(pp, t); /* by foreign keys, into another */
+	if (carried)
+		n->t[carried - pp->t] |= PPR_READ | PPR_WRITE | PPR_MOVE;
 	return t->write ? edges_run(b, n, t->schema, t->name, t->events) : 0;
 }
 

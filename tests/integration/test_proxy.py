@@ -2391,15 +2391,22 @@ BY_CODE = {  # a write of member_notes.member_id by code the statement runs
                    "CREATE FUNCTION shop.give(a text, b text) RETURNS void LANGUAGE sql AS "
                    "$$UPDATE shop.member_notes SET member_id = b WHERE member_id = a$$",
                    "SELECT shop.give('alice', 'carol')"),
+    "a cascade a function starts": ("ALTER TABLE shop.member_notes DROP CONSTRAINT member_notes_member_id_fkey; "
+                                    "ALTER TABLE shop.member_notes ADD FOREIGN KEY (member_id) REFERENCES "
+                                    "shop.members (id) ON UPDATE CASCADE; "
+                                    "CREATE FUNCTION shop.rename(a text, b text) RETURNS void LANGUAGE sql AS "
+                                    "$$UPDATE shop.members SET id = b WHERE id = a$$",
+                                    "SELECT shop.rename('alice', 'carol')"),
 }
 
 
 @pytest.mark.parametrize("how", BY_CODE)
 def test_a_routine_writing_a_subject_column_is_refused(how):
     """A trigger or function that writes the subject column of a table with
-    encrypted columns moves its rows to another subject: the statement that
-    runs it is refused, as it is when the routine writes an encrypted
-    column (found by a reviewer)."""
+    encrypted columns, itself or through a foreign key its write cascades
+    along, moves its rows to another subject: the statement that runs it is
+    refused, as it is when the routine writes an encrypted column (found by
+    a reviewer; the cascade was not followed)."""
     ddl, write = BY_CODE[how]
     with notes_proxy("CREATE TABLE shop.members (id text PRIMARY KEY, nick text); "
                      f"CREATE TABLE shop.member_notes (member_id text NOT NULL {TO_MEMBERS}, note text); "
