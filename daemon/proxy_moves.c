@@ -421,19 +421,31 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
 	return 0;
 }
 
-/* The policy table the change foreign key i carries moves rows of: its
- * referencing table, or one further down the keys that carry the change
- * on (depth: keys followed so far). */
-static const struct pp_table *carried_to(const struct ppol *pp, size_t i, size_t depth)
+/* The policy table the change foreign key first carries moves rows of:
+ * its referencing table, or one further down the keys that carry the
+ * change on, breadth-first, each key once. NULL: none found (or out of
+ * memory). */
+static const struct pp_table *carried_to(const struct ppol *pp, size_t first)
 {
 	const struct catalog *c = pp->cat;
-	const struct cat_table *ct = cat_table(c, c->fks[i].from_table);
-	const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
+	size_t *queue = calloc(c->nfks, sizeof(*queue)), n = 0;
+	uint8_t *seen = calloc(c->nfks, 1);
+	const struct pp_table *t = NULL;
 
-	for (size_t j = 0; !(t && t->subject_col) && depth < c->nfks && j < c->nfks; j++)
-		if (pp->fk_moves[j] && !strcmp(c->fks[j].to_table, c->fks[i].from_table))
-			t = carried_to(pp, j, depth + 1);
-	return t && t->subject_col ? t : NULL;
+	if (queue && seen)
+		queue[n++] = first, seen[first] = 1;
+	for (size_t at = 0; at < n && !t; at++) {
+		const char *from = c->fks[queue[at]].from_table;
+		const struct cat_table *ct = cat_table(c, from);
+		t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
+		t = t && t->subject_col ? t : NULL;
+		for (size_t j = 0; !t && j < c->nfks; j++)
+			if (pp->fk_moves[j] && !seen[j] && !strcmp(c->fks[j].to_table, from))
+				queue[n++] = j, seen[j] = 1;
+	}
+	free(queue);
+	free(seen);
+	return t;
 }
 
 const struct pp_table *pxm_routine_moves(const struct ppol *pp, const struct sqb_table *t)
@@ -448,7 +460,7 @@ const struct pp_table *pxm_routine_moves(const struct ppol *pp, const struct sqb
 			continue;
 		bool changed = t->updated.all || named(t->updated.names, t->updated.n, k->to_column);
 		if (((bits & CARRY_UPDATE) && update && changed) || ((bits & CARRY_DELETE) && del)) {
-			const struct pp_table *to = carried_to(pp, i, 0);
+			const struct pp_table *to = carried_to(pp, i);
 			return to ? to : pp->t; /* (found: a key carries a change only into a policy table) */
 		}
 	}

@@ -319,7 +319,7 @@ static int atomic_body(struct walk *w, json_t *node, int depth)
 struct trig {
 	struct sqb_cols *a;
 	json_t *datums;
-	json_int_t new, old;
+	json_int_t new_no, old_no; /* (not "new": the C++ keyword confuses tools) */
 };
 
 /* Datum d, assigned somewhere: NEW whole, or one of its fields (a
@@ -329,9 +329,9 @@ static int assigned(const struct trig *t, json_int_t d)
 	json_t *f = json_object_get(json_array_get(t->datums, (size_t)d), "PLpgSQL_recfield");
 	const char *name = json_string_value(json_object_get(f, "fieldname"));
 
-	if (d == t->new)
+	if (d == t->new_no)
 		t->a->all = true;
-	else if (name && json_integer_value(json_object_get(f, "recparentno")) == t->new)
+	else if (name && json_integer_value(json_object_get(f, "recparentno")) == t->new_no)
 		return add_col(t->a, name);
 	return 0;
 }
@@ -356,7 +356,7 @@ static bool returns_other(const struct trig *t, json_t *ret)
 	json_t *var = json_object_get(ret, "retvarno");
 
 	if (json_is_integer(var))
-		return json_integer_value(var) != t->new &&json_integer_value(var) != t->old;
+		return json_integer_value(var) != t->new_no && json_integer_value(var) != t->old_no;
 	if (!q)
 		return false;
 	while (isspace((unsigned char)*q))
@@ -412,11 +412,11 @@ static int targets(const struct trig *t, json_t *node, int depth)
 static int assigns_new(struct sqb_routine *r, json_t *funcs)
 {
 	json_t *fn = json_object_get(json_array_get(funcs, 0), "PLpgSQL_function");
-	json_t *new = json_object_get(fn, "new_varno"), *old = json_object_get(fn, "old_varno");
-	struct trig t = { &r->assigns, json_object_get(fn, "datums"), json_integer_value(new),
-		          json_integer_value(old) };
+	json_t *nv = json_object_get(fn, "new_varno"), *ov = json_object_get(fn, "old_varno");
+	struct trig t = { &r->assigns, json_object_get(fn, "datums"), json_integer_value(nv),
+		          json_integer_value(ov) };
 
-	return json_is_integer(new) ? targets(&t, json_object_get(fn, "action"), 0) : 0;
+	return json_is_integer(nv) ? targets(&t, json_object_get(fn, "action"), 0) : 0;
 }
 
 /* A rule's condition, read as SELECT <condition> reads (the routines it
