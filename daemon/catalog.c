@@ -127,31 +127,33 @@ static const char routines_sql[] =
  * (INSERT, UPDATE); and what a write to one of its partitions or
  * inheriting tables runs, which a write to it may make (an UPDATE moving
  * a row deletes it from one partition and inserts it into another). Its
- * rules, which PostgreSQL applies to the table a statement names only. */
+ * rules, which PostgreSQL applies to the table a statement names only.
+ * Whether a trigger fires BEFORE, FOR EACH ROW: the row it returns is the
+ * one stored. */
 static const char runs_sql[] =
-    "WITH RECURSIVE x(rel, fn, ev) AS ("
-    "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS " FROM pg_trigger t"
+    "WITH RECURSIVE x(rel, fn, ev, b) AS ("
+    "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS ", (t.tgtype::int & 3) = 3 FROM pg_trigger t"
     "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
-    "  UNION SELECT t.tgrelid, d.refobjid, " TRIGGER_EVENTS " FROM pg_trigger t JOIN pg_depend d"
+    "  UNION SELECT t.tgrelid, d.refobjid, " TRIGGER_EVENTS ", false FROM pg_trigger t JOIN pg_depend d"
     "   ON d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
     "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
-    "  UNION SELECT a.adrelid, d.refobjid, 3 FROM pg_attrdef a JOIN pg_depend d"
+    "  UNION SELECT a.adrelid, d.refobjid, 3, false FROM pg_attrdef a JOIN pg_depend d"
     "   ON d.classid = 'pg_attrdef'::regclass AND d.objid = a.oid AND d.refclassid = 'pg_proc'::regclass"
-    "  UNION SELECT k.conrelid, d.refobjid, 3 FROM pg_constraint k JOIN pg_depend d"
+    "  UNION SELECT k.conrelid, d.refobjid, 3, false FROM pg_constraint k JOIN pg_depend d"
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid"
     "   AND d.refclassid = 'pg_proc'::regclass WHERE k.conrelid <> 0"
-    "  UNION SELECT a.attrelid, d.refobjid, 3 FROM pg_constraint k JOIN pg_depend d"
+    "  UNION SELECT a.attrelid, d.refobjid, 3, false FROM pg_constraint k JOIN pg_depend d"
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid AND d.refclassid = 'pg_proc'::regclass"
     "   JOIN pg_attribute a ON a.atttypid = k.contypid AND NOT a.attisdropped WHERE k.contypid <> 0"
-    "  UNION SELECT a.attrelid, d.refobjid, 3 FROM pg_type t JOIN pg_depend d"
+    "  UNION SELECT a.attrelid, d.refobjid, 3, false FROM pg_type t JOIN pg_depend d"
     "   ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
     "   JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped WHERE t.typtype = 'd'"
-    "  UNION SELECT i.inhparent, x.fn, x.ev | CASE WHEN (x.ev & 5) <> 0 THEN 2 ELSE 0 END"
+    "  UNION SELECT i.inhparent, x.fn, x.ev | CASE WHEN (x.ev & 5) <> 0 THEN 2 ELSE 0 END, x.b"
     "   FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
-    "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev, false FROM x "
+    "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev, false, x.b FROM x "
     "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace "
     "UNION ALL SELECT " NSP_NAME " || '.' || c.relname, r.oid, "
-    "CASE r.ev_type WHEN '3' THEN 1 WHEN '2' THEN 2 ELSE 4 END, true FROM " RULES;
+    "CASE r.ev_type WHEN '3' THEN 1 WHEN '2' THEN 2 ELSE 4 END, true, false FROM " RULES;
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {
@@ -281,7 +283,7 @@ static int add_runs(struct catalog *c, PGresult *r, int row)
 	*x = (struct cat_runs){ strdup(PQgetvalue(r, row, 0)),
 		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
 		                (unsigned)atoi(PQgetvalue(r, row, 2)) & SQI_EV_ALL,
-		                *PQgetvalue(r, row, 3) == 't' };
+		                *PQgetvalue(r, row, 3) == 't', *PQgetvalue(r, row, 4) == 't' };
 	return x->table ? 0 : -ENOMEM;
 }
 
@@ -320,7 +322,7 @@ int cat_load(PGconn *conn, struct catalog **ret, char *err, size_t errlen)
 	} parts[] = { { columns_sql, 11, add_column }, { inherits_sql, 2, add_inherit },
 		      { fks_sql, 7, add_fk },          { generated_sql, 3, add_generated },
 		      { views_sql, 3, add_view },      { routines_sql, 5, add_routine },
-		      { runs_sql, 4, add_runs } };
+		      { runs_sql, 5, add_runs } };
 	int r = c ? 0 : -ENOMEM;
 
 	for (size_t p = 0; !r && p < ARRAY_SIZE(parts); p++) {

@@ -75,6 +75,7 @@ struct cat_runs {
 	uint32_t routine;
 	unsigned events; /* SQI_EV_* (sqlinfo.h): the writes that run it */
 	bool rule;       /* routine is a rule's OID */
+	bool before_row; /* a BEFORE ... FOR EACH ROW trigger: what it stores in NEW is the row written */
 };
 
 /* A table inherits another, or is a partition of it (pg_inherits). */

@@ -39,6 +39,7 @@ struct link {
 	size_t node;
 	unsigned events; /* SQI_EV_*: one, for a trigger's or a rule's */
 	bool rule;       /* a rule's: the statement's own write runs it, COPY's does not */
+	bool before_row; /* a BEFORE ROW trigger's: the row it returns is stored */
 	/* what the trigger stores as the row of this write adds to the reach
 	 * (assigns_new): bits on the policy table t, label the trigger's */
 	uint8_t bits;
@@ -359,14 +360,15 @@ static int index_runs(const struct build *b)
 	return 0;
 }
 
-static int add_link(struct build *b, const char *table, size_t node, unsigned events, bool rule)
+static int add_link(struct build *b, const char *table, size_t node, unsigned events, bool rule,
+                    bool before_row)
 {
 	struct link *v = realloc(b->links, (b->nlinks + 1) * sizeof(*v));
 
 	if (!v)
 		return -ENOMEM;
 	b->links = v;
-	v[b->nlinks++] = (struct link){ table, node, events, rule, 0, 0, NULL };
+	v[b->nlinks++] = (struct link){ table, node, events, rule, before_row, 0, 0, NULL };
 	return 0;
 }
 
@@ -393,7 +395,8 @@ static int make_nodes(struct build *b, struct ppol *prev)
 		size_t j = by_oid(cat, cat->runs[i].routine, cat->runs[i].rule);
 		for (unsigned ev = 1; !err && j != SIZE_MAX && ev <= SQI_EV_ALL; ev <<= 1)
 			if (cat->runs[i].events & ev) /* a link an event: what the row holds differs */
-				err = add_link(b, cat->runs[i].table, j, ev, cat->runs[i].rule);
+				err = add_link(b, cat->runs[i].table, j, ev, cat->runs[i].rule,
+				               cat->runs[i].before_row);
 	}
 	for (size_t i = 0; !err && i < cat->nfks; i++) {
 		const struct cat_fk *k = &cat->fks[i];
@@ -408,14 +411,14 @@ static int make_nodes(struct build *b, struct ppol *prev)
 		struct node *n = &b->nodes[b->nnodes];
 		n->fk = k;
 		err = (n->t = calloc(pp->n + 1, 1))
-		          ? add_link(b, k->to_table, b->nnodes++, fk_events(k), false)
+		          ? add_link(b, k->to_table, b->nnodes++, fk_events(k), false, false)
 		          : -ENOMEM;
 	}
 	return err;
 }
 
-/* A trigger function storing fields of NEW writes them in the row of the
- * policy table it fires on, on its link's event: into an encrypted column,
+/* A BEFORE ROW trigger function storing fields of NEW writes them in the
+ * row of the policy table it fires on, on its link's event: into an encrypted column,
  * a value Custos cannot encrypt (PPR_ENC); into the subject column (or
  * one it is generated from), on an UPDATE the row's move to another
  * subject (PPR_MOVE), on an INSERT another subject than the statement's
@@ -428,7 +431,7 @@ static void assigns_new(struct build *b)
 	for (size_t i = 0; i < b->nlinks; i++) {
 		struct link *l = &b->links[i];
 		const struct node *n = &b->nodes[l->node];
-		const struct sqb_cols *a = n->cr && !l->rule ? &n->a->assigns : NULL;
+		const struct sqb_cols *a = n->cr && l->before_row ? &n->a->assigns : NULL;
 		bool stores = a && (a->all || a->n) && (l->events & (SQI_EV_INSERT | SQI_EV_UPDATE));
 		const struct cat_table *ct = stores ? cat_table(pp->cat, l->table) : NULL;
 		const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;

@@ -68,6 +68,11 @@ CREATE TRIGGER address_upper BEFORE INSERT ON shop.addresses FOR EACH ROW EXECUT
 CREATE FUNCTION shop.address_owner() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN SELECT 7 INTO NEW.customer_id; RETURN NEW; END $$;
 CREATE TRIGGER address_owner BEFORE UPDATE ON shop.addresses FOR EACH ROW EXECUTE FUNCTION shop.address_owner();
+CREATE TABLE shop.audit_trail (op text);
+CREATE FUNCTION shop.audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO shop.audit_trail VALUES (TG_OP); RETURN COALESCE(NEW, OLD); END $$;
+CREATE TRIGGER customers_audit AFTER INSERT OR UPDATE OR DELETE ON shop.customers FOR EACH ROW
+    EXECUTE FUNCTION shop.audit_row();
 CREATE TABLE shop.leads (email text, name text);
 CREATE RULE leads_copy AS ON INSERT TO shop.leads DO ALSO
     INSERT INTO shop.customers (email, name, country) VALUES (NEW.email, NEW.name, 'IE');
@@ -170,6 +175,17 @@ def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
     assert code == "QC004" and "shop.signup_copies" in msg, msg
     assert shop.value("SELECT count(*) FROM shop.customers") == n
     assert shop.value("SELECT count(*) FROM shop.signups") == 0
+
+
+def test_an_after_trigger_stores_no_row(proxy, shop):
+    """What an AFTER trigger returns is not stored: an audit trigger on the
+    customers returning COALESCE(NEW, OLD) leaves their writes alone (every
+    INSERT and UPDATE of them was refused; found by a reviewer)."""
+    n = shop.value("SELECT count(*) FROM shop.audit_trail")
+    proxy.psql("INSERT INTO shop.customers (id, email, name, country) VALUES (900, 'trail@example.org', 'T', 'IE')")
+    proxy.psql("UPDATE shop.customers SET email = 'trail2@example.org' WHERE id = 900")
+    proxy.psql("DELETE FROM shop.customers WHERE id = 900")  # (the others count the customers)
+    assert shop.value("SELECT count(*) FROM shop.audit_trail") == n + 3
 
 
 def test_a_trigger_assigning_new_writes_the_row_it_fires_on(proxy, shop):
