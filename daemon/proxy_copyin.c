@@ -151,8 +151,10 @@ static int row_key(struct pconn *c, const struct pxi *x, const char *id, struct 
 {
 	if (*have)
 		return 0;
-	id = x->st->enc->own_keys ? NULL : id;
-	int err = id ? kcl_subject(c->px->keys, x->st->enc->subject, id, k) : kcl_fresh(c->px->keys, k);
+	bool own = x->st->enc->own_keys; /* the subject named, not erased; the key the row's own */
+	int err = id ? kcl_subject(c->px->keys, x->st->enc->subject, id, k) : 0;
+	if (!err && (!id || own))
+		err = kcl_fresh(c->px->keys, k);
 	*have = !err;
 	return err;
 }
@@ -221,11 +223,10 @@ static int keys_at_hand(struct pconn *c, const struct pxi *x, const char *id)
 			kcl_note(&err, kcl_bidx_key_nowait(c->px->keys, cp->enc[i]->table,
 			                                   cp->enc[i]->pc->name, key));
 	}
-	if (any && x->st->enc->own_keys)
+	if (any && id)
+		kcl_note(&err, kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k));
+	if (any && (!id || x->st->enc->own_keys))
 		kcl_note(&err, kcl_fresh_reserve(c->px->keys, 1));
-	else if (any)
-		kcl_note(&err, id ? kcl_subject_nowait(c->px->keys, x->st->enc->subject, id, &k)
-		                  : kcl_fresh_reserve(c->px->keys, 1));
 	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(key, sizeof(key));
 	return err;

@@ -19,9 +19,8 @@
 
 /* --- keys and values ------------------------------------------------------- */
 
-/* The subject id whose key a row's values take (b: its Bind, or NULL): 0
- * with a copy in *id, NULL when no subject is known or the rows take
- * keys of their own;
+/* The subject id of a row's values (b: its Bind, or NULL): 0 with a copy
+ * in *id, NULL when no subject is known;
  * -ENOTSUP when it is bound in binary as a type Custos does not read (a
  * fresh key would put its values out of its erasure's reach); -ENOMEM. */
 static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind *b, char **id)
@@ -29,8 +28,6 @@ static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind 
 	int err = 0;
 
 	*id = NULL;
-	if (p->own_keys)
-		return 0;
 	if (p->subject && p->sid_param[row] && b && p->sid_param[row] <= b->nparams)
 		*id = pq_param_text(b, (unsigned)p->sid_param[row] - 1, p->sid_type, p->sid_cast[row], &err);
 	else if (p->subject && p->sid_value[row] && !(*id = strdup(p->sid_value[row])))
@@ -38,15 +35,19 @@ static int row_id(const struct pxe_plan *p, unsigned row, const struct pgp_bind 
 	return err;
 }
 
-/* The key of a row's values: its subject's, or a fresh one. */
+/* The key of a row's values: its subject's, or a fresh one (no subject
+ * known, or rows that take keys of their own: the subject named must not
+ * be erased all the same). */
 static int row_key(struct pconn *c, const struct pxe_plan *p, unsigned row, const struct pgp_bind *b,
                    struct kc_key *k)
 {
 	char *id;
 	int err = row_id(p, row, b, &id);
 
-	if (!err)
-		err = id ? kcl_subject(c->px->keys, p->subject, id, k) : kcl_fresh(c->px->keys, k);
+	if (!err && id)
+		err = kcl_subject(c->px->keys, p->subject, id, k);
+	if (!err && (!id || p->own_keys))
+		err = kcl_fresh(c->px->keys, k);
 	free(id);
 	return err;
 }
@@ -91,7 +92,7 @@ static int plan_keys(struct pconn *c, const struct pxe_plan *p, const struct pgp
 			kcl_note(&err, row_id(p, row, b, &id));
 			if (id)
 				kcl_note(&err, kcl_subject_nowait(c->px->keys, p->subject, id, &k));
-			*fresh += !id;
+			*fresh += !id || p->own_keys;
 			free(id);
 		}
 		if (v->col->pc->bidx_column)

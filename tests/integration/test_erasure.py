@@ -412,7 +412,9 @@ def test_rows_a_trigger_may_give_another_subject_take_keys_of_their_own():
     subject column (NEW.customer_id := ...): the values cannot take the
     named subject's key, or erasing that subject would destroy the row's
     new subject's data. They take a key of their own, and the erasure of
-    the row's subject finds it by the row's values. The same trigger on
+    the row's subject finds it by the row's values; a subject named that
+    was erased gets no new data all the same (it did; found by a reviewer).
+    The same trigger on
     UPDATE could move a row to another subject: an UPDATE is refused, an
     INSERT not (it was, the function's flag being its every event's;
     found by a reviewer)."""
@@ -437,6 +439,16 @@ def test_rows_a_trigger_may_give_another_subject_take_keys_of_their_own():
             cur.execute(gifts)
             kept = cur.fetchall() == [("Elm Street 5",), ("Oak Road 9",)]
         assert kept, "the erasure of customer 1 reached customer 2's addresses"
+        with p.connect(user="app1") as c, c.cursor() as cur:  # an erased subject gets no new data
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("INSERT INTO shop.addresses (customer_id, kind, street, city, postal_code, country) "
+                            "VALUES (1, 'billing', 'Late Road 1', 'Graz', '8010', 'AT')")
+            assert "was erased" in e.value.pgerror, e.value.pgerror
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.copy_expert("COPY shop.addresses (customer_id, kind, street, city, postal_code, country) "
+                                "FROM STDIN", io.StringIO("1\tbilling\tLate Road 2\tLinz\t4020\tAT\n"))
+            assert "was erased" in e.value.pgerror, e.value.pgerror
         assert req(p, "run", str(open_erasure(p, 2)))["status"] == "completed"
         with p.connect(user="app1") as c, c.cursor() as cur:
             cur.execute(gifts)
