@@ -83,10 +83,12 @@ int pxm_cascades(const struct ppol *pp, const struct sqi_stmt *s, char *why, siz
  * subject column, t having encrypted columns: it is that column, or one
  * the subject column is generated from. */
 bool pxm_sets_subject(const struct ppol *pp, const struct pp_table *t, const char *col);
-/* The policy table whose subject column a foreign key carries a routine's
- * write of t into (an UPDATE of a referenced column t->updated names, a
+/* The policy table whose subject column a foreign key carries code's write
+ * of st into (with update, an UPDATE of the referenced column, one it is
+ * generated from or any through a view, of those cols names; with del, a
  * DELETE), or NULL. */
-struct sqb_table;
-const struct pp_table *pxm_routine_moves(const struct ppol *pp, const struct sqb_table *t);
+struct sqb_cols;
+const struct pp_table *pxm_write_moves(const struct ppol *pp, const struct sqi_table *st,
+                                       const struct sqb_cols *cols, bool update, bool del);
 
 #endif

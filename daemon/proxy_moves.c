@@ -448,17 +448,27 @@ static const struct pp_table *carried_to(const struct ppol *pp, size_t first)
 	return t;
 }
 
-const struct pp_table *pxm_routine_moves(const struct ppol *pp, const struct sqb_table *t)
+/* Whether a write of cols (all: any) changes column col of table. */
+static bool cols_change(const struct catalog *c, const char *table, const char *col,
+                        const struct sqb_cols *cols)
 {
-	const struct sqi_table st = { .schema = t->schema, .name = t->name };
-	bool update = t->events & SQI_EV_UPDATE, del = t->events & SQI_EV_DELETE;
+	bool changed = cols->all || named(cols->names, cols->n, col);
 
-	for (size_t i = 0; pp->fk_moves && t->write && i < pp->cat->nfks; i++) {
+	for (size_t i = 0; !changed && i < cols->n; i++)
+		changed = generated_from(c, table, col, cols->names[i]);
+	return changed;
+}
+
+const struct pp_table *pxm_write_moves(const struct ppol *pp, const struct sqi_table *st,
+                                       const struct sqb_cols *cols, bool update, bool del)
+{
+	for (size_t i = 0; pp->fk_moves && i < pp->cat->nfks; i++) {
 		const struct cat_fk *k = &pp->cat->fks[i];
 		uint8_t bits = pp->fk_moves[i];
-		if (!bits || !writes_rows_of(pp->cat, k->to_table, &st))
+		int how = bits ? writes_rows_of(pp->cat, k->to_table, st) : 0;
+		if (!how)
 			continue;
-		bool changed = t->updated.all || named(t->updated.names, t->updated.n, k->to_column);
+		bool changed = how == ROWS_VIEW || cols_change(pp->cat, k->to_table, k->to_column, cols);
 		if (((bits & CARRY_UPDATE) && update && changed) || ((bits & CARRY_DELETE) && del)) {
 			const struct pp_table *to = carried_to(pp, i);
 			return to ? to : pp->t; /* (found: a key carries a change only into a policy table) */

@@ -41,20 +41,20 @@ struct link {
 	bool rule;       /* a rule's: the statement's own write runs it, COPY's does not */
 	bool before_row; /* a BEFORE ROW trigger's: the row it returns is stored */
 	/* what the trigger stores as the row of this write adds to the reach
-	 * (assigns_new): bits on the policy table t, label the trigger's */
-	uint8_t bits;
-	size_t t;
+	 * (assigns_new): PPR_* by policy table (NULL: nothing), label the
+	 * trigger's */
+	uint8_t *adds;
 	const char *label;
 };
 
-/* Adds what a write through link l stores itself to a reach. */
-static void take_link(uint8_t *t, const char **enc, const struct link *l)
+/* Adds what a write through link l stores itself to a reach of n tables. */
+static void take_link(size_t n, uint8_t *t, const char **enc, const struct link *l)
 {
-	if (!l->bits)
-		return;
-	t[l->t] |= l->bits;
-	if ((l->bits & PPR_ENC) && !*enc)
-		*enc = l->label;
+	for (size_t i = 0; l->adds && i < n; i++) {
+		t[i] |= l->adds[i];
+		if ((l->adds[i] & PPR_ENC) && !*enc)
+			*enc = l->label;
+	}
 }
 
 struct build {
@@ -114,7 +114,7 @@ static int edges_run(const struct build *b, struct node *n, const char *schema, 
 	for (size_t i = 0; !err && i < b->nlinks; i++)
 		if ((b->links[i].events & events) && ppol_named(b->links[i].table, schema, name)) {
 			err = add_edge(n, b->links[i].node);
-			take_link(n->t, &n->enc, &b->links[i]);
+			take_link(b->pp->n, n->t, &n->enc, &b->links[i]);
 		}
 	return err;
 }
@@ -127,7 +127,7 @@ static int edges_run_full(const struct build *b, struct node *n, const char *ful
 	for (size_t i = 0; !err && i < b->nlinks; i++)
 		if ((b->links[i].events & events) && !strcmp(b->links[i].table, full)) {
 			err = add_edge(n, b->links[i].node);
-			take_link(n->t, &n->enc, &b->links[i]);
+			take_link(b->pp->n, n->t, &n->enc, &b->links[i]);
 		}
 	return err;
 }
@@ -155,9 +155,13 @@ static int reach_table(const struct build *b, struct node *n, const struct sqb_t
 		if (enc && !n->enc)
 			n->enc = n->cr->label;
 	}
-	const struct pp_table *carried = pxm_routine_moves(pp, t); /* by foreign keys, into another */
-	if (carried)
-		n->t[carried - pp->t] |= PPR_READ | PPR_WRITE | PPR_MOVE;
+	const struct sqi_table st = { .schema = t->schema, .name = t->name };
+	const struct pp_table *far =
+	    t->write
+	        ? pxm_write_moves(pp, &st, &t->updated, t->events & SQI_EV_UPDATE, t->events & SQI_EV_DELETE)
+	        : NULL; /* by foreign keys, into another table */
+	if (far)
+		n->t[far - pp->t] |= PPR_READ | PPR_WRITE | PPR_MOVE;
 	return t->write ? edges_run(b, n, t->schema, t->name, t->events) : 0;
 }
 
@@ -338,7 +342,7 @@ static int index_runs(const struct build *b)
 		const struct link *l = &b->links[i];
 		const struct node *n = &b->nodes[l->node];
 		size_t k;
-		if (!reaches(pp->n, n->t, n->hidden) && !l->bits)
+		if (!reaches(pp->n, n->t, n->hidden) && !l->adds)
 			continue;
 		for (k = 0; k < pp->nruns && (strcmp(pp->runs[k].table, l->table) ||
 		                              pp->runs[k].events != l->events || pp->runs[k].rule != l->rule);
@@ -355,7 +359,7 @@ static int index_runs(const struct build *b)
 		}
 		struct pp_reach *r = &pp->runs[k].r;
 		merge(pp->n, r->t, &r->hidden, &r->enc, n->t, n->hidden, n->enc);
-		take_link(r->t, &r->enc, l);
+		take_link(pp->n, r->t, &r->enc, l);
 	}
 	return 0;
 }
@@ -368,7 +372,7 @@ static int add_link(struct build *b, const char *table, size_t node, unsigned ev
 	if (!v)
 		return -ENOMEM;
 	b->links = v;
-	v[b->nlinks++] = (struct link){ table, node, events, rule, before_row, 0, 0, NULL };
+	v[b->nlinks++] = (struct link){ table, node, events, rule, before_row, NULL, NULL };
 	return 0;
 }
 
@@ -417,36 +421,65 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	return err;
 }
 
+/* Adds bits on policy table t to what link l's write adds. */
+static int link_adds(struct link *l, size_t n, const struct pp_table *t, const struct ppol *pp, uint8_t bits)
+{
+	if (!l->adds && !(l->adds = calloc(n + 1, 1)))
+		return -ENOMEM;
+	l->adds[t - pp->t] |= bits;
+	return 0;
+}
+
+/* The policy table whose subject column a foreign key carries an UPDATE
+ * of table (the catalog's schema.name) into, of its columns cols. */
+static const struct pp_table *carried(const struct ppol *pp, const char *table, const struct sqb_cols *cols)
+{
+	const char *dot = strchr(table, '.');
+	char *schema = dot ? strndup(table, (size_t)(dot - table)) : NULL;
+	const struct sqi_table st = { .schema = schema, .name = (char *)(dot ? dot + 1 : table) };
+	const struct pp_table *t = !dot || schema ? pxm_write_moves(pp, &st, cols, true, false) : pp->t;
+
+	free(schema);
+	return t;
+}
+
 /* A BEFORE ROW trigger function storing fields of NEW writes them in the
- * row of the policy table it fires on, on its link's event: into an encrypted column,
- * a value Custos cannot encrypt (PPR_ENC); into the subject column (or
- * one it is generated from), on an UPDATE the row's move to another
- * subject (PPR_MOVE), on an INSERT another subject than the statement's
- * (the table's rows get keys of their own: resubjects). On the link, not
- * the function: the same function fires on other events and tables. */
-static void assigns_new(struct build *b)
+ * row it fires on, on its link's event: into an encrypted column of a
+ * policy table, a value Custos cannot encrypt (PPR_ENC); into the subject
+ * column (or one it is generated from), on an UPDATE the row's move to
+ * another subject (PPR_MOVE), on an INSERT another subject than the
+ * statement's (the table's rows get keys of their own: resubjects); into
+ * a column a foreign key carries into a subject column, on an UPDATE, a
+ * move of the rows referencing it. On the link, not the function: the
+ * same function fires on other events and tables. */
+static int assigns_new(struct build *b)
 {
 	struct ppol *pp = b->pp;
+	int err = 0;
 
-	for (size_t i = 0; i < b->nlinks; i++) {
+	for (size_t i = 0; !err && i < b->nlinks; i++) {
 		struct link *l = &b->links[i];
 		const struct node *n = &b->nodes[l->node];
 		const struct sqb_cols *a = n->cr && l->before_row ? &n->a->assigns : NULL;
 		bool stores = a && (a->all || a->n) && (l->events & (SQI_EV_INSERT | SQI_EV_UPDATE));
 		const struct cat_table *ct = stores ? cat_table(pp->cat, l->table) : NULL;
 		const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
-		for (size_t c = 0; t && c < (a->all ? 1 : a->n); c++) {
+		const struct pp_table *far =
+		    stores && (l->events & SQI_EV_UPDATE) ? carried(pp, l->table, a) : NULL;
+		l->label = n->cr ? n->cr->label : NULL;
+		if (far)
+			err = link_adds(l, pp->n, far, pp, PPR_READ | PPR_WRITE | PPR_MOVE);
+		for (size_t c = 0; !err && t && c < (a->all ? 1 : a->n); c++) {
 			const char *col = a->all ? NULL : a->names[c];
-			l->t = (size_t)(t - pp->t);
-			l->label = n->cr->label;
 			if (encrypted(t, col))
-				l->bits |= PPR_READ | PPR_WRITE | PPR_ENC;
-			if (pxm_sets_subject(pp, t, col) && (l->events & SQI_EV_UPDATE))
-				l->bits |= PPR_READ | PPR_WRITE | PPR_MOVE;
+				err = link_adds(l, pp->n, t, pp, PPR_READ | PPR_WRITE | PPR_ENC);
+			if (!err && pxm_sets_subject(pp, t, col) && (l->events & SQI_EV_UPDATE))
+				err = link_adds(l, pp->n, t, pp, PPR_READ | PPR_WRITE | PPR_MOVE);
 			else if (pxm_sets_subject(pp, t, col))
-				pp->t[l->t].resubjects = true;
+				pp->t[t - pp->t].resubjects = true;
 		}
 	}
+	return err;
 }
 
 int ppol_index_routines(struct ppol *pp, struct ppol *prev)
@@ -455,7 +488,7 @@ int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 	int err = pp->cat && pp->n ? make_nodes(&b, prev) : 0;
 
 	if (!err)
-		assigns_new(&b);
+		err = assigns_new(&b);
 	for (size_t i = 0; !err && i < b.nnodes; i++)
 		err = b.nodes[i].cr ? analyse(&b, &b.nodes[i]) : analyse_fk(&b, &b.nodes[i]);
 	/* to a fixed point: each round carries reach one call further */
@@ -477,6 +510,8 @@ int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 		free(b.nodes[i].edges);
 	}
 	free(b.nodes);
+	for (size_t i = 0; i < b.nlinks; i++)
+		free(b.links[i].adds);
 	free(b.links);
 	return err;
 }

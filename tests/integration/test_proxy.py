@@ -2382,6 +2382,8 @@ def test_a_write_keys_carry_into_a_subject_column_generated_or_respelled_is_refu
         assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == before
 
 
+CASCADING = ("ALTER TABLE shop.member_notes DROP CONSTRAINT member_notes_member_id_fkey; ALTER TABLE "
+             "shop.member_notes ADD FOREIGN KEY (member_id) REFERENCES shop.members (id) ON UPDATE CASCADE; ")
 BY_CODE = {  # a write of member_notes.member_id by code the statement runs
     "a trigger": ("CREATE FUNCTION shop.carry() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
                   "UPDATE shop.member_notes SET member_id = NEW.id WHERE member_id = OLD.id; RETURN NEW; END$$; "
@@ -2391,12 +2393,18 @@ BY_CODE = {  # a write of member_notes.member_id by code the statement runs
                    "CREATE FUNCTION shop.give(a text, b text) RETURNS void LANGUAGE sql AS "
                    "$$UPDATE shop.member_notes SET member_id = b WHERE member_id = a$$",
                    "SELECT shop.give('alice', 'carol')"),
-    "a cascade a function starts": ("ALTER TABLE shop.member_notes DROP CONSTRAINT member_notes_member_id_fkey; "
-                                    "ALTER TABLE shop.member_notes ADD FOREIGN KEY (member_id) REFERENCES "
-                                    "shop.members (id) ON UPDATE CASCADE; "
-                                    "CREATE FUNCTION shop.rename(a text, b text) RETURNS void LANGUAGE sql AS "
-                                    "$$UPDATE shop.members SET id = b WHERE id = a$$",
+    "a cascade a function starts": (CASCADING + "CREATE FUNCTION shop.rename(a text, b text) RETURNS void "
+                                    "LANGUAGE sql AS $$UPDATE shop.members SET id = b WHERE id = a$$",
                                     "SELECT shop.rename('alice', 'carol')"),
+    "a cascade through a view": (CASCADING + "CREATE VIEW shop.mv AS SELECT id AS mid, nick FROM shop.members; "
+                                 "CREATE FUNCTION shop.rename(a text, b text) RETURNS void LANGUAGE sql AS "
+                                 "$$UPDATE shop.mv SET mid = b WHERE mid = a$$",
+                                 "SELECT shop.rename('alice', 'carol')"),
+    "a trigger storing a referenced id": (CASCADING + "CREATE FUNCTION shop.reid() RETURNS trigger LANGUAGE "
+                                          "plpgsql AS $$BEGIN IF NEW.nick = 'x' THEN NEW.id := 'carol'; END IF; "
+                                          "RETURN NEW; END$$; CREATE TRIGGER reid BEFORE UPDATE ON shop.members "
+                                          "FOR EACH ROW EXECUTE FUNCTION shop.reid()",
+                                          "UPDATE shop.members SET nick = 'x' WHERE id = 'alice'"),
 }
 
 
@@ -2418,6 +2426,24 @@ def test_a_routine_writing_a_subject_column_is_refused(how):
                 cur.execute(write)
             assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, e.value.pgerror
         assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "alice"
+
+
+def test_a_routine_changing_what_a_referenced_key_is_generated_from_is_refused():
+    """A routine updating the column a referenced key is generated from
+    changes the key, and ON UPDATE CASCADE the notes' member ids with it:
+    refused (it ran; found by a reviewer)."""
+    with notes_proxy("CREATE TABLE shop.members (code text, id text GENERATED ALWAYS AS ('m-' || code) STORED "
+                     "UNIQUE, nick text); CREATE TABLE shop.member_notes (member_id text NOT NULL REFERENCES "
+                     "shop.members (id) ON UPDATE CASCADE, note text); INSERT INTO shop.members (code) VALUES "
+                     "('alice'); CREATE FUNCTION shop.recode(a text, b text) RETURNS void LANGUAGE sql AS "
+                     "$$UPDATE shop.members SET code = b WHERE code = a$$") as (s, p):
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            cur.execute("INSERT INTO shop.member_notes (member_id, note) VALUES ('m-alice', 'hers')")
+        with p.connect(user="app1") as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("SELECT shop.recode('alice', 'bob')")
+            assert e.value.pgcode == "QC004" and "another subject" in e.value.pgerror, e.value.pgerror
+        assert s.server.psql("SELECT member_id FROM shop.member_notes", dbname="shop").strip() == "m-alice"
 
 
 def test_a_routine_inserting_a_subject_and_updating_another_column_runs():
