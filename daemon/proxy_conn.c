@@ -684,6 +684,24 @@ static bool one_query_owed(const struct pconn *c)
 	return c->qhead < c->qn;
 }
 
+/* Each statement of sql reads or writes: none ends a transaction or sets
+ * something, so failing them all in place is what a cancel could have
+ * done. False when sql cannot be analysed. */
+static bool reads_and_writes(struct pconn *c, const char *sql)
+{
+	const struct sqi_info *info;
+	const struct sqi_literal *lits;
+	size_t nlits;
+	char err[64];
+
+	if (sqi_cache_get(c->px->sqi, sql, &info, &lits, &nlits, err, sizeof(err)) || !info->n)
+		return false;
+	for (size_t i = 0; i < info->n; i++)
+		if (info->stmts[i].kind == SQI_OTHER)
+			return false;
+	return true;
+}
+
 /* A Query waiting for keys (or for the catalog after the session's DDL),
  * with nothing before it at PostgreSQL, goes through as the cancelled
  * statement, if it only reads and writes (see one_query_owed). With
@@ -698,7 +716,7 @@ static bool cancel_before_keys(struct pconn *c)
 
 	if (!(c->query_waits || catalog_pending(c)) || c->phase != PC_READY || c->gates || pq_head(c) ||
 	    next_msg(in, (uint32_t)c->px->env->cfg->proxy_max_message, want_all, &m) != 1 || m.type != 'Q' ||
-	    pgp_parse_query(&m, &sql) || !pq_reads_and_writes(c, sql))
+	    pgp_parse_query(&m, &sql) || !reads_and_writes(c, sql))
 		return false;
 	bool done =
 	    !cancelled_query(&q) && evbuffer_drain(in, m.size) == 0 && evbuffer_prepend(in, q.p, q.len) == 0;

@@ -347,7 +347,6 @@ void pxi_free(struct pconn *c);
  * (it stays until the keys to encrypt it with come), <0 the connection
  * ends. */
 int pq_frontend(struct pconn *c, const struct pgp_msg *m);
-bool pq_reads_and_writes(struct pconn *c, const char *sql); /* each statement a read or a write */
 int pq_backend(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in);
 int pq_parameter(struct pconn *c, const struct pgp_msg *m); /* ParameterStatus: 0 or -EBADMSG */
 void pq_free(struct pconn *c);

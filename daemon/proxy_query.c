@@ -674,24 +674,6 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	return e ? e : r;
 }
 
-/* Each statement of sql reads or writes: none ends a transaction or sets
- * something, so failing them all in place is what a cancel could have
- * done (proxy_conn.c). False when sql cannot be analysed. */
-bool pq_reads_and_writes(struct pconn *c, const char *sql)
-{
-	const struct sqi_info *info;
-	const struct sqi_literal *lits;
-	size_t nlits;
-	char err[64];
-
-	if (sqi_cache_get(c->px->sqi, sql, &info, &lits, &nlits, err, sizeof(err)) || !info->n)
-		return false;
-	for (size_t i = 0; i < info->n; i++)
-		if (info->stmts[i].kind == SQI_OTHER)
-			return false;
-	return true;
-}
-
 static int send_parse(struct pconn *c, const struct pgp_parse *p, const char *query)
 {
 	struct buf body = BUF_INIT, msg = BUF_INIT;
