@@ -364,7 +364,7 @@ def test_a_temporary_function_is_seen(proxy):
             cur.execute("CREATE FUNCTION pg_temp.leak() RETURNS SETOF text LANGUAGE sql "
                         "AS 'SELECT email FROM shop.customers'")
             cur.execute("SELECT pg_temp.leak()")
-            assert len(cur.fetchall()) == 20
+            assert cur.rowcount == 20
     finally:
         conn.close()
     recs = records_of(proxy, "SELECT pg_temp.leak", 1)
