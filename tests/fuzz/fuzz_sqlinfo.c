@@ -88,8 +88,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = sqb_routine(sql, &rt);
 	CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
 	CHECK(r == 0 || !rt.ntables);
-	for (size_t i = 0; i < rt.ntables; i++)
-		CHECK(rt.tables[i].name && (!rt.tables[i].all_cols || rt.tables[i].write));
+	for (size_t i = 0; i < rt.ntables; i++) { /* what an UPDATE writes is among what is written */
+		const struct sqb_table *t = &rt.tables[i];
+		CHECK(t->name && (!t->cols.all || t->write) && (!t->updated.all || t->write));
+		CHECK(t->updated.n <= t->cols.n || t->cols.all);
+	}
 	sqb_routine_free(&rt);
 	free(sql);
 	return 0;
