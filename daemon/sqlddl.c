@@ -159,7 +159,7 @@ static bool toggles(const char *sub)
 /* ALTER TABLE: a table made to inherit another, or attached as a
  * partition: both tables (a write into the parent goes into the child); a
  * column added (the table, and the column in st->columns); a trigger or
- * rule turned on or off (toggles_code). */
+ * rule turned on (toggles_code). */
 static int altered(struct sqi_stmt *st, json_t *body)
 {
 	json_t *cmd, *rel = json_object_get(body, "relation");
