@@ -41,21 +41,9 @@ struct link {
 	bool rule;       /* a rule's: the statement's own write runs it, COPY's does not */
 	bool before_row; /* a BEFORE ROW trigger's: the row it returns is stored */
 	/* what the trigger stores as the row of this write adds to the reach
-	 * (assigns_new): PPR_* by policy table (NULL: nothing), label the
-	 * trigger's */
+	 * (assigns_new): PPR_* by policy table (NULL: nothing) */
 	uint8_t *adds;
-	const char *label;
 };
-
-/* Adds what a write through link l stores itself to a reach of n tables. */
-static void take_link(size_t n, uint8_t *t, const char **enc, const struct link *l)
-{
-	for (size_t i = 0; l->adds && i < n; i++) {
-		t[i] |= l->adds[i];
-		if ((l->adds[i] & PPR_ENC) && !*enc)
-			*enc = l->label;
-	}
-}
 
 struct build {
 	struct ppol *pp;
@@ -64,6 +52,16 @@ struct build {
 	struct link *links;
 	size_t nlinks;
 };
+
+/* Adds what a write through link l stores itself to a reach. */
+static void take_link(const struct build *b, uint8_t *t, const char **enc, const struct link *l)
+{
+	for (size_t i = 0; l->adds && i < b->pp->n; i++) {
+		t[i] |= l->adds[i];
+		if ((l->adds[i] & PPR_ENC) && !*enc)
+			*enc = b->nodes[l->node].cr->label;
+	}
+}
 
 static bool encrypted(const struct pp_table *t, const char *col)
 {
@@ -114,7 +112,7 @@ static int edges_run(const struct build *b, struct node *n, const char *schema, 
 	for (size_t i = 0; !err && i < b->nlinks; i++)
 		if ((b->links[i].events & events) && ppol_named(b->links[i].table, schema, name)) {
 			err = add_edge(n, b->links[i].node);
-			take_link(b->pp->n, n->t, &n->enc, &b->links[i]);
+			take_link(b, n->t, &n->enc, &b->links[i]);
 		}
 	return err;
 }
@@ -127,7 +125,7 @@ static int edges_run_full(const struct build *b, struct node *n, const char *ful
 	for (size_t i = 0; !err && i < b->nlinks; i++)
 		if ((b->links[i].events & events) && !strcmp(b->links[i].table, full)) {
 			err = add_edge(n, b->links[i].node);
-			take_link(b->pp->n, n->t, &n->enc, &b->links[i]);
+			take_link(b, n->t, &n->enc, &b->links[i]);
 		}
 	return err;
 }
@@ -359,7 +357,7 @@ static int index_runs(const struct build *b)
 		}
 		struct pp_reach *r = &pp->runs[k].r;
 		merge(pp->n, r->t, &r->hidden, &r->enc, n->t, n->hidden, n->enc);
-		take_link(pp->n, r->t, &r->enc, l);
+		take_link(b, r->t, &r->enc, l);
 	}
 	return 0;
 }
@@ -372,7 +370,7 @@ static int add_link(struct build *b, const char *table, size_t node, unsigned ev
 	if (!v)
 		return -ENOMEM;
 	b->links = v;
-	v[b->nlinks++] = (struct link){ table, node, events, rule, before_row, NULL, NULL };
+	v[b->nlinks++] = (struct link){ table, node, events, rule, before_row, NULL };
 	return 0;
 }
 
@@ -466,7 +464,6 @@ static int assigns_new(struct build *b)
 		const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
 		const struct pp_table *far =
 		    stores && (l->events & SQI_EV_UPDATE) ? carried(pp, l->table, a) : NULL;
-		l->label = n->cr ? n->cr->label : NULL;
 		if (far)
 			err = link_adds(l, pp->n, far, pp, PPR_READ | PPR_WRITE | PPR_MOVE);
 		for (size_t c = 0; !err && t && c < (a->all ? 1 : a->n); c++) {
