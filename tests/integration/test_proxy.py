@@ -3011,26 +3011,10 @@ def test_a_cancel_of_a_commit_waiting_for_keys_leaves_the_commit_to_run():
     try:
         p = Proxy(s).encrypt_existing()
         p.start()
-        keeper = p.d.pids()["keeper"]
         conn = p.connect()
         conn.cursor().execute("UPDATE shop.customers SET country = 'XF' WHERE id = 3")  # in a transaction
-
-        def run():
-            try:
-                conn.cursor().execute("COMMIT; INSERT INTO shop.customers (email, name, country) VALUES "
-                                      "('gus@example.org', 'Gus P', 'NL')")
-            except psycopg2.Error:
-                pass  # the INSERT may be cancelled
-        os.kill(keeper, signal.SIGSTOP)
-        try:
-            t = threading.Thread(target=run)
-            t.start()
-            time.sleep(1)
-            conn.cancel()  # the Query waits for its keys in the proxy
-            time.sleep(0.5)
-        finally:
-            os.kill(keeper, signal.SIGCONT)
-        t.join(30)
+        cancel_while_held(conn, p.d.pids()["keeper"], "COMMIT; INSERT INTO shop.customers (email, name, "
+                          "country) VALUES ('gus@example.org', 'Gus P', 'NL')")  # it waits for its keys
         conn.rollback()
         conn.close()
         assert s.value("SELECT country FROM shop.customers WHERE id = 3") == "XF"
@@ -3077,30 +3061,34 @@ def test_a_cancel_held_with_a_commit_leaves_the_commit_to_run(proxy, shop):
     failed in place by a cancel: PostgreSQL would have committed before the
     cancel could stop anything, and the DO block in its place rolled the
     transaction back (found by a reviewer). The cancel follows it."""
-    logger = proxy.d.pids()["logger"]
     conn = proxy.connect()
-    cur = conn.cursor()
-    cur.execute("UPDATE shop.customers SET country = 'XF' WHERE id = 13")  # a transaction is open
-
-    def run():
-        try:
-            conn.cursor().execute("COMMIT; UPDATE shop.customers SET country = 'XG' WHERE id = 14 "
-                                  "AND (SELECT true FROM pg_sleep(1))")
-        except psycopg2.Error:
-            pass  # the UPDATE may be cancelled
-    t = threading.Thread(target=run)
-    os.kill(logger, signal.SIGSTOP)
-    try:
-        t.start()
-        time.sleep(0.5)
-        conn.cancel()  # the Query is still in the proxy
-        time.sleep(0.5)
-    finally:
-        os.kill(logger, signal.SIGCONT)
-    t.join(30)
+    conn.cursor().execute("UPDATE shop.customers SET country = 'XF' WHERE id = 13")  # a transaction is open
+    cancel_while_held(conn, proxy.d.pids()["logger"], "COMMIT; UPDATE shop.customers SET country = 'XG' "
+                      "WHERE id = 14 AND (SELECT true FROM pg_sleep(1))")  # it waits for its attempt
     conn.rollback()
     conn.close()
     assert shop.value("SELECT country FROM shop.customers WHERE id = 13") == "XF"
+
+
+def cancel_while_held(conn, pid, sql):
+    """Runs sql on conn in a thread while process pid (the keeper, the
+    logger) is stopped, so that it waits in the proxy; cancels it there,
+    lets pid go on and waits for sql's end (an error is the cancel's)."""
+    def run():
+        try:
+            conn.cursor().execute(sql)
+        except psycopg2.Error:
+            pass
+    t = threading.Thread(target=run)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t.start()
+        time.sleep(1)
+        conn.cancel()
+        time.sleep(0.5)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    t.join(30)
 
 
 def test_every_execute_of_a_suspended_write_names_its_attempt(proxy, shop):
