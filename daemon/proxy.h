@@ -38,6 +38,8 @@
 #define PX_HOLD_MAX (1u << 20)    /* held-back output per connection before a partial record */
 #define PX_BUFFER_MAX (4u << 20)  /* unsent output before the other side stops being read */
 #define PX_READ_CHUNK (16u << 10) /* the most one read of a socket takes */
+#define PX_SEND_CHUNKS 16         /* the most buffer chunks one send takes */
+#define PX_SEND_SMALL 1024        /* what one send takes in one piece */
 #define PX_MAX_PIPELINE 65536     /* responses one connection may have outstanding */
 #define PX_MAX_NAMED 4096         /* prepared statements and portals per connection */
 #define PX_MAX_SUBJECTS 256       /* subjects named per record; beyond, counted */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -41,7 +42,10 @@ static void set_reading(struct pconn *c, struct bufferevent *bev, bool on)
 		bufferevent_disable(bev, EV_READ);
 }
 
-/* One read into in: the bytes read, 0 at the end, <0 an error (errno). */
+/* One read into in: the bytes read, 0 at the end, <0 an error (errno).
+ * Socket calls, not readv/writev: those go through the file layer (its
+ * position lock, a vector import), a cost per message that pgbouncer's
+ * recv and send do not pay. */
 static ssize_t read_into(evutil_socket_t fd, struct evbuffer *in)
 {
 	struct evbuffer_iovec v[2];
@@ -52,7 +56,9 @@ static ssize_t read_into(evutil_socket_t fd, struct evbuffer *in)
 	int nv = evbuffer_reserve_space(in, PX_READ_CHUNK, v, ARRAY_SIZE(v));
 	for (int i = 0; i < nv; i++)
 		io[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
-	if (nv > 0 && (n = readv(fd, io, nv)) >= 0) {
+	if (nv > 0 && (n = nv == 1 ? recv(fd, io[0].iov_base, io[0].iov_len, 0)
+	                           : recvmsg(fd, &(struct msghdr){ .msg_iov = io, .msg_iovlen = (size_t)nv },
+	                                     0)) >= 0) {
 		size_t left = (size_t)n;
 		for (int i = 0; i < nv; i++) {
 			v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
@@ -150,6 +156,34 @@ int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in)
 	return 0;
 }
 
+/* One send of out's first chunks: the bytes the socket took, <0 an error.
+ * A short reply in pieces (a result, then its ReadyForQuery) is copied
+ * into one: cheaper than the kernel's import of a vector. */
+static ssize_t send_some(struct evbuffer *out, evutil_socket_t fd)
+{
+	struct evbuffer_iovec v[PX_SEND_CHUNKS];
+	struct iovec io[ARRAY_SIZE(v)];
+	char small[PX_SEND_SMALL];
+	int nv = evbuffer_peek(out, -1, NULL, v, ARRAY_SIZE(v));
+	ev_ssize_t k;
+
+	if (nv > 1 && evbuffer_get_length(out) <= sizeof(small) &&
+	    (k = evbuffer_copyout(out, small, sizeof(small))) > 0) {
+		v[0] = (struct evbuffer_iovec){ small, (size_t)k };
+		nv = 1;
+	}
+	if (nv > (int)ARRAY_SIZE(v))
+		nv = ARRAY_SIZE(v);
+	for (int i = 0; i < nv; i++)
+		io[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
+	ssize_t n =
+	    nv == 1 ? send(fd, io[0].iov_base, io[0].iov_len, MSG_NOSIGNAL)
+	            : sendmsg(fd, &(struct msghdr){ .msg_iov = io, .msg_iovlen = (size_t)nv }, MSG_NOSIGNAL);
+	if (n > 0)
+		evbuffer_drain(out, (size_t)n);
+	return n;
+}
+
 /* Writes what waits for a plain socket at once, instead of a round
  * through the event loop (two epoll_ctl calls and a wakeup per message);
  * only what the socket does not take waits for EV_WRITE. TLS output goes
@@ -162,7 +196,7 @@ void pc_send_now(struct bufferevent *bev, bool tls)
 		return;
 	if (!tls && evbuffer_get_length(out)) {
 		evbuffer_unfreeze(out, 1); /* a bufferevent keeps its output's start to itself */
-		while (evbuffer_get_length(out) && evbuffer_write(out, bufferevent_getfd(bev)) > 0)
+		while (evbuffer_get_length(out) && send_some(out, bufferevent_getfd(bev)) > 0)
 			;
 		evbuffer_freeze(out, 1);
 	}
