@@ -165,7 +165,8 @@ class Daemon:
         supp.chmod(0o644)
         env["LSAN_OPTIONS"] = f"suppressions={supp}"
         with open(self.stderr, "a") as err:
-            self.proc = subprocess.Popen(cmd, stderr=err, env=env)
+            # its own session, as systemd starts a service (and as pgbouncer -d puts itself)
+            self.proc = subprocess.Popen(cmd, stderr=err, env=env, start_new_session=True)
         if wait and not self.notify.wait_for("READY=1"):
             raise AssertionError(f"custosd did not get ready:\n{self.errors()}")
         return self
