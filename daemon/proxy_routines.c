@@ -441,15 +441,29 @@ static const struct pp_table *carried(const struct ppol *pp, const char *table, 
 	return t;
 }
 
-/* A BEFORE ROW trigger function storing fields of NEW writes them in the
- * row it fires on, on its link's event: into an encrypted column of a
- * policy table, a value Custos cannot encrypt (PPR_ENC); into the subject
- * column (or one it is generated from), on an UPDATE the row's move to
- * another subject (PPR_MOVE), on an INSERT another subject than the
- * statement's (the table's rows get keys of their own: resubjects); into
- * a column a foreign key carries into a subject column, on an UPDATE, a
- * move of the rows referencing it. On the link, not the function: the
- * same function fires on other events and tables. */
+/* A BEFORE ROW trigger function storing column col of NEW (NULL: any) in
+ * policy table t's row, on its link's event: into an encrypted column, a
+ * value Custos cannot encrypt (PPR_ENC); into the subject column (or one
+ * it is generated from), on an UPDATE the row's move to another subject
+ * (PPR_MOVE), on an INSERT another subject than the statement's (the
+ * table's rows get keys of their own: resubjects). */
+static int stores_col(struct ppol *pp, struct link *l, const struct pp_table *t, const char *col)
+{
+	int err = encrypted(t, col) ? link_adds(l, pp->n, t, pp, PPR_READ | PPR_WRITE | PPR_ENC) : 0;
+
+	if (!err && pxm_sets_subject(pp, t, col) && (l->events & SQI_EV_UPDATE))
+		err = link_adds(l, pp->n, t, pp, PPR_READ | PPR_WRITE | PPR_MOVE);
+	else if (pxm_sets_subject(pp, t, col))
+		pp->t[t - pp->t].resubjects = true;
+	return err;
+}
+
+/* What BEFORE ROW trigger functions store into NEW, by link (the same
+ * function fires on other events and tables): the columns stores_col
+ * weighs, and, on an UPDATE, a column a foreign key carries into a
+ * subject column, a move of the rows referencing it. A field taken back
+ * from OLD (NEW.id := OLD.id) stores nothing new on an UPDATE; on an
+ * INSERT it stores NULL. */
 static int assigns_new(struct build *b)
 {
 	struct ppol *pp = b->pp;
@@ -458,23 +472,21 @@ static int assigns_new(struct build *b)
 	for (size_t i = 0; !err && i < b->nlinks; i++) {
 		struct link *l = &b->links[i];
 		const struct node *n = &b->nodes[l->node];
-		const struct sqb_cols *a = n->cr && l->before_row ? &n->a->assigns : NULL;
-		bool stores = a && (a->all || a->n) && (l->events & (SQI_EV_INSERT | SQI_EV_UPDATE));
+		const struct sqb_routine *fn = n->cr && l->before_row ? n->a : NULL;
+		const struct sqb_cols *a = fn ? &fn->assigns : NULL;
+		const struct sqb_cols *k = fn && (l->events & SQI_EV_INSERT) ? &fn->keeps : NULL;
+		bool stores =
+		    a && (a->all || a->n || (k && k->n)) && (l->events & (SQI_EV_INSERT | SQI_EV_UPDATE));
 		const struct cat_table *ct = stores ? cat_table(pp->cat, l->table) : NULL;
 		const struct pp_table *t = ct ? ppol_by_oid(pp, ct->oid) : NULL;
 		const struct pp_table *far =
 		    stores && (l->events & SQI_EV_UPDATE) ? carried(pp, l->table, a) : NULL;
 		if (far)
 			err = link_adds(l, pp->n, far, pp, PPR_READ | PPR_WRITE | PPR_MOVE);
-		for (size_t c = 0; !err && t && c < (a->all ? 1 : a->n); c++) {
-			const char *col = a->all ? NULL : a->names[c];
-			if (encrypted(t, col))
-				err = link_adds(l, pp->n, t, pp, PPR_READ | PPR_WRITE | PPR_ENC);
-			if (!err && pxm_sets_subject(pp, t, col) && (l->events & SQI_EV_UPDATE))
-				err = link_adds(l, pp->n, t, pp, PPR_READ | PPR_WRITE | PPR_MOVE);
-			else if (pxm_sets_subject(pp, t, col))
-				pp->t[t - pp->t].resubjects = true;
-		}
+		for (size_t c = 0; !err && t && c < (a->all ? 1 : a->n); c++)
+			err = stores_col(pp, l, t, a->all ? NULL : a->names[c]);
+		for (size_t c = 0; !err && t && k && c < k->n; c++)
+			err = stores_col(pp, l, t, k->names[c]);
 	}
 	return err;
 }

@@ -317,29 +317,105 @@ static int atomic_body(struct walk *w, json_t *node, int depth)
 /* A trigger function's parse, read for what it stores as the row: its
  * NEW and OLD datums, and where it found their stores. */
 struct trig {
-	struct sqb_cols *a;
+	struct sqb_cols *a, *keeps;
 	json_t *datums;
 	json_int_t new_no, old_no; /* (not "new": the C++ keyword confuses tools) */
+	bool old_unsure;           /* OLD may not be the row: stored into, or a label named old */
 };
 
-/* Datum d, assigned somewhere: NEW whole, or one of its fields (a
- * PLpgSQL_recfield of it). */
-static int assigned(const struct trig *t, json_int_t d)
+/* NEW's field datum d names, or NULL. */
+static const char *new_field(const struct trig *t, json_int_t d)
 {
 	json_t *f = json_object_get(json_array_get(t->datums, (size_t)d), "PLpgSQL_recfield");
-	const char *name = json_string_value(json_object_get(f, "fieldname"));
 
+	return json_integer_value(json_object_get(f, "recparentno")) == t->new_no
+	           ? json_string_value(json_object_get(f, "fieldname"))
+	           : NULL;
+}
+
+/* Datum d, assigned somewhere: NEW whole, or one of its fields (a
+ * PLpgSQL_recfield of it); OLD or one of its fields. */
+static int assigned(struct trig *t, json_int_t d)
+{
+	json_t *f = json_object_get(json_array_get(t->datums, (size_t)d), "PLpgSQL_recfield");
+	const char *name = new_field(t, d);
+
+	if (d == t->old_no || (f && json_integer_value(json_object_get(f, "recparentno")) == t->old_no))
+		t->old_unsure = true;
 	if (d == t->new_no)
 		t->a->all = true;
-	else if (name && json_integer_value(json_object_get(f, "recparentno")) == t->new_no)
+	else if (name)
 		return add_col(t->a, name);
 	return 0;
 }
 
-/* Whether text names NEW, as a word in any case. */
-static bool names_new(const char *text)
+/* Whether sql, parsed, is SELECT old.<field> and nothing else. */
+static bool selects_old(const char *sql, const char *field)
 {
-	for (const char *p = text; (p = strcasestr(p, "new")); p += 3)
+	PgQueryParseResult p = pg_query_parse(sql);
+	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL);
+	json_t *stmts = json_object_get(tree, "stmts");
+	json_t *sel = json_object_get(json_object_get(json_array_get(stmts, 0), "stmt"), "SelectStmt");
+	json_t *targets = json_object_get(sel, "targetList");
+	json_t *res = json_object_get(json_array_get(targets, 0), "ResTarget");
+	json_t *fields = json_object_get(json_object_get(json_object_get(res, "val"), "ColumnRef"), "fields");
+	const char *rec =
+	    json_string_value(json_object_get(json_object_get(json_array_get(fields, 0), "String"), "sval"));
+	const char *col =
+	    json_string_value(json_object_get(json_object_get(json_array_get(fields, 1), "String"), "sval"));
+	/* a plain SELECT has its targets, a limit option and an operator (none) */
+	bool only = json_array_size(stmts) == 1 && json_object_size(sel) == 3 &&
+	            json_object_get(sel, "limitOption") && json_object_get(sel, "op") &&
+	            json_array_size(targets) == 1 && json_object_size(res) == 2 &&
+	            json_array_size(fields) == 2 && rec && !strcmp(rec, "old") && col && !strcmp(col, field);
+
+	pg_query_free_parse_result(p);
+	json_decref(tree);
+	return only;
+}
+
+/* An assignment NEW.x := OLD.x (or =): the field back as the row had it. */
+static bool restores(const struct trig *t, json_t *assign)
+{
+	const char *field = new_field(t, json_integer_value(json_object_get(assign, "varno")));
+	const char *q = json_string_value(
+	    json_object_get(json_object_get(json_object_get(assign, "expr"), "PLpgSQL_expr"), "query"));
+	const char *as = q ? strstr(q, ":=") : NULL, *eq = q ? strchr(q, '=') : NULL;
+	const char *value = as ? as + 2 : eq ? eq + 1 : NULL;
+	char *sql = NULL;
+
+	if (!field || !value || asprintf(&sql, "SELECT %s", value) < 0)
+		return false;
+	bool r = selects_old(sql, field);
+	free(sql);
+	return r;
+}
+
+/* Whether a datum other than OLD is named old: a block's variable hiding
+ * it, whose fields OLD.x would read. */
+static bool old_hidden(const struct trig *t)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(t->datums, i, d)
+	{
+		const char *key;
+		json_t *v;
+		json_object_foreach(d, key, v)
+		{
+			const char *ref = json_string_value(json_object_get(v, "refname"));
+			if ((json_int_t)i != t->old_no && ref && !strcasecmp(ref, "old"))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Whether text names NEW or OLD (rec), as a word in any case. */
+static bool names_rec(const char *text, const char *rec)
+{
+	for (const char *p = text; (p = strcasestr(p, rec)); p += 3)
 		if ((p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.')) &&
 		    !(isalnum((unsigned char)p[3]) || p[3] == '_' || p[3] == '$'))
 			return true;
@@ -373,7 +449,7 @@ static bool returns_other(const struct trig *t, json_t *ret)
  * record target: SELECT ... INTO NEW) or "target" (GET DIAGNOSTICS); all
  * of it for a RETURN of another row or a CALL given NEW (an INOUT
  * argument writes it back). Expressions are text here, and name none. */
-static int targets(const struct trig *t, json_t *node, int depth)
+static int targets(struct trig *t, json_t *node, int depth)
 {
 	const char *key;
 	json_t *v;
@@ -395,10 +471,18 @@ static int targets(const struct trig *t, json_t *node, int depth)
 		        ? json_string_value(json_object_get(
 		              json_object_get(json_object_get(v, "expr"), "PLpgSQL_expr"), "query"))
 		        : NULL;
-		if ((!strcmp(key, "PLpgSQL_stmt_return") && returns_other(t, v)) || (call && names_new(call)))
+		if ((!strcmp(key, "PLpgSQL_stmt_return") && returns_other(t, v)) ||
+		    (call && names_rec(call, "new")))
 			t->a->all = true;
-		if (json_is_integer(v) &&
-		    (!strcmp(key, "varno") || !strcmp(key, "dno") || !strcmp(key, "target")))
+		/* an INOUT argument writes OLD.x back; old.x names a variable of a block labelled old */
+		if ((call && names_rec(call, "old")) ||
+		    (!strcmp(key, "label") && json_is_string(v) && !strcasecmp(json_string_value(v), "old")))
+			t->old_unsure = true;
+		if (!strcmp(key, "PLpgSQL_stmt_assign") && restores(t, v))
+			err =
+			    add_col(t->keeps, new_field(t, json_integer_value(json_object_get(v, "varno"))));
+		else if (json_is_integer(v) &&
+		         (!strcmp(key, "varno") || !strcmp(key, "dno") || !strcmp(key, "target")))
 			err = assigned(t, json_integer_value(v));
 		else if (json_is_object(v) || json_is_array(v))
 			err = targets(t, v, depth + 1);
@@ -408,15 +492,28 @@ static int targets(const struct trig *t, json_t *node, int depth)
 	return 0;
 }
 
-/* What a trigger function (one with a NEW) stores into NEW. */
+/* What a trigger function (one with a NEW) stores into NEW, and which of
+ * its fields it only takes back from OLD (those count as stores where
+ * OLD may not hold the row's own values). */
 static int assigns_new(struct sqb_routine *r, json_t *funcs)
 {
 	json_t *fn = json_object_get(json_array_get(funcs, 0), "PLpgSQL_function");
 	json_t *nv = json_object_get(fn, "new_varno"), *ov = json_object_get(fn, "old_varno");
-	struct trig t = { &r->assigns, json_object_get(fn, "datums"), json_integer_value(nv),
-		          json_integer_value(ov) };
+	struct trig t = { &r->assigns,
+		          &r->keeps,
+		          json_object_get(fn, "datums"),
+		          json_integer_value(nv),
+		          json_integer_value(ov),
+		          false };
+	int err = json_is_integer(nv) ? targets(&t, json_object_get(fn, "action"), 0) : 0;
 
-	return json_is_integer(nv) ? targets(&t, json_object_get(fn, "action"), 0) : 0;
+	if (!err && r->keeps.n && (t.old_unsure || !json_is_integer(ov) || old_hidden(&t))) {
+		for (size_t i = 0; !err && i < r->keeps.n; i++)
+			err = add_col(&r->assigns, r->keeps.names[i]);
+		cols_free(&r->keeps);
+		memset(&r->keeps, 0, sizeof(r->keeps));
+	}
+	return err;
 }
 
 /* A rule's condition, read as SELECT <condition> reads (the routines it
@@ -493,6 +590,7 @@ void sqb_routine_free(struct sqb_routine *r)
 	}
 	free(r->tables);
 	cols_free(&r->assigns);
+	cols_free(&r->keeps);
 	sqi_names_free(r->calls, r->ncalls);
 	memset(r, 0, sizeof(*r));
 }

@@ -42,6 +42,11 @@ struct sqb_routine {
 	/* A PL/pgSQL trigger function's assignments to NEW, the row a write
 	 * stores (NEW.id := ..., SELECT ... INTO NEW.id, ...; all: NEW whole). */
 	struct sqb_cols assigns;
+	/* Its fields it only takes back from OLD (NEW.id := OLD.id): on an
+	 * UPDATE the row's own values, nothing new; on an INSERT, NULL. Not
+	 * listed in assigns unless stored otherwise too. Empty when the
+	 * function stores into OLD, or a variable of its hides OLD. */
+	struct sqb_cols keeps;
 };
 
 /* Analyses a routine from its definition: one CREATE FUNCTION or

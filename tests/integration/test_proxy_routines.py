@@ -273,6 +273,45 @@ def test_a_trigger_that_may_store_another_row_is_refused(how):
         s.stop()
 
 
+KEEPS = {  # a BEFORE UPDATE trigger's body on the customers: what its UPDATE gets (None: done)
+    "takes the id and e-mail back from OLD": ("NEW.id := OLD.id; NEW.email = (OLD.email)", None),
+    "changes OLD first": ("OLD.id := 2; NEW.id := OLD.id", "does not move rows"),
+    "has a variable hiding OLD": ("DECLARE old shop.customers; BEGIN SELECT * INTO old FROM shop.customers "
+                                  "WHERE id = 2; NEW.id := OLD.id; END", "does not move rows"),
+    "stores an e-mail address of its own": ("NEW.email := OLD.email || 'x'", "cannot encrypt what"),
+}
+
+
+def test_a_trigger_taking_fields_back_from_old_stores_nothing_new():
+    """NEW.id := OLD.id in a BEFORE UPDATE trigger (a key kept from
+    changing) stores the row's own value: the UPDATE goes on (it was refused
+    as a move, and NEW.email := OLD.email as a value Custos cannot encrypt).
+    Where OLD may hold something else, it is a store like any other."""
+    s = Shop(customers=3)
+    try:
+        for how, (body, refused) in KEEPS.items():
+            body = body if body.startswith("DECLARE") else f"BEGIN {body}; END"
+            s.server.psql("CREATE OR REPLACE FUNCTION shop.keep() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                          f"{body.replace('; END', '; RETURN NEW; END')} $$; DROP TRIGGER IF EXISTS keep "
+                          "ON shop.customers; CREATE TRIGGER keep BEFORE UPDATE ON shop.customers FOR EACH ROW "
+                          "EXECUTE FUNCTION shop.keep()", dbname="shop")
+            p = Proxy(s).start()
+            try:
+                row = "SELECT {} FROM shop.customers WHERE id = 1"
+                email, name = s.value(row.format("email")), s.value(row.format("name"))
+                err = error_of(p, "UPDATE shop.customers SET name = 'Renamed', email = 'new@example.org' "
+                                  "WHERE id = 1")
+                kept = (s.value(row.format("email")) == email, s.value(row.format("name")) == name)
+                if refused:
+                    assert err and err[0] == "QC004" and refused in err[1] and kept == (True, True), (how, err)
+                else:
+                    assert err is None and kept == (True, False), (how, err, kept)
+            finally:
+                p.cleanup()
+    finally:
+        s.stop()
+
+
 @pytest.mark.parametrize("toggle", ["ENABLE ROW LEVEL SECURITY", "DISABLE TRIGGER ALL"])
 def test_turning_code_off_in_a_transaction_leaves_its_writes_alone(proxy, shop, toggle):
     """What an ALTER TABLE turns off, or row-level security, adds no code a

@@ -562,6 +562,39 @@ static void test_routines(void **state)
 	                 0);
 	assert_true(r.assigns.all);
 	sqb_routine_free(&r);
+	/* a field taken back from OLD is kept, not stored; unless OLD may not be the row's */
+	static const struct {
+		const char *body, *assigns, *keeps;
+	} keeps[] = {
+		{ "NEW.id := OLD.id; new.\"Cid\" = old . \"Cid\"", "", "id,Cid" },
+		{ "NEW.id := OLD.id; NEW.id := 2", "id", "id" },
+		{ "NEW.id := OLD.cid; NEW.cid := OLD.cid + 1; NEW.x := (OLD.x); NEW.y := OLD.y FROM s.t",
+		  "id,cid,y", "x" }, /* (the parentheses are no part of the parse) */
+		{ "OLD.id := 2; NEW.id := OLD.id", "id", "" },
+		{ "SELECT 2 INTO OLD.cid; NEW.id := OLD.id", "id", "" },
+		{ "<<b>> DECLARE old record; BEGIN NEW.id := OLD.id; END", "id", "" },
+		{ "<<Old>> DECLARE id int := 7; BEGIN NEW.id := old.id; END", "id", "" },
+		{ "CALL s.p(OLD.id); NEW.id := OLD.id", "id", "" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(keeps); i++) {
+		char def[256], got[2][64];
+		snprintf(def, sizeof(def),
+		         "CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN %s; RETURN NEW; "
+		         "END $$",
+		         keeps[i].body);
+		assert_int_equal(sqb_routine(def, &r), 0);
+		const struct sqb_cols *c[2] = { &r.assigns, &r.keeps };
+		for (int k = 0; k < 2; k++) {
+			got[k][0] = 0;
+			for (size_t j = 0; j < c[k]->n; j++)
+				snprintf(got[k] + strlen(got[k]), sizeof(got[k]) - strlen(got[k]), "%s%s",
+				         j ? "," : "", c[k]->names[j]);
+		}
+		assert_false(r.assigns.all);
+		assert_string_equal(got[0], keeps[i].assigns);
+		assert_string_equal(got[1], keeps[i].keeps);
+		sqb_routine_free(&r);
+	}
 	/* the row a trigger returns is stored: NEW, OLD, NULL assign nothing; another row all */
 	static const struct {
 		const char *body;
