@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,7 @@ struct trig {
 	json_t *datums;
 	json_int_t new_no, old_no; /* (not "new": the C++ keyword confuses tools) */
 	bool old_unsure;           /* OLD may not be the row: stored into, or a label named old */
+	bool aliases;              /* the body declares an ALIAS, a name its parse does not show */
 };
 
 /* NEW's field datum d names, or NULL. */
@@ -349,8 +351,8 @@ static int assigned(struct trig *t, json_int_t d)
 	return 0;
 }
 
-/* Whether sql, parsed, is SELECT old.<field> and nothing else. */
-static bool selects_old(const char *sql, const char *field)
+/* Whether sql, parsed, is SELECT rec.field and nothing else. */
+static bool selects_field(const char *sql, const char *rec, const char *field)
 {
 	PgQueryParseResult p = pg_query_parse(sql);
 	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL);
@@ -359,36 +361,123 @@ static bool selects_old(const char *sql, const char *field)
 	json_t *targets = json_object_get(sel, "targetList");
 	json_t *res = json_object_get(json_array_get(targets, 0), "ResTarget");
 	json_t *fields = json_object_get(json_object_get(json_object_get(res, "val"), "ColumnRef"), "fields");
-	const char *rec =
+	const char *r =
 	    json_string_value(json_object_get(json_object_get(json_array_get(fields, 0), "String"), "sval"));
-	const char *col =
+	const char *f =
 	    json_string_value(json_object_get(json_object_get(json_array_get(fields, 1), "String"), "sval"));
 	/* a plain SELECT has its targets, a limit option and an operator (none) */
 	bool only = json_array_size(stmts) == 1 && json_object_size(sel) == 3 &&
 	            json_object_get(sel, "limitOption") && json_object_get(sel, "op") &&
 	            json_array_size(targets) == 1 && json_object_size(res) == 2 &&
-	            json_array_size(fields) == 2 && rec && !strcmp(rec, "old") && col && !strcmp(col, field);
+	            json_array_size(fields) == 2 && r && !strcmp(r, rec) && f && !strcmp(f, field);
 
 	pg_query_free_parse_result(p);
 	json_decref(tree);
 	return only;
 }
 
-/* An assignment NEW.x := OLD.x (or =): the field back as the row had it. */
+/* Where PL/pgSQL's assignment text splits: its first := or = token, as
+ * PostgreSQL's scanner finds it (not in a string or a comment). */
+static bool assign_op(const char *text, size_t *start, size_t *end)
+{
+	PgQueryScanResult r = pg_query_scan(text);
+	PgQuery__ScanResult *u =
+	    r.error ? NULL : pg_query__scan_result__unpack(NULL, r.pbuf.len, (const uint8_t *)r.pbuf.data);
+	bool found = false;
+
+	for (size_t i = 0; u && !found && i < u->n_tokens; i++) {
+		const PgQuery__ScanToken *t = u->tokens[i];
+		if ((found = t->token == PG_QUERY__TOKEN__COLON_EQUALS ||
+		             t->token == PG_QUERY__TOKEN__ASCII_61)) {
+			*start = (size_t)t->start;
+			*end = (size_t)t->end;
+		}
+	}
+	if (u)
+		pg_query__scan_result__free_unpacked(u, NULL);
+	pg_query_free_scan_result(r);
+	return found && *start <= *end && *end <= strlen(text);
+}
+
+/* An assignment NEW.x := OLD.x (or =), each side that and nothing else
+ * as parsed: the field back as the row had it. */
 static bool restores(const struct trig *t, json_t *assign)
 {
 	const char *field = new_field(t, json_integer_value(json_object_get(assign, "varno")));
 	const char *q = json_string_value(
 	    json_object_get(json_object_get(json_object_get(assign, "expr"), "PLpgSQL_expr"), "query"));
-	const char *as = q ? strstr(q, ":=") : NULL, *eq = q ? strchr(q, '=') : NULL;
-	const char *value = as ? as + 2 : eq ? eq + 1 : NULL;
-	char *sql = NULL;
+	size_t op, value;
+	char *target = NULL, *from = NULL;
 
-	if (!field || !value || asprintf(&sql, "SELECT %s", value) < 0)
+	if (!field || !q || !assign_op(q, &op, &value) || asprintf(&target, "SELECT %.*s", (int)op, q) < 0)
 		return false;
-	bool r = selects_old(sql, field);
-	free(sql);
+	bool r = asprintf(&from, "SELECT %s", q + value) >= 0 && selects_field(target, "new", field) &&
+	         selects_field(from, "old", field);
+	free(target);
+	free(from);
 	return r;
+}
+
+/* Whether text holds word, in any case, not inside a longer word. */
+static bool has_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = text; (p = strcasestr(p, word)); p += n)
+		if ((p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+		    !(isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '$'))
+			return true;
+	return false;
+}
+
+/* Whether a CALL's arguments may name rec ("new", "old"): a column
+ * reference with it among its names (label-qualified, quoted or escaped,
+ * as parsed), or any column reference where the body declares an alias. */
+static bool call_names(const struct trig *t, json_t *node, const char *rec, int depth)
+{
+	const char *key;
+	json_t *v, *f;
+	size_t i;
+
+	if (depth > 100)
+		return true;
+	json_array_foreach(node, i, v)
+	{
+		if (call_names(t, v, rec, depth + 1))
+			return true;
+	}
+	json_object_foreach(node, key, v)
+	{
+		if (!strcmp(key, "ColumnRef") && t->aliases)
+			return true;
+		if (!strcmp(key, "ColumnRef"))
+			json_array_foreach(json_object_get(v, "fields"), i, f)
+			{
+				const char *name =
+				    json_string_value(json_object_get(json_object_get(f, "String"), "sval"));
+				if (name && !strcmp(name, rec))
+					return true;
+			}
+		if ((json_is_object(v) || json_is_array(v)) && call_names(t, v, rec, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+/* A CALL in a trigger function: an INOUT argument writes its variable
+ * back, NEW's field (a store) or OLD's (OLD no longer the row). What does
+ * not parse may do either. */
+static void call_stores(struct trig *t, const char *call)
+{
+	PgQueryParseResult p = pg_query_parse(call);
+	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL);
+
+	if (!tree || call_names(t, tree, "new", 0))
+		t->a->all = true;
+	if (!tree || call_names(t, tree, "old", 0))
+		t->old_unsure = true;
+	pg_query_free_parse_result(p);
+	json_decref(tree);
 }
 
 /* Whether a datum other than OLD is named old: a block's variable hiding
@@ -409,16 +498,6 @@ static bool old_hidden(const struct trig *t)
 				return true;
 		}
 	}
-	return false;
-}
-
-/* Whether text names NEW or OLD (rec), as a word in any case. */
-static bool names_rec(const char *text, const char *rec)
-{
-	for (const char *p = text; (p = strcasestr(p, rec)); p += 3)
-		if ((p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.')) &&
-		    !(isalnum((unsigned char)p[3]) || p[3] == '_' || p[3] == '$'))
-			return true;
 	return false;
 }
 
@@ -471,12 +550,12 @@ static int targets(struct trig *t, json_t *node, int depth)
 		        ? json_string_value(json_object_get(
 		              json_object_get(json_object_get(v, "expr"), "PLpgSQL_expr"), "query"))
 		        : NULL;
-		if ((!strcmp(key, "PLpgSQL_stmt_return") && returns_other(t, v)) ||
-		    (call && names_rec(call, "new")))
+		if (!strcmp(key, "PLpgSQL_stmt_return") && returns_other(t, v))
 			t->a->all = true;
-		/* an INOUT argument writes OLD.x back; old.x names a variable of a block labelled old */
-		if ((call && names_rec(call, "old")) ||
-		    (!strcmp(key, "label") && json_is_string(v) && !strcasecmp(json_string_value(v), "old")))
+		if (call)
+			call_stores(t, call);
+		/* old.x names a variable of a block labelled old */
+		if (!strcmp(key, "label") && json_is_string(v) && !strcasecmp(json_string_value(v), "old"))
 			t->old_unsure = true;
 		if (!strcmp(key, "PLpgSQL_stmt_assign") && restores(t, v))
 			err =
@@ -495,7 +574,7 @@ static int targets(struct trig *t, json_t *node, int depth)
 /* What a trigger function (one with a NEW) stores into NEW, and which of
  * its fields it only takes back from OLD (those count as stores where
  * OLD may not hold the row's own values). */
-static int assigns_new(struct sqb_routine *r, json_t *funcs)
+static int assigns_new(struct sqb_routine *r, json_t *funcs, const char *def)
 {
 	json_t *fn = json_object_get(json_array_get(funcs, 0), "PLpgSQL_function");
 	json_t *nv = json_object_get(fn, "new_varno"), *ov = json_object_get(fn, "old_varno");
@@ -504,10 +583,11 @@ static int assigns_new(struct sqb_routine *r, json_t *funcs)
 		          json_object_get(fn, "datums"),
 		          json_integer_value(nv),
 		          json_integer_value(ov),
-		          false };
+		          false,
+		          has_word(def, "alias") };
 	int err = json_is_integer(nv) ? targets(&t, json_object_get(fn, "action"), 0) : 0;
 
-	if (!err && r->keeps.n && (t.old_unsure || !json_is_integer(ov) || old_hidden(&t))) {
+	if (!err && r->keeps.n && (t.old_unsure || t.aliases || !json_is_integer(ov) || old_hidden(&t))) {
 		for (size_t i = 0; !err && i < r->keeps.n; i++)
 			err = add_col(&r->assigns, r->keeps.names[i]);
 		cols_free(&r->keeps);
@@ -563,7 +643,7 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 		json_t *funcs = NULL;
 		err = plpgsql(&w, def, &funcs);
 		if (!err && funcs)
-			err = assigns_new(out, funcs);
+			err = assigns_new(out, funcs, def);
 		else if (!funcs && strcasestr(def, "RETURNS trigger"))
 			out->assigns.all = true; /* a trigger's body not parsed: it may store anything */
 		json_decref(funcs);

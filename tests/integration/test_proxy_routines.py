@@ -279,6 +279,12 @@ KEEPS = {  # a BEFORE UPDATE trigger's body on the customers: what its UPDATE ge
     "has a variable hiding OLD": ("DECLARE old shop.customers; BEGIN SELECT * INTO old FROM shop.customers "
                                   "WHERE id = 2; NEW.id := OLD.id; END", "does not move rows"),
     "stores an e-mail address of its own": ("NEW.email := OLD.email || 'x'", "cannot encrypt what"),
+    # found by a reviewer: each put plaintext or another subject's id in the row, unrefused
+    "has := in a comment": ("NEW.email = 'plain@example.org' -- := OLD.email\n", "cannot encrypt what"),
+    "names OLD through an alias": ("DECLARE r record; old ALIAS FOR r; BEGIN SELECT 99::bigint AS id INTO r; "
+                                   "NEW.id := old.id; END", "does not move rows"),
+    "has a CALL write OLD back": ("CALL shop.set_back(keep.old.email); NEW.email := OLD.email",
+                                  "cannot encrypt what"),
 }
 
 
@@ -289,6 +295,8 @@ def test_a_trigger_taking_fields_back_from_old_stores_nothing_new():
     Where OLD may hold something else, it is a store like any other."""
     s = Shop(customers=3)
     try:
+        s.server.psql("CREATE PROCEDURE shop.set_back(INOUT e text) LANGUAGE plpgsql AS $$ BEGIN "
+                      "e := 'plain@example.org'; END $$", dbname="shop")
         for how, (body, refused) in KEEPS.items():
             body = body if body.startswith("DECLARE") else f"BEGIN {body}; END"
             s.server.psql("CREATE OR REPLACE FUNCTION shop.keep() RETURNS trigger LANGUAGE plpgsql AS $$ "

@@ -575,9 +575,18 @@ static void test_routines(void **state)
 		{ "<<b>> DECLARE old record; BEGIN NEW.id := OLD.id; END", "id", "" },
 		{ "<<Old>> DECLARE id int := 7; BEGIN NEW.id := old.id; END", "id", "" },
 		{ "CALL s.p(OLD.id); NEW.id := OLD.id", "id", "" },
+		/* found by a reviewer: a := in a comment or a string, OLD named another way, a field's part
+		 */
+		{ "NEW.email = 'plain' -- := OLD.email\n; NEW.id = 99 -- := OLD.id\n", "email,id", "" },
+		{ "NEW.email = 'a:= OLD.email --'", "email", "" },
+		{ "CALL s.p(t.old.email); NEW.email := OLD.email", "email", "" },
+		{ "CALL s.p(U&\"\\006Fld\".email); NEW.email := OLD.email", "email", "" },
+		{ "<<b>> DECLARE r record; old ALIAS FOR r; BEGIN NEW.id := old.id; END", "id", "" },
+		{ "NEW.a[2:3] := OLD.a; NEW.j['k'] := OLD.j", "a,j", "" },
+		{ "NEW.id := OLD.id /* := 2 */; NEW.\"ID\" := U&\"\\006Fld\".\"ID\"", "", "id,ID" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(keeps); i++) {
-		char def[256], got[2][64];
+		char def[512], got[2][64];
 		snprintf(def, sizeof(def),
 		         "CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN %s; RETURN NEW; "
 		         "END $$",
@@ -604,6 +613,9 @@ static void test_routines(void **state)
 		     { "RETURN jsonb_populate_record(NEW, '{}')", true },
 		     { "CALL s.p(NEW.id); RETURN NEW", true },
 		     { "CALL s.p(1); RETURN NEW", false },
+		     { "CALL s.p(t.new.email); RETURN NEW", true },
+		     { "DECLARE n ALIAS FOR new; BEGIN CALL s.p(n.email); END; RETURN NEW", true },
+		     { "CALL s.p(TG_OP); RETURN NEW", false },
 		     { "DECLARE r record; BEGIN r := NEW; r.id := 2; RETURN r; END; RETURN NULL", true } };
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		char def[256];
