@@ -165,6 +165,30 @@ static const char *option(json_t *args, const char *name)
 	return NULL;
 }
 
+/* Whether a routine's own settings (SET options) change how its body
+ * reads: PostgreSQL applies them before it compiles the body, while
+ * libpg_query reads it as standard SQL does (a backslash before a quote
+ * can hide a statement from one of them). */
+static bool sets_reading(json_t *opts)
+{
+	static const char *const reading[] = { "standard_conforming_strings", "backslash_quote" };
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(opts, i, d)
+	{
+		json_t *e = json_object_get(d, "DefElem");
+		const char *name = json_string_value(
+		    json_object_get(json_object_get(json_object_get(e, "arg"), "VariableSetStmt"), "name"));
+		if (strcmp(json_string_value(json_object_get(e, "defname")) ?: "", "set"))
+			continue;
+		for (size_t k = 0; k < ARRAY_SIZE(reading); k++)
+			if (!name || !strcasecmp(name, reading[k]))
+				return true;
+	}
+	return false;
+}
+
 /* --- DO blocks ---------------------------------------------------------------- */
 
 /* A statement of a DO block's body: the tables it reads and writes, the
@@ -323,6 +347,7 @@ struct trig {
 	json_int_t new_no, old_no; /* (not "new": the C++ keyword confuses tools) */
 	bool old_unsure;           /* OLD may not be the row: stored into, or a label named old */
 	bool aliases;              /* the body declares an ALIAS, a name its parse does not show */
+	bool returns_old;          /* a RETURN OLD: the row stored is OLD as the function left it */
 };
 
 /* NEW's field datum d names, or NULL. */
@@ -480,9 +505,11 @@ static void call_stores(struct trig *t, const char *call)
 	json_decref(tree);
 }
 
-/* Whether a datum other than OLD is named old: a block's variable hiding
- * it, whose fields OLD.x would read. */
-static bool old_hidden(const struct trig *t)
+/* Whether a datum other than rec (NEW or OLD, datum no) is named name: a
+ * block's variable hiding it, which rec.x or RETURN rec would read; or
+ * one libpg_query took for a block's, where PostgreSQL, which knows the
+ * types, sees the record (a variable of a domain named record). */
+static bool rec_hidden(const struct trig *t, const char *name, json_int_t no)
 {
 	json_t *d;
 	size_t i;
@@ -494,7 +521,7 @@ static bool old_hidden(const struct trig *t)
 		json_object_foreach(d, key, v)
 		{
 			const char *ref = json_string_value(json_object_get(v, "refname"));
-			if ((json_int_t)i != t->old_no && ref && !strcasecmp(ref, "old"))
+			if ((json_int_t)i != no && ref && !strcasecmp(ref, name))
 				return true;
 		}
 	}
@@ -504,12 +531,14 @@ static bool old_hidden(const struct trig *t)
 /* A RETURN whose row is not NEW, OLD or NULL: a BEFORE trigger's row
  * stored in NEW's place, whatever it holds (RETURN r, RETURN
  * jsonb_populate_record(NEW, ...)). */
-static bool returns_other(const struct trig *t, json_t *ret)
+static bool returns_other(struct trig *t, json_t *ret)
 {
 	const char *q = json_string_value(
 	    json_object_get(json_object_get(json_object_get(ret, "expr"), "PLpgSQL_expr"), "query"));
 	json_t *var = json_object_get(ret, "retvarno");
 
+	if (json_is_integer(var) && json_integer_value(var) == t->old_no)
+		t->returns_old = true;
 	if (json_is_integer(var))
 		return json_integer_value(var) != t->new_no && json_integer_value(var) != t->old_no;
 	if (!q)
@@ -519,6 +548,8 @@ static bool returns_other(const struct trig *t, json_t *ret)
 	size_t n = strlen(q);
 	while (n && isspace((unsigned char)q[n - 1]))
 		n--;
+	if (n == 3 && !strncasecmp(q, "old", 3))
+		t->returns_old = true;
 	return !(n == 3 && (!strncasecmp(q, "new", 3) || !strncasecmp(q, "old", 3))) &&
 	       !(n == 4 && !strncasecmp(q, "null", 4));
 }
@@ -578,16 +609,22 @@ static int assigns_new(struct sqb_routine *r, json_t *funcs, const char *def)
 {
 	json_t *fn = json_object_get(json_array_get(funcs, 0), "PLpgSQL_function");
 	json_t *nv = json_object_get(fn, "new_varno"), *ov = json_object_get(fn, "old_varno");
-	struct trig t = { &r->assigns,
-		          &r->keeps,
-		          json_object_get(fn, "datums"),
-		          json_integer_value(nv),
-		          json_integer_value(ov),
-		          false,
-		          has_word(def, "alias") };
-	int err = json_is_integer(nv) ? targets(&t, json_object_get(fn, "action"), 0) : 0;
+	struct trig t = { .a = &r->assigns,
+		          .keeps = &r->keeps,
+		          .datums = json_object_get(fn, "datums"),
+		          .new_no = json_integer_value(nv),
+		          .old_no = json_integer_value(ov),
+		          .aliases = has_word(def, "alias") };
+	if (!json_is_integer(nv))
+		return 0;
+	int err = targets(&t, json_object_get(fn, "action"), 0);
+	bool old_unsure =
+	    t.old_unsure || t.aliases || !json_is_integer(ov) || rec_hidden(&t, "old", t.old_no);
 
-	if (!err && r->keeps.n && (t.old_unsure || t.aliases || !json_is_integer(ov) || old_hidden(&t))) {
+	/* NEW under another name, or another variable under its; OLD, changed, returned */
+	if (t.aliases || rec_hidden(&t, "new", t.new_no) || (old_unsure && t.returns_old))
+		r->assigns.all = true;
+	if (!err && r->keeps.n && old_unsure) {
 		for (size_t i = 0; !err && i < r->keeps.n; i++)
 			err = add_col(&r->assigns, r->keeps.names[i]);
 		cols_free(&r->keeps);
@@ -655,6 +692,10 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 		out->hidden |= SQI_HIDDEN_LANGUAGE;
 	if (err == -EINVAL || err == -E2BIG)
 		err = 0, out->hidden |= SQI_HIDDEN_UNPARSED;
+	if (sets_reading(opts)) { /* its body is not what it reads as here: it may do anything */
+		out->hidden |= SQI_HIDDEN_UNPARSED;
+		out->assigns.all = true;
+	}
 	out->hidden |= w.hidden;
 	json_decref(tree);
 	return err;

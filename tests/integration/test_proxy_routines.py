@@ -282,9 +282,13 @@ KEEPS = {  # a BEFORE UPDATE trigger's body on the customers: what its UPDATE ge
     # found by a reviewer: each put plaintext or another subject's id in the row, unrefused
     "has := in a comment": ("NEW.email = 'plain@example.org' -- := OLD.email\n", "cannot encrypt what"),
     "names OLD through an alias": ("DECLARE r record; old ALIAS FOR r; BEGIN SELECT 99::bigint AS id INTO r; "
-                                   "NEW.id := old.id; END", "does not move rows"),
+                                   "NEW.id := old.id; END", "cannot encrypt what"),  # (any ALIAS: all of NEW)
     "has a CALL write OLD back": ("CALL shop.set_back(keep.old.email); NEW.email := OLD.email",
                                   "cannot encrypt what"),
+    "changes OLD and returns it": ("OLD.email := 'plain@example.org'; RETURN OLD", "cannot encrypt what"),
+    "returns a variable named new": ("DECLARE new shop.customers; BEGIN new := jsonb_populate_record(OLD, "
+                                     "'{\"email\": \"plain@example.org\"}'); RETURN new; END",
+                                     "cannot encrypt what"),
 }
 
 

@@ -581,7 +581,6 @@ static void test_routines(void **state)
 		{ "NEW.email = 'a:= OLD.email --'", "email", "" },
 		{ "CALL s.p(t.old.email); NEW.email := OLD.email", "email", "" },
 		{ "CALL s.p(U&\"\\006Fld\".email); NEW.email := OLD.email", "email", "" },
-		{ "<<b>> DECLARE r record; old ALIAS FOR r; BEGIN NEW.id := old.id; END", "id", "" },
 		{ "NEW.a[2:3] := OLD.a; NEW.j['k'] := OLD.j", "a,j", "" },
 		{ "NEW.id := OLD.id /* := 2 */; NEW.\"ID\" := U&\"\\006Fld\".\"ID\"", "", "id,ID" },
 	};
@@ -616,6 +615,13 @@ static void test_routines(void **state)
 		     { "CALL s.p(t.new.email); RETURN NEW", true },
 		     { "DECLARE n ALIAS FOR new; BEGIN CALL s.p(n.email); END; RETURN NEW", true },
 		     { "CALL s.p(TG_OP); RETURN NEW", false },
+		     /* found by a reviewer: OLD changed and returned, NEW's name another variable's */
+		     { "OLD.email := 'x'; RETURN OLD", true },
+		     { "SELECT * INTO OLD FROM s.c WHERE id = 2; RETURN OLD", true },
+		     { "DECLARE new s.c; BEGIN new := OLD; new.email := 'x'; RETURN new; END", true },
+		     { "DECLARE n ALIAS FOR new; BEGIN n.email := 'x'; END; RETURN NEW", true },
+		     { "<<b>> DECLARE r record; old ALIAS FOR r; BEGIN NEW.id := old.id; END; RETURN NEW",
+		       true },
 		     { "DECLARE r record; BEGIN r := NEW; r.id := 2; RETURN r; END; RETURN NULL", true } };
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		char def[256];
@@ -626,6 +632,21 @@ static void test_routines(void **state)
 		assert_int_equal(r.assigns.all, rows[i].all);
 		sqb_routine_free(&r);
 	}
+	/* a routine's own settings that change how its body reads: not what it reads as here */
+	assert_int_equal(
+	    sqb_routine("CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql SET search_path = s "
+	                "SET standard_conforming_strings TO 'off' AS $$ BEGIN RETURN NEW; END $$",
+	                &r),
+	    0);
+	assert_true(r.assigns.all && (r.hidden & SQI_HIDDEN_UNPARSED));
+	sqb_routine_free(&r);
+	assert_int_equal(
+	    sqb_routine("CREATE FUNCTION s.t() RETURNS trigger LANGUAGE plpgsql SET search_path = s "
+	                "AS $$ BEGIN RETURN NEW; END $$",
+	                &r),
+	    0);
+	assert_true(!r.assigns.all && !r.hidden);
+	sqb_routine_free(&r);
 	/* a rule, as pg_get_ruledef() gives it: its actions are its statements */
 	assert_int_equal(sqb_routine("CREATE RULE r AS ON INSERT TO s.v DO INSTEAD (INSERT INTO s.c (email) "
 	                             "VALUES (new.e); UPDATE s.u SET n = 1 WHERE id = new.id;)",
