@@ -25,6 +25,7 @@
 #include "jsonw.h"
 #include "logmsg.h"
 #include "proxy_conn.h"
+#include "sqlreading.h"
 
 /* --- statements and portals ------------------------------------------------ */
 
@@ -589,9 +590,18 @@ static bool changes_reading(const char *sql, const struct sqi_info *info)
 	if (strcasestr(sql, "standard_conforming_strings") || strcasestr(sql, "client_encoding") ||
 	    strcasestr(sql, "backslash_quote"))
 		return true;
-	for (size_t i = 0; i < info->n; i++)
-		if (!strcmp(info->stmts[i].normalized, "VariableSetStmt") && strcasestr(sql, "names"))
+	for (size_t i = 0; i < info->n; i++) {
+		const struct sqi_stmt *st = &info->stmts[i];
+		bool set = !strcmp(st->normalized, "VariableSetStmt");
+		if (set && strcasestr(sql, "names"))
 			return true; /* SET NAMES */
+		for (size_t k = 0; !set && k < st->ncalls; k++)
+			set = !strcmp(st->calls[k].name, "set_config");
+		if (set && !strcmp(st->normalized, "DoStmt"))
+			return true; /* its body's calls: no constant to read there */
+		if (set)             /* in other spellings: U&"...", E'\137', a name computed */
+			return sqr_changes_reading(sql);
+	}
 	return false;
 }
 

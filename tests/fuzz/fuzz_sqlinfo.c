@@ -10,6 +10,7 @@
 #include "../../daemon/sqlinfo.c"
 #include "../../daemon/sqlcache.c"
 #include "sqlbody.h"
+#include "sqlreading.h"
 #include "fuzz_common.h"
 
 static bool same_table(const struct sqi_table *a, const struct sqi_table *b)
@@ -63,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sql[size] = 0;
 	int r = sqi_analyse(sql, &info, err, sizeof(err));
 	CHECK(r == 0 || r == -EINVAL || r == -E2BIG || r == -EILSEQ || r == -ENOMEM);
+	(void)sqr_changes_reading(sql); /* its own walk of the parse: no crash, no leak */
 	if (r == 0) {
 		for (size_t i = 0; i < info->n; i++) {
 			const struct sqi_stmt *st = &info->stmts[i];

@@ -620,6 +620,34 @@ def test_settings_that_change_how_text_reads_are_refused(proxy):
     assert proxy.psql("SELECT 1").stdout.strip() == "1"
 
 
+READING_SPELLED_OTHERWISE = [  # found by a reviewer: each turned the setting off, unrefused; in a
+    # pipeline the statements after it were then read otherwise by PostgreSQL than by the proxy
+    "SELECT set_config('standard_' || 'conforming_strings', 'off', false)",
+    "SELECT set_config(E'standard\\137conforming_strings', 'off', false)",
+    "SELECT pg_catalog.set_config(setting_name => 'standard_conforming_strings', new_value => 'off', "
+    "is_local => false)",
+    "SELECT set_config(name, 'off', false) FROM pg_settings WHERE name LIKE 'standard%strings'",
+    "SET U&\"standard\\005fconforming_strings\" = off",
+    "DO $$BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); END$$",
+]
+
+
+@pytest.mark.parametrize("sql", READING_SPELLED_OTHERWISE)
+def test_settings_that_change_how_text_reads_are_refused_however_spelled(proxy, sql):
+    conn = proxy.connect()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute(sql)
+            assert "client encoding through Custos is refused" in e.value.pgerror, e.value.pgerror
+            cur.execute("SELECT setting FROM pg_settings WHERE name LIKE 'standard%strings'")
+            assert cur.fetchone()[0] == "on"
+            cur.execute("SELECT set_config('app.user_id', '42', false)")  # others' settings go on
+    finally:
+        conn.close()
+
+
 def test_a_cursor_over_personal_data_is_recorded_when_fetched(proxy):
     conn = proxy.connect()
     cur = conn.cursor("customers")  # DECLARE ... CURSOR, then FETCH
