@@ -91,18 +91,25 @@ int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const c
 	return 0;
 }
 
+void sqi_call_name(json_t *call, const char **schema, const char **name)
+{
+	json_t *names = json_object_get(call, "funcname");
+	size_t n = json_array_size(names);
+
+	*name = json_string_value(
+	    json_object_get(json_object_get(json_array_get(names, n - 1), "String"), "sval"));
+	*schema = n >= 2 ? json_string_value(json_object_get(
+	                       json_object_get(json_array_get(names, n - 2), "String"), "sval"))
+	                 : NULL;
+}
+
 /* A FuncCall node (or CallStmt's funccall): its name is [schema.]name,
  * or catalog.schema.name. */
 static int add_call(struct sqi_stmt *st, json_t *call)
 {
-	json_t *names = json_object_get(call, "funcname");
-	size_t n = json_array_size(names);
-	const char *name = json_string_value(
-	    json_object_get(json_object_get(json_array_get(names, n - 1), "String"), "sval"));
-	const char *schema = n >= 2 ? json_string_value(json_object_get(
-	                                  json_object_get(json_array_get(names, n - 2), "String"), "sval"))
-	                            : NULL;
+	const char *schema, *name;
 
+	sqi_call_name(call, &schema, &name);
 	return name ? sqi_name_add(&st->calls, &st->ncalls, schema, name) : 0;
 }
 

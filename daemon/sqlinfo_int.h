@@ -12,6 +12,8 @@
 int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth);
 void sqi_stmt_free(struct sqi_stmt *s);
 int sqi_add_named(struct sqi_stmt *st, const char *schema, const char *name, const char *an, bool write);
+/* A FuncCall node's [schema.]name (of catalog.schema.name too); *name NULL without one. */
+void sqi_call_name(json_t *call, const char **schema, const char **name);
 
 /* sqlddl.c: what DDL (node) makes or names anew, into st->made. */
 int sqi_made(struct sqi_stmt *st, const char *node, json_t *body);

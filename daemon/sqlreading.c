@@ -5,11 +5,11 @@
  * set_config('app.user', ...) would share one. */
 #include "sqlreading.h"
 
-#include <jansson.h>
 #include <pg_query.h>
 #include <string.h>
 #include <strings.h>
 
+#include "sqlinfo_int.h"
 #include "util.h"
 
 static bool reading_setting(const char *name)
@@ -27,17 +27,12 @@ static bool reading_setting(const char *name)
  * constant (named notation included) or is a reading setting. */
 static bool sets_reading(json_t *call)
 {
-	json_t *names = json_object_get(call, "funcname");
-	size_t n = json_array_size(names);
-	const char *name = json_string_value(
-	    json_object_get(json_object_get(json_array_get(names, n - 1), "String"), "sval"));
-	const char *schema = n >= 2 ? json_string_value(json_object_get(
-	                                  json_object_get(json_array_get(names, n - 2), "String"), "sval"))
-	                            : NULL;
+	const char *schema, *name;
 	json_t *first = json_array_get(json_object_get(call, "args"), 0);
 	const char *setting = json_string_value(
 	    json_object_get(json_object_get(json_object_get(first, "A_Const"), "sval"), "sval"));
 
+	sqi_call_name(call, &schema, &name);
 	return name && !strcmp(name, "set_config") && (!schema || !strcmp(schema, "pg_catalog")) &&
 	       (!setting || reading_setting(setting));
 }
