@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* --- authentication ------------------------------------------------------- */
@@ -199,10 +200,20 @@ void pc_send_cancel(struct pconn *t)
 	t->cancel_due = false;
 	pgp_put32(req + 8, t->real_pid);
 	pgp_put32(req + 12, t->real_key);
-	/* a cancel is tiny and PostgreSQL answers nothing: blocking is brief */
+	char end;
+
+	/* A cancel is tiny and PostgreSQL answers nothing: blocking is brief.
+	 * Its end of the connection closes once the backend has been signalled
+	 * (as libpq's PQcancel, wait for it, at most a second): what the
+	 * session sends next then cannot be what the signal lands on. */
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) == 0 &&
-	    write(fd, req, sizeof(req)) == sizeof(req))
+	    write(fd, req, sizeof(req)) == sizeof(req)) {
 		px->st.cancels++;
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 1 },
+		                 sizeof(struct timeval));
+		while (recv(fd, &end, 1, 0) > 0)
+			;
+	}
 	if (fd >= 0)
 		close(fd);
 }
