@@ -620,8 +620,8 @@ def test_settings_that_change_how_text_reads_are_refused(proxy):
     assert proxy.psql("SELECT 1").stdout.strip() == "1"
 
 
-READING_SPELLED_OTHERWISE = [  # found by a reviewer: each turned the setting off, unrefused; in a
-    # pipeline the statements after it were then read otherwise by PostgreSQL than by the proxy
+READING_SPELLED_OTHERWISE = [  # found by a reviewer: all but the one naming the setting in full turned
+    # it off, unrefused; in a pipeline PostgreSQL then read the statements after it otherwise than the proxy
     "SELECT set_config('standard_' || 'conforming_strings', 'off', false)",
     "SELECT set_config(E'standard\\137conforming_strings', 'off', false)",
     "SELECT pg_catalog.set_config(setting_name => 'standard_conforming_strings', new_value => 'off', "
