@@ -247,7 +247,8 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 	if (unseen || r->hidden) {
 		snprintf(st->refusal, sizeof(st->refusal),
 		         "Custos cannot see what %s runs (EXECUTE, a language other than SQL and PL/pgSQL, "
-		         "or code it does not parse): it might touch personal data unrecorded",
+		         "code it does not parse, or a change of how the statements after it read): it "
+		         "might touch personal data unrecorded",
 		         r->hidden ? r->hidden : "this DO block");
 		st->refusal_code = PX_ERR_ANALYSE;
 	} else if (r->enc) {
@@ -592,7 +593,10 @@ static bool changes_reading(const char *sql, const struct sqi_info *info)
 		return true;
 	for (size_t i = 0; i < info->n; i++) {
 		const struct sqi_stmt *st = &info->stmts[i];
-		bool set = !strcmp(st->normalized, "VariableSetStmt");
+		bool set = !strcmp(st->normalized, "VariableSetStmt") ||
+		           !strcmp(st->normalized, "AlterSystemStmt"); /* in effect at the next reload */
+		if (st->hidden & SQI_HIDDEN_READING)
+			return true; /* a DO block's statement */
 		if (set && strcasestr(sql, "names"))
 			return true; /* SET NAMES */
 		for (size_t k = 0; !set && k < st->ncalls; k++)

@@ -247,7 +247,7 @@ static int analyse(const struct build *b, struct node *n)
 	const struct sqb_routine *r = n->a;
 	int err = 0;
 
-	if (r->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE))
+	if (r->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE | SQI_HIDDEN_READING))
 		n->hidden = n->cr->label;
 	if (r->hidden & SQI_HIDDEN_UNPARSED)
 		err = reach_text(b, n);

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "sqlreading.h"
 
 #define DO_DEPTH_MAX 4 /* a DO block running a DO block ... */
 
@@ -29,12 +30,17 @@ struct walk {
 };
 
 /* One parsed statement node ({"InsertStmt": ...}): analysed, handed to
- * the walk's function. */
+ * the walk's function. One that changes how the statements after it read
+ * hides them: PostgreSQL reports the change only after the statement that
+ * ran the body, when a pipeline's next statements may be read already. */
 static int one(struct walk *w, json_t *node)
 {
 	struct sqi_stmt s = { 0 };
 	char name[64] = "";
 	int err = sqi_classify(&s, node, name, w->depth + 1);
+
+	if (sqr_node_changes_reading(node))
+		w->hidden |= SQI_HIDDEN_READING;
 
 	for (size_t t = 0; !strcmp(name, "TruncateStmt") && t < s.ntables; t++)
 		s.tables[t].write = true; /* it fires the tables' TRUNCATE triggers */

@@ -53,6 +53,7 @@ enum {
 	SQI_HIDDEN_DYNAMIC = 1,  /* SQL built as it runs (EXECUTE) */
 	SQI_HIDDEN_UNPARSED = 2, /* a part libpg_query does not parse, or too deep or large to analyse */
 	SQI_HIDDEN_LANGUAGE = 4, /* a language other than SQL and PL/pgSQL */
+	SQI_HIDDEN_READING = 8,  /* a change of how the statements after it read (sqlreading.h) */
 };
 
 struct sqi_table {

@@ -53,13 +53,18 @@ static bool walk(json_t *node, int depth)
 	json_object_foreach(node, key, v)
 	{
 		if (((!strcmp(key, "FuncCall") || !strcmp(key, "funccall")) && sets_reading(v)) ||
-		    (!strcmp(key, "VariableSetStmt") &&
+		    ((!strcmp(key, "VariableSetStmt") || !strcmp(key, "setstmt")) && /* ALTER SYSTEM's */
 		     reading_setting(json_string_value(json_object_get(v, "name")))))
 			return true;
 		if ((json_is_object(v) || json_is_array(v)) && walk(v, depth + 1))
 			return true;
 	}
 	return false;
+}
+
+bool sqr_node_changes_reading(json_t *node)
+{
+	return walk(node, 0);
 }
 
 bool sqr_changes_reading(const char *sql)

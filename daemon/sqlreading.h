@@ -6,6 +6,7 @@
 #ifndef CUSTOS_SQLREADING_H
 #define CUSTOS_SQLREADING_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 /* Whether sql (a text of one or more statements) has such a SET in any
@@ -13,5 +14,9 @@
  * is not a constant; also when it does not parse. Parses sql: for texts
  * whose analysis shows a SET or a set_config() call, not for every one. */
 bool sqr_changes_reading(const char *sql);
+
+/* The same, for one statement already parsed (a node of libpg_query's
+ * JSON parse tree): a routine's, a DO block's. */
+bool sqr_node_changes_reading(json_t *node);
 
 #endif

@@ -140,6 +140,27 @@ class Proxy:
         import psycopg2
         return psycopg2.connect(self.dsn(**kw))
 
+    def refused_keeping_reading(self, sql):
+        """The error sql fails with (psycopg2's), standard_conforming_strings
+        still on after it (asked in words that do not name it: those are refused)."""
+        import psycopg2
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                try:
+                    cur.execute(sql)
+                except psycopg2.Error as e:
+                    err = e
+                else:
+                    raise AssertionError(f"not refused: {sql}")
+                cur.execute("SELECT setting FROM pg_settings WHERE name LIKE 'standard%strings'")
+                assert cur.fetchone()[0] == "on"
+                cur.execute("SELECT set_config('app.user_id', '42', false)")  # others' settings go on
+                return err
+        finally:
+            conn.close()
+
     def access(self, wait_for=None, timeout=10):
         """The access records; with wait_for, waits until that many exist."""
         deadline = time.time() + timeout

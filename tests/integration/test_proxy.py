@@ -629,23 +629,19 @@ READING_SPELLED_OTHERWISE = [  # found by a reviewer: all but the one naming the
     "SELECT set_config(name, 'off', false) FROM pg_settings WHERE name LIKE 'standard%strings'",
     "SET U&\"standard\\005fconforming_strings\" = off",
     "DO $$BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); END$$",
+    "DO $$BEGIN SET U&\"standard\\005fconforming_strings\" = off; END$$",
+    "ALTER SYSTEM SET U&\"standard\\005fconforming_strings\" = off",  # read at the next reload
 ]
 
 
 @pytest.mark.parametrize("sql", READING_SPELLED_OTHERWISE)
 def test_settings_that_change_how_text_reads_are_refused_however_spelled(proxy, sql):
-    conn = proxy.connect()
     try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            with pytest.raises(psycopg2.Error) as e:
-                cur.execute(sql)
-            assert "client encoding through Custos is refused" in e.value.pgerror, e.value.pgerror
-            cur.execute("SELECT setting FROM pg_settings WHERE name LIKE 'standard%strings'")
-            assert cur.fetchone()[0] == "on"
-            cur.execute("SELECT set_config('app.user_id', '42', false)")  # others' settings go on
+        e = proxy.refused_keeping_reading(sql)
+        assert "client encoding through Custos is refused" in e.pgerror, e.pgerror
     finally:
-        conn.close()
+        if sql.startswith("ALTER SYSTEM"):
+            proxy.shop.server.psql("ALTER SYSTEM RESET ALL")
 
 
 def test_a_cursor_over_personal_data_is_recorded_when_fetched(proxy):

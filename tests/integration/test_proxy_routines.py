@@ -96,6 +96,17 @@ CREATE RULE tally_kept AS ON DELETE TO shop.tally DO INSTEAD NOTHING;
 CREATE TABLE shop.tally_log (n int);
 CREATE RULE tally_when AS ON UPDATE TO shop.tally WHERE (SELECT count(*) FROM shop.customers) > 0
     DO ALSO INSERT INTO shop.tally_log VALUES (NEW.n);
+CREATE FUNCTION shop.reading_performed() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); END $$;
+CREATE FUNCTION shop.reading_set() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN SET U&"standard\\005fconforming_strings" = off; END $$;
+CREATE FUNCTION shop.reading_sql() RETURNS text LANGUAGE sql
+    AS $$SELECT set_config(E'standard\\137conforming_strings', 'off', false)$$;
+CREATE FUNCTION shop.reading_outer() RETURNS void LANGUAGE sql AS 'SELECT shop.reading_set()';
+CREATE TABLE shop.reading_log (x int);
+CREATE FUNCTION shop.reading_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); RETURN NEW; END $$;
+CREATE TRIGGER reading_log_set AFTER INSERT ON shop.reading_log FOR EACH ROW EXECUTE FUNCTION shop.reading_trigger();
 """
 
 
@@ -369,6 +380,23 @@ def test_a_rule_or_trigger_enabled_in_a_transaction_is_code_ddl(proxy, shop, tab
 def test_code_custos_cannot_see_is_refused(proxy, sql, routine):
     code, msg = error_of(proxy, sql)
     assert code == "QC001" and routine in msg, msg
+
+
+@pytest.mark.parametrize("sql, routine", [
+    ("SELECT shop.reading_performed()", "shop.reading_performed"),  # the setting's name computed
+    ("SELECT shop.reading_set()", "shop.reading_set"),              # SET, the name spelled with U&
+    ("SELECT shop.reading_sql()", "shop.reading_sql"),              # an SQL function, E'\\137'
+    ("SELECT shop.reading_outer()", "shop.reading_set"),            # through another routine
+    ("INSERT INTO shop.reading_log VALUES (1)", "shop.reading_trigger"),  # a trigger
+])
+def test_code_changing_how_statements_read_is_refused(proxy, sql, routine):
+    """A routine that turns standard_conforming_strings off: PostgreSQL
+    reports it only after the statement, by when it may have read the next
+    ones of a pipeline otherwise than Custos did. Such code is refused (it
+    ran, unrefused, and the session's setting was off after it)."""
+    e = proxy.refused_keeping_reading(sql)
+    assert e.pgcode == "QC001" and routine in e.pgerror, e.pgerror
+    assert proxy.psql("SELECT shop.add(1, 2)").stdout.strip() == "3"
 
 
 def test_a_do_block_libpg_query_does_not_parse_is_refused_only_near_personal_data(proxy):

@@ -12,6 +12,7 @@
 
 #include "sqlbody.h"
 #include "sqlinfo.h"
+#include "sqlreading.h"
 
 static const struct sqi_table *table(const struct sqi_stmt *st, const char *name)
 {
@@ -1004,6 +1005,69 @@ static void test_cache_by_structure(void **state)
 	sqi_cache_free(c);
 }
 
+/* Statements that change how the ones after them read, however spelled;
+ * and the code that does (a DO block's, a routine's) marked as such. */
+static void test_reading_changes(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *sql;
+		bool changes;
+	} rows[] = {
+		{ "SET standard_conforming_strings = off", true },
+		{ "SET U&\"standard\\005fconforming_strings\" TO off", true },
+		{ "RESET backslash_quote", true },
+		{ "SET NAMES 'GBK'", true },
+		{ "ALTER SYSTEM SET U&\"standard\\005fconforming_strings\" = off", true },
+		{ "SELECT set_config(E'standard\\137conforming_strings', 'off', false)", true },
+		{ "SELECT pg_catalog.set_config(setting_name => 'client_encoding', new_value => 'GBK', "
+		  "is_local => false)",
+		  true },
+		{ "SELECT set_config(name, 'off', false) FROM pg_settings", true },
+		{ "SELEC 1", true }, /* what does not parse may do anything */
+		{ "SET work_mem = '64MB'", false },
+		{ "ALTER SYSTEM SET work_mem = '64MB'", false },
+		{ "SELECT set_config('app.user_id', '42', false)", false },
+		{ "SELECT s.set_config('standard_conforming_strings', 'off')", false }, /* not PostgreSQL's */
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (sqr_changes_reading(rows[i].sql) != rows[i].changes)
+			fail_msg("%s: %s", rows[i].sql, rows[i].changes ? "not seen" : "seen");
+
+	struct sqi_info *info;
+	char err[128];
+	assert_int_equal(sqi_analyse("DO $$ BEGIN SET U&\"standard\\005fconforming_strings\" = off; END $$; "
+	                             "DO $$ BEGIN SET work_mem = '1MB'; END $$",
+	                             &info, err, sizeof(err)),
+	                 0);
+	assert_int_equal(info->stmts[0].hidden, SQI_HIDDEN_READING);
+	assert_int_equal(info->stmts[1].hidden, 0);
+	sqi_free(info);
+	struct sqb_routine r;
+	static const char *const routines[] = {
+		"CREATE FUNCTION s.a() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
+		"PERFORM set_config('standard_' || 'conforming_strings', 'off', false); END $$",
+		"CREATE FUNCTION s.b() RETURNS text LANGUAGE sql AS "
+		"$$ SELECT set_config(E'backslash\\137quote', 'on', false) $$",
+		"CREATE FUNCTION s.c() RETURNS void LANGUAGE sql BEGIN ATOMIC "
+		"SELECT set_config('client_encoding', 'SJIS', true); END",
+		"CREATE FUNCTION s.d() RETURNS void LANGUAGE plpgsql AS $$ DECLARE v text; BEGIN "
+		"v := set_config('standard_conforming_strings', 'off', false); END $$",
+	};
+	for (size_t i = 0; i < sizeof(routines) / sizeof(routines[0]); i++) {
+		assert_int_equal(sqb_routine(routines[i], &r), 0);
+		if (r.hidden != SQI_HIDDEN_READING)
+			fail_msg("routine %zu: hidden %u", i, r.hidden);
+		sqb_routine_free(&r);
+	}
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.e() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
+	                             "PERFORM set_config('app.user_id', '42', false); END $$",
+	                             &r),
+	                 0);
+	assert_int_equal(r.hidden, 0);
+	sqb_routine_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1024,6 +1088,7 @@ int main(void)
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_copy_formats),
 		cmocka_unit_test(test_cache_by_structure),
+		cmocka_unit_test(test_reading_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
