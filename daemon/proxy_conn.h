@@ -233,7 +233,8 @@ void pc_read_directly(struct pconn *c); /* both sides read without libevent's co
 int pc_auth_backend(struct pconn *c, const struct pgp_msg *m); /* the server's messages until ReadyForQuery */
 void pc_send_cancel(struct pconn *c);                          /* a CancelRequest for its backend, now */
 
-/* proxy_query.c: what proxy_result.c shares of the statements and the queue */
+/* proxy_query.c and proxy_analyse.c: what proxy_result.c shares of the
+ * statements and the queue */
 struct pstmt *pq_st_ref(struct pstmt *st);
 void pq_st_unref(struct pstmt *st);
 struct portal *pq_portal_ref(struct portal *p);
@@ -248,6 +249,12 @@ int pq_confirm(struct pconn *c, const struct xentry *e); /* a definition the ser
  * stores it (idtext.h; bare: not cast), into *ret: 0; -ENOTSUP when
  * Custos cannot tell what PostgreSQL makes of it; -ENOMEM. */
 int pq_literal_id(const struct sqi_literal *l, uint32_t type, bool bare, char **ret);
+/* What statement s of sql touches and what it earns (proxy_analyse.c):
+ * a new pstmt (its refusal set when it is to be refused), or NULL when
+ * memory ran out or its subjects cannot be read from its text.
+ * parse_nparams: the Parse's parameter count, -1 for a simple Query. */
+struct pstmt *pq_analysed(struct pconn *c, const struct sqi_stmt *s, const char *sql,
+                          const struct sqi_literal *lits, size_t nlits, int parse_nparams);
 /* Parameter i bound in b as a subject's id in a column of type col, as
  * PostgreSQL stores it (idtext.h; one in the binary format read through
  * b->types, or b->inferred; cast: the statement casts it), or NULL: NULL,
@@ -355,5 +362,20 @@ void pq_record_done(void *arg, int err, uint64_t seq);
  * which then gets nothing more until the record is durable. 0; -1 when
  * the connection failed closed. */
 int pq_attempt(struct pconn *c, const struct pstmt *st, const struct portal *p, uint64_t serial);
+
+/* proxy_record.c: what proxy_result.c records and holds */
+/* Holds back what the client would see of the head's result from here on
+ * (until its record is durable); the connection fails closed when it
+ * cannot. */
+void pq_gate(struct pconn *c);
+/* Records the head's statement st (rows; a security event or ""; so far,
+ * when partial): its hold, if any, waits for the record to be durable.
+ * 0; -1 when the connection failed closed. */
+int pq_record(struct pconn *c, const struct pstmt *st, int64_t rows, const char *event, bool partial);
+/* Adds the subjects st names before it runs (bound in p) to r. */
+void pq_named_subjects(struct result *r, const struct pstmt *st, const struct portal *p);
+/* Adds the subject (type, the id's len bytes) to r once; an id Custos
+ * cannot log, or one over PX_MAX_SUBJECTS, counts as unattributed. */
+void pq_add_subject(struct result *r, const char *type, const uint8_t *v, int32_t len);
 
 #endif

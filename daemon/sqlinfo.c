@@ -263,7 +263,7 @@ static void drop_ctes(struct sqi_stmt *st, json_t *node, int depth)
 	}
 }
 
-static const char *col_name(json_t *columnref, size_t *ret_nfields, const char **ret_qual)
+const char *sqi_col_name(json_t *columnref, size_t *ret_nfields, const char **ret_qual)
 {
 	json_t *fields = json_object_get(columnref, "fields");
 	size_t nf = json_array_size(fields);
@@ -279,7 +279,7 @@ static const char *col_name(json_t *columnref, size_t *ret_nfields, const char *
 
 /* --- predicates ---------------------------------------------------------- */
 
-static json_t *untyped(json_t *v)
+json_t *sqi_untyped(json_t *v)
 {
 	json_t *cast;
 
@@ -291,8 +291,8 @@ static json_t *untyped(json_t *v)
 static int add_pred(struct sqi_stmt *st, const char *qual, const char *column, int col_location, json_t *v,
                     bool insert, bool eq_left)
 {
-	bool bare = untyped(v) == v;
-	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
+	bool bare = sqi_untyped(v) == v;
+	json_t *c = json_object_get(v = sqi_untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
 	char num[32];
 	const char *value = NULL;
 
@@ -340,21 +340,21 @@ static int pred_expr(struct sqi_stmt *st, json_t *e)
 	const char *kind = json_string_value(json_object_get(e, "kind"));
 	const char *op = json_string_value(json_object_get(
 	    json_object_get(json_array_get(json_object_get(e, "name"), 0), "String"), "sval"));
-	json_t *lexpr = json_object_get(e, "lexpr"), *l = json_object_get(untyped(lexpr), "ColumnRef");
+	json_t *lexpr = json_object_get(e, "lexpr"), *l = json_object_get(sqi_untyped(lexpr), "ColumnRef");
 	json_t *r = json_object_get(e, "rexpr");
 	bool in = kind && !strcmp(kind, "AEXPR_IN");
 
 	if (!op || strcmp(op, "=") || !kind || (!in && strcmp(kind, "AEXPR_OP")))
 		return 0;
-	bool left = true, cast = untyped(lexpr) != lexpr;
+	bool left = true, cast = sqi_untyped(lexpr) != lexpr;
 	if (!l && !in) { /* v = col */
 		left = false;
-		l = json_object_get(untyped(r), "ColumnRef");
-		cast = untyped(r) != r;
+		l = json_object_get(sqi_untyped(r), "ColumnRef");
+		cast = sqi_untyped(r) != r;
 		r = lexpr;
 	}
 	size_t nf, before = st->npreds, i;
-	const char *qual, *col = col_name(l, &nf, &qual);
+	const char *qual, *col = sqi_col_name(l, &nf, &qual);
 	int at = (int)json_integer_value(json_object_get(l, "location"));
 	if (!col || nf > 3)
 		return 0;
@@ -478,7 +478,7 @@ static bool is_pred_column(const struct sqi_stmt *st, int location)
 static int add_use(struct sqi_stmt *st, json_t *ref)
 {
 	size_t nf;
-	const char *qual, *name = col_name(ref, &nf, &qual);
+	const char *qual, *name = sqi_col_name(ref, &nf, &qual);
 
 	if (!name || is_pred_column(st, (int)json_integer_value(json_object_get(ref, "location"))))
 		return 0; /* `*`, or a predicate the proxy looks at on its own */
@@ -533,223 +533,6 @@ static int uses_walk(struct sqi_stmt *st, json_t *node, const char *key, bool ba
 		if (err)
 			return err;
 	}
-	return 0;
-}
-
-/* --- the values written ------------------------------------------------------- */
-
-static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigned row, int col_location)
-{
-	bool bare = untyped(v) == v;
-	json_t *c = json_object_get(v = untyped(v), "A_Const"), *p = json_object_get(v, "ParamRef");
-	json_t *ref = json_object_get(v, "ColumnRef");
-	struct sqi_write w = { .kind = SQI_W_EXPR,
-		               .literal = -1,
-		               .row = row,
-		               .bare = bare,
-		               .value_location = -1,
-		               .col_location = col_location,
-		               .value_at = { -1, -1 },
-		               .col_at = { -1, -1 } };
-
-	if (st->nwrites == SQI_MAX_WRITES) { /* (an upsert's SET beyond: not followed) */
-		st->writes_partial = st->write_all = true;
-		return 0;
-	}
-	if (c && json_is_true(json_object_get(c, "isnull"))) {
-		w.kind = SQI_W_NULL;
-	} else if (c) {
-		w.kind = SQI_W_CONST;
-		w.value_location = (int)json_integer_value(json_object_get(c, "location"));
-	} else if (p) {
-		w.kind = SQI_W_PARAM;
-		w.param = (int)json_integer_value(json_object_get(p, "number"));
-		w.value_location = (int)json_integer_value(json_object_get(p, "location"));
-	} else if (ref) {
-		size_t nf;
-		const char *qual, *name = col_name(ref, &nf, &qual);
-		if (nf == 2 && qual && name && !strcmp(qual, "excluded") && !strcmp(name, column))
-			w.kind = SQI_W_EXCLUDED;
-	}
-	struct sqi_write *nv = realloc(st->writes, (st->nwrites + 1) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	st->writes = nv;
-	if (!(w.column = strdup(column)))
-		return -ENOMEM;
-	nv[st->nwrites++] = w;
-	return 0;
-}
-
-/* SET targets: ResTarget { name, val }; SET (a, b) = ... is an expression. */
-static int writes_set(struct sqi_stmt *st, json_t *targets, bool upsert)
-{
-	json_t *t;
-	size_t i;
-	int err = 0;
-
-	json_array_foreach(targets, i, t)
-	{
-		json_t *rt = json_object_get(t, "ResTarget");
-		const char *name = json_string_value(json_object_get(rt, "name"));
-		json_t *val = json_object_get(rt, "val");
-		if (json_object_get(val, "MultiAssignRef"))
-			val = NULL; /* an expression, whatever it is */
-		size_t before = st->nwrites;
-		if (name && !err && !(err = add_write(st, name, val, 0, -1)) && st->nwrites > before)
-			st->writes[before].upsert = upsert;
-	}
-	return err;
-}
-
-/* ON CONFLICT (a, b): its columns (not an expression's, nor a constraint's). */
-static int conflict_target(struct sqi_stmt *st, json_t *infer)
-{
-	json_t *elems = json_object_get(infer, "indexElems"), *v;
-	size_t i;
-
-	if (!json_array_size(elems) || !(st->conflict_cols = calloc(json_array_size(elems), sizeof(char *))))
-		return json_array_size(elems) ? -ENOMEM : 0;
-	json_array_foreach(elems, i, v)
-	{
-		const char *name =
-		    json_string_value(json_object_get(json_object_get(v, "IndexElem"), "name"));
-		if (name && !(st->conflict_cols[st->nconflict_cols++] = strdup(name)))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static int writes_insert(struct sqi_stmt *st, json_t *ins)
-{
-	json_t *cols = json_object_get(ins, "cols"), *sel, *rows, *row, *v;
-	size_t i, j;
-	int err = 0;
-
-	sel = json_object_get(json_object_get(ins, "selectStmt"), "SelectStmt");
-	rows = json_object_get(sel, "valuesLists");
-	st->writes_partial |= json_object_get(ins, "selectStmt") && !json_array_size(rows);
-	json_array_foreach(rows, i, row)
-	{
-		json_t *items = json_object_get(json_object_get(row, "List"), "items");
-		json_array_foreach(items, j, v)
-		{
-			json_t *rt = json_object_get(json_array_get(cols, j), "ResTarget");
-			const char *col = json_string_value(json_object_get(rt, "name"));
-			if (!col)
-				st->writes_partial = true; /* no column list: write_all says so too */
-			else if (!err)
-				err = add_write(st, col, v, (unsigned)i,
-				                (int)json_integer_value(json_object_get(rt, "location")));
-		}
-	}
-	json_t *oc = json_object_get(ins, "onConflictClause");
-	if (!err && oc)
-		err = writes_set(st, json_object_get(oc, "targetList"), true);
-	if (!err && oc)
-		err = conflict_target(st, json_object_get(oc, "infer"));
-	return err;
-}
-
-/* A boolean option's word, as PostgreSQL's defGetBoolean takes it: 1, 0,
- * or -1 for another ("match", say). */
-static int yes_no(const char *w)
-{
-	static const char *const words[][2] = { { "true", "false" }, { "on", "off" }, { "1", "0" } };
-
-	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
-		for (int v = 0; v < 2; v++)
-			if (!strcasecmp(w, words[i][v]))
-				return !v;
-	return -1;
-}
-
-/* FORCE_QUOTE: * or its columns' names (given once). */
-static bool force_quote(struct sqi_stmt *st, json_t *arg)
-{
-	json_t *items = json_object_get(json_object_get(arg, "List"), "items"), *v;
-	size_t i;
-
-	if (st->copy_quote_all || st->copy_quote)
-		return false;
-	if (json_object_get(arg, "A_Star"))
-		return st->copy_quote_all = true;
-	if (!json_array_size(items) || !(st->copy_quote = calloc(json_array_size(items), sizeof(char *))))
-		return false;
-	json_array_foreach(items, i, v)
-	{
-		const char *name = json_string_value(json_object_get(json_object_get(v, "String"), "sval"));
-		if (!name || !(st->copy_quote[st->ncopy_quote++] = strdup(name)))
-			return false;
-	}
-	return true;
-}
-
-/* COPY's options the proxy reads rows under (copytext.h), HEADER (true or
- * false), FORMAT binary and FORCE_QUOTE; false for any other. */
-static bool copy_options(struct sqi_stmt *st, json_t *options)
-{
-	json_t *o;
-	size_t i;
-
-	memset(&st->copy_format, 0, sizeof(st->copy_format));
-	json_array_foreach(options, i, o)
-	{
-		json_t *d = json_object_get(o, "DefElem"), *arg = json_object_get(d, "arg");
-		const char *name = json_string_value(json_object_get(d, "defname"));
-		const char *fmt = json_string_value(json_object_get(json_object_get(arg, "String"), "sval"));
-		json_t *b = json_object_get(arg, "Boolean");
-		int flag = !arg  ? 1
-		           : b   ? json_is_true(json_object_get(b, "boolval"))
-		           : fmt ? yes_no(fmt)
-		                 : -1;
-		if (name && !strcmp(name, "header") && flag >= 0)
-			st->copy_header = flag;
-		else if (name && fmt && !strcmp(name, "format") && !strcmp(fmt, "binary"))
-			st->copy_binary = true;
-		else if (name && !fmt && !strcmp(name, "force_quote") && force_quote(st, arg))
-			continue;
-		else if (!name || !fmt || !ct_format_set(&st->copy_format, name, fmt))
-			return false;
-	}
-	return ct_format_finish(&st->copy_format);
-}
-
-static int copy_columns(struct sqi_stmt *st, json_t *body)
-{
-	json_t *v;
-	size_t i;
-
-	st->copy_table = json_object_get(body, "relation") != NULL;
-	bool understood = st->copy_table && copy_options(st, json_object_get(body, "options")) &&
-	                  !json_object_get(body, "whereClause");
-	if (st->copy_quote_all || st->ncopy_quote) /* what PostgreSQL takes: CSV, out */
-		understood &= st->copy_format.csv && !json_is_true(json_object_get(body, "is_from"));
-	st->copy_plain = understood && !st->copy_binary;
-	st->copy_binary &= understood && !st->copy_header && !st->copy_format.set && !st->copy_format.csv;
-	st->copy_stdin = !json_object_get(body, "filename");
-	json_t *list = json_object_get(body, "attlist");
-	if (!json_array_size(list))
-		return 0;
-	if (!(st->copy_cols = calloc(json_array_size(list), sizeof(char *))))
-		return -ENOMEM;
-	json_array_foreach(list, i, v)
-	{
-		const char *name = json_string_value(json_object_get(json_object_get(v, "String"), "sval"));
-		if (!name || !(st->copy_cols[st->ncopy_cols++] = strdup(name)))
-			return name ? -ENOMEM : -EINVAL;
-	}
-	return 0;
-}
-
-static int writes(struct sqi_stmt *st, const char *node, json_t *body)
-{
-	if (!strcmp(node, "CopyStmt"))
-		return copy_columns(st, body);
-	if (!strcmp(node, "InsertStmt"))
-		return writes_insert(st, body);
-	if (!strcmp(node, "UpdateStmt"))
-		return writes_set(st, json_object_get(body, "targetList"), false);
 	return 0;
 }
 
@@ -812,7 +595,7 @@ int sqi_classify(struct sqi_stmt *st, json_t *stmt, char node[64], int depth)
 		if (!err)
 			err = written_columns(st, key, body);
 		if (!err)
-			err = writes(st, key, body);
+			err = sqi_writes(st, key, body);
 		size_t written = 0; /* a write not followed by column: nested, or beside another */
 		for (size_t t = 0; t < st->ntables; t++)
 			written += st->tables[t].write;
