@@ -48,10 +48,11 @@ enum px_sslmode { PX_SSL_DISABLE, PX_SSL_PREFER, PX_SSL_REQUIRE, PX_SSL_VERIFY_C
 
 struct px_stats {
 	uint64_t accepted, active, refused_statements, protocol_errors, records, record_failures, statements,
-	    bulk_alerts, cancels;
+	    bulk_alerts, cancels, cancels_lost;
 };
 
 struct pconn;
+struct pcancel;
 
 #define PX_TICKS_PER_S 10 /* the proxy's timer ticks every 100 ms */
 
@@ -75,7 +76,8 @@ struct proxy {
 	socklen_t up_addrlen;
 	struct evconnlistener *ls[CFG_MAX_LIST];
 	size_t nls;
-	struct pconn *conns; /* a doubly linked list */
+	struct pconn *conns;     /* a doubly linked list */
+	struct pcancel *cancels; /* CancelRequests on their way to PostgreSQL (proxy_cancel.c) */
 	uint64_t sessions;
 	struct px_stats st;
 	bool stopping;
@@ -91,6 +93,8 @@ int px_tls_init(struct proxy *px, char *err, size_t errlen) WUR;
 void px_accept(struct proxy *px, evutil_socket_t fd, const struct sockaddr *sa, int salen);
 /* proxy_conn.c */
 void px_close_all(struct proxy *px, bool now); /* now: only once the loop has ended */
+/* proxy_cancel.c: ends the cancels on their way (once the loop has ended) */
+void px_cancels_free(struct proxy *px);
 /* Keys have come from the keeper: the connections waiting on them go on. */
 void px_keys_ready(void *px);
 /* A catalog read has ended: the connections waiting for it go on. */

@@ -245,12 +245,22 @@ bool pc_cancel_follows(struct pconn *c)
  * event loop, not from the caller (a record's answer, say). */
 static void resume_client(struct pconn *c)
 {
-	if (c->cli_paused && !c->cli_keys_wait && !catalog_pending(c) && c->srv &&
+	if (c->cli_paused && !c->cli_keys_wait && !catalog_pending(c) && !c->cancels && c->srv &&
 	    server_bound(c) < PX_BUFFER_MAX) {
 		c->cli_paused = false;
 		set_reading(c, c->cli, true);
 		bufferevent_trigger(c->cli, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
 	}
+}
+
+void pc_cancel_ended(struct pconn *c)
+{
+	if (--c->cancels || c->phase == PC_CLOSING)
+		return;
+	if (c->cancel_due && !pc_cancel_follows(c))
+		pc_send_cancel(c); /* one that came meanwhile */
+	else
+		resume_client(c);
 }
 
 void pc_open_server(struct pconn *c, uint64_t upto)
@@ -327,6 +337,7 @@ static void conn_free(struct pconn *c)
 	struct proxy *px = c->px;
 
 	lc_forget(px->lc, c);
+	pc_cancels_forget(c);
 	drop_holds(c); /* first: nothing held is released on the way out */
 	pq_free(c);
 	while (c->tk) {
@@ -552,7 +563,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 		return wait_for_keys(c);
 
 	while (c->phase == PC_AUTH || c->phase == PC_READY) {
-		if (catalog_pending(c)) {
+		if (catalog_pending(c) || c->cancels) {
 			c->cli_paused = true;
 			set_reading(c, c->cli, false);
 			to_server_now(c);

@@ -197,6 +197,7 @@ struct pconn {
 	struct evbuffer *gated;
 	unsigned gates;     /* attempt records not yet durable */
 	bool cancel_due;    /* a cancel came while the writes waited: it follows the first */
+	unsigned cancels;   /* cancels of its backend on their way: its client waits */
 	uint64_t gated_out; /* bytes released from gated so far: gated's start in the stream */
 };
 
@@ -209,6 +210,7 @@ bool pc_cancel_waiting(struct pconn *c); /* a Query not yet at PostgreSQL fails 
  * with nothing of the session's running, the catalog): a cancel goes to
  * PostgreSQL after it (cancel_due). */
 bool pc_cancel_follows(struct pconn *c);
+void pc_cancel_ended(struct pconn *c); /* one of c's cancels is over: its client may be read again */
 int pc_pass(struct pconn *c, const struct pgp_msg *m, struct evbuffer *in); /* forwards m now, held or not */
 int pc_write(struct pconn *c, const void *data, size_t n);                  /* to the client, held or not */
 /* Where output to the server goes now: behind the writes waiting for
@@ -231,7 +233,12 @@ void pc_read_directly(struct pconn *c); /* both sides read without libevent's co
 
 /* proxy_startup.c */
 int pc_auth_backend(struct pconn *c, const struct pgp_msg *m); /* the server's messages until ReadyForQuery */
-void pc_send_cancel(struct pconn *c);                          /* a CancelRequest for its backend, now */
+
+/* proxy_cancel.c */
+/* A CancelRequest for c's backend, now; c's client is not read until it
+ * has reached PostgreSQL (or failed to), when pc_cancel_ended runs. */
+void pc_send_cancel(struct pconn *c);
+void pc_cancels_forget(struct pconn *c); /* c ends: its cancels go on without it */
 
 /* proxy_query.c and proxy_analyse.c: what proxy_result.c shares of the
  * statements and the queue */

@@ -191,33 +191,6 @@ static void connect_upstream(struct pconn *c)
 
 static void on_startup_read(struct bufferevent *bev, void *arg);
 
-void pc_send_cancel(struct pconn *t)
-{
-	struct proxy *px = t->px;
-	uint8_t req[16] = { 0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e };
-	int fd = socket(px->up_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	t->cancel_due = false;
-	pgp_put32(req + 8, t->real_pid);
-	pgp_put32(req + 12, t->real_key);
-	char end;
-
-	/* A cancel is tiny and PostgreSQL answers nothing: blocking is brief.
-	 * Its end of the connection closes once the backend has been signalled
-	 * (as libpq's PQcancel, wait for it, at most a second): what the
-	 * session sends next then cannot be what the signal lands on. */
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) == 0 &&
-	    write(fd, req, sizeof(req)) == sizeof(req)) {
-		px->st.cancels++;
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 1 },
-		                 sizeof(struct timeval));
-		while (recv(fd, &end, 1, 0) > 0)
-			;
-	}
-	if (fd >= 0)
-		close(fd);
-}
-
 /* A cancel for a Query that has not reached PostgreSQL, waiting for keys,
  * the catalog or its attempt records, alone, fails it in place
  * (pc_cancel_waiting). Other messages waiting there (Parse, Bind,

@@ -152,6 +152,7 @@ static int setup(struct proxy *px)
 static void teardown(struct proxy *px)
 {
 	px_close_all(px, true);
+	px_cancels_free(px);
 	for (size_t i = 0; i < px->nls; i++)
 		evconnlistener_free(px->ls[i]);
 	if (px->parent_ev)

@@ -167,6 +167,35 @@ def test_cancel_reaches_the_right_backend(proxy):
     conn.close()
 
 
+def test_a_cancel_waiting_for_postgresql_holds_up_no_other_session(proxy):
+    """A cancel waits for PostgreSQL to close its connection (the backend
+    signalled); meanwhile the proxy's other sessions go on. The postmaster,
+    stopped, takes the cancel's connection but does not answer: another
+    session's statement came back only after the proxy's wait (a second).
+    psql sends the cancel (on SIGINT), leaving this process free to time it."""
+    b = proxy.connect()
+    b.autocommit = True
+    postmaster = int((proxy.shop.server.datadir / "postmaster.pid").read_text().split()[0])
+    a = subprocess.Popen(["psql", "-X", "-d", proxy.dsn(), "-c", "SELECT pg_sleep(20)"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    os.kill(postmaster, signal.SIGSTOP)
+    try:
+        a.send_signal(signal.SIGINT)
+        time.sleep(0.2)  # the proxy has the cancel; its own waits in the stopped postmaster's queue
+        start = time.time()
+        with b.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+        took = time.time() - start
+    finally:
+        os.kill(postmaster, signal.SIGCONT)
+    _, err = a.communicate(timeout=20)
+    assert "canceling statement due to user request" in err, err
+    assert took < 0.5, took
+    b.close()
+
+
 def test_copy_both_ways(proxy, tmp_path):
     proxy.psql("CREATE TABLE IF NOT EXISTS public.copied (a int, b text)")
     src = tmp_path / "in.csv"
