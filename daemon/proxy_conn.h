@@ -175,6 +175,7 @@ struct pconn {
 	size_t qhead, qn, qcap;
 	uint64_t serials;
 	bool skip;                     /* extended protocol: a refusal drops messages until Sync */
+	bool ran;                      /* a Bind or Execute since the last Sync: it may have run code */
 	bool drop;                     /* a withheld result: the server's answers up to ReadyForQuery go */
 	bool copy_in;                  /* the server reads COPY data: Sync means nothing to it */
 	bool copy_done_early;          /* the client ended its COPY before CopyInResponse */

@@ -337,6 +337,20 @@ static const char *const reading_refusal =
     "changing standard_conforming_strings or the client encoding through Custos is refused: it changes "
     "how statements read";
 
+/* A text that reaches PostgreSQL before it has told the proxy what the
+ * statements before it changed (a ParameterStatus comes only with
+ * ReadyForQuery): code they ran (a view's, a default's, an operator's)
+ * may have changed how it reads. It must read alike either way. */
+static bool reads_unsure(struct pconn *c, const char *sql)
+{
+	return (c->ran || pq_head(c)) && !sqr_reads_alike(sql, strlen(sql));
+}
+
+static const char *const unsure_refusal =
+    "this statement reads otherwise with standard_conforming_strings off or another client encoding "
+    "(a backslash in a string), and statements before it that PostgreSQL has not finished may have "
+    "changed those: Custos refuses it rather than read it one way while PostgreSQL reads it another";
+
 static int on_query(struct pconn *c, const struct pgp_msg *m)
 {
 	const char *sql, *why;
@@ -356,6 +370,8 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	}
 	if (changes_reading(sql, info))
 		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, reading_refusal);
+	if (reads_unsure(c, sql))
+		return refuse(c, X_REFUSE_Q, PX_ERR_ANALYSE, unsure_refusal);
 	size_t pushed = 0; /* pq_push() may compact the queue: count, do not remember where */
 	size_t made = c->nmade;
 	bool sensitive = false;
@@ -499,6 +515,8 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 	}
 	if (changes_reading(p.query, info))
 		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, reading_refusal);
+	if (reads_unsure(c, p.query))
+		return refuse(c, X_REFUSE_X, PX_ERR_ANALYSE, unsure_refusal);
 	if (info->n > 1) /* PostgreSQL refuses it too; nothing runs */
 		return refuse(c, X_REFUSE_X, "42601",
 		              "cannot insert multiple commands into a prepared statement");
@@ -722,11 +740,13 @@ int pq_frontend(struct pconn *c, const struct pgp_msg *m)
 	switch (m->type) {
 	case 'Q': return on_query(c, m);
 	case 'P': return on_parse(c, m);
-	case 'B': return on_bind(c, m);
+	case 'B': c->ran = true; return on_bind(c, m); /* a domain's check on a parameter runs code */
 	case 'D': return on_describe(c, m);
-	case 'E': return on_execute(c, m);
+	case 'E': c->ran = true; return on_execute(c, m);
 	case 'C': return on_close(c, m);
-	case 'S': c->skip = false; return c->copy_in ? 0 : pq_push(c, (struct xentry){ .kind = X_SYNC });
+	case 'S':
+		c->skip = c->ran = false; /* until its ReadyForQuery, pq_head(c) */
+		return c->copy_in ? 0 : pq_push(c, (struct xentry){ .kind = X_SYNC });
 	case 'c':
 	case 'f': {
 		int r = pgp_check_frontend(m) ? -EBADMSG : c->cin ? pxi_end(c, m) : 0;

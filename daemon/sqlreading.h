@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Whether sql (a text of one or more statements) has such a SET in any
  * spelling, or calls set_config() with such a setting or one whose name
@@ -16,7 +17,20 @@
 bool sqr_changes_reading(const char *sql);
 
 /* The same, for one statement already parsed (a node of libpg_query's
- * JSON parse tree): a routine's, a DO block's. */
+ * JSON parse tree): a routine's, a DO block's; but a set_config() whose
+ * setting is not a constant does not count (set_config(name, value) in a
+ * helper for an application's own settings): what it may change is seen
+ * to (sqr_reads_alike, and the session refused once PostgreSQL reports a
+ * change). */
 bool sqr_node_changes_reading(json_t *node);
+
+/* Whether PostgreSQL reads the text sql (len bytes) alike whatever
+ * standard_conforming_strings, backslash_quote and the client encoding
+ * (one of those PostgreSQL accepts from clients) are: its strings,
+ * quoted names and comments begin and end in the same places. For a
+ * statement sent before PostgreSQL has reported what the ones before it
+ * may have changed (a pipeline): it then reads as Custos read it, or
+ * not at all. False also for a backslash after a byte outside ASCII. */
+bool sqr_reads_alike(const char *sql, size_t len);
 
 #endif

@@ -673,6 +673,31 @@ def test_settings_that_change_how_text_reads_are_refused_however_spelled(proxy, 
             proxy.shop.server.psql("ALTER SYSTEM RESET ALL")
 
 
+def test_a_pipelined_statement_reads_as_custos_read_it_or_is_refused(proxy, tmp_path):
+    """Found by a reviewer: UPDATE pg_settings turns standard_conforming_strings
+    off (a rule of the view calls set_config(); no text names it), and
+    PostgreSQL reports it only at the pipeline's end. It read the pipeline's
+    next statement with the setting off, where a string hid
+    `email = 'plain@example.org'` from Custos: plaintext in an encrypted
+    column. A statement sent before PostgreSQL has told the proxy what the
+    ones before it changed must read alike either way."""
+    script = tmp_path / "pipeline.sql"
+    script.write_text("\\startpipeline\n"
+                      "UPDATE pg_settings SET setting = 'off' WHERE name LIKE 'standard%strings';\n"
+                      "UPDATE shop.customers SET country = left('x\\' /*', 0) || country, "
+                      "email = 'plain@example.org' WHERE id = 1 --*/, 0) || country WHERE id = 1;\n"
+                      "\\endpipeline\n")
+    email = "SELECT email FROM shop.customers WHERE id = 1"
+    before = proxy.shop.value(email)
+    p = subprocess.run(["pgbench", "-n", "-t", "1", "-M", "extended", "-f", str(script), "-h", "127.0.0.1",
+                        "-p", str(proxy.port), "-U", "postgres", "shop"],
+                       env=dict(os.environ, PGPASSWORD=proxy.shop.password), capture_output=True, text=True,
+                       timeout=60)
+    unchanged = proxy.shop.value(email) == before
+    assert unchanged, "the pipeline's second statement changed the e-mail"  # (values kept out of the output)
+    assert "reads otherwise with standard_conforming_strings off" in p.stderr, p.stderr
+
+
 def test_a_cursor_over_personal_data_is_recorded_when_fetched(proxy):
     conn = proxy.connect()
     cur = conn.cursor("customers")  # DECLARE ... CURSOR, then FETCH

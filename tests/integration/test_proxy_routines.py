@@ -97,15 +97,17 @@ CREATE TABLE shop.tally_log (n int);
 CREATE RULE tally_when AS ON UPDATE TO shop.tally WHERE (SELECT count(*) FROM shop.customers) > 0
     DO ALSO INSERT INTO shop.tally_log VALUES (NEW.n);
 CREATE FUNCTION shop.reading_performed() RETURNS void LANGUAGE plpgsql AS $$
-BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); END $$;
+BEGIN PERFORM set_config('standard_conforming_strings', 'off', false); END $$;
 CREATE FUNCTION shop.reading_set() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN SET U&"standard\\005fconforming_strings" = off; END $$;
 CREATE FUNCTION shop.reading_sql() RETURNS text LANGUAGE sql
     AS $$SELECT set_config(E'standard\\137conforming_strings', 'off', false)$$;
 CREATE FUNCTION shop.reading_outer() RETURNS void LANGUAGE sql AS 'SELECT shop.reading_set()';
+CREATE FUNCTION shop.app_setting(n text, v text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN RETURN set_config(n, v, false); END $$;
 CREATE TABLE shop.reading_log (x int);
 CREATE FUNCTION shop.reading_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM set_config('standard_' || 'conforming_strings', 'off', false); RETURN NEW; END $$;
+BEGIN PERFORM pg_catalog.set_config('backslash_quote', 'on', false); RETURN NEW; END $$;
 CREATE TRIGGER reading_log_set AFTER INSERT ON shop.reading_log FOR EACH ROW EXECUTE FUNCTION shop.reading_trigger();
 """
 
@@ -383,7 +385,7 @@ def test_code_custos_cannot_see_is_refused(proxy, sql, routine):
 
 
 @pytest.mark.parametrize("sql, routine", [
-    ("SELECT shop.reading_performed()", "shop.reading_performed"),  # the setting's name computed
+    ("SELECT shop.reading_performed()", "shop.reading_performed"),  # PERFORM set_config()
     ("SELECT shop.reading_set()", "shop.reading_set"),              # SET, the name spelled with U&
     ("SELECT shop.reading_sql()", "shop.reading_sql"),              # an SQL function, E'\\137'
     ("SELECT shop.reading_outer()", "shop.reading_set"),            # through another routine
@@ -397,6 +399,25 @@ def test_code_changing_how_statements_read_is_refused(proxy, sql, routine):
     e = proxy.refused_keeping_reading(sql)
     assert e.pgcode == "QC001" and routine in e.pgerror, e.pgerror
     assert proxy.psql("SELECT shop.add(1, 2)").stdout.strip() == "3"
+
+
+def test_a_routine_setting_what_it_is_told_runs_and_the_reading_it_changes_ends_the_session(proxy):
+    """set_config(n, v) in a helper for the application's own settings runs
+    (it was refused: the setting is not a constant). Told to turn
+    standard_conforming_strings off, it does, and PostgreSQL says so: the
+    session's statements are refused from then on."""
+    conn = proxy.connect()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT shop.app_setting('app.user_id', '42')")
+            assert cur.fetchone() == ("42",)
+            cur.execute("SELECT shop.app_setting('standard_' || 'conforming_strings', 'off')")
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute("SELECT 1")
+            assert "reads statements only with standard_conforming_strings on" in e.value.pgerror
+    finally:
+        conn.close()
 
 
 def test_a_do_block_libpg_query_does_not_parse_is_refused_only_near_personal_data(proxy):

@@ -1046,7 +1046,7 @@ static void test_reading_changes(void **state)
 	struct sqb_routine r;
 	static const char *const routines[] = {
 		"CREATE FUNCTION s.a() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
-		"PERFORM set_config('standard_' || 'conforming_strings', 'off', false); END $$",
+		"PERFORM set_config('standard_conforming_strings', 'off', false); END $$",
 		"CREATE FUNCTION s.b() RETURNS text LANGUAGE sql AS "
 		"$$ SELECT set_config(E'backslash\\137quote', 'on', false) $$",
 		"CREATE FUNCTION s.c() RETURNS void LANGUAGE sql BEGIN ATOMIC "
@@ -1060,12 +1060,40 @@ static void test_reading_changes(void **state)
 			fail_msg("routine %zu: hidden %u", i, r.hidden);
 		sqb_routine_free(&r);
 	}
-	assert_int_equal(sqb_routine("CREATE FUNCTION s.e() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
-	                             "PERFORM set_config('app.user_id', '42', false); END $$",
-	                             &r),
-	                 0);
-	assert_int_equal(r.hidden, 0);
-	sqb_routine_free(&r);
+	static const char *const helpers[] = {
+		"CREATE FUNCTION s.e() RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
+		"PERFORM set_config('app.user_id', '42', false); END $$",
+		"CREATE FUNCTION s.f(n text, v text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
+		"PERFORM set_config(n, v, false); END $$", /* a helper for the application's settings */
+	};
+	for (size_t i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++) {
+		assert_int_equal(sqb_routine(helpers[i], &r), 0);
+		if (r.hidden)
+			fail_msg("helper %zu: hidden %u", i, r.hidden);
+		sqb_routine_free(&r);
+	}
+
+	/* texts that read alike with standard_conforming_strings on and off */
+	static const struct {
+		const char *sql;
+		bool alike;
+	} texts[] = {
+		{ "SELECT 'it''s', \"a\"\"b\" FROM t", true },
+		{ "SELECT 'a\\b', 'c'", true },                           /* a backslash before no quote */
+		{ "SELECT E'x\\'y', 'z'", true },                         /* E'' reads alike either way */
+		{ "SELECT $$x\\'$$, $t$\\'$t$, 'y'", true },              /* dollar quotes too */
+		{ "-- it's \\'\nSELECT 1 /* \\' /* nested */ */", true }, /* comments */
+		{ "SELECT 'x\\' , 'y'", false },
+		{ "UPDATE t SET a = left('x\\' /*', 0) || a, b = 'p' WHERE id = 1 --*/, 0) || a WHERE id = 1",
+		  false },
+		{ "SELECT 'C:\\'", false },        /* with them off, never ends */
+		{ "SELECT 1E'x\\'", false },       /* E'' or not, it cannot tell: taken for a plain one */
+		{ "SELECT '\xc3\xa9\\z'", false }, /* a backslash after a byte outside ASCII */
+		{ "SELECT $1, a$$b FROM t WHERE c = '\\'", false },
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (sqr_reads_alike(texts[i].sql, strlen(texts[i].sql)) != texts[i].alike)
+			fail_msg("%s: read %s", texts[i].sql, texts[i].alike ? "otherwise" : "alike");
 }
 
 int main(void)
