@@ -129,9 +129,15 @@ static const char routines_sql[] =
  * a row deletes it from one partition and inserts it into another). Its
  * rules, which PostgreSQL applies to the table a statement names only.
  * Whether a trigger fires BEFORE, FOR EACH ROW: the row it returns is the
- * one stored. */
+ * one stored. And what a read of a view runs: the functions its query
+ * calls, and those of the views it reads (SQI_EV_READ). */
 static const char runs_sql[] =
-    "WITH RECURSIVE x(rel, fn, ev, b) AS ("
+    "WITH RECURSIVE v(view, rel) AS ("
+    "  SELECT r.ev_class, r.ev_class FROM pg_rewrite r WHERE r.ev_type = '1'"
+    "  UNION SELECT v.view, d.refobjid FROM v JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1'"
+    "   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
+    "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class), "
+    "x(rel, fn, ev, b) AS ("
     "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS ", (t.tgtype::int & 3) = 3 FROM pg_trigger t"
     "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
     "  UNION SELECT t.tgrelid, d.refobjid, " TRIGGER_EVENTS ", false FROM pg_trigger t JOIN pg_depend d"
@@ -153,7 +159,12 @@ static const char runs_sql[] =
     "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev, false, x.b FROM x "
     "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace "
     "UNION ALL SELECT " NSP_NAME " || '.' || c.relname, r.oid, "
-    "CASE r.ev_type WHEN '3' THEN 1 WHEN '2' THEN 2 ELSE 4 END, true, false FROM " RULES;
+    "CASE r.ev_type WHEN '3' THEN 1 WHEN '2' THEN 2 ELSE 4 END, true, false FROM " RULES " "
+    "UNION SELECT " NSP_NAME " || '.' || c.relname, d.refobjid, 32, false, false FROM v "
+    "JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1' JOIN pg_depend d "
+    "ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_proc'::regclass "
+    "JOIN pg_class c ON c.oid = v.view JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {
@@ -282,7 +293,7 @@ static int add_runs(struct catalog *c, PGresult *r, int row)
 	struct cat_runs *x = &c->runs[c->nruns++];
 	*x = (struct cat_runs){ strdup(PQgetvalue(r, row, 0)),
 		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
-		                (unsigned)atoi(PQgetvalue(r, row, 2)) & SQI_EV_ALL,
+		                (unsigned)atoi(PQgetvalue(r, row, 2)) & (SQI_EV_ALL | SQI_EV_READ),
 		                *PQgetvalue(r, row, 3) == 't', *PQgetvalue(r, row, 4) == 't' };
 	return x->table ? 0 : -ENOMEM;
 }

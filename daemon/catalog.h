@@ -73,7 +73,7 @@ struct cat_routine {
 struct cat_runs {
 	char *table; /* schema.name */
 	uint32_t routine;
-	unsigned events; /* SQI_EV_* (sqlinfo.h): the writes that run it */
+	unsigned events; /* SQI_EV_* (sqlinfo.h): the writes that run it (SQI_EV_READ: the reads) */
 	bool rule;       /* routine is a rule's OID */
 	bool before_row; /* a BEFORE ... FOR EACH ROW trigger: what it stores in NEW is the row written */
 };

@@ -159,14 +159,15 @@ static void ran_code(const struct ppol *pp, const struct sqi_stmt *s, struct pst
 
 	if (*st->refusal || !pp->n)
 		return;
-	bool unseen = (s->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE)) ||
+	bool unseen = (s->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE | SQI_HIDDEN_MISREAD)) ||
 	              ((s->hidden & SQI_HIDDEN_UNPARSED) && (!s->body || ppol_mentions(pp, s->body)));
 	if (unseen || r->hidden) {
-		snprintf(st->refusal, sizeof(st->refusal),
-		         "Custos cannot see what %s runs (EXECUTE, a language other than SQL and PL/pgSQL, "
-		         "code it does not parse, or a change of how the statements after it read): it "
-		         "might touch personal data unrecorded",
-		         r->hidden ? r->hidden : "this DO block");
+		snprintf(
+		    st->refusal, sizeof(st->refusal),
+		    "Custos cannot see what %s runs (EXECUTE, a language other than SQL and PL/pgSQL, "
+		    "code it does not parse or may read otherwise than PostgreSQL, or a change of how the "
+		    "statements after it read): it might touch personal data unrecorded",
+		    r->hidden ? r->hidden : "this DO block");
 		st->refusal_code = PX_ERR_ANALYSE;
 	} else if (r->enc) {
 		snprintf(st->refusal, sizeof(st->refusal),

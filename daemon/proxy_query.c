@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "proxy_conn.h"
+#include "proxy_encrypt.h"
 #include "sqlreading.h"
 
 /* --- statements and portals ------------------------------------------------ */
@@ -341,9 +342,28 @@ static const char *const reading_refusal =
  * statements before it changed (a ParameterStatus comes only with
  * ReadyForQuery): code they ran (a view's, a default's, an operator's)
  * may have changed how it reads. It must read alike either way. */
+static bool unsure(struct pconn *c)
+{
+	return c->ran || pq_head(c);
+}
+
 static bool reads_unsure(struct pconn *c, const char *sql)
 {
-	return (c->ran || pq_head(c)) && !sqr_reads_alike(sql, strlen(sql));
+	return unsure(c) && !sqr_reads_alike(sql, strlen(sql), true);
+}
+
+/* COPY FROM's rows, which the proxy splits to encrypt their values, are
+ * read by PostgreSQL in the client encoding of when they come: statements
+ * before the COPY (in its Query too) may have changed it unreported. */
+static void copy_unsure(struct pstmt *st, bool after_others)
+{
+	if (!after_others || !st || st->kind != SQI_COPY || !st->enc || !st->enc->copy || *st->refusal)
+		return;
+	snprintf(
+	    st->refusal, sizeof(st->refusal),
+	    "COPY FROM into encrypted columns is refused after statements PostgreSQL has not finished "
+	    "(in its Query string, too): they may have changed the client encoding its rows are read in");
+	st->refusal_code = PX_ERR_ANALYSE;
 }
 
 static const char *const unsure_refusal =
@@ -380,8 +400,10 @@ static int on_query(struct pconn *c, const struct pgp_msg *m)
 	const char *refusal_code = PX_ERR_ENCRYPT;
 	struct pxe_plan **plans = calloc(info->n ? info->n : 1, sizeof(*plans));
 	size_t nplans = 0;
+	bool after_others = unsure(c);
 	for (size_t i = 0; !r && i < info->n; i++) {
 		struct pstmt *st = plans ? pq_analysed(c, &info->stmts[i], sql, lits, nlits, -1) : NULL;
+		copy_unsure(st, after_others || i > 0);
 		r = st ? pq_push(c, (struct xentry){ .kind = X_QSTMT, .st = st }) : -ENOMEM;
 		pushed += !r;
 		sensitive |= st && st->sensitive;
@@ -525,6 +547,7 @@ static int on_parse(struct pconn *c, const struct pgp_msg *m)
 		pq_st_unref(st);
 		return -ENOMEM;
 	}
+	copy_unsure(st, unsure(c));
 	if (st && *st->refusal) {
 		int r = refuse(c, X_REFUSE_X, st->refusal_code, st->refusal);
 		pq_st_unref(st);

@@ -160,7 +160,7 @@ static int reach_table(const struct build *b, struct node *n, const struct sqb_t
 	        : NULL; /* by foreign keys, into another table */
 	if (far)
 		n->t[far - pp->t] |= PPR_READ | PPR_WRITE | PPR_MOVE;
-	return t->write ? edges_run(b, n, t->schema, t->name, t->events) : 0;
+	return edges_run(b, n, t->schema, t->name, SQI_EV_READ | (t->write ? t->events : 0));
 }
 
 static bool ident_char(char c)
@@ -247,7 +247,7 @@ static int analyse(const struct build *b, struct node *n)
 	const struct sqb_routine *r = n->a;
 	int err = 0;
 
-	if (r->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE | SQI_HIDDEN_READING))
+	if (r->hidden & (SQI_HIDDEN_DYNAMIC | SQI_HIDDEN_LANGUAGE | SQI_HIDDEN_READING | SQI_HIDDEN_MISREAD))
 		n->hidden = n->cr->label;
 	if (r->hidden & SQI_HIDDEN_UNPARSED)
 		err = reach_text(b, n);
@@ -395,7 +395,7 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	}
 	for (size_t i = 0; !err && i < cat->nruns; i++) {
 		size_t j = by_oid(cat, cat->runs[i].routine, cat->runs[i].rule);
-		for (unsigned ev = 1; !err && j != SIZE_MAX && ev <= SQI_EV_ALL; ev <<= 1)
+		for (unsigned ev = 1; !err && j != SIZE_MAX && ev <= SQI_EV_READ; ev <<= 1)
 			if (cat->runs[i].events & ev) /* a link an event: what the row holds differs */
 				err = add_link(b, cat->runs[i].table, j, ev, cat->runs[i].rule,
 				               cat->runs[i].before_row);
@@ -555,14 +555,15 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 		for (size_t j = 0; !err && j < pp->nroutines; j++)
 			if (ppol_named(pp->routines[j].name, s->calls[i].schema, s->calls[i].name))
 				err = merge_into(pp, out, &pp->routines[j].r);
-	unsigned events = pp->nruns ? s->events : 0;
 	/* TRUNCATE's tables are not marked written (no value goes into them) */
 	bool truncate = s->normalized && !strcmp(s->normalized, "TruncateStmt");
-	for (size_t i = 0; !err && events && i < s->ntables; i++)
-		for (size_t j = 0; !err && (s->tables[i].write || truncate) && j < pp->nruns; j++)
+	for (size_t i = 0; !err && i < s->ntables; i++) {
+		unsigned events = SQI_EV_READ | (s->tables[i].write || truncate ? s->events : 0);
+		for (size_t j = 0; !err && j < pp->nruns; j++)
 			if ((pp->runs[j].events & events) && !(pp->runs[j].rule && s->kind == SQI_COPY) &&
 			    ppol_named(pp->runs[j].table, s->tables[i].schema, s->tables[i].name))
 				err = merge_into(pp, out, &pp->runs[j].r);
+	}
 	if (err)
 		free(out->t), out->t = NULL;
 	return err;

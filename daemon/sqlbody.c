@@ -238,6 +238,9 @@ int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth)
 		if (!strstr(body, tag))
 			break;
 	}
+	if (!sqr_reads_alike(body, strlen(body), false))
+		st->hidden |=
+		    SQI_HIDDEN_MISREAD; /* PostgreSQL reads it as it runs, under the settings then */
 	buf_printf(&f, "CREATE FUNCTION custos_do() RETURNS void LANGUAGE plpgsql AS %s%s%s", tag, body, tag);
 	int err = f.failed ? -ENOMEM : plpgsql(&w, f.p, NULL);
 	buf_free(&f);
@@ -698,6 +701,8 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 		out->hidden |= SQI_HIDDEN_LANGUAGE;
 	if (err == -EINVAL || err == -E2BIG)
 		err = 0, out->hidden |= SQI_HIDDEN_UNPARSED;
+	if (as && !sqr_reads_alike(as, strlen(as), false))
+		out->hidden |= SQI_HIDDEN_MISREAD; /* read at its first call, under the settings then */
 	if (sets_reading(opts)) { /* its body is not what it reads as here: it may do anything */
 		out->hidden |= SQI_HIDDEN_UNPARSED;
 		out->assigns.all = true;

@@ -45,7 +45,8 @@ enum {
 	SQI_EV_DELETE = 4,
 	SQI_EV_TRUNCATE = 8,
 	SQI_EV_TRUNCATE_CASCADE = 16, /* TRUNCATE ... CASCADE: the referencing tables too */
-	SQI_EV_ALL = 31
+	SQI_EV_ALL = 31,
+	SQI_EV_READ = 32 /* not a write: a read of a view, which runs what its query calls */
 };
 
 /* What of a code body (a DO block's, a routine's) cannot be seen. */
@@ -54,6 +55,7 @@ enum {
 	SQI_HIDDEN_UNPARSED = 2, /* a part libpg_query does not parse, or too deep or large to analyse */
 	SQI_HIDDEN_LANGUAGE = 4, /* a language other than SQL and PL/pgSQL */
 	SQI_HIDDEN_READING = 8,  /* a change of how the statements after it read (sqlreading.h) */
+	SQI_HIDDEN_MISREAD = 16, /* text PostgreSQL, reading it when it runs, may read otherwise */
 };
 
 struct sqi_table {

@@ -161,7 +161,8 @@ static const char *dollar_end(const struct rscan *s, const char *q)
 	return close ? close + n : NULL;
 }
 
-/* The next span: 1 ([*from, *to)), 0 none left, -1 unterminated. */
+/* The next span: 1 ([*from, *to)), 0 none left, -1 unterminated, -2
+ * where the scan cannot tell what PostgreSQL finds. */
 static int next_span(struct rscan *s, size_t *from, size_t *to)
 {
 	for (const char *p = s->p; p < s->end; p++) {
@@ -175,8 +176,12 @@ static int next_span(struct rscan *s, size_t *from, size_t *to)
 			q = ident_end(s, p);
 		else if (*p == '\'')
 			q = string_end(s, p);
-		else if (*p == '$' && token_start(s, p) && (q = dollar_end(s, p)) == p)
-			continue;
+		else if (*p == '$' && (q = dollar_end(s, p)) != p && !token_start(s, p)) {
+			if (p[-1] == '$' || (p[-1] >= '0' && p[-1] <= '9'))
+				return -2; /* after a number or a parameter PostgreSQL starts one: cannot tell
+				            */
+			q = p;             /* inside a name */
+		}
 		if (q == p)
 			continue;
 		if (!q)
@@ -189,22 +194,34 @@ static int next_span(struct rscan *s, size_t *from, size_t *to)
 	return 0;
 }
 
-bool sqr_reads_alike(const char *sql, size_t len)
+/* A byte outside ASCII before one of the ASCII bytes that SJIS, BIG5,
+ * GBK, GB18030, UHC or JOHAB may take as a character's second (0x30 to
+ * 0x7E) but a name's own (a letter, a digit, _): read in one of those,
+ * the text may lose a backslash, or a name may swallow what starts a
+ * quote ($, E'). */
+static bool encoding_sensitive(const char *sql, size_t len)
 {
-	const char *bs = memchr(sql, '\\', len);
+	for (size_t i = 0; i + 1 < len; i++) {
+		unsigned char a = (unsigned char)sql[i], b = (unsigned char)sql[i + 1];
+		if (a >= 0x80 && b >= 0x30 && b <= 0x7e && !ident_char(b))
+			return true;
+	}
+	return false;
+}
 
-	if (!bs)
+bool sqr_reads_alike(const char *sql, size_t len, bool encodings)
+{
+	if (encodings && encoding_sensitive(sql, len))
+		return false;
+	if (!memchr(sql, '\\', len))
 		return true; /* backslashes are all that standard_conforming_strings changes */
-	for (; bs; bs = memchr(bs + 1, '\\', len - (size_t)(bs + 1 - sql)))
-		if (bs > sql && (unsigned char)bs[-1] >= 0x80)
-			return false; /* in SJIS, BIG5, GBK, GB18030, UHC: part of a character */
 	struct rscan on = { sql, sql, sql + len, false }, off = { sql, sql, sql + len, true };
 	size_t f1, t1, f2, t2;
 	int r1, r2;
 	do {
 		r1 = next_span(&on, &f1, &t1);
 		r2 = next_span(&off, &f2, &t2);
-		if (r1 != r2 || (r1 == 1 && (f1 != f2 || t1 != t2)))
+		if (r1 != r2 || r1 == -2 || (r1 == 1 && (f1 != f2 || t1 != t2)))
 			return false;
 	} while (r1 == 1);
 	return true;

@@ -25,12 +25,16 @@ bool sqr_changes_reading(const char *sql);
 bool sqr_node_changes_reading(json_t *node);
 
 /* Whether PostgreSQL reads the text sql (len bytes) alike whatever
- * standard_conforming_strings, backslash_quote and the client encoding
- * (one of those PostgreSQL accepts from clients) are: its strings,
- * quoted names and comments begin and end in the same places. For a
- * statement sent before PostgreSQL has reported what the ones before it
- * may have changed (a pipeline): it then reads as Custos read it, or
- * not at all. False also for a backslash after a byte outside ASCII. */
-bool sqr_reads_alike(const char *sql, size_t len);
+ * standard_conforming_strings and backslash_quote are, and with
+ * encodings, whatever the client encoding is (one of those PostgreSQL
+ * accepts from clients): its strings, quoted names and comments begin
+ * and end in the same places. For a statement sent before PostgreSQL has
+ * reported what the ones before it may have changed (a pipeline), and
+ * for code PostgreSQL reads when it runs it (a routine's body, a DO
+ * block's: in the server's encoding): it then reads as Custos read it, or
+ * not at all. Not alike either: a byte outside ASCII before an ASCII one
+ * other than a letter, a digit or _ (with encodings), a $ after a number
+ * or a parameter that may start a dollar quote. */
+bool sqr_reads_alike(const char *sql, size_t len, bool encodings);
 
 #endif

@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(r == 0 || r == -EINVAL || r == -E2BIG || r == -EILSEQ || r == -ENOMEM);
 	(void)sqr_changes_reading(sql); /* its own walk of the parse: no crash, no leak */
 	/* its own scan of the bytes (a text without a backslash reads alike) */
-	CHECK(sqr_reads_alike((const char *)data, size) || memchr(data, '\\', size));
+	CHECK(sqr_reads_alike((const char *)data, size, false) || memchr(data, '\\', size));
+	(void)sqr_reads_alike((const char *)data, size, true);
 	if (r == 0) {
 		for (size_t i = 0; i < info->n; i++) {
 			const struct sqi_stmt *st = &info->stmts[i];

@@ -1030,6 +1030,28 @@ def test_values_are_encrypted_on_their_way_in():
             s.stop()
 
 
+def test_copy_from_into_encrypted_columns_behind_an_unfinished_statement_is_refused(proxy):
+    """COPY FROM's rows are read in the client encoding of when they come: a
+    Query PostgreSQL has not finished may have changed that unreported
+    (UPDATE pg_settings), and the proxy would split the rows otherwise than
+    PostgreSQL (a reviewer's). Such a COPY into encrypted columns, pipelined
+    behind it, is refused; the Query before it runs."""
+    sock = raw_session(proxy.port, "postgres", proxy.shop.password)
+    try:
+        sock.sendall(msg(b"Q", b"SELECT 1\0") +
+                     msg(b"Q", b"COPY shop.customers (id, email, name, country) FROM STDIN\0"))
+        seen = []
+        while seen.count(b"Z") < 2:
+            t, body = read_msg(sock)
+            seen.append(t)
+            if t == b"E":
+                error = body
+            assert t != b"G", "the COPY began"
+        assert seen[:2] == [b"T", b"D"] and b"may have changed the client encoding" in error, (seen, error)
+    finally:
+        sock.close()
+
+
 def test_copy_from_encrypts_each_row_under_its_subject():
     """COPY FROM STDIN (text format) into encrypted columns: each value is
     encrypted under its row's subject's key on its way in, the blind index

@@ -103,6 +103,13 @@ BEGIN SET U&"standard\\005fconforming_strings" = off; END $$;
 CREATE FUNCTION shop.reading_sql() RETURNS text LANGUAGE sql
     AS $$SELECT set_config(E'standard\\137conforming_strings', 'off', false)$$;
 CREATE FUNCTION shop.reading_outer() RETURNS void LANGUAGE sql AS 'SELECT shop.reading_set()';
+CREATE FUNCTION shop.tidy(cid bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN UPDATE shop.customers SET country = left('x\\' /*', 0) || country, email = 'plain@example.org'
+WHERE id = cid --*/, 0) || country WHERE id = cid;
+END $$;
+CREATE VIEW shop.emailer AS SELECT shop.set_email(1, 'plain@example.org') IS NULL AS done;
+CREATE VIEW shop.emailer_too AS SELECT * FROM shop.emailer;
+CREATE VIEW shop.mover AS SELECT shop.move(5, 'FR') IS NULL AS done;
 CREATE FUNCTION shop.app_setting(n text, v text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN RETURN set_config(n, v, false); END $$;
 CREATE TABLE shop.reading_log (x int);
@@ -188,6 +195,25 @@ def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
     assert code == "QC004" and "shop.signup_copies" in msg, msg
     assert shop.value("SELECT count(*) FROM shop.customers") == n
     assert shop.value("SELECT count(*) FROM shop.signups") == 0
+
+
+@pytest.mark.parametrize("view", ["shop.emailer", "shop.emailer_too"])
+def test_a_view_runs_what_its_query_calls(proxy, shop, view):
+    """A read of a view runs the functions its query calls (through the
+    views it reads too): one writing an encrypted column is refused (it
+    wrote the e-mail in plaintext, unrefused), one writing a policy table
+    makes the read a recorded write."""
+    email = "SELECT email FROM shop.customers WHERE id = 1"
+    before = shop.value(email)
+    code, msg = error_of(proxy, f"SELECT * FROM {view}")
+    assert code == "QC004" and "shop.set_email" in msg, msg
+    unchanged = shop.value(email) == before
+    assert unchanged, "the view's function wrote the e-mail"  # (values kept out of the output)
+    proxy.psql("SELECT * FROM shop.mover")
+    assert shop.value("SELECT country FROM shop.customers WHERE id = 5") == "FR"
+    recs = records_of(proxy, "SELECT * FROM shop.mover", 2)
+    assert [r["type"] for r in recs] == ["attempt", "access"], recs
+    assert recs[1]["detail"]["tables"] == ["shop.customers"]
 
 
 def test_an_after_trigger_stores_no_row(proxy, shop):
@@ -378,6 +404,11 @@ def test_a_rule_or_trigger_enabled_in_a_transaction_is_code_ddl(proxy, shop, tab
     ("SELECT shop.builtin_len('x')", "shop.builtin_len"),        # another language
     ("SELECT e FROM shop.emails()", "shop.emails"),              # a body libpg_query does not parse, naming a policy table
     ("DO $$ BEGIN EXECUTE 'SELECT 1 FROM shop.customers'; END $$", "DO block"),
+    # bodies PostgreSQL reads when it runs them, under the settings then: with standard_conforming_strings
+    # off, tidy's writes an e-mail in plaintext, and the block's a count of customers unrecorded (a reviewer's)
+    ("SELECT shop.tidy(1)", "shop.tidy"),
+    ("DO $d$ BEGIN PERFORM left('x\\' /*', 0); RAISE NOTICE '%', (SELECT count(*) FROM shop.customers); "
+     "--*/, 0);\nEND $d$", "DO block"),
 ])
 def test_code_custos_cannot_see_is_refused(proxy, sql, routine):
     code, msg = error_of(proxy, sql)
