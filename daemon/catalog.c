@@ -130,13 +130,15 @@ static const char routines_sql[] =
  * rules, which PostgreSQL applies to the table a statement names only.
  * Whether a trigger fires BEFORE, FOR EACH ROW: the row it returns is the
  * one stored. And what a read of a view runs: the functions its query
- * calls, and those of the views it reads (SQI_EV_READ). */
+ * calls, and those of the views it reads (SQI_EV_READ; a materialized
+ * view's query runs when it is refreshed, not read). */
 static const char runs_sql[] =
     "WITH RECURSIVE v(view, rel) AS ("
-    "  SELECT r.ev_class, r.ev_class FROM pg_rewrite r WHERE r.ev_type = '1'"
+    "  SELECT c.oid, c.oid FROM pg_class c WHERE c.relkind = 'v'"
     "  UNION SELECT v.view, d.refobjid FROM v JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1'"
     "   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
-    "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class), "
+    "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class"
+    "   JOIN pg_class k ON k.oid = d.refobjid AND k.relkind = 'v'), "
     "x(rel, fn, ev, b) AS ("
     "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS ", (t.tgtype::int & 3) = 3 FROM pg_trigger t"
     "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"

@@ -259,7 +259,7 @@ void pc_cancel_ended(struct pconn *c)
 		return;
 	if (c->cancel_due && !pc_cancel_follows(c))
 		pc_send_cancel(c); /* one that came meanwhile */
-	else
+	if (!c->cancels)           /* (or it could not be sent) */
 		resume_client(c);
 }
 

@@ -107,7 +107,7 @@ static bool token_start(const struct rscan *s, const char *p)
 
 static const char *string_end(const struct rscan *s, const char *q)
 {
-	bool e = s->escapes || (q - 1 >= s->text && (q[-1] == 'e' || q[-1] == 'E') && token_start(s, q - 1));
+	bool e = s->escapes || (q > s->text && (q[-1] == 'e' || q[-1] == 'E') && token_start(s, q - 1));
 
 	for (q++; q < s->end; q++) {
 		if (*q == '\\' && e)
@@ -178,8 +178,7 @@ static int next_span(struct rscan *s, size_t *from, size_t *to)
 			q = string_end(s, p);
 		else if (*p == '$' && (q = dollar_end(s, p)) != p && !token_start(s, p)) {
 			if (p[-1] == '$' || (p[-1] >= '0' && p[-1] <= '9'))
-				return -2; /* after a number or a parameter PostgreSQL starts one: cannot tell
-				            */
+				return -2; /* after a number, PostgreSQL starts one */
 			q = p;             /* inside a name */
 		}
 		if (q == p)
