@@ -315,7 +315,7 @@ static bool changes_reading(const char *sql, const struct sqi_info *info)
 {
 	if (strcasestr(sql, "standard_conforming_strings") || strcasestr(sql, "client_encoding") ||
 	    strcasestr(sql, "backslash_quote"))
-		return true;
+		return !sqr_keeps_reading(sql);
 	for (size_t i = 0; i < info->n; i++) {
 		const struct sqi_stmt *st = &info->stmts[i];
 		bool set = !strcmp(st->normalized, "VariableSetStmt") ||
@@ -323,7 +323,7 @@ static bool changes_reading(const char *sql, const struct sqi_info *info)
 		if (st->hidden & SQI_HIDDEN_READING)
 			return true; /* a DO block's statement */
 		if (set && strcasestr(sql, "names"))
-			return true; /* SET NAMES */
+			return !sqr_keeps_reading(sql); /* SET NAMES */
 		for (size_t k = 0; !set && k < st->ncalls; k++)
 			set = !strcmp(st->calls[k].name, "set_config");
 		if (set && !strcmp(st->normalized, "DoStmt"))

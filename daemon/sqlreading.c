@@ -65,6 +65,48 @@ static bool walk(json_t *node, bool unnamed, int depth)
 	return false;
 }
 
+/* SHOW of anything; SET standard_conforming_strings to on, or the client
+ * encoding to UTF8: what it already is, or another that reads alike. */
+static bool keeps(json_t *stmt)
+{
+	json_t *set = json_object_get(stmt, "VariableSetStmt"), *args = json_object_get(set, "args");
+	const char *name = json_string_value(json_object_get(set, "name")), *kind, *v;
+	static const char *const on[] = { "on", "true", "yes", "1" }, *const utf8[] = { "UTF8", "UTF-8",
+		                                                                        "UNICODE" };
+
+	if (json_object_get(stmt, "VariableShowStmt"))
+		return true;
+	kind = json_string_value(json_object_get(set, "kind"));
+	v = json_string_value(json_object_get(
+	    json_object_get(json_object_get(json_array_get(args, 0), "A_Const"), "sval"), "sval"));
+	if (!name || !kind || strcmp(kind, "VAR_SET_VALUE") || json_array_size(args) != 1 || !v)
+		return false;
+	for (size_t i = 0; !strcasecmp(name, "standard_conforming_strings") && i < ARRAY_SIZE(on); i++)
+		if (!strcasecmp(v, on[i]))
+			return true;
+	for (size_t i = 0; !strcasecmp(name, "client_encoding") && i < ARRAY_SIZE(utf8); i++)
+		if (!strcasecmp(v, utf8[i]))
+			return true;
+	return false;
+}
+
+bool sqr_keeps_reading(const char *sql)
+{
+	PgQueryParseResult p = pg_query_parse(sql);
+	json_t *tree = p.error ? NULL : json_loads(p.parse_tree, 0, NULL),
+	       *stmts = json_object_get(tree, "stmts"), *s;
+	bool r = json_array_size(stmts) > 0;
+	size_t i;
+
+	json_array_foreach(stmts, i, s)
+	{
+		r = r && keeps(json_object_get(s, "stmt"));
+	}
+	json_decref(tree);
+	pg_query_free_parse_result(p);
+	return r;
+}
+
 bool sqr_node_changes_reading(json_t *node)
 {
 	return walk(node, false, 0);

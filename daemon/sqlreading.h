@@ -16,6 +16,12 @@
  * whose analysis shows a SET or a set_config() call, not for every one. */
 bool sqr_changes_reading(const char *sql);
 
+/* Whether sql, naming such a setting, leaves how statements read alone:
+ * each of its statements a SHOW, a SET of standard_conforming_strings to
+ * on or of the client encoding to UTF8 (what applications' drivers send
+ * as they connect). */
+bool sqr_keeps_reading(const char *sql);
+
 /* The same, for one statement already parsed (a node of libpg_query's
  * JSON parse tree): a routine's, a DO block's; but a set_config() whose
  * setting is not a constant does not count (set_config(name, value) in a

@@ -649,6 +649,18 @@ def test_settings_that_change_how_text_reads_are_refused(proxy):
     assert proxy.psql("SELECT 1").stdout.strip() == "1"
 
 
+def test_what_drivers_send_as_they_connect_about_reading_runs(proxy):
+    """SHOW standard_conforming_strings (SQLAlchemy asks it), SET it to on,
+    SET client_encoding TO 'UTF8' (libpq's PQsetClientEncoding, Rails) and
+    SET NAMES leave how statements read alone: they run (a reviewer found
+    them refused, for naming the settings)."""
+    out = proxy.psql("SHOW standard_conforming_strings; SET standard_conforming_strings = on; "
+                     "set client_encoding to 'UTF8'; SET NAMES 'utf-8'; SHOW client_encoding")
+    assert [w for w in out.stdout.split() if w != "SET"] == ["on", "UTF8"], out.stdout
+    p = proxy.psql("SET standard_conforming_strings = on; SET client_encoding TO 'SJIS'", check=False)
+    assert p.returncode != 0 and "client encoding through Custos is refused" in p.stderr
+
+
 READING_SPELLED_OTHERWISE = [  # found by a reviewer: all but the one naming the setting in full turned
     # it off, unrefused; in a pipeline PostgreSQL then read the statements after it otherwise than the proxy
     "SELECT set_config('standard_' || 'conforming_strings', 'off', false)",

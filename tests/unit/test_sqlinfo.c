@@ -1033,6 +1033,24 @@ static void test_reading_changes(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		if (sqr_changes_reading(rows[i].sql) != rows[i].changes)
 			fail_msg("%s: %s", rows[i].sql, rows[i].changes ? "not seen" : "seen");
+	/* what drivers send as they connect leaves the reading alone */
+	static const struct {
+		const char *sql;
+		bool keeps;
+	} connects[] = {
+		{ "SHOW standard_conforming_strings", true },
+		{ "SET standard_conforming_strings = on", true },
+		{ "set client_encoding to 'UTF8'", true },
+		{ "SET NAMES 'utf-8'; SHOW client_encoding", true },
+		{ "SET standard_conforming_strings = off", false },
+		{ "SET client_encoding TO 'SJIS'", false },
+		{ "RESET client_encoding", false },
+		{ "SHOW client_encoding; SELECT 1", false },
+		{ "SELEC 1", false },
+	};
+	for (size_t i = 0; i < sizeof(connects) / sizeof(connects[0]); i++)
+		if (sqr_keeps_reading(connects[i].sql) != connects[i].keeps)
+			fail_msg("%s: %s", connects[i].sql, connects[i].keeps ? "refused" : "let through");
 
 	struct sqi_info *info;
 	char err[128];
