@@ -64,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sql[size] = 0;
 	int r = sqi_analyse(sql, &info, err, sizeof(err));
 	CHECK(r == 0 || r == -EINVAL || r == -E2BIG || r == -EILSEQ || r == -ENOMEM);
-	(void)sqr_changes_reading(sql); /* its own walk of the parse: no crash, no leak */
+	(void)sqr_changes_reading(sql); /* its own walks of the parse: no crash, no leak */
+	(void)sqr_keeps_reading(sql);
 	/* its own scan of the bytes (a text without a backslash reads alike) */
 	CHECK(sqr_reads_alike((const char *)data, size, false) || memchr(data, '\\', size));
 	(void)sqr_reads_alike((const char *)data, size, true);
