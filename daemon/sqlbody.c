@@ -642,21 +642,24 @@ static int assigns_new(struct sqb_routine *r, json_t *funcs, const char *def)
 	return err;
 }
 
-/* A rule's condition, read as SELECT <condition> reads (the routines it
- * calls, the tables its subqueries read), and its actions, each a
- * statement. */
+/* An expression, read as SELECT <e> reads: the routines it calls, the
+ * tables its subqueries read. */
+static int expression(struct walk *w, json_t *e)
+{
+	json_t *sel = json_pack("{s:{s:[{s:{s:O}}]}}", "SelectStmt", "targetList", "ResTarget", "val", e);
+	int err = sel ? one(w, sel) : -ENOMEM;
+
+	json_decref(sel);
+	return err;
+}
+
+/* A rule's condition (an expression) and its actions, each a statement. */
 static int rule_actions(struct walk *w, json_t *rule)
 {
 	json_t *cond = json_object_get(rule, "whereClause"), *v;
 	size_t i;
-	int err = 0;
+	int err = cond ? expression(w, cond) : 0;
 
-	if (cond) {
-		json_t *sel =
-		    json_pack("{s:{s:[{s:{s:O}}]}}", "SelectStmt", "targetList", "ResTarget", "val", cond);
-		err = sel ? one(w, sel) : -ENOMEM;
-		json_decref(sel);
-	}
 	json_array_foreach(json_object_get(rule, "actions"), i, v)
 	{
 		if (err || (err = one(w, v)))
@@ -699,6 +702,14 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 		err = atomic_body(&w, atomic, 0);
 	else
 		out->hidden |= SQI_HIDDEN_LANGUAGE;
+	json_t *param;
+	size_t i;
+	json_array_foreach(json_object_get(cf, "parameters"), i, param)
+	{ /* a default runs in each call that leaves its parameter out */
+		json_t *d = json_object_get(json_object_get(param, "FunctionParameter"), "defexpr");
+		if (d && !err)
+			err = expression(&w, d);
+	}
 	if (err == -EINVAL || err == -E2BIG)
 		err = 0, out->hidden |= SQI_HIDDEN_UNPARSED;
 	if (as && !sqr_reads_alike(as, strlen(as), false))

@@ -110,6 +110,8 @@ END $$;
 CREATE VIEW shop.emailer AS SELECT shop.set_email(1, 'plain@example.org') IS NULL AS done;
 CREATE VIEW shop.emailer_too AS SELECT * FROM shop.emailer;
 CREATE VIEW shop.mover AS SELECT shop.move(5, 'FR') IS NULL AS done;
+CREATE FUNCTION shop.defaulted(done boolean DEFAULT shop.set_email(1, 'plain@example.org') IS NULL)
+    RETURNS boolean LANGUAGE sql AS 'SELECT done';
 CREATE FUNCTION shop.app_setting(n text, v text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN RETURN set_config(n, v, false); END $$;
 CREATE TABLE shop.reading_log (x int);
@@ -197,15 +199,17 @@ def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
     assert shop.value("SELECT count(*) FROM shop.signups") == 0
 
 
-@pytest.mark.parametrize("view", ["shop.emailer", "shop.emailer_too"])
-def test_a_view_runs_what_its_query_calls(proxy, shop, view):
+@pytest.mark.parametrize("sql", ["SELECT * FROM shop.emailer", "SELECT * FROM shop.emailer_too",
+                                 "SELECT shop.defaulted()"])
+def test_code_a_statement_runs_unnamed_is_followed(proxy, shop, sql):
     """A read of a view runs the functions its query calls (through the
-    views it reads too): one writing an encrypted column is refused (it
-    wrote the e-mail in plaintext, unrefused), one writing a policy table
-    makes the read a recorded write."""
+    views it reads too), a call the functions its parameters' defaults
+    call: one writing an encrypted column is refused (it wrote the e-mail
+    in plaintext, unrefused), one writing a policy table makes the read a
+    recorded write."""
     email = "SELECT email FROM shop.customers WHERE id = 1"
     before = shop.value(email)
-    code, msg = error_of(proxy, f"SELECT * FROM {view}")
+    code, msg = error_of(proxy, sql)
     assert code == "QC004" and "shop.set_email" in msg, msg
     unchanged = shop.value(email) == before
     assert unchanged, "the view's function wrote the e-mail"  # (values kept out of the output)

@@ -521,6 +521,13 @@ static void test_routines(void **state)
 	                 0);
 	assert_true(r.hidden == 0 && routine_table(&r, "m"));
 	sqb_routine_free(&r);
+	/* a parameter's default runs in the calls that leave it out */
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.h(a int DEFAULT s.g(1)) RETURNS int LANGUAGE sql "
+	                             "AS 'SELECT a'",
+	                             &r),
+	                 0);
+	assert_true(calls(r.calls, r.ncalls, "s", "g"));
+	sqb_routine_free(&r);
 	/* what cannot be seen */
 	assert_int_equal(sqb_routine("CREATE FUNCTION s.d() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
 	                             "EXECUTE 'TRUNCATE s.x'; RETURN 1; END $$",
