@@ -43,13 +43,15 @@ static int add_write(struct sqi_stmt *st, const char *column, json_t *v, unsigne
 		if (nf == 2 && qual && name && !strcmp(qual, "excluded") && !strcmp(name, column))
 			w.kind = SQI_W_EXCLUDED;
 	}
-	struct sqi_write *nv = realloc(st->writes, (st->nwrites + 1) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	st->writes = nv;
+	if (!(st->nwrites & (st->nwrites - 1))) { /* full at each power of two: doubled */
+		struct sqi_write *nv = realloc(st->writes, (st->nwrites ? 2 * st->nwrites : 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		st->writes = nv;
+	}
 	if (!(w.column = strdup(column)))
 		return -ENOMEM;
-	nv[st->nwrites++] = w;
+	st->writes[st->nwrites++] = w;
 	return 0;
 }
 
