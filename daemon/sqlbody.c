@@ -30,9 +30,9 @@ struct walk {
 };
 
 /* One parsed statement node ({"InsertStmt": ...}): analysed, handed to
- * the walk's function. One that changes how the statements after it read
- * hides them: PostgreSQL reports the change only after the statement that
- * ran the body, when a pipeline's next statements may be read already. */
+ * the walk's function. One that changes how statements read (a SET, a
+ * set_config() naming such a setting) marks the body: PostgreSQL reports
+ * the change only after the statement that ran it. */
 static int one(struct walk *w, json_t *node)
 {
 	struct sqi_stmt s = { 0 };
@@ -238,9 +238,9 @@ int sqi_do_block(struct sqi_stmt *st, json_t *dostmt, int depth)
 		if (!strstr(body, tag))
 			break;
 	}
+	/* PostgreSQL reads the body as it runs it, under the settings then */
 	if (!sqr_reads_alike(body, strlen(body), false))
-		st->hidden |=
-		    SQI_HIDDEN_MISREAD; /* PostgreSQL reads it as it runs, under the settings then */
+		st->hidden |= SQI_HIDDEN_MISREAD;
 	buf_printf(&f, "CREATE FUNCTION custos_do() RETURNS void LANGUAGE plpgsql AS %s%s%s", tag, body, tag);
 	int err = f.failed ? -ENOMEM : plpgsql(&w, f.p, NULL);
 	buf_free(&f);
