@@ -11,6 +11,9 @@
  * session's temporary schema (pg_temp_N) is pg_temp. */
 #define SCHEMA_AS_NAMED(nsp) "CASE WHEN " nsp " LIKE 'pg\\_temp\\_%' THEN 'pg_temp' ELSE " nsp " END"
 #define NSP_NAME SCHEMA_AS_NAMED("n.nspname")
+/* n is a schema of the database's users. */
+#define USER_SCHEMA                                                                                          \
+	"n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'"
 
 static const char columns_sql[] =
     "SELECT " NSP_NAME
@@ -28,8 +31,7 @@ static const char columns_sql[] =
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_attribute a ON a.attrelid = c.oid JOIN pg_type ty ON ty.oid = a.atttypid "
     "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
-    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
-    "ORDER BY c.oid, a.attnum";
+    "AND " USER_SCHEMA " ORDER BY c.oid, a.attnum";
 
 static const char fks_sql[] =
     "SELECT fn.nspname || '.' || fc.relname, fa.attname, tn.nspname || '.' || tc.relname, ta.attname, "
@@ -99,27 +101,52 @@ static const char views_sql[] =
 	"a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn) "                                  \
 	"JOIN pg_namespace fn ON fn.oid = f.pronamespace WHERE a.aggfnoid = p.oid), '') || ' END'"
 
-/* Functions, procedures and aggregates in user schemas, but those an
- * extension brought that a superuser owns (trusted as the extension is: a
- * member its owner added to it is not); and the rules, as code that
- * nothing calls by name. */
+/* An operator runs its function: its definition, for sqlbody.c, is a
+ * routine calling it. */
+#define OPERATOR_DEF                                                                                         \
+	"'CREATE FUNCTION custos_operator() RETURNS void LANGUAGE sql BEGIN ATOMIC ' || "                    \
+	"format('SELECT %I.%I();', fn.nspname, f.proname) || ' END'"
+
+/* Not an extension's member that a superuser owns (trusted as the
+ * extension is: a member its owner added to it is not). */
+#define NOT_TRUSTED(catalog, object, owner)                                                                  \
+	"NOT EXISTS (SELECT 1 FROM pg_depend e JOIN pg_roles o ON o.oid = " owner                            \
+	" WHERE e.classid = '" catalog "'::regclass AND e.objid = " object                                   \
+	" AND e.deptype = 'e' AND o.rolsuper)"
+
+/* Functions, procedures, aggregates and operators in user schemas, but
+ * those of extensions a superuser owns (NOT_TRUSTED); and the rules, as
+ * code that nothing calls by name. An operator is named schema.op, as a
+ * statement calls it. */
 static const char routines_sql[] =
     "SELECT " NSP_NAME " || '.' || p.proname, p.oid, "
     "CASE WHEN p.prokind = 'a' THEN " AGGREGATE_DEF " ELSE pg_get_functiondef(p.oid) END, false, "
     "'the routine ' || " NSP_NAME " || '.' || p.proname "
     "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-    "WHERE p.prokind IN ('f', 'p', 'a') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname NOT LIKE 'pg\\_toast%' AND NOT EXISTS (SELECT 1 FROM pg_depend e "
-    " JOIN pg_roles o ON o.oid = p.proowner WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid"
-    " AND e.deptype = 'e' AND o.rolsuper) "
-    "UNION ALL SELECT '', r.oid, pg_get_ruledef(r.oid), true, 'the rule ' || quote_ident(r.rulename) || "
-    "' on ' || " NSP_NAME " || '.' || c.relname FROM " RULES;
+    "WHERE p.prokind IN ('f', 'p', 'a') AND " USER_SCHEMA " AND " NOT_TRUSTED(
+        "pg_proc", "p.oid",
+        "p.proowner") " "
+                      "UNION ALL SELECT " NSP_NAME " || '.' || p.oprname, p.oid, " OPERATOR_DEF ", false, "
+                      "'the operator ' || " NSP_NAME " || '.' || p.oprname "
+                      "FROM pg_operator p JOIN pg_namespace n ON n.oid = p.oprnamespace "
+                      "JOIN pg_proc f ON f.oid = p.oprcode JOIN pg_namespace fn ON fn.oid = f.pronamespace "
+                      "WHERE " USER_SCHEMA
+                      " AND " NOT_TRUSTED("pg_operator", "p.oid",
+                                          "p.oprowner") " "
+                                                        "UNION ALL SELECT '', r.oid, pg_get_ruledef(r.oid), "
+                                                        "true, 'the rule ' || quote_ident(r.rulename) || "
+                                                        "' on ' || " NSP_NAME
+                                                        " || '.' || c.relname FROM " RULES;
 
 /* The events of a trigger (tgtype's INSERT, UPDATE, DELETE, TRUNCATE bits)
  * as SQI_EV_* bits. */
 #define TRIGGER_EVENTS                                                                                       \
 	"(((t.tgtype::int & 4) <> 0)::int + 2 * ((t.tgtype::int & 16) <> 0)::int + "                         \
 	"4 * ((t.tgtype::int & 8) <> 0)::int + 8 * ((t.tgtype::int & 32) <> 0)::int)"
+
+/* The events on which row-level security policies run: reads and writes
+ * (INSERT, UPDATE, DELETE). */
+#define POLICY_EVENTS "39"
 
 /* What a write to a table runs, and on which writes: its enabled triggers
  * (and the functions their WHEN conditions call), the functions its
@@ -129,12 +156,15 @@ static const char routines_sql[] =
  * a row deletes it from one partition and inserts it into another). Its
  * rules, which PostgreSQL applies to the table a statement names only.
  * Whether a trigger fires BEFORE, FOR EACH ROW: the row it returns is the
- * one stored. And what a read of a view runs: the functions its query
- * calls, and those of the views it reads (SQI_EV_READ; a materialized
- * view's query runs when it is refreshed, not read). */
+ * one stored. The functions its row-level security policies call, which
+ * run on its reads and writes (whether or not row-level security is on:
+ * turning it on is not followed). And what a read of a view runs: the
+ * functions its query calls, and those of the views it reads
+ * (SQI_EV_READ); a materialized view's query, which runs when it is
+ * refreshed, counts as run by any statement naming it. */
 static const char runs_sql[] =
     "WITH RECURSIVE v(view, rel) AS ("
-    "  SELECT c.oid, c.oid FROM pg_class c WHERE c.relkind = 'v'"
+    "  SELECT c.oid, c.oid FROM pg_class c WHERE c.relkind IN ('v', 'm')"
     "  UNION SELECT v.view, d.refobjid FROM v JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1'"
     "   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
     "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class"
@@ -153,6 +183,8 @@ static const char runs_sql[] =
     "  UNION SELECT a.attrelid, d.refobjid, 3, false FROM pg_constraint k JOIN pg_depend d"
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid AND d.refclassid = 'pg_proc'::regclass"
     "   JOIN pg_attribute a ON a.atttypid = k.contypid AND NOT a.attisdropped WHERE k.contypid <> 0"
+    "  UNION SELECT p.polrelid, d.refobjid, " POLICY_EVENTS ", false FROM pg_policy p JOIN pg_depend d"
+    "   ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass"
     "  UNION SELECT a.attrelid, d.refobjid, 3, false FROM pg_type t JOIN pg_depend d"
     "   ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
     "   JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped WHERE t.typtype = 'd'"

@@ -36,6 +36,9 @@ static bool is_ddl(const struct sqi_stmt *s)
 		"ViewStmt",
 		"RuleStmt",
 		"CreateTrigStmt", /* what a view reads */
+		"CreatePolicyStmt",
+		"AlterPolicyStmt",
+		"DefineStmt", /* what a read runs: a policy's, an operator's, an aggregate's functions */
 		"CreateFunctionStmt",
 		"AlterFunctionStmt", /* what a routine runs */
 		"CreateExtensionStmt",

@@ -156,6 +156,23 @@ static bool toggles(const char *sub)
 	return !strncmp(sub, "AT_Enable", 9) && (strstr(sub, "Trig") || strstr(sub, "Rule"));
 }
 
+/* CREATE AGGREGATE and CREATE OPERATOR define code a statement runs by
+ * using them (toggles_code); other DefineStmts (types, collations) not. */
+static int defined(struct sqi_stmt *st, json_t *body)
+{
+	const char *kind = json_string_value(json_object_get(body, "kind"));
+
+	st->toggles_code |= kind && (!strcmp(kind, "OBJECT_AGGREGATE") || !strcmp(kind, "OBJECT_OPERATOR"));
+	return 0;
+}
+
+/* CREATE or ALTER POLICY: what a read of its table runs changes, as if
+ * the table were made anew. */
+static int policy(struct sqi_stmt *st, json_t *body)
+{
+	return made(st, json_object_get(body, "table"));
+}
+
 /* ALTER TABLE: a table made to inherit another, or attached as a
  * partition: both tables (a write into the parent goes into the child); a
  * column added (the table, and the column in st->columns); a trigger or
@@ -305,7 +322,10 @@ int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 		    { "RenameStmt", renamed },
 		    { "AlterTableStmt", altered },
 		    { "TransactionStmt", two_phase },
-		    { "AlterDomainStmt", domain_default } };
+		    { "AlterDomainStmt", domain_default },
+		    { "DefineStmt", defined },
+		    { "CreatePolicyStmt", policy },
+		    { "AlterPolicyStmt", policy } };
 
 	for (size_t i = 0; i < ARRAY_SIZE(ddl); i++)
 		if (!strcmp(node, ddl[i].node))

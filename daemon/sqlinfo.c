@@ -91,9 +91,9 @@ int sqi_name_add(struct sqi_name **names, size_t *n, const char *schema, const c
 	return 0;
 }
 
-void sqi_call_name(json_t *call, const char **schema, const char **name)
+/* A list of names ([schema.]name, or catalog.schema.name): its last two. */
+static void last_names(json_t *names, const char **schema, const char **name)
 {
-	json_t *names = json_object_get(call, "funcname");
 	size_t n = json_array_size(names);
 
 	*name = json_string_value(
@@ -103,14 +103,33 @@ void sqi_call_name(json_t *call, const char **schema, const char **name)
 	                 : NULL;
 }
 
-/* A FuncCall node (or CallStmt's funccall): its name is [schema.]name,
- * or catalog.schema.name. */
-static int add_call(struct sqi_stmt *st, json_t *call)
+void sqi_call_name(json_t *call, const char **schema, const char **name)
+{
+	last_names(json_object_get(call, "funcname"), schema, name);
+}
+
+/* The nodes naming a routine a statement runs, and their field holding
+ * its name: a call's function, an operator's (which its name finds, as
+ * an operator named [schema.]op: an expression's, x op ANY (SELECT ...)'s,
+ * ORDER BY ... USING op's). */
+static const struct {
+	const char *node, *field;
+} callers[] = { { "FuncCall", "funcname" },
+	        { "funccall", "funcname" },
+	        { "A_Expr", "name" },
+	        { "SubLink", "operName" },
+	        { "SortBy", "useOp" } };
+
+static int add_call(struct sqi_stmt *st, const char *key, json_t *v)
 {
 	const char *schema, *name;
 
-	sqi_call_name(call, &schema, &name);
-	return name ? sqi_name_add(&st->calls, &st->ncalls, schema, name) : 0;
+	for (size_t i = 0; i < ARRAY_SIZE(callers); i++)
+		if (!strcmp(key, callers[i].node)) {
+			last_names(json_object_get(v, callers[i].field), &schema, &name);
+			return name ? sqi_name_add(&st->calls, &st->ncalls, schema, name) : 0;
+		}
+	return 0;
 }
 
 static int add_table(struct sqi_stmt *st, json_t *rv, bool write)
@@ -200,7 +219,8 @@ static int dropped(struct sqi_stmt *st, json_t *drop)
 }
 
 /* Collects the tables under node: RangeVars in lists ({"RangeVar": ...})
- * and bare ones in fields (relation, rel, into); and the routines called. */
+ * and bare ones in fields (relation, rel, into); and the routines called
+ * (functions, operators). */
 static int walk(struct sqi_stmt *st, json_t *node, int depth)
 {
 	const char *key;
@@ -222,10 +242,8 @@ static int walk(struct sqi_stmt *st, json_t *node, int depth)
 	{
 		if (!strcmp(key, "RangeVar") || (json_is_object(v) && json_object_get(v, "relname")))
 			err = add_table(st, v, false);
-		else if (!strcmp(key, "FuncCall") || !strcmp(key, "funccall"))
-			err = add_call(st, v);
 		else if (json_is_object(v) || json_is_array(v))
-			err = nested_write(st, key, v);
+			err = add_call(st, key, v) ?: nested_write(st, key, v);
 		if (!err && (json_is_object(v) || json_is_array(v)))
 			err = walk(st, v, depth + 1);
 		if (err)

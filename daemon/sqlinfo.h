@@ -195,7 +195,7 @@ struct sqi_stmt {
 	struct sqi_default *defaults;
 	size_t ndefaults;
 	bool body_ddl;        /* a DO block: a statement of its body that is not DML (DDL, say) */
-	bool toggles_code;    /* ALTER TABLE ... ENABLE TRIGGER or RULE */
+	bool toggles_code;    /* ALTER TABLE ... ENABLE TRIGGER or RULE; CREATE AGGREGATE, OPERATOR */
 	bool tx_prepare;      /* PREPARE TRANSACTION */
 	bool tx_prepared_end; /* COMMIT PREPARED, ROLLBACK PREPARED */
 };

@@ -112,6 +112,26 @@ CREATE VIEW shop.emailer_too AS SELECT * FROM shop.emailer;
 CREATE VIEW shop.mover AS SELECT shop.move(5, 'FR') IS NULL AS done;
 CREATE FUNCTION shop.defaulted(done boolean DEFAULT shop.set_email(1, 'plain@example.org') IS NULL)
     RETURNS boolean LANGUAGE sql AS 'SELECT done';
+CREATE FUNCTION shop.emailing(cid bigint, e text) RETURNS boolean LANGUAGE sql
+    AS 'SELECT shop.set_email(cid, e) IS NULL';
+CREATE OPERATOR shop.==> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.emailing);
+CREATE MATERIALIZED VIEW shop.emailed AS SELECT shop.set_email(1, 'plain@example.org') IS NULL AS done
+    WITH NO DATA;
+CREATE FUNCTION shop.guard(cid bigint) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+    AS $$SELECT shop.set_email(cid, 'plain@example.org') IS NULL$$;
+CREATE TABLE shop.guarded (customer_id bigint);
+INSERT INTO shop.guarded VALUES (1);
+CREATE POLICY guarded_by ON shop.guarded USING (shop.guard(customer_id));
+ALTER TABLE shop.guarded ENABLE ROW LEVEL SECURITY;
+CREATE FUNCTION shop.counts(cid bigint) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+    AS 'SELECT EXISTS (SELECT 1 FROM shop.customers WHERE id = cid)';
+CREATE TABLE shop.counted_rows (customer_id bigint);
+INSERT INTO shop.counted_rows VALUES (1);
+CREATE POLICY counted_by ON shop.counted_rows USING (shop.counts(customer_id));
+ALTER TABLE shop.counted_rows ENABLE ROW LEVEL SECURITY;
+CREATE TABLE shop.later_rows (customer_id bigint);
+INSERT INTO shop.later_rows VALUES (1);
+ALTER TABLE shop.later_rows ENABLE ROW LEVEL SECURITY;
 CREATE FUNCTION shop.app_setting(n text, v text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN RETURN set_config(n, v, false); END $$;
 CREATE TABLE shop.reading_log (x int);
@@ -125,6 +145,8 @@ CREATE TRIGGER reading_log_set AFTER INSERT ON shop.reading_log FOR EACH ROW EXE
 def shop():
     s = Shop(customers=20)
     s.server.psql(ROUTINES, dbname="shop")
+    s.server.psql(f"CREATE ROLE rls_reader LOGIN PASSWORD '{s.password}'; GRANT USAGE ON SCHEMA shop TO "
+                  "rls_reader; GRANT SELECT ON ALL TABLES IN SCHEMA shop TO rls_reader", dbname="shop")
     yield s
     s.stop()
 
@@ -200,13 +222,17 @@ def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
 
 
 @pytest.mark.parametrize("sql", ["SELECT * FROM shop.emailer", "SELECT * FROM shop.emailer_too",
-                                 "SELECT shop.defaulted()"])
+                                 "SELECT shop.defaulted()", "REFRESH MATERIALIZED VIEW shop.emailed",
+                                 "SELECT 1::bigint OPERATOR(shop.==>) 'plain@example.org'",
+                                 "SET search_path = shop, public; SELECT 1::bigint ==> 'plain@example.org'",
+                                 "SELECT 1::bigint OPERATOR(shop.==>) ANY (SELECT 'plain@example.org'::text)"])
 def test_code_a_statement_runs_unnamed_is_followed(proxy, shop, sql):
     """A read of a view runs the functions its query calls (through the
     views it reads too), a call the functions its parameters' defaults
-    call: one writing an encrypted column is refused (it wrote the e-mail
-    in plaintext, unrefused), one writing a policy table makes the read a
-    recorded write."""
+    call, a refresh of a materialized view those of its query, an operator
+    its function: one writing an encrypted column is refused (it wrote the
+    e-mail in plaintext, unrefused), one writing a policy table makes the
+    read a recorded write."""
     email = "SELECT email FROM shop.customers WHERE id = 1"
     before = shop.value(email)
     code, msg = error_of(proxy, sql)
@@ -218,6 +244,61 @@ def test_code_a_statement_runs_unnamed_is_followed(proxy, shop, sql):
     recs = records_of(proxy, "SELECT * FROM shop.mover", 2)
     assert [r["type"] for r in recs] == ["attempt", "access"], recs
     assert recs[1]["detail"]["tables"] == ["shop.customers"]
+
+
+def test_row_level_security_runs_its_policies_functions(proxy, shop):
+    """A table with row-level security runs its policies' functions on
+    every read of it by a role they apply to: one writing an encrypted
+    column is refused (it wrote the e-mail in plaintext, unrefused), one
+    reading the customers makes the read an access to them."""
+    before = shop.value("SELECT email FROM shop.customers WHERE id = 1")
+    with pytest.raises(psycopg2.Error) as e, proxy.connect(user="rls_reader") as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM shop.guarded")
+    assert e.value.pgcode == "QC004" and "shop.set_email" in e.value.pgerror, e.value.pgerror
+    unchanged = shop.value("SELECT email FROM shop.customers WHERE id = 1") == before
+    assert unchanged, "the policy's function wrote the e-mail"  # (values kept out of the output)
+    with proxy.connect(user="rls_reader") as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM shop.counted_rows")
+        assert cur.fetchone() == (1,)
+    recs = records_of(proxy, "SELECT count(*) FROM shop.counted_rows", 1)
+    assert [(r["type"], r["detail"].get("tables")) for r in recs] == [("access", ["shop.customers"])], recs
+
+
+def test_operators_and_policies_made_through_the_proxy_are_followed(proxy, shop):
+    """An operator or a row-level security policy made through the proxy
+    is code Custos sees once it commits: in its transaction, a use of the
+    operator or a read of the policy's table is refused; after it, the
+    operator's function and the policy's are followed."""
+    op = "SELECT 1::bigint OPERATOR(shop.~~>) 'plain@example.org'"
+    define = "CREATE OPERATOR shop.~~> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.emailing)"
+    policy = "CREATE POLICY later_by ON shop.later_rows USING (shop.counts(customer_id))"
+    before = shop.value("SELECT email FROM shop.customers WHERE id = 1")
+    conn = proxy.connect()
+    try:
+        conn.autocommit = True
+        cur = conn.cursor()
+        for ddl, use in ((define, op), (policy, "SELECT count(*) FROM shop.later_rows")):
+            cur.execute("BEGIN")
+            cur.execute(ddl)
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute(use)
+            assert e.value.pgcode == "QC001" and "transaction" in e.value.pgerror, (use, e.value.pgerror)
+            cur.execute("ROLLBACK")
+            cur.execute(ddl)
+        with pytest.raises(psycopg2.Error) as e:
+            cur.execute(op)
+        assert e.value.pgcode == "QC004" and "shop.set_email" in e.value.pgerror, e.value.pgerror
+        cur.execute("DROP OPERATOR shop.~~> (bigint, text)")
+    finally:
+        conn.close()
+    unchanged = shop.value("SELECT email FROM shop.customers WHERE id = 1") == before
+    assert unchanged, "the operator's function wrote the e-mail"
+    with proxy.connect(user="rls_reader") as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM shop.later_rows")
+        assert cur.fetchone() == (1,)
+    shop.server.psql("DROP POLICY later_by ON shop.later_rows", dbname="shop")
+    recs = records_of(proxy, "SELECT count(*) FROM shop.later_rows", 1)
+    assert [(r["type"], r["detail"].get("tables")) for r in recs] == [("access", ["shop.customers"])], recs
 
 
 def test_an_after_trigger_stores_no_row(proxy, shop):

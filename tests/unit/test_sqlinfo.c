@@ -245,17 +245,23 @@ static void test_calls(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(sqi_analyse("SELECT f(1), s.g(lower(x)) FROM h() WHERE k(2) > 0; CALL s.p(3); "
-	                             "DO $$ BEGIN PERFORM q(); END $$",
-	                             &info, err, sizeof(err)),
-	                 0);
-	const struct sqi_stmt *a = &info->stmts[0], *b = &info->stmts[1], *c = &info->stmts[2];
-	assert_int_equal(a->ncalls, 5);
+	assert_int_equal(
+	    sqi_analyse("SELECT f(1), s.g(lower(x)) FROM h() WHERE k(2) > 0; CALL s.p(3); "
+	                "DO $$ BEGIN PERFORM q(); END $$; "
+	                "SELECT 1 OPERATOR(s.===) 2, x ==> ANY (SELECT 1) FROM t ORDER BY y USING <<<",
+	                &info, err, sizeof(err)),
+	    0);
+	const struct sqi_stmt *a = &info->stmts[0], *b = &info->stmts[1], *c = &info->stmts[2],
+	                      *d = &info->stmts[3];
+	assert_int_equal(a->ncalls, 6);
 	assert_true(calls(a->calls, a->ncalls, NULL, "f") && calls(a->calls, a->ncalls, "s", "g") &&
 	            calls(a->calls, a->ncalls, NULL, "lower") && calls(a->calls, a->ncalls, NULL, "h") &&
-	            calls(a->calls, a->ncalls, NULL, "k"));
+	            calls(a->calls, a->ncalls, NULL, "k") && calls(a->calls, a->ncalls, NULL, ">"));
 	assert_true(b->ncalls == 1 && calls(b->calls, b->ncalls, "s", "p"));
 	assert_true(calls(c->calls, c->ncalls, NULL, "q")); /* a DO block's are the block's */
+	/* operators run their functions: an expression's, ANY (SELECT ...)'s, ORDER BY ... USING's */
+	assert_true(d->ncalls == 3 && calls(d->calls, d->ncalls, "s", "===") &&
+	            calls(d->calls, d->ncalls, NULL, "==>") && calls(d->calls, d->ncalls, NULL, "<<<"));
 	sqi_free(info);
 }
 
