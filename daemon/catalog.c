@@ -101,10 +101,10 @@ static const char views_sql[] =
 	"a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn) "                                  \
 	"JOIN pg_namespace fn ON fn.oid = f.pronamespace WHERE a.aggfnoid = p.oid), '') || ' END'"
 
-/* An operator runs its function: its definition, for sqlbody.c, is a
- * routine calling it. */
-#define OPERATOR_DEF                                                                                         \
-	"'CREATE FUNCTION custos_operator() RETURNS void LANGUAGE sql BEGIN ATOMIC ' || "                    \
+/* An operator or a cast runs its function f (in schema fn): its
+ * definition, for sqlbody.c, is a routine calling it. */
+#define CALLS_DEF                                                                                            \
+	"'CREATE FUNCTION custos_calls() RETURNS void LANGUAGE sql BEGIN ATOMIC ' || "                       \
 	"format('SELECT %I.%I();', fn.nspname, f.proname) || ' END'"
 
 /* Not an extension's member that a superuser owns (trusted as the
@@ -114,29 +114,46 @@ static const char views_sql[] =
 	" WHERE e.classid = '" catalog "'::regclass AND e.objid = " object                                   \
 	" AND e.deptype = 'e' AND o.rolsuper)"
 
-/* Functions, procedures, aggregates and operators in user schemas, but
- * those of extensions a superuser owns (NOT_TRUSTED); and the rules, as
- * code that nothing calls by name. An operator is named schema.op, as a
- * statement calls it. */
+/* Functions, procedures and aggregates in user schemas, but those of
+ * extensions a superuser owns. */
+#define FUNCTIONS_SQL                                                                                        \
+	"SELECT " NSP_NAME " || '.' || p.proname, p.oid, "                                                   \
+	"CASE WHEN p.prokind = 'a' THEN " AGGREGATE_DEF " ELSE pg_get_functiondef(p.oid) END, false, "       \
+	"'the routine ' || " NSP_NAME " || '.' || p.proname "                                                \
+	"FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "                                      \
+	"WHERE p.prokind IN ('f', 'p', 'a') AND " USER_SCHEMA                                                \
+	" AND " NOT_TRUSTED("pg_proc", "p.oid", "p.proowner")
+
+/* Operators in user schemas, but those of extensions a superuser owns,
+ * named schema.op, as a statement uses them. */
+#define OPERATORS_SQL                                                                                        \
+	"SELECT " NSP_NAME " || '.' || p.oprname, p.oid, " CALLS_DEF ", false, "                             \
+	"'the operator ' || " NSP_NAME " || '.' || p.oprname "                                               \
+	"FROM pg_operator p JOIN pg_namespace n ON n.oid = p.oprnamespace "                                  \
+	"JOIN pg_proc f ON f.oid = p.oprcode JOIN pg_namespace fn ON fn.oid = f.pronamespace "               \
+	"WHERE " USER_SCHEMA " AND " NOT_TRUSTED("pg_operator", "p.oid", "p.oprowner")
+
+/* Casts by functions of user schemas (but those of extensions a superuser
+ * owns), named by the type they cast to (t, in schema tn), as a statement
+ * names it (x::schema.type, or schema.type(x), which is a call). */
+#define TYPE_NAME SCHEMA_AS_NAMED("tn.nspname") " || '.' || t.typname"
+#define CASTS_SQL                                                                                            \
+	"SELECT " TYPE_NAME ", k.oid, " CALLS_DEF ", false, "                                                \
+	"'the cast to ' || format_type(k.casttarget, NULL) FROM pg_cast k "                                  \
+	"JOIN pg_proc f ON f.oid = k.castfunc JOIN pg_namespace fn ON fn.oid = f.pronamespace "              \
+	"JOIN pg_namespace n ON n.oid = f.pronamespace JOIN pg_type t ON t.oid = k.casttarget "              \
+	"JOIN pg_namespace tn ON tn.oid = t.typnamespace "                                                   \
+	"WHERE " USER_SCHEMA " AND " NOT_TRUSTED("pg_proc", "f.oid", "f.proowner")
+
+/* The rules, as code that nothing calls by name. */
+#define RULES_SQL                                                                                            \
+	"SELECT '', r.oid, pg_get_ruledef(r.oid), true, "                                                    \
+	"'the rule ' || quote_ident(r.rulename) || ' on ' || " NSP_NAME " || '.' || c.relname FROM " RULES
+
+/* The code a statement may run: what it names (functions, operators,
+ * casts), and the rules. */
 static const char routines_sql[] =
-    "SELECT " NSP_NAME " || '.' || p.proname, p.oid, "
-    "CASE WHEN p.prokind = 'a' THEN " AGGREGATE_DEF " ELSE pg_get_functiondef(p.oid) END, false, "
-    "'the routine ' || " NSP_NAME " || '.' || p.proname "
-    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-    "WHERE p.prokind IN ('f', 'p', 'a') AND " USER_SCHEMA " AND " NOT_TRUSTED(
-        "pg_proc", "p.oid",
-        "p.proowner") " "
-                      "UNION ALL SELECT " NSP_NAME " || '.' || p.oprname, p.oid, " OPERATOR_DEF ", false, "
-                      "'the operator ' || " NSP_NAME " || '.' || p.oprname "
-                      "FROM pg_operator p JOIN pg_namespace n ON n.oid = p.oprnamespace "
-                      "JOIN pg_proc f ON f.oid = p.oprcode JOIN pg_namespace fn ON fn.oid = f.pronamespace "
-                      "WHERE " USER_SCHEMA
-                      " AND " NOT_TRUSTED("pg_operator", "p.oid",
-                                          "p.oprowner") " "
-                                                        "UNION ALL SELECT '', r.oid, pg_get_ruledef(r.oid), "
-                                                        "true, 'the rule ' || quote_ident(r.rulename) || "
-                                                        "' on ' || " NSP_NAME
-                                                        " || '.' || c.relname FROM " RULES;
+    FUNCTIONS_SQL " UNION ALL " OPERATORS_SQL " UNION ALL " CASTS_SQL " UNION ALL " RULES_SQL;
 
 /* The events of a trigger (tgtype's INSERT, UPDATE, DELETE, TRUNCATE bits)
  * as SQI_EV_* bits. */

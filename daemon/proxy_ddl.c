@@ -38,7 +38,9 @@ static bool is_ddl(const struct sqi_stmt *s)
 		"CreateTrigStmt", /* what a view reads */
 		"CreatePolicyStmt",
 		"AlterPolicyStmt",
-		"DefineStmt", /* what a read runs: a policy's, an operator's, an aggregate's functions */
+		"DefineStmt",
+		"CreateCastStmt", /* what a read runs: a policy's, an operator's, an aggregate's, a cast's
+		                     functions */
 		"CreateFunctionStmt",
 		"AlterFunctionStmt", /* what a routine runs */
 		"CreateExtensionStmt",
@@ -59,7 +61,8 @@ static bool is_code_ddl(const struct sqi_stmt *s)
 {
 	static const char *const nodes[] = { "CreateFunctionStmt", "AlterFunctionStmt",
 		                             "CreateTrigStmt",     "CreateExtensionStmt",
-		                             "AlterExtensionStmt", "AlterExtensionContentsStmt" };
+		                             "AlterExtensionStmt", "AlterExtensionContentsStmt",
+		                             "CreateCastStmt" };
 
 	return s->toggles_code || node_is(s, nodes, ARRAY_SIZE(nodes));
 }

@@ -108,17 +108,16 @@ void sqi_call_name(json_t *call, const char **schema, const char **name)
 	last_names(json_object_get(call, "funcname"), schema, name);
 }
 
-/* The nodes naming a routine a statement runs, and their field holding
- * its name: a call's function, an operator's (which its name finds, as
- * an operator named [schema.]op: an expression's, x op ANY (SELECT ...)'s,
- * ORDER BY ... USING op's). */
+/* The nodes naming a routine a statement runs, and the field (in field
+ * within: a list of names) that names it: a call's function; an
+ * operator's (the catalog names an operator's function [schema.]op): an
+ * expression's, x op ANY (SELECT ...)'s, ORDER BY ... USING op's; a
+ * cast's (named by the type cast to). */
 static const struct {
-	const char *node, *field;
-} callers[] = { { "FuncCall", "funcname" },
-	        { "funccall", "funcname" },
-	        { "A_Expr", "name" },
-	        { "SubLink", "operName" },
-	        { "SortBy", "useOp" } };
+	const char *node, *field, *within;
+} callers[] = { { "FuncCall", "funcname", NULL }, { "funccall", "funcname", NULL },
+	        { "A_Expr", "name", NULL },       { "SubLink", "operName", NULL },
+	        { "SortBy", "useOp", NULL },      { "TypeCast", "names", "typeName" } };
 
 static int add_call(struct sqi_stmt *st, const char *key, json_t *v)
 {
@@ -126,7 +125,8 @@ static int add_call(struct sqi_stmt *st, const char *key, json_t *v)
 
 	for (size_t i = 0; i < ARRAY_SIZE(callers); i++)
 		if (!strcmp(key, callers[i].node)) {
-			last_names(json_object_get(v, callers[i].field), &schema, &name);
+			json_t *in = callers[i].within ? json_object_get(v, callers[i].within) : v;
+			last_names(json_object_get(in, callers[i].field), &schema, &name);
 			return name ? sqi_name_add(&st->calls, &st->ncalls, schema, name) : 0;
 		}
 	return 0;
@@ -220,7 +220,7 @@ static int dropped(struct sqi_stmt *st, json_t *drop)
 
 /* Collects the tables under node: RangeVars in lists ({"RangeVar": ...})
  * and bare ones in fields (relation, rel, into); and the routines called
- * (functions, operators). */
+ * (functions, operators, casts). */
 static int walk(struct sqi_stmt *st, json_t *node, int depth)
 {
 	const char *key;

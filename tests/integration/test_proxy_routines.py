@@ -129,6 +129,10 @@ CREATE TABLE shop.counted_rows (customer_id bigint);
 INSERT INTO shop.counted_rows VALUES (1);
 CREATE POLICY counted_by ON shop.counted_rows USING (shop.counts(customer_id));
 ALTER TABLE shop.counted_rows ENABLE ROW LEVEL SECURITY;
+CREATE TYPE shop.mailbox AS (e text);
+CREATE FUNCTION shop.to_mailbox(e text) RETURNS shop.mailbox LANGUAGE plpgsql AS $$
+BEGIN PERFORM shop.set_email(1, e); RETURN ROW(e); END $$;
+CREATE CAST (text AS shop.mailbox) WITH FUNCTION shop.to_mailbox(text);
 CREATE TABLE shop.later_rows (customer_id bigint);
 INSERT INTO shop.later_rows VALUES (1);
 ALTER TABLE shop.later_rows ENABLE ROW LEVEL SECURITY;
@@ -225,12 +229,14 @@ def test_a_routine_writing_an_encrypted_column_is_refused(proxy, shop):
                                  "SELECT shop.defaulted()", "REFRESH MATERIALIZED VIEW shop.emailed",
                                  "SELECT 1::bigint OPERATOR(shop.==>) 'plain@example.org'",
                                  "SET search_path = shop, public; SELECT 1::bigint ==> 'plain@example.org'",
-                                 "SELECT 1::bigint OPERATOR(shop.==>) ANY (SELECT 'plain@example.org'::text)"])
+                                 "SELECT 1::bigint OPERATOR(shop.==>) ANY (SELECT 'plain@example.org'::text)",
+                                 "SELECT 'plain@example.org'::text::shop.mailbox",
+                                 "SELECT shop.mailbox('plain@example.org'::text)"])
 def test_code_a_statement_runs_unnamed_is_followed(proxy, shop, sql):
     """A read of a view runs the functions its query calls (through the
     views it reads too), a call the functions its parameters' defaults
     call, a refresh of a materialized view those of its query, an operator
-    its function: one writing an encrypted column is refused (it wrote the
+    or a cast its function: one writing an encrypted column is refused (it wrote the
     e-mail in plaintext, unrefused), one writing a policy table makes the
     read a recorded write."""
     email = "SELECT email FROM shop.customers WHERE id = 1"

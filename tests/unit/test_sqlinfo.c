@@ -248,11 +248,12 @@ static void test_calls(void **state)
 	assert_int_equal(
 	    sqi_analyse("SELECT f(1), s.g(lower(x)) FROM h() WHERE k(2) > 0; CALL s.p(3); "
 	                "DO $$ BEGIN PERFORM q(); END $$; "
-	                "SELECT 1 OPERATOR(s.===) 2, x ==> ANY (SELECT 1) FROM t ORDER BY y USING <<<",
+	                "SELECT 1 OPERATOR(s.===) 2, x ==> ANY (SELECT 1) FROM t ORDER BY y USING <<<; "
+	                "SELECT CAST(x AS s.box), y::text",
 	                &info, err, sizeof(err)),
 	    0);
 	const struct sqi_stmt *a = &info->stmts[0], *b = &info->stmts[1], *c = &info->stmts[2],
-	                      *d = &info->stmts[3];
+	                      *d = &info->stmts[3], *e = &info->stmts[4];
 	assert_int_equal(a->ncalls, 6);
 	assert_true(calls(a->calls, a->ncalls, NULL, "f") && calls(a->calls, a->ncalls, "s", "g") &&
 	            calls(a->calls, a->ncalls, NULL, "lower") && calls(a->calls, a->ncalls, NULL, "h") &&
@@ -262,6 +263,9 @@ static void test_calls(void **state)
 	/* operators run their functions: an expression's, ANY (SELECT ...)'s, ORDER BY ... USING's */
 	assert_true(d->ncalls == 3 && calls(d->calls, d->ncalls, "s", "===") &&
 	            calls(d->calls, d->ncalls, NULL, "==>") && calls(d->calls, d->ncalls, NULL, "<<<"));
+	/* casts run theirs, named by the type cast to */
+	assert_true(e->ncalls == 2 && calls(e->calls, e->ncalls, "s", "box") &&
+	            calls(e->calls, e->ncalls, NULL, "text"));
 	sqi_free(info);
 }
 
