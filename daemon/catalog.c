@@ -161,6 +161,9 @@ static const char routines_sql[] =
 	"(((t.tgtype::int & 4) <> 0)::int + 2 * ((t.tgtype::int & 16) <> 0)::int + "                         \
 	"4 * ((t.tgtype::int & 8) <> 0)::int + 8 * ((t.tgtype::int & 32) <> 0)::int)"
 
+/* SQI_EV_DDL: the event triggers' functions, which DDL runs. */
+#define DDL_EVENT "64"
+
 /* The events on which row-level security policies run: reads and writes
  * (INSERT, UPDATE, DELETE). */
 #define POLICY_EVENTS "39"
@@ -174,11 +177,12 @@ static const char routines_sql[] =
  * rules, which PostgreSQL applies to the table a statement names only.
  * Whether a trigger fires BEFORE, FOR EACH ROW: the row it returns is the
  * one stored. The functions its row-level security policies call, which
- * run on its reads and writes (whether or not row-level security is on:
- * turning it on is not followed). And what a read of a view runs: the
- * functions its query calls, and those of the views it reads
- * (SQI_EV_READ); a materialized view's query, which runs when it is
- * refreshed, counts as run by any statement naming it. */
+ * run on its reads and writes (counted whether or not row-level security
+ * is on for it). What a read of a view runs: the functions its query
+ * calls, and those of the views it reads (SQI_EV_READ); a materialized
+ * view's query, which runs when it is refreshed, counts as run by any
+ * statement naming it. And the enabled event triggers' functions, which
+ * DDL runs (SQI_EV_DDL, table ""). */
 static const char runs_sql[] =
     "WITH RECURSIVE v(view, rel) AS ("
     "  SELECT c.oid, c.oid FROM pg_class c WHERE c.relkind IN ('v', 'm')"
@@ -215,7 +219,9 @@ static const char runs_sql[] =
     "JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1' JOIN pg_depend d "
     "ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_proc'::regclass "
     "JOIN pg_class c ON c.oid = v.view JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "UNION SELECT '', e.evtfoid, " DDL_EVENT
+    ", false, false FROM pg_event_trigger e WHERE e.evtenabled <> 'D'";
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {
@@ -344,7 +350,8 @@ static int add_runs(struct catalog *c, PGresult *r, int row)
 	struct cat_runs *x = &c->runs[c->nruns++];
 	*x = (struct cat_runs){ strdup(PQgetvalue(r, row, 0)),
 		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
-		                (unsigned)atoi(PQgetvalue(r, row, 2)) & (SQI_EV_ALL | SQI_EV_READ),
+		                (unsigned)atoi(PQgetvalue(r, row, 2)) &
+		                    (SQI_EV_ALL | SQI_EV_READ | SQI_EV_DDL),
 		                *PQgetvalue(r, row, 3) == 't', *PQgetvalue(r, row, 4) == 't' };
 	return x->table ? 0 : -ENOMEM;
 }

@@ -39,8 +39,9 @@ static bool is_ddl(const struct sqi_stmt *s)
 		"CreatePolicyStmt",
 		"AlterPolicyStmt",
 		"DefineStmt",
-		"CreateCastStmt", /* what a read runs: a policy's, an operator's, an aggregate's, a cast's
-		                     functions */
+		"CreateCastStmt",
+		"CreateEventTrigStmt",
+		"AlterEventTrigStmt", /* the code policies, operators, aggregates, casts, DDL run */
 		"CreateFunctionStmt",
 		"AlterFunctionStmt", /* what a routine runs */
 		"CreateExtensionStmt",
@@ -62,7 +63,8 @@ static bool is_code_ddl(const struct sqi_stmt *s)
 	static const char *const nodes[] = { "CreateFunctionStmt", "AlterFunctionStmt",
 		                             "CreateTrigStmt",     "CreateExtensionStmt",
 		                             "AlterExtensionStmt", "AlterExtensionContentsStmt",
-		                             "CreateCastStmt" };
+		                             "CreateCastStmt",     "CreateEventTrigStmt",
+		                             "AlterEventTrigStmt" };
 
 	return s->toggles_code || node_is(s, nodes, ARRAY_SIZE(nodes));
 }

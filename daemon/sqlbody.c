@@ -304,6 +304,7 @@ static int routine_stmt(void *arg, const struct sqi_stmt *s)
 	int err = 0;
 
 	r->hidden |= s->hidden;
+	r->ddl |= sqi_fires_event_triggers(s);
 	for (size_t i = 0; !err && i < s->ntables; i++) {
 		struct sqb_table *t = routine_table(r, &s->tables[i]);
 		if (!t)

@@ -39,6 +39,7 @@ struct sqb_routine {
 	struct sqi_name *calls; /* the routines its statements call */
 	size_t ncalls;
 	unsigned hidden; /* SQI_HIDDEN_* */
+	bool ddl;        /* it runs DDL, which fires the event triggers */
 	/* A PL/pgSQL trigger function's assignments to NEW, the row a write
 	 * stores (NEW.id := ..., SELECT ... INTO NEW.id, ...; all: NEW whole). */
 	struct sqb_cols assigns;

@@ -295,6 +295,12 @@ static int matview(struct sqi_stmt *st, json_t *body) /* CREATE TABLE AS too */
 	           : 0;
 }
 
+static int select_into(struct sqi_stmt *st, json_t *body)
+{
+	st->select_into = json_object_get(body, "intoClause") != NULL;
+	return 0;
+}
+
 static int rule(struct sqi_stmt *st, json_t *body)
 {
 	return made(st, json_object_get(body, "relation"));
@@ -306,6 +312,61 @@ static int moved(struct sqi_stmt *st, json_t *body) /* ALTER ... SET SCHEMA */
 	const char *name = json_string_value(json_object_get(json_object_get(body, "relation"), "relname"));
 
 	return to && name ? sqi_name_add(&st->made, &st->nmade, to, name) : 0;
+}
+
+bool sqi_fires_event_triggers(const struct sqi_stmt *s)
+{
+	static const char *const quiet[] = {
+		"TransactionStmt",
+		"VariableSetStmt",
+		"VariableShowStmt",
+		"DiscardStmt",
+		"PrepareStmt",
+		"ExecuteStmt",
+		"DeallocateStmt",
+		"DeclareCursorStmt",
+		"FetchStmt",
+		"ClosePortalStmt",
+		"ListenStmt",
+		"NotifyStmt",
+		"UnlistenStmt",
+		"LockStmt",
+		"VacuumStmt",
+		"ClusterStmt",
+		"ReindexStmt",
+		"CheckPointStmt",
+		"LoadStmt",
+		"ExplainStmt",
+		"CallStmt",
+		"TruncateStmt",
+		"ConstraintsSetStmt",
+		"CreatedbStmt",
+		"DropdbStmt",
+		"AlterDatabaseStmt",
+		"AlterDatabaseSetStmt",
+		"CreateRoleStmt",
+		"AlterRoleStmt",
+		"AlterRoleSetStmt",
+		"DropRoleStmt",
+		"GrantRoleStmt",
+		"CreateTableSpaceStmt",
+		"DropTableSpaceStmt",
+		"AlterTableSpaceOptionsStmt",
+		"CreateEventTrigStmt",
+		"AlterEventTrigStmt",
+		"AlterSystemStmt",
+	};
+
+	const char *node = s->kind == SQI_OTHER && s->normalized ? s->normalized : "";
+
+	if (!strcmp(node, "DoStmt"))
+		return s->body_ddl;
+	if (s->nmade || s->select_into)
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(quiet); i++)
+		if (!strcmp(node, quiet[i]))
+			return false;
+	return s->kind == SQI_OTHER;
 }
 
 int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
@@ -324,6 +385,7 @@ int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 		    { "TransactionStmt", two_phase },
 		    { "AlterDomainStmt", domain_default },
 		    { "DefineStmt", defined },
+		    { "SelectStmt", select_into },
 		    { "CreatePolicyStmt", policy },
 		    { "AlterPolicyStmt", policy } };
 

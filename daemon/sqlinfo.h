@@ -46,7 +46,8 @@ enum {
 	SQI_EV_TRUNCATE = 8,
 	SQI_EV_TRUNCATE_CASCADE = 16, /* TRUNCATE ... CASCADE: the referencing tables too */
 	SQI_EV_ALL = 31,
-	SQI_EV_READ = 32 /* not a write: a read of a view, which runs what its query calls */
+	SQI_EV_READ = 32, /* not a write: a read of a view, which runs what its query calls */
+	SQI_EV_DDL = 64   /* not a write: DDL, which fires the database's event triggers */
 };
 
 /* What of a code body (a DO block's, a routine's) cannot be seen. */
@@ -196,6 +197,7 @@ struct sqi_stmt {
 	size_t ndefaults;
 	bool body_ddl;        /* a DO block: a statement of its body that is not DML (DDL, say) */
 	bool toggles_code;    /* ALTER TABLE ... ENABLE TRIGGER or RULE; CREATE AGGREGATE, OPERATOR */
+	bool select_into;     /* SELECT ... INTO a new table (which is DDL to event triggers) */
 	bool tx_prepare;      /* PREPARE TRANSACTION */
 	bool tx_prepared_end; /* COMMIT PREPARED, ROLLBACK PREPARED */
 };
@@ -216,6 +218,10 @@ int sqi_analyse(const char *sql, struct sqi_info **ret, char *err, size_t errlen
 void sqi_free(struct sqi_info *info);
 
 const char *sqi_kind_name(enum sqi_kind k);
+/* Whether s may fire event triggers: DDL, but for the commands that fire
+ * none (on databases, roles, tablespaces, event triggers; transaction
+ * control, SET, VACUUM, ...), or a DO block running DDL. */
+bool sqi_fires_event_triggers(const struct sqi_stmt *s);
 
 /* A literal of a statement's text (a token of PostgreSQL's own scanner). */
 struct sqi_literal {

@@ -307,6 +307,35 @@ def test_operators_and_policies_made_through_the_proxy_are_followed(proxy, shop)
     assert [(r["type"], r["detail"].get("tables")) for r in recs] == [("access", ["shop.customers"])], recs
 
 
+def test_event_triggers_run_on_ddl(shop):
+    """An event trigger runs its function on DDL: one writing an encrypted
+    column has DDL through the proxy refused, and a call of a routine that
+    runs DDL (each wrote the e-mail in plaintext, unrefused); other
+    statements run."""
+    shop.server.psql("CREATE FUNCTION shop.ddl_emails() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
+                     "BEGIN UPDATE shop.customers SET email = 'plain@example.org' WHERE id = 1; END $$; "
+                     "CREATE EVENT TRIGGER ddl_emails ON ddl_command_end EXECUTE FUNCTION shop.ddl_emails(); "
+                     "CREATE FUNCTION shop.makes_table() RETURNS void LANGUAGE plpgsql AS $$ "
+                     "BEGIN CREATE TABLE IF NOT EXISTS shop.ddl_made2 (x int); END $$", dbname="shop")
+    p = None
+    try:
+        p = Proxy(shop).start()
+        before = shop.value("SELECT email FROM shop.customers WHERE id = 1")
+        for ddl in ("CREATE TABLE shop.ddl_made (x int)", "COMMENT ON TABLE shop.orders IS 'o'",
+                    "SELECT shop.makes_table()"):
+            code, msg = error_of(p, ddl)
+            assert code == "QC004" and "shop.ddl_emails" in msg, (ddl, msg)
+        unchanged = shop.value("SELECT email FROM shop.customers WHERE id = 1") == before
+        assert unchanged, "the event trigger wrote the e-mail"
+        assert p.psql("SELECT count(*) FROM shop.orders WHERE customer_id = 1").stdout.strip().isdigit()
+        assert error_of(p, "SET work_mem = '8MB'") is None
+    finally:
+        shop.server.psql("DROP EVENT TRIGGER ddl_emails; DROP FUNCTION shop.ddl_emails(); "
+                         "DROP FUNCTION shop.makes_table()", dbname="shop")
+        if p:
+            p.cleanup()
+
+
 def test_an_after_trigger_stores_no_row(proxy, shop):
     """What an AFTER trigger returns is not stored: an audit trigger on the
     customers returning COALESCE(NEW, OLD) leaves their writes alone (every

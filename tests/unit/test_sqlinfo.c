@@ -269,6 +269,42 @@ static void test_calls(void **state)
 	sqi_free(info);
 }
 
+/* Which statements fire event triggers: DDL but on what no event trigger
+ * sees, a DO block running DDL, SELECT INTO. */
+static void test_event_triggers(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool fires;
+	} cases[] = {
+		{ "CREATE TABLE t (x int)", true },
+		{ "COMMENT ON TABLE t IS 'x'", true },
+		{ "GRANT SELECT ON t TO r", true },
+		{ "ALTER TABLE t ADD COLUMN y int", true },
+		{ "SELECT 1 INTO t2", true },
+		{ "DO $$BEGIN CREATE TABLE t3 (x int); END$$", true },
+		{ "DO $$BEGIN PERFORM 1; END$$", false },
+		{ "SELECT * FROM t", false },
+		{ "INSERT INTO t VALUES (1)", false },
+		{ "BEGIN", false },
+		{ "SET work_mem = '8MB'", false },
+		{ "TRUNCATE t", false },
+		{ "CREATE ROLE r", false },
+		{ "VACUUM t", false },
+		{ "CREATE EVENT TRIGGER e ON ddl_command_end EXECUTE FUNCTION f()", false },
+	};
+	struct sqi_info *info;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(sqi_analyse(cases[i].sql, &info, err, sizeof(err)), 0);
+		if (sqi_fires_event_triggers(&info->stmts[0]) != cases[i].fires)
+			fail_msg("%s: fires %d", cases[i].sql, !cases[i].fires);
+		sqi_free(info);
+	}
+}
+
 /* The relations DDL makes or names anew (the catalog shows them once it
  * has committed). */
 static void test_made(void **state)
@@ -1148,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_writes_and_literals),
 		cmocka_unit_test(test_do_blocks),
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_event_triggers),
 		cmocka_unit_test(test_made),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_events),
