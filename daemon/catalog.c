@@ -92,20 +92,38 @@ static const char views_sql[] =
 	"WHERE r.ev_type <> '1' AND r.ev_enabled <> 'D' "                                                    \
 	"AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
 
-/* An aggregate runs its support functions: its definition, for sqlbody.c,
- * is a routine calling each of them. */
-#define AGGREGATE_DEF                                                                                        \
-	"'CREATE FUNCTION custos_aggregate() RETURNS void LANGUAGE sql BEGIN ATOMIC ' || coalesce(("         \
-	"SELECT string_agg(format('SELECT %I.%I();', fn.nspname, f.proname), ' ') FROM pg_aggregate a "      \
-	"JOIN pg_proc f ON f.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, "            \
-	"a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn) "                                  \
-	"JOIN pg_namespace fn ON fn.oid = f.pronamespace WHERE a.aggfnoid = p.oid), '') || ' END'"
+/* The functions a catalog object's stored expressions call (classid,
+ * objid: the object; fn: the function): by name, or as an operator's
+ * function, its commutator's or its negator's (the planner may use
+ * either in its place). */
+#define FUNCTION_DEPS                                                                                        \
+	"fdep(classid, objid, fn) AS ("                                                                      \
+	"  SELECT d.classid, d.objid, d.refobjid FROM pg_depend d WHERE d.refclassid = 'pg_proc'::regclass"  \
+	"  UNION SELECT d.classid, d.objid, o.oprcode::oid FROM pg_depend d JOIN pg_operator k"              \
+	"   ON k.oid = d.refobjid JOIN pg_operator o ON o.oid IN (k.oid, k.oprcom, k.oprnegate)"             \
+	"   WHERE d.refclassid = 'pg_operator'::regclass)"
 
-/* An operator or a cast runs its function f (in schema fn): its
- * definition, for sqlbody.c, is a routine calling it. */
-#define CALLS_DEF                                                                                            \
-	"'CREATE FUNCTION custos_calls() RETURNS void LANGUAGE sql BEGIN ATOMIC ' || "                       \
-	"format('SELECT %I.%I();', fn.nspname, f.proname) || ' END'"
+/* A function f in schema fn that Custos reads: in a user schema, in a
+ * language it can see (C and internal functions take a superuser to
+ * make: trusted, as PostgreSQL's own operators and casts are). */
+#define SEEN_FUNCTION                                                                                        \
+	"fn.nspname NOT IN ('pg_catalog', 'information_schema') "                                            \
+	"AND f.prolang NOT IN (SELECT l.oid FROM pg_language l WHERE l.lanname IN ('c', 'internal'))"
+
+/* The definition, for sqlbody.c, of code that runs the functions f (in
+ * schema fn) that `from` (FROM ... WHERE ...) finds: a routine calling
+ * each of them. */
+#define FN_NAME SCHEMA_AS_NAMED("fn.nspname")
+#define CALLING(from)                                                                                        \
+	"'CREATE FUNCTION custos_calls() RETURNS void LANGUAGE sql BEGIN ATOMIC ' || coalesce(("             \
+	"SELECT string_agg(format('SELECT %I.%I();', " FN_NAME ", f.proname), ' ') " from "), '') || ' END'"
+
+/* An aggregate (p) runs its support functions. */
+#define AGGREGATE_FUNCS                                                                                      \
+	"FROM pg_aggregate a JOIN pg_proc f ON f.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn, "       \
+	"a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn) "                   \
+	"JOIN pg_namespace fn ON fn.oid = f.pronamespace WHERE a.aggfnoid = p.oid"
+#define AGGREGATE_DEF CALLING(AGGREGATE_FUNCS)
 
 /* Not an extension's member that a superuser owns (trusted as the
  * extension is: a member its owner added to it is not). */
@@ -113,6 +131,9 @@ static const char views_sql[] =
 	"NOT EXISTS (SELECT 1 FROM pg_depend e JOIN pg_roles o ON o.oid = " owner                            \
 	" WHERE e.classid = '" catalog "'::regclass AND e.objid = " object                                   \
 	" AND e.deptype = 'e' AND o.rolsuper)"
+#define FUNCTION_TRUSTED NOT_TRUSTED("pg_proc", "p.oid", "p.proowner")
+#define OPERATOR_TRUSTED NOT_TRUSTED("pg_operator", "p.oid", "p.oprowner")
+#define CAST_TRUSTED NOT_TRUSTED("pg_proc", "f.oid", "f.proowner")
 
 /* Functions, procedures and aggregates in user schemas, but those of
  * extensions a superuser owns. */
@@ -121,29 +142,50 @@ static const char views_sql[] =
 	"CASE WHEN p.prokind = 'a' THEN " AGGREGATE_DEF " ELSE pg_get_functiondef(p.oid) END, false, "       \
 	"'the routine ' || " NSP_NAME " || '.' || p.proname "                                                \
 	"FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "                                      \
-	"WHERE p.prokind IN ('f', 'p', 'a') AND " USER_SCHEMA                                                \
-	" AND " NOT_TRUSTED("pg_proc", "p.oid", "p.proowner")
+	"WHERE p.prokind IN ('f', 'p', 'a') AND " USER_SCHEMA " AND " FUNCTION_TRUSTED
 
-/* Operators in user schemas, but those of extensions a superuser owns,
- * named schema.op, as a statement uses them. */
+/* The functions an operator p runs: its own, its commutator's and its
+ * negator's (the planner may use either in its place). */
+#define OPERATOR_FUNCS                                                                                       \
+	"FROM pg_operator o JOIN pg_proc f ON f.oid = o.oprcode "                                            \
+	"JOIN pg_namespace fn ON fn.oid = f.pronamespace "                                                   \
+	"WHERE o.oid IN (p.oid, p.oprcom, p.oprnegate) AND " SEEN_FUNCTION
+#define OPERATOR_DEF CALLING(OPERATOR_FUNCS)
+
+/* Operators in user schemas that run such functions, but those of
+ * extensions a superuser owns, named schema.op, as a statement uses them. */
 #define OPERATORS_SQL                                                                                        \
-	"SELECT " NSP_NAME " || '.' || p.oprname, p.oid, " CALLS_DEF ", false, "                             \
+	"SELECT " NSP_NAME " || '.' || p.oprname, p.oid, " OPERATOR_DEF ", false, "                          \
 	"'the operator ' || " NSP_NAME " || '.' || p.oprname "                                               \
 	"FROM pg_operator p JOIN pg_namespace n ON n.oid = p.oprnamespace "                                  \
-	"JOIN pg_proc f ON f.oid = p.oprcode JOIN pg_namespace fn ON fn.oid = f.pronamespace "               \
-	"WHERE " USER_SCHEMA " AND " NOT_TRUSTED("pg_operator", "p.oid", "p.oprowner")
+	"WHERE " USER_SCHEMA " AND " OPERATOR_TRUSTED " AND EXISTS (SELECT 1 " OPERATOR_FUNCS ")"
 
-/* Casts by functions of user schemas (but those of extensions a superuser
- * owns), named by the type they cast to (t, in schema tn), as a statement
- * names it (x::schema.type, or schema.type(x), which is a call). */
+/* Casts by such functions (but those of extensions a superuser owns),
+ * named by the type they cast to (t, in schema tn) as a statement names
+ * it (x::schema.type, or schema.type(x), which is a call), by the
+ * domains over it, and, for an array type, by its element type (a
+ * statement names schema.type[]). */
 #define TYPE_NAME SCHEMA_AS_NAMED("tn.nspname") " || '.' || t.typname"
+#define CAST_FUNC "FROM pg_proc f JOIN pg_namespace fn ON fn.oid = f.pronamespace WHERE f.oid = k.castfunc"
+#define CAST_DEF CALLING(CAST_FUNC)
 #define CASTS_SQL                                                                                            \
-	"SELECT " TYPE_NAME ", k.oid, " CALLS_DEF ", false, "                                                \
+	"SELECT " TYPE_NAME ", k.oid, " CAST_DEF ", false, "                                                 \
 	"'the cast to ' || format_type(k.casttarget, NULL) FROM pg_cast k "                                  \
 	"JOIN pg_proc f ON f.oid = k.castfunc JOIN pg_namespace fn ON fn.oid = f.pronamespace "              \
-	"JOIN pg_namespace n ON n.oid = f.pronamespace JOIN pg_type t ON t.oid = k.casttarget "              \
-	"JOIN pg_namespace tn ON tn.oid = t.typnamespace "                                                   \
-	"WHERE " USER_SCHEMA " AND " NOT_TRUSTED("pg_proc", "f.oid", "f.proowner")
+	"JOIN pg_type ct ON ct.oid = k.casttarget JOIN pg_type t ON t.oid = ct.oid "                         \
+	"OR (t.typtype = 'd' AND t.typbasetype = ct.oid) OR (ct.typcategory = 'A' AND t.oid = ct.typelem) "  \
+	"JOIN pg_namespace tn ON tn.oid = t.typnamespace WHERE " SEEN_FUNCTION " AND " CAST_TRUSTED
+
+/* A cast to a domain (t) runs the functions its constraints call. */
+#define DOMAIN_FUNCS                                                                                         \
+	"FROM pg_constraint k JOIN fdep d ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid "     \
+	"JOIN pg_proc f ON f.oid = d.fn JOIN pg_namespace fn ON fn.oid = f.pronamespace "                    \
+	"WHERE k.contypid = t.oid AND " SEEN_FUNCTION
+#define DOMAIN_DEF CALLING(DOMAIN_FUNCS)
+#define DOMAINS_SQL                                                                                          \
+	"SELECT " TYPE_NAME ", t.oid, " DOMAIN_DEF ", false, 'the domain ' || " TYPE_NAME " "                \
+	"FROM pg_type t JOIN pg_namespace tn ON tn.oid = t.typnamespace WHERE t.typtype = 'd' "              \
+	"AND EXISTS (SELECT 1 " DOMAIN_FUNCS ")"
 
 /* The rules, as code that nothing calls by name. */
 #define RULES_SQL                                                                                            \
@@ -151,9 +193,9 @@ static const char views_sql[] =
 	"'the rule ' || quote_ident(r.rulename) || ' on ' || " NSP_NAME " || '.' || c.relname FROM " RULES
 
 /* The code a statement may run: what it names (functions, operators,
- * casts), and the rules. */
-static const char routines_sql[] =
-    FUNCTIONS_SQL " UNION ALL " OPERATORS_SQL " UNION ALL " CASTS_SQL " UNION ALL " RULES_SQL;
+ * casts, domains), and the rules. */
+static const char routines_sql[] = "WITH " FUNCTION_DEPS " " FUNCTIONS_SQL " UNION ALL " OPERATORS_SQL
+                                   " UNION ALL " CASTS_SQL " UNION ALL " DOMAINS_SQL " UNION ALL " RULES_SQL;
 
 /* The events of a trigger (tgtype's INSERT, UPDATE, DELETE, TRUNCATE bits)
  * as SQI_EV_* bits. */
@@ -161,8 +203,11 @@ static const char routines_sql[] =
 	"(((t.tgtype::int & 4) <> 0)::int + 2 * ((t.tgtype::int & 16) <> 0)::int + "                         \
 	"4 * ((t.tgtype::int & 8) <> 0)::int + 8 * ((t.tgtype::int & 32) <> 0)::int)"
 
-/* SQI_EV_DDL: the event triggers' functions, which DDL runs. */
+/* SQI_EV_DDL: the event triggers' functions, which DDL runs. SQI_EV_ANY:
+ * the functions of implicit and assignment casts, which any statement may
+ * run without naming their type. */
 #define DDL_EVENT "64"
+#define ANY_EVENT "128"
 
 /* The events on which row-level security policies run: reads and writes
  * (INSERT, UPDATE, DELETE). */
@@ -179,35 +224,45 @@ static const char routines_sql[] =
  * one stored. The functions its row-level security policies call, which
  * run on its reads and writes (counted whether or not row-level security
  * is on for it). What a read of a view runs: the functions its query
- * calls, and those of the views it reads (SQI_EV_READ); a materialized
- * view's query, which runs when it is refreshed, counts as run by any
- * statement naming it. And the enabled event triggers' functions, which
- * DDL runs (SQI_EV_DDL, table ""). */
+ * calls, those of the views it reads and the policies of the tables they
+ * read (SQI_EV_READ); a materialized view's query, which runs when it is
+ * refreshed, counts as run by any statement naming it. The enabled event
+ * triggers' functions, which DDL runs (SQI_EV_DDL, table ""); the
+ * functions of implicit and assignment casts, which any statement may run
+ * (SQI_EV_ANY, table ""). A
+ * function counts as called where an operator is used (FUNCTION_DEPS). */
 static const char runs_sql[] =
-    "WITH RECURSIVE v(view, rel) AS ("
+    "WITH RECURSIVE " FUNCTION_DEPS ", "
+    "v(view, rel) AS ("
     "  SELECT c.oid, c.oid FROM pg_class c WHERE c.relkind IN ('v', 'm')"
     "  UNION SELECT v.view, d.refobjid FROM v JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1'"
     "   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
     "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class"
     "   JOIN pg_class k ON k.oid = d.refobjid AND k.relkind = 'v'), "
+    "vfn(view, fn) AS ("
+    "  SELECT v.view, d.fn FROM v JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1'"
+    "   JOIN fdep d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
+    "  UNION SELECT v.view, d.fn FROM v JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1'"
+    "   JOIN pg_depend t ON t.classid = 'pg_rewrite'::regclass AND t.objid = r.oid"
+    "   AND t.refclassid = 'pg_class'::regclass JOIN pg_policy p ON p.polrelid = t.refobjid"
+    "   JOIN fdep d ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid), "
     "x(rel, fn, ev, b) AS ("
     "  SELECT t.tgrelid, t.tgfoid, " TRIGGER_EVENTS ", (t.tgtype::int & 3) = 3 FROM pg_trigger t"
     "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
-    "  UNION SELECT t.tgrelid, d.refobjid, " TRIGGER_EVENTS ", false FROM pg_trigger t JOIN pg_depend d"
-    "   ON d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
+    "  UNION SELECT t.tgrelid, d.fn, " TRIGGER_EVENTS ", false FROM pg_trigger t JOIN fdep d"
+    "   ON d.classid = 'pg_trigger'::regclass AND d.objid = t.oid"
     "   WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"
-    "  UNION SELECT a.adrelid, d.refobjid, 3, false FROM pg_attrdef a JOIN pg_depend d"
-    "   ON d.classid = 'pg_attrdef'::regclass AND d.objid = a.oid AND d.refclassid = 'pg_proc'::regclass"
-    "  UNION SELECT k.conrelid, d.refobjid, 3, false FROM pg_constraint k JOIN pg_depend d"
+    "  UNION SELECT a.adrelid, d.fn, 3, false FROM pg_attrdef a JOIN fdep d"
+    "   ON d.classid = 'pg_attrdef'::regclass AND d.objid = a.oid"
+    "  UNION SELECT k.conrelid, d.fn, 3, false FROM pg_constraint k JOIN fdep d"
+    "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid WHERE k.conrelid <> 0"
+    "  UNION SELECT a.attrelid, d.fn, 3, false FROM pg_constraint k JOIN fdep d"
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid"
-    "   AND d.refclassid = 'pg_proc'::regclass WHERE k.conrelid <> 0"
-    "  UNION SELECT a.attrelid, d.refobjid, 3, false FROM pg_constraint k JOIN pg_depend d"
-    "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid AND d.refclassid = 'pg_proc'::regclass"
     "   JOIN pg_attribute a ON a.atttypid = k.contypid AND NOT a.attisdropped WHERE k.contypid <> 0"
-    "  UNION SELECT p.polrelid, d.refobjid, " POLICY_EVENTS ", false FROM pg_policy p JOIN pg_depend d"
-    "   ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass"
-    "  UNION SELECT a.attrelid, d.refobjid, 3, false FROM pg_type t JOIN pg_depend d"
-    "   ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass"
+    "  UNION SELECT p.polrelid, d.fn, " POLICY_EVENTS ", false FROM pg_policy p JOIN fdep d"
+    "   ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid"
+    "  UNION SELECT a.attrelid, d.fn, 3, false FROM pg_type t JOIN fdep d"
+    "   ON d.classid = 'pg_type'::regclass AND d.objid = t.oid"
     "   JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped WHERE t.typtype = 'd'"
     "  UNION SELECT i.inhparent, x.fn, x.ev | CASE WHEN (x.ev & 5) <> 0 THEN 2 ELSE 0 END, x.b"
     "   FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
@@ -215,13 +270,13 @@ static const char runs_sql[] =
     "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace "
     "UNION ALL SELECT " NSP_NAME " || '.' || c.relname, r.oid, "
     "CASE r.ev_type WHEN '3' THEN 1 WHEN '2' THEN 2 ELSE 4 END, true, false FROM " RULES " "
-    "UNION SELECT " NSP_NAME " || '.' || c.relname, d.refobjid, 32, false, false FROM v "
-    "JOIN pg_rewrite r ON r.ev_class = v.rel AND r.ev_type = '1' JOIN pg_depend d "
-    "ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_proc'::regclass "
-    "JOIN pg_class c ON c.oid = v.view JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "UNION SELECT " NSP_NAME " || '.' || c.relname, vfn.fn, 32, false, false FROM vfn "
+    "JOIN pg_class c ON c.oid = vfn.view JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "UNION SELECT '', e.evtfoid, " DDL_EVENT
-    ", false, false FROM pg_event_trigger e WHERE e.evtenabled <> 'D'";
+    ", false, false FROM pg_event_trigger e WHERE e.evtenabled <> 'D' "
+    "UNION SELECT '', k.castfunc, " ANY_EVENT
+    ", false, false FROM pg_cast k WHERE k.castcontext IN ('i', 'a')";
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {
@@ -351,7 +406,7 @@ static int add_runs(struct catalog *c, PGresult *r, int row)
 	*x = (struct cat_runs){ strdup(PQgetvalue(r, row, 0)),
 		                (uint32_t)strtoul(PQgetvalue(r, row, 1), NULL, 10),
 		                (unsigned)atoi(PQgetvalue(r, row, 2)) &
-		                    (SQI_EV_ALL | SQI_EV_READ | SQI_EV_DDL),
+		                    (SQI_EV_ALL | SQI_EV_READ | SQI_EV_DDL | SQI_EV_ANY),
 		                *PQgetvalue(r, row, 3) == 't', *PQgetvalue(r, row, 4) == 't' };
 	return x->table ? 0 : -ENOMEM;
 }

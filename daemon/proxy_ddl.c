@@ -57,16 +57,21 @@ static bool is_ddl(const struct sqi_stmt *s)
 	return node_is(s, nodes, ARRAY_SIZE(nodes));
 }
 
-/* DDL that changes what code the database runs on a statement's behalf. */
-static bool is_code_ddl(const struct sqi_stmt *s)
+/* DDL that changes what code the database runs on a statement's behalf
+ * (PD_CODE_*): a DO block running DDL may be any of it. */
+static unsigned code_ddl(const struct sqi_stmt *s)
 {
-	static const char *const nodes[] = { "CreateFunctionStmt", "AlterFunctionStmt",
-		                             "CreateTrigStmt",     "CreateExtensionStmt",
-		                             "AlterExtensionStmt", "AlterExtensionContentsStmt",
-		                             "CreateCastStmt",     "CreateEventTrigStmt",
-		                             "AlterEventTrigStmt" };
+	static const char *const named[] = { "CreateFunctionStmt", "AlterFunctionStmt", "CreateTrigStmt" };
+	static const char *const unnamed[] = { "CreateCastStmt", "CreatePolicyStmt", "AlterPolicyStmt",
+		                               "CreateEventTrigStmt", "AlterEventTrigStmt" };
+	static const char *const both[] = { "CreateExtensionStmt", "AlterExtensionStmt",
+		                            "AlterExtensionContentsStmt" };
 
-	return s->toggles_code || node_is(s, nodes, ARRAY_SIZE(nodes));
+	if (s->toggles_code || node_is(s, both, ARRAY_SIZE(both)) ||
+	    (!strcmp(s->normalized, "DoStmt") && s->body_ddl))
+		return PD_CODE_NAMED | PD_CODE_UNNAMED;
+	return (node_is(s, named, ARRAY_SIZE(named)) ? PD_CODE_NAMED : 0) |
+	       (node_is(s, unnamed, ARRAY_SIZE(unnamed)) ? PD_CODE_UNNAMED : 0);
 }
 
 /* DDL that reads and writes no rows of the relations it names: it may use
@@ -106,15 +111,28 @@ static void refuse(struct pstmt *st, const char *why)
 	st->refusal_code = PX_ERR_ANALYSE;
 }
 
-/* Refuses what may run code while routine or trigger DDL of the same
- * connection is pending: a call, a write (triggers), a DO block. */
+/* The code DDL of this connection that has not committed (PD_CODE_*). */
+static unsigned code_pending(const struct pconn *c)
+{
+	unsigned code = c->code_reload;
+
+	for (size_t i = c->qhead; i < c->qn; i++)
+		code |= c->q[i].st ? c->q[i].st->code_ddl : 0;
+	return code;
+}
+
+/* Refuses what may run code while code DDL of the same connection is
+ * pending: a write (triggers), a TRUNCATE, a DO block; a call of a
+ * routine; after DDL of code run unnamed, any operator or cast too. */
 static void after_code_ddl(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 {
-	bool runs = s->ncalls || !strcmp(s->normalized, "TruncateStmt") || !strcmp(s->normalized, "DoStmt");
+	bool acts =
+	    s->calls_by_name || !strcmp(s->normalized, "TruncateStmt") || !strcmp(s->normalized, "DoStmt");
 
 	for (size_t i = 0; i < s->ntables; i++)
-		runs |= s->tables[i].write;
-	if (*st->refusal || !runs || !c->px->pp->n || !(c->code_reload || queued(c, P_CODE_DDL)))
+		acts |= s->tables[i].write;
+	unsigned runs = acts ? PD_CODE_NAMED | PD_CODE_UNNAMED : s->ncalls ? PD_CODE_UNNAMED : 0;
+	if (*st->refusal || !c->px->pp->n || !(runs & code_pending(c)))
 		return;
 	refuse(st, "Custos sees the code of a routine or trigger once its definition has committed: send "
 	           "this after the transaction that defines it");
@@ -232,7 +250,7 @@ int pd_analysed(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 {
 	st->ddl = is_ddl(s) || (!strcmp(s->normalized, "DoStmt") && s->body_ddl) || s->tx_prepared_end;
 	after_code_ddl(c, s, st);
-	st->code_ddl = is_code_ddl(s);
+	st->code_ddl = code_ddl(s);
 	bool uses_made = after_made(c, s, st);
 	if (!*st->refusal && s->tx_prepare && (c->nmade || c->ddl_done || c->code_reload || queued(c, P_DDL)))
 		refuse(st, "Custos reads the catalog again when DDL commits in its session: commit a "
@@ -354,7 +372,7 @@ void pd_tx_ended(struct pconn *c)
 		c->catalog_after = px_reload_after_now(c->px);
 	c->ddl_done = false;
 	if (now && !px_load_policy(c->px))
-		c->code_reload = false;
+		c->code_reload = 0;
 }
 
 void pd_free(struct pconn *c)

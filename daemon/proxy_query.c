@@ -154,7 +154,8 @@ void pq_pop(struct pconn *c)
 	if (!e)
 		return;
 	if (e->st && e->st->code_ddl)
-		c->code_reload = true; /* it ran, or failed: read the catalog once its transaction ends */
+		c->code_reload |=
+		    e->st->code_ddl; /* it ran, or failed: read the catalog once its transaction ends */
 	pq_st_unref(e->st);
 	pq_portal_unref(e->portal);
 	free(e->name);

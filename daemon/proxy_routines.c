@@ -255,7 +255,7 @@ static int analyse(const struct build *b, struct node *n)
 		err = reach_table(b, n, &r->tables[i]);
 	for (size_t i = 0; !err && i < r->ncalls; i++)
 		err = edges_named(b, n, r->calls[i].schema, r->calls[i].name);
-	return err ?: r->ddl ? edges_run_full(b, n, "", SQI_EV_DDL) : 0;
+	return err ?: edges_run_full(b, n, "", SQI_EV_ANY | (r->ddl ? SQI_EV_DDL : 0));
 }
 
 /* What a foreign key's action writes in the referencing table: a
@@ -395,7 +395,7 @@ static int make_nodes(struct build *b, struct ppol *prev)
 	}
 	for (size_t i = 0; !err && i < cat->nruns; i++) {
 		size_t j = by_oid(cat, cat->runs[i].routine, cat->runs[i].rule);
-		for (unsigned ev = 1; !err && j != SIZE_MAX && ev <= SQI_EV_DDL; ev <<= 1)
+		for (unsigned ev = 1; !err && j != SIZE_MAX && ev <= SQI_EV_ANY; ev <<= 1)
 			if (cat->runs[i].events & ev) /* a link an event: what the row holds differs */
 				err = add_link(b, cat->runs[i].table, j, ev, cat->runs[i].rule,
 				               cat->runs[i].before_row);
@@ -564,9 +564,10 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 			    ppol_named(pp->runs[j].table, s->tables[i].schema, s->tables[i].name))
 				err = merge_into(pp, out, &pp->runs[j].r);
 	}
-	bool ddl = pp->nruns && sqi_fires_event_triggers(s); /* the event triggers' runs: table "" */
-	for (size_t j = 0; !err && ddl && j < pp->nruns; j++)
-		if (pp->runs[j].events & SQI_EV_DDL)
+	/* table "": the event triggers' runs, and the implicit casts' */
+	unsigned any = SQI_EV_ANY | (pp->nruns && sqi_fires_event_triggers(s) ? SQI_EV_DDL : 0);
+	for (size_t j = 0; !err && j < pp->nruns; j++)
+		if (pp->runs[j].events & any)
 			err = merge_into(pp, out, &pp->runs[j].r);
 	if (err)
 		free(out->t), out->t = NULL;

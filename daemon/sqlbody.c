@@ -701,8 +701,8 @@ int sqb_routine(const char *def, struct sqb_routine *out)
 		err = sql_text(&w, as);
 	else if (lang && !strcasecmp(lang, "sql") && atomic)
 		err = atomic_body(&w, atomic, 0);
-	else
-		out->hidden |= SQI_HIDDEN_LANGUAGE;
+	else if (!lang || (strcasecmp(lang, "c") && strcasecmp(lang, "internal")))
+		out->hidden |= SQI_HIDDEN_LANGUAGE; /* C and internal: only a superuser makes them, trusted */
 	json_t *param;
 	size_t i;
 	json_array_foreach(json_object_get(cf, "parameters"), i, param)

@@ -369,6 +369,22 @@ bool sqi_fires_event_triggers(const struct sqi_stmt *s)
 	return s->kind == SQI_OTHER;
 }
 
+/* A routine, operator or type renamed or moved to another schema: the
+ * names statements use for code change (toggles_code). */
+static bool code_renamed(const char *node, json_t *body)
+{
+	static const char *const code[] = { "OBJECT_FUNCTION",  "OBJECT_PROCEDURE", "OBJECT_ROUTINE",
+		                            "OBJECT_AGGREGATE", "OBJECT_OPERATOR",  "OBJECT_TYPE",
+		                            "OBJECT_DOMAIN" };
+	const char *type = json_string_value(
+	    json_object_get(body, !strcmp(node, "RenameStmt") ? "renameType" : "objectType"));
+
+	for (size_t i = 0; type && i < ARRAY_SIZE(code); i++)
+		if (!strcmp(type, code[i]))
+			return true;
+	return false;
+}
+
 int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 {
 	static const struct {
@@ -389,6 +405,8 @@ int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 		    { "CreatePolicyStmt", policy },
 		    { "AlterPolicyStmt", policy } };
 
+	if (!strcmp(node, "RenameStmt") || !strcmp(node, "AlterObjectSchemaStmt"))
+		st->toggles_code |= code_renamed(node, body);
 	for (size_t i = 0; i < ARRAY_SIZE(ddl); i++)
 		if (!strcmp(node, ddl[i].node))
 			return ddl[i].of(st, body);

@@ -112,21 +112,51 @@ void sqi_call_name(json_t *call, const char **schema, const char **name)
  * within: a list of names) that names it: a call's function; an
  * operator's (the catalog names an operator's function [schema.]op): an
  * expression's, x op ANY (SELECT ...)'s, ORDER BY ... USING op's; a
- * cast's (named by the type cast to). */
+ * cast's (named by the type cast to). implied_operators() adds those a
+ * node uses without naming them. */
 static const struct {
 	const char *node, *field, *within;
 } callers[] = { { "FuncCall", "funcname", NULL }, { "funccall", "funcname", NULL },
 	        { "A_Expr", "name", NULL },       { "SubLink", "operName", NULL },
 	        { "SortBy", "useOp", NULL },      { "TypeCast", "names", "typeName" } };
 
+/* The operators a node uses without naming them: BETWEEN's comparisons,
+ * x IN (SELECT ...)'s and CASE x WHEN's =, JOIN ... USING's and NATURAL
+ * JOIN's =. */
+static int implied_operators(struct sqi_stmt *st, const char *key, json_t *v)
+{
+	static const char *const eq[] = { "=", NULL }, *const range[] = { ">=", "<=", ">", "<", NULL };
+	const char *kind = json_string_value(json_object_get(v, "kind"));
+	const char *sub = json_string_value(json_object_get(v, "subLinkType"));
+	const char *const *ops = NULL;
+	int err = 0;
+
+	if (!strcmp(key, "A_Expr") && kind && strstr(kind, "BETWEEN"))
+		ops = range;
+	else if (!strcmp(key, "SubLink") && sub && !strcmp(sub, "ANY_SUBLINK") &&
+	         !json_array_size(json_object_get(v, "operName")))
+		ops = eq;
+	else if ((!strcmp(key, "CaseExpr") && json_object_get(v, "arg")) ||
+	         (!strcmp(key, "JoinExpr") &&
+	          (json_object_get(v, "usingClause") || json_is_true(json_object_get(v, "isNatural")))))
+		ops = eq;
+	for (; !err && ops && *ops; ops++)
+		err = sqi_name_add(&st->calls, &st->ncalls, NULL, *ops);
+	return err;
+}
+
 static int add_call(struct sqi_stmt *st, const char *key, json_t *v)
 {
 	const char *schema, *name;
+	int err = implied_operators(st, key, v);
 
+	if (err)
+		return err;
 	for (size_t i = 0; i < ARRAY_SIZE(callers); i++)
 		if (!strcmp(key, callers[i].node)) {
 			json_t *in = callers[i].within ? json_object_get(v, callers[i].within) : v;
 			last_names(json_object_get(in, callers[i].field), &schema, &name);
+			st->calls_by_name |= name && !strcmp(callers[i].field, "funcname");
 			return name ? sqi_name_add(&st->calls, &st->ncalls, schema, name) : 0;
 		}
 	return 0;

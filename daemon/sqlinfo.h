@@ -47,14 +47,15 @@ enum {
 	SQI_EV_TRUNCATE_CASCADE = 16, /* TRUNCATE ... CASCADE: the referencing tables too */
 	SQI_EV_ALL = 31,
 	SQI_EV_READ = 32, /* not a write: a read of a view, which runs what its query calls */
-	SQI_EV_DDL = 64   /* not a write: DDL, which fires the database's event triggers */
+	SQI_EV_DDL = 64,  /* not a write: DDL, which fires the database's event triggers */
+	SQI_EV_ANY = 128  /* any statement: what implicit and assignment casts run, unseen where */
 };
 
 /* What of a code body (a DO block's, a routine's) cannot be seen. */
 enum {
 	SQI_HIDDEN_DYNAMIC = 1,  /* SQL built as it runs (EXECUTE) */
 	SQI_HIDDEN_UNPARSED = 2, /* a part libpg_query does not parse, or too deep or large to analyse */
-	SQI_HIDDEN_LANGUAGE = 4, /* a language other than SQL and PL/pgSQL */
+	SQI_HIDDEN_LANGUAGE = 4, /* a language other than SQL and PL/pgSQL (C and internal are trusted) */
 	SQI_HIDDEN_READING = 8,  /* a change of how the statements after it read (sqlreading.h) */
 	SQI_HIDDEN_MISREAD = 16, /* text PostgreSQL, reading it when it runs, may read otherwise */
 };
@@ -195,9 +196,11 @@ struct sqi_stmt {
 	 * NULL, which PostgreSQL fills in itself */
 	struct sqi_default *defaults;
 	size_t ndefaults;
-	bool body_ddl;        /* a DO block: a statement of its body that is not DML (DDL, say) */
-	bool toggles_code;    /* ALTER TABLE ... ENABLE TRIGGER or RULE; CREATE AGGREGATE, OPERATOR */
-	bool select_into;     /* SELECT ... INTO a new table (which is DDL to event triggers) */
+	bool body_ddl;     /* a DO block: a statement of its body that is not DML (DDL, say) */
+	bool toggles_code; /* ALTER TABLE ... ENABLE TRIGGER or RULE; CREATE AGGREGATE, OPERATOR; code renamed
+	                    */
+	bool select_into;  /* SELECT ... INTO a new table (which is DDL to event triggers) */
+	bool calls_by_name;   /* of its calls, some name a function (not only operators and casts) */
 	bool tx_prepare;      /* PREPARE TRANSACTION */
 	bool tx_prepared_end; /* COMMIT PREPARED, ROLLBACK PREPARED */
 };

@@ -27,6 +27,8 @@ CREATE FUNCTION shop.add(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE RETURN
 CREATE FUNCTION shop.dyn(t text) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint; BEGIN EXECUTE format('SELECT count(*) FROM %s', t) INTO n; RETURN n; END $$;
 CREATE FUNCTION shop.builtin_len(text) RETURNS int LANGUAGE internal IMMUTABLE AS 'textlen';
+CREATE TRUSTED LANGUAGE plfake HANDLER plpgsql_call_handler VALIDATOR plpgsql_validator;
+CREATE FUNCTION shop.other_lang() RETURNS int LANGUAGE plfake AS $$BEGIN RETURN 1; END$$;
 CREATE FUNCTION shop.numbers(n int) RETURNS TABLE(x int) LANGUAGE plpgsql AS $$
 BEGIN FOR i IN 1..n LOOP x := i; RETURN NEXT; END LOOP; END $$;
 CREATE FUNCTION shop.emails() RETURNS TABLE(e text) LANGUAGE plpgsql AS $$
@@ -336,6 +338,161 @@ def test_event_triggers_run_on_ddl(shop):
             p.cleanup()
 
 
+UNNAMED = """
+CREATE FUNCTION shop.set_email(cid bigint, e text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN UPDATE shop.customers SET email = e WHERE id = cid; END $$;
+CREATE FUNCTION shop.w(cid bigint, e text) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+    AS 'SELECT shop.set_email(cid, e) IS NULL';
+CREATE FUNCTION shop.wt(e text, cid bigint) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+    AS 'SELECT shop.set_email(cid, e) IS NULL';
+CREATE FUNCTION shop.yes(cid bigint, e text) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RETURN true; END';
+CREATE SCHEMA sneaky;
+CREATE OPERATOR sneaky.= (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
+CREATE OPERATOR sneaky.>= (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
+CREATE OPERATOR sneaky.<= (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.yes);
+CREATE OPERATOR shop.<!> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
+CREATE OPERATOR shop.<%> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.yes, NEGATOR = OPERATOR(shop.<!>));
+CREATE OPERATOR shop.==> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
+CREATE VIEW shop.opview AS SELECT 1::bigint OPERATOR(shop.==>) 'plain@example.org'::text AS x;
+CREATE TABLE shop.opguard (customer_id bigint);
+INSERT INTO shop.opguard VALUES (1);
+CREATE POLICY opg ON shop.opguard USING (customer_id OPERATOR(shop.==>) 'plain@example.org'::text);
+ALTER TABLE shop.opguard ENABLE ROW LEVEL SECURITY;
+CREATE TABLE shop.rlsbase (customer_id bigint);
+INSERT INTO shop.rlsbase VALUES (1);
+CREATE POLICY rlsb ON shop.rlsbase USING (shop.w(customer_id, 'plain@example.org'));
+ALTER TABLE shop.rlsbase ENABLE ROW LEVEL SECURITY;
+CREATE VIEW shop.rlsview WITH (security_invoker = true) AS SELECT * FROM shop.rlsbase;
+CREATE TABLE shop.opdef (customer_id bigint,
+    ok boolean DEFAULT (1::bigint OPERATOR(shop.==>) 'plain@example.org'::text));
+CREATE DOMAIN shop.mailish AS text CHECK (shop.w(1, VALUE));
+CREATE TYPE shop.box AS (e text);
+CREATE FUNCTION shop.to_box(e text) RETURNS shop.box LANGUAGE plpgsql AS $$
+BEGIN PERFORM shop.set_email(1, e); RETURN ROW(e); END $$;
+CREATE CAST (text AS shop.box) WITH FUNCTION shop.to_box(text);
+CREATE DOMAIN shop.boxdom AS shop.box;
+CREATE FUNCTION shop.to_boxes(e text) RETURNS shop.box[] LANGUAGE plpgsql AS $$
+BEGIN PERFORM shop.set_email(1, e); RETURN ARRAY[ROW(e)::shop.box]; END $$;
+CREATE CAST (text AS shop.box[]) WITH FUNCTION shop.to_boxes(text);
+"""
+
+
+def test_code_run_without_its_name_is_followed():
+    """What a statement runs that it does not name: an operator's negator,
+    the operators BETWEEN, IN (SELECT ...), CASE and JOIN ... USING use,
+    an operator in a view, a policy or a default, the policies of the
+    tables a view reads, a domain's check, a cast to a domain or an array,
+    an operator over a session's own function (pg_temp): each ran a
+    function writing an e-mail in plaintext unrefused (a reviewer's)."""
+    s = Shop(customers=5)
+    p = None
+    try:
+        s.server.psql(UNNAMED, dbname="shop")
+        s.server.psql(f"CREATE ROLE rls_reader LOGIN PASSWORD '{s.password}'; GRANT USAGE ON SCHEMA shop TO "
+                      "rls_reader; GRANT SELECT ON ALL TABLES IN SCHEMA shop TO rls_reader", dbname="shop")
+        p = Proxy(s).start()
+        before = s.value("SELECT email FROM shop.customers WHERE id = 1")
+        plain = "'plain@example.org'::text"
+        stmts = [f"SELECT NOT (1::bigint OPERATOR(shop.<%>) {plain})",
+                 f"SET search_path = sneaky, public; SELECT 1::bigint BETWEEN {plain} AND 'z'::text",
+                 f"SET search_path = sneaky, public; SELECT 1::bigint IN (SELECT {plain})",
+                 f"SET search_path = sneaky, public; SELECT CASE 1::bigint WHEN {plain} THEN 1 END",
+                 "SELECT * FROM shop.opview", "INSERT INTO shop.opdef (customer_id) VALUES (1)",
+                 f"SELECT {plain}::shop.mailish", f"SELECT {plain}::shop.boxdom", f"SELECT {plain}::shop.box[]"]
+        for sql in stmts:
+            code, msg = error_of(p, sql)
+            assert code == "QC004" and "shop.set_email" in msg, (sql, msg)
+        for rel in ("shop.opguard", "shop.rlsview"):
+            with pytest.raises(psycopg2.Error) as e, p.connect(user="rls_reader") as c, c.cursor() as cur:
+                cur.execute(f"SELECT count(*) FROM {rel}")
+            assert e.value.pgcode == "QC004", (rel, e.value.pgerror)
+        with p.connect() as c, c.cursor() as cur:  # an operator over pg_temp's function, one session
+            cur.execute("CREATE FUNCTION pg_temp.tw(cid bigint, e text) RETURNS boolean LANGUAGE sql "
+                        "AS 'SELECT shop.set_email(cid, e) IS NULL'")
+            cur.execute("CREATE OPERATOR shop.#@# (LEFTARG = bigint, RIGHTARG = text, FUNCTION = pg_temp.tw)")
+            c.commit()
+            with pytest.raises(psycopg2.Error) as e:
+                cur.execute(f"SELECT 1::bigint OPERATOR(shop.#@#) {plain}")
+            assert e.value.pgcode == "QC004", e.value.pgerror
+        unchanged = s.value("SELECT email FROM shop.customers WHERE id = 1") == before
+        assert unchanged, "code run unnamed wrote the e-mail"  # (values kept out of the output)
+    finally:
+        if p:
+            p.cleanup()
+        s.stop()
+
+
+@pytest.mark.parametrize("context, use", [
+    ("IMPLICIT", "SELECT shop.takes_ibox('plain@example.org'::text)"),
+    ("ASSIGNMENT", "INSERT INTO shop.iboxes VALUES ('plain@example.org'::text)")])
+def test_implicit_and_assignment_casts_count_as_run_by_any_statement(context, use):
+    """A cast PostgreSQL applies unasked (AS IMPLICIT, AS ASSIGNMENT) runs
+    where no statement names it: its function counts as run by every
+    statement. One writing an e-mail in plaintext (which it did through
+    the proxy, unrefused, a reviewer found) has every statement refused;
+    dropped, they run again."""
+    s = Shop(customers=5)
+    p = None
+    try:
+        s.server.psql(UNNAMED.split("CREATE SCHEMA sneaky;")[0] +
+                      "CREATE TYPE shop.ibox AS (e text); CREATE TABLE shop.iboxes (b shop.ibox); "
+                      "CREATE FUNCTION shop.to_ibox(e text) RETURNS shop.ibox LANGUAGE plpgsql AS "
+                      "$$BEGIN PERFORM shop.set_email(1, e); RETURN ROW(e); END$$; "
+                      "CREATE FUNCTION shop.takes_ibox(b shop.ibox) RETURNS int LANGUAGE sql AS 'SELECT 1'; "
+                      f"CREATE CAST (text AS shop.ibox) WITH FUNCTION shop.to_ibox(text) AS {context}",
+                      dbname="shop")
+        p = Proxy(s).start()
+        before = s.value("SELECT email FROM shop.customers WHERE id = 1")
+        for sql in (use, "SELECT 1"):
+            code, msg = error_of(p, sql)
+            assert code == "QC004" and "shop.set_email" in msg, (sql, msg)
+        unchanged = s.value("SELECT email FROM shop.customers WHERE id = 1") == before
+        assert unchanged, "the cast wrote the e-mail"  # (values kept out of the output)
+        s.server.psql("DROP CAST (text AS shop.ibox)", dbname="shop")
+        p.d.stop()
+        p.d.start()
+        assert error_of(p, "SELECT 1") is None
+    finally:
+        if p:
+            p.cleanup()
+        s.stop()
+
+
+def test_operators_are_not_taken_for_code_they_do_not_run():
+    """Operators and casts are matched by their symbol and type name alone,
+    so the ones Custos trusts must not stand in the way: an extension's
+    (citext's, owned by a role that is no longer a superuser, as on managed
+    databases), whose C functions only a superuser could make (trusted, as
+    a function in C or internal is); and in a transaction that defines a
+    routine, a statement using operators and casts but calling nothing
+    runs (both were refused, a reviewer found)."""
+    s = Shop(customers=5)
+    p = None
+    try:
+        s.server.psql("CREATE ROLE ext_owner SUPERUSER; SET ROLE ext_owner; CREATE EXTENSION citext; "
+                      "RESET ROLE; ALTER ROLE ext_owner NOSUPERUSER; "
+                      "CREATE FUNCTION shop.blen(text) RETURNS int LANGUAGE internal IMMUTABLE AS 'textlen'",
+                      dbname="shop")
+        p = Proxy(s).start()
+        for sql in ("SELECT id FROM shop.orders WHERE id = 1", "SELECT 'a'::citext = 'A'::citext",
+                    "SELECT 'a'::text || 'b'", "SELECT 'x'::citext::text LIKE 'x'", "SELECT shop.blen('x')"):
+            assert error_of(p, sql) is None, sql
+        c = p.connect()
+        try:
+            with c.cursor() as cur:
+                cur.execute("CREATE FUNCTION shop.later() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+                cur.execute("SELECT id, status::varchar FROM shop.orders WHERE id > 0 ORDER BY id LIMIT 1")
+                with pytest.raises(psycopg2.Error) as e:  # a call: the routine may be the new one
+                    cur.execute("SELECT shop.later()")
+                assert e.value.pgcode == "QC001", e.value.pgerror
+        finally:
+            c.close()
+    finally:
+        if p:
+            p.cleanup()
+        s.stop()
+
+
 def test_an_after_trigger_stores_no_row(proxy, shop):
     """What an AFTER trigger returns is not stored: an audit trigger on the
     customers returning COALESCE(NEW, OLD) leaves their writes alone (every
@@ -521,7 +678,7 @@ def test_a_rule_or_trigger_enabled_in_a_transaction_is_code_ddl(proxy, shop, tab
 
 @pytest.mark.parametrize("sql, routine", [
     ("SELECT shop.dyn('shop.customers')", "shop.dyn"),          # EXECUTE
-    ("SELECT shop.builtin_len('x')", "shop.builtin_len"),        # another language
+    ("SELECT shop.other_lang()", "shop.other_lang"),             # another language
     ("SELECT e FROM shop.emails()", "shop.emails"),              # a body libpg_query does not parse, naming a policy table
     ("DO $$ BEGIN EXECUTE 'SELECT 1 FROM shop.customers'; END $$", "DO block"),
     # bodies PostgreSQL reads when it runs them, under the settings then: with standard_conforming_strings

@@ -246,14 +246,16 @@ static void test_calls(void **state)
 
 	(void)state;
 	assert_int_equal(
-	    sqi_analyse("SELECT f(1), s.g(lower(x)) FROM h() WHERE k(2) > 0; CALL s.p(3); "
-	                "DO $$ BEGIN PERFORM q(); END $$; "
-	                "SELECT 1 OPERATOR(s.===) 2, x ==> ANY (SELECT 1) FROM t ORDER BY y USING <<<; "
-	                "SELECT CAST(x AS s.box), y::text",
-	                &info, err, sizeof(err)),
+	    sqi_analyse(
+	        "SELECT f(1), s.g(lower(x)) FROM h() WHERE k(2) > 0; CALL s.p(3); "
+	        "DO $$ BEGIN PERFORM q(); END $$; "
+	        "SELECT 1 OPERATOR(s.===) 2, x ==> ANY (SELECT 1) FROM t ORDER BY y USING <<<; "
+	        "SELECT CAST(x AS s.box), y::text; "
+	        "SELECT x BETWEEN 1 AND 2, x IN (SELECT 1), CASE x WHEN 1 THEN 2 END FROM a JOIN b USING (k)",
+	        &info, err, sizeof(err)),
 	    0);
 	const struct sqi_stmt *a = &info->stmts[0], *b = &info->stmts[1], *c = &info->stmts[2],
-	                      *d = &info->stmts[3], *e = &info->stmts[4];
+	                      *d = &info->stmts[3], *e = &info->stmts[4], *f = &info->stmts[5];
 	assert_int_equal(a->ncalls, 6);
 	assert_true(calls(a->calls, a->ncalls, NULL, "f") && calls(a->calls, a->ncalls, "s", "g") &&
 	            calls(a->calls, a->ncalls, NULL, "lower") && calls(a->calls, a->ncalls, NULL, "h") &&
@@ -266,6 +268,10 @@ static void test_calls(void **state)
 	/* casts run theirs, named by the type cast to */
 	assert_true(e->ncalls == 2 && calls(e->calls, e->ncalls, "s", "box") &&
 	            calls(e->calls, e->ncalls, NULL, "text"));
+	/* and the operators used unnamed: BETWEEN's, IN (SELECT ...)'s, CASE's, USING's */
+	assert_true(f->ncalls == 6 && /* and BETWEEN, a name no operator has */
+	            calls(f->calls, f->ncalls, NULL, ">=") && calls(f->calls, f->ncalls, NULL, "<") &&
+	            calls(f->calls, f->ncalls, NULL, "="));
 	sqi_free(info);
 }
 
@@ -581,8 +587,13 @@ static void test_routines(void **state)
 	                 0);
 	assert_int_equal(r.hidden, SQI_HIDDEN_DYNAMIC);
 	sqb_routine_free(&r);
-	assert_int_equal(sqb_routine("CREATE FUNCTION s.e() RETURNS int LANGUAGE c AS 'lib', 'sym'", &r), 0);
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.e() RETURNS int LANGUAGE plperl AS 'return 1'", &r),
+	                 0);
 	assert_int_equal(r.hidden, SQI_HIDDEN_LANGUAGE);
+	sqb_routine_free(&r);
+	/* C and internal: only a superuser makes them, trusted */
+	assert_int_equal(sqb_routine("CREATE FUNCTION s.e() RETURNS int LANGUAGE c AS 'lib', 'sym'", &r), 0);
+	assert_int_equal(r.hidden, 0);
 	sqb_routine_free(&r);
 	assert_int_equal(sqb_routine("CREATE FUNCTION s.f() RETURNS TABLE(x int) LANGUAGE plpgsql AS $$ "
 	                             "BEGIN x := 1; RETURN NEXT; END $$",
