@@ -229,8 +229,8 @@ static const char routines_sql[] = "WITH " FUNCTION_DEPS " " FUNCTIONS_SQL " UNI
  * refreshed, counts as run by any statement naming it. The enabled event
  * triggers' functions, which DDL runs (SQI_EV_DDL, table ""); the
  * functions of implicit and assignment casts, which any statement may run
- * (SQI_EV_ANY, table ""). A
- * function counts as called where an operator is used (FUNCTION_DEPS). */
+ * (SQI_EV_ANY, table ""). A function counts as called where an operator
+ * is used (FUNCTION_DEPS). */
 static const char runs_sql[] =
     "WITH RECURSIVE " FUNCTION_DEPS ", "
     "v(view, rel) AS ("

@@ -134,8 +134,8 @@ static void after_code_ddl(struct pconn *c, const struct sqi_stmt *s, struct pst
 	unsigned runs = acts ? PD_CODE_NAMED | PD_CODE_UNNAMED : s->ncalls ? PD_CODE_UNNAMED : 0;
 	if (*st->refusal || !c->px->pp->n || !(runs & code_pending(c)))
 		return;
-	refuse(st, "Custos sees the code of a routine or trigger once its definition has committed: send "
-	           "this after the transaction that defines it");
+	refuse(st, "Custos sees code the database runs (a routine, trigger, operator, cast, policy) once its "
+	           "definition has committed: send this after the transaction that defines it");
 }
 
 /* pg_temp_N, a session's temporary schema, is also pg_temp. */

@@ -3,7 +3,8 @@
  * columns map to the policy from the catalog, which shows DDL only once it
  * has committed: until then, statements of the same transaction that use
  * these names are refused (proxy_ddl.c); a default on an encrypted column
- * is refused at once (proxy_encrypt.c). */
+ * is refused at once (proxy_encrypt.c). And which DDL changes what code
+ * statements run (toggles_code), and which fires event triggers. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
