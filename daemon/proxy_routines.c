@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -491,6 +492,42 @@ static int assigns_new(struct build *b)
 	return err;
 }
 
+static const char *unqualified(const char *full)
+{
+	const char *dot = strchr(full, '.');
+
+	return dot ? dot + 1 : full;
+}
+
+static int routine_order(const void *a, const void *b)
+{
+	return strcmp(unqualified(((const struct pp_routine *)a)->name),
+	              unqualified(((const struct pp_routine *)b)->name));
+}
+
+static int runs_order(const void *a, const void *b)
+{
+	return strcmp(unqualified(((const struct pp_runs *)a)->table),
+	              unqualified(((const struct pp_runs *)b)->table));
+}
+
+/* The first of n elements of size bytes from base, sorted by the name at
+ * off in each without its schema, whose name is name (n: none). */
+static size_t first_named(const void *base, size_t n, size_t size, size_t off, const char *name)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *full = *(const char *const *)((const char *)base + mid * size + off);
+		if (strcmp(unqualified(full), name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 {
 	struct build b = { .pp = pp };
@@ -514,6 +551,10 @@ int ppol_index_routines(struct ppol *pp, struct ppol *prev)
 		err = index_runs(&b);
 	for (size_t i = 0; !err && i < b.nroutines; i++)
 		err = keep(pp, &b.nodes[i]);
+	if (!err) { /* by name, for ppol_reach on every statement ("": the runs of no table first) */
+		qsort(pp->routines, pp->nroutines, sizeof(*pp->routines), routine_order);
+		qsort(pp->runs, pp->nruns, sizeof(*pp->runs), runs_order);
+	}
 	for (size_t i = 0; b.nodes && i < b.nnodes; i++) {
 		free(b.nodes[i].t);
 		free(b.nodes[i].edges);
@@ -551,22 +592,29 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 	int err = 0;
 
 	*out = (struct pp_reach){ 0 };
-	for (size_t i = 0; !err && pp->nroutines && i < s->ncalls; i++)
-		for (size_t j = 0; !err && j < pp->nroutines; j++)
-			if (ppol_named(pp->routines[j].name, s->calls[i].schema, s->calls[i].name))
+	for (size_t i = 0; !err && pp->nroutines && i < s->ncalls; i++) {
+		const char *name = s->calls[i].name;
+		for (size_t j = first_named(pp->routines, pp->nroutines, sizeof(*pp->routines),
+		                            offsetof(struct pp_routine, name), name);
+		     !err && j < pp->nroutines && !strcmp(unqualified(pp->routines[j].name), name); j++)
+			if (ppol_named(pp->routines[j].name, s->calls[i].schema, name))
 				err = merge_into(pp, out, &pp->routines[j].r);
+	}
 	/* TRUNCATE's tables are not marked written (no value goes into them) */
 	bool truncate = s->normalized && !strcmp(s->normalized, "TruncateStmt");
-	for (size_t i = 0; !err && i < s->ntables; i++) {
+	for (size_t i = 0; !err && pp->nruns && i < s->ntables; i++) {
+		const char *name = s->tables[i].name;
 		unsigned events = SQI_EV_READ | (s->tables[i].write || truncate ? s->events : 0);
-		for (size_t j = 0; !err && j < pp->nruns; j++)
+		for (size_t j = first_named(pp->runs, pp->nruns, sizeof(*pp->runs),
+		                            offsetof(struct pp_runs, table), name);
+		     !err && j < pp->nruns && !strcmp(unqualified(pp->runs[j].table), name); j++)
 			if ((pp->runs[j].events & events) && !(pp->runs[j].rule && s->kind == SQI_COPY) &&
-			    ppol_named(pp->runs[j].table, s->tables[i].schema, s->tables[i].name))
+			    ppol_named(pp->runs[j].table, s->tables[i].schema, name))
 				err = merge_into(pp, out, &pp->runs[j].r);
 	}
-	/* table "": the event triggers' runs, and the implicit casts' */
+	/* table "" (sorted first): the event triggers' runs, and the implicit casts' */
 	unsigned any = SQI_EV_ANY | (pp->nruns && sqi_fires_event_triggers(s) ? SQI_EV_DDL : 0);
-	for (size_t j = 0; !err && j < pp->nruns; j++)
+	for (size_t j = 0; !err && j < pp->nruns && !*pp->runs[j].table; j++)
 		if (pp->runs[j].events & any)
 			err = merge_into(pp, out, &pp->runs[j].r);
 	if (err)
