@@ -93,15 +93,19 @@ static const char views_sql[] =
 	"AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
 
 /* The functions a catalog object's stored expressions call (classid,
- * objid: the object; fn: the function): by name, or as an operator's
+ * objid: the object; fn: the function): by name, as an operator's
  * function, its commutator's or its negator's (the planner may use
- * either in its place). */
+ * either in its place), or the checks of a domain they cast to. */
 #define FUNCTION_DEPS                                                                                        \
 	"fdep(classid, objid, fn) AS ("                                                                      \
 	"  SELECT d.classid, d.objid, d.refobjid FROM pg_depend d WHERE d.refclassid = 'pg_proc'::regclass"  \
 	"  UNION SELECT d.classid, d.objid, o.oprcode::oid FROM pg_depend d JOIN pg_operator k"              \
 	"   ON k.oid = d.refobjid JOIN pg_operator o ON o.oid IN (k.oid, k.oprcom, k.oprnegate)"             \
-	"   WHERE d.refclassid = 'pg_operator'::regclass)"
+	"   WHERE d.refclassid = 'pg_operator'::regclass"                                                    \
+	"  UNION SELECT d.classid, d.objid, c.refobjid FROM pg_depend d JOIN pg_constraint k"                \
+	"   ON k.contypid = d.refobjid AND d.refclassid = 'pg_type'::regclass JOIN pg_depend c"              \
+	"   ON c.classid = 'pg_constraint'::regclass AND c.objid = k.oid AND c.refclassid = "                \
+	"'pg_proc'::regclass)"
 
 /* A function f in schema fn that Custos reads: in a user schema, in a
  * language it can see (C and internal functions take a superuser to
@@ -228,9 +232,11 @@ static const char routines_sql[] = "WITH " FUNCTION_DEPS " " FUNCTIONS_SQL " UNI
  * read (SQI_EV_READ); a materialized view's query, which runs when it is
  * refreshed, counts as run by any statement naming it. The enabled event
  * triggers' functions, which DDL runs (SQI_EV_DDL, table ""); the
- * functions of implicit and assignment casts, which any statement may run
- * (SQI_EV_ANY, table ""). A function counts as called where an operator
- * is used (FUNCTION_DEPS). */
+ * functions of implicit and assignment casts, and of casts to json,
+ * which any statement may run (to_json() runs those; SQI_EV_ANY, table
+ * ""). A policy whose expression reads a table runs what reads of it run.
+ * A function counts as called where an operator is used, or a domain
+ * with checks (FUNCTION_DEPS). */
 static const char runs_sql[] =
     "WITH RECURSIVE " FUNCTION_DEPS ", "
     "v(view, rel) AS ("
@@ -258,14 +264,19 @@ static const char runs_sql[] =
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid WHERE k.conrelid <> 0"
     "  UNION SELECT a.attrelid, d.fn, 3, false FROM pg_constraint k JOIN fdep d"
     "   ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid"
-    "   JOIN pg_attribute a ON a.atttypid = k.contypid AND NOT a.attisdropped WHERE k.contypid <> 0"
+    "   JOIN pg_type dt ON dt.oid = k.contypid"
+    "   JOIN pg_attribute a ON a.atttypid IN (dt.oid, dt.typarray) AND NOT a.attisdropped"
     "  UNION SELECT p.polrelid, d.fn, " POLICY_EVENTS ", false FROM pg_policy p JOIN fdep d"
     "   ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid"
     "  UNION SELECT a.attrelid, d.fn, 3, false FROM pg_type t JOIN fdep d"
     "   ON d.classid = 'pg_type'::regclass AND d.objid = t.oid"
     "   JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped WHERE t.typtype = 'd'"
-    "  UNION SELECT i.inhparent, x.fn, x.ev | CASE WHEN (x.ev & 5) <> 0 THEN 2 ELSE 0 END, x.b"
-    "   FROM x JOIN pg_inherits i ON i.inhrelid = x.rel) "
+    "  UNION SELECT s.rel, x.fn, CASE WHEN s.policy THEN " POLICY_EVENTS
+    "   ELSE x.ev | CASE WHEN (x.ev & 5) <> 0 THEN 2 ELSE 0 END END, x.b AND NOT s.policy FROM x JOIN ("
+    "   SELECT i.inhrelid AS src, i.inhparent AS rel, false AS policy FROM pg_inherits i"
+    "   UNION ALL SELECT t.refobjid, p.polrelid, true FROM pg_policy p JOIN pg_depend t"
+    "   ON t.classid = 'pg_policy'::regclass AND t.objid = p.oid AND t.refclassid = 'pg_class'::regclass) s"
+    "   ON s.src = x.rel AND (NOT s.policy OR (x.ev & 32) <> 0)) "
     "SELECT " NSP_NAME " || '.' || c.relname, x.fn, x.ev, false, x.b FROM x "
     "JOIN pg_class c ON c.oid = x.rel JOIN pg_namespace n ON n.oid = c.relnamespace "
     "UNION ALL SELECT " NSP_NAME " || '.' || c.relname, r.oid, "
@@ -276,7 +287,10 @@ static const char runs_sql[] =
     "UNION SELECT '', e.evtfoid, " DDL_EVENT
     ", false, false FROM pg_event_trigger e WHERE e.evtenabled <> 'D' "
     "UNION SELECT '', k.castfunc, " ANY_EVENT
-    ", false, false FROM pg_cast k WHERE k.castcontext IN ('i', 'a')";
+    ", false, false FROM pg_cast k JOIN pg_proc f ON f.oid = k.castfunc JOIN pg_namespace fn ON fn.oid = "
+    "f.pronamespace WHERE (k.castcontext IN ('i', 'a') OR k.casttarget IN ('json'::regtype, "
+    "'jsonb'::regtype)) "
+    "AND " SEEN_FUNCTION;
 
 static PGresult *query(PGconn *conn, const char *sql, int ncols, char *err, size_t errlen)
 {

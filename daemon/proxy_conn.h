@@ -50,7 +50,7 @@ struct pstmt {
 	bool copy_quote_all; /* FORCE_QUOTE *, or of these columns */
 	char **copy_quote;
 	size_t ncopy_quote;
-	unsigned code_ddl;     /* PD_CODE_*: defines code the database runs (a routine, a trigger) */
+	unsigned code_ddl;     /* SQI_CODE_*: defines code the database runs (a routine, a trigger) */
 	struct sqi_name *made; /* the relations it makes over personal data (proxy_ddl.c) */
 	size_t nmade;
 	struct sqi_name *names; /* a prepared statement: the relations it uses (proxy_ddl.c) */
@@ -182,7 +182,7 @@ struct pconn {
 	bool scs_off, unsafe_encoding; /* the text may not read as libpg_query reads it */
 	struct pg_encoding enc;        /* client_encoding: what the values it encrypts are in */
 	bool named_sensitive;          /* a cursor or SQL prepared statement over personal data exists */
-	unsigned code_reload; /* PD_CODE_* of code DDL that ran: the catalog is read again once it commits */
+	unsigned code_reload; /* SQI_CODE_* of code DDL that ran: the catalog is read again once it commits */
 	bool ddl_done;        /* DDL ran in the transaction: the catalog is read again after it */
 	struct sqi_name
 	    *made; /* what DDL of the transaction made over personal data: refused until it commits */
@@ -275,10 +275,6 @@ void pq_res_subject(struct pconn *c, const char *type, const char *id); /* of th
 int pq_send_failing(struct pconn *c, bool simple); /* to the server: a statement that fails */
 
 /* proxy_ddl.c: what a session's DDL changes */
-/* The code DDL defines: run by statements naming it (routines, triggers
- * on their writes), or by statements using it unnamed (operators, casts,
- * policies, event triggers). */
-enum { PD_CODE_NAMED = 1, PD_CODE_UNNAMED = 2 };
 /* Of a statement being analysed (st->sensitive known): st->ddl and
  * code_ddl, the refusals of what depends on DDL not yet committed, and the
  * relations it makes over personal data (into st->made and the session's).

@@ -57,23 +57,6 @@ static bool is_ddl(const struct sqi_stmt *s)
 	return node_is(s, nodes, ARRAY_SIZE(nodes));
 }
 
-/* DDL that changes what code the database runs on a statement's behalf
- * (PD_CODE_*): a DO block running DDL may be any of it. */
-static unsigned code_ddl(const struct sqi_stmt *s)
-{
-	static const char *const named[] = { "CreateFunctionStmt", "AlterFunctionStmt", "CreateTrigStmt" };
-	static const char *const unnamed[] = { "CreateCastStmt", "CreatePolicyStmt", "AlterPolicyStmt",
-		                               "CreateEventTrigStmt", "AlterEventTrigStmt" };
-	static const char *const both[] = { "CreateExtensionStmt", "AlterExtensionStmt",
-		                            "AlterExtensionContentsStmt" };
-
-	if (s->toggles_code || node_is(s, both, ARRAY_SIZE(both)) ||
-	    (!strcmp(s->normalized, "DoStmt") && s->body_ddl))
-		return PD_CODE_NAMED | PD_CODE_UNNAMED;
-	return (node_is(s, named, ARRAY_SIZE(named)) ? PD_CODE_NAMED : 0) |
-	       (node_is(s, unnamed, ARRAY_SIZE(unnamed)) ? PD_CODE_UNNAMED : 0);
-}
-
 /* DDL that reads and writes no rows of the relations it names: it may use
  * a relation made in the same transaction (what it makes in turn is
  * followed as made). */
@@ -111,7 +94,7 @@ static void refuse(struct pstmt *st, const char *why)
 	st->refusal_code = PX_ERR_ANALYSE;
 }
 
-/* The code DDL of this connection that has not committed (PD_CODE_*). */
+/* The code DDL of this connection that has not committed (SQI_CODE_*). */
 static unsigned code_pending(const struct pconn *c)
 {
 	unsigned code = c->code_reload;
@@ -121,18 +104,42 @@ static unsigned code_pending(const struct pconn *c)
 	return code;
 }
 
+/* Whether s runs code of the catalog's without naming it: what a read of
+ * its tables (views, policies) or a write of them runs, the event
+ * triggers (DDL), the implicit casts. */
+static bool runs_unnamed(const struct catalog *cat, const struct sqi_stmt *s)
+{
+	bool ddl = sqi_fires_event_triggers(s);
+
+	for (size_t j = 0; cat && j < cat->nruns; j++) {
+		const struct cat_runs *r = &cat->runs[j];
+		if (!*r->table &&
+		    (((r->events & SQI_EV_ANY) && sqi_evaluates(s)) || (ddl && (r->events & SQI_EV_DDL))))
+			return true;
+		for (size_t i = 0; *r->table && i < s->ntables; i++)
+			if ((r->events & (SQI_EV_READ | (s->tables[i].write ? s->events : 0))) &&
+			    ppol_named(r->table, s->tables[i].schema, s->tables[i].name))
+				return true;
+	}
+	return false;
+}
+
 /* Refuses what may run code while code DDL of the same connection is
  * pending: a write (triggers), a TRUNCATE, a DO block; a call of a
- * routine; after DDL of code run unnamed, any operator or cast too. */
+ * routine; after DDL of code run unnamed (or a routine replaced), any
+ * operator or cast too, and what runs code unnamed. */
 static void after_code_ddl(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 {
+	unsigned pending = code_pending(c);
 	bool acts =
 	    s->calls_by_name || !strcmp(s->normalized, "TruncateStmt") || !strcmp(s->normalized, "DoStmt");
 
+	if (!pending || *st->refusal || !c->px->pp->n)
+		return;
 	for (size_t i = 0; i < s->ntables; i++)
 		acts |= s->tables[i].write;
-	unsigned runs = acts ? PD_CODE_NAMED | PD_CODE_UNNAMED : s->ncalls ? PD_CODE_UNNAMED : 0;
-	if (*st->refusal || !c->px->pp->n || !(runs & code_pending(c)))
+	bool unnamed = s->ncalls || ((pending & SQI_CODE_UNNAMED) && runs_unnamed(c->px->pp->cat, s));
+	if (!((acts ? SQI_CODE_ANY : unnamed ? SQI_CODE_UNNAMED : 0) & pending))
 		return;
 	refuse(st, "Custos sees code the database runs (a routine, trigger, operator, cast, policy) once its "
 	           "definition has committed: send this after the transaction that defines it");
@@ -250,7 +257,7 @@ int pd_analysed(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 {
 	st->ddl = is_ddl(s) || (!strcmp(s->normalized, "DoStmt") && s->body_ddl) || s->tx_prepared_end;
 	after_code_ddl(c, s, st);
-	st->code_ddl = code_ddl(s);
+	st->code_ddl = s->code_ddl;
 	bool uses_made = after_made(c, s, st);
 	if (!*st->refusal && s->tx_prepare && (c->nmade || c->ddl_done || c->code_reload || queued(c, P_DDL)))
 		refuse(st, "Custos reads the catalog again when DDL commits in its session: commit a "

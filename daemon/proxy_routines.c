@@ -613,7 +613,8 @@ int ppol_reach(const struct ppol *pp, const struct sqi_stmt *s, struct pp_reach 
 				err = merge_into(pp, out, &pp->runs[j].r);
 	}
 	/* table "" (sorted first): the event triggers' runs, and the implicit casts' */
-	unsigned any = SQI_EV_ANY | (pp->nruns && sqi_fires_event_triggers(s) ? SQI_EV_DDL : 0);
+	unsigned any =
+	    (sqi_evaluates(s) ? SQI_EV_ANY : 0) | (pp->nruns && sqi_fires_event_triggers(s) ? SQI_EV_DDL : 0);
 	for (size_t j = 0; !err && j < pp->nruns && !*pp->runs[j].table; j++)
 		if (pp->runs[j].events & any)
 			err = merge_into(pp, out, &pp->runs[j].r);

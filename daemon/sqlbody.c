@@ -216,6 +216,7 @@ static int block_stmt(void *arg, const struct sqi_stmt *s)
 	for (size_t d = 0; !err && d < s->ndefaults; d++)
 		err = sqi_default_add(st, s->defaults[d].schema, s->defaults[d].table, s->defaults[d].column);
 	st->body_ddl |= s->kind == SQI_OTHER || s->body_ddl;
+	st->code_ddl |= s->code_ddl;
 	return err;
 }
 

@@ -4,7 +4,7 @@
  * has committed: until then, statements of the same transaction that use
  * these names are refused (proxy_ddl.c); a default on an encrypted column
  * is refused at once (proxy_encrypt.c). And which DDL changes what code
- * statements run (toggles_code), and which fires event triggers. */
+ * statements run (code_ddl), and which fires event triggers. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,12 +158,21 @@ static bool toggles(const char *sub)
 }
 
 /* CREATE AGGREGATE and CREATE OPERATOR define code a statement runs by
- * using them (toggles_code); other DefineStmts (types, collations) not. */
+ * using them; other DefineStmts (types, collations) not. */
 static int defined(struct sqi_stmt *st, json_t *body)
 {
 	const char *kind = json_string_value(json_object_get(body, "kind"));
 
-	st->toggles_code |= kind && (!strcmp(kind, "OBJECT_AGGREGATE") || !strcmp(kind, "OBJECT_OPERATOR"));
+	if (kind && (!strcmp(kind, "OBJECT_AGGREGATE") || !strcmp(kind, "OBJECT_OPERATOR")))
+		st->code_ddl |= SQI_CODE_ANY;
+	return 0;
+}
+
+/* A routine made: only statements naming it run it, unless it replaces
+ * one that operators, casts, views or policies may run. */
+static int function_made(struct sqi_stmt *st, json_t *body)
+{
+	st->code_ddl |= json_is_true(json_object_get(body, "replace")) ? SQI_CODE_ANY : SQI_CODE_NAMED;
 	return 0;
 }
 
@@ -177,7 +186,7 @@ static int policy(struct sqi_stmt *st, json_t *body)
 /* ALTER TABLE: a table made to inherit another, or attached as a
  * partition: both tables (a write into the parent goes into the child); a
  * column added (the table, and the column in st->columns); a trigger or
- * rule turned on (toggles_code). */
+ * rule turned on (code_ddl). */
 static int altered(struct sqi_stmt *st, json_t *body)
 {
 	json_t *cmd, *rel = json_object_get(body, "relation");
@@ -190,7 +199,7 @@ static int altered(struct sqi_stmt *st, json_t *body)
 		const char *sub = json_string_value(json_object_get(c, "subtype"));
 		const char *col =
 		    json_string_value(json_object_get(json_object_get(def, "ColumnDef"), "colname"));
-		st->toggles_code |= sub && toggles(sub);
+		st->code_ddl |= sub && toggles(sub) ? SQI_CODE_ANY : 0;
 		if (sub && !strcmp(sub, "AT_AddColumn") && col)
 			err = sqi_name_add(&st->columns, &st->ncolumns, NULL, col) ?: made(st, rel)
 			          ?: column_def(st, rel, NULL, json_object_get(def, "ColumnDef"));
@@ -370,8 +379,21 @@ bool sqi_fires_event_triggers(const struct sqi_stmt *s)
 	return s->kind == SQI_OTHER;
 }
 
+bool sqi_evaluates(const struct sqi_stmt *s)
+{
+	static const char *const nodes[] = { "DoStmt",      "CallStmt",          "ExecuteStmt",
+		                             "ExplainStmt", "CreateTableAsStmt", "DeclareCursorStmt",
+		                             "FetchStmt",   "AlterTableStmt",    "RefreshMatViewStmt",
+		                             "IndexStmt" };
+
+	for (size_t i = 0; s->kind == SQI_OTHER && s->normalized && i < ARRAY_SIZE(nodes); i++)
+		if (!strcmp(s->normalized, nodes[i]))
+			return true;
+	return s->kind != SQI_OTHER;
+}
+
 /* A routine, operator or type renamed or moved to another schema: the
- * names statements use for code change (toggles_code). */
+ * names statements use for code change. */
 static bool code_renamed(const char *node, json_t *body)
 {
 	static const char *const code[] = { "OBJECT_FUNCTION",  "OBJECT_PROCEDURE", "OBJECT_ROUTINE",
@@ -402,12 +424,28 @@ int sqi_made(struct sqi_stmt *st, const char *node, json_t *body)
 		    { "TransactionStmt", two_phase },
 		    { "AlterDomainStmt", domain_default },
 		    { "DefineStmt", defined },
+		    { "CreateFunctionStmt", function_made },
 		    { "SelectStmt", select_into },
 		    { "CreatePolicyStmt", policy },
 		    { "AlterPolicyStmt", policy } };
 
-	if (!strcmp(node, "RenameStmt") || !strcmp(node, "AlterObjectSchemaStmt"))
-		st->toggles_code |= code_renamed(node, body);
+	static const struct {
+		const char *node;
+		unsigned code;
+	} code[] = {
+		{ "AlterFunctionStmt", SQI_CODE_ANY },      { "CreateTrigStmt", SQI_CODE_NAMED },
+		{ "CreateCastStmt", SQI_CODE_UNNAMED },     { "CreatePolicyStmt", SQI_CODE_UNNAMED },
+		{ "AlterPolicyStmt", SQI_CODE_UNNAMED },    { "CreateEventTrigStmt", SQI_CODE_UNNAMED },
+		{ "AlterEventTrigStmt", SQI_CODE_UNNAMED }, { "CreateExtensionStmt", SQI_CODE_ANY },
+		{ "AlterExtensionStmt", SQI_CODE_ANY },     { "AlterExtensionContentsStmt", SQI_CODE_ANY }
+	};
+
+	if ((!strcmp(node, "RenameStmt") || !strcmp(node, "AlterObjectSchemaStmt")) &&
+	    code_renamed(node, body))
+		st->code_ddl |= SQI_CODE_ANY;
+	for (size_t i = 0; i < ARRAY_SIZE(code); i++)
+		if (!strcmp(node, code[i].node))
+			st->code_ddl |= code[i].code;
 	for (size_t i = 0; i < ARRAY_SIZE(ddl); i++)
 		if (!strcmp(node, ddl[i].node))
 			return ddl[i].of(st, body);

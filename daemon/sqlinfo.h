@@ -51,6 +51,11 @@ enum {
 	SQI_EV_ANY = 128  /* any statement: what implicit and assignment casts run, unseen where */
 };
 
+/* The code DDL changes: run by statements naming it (routines, and
+ * triggers on their writes), or by statements using it unnamed
+ * (operators, casts, policies, views' functions, event triggers). */
+enum { SQI_CODE_NAMED = 1, SQI_CODE_UNNAMED = 2, SQI_CODE_ANY = 3 };
+
 /* What of a code body (a DO block's, a routine's) cannot be seen. */
 enum {
 	SQI_HIDDEN_DYNAMIC = 1,  /* SQL built as it runs (EXECUTE) */
@@ -196,12 +201,11 @@ struct sqi_stmt {
 	 * NULL, which PostgreSQL fills in itself */
 	struct sqi_default *defaults;
 	size_t ndefaults;
-	bool body_ddl;     /* a DO block: a statement of its body that is not DML (DDL, say) */
-	bool toggles_code; /* ALTER TABLE ... ENABLE TRIGGER or RULE; CREATE AGGREGATE, OPERATOR; code renamed
-	                    */
-	bool select_into;  /* SELECT ... INTO a new table (which is DDL to event triggers) */
-	bool calls_by_name;   /* of its calls, some name a function (not only operators and casts) */
-	bool tx_prepare;      /* PREPARE TRANSACTION */
+	bool body_ddl;      /* a DO block: a statement of its body that is not DML (DDL, say) */
+	unsigned code_ddl;  /* SQI_CODE_*: DDL changing what code statements run (a DO block's: its body's) */
+	bool select_into;   /* SELECT ... INTO a new table (which is DDL to event triggers) */
+	bool calls_by_name; /* of its calls, some name a function (not only operators and casts) */
+	bool tx_prepare;    /* PREPARE TRANSACTION */
 	bool tx_prepared_end; /* COMMIT PREPARED, ROLLBACK PREPARED */
 };
 
@@ -225,6 +229,10 @@ const char *sqi_kind_name(enum sqi_kind k);
  * none (on databases, roles, tablespaces, event triggers; transaction
  * control, SET, VACUUM, ...), or a DO block running DDL. */
 bool sqi_fires_event_triggers(const struct sqi_stmt *s);
+/* Whether s evaluates expressions, where implicit casts run: not SET,
+ * BEGIN, DROP and most other utility statements (so that a cast Custos
+ * cannot see, which refuses what evaluates, can be dropped through it). */
+bool sqi_evaluates(const struct sqi_stmt *s);
 
 /* A literal of a statement's text (a token of PostgreSQL's own scanner). */
 struct sqi_literal {

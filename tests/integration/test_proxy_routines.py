@@ -353,6 +353,8 @@ CREATE OPERATOR sneaky.<= (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.ye
 CREATE OPERATOR shop.<!> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
 CREATE OPERATOR shop.<%> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.yes, NEGATOR = OPERATOR(shop.<!>));
 CREATE OPERATOR shop.==> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
+CREATE OPERATOR shop.~~~ (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.yes);
+CREATE VIEW shop.yesview AS SELECT 1::bigint OPERATOR(shop.~~~) 'x'::text AS x;
 CREATE VIEW shop.opview AS SELECT 1::bigint OPERATOR(shop.==>) 'plain@example.org'::text AS x;
 CREATE TABLE shop.opguard (customer_id bigint);
 INSERT INTO shop.opguard VALUES (1);
@@ -374,6 +376,12 @@ CREATE DOMAIN shop.boxdom AS shop.box;
 CREATE FUNCTION shop.to_boxes(e text) RETURNS shop.box[] LANGUAGE plpgsql AS $$
 BEGIN PERFORM shop.set_email(1, e); RETURN ARRAY[ROW(e)::shop.box]; END $$;
 CREATE CAST (text AS shop.box[]) WITH FUNCTION shop.to_boxes(text);
+CREATE VIEW shop.dview AS SELECT 'plain@example.org'::shop.mailish AS x;
+CREATE TABLE shop.arrd (m shop.mailish[]);
+CREATE TABLE shop.outer_t (customer_id bigint);
+INSERT INTO shop.outer_t VALUES (1);
+CREATE POLICY outer_p ON shop.outer_t USING (EXISTS (SELECT 1 FROM shop.rlsbase));
+ALTER TABLE shop.outer_t ENABLE ROW LEVEL SECURITY;
 """
 
 
@@ -381,9 +389,11 @@ def test_code_run_without_its_name_is_followed():
     """What a statement runs that it does not name: an operator's negator,
     the operators BETWEEN, IN (SELECT ...), CASE and JOIN ... USING use,
     an operator in a view, a policy or a default, the policies of the
-    tables a view reads, a domain's check, a cast to a domain or an array,
-    an operator over a session's own function (pg_temp): each ran a
-    function writing an e-mail in plaintext unrefused (a reviewer's)."""
+    tables a view or a policy reads, a domain's check (cast to, in a view,
+    in an array column), a cast to a domain or an array, an operator over
+    a session's own function (pg_temp): each ran a function writing an
+    e-mail in plaintext unrefused (reviewers'). In a transaction replacing
+    a function, what may run it unnamed is refused until it commits."""
     s = Shop(customers=5)
     p = None
     try:
@@ -398,11 +408,12 @@ def test_code_run_without_its_name_is_followed():
                  f"SET search_path = sneaky, public; SELECT 1::bigint IN (SELECT {plain})",
                  f"SET search_path = sneaky, public; SELECT CASE 1::bigint WHEN {plain} THEN 1 END",
                  "SELECT * FROM shop.opview", "INSERT INTO shop.opdef (customer_id) VALUES (1)",
-                 f"SELECT {plain}::shop.mailish", f"SELECT {plain}::shop.boxdom", f"SELECT {plain}::shop.box[]"]
+                 f"SELECT {plain}::shop.mailish", f"SELECT {plain}::shop.boxdom", f"SELECT {plain}::shop.box[]",
+                 "SELECT * FROM shop.dview", "INSERT INTO shop.arrd VALUES ('{plain@example.org}')"]
         for sql in stmts:
             code, msg = error_of(p, sql)
             assert code == "QC004" and "shop.set_email" in msg, (sql, msg)
-        for rel in ("shop.opguard", "shop.rlsview"):
+        for rel in ("shop.opguard", "shop.rlsview", "shop.outer_t"):
             with pytest.raises(psycopg2.Error) as e, p.connect(user="rls_reader") as c, c.cursor() as cur:
                 cur.execute(f"SELECT count(*) FROM {rel}")
             assert e.value.pgcode == "QC004", (rel, e.value.pgerror)
@@ -414,6 +425,13 @@ def test_code_run_without_its_name_is_followed():
             with pytest.raises(psycopg2.Error) as e:
                 cur.execute(f"SELECT 1::bigint OPERATOR(shop.#@#) {plain}")
             assert e.value.pgcode == "QC004", e.value.pgerror
+        for use in ("SELECT 1::bigint OPERATOR(shop.~~~) 'x'::text", "SELECT * FROM shop.yesview"):
+            with p.connect() as c, c.cursor() as cur:  # a function replaced: what runs it unnamed waits
+                cur.execute("CREATE OR REPLACE FUNCTION shop.yes(cid bigint, e text) RETURNS boolean "
+                            "LANGUAGE plpgsql AS 'BEGIN RETURN true; END'")
+                with pytest.raises(psycopg2.Error) as e:
+                    cur.execute(use)
+                assert e.value.pgcode == "QC001" and "transaction" in e.value.pgerror, (use, e.value.pgerror)
         unchanged = s.value("SELECT email FROM shop.customers WHERE id = 1") == before
         assert unchanged, "code run unnamed wrote the e-mail"  # (values kept out of the output)
     finally:
@@ -422,25 +440,32 @@ def test_code_run_without_its_name_is_followed():
         s.stop()
 
 
-@pytest.mark.parametrize("context, use", [
-    ("IMPLICIT", "SELECT shop.takes_ibox('plain@example.org'::text)"),
-    ("ASSIGNMENT", "INSERT INTO shop.iboxes VALUES ('plain@example.org'::text)")])
-def test_implicit_and_assignment_casts_count_as_run_by_any_statement(context, use):
-    """A cast PostgreSQL applies unasked (AS IMPLICIT, AS ASSIGNMENT) runs
-    where no statement names it: its function counts as run by every
-    statement. One writing an e-mail in plaintext (which it did through
-    the proxy, unrefused, a reviewer found) has every statement refused;
-    dropped, they run again."""
+IBOX = ("CREATE TYPE shop.ibox AS (e text); CREATE TABLE shop.iboxes (b shop.ibox); "
+        "CREATE FUNCTION shop.to_ibox(e text) RETURNS shop.ibox LANGUAGE plpgsql AS "
+        "$$BEGIN PERFORM shop.set_email(1, e); RETURN ROW(e); END$$; "
+        "CREATE FUNCTION shop.takes_ibox(b shop.ibox) RETURNS int LANGUAGE sql AS 'SELECT 1'; ")
+MOOD = ("CREATE TYPE shop.mood AS ENUM ('a'); CREATE FUNCTION shop.mood_json(m shop.mood) RETURNS json "
+        "LANGUAGE plpgsql AS $$BEGIN PERFORM shop.set_email(1, 'plain@example.org'); RETURN '1'; END$$; ")
+
+
+@pytest.mark.parametrize("setup, use, drop", [
+    (IBOX + "CREATE CAST (text AS shop.ibox) WITH FUNCTION shop.to_ibox(text) AS IMPLICIT",
+     "SELECT shop.takes_ibox('plain@example.org'::text)", "DROP CAST (text AS shop.ibox)"),
+    (IBOX + "CREATE CAST (text AS shop.ibox) WITH FUNCTION shop.to_ibox(text) AS ASSIGNMENT",
+     "INSERT INTO shop.iboxes VALUES ('plain@example.org'::text)", "DROP CAST (text AS shop.ibox)"),
+    (MOOD + "CREATE CAST (shop.mood AS json) WITH FUNCTION shop.mood_json(shop.mood)",
+     "SELECT to_json('a'::shop.mood)", "DROP CAST (shop.mood AS json)")])
+def test_implicit_and_assignment_casts_count_as_run_by_any_statement(setup, use, drop):
+    """A cast PostgreSQL applies unasked (AS IMPLICIT, AS ASSIGNMENT, or to
+    json in to_json()) runs where no statement names it: its function
+    counts as run by every statement that evaluates expressions. One
+    writing an e-mail in plaintext (which it did through the proxy,
+    unrefused, reviewers found) has them refused, not SET or DROP: the
+    cast can be dropped through the proxy, and they run again."""
     s = Shop(customers=5)
     p = None
     try:
-        s.server.psql(UNNAMED.split("CREATE SCHEMA sneaky;")[0] +
-                      "CREATE TYPE shop.ibox AS (e text); CREATE TABLE shop.iboxes (b shop.ibox); "
-                      "CREATE FUNCTION shop.to_ibox(e text) RETURNS shop.ibox LANGUAGE plpgsql AS "
-                      "$$BEGIN PERFORM shop.set_email(1, e); RETURN ROW(e); END$$; "
-                      "CREATE FUNCTION shop.takes_ibox(b shop.ibox) RETURNS int LANGUAGE sql AS 'SELECT 1'; "
-                      f"CREATE CAST (text AS shop.ibox) WITH FUNCTION shop.to_ibox(text) AS {context}",
-                      dbname="shop")
+        s.server.psql(UNNAMED.split("CREATE SCHEMA sneaky;")[0] + setup, dbname="shop")
         p = Proxy(s).start()
         before = s.value("SELECT email FROM shop.customers WHERE id = 1")
         for sql in (use, "SELECT 1"):
@@ -448,9 +473,11 @@ def test_implicit_and_assignment_casts_count_as_run_by_any_statement(context, us
             assert code == "QC004" and "shop.set_email" in msg, (sql, msg)
         unchanged = s.value("SELECT email FROM shop.customers WHERE id = 1") == before
         assert unchanged, "the cast wrote the e-mail"  # (values kept out of the output)
-        s.server.psql("DROP CAST (text AS shop.ibox)", dbname="shop")
-        p.d.stop()
-        p.d.start()
+        assert error_of(p, "SET work_mem = '8MB'") is None
+        assert error_of(p, drop) is None
+        deadline = time.time() + 10  # the catalog is read again after the DDL commits
+        while error_of(p, "SELECT 1") is not None and time.time() < deadline:
+            time.sleep(0.2)
         assert error_of(p, "SELECT 1") is None
     finally:
         if p:
@@ -463,9 +490,10 @@ def test_operators_are_not_taken_for_code_they_do_not_run():
     so the ones Custos trusts must not stand in the way: an extension's
     (citext's, owned by a role that is no longer a superuser, as on managed
     databases), whose C functions only a superuser could make (trusted, as
-    a function in C or internal is); and in a transaction that defines a
+    a function in C or internal is); in a transaction that defines a
     routine, a statement using operators and casts but calling nothing
-    runs (both were refused, a reviewer found)."""
+    runs; a DO block that only SETs is no code DDL (each was refused,
+    reviewers found)."""
     s = Shop(customers=5)
     p = None
     try:
@@ -482,6 +510,10 @@ def test_operators_are_not_taken_for_code_they_do_not_run():
             with c.cursor() as cur:
                 cur.execute("CREATE FUNCTION shop.later() RETURNS int LANGUAGE sql AS 'SELECT 1'")
                 cur.execute("SELECT id, status::varchar FROM shop.orders WHERE id > 0 ORDER BY id LIMIT 1")
+                c.rollback()
+                cur.execute("DO $$BEGIN SET LOCAL statement_timeout = 5000; END$$")  # not code DDL
+                cur.execute("SELECT count(*) FROM shop.orders")
+                cur.execute("CREATE FUNCTION shop.later() RETURNS int LANGUAGE sql AS 'SELECT 1'")
                 with pytest.raises(psycopg2.Error) as e:  # a call: the routine may be the new one
                     cur.execute("SELECT shop.later()")
                 assert e.value.pgcode == "QC001", e.value.pgerror
