@@ -354,6 +354,14 @@ CREATE OPERATOR shop.<!> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
 CREATE OPERATOR shop.<%> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.yes, NEGATOR = OPERATOR(shop.<!>));
 CREATE OPERATOR shop.==> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
 CREATE OPERATOR shop.~~~ (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.yes);
+CREATE FUNCTION shop.yes_rev(e text, cid bigint) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RETURN true; END';
+CREATE OPERATOR shop.@@> (LEFTARG = bigint, RIGHTARG = text, FUNCTION = shop.w);
+CREATE OPERATOR shop.<@@ (LEFTARG = text, RIGHTARG = bigint, FUNCTION = shop.yes_rev,
+    COMMUTATOR = OPERATOR(shop.@@>));
+CREATE TYPE shop.pair AS (a int);
+CREATE FUNCTION shop.pw(x shop.pair, y shop.pair) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+    AS $$SELECT shop.set_email(1, 'plain@example.org') IS NULL$$;
+CREATE OPERATOR sneaky.= (LEFTARG = shop.pair, RIGHTARG = shop.pair, FUNCTION = shop.pw);
 CREATE VIEW shop.yesview AS SELECT 1::bigint OPERATOR(shop.~~~) 'x'::text AS x;
 CREATE VIEW shop.opview AS SELECT 1::bigint OPERATOR(shop.==>) 'plain@example.org'::text AS x;
 CREATE TABLE shop.opguard (customer_id bigint);
@@ -403,7 +411,9 @@ def test_code_run_without_its_name_is_followed():
         p = Proxy(s).start()
         before = s.value("SELECT email FROM shop.customers WHERE id = 1")
         plain = "'plain@example.org'::text"
-        stmts = [f"SELECT NOT (1::bigint OPERATOR(shop.<%>) {plain})",
+        stmts = [f"SELECT NOT (1::bigint OPERATOR(shop.<%>) {plain})", f"SELECT {plain} OPERATOR(shop.<@@) 1::bigint",
+                 "SET search_path = sneaky, public; SELECT 1 FROM (SELECT ROW(1)::shop.pair AS k) a "
+                 "JOIN (SELECT ROW(1)::shop.pair AS k) b USING (k)",
                  f"SET search_path = sneaky, public; SELECT 1::bigint BETWEEN {plain} AND 'z'::text",
                  f"SET search_path = sneaky, public; SELECT 1::bigint IN (SELECT {plain})",
                  f"SET search_path = sneaky, public; SELECT CASE 1::bigint WHEN {plain} THEN 1 END",
@@ -425,13 +435,16 @@ def test_code_run_without_its_name_is_followed():
             with pytest.raises(psycopg2.Error) as e:
                 cur.execute(f"SELECT 1::bigint OPERATOR(shop.#@#) {plain}")
             assert e.value.pgcode == "QC004", e.value.pgerror
-        for use in ("SELECT 1::bigint OPERATOR(shop.~~~) 'x'::text", "SELECT * FROM shop.yesview"):
-            with p.connect() as c, c.cursor() as cur:  # a function replaced: what runs it unnamed waits
-                cur.execute("CREATE OR REPLACE FUNCTION shop.yes(cid bigint, e text) RETURNS boolean "
-                            "LANGUAGE plpgsql AS 'BEGIN RETURN true; END'")
-                with pytest.raises(psycopg2.Error) as e:
-                    cur.execute(use)
-                assert e.value.pgcode == "QC001" and "transaction" in e.value.pgerror, (use, e.value.pgerror)
+        replace = ("CREATE OR REPLACE FUNCTION shop.yes(cid bigint, e text) RETURNS boolean "
+                   "LANGUAGE plpgsql AS 'BEGIN RETURN true; END'")
+        for ddl in (replace, f"DO $d${replace}; END$d$".replace("DO $d$", "DO $d$BEGIN "),
+                    "ALTER FUNCTION shop.yes(bigint, text) RENAME TO yes2"):
+            for use in ("SELECT 1::bigint OPERATOR(shop.~~~) 'x'::text", "SELECT * FROM shop.yesview"):
+                with p.connect() as c, c.cursor() as cur:  # code changed: what runs it unnamed waits
+                    cur.execute(ddl)
+                    with pytest.raises(psycopg2.Error) as e:
+                        cur.execute(use)
+                    assert e.value.pgcode == "QC001" and "transaction" in e.value.pgerror, (ddl, use)
         unchanged = s.value("SELECT email FROM shop.customers WHERE id = 1") == before
         assert unchanged, "code run unnamed wrote the e-mail"  # (values kept out of the output)
     finally:
