@@ -375,7 +375,7 @@ ALTER TABLE shop.rlsbase ENABLE ROW LEVEL SECURITY;
 CREATE VIEW shop.rlsview WITH (security_invoker = true) AS SELECT * FROM shop.rlsbase;
 CREATE TABLE shop.opdef (customer_id bigint,
     ok boolean DEFAULT (1::bigint OPERATOR(shop.==>) 'plain@example.org'::text));
-CREATE DOMAIN shop.mailish AS text CHECK (shop.w(1, VALUE));
+CREATE DOMAIN shop.mailish AS text CHECK (shop.w(1, VALUE) IS NOT NULL);
 CREATE TYPE shop.box AS (e text);
 CREATE FUNCTION shop.to_box(e text) RETURNS shop.box LANGUAGE plpgsql AS $$
 BEGIN PERFORM shop.set_email(1, e); RETURN ROW(e); END $$;
