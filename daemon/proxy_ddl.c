@@ -130,12 +130,12 @@ static bool runs_unnamed(const struct catalog *cat, const struct sqi_stmt *s)
  * operator or cast too, and what runs code unnamed. */
 static void after_code_ddl(struct pconn *c, const struct sqi_stmt *s, struct pstmt *st)
 {
-	unsigned pending = code_pending(c);
+	unsigned pending = *st->refusal || !c->px->pp->n ? 0 : code_pending(c);
+
+	if (!pending) /* (the common case: checked first, each statement passes here) */
+		return;
 	bool acts =
 	    s->calls_by_name || !strcmp(s->normalized, "TruncateStmt") || !strcmp(s->normalized, "DoStmt");
-
-	if (!pending || *st->refusal || !c->px->pp->n)
-		return;
 	for (size_t i = 0; i < s->ntables; i++)
 		acts |= s->tables[i].write;
 	bool unnamed = s->ncalls || ((pending & SQI_CODE_UNNAMED) && runs_unnamed(c->px->pp->cat, s));
